@@ -1,0 +1,87 @@
+/**
+ * Typed errors with a stable problem type. The API turns them into application/problem+json
+ * (RFC 9457); anything that is not a HearthError becomes a 500 without details, so internals
+ * and key material never reach a client.
+ */
+export const PROBLEM_BASE = 'https://hearth.dev/problems/';
+
+export class HearthError extends Error {
+  constructor(
+    /** Short machine-readable slug; the problem type URI is PROBLEM_BASE + slug. */
+    readonly slug: string,
+    readonly status: number,
+    readonly title: string,
+    detail: string,
+  ) {
+    super(detail);
+    this.name = new.target.name;
+  }
+  get type(): string {
+    return PROBLEM_BASE + this.slug;
+  }
+  get detail(): string {
+    return this.message;
+  }
+}
+
+export class BadRequestError extends HearthError {
+  constructor(detail: string, slug = 'bad-request') {
+    super(slug, 400, 'Bad request', detail);
+  }
+}
+
+export class BadCsrError extends HearthError {
+  constructor(detail: string) {
+    super('bad-csr', 400, 'Unacceptable certificate signing request', detail);
+  }
+}
+
+export class UnknownProfileError extends HearthError {
+  constructor(profile: string) {
+    super('unknown-profile', 400, 'Unknown certificate profile', `no certificate profile named "${profile}"`);
+  }
+}
+
+export class LintError extends HearthError {
+  constructor(readonly findings: string[]) {
+    super('lint-failed', 422, 'Certificate failed pre-signing lint', findings.join('; '));
+  }
+}
+
+export class UnauthorizedError extends HearthError {
+  constructor(detail = 'a valid bearer token is required') {
+    super('unauthorized', 401, 'Unauthorized', detail);
+  }
+}
+
+export class ForbiddenError extends HearthError {
+  constructor(detail: string) {
+    super('forbidden', 403, 'Forbidden', detail);
+  }
+}
+
+export class NotFoundError extends HearthError {
+  constructor(detail: string) {
+    super('not-found', 404, 'Not found', detail);
+  }
+}
+
+export class ConflictError extends HearthError {
+  constructor(detail: string, slug = 'conflict') {
+    super(slug, 409, 'Conflict', detail);
+  }
+}
+
+export class ConfigError extends HearthError {
+  constructor(detail: string) {
+    super('config', 500, 'Invalid configuration', detail);
+  }
+}
+
+/** Raised by a store when a unique constraint (a serial number, a token hash) is violated. */
+export class UniqueViolationError extends Error {
+  constructor(what: string) {
+    super(`unique constraint violated: ${what}`);
+    this.name = 'UniqueViolationError';
+  }
+}

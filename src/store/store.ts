@@ -1,0 +1,82 @@
+/**
+ * The store port: everything the services persist. One Kysely implementation serves both
+ * SQLite (default) and PostgreSQL; the contract test suite runs against both.
+ */
+
+export type CertificateState = 'pending' | 'issued' | 'revoked';
+
+/** RFC 5280 CRLReason codes (7 is unused by the standard). */
+export type RevocationReason = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 8 | 9 | 10;
+
+export interface CertificateRecord {
+  /** Lower-case hex of the serial number, no leading zeros beyond what DER needs. */
+  serial: string;
+  /** Issuing CA name (`devices`, `services`). */
+  ca: string;
+  profile: string;
+  /** Primary identifier: `urn:dev:ops:...` for devices, a DNS name for services. */
+  identifier: string;
+  /** DER of the linted to-be-signed certificate, stored before it is signed. */
+  tbs: Uint8Array;
+  /** DER of the signed certificate; null while pending. */
+  der: Uint8Array | null;
+  state: CertificateState;
+  notBefore: Date;
+  notAfter: Date;
+  createdAt: Date;
+  revokedAt: Date | null;
+  revocationReason: RevocationReason | null;
+}
+
+export interface NewPendingCertificate {
+  serial: string;
+  ca: string;
+  profile: string;
+  identifier: string;
+  tbs: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
+  createdAt: Date;
+}
+
+export interface CertificateQuery {
+  identifier?: string;
+  state?: CertificateState;
+  ca?: string;
+  /** Opaque cursor from the previous page (the last serial seen). */
+  after?: string;
+  limit: number;
+}
+
+export interface ApiTokenRecord {
+  id: string;
+  /** SHA-256 of the token, hex. The token itself is never stored. */
+  hash: string;
+  principal: string;
+  role: string;
+  createdAt: Date;
+}
+
+export interface StoreTx {
+  /** Inserts a pending certificate; throws UniqueViolationError if the serial exists. */
+  insertPendingCertificate(cert: NewPendingCertificate): Promise<void>;
+  /** pending → issued with the signed DER. Returns false if the serial is not pending. */
+  markCertificateIssued(serial: string, der: Uint8Array): Promise<boolean>;
+  getCertificate(serial: string): Promise<CertificateRecord | undefined>;
+  listCertificates(query: CertificateQuery): Promise<CertificateRecord[]>;
+  /** issued|pending → revoked. Returns false when not found or already revoked (changes nothing). */
+  revokeCertificate(serial: string, reason: RevocationReason, at: Date): Promise<boolean>;
+  /** Every revoked certificate of a CA that has not expired before `notAfterSince`. */
+  listRevoked(ca: string, notAfterSince: Date): Promise<CertificateRecord[]>;
+  /** Atomically returns the next CRL number for a CA, starting at 1. */
+  nextCrlNumber(ca: string): Promise<bigint>;
+  insertApiToken(token: ApiTokenRecord): Promise<void>;
+  findApiTokenByHash(hash: string): Promise<ApiTokenRecord | undefined>;
+}
+
+export interface Store extends StoreTx {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
