@@ -1,0 +1,35 @@
+/**
+ * Who is calling and what they may do. Roles map to permissions here, in one table, so later
+ * roles (operator, auditor, release engineer) and tenants (homes, integrations) are rows, not
+ * rewrites of the routes: a route only ever asks `authorize(principal, 'cert:revoke')`.
+ */
+import { ForbiddenError } from '../../core/errors.js';
+
+export const ROLES = ['admin', 'operator', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+
+export type Permission = 'cert:issue' | 'cert:read' | 'cert:revoke';
+
+const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
+  admin: ['cert:issue', 'cert:read', 'cert:revoke'],
+  operator: ['cert:issue', 'cert:read', 'cert:revoke'],
+  auditor: ['cert:read'],
+};
+
+export interface Principal {
+  /** Stable id of the caller, e.g. `token:<id>`. */
+  id: string;
+  role: Role;
+  /** Tenant scope; undefined means the whole installation. */
+  tenant?: string;
+}
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+export function authorize(principal: Principal, permission: Permission): void {
+  if (!ROLE_PERMISSIONS[principal.role].includes(permission)) {
+    throw new ForbiddenError(`role ${principal.role} may not ${permission}`);
+  }
+}

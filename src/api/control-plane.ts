@@ -1,0 +1,187 @@
+/**
+ * `hearth serve`: assembles the control plane from a data directory and starts its two servers:
+ * the HTTPS API (REST, OpenAPI, health, metrics) and the plain-HTTP revocation server (OCSP, CRL,
+ * CA certificates). Everything is chosen from config: store, bus, key backend.
+ */
+import { readFile } from 'node:fs/promises';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { AddressInfo } from 'node:net';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { HearthConfig } from '../core/config.js';
+import { DataDirLayout } from '../core/data-dir-layout.js';
+import type { Logger } from '../core/logger.js';
+import { openStore } from '../store/open-store.js';
+import { openBus } from '../bus/open-bus.js';
+import type { EventBus } from '../bus/bus.js';
+import type { Store } from '../store/store.js';
+import { readPassphrase, type PassphraseSource } from '../keys/passphrase.js';
+import { resolve } from 'node:path';
+import { fileKeyProvider, pkcs11KeyProvider, type KeyProvider } from '../keys/key-provider.js';
+import { Authority, type PublicUrls } from '../authority/authority.js';
+import { loadIssuingCas, loadRootCertificate } from '../authority/ca-material.js';
+import { CrlPublisher } from '../authority/crl-publisher.js';
+import { OcspResponder } from '../authority/ocsp-responder.js';
+import { authenticateBearer } from './auth/api-tokens.js';
+import { ControlPlaneMetrics } from './metrics.js';
+import { problemFor, sendProblem } from './problem.js';
+import { registerCertificateRoutes } from './routes/certificates.js';
+import { registerOperationalRoutes } from './routes/operational.js';
+import { registerRevocationStatusRoutes } from './routes/revocation-status.js';
+
+export interface ControlPlaneOptions {
+  dataDir: string;
+  config: HearthConfig;
+  logger: Logger;
+  clock?: Clock;
+}
+
+export interface RunningControlPlane {
+  apiUrl: string;
+  httpUrl: string;
+  authority: Authority;
+  store: Store;
+  bus: EventBus;
+  crls: CrlPublisher;
+  ocsp: OcspResponder;
+  close(): Promise<void>;
+}
+
+export function publicUrls(config: HearthConfig, httpPort = config.server.httpPort): PublicUrls {
+  const base = `http://${config.server.publicHost}:${httpPort}`;
+  return { ocsp: `${base}/ocsp`, caIssuers: (ca) => `${base}/ca/${ca}.crt`, crl: (ca) => `${base}/crl/${ca}.crl` };
+}
+
+/** Reads a secret reference; a relative file path is relative to the data directory. */
+export function readSecret(ref: PassphraseSource, layout: DataDirLayout): string {
+  return readPassphrase(ref.file === undefined ? ref : { file: resolve(layout.root, ref.file) });
+}
+
+export function keyProviderFor(config: HearthConfig, layout: DataDirLayout): KeyProvider {
+  if (config.keys.backend === 'pkcs11' && config.keys.pkcs11) {
+    const { module, tokenLabel, pin } = config.keys.pkcs11;
+    return pkcs11KeyProvider({ module, tokenLabel, pin: readSecret(pin, layout) });
+  }
+  return fileKeyProvider((name) => layout.privateKey(name), readSecret(config.keys.passphrase, layout));
+}
+
+/** Resolves the database URL: a relative SQLite path lives in the data directory. */
+export function databaseUrl(config: HearthConfig, layout: DataDirLayout): string {
+  const url = config.database.url;
+  if (/^postgres(ql)?:\/\//.test(url)) return url;
+  const path = url.replace(/^sqlite:/, '');
+  return path.startsWith('/') || path === ':memory:' ? `sqlite:${path}` : `sqlite:${layout.root}/${path}`;
+}
+
+function baseApp(logger: Logger, metrics: ControlPlaneMetrics, server: string, options: Record<string, unknown>): FastifyInstance {
+  const app = Fastify({ loggerInstance: logger.child({ server }), logController: new LogController({ disableRequestLogging: true }), ...options });
+  app.setErrorHandler((error, request, reply) => {
+    const problem = problemFor(error, request);
+    if (problem.status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
+    else request.log.info({ url: request.url, status: problem.status, problem: problem.type }, 'request refused');
+    return sendProblem(reply, problem);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, { type: 'https://hearth.dev/problems/not-found', title: 'Not found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` }),
+  );
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpDuration.observe({ server, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  return app as unknown as FastifyInstance;
+}
+
+export async function startControlPlane(options: ControlPlaneOptions): Promise<RunningControlPlane> {
+  const { config, logger } = options;
+  const clock = options.clock ?? systemClock;
+  const layout = new DataDirLayout(options.dataDir);
+  const metrics = new ControlPlaneMetrics();
+
+  const keys = keyProviderFor(config, layout);
+  const cas = await loadIssuingCas(layout, keys);
+  const root = await loadRootCertificate(layout);
+  const store = await openStore({ url: databaseUrl(config, layout) });
+  const bus = await openBus({ url: config.bus.url, onError: (err) => logger.error({ err }, 'bus handler failed') });
+
+  const crls = new CrlPublisher(store, cas, clock, config.crl.validitySeconds);
+  const ocsp = new OcspResponder(store, cas, clock, config.ocsp.validitySeconds, (outcome) => metrics.ocsp.inc({ outcome }));
+
+  const tlsKey = await readFile(layout.privateKey('tls'), 'utf8');
+  const tlsCert = await readFile(layout.tlsCertificate, 'utf8');
+  // The TLS key is always an encrypted file (Node's TLS cannot use a PKCS#11 key).
+  const passphrase = readSecret(config.keys.passphrase, layout);
+
+  // Ports may be 0 (tests): the HTTP server starts first so its real port goes into the URLs
+  // the authority embeds in certificates.
+  const http = baseApp(logger, metrics, 'http', { bodyLimit: config.server.bodyLimit });
+  const caCertificates = new Map<string, Uint8Array>([['root', root.der], ...[...cas.values()].map((c) => [c.name, c.certificate.der] as [string, Uint8Array])]);
+  registerRevocationStatusRoutes(http, { crls, ocsp, caCertificates });
+  registerOperationalRoutes(http, metrics, async () => undefined);
+  await http.listen({ host: config.server.host, port: config.server.httpPort });
+  const httpPort = (http.server.address() as AddressInfo).port;
+
+  const authority = new Authority(store, bus, cas, clock, publicUrls(config, httpPort));
+  authority.onRevoked(async (record) => {
+    ocsp.invalidate(record.serial);
+    await crls.regenerate(record.ca);
+  });
+  // Revocations made by other processes arrive on the bus; they must reach this process's
+  // OCSP cache and CRL too.
+  const subscription = await bus.subscribe('cert.revoked', async (event) => {
+    const serial = String(event.data.serial ?? '');
+    const ca = String(event.data.ca ?? '');
+    ocsp.invalidate(serial);
+    if (cas.has(ca)) await crls.regenerate(ca);
+  });
+  await crls.regenerateAll();
+  const refresh = setInterval(() => {
+    crls.regenerateAll().catch((err) => logger.error({ err }, 'scheduled CRL regeneration failed'));
+  }, config.crl.refreshSeconds * 1000);
+  refresh.unref();
+
+  const api = baseApp(logger, metrics, 'api', {
+    bodyLimit: config.server.bodyLimit,
+    https: { key: tlsKey, passphrase, cert: tlsCert, minVersion: 'TLSv1.2' },
+  });
+  await api.register(swagger, {
+    openapi: {
+      info: { title: 'Hearth control plane', version: '0.1.0', description: 'Private CA for smart-home device fleets' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  const authenticate = (request: FastifyRequest) => authenticateBearer(store, request.headers.authorization);
+  registerCertificateRoutes(api, { store, authority, metrics, authenticate });
+  registerOperationalRoutes(api, metrics, async () => {
+    try {
+      await store.getCertificate('00');
+      return undefined;
+    } catch {
+      return 'store unreachable';
+    }
+  });
+  api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());
+  await api.listen({ host: config.server.host, port: config.server.apiPort });
+  const apiPort = (api.server.address() as AddressInfo).port;
+
+  const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  return {
+    apiUrl: `https://${config.server.publicHost === 'localhost' ? 'localhost' : host}:${apiPort}`,
+    httpUrl: `http://${host}:${httpPort}`,
+    authority,
+    store,
+    bus,
+    crls,
+    ocsp,
+    async close() {
+      clearInterval(refresh);
+      await subscription.unsubscribe();
+      await api.close();
+      await http.close();
+      await bus.close();
+      await store.close();
+      for (const ca of cas.values()) {
+        await ca.signer.close?.();
+        await ca.ocsp.signer.close?.();
+      }
+    },
+  };
+}

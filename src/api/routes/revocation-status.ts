@@ -1,0 +1,54 @@
+/**
+ * The plain-HTTP side relying parties expect (RFC 5280 CRL DP, RFC 6960 OCSP, AIA caIssuers):
+ * GET/POST /ocsp, GET /crl/<ca>.crl, GET /ca/<name>.crt. HTTP, not HTTPS, on purpose: the objects
+ * are signed, and a TLS check that itself needs OCSP would go round in circles.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { NotFoundError } from '../../core/errors.js';
+import { decodeOcspGetPath } from '../../pki/ocsp.js';
+import type { CrlPublisher } from '../../authority/crl-publisher.js';
+import type { OcspResponder } from '../../authority/ocsp-responder.js';
+
+const OCSP_REQUEST_LIMIT = 16 * 1024;
+
+export function registerRevocationStatusRoutes(
+  app: FastifyInstance,
+  deps: { crls: CrlPublisher; ocsp: OcspResponder; caCertificates: ReadonlyMap<string, Uint8Array> },
+): void {
+  app.addContentTypeParser('application/ocsp-request', { parseAs: 'buffer', bodyLimit: OCSP_REQUEST_LIMIT }, (_req, body, done) => done(null, body));
+
+  const sendOcsp = async (der: Uint8Array, reply: FastifyReply) =>
+    reply.header('content-type', 'application/ocsp-response').header('cache-control', 'no-cache').send(Buffer.from(der));
+
+  app.post('/ocsp', async (request, reply) => {
+    const body = request.body;
+    if (!Buffer.isBuffer(body)) {
+      return reply.status(415).header('content-type', 'text/plain').send('expected Content-Type: application/ocsp-request');
+    }
+    return sendOcsp(await deps.ocsp.respond(body), reply);
+  });
+
+  app.get<{ Params: { '*': string } }>('/ocsp/*', async (request, reply) => {
+    const der = decodeOcspGetPath(request.params['*']);
+    // decodeOcspGetPath returns undefined for undecodable input; the responder answers
+    // malformedRequest for anything that is not a valid OCSPRequest.
+    return sendOcsp(await deps.ocsp.respond(der ?? new Uint8Array()), reply);
+  });
+
+  app.get<{ Params: { ca: string } }>('/crl/:ca', async (request, reply) => {
+    const name = request.params.ca.replace(/\.crl$/, '');
+    const crl = await deps.crls.crl(name);
+    return reply
+      .header('content-type', 'application/pkix-crl')
+      .header('last-modified', crl.thisUpdate.toUTCString())
+      .header('expires', crl.nextUpdate.toUTCString())
+      .send(Buffer.from(crl.der));
+  });
+
+  app.get<{ Params: { name: string } }>('/ca/:name', async (request, reply) => {
+    const name = request.params.name.replace(/\.crt$/, '');
+    const der = deps.caCertificates.get(name);
+    if (!der) throw new NotFoundError(`no CA certificate named "${name}"`);
+    return reply.header('content-type', 'application/pkix-cert').send(Buffer.from(der));
+  });
+}

@@ -1,0 +1,160 @@
+/**
+ * The single place that issues and revokes. Issuance follows Boulder's order so a crash can never
+ * leave a certificate the store does not know: build and lint the to-be-signed certificate, store
+ * it with its serial as `pending`, and only then sign; the signed DER is stored as `issued` before
+ * anyone sees it. Events go out on the bus after the store has committed.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Clock } from '../core/clock.js';
+import { BadCsrError, BadRequestError, ConflictError, LintError, NotFoundError, UniqueViolationError } from '../core/errors.js';
+import type { EventBus } from '../bus/bus.js';
+import type { CertificateRecord, RevocationReason, Store } from '../store/store.js';
+import { parseCsr, type ParsedCsr } from '../pki/csr.js';
+import { getProfile, type CertificateProfile } from '../pki/profiles.js';
+import { newSerialNumber } from '../pki/serial-number.js';
+import { buildTbsCertificate } from '../pki/certificate-template.js';
+import { lintTbsCertificate } from '../pki/certificate-lint.js';
+import { assembleCertificate } from '../pki/certificate-assembly.js';
+import { isDeviceId } from '../pki/device-id.js';
+import type { IssuingCa } from './issuing-ca.js';
+
+/** Serial collisions at 128 bits are astronomically rare; a few retries mean a broken RNG. */
+const SERIAL_ATTEMPTS = 3;
+
+const REQUESTABLE_PROFILES: ReadonlySet<string> = new Set(['device', 'gateway', 'service']);
+
+export interface IssueRequest {
+  csr: string | Uint8Array;
+  profile: string;
+}
+
+export interface IssuedCertificate {
+  record: CertificateRecord;
+  der: Uint8Array;
+  /** Issuing CA first, up to the root. */
+  chain: Uint8Array[];
+}
+
+export interface RevocationListener {
+  (record: CertificateRecord): Promise<void> | void;
+}
+
+export interface PublicUrls {
+  ocsp: string;
+  caIssuers: (ca: string) => string;
+  crl: (ca: string) => string;
+}
+
+export class Authority {
+  private readonly revocationListeners: RevocationListener[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly bus: EventBus,
+    private readonly cas: ReadonlyMap<string, IssuingCa>,
+    private readonly clock: Clock,
+    private readonly urls: PublicUrls,
+  ) {}
+
+  /** Runs after each revocation committed (CRL regeneration, OCSP cache invalidation). */
+  onRevoked(listener: RevocationListener): void {
+    this.revocationListeners.push(listener);
+  }
+
+  async issue(request: IssueRequest): Promise<IssuedCertificate> {
+    const profile = getProfile(request.profile);
+    // CA and OCSP-delegate profiles are made by `hearth init`, never on request.
+    const ca = REQUESTABLE_PROFILES.has(profile.name) ? this.cas.get(profile.issuedBy) : undefined;
+    if (!ca) throw new BadRequestError(`profile "${profile.name}" cannot be requested; use one of ${[...REQUESTABLE_PROFILES].join(', ')}`, 'unknown-profile');
+    const csr = await parseCsr(request.csr);
+    const subject = subjectFor(profile, csr);
+
+    let pending: { serial: string; tbs: Uint8Array; notBefore: Date; notAfter: Date } | undefined;
+    for (let attempt = 0; attempt < SERIAL_ATTEMPTS && !pending; attempt++) {
+      const serial = newSerialNumber((n) => randomBytes(n));
+      const issuer = {
+        name: ca.certificate.subjectNameDer,
+        keyIdentifier: ca.certificate.keyIdentifier,
+        signatureAlgorithm: ca.signer.algorithm,
+        notAfter: ca.certificate.notAfter,
+      };
+      const urls = { ocsp: this.urls.ocsp, caIssuers: this.urls.caIssuers(ca.name), crl: this.urls.crl(ca.name) };
+      const built = buildTbsCertificate({ profile, serialHex: serial.hex, issuer, subject: { spki: csr.spki, ...subject }, urls, clock: this.clock });
+      const findings = lintTbsCertificate(built.tbs, profile, { issuer, urls });
+      if (findings.length > 0) throw new LintError(findings);
+      try {
+        await this.store.insertPendingCertificate({
+          serial: serial.hex,
+          ca: ca.name,
+          profile: profile.name,
+          identifier: subject.identifier,
+          tbs: built.tbs,
+          notBefore: built.notBefore,
+          notAfter: built.notAfter,
+          createdAt: this.clock.now(),
+        });
+        pending = { serial: serial.hex, tbs: built.tbs, notBefore: built.notBefore, notAfter: built.notAfter };
+      } catch (err) {
+        if (!(err instanceof UniqueViolationError)) throw err;
+      }
+    }
+    if (!pending) throw new Error(`could not find an unused serial number in ${SERIAL_ATTEMPTS} attempts`);
+
+    const der = assembleCertificate(pending.tbs, ca.signer.algorithm, await ca.signer.sign(pending.tbs));
+    if (!(await this.store.markCertificateIssued(pending.serial, der))) {
+      throw new ConflictError(`certificate ${pending.serial} changed state while it was being signed`);
+    }
+    const record = (await this.store.getCertificate(pending.serial)) as CertificateRecord;
+    await this.bus.publish({
+      id: randomUUID(),
+      type: 'cert.issued',
+      occurredAt: this.clock.now().toISOString(),
+      data: { serial: record.serial, ca: record.ca, profile: record.profile, identifier: record.identifier, notAfter: record.notAfter.toISOString() },
+    });
+    return { record, der, chain: [ca.certificate.der, ...ca.chainAbove.map((c) => c.der)] };
+  }
+
+  async revoke(serial: string, reason: RevocationReason): Promise<CertificateRecord> {
+    const at = this.clock.now();
+    if (!(await this.store.revokeCertificate(serial, reason, at))) {
+      const existing = await this.store.getCertificate(serial);
+      if (!existing) throw new NotFoundError(`no certificate with serial ${serial}`);
+      throw new ConflictError(`certificate ${serial} is already revoked`, 'already-revoked');
+    }
+    const record = (await this.store.getCertificate(serial)) as CertificateRecord;
+    for (const listener of this.revocationListeners) await listener(record);
+    await this.bus.publish({
+      id: randomUUID(),
+      type: 'cert.revoked',
+      occurredAt: at.toISOString(),
+      data: { serial, ca: record.ca, reason, revokedAt: at.toISOString(), identifier: record.identifier },
+    });
+    return record;
+  }
+
+  issuingCa(name: string): IssuingCa | undefined {
+    return this.cas.get(name);
+  }
+}
+
+/** What the certificate will name, taken from the CSR and checked against the profile's rules. */
+function subjectFor(profile: CertificateProfile, csr: ParsedCsr) {
+  const deviceIds = [...csr.uris, ...(csr.commonName ? [csr.commonName] : [])].filter(isDeviceId);
+  const uniqueDeviceIds = [...new Set(deviceIds)];
+  if (profile.name === 'device') {
+    if (uniqueDeviceIds.length !== 1) {
+      throw new BadCsrError('a device CSR must name exactly one device identifier (urn:dev:ops:<vendor>-<model>-<serial>) as SAN URI or common name');
+    }
+    if (csr.dnsNames.length > 0 || csr.ipAddresses.length > 0) throw new BadCsrError('a device CSR may not request DNS names or IP addresses');
+    const id = uniqueDeviceIds[0] as string;
+    return { identifier: id, commonName: id, dnsNames: [], uris: [id], ipAddresses: [], permanentIdentifier: id };
+  }
+  const dnsNames = [...new Set([...csr.dnsNames, ...(csr.commonName && looksLikeDnsName(csr.commonName) ? [csr.commonName] : [])])];
+  const identifier = dnsNames[0] ?? csr.ipAddresses[0] ?? uniqueDeviceIds[0];
+  if (!identifier) throw new BadCsrError(`a ${profile.name} CSR must request at least one DNS name or IP address`);
+  return { identifier, commonName: dnsNames[0], dnsNames, uris: profile.name === 'gateway' ? uniqueDeviceIds.slice(0, 1) : [], ipAddresses: csr.ipAddresses };
+}
+
+function looksLikeDnsName(value: string): boolean {
+  return /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(value);
+}

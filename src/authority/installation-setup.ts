@@ -1,0 +1,136 @@
+/**
+ * `hearth init`: lays out a new data directory with its CA hierarchy, the control plane's TLS
+ * certificate, its configuration, its database and one admin API token. Nothing is overwritten:
+ * an existing, non-empty directory is refused, and a failed setup removes what it created.
+ */
+import { createPrivateKey, randomBytes } from 'node:crypto';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { stringify as toYaml } from 'yaml';
+import { systemClock, type Clock } from '../core/clock.js';
+import { loadConfig, type HearthConfig } from '../core/config.js';
+import { DataDirLayout } from '../core/data-dir-layout.js';
+import { ConflictError } from '../core/errors.js';
+import { openBus } from '../bus/open-bus.js';
+import { openStore } from '../store/open-store.js';
+import { fileKeyProvider, pkcs11KeyProvider, type KeyProvider } from '../keys/key-provider.js';
+import { readPassphrase, type PassphraseSource } from '../keys/passphrase.js';
+import { pemEncode } from '../pki/certificate-assembly.js';
+import { certificateFacts } from '../pki/certificate-facts.js';
+import { createKeyAndRequest } from '../device/certificate-request.js';
+import { createApiToken } from '../api/auth/api-tokens.js';
+import { databaseUrl, publicUrls } from '../api/control-plane.js';
+import { Authority } from './authority.js';
+import { createCaHierarchy } from './ca-bootstrap.js';
+import type { IssuingCa } from './issuing-ca.js';
+
+export interface SetupOptions {
+  dir: string;
+  publicHost?: string;
+  organization?: string;
+  /** Where the key passphrase comes from; when absent a random one is written to private/passphrase. */
+  passphrase?: PassphraseSource;
+  pkcs11?: { module: string; tokenLabel: string; pin: PassphraseSource };
+  databaseUrl?: string;
+  clock?: Clock;
+}
+
+export interface SetupResult {
+  layout: DataDirLayout;
+  config: HearthConfig;
+  adminToken: string;
+  generatedPassphraseFile?: string;
+}
+
+async function assertFreshDirectory(dir: string): Promise<void> {
+  if (existsSync(dir) && (await readdir(dir)).length > 0) {
+    throw new ConflictError(`${dir} already exists and is not empty; refusing to overwrite an installation`, 'data-dir-exists');
+  }
+}
+
+async function writeOwnerOnly(path: string, data: string): Promise<void> {
+  await writeFile(path, data, { mode: 0o600, flag: 'wx' });
+}
+
+export async function setUpInstallation(options: SetupOptions): Promise<SetupResult> {
+  await assertFreshDirectory(options.dir);
+  const createdDir = !existsSync(options.dir);
+  const layout = new DataDirLayout(options.dir);
+  try {
+    return await populate(layout, options);
+  } catch (err) {
+    // Leave nothing half-made behind: a second `hearth init` must be able to start clean.
+    if (createdDir) await rm(options.dir, { recursive: true, force: true });
+    else for (const entry of await readdir(options.dir)) await rm(`${options.dir}/${entry}`, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function populate(layout: DataDirLayout, options: SetupOptions): Promise<SetupResult> {
+  const clock = options.clock ?? systemClock;
+  const organization = options.organization ?? 'Hearth';
+  await mkdir(layout.root, { recursive: true, mode: 0o755 });
+  await mkdir(layout.caDir, { mode: 0o755 });
+  await mkdir(layout.privateDir, { mode: 0o700 });
+
+  let passphraseRef = options.passphrase;
+  let generatedPassphraseFile: string | undefined;
+  if (!passphraseRef) {
+    await writeOwnerOnly(layout.generatedPassphrase, randomBytes(32).toString('base64url') + '\n');
+    generatedPassphraseFile = layout.generatedPassphrase;
+    passphraseRef = { file: 'private/passphrase' };
+  }
+  const resolveRef = (ref: PassphraseSource) => (ref.file && !ref.file.startsWith('/') ? { file: `${layout.root}/${ref.file}` } : ref);
+  const passphrase = readPassphrase(resolveRef(passphraseRef));
+
+  const settings: Record<string, unknown> = {
+    server: { publicHost: options.publicHost ?? 'localhost' },
+    database: { url: options.databaseUrl ?? 'sqlite:hearth.db' },
+    keys: {
+      backend: options.pkcs11 ? 'pkcs11' : 'file',
+      passphrase: passphraseRef,
+      ...(options.pkcs11 ? { pkcs11: options.pkcs11 } : {}),
+    },
+  };
+  const yaml = `# Hearth configuration. Every key can be overridden by an env var: server.apiPort -> HEARTH_SERVER_API_PORT.\n${toYaml(settings)}`;
+  const config = loadConfig(yaml, {}, layout.config);
+
+  const keys: KeyProvider = options.pkcs11
+    ? pkcs11KeyProvider({ module: options.pkcs11.module, tokenLabel: options.pkcs11.tokenLabel, pin: readPassphrase(resolveRef(options.pkcs11.pin)) })
+    : fileKeyProvider((name) => layout.privateKey(name), passphrase);
+  const hierarchy = await createCaHierarchy({ keys, clock, organization });
+  await writeFile(layout.caCertificate('root'), pemEncode('CERTIFICATE', hierarchy.root));
+  const root = certificateFacts(hierarchy.root);
+  const cas = new Map<string, IssuingCa>();
+  for (const [name, ca] of hierarchy.issuing) {
+    await writeFile(layout.caCertificate(name), pemEncode('CERTIFICATE', ca.certificate));
+    const ocspDer = hierarchy.ocsp.get(name) as Uint8Array;
+    await writeFile(layout.ocspCertificate(name), pemEncode('CERTIFICATE', ocspDer));
+    cas.set(name, { name, certificate: certificateFacts(ca.certificate), signer: ca.signer, chainAbove: [root], ocsp: { certificate: certificateFacts(ocspDer), signer: ca.signer } });
+  }
+
+  const store = await openStore({ url: databaseUrl(config, layout) });
+  const bus = await openBus({});
+  try {
+    // The control plane's own TLS certificate is issued like any other, so it is in the store.
+    const publicHost = config.server.publicHost;
+    const tlsRequest = await createKeyAndRequest({
+      commonName: publicHost,
+      dnsNames: [...new Set([publicHost, 'localhost'])].filter((h) => !/^[0-9.:]+$/.test(h)),
+      ipAddresses: ['127.0.0.1', '::1', ...(/^[0-9.:]+$/.test(publicHost) ? [publicHost] : [])],
+    });
+    const authority = new Authority(store, bus, cas, clock, publicUrls(config));
+    const tls = await authority.issue({ csr: tlsRequest.csrPem, profile: 'service' });
+    await writeFile(layout.tlsCertificate, [tls.der, ...tls.chain.slice(0, -1)].map((der) => pemEncode('CERTIFICATE', der)).join(''));
+    const tlsKey = createPrivateKey(tlsRequest.privateKeyPem).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }) as string;
+    await writeOwnerOnly(layout.privateKey('tls'), tlsKey);
+
+    const { token } = await createApiToken(store, 'admin', 'admin', clock.now());
+    await writeFile(layout.config, yaml, { mode: 0o644, flag: 'wx' });
+    return { layout, config, adminToken: token, generatedPassphraseFile };
+  } finally {
+    for (const ca of hierarchy.issuing.values()) await ca.signer.close?.();
+    await bus.close();
+    await store.close();
+  }
+}

@@ -1,0 +1,75 @@
+/** `hearth cert issue|show|revoke|list`: the certificate resource of the REST API. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { ApiClient, tokenFromEnvironment } from '../api-client.js';
+import { dataDirFrom, readInstallation } from '../installation.js';
+
+interface CertificateView {
+  serial: string;
+  ca: string;
+  profile: string;
+  identifier: string;
+  state: string;
+  notBefore: string;
+  notAfter: string;
+  revokedAt: string | null;
+  revocationReason: string | null;
+  certificate: string | null;
+  chain?: string;
+}
+
+function clientFor(options: { dir?: string; url?: string }): ApiClient {
+  const { layout, config } = readInstallation(dataDirFrom(options.dir));
+  const url = options.url ?? process.env.HEARTH_URL ?? `https://${config.server.publicHost}:${config.server.apiPort}`;
+  return new ApiClient({ url, token: tokenFromEnvironment(), ca: readFileSync(layout.caCertificate('root'), 'utf8') });
+}
+
+export function registerCertCommands(program: Command): void {
+  const cert = program.command('cert').description('issue, show, revoke and list certificates (talks to `hearth serve`; token from HEARTH_TOKEN)');
+  const common = (c: Command) => c.option('--dir <dir>', 'data directory (for the root certificate and the API address)').option('--url <url>', 'API base URL');
+
+  common(cert.command('issue'))
+    .description('issue a certificate from a PKCS#10 CSR')
+    .requiredOption('--csr <file>', 'CSR in PEM')
+    .requiredOption('--profile <profile>', 'device | gateway | service')
+    .option('--out <file>', 'write certificate + chain PEM here instead of stdout')
+    .action(async (opts) => {
+      const view = await clientFor(opts).call<CertificateView>('POST', '/api/v1/certificates', { csr: readFileSync(opts.csr, 'utf8'), profile: opts.profile });
+      const pem = `${view.certificate ?? ''}${view.chain ?? ''}`;
+      if (opts.out) {
+        writeFileSync(opts.out, pem);
+        console.log(`issued ${view.serial} for ${view.identifier}, valid until ${view.notAfter}; written to ${opts.out}`);
+      } else process.stdout.write(pem);
+    });
+
+  common(cert.command('show <serial>'))
+    .description('show a certificate')
+    .option('--pem', 'print only the PEM')
+    .action(async (serial: string, opts) => {
+      const view = await clientFor(opts).call<CertificateView>('GET', `/api/v1/certificates/${encodeURIComponent(serial)}`);
+      if (opts.pem) process.stdout.write(view.certificate ?? '');
+      else console.log(JSON.stringify({ ...view, certificate: undefined }, null, 2));
+    });
+
+  common(cert.command('revoke <serial>'))
+    .description('revoke a certificate')
+    .option('--reason <reason>', 'RFC 5280 reason: unspecified, keyCompromise, superseded, cessationOfOperation, ...', 'unspecified')
+    .action(async (serial: string, opts) => {
+      const view = await clientFor(opts).call<CertificateView>('POST', `/api/v1/certificates/${encodeURIComponent(serial)}/revoke`, { reason: opts.reason });
+      console.log(`revoked ${view.serial} (${view.identifier}) at ${view.revokedAt}, reason ${view.revocationReason}`);
+    });
+
+  common(cert.command('list'))
+    .description('list certificates')
+    .option('--identifier <id>', 'only this identifier')
+    .option('--state <state>', 'pending | issued | revoked')
+    .option('--limit <n>', 'page size', '100')
+    .option('--after <serial>', 'continue after this serial')
+    .action(async (opts) => {
+      const query = new URLSearchParams();
+      for (const key of ['identifier', 'state', 'limit', 'after'] as const) if (opts[key]) query.set(key, String(opts[key]));
+      const page = await clientFor(opts).call<{ items: CertificateView[]; next: string | null }>('GET', `/api/v1/certificates?${query}`);
+      for (const item of page.items) console.log(`${item.serial}  ${item.state.padEnd(8)} ${item.profile.padEnd(8)} ${item.notAfter}  ${item.identifier}`);
+      if (page.next) console.log(`more: --after ${page.next}`);
+    });
+}

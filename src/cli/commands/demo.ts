@@ -1,0 +1,110 @@
+/**
+ * `hearth demo`: a throw-away installation in a temp folder, the control plane running, a handful
+ * of device certificates issued over the REST API, one revoked, and the openssl commands that
+ * show the chain, the CRL and OCSP at work (run once here when openssl is installed).
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Command } from 'commander';
+import { setUpInstallation } from '../../authority/installation-setup.js';
+import { startControlPlane, type RunningControlPlane } from '../../api/control-plane.js';
+import { createLogger } from '../../core/logger.js';
+import { loadConfig } from '../../core/config.js';
+import { createKeyAndRequest } from '../../device/certificate-request.js';
+import { ApiClient } from '../api-client.js';
+
+interface IssuedView {
+  serial: string;
+  identifier: string;
+  certificate: string;
+  notAfter: string;
+}
+
+async function startOnFreePorts(dir: string, configPath: string, ports: { api: number; http: number }): Promise<RunningControlPlane> {
+  const env = { ...process.env, HEARTH_SERVER_API_PORT: String(ports.api), HEARTH_SERVER_HTTP_PORT: String(ports.http) };
+  const config = loadConfig(readFileSync(configPath, 'utf8'), env, configPath);
+  return startControlPlane({ dataDir: dir, config, logger: createLogger(process.env.HEARTH_LOG_LEVEL ?? 'warn') });
+}
+
+/** Runs a shown command without blocking: the server it talks to lives in this process. */
+async function runShown(command: string, cwd: string): Promise<void> {
+  console.log(`$ ${command}`);
+  const result = await promisify(execFile)('bash', ['-c', command], { cwd, encoding: 'utf8' }).catch(
+    (err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
+  );
+  const output = `${result.stdout}${result.stderr}`.trim().split('\n').slice(0, 8);
+  for (const line of output) console.log(`  ${line}`);
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('start a throw-away control plane, issue and revoke device certificates, show how to check them with openssl')
+    .option('--devices <n>', 'device certificates to issue', '5')
+    .option('--exit', 'stop after the walkthrough instead of serving until Ctrl-C')
+    .action(async (opts) => {
+      const count = Number(opts.devices);
+      if (!Number.isInteger(count) || count < 2 || count > 1000) throw new Error('--devices must be an integer from 2 to 1000');
+      const dir = await mkdtemp(join(tmpdir(), 'hearth-demo-'));
+      console.log(`Hearth demo in ${dir}\n`);
+      const setup = await setUpInstallation({ dir, organization: 'Hearth Demo' });
+
+      let plane: RunningControlPlane;
+      try {
+        plane = await startOnFreePorts(dir, setup.layout.config, { api: 8443, http: 8080 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+        console.log('ports 8443/8080 are taken; using free ports instead\n');
+        plane = await startOnFreePorts(dir, setup.layout.config, { api: 0, http: 0 });
+      }
+      const client = new ApiClient({ url: plane.apiUrl, token: setup.adminToken, ca: readFileSync(setup.layout.caCertificate('root'), 'utf8') });
+
+      const devices: IssuedView[] = [];
+      for (let i = 1; i <= count; i++) {
+        const id = `urn:dev:ops:hearth-demo_bulb-${String(i).padStart(4, '0')}`;
+        const request = await createKeyAndRequest({ commonName: id, uris: [id] });
+        const view = await client.call<IssuedView>('POST', '/api/v1/certificates', { csr: request.csrPem, profile: 'device' });
+        await writeFile(join(dir, `device-${i}.pem`), view.certificate);
+        devices.push(view);
+        console.log(`issued   ${view.serial}  ${view.identifier}  until ${view.notAfter}`);
+      }
+      const revoked = devices[1] as IssuedView;
+      await client.call('POST', `/api/v1/certificates/${revoked.serial}/revoke`, { reason: 'keyCompromise' });
+      console.log(`revoked  ${revoked.serial}  ${revoked.identifier}  (keyCompromise)\n`);
+
+      const chain = [setup.layout.caCertificate('devices'), setup.layout.caCertificate('root')].map((p) => readFileSync(p, 'utf8')).join('');
+      await writeFile(join(dir, 'ca-chain.pem'), chain);
+      const http = plane.httpUrl;
+      console.log('Endpoints');
+      console.log(`  API (HTTPS)   ${plane.apiUrl}/api/v1/certificates   (Authorization: Bearer ${setup.adminToken})`);
+      console.log(`  OpenAPI       ${plane.apiUrl}/openapi.json`);
+      console.log(`  OCSP          ${http}/ocsp`);
+      console.log(`  CRL           ${http}/crl/devices.crl`);
+      console.log(`  metrics       ${plane.apiUrl}/metrics\n`);
+      console.log(`Check it with openssl (in ${dir}):\n`);
+      const commands = [
+        `openssl verify -CAfile ca/root.pem -untrusted ca/devices.pem device-1.pem`,
+        `curl -s ${http}/crl/devices.crl -o devices.crl && openssl crl -inform DER -in devices.crl -out devices.crl.pem && openssl crl -in devices.crl.pem -noout -text | head -20`,
+        `openssl verify -crl_check -CAfile ca/root.pem -untrusted ca/devices.pem -CRLfile devices.crl.pem device-2.pem`,
+        `openssl verify -crl_check -CAfile ca/root.pem -untrusted ca/devices.pem -CRLfile devices.crl.pem device-1.pem`,
+        `openssl ocsp -issuer ca/devices.pem -cert device-1.pem -url ${http}/ocsp -CAfile ca-chain.pem`,
+        `openssl ocsp -issuer ca/devices.pem -cert device-2.pem -url ${http}/ocsp -CAfile ca-chain.pem`,
+      ];
+      const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
+      for (const command of commands) {
+        if (haveOpenssl) await runShown(command, dir);
+        else console.log(`$ ${command}`);
+      }
+      if (opts.exit) {
+        await plane.close();
+        return;
+      }
+      console.log('\nThe control plane keeps running; press Ctrl-C to stop.');
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+      await plane.close();
+    });
+}

@@ -1,0 +1,54 @@
+/** `hearth init`: a new data directory with its CA hierarchy, config, database and admin token. */
+import type { Command } from 'commander';
+import { setUpInstallation } from '../../authority/installation-setup.js';
+import type { PassphraseSource } from '../../keys/passphrase.js';
+import { dataDirFrom } from '../installation.js';
+
+function secretSource(env: string | undefined, file: string | undefined, what: string): PassphraseSource | undefined {
+  if (env && file) throw new Error(`give either --${what}-env or --${what}-file, not both`);
+  if (env) return { env };
+  if (file) return { file };
+  return undefined;
+}
+
+export function registerInitCommand(program: Command): void {
+  program
+    .command('init')
+    .description('create a data directory: offline root CA, devices and services issuing CAs, TLS certificate, config, database, admin token')
+    .option('--dir <dir>', 'data directory to create (default $HEARTH_DIR or ./.hearth)')
+    .option('--public-host <host>', 'host name clients use to reach this control plane', 'localhost')
+    .option('--organization <name>', 'organization named in the CA certificates', 'Hearth')
+    .option('--passphrase-env <VAR>', 'env var holding the key passphrase (default: HEARTH_KEY_PASSPHRASE if set, else a generated passphrase file)')
+    .option('--passphrase-file <file>', 'file (mode 0600) holding the key passphrase')
+    .option('--database-url <url>', 'postgres://... to use PostgreSQL instead of SQLite')
+    .option('--pkcs11-module <path>', 'PKCS#11 library: keep CA keys in a hardware token')
+    .option('--pkcs11-token <label>', 'label of the PKCS#11 token')
+    .option('--pkcs11-pin-env <VAR>', 'env var holding the token user PIN')
+    .option('--pkcs11-pin-file <file>', 'file (mode 0600) holding the token user PIN')
+    .action(async (opts) => {
+      const dir = dataDirFrom(opts.dir);
+      let passphrase = secretSource(opts.passphraseEnv, opts.passphraseFile, 'passphrase');
+      if (!passphrase && process.env.HEARTH_KEY_PASSPHRASE) passphrase = { env: 'HEARTH_KEY_PASSPHRASE' };
+      let pkcs11;
+      if (opts.pkcs11Module || opts.pkcs11Token) {
+        const pin = secretSource(opts.pkcs11PinEnv, opts.pkcs11PinFile, 'pkcs11-pin');
+        if (!opts.pkcs11Module || !opts.pkcs11Token || !pin) {
+          throw new Error('a PKCS#11 token needs --pkcs11-module, --pkcs11-token and --pkcs11-pin-env or --pkcs11-pin-file');
+        }
+        pkcs11 = { module: opts.pkcs11Module as string, tokenLabel: opts.pkcs11Token as string, pin };
+      }
+      const result = await setUpInstallation({ dir, publicHost: opts.publicHost, organization: opts.organization, passphrase, pkcs11, databaseUrl: opts.databaseUrl });
+      console.log(`Created Hearth installation in ${dir}`);
+      console.log(`  root CA (offline)      ${result.layout.caCertificate('root')}`);
+      console.log(`  issuing CAs            ${result.layout.caCertificate('devices')}, ${result.layout.caCertificate('services')}`);
+      console.log(`  configuration          ${result.layout.config}`);
+      if (result.generatedPassphraseFile) {
+        console.log(`  key passphrase         ${result.generatedPassphraseFile} (generated; for production keep it off this disk and use --passphrase-env)`);
+      }
+      console.log('');
+      console.log('Admin API token (shown once, stored only as a hash):');
+      console.log(`  ${result.adminToken}`);
+      console.log('');
+      console.log(`Start the control plane: hearth serve --dir ${dir}`);
+    });
+}

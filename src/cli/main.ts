@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/** `hearth`: the command line of the Hearth trust platform. */
+import { Command, CommanderError } from 'commander';
+import { HearthError } from '../core/errors.js';
+import { ApiError } from './api-client.js';
+import { registerCertCommands } from './commands/cert.js';
+import { registerDemoCommand } from './commands/demo.js';
+import { registerInitCommand } from './commands/init.js';
+import { registerServeCommand } from './commands/serve.js';
+
+const program = new Command();
+program.name('hearth').description('Hearth: identities, revocation and audit for smart-home device fleets').version('0.1.0');
+program.exitOverride();
+registerInitCommand(program);
+registerServeCommand(program);
+registerCertCommands(program);
+registerDemoCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  const message = err instanceof HearthError || err instanceof ApiError || err instanceof Error ? err.message : String(err);
+  console.error(`hearth: ${message}`);
+  process.exit(err instanceof ApiError ? 2 : 1);
+}

@@ -1,0 +1,141 @@
+/**
+ * Hearth's configuration: `hearth.yaml` in the data directory, validated by a schema, with
+ * `HEARTH_*` environment overrides (HEARTH_SERVER_API_PORT overrides server.apiPort). Secrets are
+ * never config values: keys are unlocked by a passphrase named by env var or file reference.
+ */
+import { z } from 'zod';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from './errors.js';
+
+const port = z.number().int().min(0).max(65535);
+const secretRef = z
+  .object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(), file: z.string().min(1).optional() })
+  .strict()
+  .refine((s) => (s.env === undefined) !== (s.file === undefined), 'give exactly one of env or file');
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        /** Address the listeners bind to. */
+        host: z.string().min(1).default('127.0.0.1'),
+        /** Host name clients use; it goes into AIA/CRL URLs and the TLS certificate. */
+        publicHost: z.string().min(1).default('localhost'),
+        apiPort: port.default(8443),
+        httpPort: port.default(8080),
+        /** Largest accepted request body, in bytes. */
+        bodyLimit: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    database: z.object({ url: z.string().min(1).default('sqlite:hearth.db') }).strict().prefault({}),
+    bus: z.object({ url: z.string().min(1).default('memory:') }).strict().prefault({}),
+    keys: z
+      .object({
+        backend: z.enum(['file', 'pkcs11']).default('file'),
+        /** Unlocks the encrypted key files (file backend). */
+        passphrase: secretRef.default({ env: 'HEARTH_KEY_PASSPHRASE' }),
+        pkcs11: z
+          .object({ module: z.string().min(1), tokenLabel: z.string().min(1), pin: secretRef })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
+    crl: z
+      .object({
+        /** How long a CRL is valid (nextUpdate - thisUpdate). */
+        validitySeconds: z.number().int().min(60).default(24 * 3600),
+        /** How often a fresh CRL is made even without revocations. */
+        refreshSeconds: z.number().int().min(10).default(3600),
+      })
+      .strict()
+      .prefault({}),
+    ocsp: z
+      .object({
+        /** nextUpdate - thisUpdate of an OCSP response; cached responses are re-signed at half of it. */
+        validitySeconds: z.number().int().min(60).default(4 * 3600),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.keys.backend === 'pkcs11' && !c.keys.pkcs11) {
+      ctx.addIssue({ code: 'custom', path: ['keys', 'pkcs11'], message: 'required when keys.backend is pkcs11' });
+    }
+  });
+
+export type HearthConfig = z.infer<typeof configSchema>;
+
+function envName(path: string[]): string {
+  return 'HEARTH_' + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+}
+
+/** Leaf paths of the schema that env vars may override (scalars only). */
+function overridablePaths(): string[][] {
+  const defaults = configSchema.parse({}) as Record<string, unknown>;
+  const paths: string[][] = [];
+  const walk = (value: unknown, path: string[]) => {
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [k, v] of Object.entries(value)) walk(v, [...path, k]);
+    } else paths.push(path);
+  };
+  walk(defaults, []);
+  return paths.filter((p) => p[0] !== 'keys' || p[1] === 'backend');
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (!next || typeof next !== 'object') node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] as string] = value;
+}
+
+function coerce(raw: string): unknown {
+  if (/^-?\d+$/.test(raw)) return Number(raw);
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  return raw;
+}
+
+/**
+ * Parses YAML text, applies env overrides and validates. Errors name the offending key, e.g.
+ * `server.apiPort: expected number, received string (from HEARTH_SERVER_API_PORT)`.
+ */
+export function loadConfig(yamlText: string, env: NodeJS.ProcessEnv = process.env, source = 'hearth.yaml'): HearthConfig {
+  let raw: unknown;
+  try {
+    raw = yamlText.trim() === '' ? {} : parseYaml(yamlText);
+  } catch (err) {
+    throw new ConfigError(`${source} is not valid YAML: ${(err as Error).message}`);
+  }
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${source} must be a mapping of settings`);
+  const merged = structuredClone(raw) as Record<string, unknown>;
+  const fromEnv = new Map<string, string>();
+  for (const path of overridablePaths()) {
+    const name = envName(path);
+    const value = env[name];
+    if (value !== undefined) {
+      setPath(merged, path, coerce(value));
+      fromEnv.set(path.join('.'), name);
+    }
+  }
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const key = issue.path.join('.') || '(root)';
+      const envVar = fromEnv.get(key);
+      return `${key}: ${issue.message}${envVar ? ` (from ${envVar})` : ''}`;
+    });
+    throw new ConfigError(`invalid configuration in ${source}: ${lines.join('; ')}`);
+  }
+  return result.data;
+}

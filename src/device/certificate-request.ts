@@ -1,0 +1,50 @@
+/**
+ * Makes a key pair and a PKCS#10 request for it, as a device, a gateway or a service does before
+ * asking for a certificate. Uses @peculiar/x509 over Node's WebCrypto; the private key never
+ * leaves the caller.
+ */
+import 'reflect-metadata';
+import { webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+export type RequestKeyType = 'ECDSA-P256' | 'ECDSA-P384' | 'Ed25519';
+
+export interface CertificateRequestInput {
+  keyType?: RequestKeyType;
+  commonName?: string;
+  dnsNames?: string[];
+  uris?: string[];
+  ipAddresses?: string[];
+}
+
+export interface KeyAndRequest {
+  /** Unencrypted PKCS#8 PEM; the caller stores it as it sees fit. */
+  privateKeyPem: string;
+  csrPem: string;
+}
+
+const ALGORITHMS: Record<RequestKeyType, { key: EcKeyGenParams | Algorithm; sign: EcdsaParams | Algorithm }> = {
+  'ECDSA-P256': { key: { name: 'ECDSA', namedCurve: 'P-256' } as EcKeyGenParams, sign: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams },
+  'ECDSA-P384': { key: { name: 'ECDSA', namedCurve: 'P-384' } as EcKeyGenParams, sign: { name: 'ECDSA', hash: 'SHA-384' } as EcdsaParams },
+  Ed25519: { key: { name: 'Ed25519' }, sign: { name: 'Ed25519' } },
+};
+
+export async function createKeyAndRequest(input: CertificateRequestInput): Promise<KeyAndRequest> {
+  const algorithm = ALGORITHMS[input.keyType ?? 'ECDSA-P256'];
+  const keys = (await webcrypto.subtle.generateKey(algorithm.key as EcKeyGenParams, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const names: x509.JsonGeneralName[] = [
+    ...(input.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
+    ...(input.uris ?? []).map((value) => ({ type: 'url' as const, value })),
+    ...(input.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+  ];
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: input.commonName ? [{ CN: [input.commonName] }] : [],
+    keys,
+    signingAlgorithm: algorithm.sign,
+    extensions: names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : [],
+  });
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+  return { privateKeyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY'), csrPem: csr.toString('pem') };
+}

@@ -1,0 +1,72 @@
+/**
+ * Joins a linted TBSCertificate and the signer's signature into a Certificate, and converts
+ * between DER and PEM (RFC 7468).
+ *
+ * PEM is done here rather than with @peculiar/x509's PemConverter: that package can only be
+ * imported after the global reflect-metadata polyfill (it uses tsyringe), which domain code should
+ * not install as a side effect, and PemConverter does not check block labels, which pemDecode does.
+ */
+import { AsnConvert, AsnProp, AsnPropTypes } from '@peculiar/asn1-schema';
+import type { KeyAlgorithm } from '../keys/signer.js';
+import { signatureAlgorithmFor } from './signature-algorithm.js';
+import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
+
+/**
+ * Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }, with
+ * the TBS carried as the exact bytes that were signed: re-encoding a parsed TBSCertificate could
+ * change them and break the signature.
+ */
+class SignedCertificate {
+  @AsnProp({ type: AsnPropTypes.Any })
+  tbsCertificate: ArrayBuffer = new ArrayBuffer(0);
+
+  @AsnProp({ type: AlgorithmIdentifier })
+  signatureAlgorithm: AlgorithmIdentifier = new AlgorithmIdentifier();
+
+  @AsnProp({ type: AsnPropTypes.BitString })
+  signatureValue: ArrayBuffer = new ArrayBuffer(0);
+}
+
+export function assembleCertificate(tbsDer: Uint8Array, algorithm: KeyAlgorithm, signature: Uint8Array): Uint8Array {
+  const certificate = new SignedCertificate();
+  certificate.tbsCertificate = toArrayBuffer(tbsDer);
+  certificate.signatureAlgorithm = signatureAlgorithmFor(algorithm);
+  certificate.signatureValue = toArrayBuffer(signature);
+  return new Uint8Array(AsnConvert.serialize(certificate));
+}
+
+export function pemEncode(label: string, der: Uint8Array): string {
+  const base64 = Buffer.from(der).toString('base64');
+  const lines = base64.match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+
+/**
+ * DER of the first PEM block whose label is one of `labels`. Text around blocks (as `openssl`
+ * writes it) is ignored; a block with other than base64 inside is refused.
+ */
+export function pemDecode(pem: string, labels: string | readonly string[]): Uint8Array {
+  const wanted = typeof labels === 'string' ? [labels] : labels;
+  for (const match of pem.matchAll(PEM_BLOCK)) {
+    if (!wanted.includes(match[1]!)) continue;
+    const body = match[2]!.replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length % 4 !== 0) throw new Error(`PEM ${match[1]} block is not valid base64`);
+    return new Uint8Array(Buffer.from(body, 'base64'));
+  }
+  throw new Error(`no PEM block labelled ${wanted.map((l) => `"${l}"`).join(' or ')}`);
+}
+
+/** Every block labelled `label`, in order (a chain file). */
+export function pemDecodeAll(pem: string, label: string): Uint8Array[] {
+  const blocks: Uint8Array[] = [];
+  for (const match of pem.matchAll(PEM_BLOCK)) {
+    if (match[1] === label) blocks.push(pemDecode(match[0], label));
+  }
+  return blocks;
+}
+
+function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}

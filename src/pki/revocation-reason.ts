@@ -1,0 +1,39 @@
+import { HearthError } from '../core/errors.js';
+
+/** RFC 5280 §5.3.1 CRLReason codes; 7 is unassigned. OCSP (RFC 6960) reuses the same codes. */
+export const REVOCATION_REASONS = {
+  unspecified: 0,
+  keyCompromise: 1,
+  cACompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  certificateHold: 6,
+  removeFromCRL: 8,
+  privilegeWithdrawn: 9,
+  aACompromise: 10,
+} as const;
+
+export type RevocationReasonName = keyof typeof REVOCATION_REASONS;
+export type RevocationReasonCode = (typeof REVOCATION_REASONS)[RevocationReasonName];
+
+const CODES: ReadonlySet<number> = new Set(Object.values(REVOCATION_REASONS));
+
+export class InvalidRevocationReasonError extends HearthError {
+  constructor(detail: string) {
+    super('bad-revocation-reason', 400, 'Invalid revocation reason', detail);
+  }
+}
+
+export function isRevocationReasonCode(value: unknown): value is RevocationReasonCode {
+  return typeof value === 'number' && CODES.has(value);
+}
+
+export function assertRevocationReason(value: unknown): RevocationReasonCode {
+  if (!isRevocationReasonCode(value)) {
+    throw new InvalidRevocationReasonError(
+      `${String(value)} is not an RFC 5280 CRLReason code (0-10, 7 is unassigned)`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,239 @@
+/** The Store port on Kysely; the same queries serve SQLite and PostgreSQL. */
+import type { Kysely, Selectable } from 'kysely';
+import { BadRequestError } from '../core/errors.js';
+import type { ApiTokensTable, CertificatesTable, HearthDatabase } from './schema.js';
+import type {
+  ApiTokenRecord,
+  CertificateQuery,
+  CertificateRecord,
+  NewPendingCertificate,
+  RevocationReason,
+  Store,
+  StoreTx,
+} from './store.js';
+import { insertUnique } from './unique-violation.js';
+import { PrecompiledQuery } from './precompiled-query.js';
+
+const CERTIFICATE_COLUMNS = [
+  'serial',
+  'ca',
+  'profile',
+  'identifier',
+  'tbs',
+  'der',
+  'state',
+  'not_before',
+  'not_after',
+  'created_at',
+  'revoked_at',
+  'revocation_reason',
+] as const;
+
+function epochMs(date: Date, field: string): number {
+  const ms = date.getTime();
+  if (!Number.isFinite(ms)) throw new RangeError(`${field} is not a valid Date`);
+  return ms;
+}
+
+/** pg only recognises Buffer as binary; a plain Uint8Array would be sent as JSON text. */
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Copies into a plain Uint8Array: drivers may hand out views into shared Buffer pool slabs. */
+function toBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+function toCertificateRecord(row: Selectable<CertificatesTable>): CertificateRecord {
+  return {
+    serial: row.serial,
+    ca: row.ca,
+    profile: row.profile,
+    identifier: row.identifier,
+    tbs: toBytes(row.tbs),
+    der: row.der === null ? null : toBytes(row.der),
+    state: row.state,
+    notBefore: new Date(Number(row.not_before)),
+    notAfter: new Date(Number(row.not_after)),
+    createdAt: new Date(Number(row.created_at)),
+    revokedAt: row.revoked_at === null ? null : new Date(Number(row.revoked_at)),
+    revocationReason: row.revocation_reason as RevocationReason | null,
+  };
+}
+
+function toApiTokenRecord(row: Selectable<ApiTokensTable>): ApiTokenRecord {
+  return {
+    id: row.id,
+    hash: row.hash,
+    principal: row.principal,
+    role: row.role,
+    createdAt: new Date(Number(row.created_at)),
+  };
+}
+
+interface PendingCertificateRow {
+  serial: string;
+  ca: string;
+  profile: string;
+  identifier: string;
+  tbs: Buffer;
+  notBefore: number;
+  notAfter: number;
+  createdAt: number;
+}
+
+/** The queries on the issuance and OCSP paths, compiled once per store. */
+function compileHotQueries(db: Kysely<HearthDatabase>) {
+  return {
+    insertPending: PrecompiledQuery.compile((p: PendingCertificateRow) =>
+      db.insertInto('certificates').values({
+        serial: p.serial,
+        ca: p.ca,
+        profile: p.profile,
+        identifier: p.identifier,
+        tbs: p.tbs,
+        der: null,
+        state: 'pending',
+        not_before: p.notBefore,
+        not_after: p.notAfter,
+        created_at: p.createdAt,
+        revoked_at: null,
+        revocation_reason: null,
+      }),
+    ),
+    markIssued: PrecompiledQuery.compile((p: { serial: string; der: Buffer }) =>
+      db
+        .updateTable('certificates')
+        .set({ state: 'issued', der: p.der })
+        .where('serial', '=', p.serial)
+        .where('state', '=', 'pending'),
+    ),
+    getCertificate: PrecompiledQuery.compile((p: { serial: string }) =>
+      db.selectFrom('certificates').select(CERTIFICATE_COLUMNS).where('serial', '=', p.serial),
+    ),
+  };
+}
+
+type HotQueries = ReturnType<typeof compileHotQueries>;
+
+/** StoreTx bound to either the root Kysely instance or one Kysely transaction. */
+export class KyselyStoreTx implements StoreTx {
+  constructor(
+    protected readonly db: Kysely<HearthDatabase>,
+    protected readonly hot: HotQueries,
+  ) {}
+
+  async insertPendingCertificate(cert: NewPendingCertificate): Promise<void> {
+    const row: PendingCertificateRow = {
+      serial: cert.serial,
+      ca: cert.ca,
+      profile: cert.profile,
+      identifier: cert.identifier,
+      tbs: toBuffer(cert.tbs),
+      notBefore: epochMs(cert.notBefore, 'notBefore'),
+      notAfter: epochMs(cert.notAfter, 'notAfter'),
+      createdAt: epochMs(cert.createdAt, 'createdAt'),
+    };
+    await insertUnique(`certificate serial ${cert.serial}`, () => this.hot.insertPending.execute(this.db, row));
+  }
+
+  async markCertificateIssued(serial: string, der: Uint8Array): Promise<boolean> {
+    const result = await this.hot.markIssued.execute(this.db, { serial, der: toBuffer(der) });
+    return (result.numAffectedRows ?? 0n) > 0n;
+  }
+
+  async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
+    const { rows } = await this.hot.getCertificate.execute(this.db, { serial });
+    return rows[0] && toCertificateRecord(rows[0]);
+  }
+
+  async listCertificates(query: CertificateQuery): Promise<CertificateRecord[]> {
+    if (!Number.isSafeInteger(query.limit) || query.limit < 1) {
+      throw new BadRequestError('limit must be a positive integer');
+    }
+    let select = this.db.selectFrom('certificates').select(CERTIFICATE_COLUMNS);
+    if (query.identifier !== undefined) select = select.where('identifier', '=', query.identifier);
+    if (query.state !== undefined) select = select.where('state', '=', query.state);
+    if (query.ca !== undefined) select = select.where('ca', '=', query.ca);
+    if (query.after !== undefined) select = select.where('serial', '>', query.after);
+    const rows = await select.orderBy('serial').limit(query.limit).execute();
+    return rows.map(toCertificateRecord);
+  }
+
+  async revokeCertificate(serial: string, reason: RevocationReason, at: Date): Promise<boolean> {
+    const result = await this.db
+      .updateTable('certificates')
+      .set({ state: 'revoked', revoked_at: epochMs(at, 'revokedAt'), revocation_reason: reason })
+      .where('serial', '=', serial)
+      .where('state', 'in', ['pending', 'issued'])
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async listRevoked(ca: string, notAfterSince: Date): Promise<CertificateRecord[]> {
+    const rows = await this.db
+      .selectFrom('certificates')
+      .select(CERTIFICATE_COLUMNS)
+      .where('ca', '=', ca)
+      .where('state', '=', 'revoked')
+      .where('not_after', '>=', epochMs(notAfterSince, 'notAfterSince'))
+      .orderBy('serial')
+      .execute();
+    return rows.map(toCertificateRecord);
+  }
+
+  async nextCrlNumber(ca: string): Promise<bigint> {
+    const row = await this.db
+      .insertInto('crl_numbers')
+      .values({ ca, last_number: 1 })
+      .onConflict((conflict) =>
+        conflict.column('ca').doUpdateSet((eb) => ({ last_number: eb('crl_numbers.last_number', '+', 1) })),
+      )
+      .returning('last_number')
+      .executeTakeFirstOrThrow();
+    return BigInt(row.last_number);
+  }
+
+  async insertApiToken(token: ApiTokenRecord): Promise<void> {
+    // The hash is not the token, but it is still a lookup key: keep it out of messages.
+    await insertUnique(`api token ${token.id} (id or hash already present)`, () =>
+      this.db
+        .insertInto('api_tokens')
+        .values({
+          id: token.id,
+          hash: token.hash,
+          principal: token.principal,
+          role: token.role,
+          created_at: epochMs(token.createdAt, 'createdAt'),
+        })
+        .execute(),
+    );
+  }
+
+  async findApiTokenByHash(hash: string): Promise<ApiTokenRecord | undefined> {
+    const row = await this.db
+      .selectFrom('api_tokens')
+      .select(['id', 'hash', 'principal', 'role', 'created_at'])
+      .where('hash', '=', hash)
+      .executeTakeFirst();
+    return row && toApiTokenRecord(row);
+  }
+}
+
+export class KyselyStore extends KyselyStoreTx implements Store {
+  constructor(
+    db: Kysely<HearthDatabase>,
+    readonly dialect: 'sqlite' | 'postgres',
+  ) {
+    super(db, compileHotQueries(db));
+  }
+
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => fn(new KyselyStoreTx(trx, this.hot)));
+  }
+
+  close(): Promise<void> {
+    return this.db.destroy();
+  }
+}

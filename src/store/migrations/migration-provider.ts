@@ -1,0 +1,15 @@
+/**
+ * Migrations live in code rather than in a folder scanned at run time, so the compiled dist/
+ * tree and a bundled binary carry them without any file-system layout assumptions.
+ * Names sort lexically: keep the four-digit prefix.
+ */
+import type { Migration, MigrationProvider } from 'kysely';
+import { initialMigration } from './0001-initial.js';
+
+export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
+  const binaryType = dialect === 'postgres' ? 'bytea' : 'blob';
+  const migrations: Record<string, Migration> = {
+    '0001-initial': initialMigration(binaryType),
+  };
+  return { getMigrations: async () => migrations };
+}

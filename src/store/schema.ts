@@ -1,0 +1,46 @@
+/**
+ * Row shapes as Kysely sees them. Instants are integer epoch milliseconds (BIGINT): that
+ * round-trips a Date exactly on both dialects, unlike SQLite's text timestamps or PostgreSQL's
+ * microsecond timestamptz. node-postgres returns BIGINT as a string, so reads accept both.
+ */
+import type { ColumnType } from 'kysely';
+import type { CertificateState } from './store.js';
+
+type EpochMs = ColumnType<number | string, number, number>;
+type NullableEpochMs = ColumnType<number | string | null, number | null, number | null>;
+type Bytes = ColumnType<Uint8Array, Uint8Array, Uint8Array>;
+type NullableBytes = ColumnType<Uint8Array | null, Uint8Array | null, Uint8Array | null>;
+
+export interface CertificatesTable {
+  serial: string;
+  ca: string;
+  profile: string;
+  identifier: string;
+  tbs: Bytes;
+  der: NullableBytes;
+  state: CertificateState;
+  not_before: EpochMs;
+  not_after: EpochMs;
+  created_at: EpochMs;
+  revoked_at: NullableEpochMs;
+  revocation_reason: number | null;
+}
+
+export interface CrlNumbersTable {
+  ca: string;
+  last_number: ColumnType<number | string, number, number>;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  hash: string;
+  principal: string;
+  role: string;
+  created_at: EpochMs;
+}
+
+export interface HearthDatabase {
+  certificates: CertificatesTable;
+  crl_numbers: CrlNumbersTable;
+  api_tokens: ApiTokensTable;
+}

@@ -1,0 +1,318 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes, sign } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier, Extension } from '@peculiar/asn1-x509';
+import { BasicOCSPResponse, CertID, OCSPRequest, OCSPResponse, Request, TBSRequest, id_pkix_ocsp_nonce } from '@peculiar/asn1-ocsp';
+import {
+  OcspContentError,
+  OcspMalformedError,
+  assembleOcspResponse,
+  buildOcspResponseData,
+  certIdMatchesIssuer,
+  decodeOcspGetPath,
+  ocspErrorResponse,
+  parseOcspRequest,
+  type CertIdInfo,
+  type OcspErrorStatus,
+  type OcspResponseContents,
+} from '../../src/pki/ocsp.js';
+import { needsOpenssl } from '../support/environment.js';
+import { createOpensslCa, type OpensslCa } from '../support/openssl-ca.js';
+
+const skip = await needsOpenssl();
+const ca: OpensslCa | undefined = skip ? undefined : createOpensslCa(['1001', '1002', '1003']);
+after(() => ca?.cleanup());
+
+const minute = 60_000;
+
+function requireCa(): OpensslCa {
+  if (!ca) throw new Error('openssl CA missing');
+  return ca;
+}
+
+/** Writes an OCSP request made by openssl for leaf `index` and returns its DER. */
+function opensslRequest(name: string, index: number, options: string[] = []): Uint8Array {
+  const c = requireCa();
+  const made = c.openssl(['ocsp', ...options, '-issuer', c.ca.certPath, '-cert', c.leaves[index]?.certPath ?? '', '-reqout', `${name}.der`]);
+  assert.equal(made.status, 0, made.output);
+  return new Uint8Array(readFileSync(c.path(`${name}.der`)));
+}
+
+function responderKeyHash(): Uint8Array {
+  return createHash('sha1').update(requireCa().responder.facts.publicKeyBits).digest();
+}
+
+function signedResponse(name: string, contents: OcspResponseContents, certs = [requireCa().responder.der]): Uint8Array {
+  const c = requireCa();
+  const data = buildOcspResponseData(contents);
+  const der = assembleOcspResponse(data, 'ECDSA-P256', sign('sha256', data, { key: c.responder.key, dsaEncoding: 'der' }), certs);
+  writeFileSync(c.path(`${name}.der`), der);
+  return der;
+}
+
+function caIssuer() {
+  const c = requireCa();
+  return { nameDer: c.ca.facts.subjectNameDer, publicKeyBits: c.ca.facts.publicKeyBits };
+}
+
+/** Signature and nonce as openssl checks them against the original request. */
+function verifyAgainstRequest(request: string, response: string) {
+  return requireCa().openssl(['ocsp', '-reqin', `${request}.der`, '-respin', `${response}.der`, '-CAfile', 'ca.pem']);
+}
+
+/** The status openssl reads for a leaf (its own -cert request would carry a fresh nonce, hence -no_nonce). */
+function statusOf(response: string, leafIndex: number, digest: string[] = []) {
+  const c = requireCa();
+  return c.openssl([
+    'ocsp', '-respin', `${response}.der`, '-CAfile', 'ca.pem', '-issuer', 'ca.pem', ...digest,
+    '-cert', c.leaves[leafIndex]?.certPath ?? '', '-no_nonce',
+  ]);
+}
+
+test('parses openssl requests with and without nonce, SHA-1 and SHA-256 CertIDs', { skip }, () => {
+  const c = requireCa();
+  const withNonce = parseOcspRequest(opensslRequest('req-nonce', 0));
+  assert.equal(withNonce.requests.length, 1);
+  const [sha1Id] = withNonce.requests;
+  assert.ok(sha1Id);
+  assert.equal(sha1Id.hashAlgorithm, 'sha1');
+  assert.equal(sha1Id.serial, '1001');
+  assert.equal(sha1Id.issuerNameHash.length, 20);
+  assert.ok(withNonce.nonce);
+  // openssl's nonce: an OCTET STRING of 16 random octets inside extnValue.
+  assert.equal(withNonce.nonce.length, 18);
+  assert.deepEqual([...withNonce.nonce.subarray(0, 2)], [0x04, 0x10]);
+  assert.ok(certIdMatchesIssuer(sha1Id, caIssuer()));
+
+  const noNonce = parseOcspRequest(opensslRequest('req-no-nonce', 1, ['-no_nonce']));
+  assert.equal(noNonce.nonce, undefined);
+  assert.equal(noNonce.requests[0]?.serial, '1002');
+
+  const sha256 = parseOcspRequest(opensslRequest('req-sha256', 1, ['-sha256']));
+  const [sha256Id] = sha256.requests;
+  assert.ok(sha256Id);
+  assert.equal(sha256Id.hashAlgorithm, 'sha256');
+  assert.equal(sha256Id.issuerKeyHash.length, 32);
+  assert.ok(certIdMatchesIssuer(sha256Id, caIssuer()));
+
+  const responder = { nameDer: c.responder.facts.subjectNameDer, publicKeyBits: c.responder.facts.publicKeyBits };
+  assert.equal(certIdMatchesIssuer(sha1Id, responder), false);
+  assert.equal(certIdMatchesIssuer(sha256Id, { ...caIssuer(), publicKeyBits: responder.publicKeyBits }), false);
+  assert.equal(certIdMatchesIssuer(sha1Id, { ...caIssuer(), nameDer: responder.nameDer }), false);
+});
+
+test('openssl accepts good, revoked and unknown responses from the delegated responder', { skip }, () => {
+  const now = new Date();
+  const next = new Date(now.getTime() + 60 * minute);
+  const cases = [
+    { leaf: 0, status: { kind: 'good' } as const, expect: /leaf1\.pem: good/ },
+    { leaf: 1, status: { kind: 'revoked', revokedAt: new Date(now.getTime() - minute), reason: 1 } as const, expect: /leaf2\.pem: revoked[\s\S]*Reason: keyCompromise/ },
+    { leaf: 2, status: { kind: 'unknown' } as const, expect: /leaf3\.pem: unknown/ },
+  ];
+  for (const { leaf, status, expect } of cases) {
+    const name = `status-${leaf}`;
+    const { requests, nonce } = parseOcspRequest(opensslRequest(`req-${name}`, leaf));
+    const [certId] = requests;
+    assert.ok(certId && nonce);
+    signedResponse(`resp-${name}`, {
+      responderKeyHash: responderKeyHash(),
+      producedAt: now,
+      responses: [{ certId, status, thisUpdate: now, nextUpdate: next }],
+      nonce,
+    });
+    const verified = verifyAgainstRequest(`req-${name}`, `resp-${name}`);
+    assert.equal(verified.status, 0, verified.output);
+    assert.match(verified.output, /Response verify OK/);
+    assert.doesNotMatch(verified.output, /WARNING|error/i);
+
+    const read = statusOf(`resp-${name}`, leaf);
+    assert.match(read.output, expect);
+    assert.match(read.output, /Response verify OK/);
+  }
+});
+
+test('a revocation without a reason, and a SHA-256 CertID, verify too', { skip }, () => {
+  const now = new Date();
+  const { requests } = parseOcspRequest(opensslRequest('req-sha256-revoked', 1, ['-sha256', '-no_nonce']));
+  const [certId] = requests;
+  assert.ok(certId);
+  signedResponse('resp-sha256-revoked', {
+    responderKeyHash: responderKeyHash(),
+    producedAt: now,
+    responses: [{ certId, status: { kind: 'revoked', revokedAt: now }, thisUpdate: now }],
+  });
+  const read = statusOf('resp-sha256-revoked', 1, ['-sha256']);
+  assert.match(read.output, /leaf2\.pem: revoked/);
+  assert.doesNotMatch(read.output, /Reason:/);
+  assert.match(read.output, /Response verify OK/);
+});
+
+test('the response echoes the CertID byte for byte', { skip }, () => {
+  const requestDer = opensslRequest('req-echo', 0, ['-no_nonce']);
+  const [certId] = parseOcspRequest(requestDer).requests;
+  assert.ok(certId);
+  assert.ok(Buffer.from(requestDer).includes(Buffer.from(certId.der)), 'CertID DER is taken from the request');
+  const now = new Date();
+  const response = signedResponse('resp-echo', {
+    responderKeyHash: responderKeyHash(),
+    producedAt: now,
+    responses: [{ certId, status: { kind: 'good' }, thisUpdate: now }],
+  });
+  const bytes = AsnConvert.parse(response, OCSPResponse).responseBytes?.response.buffer;
+  assert.ok(bytes);
+  const basic = AsnConvert.parse(bytes, BasicOCSPResponse);
+  const echoed = basic.tbsResponseData.responses[0]?.certID;
+  assert.ok(echoed);
+  assert.deepEqual(new Uint8Array(AsnConvert.serialize(echoed)), certId.der);
+  assert.equal(basic.certs?.length, 1);
+});
+
+test('openssl notices a missing nonce, a missing responder certificate and a bad signature', { skip }, () => {
+  const now = new Date();
+  const { requests } = parseOcspRequest(opensslRequest('req-negative', 0));
+  const [certId] = requests;
+  assert.ok(certId);
+  const contents = {
+    responderKeyHash: responderKeyHash(),
+    producedAt: now,
+    responses: [{ certId, status: { kind: 'good' } as const, thisUpdate: now }],
+  };
+
+  signedResponse('resp-no-nonce', contents);
+  assert.match(verifyAgainstRequest('req-negative', 'resp-no-nonce').output, /WARNING: no nonce in response/);
+
+  signedResponse('resp-other-nonce', { ...contents, nonce: new Uint8Array([0x04, 0x02, 0xab, 0xcd]) });
+  assert.match(verifyAgainstRequest('req-negative', 'resp-other-nonce').output, /Nonce Verify error/);
+
+  signedResponse('resp-no-cert', contents, []);
+  assert.match(statusOf('resp-no-cert', 0).output, /Response Verify Failure/);
+
+  const c = requireCa();
+  const data = buildOcspResponseData(contents);
+  const forged = assembleOcspResponse(data, 'ECDSA-P256', sign('sha256', data, { key: c.ca.key, dsaEncoding: 'der' }), [c.responder.der]);
+  writeFileSync(c.path('resp-forged.der'), forged);
+  assert.match(statusOf('resp-forged', 0).output, /Response Verify Failure/);
+});
+
+test('garbage requests throw OcspMalformedError', { skip }, () => {
+  const valid = opensslRequest('req-garbage', 0);
+  const sha1 = '1.3.14.3.2.26';
+  const certId = (algorithm: string) =>
+    new CertID({
+      hashAlgorithm: new AlgorithmIdentifier({ algorithm }),
+      issuerNameHash: new OctetString(new Uint8Array(20)),
+      issuerKeyHash: new OctetString(new Uint8Array(20)),
+      serialNumber: new Uint8Array([1]).buffer,
+    });
+  const request = (tbs: Partial<TBSRequest>) =>
+    new Uint8Array(AsnConvert.serialize(new OCSPRequest({ tbsRequest: new TBSRequest(tbs) })));
+  const withNonce = (octets: number) =>
+    request({
+      requestList: [new Request({ reqCert: certId(sha1) })],
+      requestExtensions: [
+        new Extension({
+          extnID: id_pkix_ocsp_nonce,
+          extnValue: new OctetString(AsnConvert.serialize(new OctetString(new Uint8Array(octets)))),
+        }),
+      ],
+    });
+
+  const garbage: [string, Uint8Array][] = [
+    ['empty', new Uint8Array()],
+    ['random', new Uint8Array(randomBytes(64))],
+    ['empty sequence', new Uint8Array([0x30, 0x00])],
+    ['truncated', valid.subarray(0, valid.length - 5)],
+    ['a certificate', requireCa().ca.der],
+    ['no certificates asked for', request({ requestList: [] })],
+    ['MD5 CertID', request({ requestList: [new Request({ reqCert: certId('1.2.840.113549.2.5') })] })],
+    ['129-octet nonce', withNonce(129)],
+  ];
+  for (const [name, der] of garbage) {
+    assert.throws(() => parseOcspRequest(der), OcspMalformedError, name);
+  }
+  assert.equal(parseOcspRequest(withNonce(128)).nonce?.length, 131);
+});
+
+test('decodeOcspGetPath tolerates the encodings clients produce', () => {
+  const der = new Uint8Array([0x30, 0x3e, 0xfb, 0xff, 0xbf, 0x10]);
+  const base64 = Buffer.from(der).toString('base64');
+  assert.match(base64, /[+/]/);
+  for (const segment of [
+    base64,
+    encodeURIComponent(base64),
+    encodeURIComponent(base64).replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
+    base64.replace(/\+/g, '%2B').replace(/\//g, '%2f'),
+    Buffer.from(der).toString('base64url'),
+  ]) {
+    assert.deepEqual(decodeOcspGetPath(segment), der, segment);
+  }
+  for (const bad of ['', '%E0%A4%A', 'not base64!', 'AAAA===', '%00']) {
+    assert.equal(decodeOcspGetPath(bad), undefined, bad);
+  }
+});
+
+test('a GET-encoded openssl request decodes to the same request', { skip }, () => {
+  const der = opensslRequest('req-get', 1);
+  const segment = encodeURIComponent(Buffer.from(der).toString('base64'));
+  assert.deepEqual(decodeOcspGetPath(segment), der);
+  assert.equal(parseOcspRequest(decodeOcspGetPath(segment) ?? new Uint8Array()).requests[0]?.serial, '1002');
+});
+
+test('error responses are bare statuses that openssl decodes', { skip }, () => {
+  const c = requireCa();
+  const expected: Record<OcspErrorStatus, number> = { malformedRequest: 1, internalError: 2, tryLater: 3, unauthorized: 6 };
+  for (const [status, code] of Object.entries(expected)) {
+    const der = ocspErrorResponse(status as OcspErrorStatus);
+    assert.deepEqual([...der], [0x30, 0x03, 0x0a, 0x01, code]);
+    writeFileSync(c.path(`err-${status}.der`), der);
+    const text = c.openssl(['ocsp', '-respin', `err-${status}.der`, '-resp_text']).output;
+    assert.match(text, new RegExp(`Responder Error: ${status} \\(${code}\\)`, 'i'));
+  }
+});
+
+test('inconsistent response contents throw OcspContentError', () => {
+  const certId: CertIdInfo = {
+    hashAlgorithm: 'sha1',
+    issuerNameHash: new Uint8Array(20),
+    issuerKeyHash: new Uint8Array(20),
+    serial: '01',
+    der: new Uint8Array(
+      AsnConvert.serialize(
+        new CertID({
+          hashAlgorithm: new AlgorithmIdentifier({ algorithm: '1.3.14.3.2.26' }),
+          issuerNameHash: new OctetString(new Uint8Array(20)),
+          issuerKeyHash: new OctetString(new Uint8Array(20)),
+          serialNumber: new Uint8Array([1]).buffer,
+        }),
+      ),
+    ),
+  };
+  const now = new Date('2030-01-01T00:00:00Z');
+  const base: OcspResponseContents = {
+    responderKeyHash: new Uint8Array(20),
+    producedAt: now,
+    responses: [{ certId, status: { kind: 'good' }, thisUpdate: now }],
+  };
+  const one = (patch: object) => ({ ...base, responses: [{ ...base.responses[0], ...patch }] }) as OcspResponseContents;
+  const cases: [string, OcspResponseContents, RegExp][] = [
+    ['short key hash', { ...base, responderKeyHash: new Uint8Array(32) }, /20-octet SHA-1/],
+    ['no responses', { ...base, responses: [] }, /at least one/],
+    ['nextUpdate before thisUpdate', one({ nextUpdate: new Date(now.getTime() - 1000) }), /nextUpdate must be after/],
+    ['reason 7', one({ status: { kind: 'revoked', revokedAt: now, reason: 7 } }), /CRLReason/],
+    ['bad CertID', one({ certId: { ...certId, der: new Uint8Array([1, 2]) } }), /not a DER-encoded CertID/],
+    ['invalid date', { ...base, producedAt: new Date(Number.NaN) }, /producedAt is not a valid date/],
+  ];
+  for (const [name, contents, message] of cases) {
+    assert.throws(() => buildOcspResponseData(contents), (e: unknown) => {
+      assert.ok(e instanceof OcspContentError, name);
+      assert.match(e.message, message, name);
+      return true;
+    });
+  }
+  const data = buildOcspResponseData(base);
+  assert.throws(() => assembleOcspResponse(new Uint8Array([0x30, 0x00]), 'ECDSA-P256', new Uint8Array(8), []), OcspContentError);
+  assert.throws(() => assembleOcspResponse(data, 'ECDSA-P256', new Uint8Array(8), [new Uint8Array([0x30, 0x00])]), OcspContentError);
+  assert.throws(() => assembleOcspResponse(data, 'ECDSA-P256', new Uint8Array(), []), OcspContentError);
+});

@@ -1,0 +1,45 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { openStore } from '../../src/store/open-store.js';
+import { needsPostgres, POSTGRES_URL } from '../support/environment.js';
+import { pendingCertificate, registerStoreContract } from './store-contract.js';
+
+const skip = await needsPostgres();
+const schema = `hearth_test_${randomBytes(6).toString('hex')}`;
+
+if (skip === undefined) {
+  registerStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
+
+  after(async () => {
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    try {
+      await client.query(`drop schema if exists "${schema}" cascade`);
+    } finally {
+      await client.end();
+    }
+  });
+} else {
+  test('Store contract: PostgreSQL', { skip }, () => {});
+}
+
+test('stores in different schemas do not see each other', { skip }, async () => {
+  const otherSchema = `hearth_test_${randomBytes(6).toString('hex')}`;
+  const mine = await openStore({ url: POSTGRES_URL, schema });
+  const other = await openStore({ url: POSTGRES_URL, schema: otherSchema });
+  try {
+    const cert = pendingCertificate();
+    await mine.insertPendingCertificate(cert);
+    assert.equal(await other.getCertificate(cert.serial), undefined);
+    await other.insertPendingCertificate(cert);
+    assert.equal(mine.dialect, 'postgres');
+  } finally {
+    await mine.close();
+    await other.close();
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    await client.query(`drop schema if exists "${otherSchema}" cascade`).finally(() => client.end());
+  }
+});

@@ -1,0 +1,98 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../../src/core/errors.js';
+import { openStore, parseStoreUrl } from '../../src/store/open-store.js';
+import { openSqliteDatabase } from '../../src/store/sqlite-dialect.js';
+import { pendingCertificate, registerStoreContract } from './store-contract.js';
+import { runStoreProcess, spawnStoreProcess } from './store-child-process.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hearth-store-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+registerStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
+
+test('the SQLite connection is set up for durability and sharing between processes', () => {
+  const db = openSqliteDatabase(join(dir, 'pragmas.db'));
+  try {
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(db.pragma('synchronous', { simple: true }), 1, 'NORMAL');
+    assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 10_000);
+    assert.ok(Number(db.pragma('busy_timeout', { simple: true })) >= 1000);
+  } finally {
+    db.close();
+  }
+});
+
+test('store URLs choose the dialect; unknown schemes and misplaced options are configuration errors', async () => {
+  assert.deepStrictEqual(parseStoreUrl('sqlite:data/hearth.db'), { dialect: 'sqlite', path: 'data/hearth.db' });
+  assert.deepStrictEqual(parseStoreUrl('sqlite:///var/lib/hearth.db'), { dialect: 'sqlite', path: '/var/lib/hearth.db' });
+  assert.deepStrictEqual(parseStoreUrl('/var/lib/hearth.db'), { dialect: 'sqlite', path: '/var/lib/hearth.db' });
+  assert.deepStrictEqual(parseStoreUrl(':memory:'), { dialect: 'sqlite', path: ':memory:' });
+  assert.deepStrictEqual(parseStoreUrl('postgresql://h/db'), { dialect: 'postgres', url: 'postgresql://h/db' });
+  assert.throws(() => parseStoreUrl('mysql://h/db'), ConfigError);
+  assert.throws(() => parseStoreUrl('sqlite:'), ConfigError);
+  await assert.rejects(openStore({ url: ':memory:', schema: 'tenant' }), ConfigError);
+});
+
+test('an in-memory store works for throwaway use', async () => {
+  const store = await openStore({ url: ':memory:' });
+  try {
+    assert.equal(store.dialect, 'sqlite');
+    const cert = pendingCertificate();
+    await store.insertPendingCertificate(cert);
+    assert.equal((await store.getCertificate(cert.serial))?.state, 'pending');
+  } finally {
+    await store.close();
+  }
+});
+
+test('processes sharing one file migrate once and hand out each CRL number once', async () => {
+  const url = `sqlite:${join(dir, 'shared.db')}`;
+  const snippet = `for (let i = 0; i < 50; i++) print(String(await store.nextCrlNumber('devices')));`;
+  const outputs = await Promise.all(Array.from({ length: 4 }, () => runStoreProcess(url, snippet)));
+  const numbers = outputs.flat().map(Number).sort((a, b) => a - b);
+  assert.deepStrictEqual(numbers, Array.from({ length: 200 }, (_, i) => i + 1));
+});
+
+test('SIGKILL loses nothing that was committed', async () => {
+  const url = `sqlite:${join(dir, 'killed.db')}`;
+  const snippet = `
+    for (let i = 0; ; i++) {
+      const serial = (0x100000 + i).toString(16);
+      await store.insertPendingCertificate({ serial, ca: 'devices', profile: 'device', identifier: 'urn:dev:ops:acme-x-' + i,
+        tbs: new Uint8Array(300), notBefore: new Date(0), notAfter: new Date(1), createdAt: new Date(0) });
+      print(serial);
+    }`;
+  const child = spawnStoreProcess(url, snippet);
+  const acknowledged: string[] = [];
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let buffered = '';
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`child exited early (${code}): ${stderr}`)));
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      acknowledged.push(...lines);
+      if (acknowledged.length >= 300) resolve();
+    });
+  });
+  child.removeAllListeners('exit');
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+
+  const store = await openStore({ url });
+  try {
+    const stored = new Set((await store.listCertificates({ ca: 'devices', limit: 1_000_000 })).map((c) => c.serial));
+    const missing = acknowledged.filter((serial) => !stored.has(serial));
+    assert.deepStrictEqual(missing, []);
+  } finally {
+    await store.close();
+  }
+});
