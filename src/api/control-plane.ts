@@ -119,7 +119,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   await http.listen({ host: config.server.host, port: config.server.httpPort });
   const httpPort = (http.server.address() as AddressInfo).port;
 
-  const authority = new Authority(store, bus, cas, clock, publicUrls(config, httpPort));
+  const authority = new Authority(store, bus, cas, clock, publicUrls(config, httpPort), {
+    reportError: (err, context) => logger.error({ err }, context),
+  });
   authority.onRevoked(async (record) => {
     ocsp.invalidate(record.serial);
     await crls.regenerate(record.ca);
@@ -127,6 +129,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   // Revocations made by other processes arrive on the bus; they must reach this process's
   // OCSP cache and CRL too.
   const subscription = await bus.subscribe('cert.revoked', async (event) => {
+    if (event.data.origin === authority.origin) return; // handled by the listener above
     const serial = String(event.data.serial ?? '');
     const ca = String(event.data.ca ?? '');
     ocsp.invalidate(serial);

@@ -45,8 +45,17 @@ export interface PublicUrls {
   crl: (ca: string) => string;
 }
 
+export interface AuthorityOptions {
+  /** Names this process in the events it publishes, so it can skip its own on the bus. */
+  origin?: string;
+  /** Failures after the store committed (event publishing, listeners): the operation stands. */
+  reportError?: (err: unknown, context: string) => void;
+}
+
 export class Authority {
   private readonly revocationListeners: RevocationListener[] = [];
+  readonly origin: string;
+  private readonly reportError: (err: unknown, context: string) => void;
 
   constructor(
     private readonly store: Store,
@@ -54,7 +63,23 @@ export class Authority {
     private readonly cas: ReadonlyMap<string, IssuingCa>,
     private readonly clock: Clock,
     private readonly urls: PublicUrls,
-  ) {}
+    options: AuthorityOptions = {},
+  ) {
+    this.origin = options.origin ?? randomUUID();
+    this.reportError = options.reportError ?? ((err, context) => console.error(`${context}: ${(err as Error).message}`));
+  }
+
+  /**
+   * Publishes after the store committed. A failure is reported, not thrown: the certificate or
+   * revocation exists, and failing the request would make a client retry something that happened.
+   */
+  private async publish(type: string, data: Record<string, unknown>, occurredAt: Date): Promise<void> {
+    try {
+      await this.bus.publish({ id: randomUUID(), type, occurredAt: occurredAt.toISOString(), data: { ...data, origin: this.origin } });
+    } catch (err) {
+      this.reportError(err, `publishing ${type} for ${String(data.serial)}`);
+    }
+  }
 
   /** Runs after each revocation committed (CRL regeneration, OCSP cache invalidation). */
   onRevoked(listener: RevocationListener): void {
@@ -105,12 +130,11 @@ export class Authority {
       throw new ConflictError(`certificate ${pending.serial} changed state while it was being signed`);
     }
     const record = (await this.store.getCertificate(pending.serial)) as CertificateRecord;
-    await this.bus.publish({
-      id: randomUUID(),
-      type: 'cert.issued',
-      occurredAt: this.clock.now().toISOString(),
-      data: { serial: record.serial, ca: record.ca, profile: record.profile, identifier: record.identifier, notAfter: record.notAfter.toISOString() },
-    });
+    await this.publish(
+      'cert.issued',
+      { serial: record.serial, ca: record.ca, profile: record.profile, identifier: record.identifier, notAfter: record.notAfter.toISOString() },
+      this.clock.now(),
+    );
     return { record, der, chain: [ca.certificate.der, ...ca.chainAbove.map((c) => c.der)] };
   }
 
@@ -122,13 +146,16 @@ export class Authority {
       throw new ConflictError(`certificate ${serial} is already revoked`, 'already-revoked');
     }
     const record = (await this.store.getCertificate(serial)) as CertificateRecord;
-    for (const listener of this.revocationListeners) await listener(record);
-    await this.bus.publish({
-      id: randomUUID(),
-      type: 'cert.revoked',
-      occurredAt: at.toISOString(),
-      data: { serial, ca: record.ca, reason, revokedAt: at.toISOString(), identifier: record.identifier },
-    });
+    // Other processes learn of the revocation first; local listeners (CRL, OCSP cache) follow,
+    // each on its own so one failing cannot keep the others or the event from happening.
+    await this.publish('cert.revoked', { serial, ca: record.ca, reason, revokedAt: at.toISOString(), identifier: record.identifier }, at);
+    for (const listener of this.revocationListeners) {
+      try {
+        await listener(record);
+      } catch (err) {
+        this.reportError(err, `after revoking ${serial}`);
+      }
+    }
     return record;
   }
 

@@ -76,17 +76,18 @@ function envName(path: string[]): string {
   return 'HEARTH_' + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
 }
 
-/** Leaf paths of the schema that env vars may override (scalars only). */
-function overridablePaths(): string[][] {
+/** Leaf paths of the schema that env vars may override (scalars only), with their default's type. */
+function overridablePaths(): { path: string[]; type: string }[] {
   const defaults = configSchema.parse({}) as Record<string, unknown>;
-  const paths: string[][] = [];
+  const paths: { path: string[]; type: string }[] = [];
   const walk = (value: unknown, path: string[]) => {
     if (value && typeof value === 'object' && !Array.isArray(value)) {
       for (const [k, v] of Object.entries(value)) walk(v, [...path, k]);
-    } else paths.push(path);
+    } else paths.push({ path, type: typeof value });
   };
   walk(defaults, []);
-  return paths.filter((p) => p[0] !== 'keys' || p[1] === 'backend');
+  // Secrets are references, never values: no env var may set keys.passphrase directly.
+  return paths.filter(({ path }) => path[0] !== 'keys' || path[1] === 'backend');
 }
 
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
@@ -99,9 +100,10 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
   node[path[path.length - 1] as string] = value;
 }
 
-function coerce(raw: string): unknown {
-  if (/^-?\d+$/.test(raw)) return Number(raw);
-  if (raw === 'true' || raw === 'false') return raw === 'true';
+/** Env values are text; a setting whose default is a number or boolean gets one when it parses. */
+function coerce(raw: string, type: string): unknown {
+  if (type === 'number' && /^-?\d+$/.test(raw)) return Number(raw);
+  if (type === 'boolean' && (raw === 'true' || raw === 'false')) return raw === 'true';
   return raw;
 }
 
@@ -120,11 +122,11 @@ export function loadConfig(yamlText: string, env: NodeJS.ProcessEnv = process.en
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${source} must be a mapping of settings`);
   const merged = structuredClone(raw) as Record<string, unknown>;
   const fromEnv = new Map<string, string>();
-  for (const path of overridablePaths()) {
+  for (const { path, type } of overridablePaths()) {
     const name = envName(path);
     const value = env[name];
     if (value !== undefined) {
-      setPath(merged, path, coerce(value));
+      setPath(merged, path, coerce(value, type));
       fromEnv.set(path.join('.'), name);
     }
   }

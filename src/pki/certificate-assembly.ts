@@ -6,33 +6,29 @@
  * imported after the global reflect-metadata polyfill (it uses tsyringe), which domain code should
  * not install as a side effect, and PemConverter does not check block labels, which pemDecode does.
  */
-import { AsnConvert, AsnProp, AsnPropTypes } from '@peculiar/asn1-schema';
+import { AsnConvert } from '@peculiar/asn1-schema';
 import type { KeyAlgorithm } from '../keys/signer.js';
 import { signatureAlgorithmFor } from './signature-algorithm.js';
-import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
+import { bitString, sequence } from './der-writer.js';
 
 /**
  * Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }, with
  * the TBS carried as the exact bytes that were signed: re-encoding a parsed TBSCertificate could
  * change them and break the signature.
  */
-class SignedCertificate {
-  @AsnProp({ type: AsnPropTypes.Any })
-  tbsCertificate: ArrayBuffer = new ArrayBuffer(0);
-
-  @AsnProp({ type: AlgorithmIdentifier })
-  signatureAlgorithm: AlgorithmIdentifier = new AlgorithmIdentifier();
-
-  @AsnProp({ type: AsnPropTypes.BitString })
-  signatureValue: ArrayBuffer = new ArrayBuffer(0);
+export function assembleCertificate(tbsDer: Uint8Array, algorithm: KeyAlgorithm, signature: Uint8Array): Uint8Array {
+  return sequence(tbsDer, signatureAlgorithmDer(algorithm), bitString(signature));
 }
 
-export function assembleCertificate(tbsDer: Uint8Array, algorithm: KeyAlgorithm, signature: Uint8Array): Uint8Array {
-  const certificate = new SignedCertificate();
-  certificate.tbsCertificate = toArrayBuffer(tbsDer);
-  certificate.signatureAlgorithm = signatureAlgorithmFor(algorithm);
-  certificate.signatureValue = toArrayBuffer(signature);
-  return new Uint8Array(AsnConvert.serialize(certificate));
+const algorithmIdentifiers = new Map<KeyAlgorithm, Uint8Array>();
+
+function signatureAlgorithmDer(algorithm: KeyAlgorithm): Uint8Array {
+  let der = algorithmIdentifiers.get(algorithm);
+  if (!der) {
+    der = new Uint8Array(AsnConvert.serialize(signatureAlgorithmFor(algorithm)));
+    algorithmIdentifiers.set(algorithm, der);
+  }
+  return der;
 }
 
 export function pemEncode(label: string, der: Uint8Array): string {
@@ -65,8 +61,4 @@ export function pemDecodeAll(pem: string, label: string): Uint8Array[] {
     if (match[1] === label) blocks.push(pemDecode(match[0], label));
   }
   return blocks;
-}
-
-function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }

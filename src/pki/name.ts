@@ -12,6 +12,8 @@ import {
   OtherName,
   RelativeDistinguishedName,
 } from '@peculiar/asn1-x509';
+import { DerDecodeError, decodeString, type DerReader, type Tlv } from './der-reader.js';
+import { TAG, contextTag, ia5String, oid, sequence, set, tlv, utf8String } from './der-writer.js';
 
 export const OID_COMMON_NAME = '2.5.4.3';
 export const OID_ORGANIZATION = '2.5.4.10';
@@ -50,12 +52,32 @@ export function buildName(input: SubjectNameInput): Name {
   return new Name(rdns);
 }
 
+/** The DER of buildName(input), written directly: this runs once per certificate. */
 export function encodeName(input: SubjectNameInput): Uint8Array {
-  return new Uint8Array(AsnConvert.serialize(buildName(input)));
+  const rdns: Uint8Array[] = [];
+  const add = (type: string, value: string | undefined) => {
+    if (value !== undefined) rdns.push(set(sequence(oid(type), utf8String(value))));
+  };
+  add(OID_ORGANIZATION, input.organization);
+  add(OID_COMMON_NAME, input.commonName);
+  return sequence(...rdns);
 }
 
 export function attributeValues(name: Name, type: string): string[] {
   return name.flatMap((rdn) => rdn.filter((atv) => atv.type === type).map((atv) => atv.value.toString()));
+}
+
+/** attributeValues for a DER Name read in place; `name` is the Name SEQUENCE. */
+export function attributeValuesDer(reader: DerReader, name: Tlv, type: string): string[] {
+  const values: string[] = [];
+  for (const rdn of reader.childrenOf(name, TAG.SEQUENCE, 'Name')) {
+    for (const atv of reader.childrenOf(rdn, TAG.SET, 'RelativeDistinguishedName')) {
+      const [attributeType, value, ...extra] = reader.childrenOf(atv, TAG.SEQUENCE, 'AttributeTypeAndValue');
+      if (extra.length > 0 || !value) throw new DerDecodeError('AttributeTypeAndValue is malformed');
+      if (reader.oid(attributeType, 'attribute type') === type) values.push(decodeString(value.tag, reader.content(value), `attribute ${type}`));
+    }
+  }
+  return values;
 }
 
 export interface AltNames {
@@ -86,6 +108,39 @@ export function buildGeneralNames(names: Partial<AltNames>): GeneralName[] {
   ];
 }
 
+/** The DER of each GeneralName buildGeneralNames makes, in the same order. */
+export function encodeGeneralNames(names: Partial<AltNames>): Uint8Array[] {
+  return [
+    ...(names.dnsNames ?? []).map((dns) => retag(ia5String(dns), GN.dNSName)),
+    // IP addresses are rare (service certificates) and their text forms are many; the library parses them.
+    ...(names.ipAddresses ?? []).map((iPAddress) => new Uint8Array(AsnConvert.serialize(new GeneralName({ iPAddress })))),
+    ...(names.uris ?? []).map((uri) => retag(ia5String(uri), GN.uniformResourceIdentifier)),
+    ...(names.permanentIdentifiers ?? []).map((value) =>
+      tlv(GN.otherName, oid(OID_PERMANENT_IDENTIFIER), tlv(contextTag(0, true), sequence(utf8String(value))))),
+  ];
+}
+
+/** GeneralName CHOICE tags (RFC 5280 4.2.1.6), named as @peculiar/asn1-x509 names its fields. */
+const GN = {
+  otherName: contextTag(0, true),
+  rfc822Name: contextTag(1, false),
+  dNSName: contextTag(2, false),
+  x400Address: contextTag(3, true),
+  directoryName: contextTag(4, true),
+  ediPartyName: contextTag(5, true),
+  uniformResourceIdentifier: contextTag(6, false),
+  iPAddress: contextTag(7, false),
+  registeredID: contextTag(8, false),
+} as const;
+const GN_KIND = new Map<number, string>(Object.entries(GN).map(([kind, tag]) => [tag, kind]));
+
+/** IMPLICIT tagging: the same content under the context tag. */
+function retag(encoded: Uint8Array, tag: number): Uint8Array {
+  const out = Uint8Array.from(encoded);
+  out[0] = tag;
+  return out;
+}
+
 export interface ReadAltNames extends AltNames {
   /** Names of GeneralName kinds Hearth does not issue (e.g. "rfc822Name"); callers decide whether that is an error. */
   unsupported: string[];
@@ -105,6 +160,47 @@ export function readGeneralNames(generalNames: GeneralName[]): ReadAltNames {
     else {
       const kind = Object.keys(gn).find((k) => (gn as unknown as Record<string, unknown>)[k] !== undefined);
       out.unsupported.push(kind ?? 'empty GeneralName');
+    }
+  }
+  return out;
+}
+
+/** readGeneralNames for a DER GeneralNames SEQUENCE read in place. */
+export function readGeneralNamesDer(reader: DerReader, generalNames: Tlv): ReadAltNames {
+  const out: ReadAltNames = { ...emptyAltNames(), unsupported: [] };
+  for (const gn of reader.childrenOf(generalNames, TAG.SEQUENCE, 'GeneralNames')) {
+    const ascii = () => decodeString(TAG.IA5_STRING, reader.content(gn), 'GeneralName');
+    switch (gn.tag) {
+      case GN.dNSName:
+        out.dnsNames.push(ascii());
+        break;
+      case GN.uniformResourceIdentifier:
+        out.uris.push(ascii());
+        break;
+      case GN.iPAddress: {
+        const iPAddress = AsnConvert.parse(reader.encoding(gn), GeneralName).iPAddress;
+        if (iPAddress === undefined) throw new DerDecodeError('iPAddress does not decode');
+        out.ipAddresses.push(iPAddress);
+        break;
+      }
+      case GN.otherName: {
+        const [typeId, explicitValue, ...extra] = reader.children(gn);
+        if (extra.length > 0) throw new DerDecodeError('otherName is malformed');
+        const type = reader.oid(typeId, 'otherName type-id');
+        if (type !== OID_PERMANENT_IDENTIFIER) {
+          out.unsupported.push(`otherName ${type}`);
+          break;
+        }
+        const [value, more] = reader.children(reader.expect(explicitValue, contextTag(0, true), 'otherName value'));
+        if (more) throw new DerDecodeError('otherName value is malformed');
+        const fields = reader.childrenOf(reader.expect(value, TAG.SEQUENCE, 'PermanentIdentifier'), TAG.SEQUENCE, 'PermanentIdentifier');
+        const identifier = fields[0]?.tag === TAG.UTF8_STRING ? decodeString(TAG.UTF8_STRING, reader.content(fields[0]), 'identifierValue') : undefined;
+        if (identifier === undefined) out.unsupported.push('permanentIdentifier without identifierValue');
+        else out.permanentIdentifiers.push(identifier);
+        break;
+      }
+      default:
+        out.unsupported.push(GN_KIND.get(gn.tag) ?? `GeneralName with tag 0x${gn.tag.toString(16)}`);
     }
   }
   return out;

@@ -13,7 +13,7 @@
  *   opening a fresh file at once serialise instead of both creating the tables.
  * - Prepared statements are cached by SQL text; Kysely would otherwise re-prepare every query.
  */
-import Database from 'better-sqlite3';
+import { Database } from './better-sqlite3-module.js';
 import { SqliteAdapter, SqliteDialect, SqliteDriver, CompiledQuery } from 'kysely';
 import type { DatabaseConnection, Driver, SqliteDatabase, SqliteDialectConfig, SqliteStatement } from 'kysely';
 
@@ -22,7 +22,7 @@ const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 /** Hearth issues a bounded set of distinct statements; the cap only guards against a leak. */
 const STATEMENT_CACHE_LIMIT = 500;
 
-export function openSqliteDatabase(path: string): Database.Database {
+export function openSqliteDatabase(path: string): Database {
   const db = new Database(path);
   // busy_timeout first: switching to WAL needs a lock another process may briefly hold.
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -35,7 +35,7 @@ export function openSqliteDatabase(path: string): Database.Database {
 
 class StatementCachingDatabase implements SqliteDatabase {
   private readonly statements = new Map<string, SqliteStatement>();
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: Database) {}
 
   prepare(sql: string): SqliteStatement {
     let statement = this.statements.get(sql);

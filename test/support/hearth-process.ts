@@ -86,3 +86,34 @@ export function openssl(args: string[], cwd?: string): { status: number | null; 
   const result = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
   return { status: result.status, out: `${result.stdout}${result.stderr}` };
 }
+
+/**
+ * Asks the server's OCSP responder about one certificate with `openssl ocsp`, trusting only the
+ * installation's root (the issuing CA is passed as an untrusted intermediate, so the delegated
+ * responder certificate must chain properly for "Response verify OK").
+ */
+export function opensslOcsp(dataDir: string, httpUrl: string, certFile: string, issuingCa = 'devices'): { status: number | null; out: string } {
+  const ca = (name: string) => join(dataDir, 'ca', `${name}.pem`);
+  return openssl(['ocsp', '-issuer', ca(issuingCa), '-cert', certFile, '-url', `${httpUrl}/ocsp`, '-CAfile', ca('root'), '-verify_other', ca(issuingCa)]);
+}
+
+export interface ListedCertificate {
+  serial: string;
+  state: 'pending' | 'issued' | 'revoked';
+  identifier: string;
+  certificate: string | null;
+  revocationReason: string | null;
+}
+
+/** Every certificate in the store, following the API's serial cursor page by page. */
+export async function listAllCertificates(client: ApiClient, pageSize = 100): Promise<ListedCertificate[]> {
+  const all: ListedCertificate[] = [];
+  let after: string | null = null;
+  do {
+    const query: string = after === null ? `limit=${pageSize}` : `limit=${pageSize}&after=${after}`;
+    const page: { items: ListedCertificate[]; next: string | null } = await client.call('GET', `/api/v1/certificates?${query}`);
+    all.push(...page.items);
+    after = page.next;
+  } while (after !== null);
+  return all;
+}

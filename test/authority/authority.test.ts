@@ -1,0 +1,265 @@
+/** Issuance and revocation through the Authority over a real SQLite store and the in-process bus. */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { BadCsrError, ConflictError, HearthError, NotFoundError, UniqueViolationError, UnknownProfileError } from '../../src/core/errors.js';
+import type { IssuingCa } from '../../src/authority/issuing-ca.js';
+import type { CertificateRecord, Store } from '../../src/store/store.js';
+import type { Signer } from '../../src/keys/signer.js';
+import { createKeyAndRequest, type CertificateRequestInput } from '../../src/device/certificate-request.js';
+import { ManualClock } from '../../src/core/clock.js';
+import { START, buildIssuingCas, deviceCsr, deviceId, openHarness, withSigner, type Harness } from './authority-fixtures.js';
+
+const HOUR = 3_600_000;
+let cas: Map<string, IssuingCa>;
+
+before(async () => {
+  cas = await buildIssuingCas(new ManualClock(START));
+});
+
+const open: Harness[] = [];
+after(async () => {
+  for (const harness of open) await harness.close();
+});
+
+async function harness(options: Parameters<typeof openHarness>[0] = {}): Promise<Harness> {
+  const h = await openHarness({ cas, ...options });
+  open.push(h);
+  return h;
+}
+
+async function allCertificates(store: Store): Promise<CertificateRecord[]> {
+  return store.listCertificates({ limit: 1000 });
+}
+
+async function csr(input: CertificateRequestInput): Promise<string> {
+  return (await createKeyAndRequest(input)).csrPem;
+}
+
+/** Asserts `promise` rejects with a HearthError of the given class, status and slug. */
+async function refusedWith(promise: Promise<unknown>, kind: new (...args: never[]) => HearthError, status: number, slug: string, message?: RegExp): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof kind, `expected ${kind.name}, got ${String(error)}`);
+    assert.equal(error.status, status);
+    assert.equal(error.slug, slug);
+    if (message) assert.match(error.message, message);
+    return true;
+  });
+}
+
+test('a device certificate names the device, lives 24 h, chains to its CA and is stored as issued', async () => {
+  const h = await harness();
+  const issued = await h.authority.issue({ csr: await deviceCsr(1), profile: 'device' });
+
+  const cert = new X509Certificate(Buffer.from(issued.der));
+  const devicesCa = cas.get('devices') as IssuingCa;
+  assert.ok(cert.verify(new X509Certificate(Buffer.from(devicesCa.certificate.der)).publicKey), 'signed by the devices CA');
+  assert.equal(cert.subject, `CN=${deviceId(1)}`);
+  assert.match(cert.subjectAltName ?? '', new RegExp(`URI:${deviceId(1)}`));
+  assert.doesNotMatch(cert.subjectAltName ?? '', /DNS:/);
+  assert.equal(cert.serialNumber.toLowerCase().replace(/^(00)+/, ''), issued.record.serial);
+  const notBefore = new Date(cert.validFrom).getTime();
+  const notAfter = new Date(cert.validTo).getTime();
+  assert.equal(notAfter - notBefore, 24 * HOUR);
+  assert.ok(notBefore <= START.getTime() && START.getTime() - notBefore <= 2 * 60_000, 'notBefore is now, backdated at most a little');
+
+  assert.deepEqual(issued.chain.map((c) => Buffer.from(c)), [Buffer.from(devicesCa.certificate.der), Buffer.from(devicesCa.chainAbove[0]!.der)]);
+
+  const stored = await h.store.getCertificate(issued.record.serial);
+  assert.ok(stored);
+  assert.equal(stored.state, 'issued');
+  assert.equal(stored.ca, 'devices');
+  assert.equal(stored.profile, 'device');
+  assert.equal(stored.identifier, deviceId(1));
+  assert.deepEqual(Buffer.from(stored.der ?? []), Buffer.from(issued.der));
+  assert.equal(stored.notBefore.getTime(), notBefore);
+  assert.equal(stored.notAfter.getTime(), notAfter);
+  assert.equal(stored.revokedAt, null);
+  assert.deepEqual(issued.record, stored);
+});
+
+test('a service certificate is issued by the services CA and identified by its DNS name', async () => {
+  const h = await harness();
+  const issued = await h.authority.issue({ csr: await csr({ dnsNames: ['mqtt.hearth.test', 'broker.hearth.test'] }), profile: 'service' });
+  assert.equal(issued.record.ca, 'services');
+  assert.equal(issued.record.identifier, 'mqtt.hearth.test');
+  const cert = new X509Certificate(Buffer.from(issued.der));
+  assert.ok(cert.checkHost('broker.hearth.test'));
+});
+
+test('issuing publishes cert.issued with serial and identifier after the store committed', async () => {
+  const h = await harness();
+  const issued = await h.authority.issue({ csr: await deviceCsr(2), profile: 'device' });
+  const [event] = await h.events.waitFor(1);
+  assert.ok(event);
+  assert.equal(event.type, 'cert.issued');
+  assert.equal(event.occurredAt, START.toISOString());
+  assert.deepEqual(event.data, {
+    serial: issued.record.serial,
+    ca: 'devices',
+    profile: 'device',
+    identifier: deviceId(2),
+    notAfter: issued.record.notAfter.toISOString(),
+    origin: h.authority.origin,
+  });
+});
+
+test('unknown and CA profiles are refused with 400 and store nothing', async () => {
+  const h = await harness();
+  const request = await deviceCsr(3);
+  await refusedWith(h.authority.issue({ csr: request, profile: 'toaster' }), UnknownProfileError, 400, 'unknown-profile', /"toaster"/);
+  for (const profile of ['root', 'ocsp-signer', 'issuing-ca-devices', 'issuing-ca-services']) {
+    await refusedWith(h.authority.issue({ csr: request, profile }), HearthError, 400, 'unknown-profile', new RegExp(`profile "${profile}" cannot be requested`));
+  }
+  assert.deepEqual(await allCertificates(h.store), []);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(h.events.events, []);
+});
+
+test('device CSRs must name exactly one device identifier and no host names', async () => {
+  const h = await harness();
+  const cases: Array<[string, CertificateRequestInput, RegExp]> = [
+    ['no identifier', { commonName: 'bulb-0004' }, /exactly one device identifier/],
+    ['two identifiers', { commonName: deviceId(4), uris: [deviceId(5)] }, /exactly one device identifier/],
+    ['a DNS name', { commonName: deviceId(6), uris: [deviceId(6)], dnsNames: ['bulb.hearth.test'] }, /may not request DNS names/],
+    ['an IP address', { uris: [deviceId(7)], ipAddresses: ['192.0.2.7'] }, /may not request DNS names or IP addresses/],
+  ];
+  for (const [what, input, message] of cases) {
+    await refusedWith(h.authority.issue({ csr: await csr(input), profile: 'device' }), BadCsrError, 400, 'bad-csr', message).catch((error: unknown) => {
+      throw new Error(`device CSR with ${what}: ${String(error)}`);
+    });
+  }
+  assert.deepEqual(await allCertificates(h.store), []);
+});
+
+test('the same identifier as CN and SAN URI counts once', async () => {
+  const h = await harness();
+  const issued = await h.authority.issue({ csr: await csr({ commonName: deviceId(8), uris: [deviceId(8)] }), profile: 'device' });
+  assert.equal(issued.record.identifier, deviceId(8));
+});
+
+test('a service CSR without a DNS name or IP address is refused', async () => {
+  const h = await harness();
+  await refusedWith(
+    h.authority.issue({ csr: await csr({ commonName: 'Kitchen Service' }), profile: 'service' }),
+    BadCsrError,
+    400,
+    'bad-csr',
+    /a service CSR must request at least one DNS name or IP address/,
+  );
+  assert.deepEqual(await allCertificates(h.store), []);
+});
+
+test('the certificate is stored as pending with the exact TBS bytes before it is signed', async () => {
+  const devices = cas.get('devices') as IssuingCa;
+  const probe: { store?: Store; rowsAtSigning?: CertificateRecord[]; signed?: Uint8Array } = {};
+  const watching: Signer = {
+    algorithm: devices.signer.algorithm,
+    publicKeySpki: () => devices.signer.publicKeySpki(),
+    async sign(data) {
+      probe.rowsAtSigning = await (probe.store as Store).listCertificates({ limit: 10 });
+      probe.signed = Uint8Array.from(data);
+      return devices.signer.sign(data);
+    },
+  };
+  const h = await harness({ cas: withSigner(cas, 'devices', watching) });
+  probe.store = h.store;
+  const issued = await h.authority.issue({ csr: await deviceCsr(9), profile: 'device' });
+
+  assert.ok(probe.rowsAtSigning && probe.signed);
+  assert.equal(probe.rowsAtSigning.length, 1);
+  const row = probe.rowsAtSigning[0] as CertificateRecord;
+  assert.equal(row.state, 'pending');
+  assert.equal(row.der, null);
+  assert.equal(row.serial, issued.record.serial);
+  assert.deepEqual(Buffer.from(row.tbs), Buffer.from(probe.signed));
+  assert.equal((await h.store.getCertificate(issued.record.serial))?.state, 'issued');
+});
+
+test('a failing signer leaves the pending row, returns its error and announces nothing', async () => {
+  const failure = new Error('token removed');
+  const broken: Signer = { ...(cas.get('devices') as IssuingCa).signer, sign: async () => Promise.reject(failure) };
+  const h = await harness({ cas: withSigner(cas, 'devices', broken) });
+  await assert.rejects(h.authority.issue({ csr: await deviceCsr(10), profile: 'device' }), (error) => error === failure);
+  const rows = await allCertificates(h.store);
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0]?.state, 'pending');
+  assert.equal(rows[0]?.der, null);
+  assert.equal(rows[0]?.identifier, deviceId(10));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(h.events.events, []);
+});
+
+/** The store with insertPendingCertificate failing as a serial collision on the first `failures` calls. */
+function collidingStore(failures: number, calls: { count: number }) {
+  return (store: Store): Store =>
+    new Proxy(store, {
+      get(target, property) {
+        if (property === 'insertPendingCertificate') {
+          return async (...args: Parameters<Store['insertPendingCertificate']>) => {
+            calls.count++;
+            if (calls.count <= failures) throw new UniqueViolationError('certificates.serial');
+            return target.insertPendingCertificate(...args);
+          };
+        }
+        const value = Reflect.get(target, property, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+}
+
+test('a serial collision is retried with a new serial', async () => {
+  const calls = { count: 0 };
+  const h = await harness({ wrapStore: collidingStore(1, calls) });
+  const issued = await h.authority.issue({ csr: await deviceCsr(11), profile: 'device' });
+  assert.equal(calls.count, 2);
+  assert.equal((await allCertificates(h.store)).length, 1);
+  assert.equal((await h.store.getCertificate(issued.record.serial))?.state, 'issued');
+});
+
+test('issuance gives up after three serial collisions and stores nothing', async () => {
+  const calls = { count: 0 };
+  const h = await harness({ wrapStore: collidingStore(Infinity, calls) });
+  await assert.rejects(h.authority.issue({ csr: await deviceCsr(12), profile: 'device' }), /could not find an unused serial number in 3 attempts/);
+  assert.equal(calls.count, 3);
+  assert.deepEqual(await allCertificates(h.store), []);
+});
+
+test('revocation stores reason and time, tells listeners and publishes cert.revoked', async () => {
+  const h = await harness({ clock: new ManualClock(START) });
+  const issued = await h.authority.issue({ csr: await deviceCsr(13), profile: 'device' });
+  const heard: CertificateRecord[] = [];
+  h.authority.onRevoked((record) => {
+    heard.push(record);
+  });
+  h.clock.advance(HOUR);
+  const revokedAt = h.clock.now();
+
+  const record = await h.authority.revoke(issued.record.serial, 1);
+  assert.equal(record.state, 'revoked');
+  assert.equal(record.revocationReason, 1);
+  assert.equal(record.revokedAt?.getTime(), revokedAt.getTime());
+  assert.deepEqual(await h.store.getCertificate(issued.record.serial), record);
+  assert.deepEqual(heard, [record]);
+
+  const events = await h.events.waitFor(2);
+  const revoked = events.find((e) => e.type === 'cert.revoked');
+  assert.ok(revoked);
+  assert.equal(revoked.occurredAt, revokedAt.toISOString());
+  assert.deepEqual(revoked.data, { serial: issued.record.serial, ca: 'devices', reason: 1, revokedAt: revokedAt.toISOString(), identifier: deviceId(13), origin: h.authority.origin });
+});
+
+test('revoking an unknown serial is 404, revoking twice is 409 already-revoked and changes nothing', async () => {
+  const h = await harness();
+  await refusedWith(h.authority.revoke('0badc0de', 0), NotFoundError, 404, 'not-found', /0badc0de/);
+  const issued = await h.authority.issue({ csr: await deviceCsr(14), profile: 'device' });
+  const first = await h.authority.revoke(issued.record.serial, 4);
+  h.clock.advance(HOUR);
+  let listenerCalls = 0;
+  h.authority.onRevoked(() => {
+    listenerCalls++;
+  });
+  await refusedWith(h.authority.revoke(issued.record.serial, 1), ConflictError, 409, 'already-revoked');
+  assert.deepEqual(await h.store.getCertificate(issued.record.serial), first);
+  assert.equal(listenerCalls, 0);
+});
