@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { BadCsrError, BadRequestError, ConflictError, LintError, NotFoundError, UniqueViolationError } from '../core/errors.js';
 import type { EventBus } from '../bus/bus.js';
-import type { CertificateRecord, RevocationReason, Store } from '../store/store.js';
+import type { CertificateRecord, NewPendingCertificate, RevocationReason, Store } from '../store/store.js';
 import { parseCsr, type ParsedCsr } from '../pki/csr.js';
 import { getProfile, type CertificateProfile } from '../pki/profiles.js';
 import { newSerialNumber } from '../pki/serial-number.js';
@@ -17,6 +17,7 @@ import { lintTbsCertificate } from '../pki/certificate-lint.js';
 import { assembleCertificate } from '../pki/certificate-assembly.js';
 import { isDeviceId } from '../pki/device-id.js';
 import type { IssuingCa } from './issuing-ca.js';
+import { GroupCommit, type ItemOutcome } from './group-commit.js';
 
 /** Serial collisions at 128 bits are astronomically rare; a few retries mean a broken RNG. */
 const SERIAL_ATTEMPTS = 3;
@@ -56,6 +57,8 @@ export class Authority {
   private readonly revocationListeners: RevocationListener[] = [];
   readonly origin: string;
   private readonly reportError: (err: unknown, context: string) => void;
+  private readonly pendingWrites: GroupCommit<NewPendingCertificate, void>;
+  private readonly issuedWrites: GroupCommit<{ serial: string; der: Uint8Array }, boolean>;
 
   constructor(
     private readonly store: Store,
@@ -67,6 +70,36 @@ export class Authority {
   ) {
     this.origin = options.origin ?? randomUUID();
     this.reportError = options.reportError ?? ((err, context) => console.error(`${context}: ${(err as Error).message}`));
+    this.pendingWrites = new GroupCommit((items) => this.insertPending(items));
+    this.issuedWrites = new GroupCommit(async (items) => {
+      const outcomes: ItemOutcome<boolean>[] = [];
+      await this.store.transaction(async (tx) => {
+        for (const { serial, der } of items) outcomes.push({ ok: true, value: await tx.markCertificateIssued(serial, der) });
+      });
+      return outcomes;
+    });
+  }
+
+  /** One transaction for the batch; if a serial collides, each is retried alone so only it fails. */
+  private async insertPending(items: NewPendingCertificate[]): Promise<ItemOutcome<void>[]> {
+    try {
+      await this.store.transaction(async (tx) => {
+        for (const item of items) await tx.insertPendingCertificate(item);
+      });
+      return items.map(() => ({ ok: true, value: undefined }));
+    } catch (err) {
+      if (!(err instanceof UniqueViolationError) || items.length === 1) throw err;
+      const outcomes: ItemOutcome<void>[] = [];
+      for (const item of items) {
+        try {
+          await this.store.insertPendingCertificate(item);
+          outcomes.push({ ok: true, value: undefined });
+        } catch (error) {
+          outcomes.push({ ok: false, error });
+        }
+      }
+      return outcomes;
+    }
   }
 
   /**
@@ -94,7 +127,7 @@ export class Authority {
     const csr = await parseCsr(request.csr);
     const subject = subjectFor(profile, csr);
 
-    let pending: { serial: string; tbs: Uint8Array; notBefore: Date; notAfter: Date } | undefined;
+    let pending: NewPendingCertificate | undefined;
     for (let attempt = 0; attempt < SERIAL_ATTEMPTS && !pending; attempt++) {
       const serial = newSerialNumber((n) => randomBytes(n));
       const issuer = {
@@ -107,18 +140,19 @@ export class Authority {
       const built = buildTbsCertificate({ profile, serialHex: serial.hex, issuer, subject: { spki: csr.spki, ...subject }, urls, clock: this.clock });
       const findings = lintTbsCertificate(built.tbs, profile, { issuer, urls });
       if (findings.length > 0) throw new LintError(findings);
+      const row: NewPendingCertificate = {
+        serial: serial.hex,
+        ca: ca.name,
+        profile: profile.name,
+        identifier: subject.identifier,
+        tbs: built.tbs,
+        notBefore: built.notBefore,
+        notAfter: built.notAfter,
+        createdAt: this.clock.now(),
+      };
       try {
-        await this.store.insertPendingCertificate({
-          serial: serial.hex,
-          ca: ca.name,
-          profile: profile.name,
-          identifier: subject.identifier,
-          tbs: built.tbs,
-          notBefore: built.notBefore,
-          notAfter: built.notAfter,
-          createdAt: this.clock.now(),
-        });
-        pending = { serial: serial.hex, tbs: built.tbs, notBefore: built.notBefore, notAfter: built.notAfter };
+        await this.pendingWrites.submit(row);
+        pending = row;
       } catch (err) {
         if (!(err instanceof UniqueViolationError)) throw err;
       }
@@ -126,10 +160,10 @@ export class Authority {
     if (!pending) throw new Error(`could not find an unused serial number in ${SERIAL_ATTEMPTS} attempts`);
 
     const der = assembleCertificate(pending.tbs, ca.signer.algorithm, await ca.signer.sign(pending.tbs));
-    if (!(await this.store.markCertificateIssued(pending.serial, der))) {
+    if (!(await this.issuedWrites.submit({ serial: pending.serial, der }))) {
       throw new ConflictError(`certificate ${pending.serial} changed state while it was being signed`);
     }
-    const record = (await this.store.getCertificate(pending.serial)) as CertificateRecord;
+    const record: CertificateRecord = { ...pending, der, state: 'issued', revokedAt: null, revocationReason: null };
     await this.publish(
       'cert.issued',
       { serial: record.serial, ca: record.ca, profile: record.profile, identifier: record.identifier, notAfter: record.notAfter.toISOString() },

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { BadCsrError, ConflictError, HearthError, NotFoundError, UniqueViolationError, UnknownProfileError } from '../../src/core/errors.js';
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
-import type { CertificateRecord, Store } from '../../src/store/store.js';
+import type { CertificateRecord, Store, StoreTx } from '../../src/store/store.js';
 import type { Signer } from '../../src/keys/signer.js';
 import { createKeyAndRequest, type CertificateRequestInput } from '../../src/device/certificate-request.js';
 import { ManualClock } from '../../src/core/clock.js';
@@ -190,22 +190,29 @@ test('a failing signer leaves the pending row, returns its error and announces n
   assert.deepEqual(h.events.events, []);
 });
 
-/** The store with insertPendingCertificate failing as a serial collision on the first `failures` calls. */
+/**
+ * The store with insertPendingCertificate failing as a serial collision on the first `failures`
+ * calls, whether made on the store or inside one of its transactions (the authority batches).
+ */
 function collidingStore(failures: number, calls: { count: number }) {
-  return (store: Store): Store =>
-    new Proxy(store, {
-      get(target, property) {
+  const colliding = <T extends StoreTx>(target: T): T =>
+    new Proxy(target, {
+      get(inner, property) {
         if (property === 'insertPendingCertificate') {
           return async (...args: Parameters<Store['insertPendingCertificate']>) => {
             calls.count++;
             if (calls.count <= failures) throw new UniqueViolationError('certificates.serial');
-            return target.insertPendingCertificate(...args);
+            return inner.insertPendingCertificate(...args);
           };
         }
-        const value = Reflect.get(target, property, target) as unknown;
-        return typeof value === 'function' ? value.bind(target) : value;
+        if (property === 'transaction') {
+          return <R>(fn: (tx: StoreTx) => Promise<R>) => (inner as unknown as Store).transaction((tx) => fn(colliding(tx)));
+        }
+        const value = Reflect.get(inner, property, inner) as unknown;
+        return typeof value === 'function' ? value.bind(inner) : value;
       },
     });
+  return (store: Store): Store => colliding(store);
 }
 
 test('a serial collision is retried with a new serial', async () => {
