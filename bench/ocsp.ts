@@ -44,10 +44,13 @@ function waitForOutput(child: ChildProcess, pattern: RegExp): Promise<RegExpExec
   });
 }
 
+/** Successful responses per second; the OpenSSL responder closes each connection, so a few
+ * connection errors are expected from it and are reported, not fatal. */
 async function load(url: string, body: Buffer): Promise<number> {
   const result = await autocannon({ url, method: 'POST', body, headers: { 'content-type': 'application/ocsp-request' }, connections, duration });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-  return result.requests.average;
+  if (result.non2xx > 0 || result.errors > result['2xx'] / 100) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  if (result.errors > 0) console.log(`  ${url}: ${result.errors} connection errors of ${result['2xx']} responses`);
+  return result['2xx'] / duration;
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'hearth-bench-ocsp-'));
@@ -77,7 +80,7 @@ try {
   const expiry = new Date(issued.notAfter).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
   await writeFile(join(dir, 'index.txt'), `V\t${expiry}\t\t${issued.serial.toUpperCase()}\tunknown\t/CN=${id}\n`);
   peer = spawn('openssl', ['ocsp', '-index', join(dir, 'index.txt'), '-port', String(opensslPort), '-rsigner', setup.layout.ocspCertificate('devices'), '-rkey', join(dir, 'ocsp.key'), '-CA', devicesCa, '-nmin', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  await waitForOutput(peer, /Waiting for OCSP client connections/);
+  await waitForOutput(peer, /waiting for OCSP client connections/i);
 
   const rows: [string, number[]][] = [
     ['Hearth, no nonce (RFC 5019, cached)', []],

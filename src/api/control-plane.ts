@@ -99,8 +99,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   const keys = keyProviderFor(config, layout);
   const cas = await loadIssuingCas(layout, keys);
   const root = await loadRootCertificate(layout);
-  const store = await openStore({ url: databaseUrl(config, layout) });
-  const bus = await openBus({ url: config.bus.url, onError: (err) => logger.error({ err }, 'bus handler failed') });
+  const store = await openStore({ url: databaseUrl(config, layout), ...(config.database.schema ? { schema: config.database.schema } : {}) });
+  // Installations sharing one NATS server keep to their own stream and subjects, named after
+  // their root key, so one fleet's revocations never reach another's responders.
+  const installationId = Buffer.from(root.keyIdentifier).toString('hex').slice(0, 16).toUpperCase();
+  const bus = await openBus({
+    url: config.bus.url,
+    stream: `HEARTH_${installationId}`,
+    subjectPrefix: `hearth.${installationId.toLowerCase()}.events`,
+    onError: (err) => logger.error({ err }, 'bus handler failed'),
+  });
 
   const crls = new CrlPublisher(store, cas, clock, config.crl.validitySeconds);
   const ocsp = new OcspResponder(store, cas, clock, config.ocsp.validitySeconds, (outcome) => metrics.ocsp.inc({ outcome }));

@@ -32,6 +32,10 @@ export interface SetupOptions {
   passphrase?: PassphraseSource;
   pkcs11?: { module: string; tokenLabel: string; pin: PassphraseSource };
   databaseUrl?: string;
+  /** PostgreSQL schema for Hearth's tables. */
+  databaseSchema?: string;
+  /** nats://... when several control-plane processes share the installation. */
+  busUrl?: string;
   clock?: Clock;
 }
 
@@ -85,7 +89,8 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
 
   const settings: Record<string, unknown> = {
     server: { publicHost: options.publicHost ?? 'localhost' },
-    database: { url: options.databaseUrl ?? 'sqlite:hearth.db' },
+    database: { url: options.databaseUrl ?? 'sqlite:hearth.db', ...(options.databaseSchema ? { schema: options.databaseSchema } : {}) },
+    ...(options.busUrl ? { bus: { url: options.busUrl } } : {}),
     keys: {
       backend: options.pkcs11 ? 'pkcs11' : 'file',
       passphrase: passphraseRef,
@@ -109,7 +114,7 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
     cas.set(name, { name, certificate: certificateFacts(ca.certificate), signer: ca.signer, chainAbove: [root], ocsp: { certificate: certificateFacts(ocspDer), signer: ca.signer } });
   }
 
-  const store = await openStore({ url: databaseUrl(config, layout) });
+  const store = await openStore({ url: databaseUrl(config, layout), ...(config.database.schema ? { schema: config.database.schema } : {}) });
   const bus = await openBus({});
   try {
     // The control plane's own TLS certificate is issued like any other, so it is in the store.

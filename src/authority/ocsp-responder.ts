@@ -23,14 +23,18 @@ const MAX_CACHED = 100_000;
 interface CachedResponse {
   der: Uint8Array;
   refreshAt: number;
+  serial: string;
 }
 
-export type OcspOutcome = 'good' | 'revoked' | 'unknown' | 'malformed' | 'unauthorized' | 'error';
+export type OcspOutcome = 'good' | 'revoked' | 'unknown' | 'cached' | 'malformed' | 'unauthorized' | 'error';
 
 export class OcspResponder {
-  /** serial → (request variant → response). */
-  private readonly cache = new Map<string, Map<string, CachedResponse>>();
-  private cachedCount = 0;
+  /** request bytes (base64) → response. */
+  private readonly byRequest = new Map<string, CachedResponse>();
+  /** serial → the request keys cached for it, so a revocation can drop them all. */
+  private readonly bySerial = new Map<string, Set<string>>();
+  /** Bumped by every invalidation; a response built across one is not cached (it may be stale). */
+  private generation = 0;
   /** ResponderID byKey: SHA-1 of each delegate's public key bits (RFC 6960 4.2.1). */
   private readonly responderKeyHashes = new Map<string, Uint8Array>();
 
@@ -48,14 +52,21 @@ export class OcspResponder {
 
   /** Drops cached responses for a serial; called on revocation (locally or from the bus). */
   invalidate(serial: string): void {
-    const entries = this.cache.get(serial);
-    if (entries) {
-      this.cachedCount -= entries.size;
-      this.cache.delete(serial);
-    }
+    this.generation++;
+    for (const key of this.bySerial.get(serial) ?? []) this.byRequest.delete(key);
+    this.bySerial.delete(serial);
   }
 
   async respond(requestDer: Uint8Array): Promise<Uint8Array> {
+    // RFC 5019 clients send byte-identical requests for a certificate, so a cached answer is
+    // found by the request's bytes before any parsing. Only nonce-free single requests are
+    // ever cached, so equal bytes mean an equal question.
+    const requestKey = Buffer.from(requestDer).toString('base64');
+    const hit = this.byRequest.get(requestKey);
+    if (hit && hit.refreshAt > this.clock.now().getTime()) {
+      this.observe('cached');
+      return hit.der;
+    }
     let request;
     try {
       request = parseOcspRequest(requestDer);
@@ -72,12 +83,8 @@ export class OcspResponder {
       return ocspErrorResponse('unauthorized');
     }
     const single = request.requests.length === 1 && !request.nonce ? request.requests[0] : undefined;
-    const variantKey = single ? `${ca.name}|${single.hashAlgorithm}|${Buffer.from(single.issuerKeyHash).toString('hex')}` : undefined;
     const now = this.clock.now();
-    if (single && variantKey) {
-      const hit = this.cache.get(single.serial)?.get(variantKey);
-      if (hit && hit.refreshAt > now.getTime()) return hit.der;
-    }
+    const generationAtRead = this.generation;
     const thisUpdate = now;
     const nextUpdate = new Date(now.getTime() + this.validitySeconds * 1000);
     let cacheable = true;
@@ -107,7 +114,7 @@ export class OcspResponder {
       nonce: request.nonce,
     });
     const der = assembleOcspResponse(data, ca.ocsp.signer.algorithm, await ca.ocsp.signer.sign(data), [ca.ocsp.certificate.der]);
-    if (single && variantKey && cacheable) this.remember(single.serial, variantKey, der, now.getTime() + (this.validitySeconds * 1000) / 2);
+    if (single && cacheable && generationAtRead === this.generation) this.remember(single.serial, requestKey, der, now.getTime() + (this.validitySeconds * 1000) / 2);
     return der;
   }
 
@@ -124,14 +131,20 @@ export class OcspResponder {
     return found;
   }
 
-  private remember(serial: string, variant: string, der: Uint8Array, refreshAt: number): void {
-    if (this.cachedCount >= MAX_CACHED) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.invalidate(oldest);
+  private remember(serial: string, requestKey: string, der: Uint8Array, refreshAt: number): void {
+    if (this.byRequest.size >= MAX_CACHED) {
+      // Maps iterate in insertion order: the oldest entry goes first.
+      const oldest = this.byRequest.entries().next().value;
+      if (oldest) {
+        this.byRequest.delete(oldest[0]);
+        const keys = this.bySerial.get(oldest[1].serial);
+        keys?.delete(oldest[0]);
+        if (keys?.size === 0) this.bySerial.delete(oldest[1].serial);
+      }
     }
-    let entries = this.cache.get(serial);
-    if (!entries) this.cache.set(serial, (entries = new Map()));
-    if (!entries.has(variant)) this.cachedCount++;
-    entries.set(variant, { der, refreshAt });
+    this.byRequest.set(requestKey, { der, refreshAt, serial });
+    let keys = this.bySerial.get(serial);
+    if (!keys) this.bySerial.set(serial, (keys = new Set()));
+    keys.add(requestKey);
   }
 }

@@ -28,7 +28,14 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    database: z.object({ url: z.string().min(1).default('sqlite:hearth.db') }).strict().prefault({}),
+    database: z
+      .object({
+        url: z.string().min(1).default('sqlite:hearth.db'),
+        /** PostgreSQL schema to keep Hearth's tables in (created if missing); several installations can share a database. */
+        schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier').optional(),
+      })
+      .strict()
+      .prefault({}),
     bus: z.object({ url: z.string().min(1).default('memory:') }).strict().prefault({}),
     keys: z
       .object({

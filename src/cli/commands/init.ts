@@ -21,6 +21,8 @@ export function registerInitCommand(program: Command): void {
     .option('--passphrase-env <VAR>', 'env var holding the key passphrase (default: HEARTH_KEY_PASSPHRASE if set, else a generated passphrase file)')
     .option('--passphrase-file <file>', 'file (mode 0600) holding the key passphrase')
     .option('--database-url <url>', 'postgres://... to use PostgreSQL instead of SQLite')
+    .option('--database-schema <name>', 'PostgreSQL schema for the tables (default: the search path, usually public)')
+    .option('--bus-url <url>', 'nats://host:4222 to share events between control-plane processes')
     .option('--pkcs11-module <path>', 'PKCS#11 library: keep CA keys in a hardware token')
     .option('--pkcs11-token <label>', 'label of the PKCS#11 token')
     .option('--pkcs11-pin-env <VAR>', 'env var holding the token user PIN')
@@ -37,7 +39,7 @@ export function registerInitCommand(program: Command): void {
         }
         pkcs11 = { module: opts.pkcs11Module as string, tokenLabel: opts.pkcs11Token as string, pin };
       }
-      const result = await setUpInstallation({ dir, publicHost: opts.publicHost, organization: opts.organization, passphrase, pkcs11, databaseUrl: opts.databaseUrl });
+      const result = await setUpInstallation({ dir, publicHost: opts.publicHost, organization: opts.organization, passphrase, pkcs11, databaseUrl: opts.databaseUrl, databaseSchema: opts.databaseSchema, busUrl: opts.busUrl });
       console.log(`Created Hearth installation in ${dir}`);
       console.log(`  root CA (offline)      ${result.layout.caCertificate('root')}`);
       console.log(`  issuing CAs            ${result.layout.caCertificate('devices')}, ${result.layout.caCertificate('services')}`);
