@@ -71,21 +71,15 @@ export class Authority {
     this.origin = options.origin ?? randomUUID();
     this.reportError = options.reportError ?? ((err, context) => console.error(`${context}: ${(err as Error).message}`));
     this.pendingWrites = new GroupCommit((items) => this.insertPending(items));
-    this.issuedWrites = new GroupCommit(async (items) => {
-      const outcomes: ItemOutcome<boolean>[] = [];
-      await this.store.transaction(async (tx) => {
-        for (const { serial, der } of items) outcomes.push({ ok: true, value: await tx.markCertificateIssued(serial, der) });
-      });
-      return outcomes;
-    });
+    this.issuedWrites = new GroupCommit(async (items) =>
+      (await this.store.markCertificatesIssued(items)).map((value) => ({ ok: true, value })),
+    );
   }
 
-  /** One transaction for the batch; if a serial collides, each is retried alone so only it fails. */
+  /** One statement for the batch; if a serial collides, each is retried alone so only it fails. */
   private async insertPending(items: NewPendingCertificate[]): Promise<ItemOutcome<void>[]> {
     try {
-      await this.store.transaction(async (tx) => {
-        for (const item of items) await tx.insertPendingCertificate(item);
-      });
+      await this.store.insertPendingCertificates(items);
       return items.map(() => ({ ok: true, value: undefined }));
     } catch (err) {
       if (!(err instanceof UniqueViolationError) || items.length === 1) throw err;

@@ -4,25 +4,12 @@
  * caching belong to the responder service.
  */
 import { createHash } from 'node:crypto';
-import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
-import { AlgorithmIdentifier, CRLReason, Certificate, Extension } from '@peculiar/asn1-x509';
-import {
-  CertID,
-  CertStatus,
-  KeyHash,
-  OCSPRequest,
-  OCSPResponse,
-  OCSPResponseStatus,
-  ResponderID,
-  ResponseBytes,
-  ResponseData,
-  RevokedInfo,
-  SingleResponse,
-  id_pkix_ocsp_basic,
-  id_pkix_ocsp_nonce,
-} from '@peculiar/asn1-ocsp';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import { CertID, OCSPRequest, OCSPResponseStatus, id_pkix_ocsp_basic, id_pkix_ocsp_nonce } from '@peculiar/asn1-ocsp';
 import { HearthError } from '../core/errors.js';
 import type { KeyAlgorithm } from '../keys/signer.js';
+import { DerDecodeError, DerReader, type Tlv } from './der-reader.js';
+import { NULL, TAG, bitString, contextTag, octetString, oid, sequence, tlv } from './der-writer.js';
 import { isRevocationReasonCode } from './revocation-reason.js';
 import { signatureAlgorithmFor } from './signature-algorithm.js';
 

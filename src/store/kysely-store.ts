@@ -138,6 +138,47 @@ export class KyselyStoreTx implements StoreTx {
     await insertUnique(`certificate serial ${cert.serial}`, () => this.hot.insertPending.execute(this.db, row));
   }
 
+  async insertPendingCertificates(certs: NewPendingCertificate[]): Promise<void> {
+    if (certs.length === 0) return;
+    const rows = certs.map((cert) => ({
+      serial: cert.serial,
+      ca: cert.ca,
+      profile: cert.profile,
+      identifier: cert.identifier,
+      tbs: toBuffer(cert.tbs),
+      der: null,
+      state: 'pending' as const,
+      not_before: epochMs(cert.notBefore, 'notBefore'),
+      not_after: epochMs(cert.notAfter, 'notAfter'),
+      created_at: epochMs(cert.createdAt, 'createdAt'),
+      revoked_at: null,
+      revocation_reason: null,
+    }));
+    await insertUnique(`one of ${certs.length} certificate serials`, () => this.db.insertInto('certificates').values(rows).execute());
+  }
+
+  async markCertificatesIssued(items: { serial: string; der: Uint8Array }[]): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    const updated = await this.db
+      .updateTable('certificates')
+      .set((eb) => {
+        let choice = eb.case('serial');
+        for (const item of items.slice(0, -1)) choice = choice.when(item.serial).then(toBuffer(item.der)) as unknown as typeof choice;
+        const last = items[items.length - 1] as { serial: string; der: Uint8Array };
+        return { state: 'issued', der: choice.when(last.serial).then(toBuffer(last.der)).else(eb.ref('der')).end() };
+      })
+      .where('state', '=', 'pending')
+      .where(
+        'serial',
+        'in',
+        items.map((i) => i.serial),
+      )
+      .returning('serial')
+      .execute();
+    const done = new Set(updated.map((row) => row.serial));
+    return items.map((item) => done.has(item.serial));
+  }
+
   async markCertificateIssued(serial: string, der: Uint8Array): Promise<boolean> {
     const result = await this.hot.markIssued.execute(this.db, { serial, der: toBuffer(der) });
     return (result.numAffectedRows ?? 0n) > 0n;

@@ -62,6 +62,14 @@ export interface StoreTx {
   insertPendingCertificate(cert: NewPendingCertificate): Promise<void>;
   /** pending → issued with the signed DER. Returns false if the serial is not pending. */
   markCertificateIssued(serial: string, der: Uint8Array): Promise<boolean>;
+  /**
+   * Many pending certificates in one statement (all or none; a serial that exists makes it throw
+   * UniqueViolationError). Issuance batches concurrent requests through it: one round trip and
+   * one commit for the lot.
+   */
+  insertPendingCertificates(certs: NewPendingCertificate[]): Promise<void>;
+  /** markCertificateIssued for many in one statement; the result says, per item, whether it was pending. */
+  markCertificatesIssued(items: { serial: string; der: Uint8Array }[]): Promise<boolean[]>;
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
   listCertificates(query: CertificateQuery): Promise<CertificateRecord[]>;
   /** issued|pending → revoked. Returns false when not found or already revoked (changes nothing). */

@@ -191,18 +191,18 @@ test('a failing signer leaves the pending row, returns its error and announces n
 });
 
 /**
- * The store with insertPendingCertificate failing as a serial collision on the first `failures`
- * calls, whether made on the store or inside one of its transactions (the authority batches).
+ * The store with pending inserts (one or a batch) failing as a serial collision on the first
+ * `failures` calls, whether made on the store or inside one of its transactions.
  */
 function collidingStore(failures: number, calls: { count: number }) {
   const colliding = <T extends StoreTx>(target: T): T =>
     new Proxy(target, {
       get(inner, property) {
-        if (property === 'insertPendingCertificate') {
-          return async (...args: Parameters<Store['insertPendingCertificate']>) => {
+        if (property === 'insertPendingCertificate' || property === 'insertPendingCertificates') {
+          return async (...args: unknown[]) => {
             calls.count++;
             if (calls.count <= failures) throw new UniqueViolationError('certificates.serial');
-            return inner.insertPendingCertificate(...args);
+            return (inner[property] as (...a: unknown[]) => Promise<void>)(...args);
           };
         }
         if (property === 'transaction') {

@@ -79,6 +79,30 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
       assert.equal(await store.markCertificateIssued(randomSerial(), der), false);
     });
 
+    test('batches: many pending in one statement, all or nothing; many issued with a per-item answer', async () => {
+      const batch = Array.from({ length: 40 }, () => pendingCertificate());
+      await store.insertPendingCertificates(batch);
+      for (const cert of batch) assert.equal((await store.getCertificate(cert.serial))?.state, 'pending');
+
+      const fresh = pendingCertificate();
+      const clashing = [fresh, pendingCertificate({ serial: (batch[3] as NewPendingCertificate).serial })];
+      await assert.rejects(store.insertPendingCertificates(clashing), UniqueViolationError);
+      assert.equal(await store.getCertificate(fresh.serial), undefined, 'a failed batch stores none of its rows');
+
+      const ders = batch.map(() => new Uint8Array([0x30, 0x82, ...randomBytes(300)]));
+      const already = batch[0] as NewPendingCertificate;
+      assert.equal(await store.markCertificateIssued(already.serial, ders[0] as Uint8Array), true);
+      const unknown = { serial: randomSerial(), der: new Uint8Array([1]) };
+      const answers = await store.markCertificatesIssued([...batch.map((c, i) => ({ serial: c.serial, der: ders[i] as Uint8Array })), unknown]);
+      assert.deepStrictEqual(answers, [false, ...batch.slice(1).map(() => true), false]);
+      for (const [i, cert] of batch.entries()) {
+        const got = await store.getCertificate(cert.serial);
+        assert.equal(got?.state, 'issued');
+        assert.deepStrictEqual(got?.der, ders[i], `row ${i} got its own certificate`);
+      }
+      assert.deepStrictEqual(await store.markCertificatesIssued([]), []);
+    });
+
     test('revocation happens once, keeps the first reason and time, and unknown serials are refused', async () => {
       const cert = pendingCertificate();
       await store.insertPendingCertificate(cert);
