@@ -2,9 +2,27 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, sign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
-import { AlgorithmIdentifier, Extension } from '@peculiar/asn1-x509';
-import { BasicOCSPResponse, CertID, OCSPRequest, OCSPResponse, Request, TBSRequest, id_pkix_ocsp_nonce } from '@peculiar/asn1-ocsp';
+import fc from 'fast-check';
+import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier, CRLReason, Extension } from '@peculiar/asn1-x509';
+import {
+  BasicOCSPResponse,
+  CertID,
+  CertStatus,
+  KeyHash,
+  OCSPRequest,
+  OCSPResponse,
+  OCSPResponseStatus,
+  Request,
+  ResponderID,
+  ResponseBytes,
+  ResponseData,
+  RevokedInfo,
+  SingleResponse,
+  TBSRequest,
+  id_pkix_ocsp_basic,
+  id_pkix_ocsp_nonce,
+} from '@peculiar/asn1-ocsp';
 import {
   OcspContentError,
   OcspMalformedError,
@@ -18,6 +36,7 @@ import {
   type OcspErrorStatus,
   type OcspResponseContents,
 } from '../../src/pki/ocsp.js';
+import { signatureAlgorithmFor } from '../../src/pki/signature-algorithm.js';
 import { needsOpenssl } from '../support/environment.js';
 import { createOpensslCa, type OpensslCa } from '../support/openssl-ca.js';
 
@@ -316,3 +335,155 @@ test('inconsistent response contents throw OcspContentError', () => {
   assert.throws(() => assembleOcspResponse(data, 'ECDSA-P256', new Uint8Array(8), [new Uint8Array([0x30, 0x00])]), OcspContentError);
   assert.throws(() => assembleOcspResponse(data, 'ECDSA-P256', new Uint8Array(), []), OcspContentError);
 });
+
+// The asn1-schema encodings the direct DER code replaced, kept as the reference it must match.
+
+const ref = (value: unknown) => new Uint8Array(AsnConvert.serialize(value));
+const wholeSecond = (date: Date) => new Date(Math.floor(date.getTime() / 1000) * 1000);
+
+function referenceResponseData(contents: OcspResponseContents): Uint8Array {
+  return ref(new ResponseData({
+    responderID: new ResponderID({ byKey: new KeyHash(contents.responderKeyHash) }),
+    producedAt: wholeSecond(contents.producedAt),
+    responses: contents.responses.map((r) => new SingleResponse({
+      certID: AsnConvert.parse(r.certId.der, CertID),
+      certStatus: r.status.kind === 'good' ? new CertStatus({ good: null })
+        : r.status.kind === 'unknown' ? new CertStatus({ unknown: null })
+        : new CertStatus({ revoked: new RevokedInfo({
+          revocationTime: wholeSecond(r.status.revokedAt),
+          revocationReason: r.status.reason === undefined ? undefined : new CRLReason(r.status.reason),
+        }) }),
+      thisUpdate: wholeSecond(r.thisUpdate),
+      nextUpdate: r.nextUpdate && wholeSecond(r.nextUpdate),
+    })),
+    responseExtensions: contents.nonce
+      ? [new Extension({ extnID: id_pkix_ocsp_nonce, critical: false, extnValue: new OctetString(contents.nonce) })]
+      : undefined,
+  }));
+}
+
+class ReferenceBasicOcspResponse {
+  @AsnProp({ type: AsnPropTypes.Any })
+  tbsResponseData: ArrayBuffer = new ArrayBuffer(0);
+
+  @AsnProp({ type: AlgorithmIdentifier })
+  signatureAlgorithm: AlgorithmIdentifier = new AlgorithmIdentifier();
+
+  @AsnProp({ type: AsnPropTypes.BitString })
+  signature: ArrayBuffer = new ArrayBuffer(0);
+
+  @AsnProp({ type: AsnPropTypes.Any, context: 0, repeated: 'sequence', optional: true })
+  certs?: ArrayBuffer[];
+}
+
+function referenceAssembly(data: Uint8Array, algorithm: 'ECDSA-P256' | 'ECDSA-P384' | 'Ed25519', signature: Uint8Array, certs: Uint8Array[]): Uint8Array {
+  const basic = new ReferenceBasicOcspResponse();
+  basic.tbsResponseData = data.slice().buffer;
+  basic.signatureAlgorithm = signatureAlgorithmFor(algorithm);
+  basic.signature = signature.slice().buffer;
+  basic.certs = certs.length > 0 ? certs.map((c) => c.slice().buffer) : undefined;
+  return ref(new OCSPResponse({
+    responseStatus: OCSPResponseStatus.successful,
+    responseBytes: new ResponseBytes({ responseType: id_pkix_ocsp_basic, response: new OctetString(ref(basic)) }),
+  }));
+}
+
+const HASHES = { sha1: ['1.3.14.3.2.26', 20], sha256: ['2.16.840.1.101.3.4.2.1', 32], sha384: ['2.16.840.1.101.3.4.2.2', 48], sha512: ['2.16.840.1.101.3.4.2.3', 64] } as const;
+
+const arbitraryCertId = fc.record({
+  hash: fc.constantFrom(...(Object.keys(HASHES) as (keyof typeof HASHES)[])),
+  withNullParameters: fc.boolean(),
+  seed: fc.uint8Array({ minLength: 64, maxLength: 64 }),
+  serial: fc.uint8Array({ minLength: 1, maxLength: 21 }),
+}).map(({ hash, withNullParameters, seed, serial }) => new CertID({
+  hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASHES[hash][0], parameters: withNullParameters ? new Uint8Array([5, 0]).buffer : undefined }),
+  issuerNameHash: new OctetString(seed.subarray(0, HASHES[hash][1])),
+  issuerKeyHash: new OctetString(seed.slice().reverse().subarray(0, HASHES[hash][1])),
+  serialNumber: serial.slice().buffer,
+}));
+
+const time = fc.integer({ min: Date.UTC(1950, 0, 1), max: Date.UTC(9000, 0, 1) }).map((ms) => new Date(ms));
+const runs = { numRuns: 300 };
+
+test('parseOcspRequest reads random requests as asn1-schema does, keeping the CertIDs as sent', () => {
+  const nonce = fc.oneof(
+    fc.uint8Array({ minLength: 1, maxLength: 128 }).map((n) => ref(new OctetString(n))),
+    fc.uint8Array({ minLength: 1, maxLength: 128 }),
+  );
+  const otherExtension = new Extension({ extnID: '1.3.6.1.5.5.7.48.1.4', critical: true, extnValue: new OctetString(ref(new OctetString(new Uint8Array(3)))) });
+  fc.assert(fc.property(
+    fc.array(arbitraryCertId, { minLength: 1, maxLength: 4 }), fc.option(nonce, { nil: undefined }), fc.boolean(),
+    (certIds, nonceValue, withOtherExtension) => {
+      const extensions = [
+        ...(withOtherExtension ? [otherExtension] : []),
+        ...(nonceValue ? [new Extension({ extnID: id_pkix_ocsp_nonce, extnValue: new OctetString(nonceValue) })] : []),
+      ];
+      const der = ref(new OCSPRequest({ tbsRequest: new TBSRequest({
+        requestList: certIds.map((reqCert) => new Request({ reqCert })),
+        requestExtensions: extensions.length > 0 ? extensions : undefined,
+      }) }));
+      const parsed = parseOcspRequest(der);
+      assert.deepEqual(parsed.nonce, nonceValue);
+      assert.equal(parsed.requests.length, certIds.length);
+      parsed.requests.forEach((info, i) => {
+        const certId = certIds[i]!;
+        assert.deepEqual(info.der, ref(certId));
+        assert.equal(info.hashAlgorithm, Object.entries(HASHES).find(([, [oid]]) => oid === certId.hashAlgorithm.algorithm)?.[0]);
+        assert.deepEqual(info.issuerNameHash, new Uint8Array(certId.issuerNameHash.buffer));
+        assert.deepEqual(info.issuerKeyHash, new Uint8Array(certId.issuerKeyHash.buffer));
+        assert.equal(info.serial, Buffer.from(certId.serialNumber).toString('hex').replace(/^(00)+(?=.)/, ''));
+      });
+    },
+  ), runs);
+});
+
+test('a BER request (a long-form length) is still read, its CertID echoed as DER', () => {
+  const certId = new CertID({
+    hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASHES.sha1[0] }),
+    issuerNameHash: new OctetString(new Uint8Array(20).fill(1)),
+    issuerKeyHash: new OctetString(new Uint8Array(20).fill(2)),
+    serialNumber: new Uint8Array([0x10, 0x01]).buffer,
+  });
+  const der = ref(new OCSPRequest({ tbsRequest: new TBSRequest({ requestList: [new Request({ reqCert: certId })] }) }));
+  // OCSPRequest's own length, 0x30 0x<n>, rewritten as 0x30 0x81 0x<n>.
+  assert.ok(der[1]! < 0x80);
+  const ber = new Uint8Array([0x30, 0x81, ...der.subarray(1)]);
+  const [info] = parseOcspRequest(ber).requests;
+  assert.equal(info?.serial, '1001');
+  assert.deepEqual(info?.der, ref(certId));
+});
+
+test('the direct ResponseData and OCSPResponse encodings are byte-identical to asn1-schema\'s', () => {
+  const status = fc.oneof(
+    fc.constant({ kind: 'good' } as const),
+    fc.constant({ kind: 'unknown' } as const),
+    fc.record({ kind: fc.constant('revoked' as const), revokedAt: time, reason: fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 8, 9, 10) }, { requiredKeys: ['kind', 'revokedAt'] }),
+  );
+  const single = fc.record({
+    certId: arbitraryCertId, status, thisUpdate: time, validFor: fc.option(fc.integer({ min: 1000, max: 10 ** 10 }), { nil: undefined }),
+  }).map(({ certId, status, thisUpdate, validFor }) => ({
+    certId: { hashAlgorithm: 'sha1', issuerNameHash: new Uint8Array(), issuerKeyHash: new Uint8Array(), serial: '', der: ref(certId) } satisfies CertIdInfo,
+    status,
+    thisUpdate,
+    ...(validFor === undefined ? {} : { nextUpdate: new Date(wholeSecond(thisUpdate).getTime() + validFor) }),
+  }));
+  const certificate = fc.uint8Array({ maxLength: 600 }).map((tbs) => new Uint8Array(tlvFor(0x30, [...tlvFor(0x30, tlvFor(0x04, [...tbs])), 0x30, 0x00, 0x03, 0x01, 0x00])));
+  fc.assert(fc.property(
+    fc.uint8Array({ minLength: 20, maxLength: 20 }), time, fc.array(single, { minLength: 1, maxLength: 5 }),
+    fc.option(fc.uint8Array({ minLength: 1, maxLength: 300 }), { nil: undefined }),
+    fc.constantFrom('ECDSA-P256', 'ECDSA-P384', 'Ed25519' as const), fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.array(certificate, { maxLength: 2 }),
+    (responderKeyHash, producedAt, responses, nonce, algorithm, signature, certs) => {
+      const contents: OcspResponseContents = { responderKeyHash, producedAt, responses, ...(nonce ? { nonce } : {}) };
+      const data = buildOcspResponseData(contents);
+      assert.deepEqual(data, referenceResponseData(contents));
+      assert.deepEqual(assembleOcspResponse(data, algorithm, signature, certs), referenceAssembly(data, algorithm, signature, certs));
+    },
+  ), runs);
+});
+
+/** Tag and shortest-form length around `content`, written independently of der-writer. */
+function tlvFor(tag: number, content: number[]): number[] {
+  const n = content.length;
+  const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+  return [tag, ...length, ...content];
+}
