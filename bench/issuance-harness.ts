@@ -10,6 +10,7 @@ import { systemClock } from '../src/core/clock.js';
 import { MemoryBus } from '../src/bus/memory-bus.js';
 import { openStore } from '../src/store/open-store.js';
 import type { Store } from '../src/store/store.js';
+import type { Signer } from '../src/keys/signer.js';
 import { fileKeyProvider } from '../src/keys/key-provider.js';
 import { createCaHierarchy } from '../src/authority/ca-bootstrap.js';
 import { Authority } from '../src/authority/authority.js';
@@ -31,13 +32,13 @@ export async function createHarness(storeUrl: (dir: string) => string, schema?: 
   const root = certificateFacts(hierarchy.root);
   const cas = new Map<string, IssuingCa>();
   for (const [name, ca] of hierarchy.issuing) {
-    const ocspDer = hierarchy.ocsp.get(name) as Uint8Array;
+    const delegate = hierarchy.ocsp.get(name) as { certificate: Uint8Array; signer: Signer };
     cas.set(name, {
       name,
       certificate: certificateFacts(ca.certificate),
       signer: ca.signer,
       chainAbove: [root],
-      ocsp: { certificate: certificateFacts(ocspDer), signer: await keys.open(`ocsp-${name}`) },
+      ocsp: { certificate: certificateFacts(delegate.certificate), signer: delegate.signer },
     });
   }
   const store = await openStore({ url: storeUrl(dir), ...(schema ? { schema } : {}) });

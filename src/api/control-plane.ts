@@ -15,14 +15,12 @@ import { openStore } from '../store/open-store.js';
 import { openBus } from '../bus/open-bus.js';
 import type { EventBus } from '../bus/bus.js';
 import type { Store } from '../store/store.js';
-import { readPassphrase, type PassphraseSource } from '../keys/passphrase.js';
-import { resolve } from 'node:path';
-import { fileKeyProvider, pkcs11KeyProvider, type KeyProvider } from '../keys/key-provider.js';
-import { Authority, type PublicUrls } from '../authority/authority.js';
+import { databaseUrl, keyProviderFor, publicUrls, readSecret } from '../authority/installation-config.js';
+import { Authority } from '../authority/authority.js';
 import { loadIssuingCas, loadRootCertificate } from '../authority/ca-material.js';
 import { CrlPublisher } from '../authority/crl-publisher.js';
 import { OcspResponder } from '../authority/ocsp-responder.js';
-import { authenticateBearer } from './auth/api-tokens.js';
+import { authenticateBearer } from '../access/api-tokens.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { problemFor, sendProblem } from './problem.js';
 import { registerCertificateRoutes } from './routes/certificates.js';
@@ -47,32 +45,6 @@ export interface RunningControlPlane {
   close(): Promise<void>;
 }
 
-export function publicUrls(config: HearthConfig, httpPort = config.server.httpPort): PublicUrls {
-  const base = `http://${config.server.publicHost}:${httpPort}`;
-  return { ocsp: `${base}/ocsp`, caIssuers: (ca) => `${base}/ca/${ca}.crt`, crl: (ca) => `${base}/crl/${ca}.crl` };
-}
-
-/** Reads a secret reference; a relative file path is relative to the data directory. */
-export function readSecret(ref: PassphraseSource, layout: DataDirLayout): string {
-  return readPassphrase(ref.file === undefined ? ref : { file: resolve(layout.root, ref.file) });
-}
-
-export function keyProviderFor(config: HearthConfig, layout: DataDirLayout): KeyProvider {
-  if (config.keys.backend === 'pkcs11' && config.keys.pkcs11) {
-    const { module, tokenLabel, pin } = config.keys.pkcs11;
-    return pkcs11KeyProvider({ module, tokenLabel, pin: readSecret(pin, layout) });
-  }
-  return fileKeyProvider((name) => layout.privateKey(name), readSecret(config.keys.passphrase, layout));
-}
-
-/** Resolves the database URL: a relative SQLite path lives in the data directory. */
-export function databaseUrl(config: HearthConfig, layout: DataDirLayout): string {
-  const url = config.database.url;
-  if (/^postgres(ql)?:\/\//.test(url)) return url;
-  const path = url.replace(/^sqlite:/, '');
-  return path.startsWith('/') || path === ':memory:' ? `sqlite:${path}` : `sqlite:${layout.root}/${path}`;
-}
-
 function baseApp(logger: Logger, metrics: ControlPlaneMetrics, server: string, options: Record<string, unknown>): FastifyInstance {
   const app = Fastify({ loggerInstance: logger.child({ server }), logController: new LogController({ disableRequestLogging: true }), ...options });
   app.setErrorHandler((error, request, reply) => {
@@ -90,7 +62,34 @@ function baseApp(logger: Logger, metrics: ControlPlaneMetrics, server: string, o
   return app as unknown as FastifyInstance;
 }
 
+/** Things to undo, last opened first; start-up failing halfway undoes what it opened. */
+class Closer {
+  private readonly steps: (() => Promise<void> | void)[] = [];
+  add(step: () => Promise<void> | void): void {
+    this.steps.push(step);
+  }
+  async closeAll(): Promise<void> {
+    for (const step of this.steps.splice(0).reverse()) {
+      try {
+        await step();
+      } catch {
+        // Closing goes on: one resource failing to close must not keep the others open.
+      }
+    }
+  }
+}
+
 export async function startControlPlane(options: ControlPlaneOptions): Promise<RunningControlPlane> {
+  const closer = new Closer();
+  try {
+    return await assemble(options, closer);
+  } catch (err) {
+    await closer.closeAll();
+    throw err;
+  }
+}
+
+async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<RunningControlPlane> {
   const { config, logger } = options;
   const clock = options.clock ?? systemClock;
   const layout = new DataDirLayout(options.dataDir);
@@ -98,8 +97,15 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
 
   const keys = keyProviderFor(config, layout);
   const cas = await loadIssuingCas(layout, keys);
+  closer.add(async () => {
+    for (const ca of cas.values()) {
+      await ca.signer.close?.();
+      await ca.ocsp.signer.close?.();
+    }
+  });
   const root = await loadRootCertificate(layout);
   const store = await openStore({ url: databaseUrl(config, layout), ...(config.database.schema ? { schema: config.database.schema } : {}) });
+  closer.add(() => store.close());
   // Installations sharing one NATS server keep to their own stream and subjects, named after
   // their root key, so one fleet's revocations never reach another's responders.
   const installationId = Buffer.from(root.keyIdentifier).toString('hex').slice(0, 16).toUpperCase();
@@ -109,9 +115,18 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     subjectPrefix: `hearth.${installationId.toLowerCase()}.events`,
     onError: (err) => logger.error({ err }, 'bus handler failed'),
   });
+  closer.add(() => bus.close());
 
   const crls = new CrlPublisher(store, cas, clock, config.crl.validitySeconds);
   const ocsp = new OcspResponder(store, cas, clock, config.ocsp.validitySeconds, (outcome) => metrics.ocsp.inc({ outcome }));
+  const storeReachable = async () => {
+    try {
+      await store.getCertificate('00');
+      return undefined;
+    } catch {
+      return 'store unreachable';
+    }
+  };
 
   const tlsKey = await readFile(layout.privateKey('tls'), 'utf8');
   const tlsCert = await readFile(layout.tlsCertificate, 'utf8');
@@ -121,9 +136,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   // Ports may be 0 (tests): the HTTP server starts first so its real port goes into the URLs
   // the authority embeds in certificates.
   const http = baseApp(logger, metrics, 'http', { bodyLimit: config.server.bodyLimit });
+  closer.add(() => http.close());
   const caCertificates = new Map<string, Uint8Array>([['root', root.der], ...[...cas.values()].map((c) => [c.name, c.certificate.der] as [string, Uint8Array])]);
-  registerRevocationStatusRoutes(http, { crls, ocsp, caCertificates });
-  registerOperationalRoutes(http, metrics, async () => undefined);
+  registerRevocationStatusRoutes(http, { crls, ocsp, caCertificates, crlMaxAgeSeconds: config.crl.refreshSeconds });
+  registerOperationalRoutes(http, metrics, storeReachable);
   await http.listen({ host: config.server.host, port: config.server.httpPort });
   const httpPort = (http.server.address() as AddressInfo).port;
 
@@ -143,16 +159,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     ocsp.invalidate(serial);
     if (cas.has(ca)) await crls.regenerate(ca);
   });
+  closer.add(() => subscription.unsubscribe());
   await crls.regenerateAll();
   const refresh = setInterval(() => {
     crls.regenerateAll().catch((err) => logger.error({ err }, 'scheduled CRL regeneration failed'));
   }, config.crl.refreshSeconds * 1000);
   refresh.unref();
+  closer.add(() => clearInterval(refresh));
 
   const api = baseApp(logger, metrics, 'api', {
     bodyLimit: config.server.bodyLimit,
     https: { key: tlsKey, passphrase, cert: tlsCert, minVersion: 'TLSv1.2' },
   });
+  closer.add(() => api.close());
   await api.register(swagger, {
     openapi: {
       info: { title: 'Hearth control plane', version: '0.1.0', description: 'Private CA for smart-home device fleets' },
@@ -161,14 +180,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   });
   const authenticate = (request: FastifyRequest) => authenticateBearer(store, request.headers.authorization);
   registerCertificateRoutes(api, { store, authority, metrics, authenticate });
-  registerOperationalRoutes(api, metrics, async () => {
-    try {
-      await store.getCertificate('00');
-      return undefined;
-    } catch {
-      return 'store unreachable';
-    }
-  });
+  registerOperationalRoutes(api, metrics, storeReachable);
   api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());
   await api.listen({ host: config.server.host, port: config.server.apiPort });
   const apiPort = (api.server.address() as AddressInfo).port;
@@ -182,17 +194,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     bus,
     crls,
     ocsp,
-    async close() {
-      clearInterval(refresh);
-      await subscription.unsubscribe();
-      await api.close();
-      await http.close();
-      await bus.close();
-      await store.close();
-      for (const ca of cas.values()) {
-        await ca.signer.close?.();
-        await ca.ocsp.signer.close?.();
-      }
-    },
+    close: () => closer.closeAll(),
   };
 }

@@ -18,7 +18,7 @@ import { getProfile, issuingCaProfile, type CertificateProfile } from '../pki/pr
 export interface CaHierarchy {
   root: Uint8Array;
   issuing: Map<string, { certificate: Uint8Array; signer: Signer }>;
-  ocsp: Map<string, Uint8Array>;
+  ocsp: Map<string, { certificate: Uint8Array; signer: Signer }>;
 }
 
 export interface BootstrapOptions {
@@ -52,7 +52,7 @@ export async function createCaHierarchy(options: BootstrapOptions): Promise<CaHi
   const rootIssuer = issuerFromCertificate(root, algorithm);
 
   const issuing = new Map<string, { certificate: Uint8Array; signer: Signer }>();
-  const ocsp = new Map<string, Uint8Array>();
+  const ocsp = new Map<string, { certificate: Uint8Array; signer: Signer }>();
   for (const name of ISSUING_CAS) {
     const signer = await keys.generate(name, algorithm);
     const label = name.charAt(0).toUpperCase() + name.slice(1);
@@ -66,19 +66,17 @@ export async function createCaHierarchy(options: BootstrapOptions): Promise<CaHi
     issuing.set(name, { certificate, signer });
 
     const ocspSigner = await keys.generate(`ocsp-${name}`, algorithm);
-    ocsp.set(
-      name,
-      await signCertificate(
-        getProfile('ocsp-signer'),
-        issuerFromCertificate(certificate, algorithm),
-        signer,
-        { spki: await ocspSigner.publicKeySpki(), commonName: `${organization} ${label} OCSP Responder`, organization },
-        clock,
-      ),
+    const ocspCertificate = await signCertificate(
+      getProfile('ocsp-signer'),
+      issuerFromCertificate(certificate, algorithm),
+      signer,
+      { spki: await ocspSigner.publicKeySpki(), commonName: `${organization} ${label} OCSP Responder`, organization },
+      clock,
     );
-    await ocspSigner.close?.();
+    ocsp.set(name, { certificate: ocspCertificate, signer: ocspSigner });
   }
-  // The root's key is closed now and never opened by `hearth serve`: it stays offline.
+  // The root's key is closed now and never opened by `hearth serve`: it stays offline. The
+  // caller closes the online keys returned here.
   await rootSigner.close?.();
   return { root, issuing, ocsp };
 }

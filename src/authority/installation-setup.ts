@@ -14,12 +14,13 @@ import { ConflictError } from '../core/errors.js';
 import { openBus } from '../bus/open-bus.js';
 import { openStore } from '../store/open-store.js';
 import { fileKeyProvider, pkcs11KeyProvider, type KeyProvider } from '../keys/key-provider.js';
-import { readPassphrase, type PassphraseSource } from '../keys/passphrase.js';
+import type { PassphraseSource } from '../keys/passphrase.js';
+import type { Signer } from '../keys/signer.js';
 import { pemEncode } from '../pki/certificate-assembly.js';
 import { certificateFacts } from '../pki/certificate-facts.js';
 import { createKeyAndRequest } from '../device/certificate-request.js';
-import { createApiToken } from '../api/auth/api-tokens.js';
-import { databaseUrl, publicUrls } from '../api/control-plane.js';
+import { createApiToken } from '../access/api-tokens.js';
+import { databaseUrl, publicUrls, readSecret } from './installation-config.js';
 import { Authority } from './authority.js';
 import { createCaHierarchy } from './ca-bootstrap.js';
 import type { IssuingCa } from './issuing-ca.js';
@@ -84,8 +85,7 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
     generatedPassphraseFile = layout.generatedPassphrase;
     passphraseRef = { file: 'private/passphrase' };
   }
-  const resolveRef = (ref: PassphraseSource) => (ref.file && !ref.file.startsWith('/') ? { file: `${layout.root}/${ref.file}` } : ref);
-  const passphrase = readPassphrase(resolveRef(passphraseRef));
+  const passphrase = readSecret(passphraseRef, layout);
 
   const settings: Record<string, unknown> = {
     server: { publicHost: options.publicHost ?? 'localhost' },
@@ -101,7 +101,7 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
   const config = loadConfig(yaml, {}, layout.config);
 
   const keys: KeyProvider = options.pkcs11
-    ? pkcs11KeyProvider({ module: options.pkcs11.module, tokenLabel: options.pkcs11.tokenLabel, pin: readPassphrase(resolveRef(options.pkcs11.pin)) })
+    ? pkcs11KeyProvider({ module: options.pkcs11.module, tokenLabel: options.pkcs11.tokenLabel, pin: readSecret(options.pkcs11.pin, layout) })
     : fileKeyProvider((name) => layout.privateKey(name), passphrase);
   const hierarchy = await createCaHierarchy({ keys, clock, organization });
   await writeFile(layout.caCertificate('root'), pemEncode('CERTIFICATE', hierarchy.root));
@@ -109,9 +109,9 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
   const cas = new Map<string, IssuingCa>();
   for (const [name, ca] of hierarchy.issuing) {
     await writeFile(layout.caCertificate(name), pemEncode('CERTIFICATE', ca.certificate));
-    const ocspDer = hierarchy.ocsp.get(name) as Uint8Array;
-    await writeFile(layout.ocspCertificate(name), pemEncode('CERTIFICATE', ocspDer));
-    cas.set(name, { name, certificate: certificateFacts(ca.certificate), signer: ca.signer, chainAbove: [root], ocsp: { certificate: certificateFacts(ocspDer), signer: ca.signer } });
+    const delegate = hierarchy.ocsp.get(name) as { certificate: Uint8Array; signer: Signer };
+    await writeFile(layout.ocspCertificate(name), pemEncode('CERTIFICATE', delegate.certificate));
+    cas.set(name, { name, certificate: certificateFacts(ca.certificate), signer: ca.signer, chainAbove: [root], ocsp: { certificate: certificateFacts(delegate.certificate), signer: delegate.signer } });
   }
 
   const store = await openStore({ url: databaseUrl(config, layout), ...(config.database.schema ? { schema: config.database.schema } : {}) });
@@ -134,7 +134,7 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
     await writeFile(layout.config, yaml, { mode: 0o644, flag: 'wx' });
     return { layout, config, adminToken: token, generatedPassphraseFile };
   } finally {
-    for (const ca of hierarchy.issuing.values()) await ca.signer.close?.();
+    for (const { signer } of [...hierarchy.issuing.values(), ...hierarchy.ocsp.values()]) await signer.close?.();
     await bus.close();
     await store.close();
   }

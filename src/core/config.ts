@@ -93,6 +93,8 @@ function overridablePaths(): { path: string[]; type: string }[] {
     } else paths.push({ path, type: typeof value });
   };
   walk(defaults, []);
+  // Settings without a default are not in the walk; the optional scalars are named here.
+  paths.push({ path: ['database', 'schema'], type: 'string' });
   // Secrets are references, never values: no env var may set keys.passphrase directly.
   return paths.filter(({ path }) => path[0] !== 'keys' || path[1] === 'backend');
 }

@@ -12,7 +12,7 @@ import { request as httpsRequest } from 'node:https';
 import { createKeyAndRequest } from '../../src/device/certificate-request.js';
 import type { ApiError } from '../../src/cli/api-client.js';
 import { needsOpenssl } from '../support/environment.js';
-import { initInstallation, openssl, runCli, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
+import { initInstallation, listAllCertificates, openssl, runCli, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
 
 interface View {
   serial: string;
@@ -122,8 +122,33 @@ describe('control plane over HTTP with openssl', { skip }, () => {
     assert.match(ocspGet.out, /revoked/);
   });
 
+  test('OCSP over GET (RFC 6960 appendix A, URL-encoded base64) answers and may be cached briefly', async () => {
+    const { view, file } = await issueDevice(6);
+    const requestFile = join(installation.dir, 'get-request.der');
+    assert.equal(openssl(['ocsp', '-issuer', ca('devices'), '-cert', file, '-no_nonce', '-reqout', requestFile]).status, 0);
+    const encoded = encodeURIComponent(readFileSync(requestFile).toString('base64'));
+    const response = await fetch(`${server.httpUrl}/ocsp/${encoded}`);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'application/ocsp-response');
+    assert.match(String(response.headers.get('cache-control')), /max-age=\d+/);
+    const responseFile = join(installation.dir, 'get-response.der');
+    writeFileSync(responseFile, Buffer.from(await response.arrayBuffer()));
+    const chainFile = join(installation.dir, 'ca-chain-get.pem');
+    writeFileSync(chainFile, readFileSync(ca('devices'), 'utf8') + rootPem);
+    const checked = openssl(['ocsp', '-respin', responseFile, '-issuer', ca('devices'), '-cert', file, '-CAfile', chainFile, '-no_nonce']);
+    assert.match(checked.out, /Response verify OK/);
+    assert.match(checked.out, new RegExp(`${file}: good`));
+    // Serials as openssl prints them (upper case) name the same certificate.
+    const shown = await server.client.call<View>('GET', `/api/v1/certificates/${view.serial.toUpperCase()}`);
+    assert.equal(shown.serial, view.serial);
+    const garbage = await fetch(`${server.httpUrl}/ocsp/${encodeURIComponent('not an ocsp request')}`);
+    assert.equal(garbage.status, 200);
+    writeFileSync(responseFile, Buffer.from(await garbage.arrayBuffer()));
+    assert.match(openssl(['ocsp', '-respin', responseFile, '-resp_text', '-noverify']).out, /malformedrequest/i);
+  });
+
   test('bad requests get precise problem+json and store nothing', async () => {
-    const before = await server.client.call<{ items: View[] }>('GET', '/api/v1/certificates?limit=500');
+    const before = (await listAllCertificates(server.client)).map((c) => c.serial).sort();
     const url = `${server.apiUrl}/api/v1/certificates`;
     const auth = { authorization: `Bearer ${installation.token}`, 'content-type': 'application/json' };
     const post = (body: unknown, headers = auth) => rawRequest(url, rootPem, 'POST', headers, JSON.stringify(body));
@@ -170,8 +195,12 @@ describe('control plane over HTTP with openssl', { skip }, () => {
     const invalidSerial = await rawRequest(`${url}/not-hex!`, rootPem, 'GET', auth);
     assert.equal(invalidSerial.status, 400);
     await assert.rejects(server.client.call('POST', `/api/v1/certificates/abcdef/revoke`, {}), (err: ApiError) => err.status === 404);
-    const after = await server.client.call<{ items: View[] }>('GET', '/api/v1/certificates?limit=500');
-    assert.equal(after.items.length, before.items.length);
+    const longDns = await createKeyAndRequest({ commonName: 'x.example', dnsNames: ['b'.repeat(64) + '.example'] });
+    const badDnsLabel = await post({ csr: longDns.csrPem, profile: 'service' });
+    assert.equal(badDnsLabel.status, 400, JSON.stringify(badDnsLabel.json));
+    assert.match(String(badDnsLabel.type), /^application\/problem\+json/);
+    const after = (await listAllCertificates(server.client)).map((c) => c.serial).sort();
+    assert.deepEqual(after, before);
   });
 
   test('revoking twice is a conflict and changes nothing', async () => {

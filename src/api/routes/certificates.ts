@@ -5,14 +5,15 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { pemEncode } from '../../pki/certificate-assembly.js';
+import { canonicalSerialHex } from '../../pki/serial-number.js';
 import { BadRequestError, NotFoundError } from '../../core/errors.js';
 import type { Authority, IssuedCertificate } from '../../authority/authority.js';
 import type { CertificateRecord, CertificateState, RevocationReason, Store } from '../../store/store.js';
 import { REVOCATION_REASONS, type RevocationReasonName } from '../../pki/revocation-reason.js';
-import { authorize, type Permission, type Principal } from '../auth/principal.js';
+import { authorize, type Permission, type Principal } from '../../access/principal.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 
-const SERIAL = '^[0-9a-f]{1,40}$';
+const SERIAL = '^[0-9a-fA-F]{1,40}$';
 
 /** removeFromCRL belongs to delta CRLs and certificateHold would promise an un-revoke Hearth
  * does not offer, so neither can be requested. */
@@ -99,8 +100,9 @@ export function registerCertificateRoutes(
     { schema: { summary: 'Get a certificate', security, params: { type: 'object', properties: { serial: { type: 'string', pattern: SERIAL } } }, response: { 200: certificateView, ...errors } } },
     async (request) => {
       await allow(request, 'cert:read');
-      const record = await deps.store.getCertificate(request.params.serial);
-      if (!record) throw new NotFoundError(`no certificate with serial ${request.params.serial}`);
+      const serial = canonicalSerialHex(request.params.serial);
+      const record = await deps.store.getCertificate(serial);
+      if (!record) throw new NotFoundError(`no certificate with serial ${serial}`);
       return view(record);
     },
   );
@@ -128,7 +130,8 @@ export function registerCertificateRoutes(
     async (request) => {
       await allow(request, 'cert:read');
       const q = request.query;
-      const items = await deps.store.listCertificates({ identifier: q.identifier, state: q.state, ca: q.ca, after: q.after, limit: q.limit });
+      const after = q.after === undefined ? undefined : canonicalSerialHex(q.after);
+      const items = await deps.store.listCertificates({ identifier: q.identifier, state: q.state, ca: q.ca, after, limit: q.limit });
       const next = items.length === q.limit ? (items[items.length - 1] as CertificateRecord).serial : null;
       return { items: items.map((r) => view(r)), next };
     },
@@ -150,7 +153,7 @@ export function registerCertificateRoutes(
       const reasonKey = request.body?.reason ?? 'unspecified';
       const reason = REVOCATION_REASONS[reasonKey];
       if (reason === undefined) throw new BadRequestError(`unknown revocation reason ${reasonKey}`);
-      const record = await deps.authority.revoke(request.params.serial, reason as RevocationReason);
+      const record = await deps.authority.revoke(canonicalSerialHex(request.params.serial), reason as RevocationReason);
       deps.metrics.revoked.inc({ reason: reasonKey });
       return view(record);
     },

@@ -13,26 +13,27 @@ const OCSP_REQUEST_LIMIT = 16 * 1024;
 
 export function registerRevocationStatusRoutes(
   app: FastifyInstance,
-  deps: { crls: CrlPublisher; ocsp: OcspResponder; caCertificates: ReadonlyMap<string, Uint8Array> },
+  deps: { crls: CrlPublisher; ocsp: OcspResponder; caCertificates: ReadonlyMap<string, Uint8Array>; crlMaxAgeSeconds: number },
 ): void {
   app.addContentTypeParser('application/ocsp-request', { parseAs: 'buffer', bodyLimit: OCSP_REQUEST_LIMIT }, (_req, body, done) => done(null, body));
 
-  const sendOcsp = async (der: Uint8Array, reply: FastifyReply) =>
-    reply.header('content-type', 'application/ocsp-response').header('cache-control', 'no-cache').send(Buffer.from(der));
+  const sendOcsp = (der: Uint8Array, reply: FastifyReply) => reply.header('content-type', 'application/ocsp-response').send(Buffer.from(der));
 
   app.post('/ocsp', async (request, reply) => {
     const body = request.body;
     if (!Buffer.isBuffer(body)) {
       return reply.status(415).header('content-type', 'text/plain').send('expected Content-Type: application/ocsp-request');
     }
-    return sendOcsp(await deps.ocsp.respond(body), reply);
+    return sendOcsp(await deps.ocsp.respond(body), reply.header('cache-control', 'no-store'));
   });
 
+  // RFC 5019 section 6: GET responses may be cached by HTTP caches, but only briefly here, so a
+  // revocation is not hidden behind a cache for longer than a minute.
   app.get<{ Params: { '*': string } }>('/ocsp/*', async (request, reply) => {
     const der = decodeOcspGetPath(request.params['*']);
     // decodeOcspGetPath returns undefined for undecodable input; the responder answers
     // malformedRequest for anything that is not a valid OCSPRequest.
-    return sendOcsp(await deps.ocsp.respond(der ?? new Uint8Array()), reply);
+    return sendOcsp(await deps.ocsp.respond(der ?? new Uint8Array()), reply.header('cache-control', 'public, max-age=60, no-transform, must-revalidate'));
   });
 
   app.get<{ Params: { ca: string } }>('/crl/:ca', async (request, reply) => {
@@ -41,7 +42,8 @@ export function registerRevocationStatusRoutes(
     return reply
       .header('content-type', 'application/pkix-crl')
       .header('last-modified', crl.thisUpdate.toUTCString())
-      .header('expires', crl.nextUpdate.toUTCString())
+      // Not until nextUpdate: a new CRL follows every revocation, and caches must not hide it.
+      .header('cache-control', `public, max-age=${Math.min(deps.crlMaxAgeSeconds, 300)}, must-revalidate`)
       .send(Buffer.from(crl.der));
   });
 

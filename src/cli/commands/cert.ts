@@ -63,11 +63,12 @@ export function registerCertCommands(program: Command): void {
     .description('list certificates')
     .option('--identifier <id>', 'only this identifier')
     .option('--state <state>', 'pending | issued | revoked')
+    .option('--ca <ca>', 'devices | services')
     .option('--limit <n>', 'page size', '100')
     .option('--after <serial>', 'continue after this serial')
     .action(async (opts) => {
       const query = new URLSearchParams();
-      for (const key of ['identifier', 'state', 'limit', 'after'] as const) if (opts[key]) query.set(key, String(opts[key]));
+      for (const key of ['identifier', 'state', 'ca', 'limit', 'after'] as const) if (opts[key]) query.set(key, String(opts[key]));
       const page = await clientFor(opts).call<{ items: CertificateView[]; next: string | null }>('GET', `/api/v1/certificates?${query}`);
       for (const item of page.items) console.log(`${item.serial}  ${item.state.padEnd(8)} ${item.profile.padEnd(8)} ${item.notAfter}  ${item.identifier}`);
       if (page.next) console.log(`more: --after ${page.next}`);

@@ -1,4 +1,5 @@
 /** `hearth init`: a new data directory with its CA hierarchy, config, database and admin token. */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { setUpInstallation } from '../../authority/installation-setup.js';
 import type { PassphraseSource } from '../../keys/passphrase.js';
@@ -7,7 +8,8 @@ import { dataDirFrom } from '../installation.js';
 function secretSource(env: string | undefined, file: string | undefined, what: string): PassphraseSource | undefined {
   if (env && file) throw new Error(`give either --${what}-env or --${what}-file, not both`);
   if (env) return { env };
-  if (file) return { file };
+  // Stored absolute: the config lives in the data directory, but the user meant their own cwd.
+  if (file) return { file: resolve(file) };
   return undefined;
 }
 

@@ -3,7 +3,7 @@
  * roles (operator, auditor, release engineer) and tenants (homes, integrations) are rows, not
  * rewrites of the routes: a route only ever asks `authorize(principal, 'cert:revoke')`.
  */
-import { ForbiddenError } from '../../core/errors.js';
+import { ForbiddenError } from '../core/errors.js';
 
 export const ROLES = ['admin', 'operator', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];

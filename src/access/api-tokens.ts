@@ -4,8 +4,8 @@
  * records can name a token without revealing it.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { StoreTx } from '../../store/store.js';
-import { UnauthorizedError } from '../../core/errors.js';
+import type { StoreTx } from '../store/store.js';
+import { UnauthorizedError } from '../core/errors.js';
 import { isRole, type Principal, type Role } from './principal.js';
 
 const TOKEN_PATTERN = /^hth_([a-z0-9]{8})_([A-Za-z0-9_-]{43})$/;
