@@ -16,6 +16,7 @@ import { openStore } from '../store/open-store.js';
 import { fileKeyProvider, pkcs11KeyProvider, type KeyProvider } from '../keys/key-provider.js';
 import type { PassphraseSource } from '../keys/passphrase.js';
 import type { Signer } from '../keys/signer.js';
+import { encryptPrivateKeyPem } from '../keys/pbes2.js';
 import { pemEncode } from '../pki/certificate-assembly.js';
 import { certificateFacts } from '../pki/certificate-facts.js';
 import { createKeyAndRequest } from '../device/certificate-request.js';
@@ -127,7 +128,7 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
     const authority = new Authority(store, bus, cas, clock, publicUrls(config));
     const tls = await authority.issue({ csr: tlsRequest.csrPem, profile: 'service' });
     await writeFile(layout.tlsCertificate, [tls.der, ...tls.chain.slice(0, -1)].map((der) => pemEncode('CERTIFICATE', der)).join(''));
-    const tlsKey = createPrivateKey(tlsRequest.privateKeyPem).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }) as string;
+    const tlsKey = await encryptPrivateKeyPem(createPrivateKey(tlsRequest.privateKeyPem), passphrase);
     await writeOwnerOnly(layout.privateKey('tls'), tlsKey);
 
     const { token } = await createApiToken(store, 'admin', 'admin', clock.now());

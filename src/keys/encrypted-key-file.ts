@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { link, open, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ECDSA_CURVES, isEcdsa } from './key-algorithm.js';
+import { encryptPrivateKeyPem } from './pbes2.js';
 import { KeyError } from './key-error.js';
 import { keyAlgorithmOf, keyObjectSigner } from './key-object-signer.js';
 import { assertOwnerOnlyFile } from './owner-only-file.js';
@@ -61,8 +62,7 @@ async function createOwnerOnlyFileAtomically(path: string, contents: string): Pr
 export async function generateEncryptedKeyFile(path: string, algorithm: KeyAlgorithm, passphrase: string): Promise<Signer> {
   if (passphrase.length === 0) throw new KeyError(`refusing to write key file ${path} with an empty passphrase`);
   const privateKey = generatePrivateKey(algorithm);
-  const pem = privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase });
-  await createOwnerOnlyFileAtomically(path, typeof pem === 'string' ? pem : pem.toString('utf8'));
+  await createOwnerOnlyFileAtomically(path, await encryptPrivateKeyPem(privateKey, passphrase));
   return keyObjectSigner(privateKey, algorithm);
 }
 

@@ -83,6 +83,9 @@ for (const algorithm of ['ECDSA-P256', 'ECDSA-P384', 'Ed25519'] as const) {
       const structure = spawnSync('openssl', ['asn1parse', '-in', path], { encoding: 'utf8' });
       assert.match(structure.stdout, /PBES2/);
       assert.match(structure.stdout, /aes-256-cbc/);
+      // PBKDF2 with HMAC-SHA-256 and 600,000 (0x0927C0) iterations, not OpenSSL's default 2,048.
+      assert.match(structure.stdout, /hmacWithSHA256/);
+      assert.match(structure.stdout, /INTEGER\s+:0927C0/);
       const pub = spawnSync('openssl', ['pkey', '-in', path, '-passin', 'env:HEARTH_TEST_PASS', '-pubout'], { encoding: 'utf8', env });
       assert.equal(pub.status, 0, pub.stderr);
       assert.equal(pub.stdout, spkiPem(await signer.publicKeySpki()));
