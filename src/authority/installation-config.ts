@@ -22,8 +22,8 @@ export function readSecret(ref: PassphraseSource, layout: DataDirLayout): string
 
 export function keyProviderFor(config: HearthConfig, layout: DataDirLayout): KeyProvider {
   if (config.keys.backend === 'pkcs11' && config.keys.pkcs11) {
-    const { module, tokenLabel, pin } = config.keys.pkcs11;
-    return pkcs11KeyProvider({ module, tokenLabel, pin: readSecret(pin, layout) });
+    const { module, tokenLabel, pin, labelPrefix } = config.keys.pkcs11;
+    return pkcs11KeyProvider({ module, tokenLabel, pin: readSecret(pin, layout), labelPrefix });
   }
   return fileKeyProvider((name) => layout.privateKey(name), readSecret(config.keys.passphrase, layout));
 }

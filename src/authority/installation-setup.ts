@@ -13,7 +13,7 @@ import { DataDirLayout } from '../core/data-dir-layout.js';
 import { ConflictError } from '../core/errors.js';
 import { openBus } from '../bus/open-bus.js';
 import { openStore } from '../store/open-store.js';
-import { fileKeyProvider, pkcs11KeyProvider, type KeyProvider } from '../keys/key-provider.js';
+import type { KeyProvider } from '../keys/key-provider.js';
 import type { PassphraseSource } from '../keys/passphrase.js';
 import type { Signer } from '../keys/signer.js';
 import { encryptPrivateKeyPem } from '../keys/pbes2.js';
@@ -21,7 +21,7 @@ import { pemEncode } from '../pki/certificate-assembly.js';
 import { certificateFacts } from '../pki/certificate-facts.js';
 import { createKeyAndRequest } from '../device/certificate-request.js';
 import { createApiToken } from '../access/api-tokens.js';
-import { databaseUrl, publicUrls, readSecret } from './installation-config.js';
+import { databaseUrl, keyProviderFor, publicUrls, readSecret } from './installation-config.js';
 import { Authority } from './authority.js';
 import { createCaHierarchy } from './ca-bootstrap.js';
 import type { IssuingCa } from './issuing-ca.js';
@@ -88,6 +88,9 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
   }
   const passphrase = readSecret(passphraseRef, layout);
 
+  // A prefix of its own per installation: a second installation, or a retry after a failed
+  // init that left keys behind, never collides with existing labels in a shared token.
+  const pkcs11 = options.pkcs11 ? { ...options.pkcs11, labelPrefix: `hearth-${randomBytes(4).toString('hex')}-` } : undefined;
   const settings: Record<string, unknown> = {
     server: { publicHost: options.publicHost ?? 'localhost' },
     database: { url: options.databaseUrl ?? 'sqlite:hearth.db', ...(options.databaseSchema ? { schema: options.databaseSchema } : {}) },
@@ -95,15 +98,13 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
     keys: {
       backend: options.pkcs11 ? 'pkcs11' : 'file',
       passphrase: passphraseRef,
-      ...(options.pkcs11 ? { pkcs11: options.pkcs11 } : {}),
+      ...(pkcs11 ? { pkcs11 } : {}),
     },
   };
   const yaml = `# Hearth configuration. Every key can be overridden by an env var: server.apiPort -> HEARTH_SERVER_API_PORT.\n${toYaml(settings)}`;
   const config = loadConfig(yaml, {}, layout.config);
 
-  const keys: KeyProvider = options.pkcs11
-    ? pkcs11KeyProvider({ module: options.pkcs11.module, tokenLabel: options.pkcs11.tokenLabel, pin: readSecret(options.pkcs11.pin, layout) })
-    : fileKeyProvider((name) => layout.privateKey(name), passphrase);
+  const keys: KeyProvider = keyProviderFor(config, layout);
   const hierarchy = await createCaHierarchy({ keys, clock, organization });
   await writeFile(layout.caCertificate('root'), pemEncode('CERTIFICATE', hierarchy.root));
   const root = certificateFacts(hierarchy.root);

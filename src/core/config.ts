@@ -43,7 +43,13 @@ export const configSchema = z
         /** Unlocks the encrypted key files (file backend). */
         passphrase: secretRef.default({ env: 'HEARTH_KEY_PASSPHRASE' }),
         pkcs11: z
-          .object({ module: z.string().min(1), tokenLabel: z.string().min(1), pin: secretRef })
+          .object({
+            module: z.string().min(1),
+            tokenLabel: z.string().min(1),
+            pin: secretRef,
+            /** Keys are found by CKA_LABEL <labelPrefix><name>; init picks a unique prefix so installations can share a token. */
+            labelPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default('hearth-'),
+          })
           .strict()
           .optional(),
       })

@@ -70,13 +70,15 @@ describe('CA keys in a PKCS#11 token (SoftHSM2)', { skip }, () => {
     assert.match(spawnSync('softhsm2-util', ['--show-slots'], { encoding: 'utf8' }).stdout, new RegExp(`Label:\\s+${TOKEN}\\s`));
 
     // Each certificate's public key is the one of the token key with the matching label.
-    const keys = pkcs11KeyProvider({ module, tokenLabel: TOKEN, pin: PIN });
+    const labelPrefix = /labelPrefix: (\S+)/.exec(config)?.[1];
+    assert.match(String(labelPrefix), /^hearth-[0-9a-f]{8}-$/);
+    const keys = pkcs11KeyProvider({ module, tokenLabel: TOKEN, pin: PIN, labelPrefix });
     for (const name of TOKEN_KEYS) {
       const signer = await keys.open(name);
       try {
         const certificate = new X509Certificate(readFileSync(ca(name)));
         const expected = certificate.publicKey.export({ type: 'spki', format: 'der' });
-        assert.ok(Buffer.from(await signer.publicKeySpki()).equals(expected), `token key hearth-${name} does not match ca/${name}.pem`);
+        assert.ok(Buffer.from(await signer.publicKeySpki()).equals(expected), `token key ${labelPrefix}${name} does not match ca/${name}.pem`);
       } finally {
         await signer.close?.();
       }
