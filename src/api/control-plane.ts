@@ -3,7 +3,8 @@
  * the HTTPS API (REST, OpenAPI, health, metrics) and the plain-HTTP revocation server (OCSP, CRL,
  * CA certificates). Everything is chosen from config: store, bus, key backend.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { Server as HttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +21,9 @@ import { Authority } from '../authority/authority.js';
 import { loadIssuingCas, loadRootCertificate } from '../authority/ca-material.js';
 import { CrlPublisher } from '../authority/crl-publisher.js';
 import { OcspResponder } from '../authority/ocsp-responder.js';
+import { renewOcspDelegate, renewTlsCertificate, renewalDue } from '../authority/certificate-renewal.js';
+import { pemDecodeAll, pemEncode } from '../pki/certificate-assembly.js';
+import { certificateFacts } from '../pki/certificate-facts.js';
 import { authenticateBearer } from '../access/api-tokens.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { problemFor, sendProblem } from './problem.js';
@@ -60,6 +64,15 @@ function baseApp(logger: Logger, metrics: ControlPlaneMetrics, server: string, o
     metrics.httpDuration.observe({ server, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
   return app as unknown as FastifyInstance;
+}
+
+const RENEWAL_CHECK_MS = 3_600_000;
+
+/** Writes next to the file and renames over it, so a reader never sees half a certificate. */
+async function replaceFile(path: string, content: string): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, content);
+  await rename(temporary, path);
 }
 
 /** Things to undo, last opened first; start-up failing halfway undoes what it opened. */
@@ -129,7 +142,6 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   };
 
   const tlsKey = await readFile(layout.privateKey('tls'), 'utf8');
-  const tlsCert = await readFile(layout.tlsCertificate, 'utf8');
   // The TLS key is always an encrypted file (Node's TLS cannot use a PKCS#11 key).
   const passphrase = readSecret(config.keys.passphrase, layout);
 
@@ -161,6 +173,27 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   });
   closer.add(() => subscription.unsubscribe());
   await crls.regenerateAll();
+
+  // Short-lived certificates of the control plane itself (OCSP delegates 30 days, TLS 90 days)
+  // are renewed by the online issuing CAs once two thirds of their life has passed.
+  let tlsCert = await readFile(layout.tlsCertificate, 'utf8');
+  const renewOwnCertificates = async (): Promise<boolean> => {
+    for (const ca of cas.values()) {
+      if (!renewalDue(ca.ocsp.certificate, clock.now())) continue;
+      const renewed = await renewOcspDelegate(authority, ca);
+      await replaceFile(layout.ocspCertificate(ca.name), pemEncode('CERTIFICATE', renewed.der));
+      ca.ocsp.certificate = renewed;
+      logger.info({ ca: ca.name, serial: renewed.serialHex, notAfter: renewed.notAfter }, 'renewed OCSP responder certificate');
+    }
+    const [tlsDer] = pemDecodeAll(tlsCert, 'CERTIFICATE');
+    if (!tlsDer || !renewalDue(certificateFacts(tlsDer), clock.now())) return false;
+    const renewed = await renewTlsCertificate(authority, certificateFacts(tlsDer));
+    tlsCert = [renewed.der, ...renewed.chain.slice(0, -1)].map((der) => pemEncode('CERTIFICATE', der)).join('');
+    await replaceFile(layout.tlsCertificate, tlsCert);
+    logger.info({ serial: renewed.record.serial, notAfter: renewed.record.notAfter }, 'renewed the control plane TLS certificate');
+    return true;
+  };
+  await renewOwnCertificates();
   const refresh = setInterval(() => {
     crls.regenerateAll().catch((err) => logger.error({ err }, 'scheduled CRL regeneration failed'));
   }, config.crl.refreshSeconds * 1000);
@@ -184,6 +217,15 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());
   await api.listen({ host: config.server.host, port: config.server.apiPort });
   const apiPort = (api.server.address() as AddressInfo).port;
+  const renewal = setInterval(() => {
+    renewOwnCertificates()
+      .then((tlsRenewed) => {
+        if (tlsRenewed) (api.server as unknown as HttpsServer).setSecureContext({ key: tlsKey, passphrase, cert: tlsCert, minVersion: 'TLSv1.2' });
+      })
+      .catch((err) => logger.error({ err }, 'renewing the control plane certificates failed'));
+  }, RENEWAL_CHECK_MS);
+  renewal.unref();
+  closer.add(() => clearInterval(renewal));
 
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
   return {

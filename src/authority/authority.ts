@@ -9,13 +9,14 @@ import type { Clock } from '../core/clock.js';
 import { BadCsrError, BadRequestError, ConflictError, LintError, NotFoundError, UniqueViolationError } from '../core/errors.js';
 import type { EventBus } from '../bus/bus.js';
 import type { CertificateRecord, NewPendingCertificate, RevocationReason, Store } from '../store/store.js';
-import { parseCsr, type ParsedCsr } from '../pki/csr.js';
+import { inspectSubjectKey, parseCsr, type ParsedCsr } from '../pki/csr.js';
 import { getProfile, type CertificateProfile } from '../pki/profiles.js';
 import { newSerialNumber } from '../pki/serial-number.js';
-import { buildTbsCertificate } from '../pki/certificate-template.js';
+import { buildTbsCertificate, type SubjectInput } from '../pki/certificate-template.js';
 import { lintTbsCertificate } from '../pki/certificate-lint.js';
 import { assembleCertificate } from '../pki/certificate-assembly.js';
 import { isDeviceId } from '../pki/device-id.js';
+import { MAX_COMMON_NAME_LENGTH, isValidDnsName, isValidIpAddress } from '../pki/name.js';
 import type { IssuingCa } from './issuing-ca.js';
 import { GroupCommit, type ItemOutcome } from './group-commit.js';
 
@@ -27,6 +28,21 @@ const REQUESTABLE_PROFILES: ReadonlySet<string> = new Set(['device', 'gateway', 
 export interface IssueRequest {
   csr: string | Uint8Array;
   profile: string;
+}
+
+/**
+ * A certificate for a key the control plane already holds (its OCSP delegates, its TLS key), so
+ * there is no CSR: possession is the control plane's own.
+ */
+export interface IssueForKeyRequest {
+  profile: 'ocsp-signer' | 'service';
+  ca: 'devices' | 'services';
+  /** DER SubjectPublicKeyInfo. */
+  spki: Uint8Array;
+  commonName?: string;
+  organization?: string;
+  dnsNames?: string[];
+  ipAddresses?: string[];
 }
 
 export interface IssuedCertificate {
@@ -119,19 +135,54 @@ export class Authority {
     const ca = REQUESTABLE_PROFILES.has(profile.name) ? this.cas.get(profile.issuedBy) : undefined;
     if (!ca) throw new BadRequestError(`profile "${profile.name}" cannot be requested; use one of ${[...REQUESTABLE_PROFILES].join(', ')}`, 'unknown-profile');
     const csr = await parseCsr(request.csr);
-    const subject = subjectFor(profile, csr);
+    return this.issueCertificate(profile, ca, { spki: csr.spki, ...subjectFor(profile, csr) });
+  }
 
+  /** Issues (and renews) the control plane's own certificates: OCSP delegates and its TLS certificate. */
+  async issueForKey(request: IssueForKeyRequest): Promise<IssuedCertificate> {
+    const profile = getProfile(request.profile);
+    if (profile.name !== 'ocsp-signer' && profile.name !== 'service') {
+      throw new BadRequestError(`profile "${profile.name}" cannot be issued for a key; use ocsp-signer or service`, 'unknown-profile');
+    }
+    const ca = this.cas.get(request.ca);
+    if (!ca) throw new NotFoundError(`no issuing CA named "${request.ca}"`);
+    if (profile.issuedBy !== 'any-issuing-ca' && profile.issuedBy !== ca.name) {
+      throw new BadRequestError(`the ${profile.name} profile is issued by the ${profile.issuedBy} CA, not ${ca.name}`);
+    }
+    inspectSubjectKey(request.spki, (reason) => new BadRequestError(reason));
+    const dnsNames = [...new Set(request.dnsNames ?? [])];
+    const ipAddresses = [...new Set(request.ipAddresses ?? [])];
+    let subject: IssuedSubject;
+    if (profile.name === 'ocsp-signer') {
+      if (!request.commonName) throw new BadRequestError('an OCSP delegate certificate needs a common name');
+      if (dnsNames.length > 0 || ipAddresses.length > 0) throw new BadRequestError('an OCSP delegate certificate names no hosts');
+      subject = { identifier: request.commonName, commonName: request.commonName, organization: request.organization };
+    } else {
+      const invalid = [...dnsNames.filter((n) => !isValidDnsName(n, { allowWildcard: true })), ...ipAddresses.filter((ip) => !isValidIpAddress(ip))];
+      if (invalid.length > 0) throw new BadRequestError(`not a valid DNS name or IP address: ${invalid.map((n) => `"${n}"`).join(', ')}`);
+      const identifier = dnsNames[0] ?? ipAddresses[0];
+      if (!identifier) throw new BadRequestError('a service certificate needs at least one DNS name or IP address');
+      subject = { identifier, commonName: request.commonName ?? commonNameFor(dnsNames), organization: request.organization, dnsNames, ipAddresses };
+    }
+    return this.issueCertificate(profile, ca, { spki: request.spki, ...subject });
+  }
+
+  /**
+   * The one issuance path: a fresh serial, the template, the lint, the pending row (committed with
+   * whatever else is being issued at the moment), then the signature, the issued row and the event.
+   */
+  private async issueCertificate(profile: CertificateProfile, ca: IssuingCa, subject: SubjectInput & { identifier: string }): Promise<IssuedCertificate> {
+    const issuer = {
+      name: ca.certificate.subjectNameDer,
+      keyIdentifier: ca.certificate.keyIdentifier,
+      signatureAlgorithm: ca.signer.algorithm,
+      notAfter: ca.certificate.notAfter,
+    };
+    const urls = { ocsp: this.urls.ocsp, caIssuers: this.urls.caIssuers(ca.name), crl: this.urls.crl(ca.name) };
     let pending: NewPendingCertificate | undefined;
     for (let attempt = 0; attempt < SERIAL_ATTEMPTS && !pending; attempt++) {
       const serial = newSerialNumber((n) => randomBytes(n));
-      const issuer = {
-        name: ca.certificate.subjectNameDer,
-        keyIdentifier: ca.certificate.keyIdentifier,
-        signatureAlgorithm: ca.signer.algorithm,
-        notAfter: ca.certificate.notAfter,
-      };
-      const urls = { ocsp: this.urls.ocsp, caIssuers: this.urls.caIssuers(ca.name), crl: this.urls.crl(ca.name) };
-      const built = buildTbsCertificate({ profile, serialHex: serial.hex, issuer, subject: { spki: csr.spki, ...subject }, urls, clock: this.clock });
+      const built = buildTbsCertificate({ profile, serialHex: serial.hex, issuer, subject, urls, clock: this.clock });
       const findings = lintTbsCertificate(built.tbs, profile, { issuer, urls });
       if (findings.length > 0) throw new LintError(findings);
       const row: NewPendingCertificate = {
@@ -174,9 +225,9 @@ export class Authority {
       throw new ConflictError(`certificate ${serial} is already revoked`, 'already-revoked');
     }
     const record = (await this.store.getCertificate(serial)) as CertificateRecord;
-    // Other processes learn of the revocation first; local listeners (CRL, OCSP cache) follow,
-    // each on its own so one failing cannot keep the others or the event from happening.
-    await this.publish('cert.revoked', { serial, ca: record.ca, reason, revokedAt: at.toISOString(), identifier: record.identifier }, at);
+    // This process's own answers (OCSP cache, CRL) are put right first, so a slow or broken bus
+    // can never keep it serving the old status; each listener runs on its own so one failing
+    // keeps neither the others nor the event from happening.
     for (const listener of this.revocationListeners) {
       try {
         await listener(record);
@@ -184,6 +235,7 @@ export class Authority {
         this.reportError(err, `after revoking ${serial}`);
       }
     }
+    await this.publish('cert.revoked', { serial, ca: record.ca, reason, revokedAt: at.toISOString(), identifier: record.identifier }, at);
     return record;
   }
 
@@ -192,24 +244,47 @@ export class Authority {
   }
 }
 
-/** What the certificate will name, taken from the CSR and checked against the profile's rules. */
-function subjectFor(profile: CertificateProfile, csr: ParsedCsr) {
-  const deviceIds = [...csr.uris, ...(csr.commonName ? [csr.commonName] : [])].filter(isDeviceId);
-  const uniqueDeviceIds = [...new Set(deviceIds)];
+type IssuedSubject = Omit<SubjectInput, 'spki'> & { identifier: string };
+
+/**
+ * What the certificate will name, taken from the CSR and checked against the profile's
+ * subjectAltName rule (certificate-lint.ts) so a request the lint would refuse is refused here as
+ * the client's mistake (400) rather than reaching the lint (422).
+ */
+function subjectFor(profile: CertificateProfile, csr: ParsedCsr): IssuedSubject {
+  const deviceIds = [...new Set([...csr.uris, ...(csr.commonName ? [csr.commonName] : [])].filter(isDeviceId))];
   if (profile.name === 'device') {
-    if (uniqueDeviceIds.length !== 1) {
+    if (deviceIds.length !== 1) {
       throw new BadCsrError('a device CSR must name exactly one device identifier (urn:dev:ops:<vendor>-<model>-<serial>) as SAN URI or common name');
     }
     if (csr.dnsNames.length > 0 || csr.ipAddresses.length > 0) throw new BadCsrError('a device CSR may not request DNS names or IP addresses');
-    const id = uniqueDeviceIds[0] as string;
+    const id = deviceIds[0] as string;
     return { identifier: id, commonName: id, dnsNames: [], uris: [id], ipAddresses: [], permanentIdentifier: id };
   }
-  const dnsNames = [...new Set([...csr.dnsNames, ...(csr.commonName && looksLikeDnsName(csr.commonName) ? [csr.commonName] : [])])];
-  const identifier = dnsNames[0] ?? csr.ipAddresses[0] ?? uniqueDeviceIds[0];
+  const allowWildcard = profile.allowWildcardDns;
+  const invalid = csr.dnsNames.find((name) => !isValidDnsName(name, { allowWildcard }));
+  if (invalid !== undefined) throw new BadCsrError(`"${invalid}" is not a valid ${allowWildcard ? '' : 'non-wildcard '}lower-case DNS name`);
+  const commonNameIsHost = csr.commonName !== undefined && isValidDnsName(csr.commonName, { allowWildcard });
+  const dnsNames = [...new Set([...csr.dnsNames, ...(commonNameIsHost ? [csr.commonName as string] : [])])];
+  const commonName = commonNameFor(dnsNames);
+
+  if (profile.name === 'gateway') {
+    if (csr.ipAddresses.length > 0) throw new BadCsrError('a gateway certificate may not name IP addresses');
+    if (deviceIds.length > 1) throw new BadCsrError('a gateway certificate may name at most one device identifier');
+    const identifier = dnsNames[0] ?? deviceIds[0];
+    if (!identifier) throw new BadCsrError('a gateway CSR must request at least one DNS name or a device identifier');
+    return { identifier, commonName, dnsNames, uris: deviceIds, ipAddresses: [] };
+  }
+  const identifier = dnsNames[0] ?? csr.ipAddresses[0];
   if (!identifier) throw new BadCsrError(`a ${profile.name} CSR must request at least one DNS name or IP address`);
-  return { identifier, commonName: dnsNames[0], dnsNames, uris: profile.name === 'gateway' ? uniqueDeviceIds.slice(0, 1) : [], ipAddresses: csr.ipAddresses };
+  return { identifier, commonName, dnsNames, uris: [], ipAddresses: csr.ipAddresses };
 }
 
-function looksLikeDnsName(value: string): boolean {
-  return /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(value);
+/**
+ * The first DNS name doubles as common name for clients that still read it, unless it is longer
+ * than a common name may be (RFC 5280 ub-common-name); the SAN alone then names the host.
+ */
+function commonNameFor(dnsNames: readonly string[]): string | undefined {
+  const first = dnsNames[0];
+  return first !== undefined && first.length <= MAX_COMMON_NAME_LENGTH ? first : undefined;
 }

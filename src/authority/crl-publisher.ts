@@ -1,8 +1,9 @@
 /**
- * Keeps one current CRL per issuing CA. A new CRL is made after every revocation and on a
- * schedule; CRL numbers come from the store so they stay monotonic across processes, and a CRL
- * is only replaced by one with a higher number, so a slow regeneration can never roll back a
- * faster one that saw more revocations.
+ * Keeps one current CRL per issuing CA. A new CRL is made after revocations and on a schedule;
+ * CRL numbers come from the store so they stay monotonic across processes, and a CRL is only
+ * replaced by one with a higher number, so a slow regeneration can never roll back a faster one
+ * that saw more revocations. A burst of revocations is answered with few CRLs: per CA one is being
+ * made and at most one more waits, which every caller arriving meanwhile joins.
  */
 import type { Clock } from '../core/clock.js';
 import { NotFoundError } from '../core/errors.js';
@@ -17,9 +18,17 @@ export interface PublishedCrl {
   nextUpdate: Date;
 }
 
+/** A CA's regenerations: the one being made, and the one waiting to start after it. */
+interface Regenerations {
+  running?: Promise<PublishedCrl>;
+  queued?: Promise<PublishedCrl>;
+}
+
+const ignore = () => undefined;
+
 export class CrlPublisher {
   private readonly current = new Map<string, PublishedCrl>();
-  private readonly pending = new Map<string, Promise<PublishedCrl>>();
+  private readonly regenerations = new Map<string, Regenerations>();
 
   constructor(
     private readonly store: Store,
@@ -28,27 +37,42 @@ export class CrlPublisher {
     private readonly validitySeconds: number,
   ) {}
 
-  /** The current CRL; made on first use and remade once it is past half its validity. */
+  /**
+   * The current CRL; made on first use and remade once it is past half its validity. A reader
+   * joins a regeneration already under way rather than adding one.
+   */
   async crl(caName: string): Promise<PublishedCrl> {
     const existing = this.current.get(caName);
     const now = this.clock.now().getTime();
     if (existing && now < existing.thisUpdate.getTime() + (this.validitySeconds * 1000) / 2) return existing;
-    return this.regenerate(caName);
+    const underWay = this.regenerations.get(caName);
+    return underWay?.queued ?? underWay?.running ?? this.regenerate(caName);
   }
 
-  /** Makes a fresh CRL now. Calls for one CA run one after another, so a CRL requested after a
-   * revocation committed is always made after it and lists it. */
-  async regenerate(caName: string): Promise<PublishedCrl> {
+  /**
+   * A CRL made after this call: it lists every revocation committed before the call. Callers
+   * join a regeneration that is queued but not started, which is as good since it reads the
+   * store later; one that is already running may have read too early, so the next is queued.
+   */
+  regenerate(caName: string): Promise<PublishedCrl> {
     const ca = this.cas.get(caName);
-    if (!ca) throw new NotFoundError(`no issuing CA named "${caName}"`);
-    const previous = this.pending.get(caName) ?? Promise.resolve(undefined);
-    const next = previous.catch(() => undefined).then(() => this.make(ca));
-    this.pending.set(caName, next);
-    try {
-      return await next;
-    } finally {
-      if (this.pending.get(caName) === next) this.pending.delete(caName);
-    }
+    if (!ca) return Promise.reject(new NotFoundError(`no issuing CA named "${caName}"`));
+    let state = this.regenerations.get(caName);
+    if (!state) this.regenerations.set(caName, (state = {}));
+    if (state.queued) return state.queued;
+    const regenerations = state;
+    const job: Promise<PublishedCrl> = (regenerations.running ?? Promise.resolve())
+      .then(ignore, ignore)
+      .then(() => {
+        regenerations.queued = undefined;
+        regenerations.running = job;
+        return this.make(ca);
+      })
+      .finally(() => {
+        if (regenerations.running === job) regenerations.running = undefined;
+      });
+    regenerations.queued = job;
+    return job;
   }
 
   async regenerateAll(): Promise<void> {
@@ -58,9 +82,14 @@ export class CrlPublisher {
   private async make(ca: IssuingCa): Promise<PublishedCrl> {
     const thisUpdate = this.clock.now();
     const nextUpdate = new Date(thisUpdate.getTime() + this.validitySeconds * 1000);
-    const number = await this.store.nextCrlNumber(ca.name);
-    // Entries of certificates that expired before this CRL was made may go (RFC 5280 5.1.2.6).
-    const revoked = await this.store.listRevoked(ca.name, thisUpdate);
+    // Number and list in one transaction: on PostgreSQL the number's row lock is held until
+    // commit, so another process's higher-numbered CRL reads the list after this one did and can
+    // never miss an entry this one has.
+    const { number, revoked } = await this.store.transaction(async (tx) => {
+      const n = await tx.nextCrlNumber(ca.name);
+      // Entries of certificates that expired before this CRL was made may go (RFC 5280 5.1.2.6).
+      return { number: n, revoked: await tx.listRevoked(ca.name, thisUpdate) };
+    });
     const tbs = buildTbsCrl({
       issuerName: ca.certificate.subjectNameDer,
       issuerKeyIdentifier: ca.certificate.keyIdentifier,

@@ -3,6 +3,8 @@
  * Responses without a nonce (the RFC 5019 profile most clients use) are signed once and served
  * from a bounded cache until half their validity has passed; a revocation drops the cached
  * response at once. Requests with a nonce get a fresh signature, as the nonce must be echoed.
+ * No response outlives the delegate certificate that signs it, and an expired delegate signs
+ * nothing: clients are told to try later until a renewed one is swapped in.
  */
 import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
@@ -16,9 +18,12 @@ import {
   parseOcspRequest,
   type CertIdInfo,
 } from '../pki/ocsp.js';
+import { sequence } from '../pki/der-writer.js';
+import type { CertificateFacts } from '../pki/certificate-facts.js';
 import type { IssuingCa } from './issuing-ca.js';
 
-const MAX_CACHED = 100_000;
+/** Entries are bounded by certificates × CertID hash algorithms; this caps the memory all the same. */
+const MAX_CACHED = 50_000;
 
 interface CachedResponse {
   der: Uint8Array;
@@ -26,7 +31,7 @@ interface CachedResponse {
   serial: string;
 }
 
-export type OcspOutcome = 'good' | 'revoked' | 'unknown' | 'cached' | 'malformed' | 'unauthorized' | 'error';
+export type OcspOutcome = 'good' | 'revoked' | 'unknown' | 'cached' | 'malformed' | 'unauthorized' | 'delegate-expired' | 'error';
 
 export class OcspResponder {
   /** request bytes (base64) → response. */
@@ -35,8 +40,11 @@ export class OcspResponder {
   private readonly bySerial = new Map<string, Set<string>>();
   /** Bumped by every invalidation; a response built across one is not cached (it may be stale). */
   private generation = 0;
-  /** ResponderID byKey: SHA-1 of each delegate's public key bits (RFC 6960 4.2.1). */
-  private readonly responderKeyHashes = new Map<string, Uint8Array>();
+  /**
+   * ResponderID byKey: SHA-1 of a delegate's public key bits (RFC 6960 4.2.1), by certificate, as
+   * a renewed delegate certificate may be swapped into the IssuingCa while this runs.
+   */
+  private readonly responderKeyHashes = new WeakMap<CertificateFacts, Uint8Array>();
 
   constructor(
     private readonly store: Store,
@@ -44,10 +52,11 @@ export class OcspResponder {
     private readonly clock: Clock,
     private readonly validitySeconds: number,
     private readonly observe: (outcome: OcspOutcome) => void = () => {},
-  ) {
-    for (const ca of cas.values()) {
-      this.responderKeyHashes.set(ca.name, createHash('sha1').update(ca.ocsp.certificate.publicKeyBits).digest());
-    }
+  ) {}
+
+  /** How many responses are cached (for tests and metrics). */
+  get cachedEntries(): number {
+    return this.byRequest.size;
   }
 
   /** Drops cached responses for a serial; called on revocation (locally or from the bus). */
@@ -59,8 +68,8 @@ export class OcspResponder {
 
   async respond(requestDer: Uint8Array): Promise<Uint8Array> {
     // RFC 5019 clients send byte-identical requests for a certificate, so a cached answer is
-    // found by the request's bytes before any parsing. Only nonce-free single requests are
-    // ever cached, so equal bytes mean an equal question.
+    // found by the request's bytes before any parsing. Only the one canonical encoding of a
+    // nonce-free single request is ever stored, so equal bytes mean an equal question.
     const requestKey = Buffer.from(requestDer).toString('base64');
     const hit = this.byRequest.get(requestKey);
     if (hit && hit.refreshAt > this.clock.now().getTime()) {
@@ -84,9 +93,16 @@ export class OcspResponder {
     }
     const single = request.requests.length === 1 && !request.nonce ? request.requests[0] : undefined;
     const now = this.clock.now();
+    const delegate = ca.ocsp.certificate;
+    if (delegate.notAfter.getTime() <= now.getTime()) {
+      // RFC 6960 2.3: a responder that cannot sign a valid answer says so; clients retry later.
+      this.observe('delegate-expired');
+      return ocspErrorResponse('tryLater');
+    }
     const generationAtRead = this.generation;
     const thisUpdate = now;
-    const nextUpdate = new Date(now.getTime() + this.validitySeconds * 1000);
+    // A response is only as good as the certificate that vouches for its signature.
+    const nextUpdate = new Date(Math.min(now.getTime() + this.validitySeconds * 1000, delegate.notAfter.getTime()));
     let cacheable = true;
     const responses = [];
     for (const certId of request.requests) {
@@ -108,14 +124,25 @@ export class OcspResponder {
       responses.push({ certId, status, thisUpdate, nextUpdate: status.kind === 'unknown' ? undefined : nextUpdate });
     }
     const data = buildOcspResponseData({
-      responderKeyHash: this.responderKeyHashes.get(ca.name) as Uint8Array,
+      responderKeyHash: this.responderKeyHash(delegate),
       producedAt: now,
       responses,
       nonce: request.nonce,
     });
-    const der = assembleOcspResponse(data, ca.ocsp.signer.algorithm, await ca.ocsp.signer.sign(data), [ca.ocsp.certificate.der]);
-    if (single && cacheable && generationAtRead === this.generation) this.remember(single.serial, requestKey, der, now.getTime() + (this.validitySeconds * 1000) / 2);
+    const der = assembleOcspResponse(data, ca.ocsp.signer.algorithm, await ca.ocsp.signer.sign(data), [delegate.der]);
+    if (single && cacheable && generationAtRead === this.generation && isCanonicalSingleRequest(requestDer, single)) {
+      this.remember(single.serial, requestKey, der, now.getTime() + (nextUpdate.getTime() - now.getTime()) / 2);
+    }
     return der;
+  }
+
+  private responderKeyHash(delegate: CertificateFacts): Uint8Array {
+    let hash = this.responderKeyHashes.get(delegate);
+    if (!hash) {
+      hash = new Uint8Array(createHash('sha1').update(delegate.publicKeyBits).digest());
+      this.responderKeyHashes.set(delegate, hash);
+    }
+    return hash;
   }
 
   private issuerOf(requests: CertIdInfo[]): IssuingCa | undefined {
@@ -147,4 +174,15 @@ export class OcspResponder {
     if (!keys) this.bySerial.set(serial, (keys = new Set()));
     keys.add(requestKey);
   }
+}
+
+/**
+ * Whether the request is exactly OCSPRequest { TBSRequest { requestList { Request { reqCert } } } }
+ * with nothing optional: one encoding per CertID. Anything else (a requestorName, extensions, a
+ * signature) may be answered but is not cached, or padding one CertID would mint cache entries
+ * without end.
+ */
+function isCanonicalSingleRequest(requestDer: Uint8Array, certId: CertIdInfo): boolean {
+  const canonical = sequence(sequence(sequence(sequence(certId.der))));
+  return Buffer.compare(canonical, requestDer) === 0;
 }

@@ -55,7 +55,7 @@ export async function buildIssuingCas(clock: ManualClock): Promise<Map<string, I
       certificate: certificateFacts(certificate),
       signer,
       chainAbove: [root],
-      ocsp: { certificate: certificateFacts(hierarchy.ocsp.get(name) as Uint8Array), signer: await keys.open(`ocsp-${name}`) },
+      ocsp: { certificate: certificateFacts((hierarchy.ocsp.get(name) as { certificate: Uint8Array }).certificate), signer: await keys.open(`ocsp-${name}`) },
     });
   }
   return cas;

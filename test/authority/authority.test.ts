@@ -1,14 +1,18 @@
 /** Issuance and revocation through the Authority over a real SQLite store and the in-process bus. */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate, id_ce_subjectAltName } from '@peculiar/asn1-x509';
 import { BadCsrError, ConflictError, HearthError, NotFoundError, UniqueViolationError, UnknownProfileError } from '../../src/core/errors.js';
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import type { CertificateRecord, Store, StoreTx } from '../../src/store/store.js';
 import type { Signer } from '../../src/keys/signer.js';
 import { createKeyAndRequest, type CertificateRequestInput } from '../../src/device/certificate-request.js';
 import { ManualClock } from '../../src/core/clock.js';
-import { START, buildIssuingCas, deviceCsr, deviceId, openHarness, withSigner, type Harness } from './authority-fixtures.js';
+import { Authority } from '../../src/authority/authority.js';
+import type { DomainEvent, EventBus } from '../../src/bus/bus.js';
+import { START, URLS, buildIssuingCas, deviceCsr, deviceId, openHarness, withSigner, type Harness } from './authority-fixtures.js';
 
 const HOUR = 3_600_000;
 let cas: Map<string, IssuingCa>;
@@ -235,9 +239,9 @@ test('issuance gives up after three serial collisions and stores nothing', async
 test('revocation stores reason and time, tells listeners and publishes cert.revoked', async () => {
   const h = await harness({ clock: new ManualClock(START) });
   const issued = await h.authority.issue({ csr: await deviceCsr(13), profile: 'device' });
-  const heard: CertificateRecord[] = [];
+  const heard: Array<{ record: CertificateRecord; eventsSoFar: number }> = [];
   h.authority.onRevoked((record) => {
-    heard.push(record);
+    heard.push({ record, eventsSoFar: h.events.events.filter((e) => e.type === 'cert.revoked').length });
   });
   h.clock.advance(HOUR);
   const revokedAt = h.clock.now();
@@ -247,13 +251,61 @@ test('revocation stores reason and time, tells listeners and publishes cert.revo
   assert.equal(record.revocationReason, 1);
   assert.equal(record.revokedAt?.getTime(), revokedAt.getTime());
   assert.deepEqual(await h.store.getCertificate(issued.record.serial), record);
-  assert.deepEqual(heard, [record]);
+  assert.deepEqual(heard, [{ record, eventsSoFar: 0 }], 'local listeners run before the event goes out');
 
   const events = await h.events.waitFor(2);
   const revoked = events.find((e) => e.type === 'cert.revoked');
   assert.ok(revoked);
   assert.equal(revoked.occurredAt, revokedAt.toISOString());
   assert.deepEqual(revoked.data, { serial: issued.record.serial, ca: 'devices', reason: 1, revokedAt: revokedAt.toISOString(), identifier: deviceId(13), origin: h.authority.origin });
+});
+
+/** The in-process bus with publishing held until `release()`, as a slow or unreachable NATS would. */
+function stalledBus(inner: EventBus) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const published: DomainEvent[] = [];
+  const bus: EventBus = {
+    kind: inner.kind,
+    async publish(event) {
+      await released;
+      published.push(event);
+      await inner.publish(event);
+    },
+    subscribe: (pattern, handler) => inner.subscribe(pattern, handler),
+    close: () => inner.close(),
+  };
+  return { bus, release, published };
+}
+
+test('a stalled bus does not hold up local listeners; a failing listener neither stops the others nor the event', async () => {
+  const h = await harness();
+  const issued = await h.authority.issue({ csr: await deviceCsr(15), profile: 'device' });
+  const reported: string[] = [];
+
+  const order: string[] = [];
+  let listenersDone!: () => void;
+  const bothRan = new Promise<void>((resolve) => (listenersDone = resolve));
+  const stalled = stalledBus(h.bus);
+  const slow = new Authority(h.store, stalled.bus, cas, h.clock, URLS, { reportError: (_err, context) => reported.push(context) });
+  slow.onRevoked(() => {
+    order.push('broken listener');
+    throw new Error('CRL signer unavailable');
+  });
+  slow.onRevoked(() => {
+    order.push('OCSP cache');
+    listenersDone();
+  });
+  const revoking = slow.revoke(issued.record.serial, 1);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the listeners waited for the stalled bus')), 2000)));
+  await Promise.race([bothRan, timedOut]).finally(() => clearTimeout(timer));
+  assert.deepEqual(order, ['broken listener', 'OCSP cache'], 'both listeners ran while the bus was still stalled');
+  assert.equal(stalled.published.length, 0, 'nothing published yet');
+  stalled.release();
+  await revoking;
+  assert.deepEqual(stalled.published.map((e) => e.type), ['cert.revoked']);
+  assert.deepEqual(reported, [`after revoking ${issued.record.serial}`]);
 });
 
 test('revoking an unknown serial is 404, revoking twice is 409 already-revoked and changes nothing', async () => {
@@ -269,4 +321,92 @@ test('revoking an unknown serial is 404, revoking twice is 409 already-revoked a
   await refusedWith(h.authority.revoke(issued.record.serial, 1), ConflictError, 409, 'already-revoked');
   assert.deepEqual(await h.store.getCertificate(issued.record.serial), first);
   assert.equal(listenerCalls, 0);
+});
+
+test('twenty concurrent issues survive one colliding batch insert: all issued, distinct serials, no duplicate rows', async () => {
+  let batchCalls = 0;
+  const collideOnce = (store: Store): Store =>
+    new Proxy(store, {
+      get(inner, property) {
+        if (property === 'insertPendingCertificates') {
+          return async (certs: Parameters<Store['insertPendingCertificates']>[0]) => {
+            if (++batchCalls === 1) throw new UniqueViolationError('certificates.serial');
+            return inner.insertPendingCertificates(certs);
+          };
+        }
+        const value = Reflect.get(inner, property, inner) as unknown;
+        return typeof value === 'function' ? value.bind(inner) : value;
+      },
+    });
+  const h = await harness({ wrapStore: collideOnce });
+  const requests = await Promise.all(Array.from({ length: 20 }, (_, i) => deviceCsr(200 + i)));
+  const issued = await Promise.all(requests.map((request) => h.authority.issue({ csr: request, profile: 'device' })));
+  assert.ok(batchCalls >= 1);
+  const serials = issued.map((i) => i.record.serial);
+  assert.equal(new Set(serials).size, 20);
+  const rows = await allCertificates(h.store);
+  assert.equal(rows.length, 20);
+  assert.deepEqual(rows.map((r) => r.serial).sort(), [...serials].sort());
+  assert.ok(rows.every((r) => r.state === 'issued'));
+  assert.deepEqual(rows.map((r) => r.identifier).sort(), requests.map((_, i) => deviceId(200 + i)).sort());
+});
+
+test('a service or gateway whose first DNS name is longer than a common name may be gets no CN and a critical SAN', async () => {
+  const h = await harness();
+  const long = `${'a'.repeat(60)}.hearth.test`;
+  for (const profile of ['service', 'gateway']) {
+    const issued = await h.authority.issue({ csr: await csr({ dnsNames: [long, 'short.hearth.test'] }), profile });
+    const cert = new X509Certificate(Buffer.from(issued.der));
+    assert.ok(!cert.subject, `${profile}: subject is empty`);
+    assert.equal(issued.record.identifier, long);
+    assert.ok(cert.checkHost(long) && cert.checkHost('short.hearth.test'));
+    const san = AsnConvert.parse(issued.der, Certificate).tbsCertificate.extensions?.find((e) => e.extnID === id_ce_subjectAltName);
+    assert.equal(san?.critical, true, `${profile}: SAN is critical when the subject is empty`);
+  }
+});
+
+test('gateway and service CSRs the profile\'s name rule would refuse are refused as bad CSRs', async () => {
+  const h = await harness();
+  const cases: Array<[string, CertificateRequestInput, RegExp]> = [
+    ['gateway', { dnsNames: ['hub.hearth.test'], ipAddresses: ['192.0.2.1'] }, /a gateway certificate may not name IP addresses/],
+    ['gateway', { ipAddresses: ['192.0.2.1'] }, /a gateway certificate may not name IP addresses/],
+    ['gateway', { uris: [deviceId(30), deviceId(31)] }, /at most one device identifier/],
+    ['gateway', { commonName: 'Hub' }, /at least one DNS name or a device identifier/],
+    ['gateway', { dnsNames: ['*.hearth.test'] }, /"\*\.hearth\.test" is not a valid non-wildcard/],
+    ['service', { uris: [deviceId(32)] }, /at least one DNS name or IP address/],
+    ['service', { dnsNames: ['bad_name.hearth.test'] }, /"bad_name\.hearth\.test" is not a valid/],
+  ];
+  for (const [profile, input, message] of cases) {
+    await refusedWith(h.authority.issue({ csr: await csr(input), profile }), BadCsrError, 400, 'bad-csr', message).catch((error: unknown) => {
+      throw new Error(`${profile} CSR ${JSON.stringify(input)}: ${String(error)}`);
+    });
+  }
+  assert.deepEqual(await allCertificates(h.store), []);
+  // What the rule admits: a gateway named only by its device identifier, a wildcard service.
+  const gateway = await h.authority.issue({ csr: await csr({ uris: [deviceId(33)] }), profile: 'gateway' });
+  assert.equal(gateway.record.identifier, deviceId(33));
+  const wildcard = await h.authority.issue({ csr: await csr({ commonName: '*.svc.hearth.test' }), profile: 'service' });
+  assert.equal(new X509Certificate(Buffer.from(wildcard.der)).subject, 'CN=*.svc.hearth.test');
+});
+
+test('issueForKey certifies a key without a CSR through the same path: pending first, stored, announced', async () => {
+  const h = await harness();
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const spki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
+  const issued = await h.authority.issueForKey({ profile: 'service', ca: 'services', spki, dnsNames: ['api.hearth.test'], ipAddresses: ['127.0.0.1'] });
+  const cert = new X509Certificate(Buffer.from(issued.der));
+  assert.ok(cert.verify(new X509Certificate(Buffer.from((cas.get('services') as IssuingCa).certificate.der)).publicKey));
+  assert.ok(cert.publicKey.equals(publicKey));
+  assert.equal(cert.subject, 'CN=api.hearth.test');
+  assert.ok(cert.checkIP('127.0.0.1'));
+  const stored = await h.store.getCertificate(issued.record.serial);
+  assert.equal(stored?.state, 'issued');
+  assert.equal(stored?.profile, 'service');
+  assert.equal((await h.events.waitFor(1))[0]?.type, 'cert.issued');
+
+  await refusedWith(h.authority.issueForKey({ profile: 'service', ca: 'devices', spki, dnsNames: ['x.hearth.test'] }), HearthError, 400, 'bad-request', /issued by the services CA/);
+  await refusedWith(h.authority.issueForKey({ profile: 'ocsp-signer', ca: 'devices', spki }), HearthError, 400, 'bad-request', /needs a common name/);
+  await refusedWith(h.authority.issueForKey({ profile: 'service', ca: 'services', spki: new Uint8Array([0x30, 0x00]) }), HearthError, 400, 'bad-request');
+  await refusedWith(h.authority.issueForKey({ profile: 'device' as 'service', ca: 'devices', spki }), HearthError, 400, 'unknown-profile');
+  assert.equal((await allCertificates(h.store)).length, 1);
 });

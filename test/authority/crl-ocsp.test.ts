@@ -1,16 +1,15 @@
 /** CRL publishing and the OCSP responder over a real SQLite store, with CAs made as `hearth init` makes them. */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { X509Certificate, createHash, randomBytes, verify } from 'node:crypto';
+import { X509Certificate, randomBytes, verify } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
-import { AlgorithmIdentifier, CRLNumber, CRLReason, CertificateList, Extension, id_ce_cRLNumber, id_ce_cRLReasons } from '@peculiar/asn1-x509';
+import { CRLNumber, CRLReason, CertificateList, Extension, GeneralName, id_ce_cRLNumber, id_ce_cRLReasons } from '@peculiar/asn1-x509';
 import {
   BasicOCSPResponse,
-  CertID,
   OCSPRequest,
   OCSPResponse,
   OCSPResponseStatus,
@@ -26,8 +25,14 @@ import { NotFoundError } from '../../src/core/errors.js';
 import type { Signer } from '../../src/keys/signer.js';
 import { pemEncode } from '../../src/pki/certificate-assembly.js';
 import { createKeyAndRequest } from '../../src/device/certificate-request.js';
-import { needsOpenssl } from '../support/environment.js';
-import { START, buildIssuingCas, deviceCsr, openHarness, withSigner, type Harness } from './authority-fixtures.js';
+import pg from 'pg';
+import { Authority } from '../../src/authority/authority.js';
+import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { openStore } from '../../src/store/open-store.js';
+import type { Store, StoreTx } from '../../src/store/store.js';
+import { POSTGRES_URL, needsOpenssl, needsPostgres } from '../support/environment.js';
+import { ocspRequest } from './ocsp-request.js';
+import { START, URLS, buildIssuingCas, deviceCsr, openHarness, withSigner, type Harness } from './authority-fixtures.js';
 
 const HOUR = 3_600_000;
 const CRL_VALIDITY_S = 24 * 3600;
@@ -148,9 +153,9 @@ test('a revoked certificate is listed, with reason and time, in the CRL made aft
   assert.equal(readCrl((await publisher.crl('services')).der, h.cas.get('services') as IssuingCa).entries.size, 0);
 });
 
-test('concurrent regenerations never leave an older CRL current, and one asked for after a revocation lists it', async () => {
-  // The first signature is slow and the later ones fast: unordered regeneration would finish out of order.
-  const slow = countingSigner((cas.get('devices') as IssuingCa).signer, [80, 40, 10, 0]);
+test('a regeneration asked for while one runs is made after it, and callers arriving meanwhile join it', async () => {
+  // The first signature is slow: the later calls arrive while it runs.
+  const slow = countingSigner((cas.get('devices') as IssuingCa).signer, [80, 0]);
   const h = await harness({ cas: withSigner(cas, 'devices', slow) });
   const devices = h.cas.get('devices') as IssuingCa;
   const publisher = new CrlPublisher(h.store, h.cas, h.clock, CRL_VALIDITY_S);
@@ -160,41 +165,122 @@ test('concurrent regenerations never leave an older CRL current, and one asked f
   const early = publisher.regenerate('devices');
   await h.store.revokeCertificate(issued.record.serial, 4, h.clock.now());
   const later = [publisher.regenerate('devices'), publisher.regenerate('devices'), publisher.regenerate('devices')];
-  const results = await Promise.all([early, ...later]);
+  const [first, ...rest] = await Promise.all([early, ...later]);
 
-  const current = await publisher.crl('devices');
-  assert.equal(current.number, 4n);
-  assert.equal(readCrl(current.der, devices).number, 4);
-  for (const result of results.slice(1)) {
+  assert.equal(first?.number, 1n);
+  for (const result of rest) {
+    assert.equal(result.number, 2n, 'the later calls share one CRL');
     assert.ok(readCrl(result.der, devices).entries.has(issued.record.serial), 'a CRL requested after the revocation lists it');
   }
-  // Each call returns a CRL at least as new as the one it made.
-  results.forEach((result, index) => assert.ok(result.number >= BigInt(index + 1), `call ${index + 1} got CRL ${result.number}`));
+  assert.equal(slow.calls, 2);
+  assert.equal((await publisher.crl('devices')).number, 2n);
+});
+
+test('a burst of revocations is answered with at most two CRLs, the last listing every one', async () => {
+  const signer = countingSigner((cas.get('devices') as IssuingCa).signer);
+  const h = await harness({ cas: withSigner(cas, 'devices', signer) });
+  const devices = h.cas.get('devices') as IssuingCa;
+  const publisher = new CrlPublisher(h.store, h.cas, h.clock, CRL_VALIDITY_S);
+  const issued = await Promise.all(Array.from({ length: 20 }, async (_, i) => h.authority.issue({ csr: await deviceCsr(100 + i), profile: 'device' })));
+  signer.calls = 0;
+
+  const results = await Promise.all(
+    issued.map(async ({ record }) => {
+      await h.store.revokeCertificate(record.serial, 1, h.clock.now());
+      return { serial: record.serial, crl: await publisher.regenerate('devices') };
+    }),
+  );
+  const numbers = new Set(results.map((r) => r.crl.number));
+  assert.ok(numbers.size <= 2, `made CRLs ${[...numbers].join(', ')}`);
+  assert.ok(signer.calls <= 2, `signed ${signer.calls} CRLs`);
+  for (const { serial, crl } of results) assert.ok(readCrl(crl.der, devices).entries.has(serial), 'each caller gets a CRL listing its revocation');
+  const final = readCrl((await publisher.crl('devices')).der, devices);
+  assert.deepEqual([...final.entries.keys()].sort(), issued.map((i) => i.record.serial).sort());
+});
+
+test('a reader joins a regeneration under way instead of making another CRL', async () => {
+  const slow = countingSigner((cas.get('devices') as IssuingCa).signer, [50]);
+  const h = await harness({ cas: withSigner(cas, 'devices', slow) });
+  const publisher = new CrlPublisher(h.store, h.cas, h.clock, CRL_VALIDITY_S);
+  const made = publisher.regenerate('devices');
+  const read = await Promise.all([publisher.crl('devices'), publisher.crl('devices')]);
+  assert.equal(slow.calls, 1);
+  for (const crl of read) assert.equal(crl, await made);
+});
+
+/**
+ * Two processes' publishers over one database: B takes CRL number 1 and is slow to read the
+ * revoked list, A takes number 2 meanwhile, and a revocation commits before B reads. Were number
+ * and list not read in one transaction, CRL 2 would miss the entry CRL 1 has.
+ */
+async function crlNumbersAgreeWithLists(storeA: Store, storeB: Store): Promise<void> {
+  const clock = new ManualClock(START);
+  const authority = new Authority(storeA, new MemoryBus(), cas, clock, URLS);
+  const issued = await authority.issue({ csr: await deviceCsr(30), profile: 'device' });
+  let numbered!: () => void;
+  const bNumbered = new Promise<void>((resolve) => (numbered = resolve));
+  const slowReader = <T extends StoreTx>(target: T): T =>
+    new Proxy(target, {
+      get(inner, property) {
+        if (property === 'nextCrlNumber') {
+          return async (ca: string) => {
+            const n = await inner.nextCrlNumber(ca);
+            numbered();
+            return n;
+          };
+        }
+        if (property === 'listRevoked') {
+          return async (ca: string, since: Date) => {
+            await new Promise((resolve) => setTimeout(resolve, 150));
+            return inner.listRevoked(ca, since);
+          };
+        }
+        if (property === 'transaction') {
+          return <R>(fn: (tx: StoreTx) => Promise<R>) => (inner as unknown as Store).transaction((tx) => fn(slowReader(tx)));
+        }
+        const value = Reflect.get(inner, property, inner) as unknown;
+        return typeof value === 'function' ? value.bind(inner) : value;
+      },
+    });
+  const a = new CrlPublisher(storeA, cas, clock, CRL_VALIDITY_S);
+  const b = new CrlPublisher(slowReader(storeB), cas, clock, CRL_VALIDITY_S);
+  const devices = cas.get('devices') as IssuingCa;
+
+  const fromB = b.regenerate('devices');
+  await bNumbered;
+  const fromA = a.regenerate('devices');
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  await storeA.revokeCertificate(issued.record.serial, 1, clock.now());
+  const crls = (await Promise.all([fromA, fromB])).map((crl) => readCrl(crl.der, devices)).sort((x, y) => x.number - y.number);
+  assert.deepEqual(crls.map((c) => c.number), [1, 2]);
+  for (const serial of crls[0]!.entries.keys()) assert.ok(crls[1]!.entries.has(serial), `CRL 2 misses ${serial}, which CRL 1 lists`);
+}
+
+test('a higher-numbered CRL never misses an entry a lower-numbered one lists (SQLite)', async () => {
+  const h = await harness();
+  await crlNumbersAgreeWithLists(h.store, h.store);
+});
+
+test('a higher-numbered CRL never misses an entry a lower-numbered one lists (PostgreSQL, two connections)', { skip: await needsPostgres() }, async () => {
+  const schema = `hearth_crl_${randomBytes(6).toString('hex')}`;
+  const first = await openStore({ url: POSTGRES_URL, schema });
+  const second = await openStore({ url: POSTGRES_URL, schema });
+  try {
+    await crlNumbersAgreeWithLists(first, second);
+  } finally {
+    await first.close();
+    await second.close();
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    try {
+      await client.query(`drop schema if exists "${schema}" cascade`);
+    } finally {
+      await client.end();
+    }
+  }
 });
 
 // ---------------------------------------------------------------- OCSP
-
-const SHA1 = '1.3.14.3.2.26';
-
-/** An RFC 6960 request for `serial` under `issuer`, as clients build it (SHA-1 CertID). */
-function ocspRequest(issuer: { nameDer: Uint8Array; publicKeyBits: Uint8Array }, serialHex: string, nonce?: Uint8Array): Uint8Array {
-  const sha1 = (data: Uint8Array) => createHash('sha1').update(data).digest();
-  const serialOctets = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, 'hex');
-  const serial = serialOctets[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), serialOctets]) : serialOctets;
-  const certId = new CertID({
-    hashAlgorithm: new AlgorithmIdentifier({ algorithm: SHA1, parameters: null }),
-    issuerNameHash: new OctetString(sha1(issuer.nameDer)),
-    issuerKeyHash: new OctetString(sha1(issuer.publicKeyBits)),
-    serialNumber: Uint8Array.from(serial).buffer,
-  });
-  const tbsRequest = new TBSRequest({
-    requestList: [new Request({ reqCert: certId })],
-    requestExtensions: nonce
-      ? [new Extension({ extnID: id_pkix_ocsp_nonce, extnValue: new OctetString(AsnConvert.serialize(new OctetString(nonce))) })]
-      : undefined,
-  });
-  return new Uint8Array(AsnConvert.serialize(new OCSPRequest({ tbsRequest })));
-}
 
 function issuerOf(ca: IssuingCa) {
   return { nameDer: ca.certificate.subjectNameDer, publicKeyBits: ca.certificate.publicKeyBits };
@@ -398,6 +484,76 @@ test('OCSP: a request made by openssl gets a response openssl verifies as good, 
     const revoked = await check('revoked.der');
     assert.match(revoked, /leaf\.pem: revoked/);
     assert.match(revoked, /Reason: keyCompromise/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('OCSP: padded variants of a request are answered but never cached; the canonical encoding is', async () => {
+  const { h, responder, devices, delegate } = await ocspSetup();
+  const issued = await h.authority.issue({ csr: await deviceCsr(40), profile: 'device' });
+  const canonical = ocspRequest(issuerOf(devices), issued.record.serial);
+  const certId = AsnConvert.parse(canonical, OCSPRequest).tbsRequest.requestList[0]!.reqCert;
+  const padded = (i: number) => {
+    const variant = i % 2 === 0
+      ? new TBSRequest({
+          requestList: [new Request({ reqCert: certId })],
+          // An extension the responder does not know, non-critical, so it must be ignored.
+          requestExtensions: [new Extension({ extnID: '1.3.6.1.4.1.99999.1', extnValue: new OctetString(randomBytes(8)) })],
+        })
+      : new TBSRequest({ requestorName: new GeneralName({ dNSName: `client-${i}.hearth.test` }), requestList: [new Request({ reqCert: certId })] });
+    return new Uint8Array(AsnConvert.serialize(new OCSPRequest({ tbsRequest: variant })));
+  };
+
+  for (let i = 0; i < 50; i++) assert.equal(readOcsp(await responder.respond(padded(i)), devices).status, 'good');
+  assert.equal(responder.cachedEntries, 0, 'padded requests add no cache entries');
+  assert.equal(delegate.calls, 50);
+
+  await responder.respond(canonical);
+  await responder.respond(canonical);
+  assert.equal(responder.cachedEntries, 1);
+  assert.equal(delegate.calls, 51, 'the canonical request is answered from the cache the second time');
+});
+
+test('OCSP: nextUpdate never passes the delegate certificate\'s notAfter, and an expired delegate signs nothing', async () => {
+  const { h, responder, devices, delegate, outcomes } = await ocspSetup();
+  const issued = await h.authority.issue({ csr: await deviceCsr(41), profile: 'device' });
+  const request = ocspRequest(issuerOf(devices), issued.record.serial);
+  const delegateEnd = devices.ocsp.certificate.notAfter.getTime();
+
+  h.clock.set(new Date(delegateEnd - HOUR));
+  const read = readOcsp(await responder.respond(request), devices);
+  assert.equal(read.thisUpdate, delegateEnd - HOUR);
+  assert.equal(read.nextUpdate, delegateEnd, 'capped at the delegate\'s notAfter, not thisUpdate + 4 h');
+
+  // The cached answer is refreshed halfway to its (shortened) nextUpdate.
+  h.clock.advance(HOUR / 2 - 1000);
+  await responder.respond(request);
+  assert.equal(delegate.calls, 1);
+
+  h.clock.set(new Date(delegateEnd));
+  const callsBefore = delegate.calls;
+  assert.equal(statusOfError(await responder.respond(request)), OCSPResponseStatus.tryLater);
+  assert.equal(statusOfError(await responder.respond(ocspRequest(issuerOf(devices), issued.record.serial, randomBytes(16)))), OCSPResponseStatus.tryLater);
+  assert.equal(delegate.calls, callsBefore, 'nothing is signed with an expired delegate');
+  assert.deepEqual(outcomes.slice(-2), ['delegate-expired', 'delegate-expired']);
+});
+
+test('OCSP: the canonical request openssl makes with -no_nonce is cached', { skip: skipOpenssl }, async () => {
+  const { h, responder, devices, delegate } = await ocspSetup();
+  const issued = await h.authority.issue({ csr: await deviceCsr(42), profile: 'device' });
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-ocsp-'));
+  try {
+    writeFileSync(join(dir, 'ca.pem'), pemEncode('CERTIFICATE', devices.certificate.der));
+    writeFileSync(join(dir, 'leaf.pem'), pemEncode('CERTIFICATE', issued.der));
+    const made = spawnSync('openssl', ['ocsp', '-issuer', 'ca.pem', '-cert', 'leaf.pem', '-no_nonce', '-reqout', 'req.der'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const request = new Uint8Array(readFileSync(join(dir, 'req.der')));
+    const first = await responder.respond(request);
+    const second = await responder.respond(request);
+    assert.deepEqual(Buffer.from(second), Buffer.from(first));
+    assert.equal(delegate.calls, 1);
+    assert.equal(responder.cachedEntries, 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -116,5 +116,5 @@ test('the pkcs11 backend needs a pkcs11 section', () => {
     {},
   );
   assert.equal(config.keys.backend, 'pkcs11');
-  assert.deepEqual(config.keys.pkcs11, { module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'hearth', pin: { env: 'HEARTH_PKCS11_PIN' } });
+  assert.deepEqual(config.keys.pkcs11, { module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'hearth', pin: { env: 'HEARTH_PKCS11_PIN' }, labelPrefix: 'hearth-' });
 });
