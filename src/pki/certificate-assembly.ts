@@ -6,9 +6,8 @@
  * imported after the global reflect-metadata polyfill (it uses tsyringe), which domain code should
  * not install as a side effect, and PemConverter does not check block labels, which pemDecode does.
  */
-import { AsnConvert } from '@peculiar/asn1-schema';
 import type { KeyAlgorithm } from '../keys/signer.js';
-import { signatureAlgorithmFor } from './signature-algorithm.js';
+import { signatureAlgorithmDer } from './signature-algorithm.js';
 import { bitString, sequence } from './der-writer.js';
 
 /**
@@ -20,16 +19,6 @@ export function assembleCertificate(tbsDer: Uint8Array, algorithm: KeyAlgorithm,
   return sequence(tbsDer, signatureAlgorithmDer(algorithm), bitString(signature));
 }
 
-const algorithmIdentifiers = new Map<KeyAlgorithm, Uint8Array>();
-
-function signatureAlgorithmDer(algorithm: KeyAlgorithm): Uint8Array {
-  let der = algorithmIdentifiers.get(algorithm);
-  if (!der) {
-    der = new Uint8Array(AsnConvert.serialize(signatureAlgorithmFor(algorithm)));
-    algorithmIdentifiers.set(algorithm, der);
-  }
-  return der;
-}
 
 export function pemEncode(label: string, der: Uint8Array): string {
   const base64 = Buffer.from(der).toString('base64');

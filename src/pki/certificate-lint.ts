@@ -22,8 +22,8 @@ import { TAG, contextTag, oid } from './der-writer.js';
 import { isDeviceId } from './device-id.js';
 import { MAX_COMMON_NAME_LENGTH, OID_COMMON_NAME, attributeValuesDer, emptyAltNames, isValidDnsName, isValidIpAddress, readGeneralNamesDer, type ReadAltNames } from './name.js';
 import type { CertificateProfile } from './profiles.js';
+import { SIGNATURE_OIDS } from './signature-algorithm.js';
 import { KEY_USAGE_BITS, OID_OCSP_NOCHECK, keyUsagesForKey, subjectKeyIdentifier, type IssuerInput, type RevocationUrls } from './certificate-template.js';
-import type { KeyAlgorithm } from '../keys/signer.js';
 
 export interface LintExpectations {
   /** The same issuer the template was given. */
@@ -211,11 +211,6 @@ export function lintTbsCertificate(tbsDer: Uint8Array, profile: CertificateProfi
   return findings;
 }
 
-const SIGNATURE_OIDS: Record<KeyAlgorithm, string> = {
-  'ECDSA-P256': '1.2.840.10045.4.3.2',
-  'ECDSA-P384': '1.2.840.10045.4.3.3',
-  Ed25519: '1.3.101.112',
-};
 
 function sequenceOf(content: Uint8Array): Uint8Array {
   return Uint8Array.from([TAG.SEQUENCE, content.length, ...content]);

@@ -28,6 +28,7 @@ import { encodeGeneralNames, encodeName } from './name.js';
 import { serialIntegerFromHex } from './serial-number.js';
 import { DerReader } from './der-reader.js';
 import { BOOLEAN_TRUE, NULL, TAG, contextTag, ia5String, integerFromContent, namedBits, octetString, oid, sequence, smallInteger, time, tlv } from './der-writer.js';
+import { signatureAlgorithmDer } from './signature-algorithm.js';
 
 /** id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1); its value is NULL. */
 export const OID_OCSP_NOCHECK = '1.3.6.1.5.5.7.48.1.5';
@@ -124,7 +125,7 @@ export function buildTbsCertificate(input: TbsCertificateInput): BuiltTbsCertifi
   const tbs = sequence(
     VERSION_3,
     integerFromContent(serialIntegerFromHex(input.serialHex)),
-    sequence(oid(SIGNATURE_OIDS[issuer.signatureAlgorithm])),
+    signatureAlgorithmDer(issuer.signatureAlgorithm),
     issuerName,
     sequence(time(notBefore), time(notAfter)),
     subjectName,
@@ -137,12 +138,6 @@ export function buildTbsCertificate(input: TbsCertificateInput): BuiltTbsCertifi
 /** [0] EXPLICIT Version: v3 is INTEGER 2. */
 const VERSION_3 = tlv(contextTag(0, true), smallInteger(2));
 
-/** As signatureAlgorithmFor: parameters absent for ECDSA (RFC 5758) and Ed25519 (RFC 8410). */
-const SIGNATURE_OIDS: Record<KeyAlgorithm, string> = {
-  'ECDSA-P256': '1.2.840.10045.4.3.2',
-  'ECDSA-P384': '1.2.840.10045.4.3.3',
-  Ed25519: '1.3.101.112',
-};
 
 /** The SPKI's algorithm OID, read in place; a malformed SPKI fails here with a clear reason. */
 function spkiAlgorithm(spki: Uint8Array): string {

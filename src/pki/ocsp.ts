@@ -11,7 +11,7 @@ import type { KeyAlgorithm } from '../keys/signer.js';
 import { DerDecodeError, DerReader, type Tlv } from './der-reader.js';
 import { TAG, bitString, contextTag, octetString, oid, sequence, tlv } from './der-writer.js';
 import { isRevocationReasonCode } from './revocation-reason.js';
-import { signatureAlgorithmFor } from './signature-algorithm.js';
+import { signatureAlgorithmDer } from './signature-algorithm.js';
 
 export type OcspHashAlgorithm = 'sha1' | 'sha256' | 'sha384' | 'sha512';
 
@@ -308,16 +308,6 @@ export function ocspErrorResponse(status: OcspErrorStatus): Uint8Array {
 
 const responseStatus = (code: number): Uint8Array => tlv(ENUMERATED, new Uint8Array([code]));
 
-const algorithmIdentifiers = new Map<KeyAlgorithm, Uint8Array>();
-
-function signatureAlgorithmDer(algorithm: KeyAlgorithm): Uint8Array {
-  let der = algorithmIdentifiers.get(algorithm);
-  if (!der) {
-    der = new Uint8Array(AsnConvert.serialize(signatureAlgorithmFor(algorithm)));
-    algorithmIdentifiers.set(algorithm, der);
-  }
-  return der;
-}
 
 /**
  * Shape checks only, against the responder's own programming errors: the ResponseData came from

@@ -4,13 +4,13 @@
  */
 import type { KeyUsageType } from '@peculiar/asn1-x509';
 import { UnknownProfileError } from '../core/errors.js';
+import type { IssuingCaName } from '../core/data-dir-layout.js';
 
 export const OID_KP_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 export const OID_KP_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 export const OID_KP_OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
 
-export type IssuingCaName = 'devices' | 'services';
-export const ISSUING_CA_NAMES: readonly IssuingCaName[] = ['devices', 'services'];
+export type { IssuingCaName } from '../core/data-dir-layout.js';
 
 export type ProfileName =
   | 'root'
