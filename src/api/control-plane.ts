@@ -21,6 +21,7 @@ import { Authority } from '../authority/authority.js';
 import { loadIssuingCas, loadRootCertificate } from '../authority/ca-material.js';
 import { CrlPublisher } from '../authority/crl-publisher.js';
 import { OcspResponder } from '../authority/ocsp-responder.js';
+import { RevocationSweep } from '../authority/revocation-sweep.js';
 import { renewOcspDelegate, renewTlsCertificate, renewalDue } from '../authority/certificate-renewal.js';
 import { pemDecodeAll, pemEncode } from '../pki/certificate-assembly.js';
 import { certificateFacts } from '../pki/certificate-facts.js';
@@ -158,7 +159,13 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const authority = new Authority(store, bus, cas, clock, publicUrls(config, httpPort), {
     reportError: (err, context) => logger.error({ err }, context),
   });
+  const sweep = new RevocationSweep(store, clock, async ({ serial, ca }) => {
+    logger.warn({ serial, ca }, 'revocation reached this process by the store sweep, not the bus');
+    ocsp.invalidate(serial);
+    if (cas.has(ca)) await crls.regenerate(ca);
+  });
   authority.onRevoked(async (record) => {
+    sweep.markSeen(record.serial, record.revokedAt ?? clock.now());
     ocsp.invalidate(record.serial);
     await crls.regenerate(record.ca);
   });
@@ -168,6 +175,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     if (event.data.origin === authority.origin) return; // handled by the listener above
     const serial = String(event.data.serial ?? '');
     const ca = String(event.data.ca ?? '');
+    sweep.markSeen(serial, new Date(String(event.data.revokedAt ?? event.occurredAt)));
     ocsp.invalidate(serial);
     if (cas.has(ca)) await crls.regenerate(ca);
   });
@@ -199,6 +207,11 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   }, config.crl.refreshSeconds * 1000);
   refresh.unref();
   closer.add(() => clearInterval(refresh));
+  const sweeping = setInterval(() => {
+    sweep.sweep().catch((err) => logger.error({ err }, 'revocation sweep failed'));
+  }, config.revocation.sweepSeconds * 1000);
+  sweeping.unref();
+  closer.add(() => clearInterval(sweeping));
 
   const api = baseApp(logger, metrics, 'api', {
     bodyLimit: config.server.bodyLimit,

@@ -64,6 +64,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    revocation: z
+      .object({
+        /** How often each process checks the store for revocations whose bus event it missed. */
+        sweepSeconds: z.number().int().min(1).max(3600).default(5),
+      })
+      .strict()
+      .prefault({}),
     ocsp: z
       .object({
         /** nextUpdate - thisUpdate of an OCSP response; cached responses are re-signed at half of it. */

@@ -224,6 +224,18 @@ export class KyselyStoreTx implements StoreTx {
     return rows.map(toCertificateRecord);
   }
 
+  async listRevokedSince(since: Date, limit: number): Promise<{ serial: string; ca: string; revokedAt: Date }[]> {
+    const rows = await this.db
+      .selectFrom('certificates')
+      .select(['serial', 'ca', 'revoked_at'])
+      .where('state', '=', 'revoked')
+      .where('revoked_at', '>=', epochMs(since, 'since'))
+      .orderBy('revoked_at')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({ serial: row.serial, ca: row.ca, revokedAt: new Date(Number(row.revoked_at)) }));
+  }
+
   async nextCrlNumber(ca: string): Promise<bigint> {
     const row = await this.db
       .insertInto('crl_numbers')

@@ -76,6 +76,11 @@ export interface StoreTx {
   revokeCertificate(serial: string, reason: RevocationReason, at: Date): Promise<boolean>;
   /** Every revoked certificate of a CA that has not expired before `notAfterSince`. */
   listRevoked(ca: string, notAfterSince: Date): Promise<CertificateRecord[]>;
+  /**
+   * Revocations at or after `since`, oldest first: how a process catches revocations whose bus
+   * event it missed (a NATS outage), so its OCSP cache and CRL cannot stay stale.
+   */
+  listRevokedSince(since: Date, limit: number): Promise<{ serial: string; ca: string; revokedAt: Date }[]>;
   /** Atomically returns the next CRL number for a CA, starting at 1. */
   nextCrlNumber(ca: string): Promise<bigint>;
   insertApiToken(token: ApiTokenRecord): Promise<void>;

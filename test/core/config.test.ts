@@ -29,6 +29,7 @@ test('an empty file yields the documented defaults', () => {
     bus: { url: 'memory:' },
     keys: { backend: 'file', passphrase: { env: 'HEARTH_KEY_PASSPHRASE' } },
     crl: { validitySeconds: 86400, refreshSeconds: 3600 },
+    revocation: { sweepSeconds: 5 },
     ocsp: { validitySeconds: 14400 },
     log: { level: 'info' },
   });

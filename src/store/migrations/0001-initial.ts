@@ -35,6 +35,12 @@ export function initialMigration(binaryType: 'blob' | 'bytea'): Migration {
         .columns(['ca', 'not_after'])
         .where(sql.ref('state'), '=', 'revoked')
         .execute();
+      await db.schema
+        .createIndex('certificates_revoked_at')
+        .on('certificates')
+        .column('revoked_at')
+        .where(sql.ref('state'), '=', 'revoked')
+        .execute();
 
       await db.schema
         .createTable('crl_numbers')
