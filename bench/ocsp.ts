@@ -79,8 +79,13 @@ try {
   spawnSync('openssl', ['pkey', '-in', setup.layout.privateKey('ocsp-devices'), '-passin', `pass:${passphrase}`, '-out', join(dir, 'ocsp.key')]);
   const expiry = new Date(issued.notAfter).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
   await writeFile(join(dir, 'index.txt'), `V\t${expiry}\t\t${issued.serial.toUpperCase()}\tunknown\t/CN=${id}\n`);
-  peer = spawn('openssl', ['ocsp', '-index', join(dir, 'index.txt'), '-port', String(opensslPort), '-rsigner', setup.layout.ocspCertificate('devices'), '-rkey', join(dir, 'ocsp.key'), '-CA', devicesCa, '-nmin', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  await waitForOutput(peer, /waiting for OCSP client connections/i);
+  // Started afresh for each run: the single-process responder does not always survive a
+  // run's worth of connections being torn down under it.
+  const startPeer = async () => {
+    peer?.kill('SIGKILL');
+    peer = spawn('openssl', ['ocsp', '-index', join(dir, 'index.txt'), '-port', String(opensslPort), '-rsigner', setup.layout.ocspCertificate('devices'), '-rkey', join(dir, 'ocsp.key'), '-CA', devicesCa, '-nmin', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await waitForOutput(peer, /waiting for OCSP client connections/i);
+  };
 
   const rows: [string, number[]][] = [
     ['Hearth, no nonce (RFC 5019, cached)', []],
@@ -91,6 +96,7 @@ try {
     console.log(`run ${run + 1}/${runs} (${duration}s per target, ${connections} connections)...`);
     rows[0]?.[1].push(await load(`${httpUrl}/ocsp`, plain));
     rows[1]?.[1].push(await load(`${httpUrl}/ocsp`, withNonce));
+    await startPeer();
     rows[2]?.[1].push(await load(`http://127.0.0.1:${opensslPort}/`, plain));
   }
   console.log(`\nocsp: autocannon on loopback, ${connections} connections, ${duration}s per run, median of ${runs} runs (2 cores shared by server and load generator)\n`);
