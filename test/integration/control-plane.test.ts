@@ -214,9 +214,22 @@ describe('control plane over HTTP with openssl', { skip }, () => {
     assert.equal(shown.revocationReason, 'superseded');
   });
 
-  test('the CLI lists, shows and revokes through the API', async () => {
-    const { view } = await issueDevice(5);
+  test('the CLI issues from an openssl CSR, lists, shows and revokes through the API', async () => {
     const env = { ...installation.env, HEARTH_URL: server.apiUrl };
+    const key = join(installation.dir, 'cli-device.key');
+    const csr = join(installation.dir, 'cli-device.csr');
+    const out = join(installation.dir, 'cli-device.pem');
+    assert.equal(openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${deviceId(7)}`, '-addext', `subjectAltName=URI:${deviceId(7)}`]).status, 0);
+    const issued = runCli(['cert', 'issue', '--dir', installation.dir, '--csr', csr, '--profile', 'device', '--out', out], env);
+    assert.equal(issued.status, 0, issued.stderr);
+    assert.match(issued.stdout, new RegExp(`issued [0-9a-f]+ for ${deviceId(7)}`));
+    const verified = openssl(['verify', '-CAfile', ca('root'), '-untrusted', out, out]);
+    assert.equal(verified.status, 0, verified.out);
+    const unknownProfile = runCli(['cert', 'issue', '--dir', installation.dir, '--csr', csr, '--profile', 'root'], env);
+    assert.equal(unknownProfile.status, 2);
+    assert.match(unknownProfile.stderr, /400/);
+
+    const { view } = await issueDevice(5);
     const list = runCli(['cert', 'list', '--dir', installation.dir, '--identifier', deviceId(5)], env);
     assert.equal(list.status, 0, list.stderr);
     assert.match(list.stdout, new RegExp(`${view.serial}\\s+issued`));
