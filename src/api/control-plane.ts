@@ -4,6 +4,7 @@
  * CA certificates). Everything is chosen from config: store, bus, key backend.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import type { Server as HttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -71,7 +72,7 @@ const RENEWAL_CHECK_MS = 3_600_000;
 
 /** Writes next to the file and renames over it, so a reader never sees half a certificate. */
 async function replaceFile(path: string, content: string): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`;
+  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(temporary, content);
   await rename(temporary, path);
 }
@@ -159,15 +160,17 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const authority = new Authority(store, bus, cas, clock, publicUrls(config, httpPort), {
     reportError: (err, context) => logger.error({ err }, context),
   });
-  const sweep = new RevocationSweep(store, clock, async ({ serial, ca }) => {
-    logger.warn({ serial, ca }, 'revocation reached this process by the store sweep, not the bus');
-    ocsp.invalidate(serial);
-    if (cas.has(ca)) await crls.regenerate(ca);
+  const sweep = new RevocationSweep(store, clock, async (revocations) => {
+    logger.warn({ serials: revocations.map((r) => r.serial) }, 'revocations reached this process by the store sweep, not the bus');
+    for (const { serial } of revocations) ocsp.invalidate(serial);
+    for (const ca of new Set(revocations.map((r) => r.ca))) if (cas.has(ca)) await crls.regenerate(ca);
   });
-  authority.onRevoked(async (record) => {
+  authority.onRevoked((record) => {
     sweep.markSeen(record.serial, record.revokedAt ?? clock.now());
     ocsp.invalidate(record.serial);
-    await crls.regenerate(record.ca);
+    // Not awaited: the bus event to the other processes goes out without waiting for a CRL
+    // signature, and GET /crl joins the regeneration already queued.
+    crls.regenerate(record.ca).catch((err) => logger.error({ err, ca: record.ca }, 'CRL regeneration after a revocation failed'));
   });
   // Revocations made by other processes arrive on the bus; they must reach this process's
   // OCSP cache and CRL too.
@@ -185,21 +188,34 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   // Short-lived certificates of the control plane itself (OCSP delegates 30 days, TLS 90 days)
   // are renewed by the online issuing CAs once two thirds of their life has passed.
   let tlsCert = await readFile(layout.tlsCertificate, 'utf8');
+  // The new certificate is used at once; writing it to the data directory (for the next start)
+  // is best effort, so a read-only or full disk cannot stop a renewal from taking effect.
+  const keepOnDisk = (path: string, pem: string, what: string) =>
+    replaceFile(path, pem).catch((err) => logger.error({ err, path }, `could not save the renewed ${what}; it is in use but will be renewed again after a restart`));
   const renewOwnCertificates = async (): Promise<boolean> => {
     for (const ca of cas.values()) {
       if (!renewalDue(ca.ocsp.certificate, clock.now())) continue;
-      const renewed = await renewOcspDelegate(authority, ca);
-      await replaceFile(layout.ocspCertificate(ca.name), pemEncode('CERTIFICATE', renewed.der));
-      ca.ocsp.certificate = renewed;
-      logger.info({ ca: ca.name, serial: renewed.serialHex, notAfter: renewed.notAfter }, 'renewed OCSP responder certificate');
+      try {
+        const renewed = await renewOcspDelegate(authority, ca);
+        ca.ocsp.certificate = renewed;
+        logger.info({ ca: ca.name, serial: renewed.serialHex, notAfter: renewed.notAfter }, 'renewed OCSP responder certificate');
+        await keepOnDisk(layout.ocspCertificate(ca.name), pemEncode('CERTIFICATE', renewed.der), 'OCSP responder certificate');
+      } catch (err) {
+        logger.error({ err, ca: ca.name }, 'renewing the OCSP responder certificate failed');
+      }
     }
     const [tlsDer] = pemDecodeAll(tlsCert, 'CERTIFICATE');
     if (!tlsDer || !renewalDue(certificateFacts(tlsDer), clock.now())) return false;
-    const renewed = await renewTlsCertificate(authority, certificateFacts(tlsDer));
-    tlsCert = [renewed.der, ...renewed.chain.slice(0, -1)].map((der) => pemEncode('CERTIFICATE', der)).join('');
-    await replaceFile(layout.tlsCertificate, tlsCert);
-    logger.info({ serial: renewed.record.serial, notAfter: renewed.record.notAfter }, 'renewed the control plane TLS certificate');
-    return true;
+    try {
+      const renewed = await renewTlsCertificate(authority, certificateFacts(tlsDer));
+      tlsCert = [renewed.der, ...renewed.chain.slice(0, -1)].map((der) => pemEncode('CERTIFICATE', der)).join('');
+      logger.info({ serial: renewed.record.serial, notAfter: renewed.record.notAfter }, 'renewed the control plane TLS certificate');
+      await keepOnDisk(layout.tlsCertificate, tlsCert, 'TLS certificate');
+      return true;
+    } catch (err) {
+      logger.error({ err }, 'renewing the control plane TLS certificate failed');
+      return false;
+    }
   };
   await renewOwnCertificates();
   const refresh = setInterval(() => {

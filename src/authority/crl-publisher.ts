@@ -39,14 +39,16 @@ export class CrlPublisher {
 
   /**
    * The current CRL; made on first use and remade once it is past half its validity. A reader
-   * joins a regeneration already under way rather than adding one.
+   * waits for a regeneration already under way (one follows every revocation), so a CRL fetched
+   * right after a revocation lists it.
    */
   async crl(caName: string): Promise<PublishedCrl> {
+    const underWay = this.regenerations.get(caName);
+    if (underWay?.queued ?? underWay?.running) return (underWay.queued ?? underWay.running) as Promise<PublishedCrl>;
     const existing = this.current.get(caName);
     const now = this.clock.now().getTime();
     if (existing && now < existing.thisUpdate.getTime() + (this.validitySeconds * 1000) / 2) return existing;
-    const underWay = this.regenerations.get(caName);
-    return underWay?.queued ?? underWay?.running ?? this.regenerate(caName);
+    return this.regenerate(caName);
   }
 
   /**
@@ -80,16 +82,17 @@ export class CrlPublisher {
   }
 
   private async make(ca: IssuingCa): Promise<PublishedCrl> {
-    const thisUpdate = this.clock.now();
-    const nextUpdate = new Date(thisUpdate.getTime() + this.validitySeconds * 1000);
     // Number and list in one transaction: on PostgreSQL the number's row lock is held until
     // commit, so another process's higher-numbered CRL reads the list after this one did and can
-    // never miss an entry this one has.
-    const { number, revoked } = await this.store.transaction(async (tx) => {
+    // never miss an entry this one has. thisUpdate is read once the number is ours, so CRL times
+    // rise with CRL numbers.
+    const { number, revoked, thisUpdate } = await this.store.transaction(async (tx) => {
       const n = await tx.nextCrlNumber(ca.name);
+      const now = this.clock.now();
       // Entries of certificates that expired before this CRL was made may go (RFC 5280 5.1.2.6).
-      return { number: n, revoked: await tx.listRevoked(ca.name, thisUpdate) };
+      return { number: n, revoked: await tx.listRevoked(ca.name, now), thisUpdate: now };
     });
+    const nextUpdate = new Date(thisUpdate.getTime() + this.validitySeconds * 1000);
     const tbs = buildTbsCrl({
       issuerName: ca.certificate.subjectNameDer,
       issuerKeyIdentifier: ca.certificate.keyIdentifier,

@@ -22,11 +22,12 @@ export class RevocationSweep {
   private cursor: number;
   /** serial → revocation time, for revocations already handled within the overlap window. */
   private readonly seen = new Map<string, number>();
+  private running: Promise<number> | undefined;
 
   constructor(
     private readonly store: Store,
-    clock: Clock,
-    private readonly handle: (revocation: SweptRevocation) => Promise<void>,
+    private readonly clock: Clock,
+    private readonly handle: (revocations: SweptRevocation[]) => Promise<void>,
   ) {
     // Caches start empty, so revocations made before this process started need no handling.
     this.cursor = clock.now().getTime();
@@ -37,20 +38,31 @@ export class RevocationSweep {
     this.seen.set(serial, revokedAt.getTime());
   }
 
-  /** Handles revocations not seen yet; returns how many there were. */
-  async sweep(): Promise<number> {
+  /** Handles revocations not seen yet; returns how many there were. A sweep still running is joined. */
+  sweep(): Promise<number> {
+    this.running ??= this.sweepOnce().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async sweepOnce(): Promise<number> {
     let handled = 0;
     let since = this.cursor - OVERLAP_MS;
     for (let page = 0; page < MAX_PAGES; page++) {
       const rows = await this.store.listRevokedSince(new Date(since), PAGE);
-      for (const row of rows) {
-        if (this.seen.has(row.serial)) continue;
-        this.seen.set(row.serial, row.revokedAt.getTime());
-        handled++;
-        await this.handle(row);
+      const fresh = rows.filter((row) => !this.seen.has(row.serial));
+      if (fresh.length > 0) {
+        // Marked seen only once handled: a failure (a database blip while making the CRL) is
+        // retried by the next sweep.
+        await this.handle(fresh);
+        for (const row of fresh) this.seen.set(row.serial, row.revokedAt.getTime());
+        handled += fresh.length;
       }
       const last = rows[rows.length - 1]?.revokedAt.getTime();
-      if (last !== undefined && last > this.cursor) this.cursor = last;
+      // Never past this process's own now: a process with a fast clock must not push the
+      // cursor beyond revocations that processes with correct clocks are still making.
+      if (last !== undefined) this.cursor = Math.max(this.cursor, Math.min(last, this.clock.now().getTime()));
       // A short page is the end; a full page whose rows share one instant cannot advance.
       if (rows.length < PAGE || last === undefined || last === since) break;
       since = last;
