@@ -14,10 +14,6 @@ import { join } from 'node:path';
 export const ISSUING_CAS = ['devices', 'services'] as const;
 export type IssuingCaName = (typeof ISSUING_CAS)[number];
 
-export function isIssuingCaName(name: string): name is IssuingCaName {
-  return (ISSUING_CAS as readonly string[]).includes(name);
-}
-
 export class DataDirLayout {
   constructor(readonly root: string) {}
   get config(): string {

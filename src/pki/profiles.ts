@@ -145,7 +145,3 @@ export function getProfile(name: string): CertificateProfile {
 export function issuingCaProfile(ca: IssuingCaName): CertificateProfile {
   return PROFILES[`issuing-ca-${ca}`];
 }
-
-export function isCaProfile(profile: CertificateProfile): boolean {
-  return profile.basicConstraints.ca;
-}

@@ -1,5 +1,3 @@
-import { HearthError } from '../core/errors.js';
-
 /** RFC 5280 §5.3.1 CRLReason codes; 7 is unassigned. OCSP (RFC 6960) reuses the same codes. */
 export const REVOCATION_REASONS = {
   unspecified: 0,
@@ -19,21 +17,6 @@ export type RevocationReasonCode = (typeof REVOCATION_REASONS)[RevocationReasonN
 
 const CODES: ReadonlySet<number> = new Set(Object.values(REVOCATION_REASONS));
 
-export class InvalidRevocationReasonError extends HearthError {
-  constructor(detail: string) {
-    super('bad-revocation-reason', 400, 'Invalid revocation reason', detail);
-  }
-}
-
 export function isRevocationReasonCode(value: unknown): value is RevocationReasonCode {
   return typeof value === 'number' && CODES.has(value);
-}
-
-export function assertRevocationReason(value: unknown): RevocationReasonCode {
-  if (!isRevocationReasonCode(value)) {
-    throw new InvalidRevocationReasonError(
-      `${String(value)} is not an RFC 5280 CRLReason code (0-10, 7 is unassigned)`,
-    );
-  }
-  return value;
 }

@@ -5,8 +5,10 @@
 
 export type CertificateState = 'pending' | 'issued' | 'revoked';
 
+import type { RevocationReasonCode } from '../pki/revocation-reason.js';
+
 /** RFC 5280 CRLReason codes (7 is unused by the standard). */
-export type RevocationReason = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 8 | 9 | 10;
+export type RevocationReason = RevocationReasonCode;
 
 export interface CertificateRecord {
   /** Lower-case hex of the serial number, no leading zeros beyond what DER needs. */

@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { pemEncode } from '../../pki/certificate-assembly.js';
 import { canonicalSerialHex } from '../../pki/serial-number.js';
+import { ISSUING_CAS } from '../../core/data-dir-layout.js';
 import { BadRequestError, NotFoundError } from '../../core/errors.js';
 import type { Authority, IssuedCertificate } from '../../authority/authority.js';
 import type { CertificateRecord, CertificateState, RevocationReason, Store } from '../../store/store.js';
@@ -119,7 +120,7 @@ export function registerCertificateRoutes(
           properties: {
             identifier: { type: 'string', maxLength: 300 },
             state: { type: 'string', enum: ['pending', 'issued', 'revoked'] },
-            ca: { type: 'string', enum: ['devices', 'services'] },
+            ca: { type: 'string', enum: [...ISSUING_CAS] },
             after: { type: 'string', pattern: SERIAL },
             limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
           },
