@@ -408,7 +408,9 @@ const runs = { numRuns: 300 };
 test('parseOcspRequest reads random requests as asn1-schema does, keeping the CertIDs as sent', () => {
   const nonce = fc.oneof(
     fc.uint8Array({ minLength: 1, maxLength: 128 }).map((n) => ref(new OctetString(n))),
-    fc.uint8Array({ minLength: 1, maxLength: 128 }),
+    // A raw value that is itself an empty OCTET STRING (04 00) is a wrapped nonce of 0 octets,
+    // which RFC 8954 forbids and the parser rightly refuses; it is not a raw nonce.
+    fc.uint8Array({ minLength: 1, maxLength: 128 }).filter((n) => !(n.length === 2 && n[0] === 0x04 && n[1] === 0x00)),
   );
   const otherExtension = new Extension({ extnID: '1.3.6.1.5.5.7.48.1.4', critical: true, extnValue: new OctetString(ref(new OctetString(new Uint8Array(3)))) });
   fc.assert(fc.property(
