@@ -25,7 +25,15 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(storeUrl: (dir: string) => string, schema?: string): Promise<Harness> {
+export interface HarnessOptions {
+  /** PostgreSQL schema to create and drop. */
+  schema?: string;
+  /** As `issuance.draftWorkers`: 0 drafts on the event loop. */
+  draftWorkers: number;
+}
+
+export async function createHarness(storeUrl: (dir: string) => string, options: HarnessOptions): Promise<Harness> {
+  const { schema, draftWorkers } = options;
   const dir = await mkdtemp(join(tmpdir(), 'hearth-bench-'));
   const keys = fileKeyProvider((name) => join(dir, `${name}.key.pem`), 'bench passphrase');
   const hierarchy = await createCaHierarchy({ keys, clock: systemClock, organization: 'Hearth Bench' });
@@ -44,13 +52,14 @@ export async function createHarness(storeUrl: (dir: string) => string, schema?: 
   const store = await openStore({ url: storeUrl(dir), ...(schema ? { schema } : {}) });
   const bus = new MemoryBus();
   const base = 'http://bench.invalid:8080';
-  const authority = new Authority(store, bus, cas, systemClock, { ocsp: `${base}/ocsp`, caIssuers: (c) => `${base}/ca/${c}.crt`, crl: (c) => `${base}/crl/${c}.crl` });
+  const authority = new Authority(store, bus, cas, systemClock, { ocsp: `${base}/ocsp`, caIssuers: (c) => `${base}/ca/${c}.crt`, crl: (c) => `${base}/crl/${c}.crl` }, { draftWorkers });
   return {
     authority,
     store,
     cas,
     dir,
     async close() {
+      await authority.close();
       await bus.close();
       await store.close();
       await rm(dir, { recursive: true, force: true });

@@ -5,6 +5,7 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import type { Server as HttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -159,7 +160,9 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
 
   const authority = new Authority(store, bus, cas, clock, publicUrls(config, httpPort), {
     reportError: (err, context) => logger.error({ err }, context),
+    draftWorkers: config.issuance.draftWorkers ?? availableParallelism(),
   });
+  closer.add(() => authority.close());
   const sweep = new RevocationSweep(store, clock, async (revocations) => {
     logger.warn({ serials: revocations.map((r) => r.serial) }, 'revocations reached this process by the store sweep, not the bus');
     for (const { serial } of revocations) ocsp.invalidate(serial);

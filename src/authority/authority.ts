@@ -6,19 +6,18 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
-import { BadCsrError, BadRequestError, ConflictError, LintError, NotFoundError, UniqueViolationError } from '../core/errors.js';
+import { BadRequestError, ConflictError, NotFoundError, UniqueViolationError } from '../core/errors.js';
 import type { EventBus } from '../bus/bus.js';
 import type { CertificateRecord, NewPendingCertificate, RevocationReason, Store } from '../store/store.js';
-import { inspectSubjectKey, parseCsr, type ParsedCsr } from '../pki/csr.js';
+import { inspectSubjectKey } from '../pki/csr.js';
 import { getProfile, type CertificateProfile } from '../pki/profiles.js';
-import { newSerialNumber } from '../pki/serial-number.js';
-import { buildTbsCertificate, type SubjectInput } from '../pki/certificate-template.js';
-import { lintTbsCertificate } from '../pki/certificate-lint.js';
 import { assembleCertificate } from '../pki/certificate-assembly.js';
-import { isDeviceId } from '../pki/device-id.js';
-import { MAX_COMMON_NAME_LENGTH, isValidDnsName, isValidIpAddress } from '../pki/name.js';
+import { isValidDnsName, isValidIpAddress } from '../pki/name.js';
 import type { IssuingCa } from './issuing-ca.js';
 import { GroupCommit, type ItemOutcome } from './group-commit.js';
+import { draftCertificate, draftFromCsr, type CertificateDraft, type DraftingCa } from './certificate-draft.js';
+import { DraftWorkers } from './draft-workers.js';
+import { commonNameFor, type IssuedSubject } from './requested-subject.js';
 
 /** Serial collisions at 128 bits are astronomically rare; a few retries mean a broken RNG. */
 const SERIAL_ATTEMPTS = 3;
@@ -67,6 +66,11 @@ export interface AuthorityOptions {
   origin?: string;
   /** Failures after the store committed (event publishing, listeners): the operation stands. */
   reportError?: (err: unknown, context: string) => void;
+  /**
+   * Worker threads that check CSRs and draft certificates; 0 (the default) drafts on the event
+   * loop. A server sets it to the number of cores. Call close() to stop them.
+   */
+  draftWorkers?: number;
 }
 
 export class Authority {
@@ -75,6 +79,8 @@ export class Authority {
   private readonly reportError: (err: unknown, context: string) => void;
   private readonly pendingWrites: GroupCommit<NewPendingCertificate, void>;
   private readonly issuedWrites: GroupCommit<{ serial: string; der: Uint8Array }, boolean>;
+  private readonly drafting: ReadonlyMap<string, DraftingCa>;
+  private readonly workers: DraftWorkers | undefined;
 
   constructor(
     private readonly store: Store,
@@ -90,6 +96,22 @@ export class Authority {
     this.issuedWrites = new GroupCommit(async (items) =>
       (await this.store.markCertificatesIssued(items)).map((value) => ({ ok: true, value })),
     );
+    this.drafting = new Map(
+      [...cas.values()].map((ca) => [
+        ca.name,
+        {
+          name: ca.name,
+          issuer: { name: ca.certificate.subjectNameDer, keyIdentifier: ca.certificate.keyIdentifier, signatureAlgorithm: ca.signer.algorithm, notAfter: ca.certificate.notAfter },
+          urls: { ocsp: urls.ocsp, caIssuers: urls.caIssuers(ca.name), crl: urls.crl(ca.name) },
+        },
+      ]),
+    );
+    this.workers = options.draftWorkers ? new DraftWorkers([...this.drafting.values()], options.draftWorkers) : undefined;
+  }
+
+  /** Stops the draft workers; issuance in flight fails. */
+  async close(): Promise<void> {
+    await this.workers?.close();
   }
 
   /** One statement for the batch; if a serial collides, each is retried alone so only it fails. */
@@ -134,8 +156,13 @@ export class Authority {
     // CA and OCSP-delegate profiles are made by `hearth init`, never on request.
     const ca = REQUESTABLE_PROFILES.has(profile.name) ? this.cas.get(profile.issuedBy) : undefined;
     if (!ca) throw new BadRequestError(`profile "${profile.name}" cannot be requested; use one of ${[...REQUESTABLE_PROFILES].join(', ')}`, 'unknown-profile');
-    const csr = await parseCsr(request.csr);
-    return this.issueCertificate(profile, ca, { spki: csr.spki, ...subjectFor(profile, csr) });
+    const drafting = this.drafting.get(ca.name) as DraftingCa;
+    const workers = this.workers;
+    return this.issueCertificate(profile, ca, () =>
+      workers
+        ? workers.draft(profile.name, ca.name, request.csr, this.clock.now())
+        : draftFromCsr(profile, drafting, request.csr, { now: this.clock.now(), randomBytes }),
+    );
   }
 
   /** Issues (and renews) the control plane's own certificates: OCSP delegates and its TLS certificate. */
@@ -164,35 +191,27 @@ export class Authority {
       if (!identifier) throw new BadRequestError('a service certificate needs at least one DNS name or IP address');
       subject = { identifier, commonName: request.commonName ?? commonNameFor(dnsNames), organization: request.organization, dnsNames, ipAddresses };
     }
-    return this.issueCertificate(profile, ca, { spki: request.spki, ...subject });
+    const drafting = this.drafting.get(ca.name) as DraftingCa;
+    return this.issueCertificate(profile, ca, () => draftCertificate(profile, drafting, { spki: request.spki, ...subject }, { now: this.clock.now(), randomBytes }));
   }
 
   /**
-   * The one issuance path: a fresh serial, the template, the lint, the pending row (committed with
+   * The one issuance path: a draft (fresh serial, template, lint), the pending row (committed with
    * whatever else is being issued at the moment), then the signature, the issued row and the event.
+   * A serial that collides is drafted again.
    */
-  private async issueCertificate(profile: CertificateProfile, ca: IssuingCa, subject: SubjectInput & { identifier: string }): Promise<IssuedCertificate> {
-    const issuer = {
-      name: ca.certificate.subjectNameDer,
-      keyIdentifier: ca.certificate.keyIdentifier,
-      signatureAlgorithm: ca.signer.algorithm,
-      notAfter: ca.certificate.notAfter,
-    };
-    const urls = { ocsp: this.urls.ocsp, caIssuers: this.urls.caIssuers(ca.name), crl: this.urls.crl(ca.name) };
+  private async issueCertificate(profile: CertificateProfile, ca: IssuingCa, draft: () => CertificateDraft | Promise<CertificateDraft>): Promise<IssuedCertificate> {
     let pending: NewPendingCertificate | undefined;
     for (let attempt = 0; attempt < SERIAL_ATTEMPTS && !pending; attempt++) {
-      const serial = newSerialNumber((n) => randomBytes(n));
-      const built = buildTbsCertificate({ profile, serialHex: serial.hex, issuer, subject, urls, clock: this.clock });
-      const findings = lintTbsCertificate(built.tbs, profile, { issuer, urls });
-      if (findings.length > 0) throw new LintError(findings);
+      const drafted = await draft();
       const row: NewPendingCertificate = {
-        serial: serial.hex,
+        serial: drafted.serial,
         ca: ca.name,
         profile: profile.name,
-        identifier: subject.identifier,
-        tbs: built.tbs,
-        notBefore: built.notBefore,
-        notAfter: built.notAfter,
+        identifier: drafted.identifier,
+        tbs: drafted.tbs,
+        notBefore: drafted.notBefore,
+        notAfter: drafted.notAfter,
         createdAt: this.clock.now(),
       };
       try {
@@ -242,49 +261,4 @@ export class Authority {
   issuingCa(name: string): IssuingCa | undefined {
     return this.cas.get(name);
   }
-}
-
-type IssuedSubject = Omit<SubjectInput, 'spki'> & { identifier: string };
-
-/**
- * What the certificate will name, taken from the CSR and checked against the profile's
- * subjectAltName rule (certificate-lint.ts) so a request the lint would refuse is refused here as
- * the client's mistake (400) rather than reaching the lint (422).
- */
-function subjectFor(profile: CertificateProfile, csr: ParsedCsr): IssuedSubject {
-  const deviceIds = [...new Set([...csr.uris, ...(csr.commonName ? [csr.commonName] : [])].filter(isDeviceId))];
-  if (profile.name === 'device') {
-    if (deviceIds.length !== 1) {
-      throw new BadCsrError('a device CSR must name exactly one device identifier (urn:dev:ops:<vendor>-<model>-<serial>) as SAN URI or common name');
-    }
-    if (csr.dnsNames.length > 0 || csr.ipAddresses.length > 0) throw new BadCsrError('a device CSR may not request DNS names or IP addresses');
-    const id = deviceIds[0] as string;
-    return { identifier: id, commonName: id, dnsNames: [], uris: [id], ipAddresses: [], permanentIdentifier: id };
-  }
-  const allowWildcard = profile.allowWildcardDns;
-  const invalid = csr.dnsNames.find((name) => !isValidDnsName(name, { allowWildcard }));
-  if (invalid !== undefined) throw new BadCsrError(`"${invalid}" is not a valid ${allowWildcard ? '' : 'non-wildcard '}lower-case DNS name`);
-  const commonNameIsHost = csr.commonName !== undefined && isValidDnsName(csr.commonName, { allowWildcard });
-  const dnsNames = [...new Set([...csr.dnsNames, ...(commonNameIsHost ? [csr.commonName as string] : [])])];
-  const commonName = commonNameFor(dnsNames);
-
-  if (profile.name === 'gateway') {
-    if (csr.ipAddresses.length > 0) throw new BadCsrError('a gateway certificate may not name IP addresses');
-    if (deviceIds.length > 1) throw new BadCsrError('a gateway certificate may name at most one device identifier');
-    const identifier = dnsNames[0] ?? deviceIds[0];
-    if (!identifier) throw new BadCsrError('a gateway CSR must request at least one DNS name or a device identifier');
-    return { identifier, commonName, dnsNames, uris: deviceIds, ipAddresses: [] };
-  }
-  const identifier = dnsNames[0] ?? csr.ipAddresses[0];
-  if (!identifier) throw new BadCsrError(`a ${profile.name} CSR must request at least one DNS name or IP address`);
-  return { identifier, commonName, dnsNames, uris: [], ipAddresses: csr.ipAddresses };
-}
-
-/**
- * The first DNS name doubles as common name for clients that still read it, unless it is longer
- * than a common name may be (RFC 5280 ub-common-name); the SAN alone then names the host.
- */
-function commonNameFor(dnsNames: readonly string[]): string | undefined {
-  const first = dnsNames[0];
-  return first !== undefined && first.length <= MAX_COMMON_NAME_LENGTH ? first : undefined;
 }

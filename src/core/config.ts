@@ -64,6 +64,16 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    issuance: z
+      .object({
+        /**
+         * Worker threads that check CSRs and draft certificates; without a value, one per core.
+         * 0 drafts on the event loop.
+         */
+        draftWorkers: z.number().int().min(0).max(64).optional(),
+      })
+      .strict()
+      .prefault({}),
     revocation: z
       .object({
         /** How often each process checks the store for revocations whose bus event it missed. */
@@ -107,7 +117,7 @@ function overridablePaths(): { path: string[]; type: string }[] {
   };
   walk(defaults, []);
   // Settings without a default are not in the walk; the optional scalars are named here.
-  paths.push({ path: ['database', 'schema'], type: 'string' });
+  paths.push({ path: ['database', 'schema'], type: 'string' }, { path: ['issuance', 'draftWorkers'], type: 'number' });
   // Secrets are references, never values: no env var may set keys.passphrase directly.
   return paths.filter(({ path }) => path[0] !== 'keys' || path[1] === 'backend');
 }

@@ -48,7 +48,7 @@ const SIGNATURE_ALGORITHMS: Record<string, { name: string; digest: string | null
 
 const CURVES: Record<string, SubjectKeyType> = { prime256v1: 'ECDSA-P256', secp384r1: 'ECDSA-P384' };
 
-export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
+export function parseCsr(input: string | Uint8Array): ParsedCsr {
   const der = toDer(input);
   let request: CsrParts;
   try {

@@ -113,6 +113,8 @@ export interface HarnessOptions {
   clock?: ManualClock;
   /** Wraps the store the authority sees; the harness keeps the real one for inspection. */
   wrapStore?: (store: Store) => Store;
+  /** As AuthorityOptions.draftWorkers. */
+  draftWorkers?: number;
 }
 
 export async function openHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -121,7 +123,7 @@ export async function openHarness(options: HarnessOptions = {}): Promise<Harness
   const store = await openStore({ url: ':memory:' });
   const bus = new MemoryBus();
   const events = await EventLog.on(bus);
-  const authority = new Authority(options.wrapStore ? options.wrapStore(store) : store, bus, cas, clock, URLS);
+  const authority = new Authority(options.wrapStore ? options.wrapStore(store) : store, bus, cas, clock, URLS, { draftWorkers: options.draftWorkers ?? 0 });
   return {
     clock,
     store,
@@ -130,6 +132,7 @@ export async function openHarness(options: HarnessOptions = {}): Promise<Harness
     cas,
     authority,
     async close() {
+      await authority.close();
       await bus.close();
       await store.close();
     },

@@ -29,6 +29,8 @@ test('an empty file yields the documented defaults', () => {
     bus: { url: 'memory:' },
     keys: { backend: 'file', passphrase: { env: 'HEARTH_KEY_PASSPHRASE' } },
     crl: { validitySeconds: 86400, refreshSeconds: 3600 },
+    // No draftWorkers: the server picks one per core.
+    issuance: {},
     revocation: { sweepSeconds: 5 },
     ocsp: { validitySeconds: 14400 },
     log: { level: 'info' },
@@ -36,6 +38,13 @@ test('an empty file yields the documented defaults', () => {
   // A file holding only a comment or `~` is empty too.
   assert.deepEqual(loadConfig('# nothing yet\n', {}), config);
   assert.deepEqual(loadConfig('~', {}), config);
+});
+
+test('issuance.draftWorkers comes from YAML or HEARTH_ISSUANCE_DRAFT_WORKERS, and must be a small whole number', () => {
+  assert.equal(loadConfig('issuance:\n  draftWorkers: 0\n', {}).issuance.draftWorkers, 0);
+  assert.equal(loadConfig('', { HEARTH_ISSUANCE_DRAFT_WORKERS: '3' }).issuance.draftWorkers, 3);
+  refuses('issuance:\n  draftWorkers: -1\n', {}, /issuance\.draftWorkers/);
+  refuses('', { HEARTH_ISSUANCE_DRAFT_WORKERS: 'many' }, /issuance\.draftWorkers/, /HEARTH_ISSUANCE_DRAFT_WORKERS/);
 });
 
 test('YAML values override defaults and keep the other defaults of their section', () => {

@@ -31,7 +31,7 @@ function opensslCsr(name: string, newkey: string[], subjectAltName?: string): st
 const ec = (curve: string) => ['-newkey', 'ec', '-pkeyopt', `ec_paramgen_curve:${curve}`];
 
 async function rejects(input: string | Uint8Array, message: RegExp): Promise<void> {
-  await assert.rejects(parseCsr(input), (error: unknown) => {
+  await assert.rejects(async () => parseCsr(input), (error: unknown) => {
     assert.ok(error instanceof BadCsrError, `expected BadCsrError, got ${String(error)}`);
     assert.match(error.message, message);
     assert.equal(error.status, 400);
