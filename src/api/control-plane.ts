@@ -6,6 +6,9 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { Checkpointer } from '../transparency/checkpointer.js';
+import { openLogIdentity } from '../transparency/log-key.js';
+import { registerTransparencyLogRoutes } from './routes/transparency-log.js';
 import type { Server as HttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -49,6 +52,9 @@ export interface RunningControlPlane {
   bus: EventBus;
   crls: CrlPublisher;
   ocsp: OcspResponder;
+  checkpointer: Checkpointer;
+  /** The transparency log's note verifier key. */
+  logVerifierKey: string;
   close(): Promise<void>;
 }
 
@@ -70,6 +76,8 @@ function baseApp(logger: Logger, metrics: ControlPlaneMetrics, server: string, o
 }
 
 const RENEWAL_CHECK_MS = 3_600_000;
+/** C2SP practice and the promise: a new checkpoint at most every second while entries arrive. */
+const CHECKPOINT_INTERVAL_MS = 1_000;
 
 /** Writes next to the file and renames over it, so a reader never sees half a certificate. */
 async function replaceFile(path: string, content: string): Promise<void> {
@@ -147,6 +155,9 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const tlsKey = await readFile(layout.privateKey('tls'), 'utf8');
   // The TLS key is always an encrypted file (Node's TLS cannot use a PKCS#11 key).
   const passphrase = readSecret(config.keys.passphrase, layout);
+  const logIdentity = await openLogIdentity(layout, passphrase);
+  closer.add(() => logIdentity.close());
+  const checkpointer = new Checkpointer(store, logIdentity.signer, clock);
 
   // Ports may be 0 (tests): the HTTP server starts first so its real port goes into the URLs
   // the authority embeds in certificates.
@@ -232,6 +243,14 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   sweeping.unref();
   closer.add(() => clearInterval(sweeping));
 
+  // A checkpoint for the log as it stands at start, then at most one a second while it grows.
+  await checkpointer.refresh({ force: true });
+  const checkpointing = setInterval(() => {
+    checkpointer.refresh().catch((err) => logger.error({ err }, 'signing a log checkpoint failed'));
+  }, CHECKPOINT_INTERVAL_MS);
+  checkpointing.unref();
+  closer.add(() => clearInterval(checkpointing));
+
   const api = baseApp(logger, metrics, 'api', {
     bodyLimit: config.server.bodyLimit,
     https: { key: tlsKey, passphrase, cert: tlsCert, minVersion: 'TLSv1.2' },
@@ -246,6 +265,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const authenticate = (request: FastifyRequest) => authenticateBearer(store, request.headers.authorization);
   registerCertificateRoutes(api, { store, authority, metrics, authenticate });
   registerOperationalRoutes(api, metrics, storeReachable);
+  registerTransparencyLogRoutes(api, { store, checkpointer, verifierKey: logIdentity.verifierKey });
   api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());
   await api.listen({ host: config.server.host, port: config.server.apiPort });
   const apiPort = (api.server.address() as AddressInfo).port;
@@ -268,6 +288,8 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     bus,
     crls,
     ocsp,
+    checkpointer,
+    logVerifierKey: logIdentity.verifierKey,
     close: () => closer.closeAll(),
   };
 }

@@ -4,7 +4,7 @@
  * it with its serial as `pending`, and only then sign; the signed DER is stored as `issued` before
  * anyone sees it. Events go out on the bus after the store has committed.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { BadRequestError, ConflictError, NotFoundError, UniqueViolationError } from '../core/errors.js';
 import type { EventBus } from '../bus/bus.js';
@@ -17,6 +17,11 @@ import type { IssuingCa } from './issuing-ca.js';
 import { GroupCommit, type ItemOutcome } from './group-commit.js';
 import { draftCertificate, draftFromCsr, type CertificateDraft, type DraftingCa } from './certificate-draft.js';
 import { DraftWorkers } from './draft-workers.js';
+import { pooledRandomBytes } from './pooled-random.js';
+import { appendToLog } from '../transparency/log-writer.js';
+import type { CertificateIssuedEntry } from '../ledger/log-entry.js';
+import { LOG_ENTRY_VERSION } from '../ledger/log-entry.js';
+import { revocationReasonName } from '../pki/revocation-reason.js';
 import { commonNameFor, type IssuedSubject } from './requested-subject.js';
 
 /** Serial collisions at 128 bits are astronomically rare; a few retries mean a broken RNG. */
@@ -78,9 +83,10 @@ export class Authority {
   readonly origin: string;
   private readonly reportError: (err: unknown, context: string) => void;
   private readonly pendingWrites: GroupCommit<NewPendingCertificate, void>;
-  private readonly issuedWrites: GroupCommit<{ serial: string; der: Uint8Array }, boolean>;
+  private readonly issuedWrites: GroupCommit<{ serial: string; der: Uint8Array; entry: CertificateIssuedEntry }, boolean>;
   private readonly drafting: ReadonlyMap<string, DraftingCa>;
   private readonly workers: DraftWorkers | undefined;
+  private readonly randomBytes = pooledRandomBytes();
 
   constructor(
     private readonly store: Store,
@@ -93,9 +99,19 @@ export class Authority {
     this.origin = options.origin ?? randomUUID();
     this.reportError = options.reportError ?? ((err, context) => console.error(`${context}: ${(err as Error).message}`));
     this.pendingWrites = new GroupCommit((items) => this.insertPending(items));
-    this.issuedWrites = new GroupCommit(async (items) =>
-      (await this.store.markCertificatesIssued(items)).map((value) => ({ ok: true, value })),
-    );
+    // A certificate becomes issued in the same transaction that puts it in the transparency log.
+    this.issuedWrites = new GroupCommit(async (items) => {
+      const marked = await this.store.transaction(async (tx) => {
+        const done = await tx.markCertificatesIssued(items.map(({ serial, der }) => ({ serial, der })));
+        await appendToLog(
+          tx,
+          items.filter((_, i) => done[i]).map((item) => item.entry),
+          this.clock.now(),
+        );
+        return done;
+      });
+      return marked.map((value) => ({ ok: true, value }));
+    });
     this.drafting = new Map(
       [...cas.values()].map((ca) => [
         ca.name,
@@ -161,7 +177,7 @@ export class Authority {
     return this.issueCertificate(profile, ca, () =>
       workers
         ? workers.draft(profile.name, ca.name, request.csr, this.clock.now())
-        : draftFromCsr(profile, drafting, request.csr, { now: this.clock.now(), randomBytes }),
+        : draftFromCsr(profile, drafting, request.csr, { now: this.clock.now(), randomBytes: this.randomBytes }),
     );
   }
 
@@ -192,7 +208,7 @@ export class Authority {
       subject = { identifier, commonName: request.commonName ?? commonNameFor(dnsNames), organization: request.organization, dnsNames, ipAddresses };
     }
     const drafting = this.drafting.get(ca.name) as DraftingCa;
-    return this.issueCertificate(profile, ca, () => draftCertificate(profile, drafting, { spki: request.spki, ...subject }, { now: this.clock.now(), randomBytes }));
+    return this.issueCertificate(profile, ca, () => draftCertificate(profile, drafting, { spki: request.spki, ...subject }, { now: this.clock.now(), randomBytes: this.randomBytes }));
   }
 
   /**
@@ -202,8 +218,9 @@ export class Authority {
    */
   private async issueCertificate(profile: CertificateProfile, ca: IssuingCa, draft: () => CertificateDraft | Promise<CertificateDraft>): Promise<IssuedCertificate> {
     let pending: NewPendingCertificate | undefined;
+    let drafted: CertificateDraft | undefined;
     for (let attempt = 0; attempt < SERIAL_ATTEMPTS && !pending; attempt++) {
-      const drafted = await draft();
+      drafted = await draft();
       const row: NewPendingCertificate = {
         serial: drafted.serial,
         ca: ca.name,
@@ -221,10 +238,23 @@ export class Authority {
         if (!(err instanceof UniqueViolationError)) throw err;
       }
     }
-    if (!pending) throw new Error(`could not find an unused serial number in ${SERIAL_ATTEMPTS} attempts`);
+    if (!pending || !drafted) throw new Error(`could not find an unused serial number in ${SERIAL_ATTEMPTS} attempts`);
 
     const der = assembleCertificate(pending.tbs, ca.signer.algorithm, await ca.signer.sign(pending.tbs));
-    if (!(await this.issuedWrites.submit({ serial: pending.serial, der }))) {
+    const entry: CertificateIssuedEntry = {
+      v: LOG_ENTRY_VERSION,
+      kind: 'cert.issued',
+      time: this.clock.now().toISOString(),
+      serial: pending.serial,
+      issuer: ca.name,
+      profile: profile.name,
+      subject: { identifier: drafted.identifier, ...drafted.names },
+      spkiSha256: drafted.spkiSha256,
+      certificateSha256: createHash('sha256').update(der).digest('hex'),
+      notBefore: pending.notBefore.toISOString(),
+      notAfter: pending.notAfter.toISOString(),
+    };
+    if (!(await this.issuedWrites.submit({ serial: pending.serial, der, entry }))) {
       throw new ConflictError(`certificate ${pending.serial} changed state while it was being signed`);
     }
     const record: CertificateRecord = { ...pending, der, state: 'issued', revokedAt: null, revocationReason: null };
@@ -238,12 +268,22 @@ export class Authority {
 
   async revoke(serial: string, reason: RevocationReason): Promise<CertificateRecord> {
     const at = this.clock.now();
-    if (!(await this.store.revokeCertificate(serial, reason, at))) {
+    // Revoked in the same transaction that puts the revocation in the transparency log.
+    const record = await this.store.transaction(async (tx) => {
+      if (!(await tx.revokeCertificate(serial, reason, at))) return undefined;
+      const revoked = (await tx.getCertificate(serial)) as CertificateRecord;
+      await appendToLog(
+        tx,
+        [{ v: LOG_ENTRY_VERSION, kind: 'cert.revoked', time: at.toISOString(), serial, issuer: revoked.ca, reason: revocationReasonName(reason), revokedAt: at.toISOString() }],
+        at,
+      );
+      return revoked;
+    });
+    if (!record) {
       const existing = await this.store.getCertificate(serial);
       if (!existing) throw new NotFoundError(`no certificate with serial ${serial}`);
       throw new ConflictError(`certificate ${serial} is already revoked`, 'already-revoked');
     }
-    const record = (await this.store.getCertificate(serial)) as CertificateRecord;
     // This process's own answers (OCSP cache, CRL) are put right first, so a slow or broken bus
     // can never keep it serving the old status; each listener runs on its own so one failing
     // keeps neither the others nor the event from happening.

@@ -3,6 +3,7 @@
  * to-be-signed certificate and lint it. The result is what the authority stores as `pending`
  * before it signs. Being pure, it runs the same on the event loop and in a draft worker.
  */
+import { createHash } from 'node:crypto';
 import { LintError } from '../core/errors.js';
 import { parseCsr } from '../pki/csr.js';
 import { buildTbsCertificate, type IssuerInput, type RevocationUrls, type SubjectInput } from '../pki/certificate-template.js';
@@ -21,6 +22,9 @@ export interface DraftingCa {
 export interface CertificateDraft {
   serial: string;
   identifier: string;
+  /** The names the certificate carries, and its key's digest: what the transparency log records. */
+  names: { commonName?: string; dnsNames: string[]; uris: string[]; ipAddresses: string[] };
+  spkiSha256: string;
   tbs: Uint8Array;
   notBefore: Date;
   notAfter: Date;
@@ -36,7 +40,20 @@ export function draftCertificate(profile: CertificateProfile, ca: DraftingCa, su
   const built = buildTbsCertificate({ profile, serialHex: serial.hex, issuer: ca.issuer, subject, urls: ca.urls, clock: { now: () => context.now } });
   const findings = lintTbsCertificate(built.tbs, profile, { issuer: ca.issuer, urls: ca.urls });
   if (findings.length > 0) throw new LintError(findings);
-  return { serial: serial.hex, identifier: subject.identifier, tbs: built.tbs, notBefore: built.notBefore, notAfter: built.notAfter };
+  return {
+    serial: serial.hex,
+    identifier: subject.identifier,
+    names: {
+      ...(subject.commonName !== undefined ? { commonName: subject.commonName } : {}),
+      dnsNames: subject.dnsNames ?? [],
+      uris: subject.uris ?? [],
+      ipAddresses: subject.ipAddresses ?? [],
+    },
+    spkiSha256: createHash('sha256').update(subject.spki).digest('hex'),
+    tbs: built.tbs,
+    notBefore: built.notBefore,
+    notAfter: built.notAfter,
+  };
 }
 
 /** A draft from a CSR: proof of possession and the profile's name rules first. */

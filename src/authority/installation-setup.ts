@@ -25,6 +25,9 @@ import { databaseUrl, keyProviderFor, publicUrls, readSecret } from './installat
 import { Authority } from './authority.js';
 import { createCaHierarchy } from './ca-bootstrap.js';
 import type { IssuingCa } from './issuing-ca.js';
+import { hierarchyLogEntries } from './ca-log-entries.js';
+import { appendToLog } from '../transparency/log-writer.js';
+import { createLogKey, newLogOrigin } from '../transparency/log-key.js';
 
 export interface SetupOptions {
   dir: string;
@@ -46,6 +49,8 @@ export interface SetupResult {
   config: HearthConfig;
   adminToken: string;
   generatedPassphraseFile?: string;
+  /** The transparency log's note verifier key, for auditors. */
+  logVerifierKey: string;
 }
 
 async function assertFreshDirectory(dir: string): Promise<void> {
@@ -116,9 +121,13 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
     cas.set(name, { name, certificate: certificateFacts(ca.certificate), signer: ca.signer, chainAbove: [root], ocsp: { certificate: certificateFacts(delegate.certificate), signer: delegate.signer } });
   }
 
+  const logVerifierKey = await createLogKey(layout, passphrase, newLogOrigin(config.server.publicHost));
+
   const store = await openStore({ url: databaseUrl(config, layout), ...(config.database.schema ? { schema: config.database.schema } : {}) });
   const bus = await openBus({});
   try {
+    // The hierarchy is the log's first entries: an auditor sees every CA before anything it issued.
+    await store.transaction((tx) => appendToLog(tx, hierarchyLogEntries(hierarchy, clock), clock.now()));
     // The control plane's own TLS certificate is issued like any other, so it is in the store.
     const publicHost = config.server.publicHost;
     const tlsRequest = await createKeyAndRequest({
@@ -134,7 +143,7 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
 
     const { token } = await createApiToken(store, 'admin', 'admin', clock.now());
     await writeFile(layout.config, yaml, { mode: 0o644, flag: 'wx' });
-    return { layout, config, adminToken: token, generatedPassphraseFile };
+    return { layout, config, adminToken: token, generatedPassphraseFile, logVerifierKey };
   } finally {
     for (const { signer } of [...hierarchy.issuing.values(), ...hierarchy.ocsp.values()]) await signer.close?.();
     await bus.close();

@@ -31,6 +31,10 @@ export class DataDirLayout {
   ocspCertificate(ca: string): string {
     return join(this.caDir, `ocsp-${ca}.pem`);
   }
+  /** The transparency log's note verifier key; its name is the log's origin. */
+  get logVerifierKey(): string {
+    return join(this.caDir, 'log.pub');
+  }
   get tlsCertificate(): string {
     return join(this.caDir, 'tls.pem');
   }

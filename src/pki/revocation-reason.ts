@@ -20,3 +20,8 @@ const CODES: ReadonlySet<number> = new Set(Object.values(REVOCATION_REASONS));
 export function isRevocationReasonCode(value: unknown): value is RevocationReasonCode {
   return typeof value === 'number' && CODES.has(value);
 }
+
+/** The RFC 5280 name of a reason code, as CRLs and the transparency log spell it. */
+export function revocationReasonName(code: RevocationReasonCode): RevocationReasonName {
+  return (Object.keys(REVOCATION_REASONS) as RevocationReasonName[]).find((name) => REVOCATION_REASONS[name] === code) as RevocationReasonName;
+}

@@ -6,6 +6,9 @@ import type {
   ApiTokenRecord,
   CertificateQuery,
   CertificateRecord,
+  CheckpointRecord,
+  LogEntryRecord,
+  LogNodeRecord,
   NewPendingCertificate,
   RevocationReason,
   Store,
@@ -13,6 +16,7 @@ import type {
 } from './store.js';
 import { insertUnique } from './unique-violation.js';
 import { PrecompiledQuery } from './precompiled-query.js';
+import { KyselyLogStore, compileLogQueries } from './kysely-log-store.js';
 
 const CERTIFICATE_COLUMNS = [
   'serial',
@@ -112,6 +116,7 @@ function compileHotQueries(db: Kysely<HearthDatabase>) {
     getCertificate: PrecompiledQuery.compile((p: { serial: string }) =>
       db.selectFrom('certificates').select(CERTIFICATE_COLUMNS).where('serial', '=', p.serial),
     ),
+    log: compileLogQueries(db),
   };
 }
 
@@ -119,10 +124,43 @@ type HotQueries = ReturnType<typeof compileHotQueries>;
 
 /** StoreTx bound to either the root Kysely instance or one Kysely transaction. */
 export class KyselyStoreTx implements StoreTx {
+  private readonly log: KyselyLogStore;
+
   constructor(
     protected readonly db: Kysely<HearthDatabase>,
     protected readonly hot: HotQueries,
-  ) {}
+    readonly dialect: 'sqlite' | 'postgres',
+  ) {
+    this.log = new KyselyLogStore(db, dialect, hot.log);
+  }
+
+  lockLog(): Promise<number> {
+    return this.log.lockLog();
+  }
+  logSize(): Promise<number> {
+    return this.log.logSize();
+  }
+  getLogNodes(ids: readonly { level: number; index: number }[]): Promise<Map<string, Uint8Array>> {
+    return this.log.getLogNodes(ids);
+  }
+  appendLog(size: number, entries: Omit<LogEntryRecord, 'index'>[], nodes: LogNodeRecord[]): Promise<void> {
+    return this.log.appendLog(size, entries, nodes);
+  }
+  getLogEntries(start: number, end: number): Promise<LogEntryRecord[]> {
+    return this.log.getLogEntries(start, end);
+  }
+  findLogEntryByHash(leafHash: Uint8Array): Promise<LogEntryRecord | undefined> {
+    return this.log.findLogEntryByHash(leafHash);
+  }
+  findLogEntryBySerial(serial: string, kind: string): Promise<LogEntryRecord | undefined> {
+    return this.log.findLogEntryBySerial(serial, kind);
+  }
+  insertCheckpoint(checkpoint: CheckpointRecord): Promise<void> {
+    return this.log.insertCheckpoint(checkpoint);
+  }
+  latestCheckpoint(): Promise<CheckpointRecord | undefined> {
+    return this.log.latestCheckpoint();
+  }
 
   async insertPendingCertificate(cert: NewPendingCertificate): Promise<void> {
     const row: PendingCertificateRow = {
@@ -140,6 +178,10 @@ export class KyselyStoreTx implements StoreTx {
 
   async insertPendingCertificates(certs: NewPendingCertificate[]): Promise<void> {
     if (certs.length === 0) return;
+    if (this.dialect === 'sqlite') {
+      for (const cert of certs) await this.insertPendingCertificate(cert);
+      return;
+    }
     const rows = certs.map((cert) => ({
       serial: cert.serial,
       ca: cert.ca,
@@ -159,6 +201,11 @@ export class KyselyStoreTx implements StoreTx {
 
   async markCertificatesIssued(items: { serial: string; der: Uint8Array }[]): Promise<boolean[]> {
     if (items.length === 0) return [];
+    if (this.dialect === 'sqlite') {
+      const marked: boolean[] = [];
+      for (const item of items) marked.push(await this.markCertificateIssued(item.serial, item.der));
+      return marked;
+    }
     const updated = await this.db
       .updateTable('certificates')
       .set((eb) => {
@@ -275,11 +322,8 @@ export class KyselyStoreTx implements StoreTx {
 }
 
 export class KyselyStore extends KyselyStoreTx implements Store {
-  constructor(
-    db: Kysely<HearthDatabase>,
-    readonly dialect: 'sqlite' | 'postgres',
-  ) {
-    super(db, compileHotQueries(db));
+  constructor(db: Kysely<HearthDatabase>, dialect: 'sqlite' | 'postgres') {
+    super(db, compileHotQueries(db), dialect);
   }
 
   /*
@@ -289,22 +333,16 @@ export class KyselyStore extends KyselyStoreTx implements Store {
    */
   override async insertPendingCertificates(certs: NewPendingCertificate[]): Promise<void> {
     if (this.dialect !== 'sqlite' || certs.length <= 1) return super.insertPendingCertificates(certs);
-    await this.transaction(async (tx) => {
-      for (const cert of certs) await tx.insertPendingCertificate(cert);
-    });
+    await this.transaction((tx) => tx.insertPendingCertificates(certs));
   }
 
   override async markCertificatesIssued(items: { serial: string; der: Uint8Array }[]): Promise<boolean[]> {
-    if (this.dialect !== 'sqlite') return super.markCertificatesIssued(items);
-    return this.transaction(async (tx) => {
-      const marked: boolean[] = [];
-      for (const item of items) marked.push(await tx.markCertificateIssued(item.serial, item.der));
-      return marked;
-    });
+    if (this.dialect !== 'sqlite' || items.length <= 1) return super.markCertificatesIssued(items);
+    return this.transaction((tx) => tx.markCertificatesIssued(items));
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => fn(new KyselyStoreTx(trx, this.hot)));
+    return this.db.transaction().execute((trx) => fn(new KyselyStoreTx(trx, this.hot, this.dialect)));
   }
 
   close(): Promise<void> {

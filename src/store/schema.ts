@@ -39,7 +39,40 @@ export interface ApiTokensTable {
   created_at: EpochMs;
 }
 
+type Count = ColumnType<number | string, number, number>;
+
+export interface LogEntriesTable {
+  idx: Count;
+  kind: string;
+  serial: string | null;
+  leaf: Bytes;
+  leaf_hash: Bytes;
+  created_at: EpochMs;
+}
+
+export interface LogNodesTable {
+  level: number;
+  idx: Count;
+  hash: Bytes;
+}
+
+export interface LogHeadTable {
+  id: number;
+  size: Count;
+}
+
+export interface LogCheckpointsTable {
+  size: Count;
+  root: Bytes;
+  note: string;
+  created_at: EpochMs;
+}
+
 export interface HearthDatabase {
+  log_entries: LogEntriesTable;
+  log_nodes: LogNodesTable;
+  log_head: LogHeadTable;
+  log_checkpoints: LogCheckpointsTable;
   certificates: CertificatesTable;
   crl_numbers: CrlNumbersTable;
   api_tokens: ApiTokensTable;

@@ -59,6 +59,33 @@ export interface ApiTokenRecord {
   createdAt: Date;
 }
 
+/** One leaf of the transparency log as stored. */
+export interface LogEntryRecord {
+  index: number;
+  kind: string;
+  /** The certificate serial the entry is about, for lookups; null for entries about no certificate. */
+  serial: string | null;
+  /** The canonical JSON bytes that were hashed. */
+  leaf: Uint8Array;
+  leafHash: Uint8Array;
+  createdAt: Date;
+}
+
+export interface CheckpointRecord {
+  size: number;
+  root: Uint8Array;
+  /** The signed note, as served. */
+  note: string;
+  createdAt: Date;
+}
+
+/** A perfect subtree hash above the leaves (level ≥ 1); leaves' hashes are kept with the entries. */
+export interface LogNodeRecord {
+  level: number;
+  index: number;
+  hash: Uint8Array;
+}
+
 export interface StoreTx {
   /** Inserts a pending certificate; throws UniqueViolationError if the serial exists. */
   insertPendingCertificate(cert: NewPendingCertificate): Promise<void>;
@@ -87,6 +114,25 @@ export interface StoreTx {
   nextCrlNumber(ca: string): Promise<bigint>;
   insertApiToken(token: ApiTokenRecord): Promise<void>;
   findApiTokenByHash(hash: string): Promise<ApiTokenRecord | undefined>;
+
+  /**
+   * Takes the log's append lock until the transaction ends and returns the tree size. Appending
+   * transactions are serialised by it, across processes, so indices are dense and never reused.
+   * Only meaningful inside transaction().
+   */
+  lockLog(): Promise<number>;
+  logSize(): Promise<number>;
+  /** Perfect-subtree hashes by (level, index), keyed `${level}/${index}`; level 0 reads leaf hashes. */
+  getLogNodes(ids: readonly { level: number; index: number }[]): Promise<Map<string, Uint8Array>>;
+  /** Stores entries from index `size` on, the nodes they complete, and the new size; under lockLog(). */
+  appendLog(size: number, entries: Omit<LogEntryRecord, 'index'>[], nodes: LogNodeRecord[]): Promise<void>;
+  /** Entries with start <= index < end, in order. */
+  getLogEntries(start: number, end: number): Promise<LogEntryRecord[]>;
+  findLogEntryByHash(leafHash: Uint8Array): Promise<LogEntryRecord | undefined>;
+  findLogEntryBySerial(serial: string, kind: string): Promise<LogEntryRecord | undefined>;
+  /** Keeps the first checkpoint stored for a size; a second one for the same size is ignored. */
+  insertCheckpoint(checkpoint: CheckpointRecord): Promise<void>;
+  latestCheckpoint(): Promise<CheckpointRecord | undefined>;
 }
 
 export interface Store extends StoreTx {

@@ -46,6 +46,8 @@ export function registerInitCommand(program: Command): void {
       console.log(`  root CA (offline)      ${result.layout.caCertificate('root')}`);
       console.log(`  issuing CAs            ${result.layout.caCertificate('devices')}, ${result.layout.caCertificate('services')}`);
       console.log(`  configuration          ${result.layout.config}`);
+      console.log(`  transparency log key   ${result.layout.logVerifierKey}`);
+      console.log(`                         ${result.logVerifierKey}`);
       if (result.generatedPassphraseFile) {
         console.log(`  key passphrase         ${result.generatedPassphraseFile} (generated; for production keep it off this disk and use --passphrase-env)`);
       }

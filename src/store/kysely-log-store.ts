@@ -1,0 +1,153 @@
+/**
+ * The transparency log's tables on Kysely: entries, perfect-subtree nodes, the locked head and the
+ * checkpoints. The tree arithmetic is the ledger's; this file only reads and writes rows.
+ */
+import type { Kysely, Selectable } from 'kysely';
+import type { HearthDatabase, LogCheckpointsTable, LogEntriesTable } from './schema.js';
+import type { CheckpointRecord, LogEntryRecord, LogNodeRecord } from './store.js';
+import { PrecompiledQuery } from './precompiled-query.js';
+
+/** Rows per multi-row insert on PostgreSQL; SQLite runs one precompiled row statement at a time. */
+const INSERT_CHUNK = 500;
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function toEntryRecord(row: Selectable<LogEntriesTable>): LogEntryRecord {
+  return {
+    index: Number(row.idx),
+    kind: row.kind,
+    serial: row.serial,
+    leaf: new Uint8Array(row.leaf),
+    leafHash: new Uint8Array(row.leaf_hash),
+    createdAt: new Date(Number(row.created_at)),
+  };
+}
+
+function toCheckpointRecord(row: Selectable<LogCheckpointsTable>): CheckpointRecord {
+  return { size: Number(row.size), root: new Uint8Array(row.root), note: row.note, createdAt: new Date(Number(row.created_at)) };
+}
+
+interface EntryRow {
+  idx: number;
+  kind: string;
+  serial: string | null;
+  leaf: Buffer;
+  leaf_hash: Buffer;
+  created_at: number;
+}
+
+export function compileLogQueries(db: Kysely<HearthDatabase>) {
+  return {
+    insertEntry: PrecompiledQuery.compile((p: EntryRow) => db.insertInto('log_entries').values({ idx: p.idx, kind: p.kind, serial: p.serial, leaf: p.leaf, leaf_hash: p.leaf_hash, created_at: p.created_at })),
+    insertNode: PrecompiledQuery.compile((p: { level: number; idx: number; hash: Buffer }) => db.insertInto('log_nodes').values({ level: p.level, idx: p.idx, hash: p.hash })),
+  };
+}
+
+export type LogQueries = ReturnType<typeof compileLogQueries>;
+
+export class KyselyLogStore {
+  constructor(
+    private readonly db: Kysely<HearthDatabase>,
+    private readonly dialect: 'sqlite' | 'postgres',
+    private readonly queries: LogQueries,
+  ) {}
+
+  async lockLog(): Promise<number> {
+    // SQLite transactions here begin IMMEDIATE and already hold the database's write lock.
+    const query = this.db.selectFrom('log_head').select('size').where('id', '=', 1);
+    const row = await (this.dialect === 'postgres' ? query.forUpdate() : query).executeTakeFirstOrThrow();
+    return Number(row.size);
+  }
+
+  async logSize(): Promise<number> {
+    const row = await this.db.selectFrom('log_head').select('size').where('id', '=', 1).executeTakeFirstOrThrow();
+    return Number(row.size);
+  }
+
+  async getLogNodes(ids: readonly { level: number; index: number }[]): Promise<Map<string, Uint8Array>> {
+    const found = new Map<string, Uint8Array>();
+    const leaves = ids.filter((id) => id.level === 0).map((id) => id.index);
+    const inner = ids.filter((id) => id.level > 0);
+    if (leaves.length > 0) {
+      const rows = await this.db.selectFrom('log_entries').select(['idx', 'leaf_hash']).where('idx', 'in', leaves).execute();
+      for (const row of rows) found.set(`0/${Number(row.idx)}`, new Uint8Array(row.leaf_hash));
+    }
+    if (inner.length > 0) {
+      const rows = await this.db
+        .selectFrom('log_nodes')
+        .select(['level', 'idx', 'hash'])
+        .where((eb) => eb.or(inner.map((id) => eb.and([eb('level', '=', id.level), eb('idx', '=', id.index)]))))
+        .execute();
+      for (const row of rows) found.set(`${row.level}/${Number(row.idx)}`, new Uint8Array(row.hash));
+    }
+    return found;
+  }
+
+  async appendLog(size: number, entries: Omit<LogEntryRecord, 'index'>[], nodes: LogNodeRecord[]): Promise<void> {
+    const entryRows: EntryRow[] = entries.map((e, i) => ({
+      idx: size + i,
+      kind: e.kind,
+      serial: e.serial,
+      leaf: toBuffer(e.leaf),
+      leaf_hash: toBuffer(e.leafHash),
+      created_at: e.createdAt.getTime(),
+    }));
+    const nodeRows = nodes.map((n) => {
+      if (n.level < 1) throw new RangeError('leaf hashes are stored with their entries');
+      return { level: n.level, idx: n.index, hash: toBuffer(n.hash) };
+    });
+    if (this.dialect === 'sqlite') {
+      for (const row of entryRows) await this.queries.insertEntry.execute(this.db, row);
+      for (const row of nodeRows) await this.queries.insertNode.execute(this.db, row);
+    } else {
+      for (let i = 0; i < entryRows.length; i += INSERT_CHUNK) await this.db.insertInto('log_entries').values(entryRows.slice(i, i + INSERT_CHUNK)).execute();
+      for (let i = 0; i < nodeRows.length; i += INSERT_CHUNK) await this.db.insertInto('log_nodes').values(nodeRows.slice(i, i + INSERT_CHUNK)).execute();
+    }
+    // The size it was locked at: a writer that skipped lockLog() fails here instead of forking the tree.
+    const moved = await this.db
+      .updateTable('log_head')
+      .set({ size: size + entries.length })
+      .where('id', '=', 1)
+      .where('size', '=', size)
+      .executeTakeFirst();
+    if (Number(moved.numUpdatedRows) !== 1) throw new Error(`the log is no longer ${size} entries long; appends must hold lockLog()`);
+  }
+
+  async getLogEntries(start: number, end: number): Promise<LogEntryRecord[]> {
+    if (end <= start) return [];
+    const rows = await this.db.selectFrom('log_entries').selectAll().where('idx', '>=', start).where('idx', '<', end).orderBy('idx').execute();
+    return rows.map(toEntryRecord);
+  }
+
+  async findLogEntryByHash(leafHash: Uint8Array): Promise<LogEntryRecord | undefined> {
+    const row = await this.db.selectFrom('log_entries').selectAll().where('leaf_hash', '=', toBuffer(leafHash)).orderBy('idx').limit(1).executeTakeFirst();
+    return row && toEntryRecord(row);
+  }
+
+  async findLogEntryBySerial(serial: string, kind: string): Promise<LogEntryRecord | undefined> {
+    const row = await this.db
+      .selectFrom('log_entries')
+      .selectAll()
+      .where('serial', '=', serial)
+      .where('kind', '=', kind)
+      .orderBy('idx')
+      .limit(1)
+      .executeTakeFirst();
+    return row && toEntryRecord(row);
+  }
+
+  async insertCheckpoint(checkpoint: CheckpointRecord): Promise<void> {
+    await this.db
+      .insertInto('log_checkpoints')
+      .values({ size: checkpoint.size, root: toBuffer(checkpoint.root), note: checkpoint.note, created_at: checkpoint.createdAt.getTime() })
+      .onConflict((oc) => oc.column('size').doNothing())
+      .execute();
+  }
+
+  async latestCheckpoint(): Promise<CheckpointRecord | undefined> {
+    const row = await this.db.selectFrom('log_checkpoints').selectAll().orderBy('size', 'desc').limit(1).executeTakeFirst();
+    return row && toCheckpointRecord(row);
+  }
+}

@@ -1,0 +1,52 @@
+import { sql } from 'kysely';
+import type { Kysely, Migration } from 'kysely';
+
+/**
+ * The transparency log: its entries (leaf bytes and leaf hash), the hash of every perfect subtree
+ * above the leaves, the tree size in a one-row head that appenders lock, and signed checkpoints.
+ */
+export function transparencyLogMigration(binaryType: 'blob' | 'bytea'): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('log_entries')
+        .addColumn('idx', 'bigint', (col) => col.primaryKey())
+        .addColumn('kind', 'text', (col) => col.notNull())
+        .addColumn('serial', 'text')
+        .addColumn('leaf', binaryType, (col) => col.notNull())
+        .addColumn('leaf_hash', binaryType, (col) => col.notNull())
+        .addColumn('created_at', 'bigint', (col) => col.notNull())
+        .execute();
+      await db.schema.createIndex('log_entries_leaf_hash').on('log_entries').column('leaf_hash').execute();
+      await db.schema.createIndex('log_entries_serial').on('log_entries').columns(['serial', 'kind']).where(sql.ref('serial'), 'is not', null).execute();
+
+      await db.schema
+        .createTable('log_nodes')
+        .addColumn('level', 'integer', (col) => col.notNull())
+        .addColumn('idx', 'bigint', (col) => col.notNull())
+        .addColumn('hash', binaryType, (col) => col.notNull())
+        .addPrimaryKeyConstraint('log_nodes_pk', ['level', 'idx'])
+        .addCheckConstraint('log_nodes_above_leaves', sql`level >= 1`)
+        .execute();
+
+      await db.schema
+        .createTable('log_head')
+        .addColumn('id', 'integer', (col) => col.primaryKey())
+        .addColumn('size', 'bigint', (col) => col.notNull())
+        .addCheckConstraint('log_head_single_row', sql`id = 1`)
+        .execute();
+      await db.insertInto('log_head' as never).values({ id: 1, size: 0 } as never).execute();
+
+      await db.schema
+        .createTable('log_checkpoints')
+        .addColumn('size', 'bigint', (col) => col.primaryKey())
+        .addColumn('root', binaryType, (col) => col.notNull())
+        .addColumn('note', 'text', (col) => col.notNull())
+        .addColumn('created_at', 'bigint', (col) => col.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const table of ['log_checkpoints', 'log_head', 'log_nodes', 'log_entries']) await db.schema.dropTable(table).execute();
+    },
+  };
+}
