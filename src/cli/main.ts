@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { HearthError } from '../core/errors.js';
 import { ApiError } from './api-client.js';
+import { registerAuditCommands } from './commands/audit.js';
 import { registerCertCommands } from './commands/cert.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerInitCommand } from './commands/init.js';
@@ -14,6 +15,7 @@ program.exitOverride();
 registerInitCommand(program);
 registerServeCommand(program);
 registerCertCommands(program);
+registerAuditCommands(program);
 registerDemoCommand(program);
 
 try {

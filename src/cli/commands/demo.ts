@@ -1,7 +1,8 @@
 /**
  * `hearth demo`: a throw-away installation in a temp folder, the control plane running, a handful
  * of device certificates issued over the REST API, one revoked, and the openssl commands that
- * show the chain, the CRL and OCSP at work (run once here when openssl is installed).
+ * show the chain, the CRL and OCSP at work (run once here when openssl is installed), and an audit of
+ * the transparency log with one certificate's inclusion proof.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -31,12 +32,12 @@ async function startOnFreePorts(dir: string, configPath: string, ports: { api: n
 }
 
 /** Runs a shown command without blocking: the server it talks to lives in this process. */
-async function runShown(command: string, cwd: string): Promise<void> {
+async function runShown(command: string, cwd: string, maxLines = 8): Promise<void> {
   console.log(`$ ${command}`);
   const result = await promisify(execFile)('bash', ['-c', command], { cwd, encoding: 'utf8' }).catch(
     (err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
   );
-  const output = `${result.stdout}${result.stderr}`.trim().split('\n').slice(0, 8);
+  const output = `${result.stdout}${result.stderr}`.trim().split('\n').slice(0, maxLines);
   for (const line of output) console.log(`  ${line}`);
 }
 
@@ -84,7 +85,8 @@ export function registerDemoCommand(program: Command): void {
       console.log(`  OpenAPI       ${plane.apiUrl}/openapi.json`);
       console.log(`  OCSP          ${http}/ocsp`);
       console.log(`  CRL           ${http}/crl/devices.crl`);
-      console.log(`  metrics       ${plane.apiUrl}/metrics\n`);
+      console.log(`  metrics       ${plane.apiUrl}/metrics`);
+      console.log(`  log           ${plane.apiUrl}/log/checkpoint   (verifier key in ca/log.pub)\n`);
       console.log(`Check it with openssl (in ${dir}):\n`);
       const commands = [
         `openssl verify -CAfile ca/root.pem -untrusted ca/devices.pem device-1.pem`,
@@ -99,6 +101,14 @@ export function registerDemoCommand(program: Command): void {
         if (haveOpenssl) await runShown(command, dir);
         else console.log(`$ ${command}`);
       }
+
+      // The transparency log: the signed checkpoint, a full audit, and one certificate's inclusion proof.
+      console.log('\nAudit the transparency log (checkpoint, every entry re-hashed, one inclusion proof):\n');
+      const hearth = `node ${process.argv[1]}`;
+      await plane.checkpointer.refresh({ force: true });
+      await runShown(`curl -s --cacert ca/root.pem ${plane.apiUrl}/log/checkpoint`, dir);
+      await runShown(`${hearth} audit verify --dir . --url ${plane.apiUrl}`, dir);
+      await runShown(`${hearth} audit prove device-1.pem --dir . --url ${plane.apiUrl}`, dir, 14);
       if (opts.exit) {
         await plane.close();
         return;
