@@ -282,6 +282,7 @@ const half = (n: number): number => Math.floor(n / 2);
 /** RFC 9162 2.1.3.2. */
 export function verifyInclusion(leaf: Hash, index: number, size: number, proof: readonly Hash[], root: Hash): boolean {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false;
+  if (leaf.length !== HASH_BYTES || root.length !== HASH_BYTES) return false;
   let fn = index;
   let sn = size - 1;
   let r = leaf;
@@ -307,6 +308,7 @@ export function verifyInclusion(leaf: Hash, index: number, size: number, proof: 
 /** RFC 9162 2.1.4.2. Consistency from an empty tree is not defined; equal sizes need equal roots and no proof. */
 export function verifyConsistency(size1: number, size2: number, proof: readonly Hash[], root1: Hash, root2: Hash): boolean {
   if (!Number.isSafeInteger(size1) || !Number.isSafeInteger(size2) || size1 < 1 || size1 > size2) return false;
+  if (root1.length !== HASH_BYTES || root2.length !== HASH_BYTES) return false;
   if (size1 === size2) return proof.length === 0 && hashesEqual(root1, root2);
   if (proof.length === 0 || proof.some((p) => p.length !== HASH_BYTES)) return false;
   // When the old tree is a perfect subtree of the new one, its root is the proof's implicit first element.

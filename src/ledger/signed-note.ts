@@ -31,9 +31,9 @@ export interface NoteSigner {
   sign(message: Uint8Array): Promise<Uint8Array>;
 }
 
-/** Key names are non-empty and hold neither whitespace nor '+'. */
+/** Key names are non-empty and hold neither Unicode white space nor '+'. */
 export function isValidKeyName(name: string): boolean {
-  return name.length > 0 && !/[\s+]/u.test(name);
+  return name.length > 0 && !/[\p{White_Space}+]/u.test(name);
 }
 
 /** The first four bytes of SHA-256(name || 0x0A || 0x01 || public key). */
