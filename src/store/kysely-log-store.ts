@@ -98,14 +98,8 @@ export class KyselyLogStore {
       if (n.level < 1) throw new RangeError('leaf hashes are stored with their entries');
       return { level: n.level, idx: n.index, hash: toBuffer(n.hash) };
     });
-    if (this.dialect === 'sqlite') {
-      for (const row of entryRows) await this.queries.insertEntry.execute(this.db, row);
-      for (const row of nodeRows) await this.queries.insertNode.execute(this.db, row);
-    } else {
-      for (let i = 0; i < entryRows.length; i += INSERT_CHUNK) await this.db.insertInto('log_entries').values(entryRows.slice(i, i + INSERT_CHUNK)).execute();
-      for (let i = 0; i < nodeRows.length; i += INSERT_CHUNK) await this.db.insertInto('log_nodes').values(nodeRows.slice(i, i + INSERT_CHUNK)).execute();
-    }
-    // The size it was locked at: a writer that skipped lockLog() fails here instead of forking the tree.
+    // The head moves first, from the size the caller locked: a writer with a stale size fails here,
+    // before it has written a row, even outside a transaction.
     const moved = await this.db
       .updateTable('log_head')
       .set({ size: size + entries.length })
@@ -113,6 +107,13 @@ export class KyselyLogStore {
       .where('size', '=', size)
       .executeTakeFirst();
     if (Number(moved.numUpdatedRows) !== 1) throw new Error(`the log is no longer ${size} entries long; appends must hold lockLog()`);
+    if (this.dialect === 'sqlite') {
+      for (const row of entryRows) await this.queries.insertEntry.execute(this.db, row);
+      for (const row of nodeRows) await this.queries.insertNode.execute(this.db, row);
+    } else {
+      for (let i = 0; i < entryRows.length; i += INSERT_CHUNK) await this.db.insertInto('log_entries').values(entryRows.slice(i, i + INSERT_CHUNK)).execute();
+      for (let i = 0; i < nodeRows.length; i += INSERT_CHUNK) await this.db.insertInto('log_nodes').values(nodeRows.slice(i, i + INSERT_CHUNK)).execute();
+    }
   }
 
   async getLogEntries(start: number, end: number): Promise<LogEntryRecord[]> {

@@ -3,14 +3,21 @@
  * in flight, then restarted on the same data directory. Everything the API ever returned must
  * still be there byte for byte, revocations must survive into the CRL and OCSP, and rows the
  * crash interrupted may only be `pending` without a certificate (Boulder's pending-then-issued
- * order means a signed certificate nobody recorded cannot exist).
+ * order means a signed certificate nobody recorded cannot exist). The transparency log must agree
+ * with the store both ways, since a certificate and its leaf commit in one transaction, and the
+ * log after the restart must extend the one signed before the kill.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { X509Certificate } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate, createHash } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
 import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { parseCheckpoint, type Checkpoint } from '../../src/ledger/checkpoint.js';
+import { decodeLogEntry, type CertificateIssuedEntry, type CertificateRevokedEntry, type LogEntry } from '../../src/ledger/log-entry.js';
+import { leafHash, rootFromLeafHashes, verifyConsistency } from '../../src/ledger/merkle.js';
+import { openNote, parseVerifierKey, type NoteVerifier } from '../../src/ledger/signed-note.js';
 import { needsOpenssl } from '../support/environment.js';
 import { initInstallation, listAllCertificates, openssl, opensslOcsp, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
 
@@ -42,6 +49,37 @@ const derOf = (pem: string) => Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''
 /** The API spells serials as whole bytes, openssl and node:crypto as the bare number, upper-case. */
 const normalSerial = (hex: string) => hex.toLowerCase().replace(/^0+(?=.)/, '');
 const deviceId = (n: number) => `urn:dev:ops:acme-plug-${String(n).padStart(5, '0')}`;
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** GET on the public /log API, trusting only the installation's root. */
+function getLog(apiUrl: string, ca: string, path: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(new URL(path, apiUrl), { method: 'GET', ca }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function signedCheckpoint(apiUrl: string, ca: string, verifier: NoteVerifier): Promise<Checkpoint> {
+  const reply = await getLog(apiUrl, ca, '/log/checkpoint');
+  assert.equal(reply.status, 200);
+  return parseCheckpoint(openNote(reply.body.toString('utf8'), [verifier]).text);
+}
+
+/** Every leaf's bytes, page by page. */
+async function logLeaves(apiUrl: string, ca: string): Promise<Buffer[]> {
+  const leaves: Buffer[] = [];
+  for (;;) {
+    const reply = await getLog(apiUrl, ca, `/log/entries?start=${leaves.length}&end=${leaves.length + 10_000}`);
+    if (reply.status === 400 && leaves.length > 0) return leaves;
+    assert.equal(reply.status, 200, reply.body.toString());
+    leaves.push(...reply.body.toString('utf8').slice(0, -1).split('\n').map((line) => Buffer.from(line, 'utf8')));
+  }
+}
 
 describe('crash safety of issuance', { skip }, () => {
   let installation: Installation;
@@ -52,6 +90,8 @@ describe('crash safety of issuance', { skip }, () => {
   const revoked = new Map<string, string>();
   let started = 0;
   let inFlightAtKill = 0;
+  /** Signed by the first server while the burst was running. */
+  let checkpointBeforeKill: Checkpoint | undefined;
 
   before(async () => {
     installation = await initInstallation();
@@ -89,6 +129,9 @@ describe('crash safety of issuance', { skip }, () => {
             assert.equal(view.state, 'revoked');
             revoked.set(target.serial, reason);
           }
+          const ca = readFileSync(join(installation.dir, 'ca/root.pem'), 'utf8');
+          const verifier = parseVerifierKey(readFileSync(join(installation.dir, 'ca/log.pub'), 'utf8'));
+          checkpointBeforeKill = await signedCheckpoint(first.apiUrl, ca, verifier);
         })();
       }
       if (returned.length >= KILL_AFTER_RESPONSES && revocationsDone && !killedAt) {
@@ -187,6 +230,45 @@ describe('crash safety of issuance', { skip }, () => {
       assert.match(answer.out, /Response verify OK/);
       assert.match(answer.out, new RegExp(`${file}: good`));
     }
+
+    // The transparency log agrees with the store: nothing returned is missing from it, and it
+    // names no certificate the store does not hold as issued.
+    const rootPem = readFileSync(join(installation.dir, 'ca/root.pem'), 'utf8');
+    const verifier = parseVerifierKey(readFileSync(join(installation.dir, 'ca/log.pub'), 'utf8'));
+    const leaves = await logLeaves(server.apiUrl, rootPem);
+    const entries: LogEntry[] = leaves.map((leaf) => decodeLogEntry(leaf));
+    const issuedLeaves = entries.filter((e): e is CertificateIssuedEntry => e.kind === 'cert.issued');
+    const revokedLeaves = entries.filter((e): e is CertificateRevokedEntry => e.kind === 'cert.revoked');
+    for (const { serial, der } of returned) {
+      const logged = issuedLeaves.filter((e) => normalSerial(e.serial) === normalSerial(serial));
+      assert.equal(logged.length, 1, `${serial} was returned but has ${logged.length} cert.issued leaves`);
+      assert.equal((logged[0] as CertificateIssuedEntry).certificateSha256, sha256(der), `${serial}'s leaf names other bytes`);
+    }
+    const rows = new Map(listing.map((row) => [normalSerial(row.serial), row]));
+    for (const leaf of issuedLeaves) {
+      const row = rows.get(normalSerial(leaf.serial));
+      assert.ok(row && (row.state === 'issued' || row.state === 'revoked') && row.certificate, `the log names ${leaf.serial}, which the store has ${row ? `as ${row.state}` : 'not at all'}`);
+      assert.equal(sha256(derOf(row.certificate)), leaf.certificateSha256, `${leaf.serial}: log and store hold different certificates`);
+    }
+    assert.equal(new Set(issuedLeaves.map((e) => e.serial)).size, issuedLeaves.length, 'a certificate is logged twice');
+    assert.equal(issuedLeaves.length, listing.filter((c) => c.state !== 'pending').length, 'a signed certificate is missing from the log');
+    assert.deepEqual(revokedLeaves.map((e) => normalSerial(e.serial)).sort(), [...revoked.keys()].map(normalSerial).sort());
+
+    // The restarted server signs the log as it stands, and it extends what was signed before the kill.
+    let checkpoint = await signedCheckpoint(server.apiUrl, rootPem, verifier);
+    for (let attempt = 0; checkpoint.size !== leaves.length && attempt < 25; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      checkpoint = await signedCheckpoint(server.apiUrl, rootPem, verifier);
+    }
+    assert.equal(checkpoint.size, leaves.length);
+    assert.equal(Buffer.from(checkpoint.root).toString('hex'), Buffer.from(rootFromLeafHashes(leaves.map(leafHash))).toString('hex'), 'the checkpoint root is not the root of the entries');
+    assert.ok(checkpointBeforeKill, 'no checkpoint was fetched before the kill');
+    const before = checkpointBeforeKill;
+    const proof = await getLog(server.apiUrl, rootPem, `/log/proof/consistency?from=${before.size}&to=${checkpoint.size}`);
+    assert.equal(proof.status, 200);
+    const hashes = (JSON.parse(proof.body.toString()) as { hashes: string[] }).hashes.map((h) => new Uint8Array(Buffer.from(h, 'base64')));
+    assert.ok(verifyConsistency(before.size, checkpoint.size, hashes, before.root, checkpoint.root), 'the log after the crash does not extend the one signed before it');
+    t.diagnostic(`${leaves.length} log entries after the restart; the checkpoint before the kill covered ${before.size}`);
 
     // Issuance carries on after the restart.
     const next = await createKeyAndRequest({ uris: [deviceId(BURST)] });

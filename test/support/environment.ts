@@ -12,7 +12,8 @@ export const inCi = process.env.CI === 'true';
 export const POSTGRES_URL = process.env.HEARTH_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const NATS_URL = process.env.HEARTH_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 
-function tcpReachable(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+/** Generous: a busy test process can stall its event loop for a second, and a late answer is still an answer. */
+function tcpReachable(host: string, port: number, timeoutMs = 5000): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     const done = (ok: boolean) => {
