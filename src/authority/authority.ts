@@ -1,8 +1,9 @@
 /**
  * The single place that issues and revokes. Issuance follows Boulder's order so a crash can never
  * leave a certificate the store does not know: build and lint the to-be-signed certificate, store
- * it with its serial as `pending`, and only then sign; the signed DER is stored as `issued` before
- * anyone sees it. Events go out on the bus after the store has committed.
+ * it with its serial as `pending`, and only then sign; the signed DER is stored as `issued`, in the
+ * same transaction as its transparency-log leaf, before anyone sees it. Events go out on the bus
+ * after the store has committed.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
@@ -19,8 +20,7 @@ import { draftCertificate, draftFromCsr, type CertificateDraft, type DraftingCa 
 import { DraftWorkers } from './draft-workers.js';
 import { pooledRandomBytes } from './pooled-random.js';
 import { appendToLog } from '../transparency/log-writer.js';
-import type { CertificateIssuedEntry } from '../ledger/log-entry.js';
-import { LOG_ENTRY_VERSION } from '../ledger/log-entry.js';
+import { LOG_ENTRY_VERSION, type CertificateIssuedEntry } from '../ledger/log-entry.js';
 import { revocationReasonName } from '../pki/revocation-reason.js';
 import { commonNameFor, type IssuedSubject } from './requested-subject.js';
 
@@ -93,7 +93,7 @@ export class Authority {
     private readonly bus: EventBus,
     private readonly cas: ReadonlyMap<string, IssuingCa>,
     private readonly clock: Clock,
-    private readonly urls: PublicUrls,
+    urls: PublicUrls,
     options: AuthorityOptions = {},
   ) {
     this.origin = options.origin ?? randomUUID();
