@@ -15,3 +15,25 @@ export function median(values: number[]): number {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
+
+/**
+ * SHA-256 throughput on one core by message size, in bytes per second, from
+ * `openssl speed -seconds S sha256` (whose table is in 1000s of bytes per second); undefined when
+ * openssl is missing or prints something else.
+ */
+export function opensslSha256BytesPerSecond(seconds = 1): Map<number, number> | undefined {
+  const result = spawnSync('openssl', ['speed', '-seconds', String(seconds), 'sha256'], { encoding: 'utf8' });
+  if (result.error || typeof result.stdout !== 'string') return undefined;
+  const lines = result.stdout.split('\n');
+  const header = lines.find((l) => /^type\s/.test(l));
+  const row = lines.find((l) => /^sha256\s/.test(l));
+  if (!header || !row) return undefined;
+  const sizes = [...header.matchAll(/(\d+) bytes/g)].map((m) => Number(m[1]));
+  const rates = row.trim().split(/\s+/).slice(1).map((v) => (/^[\d.]+k$/.test(v) ? Number(v.slice(0, -1)) * 1000 : NaN));
+  const bySize = new Map<number, number>();
+  sizes.forEach((size, i) => {
+    const rate = rates[i];
+    if (rate !== undefined && Number.isFinite(rate)) bySize.set(size, rate);
+  });
+  return bySize.size > 0 ? bySize : undefined;
+}

@@ -103,11 +103,13 @@ export class Authority {
     this.issuedWrites = new GroupCommit(async (items) => {
       const marked = await this.store.transaction(async (tx) => {
         const done = await tx.markCertificatesIssued(items.map(({ serial, der }) => ({ serial, der })));
-        await appendToLog(
+        const logged = items.filter((_, i) => done[i]);
+        const first = await appendToLog(
           tx,
-          items.filter((_, i) => done[i]).map((item) => item.entry),
+          logged.map((item) => item.entry),
           this.clock.now(),
         );
+        await tx.setCertificateLogIndexes(logged.map((item, k) => ({ serial: item.serial, index: first + k })));
         return done;
       });
       return marked.map((value) => ({ ok: true, value }));

@@ -6,7 +6,7 @@
  * are therefore planned as lists of leaf ranges, the ranges turned into perfect nodes, and the
  * nodes fetched in one read: the same code serves a database and an in-memory tree.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 export type Hash = Uint8Array;
 
@@ -14,14 +14,17 @@ export const HASH_BYTES = 32;
 const LEAF_PREFIX = Buffer.from([0x00]);
 const NODE_PREFIX = Buffer.from([0x01]);
 
+// One-shot hashing of one concatenated buffer: an audit makes two million of these per million
+// leaves, and crypto.hash costs about a quarter less than a Hash object per call.
+
 /** SHA-256(0x00 || leaf). */
 export function leafHash(leaf: Uint8Array): Hash {
-  return createHash('sha256').update(LEAF_PREFIX).update(leaf).digest();
+  return hash('sha256', Buffer.concat([LEAF_PREFIX, leaf]), 'buffer');
 }
 
 /** SHA-256(0x01 || left || right). */
 export function nodeHash(left: Hash, right: Hash): Hash {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  return hash('sha256', Buffer.concat([NODE_PREFIX, left, right]), 'buffer');
 }
 
 /** MTH({}) = SHA-256 of the empty string. */

@@ -2,13 +2,16 @@
  * The transparency log's tables on Kysely: entries, perfect-subtree nodes, the locked head and the
  * checkpoints. The tree arithmetic is the ledger's; this file only reads and writes rows.
  */
+import { sql } from 'kysely';
 import type { Kysely, Selectable } from 'kysely';
 import type { HearthDatabase, LogCheckpointsTable, LogEntriesTable } from './schema.js';
 import type { CheckpointRecord, LogEntryRecord, LogNodeRecord } from './store.js';
-import { PrecompiledQuery } from './precompiled-query.js';
 
-/** Rows per multi-row insert on PostgreSQL; SQLite runs one precompiled row statement at a time. */
-const INSERT_CHUNK = 500;
+/**
+ * Rows per multi-row insert. On SQLite a statement's text must repeat for its prepared form to be
+ * reused (the dialect caches by text), so batches go in fixed chunks of 64 and one shorter tail.
+ */
+const INSERT_CHUNK = { sqlite: 64, postgres: 500 } as const;
 
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -18,7 +21,6 @@ function toEntryRecord(row: Selectable<LogEntriesTable>): LogEntryRecord {
   return {
     index: Number(row.idx),
     kind: row.kind,
-    serial: row.serial,
     leaf: new Uint8Array(row.leaf),
     leafHash: new Uint8Array(row.leaf_hash),
     createdAt: new Date(Number(row.created_at)),
@@ -32,26 +34,15 @@ function toCheckpointRecord(row: Selectable<LogCheckpointsTable>): CheckpointRec
 interface EntryRow {
   idx: number;
   kind: string;
-  serial: string | null;
   leaf: Buffer;
   leaf_hash: Buffer;
   created_at: number;
 }
 
-export function compileLogQueries(db: Kysely<HearthDatabase>) {
-  return {
-    insertEntry: PrecompiledQuery.compile((p: EntryRow) => db.insertInto('log_entries').values({ idx: p.idx, kind: p.kind, serial: p.serial, leaf: p.leaf, leaf_hash: p.leaf_hash, created_at: p.created_at })),
-    insertNode: PrecompiledQuery.compile((p: { level: number; idx: number; hash: Buffer }) => db.insertInto('log_nodes').values({ level: p.level, idx: p.idx, hash: p.hash })),
-  };
-}
-
-export type LogQueries = ReturnType<typeof compileLogQueries>;
-
 export class KyselyLogStore {
   constructor(
     private readonly db: Kysely<HearthDatabase>,
     private readonly dialect: 'sqlite' | 'postgres',
-    private readonly queries: LogQueries,
   ) {}
 
   async lockLog(): Promise<number> {
@@ -89,7 +80,6 @@ export class KyselyLogStore {
     const entryRows: EntryRow[] = entries.map((e, i) => ({
       idx: size + i,
       kind: e.kind,
-      serial: e.serial,
       leaf: toBuffer(e.leaf),
       leaf_hash: toBuffer(e.leafHash),
       created_at: e.createdAt.getTime(),
@@ -107,13 +97,9 @@ export class KyselyLogStore {
       .where('size', '=', size)
       .executeTakeFirst();
     if (Number(moved.numUpdatedRows) !== 1) throw new Error(`the log is no longer ${size} entries long; appends must hold lockLog()`);
-    if (this.dialect === 'sqlite') {
-      for (const row of entryRows) await this.queries.insertEntry.execute(this.db, row);
-      for (const row of nodeRows) await this.queries.insertNode.execute(this.db, row);
-    } else {
-      for (let i = 0; i < entryRows.length; i += INSERT_CHUNK) await this.db.insertInto('log_entries').values(entryRows.slice(i, i + INSERT_CHUNK)).execute();
-      for (let i = 0; i < nodeRows.length; i += INSERT_CHUNK) await this.db.insertInto('log_nodes').values(nodeRows.slice(i, i + INSERT_CHUNK)).execute();
-    }
+    const chunk = INSERT_CHUNK[this.dialect];
+    for (let i = 0; i < entryRows.length; i += chunk) await this.db.insertInto('log_entries').values(entryRows.slice(i, i + chunk)).execute();
+    for (let i = 0; i < nodeRows.length; i += chunk) await this.db.insertInto('log_nodes').values(nodeRows.slice(i, i + chunk)).execute();
   }
 
   async getLogEntries(start: number, end: number): Promise<LogEntryRecord[]> {
@@ -122,21 +108,36 @@ export class KyselyLogStore {
     return rows.map(toEntryRecord);
   }
 
+  async getLogLeaves(start: number, end: number): Promise<Uint8Array[]> {
+    if (end <= start) return [];
+    const rows = await this.db.selectFrom('log_entries').select('leaf').where('idx', '>=', start).where('idx', '<', end).orderBy('idx').execute();
+    return rows.map((row) => row.leaf);
+  }
+
   async findLogEntryByHash(leafHash: Uint8Array): Promise<LogEntryRecord | undefined> {
     const row = await this.db.selectFrom('log_entries').selectAll().where('leaf_hash', '=', toBuffer(leafHash)).orderBy('idx').limit(1).executeTakeFirst();
     return row && toEntryRecord(row);
   }
 
-  async findLogEntryBySerial(serial: string, kind: string): Promise<LogEntryRecord | undefined> {
+  async findIssuanceLogEntry(serial: string): Promise<LogEntryRecord | undefined> {
     const row = await this.db
-      .selectFrom('log_entries')
-      .selectAll()
-      .where('serial', '=', serial)
-      .where('kind', '=', kind)
-      .orderBy('idx')
-      .limit(1)
+      .selectFrom('certificates')
+      .innerJoin('log_entries', 'log_entries.idx', 'certificates.log_index')
+      .select(['log_entries.idx', 'log_entries.kind', 'log_entries.leaf', 'log_entries.leaf_hash', 'log_entries.created_at'])
+      .where('certificates.serial', '=', serial)
       .executeTakeFirst();
     return row && toEntryRecord(row);
+  }
+
+  async setCertificateLogIndexes(items: { serial: string; index: number }[]): Promise<void> {
+    if (items.length === 0) return;
+    if (this.dialect === 'postgres') {
+      // One statement for the batch: a round trip per certificate would dominate on PostgreSQL.
+      await sql`update certificates set log_index = u.idx from unnest(${items.map((i) => i.serial)}::text[], ${items.map((i) => i.index)}::bigint[]) as u(serial, idx) where certificates.serial = u.serial`.execute(this.db);
+      return;
+    }
+    // In process a one-row update of a row this transaction just wrote costs microseconds.
+    for (const item of items) await this.db.updateTable('certificates').set({ log_index: item.index }).where('serial', '=', item.serial).execute();
   }
 
   async insertCheckpoint(checkpoint: CheckpointRecord): Promise<void> {

@@ -16,7 +16,7 @@ import type {
 } from './store.js';
 import { insertUnique } from './unique-violation.js';
 import { PrecompiledQuery } from './precompiled-query.js';
-import { KyselyLogStore, compileLogQueries } from './kysely-log-store.js';
+import { KyselyLogStore } from './kysely-log-store.js';
 
 const CERTIFICATE_COLUMNS = [
   'serial',
@@ -49,7 +49,7 @@ function toBytes(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
 }
 
-function toCertificateRecord(row: Selectable<CertificatesTable>): CertificateRecord {
+function toCertificateRecord(row: Omit<Selectable<CertificatesTable>, 'log_index'>): CertificateRecord {
   return {
     serial: row.serial,
     ca: row.ca,
@@ -116,7 +116,6 @@ function compileHotQueries(db: Kysely<HearthDatabase>) {
     getCertificate: PrecompiledQuery.compile((p: { serial: string }) =>
       db.selectFrom('certificates').select(CERTIFICATE_COLUMNS).where('serial', '=', p.serial),
     ),
-    log: compileLogQueries(db),
   };
 }
 
@@ -131,7 +130,7 @@ export class KyselyStoreTx implements StoreTx {
     protected readonly hot: HotQueries,
     readonly dialect: 'sqlite' | 'postgres',
   ) {
-    this.log = new KyselyLogStore(db, dialect, hot.log);
+    this.log = new KyselyLogStore(db, dialect);
   }
 
   lockLog(): Promise<number> {
@@ -149,11 +148,17 @@ export class KyselyStoreTx implements StoreTx {
   getLogEntries(start: number, end: number): Promise<LogEntryRecord[]> {
     return this.log.getLogEntries(start, end);
   }
+  getLogLeaves(start: number, end: number): Promise<Uint8Array[]> {
+    return this.log.getLogLeaves(start, end);
+  }
   findLogEntryByHash(leafHash: Uint8Array): Promise<LogEntryRecord | undefined> {
     return this.log.findLogEntryByHash(leafHash);
   }
-  findLogEntryBySerial(serial: string, kind: string): Promise<LogEntryRecord | undefined> {
-    return this.log.findLogEntryBySerial(serial, kind);
+  findIssuanceLogEntry(serial: string): Promise<LogEntryRecord | undefined> {
+    return this.log.findIssuanceLogEntry(serial);
+  }
+  setCertificateLogIndexes(items: { serial: string; index: number }[]): Promise<void> {
+    return this.log.setCertificateLogIndexes(items);
   }
   insertCheckpoint(checkpoint: CheckpointRecord): Promise<void> {
     return this.log.insertCheckpoint(checkpoint);

@@ -24,6 +24,8 @@ export interface CertificatesTable {
   created_at: EpochMs;
   revoked_at: NullableEpochMs;
   revocation_reason: number | null;
+  /** The index of the certificate's cert.issued leaf in the transparency log. */
+  log_index: ColumnType<number | string | null, number | null | undefined, number | null>;
 }
 
 export interface CrlNumbersTable {
@@ -44,7 +46,6 @@ type Count = ColumnType<number | string, number, number>;
 export interface LogEntriesTable {
   idx: Count;
   kind: string;
-  serial: string | null;
   leaf: Bytes;
   leaf_hash: Bytes;
   created_at: EpochMs;

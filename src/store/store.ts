@@ -63,8 +63,6 @@ export interface ApiTokenRecord {
 export interface LogEntryRecord {
   index: number;
   kind: string;
-  /** The certificate serial the entry is about, for lookups; null for entries about no certificate. */
-  serial: string | null;
   /** The canonical JSON bytes that were hashed. */
   leaf: Uint8Array;
   leafHash: Uint8Array;
@@ -128,8 +126,13 @@ export interface StoreTx {
   appendLog(size: number, entries: Omit<LogEntryRecord, 'index'>[], nodes: LogNodeRecord[]): Promise<void>;
   /** Entries with start <= index < end, in order. */
   getLogEntries(start: number, end: number): Promise<LogEntryRecord[]>;
+  /** Only the leaf bytes of getLogEntries: what an auditor downloads, at half the read cost. */
+  getLogLeaves(start: number, end: number): Promise<Uint8Array[]>;
   findLogEntryByHash(leafHash: Uint8Array): Promise<LogEntryRecord | undefined>;
-  findLogEntryBySerial(serial: string, kind: string): Promise<LogEntryRecord | undefined>;
+  /** The cert.issued leaf of a certificate in the store, found through the certificate's row. */
+  findIssuanceLogEntry(serial: string): Promise<LogEntryRecord | undefined>;
+  /** Records where each certificate's cert.issued leaf is, in the transaction that appended them. */
+  setCertificateLogIndexes(items: { serial: string; index: number }[]): Promise<void>;
   /** Keeps the first checkpoint stored for a size; a second one for the same size is ignored. */
   insertCheckpoint(checkpoint: CheckpointRecord): Promise<void>;
   latestCheckpoint(): Promise<CheckpointRecord | undefined>;

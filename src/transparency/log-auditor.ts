@@ -64,9 +64,13 @@ export async function auditLog(source: LogSource, options: AuditOptions): Promis
   const entriesByKind = new Map<string, number>();
   const issuedSerials = new Set<string>();
   const pageSize = options.pageSize ?? 10_000;
+  const fetchPage = (start: number) => (start < checkpoint.size ? source.entries(start, Math.min(checkpoint.size, start + pageSize)) : undefined);
+  // The next page is on its way while this one is hashed: the log reads and sends as the auditor works.
+  let nextPage = fetchPage(0);
   while (tree.size < checkpoint.size) {
     const start = tree.size;
-    const leaves = await source.entries(start, Math.min(checkpoint.size, start + pageSize));
+    const leaves = (await nextPage) ?? [];
+    nextPage = leaves.length > 0 ? fetchPage(start + Math.min(leaves.length, checkpoint.size - start)) : undefined;
     if (leaves.length === 0) throw new AuditFailure([...problems, `the log returned no entries from index ${start} though its checkpoint has ${checkpoint.size}`]);
     for (const leaf of leaves.slice(0, checkpoint.size - start)) {
       const index = tree.size;

@@ -7,11 +7,6 @@ import type { StoreTx } from '../store/store.js';
 import { appendLeaves, frontierNodes, leafHash, nodeKey } from '../ledger/merkle.js';
 import { encodeLogEntry, type LogEntry } from '../ledger/log-entry.js';
 
-/** The certificate an entry is about, for lookups by serial. */
-function serialOf(entry: LogEntry): string | null {
-  return 'serial' in entry && typeof entry.serial === 'string' ? entry.serial : null;
-}
-
 /** Returns the index of the first appended entry. */
 export async function appendToLog(tx: StoreTx, entries: readonly LogEntry[], at: Date): Promise<number> {
   const leaves = entries.map((entry) => encodeLogEntry(entry));
@@ -22,7 +17,7 @@ export async function appendToLog(tx: StoreTx, entries: readonly LogEntry[], at:
   const nodes = appendLeaves(size, hashes, (level, index) => frontier.get(nodeKey(level, index)));
   await tx.appendLog(
     size,
-    entries.map((entry, i) => ({ kind: entry.kind, serial: serialOf(entry), leaf: leaves[i] as Uint8Array, leafHash: hashes[i] as Uint8Array, createdAt: at })),
+    entries.map((entry, i) => ({ kind: entry.kind, leaf: leaves[i] as Uint8Array, leafHash: hashes[i] as Uint8Array, createdAt: at })),
     nodes.filter((node) => node.level > 0),
   );
   return size;

@@ -22,6 +22,7 @@ export interface TransparencyLogDeps {
   verifierKey: string;
 }
 
+const NEWLINE = Buffer.from('\n');
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 
 class NotYetCheckpointedError extends HearthError {
@@ -76,8 +77,8 @@ export function registerTransparencyLogRoutes(app: FastifyInstance, deps: Transp
       const size = await treeSize(store);
       if (start >= size) throw new BadRequestError(`start ${start} is beyond the tree (${size} entries)`, 'beyond-tree');
       const last = Math.min(end, size, start + MAX_ENTRIES_PER_PAGE);
-      const entries = await store.getLogEntries(start, last);
-      const body = Buffer.concat(entries.flatMap((e) => [Buffer.from(e.leaf), Buffer.from('\n')]));
+      const leaves = await store.getLogLeaves(start, last);
+      const body = Buffer.concat(leaves.flatMap((leaf) => [leaf, NEWLINE]));
       return reply
         .header('content-type', 'application/x-ndjson')
         .header('hearth-log-start', String(start))
@@ -152,7 +153,7 @@ export function registerTransparencyLogRoutes(app: FastifyInstance, deps: Transp
     },
     async (request) => {
       const serial = canonicalSerialHex(request.params.serial);
-      const entry = await store.findLogEntryBySerial(serial, 'cert.issued');
+      const entry = await store.findIssuanceLogEntry(serial);
       if (!entry) throw new NotFoundError(`the log has no cert.issued entry for serial ${serial}`);
       const checkpoint = await checkpointCovering(checkpointer, entry.index);
       return {
