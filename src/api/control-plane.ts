@@ -78,6 +78,8 @@ function baseApp(logger: Logger, metrics: ControlPlaneMetrics, server: string, o
 const RENEWAL_CHECK_MS = 3_600_000;
 /** C2SP practice and the promise: a new checkpoint at most every second while entries arrive. */
 const CHECKPOINT_INTERVAL_MS = 1_000;
+/** Leaf hashes indexed per second at most: well above what issuance appends. */
+const HASH_INDEX_BATCH = 50_000;
 
 /** Writes next to the file and renames over it, so a reader never sees half a certificate. */
 async function replaceFile(path: string, content: string): Promise<void> {
@@ -245,8 +247,18 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
 
   // A checkpoint for the log as it stands at start, then at most one a second while it grows.
   await checkpointer.refresh({ force: true });
+  let indexing = false;
   const checkpointing = setInterval(() => {
     checkpointer.refresh().catch((err) => logger.error({ err }, 'signing a log checkpoint failed'));
+    // Leaf hashes join their lookup index behind the appends, a second's worth at a time.
+    if (indexing) return;
+    indexing = true;
+    store
+      .indexLogHashes(HASH_INDEX_BATCH)
+      .catch((err) => logger.error({ err }, 'indexing log leaf hashes failed'))
+      .finally(() => {
+        indexing = false;
+      });
   }, CHECKPOINT_INTERVAL_MS);
   checkpointing.unref();
   closer.add(() => clearInterval(checkpointing));

@@ -27,6 +27,10 @@ function toEntryRecord(row: Selectable<LogEntriesTable>): LogEntryRecord {
   };
 }
 
+function hashPrefix(hash: Uint8Array): number {
+  return Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).readUIntBE(0, 6);
+}
+
 function toCheckpointRecord(row: Selectable<LogCheckpointsTable>): CheckpointRecord {
   return { size: Number(row.size), root: new Uint8Array(row.root), note: row.note, createdAt: new Date(Number(row.created_at)) };
 }
@@ -115,8 +119,46 @@ export class KyselyLogStore {
   }
 
   async findLogEntryByHash(leafHash: Uint8Array): Promise<LogEntryRecord | undefined> {
-    const row = await this.db.selectFrom('log_entries').selectAll().where('leaf_hash', '=', toBuffer(leafHash)).orderBy('idx').limit(1).executeTakeFirst();
-    return row && toEntryRecord(row);
+    const hash = toBuffer(leafHash);
+    const head = await this.db.selectFrom('log_head').select('hash_indexed').where('id', '=', 1).executeTakeFirstOrThrow();
+    // A six-byte prefix can collide: every candidate's full hash is compared.
+    const indexed = await this.db
+      .selectFrom('log_hash_index')
+      .innerJoin('log_entries', 'log_entries.idx', 'log_hash_index.idx')
+      .selectAll('log_entries')
+      .where('log_hash_index.hash_prefix', '=', hashPrefix(hash))
+      .where('log_entries.leaf_hash', '=', hash)
+      .orderBy('log_entries.idx')
+      .limit(1)
+      .executeTakeFirst();
+    if (indexed) return toEntryRecord(indexed);
+    const tail = await this.db
+      .selectFrom('log_entries')
+      .selectAll()
+      .where('idx', '>=', Number(head.hash_indexed))
+      .where('leaf_hash', '=', hash)
+      .orderBy('idx')
+      .limit(1)
+      .executeTakeFirst();
+    return tail && toEntryRecord(tail);
+  }
+
+  async indexLogHashes(limit: number): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      // The head's lock keeps two indexers (or an indexer and an appender) from racing.
+      const query = trx.selectFrom('log_head').select(['size', 'hash_indexed']).where('id', '=', 1);
+      const head = await (this.dialect === 'postgres' ? query.forUpdate() : query).executeTakeFirstOrThrow();
+      const from = Number(head.hash_indexed);
+      const to = Math.min(Number(head.size), from + limit);
+      if (to <= from) return Number(head.size) - from;
+      const rows = await trx.selectFrom('log_entries').select(['idx', 'leaf_hash']).where('idx', '>=', from).where('idx', '<', to).execute();
+      // Sorted by key, a batch touches each index page once.
+      const keyed = rows.map((row) => ({ hash_prefix: hashPrefix(row.leaf_hash), idx: Number(row.idx) })).sort((a, b) => a.hash_prefix - b.hash_prefix || a.idx - b.idx);
+      const chunk = INSERT_CHUNK[this.dialect] * 4;
+      for (let i = 0; i < keyed.length; i += chunk) await trx.insertInto('log_hash_index').values(keyed.slice(i, i + chunk)).execute();
+      await trx.updateTable('log_head').set({ hash_indexed: to }).where('id', '=', 1).execute();
+      return Number(head.size) - to;
+    });
   }
 
   async findIssuanceLogEntry(serial: string): Promise<LogEntryRecord | undefined> {

@@ -123,7 +123,7 @@ type HotQueries = ReturnType<typeof compileHotQueries>;
 
 /** StoreTx bound to either the root Kysely instance or one Kysely transaction. */
 export class KyselyStoreTx implements StoreTx {
-  private readonly log: KyselyLogStore;
+  protected readonly log: KyselyLogStore;
 
   constructor(
     protected readonly db: Kysely<HearthDatabase>,
@@ -344,6 +344,10 @@ export class KyselyStore extends KyselyStoreTx implements Store {
   override async markCertificatesIssued(items: { serial: string; der: Uint8Array }[]): Promise<boolean[]> {
     if (this.dialect !== 'sqlite' || items.length <= 1) return super.markCertificatesIssued(items);
     return this.transaction((tx) => tx.markCertificatesIssued(items));
+  }
+
+  indexLogHashes(limit: number): Promise<number> {
+    return this.log.indexLogHashes(limit);
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {

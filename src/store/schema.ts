@@ -60,6 +60,14 @@ export interface LogNodesTable {
 export interface LogHeadTable {
   id: number;
   size: Count;
+  /** Entries below this index are in log_hash_index. */
+  hash_indexed: Count;
+}
+
+export interface LogHashIndexTable {
+  /** The leaf hash's first six bytes as an integer (exact in a JavaScript number). */
+  hash_prefix: Count;
+  idx: Count;
 }
 
 export interface LogCheckpointsTable {
@@ -73,6 +81,7 @@ export interface HearthDatabase {
   log_entries: LogEntriesTable;
   log_nodes: LogNodesTable;
   log_head: LogHeadTable;
+  log_hash_index: LogHashIndexTable;
   log_checkpoints: LogCheckpointsTable;
   certificates: CertificatesTable;
   crl_numbers: CrlNumbersTable;

@@ -128,6 +128,7 @@ export interface StoreTx {
   getLogEntries(start: number, end: number): Promise<LogEntryRecord[]>;
   /** Only the leaf bytes of getLogEntries: what an auditor downloads, at half the read cost. */
   getLogLeaves(start: number, end: number): Promise<Uint8Array[]>;
+  /** The first leaf with this hash, whether or not indexLogHashes has reached it yet. */
   findLogEntryByHash(leafHash: Uint8Array): Promise<LogEntryRecord | undefined>;
   /** The cert.issued leaf of a certificate in the store, found through the certificate's row. */
   findIssuanceLogEntry(serial: string): Promise<LogEntryRecord | undefined>;
@@ -142,5 +143,7 @@ export interface Store extends StoreTx {
   readonly dialect: 'sqlite' | 'postgres';
   /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Adds up to `limit` more entries to the leaf-hash index, in its own transaction; returns how many remain unindexed. */
+  indexLogHashes(limit: number): Promise<number>;
   close(): Promise<void>;
 }

@@ -274,6 +274,16 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
       assert.equal((await store.findLogEntryByHash(hashOf(other)))?.index, 1);
       assert.equal((await store.findLogEntryByHash(hashOf(a)))?.index, 0, 'a repeated leaf is found at its first index');
       assert.equal(await store.findLogEntryByHash(randomBytes(32)), undefined);
+      // The same answers while the hash index is partly built and once it has caught up.
+      assert.equal(await store.indexLogHashes(2), 3, 'two of five indexed, three to go');
+      assert.equal((await store.findLogEntryByHash(hashOf(b)))?.index, 2, 'found in the unindexed tail');
+      assert.equal((await store.findLogEntryByHash(hashOf(a)))?.index, 0, 'found in the index');
+      assert.equal(await store.indexLogHashes(100), 0);
+      assert.equal(await store.indexLogHashes(100), 0, 'nothing left to index');
+      assert.equal((await store.findLogEntryByHash(hashOf(b)))?.index, 2);
+      assert.equal((await store.findLogEntryByHash(hashOf(other)))?.index, 1);
+      assert.equal((await store.findLogEntryByHash(hashOf(a)))?.index, 0, 'a repeated leaf is still found at its first index');
+      assert.equal(await store.findLogEntryByHash(randomBytes(32)), undefined);
 
       const c = issued();
       for (const e of [a, b, c]) {
