@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Checkpointer } from '../transparency/checkpointer.js';
 import { openLogIdentity } from '../transparency/log-key.js';
 import { registerTransparencyLogRoutes } from './routes/transparency-log.js';
+import { registerAcmeServer } from '../acme/acme-server.js';
 import type { Server as HttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -278,6 +279,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   registerCertificateRoutes(api, { store, authority, metrics, authenticate });
   registerOperationalRoutes(api, metrics, storeReachable);
   registerTransparencyLogRoutes(api, { store, checkpointer, verifierKey: logIdentity.verifierKey });
+  await registerAcmeServer(api, { store, clock, bodyLimit: config.server.bodyLimit });
   api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());
   await api.listen({ host: config.server.host, port: config.server.apiPort });
   const apiPort = (api.server.address() as AddressInfo).port;

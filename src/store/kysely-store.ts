@@ -3,6 +3,8 @@ import type { Kysely, Selectable } from 'kysely';
 import { BadRequestError } from '../core/errors.js';
 import type { ApiTokensTable, CertificatesTable, HearthDatabase } from './schema.js';
 import type {
+  AcmeAccountRecord,
+  AcmeAccountStatus,
   ApiTokenRecord,
   CertificateQuery,
   CertificateRecord,
@@ -17,6 +19,7 @@ import type {
 import { insertUnique } from './unique-violation.js';
 import { PrecompiledQuery } from './precompiled-query.js';
 import { KyselyLogStore } from './kysely-log-store.js';
+import { KyselyAcmeStore } from './kysely-acme-store.js';
 
 const CERTIFICATE_COLUMNS = [
   'serial',
@@ -124,6 +127,7 @@ type HotQueries = ReturnType<typeof compileHotQueries>;
 /** StoreTx bound to either the root Kysely instance or one Kysely transaction. */
 export class KyselyStoreTx implements StoreTx {
   protected readonly log: KyselyLogStore;
+  private readonly acme: KyselyAcmeStore;
 
   constructor(
     protected readonly db: Kysely<HearthDatabase>,
@@ -131,6 +135,29 @@ export class KyselyStoreTx implements StoreTx {
     readonly dialect: 'sqlite' | 'postgres',
   ) {
     this.log = new KyselyLogStore(db, dialect);
+    this.acme = new KyselyAcmeStore(db);
+  }
+
+  insertAcmeNonce(nonce: string, expiresAt: Date): Promise<void> {
+    return this.acme.insertAcmeNonce(nonce, expiresAt);
+  }
+  consumeAcmeNonce(nonce: string, now: Date): Promise<boolean> {
+    return this.acme.consumeAcmeNonce(nonce, now);
+  }
+  deleteExpiredAcmeNonces(now: Date): Promise<number> {
+    return this.acme.deleteExpiredAcmeNonces(now);
+  }
+  insertAcmeAccount(account: AcmeAccountRecord): Promise<void> {
+    return this.acme.insertAcmeAccount(account);
+  }
+  getAcmeAccount(id: string): Promise<AcmeAccountRecord | undefined> {
+    return this.acme.getAcmeAccount(id);
+  }
+  findAcmeAccountByThumbprint(thumbprint: string): Promise<AcmeAccountRecord | undefined> {
+    return this.acme.findAcmeAccountByThumbprint(thumbprint);
+  }
+  updateAcmeAccount(id: string, changes: { status?: AcmeAccountStatus; contact?: string[] }): Promise<AcmeAccountRecord | undefined> {
+    return this.acme.updateAcmeAccount(id, changes);
   }
 
   lockLog(): Promise<number> {

@@ -77,7 +77,26 @@ export interface LogCheckpointsTable {
   created_at: EpochMs;
 }
 
+export interface AcmeNoncesTable {
+  nonce: string;
+  expires_at: EpochMs;
+}
+
+export interface AcmeAccountsTable {
+  id: string;
+  thumbprint: string;
+  /** The account's public JWK, as JSON. */
+  jwk: string;
+  status: string;
+  /** JSON array of contact URLs. */
+  contact: string;
+  terms_agreed: number;
+  created_at: EpochMs;
+}
+
 export interface HearthDatabase {
+  acme_nonces: AcmeNoncesTable;
+  acme_accounts: AcmeAccountsTable;
   log_entries: LogEntriesTable;
   log_nodes: LogNodesTable;
   log_head: LogHeadTable;

@@ -84,6 +84,18 @@ export interface LogNodeRecord {
   hash: Uint8Array;
 }
 
+export type AcmeAccountStatus = 'valid' | 'deactivated' | 'revoked';
+
+export interface AcmeAccountRecord {
+  id: string;
+  thumbprint: string;
+  jwk: Record<string, unknown>;
+  status: AcmeAccountStatus;
+  contact: string[];
+  termsAgreed: boolean;
+  createdAt: Date;
+}
+
 export interface StoreTx {
   /** Inserts a pending certificate; throws UniqueViolationError if the serial exists. */
   insertPendingCertificate(cert: NewPendingCertificate): Promise<void>;
@@ -136,6 +148,16 @@ export interface StoreTx {
   setCertificateLogIndexes(items: { serial: string; index: number }[]): Promise<void>;
   /** Keeps the first checkpoint stored for a size; a second one for the same size is ignored. */
   insertCheckpoint(checkpoint: CheckpointRecord): Promise<void>;
+
+  insertAcmeNonce(nonce: string, expiresAt: Date): Promise<void>;
+  /** Redeems a nonce once: true only for the first caller, and only before it expires. */
+  consumeAcmeNonce(nonce: string, now: Date): Promise<boolean>;
+  deleteExpiredAcmeNonces(now: Date): Promise<number>;
+  /** A UniqueViolationError when an account already holds the key. */
+  insertAcmeAccount(account: AcmeAccountRecord): Promise<void>;
+  getAcmeAccount(id: string): Promise<AcmeAccountRecord | undefined>;
+  findAcmeAccountByThumbprint(thumbprint: string): Promise<AcmeAccountRecord | undefined>;
+  updateAcmeAccount(id: string, changes: { status?: AcmeAccountStatus; contact?: string[] }): Promise<AcmeAccountRecord | undefined>;
   latestCheckpoint(): Promise<CheckpointRecord | undefined>;
 }
 

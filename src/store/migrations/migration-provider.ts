@@ -6,12 +6,14 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initialMigration } from './0001-initial.js';
 import { transparencyLogMigration } from './0002-transparency-log.js';
+import { acmeAccountsMigration } from './0003-acme-accounts.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const binaryType = dialect === 'postgres' ? 'bytea' : 'blob';
   const migrations: Record<string, Migration> = {
     '0001-initial': initialMigration(binaryType),
     '0002-transparency-log': transparencyLogMigration(binaryType),
+    '0003-acme-accounts': acmeAccountsMigration(),
   };
   return { getMigrations: async () => migrations };
 }
