@@ -10,6 +10,8 @@ export type AcmeErrorType =
   | 'badPublicKey'
   | 'badRevocationReason'
   | 'badSignatureAlgorithm'
+  | 'connection'
+  | 'incorrectResponse'
   | 'invalidContact'
   | 'malformed'
   | 'orderNotReady'

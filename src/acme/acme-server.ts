@@ -1,7 +1,7 @@
 /**
- * The ACME server (RFC 8555) under /acme on the control plane's HTTPS port. This part serves the
- * directory, nonces and accounts; orders, challenges, finalize, certificates, revocation, key
- * change and renewal information follow. Every answer carries a fresh Replay-Nonce and a link to
+ * The ACME server (RFC 8555) under /acme on the control plane's HTTPS port: directory, nonces,
+ * accounts, and orders with http-01 (order-routes.ts); revocation, key change, tls-alpn-01 and
+ * renewal information follow. Every answer carries a fresh Replay-Nonce and a link to
  * the directory; every error is an ACME problem document.
  */
 import { randomBytes } from 'node:crypto';
@@ -12,10 +12,16 @@ import type { AcmeAccountRecord, Store } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
 import { verifyAcmeRequest, type VerifiedRequest } from './jws-request.js';
 import { NonceService } from './nonces.js';
+import type { Authority } from '../authority/authority.js';
+import { http01Validator, type ChallengeValidator, type Http01Options } from './challenge-validators.js';
+import { registerOrderRoutes } from './order-routes.js';
 
 export interface AcmeServerDeps {
   store: Store;
   clock: Clock;
+  authority: Authority;
+  /** Where http-01 validation connects: port 80 by the RFC; an address instead of DNS for tests. */
+  http01: Http01Options;
   /** Largest JWS body accepted, in bytes. */
   bodyLimit: number;
 }
@@ -110,6 +116,9 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
           accountIdOf: (kid) => (kid.startsWith(`${base}/acct/`) ? kid.slice(`${base}/acct/`.length) : undefined),
         });
       };
+
+      const validators = new Map<string, ChallengeValidator>([['http-01', http01Validator(deps.http01)]]);
+      registerOrderRoutes(acme, { store: deps.store, clock: deps.clock, authority: deps.authority, validators, verify, fresh, baseUrl });
 
       acme.get('/directory', { schema: { tags: ['acme'], summary: 'ACME directory (RFC 8555 7.1.1)' } }, async (request) => {
         const base = baseUrl(request);

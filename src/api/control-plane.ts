@@ -279,7 +279,13 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   registerCertificateRoutes(api, { store, authority, metrics, authenticate });
   registerOperationalRoutes(api, metrics, storeReachable);
   registerTransparencyLogRoutes(api, { store, checkpointer, verifierKey: logIdentity.verifierKey });
-  await registerAcmeServer(api, { store, clock, bodyLimit: config.server.bodyLimit });
+  await registerAcmeServer(api, {
+    store,
+    clock,
+    authority,
+    bodyLimit: config.server.bodyLimit,
+    http01: { port: config.acme.http01Port, ...(config.acme.validationAddress ? { address: config.acme.validationAddress } : {}) },
+  });
   api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());
   await api.listen({ host: config.server.host, port: config.server.apiPort });
   const apiPort = (api.server.address() as AddressInfo).port;

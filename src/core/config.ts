@@ -74,6 +74,15 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    acme: z
+      .object({
+        /** The port http-01 validation connects to (RFC 8555: 80). */
+        http01Port: z.number().int().min(1).max(65535).default(80),
+        /** Connect here instead of resolving the identifier (loopback tests, split DNS). */
+        validationAddress: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
     revocation: z
       .object({
         /** How often each process checks the store for revocations whose bus event it missed. */
@@ -117,7 +126,7 @@ function overridablePaths(): { path: string[]; type: string }[] {
   };
   walk(defaults, []);
   // Settings without a default are not in the walk; the optional scalars are named here.
-  paths.push({ path: ['database', 'schema'], type: 'string' }, { path: ['issuance', 'draftWorkers'], type: 'number' });
+  paths.push({ path: ['database', 'schema'], type: 'string' }, { path: ['issuance', 'draftWorkers'], type: 'number' }, { path: ['acme', 'validationAddress'], type: 'string' });
   // Secrets are references, never values: no env var may set keys.passphrase directly.
   return paths.filter(({ path }) => path[0] !== 'keys' || path[1] === 'backend');
 }

@@ -1,7 +1,7 @@
 /** ACME nonces and accounts on Kysely. */
 import type { Kysely, Selectable } from 'kysely';
-import type { AcmeAccountsTable, HearthDatabase } from './schema.js';
-import type { AcmeAccountRecord, AcmeAccountStatus } from './store.js';
+import type { AcmeAccountsTable, AcmeAuthorizationsTable, AcmeOrdersTable, HearthDatabase } from './schema.js';
+import type { AcmeAccountRecord, AcmeAccountStatus, AcmeAuthorizationRecord, AcmeOrderRecord } from './store.js';
 import { insertUnique } from './unique-violation.js';
 
 function toAccount(row: Selectable<AcmeAccountsTable>): AcmeAccountRecord {
@@ -12,6 +12,32 @@ function toAccount(row: Selectable<AcmeAccountsTable>): AcmeAccountRecord {
     status: row.status as AcmeAccountStatus,
     contact: JSON.parse(row.contact) as string[],
     termsAgreed: row.terms_agreed === 1,
+    createdAt: new Date(Number(row.created_at)),
+  };
+}
+
+function toOrder(row: Selectable<AcmeOrdersTable>): AcmeOrderRecord {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    status: row.status as AcmeOrderRecord['status'],
+    identifiers: JSON.parse(row.identifiers) as AcmeOrderRecord['identifiers'],
+    authorizationIds: JSON.parse(row.authorizations) as string[],
+    expiresAt: new Date(Number(row.expires_at)),
+    certificateSerial: row.certificate_serial,
+    error: row.error === null ? null : (JSON.parse(row.error) as Record<string, unknown>),
+    createdAt: new Date(Number(row.created_at)),
+  };
+}
+
+function toAuthorization(row: Selectable<AcmeAuthorizationsTable>): AcmeAuthorizationRecord {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    identifier: { type: row.identifier_type, value: row.identifier_value },
+    status: row.status as AcmeAuthorizationRecord['status'],
+    expiresAt: new Date(Number(row.expires_at)),
+    challenges: JSON.parse(row.challenges) as AcmeAuthorizationRecord['challenges'],
     createdAt: new Date(Number(row.created_at)),
   };
 }
@@ -64,5 +90,80 @@ export class KyselyAcmeStore {
     const set = { ...(changes.status ? { status: changes.status } : {}), ...(changes.contact ? { contact: JSON.stringify(changes.contact) } : {}) };
     if (Object.keys(set).length > 0) await this.db.updateTable('acme_accounts').set(set).where('id', '=', id).execute();
     return this.getAcmeAccount(id);
+  }
+
+  async insertAcmeOrder(order: AcmeOrderRecord, authorizations: AcmeAuthorizationRecord[]): Promise<void> {
+    for (const authz of authorizations) {
+      await this.db
+        .insertInto('acme_authorizations')
+        .values({
+          id: authz.id,
+          account_id: authz.accountId,
+          identifier_type: authz.identifier.type,
+          identifier_value: authz.identifier.value,
+          status: authz.status,
+          expires_at: authz.expiresAt.getTime(),
+          order_id: order.id,
+          challenges: JSON.stringify(authz.challenges),
+          created_at: authz.createdAt.getTime(),
+        })
+        .execute();
+    }
+    await this.db
+      .insertInto('acme_orders')
+      .values({
+        id: order.id,
+        account_id: order.accountId,
+        status: order.status,
+        identifiers: JSON.stringify(order.identifiers),
+        authorizations: JSON.stringify(order.authorizationIds),
+        expires_at: order.expiresAt.getTime(),
+        certificate_serial: order.certificateSerial,
+        error: order.error === null ? null : JSON.stringify(order.error),
+        created_at: order.createdAt.getTime(),
+      })
+      .execute();
+  }
+
+  async getAcmeOrder(id: string): Promise<AcmeOrderRecord | undefined> {
+    const row = await this.db.selectFrom('acme_orders').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toOrder(row);
+  }
+
+  async getAcmeAuthorization(id: string): Promise<AcmeAuthorizationRecord | undefined> {
+    const row = await this.db.selectFrom('acme_authorizations').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toAuthorization(row);
+  }
+
+  async updateAcmeOrder(id: string, from: AcmeOrderRecord['status'], changes: Partial<Pick<AcmeOrderRecord, 'status' | 'certificateSerial' | 'error'>>): Promise<boolean> {
+    const result = await this.db
+      .updateTable('acme_orders')
+      .set({
+        ...(changes.status ? { status: changes.status } : {}),
+        ...(changes.certificateSerial !== undefined ? { certificate_serial: changes.certificateSerial } : {}),
+        ...(changes.error !== undefined ? { error: changes.error === null ? null : JSON.stringify(changes.error) } : {}),
+      })
+      .where('id', '=', id)
+      .where('status', '=', from)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async findAcmeOrderByAuthorization(authorizationId: string): Promise<AcmeOrderRecord | undefined> {
+    const row = await this.db
+      .selectFrom('acme_authorizations')
+      .innerJoin('acme_orders', 'acme_orders.id', 'acme_authorizations.order_id')
+      .selectAll('acme_orders')
+      .where('acme_authorizations.id', '=', authorizationId)
+      .executeTakeFirst();
+    return row && toOrder(row);
+  }
+
+  async saveAcmeAuthorization(authz: AcmeAuthorizationRecord): Promise<void> {
+    await this.db
+      .updateTable('acme_authorizations')
+      .set({ status: authz.status, challenges: JSON.stringify(authz.challenges) })
+      .where('id', '=', authz.id)
+      .execute();
   }
 }

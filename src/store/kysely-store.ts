@@ -5,6 +5,8 @@ import type { ApiTokensTable, CertificatesTable, HearthDatabase } from './schema
 import type {
   AcmeAccountRecord,
   AcmeAccountStatus,
+  AcmeAuthorizationRecord,
+  AcmeOrderRecord,
   ApiTokenRecord,
   CertificateQuery,
   CertificateRecord,
@@ -158,6 +160,24 @@ export class KyselyStoreTx implements StoreTx {
   }
   updateAcmeAccount(id: string, changes: { status?: AcmeAccountStatus; contact?: string[] }): Promise<AcmeAccountRecord | undefined> {
     return this.acme.updateAcmeAccount(id, changes);
+  }
+  insertAcmeOrder(order: AcmeOrderRecord, authorizations: AcmeAuthorizationRecord[]): Promise<void> {
+    return this.acme.insertAcmeOrder(order, authorizations);
+  }
+  getAcmeOrder(id: string): Promise<AcmeOrderRecord | undefined> {
+    return this.acme.getAcmeOrder(id);
+  }
+  getAcmeAuthorization(id: string): Promise<AcmeAuthorizationRecord | undefined> {
+    return this.acme.getAcmeAuthorization(id);
+  }
+  updateAcmeOrder(id: string, from: AcmeOrderRecord['status'], changes: Partial<Pick<AcmeOrderRecord, 'status' | 'certificateSerial' | 'error'>>): Promise<boolean> {
+    return this.acme.updateAcmeOrder(id, from, changes);
+  }
+  saveAcmeAuthorization(authorization: AcmeAuthorizationRecord): Promise<void> {
+    return this.acme.saveAcmeAuthorization(authorization);
+  }
+  findAcmeOrderByAuthorization(authorizationId: string): Promise<AcmeOrderRecord | undefined> {
+    return this.acme.findAcmeOrderByAuthorization(authorizationId);
   }
 
   lockLog(): Promise<number> {

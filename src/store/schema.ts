@@ -94,7 +94,37 @@ export interface AcmeAccountsTable {
   created_at: EpochMs;
 }
 
+export interface AcmeOrdersTable {
+  id: string;
+  account_id: string;
+  status: string;
+  /** JSON array of {type, value}. */
+  identifiers: string;
+  /** JSON array of authorization ids. */
+  authorizations: string;
+  expires_at: EpochMs;
+  certificate_serial: string | null;
+  /** JSON problem document, once the order is invalid. */
+  error: string | null;
+  created_at: EpochMs;
+}
+
+export interface AcmeAuthorizationsTable {
+  id: string;
+  account_id: string;
+  identifier_type: string;
+  identifier_value: string;
+  status: string;
+  expires_at: EpochMs;
+  order_id: string;
+  /** JSON array of challenges. */
+  challenges: string;
+  created_at: EpochMs;
+}
+
 export interface HearthDatabase {
+  acme_orders: AcmeOrdersTable;
+  acme_authorizations: AcmeAuthorizationsTable;
   acme_nonces: AcmeNoncesTable;
   acme_accounts: AcmeAccountsTable;
   log_entries: LogEntriesTable;

@@ -96,6 +96,41 @@ export interface AcmeAccountRecord {
   createdAt: Date;
 }
 
+export interface AcmeIdentifier {
+  type: string;
+  value: string;
+}
+
+export interface AcmeChallengeRecord {
+  type: string;
+  token: string;
+  status: 'pending' | 'processing' | 'valid' | 'invalid';
+  validated?: string;
+  error?: Record<string, unknown>;
+}
+
+export interface AcmeAuthorizationRecord {
+  id: string;
+  accountId: string;
+  identifier: AcmeIdentifier;
+  status: 'pending' | 'valid' | 'invalid' | 'deactivated' | 'expired' | 'revoked';
+  expiresAt: Date;
+  challenges: AcmeChallengeRecord[];
+  createdAt: Date;
+}
+
+export interface AcmeOrderRecord {
+  id: string;
+  accountId: string;
+  status: 'pending' | 'ready' | 'processing' | 'valid' | 'invalid';
+  identifiers: AcmeIdentifier[];
+  authorizationIds: string[];
+  expiresAt: Date;
+  certificateSerial: string | null;
+  error: Record<string, unknown> | null;
+  createdAt: Date;
+}
+
 export interface StoreTx {
   /** Inserts a pending certificate; throws UniqueViolationError if the serial exists. */
   insertPendingCertificate(cert: NewPendingCertificate): Promise<void>;
@@ -158,6 +193,14 @@ export interface StoreTx {
   getAcmeAccount(id: string): Promise<AcmeAccountRecord | undefined>;
   findAcmeAccountByThumbprint(thumbprint: string): Promise<AcmeAccountRecord | undefined>;
   updateAcmeAccount(id: string, changes: { status?: AcmeAccountStatus; contact?: string[] }): Promise<AcmeAccountRecord | undefined>;
+  insertAcmeOrder(order: AcmeOrderRecord, authorizations: AcmeAuthorizationRecord[]): Promise<void>;
+  getAcmeOrder(id: string): Promise<AcmeOrderRecord | undefined>;
+  getAcmeAuthorization(id: string): Promise<AcmeAuthorizationRecord | undefined>;
+  /** Moves an order from one status to another; false when it was no longer in `from`. */
+  updateAcmeOrder(id: string, from: AcmeOrderRecord['status'], changes: Partial<Pick<AcmeOrderRecord, 'status' | 'certificateSerial' | 'error'>>): Promise<boolean>;
+  saveAcmeAuthorization(authorization: AcmeAuthorizationRecord): Promise<void>;
+  /** The order an authorization was made for (each authorization belongs to one order). */
+  findAcmeOrderByAuthorization(authorizationId: string): Promise<AcmeOrderRecord | undefined>;
   latestCheckpoint(): Promise<CheckpointRecord | undefined>;
 }
 

@@ -31,6 +31,7 @@ test('an empty file yields the documented defaults', () => {
     crl: { validitySeconds: 86400, refreshSeconds: 3600 },
     // No draftWorkers: the server picks one per core.
     issuance: {},
+    acme: { http01Port: 80 },
     revocation: { sweepSeconds: 5 },
     ocsp: { validitySeconds: 14400 },
     log: { level: 'info' },

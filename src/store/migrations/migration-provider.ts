@@ -7,6 +7,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import { initialMigration } from './0001-initial.js';
 import { transparencyLogMigration } from './0002-transparency-log.js';
 import { acmeAccountsMigration } from './0003-acme-accounts.js';
+import { acmeOrdersMigration } from './0004-acme-orders.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const binaryType = dialect === 'postgres' ? 'bytea' : 'blob';
@@ -14,6 +15,7 @@ export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvi
     '0001-initial': initialMigration(binaryType),
     '0002-transparency-log': transparencyLogMigration(binaryType),
     '0003-acme-accounts': acmeAccountsMigration(),
+    '0004-acme-orders': acmeOrdersMigration(),
   };
   return { getMigrations: async () => migrations };
 }

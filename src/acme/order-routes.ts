@@ -1,0 +1,222 @@
+/**
+ * ACME orders (RFC 8555 7.4-7.5): newOrder for DNS identifiers, authorizations with their
+ * challenges, challenge validation through the registry, finalize through the authority (so the
+ * certificate is in the store and the transparency log), and the certificate chain download.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Authority } from '../authority/authority.js';
+import type { Clock } from '../core/clock.js';
+import { HearthError } from '../core/errors.js';
+import { pemEncode } from '../pki/certificate-assembly.js';
+import { parseCsr } from '../pki/csr.js';
+import { isValidDnsName } from '../pki/name.js';
+import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeIdentifier, AcmeOrderRecord, Store } from '../store/store.js';
+import { AcmeError } from './acme-error.js';
+import type { ChallengeValidator } from './challenge-validators.js';
+import type { VerifiedRequest } from './jws-request.js';
+
+/** How long an order and its authorizations stay open (Let's Encrypt: 7 days). */
+const ORDER_LIFETIME_MS = 7 * 24 * 3600_000;
+const MAX_IDENTIFIERS = 100;
+
+export interface OrderRouteDeps {
+  store: Store;
+  clock: Clock;
+  authority: Authority;
+  validators: ReadonlyMap<string, ChallengeValidator>;
+  verify: (request: FastifyRequest, signer: 'jwk' | 'kid' | 'either') => Promise<VerifiedRequest>;
+  fresh: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  baseUrl: (request: FastifyRequest) => string;
+}
+
+const newId = (): string => randomBytes(12).toString('base64url');
+
+function orderView(base: string, order: AcmeOrderRecord) {
+  return {
+    status: order.status,
+    expires: order.expiresAt.toISOString(),
+    identifiers: order.identifiers,
+    authorizations: order.authorizationIds.map((id) => `${base}/authz/${id}`),
+    finalize: `${base}/order/${order.id}/finalize`,
+    ...(order.certificateSerial ? { certificate: `${base}/order/${order.id}/cert` } : {}),
+    ...(order.error ? { error: order.error } : {}),
+  };
+}
+
+function challengeView(base: string, authz: AcmeAuthorizationRecord, challenge: AcmeAuthorizationRecord['challenges'][number]) {
+  return {
+    type: challenge.type,
+    url: `${base}/chall/${authz.id}/${challenge.type}`,
+    token: challenge.token,
+    status: challenge.status,
+    ...(challenge.validated ? { validated: challenge.validated } : {}),
+    ...(challenge.error ? { error: challenge.error } : {}),
+  };
+}
+
+function authzView(base: string, authz: AcmeAuthorizationRecord) {
+  return { identifier: authz.identifier, status: authz.status, expires: authz.expiresAt.toISOString(), challenges: authz.challenges.map((c) => challengeView(base, authz, c)) };
+}
+
+function requestedIdentifiers(payload: unknown): AcmeIdentifier[] {
+  const identifiers = (payload as { identifiers?: unknown } | undefined)?.identifiers;
+  if (!Array.isArray(identifiers) || identifiers.length === 0) throw new AcmeError('malformed', 'an order needs a non-empty identifiers array');
+  if (identifiers.length > MAX_IDENTIFIERS) throw new AcmeError('rejectedIdentifier', `at most ${MAX_IDENTIFIERS} identifiers per order`);
+  const seen = new Set<string>();
+  return identifiers.map((raw: unknown) => {
+    const { type, value } = (raw ?? {}) as { type?: unknown; value?: unknown };
+    if (typeof type !== 'string' || typeof value !== 'string') throw new AcmeError('malformed', 'an identifier is {"type": ..., "value": ...}');
+    if (type !== 'dns') throw new AcmeError('unsupportedIdentifier', `identifier type ${JSON.stringify(type)} is not supported here; use dns`);
+    const name = value.toLowerCase();
+    if (!isValidDnsName(name, { allowWildcard: false })) throw new AcmeError('rejectedIdentifier', `${JSON.stringify(value)} is not a DNS name this server issues for`);
+    if (seen.has(name)) throw new AcmeError('malformed', `identifier ${name} is repeated`);
+    seen.add(name);
+    return { type, value: name };
+  });
+}
+
+export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps): void {
+  const { store, clock } = deps;
+
+  const ownOrder = async (account: AcmeAccountRecord, id: string): Promise<AcmeOrderRecord> => {
+    const order = await store.getAcmeOrder(id);
+    if (!order) throw new AcmeError('malformed', `no order ${id}`, { status: 404 });
+    if (order.accountId !== account.id) throw new AcmeError('unauthorized', 'the order belongs to another account');
+    if (order.status === 'pending' && order.expiresAt <= clock.now()) {
+      await store.updateAcmeOrder(order.id, 'pending', { status: 'invalid', error: new AcmeError('malformed', 'the order expired').toProblem() });
+      return (await store.getAcmeOrder(id)) as AcmeOrderRecord;
+    }
+    return order;
+  };
+
+  acme.post('/new-order', { schema: { tags: ['acme'], summary: 'Order a certificate (RFC 8555 7.4)' } }, async (request, reply) => {
+    const verified = await deps.verify(request, 'kid');
+    const account = verified.account as AcmeAccountRecord;
+    const identifiers = requestedIdentifiers(verified.payload);
+    const now = clock.now();
+    const expiresAt = new Date(now.getTime() + ORDER_LIFETIME_MS);
+    const authorizations: AcmeAuthorizationRecord[] = identifiers.map((identifier) => ({
+      id: newId(),
+      accountId: account.id,
+      identifier,
+      status: 'pending',
+      expiresAt,
+      challenges: [...deps.validators.values()]
+        .filter((v) => v.identifierTypes.includes(identifier.type))
+        .map((v) => ({ type: v.type, token: randomBytes(32).toString('base64url'), status: 'pending' as const })),
+      createdAt: now,
+    }));
+    const order: AcmeOrderRecord = { id: newId(), accountId: account.id, status: 'pending', identifiers, authorizationIds: authorizations.map((a) => a.id), expiresAt, certificateSerial: null, error: null, createdAt: now };
+    await store.transaction((tx) => tx.insertAcmeOrder(order, authorizations));
+    await deps.fresh(request, reply);
+    const base = deps.baseUrl(request);
+    return reply.status(201).header('location', `${base}/order/${order.id}`).send(orderView(base, order));
+  });
+
+  acme.post<{ Params: { id: string } }>('/order/:id', { schema: { tags: ['acme'], summary: 'An order (POST-as-GET)' } }, async (request, reply) => {
+    const verified = await deps.verify(request, 'kid');
+    const order = await ownOrder(verified.account as AcmeAccountRecord, request.params.id);
+    await deps.fresh(request, reply);
+    return orderView(deps.baseUrl(request), order);
+  });
+
+  acme.post<{ Params: { id: string } }>('/authz/:id', { schema: { tags: ['acme'], summary: 'An authorization (POST-as-GET)' } }, async (request, reply) => {
+    const verified = await deps.verify(request, 'kid');
+    const authz = await store.getAcmeAuthorization(request.params.id);
+    if (!authz) throw new AcmeError('malformed', `no authorization ${request.params.id}`, { status: 404 });
+    if (authz.accountId !== (verified.account as AcmeAccountRecord).id) throw new AcmeError('unauthorized', 'the authorization belongs to another account');
+    await deps.fresh(request, reply);
+    return authzView(deps.baseUrl(request), authz);
+  });
+
+  acme.post<{ Params: { authz: string; type: string } }>('/chall/:authz/:type', { schema: { tags: ['acme'], summary: 'Respond to a challenge (RFC 8555 7.5.1)' } }, async (request, reply) => {
+    const verified = await deps.verify(request, 'kid');
+    const account = verified.account as AcmeAccountRecord;
+    const authz = await store.getAcmeAuthorization(request.params.authz);
+    const challenge = authz?.challenges.find((c) => c.type === request.params.type);
+    if (!authz || !challenge) throw new AcmeError('malformed', 'no such challenge', { status: 404 });
+    if (authz.accountId !== account.id) throw new AcmeError('unauthorized', 'the challenge belongs to another account');
+    const base = deps.baseUrl(request);
+    // A POST-as-GET reads the challenge; a JSON object (RFC: {}) asks for validation.
+    if (verified.payload !== undefined && authz.status === 'pending' && challenge.status === 'pending') {
+      if (authz.expiresAt <= clock.now()) {
+        authz.status = 'expired';
+      } else {
+        const validator = deps.validators.get(challenge.type) as ChallengeValidator;
+        try {
+          await validator.validate({ identifier: authz.identifier, token: challenge.token, keyAuthorization: `${challenge.token}.${verified.thumbprint}` });
+          challenge.status = 'valid';
+          challenge.validated = clock.now().toISOString();
+          authz.status = 'valid';
+        } catch (error) {
+          challenge.status = 'invalid';
+          challenge.error = (error instanceof AcmeError ? error : new AcmeError('serverInternal', 'validation failed')).toProblem();
+          authz.status = 'invalid';
+        }
+      }
+      await store.saveAcmeAuthorization(authz);
+      await settleOrder(store, authz);
+    }
+    await deps.fresh(request, reply);
+    reply.header('link', `<${base}/authz/${authz.id}>;rel="up"`);
+    return challengeView(base, authz, challenge);
+  });
+
+  acme.post<{ Params: { id: string } }>('/order/:id/finalize', { schema: { tags: ['acme'], summary: 'Finalize an order with a CSR (RFC 8555 7.4)' } }, async (request, reply) => {
+    const verified = await deps.verify(request, 'kid');
+    const order = await ownOrder(verified.account as AcmeAccountRecord, request.params.id);
+    if (order.status !== 'ready') throw new AcmeError('orderNotReady', `the order is ${order.status}, not ready`);
+    const csrText = (verified.payload as { csr?: unknown } | undefined)?.csr;
+    if (typeof csrText !== 'string' || !/^[A-Za-z0-9_-]+$/.test(csrText)) throw new AcmeError('malformed', 'finalize needs {"csr": base64url DER}');
+    const der = Buffer.from(csrText, 'base64url');
+    let names: Set<string>;
+    try {
+      const csr = parseCsr(der);
+      names = new Set([...csr.dnsNames, ...(csr.commonName ? [csr.commonName.toLowerCase()] : [])]);
+      if (csr.ipAddresses.length > 0 || csr.uris.length > 0) throw new AcmeError('badCSR', 'the CSR requests names that are not in the order');
+    } catch (error) {
+      if (error instanceof AcmeError) throw error;
+      throw new AcmeError('badCSR', error instanceof HearthError ? error.message : 'the CSR does not parse');
+    }
+    const wanted = new Set(order.identifiers.map((i) => i.value));
+    if (names.size !== wanted.size || [...names].some((n) => !wanted.has(n))) {
+      throw new AcmeError('badCSR', `the CSR names ${[...names].sort().join(', ') || 'nothing'}; the order is for ${[...wanted].sort().join(', ')}`);
+    }
+    if (!(await store.updateAcmeOrder(order.id, 'ready', { status: 'processing' }))) throw new AcmeError('orderNotReady', 'the order is being finalized already');
+    try {
+      const issued = await deps.authority.issue({ csr: der, profile: 'service' });
+      await store.updateAcmeOrder(order.id, 'processing', { status: 'valid', certificateSerial: issued.record.serial });
+    } catch (error) {
+      const problem = error instanceof HearthError ? new AcmeError('badCSR', error.message) : new AcmeError('serverInternal', 'issuance failed');
+      await store.updateAcmeOrder(order.id, 'processing', { status: 'invalid', error: problem.toProblem() });
+      throw problem;
+    }
+    await deps.fresh(request, reply);
+    const base = deps.baseUrl(request);
+    return reply.header('location', `${base}/order/${order.id}`).send(orderView(base, (await store.getAcmeOrder(order.id)) as AcmeOrderRecord));
+  });
+
+  acme.post<{ Params: { id: string } }>('/order/:id/cert', { schema: { tags: ['acme'], summary: 'The certificate chain of a valid order (POST-as-GET)' } }, async (request, reply) => {
+    const verified = await deps.verify(request, 'kid');
+    const order = await ownOrder(verified.account as AcmeAccountRecord, request.params.id);
+    const record = order.certificateSerial ? await store.getCertificate(order.certificateSerial) : undefined;
+    if (!record?.der) throw new AcmeError('malformed', 'the order has no certificate', { status: 404 });
+    const ca = deps.authority.issuingCa(record.ca);
+    await deps.fresh(request, reply);
+    const chain = [record.der, ...(ca ? [ca.certificate.der] : [])].map((d) => pemEncode('CERTIFICATE', d)).join('');
+    return reply.header('content-type', 'application/pem-certificate-chain').send(chain);
+  });
+}
+
+/** An order is ready when all its authorizations are valid, and invalid as soon as one is not. */
+async function settleOrder(store: Store, changed: AcmeAuthorizationRecord): Promise<void> {
+  const order = await store.findAcmeOrderByAuthorization(changed.id);
+  if (!order) return;
+  const authorizations = await Promise.all(order.authorizationIds.map((id) => store.getAcmeAuthorization(id)));
+  if (authorizations.some((a) => a && a.status !== 'pending' && a.status !== 'valid')) {
+    await store.updateAcmeOrder(order.id, 'pending', { status: 'invalid', error: new AcmeError('unauthorized', `the authorization for ${changed.identifier.value} is ${changed.status}`).toProblem() });
+  } else if (authorizations.every((a) => a?.status === 'valid')) {
+    await store.updateAcmeOrder(order.id, 'pending', { status: 'ready' });
+  }
+}
