@@ -32,6 +32,8 @@ const STATUS: Partial<Record<AcmeErrorType, number>> = {
 
 export class AcmeError extends Error {
   readonly status: number;
+  /** Further members of the problem document (RFC 8555 6.7: e.g. `algorithms` for badSignatureAlgorithm). */
+  readonly extra: Record<string, unknown>;
 
   constructor(
     readonly acmeType: AcmeErrorType,
@@ -43,8 +45,6 @@ export class AcmeError extends Error {
     this.status = options.status ?? STATUS[acmeType] ?? 400;
     this.extra = options.extra ?? {};
   }
-
-  readonly extra: Record<string, unknown>;
 
   get type(): string {
     return `urn:ietf:params:acme:error:${this.acmeType}`;

@@ -25,12 +25,11 @@ import { NotFoundError } from '../../src/core/errors.js';
 import type { Signer } from '../../src/keys/signer.js';
 import { pemEncode } from '../../src/pki/certificate-assembly.js';
 import { createKeyAndRequest } from '../../src/device/certificate-request.js';
-import pg from 'pg';
 import { Authority } from '../../src/authority/authority.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store, StoreTx } from '../../src/store/store.js';
-import { POSTGRES_URL, needsOpenssl, needsPostgres } from '../support/environment.js';
+import { POSTGRES_URL, dropPostgresSchemas, needsOpenssl, needsPostgres } from '../support/environment.js';
 import { ocspRequest } from './ocsp-request.js';
 import { START, URLS, buildIssuingCas, deviceCsr, openHarness, withSigner, type Harness } from './authority-fixtures.js';
 
@@ -270,13 +269,7 @@ test('a higher-numbered CRL never misses an entry a lower-numbered one lists (Po
   } finally {
     await first.close();
     await second.close();
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    try {
-      await client.query(`drop schema if exists "${schema}" cascade`);
-    } finally {
-      await client.end();
-    }
+    await dropPostgresSchemas([schema]);
   }
 });
 

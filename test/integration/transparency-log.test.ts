@@ -20,6 +20,7 @@ import { TreeBuilder, leafHash, rootFromLeafHashes, verifyConsistency, verifyInc
 import { openNote, parseVerifierKey, type NoteVerifier } from '../../src/ledger/signed-note.js';
 import { certificateFacts } from '../../src/pki/certificate-facts.js';
 import { initInstallation, listAllCertificates, runCli, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
+import type { CertificateProofView } from '../../src/transparency/log-source.js';
 
 interface View {
   serial: string;
@@ -49,15 +50,8 @@ interface InclusionAnswer {
   hashes: string[];
 }
 
-interface CertificateAnswer {
-  serial: string;
-  index: number;
-  leaf: string;
-  leafHash: string;
-  checkpoint: string;
-  size: number;
-  hashes: string[];
-}
+/** What GET /log/certificates/{serial} answers, as the auditor's log source reads it. */
+type CertificateAnswer = CertificateProofView;
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');

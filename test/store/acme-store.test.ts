@@ -9,11 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { UniqueViolationError } from '../../src/core/errors.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { AcmeAccountRecord, Store } from '../../src/store/store.js';
-import { POSTGRES_URL, needsPostgres } from '../support/environment.js';
+import { POSTGRES_URL, dropPostgresSchemas, needsPostgres } from '../support/environment.js';
 
 const NOW = new Date('2030-01-01T00:00:00Z');
 const later = (ms: number) => new Date(NOW.getTime() + ms);
@@ -101,13 +100,7 @@ if (skip === undefined) {
     return [first, await openStore({ url: POSTGRES_URL, schema })];
   });
   after(async () => {
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    try {
-      for (const schema of schemas) await client.query(`drop schema if exists "${schema}" cascade`);
-    } finally {
-      await client.end();
-    }
+    await dropPostgresSchemas(schemas);
   });
 } else {
   test('ACME store contract: PostgreSQL', { skip }, () => {});

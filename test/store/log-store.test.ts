@@ -11,7 +11,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { openStore } from '../../src/store/open-store.js';
 import type { CheckpointRecord, LogEntryRecord, Store } from '../../src/store/store.js';
 import { appendToLog } from '../../src/transparency/log-writer.js';
@@ -36,7 +35,7 @@ import {
   type Hash,
   type NodeId,
 } from '../../src/ledger/merkle.js';
-import { POSTGRES_URL, needsPostgres } from '../support/environment.js';
+import { POSTGRES_URL, dropPostgresSchemas, needsPostgres } from '../support/environment.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const hexes = (list: readonly Uint8Array[]): string[] => list.map(hex);
@@ -351,13 +350,7 @@ if (skip === undefined) {
     return openStore({ url: POSTGRES_URL, schema });
   });
   after(async () => {
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    try {
-      for (const schema of schemas) await client.query(`drop schema if exists "${schema}" cascade`);
-    } finally {
-      await client.end();
-    }
+    await dropPostgresSchemas(schemas);
   });
 } else {
   test('Log store contract: PostgreSQL', { skip }, () => {});

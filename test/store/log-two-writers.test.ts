@@ -10,7 +10,6 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { Authority } from '../../src/authority/authority.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { ManualClock, systemClock } from '../../src/core/clock.js';
@@ -24,7 +23,7 @@ import type { CheckpointRecord, Store } from '../../src/store/store.js';
 import { Checkpointer } from '../../src/transparency/checkpointer.js';
 import { appendToLog } from '../../src/transparency/log-writer.js';
 import { consistencyProof, inclusionProof, logRoot } from '../../src/transparency/log-proofs.js';
-import { POSTGRES_URL, needsPostgres } from '../support/environment.js';
+import { POSTGRES_URL, dropPostgresSchemas, needsPostgres } from '../support/environment.js';
 import { createTestSigner } from '../support/test-signer.js';
 import { START, URLS, buildIssuingCas, deviceCsr } from '../authority/authority-fixtures.js';
 
@@ -51,13 +50,7 @@ describe('two writers on one PostgreSQL log', { skip }, () => {
 
   after(async () => {
     for (const store of stores) await store.close();
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    try {
-      for (const schema of schemas) await client.query(`drop schema if exists "${schema}" cascade`);
-    } finally {
-      await client.end();
-    }
+    await dropPostgresSchemas(schemas);
   });
 
   test('2 × 300 entries appended at once in small batches make one dense tree', async (t) => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openStore } from '../../src/store/open-store.js';
-import { needsPostgres, POSTGRES_URL } from '../support/environment.js';
+import { dropPostgresSchemas, needsPostgres, POSTGRES_URL } from '../support/environment.js';
 import { pendingCertificate, registerStoreContract } from './store-contract.js';
 
 const skip = await needsPostgres();
@@ -13,13 +13,7 @@ if (skip === undefined) {
   registerStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
 
   after(async () => {
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    try {
-      await client.query(`drop schema if exists "${schema}" cascade`);
-    } finally {
-      await client.end();
-    }
+    await dropPostgresSchemas([schema]);
   });
 } else {
   test('Store contract: PostgreSQL', { skip }, () => {});

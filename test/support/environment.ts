@@ -6,6 +6,7 @@
 import { connect } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import pg from 'pg';
 
 export const inCi = process.env.CI === 'true';
 
@@ -65,4 +66,16 @@ export async function needsSoftHsm(): Promise<string | undefined> {
 
 export async function needsOpenssl(): Promise<string | undefined> {
   return gate('openssl', spawnSync('openssl', ['version']).status === 0, 'the openssl binary is not on PATH');
+}
+
+/** Drops the PostgreSQL schemas a test made, so the shared `test` database keeps nothing behind. */
+export async function dropPostgresSchemas(schemas: readonly string[]): Promise<void> {
+  if (schemas.length === 0) return;
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    for (const schema of schemas) await client.query(`drop schema if exists "${schema}" cascade`);
+  } finally {
+    await client.end();
+  }
 }
