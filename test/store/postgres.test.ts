@@ -37,3 +37,33 @@ test('stores in different schemas do not see each other', { skip }, async () => 
     await client.query(`drop schema if exists "${otherSchema}" cascade`).finally(() => client.end());
   }
 });
+
+test('opening a store survives other schemas being dropped meanwhile', { skip }, async () => {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  let churning = true;
+  // Another tenant's schemas appear and vanish while this store's migrations look for their table.
+  const churn = (async () => {
+    while (churning) {
+      const other = `hearth_churn_${randomBytes(6).toString('hex')}`;
+      await client.query(`create schema "${other}"`);
+      await client.query(`create table "${other}".t1 (id int primary key, v text)`);
+      await client.query(`create table "${other}".t2 (id int primary key, v text)`);
+      await client.query(`drop schema "${other}" cascade`);
+    }
+  })();
+  const opened: string[] = [];
+  try {
+    for (let n = 0; n < 12; n++) {
+      const mine = `hearth_test_${randomBytes(6).toString('hex')}`;
+      opened.push(mine);
+      const store = await openStore({ url: POSTGRES_URL, schema: mine });
+      await store.close();
+    }
+  } finally {
+    churning = false;
+    await churn;
+    await client.end();
+    await dropPostgresSchemas(opened);
+  }
+});
