@@ -1,20 +1,22 @@
 /**
- * The ACME server (RFC 8555) under /acme on the control plane's HTTPS port: directory, nonces,
- * accounts, and orders with http-01 (order-routes.ts); revocation, key change, tls-alpn-01 and
- * renewal information follow. Every answer carries a fresh Replay-Nonce and a link to
- * the directory; every error is an ACME problem document.
+ * The ACME server (RFC 8555) under /acme on the control plane's HTTPS port: directory and nonces
+ * here; accounts and key change (account-routes.ts), orders and challenges (order-routes.ts),
+ * revocation (revocation-routes.ts). Every answer carries a fresh Replay-Nonce and a link to the
+ * directory; every error is an ACME problem document.
  */
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Clock } from '../core/clock.js';
-import { UniqueViolationError } from '../core/errors.js';
-import type { AcmeAccountRecord, Store } from '../store/store.js';
-import { AcmeError } from './acme-error.js';
-import { verifyAcmeRequest, type VerifiedRequest } from './jws-request.js';
-import { NonceService } from './nonces.js';
 import type { Authority } from '../authority/authority.js';
+import type { Clock } from '../core/clock.js';
+import type { Store } from '../store/store.js';
+import { AcmeError } from './acme-error.js';
+import { registerAccountRoutes } from './account-routes.js';
 import { http01Validator, type ChallengeValidator, type Http01Options } from './challenge-validators.js';
+import { verifyAcmeRequest } from './jws-request.js';
+import { NonceService } from './nonces.js';
 import { registerOrderRoutes } from './order-routes.js';
+import { registerRevocationRoutes } from './revocation-routes.js';
+import { tlsAlpn01Validator, type TlsAlpn01Options } from './tls-alpn01-validator.js';
+import type { AcmeRouteContext } from './route-context.js';
 
 export interface AcmeServerDeps {
   store: Store;
@@ -22,6 +24,8 @@ export interface AcmeServerDeps {
   authority: Authority;
   /** Where http-01 validation connects: port 80 by the RFC; an address instead of DNS for tests. */
   http01: Http01Options;
+  /** Where tls-alpn-01 validation connects: port 443 by RFC 8737. */
+  tlsAlpn01: TlsAlpn01Options;
   /** Largest JWS body accepted, in bytes. */
   bodyLimit: number;
 }
@@ -29,29 +33,6 @@ export interface AcmeServerDeps {
 /** The origin clients addressed, from the Host header: what their JWS `url` must start with. */
 function baseUrl(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}/acme`;
-}
-
-function accountView(base: string, account: AcmeAccountRecord) {
-  return { status: account.status, contact: account.contact, termsOfServiceAgreed: account.termsAgreed, orders: `${base}/acct/${account.id}/orders` };
-}
-
-/** RFC 8555 7.3: contacts are URLs; Hearth takes mailto: with one plain address each. */
-function checkContacts(contact: unknown): string[] {
-  if (contact === undefined) return [];
-  if (!Array.isArray(contact) || contact.some((c) => typeof c !== 'string')) throw new AcmeError('malformed', 'contact must be an array of URLs');
-  if (contact.length > 10) throw new AcmeError('malformed', 'at most 10 contacts');
-  for (const c of contact as string[]) {
-    if (!c.startsWith('mailto:')) throw new AcmeError('unsupportedContact', `contact ${JSON.stringify(c)} is not a mailto: URL`);
-    if (!/^mailto:[^@\s,?]+@[A-Za-z0-9.-]+$/.test(c)) throw new AcmeError('invalidContact', `contact ${JSON.stringify(c)} is not a single plain e-mail address`);
-  }
-  return contact as string[];
-}
-
-function payloadObject(request: VerifiedRequest): Record<string, unknown> {
-  const { payload } = request;
-  if (payload === undefined) return {};
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new AcmeError('malformed', 'the payload must be a JSON object');
-  return payload as Record<string, unknown>;
 }
 
 export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerDeps): Promise<void> {
@@ -117,8 +98,13 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
         });
       };
 
-      const validators = new Map<string, ChallengeValidator>([['http-01', http01Validator(deps.http01)]]);
-      registerOrderRoutes(acme, { store: deps.store, clock: deps.clock, authority: deps.authority, validators, verify, fresh, baseUrl });
+      const context: AcmeRouteContext = { store: deps.store, clock: deps.clock, verify, fresh, baseUrl };
+      const validators = new Map<string, ChallengeValidator>(
+        [http01Validator(deps.http01), tlsAlpn01Validator(deps.tlsAlpn01)].map((validator) => [validator.type, validator]),
+      );
+      registerAccountRoutes(acme, context);
+      registerOrderRoutes(acme, { ...context, authority: deps.authority, validators });
+      registerRevocationRoutes(acme, { ...context, authority: deps.authority });
 
       acme.get('/directory', { schema: { tags: ['acme'], summary: 'ACME directory (RFC 8555 7.1.1)' } }, async (request) => {
         const base = baseUrl(request);
@@ -145,51 +131,6 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
         },
       });
 
-      acme.post('/new-account', { schema: { tags: ['acme'], summary: 'Create or find an account (RFC 8555 7.3)' } }, async (request, reply) => {
-        const verified = await verify(request, 'jwk');
-        const payload = payloadObject(verified);
-        const base = baseUrl(request);
-        const existing = await deps.store.findAcmeAccountByThumbprint(verified.thumbprint);
-        await fresh(request, reply);
-        if (existing) return reply.status(200).header('location', `${base}/acct/${existing.id}`).send(accountView(base, existing));
-        if (payload.onlyReturnExisting === true) throw new AcmeError('accountDoesNotExist', 'no account holds this key');
-        if (payload.externalAccountBinding !== undefined) throw new AcmeError('malformed', 'this server does not take external account bindings');
-        if (payload.termsOfServiceAgreed !== undefined && typeof payload.termsOfServiceAgreed !== 'boolean') throw new AcmeError('malformed', 'termsOfServiceAgreed must be a boolean');
-        const account: AcmeAccountRecord = {
-          id: randomBytes(12).toString('base64url'),
-          thumbprint: verified.thumbprint,
-          jwk: verified.jwk as Record<string, unknown>,
-          status: 'valid',
-          contact: checkContacts(payload.contact),
-          termsAgreed: payload.termsOfServiceAgreed === true,
-          createdAt: deps.clock.now(),
-        };
-        try {
-          await deps.store.insertAcmeAccount(account);
-        } catch (error) {
-          // Two requests with one new key: the other one made the account.
-          if (!(error instanceof UniqueViolationError)) throw error;
-          const winner = (await deps.store.findAcmeAccountByThumbprint(verified.thumbprint)) as AcmeAccountRecord;
-          return reply.status(200).header('location', `${base}/acct/${winner.id}`).send(accountView(base, winner));
-        }
-        return reply.status(201).header('location', `${base}/acct/${account.id}`).send(accountView(base, account));
-      });
-
-      acme.post<{ Params: { id: string } }>('/acct/:id', { schema: { tags: ['acme'], summary: 'Read, update or deactivate an account (RFC 8555 7.3.2, 7.3.6)' } }, async (request, reply) => {
-        const verified = await verify(request, 'kid');
-        const account = verified.account as AcmeAccountRecord;
-        if (account.id !== request.params.id) throw new AcmeError('unauthorized', 'an account may only read or change itself');
-        const payload = payloadObject(verified);
-        const changes: { status?: 'deactivated'; contact?: string[] } = {};
-        if (payload.status !== undefined) {
-          if (payload.status !== 'deactivated') throw new AcmeError('malformed', 'the only status a client may set is "deactivated"');
-          changes.status = 'deactivated';
-        }
-        if (payload.contact !== undefined) changes.contact = checkContacts(payload.contact);
-        const updated = (await deps.store.updateAcmeAccount(account.id, changes)) as AcmeAccountRecord;
-        await fresh(request, reply);
-        return reply.status(200).header('location', `${baseUrl(request)}/acct/${account.id}`).send(accountView(baseUrl(request), updated));
-      });
     },
     { prefix: '/acme' },
   );

@@ -53,23 +53,55 @@ function decodeJson(part: string, what: string): unknown {
   }
 }
 
-export async function verifyAcmeRequest(body: unknown, options: VerifyOptions): Promise<VerifiedRequest> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new AcmeError('malformed', 'the request body is not a JWS in flattened JSON serialization');
-  const jws = body as Record<string, unknown>;
-  if ('signatures' in jws) throw new AcmeError('malformed', 'a JWS must use the flattened JSON serialization, not the general one');
-  if ('header' in jws) throw new AcmeError('malformed', 'a JWS must not have an unprotected header');
-  const extra = Object.keys(jws).filter((k) => !['protected', 'payload', 'signature'].includes(k));
-  if (extra.length > 0) throw new AcmeError('malformed', `unexpected JWS members: ${extra.join(', ')}`);
-  if (typeof jws.protected !== 'string' || typeof jws.payload !== 'string' || typeof jws.signature !== 'string') {
-    throw new AcmeError('malformed', 'a JWS needs string protected, payload and signature members');
-  }
+interface ParsedJws {
+  jws: Record<string, unknown> & { protected: string; payload: string; signature: string };
+  header: Record<string, unknown> & { alg: string };
+}
 
-  const header = decodeJson(jws.protected, 'the protected header');
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new AcmeError('malformed', 'the protected header is not a JSON object');
+/** The structure every ACME JWS shares (RFC 8555 6.2): flattened, protected header only, an allowed algorithm. */
+function parseJws(body: unknown, what: string): ParsedJws {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new AcmeError('malformed', `${what} is not a JWS in flattened JSON serialization`);
+  const jws = body as Record<string, unknown>;
+  if ('signatures' in jws) throw new AcmeError('malformed', `${what} must use the flattened JSON serialization, not the general one`);
+  if ('header' in jws) throw new AcmeError('malformed', `${what} must not have an unprotected header`);
+  const extra = Object.keys(jws).filter((k) => !['protected', 'payload', 'signature'].includes(k));
+  if (extra.length > 0) throw new AcmeError('malformed', `unexpected JWS members in ${what}: ${extra.join(', ')}`);
+  if (typeof jws.protected !== 'string' || typeof jws.payload !== 'string' || typeof jws.signature !== 'string') {
+    throw new AcmeError('malformed', `${what} needs string protected, payload and signature members`);
+  }
+  const header = decodeJson(jws.protected, `the protected header of ${what}`);
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new AcmeError('malformed', `the protected header of ${what} is not a JSON object`);
   const h = header as Record<string, unknown>;
   if (typeof h.alg !== 'string' || !ALLOWED.has(h.alg)) {
     throw new AcmeError('badSignatureAlgorithm', `algorithm ${JSON.stringify(h.alg)} is not accepted; use one of ${ACME_ALGORITHMS.join(', ')}`, { extra: { algorithms: [...ACME_ALGORITHMS] } });
   }
+  return { jws: jws as ParsedJws['jws'], header: h as ParsedJws['header'] };
+}
+
+function embeddedJwk(h: Record<string, unknown>): JWK {
+  if (typeof h.jwk !== 'object' || h.jwk === null || Array.isArray(h.jwk)) throw new AcmeError('malformed', 'jwk is not a JSON object');
+  const jwk = h.jwk as JWK;
+  if (PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) throw new AcmeError('badPublicKey', 'jwk must be a public key');
+  return jwk;
+}
+
+async function verifySignature({ jws, header }: ParsedJws, jwk: JWK, what: string): Promise<void> {
+  let key: Awaited<ReturnType<typeof importJWK>>;
+  try {
+    key = await importJWK(jwk, header.alg);
+  } catch (error) {
+    throw new AcmeError('badPublicKey', `the key does not fit ${header.alg}: ${(error as Error).message}`);
+  }
+  try {
+    await flattenedVerify(jws as unknown as FlattenedJWSInput, key, { algorithms: [header.alg] });
+  } catch {
+    throw new AcmeError('malformed', `${what} signature does not verify`);
+  }
+}
+
+export async function verifyAcmeRequest(body: unknown, options: VerifyOptions): Promise<VerifiedRequest> {
+  const parsed = parseJws(body, 'the request body');
+  const { jws, header: h } = parsed;
   const hasJwk = h.jwk !== undefined;
   const hasKid = h.kid !== undefined;
   if (hasJwk === hasKid) throw new AcmeError('malformed', 'the protected header must have exactly one of jwk and kid');
@@ -82,9 +114,7 @@ export async function verifyAcmeRequest(body: unknown, options: VerifyOptions): 
   let jwk: JWK;
   let account: AcmeAccountRecord | undefined;
   if (hasJwk) {
-    if (typeof h.jwk !== 'object' || h.jwk === null || Array.isArray(h.jwk)) throw new AcmeError('malformed', 'jwk is not a JSON object');
-    jwk = h.jwk as JWK;
-    if (PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) throw new AcmeError('badPublicKey', 'jwk must be a public key');
+    jwk = embeddedJwk(h);
   } else {
     const id = typeof h.kid === 'string' ? options.accountIdOf(h.kid) : undefined;
     account = id === undefined ? undefined : await options.store.getAcmeAccount(id);
@@ -92,18 +122,7 @@ export async function verifyAcmeRequest(body: unknown, options: VerifyOptions): 
     if (account.status !== 'valid') throw new AcmeError('unauthorized', `the account is ${account.status}`);
     jwk = account.jwk as JWK;
   }
-
-  let key: Awaited<ReturnType<typeof importJWK>>;
-  try {
-    key = await importJWK(jwk, h.alg);
-  } catch (error) {
-    throw new AcmeError('badPublicKey', `the key does not fit ${h.alg}: ${(error as Error).message}`);
-  }
-  try {
-    await flattenedVerify(jws as unknown as FlattenedJWSInput, key, { algorithms: [h.alg] });
-  } catch {
-    throw new AcmeError('malformed', 'the JWS signature does not verify');
-  }
+  await verifySignature(parsed, jwk, 'the JWS');
 
   const payload = jws.payload === '' ? undefined : decodeJson(jws.payload, 'the payload');
   return {
@@ -113,4 +132,32 @@ export async function verifyAcmeRequest(body: unknown, options: VerifyOptions): 
     thumbprint: await calculateJwkThumbprint(jwk, 'sha256'),
     ...(account ? { account } : {}),
   };
+}
+
+export interface KeyChangeRequest {
+  /** The new key and its thumbprint. */
+  jwk: JWK;
+  thumbprint: string;
+  /** What the inner payload claims: the account URL and the key being replaced. */
+  account: string;
+  oldKey: JWK;
+}
+
+/**
+ * The inner JWS of a key change (RFC 8555 7.3.5), the outer request's payload: signed by the new
+ * key, which it carries as `jwk`, for the same URL as the outer request. Its nonce, if any, is
+ * ignored as the RFC says; the outer request's nonce already made the pair unreplayable.
+ */
+export async function verifyKeyChange(inner: unknown, outerUrl: string): Promise<KeyChangeRequest> {
+  const parsed = parseJws(inner, 'the inner JWS');
+  const h = parsed.header;
+  if (h.jwk === undefined || h.kid !== undefined) throw new AcmeError('malformed', 'the inner JWS must carry the new key as jwk, and no kid');
+  if (h.url !== outerUrl) throw new AcmeError('malformed', `the inner JWS url ${JSON.stringify(h.url)} is not the outer url ${outerUrl}`);
+  const jwk = embeddedJwk(h);
+  await verifySignature(parsed, jwk, 'the inner JWS');
+  const payload = decodeJson(parsed.jws.payload, 'the inner payload') as { account?: unknown; oldKey?: unknown } | null;
+  if (typeof payload !== 'object' || payload === null || typeof payload.account !== 'string' || typeof payload.oldKey !== 'object' || payload.oldKey === null || Array.isArray(payload.oldKey)) {
+    throw new AcmeError('malformed', 'the inner payload must be {"account": URL, "oldKey": JWK}');
+  }
+  return { jwk, thumbprint: await calculateJwkThumbprint(jwk, 'sha256'), account: payload.account, oldKey: payload.oldKey as JWK };
 }

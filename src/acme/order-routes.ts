@@ -4,9 +4,8 @@
  * certificate is in the store and the transparency log), and the certificate chain download.
  */
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Authority } from '../authority/authority.js';
-import type { Clock } from '../core/clock.js';
 import { HearthError } from '../core/errors.js';
 import { pemEncode } from '../pki/certificate-assembly.js';
 import { parseCsr } from '../pki/csr.js';
@@ -14,20 +13,15 @@ import { isValidDnsName } from '../pki/name.js';
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeIdentifier, AcmeOrderRecord, Store } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
 import type { ChallengeValidator } from './challenge-validators.js';
-import type { VerifiedRequest } from './jws-request.js';
+import type { AcmeRouteContext } from './route-context.js';
 
 /** How long an order and its authorizations stay open (Let's Encrypt: 7 days). */
 const ORDER_LIFETIME_MS = 7 * 24 * 3600_000;
 const MAX_IDENTIFIERS = 100;
 
-export interface OrderRouteDeps {
-  store: Store;
-  clock: Clock;
+export interface OrderRouteDeps extends AcmeRouteContext {
   authority: Authority;
   validators: ReadonlyMap<string, ChallengeValidator>;
-  verify: (request: FastifyRequest, signer: 'jwk' | 'kid' | 'either') => Promise<VerifiedRequest>;
-  fresh: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
-  baseUrl: (request: FastifyRequest) => string;
 }
 
 const newId = (): string => randomBytes(12).toString('base64url');

@@ -285,6 +285,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     authority,
     bodyLimit: config.server.bodyLimit,
     http01: { port: config.acme.http01Port, ...(config.acme.validationAddress ? { address: config.acme.validationAddress } : {}) },
+    tlsAlpn01: { port: config.acme.tlsAlpn01Port, ...(config.acme.validationAddress ? { address: config.acme.validationAddress } : {}) },
   });
   api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());
   await api.listen({ host: config.server.host, port: config.server.apiPort });

@@ -78,6 +78,8 @@ export const configSchema = z
       .object({
         /** The port http-01 validation connects to (RFC 8555: 80). */
         http01Port: z.number().int().min(1).max(65535).default(80),
+        /** The port tls-alpn-01 validation connects to (RFC 8737: 443). */
+        tlsAlpn01Port: z.number().int().min(1).max(65535).default(443),
         /** Connect here instead of resolving the identifier (loopback tests, split DNS). */
         validationAddress: z.string().min(1).optional(),
       })

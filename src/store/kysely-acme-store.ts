@@ -92,6 +92,20 @@ export class KyselyAcmeStore {
     return this.getAcmeAccount(id);
   }
 
+  async changeAcmeAccountKey(id: string, oldThumbprint: string, key: { jwk: Record<string, unknown>; thumbprint: string }): Promise<boolean> {
+    let changed = false;
+    await insertUnique(`ACME account key ${key.thumbprint}`, async () => {
+      const result = await this.db
+        .updateTable('acme_accounts')
+        .set({ jwk: JSON.stringify(key.jwk), thumbprint: key.thumbprint })
+        .where('id', '=', id)
+        .where('thumbprint', '=', oldThumbprint)
+        .executeTakeFirst();
+      changed = Number(result.numUpdatedRows) === 1;
+    });
+    return changed;
+  }
+
   async insertAcmeOrder(order: AcmeOrderRecord, authorizations: AcmeAuthorizationRecord[]): Promise<void> {
     for (const authz of authorizations) {
       await this.db
@@ -157,6 +171,30 @@ export class KyselyAcmeStore {
       .where('acme_authorizations.id', '=', authorizationId)
       .executeTakeFirst();
     return row && toOrder(row);
+  }
+
+  async findAcmeOrderByCertificate(serial: string): Promise<AcmeOrderRecord | undefined> {
+    const row = await this.db.selectFrom('acme_orders').selectAll().where('certificate_serial', '=', serial).executeTakeFirst();
+    return row && toOrder(row);
+  }
+
+  async listAcmeOrderIds(accountId: string, limit: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('acme_orders').select('id').where('account_id', '=', accountId).orderBy('created_at', 'desc').orderBy('id').limit(limit).execute();
+    return rows.map((row) => row.id);
+  }
+
+  async listAuthorizedIdentifiers(accountId: string, values: readonly string[], now: Date): Promise<string[]> {
+    if (values.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('acme_authorizations')
+      .select('identifier_value')
+      .distinct()
+      .where('account_id', '=', accountId)
+      .where('identifier_value', 'in', [...values])
+      .where('status', '=', 'valid')
+      .where('expires_at', '>', now.getTime())
+      .execute();
+    return rows.map((row) => row.identifier_value);
   }
 
   async saveAcmeAuthorization(authz: AcmeAuthorizationRecord): Promise<void> {

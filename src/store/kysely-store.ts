@@ -161,6 +161,10 @@ export class KyselyStoreTx implements StoreTx {
   updateAcmeAccount(id: string, changes: { status?: AcmeAccountStatus; contact?: string[] }): Promise<AcmeAccountRecord | undefined> {
     return this.acme.updateAcmeAccount(id, changes);
   }
+
+  changeAcmeAccountKey(id: string, oldThumbprint: string, key: { jwk: Record<string, unknown>; thumbprint: string }): Promise<boolean> {
+    return this.acme.changeAcmeAccountKey(id, oldThumbprint, key);
+  }
   insertAcmeOrder(order: AcmeOrderRecord, authorizations: AcmeAuthorizationRecord[]): Promise<void> {
     return this.acme.insertAcmeOrder(order, authorizations);
   }
@@ -178,6 +182,18 @@ export class KyselyStoreTx implements StoreTx {
   }
   findAcmeOrderByAuthorization(authorizationId: string): Promise<AcmeOrderRecord | undefined> {
     return this.acme.findAcmeOrderByAuthorization(authorizationId);
+  }
+
+  findAcmeOrderByCertificate(serial: string): Promise<AcmeOrderRecord | undefined> {
+    return this.acme.findAcmeOrderByCertificate(serial);
+  }
+
+  listAcmeOrderIds(accountId: string, limit: number): Promise<string[]> {
+    return this.acme.listAcmeOrderIds(accountId, limit);
+  }
+
+  listAuthorizedIdentifiers(accountId: string, values: readonly string[], now: Date): Promise<string[]> {
+    return this.acme.listAuthorizedIdentifiers(accountId, values, now);
   }
 
   lockLog(): Promise<number> {

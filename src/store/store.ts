@@ -193,6 +193,11 @@ export interface StoreTx {
   getAcmeAccount(id: string): Promise<AcmeAccountRecord | undefined>;
   findAcmeAccountByThumbprint(thumbprint: string): Promise<AcmeAccountRecord | undefined>;
   updateAcmeAccount(id: string, changes: { status?: AcmeAccountStatus; contact?: string[] }): Promise<AcmeAccountRecord | undefined>;
+  /**
+   * Replaces the account key if it is still `oldThumbprint`; false when it is not (a concurrent
+   * change won). Throws UniqueViolationError if another account holds the new key.
+   */
+  changeAcmeAccountKey(id: string, oldThumbprint: string, key: { jwk: Record<string, unknown>; thumbprint: string }): Promise<boolean>;
   insertAcmeOrder(order: AcmeOrderRecord, authorizations: AcmeAuthorizationRecord[]): Promise<void>;
   getAcmeOrder(id: string): Promise<AcmeOrderRecord | undefined>;
   getAcmeAuthorization(id: string): Promise<AcmeAuthorizationRecord | undefined>;
@@ -201,6 +206,12 @@ export interface StoreTx {
   saveAcmeAuthorization(authorization: AcmeAuthorizationRecord): Promise<void>;
   /** The order an authorization was made for (each authorization belongs to one order). */
   findAcmeOrderByAuthorization(authorizationId: string): Promise<AcmeOrderRecord | undefined>;
+  /** The order whose finalization issued the certificate. */
+  findAcmeOrderByCertificate(serial: string): Promise<AcmeOrderRecord | undefined>;
+  /** The ids of an account's newest orders, newest first. */
+  listAcmeOrderIds(accountId: string, limit: number): Promise<string[]>;
+  /** Which of `values` the account holds a valid, unexpired authorization for. */
+  listAuthorizedIdentifiers(accountId: string, values: readonly string[], now: Date): Promise<string[]>;
   latestCheckpoint(): Promise<CheckpointRecord | undefined>;
 }
 

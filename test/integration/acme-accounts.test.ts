@@ -5,13 +5,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { Agent, request as httpsRequest } from 'node:https';
+import type { KeyObject } from 'node:crypto';
+import { Agent } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import acme from 'acme-client';
-import { FlattenedSign, exportJWK, type JWK } from 'jose';
 import { Database } from '../../src/store/better-sqlite3-module.js';
+import { AcmeWire, assertProblem, jwkOf, jws, newKey } from '../support/acme-wire.js';
 import { initInstallation, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
 
 let installation: Installation;
@@ -23,6 +23,7 @@ before(async () => {
   server = await startServer(installation);
   const ca = readFileSync(join(installation.dir, 'ca/root.pem'));
   agent = new Agent({ ca, keepAlive: true });
+  wire = new AcmeWire(server.apiUrl, agent);
   acme.axios.defaults.httpsAgent = new Agent({ ca });
 });
 
@@ -32,48 +33,10 @@ after(async () => {
   await installation?.cleanup();
 });
 
-const acmeUrl = (path: string) => `${server.apiUrl}/acme${path}`;
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Record<string, unknown>;
-}
-
-function send(method: string, url: string, body?: string, contentType = 'application/jose+json'): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { method, agent, headers: body === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(body) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
-      });
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
-async function nonce(): Promise<string> {
-  const answer = await send('HEAD', acmeUrl('/new-nonce'));
-  return answer.headers['replay-nonce'] as string;
-}
-
-function newKey(): { privateKey: KeyObject; publicKey: KeyObject } {
-  return generateKeyPairSync('ec', { namedCurve: 'P-256' });
-}
-
-/** A flattened JWS; an HMAC secret is allowed here only to show the server refuses HMAC. */
-async function jws(key: KeyObject | Uint8Array, header: Record<string, unknown>, payload: unknown): Promise<string> {
-  const bytes = new TextEncoder().encode(payload === undefined ? '' : JSON.stringify(payload));
-  return JSON.stringify(await new FlattenedSign(bytes).setProtectedHeader(header as { alg: string }).sign(key));
-}
-
-async function jwkOf(key: KeyObject): Promise<JWK> {
-  return exportJWK(key);
-}
+let wire: AcmeWire;
+const acmeUrl = (path: string) => wire.url(path);
+const send = (method: string, url: string, body?: string, contentType?: string) => wire.send(method, url, body, contentType);
+const nonce = () => wire.nonce();
 
 function accountCount(): number {
   const db = new Database(join(installation.dir, 'hearth.db'), { readonly: true });
@@ -82,14 +45,6 @@ function accountCount(): number {
   } finally {
     db.close();
   }
-}
-
-function assertProblem(answer: Answer, status: number, type: string, detail?: RegExp): void {
-  assert.equal(answer.status, status, JSON.stringify(answer.body));
-  assert.match(String(answer.headers['content-type']), /^application\/problem\+json/);
-  assert.equal(answer.body.type, `urn:ietf:params:acme:error:${type}`);
-  if (detail) assert.match(String(answer.body.detail), detail);
-  assert.match(String(answer.headers['replay-nonce']), /^[A-Za-z0-9_-]{16,}$/, 'errors carry a fresh nonce');
 }
 
 test('directory and nonces: HEAD 200 and GET 204 with a Replay-Nonce, no caching, a link to the directory', async () => {
@@ -183,4 +138,50 @@ test('an account reads and changes only itself', async () => {
   assertProblem(await send('POST', myUrl, await jws(theirs.privateKey, { alg: 'ES256', nonce: await nonce(), url: myUrl, kid: myUrl }, undefined)), 400, 'malformed', /signature does not verify/);
   const again = await send('POST', theirUrl, await jws(theirs.privateKey, { alg: 'ES256', nonce: await nonce(), url: theirUrl, kid: theirUrl }, undefined));
   assert.equal(again.body.status, 'valid', 'the other account is untouched');
+});
+
+test('key change: acme-client rolls its key; the old key finds nothing, the new key finds the account', async () => {
+  const oldKey = await acme.crypto.createPrivateEcdsaKey();
+  const client = new acme.Client({ directoryUrl: acmeUrl('/directory'), accountKey: oldKey });
+  await client.createAccount({ termsOfServiceAgreed: true });
+  const url = client.getAccountUrl();
+  const newKeyPem = await acme.crypto.createPrivateRsaKey(2048);
+  await client.updateAccountKey(newKeyPem);
+  const updated = await client.updateAccount({ contact: ['mailto:rolled@example.com'] });
+  assert.deepEqual(updated.contact, ['mailto:rolled@example.com'], 'the client goes on with the new key');
+
+  const withOld = new acme.Client({ directoryUrl: acmeUrl('/directory'), accountKey: oldKey });
+  await assert.rejects(withOld.createAccount({ onlyReturnExisting: true }), /accountDoesNotExist|no account holds this key/);
+  const withNew = new acme.Client({ directoryUrl: acmeUrl('/directory'), accountKey: newKeyPem });
+  await withNew.createAccount({ onlyReturnExisting: true });
+  assert.equal(withNew.getAccountUrl(), url);
+});
+
+test('key change refusals: a key another account holds (409 and its location), wrong oldKey, inner url, inner signature; the key stays', async () => {
+  const newAccount = acmeUrl('/new-account');
+  const keyChange = acmeUrl('/key-change');
+  const create = async (key: { privateKey: KeyObject; publicKey: KeyObject }) => (await wire.post('/new-account', key, { termsOfServiceAgreed: true })).headers.location as string;
+  const mine = newKey();
+  const theirs = newKey();
+  const fresh = newKey();
+  const myUrl = await create(mine);
+  const theirUrl = await create(theirs);
+  const roll = async (inner: { key: KeyObject; jwk: unknown; url?: string; account?: string; oldKey?: unknown }) => {
+    const innerJws = JSON.parse(await jws(inner.key, { alg: 'ES256', url: inner.url ?? keyChange, jwk: inner.jwk }, { account: inner.account ?? myUrl, oldKey: inner.oldKey ?? (await jwkOf(mine.publicKey)) }));
+    return send('POST', keyChange, await jws(mine.privateKey, { alg: 'ES256', nonce: await nonce(), url: keyChange, kid: myUrl }, innerJws));
+  };
+
+  const taken = await roll({ key: theirs.privateKey, jwk: await jwkOf(theirs.publicKey) });
+  assertProblem(taken, 409, 'malformed', /already belongs to an account/);
+  assert.equal(taken.headers.location, theirUrl);
+  assertProblem(await roll({ key: fresh.privateKey, jwk: await jwkOf(fresh.publicKey), oldKey: await jwkOf(theirs.publicKey) }), 400, 'malformed', /oldKey is not the account's current key/);
+  assertProblem(await roll({ key: fresh.privateKey, jwk: await jwkOf(fresh.publicKey), url: newAccount }), 400, 'malformed', /inner JWS url/);
+  assertProblem(await roll({ key: fresh.privateKey, jwk: await jwkOf(fresh.publicKey), account: theirUrl }), 400, 'malformed', /names another account/);
+  assertProblem(await roll({ key: theirs.privateKey, jwk: await jwkOf(fresh.publicKey) }), 400, 'malformed', /inner JWS signature does not verify/);
+  assertProblem(await send('POST', keyChange, await jws(mine.privateKey, { alg: 'ES256', nonce: await nonce(), url: keyChange, kid: myUrl }, { account: myUrl })), 400, 'malformed', /the inner JWS/);
+
+  const stillMine = await wire.post(myUrl.slice(acmeUrl('').length), mine, undefined, myUrl);
+  assert.equal(stillMine.status, 200, 'the account still answers to its own key');
+  const freshFinds = await wire.post('/new-account', fresh, { onlyReturnExisting: true });
+  assertProblem(freshFinds, 400, 'accountDoesNotExist');
 });

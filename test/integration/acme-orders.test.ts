@@ -8,63 +8,29 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import { Agent } from 'node:https';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import acme from 'acme-client';
-import { initInstallation, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
+import { acmeAccount, obtainCertificate, startAcmeTestbed, type AcmeTestbed } from '../support/acme-http01.js';
 
-let installation: Installation;
-let server: RunningServer;
-let challenges: Server;
-const answers = new Map<string, string>();
+let bed: AcmeTestbed;
+let server: AcmeTestbed['server'];
+let answers: Map<string, string>;
 let rootPem: string;
 
 before(async () => {
-  challenges = createServer((req, res) => {
-    const token = /^\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]+)$/.exec(req.url ?? '')?.[1];
-    const answer = token ? answers.get(token) : undefined;
-    res.writeHead(answer ? 200 : 404, { 'content-type': 'text/plain' }).end(answer ?? 'not found');
-  });
-  await new Promise<void>((resolve) => challenges.listen(0, '127.0.0.1', resolve));
-  installation = await initInstallation();
-  installation.env.HEARTH_ACME_HTTP01_PORT = String((challenges.address() as AddressInfo).port);
-  installation.env.HEARTH_ACME_VALIDATION_ADDRESS = '127.0.0.1';
-  server = await startServer(installation);
-  rootPem = readFileSync(join(installation.dir, 'ca/root.pem'), 'utf8');
-  acme.axios.defaults.httpsAgent = new Agent({ ca: rootPem });
+  bed = await startAcmeTestbed();
+  ({ server, rootPem } = bed);
+  answers = bed.responder.answers;
 });
 
 after(async () => {
-  await server?.stop();
-  await installation?.cleanup();
-  await new Promise((resolve) => challenges?.close(resolve));
+  await bed?.stop();
 });
 
-async function client(): Promise<acme.Client> {
-  const c = new acme.Client({ directoryUrl: `${server.apiUrl}/acme/directory`, accountKey: await acme.crypto.createPrivateEcdsaKey() });
-  await c.createAccount({ termsOfServiceAgreed: true, contact: ['mailto:ops@example.com'] });
-  return c;
-}
+const client = () => acmeAccount(bed);
 
 test('acme-client auto(): http-01, finalize, chain; the certificate verifies and is in the log', async () => {
   const c = await client();
-  const [, csr] = await acme.crypto.createCsr({ commonName: 'www.hearth.test', altNames: ['www.hearth.test', 'api.hearth.test'] });
-  const pem = await c.auto({
-    csr,
-    termsOfServiceAgreed: true,
-    challengePriority: ['http-01'],
-    // The client's own pre-check would resolve the test name in DNS; Hearth's validator is configured to connect to loopback.
-    skipChallengeVerification: true,
-    challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
-      answers.set(challenge.token, keyAuthorization);
-    },
-    challengeRemoveFn: async (_authz, challenge) => {
-      answers.delete(challenge.token);
-    },
-  });
+  const { chainPem: pem } = await obtainCertificate(bed, c, ['www.hearth.test', 'api.hearth.test']);
   const [leafPem, issuerPem] = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   const leaf = new X509Certificate(leafPem as string);
   const issuer = new X509Certificate(issuerPem as string);

@@ -1,7 +1,8 @@
 /**
  * ACME nonces and accounts in the store, on SQLite and PostgreSQL: a nonce is redeemed once and
  * never after it expires, even by two stores (two processes) racing for it; an account key holds
- * one account.
+ * one account and moves only from the key it replaces; orders are found by certificate and by
+ * account, authorizations by account and name.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UniqueViolationError } from '../../src/core/errors.js';
 import { openStore } from '../../src/store/open-store.js';
-import type { AcmeAccountRecord, Store } from '../../src/store/store.js';
+import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeOrderRecord, Store } from '../../src/store/store.js';
 import { POSTGRES_URL, dropPostgresSchemas, needsPostgres } from '../support/environment.js';
 
 const NOW = new Date('2030-01-01T00:00:00Z');
@@ -77,6 +78,71 @@ function registerAcmeStoreContract(name: string, openPair: () => Promise<[Store,
       assert.equal(updated?.status, 'valid');
       assert.equal((await store.updateAcmeAccount(first.id, { status: 'deactivated' }))?.status, 'deactivated');
       assert.equal(await store.updateAcmeAccount('nope', { status: 'deactivated' }), undefined);
+    });
+
+    test('key change: only from the current key, never onto a key another account holds; racing changes, one wins', async () => {
+      const [store, other] = await pair();
+      const mine = account();
+      const theirs = account();
+      await store.insertAcmeAccount(mine);
+      await store.insertAcmeAccount(theirs);
+      const next = { jwk: { kty: 'OKP', crv: 'Ed25519', x: randomBytes(32).toString('base64url') }, thumbprint: randomBytes(32).toString('base64url') };
+      await assert.rejects(store.changeAcmeAccountKey(mine.id, mine.thumbprint, { jwk: theirs.jwk, thumbprint: theirs.thumbprint }), UniqueViolationError);
+      assert.equal(await store.changeAcmeAccountKey(mine.id, 'stale', next), false, 'not from a key it no longer has');
+      assert.deepStrictEqual(await store.getAcmeAccount(mine.id), mine, 'refusals change nothing');
+      const racers = [0, 1].map(() => ({ jwk: next.jwk, thumbprint: randomBytes(32).toString('base64url') }));
+      const results = await Promise.all([store.changeAcmeAccountKey(mine.id, mine.thumbprint, racers[0]!), other.changeAcmeAccountKey(mine.id, mine.thumbprint, racers[1]!)]);
+      assert.equal(results.filter(Boolean).length, 1, 'exactly one of two racing changes wins');
+      const winner = racers[results.indexOf(true)]!;
+      assert.equal((await other.findAcmeAccountByThumbprint(winner.thumbprint))?.id, mine.id);
+      assert.equal(await store.findAcmeAccountByThumbprint(mine.thumbprint), undefined, 'the old key finds nothing');
+    });
+
+    test('orders by certificate and by account; authorized identifiers are the valid, unexpired ones', async () => {
+      const [store, other] = await pair();
+      const owner = account();
+      await store.insertAcmeAccount(owner);
+      const authz = (value: string, status: AcmeAuthorizationRecord['status'], expiresAt: Date): AcmeAuthorizationRecord => ({
+        id: randomBytes(9).toString('base64url'),
+        accountId: owner.id,
+        identifier: { type: 'dns', value },
+        status,
+        expiresAt,
+        challenges: [],
+        createdAt: NOW,
+      });
+      const orders: AcmeOrderRecord[] = [];
+      const cases: Array<[string, AcmeAuthorizationRecord['status'], Date]> = [
+        ['a.hearth.test', 'valid', later(60_000)],
+        ['b.hearth.test', 'valid', NOW],
+        ['c.hearth.test', 'invalid', later(60_000)],
+        ['d.hearth.test', 'pending', later(60_000)],
+      ];
+      for (const [n, [value, status, expiresAt]] of cases.entries()) {
+        const authorization = authz(value, status, expiresAt);
+        const order: AcmeOrderRecord = {
+          id: `order-${n}-${randomBytes(4).toString('hex')}`,
+          accountId: owner.id,
+          status: 'pending',
+          identifiers: [authorization.identifier],
+          authorizationIds: [authorization.id],
+          expiresAt,
+          certificateSerial: null,
+          error: null,
+          createdAt: later(n),
+        };
+        orders.push(order);
+        await store.transaction((tx) => tx.insertAcmeOrder(order, [authorization]));
+      }
+      assert.deepEqual(await other.listAuthorizedIdentifiers(owner.id, ['a.hearth.test', 'b.hearth.test', 'c.hearth.test', 'd.hearth.test', 'e.hearth.test'], NOW), ['a.hearth.test']);
+      assert.deepEqual(await other.listAuthorizedIdentifiers('someone-else', ['a.hearth.test'], NOW), []);
+      assert.deepEqual(await other.listAuthorizedIdentifiers(owner.id, [], NOW), []);
+      assert.deepEqual(await other.listAcmeOrderIds(owner.id, 10), orders.map((o) => o.id).reverse(), 'newest first');
+      assert.deepEqual(await other.listAcmeOrderIds(owner.id, 2), [orders[3]!.id, orders[2]!.id]);
+      const serial = randomBytes(16).toString('hex');
+      assert.equal(await store.updateAcmeOrder(orders[0]!.id, 'pending', { status: 'valid', certificateSerial: serial }), true);
+      assert.equal((await other.findAcmeOrderByCertificate(serial))?.id, orders[0]!.id);
+      assert.equal(await other.findAcmeOrderByCertificate('00'), undefined);
     });
   });
 }

@@ -8,6 +8,7 @@ import { initialMigration } from './0001-initial.js';
 import { transparencyLogMigration } from './0002-transparency-log.js';
 import { acmeAccountsMigration } from './0003-acme-accounts.js';
 import { acmeOrdersMigration } from './0004-acme-orders.js';
+import { acmeLookupsMigration } from './0005-acme-lookups.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const binaryType = dialect === 'postgres' ? 'bytea' : 'blob';
@@ -16,6 +17,7 @@ export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvi
     '0002-transparency-log': transparencyLogMigration(binaryType),
     '0003-acme-accounts': acmeAccountsMigration(),
     '0004-acme-orders': acmeOrdersMigration(),
+    '0005-acme-lookups': acmeLookupsMigration(),
   };
   return { getMigrations: async () => migrations };
 }

@@ -1,0 +1,129 @@
+/**
+ * ACME accounts (RFC 8555 7.3): create or find by key, read, update contacts, deactivate, and
+ * roll the account key (7.3.5). An account is its key: one account per key, and a key that
+ * belongs to one account can never be rolled onto another.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+import { UniqueViolationError } from '../core/errors.js';
+import type { AcmeAccountRecord } from '../store/store.js';
+import { AcmeError } from './acme-error.js';
+import { verifyKeyChange } from './jws-request.js';
+import { payloadObject, type AcmeRouteContext } from './route-context.js';
+
+/** The newest orders listed at an account's `orders` URL; RFC 8555 7.1.2.1 lets a server page, Hearth caps. */
+const LISTED_ORDERS = 1000;
+
+function accountView(base: string, account: AcmeAccountRecord) {
+  return { status: account.status, contact: account.contact, termsOfServiceAgreed: account.termsAgreed, orders: `${base}/acct/${account.id}/orders` };
+}
+
+/** RFC 8555 7.3: contacts are URLs; Hearth takes mailto: with one plain address each. */
+function checkContacts(contact: unknown): string[] {
+  if (contact === undefined) return [];
+  if (!Array.isArray(contact) || contact.some((c) => typeof c !== 'string')) throw new AcmeError('malformed', 'contact must be an array of URLs');
+  if (contact.length > 10) throw new AcmeError('malformed', 'at most 10 contacts');
+  for (const c of contact as string[]) {
+    if (!c.startsWith('mailto:')) throw new AcmeError('unsupportedContact', `contact ${JSON.stringify(c)} is not a mailto: URL`);
+    if (!/^mailto:[^@\s,?]+@[A-Za-z0-9.-]+$/.test(c)) throw new AcmeError('invalidContact', `contact ${JSON.stringify(c)} is not a single plain e-mail address`);
+  }
+  return contact as string[];
+}
+
+export function registerAccountRoutes(acme: FastifyInstance, deps: AcmeRouteContext): void {
+  const { store, clock } = deps;
+
+  const ownAccount = (account: AcmeAccountRecord | undefined, id: string): AcmeAccountRecord => {
+    if ((account as AcmeAccountRecord).id !== id) throw new AcmeError('unauthorized', 'an account may only read or change itself');
+    return account as AcmeAccountRecord;
+  };
+
+  acme.post('/new-account', { schema: { tags: ['acme'], summary: 'Create or find an account (RFC 8555 7.3)' } }, async (request, reply) => {
+    const verified = await deps.verify(request, 'jwk');
+    const payload = payloadObject(verified);
+    const base = deps.baseUrl(request);
+    const existing = await store.findAcmeAccountByThumbprint(verified.thumbprint);
+    await deps.fresh(request, reply);
+    if (existing) return reply.status(200).header('location', `${base}/acct/${existing.id}`).send(accountView(base, existing));
+    if (payload.onlyReturnExisting === true) throw new AcmeError('accountDoesNotExist', 'no account holds this key');
+    if (payload.externalAccountBinding !== undefined) throw new AcmeError('malformed', 'this server does not take external account bindings');
+    if (payload.termsOfServiceAgreed !== undefined && typeof payload.termsOfServiceAgreed !== 'boolean') throw new AcmeError('malformed', 'termsOfServiceAgreed must be a boolean');
+    const account: AcmeAccountRecord = {
+      id: randomBytes(12).toString('base64url'),
+      thumbprint: verified.thumbprint,
+      jwk: verified.jwk as Record<string, unknown>,
+      status: 'valid',
+      contact: checkContacts(payload.contact),
+      termsAgreed: payload.termsOfServiceAgreed === true,
+      createdAt: clock.now(),
+    };
+    try {
+      await store.insertAcmeAccount(account);
+    } catch (error) {
+      // Two requests with one new key: the other one made the account.
+      if (!(error instanceof UniqueViolationError)) throw error;
+      const winner = (await store.findAcmeAccountByThumbprint(verified.thumbprint)) as AcmeAccountRecord;
+      return reply.status(200).header('location', `${base}/acct/${winner.id}`).send(accountView(base, winner));
+    }
+    return reply.status(201).header('location', `${base}/acct/${account.id}`).send(accountView(base, account));
+  });
+
+  acme.post<{ Params: { id: string } }>('/acct/:id', { schema: { tags: ['acme'], summary: 'Read, update or deactivate an account (RFC 8555 7.3.2, 7.3.6)' } }, async (request, reply) => {
+    const verified = await deps.verify(request, 'kid');
+    const account = ownAccount(verified.account, request.params.id);
+    const payload = payloadObject(verified);
+    const changes: { status?: 'deactivated'; contact?: string[] } = {};
+    if (payload.status !== undefined) {
+      if (payload.status !== 'deactivated') throw new AcmeError('malformed', 'the only status a client may set is "deactivated"');
+      changes.status = 'deactivated';
+    }
+    if (payload.contact !== undefined) changes.contact = checkContacts(payload.contact);
+    const updated = (await store.updateAcmeAccount(account.id, changes)) as AcmeAccountRecord;
+    await deps.fresh(request, reply);
+    const base = deps.baseUrl(request);
+    return reply.status(200).header('location', `${base}/acct/${account.id}`).send(accountView(base, updated));
+  });
+
+  acme.post<{ Params: { id: string } }>('/acct/:id/orders', { schema: { tags: ['acme'], summary: "An account's orders (RFC 8555 7.1.2.1, POST-as-GET)" } }, async (request, reply) => {
+    const verified = await deps.verify(request, 'kid');
+    const account = ownAccount(verified.account, request.params.id);
+    const ids = await store.listAcmeOrderIds(account.id, LISTED_ORDERS);
+    await deps.fresh(request, reply);
+    const base = deps.baseUrl(request);
+    return { orders: ids.map((id) => `${base}/order/${id}`) };
+  });
+
+  acme.post('/key-change', { schema: { tags: ['acme'], summary: 'Roll the account key over (RFC 8555 7.3.5)' } }, async (request, reply) => {
+    const outer = await deps.verify(request, 'kid');
+    const account = outer.account as AcmeAccountRecord;
+    const base = deps.baseUrl(request);
+    const inner = await verifyKeyChange(outer.payload, outer.header.url);
+    if (inner.account !== outer.header.kid) throw new AcmeError('malformed', 'the inner payload names another account than the request is signed by');
+    let oldThumbprint: string;
+    try {
+      oldThumbprint = await calculateJwkThumbprint(inner.oldKey as JWK, 'sha256');
+    } catch {
+      throw new AcmeError('malformed', 'oldKey is not a public JWK');
+    }
+    if (oldThumbprint !== account.thumbprint) throw new AcmeError('malformed', "oldKey is not the account's current key");
+    const conflict = async (holder: AcmeAccountRecord | undefined) => {
+      await deps.fresh(request, reply);
+      if (holder) reply.header('location', `${base}/acct/${holder.id}`);
+      const problem = new AcmeError('malformed', 'the new key already belongs to an account', { status: 409 });
+      return reply.status(409).header('content-type', 'application/problem+json').send(problem.toProblem());
+    };
+    if (inner.thumbprint === account.thumbprint) throw new AcmeError('malformed', 'the new key is the current key');
+    const holder = await store.findAcmeAccountByThumbprint(inner.thumbprint);
+    if (holder) return conflict(holder);
+    try {
+      const changed = await store.changeAcmeAccountKey(account.id, account.thumbprint, { jwk: inner.jwk as Record<string, unknown>, thumbprint: inner.thumbprint });
+      if (!changed) throw new AcmeError('malformed', 'the account key changed while this request was handled; retry with the current key', { status: 409 });
+    } catch (error) {
+      if (!(error instanceof UniqueViolationError)) throw error;
+      return conflict(await store.findAcmeAccountByThumbprint(inner.thumbprint));
+    }
+    await deps.fresh(request, reply);
+    return reply.status(200).header('location', `${base}/acct/${account.id}`).send(accountView(base, (await store.getAcmeAccount(account.id)) as AcmeAccountRecord));
+  });
+}
