@@ -10,7 +10,7 @@ import type { Clock } from '../core/clock.js';
 import type { Store } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
 import { registerAccountRoutes } from './account-routes.js';
-import { http01Validator, type ChallengeValidator, type Http01Options } from './challenge-validators.js';
+import { alwaysValid, http01Validator, type ChallengeValidator, type Http01Options } from './challenge-validators.js';
 import { verifyAcmeRequest } from './jws-request.js';
 import { NonceService } from './nonces.js';
 import { registerOrderRoutes } from './order-routes.js';
@@ -26,6 +26,8 @@ export interface AcmeServerDeps {
   http01: Http01Options;
   /** Where tls-alpn-01 validation connects: port 443 by RFC 8737. */
   tlsAlpn01: TlsAlpn01Options;
+  /** The load-test switch: challenges pass without validation. */
+  alwaysValid?: boolean;
   /** Largest JWS body accepted, in bytes. */
   bodyLimit: number;
 }
@@ -100,7 +102,7 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
 
       const context: AcmeRouteContext = { store: deps.store, clock: deps.clock, verify, fresh, baseUrl };
       const validators = new Map<string, ChallengeValidator>(
-        [http01Validator(deps.http01), tlsAlpn01Validator(deps.tlsAlpn01)].map((validator) => [validator.type, validator]),
+        [http01Validator(deps.http01), tlsAlpn01Validator(deps.tlsAlpn01)].map((validator) => [validator.type, deps.alwaysValid ? alwaysValid(validator) : validator]),
       );
       registerAccountRoutes(acme, context);
       registerOrderRoutes(acme, { ...context, authority: deps.authority, validators });

@@ -66,3 +66,11 @@ export function http01Validator(options: Http01Options): ChallengeValidator {
       }),
   };
 }
+
+/**
+ * The test switch `acme.alwaysValid`: the validator keeps its type, so orders offer the same
+ * challenges, but every response passes unchecked, as Pebble's PEBBLE_VA_ALWAYS_VALID does.
+ */
+export function alwaysValid(validator: ChallengeValidator): ChallengeValidator {
+  return { type: validator.type, identifierTypes: validator.identifierTypes, validate: async () => {} };
+}

@@ -286,7 +286,9 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     bodyLimit: config.server.bodyLimit,
     http01: { port: config.acme.http01Port, ...(config.acme.validationAddress ? { address: config.acme.validationAddress } : {}) },
     tlsAlpn01: { port: config.acme.tlsAlpn01Port, ...(config.acme.validationAddress ? { address: config.acme.validationAddress } : {}) },
+    alwaysValid: config.acme.alwaysValid,
   });
+  if (config.acme.alwaysValid) logger.warn('acme.alwaysValid is on: ACME challenges pass without validation; this server is for load tests only');
   api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());
   await api.listen({ host: config.server.host, port: config.server.apiPort });
   const apiPort = (api.server.address() as AddressInfo).port;

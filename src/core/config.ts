@@ -82,6 +82,11 @@ export const configSchema = z
         tlsAlpn01Port: z.number().int().min(1).max(65535).default(443),
         /** Connect here instead of resolving the identifier (loopback tests, split DNS). */
         validationAddress: z.string().min(1).optional(),
+        /**
+         * A test switch, as Pebble's PEBBLE_VA_ALWAYS_VALID: every challenge passes without
+         * contacting anyone. For load tests only; never on a CA anyone trusts.
+         */
+        alwaysValid: z.boolean().default(false),
       })
       .strict()
       .prefault({}),
