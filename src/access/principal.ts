@@ -8,11 +8,11 @@ import { ForbiddenError } from '../core/errors.js';
 export const ROLES = ['admin', 'operator', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
 
-export type Permission = 'cert:issue' | 'cert:read' | 'cert:revoke';
+export type Permission = 'cert:issue' | 'cert:read' | 'cert:revoke' | 'cert:renew';
 
 const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
-  admin: ['cert:issue', 'cert:read', 'cert:revoke'],
-  operator: ['cert:issue', 'cert:read', 'cert:revoke'],
+  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew'],
+  operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew'],
   auditor: ['cert:read'],
 };
 

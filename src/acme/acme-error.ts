@@ -4,6 +4,7 @@
  */
 export type AcmeErrorType =
   | 'accountDoesNotExist'
+  | 'alreadyReplaced'
   | 'alreadyRevoked'
   | 'badCSR'
   | 'badNonce'
@@ -24,6 +25,7 @@ export type AcmeErrorType =
   | 'userActionRequired';
 
 const STATUS: Partial<Record<AcmeErrorType, number>> = {
+  alreadyReplaced: 409,
   unauthorized: 403,
   orderNotReady: 403,
   rateLimited: 429,

@@ -1,8 +1,8 @@
 /**
  * The ACME server (RFC 8555) under /acme on the control plane's HTTPS port: directory and nonces
  * here; accounts and key change (account-routes.ts), orders and challenges (order-routes.ts),
- * revocation (revocation-routes.ts). Every answer carries a fresh Replay-Nonce and a link to the
- * directory; every error is an ACME problem document.
+ * revocation (revocation-routes.ts), renewal information (renewal-info-routes.ts). Every answer
+ * carries a fresh Replay-Nonce and a link to the directory; every error is an ACME problem document.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Authority } from '../authority/authority.js';
@@ -14,6 +14,7 @@ import { alwaysValid, http01Validator, type ChallengeValidator, type Http01Optio
 import { verifyAcmeRequest } from './jws-request.js';
 import { NonceService } from './nonces.js';
 import { registerOrderRoutes } from './order-routes.js';
+import { registerRenewalInfoRoutes } from './renewal-info-routes.js';
 import { registerRevocationRoutes } from './revocation-routes.js';
 import { tlsAlpn01Validator, type TlsAlpn01Options } from './tls-alpn01-validator.js';
 import type { AcmeRouteContext } from './route-context.js';
@@ -107,6 +108,7 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
       registerAccountRoutes(acme, context);
       registerOrderRoutes(acme, { ...context, authority: deps.authority, validators });
       registerRevocationRoutes(acme, { ...context, authority: deps.authority });
+      registerRenewalInfoRoutes(acme, { ...context, authority: deps.authority });
 
       acme.get('/directory', { schema: { tags: ['acme'], summary: 'ACME directory (RFC 8555 7.1.1)' } }, async (request) => {
         const base = baseUrl(request);
@@ -116,6 +118,7 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
           newOrder: `${base}/new-order`,
           revokeCert: `${base}/revoke-cert`,
           keyChange: `${base}/key-change`,
+          renewalInfo: `${base}/renewal-info`,
           meta: { externalAccountRequired: false },
         };
       });

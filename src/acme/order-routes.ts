@@ -8,11 +8,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Authority } from '../authority/authority.js';
 import { HearthError } from '../core/errors.js';
 import { pemEncode } from '../pki/certificate-assembly.js';
+import { certificateDnsNames } from '../pki/certificate-facts.js';
 import { parseCsr } from '../pki/csr.js';
 import { isValidDnsName } from '../pki/name.js';
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeIdentifier, AcmeOrderRecord, Store } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
 import type { ChallengeValidator } from './challenge-validators.js';
+import { certificateByIdentifier } from './renewal-info-routes.js';
 import type { AcmeRouteContext } from './route-context.js';
 
 /** How long an order and its authorizations stay open (Let's Encrypt: 7 days). */
@@ -84,10 +86,29 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     return order;
   };
 
+  /**
+   * RFC 9773 5: `replaces` names, by its renewal-information identifier, a certificate this
+   * account was issued and that no other live order replaces; the new order must share a name with it.
+   */
+  const replacedCertificate = async (id: unknown, account: AcmeAccountRecord, identifiers: AcmeIdentifier[]): Promise<string | null> => {
+    if (id === undefined) return null;
+    if (typeof id !== 'string') throw new AcmeError('malformed', 'replaces must be a certificate identifier (RFC 9773 4.1)');
+    const record = await certificateByIdentifier(store, deps.authority, id);
+    if (!record?.der) throw new AcmeError('malformed', 'replaces names no certificate this server issued');
+    const original = await store.findAcmeOrderByCertificate(record.serial);
+    if (original?.accountId !== account.id) throw new AcmeError('unauthorized', 'the certificate named by replaces was not issued to this account');
+    const names = new Set(certificateDnsNames(record.der));
+    if (!identifiers.some((i) => names.has(i.value))) throw new AcmeError('malformed', 'the order shares no identifier with the certificate it replaces');
+    const other = await store.findAcmeOrderReplacing(record.serial);
+    if (other) throw new AcmeError('alreadyReplaced', `certificate ${record.serial} is already replaced by order ${other.id}`);
+    return record.serial;
+  };
+
   acme.post('/new-order', { schema: { tags: ['acme'], summary: 'Order a certificate (RFC 8555 7.4)' } }, async (request, reply) => {
     const verified = await deps.verify(request, 'kid');
     const account = verified.account as AcmeAccountRecord;
     const identifiers = requestedIdentifiers(verified.payload);
+    const replaces = await replacedCertificate((verified.payload as { replaces?: unknown }).replaces, account, identifiers);
     const now = clock.now();
     const expiresAt = new Date(now.getTime() + ORDER_LIFETIME_MS);
     const authorizations: AcmeAuthorizationRecord[] = identifiers.map((identifier) => ({
@@ -101,7 +122,7 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
         .map((v) => ({ type: v.type, token: randomBytes(32).toString('base64url'), status: 'pending' as const })),
       createdAt: now,
     }));
-    const order: AcmeOrderRecord = { id: newId(), accountId: account.id, status: 'pending', identifiers, authorizationIds: authorizations.map((a) => a.id), expiresAt, certificateSerial: null, error: null, createdAt: now };
+    const order: AcmeOrderRecord = { id: newId(), accountId: account.id, status: 'pending', identifiers, authorizationIds: authorizations.map((a) => a.id), expiresAt, certificateSerial: null, error: null, createdAt: now, replaces };
     await store.transaction((tx) => tx.insertAcmeOrder(order, authorizations));
     await deps.fresh(request, reply);
     const base = deps.baseUrl(request);

@@ -6,10 +6,9 @@
  */
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { SubjectAlternativeNameExtension, X509Certificate } from '@peculiar/x509';
 import type { Authority } from '../authority/authority.js';
 import { ConflictError, NotFoundError } from '../core/errors.js';
-import { certificateFacts } from '../pki/certificate-facts.js';
+import { certificateDnsNames, certificateFacts } from '../pki/certificate-facts.js';
 import { REVOCATION_REASONS } from '../pki/revocation-reason.js';
 import type { AcmeAccountRecord, RevocationReason } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
@@ -31,11 +30,6 @@ const SUBSCRIBER_REASONS: ReadonlySet<number> = new Set([
 /** A certificate larger than this is not one Hearth issued. */
 const MAX_CERTIFICATE_BYTES = 16 * 1024;
 
-function dnsNames(der: Uint8Array): string[] {
-  const san = new X509Certificate(new Uint8Array(der)).getExtension(SubjectAlternativeNameExtension);
-  return (san?.names.items ?? []).filter((n) => n.type === 'dns').map((n) => n.value.toLowerCase());
-}
-
 function spkiOfJwk(jwk: VerifiedRequest['jwk']): Buffer {
   try {
     return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ format: 'der', type: 'spki' });
@@ -56,7 +50,7 @@ export function registerRevocationRoutes(acme: FastifyInstance, deps: AcmeRouteC
     const account: AcmeAccountRecord = verified.account;
     const order = await store.findAcmeOrderByCertificate(serial);
     if (order?.accountId === account.id) return;
-    const names = dnsNames(der);
+    const names = certificateDnsNames(der);
     const held = new Set(await store.listAuthorizedIdentifiers(account.id, names, clock.now()));
     const missing = names.filter((n) => !held.has(n));
     if (names.length === 0 || missing.length > 0) {

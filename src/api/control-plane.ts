@@ -35,6 +35,7 @@ import { authenticateBearer } from '../access/api-tokens.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { problemFor, sendProblem } from './problem.js';
 import { registerCertificateRoutes } from './routes/certificates.js';
+import { registerRenewalWindowRoutes } from './routes/renewal-windows.js';
 import { registerOperationalRoutes } from './routes/operational.js';
 import { registerRevocationStatusRoutes } from './routes/revocation-status.js';
 
@@ -277,6 +278,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   });
   const authenticate = (request: FastifyRequest) => authenticateBearer(store, request.headers.authorization);
   registerCertificateRoutes(api, { store, authority, metrics, authenticate });
+  registerRenewalWindowRoutes(api, { store, clock, authenticate });
   registerOperationalRoutes(api, metrics, storeReachable);
   registerTransparencyLogRoutes(api, { store, checkpointer, verifierKey: logIdentity.verifierKey });
   await registerAcmeServer(api, {

@@ -4,7 +4,7 @@
  * it signs), and the public key bits (OCSP issuerKeyHash, responder id).
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate, SubjectKeyIdentifier, id_ce_subjectKeyIdentifier } from '@peculiar/asn1-x509';
+import { Certificate, SubjectAlternativeName, SubjectKeyIdentifier, id_ce_subjectAltName, id_ce_subjectKeyIdentifier } from '@peculiar/asn1-x509';
 import { createHash } from 'node:crypto';
 
 export interface CertificateFacts {
@@ -39,4 +39,11 @@ export function certificateFacts(der: Uint8Array): CertificateFacts {
     notBefore: tbs.validity.notBefore.getTime(),
     notAfter: tbs.validity.notAfter.getTime(),
   };
+}
+
+/** The dNSName entries of a certificate's subjectAltName, lower-cased: the names it vouches for. */
+export function certificateDnsNames(der: Uint8Array): string[] {
+  const san = AsnConvert.parse(der, Certificate).tbsCertificate.extensions?.find((e) => e.extnID === id_ce_subjectAltName);
+  if (!san) return [];
+  return [...AsnConvert.parse(san.extnValue, SubjectAlternativeName)].flatMap((name) => (name.dNSName === undefined ? [] : [name.dNSName.toLowerCase()]));
 }

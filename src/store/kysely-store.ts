@@ -7,6 +7,8 @@ import type {
   AcmeAccountStatus,
   AcmeAuthorizationRecord,
   AcmeOrderRecord,
+  RenewalSelection,
+  RenewalWindowRecord,
   ApiTokenRecord,
   CertificateQuery,
   CertificateRecord,
@@ -186,6 +188,18 @@ export class KyselyStoreTx implements StoreTx {
 
   findAcmeOrderByCertificate(serial: string): Promise<AcmeOrderRecord | undefined> {
     return this.acme.findAcmeOrderByCertificate(serial);
+  }
+
+  findAcmeOrderReplacing(serial: string): Promise<AcmeOrderRecord | undefined> {
+    return this.acme.findAcmeOrderReplacing(serial);
+  }
+
+  setRenewalWindows(selection: RenewalSelection, window: RenewalWindowRecord, now: Date): Promise<number> {
+    return this.acme.setRenewalWindows(selection, window, now);
+  }
+
+  getRenewalWindow(serial: string): Promise<RenewalWindowRecord | undefined> {
+    return this.acme.getRenewalWindow(serial);
   }
 
   listAcmeOrderIds(accountId: string, limit: number): Promise<string[]> {

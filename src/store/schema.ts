@@ -94,6 +94,14 @@ export interface AcmeAccountsTable {
   created_at: EpochMs;
 }
 
+export interface RenewalWindowsTable {
+  serial: string;
+  window_start: EpochMs;
+  window_end: EpochMs;
+  explanation_url: string | null;
+  set_at: EpochMs;
+}
+
 export interface AcmeOrdersTable {
   id: string;
   account_id: string;
@@ -107,6 +115,8 @@ export interface AcmeOrdersTable {
   /** JSON problem document, once the order is invalid. */
   error: string | null;
   created_at: EpochMs;
+  /** Serial of the certificate this order replaces (RFC 9773 `replaces`). */
+  replaces: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface AcmeAuthorizationsTable {
@@ -124,6 +134,7 @@ export interface AcmeAuthorizationsTable {
 
 export interface HearthDatabase {
   acme_orders: AcmeOrdersTable;
+  renewal_windows: RenewalWindowsTable;
   acme_authorizations: AcmeAuthorizationsTable;
   acme_nonces: AcmeNoncesTable;
   acme_accounts: AcmeAccountsTable;

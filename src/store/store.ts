@@ -129,7 +129,19 @@ export interface AcmeOrderRecord {
   certificateSerial: string | null;
   error: Record<string, unknown> | null;
   createdAt: Date;
+  /** Serial of the certificate this order replaces (RFC 9773), when the client said. */
+  replaces: string | null;
 }
+
+/** A renewal window an operator set for a certificate (mass early renewal). */
+export interface RenewalWindowRecord {
+  start: Date;
+  end: Date;
+  explanationUrl: string | null;
+}
+
+/** Which certificates an early renewal applies to: named ones, or all of one CA issued before a time. */
+export type RenewalSelection = { serials: readonly string[] } | { ca: string; issuedBefore?: Date };
 
 export interface StoreTx {
   /** Inserts a pending certificate; throws UniqueViolationError if the serial exists. */
@@ -210,6 +222,14 @@ export interface StoreTx {
   findAcmeOrderByCertificate(serial: string): Promise<AcmeOrderRecord | undefined>;
   /** The ids of an account's newest orders, newest first. */
   listAcmeOrderIds(accountId: string, limit: number): Promise<string[]>;
+  /** The order, not invalid, that says it replaces the certificate. */
+  findAcmeOrderReplacing(serial: string): Promise<AcmeOrderRecord | undefined>;
+  /**
+   * Sets the renewal window of every issued, unexpired certificate the selection names; returns
+   * how many. Unknown, revoked and expired certificates are left out.
+   */
+  setRenewalWindows(selection: RenewalSelection, window: RenewalWindowRecord, now: Date): Promise<number>;
+  getRenewalWindow(serial: string): Promise<RenewalWindowRecord | undefined>;
   /** Which of `values` the account holds a valid, unexpired authorization for. */
   listAuthorizedIdentifiers(accountId: string, values: readonly string[], now: Date): Promise<string[]>;
   latestCheckpoint(): Promise<CheckpointRecord | undefined>;

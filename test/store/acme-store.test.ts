@@ -14,6 +14,7 @@ import { UniqueViolationError } from '../../src/core/errors.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeOrderRecord, Store } from '../../src/store/store.js';
 import { POSTGRES_URL, dropPostgresSchemas, needsPostgres } from '../support/environment.js';
+import { pendingCertificate } from './store-contract.js';
 
 const NOW = new Date('2030-01-01T00:00:00Z');
 const later = (ms: number) => new Date(NOW.getTime() + ms);
@@ -98,6 +99,38 @@ function registerAcmeStoreContract(name: string, openPair: () => Promise<[Store,
       assert.equal(await store.findAcmeAccountByThumbprint(mine.thumbprint), undefined, 'the old key finds nothing');
     });
 
+    test('renewal windows: set for live certificates chosen by serial or by CA and age, never for pending, revoked or expired ones', async () => {
+      const [store, other] = await pair();
+      const make = async (overrides: Parameters<typeof pendingCertificate>[0], state: 'pending' | 'issued' | 'revoked') => {
+        const cert = pendingCertificate({ notBefore: NOW, notAfter: later(86_400_000), ...overrides });
+        await store.insertPendingCertificate(cert);
+        if (state !== 'pending') await store.markCertificateIssued(cert.serial, new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01]));
+        if (state === 'revoked') await store.revokeCertificate(cert.serial, 1, NOW);
+        return cert.serial;
+      };
+      const ca = `ca-${randomBytes(4).toString('hex')}`;
+      const old = await make({ ca, notBefore: later(-86_400_000) }, 'issued');
+      const young = await make({ ca, notBefore: later(1000) }, 'issued');
+      const pending = await make({ ca }, 'pending');
+      const revoked = await make({ ca }, 'revoked');
+      const expired = await make({ ca, notBefore: later(-2 * 86_400_000), notAfter: later(-1) }, 'issued');
+      const elsewhere = await make({}, 'issued');
+      const window = { start: NOW, end: later(3_600_000), explanationUrl: 'https://status.example.com/incident' };
+
+      assert.equal(await store.setRenewalWindows({ serials: [old, pending, revoked, expired, 'abcdef', old] }, window, NOW), 1, 'only the live certificate, once');
+      assert.deepStrictEqual(await other.getRenewalWindow(old), window);
+      for (const serial of [pending, revoked, expired, young, elsewhere]) assert.equal(await other.getRenewalWindow(serial), undefined, serial);
+
+      const sooner = { start: later(60_000), end: later(120_000), explanationUrl: null };
+      assert.equal(await store.setRenewalWindows({ ca, issuedBefore: NOW }, sooner, NOW), 1, 'issued before NOW: the old one');
+      assert.deepStrictEqual(await other.getRenewalWindow(old), sooner, 'a later setting replaces an earlier one');
+      assert.equal(await store.setRenewalWindows({ ca }, sooner, NOW), 2, 'the whole CA: old and young');
+      assert.deepStrictEqual(await other.getRenewalWindow(young), sooner);
+      assert.equal(await other.getRenewalWindow(elsewhere), undefined, 'another CA untouched');
+      const many = Array.from({ length: 2500 }, () => randomBytes(16).toString('hex'));
+      assert.equal(await store.setRenewalWindows({ serials: [...many, young] }, window, NOW), 1, 'long lists go in chunks');
+    });
+
     test('orders by certificate and by account; authorized identifiers are the valid, unexpired ones', async () => {
       const [store, other] = await pair();
       const owner = account();
@@ -130,6 +163,7 @@ function registerAcmeStoreContract(name: string, openPair: () => Promise<[Store,
           certificateSerial: null,
           error: null,
           createdAt: later(n),
+          replaces: null,
         };
         orders.push(order);
         await store.transaction((tx) => tx.insertAcmeOrder(order, [authorization]));

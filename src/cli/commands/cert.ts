@@ -1,4 +1,4 @@
-/** `hearth cert issue|show|revoke|list`: the certificate resource of the REST API. */
+/** `hearth cert issue|show|revoke|list|renew-early`: the certificate resources of the REST API. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ApiClient, tokenFromEnvironment } from '../api-client.js';
@@ -72,5 +72,23 @@ export function registerCertCommands(program: Command): void {
       const page = await clientFor(opts).call<{ items: CertificateView[]; next: string | null }>('GET', `/api/v1/certificates?${query}`);
       for (const item of page.items) console.log(`${item.serial}  ${item.state.padEnd(8)} ${item.profile.padEnd(8)} ${item.notAfter}  ${item.identifier}`);
       if (page.next) console.log(`more: --after ${page.next}`);
+    });
+
+  common(cert.command('renew-early [serials...]'))
+    .description('ask ACME clients to renew now: move the renewal window (RFC 9773) of the named certificates, or of all of one CA, to the next --within seconds')
+    .option('--ca <ca>', 'every live certificate of this CA (devices | services) instead of named serials')
+    .option('--issued-before <time>', 'with --ca: only certificates issued before this ISO 8601 time')
+    .option('--within <seconds>', 'spread the renewals over this many seconds from now', '3600')
+    .option('--explanation <url>', 'an https URL shown to subscribers as the reason')
+    .action(async (serials: string[], opts) => {
+      const body = {
+        ...(serials.length > 0 ? { serials } : {}),
+        ...(opts.ca ? { ca: opts.ca } : {}),
+        ...(opts.issuedBefore ? { issuedBefore: opts.issuedBefore } : {}),
+        withinSeconds: Number(opts.within),
+        ...(opts.explanation ? { explanationUrl: opts.explanation } : {}),
+      };
+      const result = await clientFor(opts).call<{ updated: number; window: { start: string; end: string } }>('POST', '/api/v1/renewal-windows', body);
+      console.log(`${result.updated} certificate(s) to renew between ${result.window.start} and ${result.window.end}`);
     });
 }

@@ -9,6 +9,7 @@ import { transparencyLogMigration } from './0002-transparency-log.js';
 import { acmeAccountsMigration } from './0003-acme-accounts.js';
 import { acmeOrdersMigration } from './0004-acme-orders.js';
 import { acmeLookupsMigration } from './0005-acme-lookups.js';
+import { renewalInfoMigration } from './0006-renewal-info.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const binaryType = dialect === 'postgres' ? 'bytea' : 'blob';
@@ -18,6 +19,7 @@ export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvi
     '0003-acme-accounts': acmeAccountsMigration(),
     '0004-acme-orders': acmeOrdersMigration(),
     '0005-acme-lookups': acmeLookupsMigration(),
+    '0006-renewal-info': renewalInfoMigration(),
   };
   return { getMigrations: async () => migrations };
 }
