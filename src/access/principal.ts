@@ -8,10 +8,10 @@ import { ForbiddenError } from '../core/errors.js';
 export const ROLES = ['admin', 'operator', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
 
-export type Permission = 'cert:issue' | 'cert:read' | 'cert:revoke' | 'cert:renew';
+export type Permission = 'cert:issue' | 'cert:read' | 'cert:revoke' | 'cert:renew' | 'acme:eab';
 
 const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
-  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew'],
+  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'acme:eab'],
   operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew'],
   auditor: ['cert:read'],
 };

@@ -9,7 +9,9 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import { UniqueViolationError } from '../core/errors.js';
 import type { AcmeAccountRecord } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
+import { verifyExternalAccountBinding } from './external-account-binding.js';
 import { verifyKeyChange } from './jws-request.js';
+import type { RateLimits } from './rate-limits.js';
 import { payloadObject, type AcmeRouteContext } from './route-context.js';
 
 /** The newest orders listed at an account's `orders` URL; RFC 8555 7.1.2.1 lets a server page, Hearth caps. */
@@ -31,7 +33,13 @@ function checkContacts(contact: unknown): string[] {
   return contact as string[];
 }
 
-export function registerAccountRoutes(acme: FastifyInstance, deps: AcmeRouteContext): void {
+export interface AccountRouteDeps extends AcmeRouteContext {
+  rateLimits: RateLimits;
+  /** newAccount must carry an external account binding. */
+  externalAccountRequired: boolean;
+}
+
+export function registerAccountRoutes(acme: FastifyInstance, deps: AccountRouteDeps): void {
   const { store, clock } = deps;
 
   const ownAccount = (account: AcmeAccountRecord | undefined, id: string): AcmeAccountRecord => {
@@ -47,19 +55,34 @@ export function registerAccountRoutes(acme: FastifyInstance, deps: AcmeRouteCont
     await deps.fresh(request, reply);
     if (existing) return reply.status(200).header('location', `${base}/acct/${existing.id}`).send(accountView(base, existing));
     if (payload.onlyReturnExisting === true) throw new AcmeError('accountDoesNotExist', 'no account holds this key');
-    if (payload.externalAccountBinding !== undefined) throw new AcmeError('malformed', 'this server does not take external account bindings');
     if (payload.termsOfServiceAgreed !== undefined && typeof payload.termsOfServiceAgreed !== 'boolean') throw new AcmeError('malformed', 'termsOfServiceAgreed must be a boolean');
+    const contact = checkContacts(payload.contact);
+    const binding =
+      payload.externalAccountBinding === undefined ? undefined : await verifyExternalAccountBinding(payload.externalAccountBinding, verified.header.url, verified.thumbprint, store);
+    if (!binding && deps.externalAccountRequired) throw new AcmeError('externalAccountRequired', 'this server makes accounts only with an external account binding from its operator');
+    await deps.rateLimits.take('newAccountsPerIp', request.ip);
     const account: AcmeAccountRecord = {
       id: randomBytes(12).toString('base64url'),
       thumbprint: verified.thumbprint,
       jwk: verified.jwk as Record<string, unknown>,
       status: 'valid',
-      contact: checkContacts(payload.contact),
+      contact,
       termsAgreed: payload.termsOfServiceAgreed === true,
       createdAt: clock.now(),
+      policy: binding?.policy ?? null,
     };
     try {
-      await store.insertAcmeAccount(account);
+      if (binding) {
+        // The key binds exactly one account: bound and inserted together, or neither.
+        await store.transaction(async (tx) => {
+          if (!(await tx.bindAcmeEabKey(binding.kid, account.id, account.createdAt))) {
+            throw new AcmeError('unauthorized', `external account binding key ${binding.kid} is bound to an account already`);
+          }
+          await tx.insertAcmeAccount(account);
+        });
+      } else {
+        await store.insertAcmeAccount(account);
+      }
     } catch (error) {
       // Two requests with one new key: the other one made the account.
       if (!(error instanceof UniqueViolationError)) throw error;

@@ -12,6 +12,7 @@ export type AcmeErrorType =
   | 'badRevocationReason'
   | 'badSignatureAlgorithm'
   | 'connection'
+  | 'externalAccountRequired'
   | 'incorrectResponse'
   | 'invalidContact'
   | 'malformed'
@@ -36,16 +37,19 @@ export class AcmeError extends Error {
   readonly status: number;
   /** Further members of the problem document (RFC 8555 6.7: e.g. `algorithms` for badSignatureAlgorithm). */
   readonly extra: Record<string, unknown>;
+  /** Response headers the problem needs, such as Retry-After for rateLimited. */
+  readonly headers: Record<string, string>;
 
   constructor(
     readonly acmeType: AcmeErrorType,
     detail: string,
-    options: { status?: number; extra?: Record<string, unknown> } = {},
+    options: { status?: number; extra?: Record<string, unknown>; headers?: Record<string, string> } = {},
   ) {
     super(detail);
     this.name = 'AcmeError';
     this.status = options.status ?? STATUS[acmeType] ?? 400;
     this.extra = options.extra ?? {};
+    this.headers = options.headers ?? {};
   }
 
   get type(): string {

@@ -11,7 +11,9 @@ import type { Store } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
 import { registerAccountRoutes } from './account-routes.js';
 import { alwaysValid, http01Validator, type ChallengeValidator, type Http01Options } from './challenge-validators.js';
+import { IdentifierPolicies, type IdentifierPolicyConfig } from './identifier-policy.js';
 import { verifyAcmeRequest } from './jws-request.js';
+import { RateLimits, type RateLimitConfig } from './rate-limits.js';
 import { NonceService } from './nonces.js';
 import { registerOrderRoutes } from './order-routes.js';
 import { registerRenewalInfoRoutes } from './renewal-info-routes.js';
@@ -29,6 +31,12 @@ export interface AcmeServerDeps {
   tlsAlpn01: TlsAlpn01Options;
   /** The load-test switch: challenges pass without validation. */
   alwaysValid?: boolean;
+  /** How long an order and its authorizations stay open. */
+  orderLifetimeMs: number;
+  externalAccountRequired: boolean;
+  policies: Readonly<Record<string, IdentifierPolicyConfig>>;
+  defaultPolicy: string;
+  rateLimits: RateLimitConfig;
   /** Largest JWS body accepted, in bytes. */
   bodyLimit: number;
 }
@@ -81,7 +89,7 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
         } catch {
           // Without the store there is no nonce to give; the problem still goes out.
         }
-        return reply.status(problem.status).header('content-type', 'application/problem+json').send(problem.toProblem());
+        return reply.status(problem.status).headers(problem.headers).header('content-type', 'application/problem+json').send(problem.toProblem());
       });
 
       acme.setNotFoundHandler(async (request, reply) => {
@@ -105,8 +113,10 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
       const validators = new Map<string, ChallengeValidator>(
         [http01Validator(deps.http01), tlsAlpn01Validator(deps.tlsAlpn01)].map((validator) => [validator.type, deps.alwaysValid ? alwaysValid(validator) : validator]),
       );
-      registerAccountRoutes(acme, context);
-      registerOrderRoutes(acme, { ...context, authority: deps.authority, validators });
+      const rateLimits = new RateLimits(deps.store, deps.clock, deps.rateLimits);
+      const policies = new IdentifierPolicies(deps.policies, deps.defaultPolicy);
+      registerAccountRoutes(acme, { ...context, rateLimits, externalAccountRequired: deps.externalAccountRequired });
+      registerOrderRoutes(acme, { ...context, authority: deps.authority, validators, policies, rateLimits, orderLifetimeMs: deps.orderLifetimeMs });
       registerRevocationRoutes(acme, { ...context, authority: deps.authority });
       registerRenewalInfoRoutes(acme, { ...context, authority: deps.authority });
 
@@ -119,7 +129,7 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
           revokeCert: `${base}/revoke-cert`,
           keyChange: `${base}/key-change`,
           renewalInfo: `${base}/renewal-info`,
-          meta: { externalAccountRequired: false },
+          meta: { externalAccountRequired: deps.externalAccountRequired },
         };
       });
 

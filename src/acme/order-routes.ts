@@ -14,16 +14,20 @@ import { isValidDnsName } from '../pki/name.js';
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeIdentifier, AcmeOrderRecord, Store } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
 import type { ChallengeValidator } from './challenge-validators.js';
+import type { IdentifierPolicies } from './identifier-policy.js';
+import type { RateLimits } from './rate-limits.js';
 import { certificateByIdentifier } from './renewal-info-routes.js';
 import type { AcmeRouteContext } from './route-context.js';
 
-/** How long an order and its authorizations stay open (Let's Encrypt: 7 days). */
-const ORDER_LIFETIME_MS = 7 * 24 * 3600_000;
 const MAX_IDENTIFIERS = 100;
 
 export interface OrderRouteDeps extends AcmeRouteContext {
   authority: Authority;
   validators: ReadonlyMap<string, ChallengeValidator>;
+  policies: IdentifierPolicies;
+  rateLimits: RateLimits;
+  /** How long an order and its authorizations stay open. */
+  orderLifetimeMs: number;
 }
 
 const newId = (): string => randomBytes(12).toString('base64url');
@@ -51,8 +55,13 @@ function challengeView(base: string, authz: AcmeAuthorizationRecord, challenge: 
   };
 }
 
-function authzView(base: string, authz: AcmeAuthorizationRecord) {
-  return { identifier: authz.identifier, status: authz.status, expires: authz.expiresAt.toISOString(), challenges: authz.challenges.map((c) => challengeView(base, authz, c)) };
+/** RFC 8555 7.1.6: a pending or valid authorization past its expiry is expired, whether or not anyone wrote that down yet. */
+function effectiveStatus(authz: AcmeAuthorizationRecord, now: Date): AcmeAuthorizationRecord['status'] {
+  return (authz.status === 'pending' || authz.status === 'valid') && authz.expiresAt <= now ? 'expired' : authz.status;
+}
+
+function authzView(base: string, authz: AcmeAuthorizationRecord, now: Date) {
+  return { identifier: authz.identifier, status: effectiveStatus(authz, now), expires: authz.expiresAt.toISOString(), challenges: authz.challenges.map((c) => challengeView(base, authz, c)) };
 }
 
 function requestedIdentifiers(payload: unknown): AcmeIdentifier[] {
@@ -79,8 +88,9 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     const order = await store.getAcmeOrder(id);
     if (!order) throw new AcmeError('malformed', `no order ${id}`, { status: 404 });
     if (order.accountId !== account.id) throw new AcmeError('unauthorized', 'the order belongs to another account');
-    if (order.status === 'pending' && order.expiresAt <= clock.now()) {
-      await store.updateAcmeOrder(order.id, 'pending', { status: 'invalid', error: new AcmeError('malformed', 'the order expired').toProblem() });
+    // An order that expires before it is finalized is invalid (RFC 8555 7.1.6); its authorizations expire with it.
+    if ((order.status === 'pending' || order.status === 'ready') && order.expiresAt <= clock.now()) {
+      await store.updateAcmeOrder(order.id, order.status, { status: 'invalid', error: new AcmeError('malformed', 'the order expired before it was finalized').toProblem() });
       return (await store.getAcmeOrder(id)) as AcmeOrderRecord;
     }
     return order;
@@ -108,9 +118,15 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     const verified = await deps.verify(request, 'kid');
     const account = verified.account as AcmeAccountRecord;
     const identifiers = requestedIdentifiers(verified.payload);
+    const policy = deps.policies.forAccount(account.policy);
+    for (const identifier of identifiers) policy.check(identifier);
     const replaces = await replacedCertificate((verified.payload as { replaces?: unknown }).replaces, account, identifiers);
+    await deps.rateLimits.check('failedValidationsPerAccount', account.id);
+    await deps.rateLimits.check('failedValidationsPerIp', request.ip);
+    await deps.rateLimits.take('newOrdersPerAccount', account.id);
+    await deps.rateLimits.take('newOrdersPerIp', request.ip);
     const now = clock.now();
-    const expiresAt = new Date(now.getTime() + ORDER_LIFETIME_MS);
+    const expiresAt = new Date(now.getTime() + deps.orderLifetimeMs);
     const authorizations: AcmeAuthorizationRecord[] = identifiers.map((identifier) => ({
       id: newId(),
       accountId: account.id,
@@ -136,13 +152,22 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     return orderView(deps.baseUrl(request), order);
   });
 
-  acme.post<{ Params: { id: string } }>('/authz/:id', { schema: { tags: ['acme'], summary: 'An authorization (POST-as-GET)' } }, async (request, reply) => {
+  acme.post<{ Params: { id: string } }>('/authz/:id', { schema: { tags: ['acme'], summary: 'Read (POST-as-GET) or deactivate (RFC 8555 7.5.2) an authorization' } }, async (request, reply) => {
     const verified = await deps.verify(request, 'kid');
     const authz = await store.getAcmeAuthorization(request.params.id);
     if (!authz) throw new AcmeError('malformed', `no authorization ${request.params.id}`, { status: 404 });
     if (authz.accountId !== (verified.account as AcmeAccountRecord).id) throw new AcmeError('unauthorized', 'the authorization belongs to another account');
+    if (verified.payload !== undefined) {
+      const { status } = (verified.payload ?? {}) as { status?: unknown };
+      if (status !== 'deactivated') throw new AcmeError('malformed', 'the only change a client may make to an authorization is {"status": "deactivated"}');
+      const current = effectiveStatus(authz, clock.now());
+      if (current !== 'pending' && current !== 'valid') throw new AcmeError('malformed', `an authorization that is ${current} cannot be deactivated`);
+      authz.status = 'deactivated';
+      await store.saveAcmeAuthorization(authz);
+      await settleOrder(store, authz);
+    }
     await deps.fresh(request, reply);
-    return authzView(deps.baseUrl(request), authz);
+    return authzView(deps.baseUrl(request), authz, clock.now());
   });
 
   acme.post<{ Params: { authz: string; type: string } }>('/chall/:authz/:type', { schema: { tags: ['acme'], summary: 'Respond to a challenge (RFC 8555 7.5.1)' } }, async (request, reply) => {
@@ -159,6 +184,8 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
         authz.status = 'expired';
       } else {
         const validator = deps.validators.get(challenge.type) as ChallengeValidator;
+        await deps.rateLimits.check('failedValidationsPerAccount', account.id);
+        await deps.rateLimits.check('failedValidationsPerIp', request.ip);
         try {
           await validator.validate({ identifier: authz.identifier, token: challenge.token, keyAuthorization: `${challenge.token}.${verified.thumbprint}` });
           challenge.status = 'valid';
@@ -168,6 +195,8 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
           challenge.status = 'invalid';
           challenge.error = (error instanceof AcmeError ? error : new AcmeError('serverInternal', 'validation failed')).toProblem();
           authz.status = 'invalid';
+          await deps.rateLimits.record('failedValidationsPerAccount', account.id);
+          await deps.rateLimits.record('failedValidationsPerIp', request.ip);
         }
       }
       await store.saveAcmeAuthorization(authz);
@@ -227,10 +256,10 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
 /** An order is ready when all its authorizations are valid, and invalid as soon as one is not. */
 async function settleOrder(store: Store, changed: AcmeAuthorizationRecord): Promise<void> {
   const order = await store.findAcmeOrderByAuthorization(changed.id);
-  if (!order) return;
+  if (!order || (order.status !== 'pending' && order.status !== 'ready')) return;
   const authorizations = await Promise.all(order.authorizationIds.map((id) => store.getAcmeAuthorization(id)));
   if (authorizations.some((a) => a && a.status !== 'pending' && a.status !== 'valid')) {
-    await store.updateAcmeOrder(order.id, 'pending', { status: 'invalid', error: new AcmeError('unauthorized', `the authorization for ${changed.identifier.value} is ${changed.status}`).toProblem() });
+    await store.updateAcmeOrder(order.id, order.status, { status: 'invalid', error: new AcmeError('unauthorized', `the authorization for ${changed.identifier.value} is ${changed.status}`).toProblem() });
   } else if (authorizations.every((a) => a?.status === 'valid')) {
     await store.updateAcmeOrder(order.id, 'pending', { status: 'ready' });
   }

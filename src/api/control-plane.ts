@@ -36,6 +36,7 @@ import { ControlPlaneMetrics } from './metrics.js';
 import { problemFor, sendProblem } from './problem.js';
 import { registerCertificateRoutes } from './routes/certificates.js';
 import { registerRenewalWindowRoutes } from './routes/renewal-windows.js';
+import { registerAcmeEabKeyRoutes } from './routes/acme-eab-keys.js';
 import { registerOperationalRoutes } from './routes/operational.js';
 import { registerRevocationStatusRoutes } from './routes/revocation-status.js';
 
@@ -279,6 +280,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const authenticate = (request: FastifyRequest) => authenticateBearer(store, request.headers.authorization);
   registerCertificateRoutes(api, { store, authority, metrics, authenticate });
   registerRenewalWindowRoutes(api, { store, clock, authenticate });
+  registerAcmeEabKeyRoutes(api, { store, clock, policies: Object.keys(config.acme.policies), authenticate });
   registerOperationalRoutes(api, metrics, storeReachable);
   registerTransparencyLogRoutes(api, { store, checkpointer, verifierKey: logIdentity.verifierKey });
   await registerAcmeServer(api, {
@@ -289,6 +291,11 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     http01: { port: config.acme.http01Port, ...(config.acme.validationAddress ? { address: config.acme.validationAddress } : {}) },
     tlsAlpn01: { port: config.acme.tlsAlpn01Port, ...(config.acme.validationAddress ? { address: config.acme.validationAddress } : {}) },
     alwaysValid: config.acme.alwaysValid,
+    orderLifetimeMs: config.acme.orderLifetimeSeconds * 1000,
+    externalAccountRequired: config.acme.externalAccountRequired,
+    policies: config.acme.policies,
+    defaultPolicy: config.acme.defaultPolicy,
+    rateLimits: config.acme.rateLimits,
   });
   if (config.acme.alwaysValid) logger.warn('acme.alwaysValid is on: ACME challenges pass without validation; this server is for load tests only');
   api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { HearthError } from '../core/errors.js';
 import { ApiError } from './api-client.js';
+import { registerAcmeCommands } from './commands/acme.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerCertCommands } from './commands/cert.js';
 import { registerDemoCommand } from './commands/demo.js';
@@ -16,6 +17,7 @@ registerInitCommand(program);
 registerServeCommand(program);
 registerCertCommands(program);
 registerAuditCommands(program);
+registerAcmeCommands(program);
 registerDemoCommand(program);
 
 try {

@@ -87,6 +87,39 @@ export const configSchema = z
          * contacting anyone. For load tests only; never on a CA anyone trusts.
          */
         alwaysValid: z.boolean().default(false),
+        /** How long an order and its authorizations stay open; a valid authorization lasts as long. */
+        orderLifetimeSeconds: z.number().int().min(1).max(30 * 86400).default(7 * 86400),
+        /** newAccount must carry an external account binding made with `hearth acme eab-key`. */
+        externalAccountRequired: z.boolean().default(false),
+        /**
+         * Identifier policies by name: which identifier types and DNS names an account may order.
+         * Names are exact (`gw.example.com`), `*.suffix` (any name below it) or `*` (any name).
+         */
+        policies: z
+          .record(
+            z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'a policy name is 1-40 lower-case letters, digits and dashes'),
+            z
+              .object({
+                identifierTypes: z.array(z.enum(['dns'])).min(1).default(['dns']),
+                dnsNames: z.array(z.string().min(1).max(253)).default(['*']),
+              })
+              .strict(),
+          )
+          .default({ default: { identifierTypes: ['dns'], dnsNames: ['*'] } }),
+        /** The policy of accounts made without an external account binding, or with a binding that names none. */
+        defaultPolicy: z.string().default('default'),
+        /** Per fixed window of `windowSeconds`; 0 turns a limit off. */
+        rateLimits: z
+          .object({
+            windowSeconds: z.number().int().min(1).max(86400).default(3600),
+            newAccountsPerIp: z.number().int().min(0).default(100),
+            newOrdersPerAccount: z.number().int().min(0).default(300),
+            newOrdersPerIp: z.number().int().min(0).default(3000),
+            failedValidationsPerAccount: z.number().int().min(0).default(60),
+            failedValidationsPerIp: z.number().int().min(0).default(300),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -114,6 +147,9 @@ export const configSchema = z
     if (c.keys.backend === 'pkcs11' && !c.keys.pkcs11) {
       ctx.addIssue({ code: 'custom', path: ['keys', 'pkcs11'], message: 'required when keys.backend is pkcs11' });
     }
+    if (!(c.acme.defaultPolicy in c.acme.policies)) {
+      ctx.addIssue({ code: 'custom', path: ['acme', 'defaultPolicy'], message: `names no policy in acme.policies (${Object.keys(c.acme.policies).join(', ') || 'none'})` });
+    }
   });
 
 export type HearthConfig = z.infer<typeof configSchema>;
@@ -135,7 +171,8 @@ function overridablePaths(): { path: string[]; type: string }[] {
   // Settings without a default are not in the walk; the optional scalars are named here.
   paths.push({ path: ['database', 'schema'], type: 'string' }, { path: ['issuance', 'draftWorkers'], type: 'number' }, { path: ['acme', 'validationAddress'], type: 'string' });
   // Secrets are references, never values: no env var may set keys.passphrase directly.
-  return paths.filter(({ path }) => path[0] !== 'keys' || path[1] === 'backend');
+  // Lists and named maps (acme.policies) are set in hearth.yaml only: an env var holds one scalar.
+  return paths.filter(({ path, type }) => (path[0] !== 'keys' || path[1] === 'backend') && type !== 'object' && path[1] !== 'policies');
 }
 
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {

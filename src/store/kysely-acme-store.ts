@@ -1,7 +1,7 @@
 /** ACME nonces, accounts, orders, authorizations and renewal windows on Kysely. */
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { AcmeAccountsTable, AcmeAuthorizationsTable, AcmeOrdersTable, HearthDatabase } from './schema.js';
-import type { AcmeAccountRecord, AcmeAccountStatus, AcmeAuthorizationRecord, AcmeOrderRecord, RenewalSelection, RenewalWindowRecord } from './store.js';
+import type { AcmeAccountRecord, AcmeAccountStatus, AcmeEabKeyRecord, AcmeAuthorizationRecord, AcmeOrderRecord, RenewalSelection, RenewalWindowRecord } from './store.js';
 import { insertUnique } from './unique-violation.js';
 
 function toAccount(row: Selectable<AcmeAccountsTable>): AcmeAccountRecord {
@@ -13,6 +13,7 @@ function toAccount(row: Selectable<AcmeAccountsTable>): AcmeAccountRecord {
     contact: JSON.parse(row.contact) as string[],
     termsAgreed: row.terms_agreed === 1,
     createdAt: new Date(Number(row.created_at)),
+    policy: row.policy ?? null,
   };
 }
 
@@ -42,6 +43,9 @@ function toAuthorization(row: Selectable<AcmeAuthorizationsTable>): AcmeAuthoriz
     createdAt: new Date(Number(row.created_at)),
   };
 }
+
+/** Old rate-limit windows are swept by about one hit in this many, so no timer is needed. */
+const PURGE_CHANCE = 1 / 1000;
 
 /** Bound parameters per statement stay far below SQLite's and PostgreSQL's limits. */
 const SERIALS_PER_STATEMENT = 1000;
@@ -81,6 +85,7 @@ export class KyselyAcmeStore {
           contact: JSON.stringify(account.contact),
           terms_agreed: account.termsAgreed ? 1 : 0,
           created_at: account.createdAt.getTime(),
+          policy: account.policy,
         })
         .execute(),
     );
@@ -187,6 +192,51 @@ export class KyselyAcmeStore {
   async findAcmeOrderByCertificate(serial: string): Promise<AcmeOrderRecord | undefined> {
     const row = await this.db.selectFrom('acme_orders').selectAll().where('certificate_serial', '=', serial).executeTakeFirst();
     return row && toOrder(row);
+  }
+
+  async insertAcmeEabKey(key: AcmeEabKeyRecord): Promise<void> {
+    await insertUnique(`external account binding key ${key.kid}`, () =>
+      this.db
+        .insertInto('acme_eab_keys')
+        .values({ kid: key.kid, hmac_key: key.hmacKey, policy: key.policy, created_at: key.createdAt.getTime(), account_id: key.accountId, bound_at: key.boundAt?.getTime() ?? null })
+        .execute(),
+    );
+  }
+
+  async getAcmeEabKey(kid: string): Promise<AcmeEabKeyRecord | undefined> {
+    const row = await this.db.selectFrom('acme_eab_keys').selectAll().where('kid', '=', kid).executeTakeFirst();
+    return (
+      row && {
+        kid: row.kid,
+        hmacKey: new Uint8Array(row.hmac_key),
+        policy: row.policy,
+        createdAt: new Date(Number(row.created_at)),
+        accountId: row.account_id,
+        boundAt: row.bound_at === null ? null : new Date(Number(row.bound_at)),
+      }
+    );
+  }
+
+  async bindAcmeEabKey(kid: string, accountId: string, at: Date): Promise<boolean> {
+    const result = await this.db.updateTable('acme_eab_keys').set({ account_id: accountId, bound_at: at.getTime() }).where('kid', '=', kid).where('account_id', 'is', null).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async hitRateCounter(key: string, windowStart: Date, purgeBefore: Date): Promise<number> {
+    // One statement, so two processes counting at once both see their own increment.
+    const row = await this.db
+      .insertInto('rate_counters')
+      .values({ key, window_start: windowStart.getTime(), count: 1 })
+      .onConflict((oc) => oc.columns(['key', 'window_start']).doUpdateSet((eb) => ({ count: eb('rate_counters.count', '+', 1) })))
+      .returning('count')
+      .executeTakeFirstOrThrow();
+    if (Math.random() < PURGE_CHANCE) await this.db.deleteFrom('rate_counters').where('window_start', '<', purgeBefore.getTime()).execute();
+    return Number(row.count);
+  }
+
+  async readRateCounter(key: string, windowStart: Date): Promise<number> {
+    const row = await this.db.selectFrom('rate_counters').select('count').where('key', '=', key).where('window_start', '=', windowStart.getTime()).executeTakeFirst();
+    return Number(row?.count ?? 0);
   }
 
   async findAcmeOrderReplacing(serial: string): Promise<AcmeOrderRecord | undefined> {

@@ -7,6 +7,7 @@ import type {
   AcmeAccountStatus,
   AcmeAuthorizationRecord,
   AcmeOrderRecord,
+  AcmeEabKeyRecord,
   RenewalSelection,
   RenewalWindowRecord,
   ApiTokenRecord,
@@ -188,6 +189,26 @@ export class KyselyStoreTx implements StoreTx {
 
   findAcmeOrderByCertificate(serial: string): Promise<AcmeOrderRecord | undefined> {
     return this.acme.findAcmeOrderByCertificate(serial);
+  }
+
+  insertAcmeEabKey(key: AcmeEabKeyRecord): Promise<void> {
+    return this.acme.insertAcmeEabKey(key);
+  }
+
+  getAcmeEabKey(kid: string): Promise<AcmeEabKeyRecord | undefined> {
+    return this.acme.getAcmeEabKey(kid);
+  }
+
+  bindAcmeEabKey(kid: string, accountId: string, at: Date): Promise<boolean> {
+    return this.acme.bindAcmeEabKey(kid, accountId, at);
+  }
+
+  hitRateCounter(key: string, windowStart: Date, purgeBefore: Date): Promise<number> {
+    return this.acme.hitRateCounter(key, windowStart, purgeBefore);
+  }
+
+  readRateCounter(key: string, windowStart: Date): Promise<number> {
+    return this.acme.readRateCounter(key, windowStart);
   }
 
   findAcmeOrderReplacing(serial: string): Promise<AcmeOrderRecord | undefined> {

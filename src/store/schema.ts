@@ -92,6 +92,23 @@ export interface AcmeAccountsTable {
   contact: string;
   terms_agreed: number;
   created_at: EpochMs;
+  /** The identifier policy's name; null for the configured default. */
+  policy: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+export interface AcmeEabKeysTable {
+  kid: string;
+  hmac_key: Bytes;
+  policy: string | null;
+  created_at: EpochMs;
+  account_id: string | null;
+  bound_at: NullableEpochMs;
+}
+
+export interface RateCountersTable {
+  key: string;
+  window_start: EpochMs;
+  count: number;
 }
 
 export interface RenewalWindowsTable {
@@ -135,6 +152,8 @@ export interface AcmeAuthorizationsTable {
 export interface HearthDatabase {
   acme_orders: AcmeOrdersTable;
   renewal_windows: RenewalWindowsTable;
+  acme_eab_keys: AcmeEabKeysTable;
+  rate_counters: RateCountersTable;
   acme_authorizations: AcmeAuthorizationsTable;
   acme_nonces: AcmeNoncesTable;
   acme_accounts: AcmeAccountsTable;

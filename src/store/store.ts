@@ -94,6 +94,19 @@ export interface AcmeAccountRecord {
   contact: string[];
   termsAgreed: boolean;
   createdAt: Date;
+  /** The identifier policy's name (from its external account binding); null for the default. */
+  policy: string | null;
+}
+
+/** An external account binding key (RFC 8555 7.3.4): an operator hands it out, one account binds it. */
+export interface AcmeEabKeyRecord {
+  kid: string;
+  hmacKey: Uint8Array;
+  /** The identifier policy the bound account gets; null for the default. */
+  policy: string | null;
+  createdAt: Date;
+  accountId: string | null;
+  boundAt: Date | null;
 }
 
 export interface AcmeIdentifier {
@@ -222,6 +235,17 @@ export interface StoreTx {
   findAcmeOrderByCertificate(serial: string): Promise<AcmeOrderRecord | undefined>;
   /** The ids of an account's newest orders, newest first. */
   listAcmeOrderIds(accountId: string, limit: number): Promise<string[]>;
+  insertAcmeEabKey(key: AcmeEabKeyRecord): Promise<void>;
+  getAcmeEabKey(kid: string): Promise<AcmeEabKeyRecord | undefined>;
+  /** Binds an unbound key to the account; false if the key is unknown or bound already. Run it in the transaction that inserts the account. */
+  bindAcmeEabKey(kid: string, accountId: string, at: Date): Promise<boolean>;
+  /**
+   * Counts one more event under `key` in the fixed window starting at `windowStart` and returns
+   * the window's count after it; windows that ended before `purgeBefore` are dropped now and then.
+   */
+  hitRateCounter(key: string, windowStart: Date, purgeBefore: Date): Promise<number>;
+  /** The count of the window without adding to it. */
+  readRateCounter(key: string, windowStart: Date): Promise<number>;
   /** The order, not invalid, that says it replaces the certificate. */
   findAcmeOrderReplacing(serial: string): Promise<AcmeOrderRecord | undefined>;
   /**

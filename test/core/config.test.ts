@@ -31,7 +31,16 @@ test('an empty file yields the documented defaults', () => {
     crl: { validitySeconds: 86400, refreshSeconds: 3600 },
     // No draftWorkers: the server picks one per core.
     issuance: {},
-    acme: { http01Port: 80 },
+    acme: {
+      http01Port: 80,
+      tlsAlpn01Port: 443,
+      alwaysValid: false,
+      orderLifetimeSeconds: 7 * 86400,
+      externalAccountRequired: false,
+      policies: { default: { identifierTypes: ['dns'], dnsNames: ['*'] } },
+      defaultPolicy: 'default',
+      rateLimits: { windowSeconds: 3600, newAccountsPerIp: 100, newOrdersPerAccount: 300, newOrdersPerIp: 3000, failedValidationsPerAccount: 60, failedValidationsPerIp: 300 },
+    },
     revocation: { sweepSeconds: 5 },
     ocsp: { validitySeconds: 14400 },
     log: { level: 'info' },
@@ -128,4 +137,19 @@ test('the pkcs11 backend needs a pkcs11 section', () => {
   );
   assert.equal(config.keys.backend, 'pkcs11');
   assert.deepEqual(config.keys.pkcs11, { module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'hearth', pin: { env: 'HEARTH_PKCS11_PIN' }, labelPrefix: 'hearth-' });
+});
+
+test('ACME policies come from YAML with a default that must exist; rate limits and switches also from HEARTH_ACME_*', () => {
+  const config = loadConfig('acme:\n  defaultPolicy: lights\n  policies:\n    lights:\n      dnsNames: ["*.lights.example.com"]\n', {
+    HEARTH_ACME_RATE_LIMITS_NEW_ORDERS_PER_ACCOUNT: '0',
+    HEARTH_ACME_EXTERNAL_ACCOUNT_REQUIRED: 'true',
+  });
+  assert.deepEqual(config.acme.policies, { lights: { identifierTypes: ['dns'], dnsNames: ['*.lights.example.com'] } });
+  assert.equal(config.acme.rateLimits.newOrdersPerAccount, 0);
+  assert.equal(config.acme.rateLimits.newAccountsPerIp, 100);
+  assert.equal(config.acme.externalAccountRequired, true);
+  refuses('acme:\n  defaultPolicy: nowhere\n', {}, /acme\.defaultPolicy/, /names no policy/);
+  refuses('acme:\n  policies:\n    Bad_Name: {}\n', {}, /acme\.policies\.Bad_Name/);
+  refuses('acme:\n  policies:\n    default:\n      identifierTypes: [ip]\n', {}, /acme\.policies\.default\.identifierTypes/);
+  refuses('', { HEARTH_ACME_RATE_LIMITS_WINDOW_SECONDS: '0' }, /acme\.rateLimits\.windowSeconds/);
 });

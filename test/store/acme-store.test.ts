@@ -28,6 +28,7 @@ function account(overrides: Partial<AcmeAccountRecord> = {}): AcmeAccountRecord 
     contact: ['mailto:ops@example.com'],
     termsAgreed: true,
     createdAt: NOW,
+    policy: null,
     ...overrides,
   };
 }
@@ -129,6 +130,27 @@ function registerAcmeStoreContract(name: string, openPair: () => Promise<[Store,
       assert.equal(await other.getRenewalWindow(elsewhere), undefined, 'another CA untouched');
       const many = Array.from({ length: 2500 }, () => randomBytes(16).toString('hex'));
       assert.equal(await store.setRenewalWindows({ serials: [...many, young] }, window, NOW), 1, 'long lists go in chunks');
+    });
+
+    test('an external account binding key binds one account, also when two stores race; rate counters count every hit once', async () => {
+      const [store, other] = await pair();
+      const key = { kid: `eab_${randomBytes(6).toString('hex')}`, hmacKey: new Uint8Array(randomBytes(32)), policy: 'gateways', createdAt: NOW, accountId: null, boundAt: null };
+      await store.insertAcmeEabKey(key);
+      await assert.rejects(other.insertAcmeEabKey(key), UniqueViolationError);
+      assert.deepStrictEqual(await other.getAcmeEabKey(key.kid), key);
+      assert.equal(await other.getAcmeEabKey('eab_unknown'), undefined);
+      const bound = await Promise.all([store.bindAcmeEabKey(key.kid, 'acct-a', later(1)), other.bindAcmeEabKey(key.kid, 'acct-b', later(2))]);
+      assert.equal(bound.filter(Boolean).length, 1, 'exactly one account binds it');
+      const after = await store.getAcmeEabKey(key.kid);
+      assert.equal(after?.accountId, bound[0] ? 'acct-a' : 'acct-b');
+      assert.equal(await store.bindAcmeEabKey('eab_unknown', 'acct-c', NOW), false);
+
+      const window = later(0);
+      const counts = await Promise.all(Array.from({ length: 20 }, (_, n) => (n % 2 ? store : other).hitRateCounter('newOrdersPerAccount:x', window, later(-3_600_000))));
+      assert.deepEqual([...counts].sort((a, b) => a - b), Array.from({ length: 20 }, (_, n) => n + 1), 'each hit sees its own count');
+      assert.equal(await other.readRateCounter('newOrdersPerAccount:x', window), 20);
+      assert.equal(await other.readRateCounter('newOrdersPerAccount:x', later(3_600_000)), 0, 'a new window starts at zero');
+      assert.equal(await store.hitRateCounter('newOrdersPerAccount:y', window, later(-3_600_000)), 1, 'keys count apart');
     });
 
     test('orders by certificate and by account; authorized identifiers are the valid, unexpired ones', async () => {

@@ -1,8 +1,7 @@
 /** `hearth cert issue|show|revoke|list|renew-early`: the certificate resources of the REST API. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ApiClient, tokenFromEnvironment } from '../api-client.js';
-import { dataDirFrom, readInstallation } from '../installation.js';
+import { clientFor } from '../api-connection.js';
 
 interface CertificateView {
   serial: string;
@@ -16,12 +15,6 @@ interface CertificateView {
   revocationReason: string | null;
   certificate: string | null;
   chain?: string;
-}
-
-function clientFor(options: { dir?: string; url?: string }): ApiClient {
-  const { layout, config } = readInstallation(dataDirFrom(options.dir));
-  const url = options.url ?? process.env.HEARTH_URL ?? `https://${config.server.publicHost}:${config.server.apiPort}`;
-  return new ApiClient({ url, token: tokenFromEnvironment(), ca: readFileSync(layout.caCertificate('root'), 'utf8') });
 }
 
 export function registerCertCommands(program: Command): void {

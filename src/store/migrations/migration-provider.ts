@@ -10,6 +10,7 @@ import { acmeAccountsMigration } from './0003-acme-accounts.js';
 import { acmeOrdersMigration } from './0004-acme-orders.js';
 import { acmeLookupsMigration } from './0005-acme-lookups.js';
 import { renewalInfoMigration } from './0006-renewal-info.js';
+import { acmeAdmissionMigration } from './0007-acme-admission.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const binaryType = dialect === 'postgres' ? 'bytea' : 'blob';
@@ -20,6 +21,7 @@ export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvi
     '0004-acme-orders': acmeOrdersMigration(),
     '0005-acme-lookups': acmeLookupsMigration(),
     '0006-renewal-info': renewalInfoMigration(),
+    '0007-acme-admission': acmeAdmissionMigration(binaryType),
   };
   return { getMigrations: async () => migrations };
 }

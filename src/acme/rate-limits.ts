@@ -1,0 +1,73 @@
+/**
+ * ACME rate limits, counted in the store so every control-plane process sees one count: fixed
+ * windows of `windowSeconds` per (limit, subject). Exceeding one answers rateLimited (429) with a
+ * Retry-After of the window's end. Windows are fixed, not sliding, so a burst straddling a
+ * boundary may reach twice a limit; the bound is the point, not its exact shape.
+ */
+import type { Clock } from '../core/clock.js';
+import type { Store } from '../store/store.js';
+import { AcmeError } from './acme-error.js';
+
+export interface RateLimitConfig {
+  windowSeconds: number;
+  newAccountsPerIp: number;
+  newOrdersPerAccount: number;
+  newOrdersPerIp: number;
+  failedValidationsPerAccount: number;
+  failedValidationsPerIp: number;
+}
+
+type Limit = Exclude<keyof RateLimitConfig, 'windowSeconds'>;
+
+const WHAT: Record<Limit, string> = {
+  newAccountsPerIp: 'new accounts from this address',
+  newOrdersPerAccount: 'new orders by this account',
+  newOrdersPerIp: 'new orders from this address',
+  failedValidationsPerAccount: 'failed validations of this account',
+  failedValidationsPerIp: 'failed validations from this address',
+};
+
+export class RateLimits {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly config: RateLimitConfig,
+  ) {}
+
+  private window(): { start: Date; retryAfter: number; purgeBefore: Date } {
+    const now = this.clock.now().getTime();
+    const length = this.config.windowSeconds * 1000;
+    const start = now - (now % length);
+    return { start: new Date(start), retryAfter: Math.max(1, Math.ceil((start + length - now) / 1000)), purgeBefore: new Date(start - length) };
+  }
+
+  private refuse(limit: Limit, retryAfter: number): never {
+    throw new AcmeError('rateLimited', `too many ${WHAT[limit]}: at most ${this.config[limit]} per ${this.config.windowSeconds} s; retry after ${retryAfter} s`, {
+      headers: { 'retry-after': String(retryAfter) },
+    });
+  }
+
+  /** Counts one event against the limit and refuses it if that goes over. */
+  async take(limit: Limit, subject: string): Promise<void> {
+    const max = this.config[limit];
+    if (max === 0) return;
+    const window = this.window();
+    const count = await this.store.hitRateCounter(`${limit}:${subject}`, window.start, window.purgeBefore);
+    if (count > max) this.refuse(limit, window.retryAfter);
+  }
+
+  /** Refuses if the limit is used up, without counting: for limits on outcomes, such as failed validations. */
+  async check(limit: Limit, subject: string): Promise<void> {
+    const max = this.config[limit];
+    if (max === 0) return;
+    const window = this.window();
+    if ((await this.store.readRateCounter(`${limit}:${subject}`, window.start)) >= max) this.refuse(limit, window.retryAfter);
+  }
+
+  /** Records an outcome (a failed validation) against a limit that `check` enforces. */
+  async record(limit: Limit, subject: string): Promise<void> {
+    if (this.config[limit] === 0) return;
+    const window = this.window();
+    await this.store.hitRateCounter(`${limit}:${subject}`, window.start, window.purgeBefore);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * External account binding keys for the ACME server: an administrator makes one per subscriber
+ * (a gateway fleet, a team) and hands over the kid and HMAC key; the subscriber's ACME client
+ * binds its new account with them, once. The key names the identifier policy the account gets.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { authorize, type Principal } from '../../access/principal.js';
+import type { Clock } from '../../core/clock.js';
+import { BadRequestError } from '../../core/errors.js';
+import type { Store } from '../../store/store.js';
+
+const problem = {
+  type: 'object',
+  properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
+} as const;
+
+/** 256 bits: HS256's own strength. */
+const HMAC_KEY_BYTES = 32;
+
+export function registerAcmeEabKeyRoutes(
+  app: FastifyInstance,
+  deps: { store: Store; clock: Clock; policies: readonly string[]; authenticate: (request: FastifyRequest) => Promise<Principal> },
+): void {
+  app.post<{ Body: { policy?: string } }>(
+    '/api/v1/acme/eab-keys',
+    {
+      schema: {
+        summary: 'Make an ACME external account binding key (RFC 8555 7.3.4)',
+        security: [{ bearer: [] }],
+        body: { type: 'object', additionalProperties: false, properties: { policy: { type: 'string', maxLength: 40, description: 'identifier policy of the bound account; the default when absent' } } },
+        response: {
+          201: { type: 'object', properties: { kid: { type: 'string' }, hmacKey: { type: 'string', description: 'base64url' }, policy: { type: ['string', 'null'] } } },
+          400: problem,
+          401: problem,
+          403: problem,
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = await deps.authenticate(request);
+      authorize(principal, 'acme:eab');
+      const policy = request.body?.policy ?? null;
+      if (policy !== null && !deps.policies.includes(policy)) {
+        throw new BadRequestError(`no identifier policy "${policy}" in acme.policies (${deps.policies.join(', ')})`);
+      }
+      const kid = `eab_${randomBytes(12).toString('base64url')}`;
+      const hmacKey = new Uint8Array(randomBytes(HMAC_KEY_BYTES));
+      await deps.store.insertAcmeEabKey({ kid, hmacKey, policy, createdAt: deps.clock.now(), accountId: null, boundAt: null });
+      // The key itself is never logged: whoever reads logs must not be able to make accounts.
+      request.log.info({ kid, policy, by: principal.id }, 'external account binding key made');
+      return reply.status(201).send({ kid, hmacKey: Buffer.from(hmacKey).toString('base64url'), policy });
+    },
+  );
+}
