@@ -13,6 +13,7 @@ import { registerAccountRoutes } from './account-routes.js';
 import { alwaysValid, http01Validator, type ChallengeValidator, type Http01Options } from './challenge-validators.js';
 import { IdentifierPolicies, type IdentifierPolicyConfig } from './identifier-policy.js';
 import { verifyAcmeRequest } from './jws-request.js';
+import { VerifyingKeyCache } from './jws-signature.js';
 import { RateLimits, type RateLimitConfig } from './rate-limits.js';
 import { NonceService } from './nonces.js';
 import { registerOrderRoutes } from './order-routes.js';
@@ -48,6 +49,7 @@ function baseUrl(request: FastifyRequest): string {
 
 export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerDeps): Promise<void> {
   const nonces = new NonceService(deps.store, deps.clock);
+  const keys = new VerifyingKeyCache();
 
   await app.register(
     async (acme) => {
@@ -105,6 +107,7 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
           signer,
           nonces,
           store: deps.store,
+          keys,
           accountIdOf: (kid) => (kid.startsWith(`${base}/acct/`) ? kid.slice(`${base}/acct/`.length) : undefined),
         });
       };

@@ -4,9 +4,11 @@
  * account URL (`kid`), never both. The checks run in the order Boulder runs them, and each failure
  * is the RFC's error type.
  */
-import { calculateJwkThumbprint, flattenedVerify, importJWK, type FlattenedJWSInput, type JWK } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { AcmeAccountRecord, Store } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
+import { importVerifyingKey, verifyJwsSignature, type VerifyingKeyCache } from './jws-signature.js';
 import type { NonceService } from './nonces.js';
 
 /** Never `none`, never an HMAC: an account key is a public key. */
@@ -40,6 +42,8 @@ export interface VerifyOptions {
   signer: 'jwk' | 'kid' | 'either';
   nonces: NonceService;
   store: Store;
+  /** Verifying keys imported once per account key. */
+  keys: VerifyingKeyCache;
   /** The account id in an account URL of this server, or undefined for any other URL. */
   accountIdOf: (kid: string) => string | undefined;
 }
@@ -85,18 +89,8 @@ function embeddedJwk(h: Record<string, unknown>): JWK {
   return jwk;
 }
 
-async function verifySignature({ jws, header }: ParsedJws, jwk: JWK, what: string): Promise<void> {
-  let key: Awaited<ReturnType<typeof importJWK>>;
-  try {
-    key = await importJWK(jwk, header.alg);
-  } catch (error) {
-    throw new AcmeError('badPublicKey', `the key does not fit ${header.alg}: ${(error as Error).message}`);
-  }
-  try {
-    await flattenedVerify(jws as unknown as FlattenedJWSInput, key, { algorithms: [header.alg] });
-  } catch {
-    throw new AcmeError('malformed', `${what} signature does not verify`);
-  }
+function checkSignature({ jws, header }: ParsedJws, key: KeyObject, what: string): void {
+  if (!verifyJwsSignature(header.alg, key, jws.protected, jws.payload, jws.signature)) throw new AcmeError('malformed', `${what} signature does not verify`);
 }
 
 export async function verifyAcmeRequest(body: unknown, options: VerifyOptions): Promise<VerifiedRequest> {
@@ -112,24 +106,31 @@ export async function verifyAcmeRequest(body: unknown, options: VerifyOptions): 
   if (h.url !== options.url) throw new AcmeError('unauthorized', `the JWS url ${JSON.stringify(h.url)} is not the request URL ${options.url}`);
 
   let jwk: JWK;
+  let thumbprint: string;
   let account: AcmeAccountRecord | undefined;
   if (hasJwk) {
     jwk = embeddedJwk(h);
+    try {
+      thumbprint = await calculateJwkThumbprint(jwk, 'sha256');
+    } catch (error) {
+      throw new AcmeError('badPublicKey', `the jwk is not a public key: ${(error as Error).message}`);
+    }
   } else {
     const id = typeof h.kid === 'string' ? options.accountIdOf(h.kid) : undefined;
     account = id === undefined ? undefined : await options.store.getAcmeAccount(id);
     if (!account) throw new AcmeError('accountDoesNotExist', `no account at ${JSON.stringify(h.kid)}`);
     if (account.status !== 'valid') throw new AcmeError('unauthorized', `the account is ${account.status}`);
     jwk = account.jwk as JWK;
+    thumbprint = account.thumbprint;
   }
-  await verifySignature(parsed, jwk, 'the JWS');
+  checkSignature(parsed, options.keys.get(thumbprint, jwk, h.alg), 'the JWS');
 
   const payload = jws.payload === '' ? undefined : decodeJson(jws.payload, 'the payload');
   return {
     header: { alg: h.alg, nonce: h.nonce as string, url: h.url, ...(hasJwk ? { jwk } : { kid: h.kid as string }) },
     payload,
     jwk,
-    thumbprint: await calculateJwkThumbprint(jwk, 'sha256'),
+    thumbprint,
     ...(account ? { account } : {}),
   };
 }
@@ -154,7 +155,7 @@ export async function verifyKeyChange(inner: unknown, outerUrl: string): Promise
   if (h.jwk === undefined || h.kid !== undefined) throw new AcmeError('malformed', 'the inner JWS must carry the new key as jwk, and no kid');
   if (h.url !== outerUrl) throw new AcmeError('malformed', `the inner JWS url ${JSON.stringify(h.url)} is not the outer url ${outerUrl}`);
   const jwk = embeddedJwk(h);
-  await verifySignature(parsed, jwk, 'the inner JWS');
+  checkSignature(parsed, importVerifyingKey(jwk, h.alg), 'the inner JWS');
   const payload = decodeJson(parsed.jws.payload, 'the inner payload') as { account?: unknown; oldKey?: unknown } | null;
   if (typeof payload !== 'object' || payload === null || typeof payload.account !== 'string' || typeof payload.oldKey !== 'object' || payload.oldKey === null || Array.isArray(payload.oldKey)) {
     throw new AcmeError('malformed', 'the inner payload must be {"account": URL, "oldKey": JWK}');
