@@ -59,13 +59,23 @@ function chunk<T>(items: T[], size: number): T[][] {
 export class KyselyAcmeStore {
   constructor(private readonly db: Kysely<HearthDatabase>) {}
 
-  async insertAcmeNonce(nonce: string, expiresAt: Date): Promise<void> {
-    await this.db.insertInto('acme_nonces').values({ nonce, expires_at: expiresAt.getTime() }).execute();
+  async insertAcmeNonces(nonces: readonly string[], expiresAt: Date): Promise<void> {
+    if (nonces.length === 0) return;
+    await this.db
+      .insertInto('acme_nonces')
+      .values(nonces.map((nonce) => ({ nonce, expires_at: expiresAt.getTime() })))
+      .execute();
   }
 
-  async consumeAcmeNonce(nonce: string, now: Date): Promise<boolean> {
-    const result = await this.db.deleteFrom('acme_nonces').where('nonce', '=', nonce).where('expires_at', '>', now.getTime()).executeTakeFirst();
-    return Number(result.numDeletedRows) === 1;
+  async consumeAcmeNonces(nonces: readonly string[], now: Date): Promise<Set<string>> {
+    if (nonces.length === 0) return new Set();
+    const rows = await this.db
+      .deleteFrom('acme_nonces')
+      .where('nonce', 'in', [...new Set(nonces)])
+      .where('expires_at', '>', now.getTime())
+      .returning('nonce')
+      .execute();
+    return new Set(rows.map((row) => row.nonce));
   }
 
   async deleteExpiredAcmeNonces(now: Date): Promise<number> {

@@ -143,11 +143,11 @@ export class KyselyStoreTx implements StoreTx {
     this.acme = new KyselyAcmeStore(db);
   }
 
-  insertAcmeNonce(nonce: string, expiresAt: Date): Promise<void> {
-    return this.acme.insertAcmeNonce(nonce, expiresAt);
+  insertAcmeNonces(nonces: readonly string[], expiresAt: Date): Promise<void> {
+    return this.acme.insertAcmeNonces(nonces, expiresAt);
   }
-  consumeAcmeNonce(nonce: string, now: Date): Promise<boolean> {
-    return this.acme.consumeAcmeNonce(nonce, now);
+  consumeAcmeNonces(nonces: readonly string[], now: Date): Promise<Set<string>> {
+    return this.acme.consumeAcmeNonces(nonces, now);
   }
   deleteExpiredAcmeNonces(now: Date): Promise<number> {
     return this.acme.deleteExpiredAcmeNonces(now);

@@ -209,9 +209,13 @@ export interface StoreTx {
   /** Keeps the first checkpoint stored for a size; a second one for the same size is ignored. */
   insertCheckpoint(checkpoint: CheckpointRecord): Promise<void>;
 
-  insertAcmeNonce(nonce: string, expiresAt: Date): Promise<void>;
-  /** Redeems a nonce once: true only for the first caller, and only before it expires. */
-  consumeAcmeNonce(nonce: string, now: Date): Promise<boolean>;
+  /** Nonces are made in batches: one statement for many. */
+  insertAcmeNonces(nonces: readonly string[], expiresAt: Date): Promise<void>;
+  /**
+   * Redeems nonces once, many in one statement: the result holds those that were there and not
+   * expired, and no later call will find them again, in any process.
+   */
+  consumeAcmeNonces(nonces: readonly string[], now: Date): Promise<Set<string>>;
   deleteExpiredAcmeNonces(now: Date): Promise<number>;
   /** A UniqueViolationError when an account already holds the key. */
   insertAcmeAccount(account: AcmeAccountRecord): Promise<void>;

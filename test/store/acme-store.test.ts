@@ -47,24 +47,31 @@ function registerAcmeStoreContract(name: string, openPair: () => Promise<[Store,
 
     test('a nonce is redeemed once, not after it expires, and expired ones are purged', async () => {
       const [store] = await pair();
-      await store.insertAcmeNonce('n1', later(1000));
-      await store.insertAcmeNonce('n2', later(1000));
-      assert.equal(await store.consumeAcmeNonce('n1', NOW), true);
-      assert.equal(await store.consumeAcmeNonce('n1', NOW), false, 'used');
-      assert.equal(await store.consumeAcmeNonce('unknown', NOW), false, 'never issued');
-      assert.equal(await store.consumeAcmeNonce('n2', later(1000)), false, 'expired at its expiry time');
-      await store.insertAcmeNonce('n3', later(10));
-      await store.insertAcmeNonce('n4', later(5000));
+      const consume = async (nonce: string, now: Date) => (await store.consumeAcmeNonces([nonce], now)).has(nonce);
+      await store.insertAcmeNonces(['n1', 'n2'], later(1000));
+      assert.equal(await consume('n1', NOW), true);
+      assert.equal(await consume('n1', NOW), false, 'used');
+      assert.equal(await consume('unknown', NOW), false, 'never issued');
+      assert.equal(await consume('n2', later(1000)), false, 'expired at its expiry time');
+      await store.insertAcmeNonces(['n3'], later(10));
+      await store.insertAcmeNonces(['n4'], later(5000));
       assert.equal(await store.deleteExpiredAcmeNonces(later(1000)), 2, 'n2 and n3 expired');
-      assert.equal(await store.consumeAcmeNonce('n4', later(1000)), true);
+      assert.equal(await consume('n4', later(1000)), true);
+      await store.insertAcmeNonces(['m1', 'm2', 'm3'], later(1000));
+      assert.deepEqual([...(await store.consumeAcmeNonces(['m1', 'm3', 'm3', 'nope'], NOW))].sort(), ['m1', 'm3'], 'many at once');
+      assert.deepEqual([...(await store.consumeAcmeNonces([], NOW))], []);
     });
 
     test('two stores racing for one nonce: exactly one redeems it', async () => {
       const [a, b] = await pair();
       const nonces = Array.from({ length: 20 }, () => randomBytes(16).toString('base64url'));
-      for (const nonce of nonces) await a.insertAcmeNonce(nonce, later(60_000));
-      const results = await Promise.all(nonces.flatMap((nonce) => [a.consumeAcmeNonce(nonce, NOW), b.consumeAcmeNonce(nonce, NOW)]));
-      for (let i = 0; i < nonces.length; i++) assert.equal(Number(results[2 * i]) + Number(results[2 * i + 1]), 1, `nonce ${i} redeemed exactly once`);
+      await a.insertAcmeNonces(nonces, later(60_000));
+      const results = await Promise.all(nonces.flatMap((nonce) => [a.consumeAcmeNonces([nonce], NOW), b.consumeAcmeNonces(nonces.slice(0, 10).concat(nonce), NOW)]));
+      for (let i = 0; i < nonces.length; i++) {
+        const nonce = nonces[i] as string;
+        const winners = results.filter((set) => set.has(nonce)).length;
+        assert.equal(winners, 1, `nonce ${i} redeemed exactly once`);
+      }
     });
 
     test('accounts: found by id and key thumbprint, one per key, updated in place', async () => {
