@@ -9,7 +9,7 @@ import type { Authority } from '../authority/authority.js';
 import { HearthError } from '../core/errors.js';
 import { pemEncode } from '../pki/certificate-assembly.js';
 import { certificateDnsNames } from '../pki/certificate-facts.js';
-import { parseCsr } from '../pki/csr.js';
+import { readCsrNames } from '../pki/csr.js';
 import { isValidDnsName } from '../pki/name.js';
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeIdentifier, AcmeOrderRecord, Store } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
@@ -216,9 +216,10 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     const der = Buffer.from(csrText, 'base64url');
     let names: Set<string>;
     try {
-      const csr = parseCsr(der);
+      // Names only: the authority checks the key and signature of these same bytes before issuing.
+      const csr = readCsrNames(der);
       names = new Set([...csr.dnsNames, ...(csr.commonName ? [csr.commonName.toLowerCase()] : [])]);
-      if (csr.ipAddresses.length > 0 || csr.uris.length > 0) throw new AcmeError('badCSR', 'the CSR requests names that are not in the order');
+      if (csr.ipAddresses.length > 0 || csr.uris.length > 0 || csr.permanentIdentifiers.length > 0) throw new AcmeError('badCSR', 'the CSR requests names that are not in the order');
     } catch (error) {
       if (error instanceof AcmeError) throw error;
       throw new AcmeError('badCSR', error instanceof HearthError ? error.message : 'the CSR does not parse');
@@ -232,7 +233,12 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
       const issued = await deps.authority.issue({ csr: der, profile: 'service' });
       await store.updateAcmeOrder(order.id, 'processing', { status: 'valid', certificateSerial: issued.record.serial });
     } catch (error) {
-      const problem = error instanceof HearthError ? new AcmeError('badCSR', error.message) : new AcmeError('serverInternal', 'issuance failed');
+      if (error instanceof HearthError) {
+        // The authority refused the CSR (key, signature, profile): a bad request changes nothing, so the order is ready again.
+        await store.updateAcmeOrder(order.id, 'processing', { status: 'ready' });
+        throw new AcmeError('badCSR', error.message);
+      }
+      const problem = new AcmeError('serverInternal', 'issuance failed');
       await store.updateAcmeOrder(order.id, 'processing', { status: 'invalid', error: problem.toProblem() });
       throw problem;
     }

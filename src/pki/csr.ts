@@ -56,7 +56,7 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
   } catch (error) {
     throw new BadCsrError(`not a PKCS#10 request: ${(error as Error).message}`);
   }
-  const { reader, spki } = request;
+  const { spki } = request;
   const { key, subjectKey } = importSubjectKey(spki, (reason) => new BadCsrError(reason));
 
   const algorithm = SIGNATURE_ALGORITHMS[request.signatureAlgorithm];
@@ -68,20 +68,35 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
     throw new BadCsrError('CSR signature does not verify');
   }
 
+  return { spki, ...subjectKey, ...namesOf(request) };
+}
+
+export type CsrNames = Pick<ParsedCsr, 'commonName' | 'dnsNames' | 'ipAddresses' | 'uris' | 'permanentIdentifiers'>;
+
+/**
+ * The names a CSR asks for, read without importing its key or checking its signature: for a
+ * caller that only compares names before handing the same bytes to the authority, which parses
+ * them fully (parseCsr) before anything is issued.
+ */
+export function readCsrNames(input: string | Uint8Array): CsrNames {
+  let request: CsrParts;
+  try {
+    request = readCsr(toDer(input));
+  } catch (error) {
+    throw new BadCsrError(`not a PKCS#10 request: ${(error as Error).message}`);
+  }
+  return namesOf(request);
+}
+
+function namesOf({ reader, subject, extensionRequests }: CsrParts): CsrNames {
   let commonNames: string[];
   try {
-    commonNames = attributeValuesDer(reader, request.subject, OID_COMMON_NAME);
+    commonNames = attributeValuesDer(reader, subject, OID_COMMON_NAME);
   } catch (error) {
     throw new BadCsrError(`CSR subject does not decode: ${(error as Error).message}`);
   }
   if (commonNames.length > 1) throw new BadCsrError('CSR subject has more than one commonName');
-  const names = requestedAltNames(reader, request.extensionRequests);
-  return {
-    spki,
-    ...subjectKey,
-    ...(commonNames[0] !== undefined ? { commonName: commonNames[0] } : {}),
-    ...names,
-  };
+  return { ...(commonNames[0] !== undefined ? { commonName: commonNames[0] } : {}), ...requestedAltNames(reader, extensionRequests) };
 }
 
 interface CsrParts {

@@ -71,4 +71,14 @@ test('finalize before validation is orderNotReady; a CSR naming other hosts is b
   const [, wrong] = await acme.crypto.createCsr({ commonName: 'ready.hearth.test', altNames: ['ready.hearth.test', 'other.hearth.test'] });
   await assert.rejects(c.finalizeOrder(order, wrong), /other\.hearth\.test|badCSR/);
   assert.equal((await c.getOrder(order)).status, 'ready', 'a refused CSR leaves the order ready');
+
+  // The right names under a signature that does not verify: the authority refuses it, the order stays ready.
+  const [, good] = await acme.crypto.createCsr({ commonName: 'ready.hearth.test' });
+  const der = Buffer.from(good.toString().replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
+  der.writeUInt8(der.readUInt8(der.length - 3) ^ 0x01, der.length - 3);
+  const forged = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+  await assert.rejects(c.finalizeOrder(order, forged), /signature does not verify|badCSR/);
+  assert.equal((await c.getOrder(order)).status, 'ready', 'a CSR the authority refuses leaves the order ready');
+  const finalized = await c.finalizeOrder(order, good);
+  assert.equal(finalized.status, 'valid');
 });
