@@ -60,7 +60,7 @@ export function registerAccountRoutes(acme: FastifyInstance, deps: AccountRouteD
     const binding =
       payload.externalAccountBinding === undefined ? undefined : await verifyExternalAccountBinding(payload.externalAccountBinding, verified.header.url, verified.thumbprint, store);
     if (!binding && deps.externalAccountRequired) throw new AcmeError('externalAccountRequired', 'this server makes accounts only with an external account binding from its operator');
-    await deps.rateLimits.take('newAccountsPerIp', request.ip);
+    await deps.rateLimits.take(['newAccountsPerIp', request.ip]);
     const account: AcmeAccountRecord = {
       id: randomBytes(12).toString('base64url'),
       thumbprint: verified.thumbprint,

@@ -121,10 +121,8 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     const policy = deps.policies.forAccount(account.policy);
     for (const identifier of identifiers) policy.check(identifier);
     const replaces = await replacedCertificate((verified.payload as { replaces?: unknown }).replaces, account, identifiers);
-    await deps.rateLimits.check('failedValidationsPerAccount', account.id);
-    await deps.rateLimits.check('failedValidationsPerIp', request.ip);
-    await deps.rateLimits.take('newOrdersPerAccount', account.id);
-    await deps.rateLimits.take('newOrdersPerIp', request.ip);
+    await deps.rateLimits.check(['failedValidationsPerAccount', account.id], ['failedValidationsPerIp', request.ip]);
+    await deps.rateLimits.take(['newOrdersPerAccount', account.id], ['newOrdersPerIp', request.ip]);
     const now = clock.now();
     const expiresAt = new Date(now.getTime() + deps.orderLifetimeMs);
     const authorizations: AcmeAuthorizationRecord[] = identifiers.map((identifier) => ({
@@ -184,8 +182,7 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
         authz.status = 'expired';
       } else {
         const validator = deps.validators.get(challenge.type) as ChallengeValidator;
-        await deps.rateLimits.check('failedValidationsPerAccount', account.id);
-        await deps.rateLimits.check('failedValidationsPerIp', request.ip);
+        await deps.rateLimits.check(['failedValidationsPerAccount', account.id], ['failedValidationsPerIp', request.ip]);
         try {
           await validator.validate({ identifier: authz.identifier, token: challenge.token, keyAuthorization: `${challenge.token}.${verified.thumbprint}` });
           challenge.status = 'valid';
@@ -195,8 +192,7 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
           challenge.status = 'invalid';
           challenge.error = (error instanceof AcmeError ? error : new AcmeError('serverInternal', 'validation failed')).toProblem();
           authz.status = 'invalid';
-          await deps.rateLimits.record('failedValidationsPerAccount', account.id);
-          await deps.rateLimits.record('failedValidationsPerIp', request.ip);
+          await deps.rateLimits.record(['failedValidationsPerAccount', account.id], ['failedValidationsPerIp', request.ip]);
         }
       }
       await store.saveAcmeAuthorization(authz);

@@ -47,27 +47,29 @@ export class RateLimits {
     });
   }
 
-  /** Counts one event against the limit and refuses it if that goes over. */
-  async take(limit: Limit, subject: string): Promise<void> {
-    const max = this.config[limit];
-    if (max === 0) return;
+  /** Counts one event against each limit (one statement) and refuses if any goes over. */
+  async take(...items: [Limit, string][]): Promise<void> {
+    const active = items.filter(([limit]) => this.config[limit] > 0);
+    if (active.length === 0) return;
     const window = this.window();
-    const count = await this.store.hitRateCounter(`${limit}:${subject}`, window.start, window.purgeBefore);
-    if (count > max) this.refuse(limit, window.retryAfter);
+    const counts = await this.store.hitRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start, window.purgeBefore);
+    for (const [limit, subject] of active) if ((counts.get(`${limit}:${subject}`) ?? 0) > this.config[limit]) this.refuse(limit, window.retryAfter);
   }
 
-  /** Refuses if the limit is used up, without counting: for limits on outcomes, such as failed validations. */
-  async check(limit: Limit, subject: string): Promise<void> {
-    const max = this.config[limit];
-    if (max === 0) return;
+  /** Refuses if any limit is used up, without counting: for limits on outcomes, such as failed validations. */
+  async check(...items: [Limit, string][]): Promise<void> {
+    const active = items.filter(([limit]) => this.config[limit] > 0);
+    if (active.length === 0) return;
     const window = this.window();
-    if ((await this.store.readRateCounter(`${limit}:${subject}`, window.start)) >= max) this.refuse(limit, window.retryAfter);
+    const counts = await this.store.readRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start);
+    for (const [limit, subject] of active) if ((counts.get(`${limit}:${subject}`) ?? 0) >= this.config[limit]) this.refuse(limit, window.retryAfter);
   }
 
-  /** Records an outcome (a failed validation) against a limit that `check` enforces. */
-  async record(limit: Limit, subject: string): Promise<void> {
-    if (this.config[limit] === 0) return;
+  /** Records an outcome (a failed validation) against limits that `check` enforces. */
+  async record(...items: [Limit, string][]): Promise<void> {
+    const active = items.filter(([limit]) => this.config[limit] > 0);
+    if (active.length === 0) return;
     const window = this.window();
-    await this.store.hitRateCounter(`${limit}:${subject}`, window.start, window.purgeBefore);
+    await this.store.hitRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start, window.purgeBefore);
   }
 }

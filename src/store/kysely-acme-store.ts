@@ -232,21 +232,25 @@ export class KyselyAcmeStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async hitRateCounter(key: string, windowStart: Date, purgeBefore: Date): Promise<number> {
+  async hitRateCounters(keys: readonly string[], windowStart: Date, purgeBefore: Date): Promise<Map<string, number>> {
+    if (keys.length === 0) return new Map();
     // One statement, so two processes counting at once both see their own increment.
-    const row = await this.db
+    const rows = await this.db
       .insertInto('rate_counters')
-      .values({ key, window_start: windowStart.getTime(), count: 1 })
+      .values([...new Set(keys)].map((key) => ({ key, window_start: windowStart.getTime(), count: 1 })))
       .onConflict((oc) => oc.columns(['key', 'window_start']).doUpdateSet((eb) => ({ count: eb('rate_counters.count', '+', 1) })))
-      .returning('count')
-      .executeTakeFirstOrThrow();
+      .returning(['key', 'count'])
+      .execute();
     if (Math.random() < PURGE_CHANCE) await this.db.deleteFrom('rate_counters').where('window_start', '<', purgeBefore.getTime()).execute();
-    return Number(row.count);
+    return new Map(rows.map((row) => [row.key, Number(row.count)]));
   }
 
-  async readRateCounter(key: string, windowStart: Date): Promise<number> {
-    const row = await this.db.selectFrom('rate_counters').select('count').where('key', '=', key).where('window_start', '=', windowStart.getTime()).executeTakeFirst();
-    return Number(row?.count ?? 0);
+  async readRateCounters(keys: readonly string[], windowStart: Date): Promise<Map<string, number>> {
+    if (keys.length === 0) return new Map();
+    const rows = await this.db.selectFrom('rate_counters').select(['key', 'count']).where('key', 'in', [...new Set(keys)]).where('window_start', '=', windowStart.getTime()).execute();
+    const counts = new Map(keys.map((key) => [key, 0]));
+    for (const row of rows) counts.set(row.key, Number(row.count));
+    return counts;
   }
 
   async findAcmeOrderReplacing(serial: string): Promise<AcmeOrderRecord | undefined> {

@@ -203,12 +203,12 @@ export class KyselyStoreTx implements StoreTx {
     return this.acme.bindAcmeEabKey(kid, accountId, at);
   }
 
-  hitRateCounter(key: string, windowStart: Date, purgeBefore: Date): Promise<number> {
-    return this.acme.hitRateCounter(key, windowStart, purgeBefore);
+  hitRateCounters(keys: readonly string[], windowStart: Date, purgeBefore: Date): Promise<Map<string, number>> {
+    return this.acme.hitRateCounters(keys, windowStart, purgeBefore);
   }
 
-  readRateCounter(key: string, windowStart: Date): Promise<number> {
-    return this.acme.readRateCounter(key, windowStart);
+  readRateCounters(keys: readonly string[], windowStart: Date): Promise<Map<string, number>> {
+    return this.acme.readRateCounters(keys, windowStart);
   }
 
   findAcmeOrderReplacing(serial: string): Promise<AcmeOrderRecord | undefined> {

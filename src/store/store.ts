@@ -244,12 +244,13 @@ export interface StoreTx {
   /** Binds an unbound key to the account; false if the key is unknown or bound already. Run it in the transaction that inserts the account. */
   bindAcmeEabKey(kid: string, accountId: string, at: Date): Promise<boolean>;
   /**
-   * Counts one more event under `key` in the fixed window starting at `windowStart` and returns
-   * the window's count after it; windows that ended before `purgeBefore` are dropped now and then.
+   * Counts one more event under each key in the fixed window starting at `windowStart`, in one
+   * statement, and returns each window's count after it; windows that ended before `purgeBefore`
+   * are dropped now and then.
    */
-  hitRateCounter(key: string, windowStart: Date, purgeBefore: Date): Promise<number>;
-  /** The count of the window without adding to it. */
-  readRateCounter(key: string, windowStart: Date): Promise<number>;
+  hitRateCounters(keys: readonly string[], windowStart: Date, purgeBefore: Date): Promise<Map<string, number>>;
+  /** The counts of the windows without adding to them (0 for a key never hit). */
+  readRateCounters(keys: readonly string[], windowStart: Date): Promise<Map<string, number>>;
   /** The order, not invalid, that says it replaces the certificate. */
   findAcmeOrderReplacing(serial: string): Promise<AcmeOrderRecord | undefined>;
   /**

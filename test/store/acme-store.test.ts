@@ -153,11 +153,15 @@ function registerAcmeStoreContract(name: string, openPair: () => Promise<[Store,
       assert.equal(await store.bindAcmeEabKey('eab_unknown', 'acct-c', NOW), false);
 
       const window = later(0);
-      const counts = await Promise.all(Array.from({ length: 20 }, (_, n) => (n % 2 ? store : other).hitRateCounter('newOrdersPerAccount:x', window, later(-3_600_000))));
-      assert.deepEqual([...counts].sort((a, b) => a - b), Array.from({ length: 20 }, (_, n) => n + 1), 'each hit sees its own count');
-      assert.equal(await other.readRateCounter('newOrdersPerAccount:x', window), 20);
-      assert.equal(await other.readRateCounter('newOrdersPerAccount:x', later(3_600_000)), 0, 'a new window starts at zero');
-      assert.equal(await store.hitRateCounter('newOrdersPerAccount:y', window, later(-3_600_000)), 1, 'keys count apart');
+      const purge = later(-3_600_000);
+      const hits = await Promise.all(Array.from({ length: 20 }, (_, n) => (n % 2 ? store : other).hitRateCounters(['orders:x', 'orders:ip'], window, purge)));
+      for (const key of ['orders:x', 'orders:ip']) {
+        assert.deepEqual(hits.map((m) => m.get(key)).sort((a, b) => (a as number) - (b as number)), Array.from({ length: 20 }, (_, n) => n + 1), `each hit sees its own count of ${key}`);
+      }
+      assert.deepEqual(await other.readRateCounters(['orders:x', 'never'], window), new Map([['orders:x', 20], ['never', 0]]));
+      assert.deepEqual(await other.readRateCounters(['orders:x'], later(3_600_000)), new Map([['orders:x', 0]]), 'a new window starts at zero');
+      assert.deepEqual(await store.hitRateCounters(['orders:y', 'orders:y'], window, purge), new Map([['orders:y', 1]]), 'a key named twice counts once');
+      assert.deepEqual(await store.hitRateCounters([], window, purge), new Map());
     });
 
     test('orders by certificate and by account; authorized identifiers are the valid, unexpired ones', async () => {
