@@ -11,6 +11,7 @@ import type { AcmeAccountRecord } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
 import { verifyExternalAccountBinding } from './external-account-binding.js';
 import { verifyKeyChange } from './jws-request.js';
+import { canonicalPublicJwk } from './jws-signature.js';
 import type { RateLimits } from './rate-limits.js';
 import { payloadObject, type AcmeRouteContext } from './route-context.js';
 
@@ -42,9 +43,10 @@ export interface AccountRouteDeps extends AcmeRouteContext {
 export function registerAccountRoutes(acme: FastifyInstance, deps: AccountRouteDeps): void {
   const { store, clock } = deps;
 
+  /** Requests signed with `kid` always carry their account; it may only address itself. */
   const ownAccount = (account: AcmeAccountRecord | undefined, id: string): AcmeAccountRecord => {
-    if ((account as AcmeAccountRecord).id !== id) throw new AcmeError('unauthorized', 'an account may only read or change itself');
-    return account as AcmeAccountRecord;
+    if (!account || account.id !== id) throw new AcmeError('unauthorized', 'an account may only read or change itself');
+    return account;
   };
 
   acme.post('/new-account', { schema: { tags: ['acme'], summary: 'Create or find an account (RFC 8555 7.3)' } }, async (request, reply) => {
@@ -53,6 +55,8 @@ export function registerAccountRoutes(acme: FastifyInstance, deps: AccountRouteD
     const base = deps.baseUrl(request);
     const existing = await store.findAcmeAccountByThumbprint(verified.thumbprint);
     await deps.fresh(request, reply);
+    // RFC 8555 7.3.6: a deactivated account's key gets nothing more, not even its account.
+    if (existing && existing.status !== 'valid') throw new AcmeError('unauthorized', `the account of this key is ${existing.status}`);
     if (existing) return reply.status(200).header('location', `${base}/acct/${existing.id}`).send(accountView(base, existing));
     if (payload.onlyReturnExisting === true) throw new AcmeError('accountDoesNotExist', 'no account holds this key');
     if (payload.termsOfServiceAgreed !== undefined && typeof payload.termsOfServiceAgreed !== 'boolean') throw new AcmeError('malformed', 'termsOfServiceAgreed must be a boolean');
@@ -125,7 +129,7 @@ export function registerAccountRoutes(acme: FastifyInstance, deps: AccountRouteD
     if (inner.account !== outer.header.kid) throw new AcmeError('malformed', 'the inner payload names another account than the request is signed by');
     let oldThumbprint: string;
     try {
-      oldThumbprint = await calculateJwkThumbprint(inner.oldKey as JWK, 'sha256');
+      oldThumbprint = await calculateJwkThumbprint(canonicalPublicJwk(inner.oldKey as JWK), 'sha256');
     } catch {
       throw new AcmeError('malformed', 'oldKey is not a public JWK');
     }

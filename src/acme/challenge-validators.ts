@@ -60,6 +60,10 @@ export function http01Validator(options: Http01Options): ChallengeValidator {
             });
           },
         );
+        // `timeout` only fires on an idle socket; this bounds the whole exchange, so a responder
+        // that trickles its answer cannot hold the request that asked for validation.
+        const deadline = setTimeout(() => req.destroy(new Error('timed out')), options.timeoutMs ?? 5000);
+        req.on('close', () => clearTimeout(deadline));
         req.on('timeout', () => req.destroy(new Error('timed out')));
         req.on('error', (error) => reject(new AcmeError('connection', `http-01: cannot fetch the challenge from ${host}: ${error.message}`)));
         req.end();

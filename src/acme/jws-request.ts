@@ -1,14 +1,13 @@
 /**
  * Verifying an ACME request (RFC 8555 6.2-6.5): a flattened JWS whose protected header names an
  * allowed algorithm, a fresh nonce, the exact request URL, and either the signer's key (`jwk`) or its
- * account URL (`kid`), never both. The checks run in the order Boulder runs them, and each failure
- * is the RFC's error type.
+ * account URL (`kid`), never both. Each failure is the RFC's error type.
  */
 import type { KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { AcmeAccountRecord, Store } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
-import { importVerifyingKey, verifyJwsSignature, type VerifyingKeyCache } from './jws-signature.js';
+import { canonicalPublicJwk, importVerifyingKey, verifyJwsSignature, type VerifyingKeyCache } from './jws-signature.js';
 import type { NonceService } from './nonces.js';
 
 /** Never `none`, never an HMAC: an account key is a public key. */
@@ -109,7 +108,7 @@ export async function verifyAcmeRequest(body: unknown, options: VerifyOptions): 
   let thumbprint: string;
   let account: AcmeAccountRecord | undefined;
   if (hasJwk) {
-    jwk = embeddedJwk(h);
+    jwk = canonicalPublicJwk(embeddedJwk(h));
     try {
       thumbprint = await calculateJwkThumbprint(jwk, 'sha256');
     } catch (error) {
@@ -154,7 +153,7 @@ export async function verifyKeyChange(inner: unknown, outerUrl: string): Promise
   const h = parsed.header;
   if (h.jwk === undefined || h.kid !== undefined) throw new AcmeError('malformed', 'the inner JWS must carry the new key as jwk, and no kid');
   if (h.url !== outerUrl) throw new AcmeError('malformed', `the inner JWS url ${JSON.stringify(h.url)} is not the outer url ${outerUrl}`);
-  const jwk = embeddedJwk(h);
+  const jwk = canonicalPublicJwk(embeddedJwk(h));
   checkSignature(parsed, importVerifyingKey(jwk, h.alg), 'the inner JWS');
   const payload = decodeJson(parsed.jws.payload, 'the inner payload') as { account?: unknown; oldKey?: unknown } | null;
   if (typeof payload !== 'object' || payload === null || typeof payload.account !== 'string' || typeof payload.oldKey !== 'object' || payload.oldKey === null || Array.isArray(payload.oldKey)) {

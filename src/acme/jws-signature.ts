@@ -8,8 +8,9 @@ import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:c
 import type { JWK } from 'jose';
 import { AcmeError } from './acme-error.js';
 
-/** RFC 7518 3.3: RSA keys under 2048 bits are not acceptable for RS256. */
+/** RFC 7518 3.3: RSA keys under 2048 bits are not acceptable for RS256; larger than 8192 buys nothing and slows every check. */
 const MIN_RSA_BITS = 2048;
+const MAX_RSA_BITS = 8192;
 /** Accounts whose keys stay imported; beyond it the least recently used is imported again when needed. */
 const CACHED_KEYS = 10_000;
 
@@ -24,7 +25,10 @@ interface AlgorithmRule {
 const RULES: Record<string, AlgorithmRule> = {
   ES256: { digest: 'sha256', ecdsa: true, fits: (k) => k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'prime256v1' },
   ES384: { digest: 'sha384', ecdsa: true, fits: (k) => k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'secp384r1' },
-  RS256: { digest: 'sha256', fits: (k) => k.asymmetricKeyType === 'rsa' && (k.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_RSA_BITS },
+  RS256: {
+    digest: 'sha256',
+    fits: (k) => k.asymmetricKeyType === 'rsa' && (k.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_RSA_BITS && (k.asymmetricKeyDetails?.modulusLength ?? 0) <= MAX_RSA_BITS,
+  },
   EdDSA: { digest: null, fits: (k) => k.asymmetricKeyType === 'ed25519' || k.asymmetricKeyType === 'ed448' },
 };
 
@@ -37,6 +41,19 @@ export function importVerifyingKey(jwk: JWK, alg: string): KeyObject {
   }
   if (!RULES[alg]?.fits(key)) throw new AcmeError('badPublicKey', `the key does not fit ${alg}`);
   return key;
+}
+
+/**
+ * The public JWK as the key itself defines it: only its required members, in their minimal
+ * encoding. One key then has one RFC 7638 thumbprint, whatever extra members or leading zero
+ * bytes a client sent, so it can hold only one account.
+ */
+export function canonicalPublicJwk(jwk: JWK): JWK {
+  try {
+    return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ format: 'jwk' }) as JWK;
+  } catch (error) {
+    throw new AcmeError('badPublicKey', `the key is not a usable public JWK: ${(error as Error).message}`);
+  }
 }
 
 /** Verifying keys by the RFC 7638 thumbprint of their JWK, most recently used last. */

@@ -3,10 +3,11 @@
  * challenges, challenge validation through the registry, finalize through the authority (so the
  * certificate is in the store and the transparency log), and the certificate chain download.
  */
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
+import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import type { Authority } from '../authority/authority.js';
-import { HearthError } from '../core/errors.js';
+import { BadCsrError, BadRequestError, HearthError } from '../core/errors.js';
 import { pemEncode } from '../pki/certificate-assembly.js';
 import { certificateDnsNames } from '../pki/certificate-facts.js';
 import { readCsrNames } from '../pki/csr.js';
@@ -31,6 +32,15 @@ export interface OrderRouteDeps extends AcmeRouteContext {
 }
 
 const newId = (): string => randomBytes(12).toString('base64url');
+
+/** The RFC 7638 thumbprint of a DER SubjectPublicKeyInfo, as an account holding that key would have. */
+async function spkiThumbprint(spki: Uint8Array): Promise<string> {
+  try {
+    return await calculateJwkThumbprint(createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ format: 'jwk' }) as JWK, 'sha256');
+  } catch {
+    throw new AcmeError('badCSR', "the CSR's public key cannot be read");
+  }
+}
 
 function orderView(base: string, order: AcmeOrderRecord) {
   return {
@@ -109,7 +119,7 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     if (original?.accountId !== account.id) throw new AcmeError('unauthorized', 'the certificate named by replaces was not issued to this account');
     const names = new Set(certificateDnsNames(record.der));
     if (!identifiers.some((i) => names.has(i.value))) throw new AcmeError('malformed', 'the order shares no identifier with the certificate it replaces');
-    const other = await store.findAcmeOrderReplacing(record.serial);
+    const other = await store.findAcmeOrderReplacing(record.serial, clock.now());
     if (other) throw new AcmeError('alreadyReplaced', `certificate ${record.serial} is already replaced by order ${other.id}`);
     return record.serial;
   };
@@ -118,6 +128,9 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     const verified = await deps.verify(request, 'kid');
     const account = verified.account as AcmeAccountRecord;
     const identifiers = requestedIdentifiers(verified.payload);
+    // RFC 8555 7.4: a server that cannot honour requested validity dates must refuse, not ignore them.
+    const { notBefore, notAfter } = verified.payload as { notBefore?: unknown; notAfter?: unknown };
+    if (notBefore !== undefined || notAfter !== undefined) throw new AcmeError('malformed', 'this server sets validity by certificate profile; leave out notBefore and notAfter');
     const policy = deps.policies.forAccount(account.policy);
     for (const identifier of identifiers) policy.check(identifier);
     const replaces = await replacedCertificate((verified.payload as { replaces?: unknown }).replaces, account, identifiers);
@@ -160,8 +173,9 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
       if (status !== 'deactivated') throw new AcmeError('malformed', 'the only change a client may make to an authorization is {"status": "deactivated"}');
       const current = effectiveStatus(authz, clock.now());
       if (current !== 'pending' && current !== 'valid') throw new AcmeError('malformed', `an authorization that is ${current} cannot be deactivated`);
+      const from = authz.status;
       authz.status = 'deactivated';
-      await store.saveAcmeAuthorization(authz);
+      if (!(await store.saveAcmeAuthorization(authz, from))) throw new AcmeError('malformed', 'the authorization changed while this request was handled; read it again');
       await settleOrder(store, authz);
     }
     await deps.fresh(request, reply);
@@ -195,8 +209,16 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
           await deps.rateLimits.record(['failedValidationsPerAccount', account.id], ['failedValidationsPerIp', request.ip]);
         }
       }
-      await store.saveAcmeAuthorization(authz);
-      await settleOrder(store, authz);
+      // Only a still-pending authorization takes this outcome: a parallel response (another
+      // challenge type, another process) that settled it first stands, and invalid stays invalid.
+      if (await store.saveAcmeAuthorization(authz, 'pending')) {
+        await settleOrder(store, authz);
+      } else {
+        const settled = (await store.getAcmeAuthorization(authz.id)) as AcmeAuthorizationRecord;
+        await deps.fresh(request, reply);
+        reply.header('link', `<${base}/authz/${settled.id}>;rel="up"`);
+        return challengeView(base, settled, settled.challenges.find((c) => c.type === challenge.type) ?? challenge);
+      }
     }
     await deps.fresh(request, reply);
     reply.header('link', `<${base}/authz/${authz.id}>;rel="up"`);
@@ -210,27 +232,30 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     const csrText = (verified.payload as { csr?: unknown } | undefined)?.csr;
     if (typeof csrText !== 'string' || !/^[A-Za-z0-9_-]+$/.test(csrText)) throw new AcmeError('malformed', 'finalize needs {"csr": base64url DER}');
     const der = Buffer.from(csrText, 'base64url');
-    let names: Set<string>;
+    let csr: ReturnType<typeof readCsrNames>;
     try {
-      // Names only: the authority checks the key and signature of these same bytes before issuing.
-      const csr = readCsrNames(der);
-      names = new Set([...csr.dnsNames, ...(csr.commonName ? [csr.commonName.toLowerCase()] : [])]);
-      if (csr.ipAddresses.length > 0 || csr.uris.length > 0 || csr.permanentIdentifiers.length > 0) throw new AcmeError('badCSR', 'the CSR requests names that are not in the order');
+      // Names and key only: the authority checks the key and signature of these same bytes before issuing.
+      csr = readCsrNames(der);
     } catch (error) {
-      if (error instanceof AcmeError) throw error;
       throw new AcmeError('badCSR', error instanceof HearthError ? error.message : 'the CSR does not parse');
     }
+    if (csr.ipAddresses.length > 0 || csr.uris.length > 0 || csr.permanentIdentifiers.length > 0) throw new AcmeError('badCSR', 'the CSR requests names that are not in the order');
+    // DNS names compare without case (RFC 4343) against the order's lower-cased identifiers; the
+    // authority then refuses a CSR that spells them in upper case, since certificates carry the CSR's bytes.
+    const names = new Set([...csr.dnsNames, ...(csr.commonName ? [csr.commonName] : [])].map((n) => n.toLowerCase()));
     const wanted = new Set(order.identifiers.map((i) => i.value));
     if (names.size !== wanted.size || [...names].some((n) => !wanted.has(n))) {
       throw new AcmeError('badCSR', `the CSR names ${[...names].sort().join(', ') || 'nothing'}; the order is for ${[...wanted].sort().join(', ')}`);
     }
+    // RFC 8555 11.1: a certificate must never be issued for an account key.
+    if (await store.findAcmeAccountByThumbprint(await spkiThumbprint(csr.spki))) throw new AcmeError('badCSR', "the CSR's key is an ACME account key; use a key of its own");
     if (!(await store.updateAcmeOrder(order.id, 'ready', { status: 'processing' }))) throw new AcmeError('orderNotReady', 'the order is being finalized already');
+    let issued: Awaited<ReturnType<Authority['issue']>>;
     try {
-      const issued = await deps.authority.issue({ csr: der, profile: 'service' });
-      await store.updateAcmeOrder(order.id, 'processing', { status: 'valid', certificateSerial: issued.record.serial });
+      issued = await deps.authority.issue({ csr: der, profile: 'service' });
     } catch (error) {
-      if (error instanceof HearthError) {
-        // The authority refused the CSR (key, signature, profile): a bad request changes nothing, so the order is ready again.
+      if (error instanceof BadCsrError || error instanceof BadRequestError) {
+        // The authority refused the CSR (key, signature, names): a refused request changes nothing, so the order is ready again.
         await store.updateAcmeOrder(order.id, 'processing', { status: 'ready' });
         throw new AcmeError('badCSR', error.message);
       }
@@ -238,6 +263,8 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
       await store.updateAcmeOrder(order.id, 'processing', { status: 'invalid', error: problem.toProblem() });
       throw problem;
     }
+    // Issued and logged: from here a failure must not make the order invalid, or its certificate could never be fetched.
+    await store.updateAcmeOrder(order.id, 'processing', { status: 'valid', certificateSerial: issued.record.serial });
     await deps.fresh(request, reply);
     const base = deps.baseUrl(request);
     return reply.header('location', `${base}/order/${order.id}`).send(orderView(base, (await store.getAcmeOrder(order.id)) as AcmeOrderRecord));
@@ -260,8 +287,9 @@ async function settleOrder(store: Store, changed: AcmeAuthorizationRecord): Prom
   const order = await store.findAcmeOrderByAuthorization(changed.id);
   if (!order || (order.status !== 'pending' && order.status !== 'ready')) return;
   const authorizations = await Promise.all(order.authorizationIds.map((id) => store.getAcmeAuthorization(id)));
-  if (authorizations.some((a) => a && a.status !== 'pending' && a.status !== 'valid')) {
-    await store.updateAcmeOrder(order.id, order.status, { status: 'invalid', error: new AcmeError('unauthorized', `the authorization for ${changed.identifier.value} is ${changed.status}`).toProblem() });
+  const failed = authorizations.find((a) => a && a.status !== 'pending' && a.status !== 'valid');
+  if (failed) {
+    await store.updateAcmeOrder(order.id, order.status, { status: 'invalid', error: new AcmeError('unauthorized', `the authorization for ${failed.identifier.value} is ${failed.status}`).toProblem() });
   } else if (authorizations.every((a) => a?.status === 'valid')) {
     await store.updateAcmeOrder(order.id, 'pending', { status: 'ready' });
   }

@@ -4,6 +4,7 @@
  * Retry-After of the window's end. Windows are fixed, not sliding, so a burst straddling a
  * boundary may reach twice a limit; the bound is the point, not its exact shape.
  */
+import { isIPv6 } from 'node:net';
 import type { Clock } from '../core/clock.js';
 import type { Store } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
@@ -27,6 +28,21 @@ const WHAT: Record<Limit, string> = {
   failedValidationsPerIp: 'failed validations from this address',
 };
 
+/**
+ * The subject an address is counted under: an IPv4 address itself, an IPv6 address by its /64,
+ * since one subscriber holds a whole /64 and could otherwise step around any per-address limit.
+ */
+export function addressSubject(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1] as string;
+  if (!isIPv6(ip)) return ip;
+  const [head = '', tail = ''] = ip.split('%')[0]!.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = ip.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+}
+
 export class RateLimits {
   constructor(
     private readonly store: Store,
@@ -47,9 +63,14 @@ export class RateLimits {
     });
   }
 
+  /** The limits in force among `items`, with addresses as their counting subject. */
+  private active(items: [Limit, string][]): [Limit, string][] {
+    return items.filter(([limit]) => this.config[limit] > 0).map(([limit, subject]) => [limit, limit.endsWith('PerIp') ? addressSubject(subject) : subject]);
+  }
+
   /** Counts one event against each limit (one statement) and refuses if any goes over. */
   async take(...items: [Limit, string][]): Promise<void> {
-    const active = items.filter(([limit]) => this.config[limit] > 0);
+    const active = this.active(items);
     if (active.length === 0) return;
     const window = this.window();
     const counts = await this.store.hitRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start, window.purgeBefore);
@@ -58,7 +79,7 @@ export class RateLimits {
 
   /** Refuses if any limit is used up, without counting: for limits on outcomes, such as failed validations. */
   async check(...items: [Limit, string][]): Promise<void> {
-    const active = items.filter(([limit]) => this.config[limit] > 0);
+    const active = this.active(items);
     if (active.length === 0) return;
     const window = this.window();
     const counts = await this.store.readRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start);
@@ -67,7 +88,7 @@ export class RateLimits {
 
   /** Records an outcome (a failed validation) against limits that `check` enforces. */
   async record(...items: [Limit, string][]): Promise<void> {
-    const active = items.filter(([limit]) => this.config[limit] > 0);
+    const active = this.active(items);
     if (active.length === 0) return;
     const window = this.window();
     await this.store.hitRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start, window.purgeBefore);

@@ -101,7 +101,9 @@ export const configSchema = z
             z
               .object({
                 identifierTypes: z.array(z.enum(['dns'])).min(1).default(['dns']),
-                dnsNames: z.array(z.string().min(1).max(253)).default(['*']),
+                dnsNames: z
+                  .array(z.string().regex(/^(\*|(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$/, 'a DNS name pattern is a name, *.name (any name below it) or *').max(253))
+                  .default(['*']),
               })
               .strict(),
           )
@@ -147,7 +149,7 @@ export const configSchema = z
     if (c.keys.backend === 'pkcs11' && !c.keys.pkcs11) {
       ctx.addIssue({ code: 'custom', path: ['keys', 'pkcs11'], message: 'required when keys.backend is pkcs11' });
     }
-    if (!(c.acme.defaultPolicy in c.acme.policies)) {
+    if (!Object.hasOwn(c.acme.policies, c.acme.defaultPolicy)) {
       ctx.addIssue({ code: 'custom', path: ['acme', 'defaultPolicy'], message: `names no policy in acme.policies (${Object.keys(c.acme.policies).join(', ') || 'none'})` });
     }
   });

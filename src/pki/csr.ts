@@ -74,18 +74,18 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
 export type CsrNames = Pick<ParsedCsr, 'commonName' | 'dnsNames' | 'ipAddresses' | 'uris' | 'permanentIdentifiers'>;
 
 /**
- * The names a CSR asks for, read without importing its key or checking its signature: for a
+ * The names a CSR asks for (and its key's SPKI), read without importing the key or checking the signature: for a
  * caller that only compares names before handing the same bytes to the authority, which parses
  * them fully (parseCsr) before anything is issued.
  */
-export function readCsrNames(input: string | Uint8Array): CsrNames {
+export function readCsrNames(input: string | Uint8Array): CsrNames & { spki: Uint8Array } {
   let request: CsrParts;
   try {
     request = readCsr(toDer(input));
   } catch (error) {
     throw new BadCsrError(`not a PKCS#10 request: ${(error as Error).message}`);
   }
-  return namesOf(request);
+  return { spki: request.spki, ...namesOf(request) };
 }
 
 function namesOf({ reader, subject, extensionRequests }: CsrParts): CsrNames {

@@ -253,8 +253,13 @@ export class KyselyAcmeStore {
     return counts;
   }
 
-  async findAcmeOrderReplacing(serial: string): Promise<AcmeOrderRecord | undefined> {
-    const row = await this.db.selectFrom('acme_orders').selectAll().where('replaces', '=', serial).where('status', '!=', 'invalid').executeTakeFirst();
+  async findAcmeOrderReplacing(serial: string, now: Date): Promise<AcmeOrderRecord | undefined> {
+    const row = await this.db
+      .selectFrom('acme_orders')
+      .selectAll()
+      .where('replaces', '=', serial)
+      .where((eb) => eb.or([eb('status', 'in', ['processing', 'valid']), eb.and([eb('status', 'in', ['pending', 'ready']), eb('expires_at', '>', now.getTime())])]))
+      .executeTakeFirst();
     return row && toOrder(row);
   }
 
@@ -323,11 +328,13 @@ export class KyselyAcmeStore {
     return rows.map((row) => row.identifier_value);
   }
 
-  async saveAcmeAuthorization(authz: AcmeAuthorizationRecord): Promise<void> {
-    await this.db
+  async saveAcmeAuthorization(authz: AcmeAuthorizationRecord, from: AcmeAuthorizationRecord['status']): Promise<boolean> {
+    const result = await this.db
       .updateTable('acme_authorizations')
       .set({ status: authz.status, challenges: JSON.stringify(authz.challenges) })
       .where('id', '=', authz.id)
-      .execute();
+      .where('status', '=', from)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 }

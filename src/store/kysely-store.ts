@@ -180,8 +180,8 @@ export class KyselyStoreTx implements StoreTx {
   updateAcmeOrder(id: string, from: AcmeOrderRecord['status'], changes: Partial<Pick<AcmeOrderRecord, 'status' | 'certificateSerial' | 'error'>>): Promise<boolean> {
     return this.acme.updateAcmeOrder(id, from, changes);
   }
-  saveAcmeAuthorization(authorization: AcmeAuthorizationRecord): Promise<void> {
-    return this.acme.saveAcmeAuthorization(authorization);
+  saveAcmeAuthorization(authorization: AcmeAuthorizationRecord, from: AcmeAuthorizationRecord['status']): Promise<boolean> {
+    return this.acme.saveAcmeAuthorization(authorization, from);
   }
   findAcmeOrderByAuthorization(authorizationId: string): Promise<AcmeOrderRecord | undefined> {
     return this.acme.findAcmeOrderByAuthorization(authorizationId);
@@ -211,8 +211,8 @@ export class KyselyStoreTx implements StoreTx {
     return this.acme.readRateCounters(keys, windowStart);
   }
 
-  findAcmeOrderReplacing(serial: string): Promise<AcmeOrderRecord | undefined> {
-    return this.acme.findAcmeOrderReplacing(serial);
+  findAcmeOrderReplacing(serial: string, now: Date): Promise<AcmeOrderRecord | undefined> {
+    return this.acme.findAcmeOrderReplacing(serial, now);
   }
 
   setRenewalWindows(selection: RenewalSelection, window: RenewalWindowRecord, now: Date): Promise<number> {

@@ -232,7 +232,11 @@ export interface StoreTx {
   getAcmeAuthorization(id: string): Promise<AcmeAuthorizationRecord | undefined>;
   /** Moves an order from one status to another; false when it was no longer in `from`. */
   updateAcmeOrder(id: string, from: AcmeOrderRecord['status'], changes: Partial<Pick<AcmeOrderRecord, 'status' | 'certificateSerial' | 'error'>>): Promise<boolean>;
-  saveAcmeAuthorization(authorization: AcmeAuthorizationRecord): Promise<void>;
+  /**
+   * Writes the authorization's status and challenges if its stored status is still `from`; false
+   * when another request changed it first (whose outcome then stands: invalid stays invalid).
+   */
+  saveAcmeAuthorization(authorization: AcmeAuthorizationRecord, from: AcmeAuthorizationRecord['status']): Promise<boolean>;
   /** The order an authorization was made for (each authorization belongs to one order). */
   findAcmeOrderByAuthorization(authorizationId: string): Promise<AcmeOrderRecord | undefined>;
   /** The order whose finalization issued the certificate. */
@@ -251,8 +255,8 @@ export interface StoreTx {
   hitRateCounters(keys: readonly string[], windowStart: Date, purgeBefore: Date): Promise<Map<string, number>>;
   /** The counts of the windows without adding to them (0 for a key never hit). */
   readRateCounters(keys: readonly string[], windowStart: Date): Promise<Map<string, number>>;
-  /** The order, not invalid, that says it replaces the certificate. */
-  findAcmeOrderReplacing(serial: string): Promise<AcmeOrderRecord | undefined>;
+  /** The live order (processing, valid, or pending/ready and unexpired) that says it replaces the certificate. */
+  findAcmeOrderReplacing(serial: string, now: Date): Promise<AcmeOrderRecord | undefined>;
   /**
    * Sets the renewal window of every issued, unexpired certificate the selection names; returns
    * how many. Unknown, revoked and expired certificates are left out.

@@ -152,4 +152,8 @@ test('ACME policies come from YAML with a default that must exist; rate limits a
   refuses('acme:\n  policies:\n    Bad_Name: {}\n', {}, /acme\.policies\.Bad_Name/);
   refuses('acme:\n  policies:\n    default:\n      identifierTypes: [ip]\n', {}, /acme\.policies\.default\.identifierTypes/);
   refuses('', { HEARTH_ACME_RATE_LIMITS_WINDOW_SECONDS: '0' }, /acme\.rateLimits\.windowSeconds/);
+  for (const pattern of ['*foo.com', 'foo.*', '*.', 'a..b', 'sp ace.com']) {
+    refuses(`acme:\n  policies:\n    default:\n      dnsNames: ["${pattern}"]\n`, {}, /DNS name pattern/);
+  }
+  refuses('acme:\n  defaultPolicy: constructor\n', {}, /names no policy/);
 });

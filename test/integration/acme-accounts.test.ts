@@ -61,7 +61,8 @@ test('directory and nonces: HEAD 200 and GET 204 with a Replay-Nonce, no caching
 });
 
 test('acme-client creates, finds, updates and deactivates an account; a deactivated account can do nothing', async () => {
-  const client = new acme.Client({ directoryUrl: acmeUrl('/directory'), accountKey: await acme.crypto.createPrivateEcdsaKey() });
+  const key = await acme.crypto.createPrivateEcdsaKey();
+  const client = new acme.Client({ directoryUrl: acmeUrl('/directory'), accountKey: key });
   const created = await client.createAccount({ termsOfServiceAgreed: true, contact: ['mailto:ops@example.com'] });
   assert.equal(created.status, 'valid');
   assert.deepEqual(created.contact, ['mailto:ops@example.com']);
@@ -75,6 +76,8 @@ test('acme-client creates, finds, updates and deactivates an account; a deactiva
   const deactivated = await client.updateAccount({ status: 'deactivated' });
   assert.equal(deactivated.status, 'deactivated');
   await assert.rejects(client.updateAccount({ contact: ['mailto:third@example.com'] }), /deactivated/);
+  const again = new acme.Client({ directoryUrl: acmeUrl('/directory'), accountKey: key });
+  await assert.rejects(again.createAccount({ onlyReturnExisting: true }), /the account of this key is deactivated/, 'its key gets nothing, not even the account');
 });
 
 test('bad requests get the RFC error type, a fresh nonce, and change nothing', async () => {

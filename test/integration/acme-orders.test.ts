@@ -82,3 +82,25 @@ test('finalize before validation is orderNotReady; a CSR naming other hosts is b
   const finalized = await c.finalizeOrder(order, good);
   assert.equal(finalized.status, 'valid');
 });
+
+test("a CSR with the account's own key or upper-case names is badCSR and leaves the order ready; notBefore is refused", async () => {
+  const accountKey = await acme.crypto.createPrivateEcdsaKey();
+  const c = new acme.Client({ directoryUrl: bed.directoryUrl, accountKey });
+  await c.createAccount({ termsOfServiceAgreed: true });
+  await assert.rejects(c.createOrder({ identifiers: [{ type: 'dns', value: 'dates.hearth.test' }], notBefore: new Date().toISOString() }), /notBefore and notAfter/);
+  const order = await c.createOrder({ identifiers: [{ type: 'dns', value: 'case.hearth.test' }] });
+  const [authz] = await c.getAuthorizations(order);
+  const challenge = authz?.challenges.find((ch) => ch.type === 'http-01');
+  assert.ok(challenge);
+  answers.set(challenge.token, await c.getChallengeKeyAuthorization(challenge));
+  await c.completeChallenge(challenge);
+  await c.waitForValidStatus(challenge);
+  const [, withAccountKey] = await acme.crypto.createCsr({ commonName: 'case.hearth.test' }, accountKey);
+  await assert.rejects(c.finalizeOrder(order, withAccountKey), /account key/);
+  assert.equal((await c.getOrder(order)).status, 'ready');
+  const [, upper] = await acme.crypto.createCsr({ commonName: 'Case.Hearth.Test', altNames: ['CASE.hearth.test'] });
+  await assert.rejects(c.finalizeOrder(order, upper), /not a valid lower-case DNS name/);
+  assert.equal((await c.getOrder(order)).status, 'ready');
+  const [, lower] = await acme.crypto.createCsr({ commonName: 'case.hearth.test' });
+  assert.equal((await c.finalizeOrder(order, lower)).status, 'valid');
+});

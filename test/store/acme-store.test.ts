@@ -202,6 +202,13 @@ function registerAcmeStoreContract(name: string, openPair: () => Promise<[Store,
         await store.transaction((tx) => tx.insertAcmeOrder(order, [authorization]));
       }
       assert.deepEqual(await other.listAuthorizedIdentifiers(owner.id, ['a.hearth.test', 'b.hearth.test', 'c.hearth.test', 'd.hearth.test', 'e.hearth.test'], NOW), ['a.hearth.test']);
+      // An authorization changes only from the status the writer read: invalid stays invalid.
+      const invalid = (await other.getAcmeAuthorization(orders[2]!.authorizationIds[0]!)) as AcmeAuthorizationRecord;
+      assert.equal(await store.saveAcmeAuthorization({ ...invalid, status: 'valid' }, 'pending'), false);
+      assert.equal((await other.getAcmeAuthorization(invalid.id))?.status, 'invalid');
+      const pending = (await other.getAcmeAuthorization(orders[3]!.authorizationIds[0]!)) as AcmeAuthorizationRecord;
+      const raced = await Promise.all([store.saveAcmeAuthorization({ ...pending, status: 'valid' }, 'pending'), other.saveAcmeAuthorization({ ...pending, status: 'invalid' }, 'pending')]);
+      assert.equal(raced.filter(Boolean).length, 1, 'of two racing outcomes exactly one is written');
       assert.deepEqual(await other.listAuthorizedIdentifiers('someone-else', ['a.hearth.test'], NOW), []);
       assert.deepEqual(await other.listAuthorizedIdentifiers(owner.id, [], NOW), []);
       assert.deepEqual(await other.listAcmeOrderIds(owner.id, 10), orders.map((o) => o.id).reverse(), 'newest first');
