@@ -8,7 +8,7 @@ import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Authority } from '../authority/authority.js';
 import { ConflictError, NotFoundError } from '../core/errors.js';
-import { certificateDnsNames, certificateFacts } from '../pki/certificate-facts.js';
+import { certificateAltNames, certificateFacts } from '../pki/certificate-facts.js';
 import { REVOCATION_REASONS } from '../pki/revocation-reason.js';
 import type { AcmeAccountRecord, RevocationReason } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
@@ -50,7 +50,9 @@ export function registerRevocationRoutes(acme: FastifyInstance, deps: AcmeRouteC
     const account: AcmeAccountRecord = verified.account;
     const order = await store.findAcmeOrderByCertificate(serial);
     if (order?.accountId === account.id) return;
-    const names = certificateDnsNames(der);
+    const { dnsNames: names, others } = certificateAltNames(der);
+    // Authorizations prove DNS names only: a certificate that also names a device, an address or a URI is revocable by its orderer or its key alone.
+    if (others > 0) throw new AcmeError('unauthorized', 'the account did not order this certificate, and it names identities no ACME authorization proves');
     const held = new Set(await store.listAuthorizedIdentifiers(account.id, names, clock.now()));
     const missing = names.filter((n) => !held.has(n));
     if (names.length === 0 || missing.length > 0) {

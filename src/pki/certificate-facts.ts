@@ -41,9 +41,16 @@ export function certificateFacts(der: Uint8Array): CertificateFacts {
   };
 }
 
+/** A certificate's subjectAltName: its dNSName entries lower-cased, and how many entries of other kinds. */
+export function certificateAltNames(der: Uint8Array): { dnsNames: string[]; others: number } {
+  const san = AsnConvert.parse(der, Certificate).tbsCertificate.extensions?.find((e) => e.extnID === id_ce_subjectAltName);
+  if (!san) return { dnsNames: [], others: 0 };
+  const names = [...AsnConvert.parse(san.extnValue, SubjectAlternativeName)];
+  const dnsNames = names.flatMap((name) => (name.dNSName === undefined ? [] : [name.dNSName.toLowerCase()]));
+  return { dnsNames, others: names.length - dnsNames.length };
+}
+
 /** The dNSName entries of a certificate's subjectAltName, lower-cased: the names it vouches for. */
 export function certificateDnsNames(der: Uint8Array): string[] {
-  const san = AsnConvert.parse(der, Certificate).tbsCertificate.extensions?.find((e) => e.extnID === id_ce_subjectAltName);
-  if (!san) return [];
-  return [...AsnConvert.parse(san.extnValue, SubjectAlternativeName)].flatMap((name) => (name.dNSName === undefined ? [] : [name.dNSName.toLowerCase()]));
+  return certificateAltNames(der).dnsNames;
 }

@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { Agent } from 'node:https';
+import acme from 'acme-client';
 import { AcmeWire, assertProblem, newKey, type KeyPair } from '../support/acme-wire.js';
 import { acmeAccount, obtainCertificate, startAcmeTestbed, type AcmeTestbed } from '../support/acme-http01.js';
 
@@ -96,4 +97,15 @@ test('bad revocation requests: reasons a subscriber may not give, unknown or alt
   await assert.rejects(client.revokeCertificate(chainPem, { reason: 2 }), /badRevocationReason|not one a subscriber may give/);
   await client.revokeCertificate(chainPem);
   assert.equal((await view(leaf)).revocationReason, 'unspecified');
+});
+
+test('authorizations for every DNS name do not reach a certificate that also names an address', async () => {
+  const [, csr] = await acme.crypto.createCsr({ commonName: 'mixed.hearth.test', altNames: ['mixed.hearth.test', '192.0.2.10'] });
+  const issued = await bed.server.client.call<{ serial: string; certificate: string }>('POST', '/api/v1/certificates', { csr: csr.toString(), profile: 'service' });
+  const leaf = new X509Certificate(issued.certificate);
+  assert.match(leaf.subjectAltName ?? '', /IP Address:192\.0\.2\.10/);
+  const prover = await acmeAccount(bed);
+  await obtainCertificate(bed, prover, ['mixed.hearth.test']);
+  await assert.rejects(prover.revokeCertificate(issued.certificate), /names identities no ACME authorization proves/);
+  assert.equal((await view(leaf)).state, 'issued');
 });
