@@ -14,6 +14,7 @@ import { DataDirLayout } from '../../src/core/data-dir-layout.js';
 import { formatCheckpoint, parseCheckpoint } from '../../src/ledger/checkpoint.js';
 import { openNote, parseVerifierKey, signNote } from '../../src/ledger/signed-note.js';
 import { openLogIdentity } from '../../src/transparency/log-key.js';
+import { httpLogSource } from '../../src/transparency/log-source.js';
 import { Database } from '../../src/store/better-sqlite3-module.js';
 import { TEST_PASSPHRASE, initInstallation, runCli, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
 
@@ -32,6 +33,17 @@ before(async () => {
     issued.push(await server.client.call('POST', '/api/v1/certificates', { csr: csrPem, profile: 'device' }));
   }
   await server.client.call('POST', `/api/v1/certificates/${issued[2]?.serial}/revoke`, { reason: 'keyCompromise' });
+  // Checkpoints are signed at most once a second: wait for the one covering all seven entries
+  // (three CAs, three issuances, one revocation), or a fast run audits an older, smaller tree.
+  const log = httpLogSource(server.apiUrl, { ca: readFileSync(join(installation.dir, 'ca/root.pem'), 'utf8') });
+  const verifier = parseVerifierKey(readFileSync(layout.logVerifierKey, 'utf8'));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const note = await log.checkpoint();
+    if (parseCheckpoint(openNote(note, [verifier]).text).size >= 7) break;
+    if (Date.now() > deadline) throw new Error(`the log's checkpoint did not reach 7 entries: ${note}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 });
 
 after(async () => {
