@@ -107,6 +107,8 @@ export function registerAccountRoutes(acme: FastifyInstance, deps: AccountRouteD
     }
     if (payload.contact !== undefined) changes.contact = checkContacts(payload.contact);
     const updated = (await store.updateAcmeAccount(account.id, changes)) as AcmeAccountRecord;
+    // RFC 8555 7.3.6: the server should cancel what a deactivated account left open.
+    if (changes.status === 'deactivated') await store.invalidateAcmeAccountOrders(account.id, new AcmeError('unauthorized', 'the account was deactivated').toProblem());
     await deps.fresh(request, reply);
     const base = deps.baseUrl(request);
     return reply.status(200).header('location', `${base}/acct/${account.id}`).send(accountView(base, updated));

@@ -48,11 +48,11 @@ export async function verifyExternalAccountBinding(binding: unknown, url: string
 
   const key = await store.getAcmeEabKey(header.kid);
   if (!key) throw new AcmeError('unauthorized', `no external account binding key ${JSON.stringify(header.kid)}`);
+  if (key.accountId !== null) throw new AcmeError('unauthorized', `external account binding key ${key.kid} is bound to an account already`);
   try {
     await flattenedVerify(jws as unknown as FlattenedJWSInput, key.hmacKey, { algorithms: [header.alg] });
   } catch {
     throw new AcmeError('unauthorized', "the external account binding's MAC does not verify with that key");
   }
-  if (key.accountId !== null) throw new AcmeError('unauthorized', `external account binding key ${key.kid} is bound to an account already`);
   return key;
 }

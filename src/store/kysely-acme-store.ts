@@ -228,8 +228,31 @@ export class KyselyAcmeStore {
   }
 
   async bindAcmeEabKey(kid: string, accountId: string, at: Date): Promise<boolean> {
-    const result = await this.db.updateTable('acme_eab_keys').set({ account_id: accountId, bound_at: at.getTime() }).where('kid', '=', kid).where('account_id', 'is', null).executeTakeFirst();
+    // The MAC key has done its one job: it is wiped, so a later leak of the database cannot replay it.
+    const result = await this.db
+      .updateTable('acme_eab_keys')
+      .set({ account_id: accountId, bound_at: at.getTime(), hmac_key: new Uint8Array(0) })
+      .where('kid', '=', kid)
+      .where('account_id', 'is', null)
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
+  }
+
+  async deleteAcmeEabKey(kid: string): Promise<'deleted' | 'bound' | 'unknown'> {
+    const result = await this.db.deleteFrom('acme_eab_keys').where('kid', '=', kid).where('account_id', 'is', null).executeTakeFirst();
+    if (Number(result.numDeletedRows) === 1) return 'deleted';
+    return (await this.getAcmeEabKey(kid)) ? 'bound' : 'unknown';
+  }
+
+  async invalidateAcmeAccountOrders(accountId: string, error: Record<string, unknown>): Promise<number> {
+    await this.db.updateTable('acme_authorizations').set({ status: 'deactivated' }).where('account_id', '=', accountId).where('status', '=', 'pending').execute();
+    const result = await this.db
+      .updateTable('acme_orders')
+      .set({ status: 'invalid', error: JSON.stringify(error) })
+      .where('account_id', '=', accountId)
+      .where('status', 'in', ['pending', 'ready'])
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
   }
 
   async hitRateCounters(keys: readonly string[], windowStart: Date, purgeBefore: Date): Promise<Map<string, number>> {

@@ -203,6 +203,14 @@ export class KyselyStoreTx implements StoreTx {
     return this.acme.bindAcmeEabKey(kid, accountId, at);
   }
 
+  deleteAcmeEabKey(kid: string): Promise<'deleted' | 'bound' | 'unknown'> {
+    return this.acme.deleteAcmeEabKey(kid);
+  }
+
+  invalidateAcmeAccountOrders(accountId: string, error: Record<string, unknown>): Promise<number> {
+    return this.acme.invalidateAcmeAccountOrders(accountId, error);
+  }
+
   hitRateCounters(keys: readonly string[], windowStart: Date, purgeBefore: Date): Promise<Map<string, number>> {
     return this.acme.hitRateCounters(keys, windowStart, purgeBefore);
   }

@@ -245,8 +245,15 @@ export interface StoreTx {
   listAcmeOrderIds(accountId: string, limit: number): Promise<string[]>;
   insertAcmeEabKey(key: AcmeEabKeyRecord): Promise<void>;
   getAcmeEabKey(kid: string): Promise<AcmeEabKeyRecord | undefined>;
-  /** Binds an unbound key to the account; false if the key is unknown or bound already. Run it in the transaction that inserts the account. */
+  /**
+   * Binds an unbound key to the account and wipes its MAC key; false if the key is unknown or bound
+   * already. Run it in the transaction that inserts the account.
+   */
   bindAcmeEabKey(kid: string, accountId: string, at: Date): Promise<boolean>;
+  /** Withdraws a key no account has bound; a bound key stays, as the record of its account's binding. */
+  deleteAcmeEabKey(kid: string): Promise<'deleted' | 'bound' | 'unknown'>;
+  /** A deactivated account's open orders become invalid and its pending authorizations deactivated (RFC 8555 7.3.6); returns the orders. */
+  invalidateAcmeAccountOrders(accountId: string, error: Record<string, unknown>): Promise<number>;
   /**
    * Counts one more event under each key in the fixed window starting at `windowStart`, in one
    * statement, and returns each window's count after it; windows that ended before `purgeBefore`

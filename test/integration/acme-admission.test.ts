@@ -103,7 +103,17 @@ describe('external account binding required, identifier policies per account', (
     // The unused key still works afterwards: the refusal above did not consume it.
     const late = new acme.Client({ directoryUrl: bed.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: other });
     await late.createAccount({ termsOfServiceAgreed: true });
-    const cli = runCli(['acme', 'eab-key', '--dir', bed.installation.dir, '--policy', 'nowhere'], { ...bed.installation.env, HEARTH_URL: bed.server.apiUrl });
+    const env = { ...bed.installation.env, HEARTH_URL: bed.server.apiUrl };
+    const unused = eabKey(bed);
+    const withdrawn = runCli(['acme', 'eab-withdraw', unused.kid, '--dir', bed.installation.dir], env);
+    assert.equal(withdrawn.status, 0, withdrawn.stderr);
+    const tooLate = new acme.Client({ directoryUrl: bed.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: unused });
+    await assert.rejects(tooLate.createAccount({ termsOfServiceAgreed: true }), /no external account binding key/);
+    const bound = runCli(['acme', 'eab-withdraw', kid, '--dir', bed.installation.dir], env);
+    assert.notEqual(bound.status, 0);
+    assert.match(bound.stderr, /is bound to an account; deactivate that account instead/);
+    assert.match(runCli(['acme', 'eab-withdraw', 'eab_unknown', '--dir', bed.installation.dir], env).stderr, /no external account binding key eab_unknown/);
+    const cli = runCli(['acme', 'eab-key', '--dir', bed.installation.dir, '--policy', 'nowhere'], env);
     assert.notEqual(cli.status, 0);
     assert.match(cli.stderr, /no identifier policy "nowhere"/);
   });
@@ -177,6 +187,24 @@ describe('rate limits, deactivation and expiry', () => {
     assert.equal((await bed.wire.post(path(created.headers.location), who.key, undefined, who.kid)).body.status, 'invalid');
     assertProblem(await bed.wire.post(authzUrl, who.key, { status: 'deactivated' }, who.kid), 400, 'malformed', /deactivated cannot be deactivated/);
     assertProblem(await bed.wire.post(authzUrl, who.key, { status: 'valid' }, who.kid), 400, 'malformed', /only change/);
+  });
+
+  test("deactivating an account makes its open orders invalid and its pending authorizations deactivated", async () => {
+    const who = await account();
+    const created = await order(who, 'leaving.limits.hearth.test');
+    const answer = await bed.wire.post(path(who.kid), who.key, { status: 'deactivated' }, who.kid);
+    assert.equal(answer.body.status, 'deactivated');
+    const db = new Database(join(bed.installation.dir, 'hearth.db'), { readonly: true });
+    try {
+      const id = path(created.headers.location).split('/').pop();
+      const row = db.prepare('select status, error from acme_orders where id = ?').get(id) as { status: string; error: string };
+      assert.equal(row.status, 'invalid');
+      assert.match(row.error, /the account was deactivated/);
+      const authzId = path((created.body.authorizations as string[])[0]).split('/').pop();
+      assert.equal((db.prepare('select status from acme_authorizations where id = ?').get(authzId) as { status: string }).status, 'deactivated');
+    } finally {
+      db.close();
+    }
   });
 
   test('an order whose authorizations expire becomes invalid; its challenge can no longer be answered', async () => {

@@ -150,6 +150,13 @@ function registerAcmeStoreContract(name: string, openPair: () => Promise<[Store,
       assert.equal(bound.filter(Boolean).length, 1, 'exactly one account binds it');
       const after = await store.getAcmeEabKey(key.kid);
       assert.equal(after?.accountId, bound[0] ? 'acct-a' : 'acct-b');
+      assert.equal(after?.hmacKey.length, 0, 'the MAC key is wiped once bound');
+      assert.equal(await other.deleteAcmeEabKey(key.kid), 'bound');
+      assert.equal(await other.deleteAcmeEabKey('eab_unknown'), 'unknown');
+      const spare = { ...key, kid: `eab_${randomBytes(6).toString('hex')}` };
+      await store.insertAcmeEabKey(spare);
+      assert.equal(await other.deleteAcmeEabKey(spare.kid), 'deleted');
+      assert.equal(await store.getAcmeEabKey(spare.kid), undefined);
       assert.equal(await store.bindAcmeEabKey('eab_unknown', 'acct-c', NOW), false);
 
       const window = later(0);

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authorize, type Principal } from '../../access/principal.js';
 import type { Clock } from '../../core/clock.js';
-import { BadRequestError } from '../../core/errors.js';
+import { BadRequestError, ConflictError, NotFoundError } from '../../core/errors.js';
 import type { Store } from '../../store/store.js';
 
 const problem = {
@@ -50,6 +50,27 @@ export function registerAcmeEabKeyRoutes(
       // The key itself is never logged: whoever reads logs must not be able to make accounts.
       request.log.info({ kid, policy, by: principal.id }, 'external account binding key made');
       return reply.status(201).send({ kid, hmacKey: Buffer.from(hmacKey).toString('base64url'), policy });
+    },
+  );
+
+  app.delete<{ Params: { kid: string } }>(
+    '/api/v1/acme/eab-keys/:kid',
+    {
+      schema: {
+        summary: 'Withdraw an external account binding key no account has bound yet',
+        security: [{ bearer: [] }],
+        params: { type: 'object', properties: { kid: { type: 'string', pattern: '^eab_[A-Za-z0-9_-]{1,64}$' } } },
+        response: { 400: problem, 401: problem, 403: problem, 404: problem, 409: problem },
+      },
+    },
+    async (request, reply) => {
+      const principal = await deps.authenticate(request);
+      authorize(principal, 'acme:eab');
+      const outcome = await deps.store.deleteAcmeEabKey(request.params.kid);
+      if (outcome === 'unknown') throw new NotFoundError(`no external account binding key ${request.params.kid}`);
+      if (outcome === 'bound') throw new ConflictError(`external account binding key ${request.params.kid} is bound to an account; deactivate that account instead`, 'eab-key-bound');
+      request.log.info({ kid: request.params.kid, by: principal.id }, 'external account binding key withdrawn');
+      return reply.status(204).send();
     },
   );
 }

@@ -1,4 +1,4 @@
-/** `hearth acme eab-key`: external account binding keys for the ACME server. */
+/** `hearth acme eab-key | eab-withdraw`: external account binding keys for the ACME server. */
 import type { Command } from 'commander';
 import { clientFor } from '../api-connection.js';
 
@@ -20,5 +20,15 @@ export function registerAcmeCommands(program: Command): void {
       console.log('Give both to one subscriber; the key binds the first account made with it. For example:');
       console.log(`  certbot register --eab-kid ${key.kid} --eab-hmac-key <hmac key> ...`);
       console.log(`  lego --eab --kid ${key.kid} --hmac <hmac key> ...`);
+    });
+
+  acme
+    .command('eab-withdraw <kid>')
+    .description('withdraw an external account binding key that no account has bound yet')
+    .option('--dir <dir>', 'data directory (for the root certificate and the API address)')
+    .option('--url <url>', 'API base URL')
+    .action(async (kid: string, opts) => {
+      await clientFor(opts).call('DELETE', `/api/v1/acme/eab-keys/${encodeURIComponent(kid)}`);
+      console.log(`withdrew ${kid}`);
     });
 }
