@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeRun, freeLoopbackPort, needsCommand, runCommand } from '../support/commands.js';
 import { initInstallation, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
+import { pemBlocks, serialOf } from '../support/pem-certificates.js';
 
 interface CertificateView {
   serial: string;
@@ -27,13 +28,6 @@ const ALPN_DOMAIN = 'alpn.lego.hearth.test';
 const EMAIL = 'ops@example.com';
 /** One lego run takes about a second; this bounds a client that hangs on a port or a poll. */
 const LEGO_TIMEOUT_MS = 30_000;
-
-/** Hearth's API names serials in lowercase hex without the DER sign byte. */
-const serialOf = (certificate: X509Certificate): string => certificate.serialNumber.toLowerCase().replace(/^0+/, '');
-
-function pemBlocks(text: string): string[] {
-  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-}
 
 describe('lego against the Hearth ACME server', { skip }, () => {
   let installation: Installation;

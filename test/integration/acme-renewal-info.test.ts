@@ -7,7 +7,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { Agent } from 'node:https';
 import acme from 'acme-client';
 import { AsnConvert } from '@peculiar/asn1-schema';
@@ -15,6 +16,7 @@ import { AuthorityKeyIdentifier, Certificate, id_ce_authorityKeyIdentifier } fro
 import { AcmeWire, assertProblem, type KeyPair } from '../support/acme-wire.js';
 import { obtainCertificate, startAcmeTestbed, type AcmeTestbed } from '../support/acme-http01.js';
 import { runCli } from '../support/hearth-process.js';
+import { leafOf, serialOf } from '../support/pem-certificates.js';
 
 let bed: AcmeTestbed;
 let wire: AcmeWire;
@@ -33,8 +35,6 @@ interface RenewalInfo {
   explanationURL?: string;
 }
 
-const leafOf = (chainPem: string) => new X509Certificate(chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)?.[0] as string);
-const serialOf = (leaf: X509Certificate) => leaf.serialNumber.toLowerCase().replace(/^(00)+/, '');
 
 /** RFC 9773 4.1, computed from the certificate alone as a client does. */
 function ariId(leaf: X509Certificate): string {

@@ -11,6 +11,7 @@ import { Agent } from 'node:https';
 import acme from 'acme-client';
 import { AcmeWire, assertProblem, newKey, type KeyPair } from '../support/acme-wire.js';
 import { acmeAccount, obtainCertificate, startAcmeTestbed, type AcmeTestbed } from '../support/acme-http01.js';
+import { leafOf, serialOf } from '../support/pem-certificates.js';
 
 interface View {
   serial: string;
@@ -30,8 +31,6 @@ after(async () => {
   await bed?.stop();
 });
 
-const leafOf = (chainPem: string) => new X509Certificate(chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)?.[0] as string);
-const serialOf = (leaf: X509Certificate) => leaf.serialNumber.toLowerCase().replace(/^(00)+/, '');
 const derB64 = (leaf: X509Certificate) => leaf.raw.toString('base64url');
 const view = (leaf: X509Certificate) => bed.server.client.call<View>('GET', `/api/v1/certificates/${serialOf(leaf)}`);
 
