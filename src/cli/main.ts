@@ -7,6 +7,7 @@ import { registerAcmeCommands } from './commands/acme.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerCertCommands } from './commands/cert.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerFactoryCommands } from './commands/factory.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerServeCommand } from './commands/serve.js';
 
@@ -19,6 +20,7 @@ registerCertCommands(program);
 registerAuditCommands(program);
 registerAcmeCommands(program);
 registerDemoCommand(program);
+registerFactoryCommands(program);
 
 try {
   await program.parseAsync(process.argv);
