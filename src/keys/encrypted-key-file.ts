@@ -66,8 +66,11 @@ export async function generateEncryptedKeyFile(path: string, algorithm: KeyAlgor
   return keyObjectSigner(privateKey, algorithm);
 }
 
-/** Loads a key written by generateEncryptedKeyFile (or `openssl pkcs8 -topk8 -v2 aes-256-cbc`). */
-export async function loadEncryptedKeyFile(path: string, passphrase: string): Promise<Signer> {
+/**
+ * Reads and decrypts an encrypted PKCS#8 key file (owner-only, never clear text). For callers that
+ * need the key itself, such as a WebCrypto import; loadEncryptedKeyFile wraps it as a Signer.
+ */
+export async function readEncryptedPrivateKey(path: string, passphrase: string): Promise<KeyObject> {
   let pem: string;
   try {
     // Checking the mode on the opened handle, not the path, leaves no window to swap the file.
@@ -87,12 +90,16 @@ export async function loadEncryptedKeyFile(path: string, passphrase: string): Pr
   if (!pem.includes(`-----BEGIN ${PEM_LABEL}-----`)) {
     throw new KeyError(`key file ${path} is not a PEM "${PEM_LABEL}"`);
   }
-  let privateKey: KeyObject;
   try {
-    privateKey = createPrivateKey({ key: pem, format: 'pem', passphrase });
+    return createPrivateKey({ key: pem, format: 'pem', passphrase });
   } catch {
     // The underlying OpenSSL error says nothing useful and is deliberately not attached.
     throw new KeyError(`cannot decrypt key file ${path}: wrong passphrase or corrupt file`);
   }
+}
+
+/** Loads a key written by generateEncryptedKeyFile (or `openssl pkcs8 -topk8 -v2 aes-256-cbc`). */
+export async function loadEncryptedKeyFile(path: string, passphrase: string): Promise<Signer> {
+  const privateKey = await readEncryptedPrivateKey(path, passphrase);
   return keyObjectSigner(privateKey, keyAlgorithmOf(privateKey, `key file ${path}`));
 }

@@ -13,7 +13,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeRun, freeLoopbackPort, needsCommand, runCommand } from '../support/commands.js';
-import { initInstallation, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
+import { serveAcmeOnLoopback, type LoopbackAcmeServer } from '../support/acme-http01.js';
+import type { RunningServer } from '../support/hearth-process.js';
 import { pemBlocks, serialOf } from '../support/pem-certificates.js';
 
 interface CertificateView {
@@ -29,7 +30,7 @@ const DOMAINS = ['www.certbot.hearth.test', 'api.certbot.hearth.test'];
 const CERTBOT_TIMEOUT_MS = 30_000;
 
 describe('certbot against the Hearth ACME server', { skip }, () => {
-  let installation: Installation;
+  let hearth: LoopbackAcmeServer;
   let server: RunningServer;
   let work: string;
   let rootPem: string;
@@ -73,19 +74,12 @@ describe('certbot against the Hearth ACME server', { skip }, () => {
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'hearth-certbot-'));
     challengePort = await freeLoopbackPort();
-    installation = await initInstallation();
-    installation.env.HEARTH_ACME_HTTP01_PORT = String(challengePort);
-    installation.env.HEARTH_ACME_VALIDATION_ADDRESS = '127.0.0.1';
-    server = await startServer(installation);
-    rootFile = join(installation.dir, 'ca/root.pem');
-    rootPem = readFileSync(rootFile, 'utf8');
-    // The API certificate names 127.0.0.1; the literal address keeps name resolution out of the test.
-    directoryUrl = `${server.apiUrl.replace('//localhost:', '//127.0.0.1:')}/acme/directory`;
+    hearth = await serveAcmeOnLoopback({ http01: challengePort });
+    ({ server, rootFile, rootPem, directoryUrl } = hearth);
   });
 
   after(async () => {
-    await server?.stop();
-    await installation?.cleanup();
+    await hearth?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   });
 

@@ -13,7 +13,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeRun, freeLoopbackPort, needsCommand, runCommand } from '../support/commands.js';
-import { initInstallation, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
+import { serveAcmeOnLoopback, type LoopbackAcmeServer } from '../support/acme-http01.js';
+import type { RunningServer } from '../support/hearth-process.js';
 import { pemBlocks, serialOf } from '../support/pem-certificates.js';
 
 interface CertificateView {
@@ -30,7 +31,7 @@ const EMAIL = 'ops@example.com';
 const LEGO_TIMEOUT_MS = 30_000;
 
 describe('lego against the Hearth ACME server', { skip }, () => {
-  let installation: Installation;
+  let hearth: LoopbackAcmeServer;
   let server: RunningServer;
   let work: string;
   let rootPem: string;
@@ -79,20 +80,12 @@ describe('lego against the Hearth ACME server', { skip }, () => {
     work = await mkdtemp(join(tmpdir(), 'hearth-lego-'));
     httpPort = await freeLoopbackPort();
     tlsPort = await freeLoopbackPort();
-    installation = await initInstallation();
-    installation.env.HEARTH_ACME_HTTP01_PORT = String(httpPort);
-    installation.env.HEARTH_ACME_TLS_ALPN01_PORT = String(tlsPort);
-    installation.env.HEARTH_ACME_VALIDATION_ADDRESS = '127.0.0.1';
-    server = await startServer(installation);
-    rootFile = join(installation.dir, 'ca/root.pem');
-    rootPem = readFileSync(rootFile, 'utf8');
-    // The API certificate names 127.0.0.1; the literal address keeps name resolution out of the test.
-    directoryUrl = `${server.apiUrl.replace('//localhost:', '//127.0.0.1:')}/acme/directory`;
+    hearth = await serveAcmeOnLoopback({ http01: httpPort, tlsAlpn01: tlsPort });
+    ({ server, rootFile, rootPem, directoryUrl } = hearth);
   });
 
   after(async () => {
-    await server?.stop();
-    await installation?.cleanup();
+    await hearth?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   });
 

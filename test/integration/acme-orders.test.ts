@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import acme from 'acme-client';
-import { acmeAccount, obtainCertificate, startAcmeTestbed, type AcmeTestbed } from '../support/acme-http01.js';
+import { acmeAccount, obtainCertificate, proveOrderOverHttp01, startAcmeTestbed, type AcmeTestbed } from '../support/acme-http01.js';
 
 let bed: AcmeTestbed;
 let server: AcmeTestbed['server'];
@@ -61,13 +61,7 @@ test('finalize before validation is orderNotReady; a CSR naming other hosts is b
   const order = await c.createOrder({ identifiers: [{ type: 'dns', value: 'ready.hearth.test' }] });
   const [, early] = await acme.crypto.createCsr({ commonName: 'ready.hearth.test' });
   await assert.rejects(c.finalizeOrder(order, early), /not ready|orderNotReady/i);
-
-  const [authz] = await c.getAuthorizations(order);
-  const challenge = authz?.challenges.find((ch) => ch.type === 'http-01');
-  assert.ok(challenge);
-  answers.set(challenge.token, await c.getChallengeKeyAuthorization(challenge));
-  await c.completeChallenge(challenge);
-  await c.waitForValidStatus(challenge);
+  await proveOrderOverHttp01(bed, c, order);
   const [, wrong] = await acme.crypto.createCsr({ commonName: 'ready.hearth.test', altNames: ['ready.hearth.test', 'other.hearth.test'] });
   await assert.rejects(c.finalizeOrder(order, wrong), /other\.hearth\.test|badCSR/);
   assert.equal((await c.getOrder(order)).status, 'ready', 'a refused CSR leaves the order ready');
@@ -89,12 +83,7 @@ test("a CSR with the account's own key or upper-case names is badCSR and leaves 
   await c.createAccount({ termsOfServiceAgreed: true });
   await assert.rejects(c.createOrder({ identifiers: [{ type: 'dns', value: 'dates.hearth.test' }], notBefore: new Date().toISOString() }), /notBefore and notAfter/);
   const order = await c.createOrder({ identifiers: [{ type: 'dns', value: 'case.hearth.test' }] });
-  const [authz] = await c.getAuthorizations(order);
-  const challenge = authz?.challenges.find((ch) => ch.type === 'http-01');
-  assert.ok(challenge);
-  answers.set(challenge.token, await c.getChallengeKeyAuthorization(challenge));
-  await c.completeChallenge(challenge);
-  await c.waitForValidStatus(challenge);
+  await proveOrderOverHttp01(bed, c, order);
   const [, withAccountKey] = await acme.crypto.createCsr({ commonName: 'case.hearth.test' }, accountKey);
   await assert.rejects(c.finalizeOrder(order, withAccountKey), /account key/);
   assert.equal((await c.getOrder(order)).status, 'ready');

@@ -9,11 +9,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { X509Certificate } from 'node:crypto';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { Agent } from 'node:https';
 import acme from 'acme-client';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AuthorityKeyIdentifier, Certificate, id_ce_authorityKeyIdentifier } from '@peculiar/asn1-x509';
-import { AcmeWire, assertProblem, type KeyPair } from '../support/acme-wire.js';
+import type { AcmeWire} from '../support/acme-wire.js';
+import { assertProblem, type KeyPair } from '../support/acme-wire.js';
 import { obtainCertificate, startAcmeTestbed, type AcmeTestbed } from '../support/acme-http01.js';
 import { runCli } from '../support/hearth-process.js';
 import { leafOf, serialOf } from '../support/pem-certificates.js';
@@ -23,7 +23,7 @@ let wire: AcmeWire;
 
 before(async () => {
   bed = await startAcmeTestbed();
-  wire = new AcmeWire(bed.server.apiUrl, new Agent({ ca: bed.rootPem }));
+  ({ wire } = bed);
 });
 
 after(async () => {

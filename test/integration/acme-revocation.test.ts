@@ -7,9 +7,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
-import { Agent } from 'node:https';
 import acme from 'acme-client';
-import { AcmeWire, assertProblem, newKey, type KeyPair } from '../support/acme-wire.js';
+import type { AcmeWire} from '../support/acme-wire.js';
+import { assertProblem, newKey, type KeyPair } from '../support/acme-wire.js';
 import { acmeAccount, obtainCertificate, startAcmeTestbed, type AcmeTestbed } from '../support/acme-http01.js';
 import { leafOf, serialOf } from '../support/pem-certificates.js';
 
@@ -24,7 +24,7 @@ let wire: AcmeWire;
 
 before(async () => {
   bed = await startAcmeTestbed();
-  wire = new AcmeWire(bed.server.apiUrl, new Agent({ ca: bed.rootPem }));
+  ({ wire } = bed);
 });
 
 after(async () => {

@@ -10,16 +10,15 @@
  * The root key signs only here, once; a manufacturer should move private/root.key.pem to offline
  * storage afterwards, since `hearth factory batch` needs only the intermediate and manifest keys.
  */
-import { createPrivateKey, createPublicKey, KeyObject, webcrypto } from 'node:crypto';
+import { createPublicKey, KeyObject, webcrypto } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { z } from 'zod';
 import type { Clock } from '../../core/clock.js';
-import { generateEncryptedKeyFile, loadEncryptedKeyFile } from '../../keys/encrypted-key-file.js';
+import { generateEncryptedKeyFile, loadEncryptedKeyFile, readEncryptedPrivateKey } from '../../keys/encrypted-key-file.js';
 import { KeyError } from '../../keys/key-error.js';
-import { assertOwnerOnlyFile } from '../../keys/owner-only-file.js';
 import { encryptPrivateKeyPem } from '../../keys/pbes2.js';
 import type { Signer } from '../../keys/signer.js';
 import { CA_KEY, createAttestationIntermediate, createAttestationRoot, generateCaKeys } from './attestation-certificates.js';
@@ -207,27 +206,7 @@ export async function readFactoryDescription(dir: string): Promise<FactoryDescri
  * no one can verify.
  */
 async function loadIntermediateKey(path: string, passphrase: string, certificate: x509.X509Certificate): Promise<CryptoKey> {
-  let pem: string;
-  try {
-    const handle = await open(path, 'r');
-    try {
-      // The mode is checked on the opened handle, so the file cannot be swapped in between.
-      assertOwnerOnlyFile(path, await handle.stat(), 'key file');
-      pem = await handle.readFile('utf8');
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    if (error instanceof KeyError) throw error;
-    throw new KeyError(`cannot read key file ${path}: ${errorCode(error)}`);
-  }
-  if (!pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) throw new KeyError(`key file ${path} is not a PEM "ENCRYPTED PRIVATE KEY"`);
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: pem, format: 'pem', passphrase });
-  } catch {
-    throw new KeyError(`cannot decrypt key file ${path}: wrong passphrase or corrupt file`);
-  }
+  const key = await readEncryptedPrivateKey(path, passphrase);
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'secp384r1') throw new KeyError(`key file ${path} does not hold a P-384 key`);
   const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
   if (!spki.equals(Buffer.from(certificate.publicKey.rawData))) throw new KeyError(`key file ${path} does not belong to the intermediate certificate`);
