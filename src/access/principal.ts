@@ -8,12 +8,21 @@ import { ForbiddenError } from '../core/errors.js';
 export const ROLES = ['admin', 'operator', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
 
-export type Permission = 'cert:issue' | 'cert:read' | 'cert:revoke' | 'cert:renew' | 'acme:eab';
+export type Permission =
+  | 'cert:issue'
+  | 'cert:read'
+  | 'cert:revoke'
+  | 'cert:renew'
+  | 'acme:eab'
+  | 'provisioning:manage'
+  | 'device:read'
+  | 'device:claim'
+  | 'security:read';
 
 const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
-  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'acme:eab'],
-  operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew'],
-  auditor: ['cert:read'],
+  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'acme:eab', 'provisioning:manage', 'device:read', 'device:claim', 'security:read'],
+  operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'provisioning:manage', 'device:read', 'device:claim', 'security:read'],
+  auditor: ['cert:read', 'device:read', 'security:read'],
 };
 
 export interface Principal {

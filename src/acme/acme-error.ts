@@ -6,6 +6,7 @@ export type AcmeErrorType =
   | 'accountDoesNotExist'
   | 'alreadyReplaced'
   | 'alreadyRevoked'
+  | 'badAttestationStatement'
   | 'badCSR'
   | 'badNonce'
   | 'badPublicKey'

@@ -21,6 +21,8 @@ import { registerRenewalInfoRoutes } from './renewal-info-routes.js';
 import { registerRevocationRoutes } from './revocation-routes.js';
 import { tlsAlpn01Validator, type TlsAlpn01Options } from './tls-alpn01-validator.js';
 import type { AcmeRouteContext } from './route-context.js';
+import type { DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
+import { deviceAttest01Validator } from './device-attest01-validator.js';
 
 export interface AcmeServerDeps {
   store: Store;
@@ -40,6 +42,8 @@ export interface AcmeServerDeps {
   rateLimits: RateLimitConfig;
   /** Largest JWS body accepted, in bytes. */
   bodyLimit: number;
+  /** Zero-touch provisioning (device-attest-01 for permanent-identifier orders); absent, devices cannot order. */
+  attestation?: DeviceAttestation;
 }
 
 /** The origin clients addressed, from the Host header: what their JWS `url` must start with. */
@@ -116,10 +120,14 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
       const validators = new Map<string, ChallengeValidator>(
         [http01Validator(deps.http01), tlsAlpn01Validator(deps.tlsAlpn01)].map((validator) => [validator.type, deps.alwaysValid ? alwaysValid(validator) : validator]),
       );
+      if (deps.attestation) {
+        const deviceAttest = deviceAttest01Validator(deps.attestation);
+        validators.set(deviceAttest.type, deviceAttest);
+      }
       const rateLimits = new RateLimits(deps.store, deps.clock, deps.rateLimits);
       const policies = new IdentifierPolicies(deps.policies, deps.defaultPolicy);
       registerAccountRoutes(acme, { ...context, rateLimits, externalAccountRequired: deps.externalAccountRequired });
-      registerOrderRoutes(acme, { ...context, authority: deps.authority, validators, policies, rateLimits, orderLifetimeMs: deps.orderLifetimeMs });
+      registerOrderRoutes(acme, { ...context, authority: deps.authority, validators, policies, rateLimits, orderLifetimeMs: deps.orderLifetimeMs, ...(deps.attestation ? { attestation: deps.attestation } : {}) });
       registerRevocationRoutes(acme, { ...context, authority: deps.authority });
       registerRenewalInfoRoutes(acme, { ...context, authority: deps.authority });
 

@@ -10,6 +10,14 @@ export interface ChallengeContext {
   token: string;
   /** token || '.' || base64url(JWK thumbprint of the account key) (RFC 8555 8.1). */
   keyAuthorization: string;
+  /** The client's response payload: `{}` for most types, `{"attObj": ...}` for device-attest-01. */
+  payload?: Record<string, unknown>;
+}
+
+/** What a validation proved beyond "valid", kept on the challenge for finalize to check. */
+export interface ChallengeEvidence {
+  /** device-attest-01: SHA-256 of the attested key's SPKI; the CSR must carry this key. */
+  attestedKeySha256?: string;
 }
 
 export interface ChallengeValidator {
@@ -17,7 +25,7 @@ export interface ChallengeValidator {
   /** Which identifier types the challenge can prove. */
   identifierTypes: readonly string[];
   /** Resolves when the challenge is met; rejects with the AcmeError the client should see. */
-  validate(context: ChallengeContext): Promise<void>;
+  validate(context: ChallengeContext): Promise<void | ChallengeEvidence>;
 }
 
 export interface Http01Options {
@@ -74,6 +82,8 @@ export function http01Validator(options: Http01Options): ChallengeValidator {
 /**
  * The test switch `acme.alwaysValid`: the validator keeps its type, so orders offer the same
  * challenges, but every response passes unchecked, as Pebble's PEBBLE_VA_ALWAYS_VALID does.
+ * (device-attest-01 is never wrapped: it reaches no network, and its evidence is what finalize
+ * checks the CSR's key against.)
  */
 export function alwaysValid(validator: ChallengeValidator): ChallengeValidator {
   return { type: validator.type, identifierTypes: validator.identifierTypes, validate: async () => {} };

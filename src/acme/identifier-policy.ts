@@ -32,6 +32,8 @@ export class IdentifierPolicy {
     if (!this.config.identifierTypes.includes(identifier.type)) {
       throw new AcmeError('unsupportedIdentifier', `this account's policy (${this.name}) does not allow ${identifier.type} identifiers`);
     }
+    // A device identifier is authorized by its attestation, not by a name pattern.
+    if (identifier.type === 'permanent-identifier') return;
     const name = identifier.value;
     if (this.anyName || this.exact.has(name) || this.suffixes.some((suffix) => name.endsWith(suffix))) return;
     throw new AcmeError('rejectedIdentifier', `this account's policy (${this.name}) does not allow ${name}`);

@@ -3,7 +3,7 @@
  * challenges, challenge validation through the registry, finalize through the authority (so the
  * certificate is in the store and the transparency log), and the certificate chain download.
  */
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import type { Authority } from '../authority/authority.js';
@@ -12,13 +12,16 @@ import { pemEncode } from '../pki/certificate-assembly.js';
 import { certificateDnsNames } from '../pki/certificate-facts.js';
 import { readCsrNames } from '../pki/csr.js';
 import { isValidDnsName } from '../pki/name.js';
+import { isDeviceId } from '../pki/device-id.js';
+import { AttestationRefusedError, type DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeIdentifier, AcmeOrderRecord, Store } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
 import type { ChallengeValidator } from './challenge-validators.js';
+import { DEVICE_ATTEST_01, PERMANENT_IDENTIFIER } from './device-attest01-validator.js';
 import type { IdentifierPolicies } from './identifier-policy.js';
 import type { RateLimits } from './rate-limits.js';
 import { certificateByIdentifier } from './renewal-info-routes.js';
-import type { AcmeRouteContext } from './route-context.js';
+import { payloadObject, type AcmeRouteContext } from './route-context.js';
 
 const MAX_IDENTIFIERS = 100;
 
@@ -29,6 +32,8 @@ export interface OrderRouteDeps extends AcmeRouteContext {
   rateLimits: RateLimits;
   /** How long an order and its authorizations stay open. */
   orderLifetimeMs: number;
+  /** Zero-touch provisioning: without it, permanent-identifier orders are refused. */
+  attestation?: DeviceAttestation;
 }
 
 const newId = (): string => randomBytes(12).toString('base64url');
@@ -82,7 +87,13 @@ function requestedIdentifiers(payload: unknown): AcmeIdentifier[] {
   return identifiers.map((raw: unknown) => {
     const { type, value } = (raw ?? {}) as { type?: unknown; value?: unknown };
     if (typeof type !== 'string' || typeof value !== 'string') throw new AcmeError('malformed', 'an identifier is {"type": ..., "value": ...}');
-    if (type !== 'dns') throw new AcmeError('unsupportedIdentifier', `identifier type ${JSON.stringify(type)} is not supported here; use dns`);
+    if (type === PERMANENT_IDENTIFIER) {
+      // draft-acme-device-attest: the device's permanent identifier, here its urn:dev:ops identifier, compared byte for byte.
+      if (!isDeviceId(value)) throw new AcmeError('rejectedIdentifier', `${JSON.stringify(value)} is not a device identifier (urn:dev:ops:<manufacturer>-<model>-<serial>)`);
+      if (identifiers.length !== 1) throw new AcmeError('rejectedIdentifier', 'a device certificate names one device: order a permanent-identifier alone');
+      return { type, value };
+    }
+    if (type !== 'dns') throw new AcmeError('unsupportedIdentifier', `identifier type ${JSON.stringify(type)} is not supported here; use dns or permanent-identifier`);
     const name = value.toLowerCase();
     if (!isValidDnsName(name, { allowWildcard: false })) throw new AcmeError('rejectedIdentifier', `${JSON.stringify(value)} is not a DNS name this server issues for`);
     if (seen.has(name)) throw new AcmeError('malformed', `identifier ${name} is repeated`);
@@ -117,7 +128,7 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     if (!record?.der) throw new AcmeError('malformed', 'replaces names no certificate this server issued');
     const original = await store.findAcmeOrderByCertificate(record.serial);
     if (original?.accountId !== account.id) throw new AcmeError('unauthorized', 'the certificate named by replaces was not issued to this account');
-    const names = new Set(certificateDnsNames(record.der));
+    const names = new Set([...certificateDnsNames(record.der), record.identifier]);
     if (!identifiers.some((i) => names.has(i.value))) throw new AcmeError('malformed', 'the order shares no identifier with the certificate it replaces');
     const other = await store.findAcmeOrderReplacing(record.serial, clock.now());
     if (other) throw new AcmeError('alreadyReplaced', `certificate ${record.serial} is already replaced by order ${other.id}`);
@@ -133,6 +144,15 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     if (notBefore !== undefined || notAfter !== undefined) throw new AcmeError('malformed', 'this server sets validity by certificate profile; leave out notBefore and notAfter');
     const policy = deps.policies.forAccount(account.policy);
     for (const identifier of identifiers) policy.check(identifier);
+    for (const identifier of identifiers.filter((i) => i.type === PERMANENT_IDENTIFIER)) {
+      if (!deps.attestation) throw new AcmeError('unsupportedIdentifier', 'this server does not provision devices');
+      try {
+        await deps.attestation.admissible(identifier.value);
+      } catch (error) {
+        if (error instanceof AttestationRefusedError) throw new AcmeError(error.kind, error.message);
+        throw error;
+      }
+    }
     const replaces = await replacedCertificate((verified.payload as { replaces?: unknown }).replaces, account, identifiers);
     await deps.rateLimits.check(['failedValidationsPerAccount', account.id], ['failedValidationsPerIp', request.ip]);
     await deps.rateLimits.take(['newOrdersPerAccount', account.id], ['newOrdersPerIp', request.ip]);
@@ -198,7 +218,13 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
         const validator = deps.validators.get(challenge.type) as ChallengeValidator;
         await deps.rateLimits.check(['failedValidationsPerAccount', account.id], ['failedValidationsPerIp', request.ip]);
         try {
-          await validator.validate({ identifier: authz.identifier, token: challenge.token, keyAuthorization: `${challenge.token}.${verified.thumbprint}` });
+          const evidence = await validator.validate({
+            identifier: authz.identifier,
+            token: challenge.token,
+            keyAuthorization: `${challenge.token}.${verified.thumbprint}`,
+            payload: payloadObject(verified),
+          });
+          if (evidence?.attestedKeySha256) challenge.attestedKeySha256 = evidence.attestedKeySha256;
           challenge.status = 'valid';
           challenge.validated = clock.now().toISOString();
           authz.status = 'valid';
@@ -239,20 +265,25 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     } catch (error) {
       throw new AcmeError('badCSR', error instanceof HearthError ? error.message : 'the CSR does not parse');
     }
-    if (csr.ipAddresses.length > 0 || csr.uris.length > 0 || csr.permanentIdentifiers.length > 0) throw new AcmeError('badCSR', 'the CSR requests names that are not in the order');
-    // DNS names compare without case (RFC 4343) against the order's lower-cased identifiers; the
-    // authority then refuses a CSR that spells them in upper case, since certificates carry the CSR's bytes.
-    const names = new Set([...csr.dnsNames, ...(csr.commonName ? [csr.commonName] : [])].map((n) => n.toLowerCase()));
-    const wanted = new Set(order.identifiers.map((i) => i.value));
-    if (names.size !== wanted.size || [...names].some((n) => !wanted.has(n))) {
-      throw new AcmeError('badCSR', `the CSR names ${[...names].sort().join(', ') || 'nothing'}; the order is for ${[...wanted].sort().join(', ')}`);
+    const device = order.identifiers[0]?.type === PERMANENT_IDENTIFIER ? order.identifiers[0].value : undefined;
+    if (device !== undefined) {
+      await checkDeviceCsr(store, order, device, csr);
+    } else {
+      if (csr.ipAddresses.length > 0 || csr.uris.length > 0 || csr.permanentIdentifiers.length > 0) throw new AcmeError('badCSR', 'the CSR requests names that are not in the order');
+      // DNS names compare without case (RFC 4343) against the order's lower-cased identifiers; the
+      // authority then refuses a CSR that spells them in upper case, since certificates carry the CSR's bytes.
+      const names = new Set([...csr.dnsNames, ...(csr.commonName ? [csr.commonName] : [])].map((n) => n.toLowerCase()));
+      const wanted = new Set(order.identifiers.map((i) => i.value));
+      if (names.size !== wanted.size || [...names].some((n) => !wanted.has(n))) {
+        throw new AcmeError('badCSR', `the CSR names ${[...names].sort().join(', ') || 'nothing'}; the order is for ${[...wanted].sort().join(', ')}`);
+      }
     }
     // RFC 8555 11.1: a certificate must never be issued for an account key.
     if (await store.findAcmeAccountByThumbprint(await spkiThumbprint(csr.spki))) throw new AcmeError('badCSR', "the CSR's key is an ACME account key; use a key of its own");
     if (!(await store.updateAcmeOrder(order.id, 'ready', { status: 'processing' }))) throw new AcmeError('orderNotReady', 'the order is being finalized already');
     let issued: Awaited<ReturnType<Authority['issue']>>;
     try {
-      issued = await deps.authority.issue({ csr: der, profile: 'service' });
+      issued = await deps.authority.issue({ csr: der, profile: device !== undefined ? 'device' : 'service' });
     } catch (error) {
       if (error instanceof BadCsrError || error instanceof BadRequestError) {
         // The authority refused the CSR (key, signature, names): a refused request changes nothing, so the order is ready again.
@@ -265,6 +296,7 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     }
     // Issued and logged: from here a failure must not make the order invalid, or its certificate could never be fetched.
     await store.updateAcmeOrder(order.id, 'processing', { status: 'valid', certificateSerial: issued.record.serial });
+    if (device !== undefined) await deps.attestation?.recordIssued(device, issued.record.serial);
     await deps.fresh(request, reply);
     const base = deps.baseUrl(request);
     return reply.header('location', `${base}/order/${order.id}`).send(orderView(base, (await store.getAcmeOrder(order.id)) as AcmeOrderRecord));
@@ -280,6 +312,20 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     const chain = [record.der, ...(ca ? [ca.certificate.der] : [])].map((d) => pemEncode('CERTIFICATE', d)).join('');
     return reply.header('content-type', 'application/pem-certificate-chain').send(chain);
   });
+}
+
+/**
+ * A device order's CSR names the device (SAN URI, PermanentIdentifier or CN) and nothing else,
+ * and carries the very key its device-attest-01 attestation vouched for.
+ */
+async function checkDeviceCsr(store: Store, order: AcmeOrderRecord, device: string, csr: ReturnType<typeof readCsrNames>): Promise<void> {
+  if (csr.dnsNames.length > 0 || csr.ipAddresses.length > 0) throw new AcmeError('badCSR', 'a device CSR may not request DNS names or IP addresses');
+  const named = new Set([...csr.uris, ...csr.permanentIdentifiers, ...(csr.commonName ? [csr.commonName] : [])]);
+  if (named.size !== 1 || !named.has(device)) throw new AcmeError('badCSR', `the CSR names ${[...named].sort().join(', ') || 'nothing'}; the order is for ${device}`);
+  const authz = await store.getAcmeAuthorization(order.authorizationIds[0] as string);
+  const attested = authz?.challenges.find((c) => c.type === DEVICE_ATTEST_01 && c.status === 'valid')?.attestedKeySha256;
+  if (!attested) throw new AcmeError('unauthorized', 'the order was not authorized by device-attest-01');
+  if (createHash('sha256').update(csr.spki).digest('hex') !== attested) throw new AcmeError('badCSR', "the CSR's key is not the key the device attested");
 }
 
 /** An order is ready when all its authorizations are valid, and invalid as soon as one is not. */

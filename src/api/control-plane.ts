@@ -22,6 +22,7 @@ import { openStore } from '../store/open-store.js';
 import { openBus } from '../bus/open-bus.js';
 import type { EventBus } from '../bus/bus.js';
 import type { Store } from '../store/store.js';
+import { TooManyRequestsError } from '../core/errors.js';
 import { databaseUrl, keyProviderFor, publicUrls, readSecret } from '../authority/installation-config.js';
 import { Authority } from '../authority/authority.js';
 import { loadIssuingCas, loadRootCertificate } from '../authority/ca-material.js';
@@ -39,6 +40,12 @@ import { registerRenewalWindowRoutes } from './routes/renewal-windows.js';
 import { registerAcmeEabKeyRoutes } from './routes/acme-eab-keys.js';
 import { registerOperationalRoutes } from './routes/operational.js';
 import { registerRevocationStatusRoutes } from './routes/revocation-status.js';
+import { registerProvisioningRoutes } from './routes/provisioning.js';
+import { securityEventSink } from '../provisioning/security-events.js';
+import { ManufacturerRegistry } from '../provisioning/manufacturer-registry.js';
+import { ManifestImporter } from '../provisioning/manifest-import.js';
+import { DeviceClaims } from '../provisioning/device-claims.js';
+import { DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -67,6 +74,7 @@ function baseApp(logger: Logger, metrics: ControlPlaneMetrics, server: string, o
     const problem = problemFor(error, request);
     if (problem.status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
     else request.log.info({ url: request.url, status: problem.status, problem: problem.type }, 'request refused');
+    if (error instanceof TooManyRequestsError) reply.header('retry-after', String(error.retryAfterSeconds));
     return sendProblem(reply, problem);
   });
   app.setNotFoundHandler((request, reply) =>
@@ -278,6 +286,17 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     },
   });
   const authenticate = (request: FastifyRequest) => authenticateBearer(store, request.headers.authorization);
+  const raise = securityEventSink(
+    store,
+    bus,
+    clock,
+    (err, context) => logger.error({ err }, context),
+    (event) => logger.warn(event, 'security event'),
+  );
+  const attestation = new DeviceAttestation(store, clock, raise);
+  const manufacturers = new ManufacturerRegistry(store, clock);
+  manufacturers.onRootsChanged(() => attestation.rootsChanged());
+  registerProvisioningRoutes(api, { store, manufacturers, manifests: new ManifestImporter(store, clock, raise), claims: new DeviceClaims(store, clock, raise), authenticate });
   registerCertificateRoutes(api, { store, authority, metrics, authenticate });
   registerRenewalWindowRoutes(api, { store, clock, authenticate });
   registerAcmeEabKeyRoutes(api, { store, clock, policies: Object.keys(config.acme.policies), authenticate });
@@ -296,6 +315,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     policies: config.acme.policies,
     defaultPolicy: config.acme.defaultPolicy,
     rateLimits: config.acme.rateLimits,
+    attestation,
   });
   if (config.acme.alwaysValid) logger.warn('acme.alwaysValid is on: ACME challenges pass without validation; this server is for load tests only');
   api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());

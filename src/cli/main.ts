@@ -9,6 +9,7 @@ import { registerCertCommands } from './commands/cert.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerFactoryCommands } from './commands/factory.js';
 import { registerInitCommand } from './commands/init.js';
+import { registerProvisioningCommands } from './commands/provisioning.js';
 import { registerServeCommand } from './commands/serve.js';
 
 const program = new Command();
@@ -21,6 +22,7 @@ registerAuditCommands(program);
 registerAcmeCommands(program);
 registerDemoCommand(program);
 registerFactoryCommands(program);
+registerProvisioningCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -100,14 +100,14 @@ export const configSchema = z
             z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'a policy name is 1-40 lower-case letters, digits and dashes'),
             z
               .object({
-                identifierTypes: z.array(z.enum(['dns'])).min(1).default(['dns']),
+                identifierTypes: z.array(z.enum(['dns', 'permanent-identifier'])).min(1).default(['dns', 'permanent-identifier']),
                 dnsNames: z
                   .array(z.string().regex(/^(\*|(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$/, 'a DNS name pattern is a name, *.name (any name below it) or *').max(253))
                   .default(['*']),
               })
               .strict(),
           )
-          .default({ default: { identifierTypes: ['dns'], dnsNames: ['*'] } }),
+          .default({ default: { identifierTypes: ['dns', 'permanent-identifier'], dnsNames: ['*'] } }),
         /** The policy of accounts made without an external account binding, or with a binding that names none. */
         defaultPolicy: z.string().default('default'),
         /** Per fixed window of `windowSeconds`; 0 turns a limit off. */

@@ -72,6 +72,17 @@ export class ConflictError extends HearthError {
   }
 }
 
+/** Too many attempts; `retryAfterSeconds` goes out as Retry-After. */
+export class TooManyRequestsError extends HearthError {
+  constructor(
+    detail: string,
+    readonly retryAfterSeconds: number,
+    slug = 'rate-limited',
+  ) {
+    super(slug, 429, 'Too many requests', detail);
+  }
+}
+
 export class ConfigError extends HearthError {
   constructor(detail: string) {
     super('config', 500, 'Invalid configuration', detail);

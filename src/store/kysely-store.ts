@@ -25,6 +25,8 @@ import { insertUnique } from './unique-violation.js';
 import { PrecompiledQuery } from './precompiled-query.js';
 import { KyselyLogStore } from './kysely-log-store.js';
 import { KyselyAcmeStore } from './kysely-acme-store.js';
+import { KyselyProvisioningStore } from './kysely-provisioning-store.js';
+import type { ProvisioningStore } from './provisioning-store.js';
 
 const CERTIFICATE_COLUMNS = [
   'serial',
@@ -133,6 +135,7 @@ type HotQueries = ReturnType<typeof compileHotQueries>;
 export class KyselyStoreTx implements StoreTx {
   protected readonly log: KyselyLogStore;
   private readonly acme: KyselyAcmeStore;
+  readonly provisioning: ProvisioningStore;
 
   constructor(
     protected readonly db: Kysely<HearthDatabase>,
@@ -141,6 +144,7 @@ export class KyselyStoreTx implements StoreTx {
   ) {
     this.log = new KyselyLogStore(db, dialect);
     this.acme = new KyselyAcmeStore(db);
+    this.provisioning = new KyselyProvisioningStore(db);
   }
 
   insertAcmeNonces(nonces: readonly string[], expiresAt: Date): Promise<void> {

@@ -149,7 +149,70 @@ export interface AcmeAuthorizationsTable {
   created_at: EpochMs;
 }
 
+export interface ManufacturersTable {
+  name: string;
+  manifest_key: Bytes;
+  manifest_key_sha256: string;
+  allow_any_device: number;
+  created_at: EpochMs;
+}
+
+export interface AttestationRootsTable {
+  sha256: string;
+  manufacturer: string;
+  der: Bytes;
+  created_at: EpochMs;
+}
+
+export interface DeviceModelsTable {
+  manufacturer: string;
+  model: string;
+  mud_url: string | null;
+}
+
+export interface FactoryManifestsTable {
+  batch_id: string;
+  manufacturer: string;
+  model: string;
+  manifest_sha256: string;
+  device_count: number;
+  imported_at: EpochMs;
+}
+
+export interface EnrollmentsTable {
+  device_id: string;
+  manufacturer: string;
+  model: string;
+  serial: string;
+  batch_id: string | null;
+  factory_cert_sha256: string | null;
+  factory_key_sha256: string | null;
+  setup_code_hash: string | null;
+  state: string;
+  certificate_serial: string | null;
+  enrolled_at: NullableEpochMs;
+  home: string | null;
+  claimed_at: NullableEpochMs;
+  claim_failures: number;
+  created_at: EpochMs;
+}
+
+export interface SecurityEventsTable {
+  id: string;
+  type: string;
+  device_id: string | null;
+  /** JSON object. */
+  detail: string;
+  created_at: EpochMs;
+}
+
 export interface HearthDatabase {
+  manufacturers: ManufacturersTable;
+  attestation_roots: AttestationRootsTable;
+  device_models: DeviceModelsTable;
+  factory_manifests: FactoryManifestsTable;
+  enrollments: EnrollmentsTable;
+  security_events: SecurityEventsTable;
   acme_orders: AcmeOrdersTable;
   renewal_windows: RenewalWindowsTable;
   acme_eab_keys: AcmeEabKeysTable;

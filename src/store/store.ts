@@ -6,6 +6,7 @@
 export type CertificateState = 'pending' | 'issued' | 'revoked';
 
 import type { RevocationReasonCode } from '../pki/revocation-reason.js';
+import type { ProvisioningStore } from './provisioning-store.js';
 
 /** RFC 5280 CRLReason codes (7 is unused by the standard). */
 export type RevocationReason = RevocationReasonCode;
@@ -120,6 +121,8 @@ export interface AcmeChallengeRecord {
   status: 'pending' | 'processing' | 'valid' | 'invalid';
   validated?: string;
   error?: Record<string, unknown>;
+  /** device-attest-01: SHA-256 of the attested operational key's SPKI. */
+  attestedKeySha256?: string;
 }
 
 export interface AcmeAuthorizationRecord {
@@ -157,6 +160,8 @@ export interface RenewalWindowRecord {
 export type RenewalSelection = { serials: readonly string[] } | { ca: string; issuedBefore?: Date };
 
 export interface StoreTx {
+  /** Manufacturers, attestation roots, manifests, enrollments and provisioning's security events. */
+  readonly provisioning: ProvisioningStore;
   /** Inserts a pending certificate; throws UniqueViolationError if the serial exists. */
   insertPendingCertificate(cert: NewPendingCertificate): Promise<void>;
   /** pending → issued with the signed DER. Returns false if the serial is not pending. */

@@ -107,7 +107,7 @@ function validatorFor(port: number, timeoutMs?: number) {
   return tlsAlpn01Validator({ port, address: '127.0.0.1', ...(timeoutMs ? { timeoutMs } : {}) });
 }
 
-async function assertRefused(promise: Promise<void>, acmeType: AcmeErrorType, detail: RegExp): Promise<void> {
+async function assertRefused(promise: Promise<unknown>, acmeType: AcmeErrorType, detail: RegExp): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
     assert.ok(error instanceof AcmeError, `expected an AcmeError, got ${String(error)}`);
     assert.equal(error.acmeType, acmeType, error.message);
@@ -118,7 +118,7 @@ async function assertRefused(promise: Promise<void>, acmeType: AcmeErrorType, de
 }
 
 /** Serves `certificate` and validates `context` against it. */
-async function validateAgainst(certificate: ChallengeCertificate, context: ChallengeContext, alpnProtocols: string[] | null = ['acme-tls/1']): Promise<{ result: Promise<void>; responder: Responder }> {
+async function validateAgainst(certificate: ChallengeCertificate, context: ChallengeContext, alpnProtocols: string[] | null = ['acme-tls/1']): Promise<{ result: Promise<unknown>; responder: Responder }> {
   const responder = await tlsResponder(certificate, alpnProtocols);
   const result = validatorFor(responder.port).validate(context);
   // Settle before closing so the server's teardown cannot be what the validator reports.

@@ -11,6 +11,7 @@ import { acmeOrdersMigration } from './0004-acme-orders.js';
 import { acmeLookupsMigration } from './0005-acme-lookups.js';
 import { renewalInfoMigration } from './0006-renewal-info.js';
 import { acmeAdmissionMigration } from './0007-acme-admission.js';
+import { provisioningMigration } from './0008-provisioning.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const binaryType = dialect === 'postgres' ? 'bytea' : 'blob';
@@ -22,6 +23,7 @@ export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvi
     '0005-acme-lookups': acmeLookupsMigration(),
     '0006-renewal-info': renewalInfoMigration(),
     '0007-acme-admission': acmeAdmissionMigration(binaryType),
+    '0008-provisioning': provisioningMigration(binaryType),
   };
   return { getMigrations: async () => migrations };
 }

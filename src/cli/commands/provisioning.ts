@@ -1,0 +1,145 @@
+/**
+ * `hearth manufacturer | enroll | device | security`: the operator's side of zero-touch
+ * provisioning, over the REST API (token from HEARTH_TOKEN).
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { clientFor } from '../api-connection.js';
+
+interface ManufacturerView {
+  name: string;
+  manifestKeySha256: string;
+  allowAnyDevice: boolean;
+  roots: { sha256: string; subject: string; notAfter: string }[];
+}
+
+interface ImportOutcome {
+  batchId: string;
+  manufacturer: string;
+  model: string;
+  devices: number;
+  imported: boolean;
+  manifestSha256: string;
+  logIndex?: number;
+}
+
+const common = (c: Command) => c.option('--dir <dir>', 'data directory (for the root certificate and the API address)').option('--url <url>', 'API base URL');
+
+function printManufacturer(m: ManufacturerView): void {
+  console.log(`${m.name}`);
+  console.log(`  manifest key SHA-256  ${m.manifestKeySha256}`);
+  console.log(`  enrollment group      ${m.allowAnyDevice ? 'on: any device under its roots may enroll' : 'off: only devices in imported manifests'}`);
+  for (const root of m.roots) console.log(`  root ${root.sha256}  ${root.subject}  (until ${root.notAfter})`);
+}
+
+/** A manifest given as the batch directory or as manifest.json (manifest.sig beside it). */
+function manifestFiles(path: string, signature?: string): { manifest: string; signature: string } {
+  const manifest = existsSync(path) && statSync(path).isDirectory() ? join(path, 'manifest.json') : path;
+  return { manifest, signature: signature ?? join(manifest, '..', 'manifest.sig') };
+}
+
+export function registerProvisioningCommands(program: Command): void {
+  const manufacturer = program.command('manufacturer').description('register device manufacturers: their attestation roots and manifest keys');
+
+  common(manufacturer.command('add <name>'))
+    .description('register a manufacturer from the files `hearth factory init` gave it (root.pem, manifest-key.pub)')
+    .requiredOption('--root <file>', 'attestation root certificate(s), PEM')
+    .requiredOption('--manifest-key <file>', 'Ed25519 manifest public key, PEM')
+    .option('--allow-any-device', 'enrollment group: any device whose factory certificate chains to the root may enroll, manifest or not')
+    .action(async (name: string, opts) => {
+      const created = await clientFor(opts).call<ManufacturerView>('POST', '/api/v1/manufacturers', {
+        name,
+        rootsPem: readFileSync(opts.root, 'utf8'),
+        manifestKeyPem: readFileSync(opts.manifestKey, 'utf8'),
+        ...(opts.allowAnyDevice ? { allowAnyDevice: true } : {}),
+      });
+      console.log('registered');
+      printManufacturer(created);
+      console.log('Compare both SHA-256 values with the ones the manufacturer gave you out of band.');
+    });
+
+  common(manufacturer.command('list'))
+    .description('list registered manufacturers')
+    .action(async (opts) => {
+      const { manufacturers } = await clientFor(opts).call<{ manufacturers: ManufacturerView[] }>('GET', '/api/v1/manufacturers');
+      if (manufacturers.length === 0) console.log('no manufacturers registered (hearth manufacturer add)');
+      manufacturers.forEach(printManufacturer);
+    });
+
+  common(manufacturer.command('add-root <name>'))
+    .description('add attestation root certificate(s) to a manufacturer')
+    .requiredOption('--root <file>', 'root certificate(s), PEM')
+    .action(async (name: string, opts) => {
+      printManufacturer(await clientFor(opts).call<ManufacturerView>('POST', `/api/v1/manufacturers/${encodeURIComponent(name)}/roots`, { rootsPem: readFileSync(opts.root, 'utf8') }));
+    });
+
+  common(manufacturer.command('group <name> <on|off>'))
+    .description("turn the manufacturer's enrollment group on or off")
+    .action(async (name: string, state: string, opts) => {
+      if (state !== 'on' && state !== 'off') throw new Error('say on or off');
+      printManufacturer(await clientFor(opts).call<ManufacturerView>('PATCH', `/api/v1/manufacturers/${encodeURIComponent(name)}`, { allowAnyDevice: state === 'on' }));
+    });
+
+  common(manufacturer.command('model <name> <model>'))
+    .description("set a model's MUD URL (RFC 8520), which its devices' certificates then carry")
+    .option('--mud-url <url>', 'https URL of the MUD file')
+    .option('--no-mud-url', 'remove the MUD URL')
+    .action(async (name: string, model: string, opts) => {
+      const result = await clientFor(opts).call<{ mudUrl: string | null }>('PUT', `/api/v1/manufacturers/${encodeURIComponent(name)}/models/${encodeURIComponent(model)}`, {
+        mudUrl: typeof opts.mudUrl === 'string' ? opts.mudUrl : null,
+      });
+      console.log(`${name} ${model}: MUD URL ${result.mudUrl ?? '(none)'}`);
+    });
+
+  const enroll = program.command('enroll').description('import factory manifests: the devices Hearth should expect');
+  common(enroll.command('import <manifest>'))
+    .description('import a batch manifest (the batch directory, or manifest.json with manifest.sig beside it)')
+    .option('--signature <file>', 'the signature file, if not manifest.sig beside the manifest')
+    .action(async (path: string, opts) => {
+      const files = manifestFiles(path, opts.signature);
+      const outcome = await clientFor(opts).call<ImportOutcome>('POST', '/api/v1/manifests', {
+        manifest: readFileSync(files.manifest).toString('base64'),
+        signature: readFileSync(files.signature).toString('base64'),
+      });
+      if (outcome.imported) console.log(`imported batch ${outcome.batchId}: ${outcome.devices} ${outcome.manufacturer} ${outcome.model} devices expected (log entry ${outcome.logIndex})`);
+      else console.log(`batch ${outcome.batchId} was imported before; nothing changed`);
+    });
+
+  const device = program.command('device').description('devices: enrollment state, claims by homes');
+  common(device.command('show <device-id>'))
+    .description("show a device's enrollment")
+    .action(async (id: string, opts) => {
+      console.log(JSON.stringify(await clientFor(opts).call('GET', `/api/v1/devices/${encodeURIComponent(id)}`), null, 2));
+    });
+  common(device.command('claim <device-id>'))
+    .description('claim a device for a home with the setup code on its label')
+    .requiredOption('--home <id>', 'the home that claims it')
+    .requiredOption('--code <code>', 'setup code (XXXXX-XXXXX) or the label\'s QR payload')
+    .action(async (id: string, opts) => {
+      // The QR payload is HEARTH:1:<serial>:<code>; the code is its last field.
+      const code = String(opts.code).startsWith('HEARTH:') ? String(opts.code).split(':').pop() : opts.code;
+      const outcome = await clientFor(opts).call<{ deviceId: string; home: string; claimedAt: string }>('POST', `/api/v1/devices/${encodeURIComponent(id)}/claim`, { home: opts.home, setupCode: code });
+      console.log(`${outcome.deviceId} belongs to home ${outcome.home} since ${outcome.claimedAt}`);
+    });
+  common(device.command('release <device-id>'))
+    .description('release a device from its home, so another home can claim it')
+    .requiredOption('--home <id>', 'the home that holds it')
+    .action(async (id: string, opts) => {
+      await clientFor(opts).call('POST', `/api/v1/devices/${encodeURIComponent(id)}/release`, { home: opts.home });
+      console.log(`${id} released from home ${opts.home}`);
+    });
+
+  const security = program.command('security').description('security events');
+  common(security.command('events'))
+    .description('list security events, newest first')
+    .option('--type <type>', 'only this type, e.g. security.clone_suspected')
+    .option('--device <id>', 'only this device')
+    .option('--limit <n>', 'at most this many', '50')
+    .action(async (opts) => {
+      const query = new URLSearchParams({ limit: String(opts.limit), ...(opts.type ? { type: opts.type } : {}), ...(opts.device ? { device: opts.device } : {}) });
+      const { events } = await clientFor(opts).call<{ events: { createdAt: string; type: string; deviceId: string | null; detail: unknown }[] }>('GET', `/api/v1/security-events?${query}`);
+      for (const event of events) console.log(`${event.createdAt}  ${event.type}  ${event.deviceId ?? '-'}  ${JSON.stringify(event.detail)}`);
+      if (events.length === 0) console.log('no security events');
+    });
+}
