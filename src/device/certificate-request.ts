@@ -4,7 +4,7 @@
  * leaves the caller.
  */
 import 'reflect-metadata';
-import { webcrypto } from 'node:crypto';
+import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -47,4 +47,31 @@ export async function createKeyAndRequest(input: CertificateRequestInput): Promi
   });
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
   return { privateKeyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY'), csrPem: csr.toString('pem') };
+}
+
+/**
+ * A PKCS#10 request (DER) for a key the caller already holds, as a device does when its
+ * operational key was made (and attested) beforehand. Only P-256, P-384 and Ed25519 keys.
+ */
+export async function createRequestForKey(privateKey: KeyObject, input: Omit<CertificateRequestInput, 'keyType'>): Promise<Uint8Array> {
+  const keyType: RequestKeyType =
+    privateKey.asymmetricKeyType === 'ed25519' ? 'Ed25519' : privateKey.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'ECDSA-P384' : 'ECDSA-P256';
+  if (keyType === 'ECDSA-P256' && privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('a request key must be P-256, P-384 or Ed25519');
+  const algorithm = ALGORITHMS[keyType];
+  const keys: CryptoKeyPair = {
+    privateKey: await webcrypto.subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), algorithm.key as EcKeyImportParams, false, ['sign']),
+    publicKey: await webcrypto.subtle.importKey('spki', createPublicKey(privateKey).export({ type: 'spki', format: 'der' }), algorithm.key as EcKeyImportParams, true, ['verify']),
+  };
+  const names: x509.JsonGeneralName[] = [
+    ...(input.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
+    ...(input.uris ?? []).map((value) => ({ type: 'url' as const, value })),
+    ...(input.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+  ];
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: input.commonName ? [{ CN: [input.commonName] }] : [],
+    keys,
+    signingAlgorithm: algorithm.sign,
+    extensions: names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : [],
+  });
+  return new Uint8Array(csr.rawData);
 }

@@ -177,11 +177,24 @@ export function verifyPackedSignature(attestation: PackedAttestation, attestingK
   }
 }
 
+/** Signs for a packed attestation: in a real device, the secure element holding the factory key. */
+export interface AttestationSigner {
+  /** COSE algorithm of the signature (ES256 for a P-256 factory key). */
+  alg: number;
+  sign(data: Uint8Array): Promise<Uint8Array> | Uint8Array;
+}
+
+/** A factory key held in memory (the simulator, tests). */
+export function keyObjectSigner(key: KeyObject): AttestationSigner {
+  const alg = algFor(key);
+  return { alg, sign: (data) => new Uint8Array(cryptoSign(hashFor(alg), data, key)) };
+}
+
 export interface AttestationInput {
-  /** The factory key (in a real device, inside its secure element). */
-  factoryKey: KeyObject;
+  /** Signs with the factory key. */
+  signer: AttestationSigner;
   /** DER: the factory certificate first, then its intermediates. */
-  chain: Uint8Array[];
+  chain: readonly Uint8Array[];
   /** The new operational key being attested. */
   credentialKey: KeyObject;
   identifier: string;
@@ -197,7 +210,7 @@ function algFor(key: KeyObject): number {
 }
 
 /** What a device's secure element would produce for a device-attest-01 challenge. */
-export function encodePackedAttestation(input: AttestationInput): Uint8Array {
+export async function encodePackedAttestation(input: AttestationInput): Promise<Uint8Array> {
   const credentialId = sha256(input.credentialKey.export({ type: 'spki', format: 'der' }));
   const header = Buffer.alloc(37 + 18);
   Buffer.from(rpIdHashFor(input.identifier)).copy(header, 0);
@@ -206,15 +219,15 @@ export function encodePackedAttestation(input: AttestationInput): Uint8Array {
   // aaguid stays zero: Hearth's factory certificates, not an authenticator model, say what the device is.
   header.writeUInt16BE(credentialId.length, 53);
   const authData = Buffer.concat([header, credentialId, encode(spkiToCoseKey(input.credentialKey))]);
-  const alg = algFor(input.factoryKey);
-  const signature = cryptoSign(hashFor(alg), Buffer.concat([authData, clientDataHashFor(input.keyAuthorization)]), input.factoryKey);
+  hashFor(input.signer.alg);
+  const signature = await input.signer.sign(Buffer.concat([authData, clientDataHashFor(input.keyAuthorization)]));
   return encode(
     new Map<string, unknown>([
       ['fmt', 'packed'],
       [
         'attStmt',
         new Map<string, unknown>([
-          ['alg', alg],
+          ['alg', input.signer.alg],
           ['sig', new Uint8Array(signature)],
           ['x5c', input.chain.map((c) => new Uint8Array(c))],
         ]),
