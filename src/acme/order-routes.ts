@@ -280,10 +280,11 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     }
     // RFC 8555 11.1: a certificate must never be issued for an account key.
     if (await store.findAcmeAccountByThumbprint(await spkiThumbprint(csr.spki))) throw new AcmeError('badCSR', "the CSR's key is an ACME account key; use a key of its own");
+    const mudUrl = device !== undefined ? await deps.attestation?.mudUrlFor(device) : undefined;
     if (!(await store.updateAcmeOrder(order.id, 'ready', { status: 'processing' }))) throw new AcmeError('orderNotReady', 'the order is being finalized already');
     let issued: Awaited<ReturnType<Authority['issue']>>;
     try {
-      issued = await deps.authority.issue({ csr: der, profile: device !== undefined ? 'device' : 'service' });
+      issued = await deps.authority.issue({ csr: der, profile: device !== undefined ? 'device' : 'service', ...(mudUrl ? { mudUrl } : {}) });
     } catch (error) {
       if (error instanceof BadCsrError || error instanceof BadRequestError) {
         // The authority refused the CSR (key, signature, names): a refused request changes nothing, so the order is ready again.

@@ -32,6 +32,8 @@ const REQUESTABLE_PROFILES: ReadonlySet<string> = new Set(['device', 'gateway', 
 export interface IssueRequest {
   csr: string | Uint8Array;
   profile: string;
+  /** RFC 8520 MUD URL of the device's model (device profile only). */
+  mudUrl?: string;
 }
 
 /**
@@ -174,12 +176,14 @@ export class Authority {
     // CA and OCSP-delegate profiles are made by `hearth init`, never on request.
     const ca = REQUESTABLE_PROFILES.has(profile.name) ? this.cas.get(profile.issuedBy) : undefined;
     if (!ca) throw new BadRequestError(`profile "${profile.name}" cannot be requested; use one of ${[...REQUESTABLE_PROFILES].join(', ')}`, 'unknown-profile');
+    if (request.mudUrl !== undefined && !profile.mudUrl) throw new BadRequestError(`a ${profile.name} certificate cannot carry a MUD URL`);
+    const extras = request.mudUrl !== undefined ? { mudUrl: request.mudUrl } : {};
     const drafting = this.drafting.get(ca.name) as DraftingCa;
     const workers = this.workers;
     return this.issueCertificate(profile, ca, () =>
       workers
-        ? workers.draft(profile.name, ca.name, request.csr, this.clock.now())
-        : draftFromCsr(profile, drafting, request.csr, { now: this.clock.now(), randomBytes: this.randomBytes }),
+        ? workers.draft(profile.name, ca.name, request.csr, this.clock.now(), extras)
+        : draftFromCsr(profile, drafting, request.csr, { now: this.clock.now(), randomBytes: this.randomBytes }, extras),
     );
   }
 

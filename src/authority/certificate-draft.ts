@@ -56,8 +56,13 @@ export function draftCertificate(profile: CertificateProfile, ca: DraftingCa, su
   };
 }
 
+/** What a certificate carries besides the CSR's names: the device model's MUD URL. */
+export interface DraftExtras {
+  mudUrl?: string;
+}
+
 /** A draft from a CSR: proof of possession and the profile's name rules first. */
-export function draftFromCsr(profile: CertificateProfile, ca: DraftingCa, csr: string | Uint8Array, context: DraftContext): CertificateDraft {
+export function draftFromCsr(profile: CertificateProfile, ca: DraftingCa, csr: string | Uint8Array, context: DraftContext, extras: DraftExtras = {}): CertificateDraft {
   const parsed = parseCsr(csr);
-  return draftCertificate(profile, ca, { spki: parsed.spki, ...subjectFor(profile, parsed) }, context);
+  return draftCertificate(profile, ca, { spki: parsed.spki, ...subjectFor(profile, parsed), ...(extras.mudUrl !== undefined ? { mudUrl: extras.mudUrl } : {}) }, context);
 }

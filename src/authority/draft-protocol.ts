@@ -13,6 +13,7 @@ export interface DraftJob {
   csr: string | Uint8Array;
   /** The authority's clock at the time of the request, in ms. */
   now: number;
+  mudUrl?: string;
 }
 
 export type TransportedError =

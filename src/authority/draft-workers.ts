@@ -7,7 +7,7 @@
  * fails only the requests it held, and is replaced.
  */
 import { Worker } from 'node:worker_threads';
-import type { CertificateDraft, DraftingCa } from './certificate-draft.js';
+import type { CertificateDraft, DraftExtras, DraftingCa } from './certificate-draft.js';
 import { errorFromTransport, type DraftJob, type DraftOutcome } from './draft-protocol.js';
 
 interface Waiting {
@@ -36,10 +36,10 @@ export class DraftWorkers {
     for (let i = 0; i < size; i++) this.workers.push(this.spawn());
   }
 
-  draft(profile: string, ca: string, csr: string | Uint8Array, now: Date): Promise<CertificateDraft> {
+  draft(profile: string, ca: string, csr: string | Uint8Array, now: Date, extras: DraftExtras = {}): Promise<CertificateDraft> {
     if (this.closed) return Promise.reject(new Error('the draft workers are closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ job: { id: this.nextId++, profile, ca, csr, now: now.getTime() }, waiting: { resolve, reject } });
+      this.queue.push({ job: { id: this.nextId++, profile, ca, csr, now: now.getTime(), ...(extras.mudUrl !== undefined ? { mudUrl: extras.mudUrl } : {}) }, waiting: { resolve, reject } });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());

@@ -17,13 +17,13 @@ import {
   type KeyUsageType,
 } from '@peculiar/asn1-x509';
 import { describeSubjectKey, inspectSubjectKey, isPointOnCurve, type SubjectKeyType } from './csr.js';
-import { DerDecodeError, DerReader, type Tlv } from './der-reader.js';
+import { DerDecodeError, DerReader, decodeString, type Tlv } from './der-reader.js';
 import { TAG, contextTag, oid } from './der-writer.js';
 import { isDeviceId } from './device-id.js';
 import { MAX_COMMON_NAME_LENGTH, OID_COMMON_NAME, attributeValuesDer, emptyAltNames, isValidDnsName, isValidIpAddress, readGeneralNamesDer, type ReadAltNames } from './name.js';
 import type { CertificateProfile } from './profiles.js';
 import { SIGNATURE_OIDS } from './signature-algorithm.js';
-import { KEY_USAGE_BITS, OID_OCSP_NOCHECK, keyUsagesForKey, subjectKeyIdentifier, type IssuerInput, type RevocationUrls } from './certificate-template.js';
+import { KEY_USAGE_BITS, OID_MUD_URL, OID_OCSP_NOCHECK, keyUsagesForKey, subjectKeyIdentifier, type IssuerInput, type RevocationUrls } from './certificate-template.js';
 
 export interface LintExpectations {
   /** The same issuer the template was given. */
@@ -44,6 +44,7 @@ const KNOWN_EXTENSIONS = new Set([
   id_pe_authorityInfoAccess,
   id_ce_cRLDistributionPoints,
   OID_OCSP_NOCHECK,
+  OID_MUD_URL,
 ]);
 
 interface ExtensionView {
@@ -197,6 +198,16 @@ export function lintTbsCertificate(tbsDer: Uint8Array, profile: CertificateProfi
 
   // Revocation pointers
   lintRevocationPointers(profile, expectations.urls, byId, decode, find);
+
+  // MUD URL (RFC 8520 10): an IA5String https URL, never critical, on device certificates only.
+  if (byId.has(OID_MUD_URL)) {
+    const mud = decode(OID_MUD_URL, (r, t) => decodeString(0x16, r.content(r.expect(t, 0x16, 'MUDURLSyntax')), 'MUD URL'), 'MUD URL');
+    if (!profile.mudUrl) find(`a ${profile.name} certificate may not carry a MUD URL`);
+    if (mud) {
+      if (mud.ext.critical) find('the MUD URL extension must not be critical');
+      if (!/^https:\/\/[\x21-\x7e]+$/.test(mud.value)) find('the MUD URL must be an https URL of printable ASCII');
+    }
+  }
 
   // OCSP no-check
   const noCheck = byId.get(OID_OCSP_NOCHECK);

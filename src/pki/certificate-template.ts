@@ -32,6 +32,8 @@ import { signatureAlgorithmDer } from './signature-algorithm.js';
 
 /** id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1); its value is NULL. */
 export const OID_OCSP_NOCHECK = '1.3.6.1.5.5.7.48.1.5';
+/** id-pe-mud-url (RFC 8520 10): MUDURLSyntax ::= IA5String, an https URL, never critical. */
+export const OID_MUD_URL = '1.3.6.1.5.5.7.1.25';
 
 /** notBefore is set this far in the past so relying parties with slow clocks accept a fresh certificate. */
 export const BACKDATE_MS = 60_000;
@@ -56,6 +58,8 @@ export interface SubjectInput {
   ipAddresses?: string[];
   /** Becomes an RFC 4043 PermanentIdentifier otherName (the device identifier for device certificates). */
   permanentIdentifier?: string;
+  /** RFC 8520 MUD URL of the device's model (device profile only). */
+  mudUrl?: string;
 }
 
 /** Where relying parties find the issuer's certificate and status. Omitted for a self-signed root. */
@@ -121,6 +125,7 @@ export function buildTbsCertificate(input: TbsCertificateInput): BuiltTbsCertifi
   }
   if (!selfSigned && input.urls) extensions.push(...revocationPointers(input.urls, profile));
   if (profile.ocspNoCheck) extensions.push(extension(OID_OCSP_NOCHECK, false, NULL));
+  if (subject.mudUrl !== undefined) extensions.push(extension(OID_MUD_URL, false, ia5String(subject.mudUrl)));
 
   const tbs = sequence(
     VERSION_3,

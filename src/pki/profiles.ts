@@ -53,6 +53,8 @@ export interface CertificateProfile {
   readonly allowWildcardDns: boolean;
   /** id-pkix-ocsp-nocheck: a delegated responder's own status is not checked (RFC 6960 4.2.2.2.1). */
   readonly ocspNoCheck: boolean;
+  /** May carry its model's MUD URL (RFC 8520): device certificates only. */
+  readonly mudUrl: boolean;
 }
 
 /** Things every profile shares; KU, BasicConstraints (always critical) and SKI are always present. */
@@ -61,6 +63,7 @@ const leaf = {
   rsaKeyUsage: [],
   allowWildcardDns: false,
   ocspNoCheck: false,
+  mudUrl: false,
 } as const;
 
 const issuingCa = (name: IssuingCaName, extendedKeyUsage: string[]): CertificateProfile => ({
@@ -74,6 +77,7 @@ const issuingCa = (name: IssuingCaName, extendedKeyUsage: string[]): Certificate
   subjectAltNames: 'none',
   allowWildcardDns: false,
   ocspNoCheck: false,
+  mudUrl: false,
 });
 
 const PROFILES: Readonly<Record<ProfileName, CertificateProfile>> = {
@@ -88,6 +92,7 @@ const PROFILES: Readonly<Record<ProfileName, CertificateProfile>> = {
     subjectAltNames: 'none',
     allowWildcardDns: false,
     ocspNoCheck: false,
+    mudUrl: false,
   },
   // A CA's EKU limits what its leaves can be used for, in verifiers that chain EKUs.
   // OCSPSigning is in each issuing CA's EKU because verifiers that chain EKUs (Go, Windows)
@@ -112,6 +117,7 @@ const PROFILES: Readonly<Record<ProfileName, CertificateProfile>> = {
     keyUsage: ['digitalSignature'],
     extendedKeyUsage: [OID_KP_CLIENT_AUTH],
     subjectAltNames: 'device-id',
+    mudUrl: true,
   },
   gateway: {
     ...leaf,

@@ -33,6 +33,8 @@ test('importing the same manifest again changes nothing', () => {
 });
 
 test('batch devices enroll zero-touch; certificates verify with openssl, follow the device profile and are in the log', { skip: await needsOpenssl() }, async () => {
+  const mud = bed.cli(['manufacturer', 'model', bed.manufacturer, bed.model, '--mud-url', 'https://mud.example.com/thermo1.json', '--dir', bed.installation.dir]);
+  assert.equal(mud.status, 0, mud.stderr);
   for (const device of bed.devices.slice(0, 2)) {
     const dir = join(bed.installation.dir, '..', `device-${device.serial}`);
     const events: DeviceEvent[] = [];
@@ -47,6 +49,7 @@ test('batch devices enroll zero-touch; certificates verify with openssl, follow 
     assert.match(text, new RegExp(`URI:${device.deviceId.replace(/[.]/g, '\\.')}`));
     assert.match(text, /TLS Web Client Authentication/);
     assert.doesNotMatch(text, /TLS Web Server Authentication/);
+    assert.match(text, /1\.3\.6\.1\.5\.5\.7\.1\.25:\s+\S*https:\/\/mud\.example\.com\/thermo1\.json/, "the model's MUD URL extension");
     assert.match(text, new RegExp(`Subject: CN ?= ?${device.deviceId.replace(/[.]/g, '\\.')}`));
     const leaf = new X509Certificate(credentials.certificatePem);
     assert.equal(Date.parse(leaf.validTo) - Date.parse(leaf.validFrom), 24 * 3600_000, 'the device profile: 24 hours');

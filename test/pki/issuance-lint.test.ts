@@ -88,6 +88,15 @@ test('a certificate built from its profile lints clean, for every profile', asyn
   assert.deepEqual(lintTbsCertificate(tbs, getProfile('service'), services), []);
 });
 
+test('a MUD URL (RFC 8520) lints clean on a device certificate and is refused elsewhere or malformed', () => {
+  assert.deepEqual(lint(build(device, { mudUrl: 'https://mud.example.com/thermo1.json' })), []);
+  assertFinding(lint(build(device, { mudUrl: 'http://mud.example.com/thermo1.json' })), /^the MUD URL must be an https URL of printable ASCII$/);
+  const services = { issuer: h.services.issuer, urls: urlsFor('services') };
+  const serviceSubject = { ...deviceSubject, commonName: undefined, uris: [], permanentIdentifier: undefined, dnsNames: ['api.hearth.test'], mudUrl: 'https://mud.example.com/x.json' };
+  const tbs = buildTbsCertificate({ profile: getProfile('service'), serialHex: '01', issuer: services.issuer, subject: serviceSubject, urls: services.urls, clock: h.clock }).tbs;
+  assertFinding(lintTbsCertificate(tbs, getProfile('service'), services), /^a service certificate may not carry a MUD URL$/);
+});
+
 test('the wrong profile is caught: a gateway-shaped TBS is not a device certificate', () => {
   const findings = lint(build(getProfile('gateway')));
   assertFinding(findings, /^validity of 604800 s exceeds the device profile's maximum of 86400 s$/);

@@ -147,6 +147,12 @@ export class DeviceAttestation {
     }
   }
 
+  /** The MUD URL the device's model registered, for its certificate. */
+  async mudUrlFor(identifier: string): Promise<string | undefined> {
+    const id = this.parse(identifier);
+    return (await this.store.provisioning.getDeviceModel(id.vendor, id.model))?.mudUrl ?? undefined;
+  }
+
   /** After finalize issued the device its operational certificate. */
   async recordIssued(identifier: string, certificateSerial: string): Promise<void> {
     await this.store.provisioning.markEnrolled(identifier, certificateSerial, this.clock.now());
