@@ -112,6 +112,8 @@ export class AcmeClient {
   private thumbprintCache: string | undefined;
   /** The account URL once known. */
   accountUrl: string | undefined;
+  /** How many requests were sent again after a badNonce (RFC 8555 6.5). */
+  badNonceRetries = 0;
 
   constructor(
     private readonly transport: HttpsTransport,
@@ -184,7 +186,10 @@ export class AcmeClient {
       this.keep(response);
       if (response.status < 400) return response;
       const problem = this.problem(response);
-      if (problem.type === 'badNonce' && attempt < BAD_NONCE_RETRIES) continue;
+      if (problem.type === 'badNonce' && attempt < BAD_NONCE_RETRIES) {
+        this.badNonceRetries++;
+        continue;
+      }
       throw problem;
     }
   }
