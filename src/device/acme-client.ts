@@ -2,10 +2,13 @@
  * A small RFC 8555 client for devices: the directory, a pool of nonces refilled from every
  * answer (a badNonce is retried with the fresh nonce it carries), account, orders,
  * authorizations, challenges, finalize, certificate download, and RFC 9773 renewal information.
- * It speaks to Hearth (device-attest-01) and to any ACME server (Pebble, http-01). JWS by jose.
+ * It speaks to Hearth (device-attest-01) and to any ACME server (Pebble, http-01). The account
+ * JWK and its thumbprint come from jose; the flattened JWS (RFC 7515 7.2.2) is signed with
+ * node:crypto directly, since jose re-imports a KeyObject through WebCrypto for every signature
+ * (about 2 ms of a small device's CPU each time).
  */
-import type { KeyObject } from 'node:crypto';
-import { calculateJwkThumbprint, exportJWK, FlattenedSign, type JWK } from 'jose';
+import { sign, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import type { HttpsResponse, HttpsTransport } from './https-transport.js';
 
 export interface AcmeDirectory {
@@ -105,6 +108,16 @@ function json(response: HttpsResponse): Record<string, unknown> {
   }
 }
 
+const JWS_HASH: Record<string, string | null> = { ES256: 'sha256', ES384: 'sha384', EdDSA: null };
+
+/** RFC 7515 flattened JSON serialization; ECDSA signatures in the JWS (IEEE P1363) form, RFC 7518 3.4. */
+export function flattenedJws(key: KeyObject, header: Record<string, unknown>, payload: unknown): string {
+  const protectedHeader = Buffer.from(JSON.stringify(header)).toString('base64url');
+  const encodedPayload = payload === undefined ? '' : Buffer.from(JSON.stringify(payload)).toString('base64url');
+  const signature = sign(JWS_HASH[header.alg as string] ?? null, Buffer.from(`${protectedHeader}.${encodedPayload}`), { key, dsaEncoding: 'ieee-p1363' });
+  return JSON.stringify({ protected: protectedHeader, payload: encodedPayload, signature: signature.toString('base64url') });
+}
+
 export class AcmeClient {
   private directoryCache: AcmeDirectory | undefined;
   private readonly nonces: string[] = [];
@@ -168,7 +181,10 @@ export class AcmeClient {
   private async nonce(): Promise<string> {
     const pooled = this.nonces.pop();
     if (pooled) return pooled;
-    const response = await this.transport.send('HEAD', (await this.directory()).newNonce);
+    // GET rather than HEAD (RFC 8555 7.2 allows both): Node's HTTP client does not keep a
+    // connection alive after a HEAD answer without Content-Length, and a device pays a TLS
+    // handshake per new connection.
+    const response = await this.transport.send('GET', (await this.directory()).newNonce);
     const nonce = headerValue(response, 'replay-nonce');
     if (!nonce) throw this.problem(response);
     return nonce;
@@ -180,8 +196,7 @@ export class AcmeClient {
       const header: Record<string, unknown> = { alg: algorithmOf(this.accountKey), nonce: await this.nonce(), url };
       if (options.useJwk || !this.accountUrl) header.jwk = await this.publicJwk();
       else header.kid = this.accountUrl;
-      const bytes = new TextEncoder().encode(payload === undefined ? '' : JSON.stringify(payload));
-      const body = JSON.stringify(await new FlattenedSign(bytes).setProtectedHeader(header as { alg: string }).sign(this.accountKey));
+      const body = flattenedJws(this.accountKey, header, payload);
       const response = await this.transport.send('POST', url, body, { 'content-type': 'application/jose+json', ...(options.accept ? { accept: options.accept } : {}) });
       this.keep(response);
       if (response.status < 400) return response;

@@ -9,6 +9,8 @@ export interface BackoffOptions {
   maxMs: number;
   /** Give up after this many attempts (Infinity: keep going until the signal aborts). */
   attempts: number;
+  /** Give up rather than wait longer than this when the server asks to (Retry-After); no limit by default. */
+  maxWaitMs?: number;
   random?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   signal?: AbortSignal;
@@ -43,6 +45,7 @@ export async function withBackoff<T>(operation: (attempt: number) => Promise<T>,
     } catch (error) {
       const verdict = options.retryable(error);
       if (!verdict.retry || attempt >= options.attempts || options.signal?.aborted) throw error;
+      if (options.maxWaitMs !== undefined && (verdict.afterMs ?? 0) > options.maxWaitMs) throw error;
       const cap = Math.min(options.maxMs, options.baseMs * 2 ** (attempt - 1));
       const wait = Math.max(Math.floor(random() * cap), verdict.afterMs ?? 0);
       options.onRetry?.(error, attempt, wait);

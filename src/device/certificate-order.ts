@@ -18,7 +18,7 @@ export interface OrderRequest {
   identifiers: AcmeIdentifier[];
   solver: ChallengeSolver;
   /** The CSR (DER) for finalize. */
-  csr: () => Promise<Uint8Array>;
+  csr: () => Promise<Uint8Array> | Uint8Array;
   /** RFC 9773 certificate identifier of the certificate this one replaces. */
   replaces?: string;
 }

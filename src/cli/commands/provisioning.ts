@@ -6,6 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { clientFor } from '../api-connection.js';
+import { registerSimulateCommand } from './simulate.js';
 
 interface ManufacturerView {
   name: string;
@@ -129,6 +130,8 @@ export function registerProvisioningCommands(program: Command): void {
       await clientFor(opts).call('POST', `/api/v1/devices/${encodeURIComponent(id)}/release`, { home: opts.home });
       console.log(`${id} released from home ${opts.home}`);
     });
+
+  registerSimulateCommand(device);
 
   const security = program.command('security').description('security events');
   common(security.command('events'))

@@ -6,9 +6,10 @@
  * a fleet that shares one intermediate pays for its signature check once.
  */
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate } from '@peculiar/asn1-x509';
-import { decodeDeviceModel, OID_HEARTH_DEVICE_MODEL } from '../factory/device-model-extension.js';
+import { DerReader, decodeString, type Tlv } from '../../pki/der-reader.js';
+import { TAG, contextTag } from '../../pki/der-writer.js';
+import { attributeValuesDer } from '../../pki/name.js';
+import { OID_HEARTH_DEVICE_MODEL } from '../factory/device-model-extension.js';
 
 const OID_SERIAL_NUMBER = '2.5.4.5';
 const OID_ORGANIZATION = '2.5.4.10';
@@ -60,33 +61,44 @@ function checkValidity(cert: X509Certificate, now: Date, what: string): void {
   if (now.getTime() > Date.parse(cert.validTo)) throw new FactoryChainError('expired', `${what} expired at ${new Date(cert.validTo).toISOString()}`);
 }
 
+/**
+ * The factory certificate's serialNumber and organisation attributes and its device-model
+ * extension, read in place with the strict DER reader (parsing it with asn1-schema cost more
+ * than the signature checks).
+ */
 function subjectAttributes(der: Uint8Array): { serial: string | undefined; organization: string | undefined; model: string | undefined } {
-  let cert: Certificate;
   try {
-    cert = AsnConvert.parse(der, Certificate);
-  } catch {
-    throw new FactoryChainError('malformed', 'the factory certificate does not parse');
-  }
-  const attribute = (type: string): string | undefined => {
-    for (const rdn of cert.tbsCertificate.subject) for (const atv of rdn) if (atv.type === type) return atv.value.toString();
-    return undefined;
-  };
-  const modelExtension = cert.tbsCertificate.extensions?.find((e) => e.extnID === OID_HEARTH_DEVICE_MODEL);
-  let model: string | undefined;
-  if (modelExtension) {
-    try {
-      model = decodeDeviceModel(modelExtension.extnValue.buffer);
-    } catch {
-      throw new FactoryChainError('malformed', 'the factory certificate has a device-model extension that does not parse');
+    const reader = new DerReader(der);
+    const [tbs] = reader.childrenOf(reader.root(), TAG.SEQUENCE, 'Certificate');
+    const fields = reader.childrenOf(reader.expect(tbs, TAG.SEQUENCE, 'TBSCertificate'), TAG.SEQUENCE, 'TBSCertificate');
+    const offset = fields[0]?.tag === contextTag(0, true) ? 1 : 0;
+    const subject = reader.expect(fields[offset + 4], TAG.SEQUENCE, 'subject');
+    let model: string | undefined;
+    const extensions = fields.find((f) => f.tag === contextTag(3, true));
+    if (extensions) {
+      const [list] = reader.children(extensions);
+      for (const extension of reader.childrenOf(reader.expect(list, TAG.SEQUENCE, 'extensions'), TAG.SEQUENCE, 'extensions')) {
+        const parts = reader.childrenOf(extension, TAG.SEQUENCE, 'Extension');
+        if (reader.oid(parts[0], 'extnID') !== OID_HEARTH_DEVICE_MODEL) continue;
+        const value = new DerReader(reader.content(reader.expect(parts[parts.length - 1], TAG.OCTET_STRING, 'extnValue')));
+        const [text] = value.childrenOf(value.root(), TAG.SEQUENCE, 'HearthDeviceModel');
+        model = decodeString(value.expect(text, 0x0c, 'model').tag, value.content(text as Tlv), 'model');
+      }
     }
+    return { serial: attributeValuesDer(reader, subject, OID_SERIAL_NUMBER)[0], organization: attributeValuesDer(reader, subject, OID_ORGANIZATION)[0], model };
+  } catch (error) {
+    throw new FactoryChainError('malformed', `the factory certificate does not parse: ${(error as Error).message}`);
   }
-  return { serial: attribute(OID_SERIAL_NUMBER), organization: attribute(OID_ORGANIZATION), model };
 }
 
 interface VerifiedIssuer {
   manufacturer: string;
-  certificate: X509Certificate;
+  /** The chain above the factory certificate, parsed: x5c[1] first. */
+  certificates: X509Certificate[];
 }
+
+/** Chains of issuers remembered at most; a flood of distinct valid chains only empties the memo. */
+const MAX_REMEMBERED_CHAINS = 1024;
 
 export class FactoryChainVerifier {
   private readonly roots: { manufacturer: string; certificate: X509Certificate; sha256: string }[];
@@ -104,30 +116,32 @@ export class FactoryChainVerifier {
 
   /**
    * The issuer chain from x5c[1] up: each checked against the next, the top one against a root.
-   * A chain that ends with the root itself is accepted, as WebAuthn allows.
+   * A chain that ends with the root itself is accepted, as WebAuthn allows. A chain verified once
+   * is remembered (parsed) by its digests; its dates are still checked on every use.
    */
   private verifyIssuers(chain: readonly Uint8Array[], now: Date): VerifiedIssuer {
-    const top = chain[chain.length - 1] as Uint8Array;
-    const topDigest = hex(top);
-    const asRoot = this.roots.find((root) => root.sha256 === topDigest);
-    const certificates = chain.map((der, i) => parse(der, `certificate ${i + 1} of the chain`));
-    certificates.forEach((cert, i) => {
-      if (!cert.ca) throw new FactoryChainError('not-a-ca', `certificate ${i + 1} of the chain issues the one below it but is not a CA`);
-      checkValidity(cert, now, `certificate ${i + 1} of the chain`);
-    });
-    const cached = this.verified.get(chain.map(hex).join(','));
-    if (cached) return cached;
-    for (let i = 0; i + 1 < certificates.length; i++) {
-      const [cert, issuer] = [certificates[i] as X509Certificate, certificates[i + 1] as X509Certificate];
-      if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) throw new FactoryChainError('bad-signature', `certificate ${i + 1} of the chain is not signed by certificate ${i + 2}`);
+    const digests = chain.map(hex);
+    const key = digests.join(',');
+    let verified = this.verified.get(key);
+    if (!verified) {
+      const certificates = chain.map((der, i) => parse(der, `certificate ${i + 2} of the chain`));
+      certificates.forEach((cert, i) => {
+        if (!cert.ca) throw new FactoryChainError('not-a-ca', `certificate ${i + 2} of the chain issues the one below it but is not a CA`);
+      });
+      for (let i = 0; i + 1 < certificates.length; i++) {
+        const [cert, issuer] = [certificates[i] as X509Certificate, certificates[i + 1] as X509Certificate];
+        if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) throw new FactoryChainError('bad-signature', `certificate ${i + 2} of the chain is not signed by certificate ${i + 3}`);
+      }
+      const top = certificates[certificates.length - 1] as X509Certificate;
+      const asRoot = this.roots.find((root) => root.sha256 === digests[digests.length - 1]);
+      const root = asRoot ?? this.rootIssuing(top);
+      if (!root) throw new FactoryChainError('unknown-root', 'the factory chain does not lead to a registered manufacturer root');
+      verified = { manufacturer: root.manufacturer, certificates: asRoot ? certificates : [...certificates, root.certificate] };
+      if (this.verified.size >= MAX_REMEMBERED_CHAINS) this.verified.clear();
+      this.verified.set(key, verified);
     }
-    const topCert = certificates[certificates.length - 1] as X509Certificate;
-    const root = asRoot ?? this.rootIssuing(topCert);
-    if (!root) throw new FactoryChainError('unknown-root', 'the factory chain does not lead to a registered manufacturer root');
-    if (!asRoot) checkValidity(root.certificate, now, 'the manufacturer root');
-    const result = { manufacturer: root.manufacturer, certificate: certificates[0] as X509Certificate };
-    this.verified.set(chain.map(hex).join(','), result);
-    return result;
+    verified.certificates.forEach((cert, i) => checkValidity(cert, now, i === verified.certificates.length - 1 ? 'the manufacturer root' : `certificate ${i + 2} of the chain`));
+    return verified;
   }
 
   verify(x5c: readonly Uint8Array[], now: Date): FactoryIdentity {
@@ -144,7 +158,8 @@ export class FactoryChainVerifier {
       manufacturer = root.manufacturer;
     } else {
       const issuer = this.verifyIssuers(issuers, now);
-      if (!leaf.checkIssued(issuer.certificate) || !leaf.verify(issuer.certificate.publicKey)) {
+      const signer = issuer.certificates[0] as X509Certificate;
+      if (!leaf.checkIssued(signer) || !leaf.verify(signer.publicKey)) {
         throw new FactoryChainError('bad-signature', 'the factory certificate is not signed by the intermediate that follows it');
       }
       manufacturer = issuer.manufacturer;
