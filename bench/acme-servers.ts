@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import pg from 'pg';
-import { initInstallation, startServer, type RunningServer } from '../test/support/hearth-process.js';
+import { initInstallation, startServer, type Installation, type RunningServer } from '../test/support/hearth-process.js';
 import { HttpsTarget } from './acme-client.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -118,6 +118,10 @@ function clockTicks(): number {
 
 export interface HearthServer extends AcmeServer {
   database: string;
+  /** The data directory and the environment (admin token, passphrase) the CLI needs against it. */
+  installation: Installation;
+  apiUrl: string;
+  client: RunningServer['client'];
   /** Certificates in state `issued`, counted through the REST API with the admin token. */
   issuedCertificates(): Promise<number>;
   /** Tree size of the latest signed checkpoint of the transparency log (GET /log/checkpoint). */
@@ -177,6 +181,9 @@ export async function startHearth(cleanup: Cleanup, options: HearthOptions = {})
     ca,
     pid: server.process.pid as number,
     database: schema ? `PostgreSQL (schema ${schema})` : 'SQLite (default install, WAL)',
+    installation,
+    apiUrl: server.apiUrl,
+    client: server.client,
     async issuedCertificates() {
       let total = 0;
       let after: string | null = null;

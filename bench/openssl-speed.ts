@@ -10,6 +10,16 @@ export function opensslEcdsaP256SignsPerSecond(seconds = 3): number | undefined 
   return Number.isFinite(signs) ? signs : undefined;
 }
 
+/** ECDSA signs and verifies per second on one core for a curve (nistp256, nistp384), from `openssl speed`. */
+export function opensslEcdsa(curve: 'nistp256' | 'nistp384', seconds = 2): { sign: number; verify: number } | undefined {
+  const result = spawnSync('openssl', ['speed', '-seconds', String(seconds), curve === 'nistp256' ? 'ecdsap256' : 'ecdsap384'], { encoding: 'utf8' });
+  const line = result.stdout?.split('\n').find((l) => l.includes(`ecdsa (${curve})`));
+  const fields = line?.trim().split(/\s+/);
+  const sign = fields ? Number(fields[fields.length - 2]) : NaN;
+  const verify = fields ? Number(fields[fields.length - 1]) : NaN;
+  return Number.isFinite(sign) && Number.isFinite(verify) ? { sign, verify } : undefined;
+}
+
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
