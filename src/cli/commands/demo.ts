@@ -1,8 +1,10 @@
 /**
  * `hearth demo`: a throw-away installation in a temp folder, the control plane running, a handful
  * of device certificates issued over the REST API, one revoked, and the openssl commands that
- * show the chain, the CRL and OCSP at work (run once here when openssl is installed), and an audit of
- * the transparency log with one certificate's inclusion proof.
+ * show the chain, the CRL and OCSP at work (run once here when openssl is installed), a fleet of
+ * simulated devices that enroll zero-touch from a factory batch (device-attest-01), one of them
+ * claimed by a home with its setup code, and an audit of the transparency log with one
+ * certificate's inclusion proof.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -16,6 +18,14 @@ import { startControlPlane, type RunningControlPlane } from '../../api/control-p
 import { createLogger } from '../../core/logger.js';
 import { loadConfig } from '../../core/config.js';
 import { createKeyAndRequest } from '../../device/certificate-request.js';
+import { randomBytes } from 'node:crypto';
+import { systemClock } from '../../core/clock.js';
+import { readBatchDevices } from '../../device/factory-credentials.js';
+import { runFleet } from '../../device/fleet-runner.js';
+import { summarize } from '../../device/fleet-simulator.js';
+import { createFactory } from '../../provisioning/factory/factory-directory.js';
+import { makeBatch } from '../../provisioning/factory/factory-batch.js';
+import { printSummary } from './simulate.js';
 import { ApiClient } from '../api-client.js';
 
 interface IssuedView {
@@ -46,10 +56,13 @@ export function registerDemoCommand(program: Command): void {
     .command('demo')
     .description('start a throw-away control plane, issue and revoke device certificates, show how to check them with openssl')
     .option('--devices <n>', 'device certificates to issue', '5')
+    .option('--fleet <n>', 'simulated devices that enroll zero-touch (0: none)', '20')
     .option('--exit', 'stop after the walkthrough instead of serving until Ctrl-C')
     .action(async (opts) => {
       const count = Number(opts.devices);
       if (!Number.isInteger(count) || count < 2 || count > 1000) throw new Error('--devices must be an integer from 2 to 1000');
+      const fleet = Number(opts.fleet);
+      if (!Number.isInteger(fleet) || fleet < 0 || fleet > 1000) throw new Error('--fleet must be an integer from 0 to 1000');
       const dir = await mkdtemp(join(tmpdir(), 'hearth-demo-'));
       console.log(`Hearth demo in ${dir}\n`);
       const setup = await setUpInstallation({ dir, organization: 'Hearth Demo' });
@@ -102,6 +115,8 @@ export function registerDemoCommand(program: Command): void {
         else console.log(`$ ${command}`);
       }
 
+      if (fleet > 0) await zeroTouch(dir, client, plane, readFileSync(setup.layout.caCertificate('root'), 'utf8'), fleet);
+
       // The transparency log: the signed checkpoint, a full audit, and one certificate's inclusion proof.
       console.log('\nAudit the transparency log (checkpoint, every entry re-hashed, one inclusion proof):\n');
       const hearth = `node ${process.argv[1]}`;
@@ -117,4 +132,37 @@ export function registerDemoCommand(program: Command): void {
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
       await plane.close();
     });
+}
+
+/**
+ * Zero-touch provisioning end to end: a manufacturer's factory and a batch (as `hearth factory
+ * init | batch` make them), the manufacturer registered and the manifest imported over the API,
+ * the batch's devices enrolling with the device SDK, and a homeowner's claim.
+ */
+async function zeroTouch(dir: string, client: ApiClient, plane: RunningControlPlane, rootPem: string, fleet: number): Promise<void> {
+  console.log(`\nZero-touch provisioning: a factory batch of ${fleet} devices enrolls with device-attest-01\n`);
+  const passphrase = randomBytes(18).toString('base64url');
+  const factoryDir = join(dir, 'factory');
+  const batchDir = join(dir, 'batch-1');
+  await createFactory(factoryDir, 'Acme', passphrase, systemClock);
+  await makeBatch({ factoryDir, outDir: batchDir, model: 'thermo1', count: fleet, firstSerial: 'SN-000001', passphrase, clock: systemClock });
+  console.log(`factory   ${factoryDir}  (attestation root, intermediate, manifest key)`);
+  console.log(`batch     ${batchDir}  (${fleet} factory keys and certificates, setup codes, signed manifest)`);
+  await client.call('POST', '/api/v1/manufacturers', { name: 'Acme', rootsPem: readFileSync(join(factoryDir, 'root.pem'), 'utf8'), manifestKeyPem: readFileSync(join(factoryDir, 'manifest-key.pub'), 'utf8') });
+  await client.call('PUT', '/api/v1/manufacturers/Acme/models/thermo1', { mudUrl: 'https://mud.acme.example/thermo1.json' });
+  const imported = await client.call<{ batchId: string; devices: number; logIndex: number }>('POST', '/api/v1/manifests', {
+    manifest: readFileSync(join(batchDir, 'manifest.json')).toString('base64'),
+    signature: readFileSync(join(batchDir, 'manifest.sig')).toString('base64'),
+  });
+  console.log(`imported  batch ${imported.batchId}: ${imported.devices} devices expected (log entry ${imported.logIndex})`);
+  const devices = readBatchDevices(batchDir).devices;
+  const run = await runFleet({ batchDir, directoryUrl: `${plane.apiUrl}/acme/directory`, caPem: rootPem, devices, concurrency: 8, workers: 0 });
+  printSummary(summarize(run.outcomes, run.seconds));
+  const first = devices[0];
+  if (!first) return;
+  const enrollment = await client.call<{ state: string; certificateSerial: string }>('GET', `/api/v1/devices/${encodeURIComponent(first.deviceId)}`);
+  console.log(`\n${first.deviceId}: ${enrollment.state}, certificate ${enrollment.certificateSerial}`);
+  const code = /setup code\s+(\S+)/.exec(readFileSync(join(batchDir, 'devices', first.serial, 'setup-code.txt'), 'utf8'))?.[1] ?? '';
+  const claimed = await client.call<{ home: string }>('POST', `/api/v1/devices/${encodeURIComponent(first.deviceId)}/claim`, { home: 'home-1', setupCode: code });
+  console.log(`claimed by ${claimed.home} with setup code ${code} (hearth device claim ${first.deviceId} --home home-1 --code ${code})`);
 }
