@@ -65,12 +65,22 @@ export function isRetryable(error: unknown): { retry: boolean; afterMs?: number 
   return { retry: false };
 }
 
+/**
+ * A serial number's DER INTEGER content octets, as RFC 9773 names it: minimal, and with a 00 in
+ * front when the high bit is set, so a positive serial never reads as negative.
+ */
+export function serialIntegerOctets(serialHex: string): Buffer {
+  let bytes = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, 'hex');
+  while (bytes.length > 1 && bytes[0] === 0 && ((bytes[1] as number) & 0x80) === 0) bytes = bytes.subarray(1);
+  return (bytes[0] as number) & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
+}
+
 /** RFC 9773 4.1 certificate identifier: base64url(AKI keyIdentifier) "." base64url(serial octets). */
 export function certificateId(certificatePem: string): string {
   const certificate = new x509.X509Certificate(certificatePem);
   const aki = certificate.getExtension(x509.AuthorityKeyIdentifierExtension);
   if (!aki?.keyId) throw new Error('the certificate has no authority key identifier');
-  return `${Buffer.from(aki.keyId, 'hex').toString('base64url')}.${Buffer.from(certificate.serialNumber, 'hex').toString('base64url')}`;
+  return `${Buffer.from(aki.keyId, 'hex').toString('base64url')}.${serialIntegerOctets(certificate.serialNumber).toString('base64url')}`;
 }
 
 function leafOf(chainPem: string): X509Certificate {
@@ -243,8 +253,15 @@ export class DeviceAgent {
       const next = Math.min(Date.parse(state.renewAt ?? '') || Infinity, Date.parse(state.recheckAt ?? '') || Infinity);
       const wait = Math.max(1000, Math.min(next - this.now().getTime(), 3600_000));
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+        const onAbort = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        }, wait);
+        signal.addEventListener('abort', onAbort, { once: true });
       });
     }
   }

@@ -4,6 +4,7 @@
  * They enroll zero-touch, at most `concurrency` at a time, and then, if asked, keep renewing on
  * the schedule the control plane's renewal information sets.
  */
+import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { AcmeProblemError } from './acme-client.js';
 import { DeviceAgent } from './device-agent.js';
@@ -45,6 +46,8 @@ export function failureReason(error: unknown): string {
 
 /** Runs the devices; resolves with one outcome per device once all have enrolled or given up (and, with renew, once the signal aborts). */
 export async function simulateFleet(options: FleetOptions): Promise<DeviceOutcome[]> {
+  // Every device waits on the one signal: as many listeners as devices is expected, not a leak.
+  if (options.signal) setMaxListeners(0, options.signal);
   const transport = new HttpsTransport({ caPem: options.caPem, maxSockets: Math.max(4, options.concurrency), timeoutMs: 60_000 });
   const outcomes: DeviceOutcome[] = [];
   const renewing: Promise<void>[] = [];

@@ -15,6 +15,7 @@ import type { Store } from '../store/store.js';
 import { appendToLog } from '../transparency/log-writer.js';
 import { ManifestError, MAX_MANIFEST_BYTES, verifyManifest, type BatchManifest } from './factory/batch-manifest.js';
 import type { SecurityEventSink } from './security-events.js';
+import { expectedEnrollment } from './expected-enrollment.js';
 
 /** How many conflicting serials a refusal lists (and how many more it only counts). */
 const REPORTED_CONFLICTS = 20;
@@ -86,7 +87,8 @@ export class ManifestImporter {
     await this.refuseKnownSerials(manifest);
 
     const now = this.clock.now();
-    const enrollments: EnrollmentRecord[] = manifest.devices.map((device) => ({
+    const enrollments: EnrollmentRecord[] = manifest.devices.map((device) =>
+      expectedEnrollment({
       deviceId: formatDeviceId({ vendor: manifest.manufacturer, model: manifest.model, serial: device.serial }),
       manufacturer: manifest.manufacturer,
       model: manifest.model,
@@ -95,14 +97,9 @@ export class ManifestImporter {
       factoryCertSha256: device.factoryCertSha256,
       factoryKeySha256: null,
       setupCodeHash: device.setupCodeHash,
-      state: 'expected',
-      certificateSerial: null,
-      enrolledAt: null,
-      home: null,
-      claimedAt: null,
-      claimFailures: 0,
       createdAt: now,
-    }));
+      }),
+    );
     try {
       const logIndex = await this.store.transaction(async (tx) => {
         await tx.provisioning.insertFactoryManifest({ batchId: manifest.batchId, manufacturer: manifest.manufacturer, model: manifest.model, manifestSha256, deviceCount: enrollments.length, importedAt: now });

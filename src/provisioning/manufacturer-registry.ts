@@ -9,6 +9,8 @@ import { BadRequestError, ConflictError, NotFoundError, UniqueViolationError } f
 import type { AttestationRootRecord, ManufacturerRecord } from '../store/provisioning-store.js';
 import type { Store } from '../store/store.js';
 import { pemDecodeAll } from '../pki/certificate-assembly.js';
+import { LOG_ENTRY_VERSION } from '../ledger/log-entry.js';
+import { appendToLog } from '../transparency/log-writer.js';
 import { checkManufacturer, checkModel } from './factory/factory-names.js';
 import type { FactoryError } from './factory/factory-error.js';
 
@@ -153,6 +155,23 @@ export class ManufacturerRegistry {
     if (mudUrl !== null) checkMudUrl(mudUrl);
     await this.store.provisioning.putDeviceModel({ manufacturer: manufacturer.name, model, mudUrl });
     return { manufacturer: manufacturer.name, model, mudUrl };
+  }
+
+  /**
+   * Revokes one of the manufacturer's factory certificates (a leaked factory key, a recalled
+   * device): the device can then neither enroll nor renew. Logged as factory.revoked.
+   */
+  async revokeFactoryCertificate(name: string, certificateSha256: string, reason: string): Promise<{ certificateSha256: string; revoked: boolean }> {
+    const manufacturer = await this.get(name);
+    if (!/^[0-9a-f]{64}$/.test(certificateSha256)) throw new BadRequestError('a factory certificate is named by the SHA-256 of its DER, 64 lower-case hex digits', 'invalid-digest');
+    if (!/^[A-Za-z0-9 ._,:()-]{1,200}$/.test(reason)) throw new BadRequestError('the reason is 1-200 letters, digits, spaces and . _ , : ( ) -', 'invalid-reason');
+    const at = this.clock.now();
+    const revoked = await this.store.transaction(async (tx) => {
+      if (!(await tx.provisioning.revokeFactoryCertificate({ certificateSha256, manufacturer: manufacturer.name, reason, at }))) return false;
+      await appendToLog(tx, [{ v: LOG_ENTRY_VERSION, kind: 'factory.revoked', time: at.toISOString(), manufacturer: manufacturer.name, certificateSha256, reason }], at);
+      return true;
+    });
+    return { certificateSha256, revoked };
   }
 
   async get(name: string): Promise<ManufacturerRecord> {

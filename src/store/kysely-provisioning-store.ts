@@ -217,6 +217,20 @@ export class KyselyProvisioningStore implements ProvisioningStore {
     return { expected: Number(row.expected), enrolled: Number(row.enrolled), claimed: Number(row.claimed) };
   }
 
+  async revokeFactoryCertificate(revocation: { certificateSha256: string; manufacturer: string; reason: string; at: Date }): Promise<boolean> {
+    const result = await this.db
+      .insertInto('factory_revocations')
+      .values({ certificate_sha256: revocation.certificateSha256, manufacturer: revocation.manufacturer, reason: revocation.reason, revoked_at: revocation.at.getTime() })
+      .onConflict((oc) => oc.column('certificate_sha256').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async getFactoryRevocation(certificateSha256: string): Promise<{ manufacturer: string; reason: string; revokedAt: Date } | undefined> {
+    const row = await this.db.selectFrom('factory_revocations').selectAll().where('certificate_sha256', '=', certificateSha256).executeTakeFirst();
+    return row && { manufacturer: row.manufacturer, reason: row.reason, revokedAt: new Date(Number(row.revoked_at)) };
+  }
+
   async insertSecurityEvent(event: SecurityEventRecord): Promise<void> {
     await this.db
       .insertInto('security_events')

@@ -105,6 +105,10 @@ export interface ProvisioningStore {
   releaseEnrollment(deviceId: string, home: string): Promise<boolean>;
   countClaimFailure(deviceId: string): Promise<void>;
   countEnrollments(manufacturer?: string): Promise<{ expected: number; enrolled: number; claimed: number }>;
+  /** Revokes a factory certificate by its DER digest; false when it was revoked already. */
+  revokeFactoryCertificate(revocation: { certificateSha256: string; manufacturer: string; reason: string; at: Date }): Promise<boolean>;
+  /** The revocation of a factory certificate, if any. */
+  getFactoryRevocation(certificateSha256: string): Promise<{ manufacturer: string; reason: string; revokedAt: Date } | undefined>;
   insertSecurityEvent(event: SecurityEventRecord): Promise<void>;
   /** Newest first; `type` filters by type, `deviceId` by device. */
   listSecurityEvents(query: { type?: string; deviceId?: string; limit: number }): Promise<SecurityEventRecord[]>;

@@ -197,6 +197,13 @@ export interface EnrollmentsTable {
   created_at: EpochMs;
 }
 
+export interface FactoryRevocationsTable {
+  certificate_sha256: string;
+  manufacturer: string;
+  reason: string;
+  revoked_at: EpochMs;
+}
+
 export interface SecurityEventsTable {
   id: string;
   type: string;
@@ -213,6 +220,7 @@ export interface HearthDatabase {
   factory_manifests: FactoryManifestsTable;
   enrollments: EnrollmentsTable;
   security_events: SecurityEventsTable;
+  factory_revocations: FactoryRevocationsTable;
   acme_orders: AcmeOrdersTable;
   renewal_windows: RenewalWindowsTable;
   acme_eab_keys: AcmeEabKeysTable;

@@ -37,7 +37,7 @@ test('an empty file yields the documented defaults', () => {
       alwaysValid: false,
       orderLifetimeSeconds: 7 * 86400,
       externalAccountRequired: false,
-      policies: { default: { identifierTypes: ['dns'], dnsNames: ['*'] } },
+      policies: { default: { identifierTypes: ['dns', 'permanent-identifier'], dnsNames: ['*'] } },
       defaultPolicy: 'default',
       rateLimits: { windowSeconds: 3600, newAccountsPerIp: 100, newOrdersPerAccount: 300, newOrdersPerIp: 3000, failedValidationsPerAccount: 60, failedValidationsPerIp: 300 },
     },
@@ -144,7 +144,7 @@ test('ACME policies come from YAML with a default that must exist; rate limits a
     HEARTH_ACME_RATE_LIMITS_NEW_ORDERS_PER_ACCOUNT: '0',
     HEARTH_ACME_EXTERNAL_ACCOUNT_REQUIRED: 'true',
   });
-  assert.deepEqual(config.acme.policies, { lights: { identifierTypes: ['dns'], dnsNames: ['*.lights.example.com'] } });
+  assert.deepEqual(config.acme.policies, { lights: { identifierTypes: ['dns', 'permanent-identifier'], dnsNames: ['*.lights.example.com'] } });
   assert.equal(config.acme.rateLimits.newOrdersPerAccount, 0);
   assert.equal(config.acme.rateLimits.newAccountsPerIp, 100);
   assert.equal(config.acme.externalAccountRequired, true);

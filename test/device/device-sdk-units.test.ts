@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { flattenedVerify } from 'jose';
 import { flattenedJws } from '../../src/device/acme-client.js';
+import { serialIntegerOctets } from '../../src/device/device-agent.js';
 import { withBackoff } from '../../src/device/backoff.js';
 import { chooseRenewalTime, defaultWindow } from '../../src/device/renewal-plan.js';
 
@@ -57,4 +58,12 @@ test('backoff: full jitter under a doubling cap, Retry-After honoured, permanent
   await assert.rejects(withBackoff(async () => Promise.reject(new Error('rate limited')), { baseMs: 1, maxMs: 1, attempts: 5, maxWaitMs: 1000, sleep, retryable: () => ({ retry: true, afterMs: 1_800_000 }) }), /rate limited/);
   let permanent = 0;
   await assert.rejects(withBackoff(async () => Promise.reject(new Error(`refused ${++permanent}`)), { baseMs: 1, maxMs: 1, attempts: 5, sleep, retryable: () => ({ retry: false }) }), /refused 1/);
+});
+
+test('ARI serial octets are the DER INTEGER content: minimal, with 00 before a high bit', () => {
+  assert.equal(serialIntegerOctets('7f01').toString('hex'), '7f01');
+  assert.equal(serialIntegerOctets('8f01').toString('hex'), '008f01');
+  assert.equal(serialIntegerOctets('008f01').toString('hex'), '008f01');
+  assert.equal(serialIntegerOctets('00007f').toString('hex'), '7f');
+  assert.equal(serialIntegerOctets('f01').toString('hex'), '0f01');
 });

@@ -160,6 +160,21 @@ test("a CSR carrying another key than the attested one is refused, and the order
   assert.equal((await enrollment(device(3).deviceId)).state, 'expected');
 });
 
+test('a revoked factory certificate can neither enroll nor renew', async () => {
+  const target = device(3);
+  const certFile = join(bed.batchDir, 'devices', target.serial, 'cert.pem');
+  const revoke = bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, certFile, '--reason', 'key leaked', '--dir', bed.installation.dir]);
+  assert.equal(revoke.status, 0, revoke.stderr);
+  assert.match(revoke.stdout, /^revoked factory certificate [0-9a-f]{64}$/m);
+  assert.match(bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, certFile, '--dir', bed.installation.dir]).stdout, /was revoked already/);
+  await refused(attempt(target.deviceId, { factory: readFactoryCredentials(bed.batchDir, target.serial) }), 'badAttestationStatement', /the factory certificate was revoked at .* \(key leaked\)/);
+  assert.equal(await certificatesOf(target.deviceId), 0);
+  assert.ok((await events(target.deviceId)).some((e) => e.detail.reason === 'revoked'));
+  const bad = bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, 'AB'.repeat(32), '--dir', bed.installation.dir]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /400 .*64 lower-case hex digits/);
+});
+
 test('the same serial attested with another factory key is refused as a suspected clone', async () => {
   // The genuine device enrolls first; the clone has a valid certificate from the same intermediate.
   await attempt(device(4).deviceId, { factory: readFactoryCredentials(bed.batchDir, device(4).serial) });

@@ -108,6 +108,15 @@ export function registerProvisioningStoreContract(label: string, factory: StoreF
       assert.deepEqual(await store.provisioning.countEnrollments(m), { expected: 0, enrolled: 1, claimed: 0 });
     });
 
+    test('a factory certificate is revoked once', async () => {
+      const digest = randomBytes(32).toString('hex');
+      const at = new Date('2030-03-01T00:00:00.000Z');
+      assert.equal(await store.provisioning.getFactoryRevocation(digest), undefined);
+      assert.equal(await store.provisioning.revokeFactoryCertificate({ certificateSha256: digest, manufacturer: 'M', reason: 'leak', at }), true);
+      assert.equal(await store.provisioning.revokeFactoryCertificate({ certificateSha256: digest, manufacturer: 'M', reason: 'again', at: new Date() }), false);
+      assert.deepEqual(await store.provisioning.getFactoryRevocation(digest), { manufacturer: 'M', reason: 'leak', revokedAt: at });
+    });
+
     test('security events list newest first, by type and by device', async () => {
       const device = `urn:dev:ops:${name()}-m1-E-1`;
       for (const [i, type] of ['security.claim_failed', 'security.clone_suspected', 'security.claim_failed'].entries()) {

@@ -138,6 +138,25 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
     },
   );
 
+  app.post<{ Params: { name: string }; Body: { certificateSha256: string; reason?: string } }>(
+    '/api/v1/manufacturers/:name/revoked-certificates',
+    {
+      schema: {
+        summary: "Revoke one of the manufacturer's factory certificates: its device can no longer enroll or renew",
+        security: [{ bearer: [] }],
+        params: nameParam,
+        body: { type: 'object', additionalProperties: false, required: ['certificateSha256'], properties: { certificateSha256: { type: 'string', maxLength: 64 }, reason: { type: 'string', maxLength: 200 } } },
+        response: errors,
+      },
+    },
+    async (request, reply) => {
+      const principal = await allowed(request, 'provisioning:manage');
+      const outcome = await deps.manufacturers.revokeFactoryCertificate(request.params.name, request.body.certificateSha256, request.body.reason ?? 'unspecified');
+      request.log.info({ manufacturer: request.params.name, certificateSha256: outcome.certificateSha256, revoked: outcome.revoked, by: principal.id }, 'factory certificate revoked');
+      return reply.status(outcome.revoked ? 201 : 200).send(outcome);
+    },
+  );
+
   app.put<{ Params: { name: string; model: string }; Body: { mudUrl: string | null } }>(
     '/api/v1/manufacturers/:name/models/:model',
     {

@@ -2,9 +2,11 @@
  * `hearth manufacturer | enroll | device | security`: the operator's side of zero-touch
  * provisioning, over the REST API (token from HEARTH_TOKEN).
  */
+import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { ImportOutcome } from '../../provisioning/manifest-import.js';
 import { clientFor } from '../api-connection.js';
 import { registerSimulateCommand } from './simulate.js';
 
@@ -15,15 +17,6 @@ interface ManufacturerView {
   roots: { sha256: string; subject: string; notAfter: string }[];
 }
 
-interface ImportOutcome {
-  batchId: string;
-  manufacturer: string;
-  model: string;
-  devices: number;
-  imported: boolean;
-  manifestSha256: string;
-  logIndex?: number;
-}
 
 const common = (c: Command) => c.option('--dir <dir>', 'data directory (for the root certificate and the API address)').option('--url <url>', 'API base URL');
 
@@ -80,6 +73,15 @@ export function registerProvisioningCommands(program: Command): void {
     .action(async (name: string, state: string, opts) => {
       if (state !== 'on' && state !== 'off') throw new Error('say on or off');
       printManufacturer(await clientFor(opts).call<ManufacturerView>('PATCH', `/api/v1/manufacturers/${encodeURIComponent(name)}`, { allowAnyDevice: state === 'on' }));
+    });
+
+  common(manufacturer.command('revoke-factory-cert <name> <cert>'))
+    .description("revoke a factory certificate (a PEM file, or the SHA-256 of its DER): the device can no longer enroll or renew")
+    .option('--reason <text>', 'why (logged)', 'unspecified')
+    .action(async (name: string, cert: string, opts) => {
+      const digest = /^[0-9a-fA-F]{64}$/.test(cert) ? cert : createHash('sha256').update(new X509Certificate(readFileSync(cert)).raw).digest('hex');
+      const outcome = await clientFor(opts).call<{ revoked: boolean }>('POST', `/api/v1/manufacturers/${encodeURIComponent(name)}/revoked-certificates`, { certificateSha256: digest, reason: opts.reason });
+      console.log(outcome.revoked ? `revoked factory certificate ${digest}` : `factory certificate ${digest} was revoked already`);
     });
 
   common(manufacturer.command('model <name> <model>'))

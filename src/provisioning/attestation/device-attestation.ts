@@ -13,6 +13,7 @@ import { AttestationFormatError, clientDataHashFor, decodePackedAttestation, rpI
 import type { EnrollmentRecord, ManufacturerRecord } from '../../store/provisioning-store.js';
 import type { Store } from '../../store/store.js';
 import type { SecurityEventSink } from '../security-events.js';
+import { expectedEnrollment } from '../expected-enrollment.js';
 import { FactoryChainError, FactoryChainVerifier, type FactoryIdentity } from './factory-chain.js';
 
 /** ACME error types a refusal maps to (draft-acme-device-attest adds badAttestationStatement). */
@@ -118,7 +119,7 @@ export class DeviceAttestation {
     const existing = await this.store.provisioning.getEnrollment(identifier);
     if (existing) return existing;
     if (!manufacturer.allowAnyDevice) return this.refuse('rejectedIdentifier', 'unknown-device', `${identifier} is in no imported manifest`, identifier);
-    const record: EnrollmentRecord = {
+    const record = expectedEnrollment({
       deviceId: identifier,
       manufacturer: id.vendor,
       model: id.model,
@@ -127,14 +128,8 @@ export class DeviceAttestation {
       factoryCertSha256: factory.certificateSha256,
       factoryKeySha256: factory.keySha256,
       setupCodeHash: null,
-      state: 'expected',
-      certificateSerial: null,
-      enrolledAt: null,
-      home: null,
-      claimedAt: null,
-      claimFailures: 0,
       createdAt: this.clock.now(),
-    };
+    });
     try {
       await this.store.provisioning.insertEnrollments([record]);
       return record;
@@ -168,6 +163,10 @@ export class DeviceAttestation {
       return this.refuse('badAttestationStatement', 'malformed', error.message, identifier);
     }
     const factory = await this.verifyChain(attestation, identifier);
+    const revoked = await this.store.provisioning.getFactoryRevocation(factory.certificateSha256);
+    if (revoked) {
+      return this.refuse('badAttestationStatement', 'revoked', `the factory certificate was revoked at ${revoked.revokedAt.toISOString()} (${revoked.reason})`, identifier, { factoryCertSha256: factory.certificateSha256 });
+    }
     if (factory.manufacturer !== id.vendor) {
       return this.refuse('badAttestationStatement', 'wrong-manufacturer', `the factory chain leads to ${factory.manufacturer}'s root, not ${id.vendor}'s`, identifier, { chainManufacturer: factory.manufacturer });
     }

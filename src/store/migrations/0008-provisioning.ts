@@ -3,7 +3,8 @@ import type { Kysely, Migration } from 'kysely';
 /**
  * Zero-touch provisioning: manufacturers and the roots their factory certificates chain to, the
  * models they make (with a MUD URL), the batch manifests imported, one enrollment per device
- * (expected, then enrolled, then claimed by a home), and the security events provisioning raises.
+ * (expected, then enrolled, then claimed by a home), revoked factory certificates, and the
+ * security events provisioning raises.
  */
 export function provisioningMigration(binaryType: 'bytea' | 'blob'): Migration {
   return {
@@ -59,6 +60,14 @@ export function provisioningMigration(binaryType: 'bytea' | 'blob'): Migration {
         .execute();
       // A manufacturer's serial names one device, whatever model or batch it appears in.
       await db.schema.createIndex('enrollments_serial').unique().on('enrollments').columns(['manufacturer', 'serial']).execute();
+      // Factory certificates the manufacturer or operator revoked (a leaked factory key, a recalled batch).
+      await db.schema
+        .createTable('factory_revocations')
+        .addColumn('certificate_sha256', 'text', (col) => col.primaryKey())
+        .addColumn('manufacturer', 'text', (col) => col.notNull())
+        .addColumn('reason', 'text', (col) => col.notNull())
+        .addColumn('revoked_at', 'bigint', (col) => col.notNull())
+        .execute();
       await db.schema
         .createTable('security_events')
         .addColumn('id', 'text', (col) => col.primaryKey())
@@ -70,7 +79,7 @@ export function provisioningMigration(binaryType: 'bytea' | 'blob'): Migration {
       await db.schema.createIndex('security_events_time').on('security_events').columns(['created_at', 'id']).execute();
     },
     async down(db: Kysely<unknown>): Promise<void> {
-      for (const table of ['security_events', 'enrollments', 'factory_manifests', 'device_models', 'attestation_roots', 'manufacturers']) {
+      for (const table of ['security_events', 'factory_revocations', 'enrollments', 'factory_manifests', 'device_models', 'attestation_roots', 'manufacturers']) {
         await db.schema.dropTable(table).execute();
       }
     },
