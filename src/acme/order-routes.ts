@@ -297,7 +297,10 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     }
     // Issued and logged: from here a failure must not make the order invalid, or its certificate could never be fetched.
     await store.updateAcmeOrder(order.id, 'processing', { status: 'valid', certificateSerial: issued.record.serial });
-    if (device !== undefined) await deps.attestation?.recordIssued(device, issued.record.serial);
+    if (device !== undefined) {
+      // The certificate stands whatever happens to the enrollment's bookkeeping.
+      await deps.attestation?.recordIssued(device, issued.record.serial).catch((err: unknown) => request.log.error({ err, device }, 'recording the enrollment failed'));
+    }
     await deps.fresh(request, reply);
     const base = deps.baseUrl(request);
     return reply.header('location', `${base}/order/${order.id}`).send(orderView(base, (await store.getAcmeOrder(order.id)) as AcmeOrderRecord));
