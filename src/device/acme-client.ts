@@ -225,10 +225,6 @@ export class AcmeClient {
     return { ...(json(response) as unknown as AcmeOrder), url };
   }
 
-  async order(url: string): Promise<AcmeOrder> {
-    return { ...(json(await this.post(url, undefined)) as unknown as AcmeOrder), url };
-  }
-
   async authorization(url: string): Promise<AcmeAuthorization> {
     return json(await this.post(url, undefined)) as unknown as AcmeAuthorization;
   }

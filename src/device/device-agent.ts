@@ -83,10 +83,6 @@ export function certificateId(certificatePem: string): string {
   return `${Buffer.from(aki.keyId, 'hex').toString('base64url')}.${serialIntegerOctets(certificate.serialNumber).toString('base64url')}`;
 }
 
-function leafOf(chainPem: string): X509Certificate {
-  return new X509Certificate(chainPem);
-}
-
 export class DeviceAgent {
   private readonly transport: HttpsTransport;
   private readonly ownsTransport: boolean;
@@ -123,7 +119,7 @@ export class DeviceAgent {
   async credentials(): Promise<DeviceCredentials | undefined> {
     const pem = await this.options.store.readCertificate();
     if (!pem) return undefined;
-    const leaf = leafOf(pem);
+    const leaf = new X509Certificate(pem);
     const key = await this.options.store.key('device');
     return {
       keyPem: key.export({ type: 'pkcs8', format: 'pem' }) as string,

@@ -6,16 +6,13 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pemDecodeAll } from '../pki/certificate-assembly.js';
 import { keyObjectSigner } from '../protocols/packed-attestation.js';
 import type { FactoryCredentials } from './device-agent.js';
 
-function pemBlocks(pem: string): Uint8Array[] {
-  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/g)].map((m) => new Uint8Array(Buffer.from((m[1] as string).replace(/\s+/g, ''), 'base64')));
-}
-
 export function readFactoryCredentials(batchDir: string, serial: string): FactoryCredentials {
   const dir = join(batchDir, 'devices', serial);
-  const chain = pemBlocks(readFileSync(join(dir, 'chain.pem'), 'utf8'));
+  const chain = pemDecodeAll(readFileSync(join(dir, 'chain.pem'), 'utf8'), 'CERTIFICATE');
   if (chain.length === 0) throw new Error(`${join(dir, 'chain.pem')} holds no certificate`);
   return { chain, signer: keyObjectSigner(createPrivateKey(readFileSync(join(dir, 'key.pem'), 'utf8'))) };
 }

@@ -10,8 +10,20 @@ const PREFIX = '/.well-known/acme-challenge/';
 
 export class Http01Responder implements ChallengeSolver {
   readonly type = 'http-01';
-  private readonly answers = new Map<string, string>();
+  /** token → the key authorization served for it. */
+  readonly answers = new Map<string, string>();
   private server: Server | undefined;
+
+  /** A responder on a free loopback port. */
+  static async start(host = '127.0.0.1'): Promise<Http01Responder> {
+    const responder = new Http01Responder();
+    await responder.listen(0, host);
+    return responder;
+  }
+
+  get port(): number {
+    return (this.server?.address() as AddressInfo).port;
+  }
 
   async listen(port: number, host = '127.0.0.1'): Promise<number> {
     this.server = createServer((request, response) => {

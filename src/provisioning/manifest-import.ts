@@ -5,7 +5,7 @@
  * A manifest is taken whole or not at all: the same manifest again is a no-op; a serial the
  * manufacturer already has anywhere refuses the lot, with a report of which serials and where.
  */
-import { createHash, createPublicKey } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { ConflictError, UniqueViolationError } from '../core/errors.js';
 import { LOG_ENTRY_VERSION } from '../ledger/log-entry.js';
@@ -13,7 +13,7 @@ import { formatDeviceId } from '../pki/device-id.js';
 import type { EnrollmentRecord } from '../store/provisioning-store.js';
 import type { Store } from '../store/store.js';
 import { appendToLog } from '../transparency/log-writer.js';
-import { ManifestError, MAX_MANIFEST_BYTES, verifyManifest, type BatchManifest } from './factory/batch-manifest.js';
+import { ManifestError, MAX_MANIFEST_BYTES, sha256Hex, verifyManifest, type BatchManifest } from './factory/batch-manifest.js';
 import type { SecurityEventSink } from './security-events.js';
 import { expectedEnrollment } from './expected-enrollment.js';
 
@@ -76,7 +76,7 @@ export class ManifestImporter {
       await this.raise('security.manifest_refused', null, { reason: 'bad-signature', manufacturer: name, detail: (error as Error).message });
       throw new ManifestError(`${(error as Error).message} registered for ${name}: refusing the whole manifest`);
     }
-    const manifestSha256 = createHash('sha256').update(bytes).digest('hex');
+    const manifestSha256 = sha256Hex(bytes);
     const outcome = { batchId: manifest.batchId, manufacturer: manifest.manufacturer, model: manifest.model, devices: manifest.devices.length, manifestSha256 };
 
     const previous = await this.store.provisioning.getFactoryManifest(manifest.batchId);

@@ -3,7 +3,7 @@
  * identifiers), the Ed25519 key its batch manifests are signed with, and one or more attestation
  * roots. Roots are trusted for device attestation only: nothing chains a TLS client to them.
  */
-import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
+import { createPublicKey, X509Certificate } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { BadRequestError, ConflictError, NotFoundError, UniqueViolationError } from '../core/errors.js';
 import type { AttestationRootRecord, ManufacturerRecord } from '../store/provisioning-store.js';
@@ -13,8 +13,8 @@ import { LOG_ENTRY_VERSION } from '../ledger/log-entry.js';
 import { appendToLog } from '../transparency/log-writer.js';
 import { checkManufacturer, checkModel } from './factory/factory-names.js';
 import type { FactoryError } from './factory/factory-error.js';
+import { sha256Hex } from './factory/batch-manifest.js';
 
-const sha256Hex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 export interface ManufacturerInput {
   name: string;

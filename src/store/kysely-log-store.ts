@@ -6,16 +6,13 @@ import { sql } from 'kysely';
 import type { Kysely, Selectable } from 'kysely';
 import type { HearthDatabase, LogCheckpointsTable, LogEntriesTable } from './schema.js';
 import type { CheckpointRecord, LogEntryRecord, LogNodeRecord } from './store.js';
+import { toBuffer } from './binary-column.js';
 
 /**
  * Rows per multi-row insert. On SQLite a statement's text must repeat for its prepared form to be
  * reused (the dialect caches by text), so batches go in fixed chunks of 64 and one shorter tail.
  */
 const INSERT_CHUNK = { sqlite: 64, postgres: 500 } as const;
-
-function toBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 function toEntryRecord(row: Selectable<LogEntriesTable>): LogEntryRecord {
   return {

@@ -12,12 +12,12 @@ import type {
   SecurityEventRecord,
 } from './provisioning-store.js';
 import { insertUnique } from './unique-violation.js';
+import { toBuffer } from './binary-column.js';
 
 /** Bound parameters per statement stay below SQLite's 32,766 and PostgreSQL's 65,535. */
 const ROWS_PER_INSERT = 1000;
 const SERIALS_PER_SELECT = 1000;
 
-const toBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 const optionalDate = (value: number | string | null): Date | null => (value === null ? null : new Date(Number(value)));
 
 function toManufacturer(row: Selectable<ManufacturersTable>): ManufacturerRecord {

@@ -22,6 +22,7 @@ import type {
   StoreTx,
 } from './store.js';
 import { insertUnique } from './unique-violation.js';
+import { toBuffer } from './binary-column.js';
 import { PrecompiledQuery } from './precompiled-query.js';
 import { KyselyLogStore } from './kysely-log-store.js';
 import { KyselyAcmeStore } from './kysely-acme-store.js';
@@ -47,11 +48,6 @@ function epochMs(date: Date, field: string): number {
   const ms = date.getTime();
   if (!Number.isFinite(ms)) throw new RangeError(`${field} is not a valid Date`);
   return ms;
-}
-
-/** pg only recognises Buffer as binary; a plain Uint8Array would be sent as JSON text. */
-function toBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Copies into a plain Uint8Array: drivers may hand out views into shared Buffer pool slabs. */

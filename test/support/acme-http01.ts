@@ -2,42 +2,15 @@
  * An http-01 responder on loopback, as an ACME client's standalone server would be, and a Hearth
  * installation whose validator is pointed at it (the way Pebble lets tests avoid DNS and port 80).
  */
-import { createServer, type Server } from 'node:http';
 import { Agent } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import acme from 'acme-client';
 import { AcmeWire } from './acme-wire.js';
+import { Http01Responder } from '../../src/device/http01-responder.js';
 import { initInstallation, startServer, type Installation, type RunningServer } from './hearth-process.js';
 
-export class Http01Responder {
-  /** token → key authorization the responder serves. */
-  readonly answers = new Map<string, string>();
-  private readonly server: Server;
-
-  private constructor() {
-    this.server = createServer((req, res) => {
-      const token = /^\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]+)$/.exec(req.url ?? '')?.[1];
-      const answer = token ? this.answers.get(token) : undefined;
-      res.writeHead(answer ? 200 : 404, { 'content-type': 'text/plain' }).end(answer ?? 'not found');
-    });
-  }
-
-  static async start(): Promise<Http01Responder> {
-    const responder = new Http01Responder();
-    await new Promise<void>((resolve) => responder.server.listen(0, '127.0.0.1', resolve));
-    return responder;
-  }
-
-  get port(): number {
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
+export { Http01Responder };
 
 /** `hearth serve` whose challenge validation connects to loopback ports where ACME clients listen. */
 export interface LoopbackAcmeServer {

@@ -12,6 +12,7 @@ import { makeBatch } from '../../provisioning/factory/factory-batch.js';
 import { createFactory } from '../../provisioning/factory/factory-directory.js';
 import { FactoryError } from '../../provisioning/factory/factory-error.js';
 import { checkManufacturer, checkSerial, parseBatchCount } from '../../provisioning/factory/factory-names.js';
+import { ProgressBar } from '../progress-bar.js';
 
 const DEFAULT_PASSPHRASE_ENV = 'HEARTH_FACTORY_PASSPHRASE';
 /** Below this a batch is over before a progress bar would help. */
@@ -32,21 +33,6 @@ function factoryPassphrase(opts: { passphraseEnv?: string; passphraseFile?: stri
 }
 
 /** A one-line bar redrawn in place, at most every 100 ms and on the last device. */
-function progressBar(stream: NodeJS.WriteStream): (done: number, total: number) => void {
-  let last = 0;
-  const started = Date.now();
-  return (done, total) => {
-    const now = Date.now();
-    if (done < total && now - last < 100) return;
-    last = now;
-    const width = Math.max(10, Math.min(40, (stream.columns ?? 80) - 40));
-    const filled = Math.round((done / total) * width);
-    const rate = done / Math.max((now - started) / 1000, 0.001);
-    stream.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} devices  ${rate.toFixed(0)}/s`);
-    if (done === total) stream.write('\n');
-  };
-}
-
 export function registerFactoryCommands(program: Command): void {
   const factory = program
     .command('factory')
@@ -94,7 +80,13 @@ export function registerFactoryCommands(program: Command): void {
       if (opts.firstSerial !== undefined) checkSerial(opts.firstSerial);
       const passphrase = factoryPassphrase(opts);
       const out = resolve(opts.out);
-      const onProgress = process.stderr.isTTY && count >= PROGRESS_MIN_COUNT ? progressBar(process.stderr) : undefined;
+      const bar = process.stderr.isTTY && count >= PROGRESS_MIN_COUNT ? new ProgressBar(count) : undefined;
+      const onProgress = bar
+        ? (done: number) => {
+            bar.update(done, 'devices');
+            if (done === count) bar.finish();
+          }
+        : undefined;
       const result = await makeBatch({ factoryDir: resolve(opts.dir), outDir: out, model: opts.model, count, firstSerial: opts.firstSerial, passphrase, clock: systemClock, onProgress });
       const serials = result.serials;
       console.log(`Made ${count} ${result.manifest.model} device${count === 1 ? '' : 's'} of ${result.manifest.manufacturer} in ${out}`);

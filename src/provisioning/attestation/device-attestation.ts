@@ -5,7 +5,6 @@
  * event and changes nothing; the first success pins the device's factory identity, and a later
  * attestation of the same serial with another factory key is refused as a suspected clone.
  */
-import { createHash } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import { UniqueViolationError } from '../../core/errors.js';
 import { parseDeviceId, type DeviceId } from '../../pki/device-id.js';
@@ -14,6 +13,7 @@ import type { EnrollmentRecord, ManufacturerRecord } from '../../store/provision
 import type { Store } from '../../store/store.js';
 import type { SecurityEventSink } from '../security-events.js';
 import { expectedEnrollment } from '../expected-enrollment.js';
+import { sha256Hex } from '../factory/batch-manifest.js';
 import { FactoryChainError, FactoryChainVerifier, type FactoryIdentity } from './factory-chain.js';
 
 /** ACME error types a refusal maps to (draft-acme-device-attest adds badAttestationStatement). */
@@ -45,7 +45,6 @@ const ROOTS_MAX_AGE_MS = 30_000;
 /** An unknown root reloads the roots at most this often (a flood of bad chains cannot hammer the store). */
 const ROOTS_RELOAD_MIN_MS = 1_000;
 
-const sha256Hex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 export class DeviceAttestation {
   private verifier: FactoryChainVerifier | undefined;
@@ -63,7 +62,7 @@ export class DeviceAttestation {
   }
 
   private async chainVerifier(force = false): Promise<FactoryChainVerifier> {
-    const now = Date.now();
+    const now = this.clock.now().getTime();
     if (!this.verifier || now - this.loadedAt > ROOTS_MAX_AGE_MS || (force && now - this.loadedAt > ROOTS_RELOAD_MIN_MS)) {
       this.verifier = new FactoryChainVerifier(await this.store.provisioning.listAttestationRoots());
       this.loadedAt = now;

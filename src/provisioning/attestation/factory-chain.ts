@@ -5,11 +5,12 @@
  * hands in the roots and the time. Issuers verified once are remembered by their DER digest, so
  * a fleet that shares one intermediate pays for its signature check once.
  */
-import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import { DerReader, decodeString, type Tlv } from '../../pki/der-reader.js';
 import { TAG, contextTag } from '../../pki/der-writer.js';
 import { attributeValuesDer } from '../../pki/name.js';
 import { OID_HEARTH_DEVICE_MODEL } from '../factory/device-model-extension.js';
+import { sha256Hex } from '../factory/batch-manifest.js';
 
 const OID_SERIAL_NUMBER = '2.5.4.5';
 const OID_ORGANIZATION = '2.5.4.10';
@@ -46,7 +47,6 @@ export interface FactoryIdentity {
   notAfter: Date;
 }
 
-const hex = (data: Uint8Array | Buffer): string => createHash('sha256').update(data).digest('hex');
 
 function parse(der: Uint8Array, what: string): X509Certificate {
   try {
@@ -106,7 +106,7 @@ export class FactoryChainVerifier {
   private readonly verified = new Map<string, VerifiedIssuer>();
 
   constructor(roots: readonly TrustedRoot[]) {
-    this.roots = roots.map((root) => ({ manufacturer: root.manufacturer, certificate: parse(root.der, 'a registered root'), sha256: hex(root.der) }));
+    this.roots = roots.map((root) => ({ manufacturer: root.manufacturer, certificate: parse(root.der, 'a registered root'), sha256: sha256Hex(root.der) }));
   }
 
   /** The root (registered) that issued `cert`, or undefined. */
@@ -120,7 +120,7 @@ export class FactoryChainVerifier {
    * is remembered (parsed) by its digests; its dates are still checked on every use.
    */
   private verifyIssuers(chain: readonly Uint8Array[], now: Date): VerifiedIssuer {
-    const digests = chain.map(hex);
+    const digests = chain.map(sha256Hex);
     const key = digests.join(',');
     let verified = this.verified.get(key);
     if (!verified) {
@@ -171,8 +171,8 @@ export class FactoryChainVerifier {
       serial,
       model,
       organization,
-      certificateSha256: hex(leafDer),
-      keySha256: hex(leaf.publicKey.export({ type: 'spki', format: 'der' })),
+      certificateSha256: sha256Hex(leafDer),
+      keySha256: sha256Hex(leaf.publicKey.export({ type: 'spki', format: 'der' })),
       publicKey: leaf.publicKey,
       notAfter: new Date(leaf.validTo),
     };
