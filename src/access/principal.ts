@@ -17,18 +17,24 @@ export type Permission =
   | 'provisioning:manage'
   | 'device:read'
   | 'device:claim'
-  | 'security:read';
+  | 'security:read'
+  | 'revocations:stream'
+  | 'telemetry:ingest';
 
-const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
-  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'acme:eab', 'provisioning:manage', 'device:read', 'device:claim', 'security:read'],
-  operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'provisioning:manage', 'device:read', 'device:claim', 'security:read'],
-  auditor: ['cert:read', 'device:read', 'security:read'],
+/** A gateway is not a token role: it is known by its certificate from the services CA. */
+export type PrincipalRole = Role | 'gateway';
+
+const ROLE_PERMISSIONS: Record<PrincipalRole, readonly Permission[]> = {
+  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'acme:eab', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream'],
+  operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream'],
+  auditor: ['cert:read', 'device:read', 'security:read', 'revocations:stream'],
+  gateway: ['revocations:stream', 'telemetry:ingest'],
 };
 
 export interface Principal {
   /** Stable id of the caller, e.g. `token:<id>`. */
   id: string;
-  role: Role;
+  role: PrincipalRole;
   /** Tenant scope; undefined means the whole installation. */
   tenant?: string;
 }

@@ -46,6 +46,10 @@ import { ManufacturerRegistry } from '../provisioning/manufacturer-registry.js';
 import { ManifestImporter } from '../provisioning/manifest-import.js';
 import { DeviceClaims } from '../provisioning/device-claims.js';
 import { DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
+import { RevocationFeed } from '../authority/revocation-feed.js';
+import { GatewayCertificates } from '../access/gateway-certificate.js';
+import { registerRevocationStreamRoutes } from './routes/revocation-stream.js';
+import type { TLSSocket } from 'node:tls';
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -182,7 +186,8 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   await http.listen({ host: config.server.host, port: config.server.httpPort });
   const httpPort = (http.server.address() as AddressInfo).port;
 
-  const authority = new Authority(store, bus, cas, clock, publicUrls(config, httpPort), {
+  const urls = publicUrls(config, httpPort);
+  const authority = new Authority(store, bus, cas, clock, urls, {
     reportError: (err, context) => logger.error({ err }, context),
     draftWorkers: config.issuance.draftWorkers ?? availableParallelism(),
   });
@@ -192,7 +197,9 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     for (const { serial } of revocations) ocsp.invalidate(serial);
     for (const ca of new Set(revocations.map((r) => r.ca))) if (cas.has(ca)) await crls.regenerate(ca);
   });
+  const feed = new RevocationFeed(store, clock);
   authority.onRevoked((record) => {
+    feed.announce({ serial: record.serial, ca: record.ca, identifier: record.identifier, revokedAt: (record.revokedAt ?? clock.now()).toISOString(), notAfter: record.notAfter.toISOString() });
     sweep.markSeen(record.serial, record.revokedAt ?? clock.now());
     ocsp.invalidate(record.serial);
     // Not awaited: the bus event to the other processes goes out without waiting for a CRL
@@ -205,6 +212,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     if (event.data.origin === authority.origin) return; // handled by the listener above
     const serial = String(event.data.serial ?? '');
     const ca = String(event.data.ca ?? '');
+    feed.announce({ serial, ca, identifier: typeof event.data.identifier === 'string' ? event.data.identifier : null, revokedAt: String(event.data.revokedAt ?? event.occurredAt), notAfter: typeof event.data.notAfter === 'string' ? event.data.notAfter : null });
     sweep.markSeen(serial, new Date(String(event.data.revokedAt ?? event.occurredAt)));
     ocsp.invalidate(serial);
     if (cas.has(ca)) await crls.regenerate(ca);
@@ -274,9 +282,14 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   checkpointing.unref();
   closer.add(() => clearInterval(checkpointing));
 
+  // Gateways authenticate with their services-CA certificate; every other client sends none and
+  // is not refused for it (bearer tokens, ACME JWS).
+  const servicesCa = cas.get('services');
+  if (!servicesCa) throw new Error('the services issuing CA is missing from the data directory');
+  const gatewayClientAuth = { requestCert: true, rejectUnauthorized: false, ca: [pemEncode('CERTIFICATE', root.der), pemEncode('CERTIFICATE', servicesCa.certificate.der)] };
   const api = baseApp(logger, metrics, 'api', {
     bodyLimit: config.server.bodyLimit,
-    https: { key: tlsKey, passphrase, cert: tlsCert, minVersion: 'TLSv1.2' },
+    https: { key: tlsKey, passphrase, cert: tlsCert, minVersion: 'TLSv1.2', ...gatewayClientAuth },
   });
   closer.add(() => api.close());
   await api.register(swagger, {
@@ -286,6 +299,8 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     },
   });
   const authenticate = (request: FastifyRequest) => authenticateBearer(store, request.headers.authorization);
+  const gateways = new GatewayCertificates(servicesCa.certificate.der, store, clock);
+  const authenticateGatewayOrToken = async (request: FastifyRequest) => (await gateways.authenticate(request.raw.socket as TLSSocket)) ?? authenticate(request);
   const raise = securityEventSink(
     store,
     bus,
@@ -301,6 +316,12 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   registerRenewalWindowRoutes(api, { store, clock, authenticate });
   registerAcmeEabKeyRoutes(api, { store, clock, policies: Object.keys(config.acme.policies), authenticate });
   registerOperationalRoutes(api, metrics, storeReachable);
+  registerRevocationStreamRoutes(api, {
+    feed,
+    crlUrl: urls.crl,
+    caCertificatePem: (ca) => pemEncode('CERTIFICATE', (caCertificates.get(ca) as Uint8Array)),
+    authenticate: authenticateGatewayOrToken,
+  });
   registerTransparencyLogRoutes(api, { store, checkpointer, verifierKey: logIdentity.verifierKey });
   await registerAcmeServer(api, {
     store,
@@ -324,7 +345,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const renewal = setInterval(() => {
     renewOwnCertificates()
       .then((tlsRenewed) => {
-        if (tlsRenewed) (api.server as unknown as HttpsServer).setSecureContext({ key: tlsKey, passphrase, cert: tlsCert, minVersion: 'TLSv1.2' });
+        if (tlsRenewed) (api.server as unknown as HttpsServer).setSecureContext({ key: tlsKey, passphrase, cert: tlsCert, minVersion: 'TLSv1.2', ...gatewayClientAuth });
       })
       .catch((err) => logger.error({ err }, 'renewing the control plane certificates failed'));
   }, RENEWAL_CHECK_MS);

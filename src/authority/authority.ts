@@ -300,7 +300,7 @@ export class Authority {
         this.reportError(err, `after revoking ${serial}`);
       }
     }
-    await this.publish('cert.revoked', { serial, ca: record.ca, reason, revokedAt: at.toISOString(), identifier: record.identifier }, at);
+    await this.publish('cert.revoked', { serial, ca: record.ca, reason, revokedAt: at.toISOString(), identifier: record.identifier, notAfter: record.notAfter.toISOString() }, at);
     return record;
   }
 

@@ -8,6 +8,7 @@ import { registerAuditCommands } from './commands/audit.js';
 import { registerCertCommands } from './commands/cert.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerFactoryCommands } from './commands/factory.js';
+import { registerGatewayCommand } from './commands/gateway.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerProvisioningCommands } from './commands/provisioning.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -17,6 +18,7 @@ program.name('hearth').description('Hearth: identities, revocation and audit for
 program.exitOverride();
 registerInitCommand(program);
 registerServeCommand(program);
+registerGatewayCommand(program);
 registerCertCommands(program);
 registerAuditCommands(program);
 registerAcmeCommands(program);

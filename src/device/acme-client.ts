@@ -7,7 +7,7 @@
  * node:crypto directly, since jose re-imports a KeyObject through WebCrypto for every signature
  * (about 2 ms of a small device's CPU each time).
  */
-import { sign, type KeyObject } from 'node:crypto';
+import { createHmac, sign, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import type { HttpsResponse, HttpsTransport } from './https-transport.js';
 
@@ -118,6 +118,20 @@ export function flattenedJws(key: KeyObject, header: Record<string, unknown>, pa
   return JSON.stringify({ protected: protectedHeader, payload: encodedPayload, signature: signature.toString('base64url') });
 }
 
+export interface ExternalAccountBinding {
+  kid: string;
+  /** The MAC key the CA's operator handed out (decoded from its base64url form). */
+  hmacKey: Buffer;
+}
+
+/** The inner JWS of RFC 8555 7.3.4: the account's public JWK, MACed (HS256) under the binding key. */
+export function externalAccountBindingJws(binding: ExternalAccountBinding, jwk: JWK, url: string): { protected: string; payload: string; signature: string } {
+  const protectedHeader = Buffer.from(JSON.stringify({ alg: 'HS256', kid: binding.kid, url })).toString('base64url');
+  const payload = Buffer.from(JSON.stringify(jwk)).toString('base64url');
+  const signature = createHmac('sha256', binding.hmacKey).update(`${protectedHeader}.${payload}`).digest('base64url');
+  return { protected: protectedHeader, payload, signature };
+}
+
 export class AcmeClient {
   private directoryCache: AcmeDirectory | undefined;
   private readonly nonces: string[] = [];
@@ -209,9 +223,14 @@ export class AcmeClient {
     }
   }
 
-  /** newAccount; with an existing key the server answers with that account (RFC 8555 7.3.1). */
-  async account(contact: string[] = []): Promise<string> {
-    const response = await this.post((await this.directory()).newAccount, { termsOfServiceAgreed: true, ...(contact.length > 0 ? { contact } : {}) }, { useJwk: true });
+  /**
+   * newAccount; with an existing key the server answers with that account (RFC 8555 7.3.1). An
+   * external account binding (RFC 8555 7.3.4) ties the account to a key the CA's operator issued.
+   */
+  async account(contact: string[] = [], binding?: ExternalAccountBinding): Promise<string> {
+    const url = (await this.directory()).newAccount;
+    const eab = binding ? { externalAccountBinding: externalAccountBindingJws(binding, await this.publicJwk(), url) } : {};
+    const response = await this.post(url, { termsOfServiceAgreed: true, ...(contact.length > 0 ? { contact } : {}), ...eab }, { useJwk: true });
     const location = headerValue(response, 'location');
     if (!location) throw new AcmeProblemError('malformed', response.status, 'newAccount answered without a Location', undefined);
     this.accountUrl = location;

@@ -18,6 +18,8 @@ export interface HttpsTransportOptions {
   maxResponseBytes?: number;
   /** Sockets kept per server; a simulator of many devices shares one transport. */
   maxSockets?: number;
+  /** A client certificate (PEM key and chain) for servers that know the caller by it. */
+  clientCertificate?: { key: string; cert: string };
 }
 
 /** A network-level failure (refused, reset, timed out): always worth retrying later. */
@@ -37,7 +39,7 @@ export class HttpsTransport {
   private readonly maxResponseBytes: number;
 
   constructor(options: HttpsTransportOptions) {
-    this.agent = new Agent({ ca: options.caPem, keepAlive: true, maxSockets: options.maxSockets ?? 4 });
+    this.agent = new Agent({ ca: options.caPem, keepAlive: true, maxSockets: options.maxSockets ?? 4, ...(options.clientCertificate ?? {}) });
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxResponseBytes = options.maxResponseBytes ?? 1024 * 1024;
   }

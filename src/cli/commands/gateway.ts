@@ -1,0 +1,49 @@
+/** `hearth gateway`: runs a home gateway against a control plane until SIGINT/SIGTERM. */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { createLogger } from '../../core/logger.js';
+import { loadGatewayConfig } from '../../gateway/gateway-config.js';
+import { startGateway } from '../../gateway/gateway.js';
+
+const portNumber = (value: string): number => {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${value} is not a port number`);
+  return port;
+};
+
+export function registerGatewayCommand(program: Command): void {
+  program
+    .command('gateway')
+    .description('run a home gateway: enrolls itself over ACME, then MQTT 3.1.1/5 over mutual TLS for devices, with revocations pushed from the control plane')
+    .option('--control-plane <url>', 'the control plane, https://host:8443 (or controlPlane in gateway.yaml)')
+    .option('--dir <dir>', 'gateway directory: gateway.yaml, identity, trust, revocation set', './.hearth-gateway')
+    .option('--root-ca <file>', "the installation's root certificate (PEM); needed on first start")
+    .option('--name <host>', 'the host name devices reach the gateway by (default gateway.home.arpa)')
+    .option('--mqtt-port <port>', 'MQTT over TLS port (default 8883)', portNumber)
+    .option('--metrics-port <port>', 'health and Prometheus metrics port on 127.0.0.1 (default 9883)', portNumber)
+    .option('--http01-port <port>', 'port of the http-01 responder while the gateway certificate is ordered (default 80)', portNumber)
+    .option('--eab-kid <kid>', 'external account binding key id from `hearth acme eab-key`')
+    .option('--eab-hmac-key-file <file>', 'file holding the external account binding MAC key')
+    .action(async (opts) => {
+      const dir = resolve(opts.dir);
+      const config = loadGatewayConfig(join(dir, 'gateway.yaml'), {
+        controlPlane: opts.controlPlane,
+        name: opts.name,
+        mqtt: { port: opts.mqttPort },
+        metrics: { port: opts.metricsPort },
+        enrollment: { http01Port: opts.http01Port, ...(opts.eabKid ? { eab: { kid: opts.eabKid, hmacKeyFile: opts.eabHmacKeyFile } } : {}) },
+      });
+      const logger = createLogger(config.log.level);
+      const gateway = await startGateway({ dir, config, logger, ...(opts.rootCa ? { rootPem: readFileSync(opts.rootCa, 'utf8') } : {}) });
+      // Printed for people and for scripts that wait for the ports (tests, demo).
+      console.log(`hearth: gateway mqtts port ${gateway.mqttPort} metrics ${gateway.metricsUrl}`);
+      const stop = async (signal: string) => {
+        logger.info({ signal }, 'stopping');
+        await gateway.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop('SIGINT'));
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+    });
+}

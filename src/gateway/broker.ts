@@ -1,0 +1,212 @@
+/**
+ * The gateway's MQTT broker core: sessions by device and client id, the subscription index,
+ * retained messages and routing. Connections (mqtt-connection.ts) speak the protocol; the broker
+ * decides who receives what. Every security decision the connection does not make at the packet
+ * level (the topic ACL) is made here, and reported to the observer.
+ */
+import type { QoS } from 'mqtt-packet';
+import type { ClientIdentity } from './client-identity.js';
+import { MqttSession, type BrokerMessage, type Subscription } from './mqtt-session.js';
+import { SubscriptionIndex } from './subscription-index.js';
+import type { TopicAcl } from './topic-acl.js';
+
+export interface BrokerObserver {
+  connected?(identity: ClientIdentity, info: { clientId: string; protocolVersion: number; resumed: boolean }): void;
+  disconnected?(identity: ClientIdentity, info: { clientId: string; reason: string }): void;
+  denied?(identity: ClientIdentity, info: { action: 'publish' | 'subscribe' | 'will'; topic: string; reason: string }): void;
+  /** A packet the gateway could not accept: malformed, too large, a protocol error. */
+  protocolViolation?(identity: ClientIdentity | undefined, info: { reason: string; detail: string }): void;
+  /** Every message a client published that the ACL admitted. */
+  published?(identity: ClientIdentity, message: BrokerMessage): void;
+}
+
+/** What the broker needs of a live connection. */
+export interface BrokerConnection {
+  readonly identity: ClientIdentity;
+  readonly session: MqttSession;
+  /** Sends now, or queues in the session when the client's receive maximum is reached. */
+  deliver(message: BrokerMessage, qos: QoS, subscription: Subscription): void;
+  /** Ends the connection: `reason` is an MQTT 5 reason code, sent in a DISCONNECT where the version has one. */
+  close(reason: number, why: string): void;
+  keepaliveExpired(now: number): boolean;
+}
+
+export interface BrokerOptions {
+  acl: TopicAcl;
+  /** Longest a session may outlive its connection; a client asking for more gets this. */
+  maxSessionExpirySeconds: number;
+  /** Messages kept for an offline persistent session; the oldest is dropped beyond it. */
+  maxQueuedMessages: number;
+  maxRetainedMessages: number;
+  observer?: BrokerObserver;
+}
+
+export class Broker {
+  readonly options: BrokerOptions;
+  private readonly sessions = new Map<string, MqttSession>();
+  private readonly online = new Map<string, BrokerConnection>();
+  private readonly byDevice = new Map<string, Set<BrokerConnection>>();
+  private readonly index = new SubscriptionIndex();
+  private readonly retained = new Map<string, BrokerMessage>();
+  /** Messages routed to no one, or dropped from a full offline queue. */
+  dropped = 0;
+
+  constructor(options: BrokerOptions) {
+    this.options = options;
+  }
+
+  get observer(): BrokerObserver {
+    return this.options.observer ?? {};
+  }
+
+  get connectionCount(): number {
+    return this.online.size;
+  }
+
+  static sessionKey(deviceId: string, clientId: string): string {
+    return `${deviceId}\u0000${clientId}`;
+  }
+
+  /**
+   * The session for a new connection: a clean start ends any earlier one. A connection already
+   * holding the session is closed (MQTT 5 §3.1.4: session taken over).
+   */
+  openSession(deviceId: string, clientId: string, cleanStart: boolean): { session: MqttSession; present: boolean } {
+    const key = Broker.sessionKey(deviceId, clientId);
+    this.online.get(key)?.close(0x8e, 'another connection took over the session');
+    let session = this.sessions.get(key);
+    if (session && cleanStart) {
+      this.endSession(session);
+      session = undefined;
+    }
+    const present = session !== undefined;
+    if (!session) {
+      session = new MqttSession(key, deviceId, clientId);
+      this.sessions.set(key, session);
+    }
+    clearTimeout(session.expiryTimer);
+    session.expiryTimer = undefined;
+    return { session, present };
+  }
+
+  attach(connection: BrokerConnection): void {
+    this.online.set(connection.session.key, connection);
+    let set = this.byDevice.get(connection.identity.deviceId);
+    if (!set) this.byDevice.set(connection.identity.deviceId, (set = new Set()));
+    set.add(connection);
+  }
+
+  /** The connection is gone; the session stays for its expiry interval. */
+  detach(connection: BrokerConnection): void {
+    const { session } = connection;
+    if (this.online.get(session.key) === connection) this.online.delete(session.key);
+    const set = this.byDevice.get(connection.identity.deviceId);
+    set?.delete(connection);
+    if (set?.size === 0) this.byDevice.delete(connection.identity.deviceId);
+    if (this.online.has(session.key)) return; // taken over: the new connection owns the session
+    if (session.expirySeconds === 0) this.endSession(session);
+    else {
+      session.expiryTimer = setTimeout(() => this.endSession(session), session.expirySeconds * 1000);
+      session.expiryTimer.unref();
+    }
+  }
+
+  private endSession(session: MqttSession): void {
+    clearTimeout(session.expiryTimer);
+    for (const filter of session.subscriptions.keys()) this.index.remove(session.key, filter);
+    session.subscriptions.clear();
+    session.queued.length = 0;
+    session.inflight.clear();
+    if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
+  }
+
+  /** Closes every connection of a device (revoked, quarantined, expired): the live sessions end now. */
+  disconnectDevice(deviceId: string, reason: number, why: string, only?: (identity: ClientIdentity) => boolean): number {
+    const connections = [...(this.byDevice.get(deviceId) ?? [])].filter((c) => !only || only(c.identity));
+    for (const connection of connections) connection.close(reason, why);
+    return connections.length;
+  }
+
+  /**
+   * Closes connections whose certificate or token has expired (the client reconnects with its
+   * renewed one) and those silent past their keepalive. Run about once a second.
+   */
+  sweep(now: Date): void {
+    const ms = now.getTime();
+    for (const connection of [...this.online.values()]) {
+      if (connection.identity.notAfter.getTime() <= ms) connection.close(0xa0, 'the client certificate or token has expired');
+      else if (connection.keepaliveExpired(ms)) connection.close(0x8d, 'keepalive timeout');
+    }
+  }
+
+  /** Ends every connection (the gateway is stopping). */
+  closeAll(reason: number, why: string): void {
+    for (const connection of [...this.online.values()]) connection.close(reason, why);
+  }
+
+  connections(): IterableIterator<BrokerConnection> {
+    return this.online.values();
+  }
+
+  subscribe(session: MqttSession, filter: string, subscription: Subscription): boolean {
+    const existed = session.subscriptions.has(filter);
+    session.subscriptions.set(filter, subscription);
+    this.index.add(session.key, filter);
+    return existed;
+  }
+
+  unsubscribe(session: MqttSession, filter: string): boolean {
+    const existed = session.subscriptions.delete(filter);
+    if (existed) this.index.remove(session.key, filter);
+    return existed;
+  }
+
+  /** Retained messages a new subscription to `filter` receives. */
+  retainedFor(filter: string, matches: (filter: string, topic: string) => boolean): BrokerMessage[] {
+    const found: BrokerMessage[] = [];
+    for (const message of this.retained.values()) if (matches(filter, message.topic)) found.push(message);
+    return found;
+  }
+
+  /** Routes a message the ACL admitted to every matching subscription, and keeps it if retained. */
+  publish(message: BrokerMessage): number {
+    if (message.retain) this.keepRetained(message);
+    let receivers = 0;
+    for (const [key, filters] of this.index.match(message.topic)) {
+      const session = this.sessions.get(key);
+      if (!session) continue;
+      let best: Subscription | undefined;
+      for (const filter of filters) {
+        const subscription = session.subscriptions.get(filter);
+        if (!subscription || (subscription.noLocal && session.deviceId === message.from)) continue;
+        if (!best || subscription.qos > best.qos) best = subscription;
+      }
+      if (!best) continue;
+      const qos = Math.min(message.qos, best.qos) as QoS;
+      receivers++;
+      const connection = this.online.get(key);
+      if (connection) connection.deliver(message, qos, best);
+      else if (qos > 0) this.queueOffline(session, message, qos);
+    }
+    if (receivers === 0) this.dropped++;
+    return receivers;
+  }
+
+  private queueOffline(session: MqttSession, message: BrokerMessage, qos: QoS): void {
+    session.queued.push({ message, qos });
+    if (session.queued.length > this.options.maxQueuedMessages) {
+      session.queued.shift();
+      this.dropped++;
+    }
+  }
+
+  private keepRetained(message: BrokerMessage): void {
+    // An empty retained message clears the topic (MQTT 5 §3.3.1.3).
+    if (message.payload.length === 0) {
+      this.retained.delete(message.topic);
+      return;
+    }
+    if (!this.retained.has(message.topic) && this.retained.size >= this.options.maxRetainedMessages) return;
+    this.retained.set(message.topic, message);
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The MQTT listener for devices (mqtts, 8883): TLS with a client certificate from the `devices`
+ * issuing CA. The handshake asks for a certificate but does not end on a bad one: the gateway
+ * checks it itself, after the handshake, on every connection, resumed or not (a resumed TLS session
+ * carries the certificate it began with, so revocation and expiry are checked again here, never
+ * taken from the session). A refused client hears "not authorized" in its CONNACK, with the
+ * reason counted by kind (no certificate, unknown CA, expired, revoked).
+ */
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { AddressInfo, Socket } from 'node:net';
+import { X509Certificate } from 'node:crypto';
+import type { Clock } from '../core/clock.js';
+import { isDeviceId } from '../pki/device-id.js';
+import { canonicalSerialHex } from '../pki/serial-number.js';
+import type { Broker } from './broker.js';
+import type { ConnectionIdentity, RefusalReason } from './client-identity.js';
+import type { ConnectRateLimit } from './connect-rate-limit.js';
+import { MqttConnection, type ConnectionOptions } from './mqtt-connection.js';
+import type { RevocationSet } from './revocation-set.js';
+import { handshakeFailureReason, tlsServerPolicy, type TlsMinimum } from './tls-policy.js';
+
+export interface ListenerObserver {
+  handshakeFailed?(reason: string, detail: string, address: string): void;
+  refused?(reason: RefusalReason, detail: string, address: string): void;
+  rateLimited?(address: string): void;
+  handshake?(resumed: boolean): void;
+}
+
+export interface ServerCredentials {
+  /** PEM private key of the gateway. */
+  key: string;
+  /** PEM certificate of the gateway, then its issuing CA. */
+  cert: string;
+}
+
+export interface DeviceListenerOptions {
+  host: string;
+  port: number;
+  credentials: ServerCredentials;
+  /** PEM of the `devices` issuing CA: the only issuer a device certificate may have. */
+  devicesCa: string;
+  /** PEM of the root the devices CA chains to. */
+  root: string;
+  tlsMinVersion: TlsMinimum;
+  revocations: RevocationSet;
+  broker: Broker;
+  connection: ConnectionOptions;
+  connectRate: ConnectRateLimit;
+  clock: Clock;
+  observer?: ListenerObserver;
+  /** TLS handshakes not finished in this time are dropped. */
+  handshakeTimeoutMs?: number;
+  maxConnections?: number;
+}
+
+const AUTHORIZATION_ERRORS: Record<string, RefusalReason> = {
+  CERT_HAS_EXPIRED: 'expired',
+  CERT_NOT_YET_VALID: 'not-yet-valid',
+  CERT_REVOKED: 'revoked',
+};
+
+/** The device identifier from Node's rendering of subjectAltName: exactly one URI that is a device id. */
+function deviceIdOf(peer: X509Certificate): string | undefined {
+  const uris = (peer.subjectAltName ?? '')
+    .split(', ')
+    .filter((entry) => entry.startsWith('URI:'))
+    .map((entry) => entry.slice(4));
+  return uris.length === 1 && isDeviceId(uris[0]) ? uris[0] : undefined;
+}
+
+export class DeviceListener {
+  private readonly server: Server;
+  private readonly devicesCa: X509Certificate;
+
+  constructor(private readonly options: DeviceListenerOptions) {
+    this.devicesCa = new X509Certificate(options.devicesCa);
+    this.server = createServer({
+      ...this.secureContextOptions(options.credentials),
+      requestCert: true,
+      rejectUnauthorized: false,
+      handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+    });
+    if (options.maxConnections) this.server.maxConnections = options.maxConnections;
+    this.server.on('connection', (socket: Socket) => {
+      const address = socket.remoteAddress ?? 'unknown';
+      if (!options.connectRate.admit(address)) {
+        options.observer?.rateLimited?.(address);
+        socket.destroy();
+      }
+    });
+    this.server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
+      options.observer?.handshakeFailed?.(handshakeFailureReason(error), error.code ?? error.message, socket.remoteAddress ?? 'unknown');
+    });
+    this.server.on('secureConnection', (socket: TLSSocket) => this.accept(socket));
+  }
+
+  private secureContextOptions(credentials: ServerCredentials) {
+    return { key: credentials.key, cert: credentials.cert, ca: [this.options.devicesCa, this.options.root], ...tlsServerPolicy(this.options.tlsMinVersion) };
+  }
+
+  /** A renewed gateway certificate: new handshakes use it, live connections go on. */
+  setCredentials(credentials: ServerCredentials): void {
+    this.server.setSecureContext(this.secureContextOptions(credentials));
+  }
+
+  private accept(socket: TLSSocket): void {
+    socket.setNoDelay(true);
+    this.options.observer?.handshake?.(socket.isSessionReused());
+    const admission = this.admit(socket);
+    if ('refused' in admission) this.options.observer?.refused?.(admission.refused, admission.detail, socket.remoteAddress ?? 'unknown');
+    new MqttConnection(socket, admission, this.options.broker, this.options.connection);
+  }
+
+  private admit(socket: TLSSocket): ConnectionIdentity {
+    const peer = socket.getPeerX509Certificate();
+    if (!peer) return { refused: 'no-client-cert', detail: 'the client sent no certificate' };
+    if (!socket.authorized) {
+      const code = String(socket.authorizationError ?? 'unknown');
+      return { refused: AUTHORIZATION_ERRORS[code] ?? 'unknown-ca', detail: `${code} for ${peer.subject.replace(/\n/g, ', ')}` };
+    }
+    // The trust store holds the root, which also certifies the services CA: the issuer must be the devices CA itself.
+    if (!peer.checkIssued(this.devicesCa) || !peer.verify(this.devicesCa.publicKey)) {
+      return { refused: 'unknown-ca', detail: `issued by ${peer.issuer.replace(/\n/g, ', ')}, not the devices CA` };
+    }
+    const serial = canonicalSerialHex(peer.serialNumber);
+    const deviceId = deviceIdOf(peer);
+    if (!deviceId) return { refused: 'no-device-id', detail: `certificate ${serial} names no single device identifier` };
+    if (this.options.revocations.has(serial)) return { refused: 'revoked', detail: `certificate ${serial} of ${deviceId} is revoked` };
+    const now = this.options.clock.now();
+    const notAfter = new Date(peer.validTo);
+    if (notAfter <= now) return { refused: 'expired', detail: `certificate ${serial} of ${deviceId} expired at ${notAfter.toISOString()}` };
+    if (new Date(peer.validFrom) > now) return { refused: 'not-yet-valid', detail: `certificate ${serial} of ${deviceId} is not valid before ${peer.validFrom}` };
+    return { accepted: { kind: 'device', deviceId, serial, notAfter } };
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The gateway's settings: `gateway.yaml` in its directory, validated by a schema; command-line
+ * flags override the control-plane URL, the name and the ports. Every limit that guards the
+ * gateway against a misbehaving client has a default here.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { z } from 'zod';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../core/errors.js';
+
+const port = z.number().int().min(0).max(65535);
+const topicFilters = z.array(z.string().min(1).max(1024)).default([]);
+
+export const gatewayConfigSchema = z
+  .object({
+    /** https://host:8443 of the control plane. */
+    controlPlane: z.url().optional(),
+    /** The host name devices reach this gateway by; its certificate is issued for it. */
+    name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a lower-case DNS name').default('gateway.home.arpa'),
+    enrollment: z
+      .object({
+        /** External account binding made with `hearth acme eab-key` (kid and a file holding the base64url MAC key). */
+        eab: z.object({ kid: z.string().min(1), hmacKeyFile: z.string().min(1) }).strict().optional(),
+        /** Where the http-01 responder listens while the gateway's certificate is ordered. */
+        http01Host: z.string().default('0.0.0.0'),
+        http01Port: port.default(80),
+      })
+      .strict()
+      .prefault({}),
+    mqtt: z
+      .object({
+        host: z.string().default('0.0.0.0'),
+        port: port.default(8883),
+        tlsMinVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.3'),
+        /** Largest MQTT packet, in bytes; larger ones are refused (MQTT 5: Packet too large). */
+        maxPacketSize: z.number().int().min(1024).max(256 * 1024 * 1024).default(256 * 1024),
+        connectTimeoutSeconds: z.number().int().min(1).max(300).default(10),
+        /** New connections per second per source address (0: no limit), and the burst allowed. */
+        connectRatePerSecond: z.number().min(0).default(20),
+        connectBurst: z.number().int().min(1).default(50),
+        maxConnections: z.number().int().min(1).default(50_000),
+        maxSessionExpirySeconds: z.number().int().min(0).max(30 * 86400).default(86_400),
+        maxQueuedMessages: z.number().int().min(0).default(1_000),
+        maxRetainedMessages: z.number().int().min(0).default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    acl: z
+      .object({
+        /** Shared topics by model (`<vendor>-<model>`), for the home's automations. */
+        models: z.record(z.string().regex(/^[A-Za-z0-9._~]+-[A-Za-z0-9._~]+$/, 'a model is <vendor>-<model>'), z.object({ publish: topicFilters, subscribe: topicFilters }).strict()).default({}),
+        /** Devices held to their update topics. */
+        quarantined: z.array(z.string()).default([]),
+      })
+      .strict()
+      .prefault({}),
+    revocation: z
+      .object({
+        /** How often the CRL is fetched while the push stream is down. */
+        crlFallbackSeconds: z.number().int().min(5).max(86400).default(60),
+      })
+      .strict()
+      .prefault({}),
+    metrics: z.object({ host: z.string().default('127.0.0.1'), port: port.default(9883) }).strict().prefault({}),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
+  })
+  .strict();
+
+export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+
+export function loadGatewayConfig(path: string, overrides: Record<string, unknown> = {}): GatewayConfig {
+  let raw: unknown = {};
+  if (existsSync(path)) {
+    try {
+      raw = parseYaml(readFileSync(path, 'utf8')) ?? {};
+    } catch (err) {
+      throw new ConfigError(`${path} is not valid YAML: ${(err as Error).message}`);
+    }
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${path} must be a mapping of settings`);
+  const merged = deepMerge(raw as Record<string, unknown>, overrides);
+  const result = gatewayConfigSchema.safeParse(merged);
+  if (!result.success) {
+    throw new ConfigError(`invalid gateway configuration in ${path}: ${result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  return result.data;
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue;
+    const current = out[key];
+    out[key] = value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object' ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>) : value;
+  }
+  return out;
+}

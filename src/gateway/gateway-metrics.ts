@@ -1,0 +1,34 @@
+/** The gateway's Prometheus metrics: handshakes, refusals by reason, ACL denials, traffic per device. */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly registers = [this.registry];
+  readonly handshakes = new Counter({ name: 'hearth_gateway_tls_handshakes_total', help: 'TLS handshakes completed', labelNames: ['resumed'], registers: this.registers });
+  readonly handshakeFailures = new Counter({ name: 'hearth_gateway_tls_handshake_failures_total', help: 'TLS handshakes that failed, by reason', labelNames: ['reason'], registers: this.registers });
+  readonly refused = new Counter({
+    name: 'hearth_gateway_connections_refused_total',
+    help: 'Connections refused after the handshake: no client cert, unknown CA, expired, revoked, bad token',
+    labelNames: ['reason'],
+    registers: this.registers,
+  });
+  readonly rateLimited = new Counter({ name: 'hearth_gateway_connects_rate_limited_total', help: 'Connections dropped by the per-address connect rate limit', registers: this.registers });
+  readonly connects = new Counter({ name: 'hearth_gateway_mqtt_connects_total', help: 'MQTT sessions opened', labelNames: ['protocol', 'kind'], registers: this.registers });
+  readonly disconnects = new Counter({ name: 'hearth_gateway_mqtt_disconnects_total', help: 'MQTT connections closed', registers: this.registers });
+  readonly connections = new Gauge({ name: 'hearth_gateway_mqtt_connections', help: 'MQTT connections open', registers: this.registers });
+  readonly aclDenials = new Counter({ name: 'hearth_gateway_acl_denials_total', help: 'Publishes and subscriptions refused by the topic ACL', labelNames: ['action'], registers: this.registers });
+  readonly protocolViolations = new Counter({ name: 'hearth_gateway_protocol_violations_total', help: 'Malformed, oversized or out-of-order MQTT packets', labelNames: ['reason'], registers: this.registers });
+  readonly messages = new Counter({ name: 'hearth_gateway_messages_received_total', help: 'Messages published by each device', labelNames: ['device'], registers: this.registers });
+  readonly revokedDisconnects = new Counter({ name: 'hearth_gateway_revocation_disconnects_total', help: 'Live sessions closed because their certificate was revoked', registers: this.registers });
+  readonly revocationsKnown = new Gauge({ name: 'hearth_gateway_revocations_known', help: 'Revoked certificates in the gateway revocation set', registers: this.registers });
+  readonly revocationStreamUp = new Gauge({ name: 'hearth_gateway_revocation_stream_up', help: '1 while the revocation push stream is connected', registers: this.registers });
+  readonly crlFetches = new Counter({ name: 'hearth_gateway_crl_fetches_total', help: 'CRL fallback fetches, by outcome', labelNames: ['outcome'], registers: this.registers });
+  readonly replays = new Counter({ name: 'hearth_gateway_sensor_replays_rejected_total', help: 'Sensor messages dropped by the replay window', registers: this.registers });
+  readonly keepaliveInterval = new Gauge({ name: 'hearth_gateway_keepalive_seconds', help: 'Seconds between the last two packets of each device (keepalive round)', labelNames: ['device'], registers: this.registers });
+  readonly uplinkQueued = new Gauge({ name: 'hearth_gateway_uplink_queue_depth', help: 'Messages waiting in the durable uplink queue', registers: this.registers });
+  readonly uplinkSent = new Counter({ name: 'hearth_gateway_uplink_sent_total', help: 'Messages the control plane acknowledged', registers: this.registers });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'hearth_gateway_' });
+  }
+}

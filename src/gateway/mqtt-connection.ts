@@ -1,0 +1,405 @@
+/**
+ * One client connection: MQTT 3.1.1 and 5 over an authenticated socket, parsed and written by
+ * mqtt-packet. The listener has already decided who the client is (or why it is refused); this
+ * speaks the protocol: CONNECT and CONNACK, PUBLISH at QoS 0, 1 and 2 inbound (at most 1 outbound),
+ * SUBSCRIBE and UNSUBSCRIBE under the topic ACL, PINGREQ, DISCONNECT, wills and keepalive.
+ */
+import type { Duplex } from 'node:stream';
+import mqttPacket, { type IConnectPacket, type IPublishPacket, type ISubscribePacket, type IUnsubscribePacket, type Packet, type QoS } from 'mqtt-packet';
+import type { Broker, BrokerConnection } from './broker.js';
+import type { ClientIdentity, ConnectionIdentity } from './client-identity.js';
+import { connackCode311, REASON } from './mqtt-reason-codes.js';
+import type { BrokerMessage, MqttSession, Subscription } from './mqtt-session.js';
+import { topicFilterProblem, topicMatches, topicNameProblem } from './topic-filter.js';
+
+export interface ConnectionOptions {
+  /** Largest MQTT packet accepted, in bytes (announced to MQTT 5 clients in CONNACK). */
+  maxPacketSize: number;
+  /** A client that sends no CONNECT in this time is dropped. */
+  connectTimeoutMs: number;
+  /** Bytes buffered for a slow client beyond which QoS 0 messages to it are dropped. */
+  maxWriteBufferBytes: number;
+}
+
+type Will = { message: BrokerMessage; delaySeconds: number };
+
+const CLIENT_ID_MAX = 256;
+
+export class MqttConnection implements BrokerConnection {
+  private readonly parser = mqttPacket.parser({ protocolVersion: 4 });
+  private version: 4 | 5 = 4;
+  private connected = false;
+  private closed = false;
+  private will: Will | undefined;
+  private keepaliveMs = 0;
+  /** The client's MQTT 5 receive maximum: QoS 1 messages in flight to it at once. */
+  private receiveMaximum = 65_535;
+  private clientMaxPacketSize = Number.POSITIVE_INFINITY;
+  private sessionRef: MqttSession | undefined;
+  private identityRef: ClientIdentity | undefined;
+  lastActivity = Date.now();
+  private readonly connectTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly socket: Duplex,
+    private readonly admission: ConnectionIdentity,
+    private readonly broker: Broker,
+    private readonly options: ConnectionOptions,
+  ) {
+    this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
+    this.parser.on('error', (err: Error) => this.violation(REASON.malformedPacket, 'malformed', err.message));
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => this.onSocketGone('socket error'));
+    socket.on('close', () => this.onSocketGone('connection lost'));
+    this.connectTimer = setTimeout(() => this.destroy('no CONNECT in time'), options.connectTimeoutMs);
+    this.connectTimer.unref();
+  }
+
+  get identity(): ClientIdentity {
+    if (!this.identityRef) throw new Error('the connection has no identity before CONNECT');
+    return this.identityRef;
+  }
+
+  get session(): MqttSession {
+    if (!this.sessionRef) throw new Error('the connection has no session before CONNECT');
+    return this.sessionRef;
+  }
+
+  get protocolVersion(): number {
+    return this.version;
+  }
+
+  /** Whether the keepalive (1.5 × the client's interval, MQTT 5 §3.1.2.10) has run out. */
+  keepaliveExpired(now: number): boolean {
+    return this.keepaliveMs > 0 && now - this.lastActivity > this.keepaliveMs * 1.5;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.lastActivity = Date.now();
+    this.parser.parse(chunk);
+    // The parser buffers a packet until it is whole: a declared length over the limit is refused
+    // as soon as the header is read, not after the whole body has been taken in.
+    const declared = (this.parser as unknown as { packet: { length: number } }).packet.length;
+    if (!this.closed && declared > this.options.maxPacketSize) {
+      this.violation(REASON.packetTooLarge, 'packet-too-large', `a packet of ${declared} bytes is over the limit of ${this.options.maxPacketSize}`);
+    }
+  }
+
+  private onPacket(packet: Packet): void {
+    if (this.closed) return;
+    if (!this.connected) {
+      if (packet.cmd !== 'connect') return this.violation(REASON.protocolError, 'protocol', `the first packet must be CONNECT, not ${packet.cmd.toUpperCase()}`);
+      return this.onConnect(packet);
+    }
+    switch (packet.cmd) {
+      case 'publish':
+        return this.onPublish(packet);
+      case 'puback':
+        return this.onAcknowledged(packet.messageId);
+      case 'pubrel':
+        this.session.receivedQos2.delete(packet.messageId ?? 0);
+        return this.send({ cmd: 'pubcomp', messageId: packet.messageId ?? 0 });
+      case 'subscribe':
+        return this.onSubscribe(packet);
+      case 'unsubscribe':
+        return this.onUnsubscribe(packet);
+      case 'pingreq':
+        return this.send({ cmd: 'pingresp' });
+      case 'disconnect':
+        // MQTT 5 reason 0x04 asks for the will to be published all the same.
+        if (packet.reasonCode !== 0x04) this.will = undefined;
+        return this.destroy('client disconnected');
+      case 'connect':
+        return this.violation(REASON.protocolError, 'protocol', 'a second CONNECT');
+      default:
+        // PUBREC/PUBCOMP (the gateway never sends QoS 2), AUTH (no enhanced authentication offered), server-only packets.
+        return this.violation(REASON.protocolError, 'protocol', `unexpected ${packet.cmd.toUpperCase()}`);
+    }
+  }
+
+  private onConnect(packet: IConnectPacket): void {
+    clearTimeout(this.connectTimer);
+    if (packet.protocolVersion !== 4 && packet.protocolVersion !== 5) {
+      // MQTT 3.1 (MQIsdp): answered in the 3.1.1 form, which such clients read (MQTT 5 §3.1.2.2).
+      this.write({ cmd: 'connack', returnCode: 1, sessionPresent: false }, 4);
+      return this.destroy('unsupported protocol version');
+    }
+    this.version = packet.protocolVersion;
+    // mqtt-packet reads MQTT 5 properties only once told the version (its parser keeps it in settings).
+    (this.parser as unknown as { settings: { protocolVersion: number } }).settings.protocolVersion = this.version;
+    if ('refused' in this.admission) {
+      this.refuseConnect(REASON.notAuthorized);
+      return this.destroy(`refused: ${this.admission.refused}`);
+    }
+    const identity = this.admission.accepted;
+    this.identityRef = identity;
+    let clientId = packet.clientId ?? '';
+    const cleanStart = packet.clean !== false;
+    let assigned: string | undefined;
+    if (clientId.length > CLIENT_ID_MAX || clientId.includes('\u0000')) {
+      this.refuseConnect(REASON.clientIdentifierNotValid);
+      return this.destroy('invalid client id');
+    }
+    if (clientId === '') {
+      // 3.1.1 §3.1.3.1: an empty id only with a clean session; MQTT 5 lets the server assign one.
+      if (this.version === 4 && !cleanStart) {
+        this.refuseConnect(REASON.clientIdentifierNotValid);
+        return this.destroy('empty client id on a persistent session');
+      }
+      clientId = assigned = `auto-${Math.random().toString(36).slice(2, 12)}`;
+    }
+    const requestedExpiry = this.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : cleanStart ? 0 : this.broker.options.maxSessionExpirySeconds;
+    const expirySeconds = Math.min(requestedExpiry, this.broker.options.maxSessionExpirySeconds);
+    if (packet.will) {
+      const willTopicProblem = topicNameProblem(packet.will.topic);
+      const decision = willTopicProblem ? { allowed: false as const, reason: willTopicProblem } : this.broker.options.acl.mayPublish(identity.deviceId, packet.will.topic);
+      if (!decision.allowed) {
+        this.broker.observer.denied?.(identity, { action: 'will', topic: packet.will.topic, reason: decision.reason });
+        this.refuseConnect(willTopicProblem ? REASON.topicNameInvalid : REASON.notAuthorized);
+        return this.destroy('will topic refused');
+      }
+      this.will = {
+        message: {
+          topic: packet.will.topic,
+          payload: Buffer.from(packet.will.payload ?? ''),
+          qos: Math.min(packet.will.qos ?? 0, 1) as QoS,
+          retain: packet.will.retain === true,
+          from: identity.deviceId,
+          ...(packet.will.properties ? { properties: forwardable(packet.will.properties) } : {}),
+        },
+        delaySeconds: Math.min(packet.will.properties?.willDelayInterval ?? 0, expirySeconds),
+      };
+    }
+    this.keepaliveMs = (packet.keepalive ?? 0) * 1000;
+    if (this.version === 5) {
+      this.receiveMaximum = packet.properties?.receiveMaximum ?? 65_535;
+      this.clientMaxPacketSize = packet.properties?.maximumPacketSize ?? Number.POSITIVE_INFINITY;
+    }
+    const { session, present } = this.broker.openSession(identity.deviceId, clientId, cleanStart);
+    session.expirySeconds = expirySeconds;
+    this.sessionRef = session;
+    this.connected = true;
+    this.broker.attach(this);
+    if (this.version === 5) {
+      this.send({
+        cmd: 'connack',
+        reasonCode: REASON.success,
+        sessionPresent: present,
+        properties: {
+          maximumPacketSize: this.options.maxPacketSize,
+          retainAvailable: true,
+          wildcardSubscriptionAvailable: true,
+          sharedSubscriptionAvailable: false,
+          subscriptionIdentifiersAvailable: false,
+          topicAliasMaximum: 0,
+          ...(assigned ? { assignedClientIdentifier: assigned } : {}),
+          ...(requestedExpiry !== expirySeconds ? { sessionExpiryInterval: expirySeconds } : {}),
+        },
+      });
+    } else this.send({ cmd: 'connack', returnCode: 0, sessionPresent: present });
+    this.broker.observer.connected?.(identity, { clientId, protocolVersion: this.version, resumed: present });
+    // A resumed session: unacknowledged messages go again with DUP set, then what queued offline.
+    for (const [messageId, { message, qos }] of session.inflight) this.sendPublish(message, qos, messageId, true, false);
+    this.drainQueue();
+  }
+
+  private refuseConnect(reason: number): void {
+    if (this.version === 5) this.send({ cmd: 'connack', reasonCode: reason, sessionPresent: false });
+    else this.send({ cmd: 'connack', returnCode: connackCode311(reason), sessionPresent: false });
+  }
+
+  private onPublish(packet: IPublishPacket): void {
+    const identity = this.identity;
+    if (this.version === 5 && packet.properties?.topicAlias !== undefined) {
+      return this.violation(REASON.topicAliasInvalid, 'protocol', 'topic aliases are not offered (Topic Alias Maximum 0)');
+    }
+    const problem = topicNameProblem(packet.topic);
+    if (problem) return this.violation(REASON.topicNameInvalid, 'protocol', problem);
+    const messageId = packet.messageId ?? 0;
+    const decision = this.broker.options.acl.mayPublish(identity.deviceId, packet.topic);
+    if (!decision.allowed) {
+      this.broker.observer.denied?.(identity, { action: 'publish', topic: packet.topic, reason: decision.reason });
+      // MQTT 5 says why; 3.1.1 has no way to, and acknowledges as the spec allows (§3.3.5).
+      const reasonCode = this.version === 5 ? REASON.notAuthorized : undefined;
+      if (packet.qos === 1) this.send({ cmd: 'puback', messageId, ...(reasonCode ? { reasonCode } : {}) });
+      if (packet.qos === 2) this.send({ cmd: 'pubrec', messageId, ...(reasonCode ? { reasonCode } : {}) });
+      return;
+    }
+    if (packet.qos === 2 && this.session.receivedQos2.has(messageId)) {
+      return this.send({ cmd: 'pubrec', messageId }); // a resend: routed the first time
+    }
+    const message: BrokerMessage = {
+      topic: packet.topic,
+      payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
+      qos: packet.qos,
+      retain: packet.retain,
+      from: identity.deviceId,
+      ...(this.version === 5 && packet.properties ? { properties: forwardable(packet.properties) } : {}),
+    };
+    this.broker.publish(message);
+    this.broker.observer.published?.(identity, message);
+    if (packet.qos === 1) this.send({ cmd: 'puback', messageId });
+    else if (packet.qos === 2) {
+      this.session.receivedQos2.add(messageId);
+      this.send({ cmd: 'pubrec', messageId });
+    }
+  }
+
+  private onSubscribe(packet: ISubscribePacket): void {
+    const identity = this.identity;
+    const granted: number[] = [];
+    const retainedToSend: { message: BrokerMessage; qos: QoS; subscription: Subscription }[] = [];
+    for (const request of packet.subscriptions) {
+      const filter = request.topic;
+      const problem = topicFilterProblem(filter);
+      if (problem) {
+        granted.push(this.version === 5 ? REASON.topicFilterInvalid : 0x80);
+        continue;
+      }
+      if (filter.startsWith('$share/')) {
+        granted.push(this.version === 5 ? REASON.sharedSubscriptionsNotSupported : 0x80);
+        continue;
+      }
+      const decision = this.broker.options.acl.maySubscribe(identity.deviceId, filter);
+      if (!decision.allowed) {
+        this.broker.observer.denied?.(identity, { action: 'subscribe', topic: filter, reason: decision.reason });
+        granted.push(this.version === 5 ? REASON.notAuthorized : 0x80);
+        continue;
+      }
+      const qos = Math.min(request.qos, 1) as QoS;
+      const subscription: Subscription = { qos, noLocal: request.nl === true, retainAsPublished: request.rap === true };
+      const existed = this.broker.subscribe(this.session, filter, subscription);
+      granted.push(qos);
+      // Retain handling (MQTT 5 §3.8.3.1): 0 always, 1 only for a new subscription, 2 never.
+      const handling = request.rh ?? 0;
+      if (handling === 0 || (handling === 1 && !existed)) {
+        for (const message of this.broker.retainedFor(filter, topicMatches)) retainedToSend.push({ message, qos: Math.min(message.qos, qos) as QoS, subscription });
+      }
+    }
+    this.send({ cmd: 'suback', messageId: packet.messageId, granted });
+    for (const { message, qos, subscription } of retainedToSend) this.deliver(message, qos, subscription, true);
+  }
+
+  private onUnsubscribe(packet: IUnsubscribePacket): void {
+    const codes = packet.unsubscriptions.map((filter) => (this.broker.unsubscribe(this.session, filter) ? REASON.success : REASON.noSubscriptionExisted));
+    if (this.version === 5) this.send({ cmd: 'unsuback', messageId: packet.messageId, granted: codes });
+    else this.send({ cmd: 'unsuback', messageId: packet.messageId, granted: [] });
+  }
+
+  deliver(message: BrokerMessage, qos: QoS, subscription: Subscription, fromRetained = false): void {
+    if (this.closed) return;
+    // Retain flag on delivery (MQTT 5 §3.3.1.3): set for retained messages sent on subscribe; on
+    // live routing only when the subscription asked for retain-as-published.
+    const retain = fromRetained || (subscription.retainAsPublished && message.retain);
+    if (qos === 0) {
+      if (this.socket.writableLength > this.options.maxWriteBufferBytes) {
+        this.broker.dropped++;
+        return;
+      }
+      this.sendPublish(message, 0, 0, false, retain);
+      return;
+    }
+    if (this.session.inflight.size >= this.receiveMaximum) {
+      this.session.queued.push({ message, qos });
+      return;
+    }
+    const messageId = this.session.allocatePacketId();
+    this.session.inflight.set(messageId, { message, qos });
+    this.sendPublish(message, qos, messageId, false, retain);
+  }
+
+  private sendPublish(message: BrokerMessage, qos: QoS, messageId: number, dup: boolean, retain: boolean): void {
+    const packet: IPublishPacket = { cmd: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup, ...(qos > 0 ? { messageId } : {}) };
+    if (this.version === 5 && message.properties) packet.properties = message.properties;
+    // A message larger than the client accepts is not sent to it (MQTT 5 §3.1.2.11.4).
+    if (message.payload.length + message.topic.length + 16 > this.clientMaxPacketSize) {
+      if (qos > 0) this.session.inflight.delete(messageId);
+      this.broker.dropped++;
+      return;
+    }
+    this.send(packet);
+  }
+
+  private onAcknowledged(messageId: number | undefined): void {
+    if (messageId === undefined || !this.session.inflight.delete(messageId)) return;
+    this.drainQueue();
+  }
+
+  private drainQueue(): void {
+    const { queued } = this.session;
+    while (queued.length > 0 && this.session.inflight.size < this.receiveMaximum && !this.closed) {
+      const next = queued.shift() as { message: BrokerMessage; qos: QoS };
+      const messageId = this.session.allocatePacketId();
+      this.session.inflight.set(messageId, next);
+      this.sendPublish(next.message, next.qos, messageId, false, false);
+    }
+  }
+
+  private send(packet: Packet): void {
+    this.write(packet, this.version);
+  }
+
+  private write(packet: Packet, protocolVersion: 4 | 5): void {
+    if (this.closed || this.socket.destroyed) return;
+    this.socket.write(mqttPacket.generate(packet, { protocolVersion }));
+  }
+
+  /** A packet the gateway cannot accept: MQTT 5 hears why in a DISCONNECT, then the connection closes. */
+  private violation(reason: number, kind: string, detail: string): void {
+    if (this.closed) return;
+    this.broker.observer.protocolViolation?.(this.identityRef, { reason: kind, detail });
+    this.close(reason, detail);
+  }
+
+  close(reason: number, why: string): void {
+    if (this.closed) return;
+    if (this.connected && this.version === 5) this.send({ cmd: 'disconnect', reasonCode: reason, properties: { reasonString: why.slice(0, 200) } });
+    // A DISCONNECT the server sends for a takeover or a revocation is not the client's wish:
+    // the will is published, as for any connection that ends without the client's DISCONNECT.
+    this.destroy(why);
+  }
+
+  private destroy(why: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.connectTimer);
+    this.socket.end();
+    // end() flushes what is written; a peer that never reads must not keep the socket open.
+    setTimeout(() => this.socket.destroy(), 2_000).unref();
+    this.finish(why);
+  }
+
+  private onSocketGone(why: string): void {
+    if (!this.closed) {
+      this.closed = true;
+      clearTimeout(this.connectTimer);
+    }
+    this.finish(why);
+  }
+
+  private finished = false;
+
+  private finish(why: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.connected || !this.sessionRef || !this.identityRef) return;
+    this.broker.detach(this);
+    const will = this.will;
+    this.will = undefined;
+    if (will) {
+      if (will.delaySeconds === 0) this.broker.publish(will.message);
+      else setTimeout(() => this.broker.publish(will.message), will.delaySeconds * 1000).unref();
+    }
+    this.broker.observer.disconnected?.(this.identityRef, { clientId: this.sessionRef.clientId, reason: why });
+  }
+}
+
+/** The MQTT 5 PUBLISH properties that travel with a message to its subscribers (§3.3.2.3). */
+function forwardable(properties: Record<string, unknown>): Record<string, unknown> | undefined {
+  const kept: Record<string, unknown> = {};
+  for (const key of ['payloadFormatIndicator', 'messageExpiryInterval', 'contentType', 'responseTopic', 'correlationData', 'userProperties']) {
+    if (properties[key] !== undefined) kept[key] = properties[key];
+  }
+  return Object.keys(kept).length > 0 ? kept : undefined;
+}
