@@ -86,7 +86,25 @@ export class Broker {
     }
     clearTimeout(session.expiryTimer);
     session.expiryTimer = undefined;
+    if (session.pendingWill) {
+      clearTimeout(session.pendingWill.timer);
+      session.pendingWill = undefined;
+    }
     return { session, present };
+  }
+
+  /** Publishes a will now, or after its delay unless the session resumes or ends first. */
+  publishWill(session: MqttSession, message: BrokerMessage, delaySeconds: number): void {
+    if (delaySeconds === 0) {
+      this.publish(message);
+      return;
+    }
+    const timer = setTimeout(() => {
+      session.pendingWill = undefined;
+      this.publish(message);
+    }, delaySeconds * 1000);
+    timer.unref();
+    session.pendingWill = { message, timer };
   }
 
   attach(connection: BrokerConnection): void {
@@ -113,6 +131,13 @@ export class Broker {
 
   private endSession(session: MqttSession): void {
     clearTimeout(session.expiryTimer);
+    // A session ending before its will's delay is up sends the will now (MQTT 5 §3.1.2.5).
+    const will = session.pendingWill;
+    session.pendingWill = undefined;
+    if (will) {
+      clearTimeout(will.timer);
+      this.publish(will.message);
+    }
     for (const filter of session.subscriptions.keys()) this.index.remove(session.key, filter);
     session.subscriptions.clear();
     session.queued.length = 0;
@@ -133,9 +158,11 @@ export class Broker {
    */
   sweep(now: Date): void {
     const ms = now.getTime();
+    // Certificates expire by the injected clock; keepalive is measured in real time, as packets arrive.
+    const real = Date.now();
     for (const connection of [...this.online.values()]) {
       if (connection.identity.notAfter.getTime() <= ms) connection.close(0xa0, 'the client certificate or token has expired');
-      else if (connection.keepaliveExpired(ms)) connection.close(0x8d, 'keepalive timeout');
+      else if (connection.keepaliveExpired(real)) connection.close(0x8d, 'keepalive timeout');
     }
   }
 

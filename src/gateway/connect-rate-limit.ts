@@ -20,7 +20,9 @@ export class ConnectRateLimit {
     if (admitted) bucket.tokens -= 1;
     this.buckets.set(address, bucket);
     // Addresses that have refilled carry no state worth keeping.
-    if (this.buckets.size > 10_000) for (const [key, b] of this.buckets) if (b.tokens >= this.burst - 1 && now - b.at > 60_000) this.buckets.delete(key);
+    if (this.buckets.size > 10_000) {
+      for (const [key, b] of this.buckets) if (b.tokens + ((now - b.at) / 1000) * this.perSecond >= this.burst) this.buckets.delete(key);
+    }
     return admitted;
   }
 }

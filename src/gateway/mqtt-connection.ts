@@ -78,16 +78,24 @@ export class MqttConnection implements BrokerConnection {
     if (this.closed) return;
     this.lastActivity = Date.now();
     this.parser.parse(chunk);
-    // The parser buffers a packet until it is whole: a declared length over the limit is refused
-    // as soon as the header is read, not after the whole body has been taken in.
+    // A packet still arriving: its declared length over the limit is refused as soon as the
+    // header is read, not after the whole body has been taken in. (A packet that arrived whole
+    // in this chunk was checked in onPacket.)
     const declared = (this.parser as unknown as { packet: { length: number } }).packet.length;
-    if (!this.closed && declared > this.options.maxPacketSize) {
-      this.violation(REASON.packetTooLarge, 'packet-too-large', `a packet of ${declared} bytes is over the limit of ${this.options.maxPacketSize}`);
-    }
+    if (!this.closed && declared >= 0) this.refuseIfTooLarge(declared);
+  }
+
+  /** MQTT 5 §3.1.2.11.4 counts the whole packet: fixed header, length octets and remaining length. */
+  private refuseIfTooLarge(remainingLength: number): boolean {
+    const size = 1 + (remainingLength < 128 ? 1 : remainingLength < 16_384 ? 2 : remainingLength < 2_097_152 ? 3 : 4) + remainingLength;
+    if (size <= this.options.maxPacketSize) return false;
+    this.violation(REASON.packetTooLarge, 'packet-too-large', `a packet of ${size} bytes is over the limit of ${this.options.maxPacketSize}`);
+    return true;
   }
 
   private onPacket(packet: Packet): void {
     if (this.closed) return;
+    if (this.refuseIfTooLarge(packet.length ?? 0)) return;
     if (!this.connected) {
       if (packet.cmd !== 'connect') return this.violation(REASON.protocolError, 'protocol', `the first packet must be CONNECT, not ${packet.cmd.toUpperCase()}`);
       return this.onConnect(packet);
@@ -387,10 +395,7 @@ export class MqttConnection implements BrokerConnection {
     this.broker.detach(this);
     const will = this.will;
     this.will = undefined;
-    if (will) {
-      if (will.delaySeconds === 0) this.broker.publish(will.message);
-      else setTimeout(() => this.broker.publish(will.message), will.delaySeconds * 1000).unref();
-    }
+    if (will) this.broker.publishWill(this.sessionRef, will.message, will.delaySeconds);
     this.broker.observer.disconnected?.(this.identityRef, { clientId: this.sessionRef.clientId, reason: why });
   }
 }

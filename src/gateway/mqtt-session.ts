@@ -39,6 +39,8 @@ export class MqttSession {
   /** Seconds the session outlives its connection; 0 ends it with the connection. */
   expirySeconds = 0;
   expiryTimer: NodeJS.Timeout | undefined;
+  /** A will waiting out its delay: cancelled if the session resumes first (MQTT 5 §3.1.3.2.2). */
+  pendingWill: { message: BrokerMessage; timer: NodeJS.Timeout } | undefined;
 
   constructor(
     readonly key: string,

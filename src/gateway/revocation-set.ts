@@ -97,7 +97,8 @@ export class RevocationSet {
   private save(now: Date): Promise<void> {
     const file: RevocationFile = { version: 1, source: this.source, updatedAt: (this.updatedAt ?? now).toISOString(), revoked: [...this.bySerial.values()] };
     // Saves run one after another, each writing the set as it stands when it runs.
-    this.saving = this.saving.then(async () => {
+    // A failed save does not stop later ones: each writes the whole set again.
+    this.saving = this.saving.catch(() => undefined).then(async () => {
       await mkdir(dirname(this.path), { recursive: true });
       const temporary = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
       await writeFile(temporary, JSON.stringify(file), { mode: 0o600 });
