@@ -257,7 +257,7 @@ test('revocation stores reason and time, tells listeners and publishes cert.revo
   const revoked = events.find((e) => e.type === 'cert.revoked');
   assert.ok(revoked);
   assert.equal(revoked.occurredAt, revokedAt.toISOString());
-  assert.deepEqual(revoked.data, { serial: issued.record.serial, ca: 'devices', reason: 1, revokedAt: revokedAt.toISOString(), identifier: deviceId(13), origin: h.authority.origin });
+  assert.deepEqual(revoked.data, { serial: issued.record.serial, ca: 'devices', reason: 1, revokedAt: revokedAt.toISOString(), identifier: deviceId(13), notAfter: issued.record.notAfter.toISOString(), origin: h.authority.origin });
 });
 
 /** The in-process bus with publishing held until `release()`, as a slow or unreachable NATS would. */
