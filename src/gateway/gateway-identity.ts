@@ -12,6 +12,7 @@ import { createRequestForKey } from '../device/certificate-request.js';
 import { Http01Responder } from '../device/http01-responder.js';
 import { HttpsTransport } from '../device/https-transport.js';
 import { FileIdentityStore } from '../device/identity-store.js';
+import { canonicalSerialHex } from '../pki/serial-number.js';
 
 export interface GatewayIdentityOptions {
   dir: string;
@@ -48,7 +49,7 @@ export class GatewayIdentity {
     if (!cert) return undefined;
     const key = (await this.store.key('device')).export({ type: 'pkcs8', format: 'pem' }) as string;
     const leaf = new X509Certificate(cert);
-    return { key, cert, notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo), serial: leaf.serialNumber.toLowerCase() };
+    return { key, cert, notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo), serial: canonicalSerialHex(leaf.serialNumber) };
   }
 
   static renewalDue(credentials: GatewayCredentials, now: Date): boolean {

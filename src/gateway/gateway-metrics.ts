@@ -23,10 +23,6 @@ export class GatewayMetrics {
   readonly revocationsKnown = new Gauge({ name: 'hearth_gateway_revocations_known', help: 'Revoked certificates in the gateway revocation set', registers: this.registers });
   readonly revocationStreamUp = new Gauge({ name: 'hearth_gateway_revocation_stream_up', help: '1 while the revocation push stream is connected', registers: this.registers });
   readonly crlFetches = new Counter({ name: 'hearth_gateway_crl_fetches_total', help: 'CRL fallback fetches, by outcome', labelNames: ['outcome'], registers: this.registers });
-  readonly replays = new Counter({ name: 'hearth_gateway_sensor_replays_rejected_total', help: 'Sensor messages dropped by the replay window', registers: this.registers });
-  readonly keepaliveInterval = new Gauge({ name: 'hearth_gateway_keepalive_seconds', help: 'Seconds between the last two packets of each device (keepalive round)', labelNames: ['device'], registers: this.registers });
-  readonly uplinkQueued = new Gauge({ name: 'hearth_gateway_uplink_queue_depth', help: 'Messages waiting in the durable uplink queue', registers: this.registers });
-  readonly uplinkSent = new Counter({ name: 'hearth_gateway_uplink_sent_total', help: 'Messages the control plane acknowledged', registers: this.registers });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'hearth_gateway_' });

@@ -52,9 +52,7 @@ export type GatewaySecurityEvent =
   | 'security.tls_refused'
   | 'security.acl_denied'
   | 'security.protocol_violation'
-  | 'security.connect_flood'
-  | 'security.replay_rejected'
-  | 'security.token_refused';
+  | 'security.connect_flood';
 
 const RENEWAL_CHECK_MS = 3_600_000;
 

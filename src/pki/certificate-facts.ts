@@ -54,10 +54,3 @@ export function certificateAltNames(der: Uint8Array): { dnsNames: string[]; othe
 export function certificateDnsNames(der: Uint8Array): string[] {
   return certificateAltNames(der).dnsNames;
 }
-
-/** The uniformResourceIdentifier entries of a certificate's subjectAltName: a device's identifier. */
-export function certificateUris(der: Uint8Array): string[] {
-  const san = AsnConvert.parse(der, Certificate).tbsCertificate.extensions?.find((e) => e.extnID === id_ce_subjectAltName);
-  if (!san) return [];
-  return [...AsnConvert.parse(san.extnValue, SubjectAlternativeName)].flatMap((name) => (name.uniformResourceIdentifier === undefined ? [] : [name.uniformResourceIdentifier]));
-}

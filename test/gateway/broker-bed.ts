@@ -198,3 +198,13 @@ export function settlesWithin(promise: Promise<unknown>, ms: number): Promise<bo
   const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   return Promise.race([promise.then(() => true), timeout]).finally(() => clearTimeout(timer));
 }
+
+/** Runs a test body against a fresh broker and closes it whatever the body does. */
+export async function withBed(body: (bed: Bed) => Promise<void>): Promise<void> {
+  const bed = await startBed();
+  try {
+    await body(bed);
+  } finally {
+    await bed.close();
+  }
+}

@@ -6,16 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqttPacket, { type IConnackPacket, type IConnectPacket, type IDisconnectPacket, type IPublishPacket, type IUnsubackPacket, type Packet } from 'mqtt-packet';
-import { CONNECTION, LAMP, SWITCH, connectClient, connectRaw, settlesWithin, sleep, startBed, until, type Bed } from './broker-bed.js';
+import { CONNECTION, LAMP, SWITCH, connectClient, connectRaw, settlesWithin, sleep, until, withBed } from './broker-bed.js';
 
-async function withBed(body: (bed: Bed) => Promise<void>): Promise<void> {
-  const bed = await startBed();
-  try {
-    await body(bed);
-  } finally {
-    await bed.close();
-  }
-}
 
 const publishes = (packets: Packet[]) => packets.filter((p): p is IPublishPacket => p.cmd === 'publish');
 const text = (p: IPublishPacket) => Buffer.from(p.payload).toString();

@@ -6,16 +6,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqttPacket, { type IConnackPacket, type IConnectPacket, type IDisconnectPacket, type IPublishPacket } from 'mqtt-packet';
-import { CONNECTION, LAMP, SENSOR, SWITCH, connectClient, connectRaw, settlesWithin, sleep, startBed, until, type Bed, type TestClient } from './broker-bed.js';
+import { CONNECTION, LAMP, SENSOR, SWITCH, connectClient, connectRaw, settlesWithin, sleep, until, type Bed, type TestClient, withBed } from './broker-bed.js';
 
-async function withBed(body: (bed: Bed) => Promise<void>): Promise<void> {
-  const bed = await startBed();
-  try {
-    await body(bed);
-  } finally {
-    await bed.close();
-  }
-}
 
 /** A bystander that is subscribed to the shared state topics, to show it is still connected and served. */
 async function bystander(bed: Bed, version: 4 | 5 = 5): Promise<TestClient> {

@@ -6,19 +6,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IPublishPacket, ISubackPacket, IPubackPacket } from 'mqtt-packet';
-import { LAMP, SENSOR, SWITCH, connectClient, sleep, startBed, until, type Bed } from './broker-bed.js';
+import { LAMP, SENSOR, SWITCH, connectClient, sleep, until, withBed } from './broker-bed.js';
 
 const VERSIONS = [5, 4] as const;
 const text = (packet: IPublishPacket) => Buffer.from(packet.payload).toString();
 
-async function withBed(body: (bed: Bed) => Promise<void>): Promise<void> {
-  const bed = await startBed();
-  try {
-    await body(bed);
-  } finally {
-    await bed.close();
-  }
-}
 
 for (const version of VERSIONS) {
   describe(`MQTT ${version === 5 ? '5' : '3.1.1'}`, () => {

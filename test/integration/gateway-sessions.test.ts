@@ -8,6 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { connect as netConnect } from 'node:net';
+import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { runCommand } from '../support/commands.js';
@@ -18,7 +19,7 @@ let rootPem: string;
 
 before(async () => {
   bed = await startGatewayBed({ gatewayYaml: { mqtt: { tlsMinVersion: 'TLSv1.2', maxPacketSize: 4096, connectRatePerSecond: 5, connectBurst: 100 } } });
-  rootPem = (await import('node:fs')).readFileSync(bed.rootFile, 'utf8');
+  rootPem = readFileSync(bed.rootFile, 'utf8');
 });
 
 after(async () => {

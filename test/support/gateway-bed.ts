@@ -5,7 +5,7 @@
  * the API and written to files, so outside clients (mosquitto_pub, openssl) can use them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parse, stringify } from 'yaml';
@@ -88,7 +88,6 @@ export async function startGatewayBed(options: { gatewayYaml?: Record<string, un
   const gatewayDir = join(work, 'gateway');
   const rootFile = join(installation.dir, 'ca/root.pem');
   if (options.gatewayYaml) {
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(gatewayDir, { recursive: true });
     writeFileSync(join(gatewayDir, 'gateway.yaml'), stringify(options.gatewayYaml));
   }
