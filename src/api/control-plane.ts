@@ -22,7 +22,7 @@ import { openStore } from '../store/open-store.js';
 import { openBus } from '../bus/open-bus.js';
 import type { EventBus } from '../bus/bus.js';
 import type { Store } from '../store/store.js';
-import { TooManyRequestsError } from '../core/errors.js';
+import { TooManyRequestsError, UnauthorizedError } from '../core/errors.js';
 import { databaseUrl, keyProviderFor, publicUrls, readSecret } from '../authority/installation-config.js';
 import { Authority } from '../authority/authority.js';
 import { loadIssuingCas, loadRootCertificate } from '../authority/ca-material.js';
@@ -49,6 +49,7 @@ import { DeviceAttestation } from '../provisioning/attestation/device-attestatio
 import { RevocationFeed } from '../authority/revocation-feed.js';
 import { GatewayCertificates } from '../access/gateway-certificate.js';
 import { registerRevocationStreamRoutes } from './routes/revocation-stream.js';
+import { registerTelemetryRoutes } from './routes/telemetry-ingest.js';
 import type { TLSSocket } from 'node:tls';
 
 export interface ControlPlaneOptions {
@@ -321,6 +322,16 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     crlUrl: urls.crl,
     caCertificatePem: (ca) => pemEncode('CERTIFICATE', (caCertificates.get(ca) as Uint8Array)),
     authenticate: authenticateGatewayOrToken,
+  });
+  registerTelemetryRoutes(api, {
+    store,
+    clock,
+    authenticateGateway: async (request) => {
+      const gateway = await gateways.authenticate(request.raw.socket as TLSSocket);
+      if (!gateway) throw new UnauthorizedError('ingest takes a gateway certificate from the services CA');
+      return gateway;
+    },
+    authenticate,
   });
   registerTransparencyLogRoutes(api, { store, checkpointer, verifierKey: logIdentity.verifierKey });
   await registerAcmeServer(api, {

@@ -31,8 +31,18 @@ export interface BrokerConnection {
   keepaliveExpired(now: number): boolean;
 }
 
+/**
+ * Where published messages are kept beyond routing (the uplink queue). A QoS 1 or 2 publisher is
+ * acknowledged only once `keep` has called back without an error.
+ */
+export interface MessageSink {
+  accepts(message: BrokerMessage): boolean;
+  keep(message: BrokerMessage, done?: (err: Error | null) => void): void;
+}
+
 export interface BrokerOptions {
   acl: TopicAcl;
+  sink?: MessageSink;
   /** Longest a session may outlive its connection; a client asking for more gets this. */
   maxSessionExpirySeconds: number;
   /** Messages kept for an offline persistent session; the oldest is dropped beyond it. */

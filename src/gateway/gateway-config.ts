@@ -7,9 +7,17 @@ import { readFileSync, existsSync } from 'node:fs';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.js';
+import { topicFilterProblem } from './topic-filter.js';
 
 const port = z.number().int().min(0).max(65535);
-const topicFilters = z.array(z.string().min(1).max(1024)).default([]);
+const validFilters = z.array(
+  z
+    .string()
+    .min(1)
+    .max(1024)
+    .refine((filter) => topicFilterProblem(filter) === undefined, { error: (issue) => `not a topic filter: ${topicFilterProblem(String(issue.input))}` }),
+);
+const topicFilters = validFilters.default([]);
 
 export const gatewayConfigSchema = z
   .object({
@@ -58,6 +66,21 @@ export const gatewayConfigSchema = z
       .object({
         /** How often the CRL is fetched while the push stream is down. */
         crlFallbackSeconds: z.number().int().min(5).max(86400).default(60),
+      })
+      .strict()
+      .prefault({}),
+    uplink: z
+      .object({
+        /** Device messages go to the control plane's /api/v1/ingest through a queue on disk. */
+        enabled: z.boolean().default(true),
+        /** Which published topics go up, and which of those stay home. */
+        topics: validFilters.default(['hearth/#']),
+        exclude: validFilters.default(['hearth/+/cmd/#']),
+        batchSize: z.number().int().min(1).max(1000).default(500),
+        /** Beyond this many waiting messages the oldest are dropped (and counted). */
+        maxQueuedMessages: z.number().int().min(1000).default(1_000_000),
+        /** 'full' keeps acknowledged messages through a power cut; 'normal' only through a crash. */
+        synchronous: z.enum(['full', 'normal']).default('full'),
       })
       .strict()
       .prefault({}),

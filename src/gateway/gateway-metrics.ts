@@ -23,6 +23,17 @@ export class GatewayMetrics {
   readonly revocationsKnown = new Gauge({ name: 'hearth_gateway_revocations_known', help: 'Revoked certificates in the gateway revocation set', registers: this.registers });
   readonly revocationStreamUp = new Gauge({ name: 'hearth_gateway_revocation_stream_up', help: '1 while the revocation push stream is connected', registers: this.registers });
   readonly crlFetches = new Counter({ name: 'hearth_gateway_crl_fetches_total', help: 'CRL fallback fetches, by outcome', labelNames: ['outcome'], registers: this.registers });
+  /** Read when metrics are scraped; the gateway points it at its uplink queue. */
+  uplinkDepth: () => number = () => 0;
+  readonly uplinkQueued: Gauge = new Gauge({
+    name: 'hearth_gateway_uplink_queued',
+    help: 'Messages in the uplink queue on disk, waiting for the control plane',
+    registers: this.registers,
+    collect: (): void => this.uplinkQueued.set(this.uplinkDepth()),
+  });
+  readonly uplinkSent = new Counter({ name: 'hearth_gateway_uplink_sent_total', help: 'Messages the control plane confirmed it stored', registers: this.registers });
+  readonly uplinkDropped = new Counter({ name: 'hearth_gateway_uplink_dropped_total', help: 'Messages dropped from a full uplink queue, or refused by the control plane as invalid', labelNames: ['reason'], registers: this.registers });
+  readonly uplinkUp = new Gauge({ name: 'hearth_gateway_uplink_up', help: '1 while the control plane takes the uplink', registers: this.registers });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'hearth_gateway_' });

@@ -27,6 +27,10 @@ import { RevocationSet } from './revocation-set.js';
 import { RevocationStreamClient, type StreamSnapshot } from './revocation-stream-client.js';
 import { TopicAcl } from './topic-acl.js';
 import { ExternalAccountBindingFile } from './external-account-binding-file.js';
+import { topicMatches } from './topic-filter.js';
+import type { MessageSink } from './broker.js';
+import { UplinkQueue } from './uplink/uplink-queue.js';
+import { UplinkSender } from './uplink/uplink-sender.js';
 
 export interface GatewayOptions {
   dir: string;
@@ -42,6 +46,8 @@ export interface RunningGateway {
   metricsUrl: string;
   broker: Broker;
   revocations: RevocationSet;
+  /** Absent when `uplink.enabled` is false. */
+  uplink: { queue: UplinkQueue; sender: UplinkSender } | undefined;
   stream: RevocationStreamClient;
   metrics: GatewayMetrics;
   credentials(): GatewayCredentials;
@@ -130,6 +136,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     const devicesCaPem = await readFile(devicesCaPath, 'utf8');
 
+    const uplink = config.uplink.enabled ? startUplink(dir, config, rootPem, () => credentials, metrics, logger) : undefined;
+    if (uplink) closers.push(() => uplink.close());
+
     const quarantined = new Set(config.acl.quarantined);
     const acl = new TopicAcl(new Map(Object.entries(config.acl.models)), (id) => quarantined.has(id));
     const broker = new Broker({
@@ -137,6 +146,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       maxSessionExpirySeconds: config.mqtt.maxSessionExpirySeconds,
       maxQueuedMessages: config.mqtt.maxQueuedMessages,
       maxRetainedMessages: config.mqtt.maxRetainedMessages,
+      ...(uplink ? { sink: uplink.sink } : {}),
       observer: {
         connected: (who: ClientIdentity, info) => {
           metrics.connects.inc({ protocol: info.protocolVersion === 5 ? 'mqtt5' : 'mqtt311', kind: who.kind });
@@ -258,6 +268,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       revocation: { source: stream.connected ? 'stream' : 'crl-fallback', streamConnected: stream.connected, downSince: stream.downSince?.toISOString() ?? null, lastError: stream.connected ? null : (stream.lastError ?? null), known: revocations.size, updatedAt: revocations.updatedAt?.toISOString() ?? null },
       mqtt: { connections: broker.connectionCount },
       certificate: { serial: credentials.serial, notAfter: credentials.notAfter.toISOString() },
+      uplink: uplink ? { reachable: uplink.sender.reachable, queued: uplink.queue.depth, lastError: uplink.sender.lastError ?? null } : { enabled: false },
     }));
     closers.push(() => health.close());
     const address = health.server.address() as AddressInfo;
@@ -267,6 +278,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       metricsUrl: `http://${config.metrics.host}:${address.port}`,
       broker,
       revocations,
+      uplink: uplink ? { queue: uplink.queue, sender: uplink.sender } : undefined,
       stream,
       metrics,
       credentials: () => credentials,
@@ -276,6 +288,57 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await close();
     throw err;
   }
+}
+
+/**
+ * The store-and-forward uplink: device messages on the configured topics are queued on disk
+ * (the publisher's PUBACK waits for the commit) and sent to the control plane in batches.
+ */
+function startUplink(dir: string, config: GatewayConfig, rootPem: string, credentials: () => GatewayCredentials, metrics: GatewayMetrics, logger: Logger) {
+  const queue = UplinkQueue.open(join(dir, 'uplink.db'), { maxMessages: config.uplink.maxQueuedMessages, synchronous: config.uplink.synchronous });
+  metrics.uplinkDepth = () => queue.depth;
+  let droppedSeen = 0;
+  const sender = new UplinkSender({
+    controlPlaneUrl: config.controlPlane as string,
+    rootPem,
+    credentials: () => credentials(),
+    queue,
+    batchSize: config.uplink.batchSize,
+    onSent: (count) => {
+      metrics.uplinkSent.inc(count);
+      if (queue.dropped > droppedSeen) {
+        metrics.uplinkDropped.inc({ reason: 'queue-full' }, queue.dropped - droppedSeen);
+        logger.warn({ dropped: queue.dropped - droppedSeen }, 'the uplink queue was full: the oldest messages were dropped');
+        droppedSeen = queue.dropped;
+      }
+    },
+    onRejected: (message, detail) => {
+      metrics.uplinkDropped.inc({ reason: 'refused' });
+      logger.error({ messageId: message.id, deviceId: message.deviceId, topic: message.topic, detail }, 'the control plane refused an uplink message; it is discarded');
+    },
+    onStateChange: (reachable, detail) => {
+      metrics.uplinkUp.set(reachable ? 1 : 0);
+      if (reachable) logger.info({ queued: queue.depth }, 'uplink to the control plane restored');
+      else logger.warn({ detail, queued: queue.depth }, 'the control plane is unreachable; device messages wait in the queue on disk');
+    },
+  });
+  metrics.uplinkUp.set(1);
+  sender.start();
+  const { topics, exclude } = config.uplink;
+  const sink: MessageSink = {
+    // Only what devices published: messages from rules or the bridge are the home's own.
+    accepts: (message) => message.from.startsWith('urn:dev:ops:') && topics.some((f) => topicMatches(f, message.topic)) && !exclude.some((f) => topicMatches(f, message.topic)),
+    keep: (message, done) => queue.enqueue({ deviceId: message.from, topic: message.topic, payload: message.payload, qos: message.qos, publishedAt: Date.now() }, done),
+  };
+  return {
+    queue,
+    sender,
+    sink,
+    close: async () => {
+      await sender.stop();
+      queue.close();
+    },
+  };
 }
 
 async function startHealthServer(config: GatewayConfig, metrics: GatewayMetrics, status: () => Record<string, unknown>): Promise<FastifyInstance> {

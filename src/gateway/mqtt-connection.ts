@@ -22,6 +22,8 @@ export interface ConnectionOptions {
 }
 
 type Will = { message: BrokerMessage; delaySeconds: number };
+/** A PUBACK or PUBREC waiting for its message to be kept, or for the ones before it. */
+type PendingAck = { packet: Packet; ready: boolean };
 
 const CLIENT_ID_MAX = 256;
 
@@ -37,6 +39,7 @@ export class MqttConnection implements BrokerConnection {
   private clientMaxPacketSize = Number.POSITIVE_INFINITY;
   private sessionRef: MqttSession | undefined;
   private identityRef: ClientIdentity | undefined;
+  private readonly pendingAcks: PendingAck[] = [];
   lastActivity = Date.now();
   private readonly connectTimer: NodeJS.Timeout;
 
@@ -230,12 +233,12 @@ export class MqttConnection implements BrokerConnection {
       this.broker.observer.denied?.(identity, { action: 'publish', topic: packet.topic, reason: decision.reason });
       // MQTT 5 says why; 3.1.1 has no way to, and acknowledges as the spec allows (§3.3.5).
       const reasonCode = this.version === 5 ? REASON.notAuthorized : undefined;
-      if (packet.qos === 1) this.send({ cmd: 'puback', messageId, ...(reasonCode ? { reasonCode } : {}) });
-      if (packet.qos === 2) this.send({ cmd: 'pubrec', messageId, ...(reasonCode ? { reasonCode } : {}) });
+      if (packet.qos === 1) this.acknowledge({ cmd: 'puback', messageId, ...(reasonCode ? { reasonCode } : {}) });
+      if (packet.qos === 2) this.acknowledge({ cmd: 'pubrec', messageId, ...(reasonCode ? { reasonCode } : {}) });
       return;
     }
     if (packet.qos === 2 && this.session.receivedQos2.has(messageId)) {
-      return this.send({ cmd: 'pubrec', messageId }); // a resend: routed the first time
+      return this.acknowledge({ cmd: 'pubrec', messageId }); // a resend: routed the first time
     }
     const message: BrokerMessage = {
       topic: packet.topic,
@@ -247,11 +250,34 @@ export class MqttConnection implements BrokerConnection {
     };
     this.broker.publish(message);
     this.broker.observer.published?.(identity, message);
-    if (packet.qos === 1) this.send({ cmd: 'puback', messageId });
-    else if (packet.qos === 2) {
-      this.session.receivedQos2.add(messageId);
-      this.send({ cmd: 'pubrec', messageId });
+    if (packet.qos === 2) this.session.receivedQos2.add(messageId);
+    const sink = this.broker.options.sink;
+    if (!sink?.accepts(message)) {
+      if (packet.qos > 0) this.acknowledge(packet.qos === 1 ? { cmd: 'puback', messageId } : { cmd: 'pubrec', messageId });
+      return;
     }
+    if (packet.qos === 0) return sink.keep(message);
+    const ack: PendingAck = { packet: packet.qos === 1 ? { cmd: 'puback', messageId } : { cmd: 'pubrec', messageId }, ready: false };
+    this.pendingAcks.push(ack);
+    sink.keep(message, (err) => {
+      if (err) {
+        // Not acknowledged: the client sends it again when it reconnects.
+        this.close(REASON.unspecifiedError, 'the gateway could not store the message');
+        return;
+      }
+      ack.ready = true;
+      this.sendReadyAcks();
+    });
+  }
+
+  /** Acknowledgements go in the order the publishes came (MQTT 5 §4.6), whichever were kept first. */
+  private acknowledge(packet: Packet): void {
+    if (this.pendingAcks.length === 0) return this.send(packet);
+    this.pendingAcks.push({ packet, ready: true });
+  }
+
+  private sendReadyAcks(): void {
+    while (this.pendingAcks.length > 0 && (this.pendingAcks[0] as PendingAck).ready) this.send((this.pendingAcks.shift() as PendingAck).packet);
   }
 
   private onSubscribe(packet: ISubscribePacket): void {

@@ -28,6 +28,8 @@ import { KyselyLogStore } from './kysely-log-store.js';
 import { KyselyAcmeStore } from './kysely-acme-store.js';
 import { KyselyProvisioningStore } from './kysely-provisioning-store.js';
 import type { ProvisioningStore } from './provisioning-store.js';
+import { KyselyTelemetryStore } from './kysely-telemetry-store.js';
+import type { TelemetryStore } from './telemetry-store.js';
 
 const CERTIFICATE_COLUMNS = [
   'serial',
@@ -132,6 +134,7 @@ export class KyselyStoreTx implements StoreTx {
   protected readonly log: KyselyLogStore;
   private readonly acme: KyselyAcmeStore;
   readonly provisioning: ProvisioningStore;
+  readonly telemetry: TelemetryStore;
 
   constructor(
     protected readonly db: Kysely<HearthDatabase>,
@@ -141,6 +144,7 @@ export class KyselyStoreTx implements StoreTx {
     this.log = new KyselyLogStore(db, dialect);
     this.acme = new KyselyAcmeStore(db);
     this.provisioning = new KyselyProvisioningStore(db);
+    this.telemetry = new KyselyTelemetryStore(db);
   }
 
   insertAcmeNonces(nonces: readonly string[], expiresAt: Date): Promise<void> {

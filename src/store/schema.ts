@@ -213,7 +213,19 @@ export interface SecurityEventsTable {
   created_at: EpochMs;
 }
 
+export interface TelemetryMessagesTable {
+  gateway: string;
+  message_id: string;
+  device_id: string;
+  topic: string;
+  payload: Bytes;
+  qos: number;
+  published_at: EpochMs;
+  received_at: EpochMs;
+}
+
 export interface HearthDatabase {
+  telemetry_messages: TelemetryMessagesTable;
   manufacturers: ManufacturersTable;
   attestation_roots: AttestationRootsTable;
   device_models: DeviceModelsTable;

@@ -7,6 +7,7 @@ export type CertificateState = 'pending' | 'issued' | 'revoked';
 
 import type { RevocationReasonCode } from '../pki/revocation-reason.js';
 import type { ProvisioningStore } from './provisioning-store.js';
+import type { TelemetryStore } from './telemetry-store.js';
 
 /** RFC 5280 CRLReason codes (7 is unused by the standard). */
 export type RevocationReason = RevocationReasonCode;
@@ -162,6 +163,8 @@ export type RenewalSelection = { serials: readonly string[] } | { ca: string; is
 export interface StoreTx {
   /** Manufacturers, attestation roots, manifests, enrollments and provisioning's security events. */
   readonly provisioning: ProvisioningStore;
+  /** Device messages forwarded by home gateways, each stored once. */
+  readonly telemetry: TelemetryStore;
   /** Inserts a pending certificate; throws UniqueViolationError if the serial exists. */
   insertPendingCertificate(cert: NewPendingCertificate): Promise<void>;
   /** pending → issued with the signed DER. Returns false if the serial is not pending. */

@@ -41,6 +41,8 @@ export interface GatewayBed {
   issueDevice(deviceId: string): Promise<DeviceFiles>;
   revoke(serial: string): Promise<void>;
   startGateway(): Promise<RunningGatewayProcess>;
+  /** Starts the control plane again on the same ports (the bed must be made with `fixedPorts`). */
+  restartServer(): Promise<RunningServer>;
   close(): Promise<void>;
 }
 
@@ -77,13 +79,18 @@ export async function startGatewayProcess(args: string[], env: NodeJS.ProcessEnv
   };
 }
 
-export async function startGatewayBed(options: { gatewayYaml?: Record<string, unknown> } = {}): Promise<GatewayBed> {
+export async function startGatewayBed(options: { gatewayYaml?: Record<string, unknown>; fixedPorts?: boolean } = {}): Promise<GatewayBed> {
   const installation = await initInstallation();
+  if (options.fixedPorts) {
+    // A control plane that stops and starts again must come back where the gateway looks for it.
+    installation.env.HEARTH_SERVER_API_PORT = String(await freeLoopbackPort());
+    installation.env.HEARTH_SERVER_HTTP_PORT = String(await freeLoopbackPort());
+  }
   const http01Port = await freeLoopbackPort();
   const configFile = join(installation.dir, 'hearth.yaml');
   const config = (parse(readFileSync(configFile, 'utf8')) ?? {}) as Record<string, Record<string, unknown>>;
   writeFileSync(configFile, stringify({ ...config, acme: { ...(config.acme ?? {}), http01Port, validationAddress: '127.0.0.1' } }));
-  const server = await startServer(installation);
+  let server = await startServer(installation);
   const work = mkdtempSync(join(tmpdir(), 'hearth-gateway-'));
   const gatewayDir = join(work, 'gateway');
   const rootFile = join(installation.dir, 'ca/root.pem');
@@ -99,7 +106,9 @@ export async function startGatewayBed(options: { gatewayYaml?: Record<string, un
     );
   const bed: GatewayBed = {
     installation,
-    server,
+    get server() {
+      return server;
+    },
     gateway: await startGateway(),
     gatewayDir,
     rootFile,
@@ -120,6 +129,12 @@ export async function startGatewayBed(options: { gatewayYaml?: Record<string, un
       await server.client.call('POST', `/api/v1/certificates/${serial}/revoke`, { reason: 'keyCompromise' });
     },
     startGateway,
+    async restartServer() {
+      if (!options.fixedPorts) throw new Error('restartServer needs a bed made with fixedPorts');
+      if (server.process.exitCode === null) await server.stop();
+      server = await startServer(installation);
+      return server;
+    },
     async close() {
       await bed.gateway.stop();
       await server.stop();

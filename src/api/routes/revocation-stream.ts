@@ -5,6 +5,7 @@
  * A comment line every 15 s keeps proxies and the gateway's liveness check satisfied. A gateway
  * that reconnects simply receives a new snapshot.
  */
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authorize, type Principal } from '../../access/principal.js';
 import type { RevocationFeed, RevocationNotice } from '../../authority/revocation-feed.js';
@@ -16,6 +17,12 @@ export function registerRevocationStreamRoutes(
   app: FastifyInstance,
   deps: { feed: RevocationFeed; crlUrl: (ca: string) => string; caCertificatePem: (ca: string) => string; authenticate: (request: FastifyRequest) => Promise<Principal> },
 ): void {
+  // A stream never ends by itself, and the server's close waits for open requests: close them first.
+  const open = new Set<ServerResponse>();
+  app.addHook('preClose', (done) => {
+    for (const raw of open) raw.end();
+    done();
+  });
   app.get<{ Querystring: { ca: string } }>(
     '/api/v1/revocations/stream',
     {
@@ -42,6 +49,7 @@ export function registerRevocationStreamRoutes(
       });
       let heartbeat: NodeJS.Timeout | undefined;
       const stop = () => {
+        open.delete(raw);
         unsubscribe();
         clearInterval(heartbeat);
       };
@@ -49,6 +57,7 @@ export function registerRevocationStreamRoutes(
       try {
         const revoked = await deps.feed.snapshot(ca);
         reply.hijack();
+        open.add(raw);
         raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
         raw.write('retry: 2000\n\n');
         send('snapshot', { ca, caCertificate: deps.caCertificatePem(ca), crlUrl: deps.crlUrl(ca), revoked });

@@ -12,6 +12,7 @@ import { acmeLookupsMigration } from './0005-acme-lookups.js';
 import { renewalInfoMigration } from './0006-renewal-info.js';
 import { acmeAdmissionMigration } from './0007-acme-admission.js';
 import { provisioningMigration } from './0008-provisioning.js';
+import { telemetryMigration } from './0009-telemetry.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const binaryType = dialect === 'postgres' ? 'bytea' : 'blob';
@@ -24,6 +25,7 @@ export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvi
     '0006-renewal-info': renewalInfoMigration(),
     '0007-acme-admission': acmeAdmissionMigration(binaryType),
     '0008-provisioning': provisioningMigration(binaryType),
+    '0009-telemetry': telemetryMigration(binaryType),
   };
   return { getMigrations: async () => migrations };
 }
