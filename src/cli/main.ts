@@ -11,6 +11,7 @@ import { registerFactoryCommands } from './commands/factory.js';
 import { registerGatewayCommand } from './commands/gateway.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerProvisioningCommands } from './commands/provisioning.js';
+import { registerSensorCommands } from './commands/sensor.js';
 import { registerServeCommand } from './commands/serve.js';
 
 const program = new Command();
@@ -19,6 +20,7 @@ program.exitOverride();
 registerInitCommand(program);
 registerServeCommand(program);
 registerGatewayCommand(program);
+registerSensorCommands(program);
 registerCertCommands(program);
 registerAuditCommands(program);
 registerAcmeCommands(program);

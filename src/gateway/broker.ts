@@ -49,6 +49,11 @@ export interface BrokerOptions {
   maxQueuedMessages: number;
   maxRetainedMessages: number;
   observer?: BrokerObserver;
+  /**
+   * Every message after it was routed, whoever published it (a device, a sensor, a will, a rule,
+   * the bridge): where local rules and the upstream bridge look at traffic.
+   */
+  routed?: (message: BrokerMessage) => void;
 }
 
 export class Broker {
@@ -226,6 +231,7 @@ export class Broker {
       else if (qos > 0) this.queueOffline(session, message, qos);
     }
     if (receivers === 0) this.dropped++;
+    this.options.routed?.(message);
     return receivers;
   }
 

@@ -7,6 +7,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.js';
+import { bridgeConfigSchema } from './bridge/bridge-config.js';
 import { topicFilterProblem } from './topic-filter.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -84,6 +85,38 @@ export const gatewayConfigSchema = z
       })
       .strict()
       .prefault({}),
+    sensors: z
+      .object({
+        /** The second listener, for sensors that cannot do mTLS: they connect with a token the gateway minted. */
+        enabled: z.boolean().default(false),
+        /** 'tls': server-authenticated TLS; 'loopback-plaintext': no TLS, on the loopback interface only. */
+        transport: z.enum(['tls', 'loopback-plaintext']).default('tls'),
+        /** Default 0.0.0.0 with TLS, 127.0.0.1 without. */
+        host: z.string().optional(),
+        mqttPort: port.default(8884),
+        /** The pairing endpoints (POST /sensor/v1/challenge and /sensor/v1/token), same transport. */
+        tokenPort: port.default(8885),
+        tokenAlgorithm: z.enum(['EdDSA', 'ES256']).default('EdDSA'),
+        tokenLifetimeSeconds: z.number().int().min(60).max(900).default(600),
+        replayWindow: z.number().int().min(8).max(2048).multipleOf(8).default(64),
+      })
+      .strict()
+      .refine((s) => s.transport === 'tls' || s.host === undefined || ['127.0.0.1', '::1', 'localhost'].includes(s.host), {
+        error: 'loopback-plaintext listens on 127.0.0.1, ::1 or localhost only',
+        path: ['host'],
+      })
+      .transform((s) => ({ ...s, host: s.host ?? (s.transport === 'tls' ? '0.0.0.0' : '127.0.0.1') }))
+      .prefault({}),
+    rules: z
+      .object({
+        /** Local automations, relative to the gateway directory; picked up when edited. */
+        file: z.string().min(1).default('rules.yaml'),
+        reloadSeconds: z.number().int().min(1).max(3600).default(2),
+      })
+      .strict()
+      .prefault({}),
+    /** An upstream broker (the home's Mosquitto or Home Assistant) that chosen topics are exchanged with. */
+    bridge: bridgeConfigSchema.optional(),
     metrics: z.object({ host: z.string().default('127.0.0.1'), port: port.default(9883) }).strict().prefault({}),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
   })

@@ -35,6 +35,15 @@ export class GatewayMetrics {
   readonly uplinkDropped = new Counter({ name: 'hearth_gateway_uplink_dropped_total', help: 'Messages dropped from a full uplink queue, or refused by the control plane as invalid', labelNames: ['reason'], registers: this.registers });
   readonly uplinkUp = new Gauge({ name: 'hearth_gateway_uplink_up', help: '1 while the control plane takes the uplink', registers: this.registers });
 
+  readonly sensorTokens = new Counter({ name: 'hearth_gateway_sensor_tokens_issued_total', help: 'Tokens minted for sensors that answered their pairing challenge', registers: this.registers });
+  readonly sensorAuthFailures = new Counter({
+    name: 'hearth_gateway_sensor_auth_failures_total',
+    help: 'Sensor CONNECTs and token requests refused, by reason (expired, audience, algorithm, signature, wrong-proof, …)',
+    labelNames: ['reason'],
+    registers: this.registers,
+  });
+  readonly replayRejected = new Counter({ name: 'hearth_gateway_sensor_replays_rejected_total', help: 'Sensor messages dropped by the replay window, by verdict', labelNames: ['verdict'], registers: this.registers });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'hearth_gateway_' });
   }

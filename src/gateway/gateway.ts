@@ -31,6 +31,12 @@ import { topicMatches } from './topic-filter.js';
 import type { MessageSink } from './broker.js';
 import { UplinkQueue } from './uplink/uplink-queue.js';
 import { UplinkSender } from './uplink/uplink-sender.js';
+import { startSensorService, type SensorService, type SensorSecurityEvent } from './sensors/sensor-service.js';
+import { RuleEngine } from './rules/rule-engine.js';
+import { loadRulesFile } from './rules/rules-file.js';
+import { RulesReloader } from './rules/rules-reloader.js';
+import { UpstreamBridge } from './bridge/upstream-bridge.js';
+import type { BrokerMessage } from './mqtt-session.js';
 
 export interface GatewayOptions {
   dir: string;
@@ -48,6 +54,10 @@ export interface RunningGateway {
   revocations: RevocationSet;
   /** Absent when `uplink.enabled` is false. */
   uplink: { queue: UplinkQueue; sender: UplinkSender } | undefined;
+  /** Absent unless `sensors.enabled`. */
+  sensors: SensorService | undefined;
+  rules: RuleEngine;
+  bridge: UpstreamBridge | undefined;
   stream: RevocationStreamClient;
   metrics: GatewayMetrics;
   credentials(): GatewayCredentials;
@@ -58,7 +68,8 @@ export type GatewaySecurityEvent =
   | 'security.tls_refused'
   | 'security.acl_denied'
   | 'security.protocol_violation'
-  | 'security.connect_flood';
+  | 'security.connect_flood'
+  | SensorSecurityEvent;
 
 const RENEWAL_CHECK_MS = 3_600_000;
 
@@ -139,6 +150,24 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const uplink = config.uplink.enabled ? startUplink(dir, config, rootPem, () => credentials, metrics, logger) : undefined;
     if (uplink) closers.push(() => uplink.close());
 
+    // Local automations: evaluated on the gateway, so they keep working with the internet down.
+    const rulesPath = join(dir, config.rules.file);
+    const rules = new RuleEngine(await loadRulesFile(rulesPath), clock, {
+      onError: (error) => logger.warn({ rule: error.rule, action: error.action, topic: error.topic, detail: error.detail }, 'a rule action was skipped'),
+    });
+    const reloader = new RulesReloader(rulesPath, rules, {
+      intervalMs: config.rules.reloadSeconds * 1000,
+      onReload: (ruleSet) => logger.info({ file: rulesPath, rules: ruleSet.rules.length }, 'rules reloaded'),
+      onError: (error) => logger.error({ file: rulesPath, detail: error.message }, 'the rules file was not applied; the earlier rules stay'),
+    });
+    await reloader.start();
+    closers.push(() => reloader.stop());
+    let bridge: UpstreamBridge | undefined;
+    const routed = (message: BrokerMessage) => {
+      for (const output of rules.evaluate(message)) broker.publish(output.message);
+      bridge?.forward(message);
+    };
+
     const quarantined = new Set(config.acl.quarantined);
     const acl = new TopicAcl(new Map(Object.entries(config.acl.models)), (id) => quarantined.has(id));
     const broker = new Broker({
@@ -147,6 +176,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       maxQueuedMessages: config.mqtt.maxQueuedMessages,
       maxRetainedMessages: config.mqtt.maxRetainedMessages,
       ...(uplink ? { sink: uplink.sink } : {}),
+      routed,
       observer: {
         connected: (who: ClientIdentity, info) => {
           metrics.connects.inc({ protocol: info.protocolVersion === 5 ? 'mqtt5' : 'mqtt311', kind: who.kind });
@@ -190,6 +220,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       }
     });
 
+    const connectionOptions = { maxPacketSize: config.mqtt.maxPacketSize, connectTimeoutMs: config.mqtt.connectTimeoutSeconds * 1000, maxWriteBufferBytes: 4 * 1024 * 1024 };
+    const connectRate = new ConnectRateLimit(config.mqtt.connectRatePerSecond, config.mqtt.connectBurst);
     const listener = new DeviceListener({
       host: config.mqtt.host,
       port: config.mqtt.port,
@@ -199,8 +231,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       tlsMinVersion: config.mqtt.tlsMinVersion,
       revocations,
       broker,
-      connection: { maxPacketSize: config.mqtt.maxPacketSize, connectTimeoutMs: config.mqtt.connectTimeoutSeconds * 1000, maxWriteBufferBytes: 4 * 1024 * 1024 },
-      connectRate: new ConnectRateLimit(config.mqtt.connectRatePerSecond, config.mqtt.connectBurst),
+      connection: connectionOptions,
+      connectRate,
       clock,
       maxConnections: config.mqtt.maxConnections,
       observer: {
@@ -222,6 +254,31 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const mqttPort = await listener.listen();
     closers.push(() => listener.close());
     logger.info({ port: mqttPort, tlsMinVersion: config.mqtt.tlsMinVersion }, 'MQTT over mutual TLS listening');
+
+    const sensors = config.sensors.enabled
+      ? await startSensorService({
+          dir,
+          config: config.sensors,
+          gatewayName: config.name,
+          tlsMinVersion: config.mqtt.tlsMinVersion,
+          credentials: () => ({ key: credentials.key, cert: credentials.cert }),
+          broker,
+          connection: connectionOptions,
+          connectRate,
+          clock,
+          metrics,
+          logger,
+          security,
+        })
+      : undefined;
+    if (sensors) closers.push(() => sensors.close());
+
+    if (config.bridge) {
+      const upstream = new UpstreamBridge(config.bridge, { logger, inject: (message) => broker.publish(message) });
+      await upstream.start();
+      closers.push(() => upstream.stop());
+      bridge = upstream;
+    }
 
     const sweeping = setInterval(() => broker.sweep(clock.now()), 1_000);
     sweeping.unref();
@@ -256,6 +313,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           if (!result.renewed) return;
           credentials = result.credentials;
           listener.setCredentials({ key: credentials.key, cert: credentials.cert });
+          sensors?.setCredentials({ key: credentials.key, cert: credentials.cert });
           logger.info({ serial: credentials.serial, notAfter: credentials.notAfter }, 'gateway certificate renewed');
         })
         .catch((err) => logger.error({ err }, 'renewing the gateway certificate failed; retried within the hour'));
@@ -269,6 +327,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       mqtt: { connections: broker.connectionCount },
       certificate: { serial: credentials.serial, notAfter: credentials.notAfter.toISOString() },
       uplink: uplink ? { reachable: uplink.sender.reachable, queued: uplink.queue.depth, lastError: uplink.sender.lastError ?? null } : { enabled: false },
+      sensors: sensors ? { mqttPort: sensors.mqttPort, tokenPort: sensors.tokenPort, paired: sensors.registry.size } : { enabled: false },
+      rules: { file: rulesPath, ...rules.stats() },
+      bridge: bridge ? bridge.stats() : { enabled: false },
     }));
     closers.push(() => health.close());
     const address = health.server.address() as AddressInfo;
@@ -279,6 +340,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       broker,
       revocations,
       uplink: uplink ? { queue: uplink.queue, sender: uplink.sender } : undefined,
+      sensors,
+      rules,
+      bridge,
       stream,
       metrics,
       credentials: () => credentials,
@@ -326,8 +390,8 @@ function startUplink(dir: string, config: GatewayConfig, rootPem: string, creden
   sender.start();
   const { topics, exclude } = config.uplink;
   const sink: MessageSink = {
-    // Only what devices published: messages from rules or the bridge are the home's own.
-    accepts: (message) => message.from.startsWith('urn:dev:ops:') && topics.some((f) => topicMatches(f, message.topic)) && !exclude.some((f) => topicMatches(f, message.topic)),
+    // Only what devices and sensors published: messages from rules or the bridge are the home's own.
+    accepts: (message) => (message.from.startsWith('urn:dev:ops:') || message.from.startsWith('sensor:')) && topics.some((f) => topicMatches(f, message.topic)) && !exclude.some((f) => topicMatches(f, message.topic)),
     keep: (message, done) => queue.enqueue({ deviceId: message.from, topic: message.topic, payload: message.payload, qos: message.qos, publishedAt: Date.now() }, done),
   };
   return {

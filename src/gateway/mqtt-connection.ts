@@ -19,7 +19,23 @@ export interface ConnectionOptions {
   connectTimeoutMs: number;
   /** Bytes buffered for a slow client beyond which QoS 0 messages to it are dropped. */
   maxWriteBufferBytes: number;
+  /**
+   * A last check of each publish the ACL admitted (the sensor listener's replay window). A refusal
+   * drops the message; QoS 1/2 publishers hear `reasonCode` (MQTT 5).
+   */
+  publishGuard?: (identity: ClientIdentity, packet: IPublishPacket, protocolVersion: number) => { reasonCode: number; reason: string } | null;
 }
+
+/** What CONNECT carries that can prove who a client is, for listeners that admit by token. */
+export interface ConnectCredentials {
+  clientId: string;
+  username: string | undefined;
+  password: Buffer | undefined;
+  protocolVersion: number;
+}
+
+/** Admits a client from its CONNECT packet; refusals carry the reason the metric counts. */
+export type ConnectAuthenticator = (credentials: ConnectCredentials) => Promise<ConnectionIdentity>;
 
 type Will = { message: BrokerMessage; delaySeconds: number };
 /** A PUBACK or PUBREC waiting for its message to be kept, or for the ones before it. */
@@ -40,12 +56,14 @@ export class MqttConnection implements BrokerConnection {
   private sessionRef: MqttSession | undefined;
   private identityRef: ClientIdentity | undefined;
   private readonly pendingAcks: PendingAck[] = [];
+  /** Packets that arrived while CONNECT was being authenticated, handled in order afterwards. */
+  private held: Packet[] | undefined;
   lastActivity = Date.now();
   private readonly connectTimer: NodeJS.Timeout;
 
   constructor(
     private readonly socket: Duplex,
-    private readonly admission: ConnectionIdentity,
+    private admission: ConnectionIdentity | ConnectAuthenticator,
     private readonly broker: Broker,
     private readonly options: ConnectionOptions,
   ) {
@@ -99,6 +117,10 @@ export class MqttConnection implements BrokerConnection {
   private onPacket(packet: Packet): void {
     if (this.closed) return;
     if (this.refuseIfTooLarge(packet.length ?? 0)) return;
+    if (this.held) {
+      this.held.push(packet);
+      return;
+    }
     if (!this.connected) {
       if (packet.cmd !== 'connect') return this.violation(REASON.protocolError, 'protocol', `the first packet must be CONNECT, not ${packet.cmd.toUpperCase()}`);
       return this.onConnect(packet);
@@ -139,11 +161,27 @@ export class MqttConnection implements BrokerConnection {
     this.version = packet.protocolVersion;
     // mqtt-packet reads MQTT 5 properties only once told the version (its parser keeps it in settings).
     (this.parser as unknown as { settings: { protocolVersion: number } }).settings.protocolVersion = this.version;
-    if ('refused' in this.admission) {
-      this.refuseConnect(REASON.notAuthorized);
-      return this.destroy(`refused: ${this.admission.refused}`);
+    const admission = this.admission;
+    if (typeof admission === 'function') {
+      this.held = [];
+      const credentials = { clientId: packet.clientId ?? '', username: packet.username, password: packet.password === undefined ? undefined : Buffer.from(packet.password), protocolVersion: this.version };
+      admission(credentials)
+        .catch((err: Error): ConnectionIdentity => ({ refused: 'bad-token', detail: err.message }))
+        .then((decided) => {
+          this.admission = decided;
+          const held = this.held ?? [];
+          this.held = undefined;
+          if (this.closed) return;
+          this.onConnect(packet);
+          for (const next of held) this.onPacket(next);
+        });
+      return;
     }
-    const identity = this.admission.accepted;
+    if ('refused' in admission) {
+      this.refuseConnect(REASON.notAuthorized);
+      return this.destroy(`refused: ${admission.refused}`);
+    }
+    const identity = admission.accepted;
     this.identityRef = identity;
     let clientId = packet.clientId ?? '';
     const cleanStart = packet.clean !== false;
@@ -239,6 +277,13 @@ export class MqttConnection implements BrokerConnection {
     }
     if (packet.qos === 2 && this.session.receivedQos2.has(messageId)) {
       return this.acknowledge({ cmd: 'pubrec', messageId }); // a resend: routed the first time
+    }
+    const guarded = this.options.publishGuard?.(identity, packet, this.version);
+    if (guarded) {
+      const reasonCode = this.version === 5 ? guarded.reasonCode : undefined;
+      if (packet.qos === 1) this.acknowledge({ cmd: 'puback', messageId, ...(reasonCode ? { reasonCode } : {}) });
+      if (packet.qos === 2) this.acknowledge({ cmd: 'pubrec', messageId, ...(reasonCode ? { reasonCode } : {}) });
+      return;
     }
     const message: BrokerMessage = {
       topic: packet.topic,

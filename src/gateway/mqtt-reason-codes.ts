@@ -23,6 +23,7 @@ export const REASON = {
   topicAliasInvalid: 0x94,
   packetTooLarge: 0x95,
   quotaExceeded: 0x97,
+  payloadFormatInvalid: 0x99,
   sharedSubscriptionsNotSupported: 0x9e,
   connectionRateExceeded: 0x9f,
   maximumConnectTime: 0xa0,

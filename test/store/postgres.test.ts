@@ -6,6 +6,7 @@ import { openStore } from '../../src/store/open-store.js';
 import { dropPostgresSchemas, needsPostgres, POSTGRES_URL } from '../support/environment.js';
 import { pendingCertificate, registerStoreContract } from './store-contract.js';
 import { registerProvisioningStoreContract } from './provisioning-store-contract.js';
+import { registerTelemetryStoreContract } from './telemetry-store-contract.js';
 
 const skip = await needsPostgres();
 const schema = `hearth_test_${randomBytes(6).toString('hex')}`;
@@ -13,6 +14,7 @@ const schema = `hearth_test_${randomBytes(6).toString('hex')}`;
 if (skip === undefined) {
   registerStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
   registerProvisioningStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
+  registerTelemetryStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
 
   after(async () => {
     await dropPostgresSchemas([schema]);

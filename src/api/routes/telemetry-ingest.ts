@@ -35,7 +35,8 @@ const messageSchema = {
   required: ['id', 'deviceId', 'topic', 'payload', 'qos', 'publishedAt'],
   properties: {
     id: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
-    deviceId: { type: 'string', pattern: '^urn:dev:ops:[A-Za-z0-9._~-]+$', maxLength: 200 },
+    // A device by its certificate's identifier, or a sensor paired with the sending gateway.
+    deviceId: { type: 'string', pattern: '^(urn:dev:ops:[A-Za-z0-9._~-]+|sensor:[a-z0-9][a-z0-9._-]{0,63})$', maxLength: 200 },
     topic: { type: 'string', minLength: 1, maxLength: 1024 },
     payload: { type: 'string', pattern: '^[A-Za-z0-9+/]*={0,2}$' },
     qos: { type: 'integer', enum: [0, 1, 2] },

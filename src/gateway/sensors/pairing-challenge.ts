@@ -3,22 +3,15 @@
  * sensor answers with an HMAC over it, bound to its own id and to the gateway it talks to, so an
  * answer can be replayed neither to another gateway nor under another sensor's name.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import { BadRequestError } from '../../core/errors.js';
+import { pairingProof } from '../../protocols/sensor-pairing.js';
 import { isSensorId, SENSOR_ID_PATTERN } from './sensor-id.js';
 
-const PROOF_CONTEXT = 'hearth-sensor-pairing';
 const CHALLENGE_BYTES = 32;
 
-/** What a sensor computes: base64url(HMAC-SHA256(key, context \n sensorId \n audience \n challenge)). */
-export function pairingProof(key: Uint8Array, sensorId: string, audience: string, challenge: string): string {
-  // Newlines separate the fields, so none may contain one or two inputs could share a MAC.
-  if (!isSensorId(sensorId)) throw new TypeError(`sensor id must match ${SENSOR_ID_PATTERN.source}`);
-  if (audience.length === 0 || audience.includes('\n')) throw new TypeError('the audience must be non-empty and on one line');
-  if (challenge.includes('\n')) throw new TypeError('the challenge must be on one line');
-  return createHmac('sha256', key).update(`${PROOF_CONTEXT}\n${sensorId}\n${audience}\n${challenge}`).digest('base64url');
-}
+export { pairingProof };
 
 export interface IssuedChallenge {
   /** 32 random bytes, base64url. */

@@ -4,6 +4,7 @@
  * over a challenge (pairing-challenge.ts) before minting a short-lived token.
  */
 import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { BadRequestError, ConflictError } from '../../core/errors.js';
@@ -59,6 +60,8 @@ export interface SensorRegistryOptions {
 
 export class SensorRegistry {
   private sensors: ReadonlyMap<string, StoredSensor>;
+  /** The file's mtime and size when last read or written here ('' when there was no file). */
+  private loadedVersion = '';
   /** Mutations run one at a time so each one's check and write see the same state. */
   private mutations: Promise<unknown> = Promise.resolve();
 
@@ -72,6 +75,26 @@ export class SensorRegistry {
 
   /** Loads the registry at `path`; a missing file is an empty registry, created on the first pairing. */
   static async open(path: string, options: SensorRegistryOptions = {}): Promise<SensorRegistry> {
+    const registry = new SensorRegistry(path, await SensorRegistry.load(path), options.clock ?? systemClock);
+    registry.loadedVersion = await fileVersion(path);
+    return registry;
+  }
+
+  /**
+   * Reads the file again when it changed since it was last read or written here: `hearth gateway
+   * sensors pair` writes it while the gateway runs. Returns whether anything was reloaded.
+   */
+  reloadIfChanged(): Promise<boolean> {
+    return this.mutate(async () => {
+      const version = await fileVersion(this.path);
+      if (version === this.loadedVersion) return false;
+      this.sensors = await SensorRegistry.load(this.path);
+      this.loadedVersion = version;
+      return true;
+    });
+  }
+
+  private static async load(path: string): Promise<Map<string, StoredSensor>> {
     const text = await readOwnerOnlyFile(path);
     const sensors = new Map<string, StoredSensor>();
     if (text !== undefined) {
@@ -88,7 +111,7 @@ export class SensorRegistry {
         sensors.set(sensor.sensorId, { key: Buffer.from(sensor.key, 'base64url'), pairedAt: new Date(sensor.pairedAt) });
       }
     }
-    return new SensorRegistry(path, sensors, options.clock ?? systemClock);
+    return sensors;
   }
 
   /** Pairs a sensor and returns its new key, which is handed to the sensor once and never logged. */
@@ -147,6 +170,17 @@ export class SensorRegistry {
     };
     await replaceOwnerOnlyFile(this.path, JSON.stringify(file, null, 2) + '\n');
     this.sensors = next;
+    this.loadedVersion = await fileVersion(this.path);
+  }
+}
+
+async function fileVersion(path: string): Promise<string> {
+  try {
+    const info = await stat(path);
+    return `${info.mtimeMs}:${info.size}:${info.ino}`;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw err;
   }
 }
 

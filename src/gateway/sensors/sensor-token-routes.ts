@@ -24,9 +24,13 @@ const tokenRequestSchema = z.object({ sensorId: sensorIdSchema, challenge: base6
 const BODY_LIMIT_BYTES = 4096;
 
 export interface SensorTokenRoutesOptions {
-  registry: Pick<SensorRegistry, 'get'>;
+  /** Read again before each token request when it can be (a sensor paired a moment ago is known). */
+  registry: Pick<SensorRegistry, 'get'> & Partial<Pick<SensorRegistry, 'reloadIfChanged'>>;
   challenges: PairingChallenges;
-  issuer: SensorTokenIssuer;
+  issuer: Pick<SensorTokenIssuer, 'mint'>;
+  /** Lifetime of the tokens minted here (the issuer's default when absent). */
+  lifetimeSeconds?: number;
+  onIssued?: (sensorId: string) => void;
   /** What the sensor's proof is bound to: the gateway's name as the sensor knows it. */
   audience: string;
   /** Told why a well-formed token request was refused; never given the proof or the key. */
@@ -51,7 +55,7 @@ function refuse(reply: FastifyReply, url: string): FastifyReply {
 
 /** Registers the routes in their own encapsulated scope, whose errors are problem+json. */
 export function registerSensorTokenRoutes(app: FastifyInstance, options: SensorTokenRoutesOptions): void {
-  const { registry, challenges, issuer, audience, onRefused } = options;
+  const { registry, challenges, issuer, audience, onRefused, onIssued, lifetimeSeconds } = options;
   void app.register(async (scope) => {
     scope.setErrorHandler((error, request, reply) => sendProblem(reply, problemFor(error, request)));
 
@@ -63,12 +67,14 @@ export function registerSensorTokenRoutes(app: FastifyInstance, options: SensorT
 
     scope.post('/sensor/v1/token', { bodyLimit: BODY_LIMIT_BYTES }, async (request, reply) => {
       const { sensorId, challenge, proof } = parseBody(tokenRequestSchema, request.body);
+      await registry.reloadIfChanged?.();
       const outcome = challenges.attempt(sensorId, challenge, proof, registry.get(sensorId)?.key, audience);
       if (outcome !== 'accepted') {
         onRefused?.(sensorId, outcome);
         return refuse(reply, request.url);
       }
-      const { token, expiresAt } = await issuer.mint(sensorId);
+      const { token, expiresAt } = await issuer.mint(sensorId, lifetimeSeconds === undefined ? {} : { lifetimeSeconds });
+      onIssued?.(sensorId);
       // RFC 6749 §5.1: a response carrying a token must not be cached.
       return reply.header('cache-control', 'no-store').send({ token, expiresAt: expiresAt.toISOString(), tokenType: 'Bearer' });
     });

@@ -77,15 +77,18 @@ export class UplinkSender {
         continue;
       }
       try {
-        await this.sendBatch(batch);
+        try {
+          await this.sendBatch(batch);
+        } catch (err) {
+          // A refusal is an answer: the control plane is up, and the batch is split to find the bad ones.
+          if (!(err instanceof IngestRefused && err.status === 400)) throw err;
+          this.succeeded();
+          await this.isolateRefused(batch);
+        }
         this.succeeded();
       } catch (err) {
-        if (err instanceof IngestRefused && err.status === 400) {
-          await this.isolateRefused(batch);
-          continue;
-        }
         this.failed((err as Error).message);
-        await this.sleep(this.backoff());
+        if (this.running) await this.sleep(this.backoff());
       }
     }
   }
