@@ -74,7 +74,14 @@ export interface RunningControlPlane {
 }
 
 function baseApp(logger: Logger, metrics: ControlPlaneMetrics, server: string, options: Record<string, unknown>): FastifyInstance {
-  const app = Fastify({ loggerInstance: logger.child({ server }), logController: new LogController({ disableRequestLogging: true }), ...options });
+  const app = Fastify({
+    loggerInstance: logger.child({ server }),
+    logController: new LogController({ disableRequestLogging: true }),
+    // Fastify's default quietly strips properties a schema does not name; a client that sends one
+    // has misunderstood the API and hears so (400) instead of having part of its request ignored.
+    ajv: { customOptions: { removeAdditional: false } },
+    ...options,
+  });
   app.setErrorHandler((error, request, reply) => {
     const problem = problemFor(error, request);
     if (problem.status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
