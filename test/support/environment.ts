@@ -14,7 +14,7 @@ export const POSTGRES_URL = process.env.HEARTH_TEST_POSTGRES_URL ?? 'postgres://
 export const NATS_URL = process.env.HEARTH_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 
 /** Generous: a busy test process can stall its event loop for a second, and a late answer is still an answer. */
-function tcpReachable(host: string, port: number, timeoutMs = 5000): Promise<boolean> {
+export function tcpReachable(host: string, port: number, timeoutMs = 5000): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     const done = (ok: boolean) => {

@@ -5,7 +5,7 @@
  * host). A sensor proves who it is with the token the gateway minted for it, sent as the CONNECT
  * password; every message it publishes carries a counter, checked against its replay window.
  */
-import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { IPublishPacket } from 'mqtt-packet';
 import type { Broker } from '../broker.js';
@@ -14,6 +14,7 @@ import type { ConnectRateLimit } from '../connect-rate-limit.js';
 import type { ServerCredentials } from '../device-listener.js';
 import { COUNTER_PROPERTY } from '../../protocols/sensor-pairing.js';
 import { REASON } from '../mqtt-reason-codes.js';
+import { closeServer, listenOn } from '../server-lifecycle.js';
 import { MqttConnection, type ConnectCredentials, type ConnectionOptions } from '../mqtt-connection.js';
 import { handshakeFailureReason, tlsServerPolicy, type TlsMinimum } from '../tls-policy.js';
 import type { ReplayWindows, SensorReplayVerdict } from './replay-windows.js';
@@ -156,18 +157,11 @@ export class SensorListener {
     return { reasonCode: verdict === 'no-capacity' ? REASON.quotaExceeded : REASON.notAuthorized, reason: `counter ${counter}: ${verdict}` };
   }
 
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    return (this.server.address() as AddressInfo).port;
+  listen(): Promise<number> {
+    return listenOn(this.server, this.options.port, this.options.host);
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  close(): Promise<void> {
+    return closeServer(this.server);
   }
 }

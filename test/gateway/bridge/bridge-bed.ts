@@ -8,12 +8,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { createLogger, type Logger } from '../../../src/core/logger.js';
 import { findCommand } from '../../support/commands.js';
+import { tcpReachable } from '../../support/environment.js';
 import { inCi } from '../../support/environment.js';
 import type { BrokerMessage } from '../../../src/gateway/mqtt-session.js';
 
@@ -22,19 +22,6 @@ export const RUN = randomBytes(4).toString('hex');
 export const SHARED_URL = 'mqtt://127.0.0.1:1883';
 /** Short reconnect delays, so outage tests take seconds. */
 export const FAST_RECONNECT = { min: 50, max: 250 };
-
-function tcpReachable(host: string, port: number, timeoutMs = 2000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
 
 function gate(reason: string | undefined): string | undefined {
   if (reason === undefined) return undefined;
