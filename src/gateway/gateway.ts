@@ -199,7 +199,6 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         published: (who) => metrics.messages.inc({ device: who.deviceId }),
       },
     });
-    closers.push(() => broker.closeAll(REASON.serverShuttingDown, 'the gateway is shutting down'));
 
     revocations.onRevoked((entry) => {
       metrics.revocationsKnown.set(revocations.size);
@@ -279,6 +278,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       closers.push(() => upstream.stop());
       bridge = upstream;
     }
+    // Runs first on close: a listener's close waits for its connections, so they are ended here.
+    closers.push(() => broker.closeAll(REASON.serverShuttingDown, 'the gateway is shutting down'));
 
     const sweeping = setInterval(() => broker.sweep(clock.now()), 1_000);
     sweeping.unref();

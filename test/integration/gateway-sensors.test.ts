@@ -198,3 +198,25 @@ test('a paired sensor gets a token, connects, and its counted messages drive a l
   t.diagnostic(`unpaired sensor disconnected ${Date.now() - unpairedAt} ms after hearth sensor unpair`);
   assert.equal(await connectOutcome(issued.token), 135, 'its token no longer admits it');
 });
+
+test('the replay windows outlive a gateway restart', { timeout: 120_000 }, async () => {
+  const sensorId = 'thermo-attic';
+  const key = pair(sensorId);
+  const publishWith = async (counter: number) => {
+    const issued = await requestSensorToken({ baseUrl: `https://localhost:${tokenPort}`, sensorId, key, audience: 'localhost', transport });
+    const client = await connect({ port: sensorPort, username: sensorId, password: issued.token, protocolVersion: 5, clientId: sensorId });
+    try {
+      await client.publishAsync(`hearth/sensor:${sensorId}/temperature`, '21.5', { qos: 1, properties: { userProperties: { counter: String(counter) } } });
+      return 'accepted';
+    } catch (err) {
+      return (err as Error).message;
+    } finally {
+      client.end(true);
+    }
+  };
+  assert.equal(await publishWith(41), 'accepted');
+  await bed.gateway.stop();
+  bed.gateway = await bed.startGateway();
+  assert.match(await publishWith(41), /Not authorized/i, 'the counter seen before the restart is a replay after it');
+  assert.equal(await publishWith(42), 'accepted');
+});
