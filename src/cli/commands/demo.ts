@@ -3,21 +3,21 @@
  * of device certificates issued over the REST API, one revoked, and the openssl commands that
  * show the chain, the CRL and OCSP at work (run once here when openssl is installed), a fleet of
  * simulated devices that enroll zero-touch from a factory batch (device-attest-01), one of them
- * claimed by a home with its setup code, and an audit of the transparency log with one
- * certificate's inclusion proof.
+ * claimed by a home with its setup code, an audit of the transparency log with one
+ * certificate's inclusion proof, and (unless --no-gateway) a home gateway the devices connect to
+ * over mutual TLS and publish through (see ../demo/gateway-walkthrough.ts).
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile, spawnSync } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawnSync } from 'node:child_process';
 import type { Command } from 'commander';
 import { setUpInstallation } from '../../authority/installation-setup.js';
 import { startControlPlane, type RunningControlPlane } from '../../api/control-plane.js';
 import { createLogger } from '../../core/logger.js';
 import { loadConfig } from '../../core/config.js';
-import { createKeyAndRequest } from '../../device/certificate-request.js';
 import { randomBytes } from 'node:crypto';
 import { systemClock } from '../../core/clock.js';
 import { readBatchDevices } from '../../device/factory-credentials.js';
@@ -27,36 +27,41 @@ import { createFactory } from '../../provisioning/factory/factory-directory.js';
 import { makeBatch } from '../../provisioning/factory/factory-batch.js';
 import { printSummary } from './simulate.js';
 import { ApiClient } from '../api-client.js';
+import { issueDemoDevice, type DemoDevice } from '../demo/demo-devices.js';
+import { gatewayWalkthrough } from '../demo/gateway-walkthrough.js';
+import { runShown } from '../demo/run-shown.js';
+import type { RunningGateway } from '../../gateway/gateway.js';
 
-interface IssuedView {
-  serial: string;
-  identifier: string;
-  certificate: string;
-  notAfter: string;
-}
-
-async function startOnFreePorts(dir: string, configPath: string, ports: { api: number; http: number }): Promise<RunningControlPlane> {
-  const env = { ...process.env, HEARTH_SERVER_API_PORT: String(ports.api), HEARTH_SERVER_HTTP_PORT: String(ports.http) };
+/**
+ * With `http01Port`, the control plane validates http-01 on 127.0.0.1 at that port: where the
+ * demo's gateway answers while it orders its certificate.
+ */
+async function startOnFreePorts(dir: string, configPath: string, ports: { api: number; http: number; http01?: number | undefined }): Promise<RunningControlPlane> {
+  const env: NodeJS.ProcessEnv = { ...process.env, HEARTH_SERVER_API_PORT: String(ports.api), HEARTH_SERVER_HTTP_PORT: String(ports.http) };
+  if (ports.http01 !== undefined) Object.assign(env, { HEARTH_ACME_HTTP01_PORT: String(ports.http01), HEARTH_ACME_VALIDATION_ADDRESS: '127.0.0.1' });
   const config = loadConfig(readFileSync(configPath, 'utf8'), env, configPath);
   return startControlPlane({ dataDir: dir, config, logger: createLogger(process.env.HEARTH_LOG_LEVEL ?? 'warn') });
 }
 
-/** Runs a shown command without blocking: the server it talks to lives in this process. */
-async function runShown(command: string, cwd: string, maxLines = 8): Promise<void> {
-  console.log(`$ ${command}`);
-  const result = await promisify(execFile)('bash', ['-c', command], { cwd, encoding: 'utf8' }).catch(
-    (err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
-  );
-  const output = `${result.stdout}${result.stderr}`.trim().split('\n').slice(0, maxLines);
-  for (const line of output) console.log(`  ${line}`);
+/** A port free on loopback right now (the kernel's pick, released at once). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('start a throw-away control plane, issue and revoke device certificates, show how to check them with openssl')
+    .description('start a throw-away control plane, issue and revoke device certificates, show how to check them with openssl, enroll a fleet zero-touch, and run a home gateway the devices connect to over mutual TLS')
     .option('--devices <n>', 'device certificates to issue', '5')
     .option('--fleet <n>', 'simulated devices that enroll zero-touch (0: none)', '20')
+    .option('--no-gateway', 'skip the home gateway part (devices connecting over mutual TLS and publishing)')
     .option('--exit', 'stop after the walkthrough instead of serving until Ctrl-C')
     .action(async (opts) => {
       const count = Number(opts.devices);
@@ -66,29 +71,31 @@ export function registerDemoCommand(program: Command): void {
       const dir = await mkdtemp(join(tmpdir(), 'hearth-demo-'));
       console.log(`Hearth demo in ${dir}\n`);
       const setup = await setUpInstallation({ dir, organization: 'Hearth Demo' });
+      const withGateway = opts.gateway !== false;
+      const http01 = withGateway ? await freeLoopbackPort() : undefined;
 
       let plane: RunningControlPlane;
       try {
-        plane = await startOnFreePorts(dir, setup.layout.config, { api: 8443, http: 8080 });
+        plane = await startOnFreePorts(dir, setup.layout.config, { api: 8443, http: 8080, http01 });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
         console.log('ports 8443/8080 are taken; using free ports instead\n');
-        plane = await startOnFreePorts(dir, setup.layout.config, { api: 0, http: 0 });
+        plane = await startOnFreePorts(dir, setup.layout.config, { api: 0, http: 0, http01 });
       }
-      const client = new ApiClient({ url: plane.apiUrl, token: setup.adminToken, ca: readFileSync(setup.layout.caCertificate('root'), 'utf8') });
+      const rootPem = readFileSync(setup.layout.caCertificate('root'), 'utf8');
+      const devicesCaPem = readFileSync(setup.layout.caCertificate('devices'), 'utf8');
+      const client = new ApiClient({ url: plane.apiUrl, token: setup.adminToken, ca: rootPem });
 
-      const devices: IssuedView[] = [];
+      const devices: DemoDevice[] = [];
       for (let i = 1; i <= count; i++) {
-        const id = `urn:dev:ops:hearth-demo_bulb-${String(i).padStart(4, '0')}`;
-        const request = await createKeyAndRequest({ commonName: id, uris: [id] });
-        const view = await client.call<IssuedView>('POST', '/api/v1/certificates', { csr: request.csrPem, profile: 'device' });
-        await writeFile(join(dir, `device-${i}.pem`), view.certificate);
-        devices.push(view);
-        console.log(`issued   ${view.serial}  ${view.identifier}  until ${view.notAfter}`);
+        const device = await issueDemoDevice(client, dir, devicesCaPem, i);
+        devices.push(device);
+        console.log(`issued   ${device.serial}  ${device.deviceId}  until ${device.notAfter}`);
       }
-      const revoked = devices[1] as IssuedView;
+      const revoked = devices[1] as DemoDevice;
       await client.call('POST', `/api/v1/certificates/${revoked.serial}/revoke`, { reason: 'keyCompromise' });
-      console.log(`revoked  ${revoked.serial}  ${revoked.identifier}  (keyCompromise)\n`);
+      revoked.revoked = true;
+      console.log(`revoked  ${revoked.serial}  ${revoked.deviceId}  (keyCompromise)\n`);
 
       const chain = [setup.layout.caCertificate('devices'), setup.layout.caCertificate('root')].map((p) => readFileSync(p, 'utf8')).join('');
       await writeFile(join(dir, 'ca-chain.pem'), chain);
@@ -115,7 +122,7 @@ export function registerDemoCommand(program: Command): void {
         else console.log(`$ ${command}`);
       }
 
-      if (fleet > 0) await zeroTouch(dir, client, plane, readFileSync(setup.layout.caCertificate('root'), 'utf8'), fleet);
+      if (fleet > 0) await zeroTouch(dir, client, plane, rootPem, fleet);
 
       // The transparency log: the signed checkpoint, a full audit, and one certificate's inclusion proof.
       console.log('\nAudit the transparency log (checkpoint, every entry re-hashed, one inclusion proof):\n');
@@ -124,13 +131,35 @@ export function registerDemoCommand(program: Command): void {
       await runShown(`curl -s --cacert ca/root.pem ${plane.apiUrl}/log/checkpoint`, dir);
       await runShown(`${hearth} audit verify --dir . --url ${plane.apiUrl}`, dir);
       await runShown(`${hearth} audit prove device-1.pem --dir . --url ${plane.apiUrl}`, dir, 14);
-      if (opts.exit) {
+
+      let gateway: RunningGateway | undefined;
+      try {
+        if (withGateway) {
+          gateway = await gatewayWalkthrough({
+            dir,
+            client,
+            apiUrl: plane.apiUrl,
+            rootPem,
+            http01Port: http01 as number,
+            devices,
+            issueDevice: () => issueDemoDevice(client, dir, devicesCaPem, devices.length + 1),
+          });
+        }
+      } catch (err) {
         await plane.close();
+        throw err;
+      }
+      const stop = async () => {
+        await gateway?.close();
+        await plane.close();
+      };
+      if (opts.exit) {
+        await stop();
         return;
       }
-      console.log('\nThe control plane keeps running; press Ctrl-C to stop.');
+      console.log(`\nThe control plane${gateway ? ` and the gateway (mqtts localhost:${gateway.mqttPort})` : ''} keep running; press Ctrl-C to stop.`);
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
-      await plane.close();
+      await stop();
     });
 }
 

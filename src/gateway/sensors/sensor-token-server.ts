@@ -4,7 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Server as HttpsServer } from 'node:https';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from '../../core/logger.js';
 import type { ServerCredentials } from '../device-listener.js';
 import { tlsServerPolicy, type TlsMinimum } from '../tls-policy.js';
@@ -32,7 +32,7 @@ export class SensorTokenServer {
     if (tls && !options.credentials) throw new Error('the sensor token server needs the gateway credentials for TLS');
     const app = Fastify({
       loggerInstance: options.logger.child({ server: 'sensor-tokens' }),
-      disableRequestLogging: true,
+      logController: new LogController({ disableRequestLogging: true }),
       ...(tls && options.credentials ? { https: { key: options.credentials.key, cert: options.credentials.cert, ...tlsServerPolicy(options.tlsMinVersion) } } : {}),
     }) as unknown as FastifyInstance;
     registerSensorTokenRoutes(app, options);
