@@ -157,8 +157,10 @@ export function registerDemoCommand(program: Command): void {
         await stop();
         return;
       }
+      // Listening before saying so: a script that reads the line may send SIGINT at once.
+      const interrupted = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
       console.log(`\nThe control plane${gateway ? ` and the gateway (mqtts localhost:${gateway.mqttPort})` : ''} keep running; press Ctrl-C to stop.`);
-      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+      await interrupted;
       await stop();
     });
 }

@@ -36,8 +36,6 @@ export function registerGatewayCommand(program: Command): void {
       });
       const logger = createLogger(config.log.level);
       const gateway = await startGateway({ dir, config, logger, ...(opts.rootCa ? { rootPem: readFileSync(opts.rootCa, 'utf8') } : {}) });
-      // Printed for people and for scripts that wait for the ports (tests, demo).
-      console.log(`hearth: gateway mqtts port ${gateway.mqttPort} metrics ${gateway.metricsUrl}`);
       const stop = async (signal: string) => {
         logger.info({ signal }, 'stopping');
         await gateway.close();
@@ -45,5 +43,8 @@ export function registerGatewayCommand(program: Command): void {
       };
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
+      // Printed for people and for scripts that wait for the ports (tests, demo), once a signal
+      // sent the moment they read it is handled.
+      console.log(`hearth: gateway mqtts port ${gateway.mqttPort} metrics ${gateway.metricsUrl}`);
     });
 }

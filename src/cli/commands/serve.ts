@@ -15,8 +15,6 @@ export function registerServeCommand(program: Command): void {
       const logger = createLogger(config.log.level);
       const plane = await startControlPlane({ dataDir: dir, config, logger });
       logger.info({ api: plane.apiUrl, http: plane.httpUrl }, 'control plane listening');
-      // Printed for people and for scripts that wait for the ports (tests, demo).
-      console.log(`hearth: api ${plane.apiUrl} http ${plane.httpUrl}`);
       const stop = async (signal: string) => {
         logger.info({ signal }, 'stopping');
         await plane.close();
@@ -24,5 +22,8 @@ export function registerServeCommand(program: Command): void {
       };
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
+      // Printed for people and for scripts that wait for the ports (tests, demo), once a signal
+      // sent the moment they read it is handled.
+      console.log(`hearth: api ${plane.apiUrl} http ${plane.httpUrl}`);
     });
 }
