@@ -7,7 +7,6 @@
  * reason counted by kind (no certificate, unknown CA, expired, revoked).
  */
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import type { AddressInfo, Socket } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { isDeviceId } from '../pki/device-id.js';
@@ -17,6 +16,7 @@ import type { ConnectionIdentity, RefusalReason } from './client-identity.js';
 import type { ConnectRateLimit } from './connect-rate-limit.js';
 import { MqttConnection, type ConnectionOptions } from './mqtt-connection.js';
 import type { RevocationSet } from './revocation-set.js';
+import { closeServer, listenOn, refuseConnectFloods } from './server-lifecycle.js';
 import { handshakeFailureReason, tlsServerPolicy, type TlsMinimum } from './tls-policy.js';
 
 export interface ListenerObserver {
@@ -81,13 +81,7 @@ export class DeviceListener {
       handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
     });
     if (options.maxConnections) this.server.maxConnections = options.maxConnections;
-    this.server.on('connection', (socket: Socket) => {
-      const address = socket.remoteAddress ?? 'unknown';
-      if (!options.connectRate.admit(address)) {
-        options.observer?.rateLimited?.(address);
-        socket.destroy();
-      }
-    });
+    refuseConnectFloods(this.server, options.connectRate, (address) => options.observer?.rateLimited?.(address));
     this.server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
       options.observer?.handshakeFailed?.(handshakeFailureReason(error), error.code ?? error.message, socket.remoteAddress ?? 'unknown');
     });
@@ -135,18 +129,11 @@ export class DeviceListener {
     return { accepted: { kind: 'device', deviceId, serial, notAfter } };
   }
 
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    return (this.server.address() as AddressInfo).port;
+  listen(): Promise<number> {
+    return listenOn(this.server, this.options.port, this.options.host);
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  close(): Promise<void> {
+    return closeServer(this.server);
   }
 }

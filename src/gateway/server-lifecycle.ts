@@ -1,5 +1,5 @@
 /** Listening and closing for the gateway's TCP and TLS servers, with port 0 resolved to the real port. */
-import type { AddressInfo, Server } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 
 export async function listenOn(server: Server, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
@@ -15,4 +15,17 @@ export async function listenOn(server: Server, port: number, host: string): Prom
 /** Stops accepting; resolves when the connections already open have ended. */
 export function closeServer(server: Server): Promise<void> {
   return new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * Drops a new connection from an address over its connect rate before it costs a TLS handshake
+ * or an MQTT parser; other addresses connect as usual.
+ */
+export function refuseConnectFloods(server: Server, connectRate: { admit(address: string): boolean }, onLimited?: (address: string) => void): void {
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? 'unknown';
+    if (connectRate.admit(address)) return;
+    onLimited?.(address);
+    socket.destroy();
+  });
 }

@@ -14,7 +14,7 @@ import type { ConnectRateLimit } from '../connect-rate-limit.js';
 import type { ServerCredentials } from '../device-listener.js';
 import { COUNTER_PROPERTY } from '../../protocols/sensor-pairing.js';
 import { REASON } from '../mqtt-reason-codes.js';
-import { closeServer, listenOn } from '../server-lifecycle.js';
+import { closeServer, listenOn, refuseConnectFloods } from '../server-lifecycle.js';
 import { MqttConnection, type ConnectCredentials, type ConnectionOptions } from '../mqtt-connection.js';
 import { handshakeFailureReason, tlsServerPolicy, type TlsMinimum } from '../tls-policy.js';
 import type { ReplayWindows, SensorReplayVerdict } from './replay-windows.js';
@@ -103,13 +103,7 @@ export class SensorListener {
       this.server = createTcpServer(accept);
     }
     if (options.maxConnections) this.server.maxConnections = options.maxConnections;
-    this.server.on('connection', (socket: Socket) => {
-      const address = socket.remoteAddress ?? 'unknown';
-      if (!options.connectRate.admit(address)) {
-        options.observer?.rateLimited?.(address);
-        socket.destroy();
-      }
-    });
+    refuseConnectFloods(this.server, options.connectRate, (address) => options.observer?.rateLimited?.(address));
   }
 
   private secureContextOptions(credentials: ServerCredentials) {
