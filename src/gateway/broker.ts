@@ -18,6 +18,8 @@ export interface BrokerObserver {
   protocolViolation?(identity: ClientIdentity | undefined, info: { reason: string; detail: string }): void;
   /** Every message a client published that the ACL admitted. */
   published?(identity: ClientIdentity, message: BrokerMessage): void;
+  /** A QoS 1 message delivered to a client: seconds from its PUBLISH to the client's PUBACK. */
+  deliveryRoundTrip?(identity: ClientIdentity, seconds: number): void;
 }
 
 /** What the broker needs of a live connection. */
@@ -155,7 +157,7 @@ export class Broker {
     }
     for (const filter of session.subscriptions.keys()) this.index.remove(session.key, filter);
     session.subscriptions.clear();
-    session.queued.length = 0;
+    session.queued.clear();
     session.inflight.clear();
     if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
   }

@@ -1,5 +1,5 @@
 /** The gateway's Prometheus metrics: handshakes, refusals by reason, ACL denials, traffic per device. */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -19,6 +19,17 @@ export class GatewayMetrics {
   readonly aclDenials = new Counter({ name: 'hearth_gateway_acl_denials_total', help: 'Publishes and subscriptions refused by the topic ACL', labelNames: ['action'], registers: this.registers });
   readonly protocolViolations = new Counter({ name: 'hearth_gateway_protocol_violations_total', help: 'Malformed, oversized or out-of-order MQTT packets', labelNames: ['reason'], registers: this.registers });
   readonly messages = new Counter({ name: 'hearth_gateway_messages_received_total', help: 'Messages published by each device', labelNames: ['device'], registers: this.registers });
+  /**
+   * The round trip to clients, from the gateway's side: MQTT has no server-to-client ping, so the
+   * time from a QoS 1 PUBLISH to its PUBACK is what the gateway can measure (network plus the
+   * client's own processing).
+   */
+  readonly deliveryRtt = new Histogram({
+    name: 'hearth_gateway_delivery_rtt_seconds',
+    help: 'Seconds from a QoS 1 PUBLISH sent to a client to its PUBACK',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: this.registers,
+  });
   readonly revokedDisconnects = new Counter({ name: 'hearth_gateway_revocation_disconnects_total', help: 'Live sessions closed because their certificate was revoked', registers: this.registers });
   readonly revocationsKnown = new Gauge({ name: 'hearth_gateway_revocations_known', help: 'Revoked certificates in the gateway revocation set', registers: this.registers });
   readonly revocationStreamUp = new Gauge({ name: 'hearth_gateway_revocation_stream_up', help: '1 while the revocation push stream is connected', registers: this.registers });

@@ -197,6 +197,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           security('security.protocol_violation', who?.deviceId ?? null, info);
         },
         published: (who) => metrics.messages.inc({ device: who.deviceId }),
+        deliveryRoundTrip: (_who, seconds) => metrics.deliveryRtt.observe(seconds),
       },
     });
 

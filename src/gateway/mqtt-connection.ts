@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type IPublishPacket, type ISubscribePacket, type IUnsubscribePacket, type Packet, type QoS } from 'mqtt-packet';
 import type { Broker, BrokerConnection } from './broker.js';
 import type { ClientIdentity, ConnectionIdentity } from './client-identity.js';
+import { FifoQueue } from './fifo-queue.js';
 import { connackCode311, REASON } from './mqtt-reason-codes.js';
 import type { BrokerMessage, MqttSession, Subscription } from './mqtt-session.js';
 import { topicFilterProblem, topicMatches, topicNameProblem } from './topic-filter.js';
@@ -55,7 +56,9 @@ export class MqttConnection implements BrokerConnection {
   private clientMaxPacketSize = Number.POSITIVE_INFINITY;
   private sessionRef: MqttSession | undefined;
   private identityRef: ClientIdentity | undefined;
-  private readonly pendingAcks: PendingAck[] = [];
+  private readonly pendingAcks = new FifoQueue<PendingAck>();
+  /** Writes are corked until the end of the current tick and go out as one TLS record. */
+  private corked = false;
   /** Packets that arrived while CONNECT was being authenticated, handled in order afterwards. */
   private held: Packet[] | undefined;
   lastActivity = Date.now();
@@ -249,7 +252,10 @@ export class MqttConnection implements BrokerConnection {
     } else this.send({ cmd: 'connack', returnCode: 0, sessionPresent: present });
     this.broker.observer.connected?.(identity, { clientId, protocolVersion: this.version, resumed: present });
     // A resumed session: unacknowledged messages go again with DUP set, then what queued offline.
-    for (const [messageId, { message, qos }] of session.inflight) this.sendPublish(message, qos, messageId, true, false);
+    for (const [messageId, inflight] of session.inflight) {
+      inflight.sentAt = performance.now();
+      this.sendPublish(inflight.message, inflight.qos, messageId, true, false);
+    }
     this.drainQueue();
   }
 
@@ -322,7 +328,7 @@ export class MqttConnection implements BrokerConnection {
   }
 
   private sendReadyAcks(): void {
-    while (this.pendingAcks.length > 0 && (this.pendingAcks[0] as PendingAck).ready) this.send((this.pendingAcks.shift() as PendingAck).packet);
+    while (this.pendingAcks.peek()?.ready) this.send((this.pendingAcks.shift() as PendingAck).packet);
   }
 
   private onSubscribe(packet: ISubscribePacket): void {
@@ -384,7 +390,7 @@ export class MqttConnection implements BrokerConnection {
       return;
     }
     const messageId = this.session.allocatePacketId();
-    this.session.inflight.set(messageId, { message, qos });
+    this.session.inflight.set(messageId, { message, qos, sentAt: performance.now() });
     this.sendPublish(message, qos, messageId, false, retain);
   }
 
@@ -401,7 +407,10 @@ export class MqttConnection implements BrokerConnection {
   }
 
   private onAcknowledged(messageId: number | undefined): void {
-    if (messageId === undefined || !this.session.inflight.delete(messageId)) return;
+    const inflight = messageId === undefined ? undefined : this.session.inflight.get(messageId);
+    if (!inflight) return;
+    this.session.inflight.delete(messageId as number);
+    this.broker.observer.deliveryRoundTrip?.(this.identity, (performance.now() - inflight.sentAt) / 1000);
     this.drainQueue();
   }
 
@@ -410,7 +419,7 @@ export class MqttConnection implements BrokerConnection {
     while (queued.length > 0 && this.session.inflight.size < this.receiveMaximum && !this.closed) {
       const next = queued.shift() as { message: BrokerMessage; qos: QoS };
       const messageId = this.session.allocatePacketId();
-      this.session.inflight.set(messageId, next);
+      this.session.inflight.set(messageId, { ...next, sentAt: performance.now() });
       this.sendPublish(next.message, next.qos, messageId, false, false);
     }
   }
@@ -421,7 +430,19 @@ export class MqttConnection implements BrokerConnection {
 
   private write(packet: Packet, protocolVersion: 4 | 5): void {
     if (this.closed || this.socket.destroyed) return;
+    // The PUBACKs of a group commit or the messages routed from one read go out together: one
+    // TLS record and one system call instead of one per packet (end() uncorks what is left).
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => this.flushWrites());
+    }
     this.socket.write(mqttPacket.generate(packet, { protocolVersion }));
+  }
+
+  private flushWrites(): void {
+    this.corked = false;
+    this.socket.uncork();
   }
 
   /** A packet the gateway cannot accept: MQTT 5 hears why in a DISCONNECT, then the connection closes. */

@@ -4,6 +4,7 @@
  * memory: a gateway restart ends every session, as a clean start would.
  */
 import type { QoS } from 'mqtt-packet';
+import { FifoQueue } from './fifo-queue.js';
 
 export interface BrokerMessage {
   topic: string;
@@ -26,12 +27,14 @@ export interface Subscription {
 export interface Inflight {
   message: BrokerMessage;
   qos: QoS;
+  /** performance.now() when it was (last) sent: the PUBACK's arrival gives the round trip. */
+  sentAt: number;
 }
 
 export class MqttSession {
   readonly subscriptions = new Map<string, Subscription>();
   /** Waiting for the client to connect, or for room in its receive maximum. */
-  readonly queued: { message: BrokerMessage; qos: QoS }[] = [];
+  readonly queued = new FifoQueue<{ message: BrokerMessage; qos: QoS }>();
   readonly inflight = new Map<number, Inflight>();
   /** QoS 2 packet ids received and not yet released, so a resent PUBLISH is not routed twice. */
   readonly receivedQos2 = new Set<number>();

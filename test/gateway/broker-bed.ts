@@ -27,7 +27,8 @@ export type BedEvent =
   | { kind: 'disconnected'; deviceId: string; info: { clientId: string; reason: string } }
   | { kind: 'denied'; deviceId: string; info: { action: string; topic: string; reason: string } }
   | { kind: 'protocolViolation'; deviceId: string | undefined; info: { reason: string; detail: string } }
-  | { kind: 'published'; deviceId: string; info: { topic: string } };
+  | { kind: 'published'; deviceId: string; info: { topic: string } }
+  | { kind: 'roundTrip'; deviceId: string; info: { seconds: number } };
 
 export interface Bed {
   broker: Broker;
@@ -55,6 +56,7 @@ export async function startBed(overrides: Partial<BrokerOptions> = {}, connectio
       denied: (who, info) => events.push({ kind: 'denied', deviceId: who.deviceId, info }),
       protocolViolation: (who, info) => events.push({ kind: 'protocolViolation', deviceId: who?.deviceId, info }),
       published: (who, message) => events.push({ kind: 'published', deviceId: who.deviceId, info: { topic: message.topic } }),
+      deliveryRoundTrip: (who, seconds) => events.push({ kind: 'roundTrip', deviceId: who.deviceId, info: { seconds } }),
     },
     ...overrides,
   });

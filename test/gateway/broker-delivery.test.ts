@@ -24,6 +24,8 @@ test('MQTT 5 receive maximum: no more unacknowledged QoS 1 messages in flight th
     await sleep(100);
     assert.deepEqual(publishes(raw.packets).map(text), ['m1', 'm2']);
     const [first] = publishes(raw.packets);
+    const roundTrips = () => bed.events.filter((e) => e.kind === 'roundTrip');
+    assert.equal(roundTrips().length, 0, 'no round trip before a PUBACK');
     raw.send({ cmd: 'puback', messageId: first?.messageId ?? 0 });
     await until(() => publishes(raw.packets).length === 3, 'the third message after one PUBACK');
     await sleep(50);
@@ -31,6 +33,14 @@ test('MQTT 5 receive maximum: no more unacknowledged QoS 1 messages in flight th
     for (const p of publishes(raw.packets).slice(1)) raw.send({ cmd: 'puback', messageId: p.messageId ?? 0 });
     await until(() => publishes(raw.packets).length === 5, 'the rest');
     assert.deepEqual(publishes(raw.packets).map(text), ['m1', 'm2', 'm3', 'm4', 'm5']);
+    // m1 waited for its PUBACK at least the 100 ms sleep; a PUBACK for an unknown id counts nothing.
+    raw.send({ cmd: 'puback', messageId: 999 });
+    await until(() => roundTrips().length === 3, 'the round trips of the three acknowledged messages');
+    await sleep(50);
+    const seconds = roundTrips().map((e) => (e.kind === 'roundTrip' ? e.info.seconds : -1));
+    assert.equal(seconds.length, 3);
+    assert.ok((seconds[0] ?? 0) >= 0.09 && (seconds[0] ?? 0) < 5, `m1's round trip ${seconds[0]} s`);
+    assert.ok(seconds.every((s) => s >= 0 && s < 5), `round trips ${seconds.join(', ')}`);
     raw.socket.destroy();
     await lamp.end();
   }));
