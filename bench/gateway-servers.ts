@@ -194,6 +194,28 @@ export async function startMosquitto(cleanup: Cleanup, binary: string, gatewayDi
   return { name: 'Mosquitto', port, pid: child.pid as number, logFile, stop: () => terminate(child) };
 }
 
+/**
+ * node:tls alone with the gateway's TLS settings, key and certificate (node-tls-floor.ts): the
+ * cost of a handshake and of an idle connection on Node.js before any broker code runs.
+ */
+export async function startNodeTlsFloor(cleanup: Cleanup, gatewayDir: string, bed: HearthBed, env: NodeJS.ProcessEnv = {}): Promise<Broker> {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-floor-'));
+  cleanup.dir(dir);
+  const cafile = join(dir, 'ca.pem');
+  writeFileSync(cafile, bed.devicesPem + bed.rootPem);
+  const script = fileURLToPath(new URL('./node-tls-floor.js', import.meta.url));
+  const logFile = join(dir, 'floor.log');
+  const { child, match } = await startLogged(
+    cleanup,
+    [process.execPath, script, join(gatewayDir, 'identity/device.key.pem'), join(gatewayDir, 'identity/certificate.pem'), cafile],
+    { ...process.env, ...env },
+    logFile,
+    /floor port (\d+)/,
+    20_000,
+  );
+  return { name: 'node:tls alone', port: Number(match[1]), pid: child.pid as number, logFile, stop: () => terminate(child) };
+}
+
 /** One load generator process (gateway-load.js), open-files limit raised, driven over IPC. */
 export class LoadWorker {
   private readonly child: ChildProcess;

@@ -23,6 +23,9 @@
  *  4. for Hearth only, revoke-to-disconnect: a device is connected, its certificate revoked through
  *     the control plane's API, and the time from just before the API call to the device's socket
  *     closing is measured (the revocation is pushed to the gateway over its stream).
+ *  5. Node's floor: node:tls alone (node-tls-floor.ts) with the gateway's TLS settings, key and
+ *     certificate, answering CONNECT with a CONNACK and nothing more, through the same handshake
+ *     loops and idle connections: what any broker on Node.js pays before its own code runs.
  *
  * The setup: `hearth init` and `hearth serve` (SQLite), a gateway enrolled from it (its own P-256
  * key and certificate for `localhost` from the services CA), gateway.yaml with the connect rate
@@ -49,7 +52,7 @@ import mqttPacket from 'mqtt-packet';
 import { percentile } from '../src/device/fleet-simulator.js';
 import { Cleanup, processCpuSeconds } from './acme-servers.js';
 import type { HandshakeResult, HoldResult, LoadDevice, LoadTarget } from './gateway-load.js';
-import { hardNofileLimit, LoadWorker, mosquittoVersion, processRssBytes, startHearthBed, startMosquitto, type Broker, type HearthBed } from './gateway-servers.js';
+import { hardNofileLimit, LoadWorker, mosquittoVersion, processRssBytes, startHearthBed, startMosquitto, startNodeTlsFloor, type Broker, type HearthBed } from './gateway-servers.js';
 import { median } from './openssl-speed.js';
 
 const { values } = parseArgs({
@@ -408,6 +411,23 @@ for (const broker of brokers) {
   console.log(`  handshakes after the idle connections closed, ${broker.name}: ${result.rate.toFixed(0)}/s, server ${result.serverCpuMs?.toFixed(2) ?? 'n/a'} ms CPU each`);
 }
 
+// Node's floor: node:tls alone with the gateway's TLS settings, the same handshake loops and idle connections.
+console.log('node:tls alone with the gateway\'s TLS settings (what Node.js costs before any broker code)...');
+let floor = await startNodeTlsFloor(cleanup, bed.gateway.dir, bed, preloadEnv);
+await handshakeRun(floor, warmupSeconds, 'floor-warmup');
+const floorHandshakes: HandshakeRun[] = [];
+for (let run = 0; run < runs; run++) {
+  await sleep(500);
+  const result = await handshakeRun(floor, durationSeconds, `floor${run}`);
+  floorHandshakes.push(result);
+  console.log(`  run ${run + 1} ${floor.name}: ${result.rate.toFixed(0)}/s, server ${result.serverCpuMs?.toFixed(2) ?? 'n/a'} ms CPU each${result.failed ? `, ${result.failed} failed ${JSON.stringify(result.errors)}` : ''}`);
+}
+await floor.stop();
+floor = await startNodeTlsFloor(cleanup, bed.gateway.dir, bed, preloadEnv);
+const floorHold = await holdRun(floor);
+console.log(`  ${floor.name}: ${floorHold.held} of ${floorHold.attempted} held, RSS ${((floorHold.rssBefore ?? 0) / 2 ** 20).toFixed(0)} → ${((floorHold.rssAfter ?? 0) / 2 ** 20).toFixed(0)} MiB${floorHold.failed ? `, ${floorHold.failed} failed ${JSON.stringify(floorHold.errors)}` : ''}`);
+await floor.stop();
+
 // 4. Revoke to disconnect (Hearth only).
 function connectDevice(device: LoadDevice, port: number): Promise<TLSSocket> {
   return new Promise((resolvePromise, reject) => {
@@ -522,6 +542,23 @@ console.log('');
 console.log(`| what | Hearth gateway | ${mosquittoName} | Hearth/Mosquitto | target | result |`);
 console.log('| --- | ---: | ---: | ---: | --- | --- |');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+console.log('');
+const floorRate = med(floorHandshakes.map((r) => r.rate));
+const floorCpu = med(floorHandshakes.map((r) => r.serverCpuMs));
+console.log('Where the Node.js runtime itself stands, measured in this run (node:tls with the gateway\'s TLS settings, a CONNACK per CONNECT, no broker):');
+console.log('');
+console.log(`| what | node:tls alone | Hearth gateway | ${mosquittoName} | node:tls / Mosquitto |`);
+console.log('| --- | ---: | ---: | ---: | ---: |');
+const floorRow = (what: string, f: string, h: string, m: string, r: number | undefined) => console.log(`| ${what} | ${f} | ${h} | ${m} | ${r === undefined ? 'n/a' : `${r.toFixed(2)}×`} |`);
+floorRow(`handshakes per second (median of ${runs})`, fmt(floorRate), fmt(hsRate(hearth)), fmt(hsRate(mosquitto)), ratio(floorRate, hsRate(mosquitto)));
+floorRow('server CPU per handshake', `${fmt(floorCpu, 2)} ms`, `${fmt(hsCpu(hearth), 2)} ms`, `${fmt(hsCpu(mosquitto), 2)} ms`, ratio(floorCpu, hsCpu(mosquitto)));
+floorRow(
+  'server RSS growth per idle connection',
+  `${fmt((floorHold.perConnection ?? NaN) / 1024, 1)} KiB`,
+  `${fmt((hh?.perConnection ?? NaN) / 1024, 1)} KiB`,
+  `${fmt((hm?.perConnection ?? NaN) / 1024, 1)} KiB`,
+  ratio(floorHold.perConnection, hm?.perConnection),
+);
 console.log('');
 console.log(`revocation API call p50 / p99: ${fmt(percentile(apiLatencies, 50))} / ${fmt(percentile(apiLatencies, 99))} ms (inside the revoke-to-disconnect time)${revokeTimeouts ? `; ${revokeTimeouts} devices not disconnected within ${REVOKE_WAIT_MS} ms` : ''}`);
 const resumedByClients = sum(brokers.flatMap((b) => hs(b).map((r) => r.resumed)));
