@@ -4,6 +4,7 @@
  * speaks the protocol: CONNECT and CONNACK, PUBLISH at QoS 0, 1 and 2 inbound (at most 1 outbound),
  * SUBSCRIBE and UNSUBSCRIBE under the topic ACL, PINGREQ, DISCONNECT, wills and keepalive.
  */
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type IPublishPacket, type ISubscribePacket, type IUnsubscribePacket, type Packet, type QoS } from 'mqtt-packet';
 import type { Broker, BrokerConnection } from './broker.js';
@@ -44,8 +45,23 @@ type PendingAck = { packet: Packet; ready: boolean };
 
 const CLIENT_ID_MAX = 256;
 
+/**
+ * mqtt-packet's parser buffers input in a `bl` BufferListStream: a whole Duplex stream per
+ * connection (about 900 bytes of an idle connection's 1.6 KB parser), though it only ever appends,
+ * reads and consumes. The same package's plain BufferList has those methods without the stream;
+ * it is taken from the `bl` mqtt-packet itself resolves, so the two cannot drift apart.
+ */
+const { BufferList } = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))('bl') as { BufferList: new () => unknown };
+
+function createParser(): ReturnType<typeof mqttPacket.parser> {
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  // Replaced again by mqtt-packet only after a parse error, when the connection is closed anyway.
+  (parser as unknown as { _list: unknown })._list = new BufferList();
+  return parser;
+}
+
 export class MqttConnection implements BrokerConnection {
-  private readonly parser = mqttPacket.parser({ protocolVersion: 4 });
+  private readonly parser = createParser();
   private version: 4 | 5 = 4;
   private connected = false;
   private closed = false;
