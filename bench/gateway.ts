@@ -25,7 +25,8 @@
  *     closing is measured (the revocation is pushed to the gateway over its stream).
  *  5. Node's floor: node:tls alone (node-tls-floor.ts) with the gateway's TLS settings, key and
  *     certificate, answering CONNECT with a CONNACK and nothing more, through the same handshake
- *     loops and idle connections: what any broker on Node.js pays before its own code runs.
+ *     loops and idle connections, and its handshakes once more after those connections closed:
+ *     what any broker on Node.js pays before its own code runs.
  *
  * The setup: `hearth init` and `hearth serve` (SQLite), a gateway enrolled from it (its own P-256
  * key and certificate for `localhost` from the services CA), gateway.yaml with the connect rate
@@ -426,6 +427,10 @@ await floor.stop();
 floor = await startNodeTlsFloor(cleanup, bed.gateway.dir, bed, preloadEnv);
 const floorHold = await holdRun(floor);
 console.log(`  ${floor.name}: ${floorHold.held} of ${floorHold.attempted} held, RSS ${((floorHold.rssBefore ?? 0) / 2 ** 20).toFixed(0)} → ${((floorHold.rssAfter ?? 0) / 2 ** 20).toFixed(0)} MiB${floorHold.failed ? `, ${floorHold.failed} failed ${JSON.stringify(floorHold.errors)}` : ''}`);
+// As for the brokers: what holding and closing that many connections leaves Node's handshakes costing.
+await sleep(500);
+const floorAfterIdle = await handshakeRun(floor, durationSeconds, 'floor-after');
+console.log(`  handshakes after the idle connections closed, ${floor.name}: ${floorAfterIdle.rate.toFixed(0)}/s, server ${floorAfterIdle.serverCpuMs?.toFixed(2) ?? 'n/a'} ms CPU each`);
 await floor.stop();
 
 // 4. Revoke to disconnect (Hearth only).
@@ -552,6 +557,13 @@ console.log('| --- | ---: | ---: | ---: | ---: |');
 const floorRow = (what: string, f: string, h: string, m: string, r: number | undefined) => console.log(`| ${what} | ${f} | ${h} | ${m} | ${r === undefined ? 'n/a' : `${r.toFixed(2)}×`} |`);
 floorRow(`handshakes per second (median of ${runs})`, fmt(floorRate), fmt(hsRate(hearth)), fmt(hsRate(mosquitto)), ratio(floorRate, hsRate(mosquitto)));
 floorRow('server CPU per handshake', `${fmt(floorCpu, 2)} ms`, `${fmt(hsCpu(hearth), 2)} ms`, `${fmt(hsCpu(mosquitto), 2)} ms`, ratio(floorCpu, hsCpu(mosquitto)));
+floorRow(
+  `server CPU per handshake after ${connections} idle connections opened and closed (1 run)`,
+  `${fmt(floorAfterIdle.serverCpuMs, 2)} ms`,
+  `${fmt(afterIdle(hearth), 2)} ms`,
+  `${fmt(afterIdle(mosquitto), 2)} ms`,
+  ratio(floorAfterIdle.serverCpuMs, afterIdle(mosquitto)),
+);
 floorRow(
   'server RSS growth per idle connection',
   `${fmt((floorHold.perConnection ?? NaN) / 1024, 1)} KiB`,
