@@ -4,10 +4,10 @@
  * speaks the protocol: CONNECT and CONNACK, PUBLISH at QoS 0, 1 and 2 inbound (at most 1 outbound),
  * SUBSCRIBE and UNSUBSCRIBE under the topic ACL, PINGREQ, DISCONNECT, wills and keepalive.
  */
-import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type IPublishPacket, type ISubscribePacket, type IUnsubscribePacket, type Packet, type QoS } from 'mqtt-packet';
 import type { Broker, BrokerConnection } from './broker.js';
+import { createMqttParser, setParserVersion } from './mqtt-parser.js';
 import type { ClientIdentity, ConnectionIdentity } from './client-identity.js';
 import { FifoQueue } from './fifo-queue.js';
 import { connackCode311, REASON } from './mqtt-reason-codes.js';
@@ -45,23 +45,8 @@ type PendingAck = { packet: Packet; ready: boolean };
 
 const CLIENT_ID_MAX = 256;
 
-/**
- * mqtt-packet's parser buffers input in a `bl` BufferListStream: a whole Duplex stream per
- * connection (about 900 bytes of an idle connection's 1.6 KB parser), though it only ever appends,
- * reads and consumes. The same package's plain BufferList has those methods without the stream;
- * it is taken from the `bl` mqtt-packet itself resolves, so the two cannot drift apart.
- */
-const { BufferList } = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))('bl') as { BufferList: new () => unknown };
-
-function createParser(): ReturnType<typeof mqttPacket.parser> {
-  const parser = mqttPacket.parser({ protocolVersion: 4 });
-  // Replaced again by mqtt-packet only after a parse error, when the connection is closed anyway.
-  (parser as unknown as { _list: unknown })._list = new BufferList();
-  return parser;
-}
-
 export class MqttConnection implements BrokerConnection {
-  private readonly parser = createParser();
+  private readonly parser = createMqttParser();
   private version: 4 | 5 = 4;
   private connected = false;
   private closed = false;
@@ -178,8 +163,7 @@ export class MqttConnection implements BrokerConnection {
       return this.destroy('unsupported protocol version');
     }
     this.version = packet.protocolVersion;
-    // mqtt-packet reads MQTT 5 properties only once told the version (its parser keeps it in settings).
-    (this.parser as unknown as { settings: { protocolVersion: number } }).settings.protocolVersion = this.version;
+    setParserVersion(this.parser, this.version);
     const admission = this.admission;
     if (typeof admission === 'function') {
       this.held = [];
