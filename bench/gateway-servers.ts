@@ -11,12 +11,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { createKeyAndRequest } from '../src/device/certificate-request.js';
 import { freeLoopbackPort } from '../test/support/commands.js';
-import { CLI, initInstallation, startServer, type Installation, type RunningServer } from '../test/support/hearth-process.js';
+import { LAUNCHER, initInstallation, startServer, type Installation, type RunningServer } from '../test/support/hearth-process.js';
 import type { Cleanup } from './acme-servers.js';
 import type { LoadDevice, LoadRequest } from './gateway-load.js';
 
@@ -108,8 +108,9 @@ export async function startHearthBed(cleanup: Cleanup, gatewayYaml: Record<strin
     const logFile = join(work, `gateway-${++starts}.log`);
     const started = await startLogged(
       cleanup,
-      [process.execPath, CLI, 'gateway', '--control-plane', controlPlane.apiUrl, '--dir', dir, '--root-ca', rootFile, '--name', 'localhost', '--mqtt-port', '0', '--metrics-port', '0', '--http01-port', String(http01Port)],
-      { ...process.env, ...gatewayEnv },
+      [LAUNCHER, 'gateway', '--control-plane', controlPlane.apiUrl, '--dir', dir, '--root-ca', rootFile, '--name', 'localhost', '--mqtt-port', '0', '--metrics-port', '0', '--http01-port', String(http01Port)],
+      // bin/hearth, as operators start it (it picks the allocator), on the Node.js running this.
+      { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`, ...gatewayEnv },
       logFile,
       /hearth: gateway mqtts port (\d+) metrics (\S+)/,
     );
@@ -256,6 +257,16 @@ export class LoadWorker {
     const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
     this.child.disconnect();
     await exited;
+  }
+}
+
+/** The allocator a running process has mapped: `tcmalloc`, `jemalloc`, `mimalloc` or glibc's. */
+export function processAllocator(pid: number): string {
+  try {
+    const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    return /\/lib(tcmalloc|jemalloc|mimalloc)[^/\s]*\.so/.exec(maps)?.[1] ?? 'glibc';
+  } catch {
+    return 'unknown';
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- gateway [--quick] [--connections N] [--duration S] [--runs R] [--concurrency C]
  * [--workers W] [--seconds S] [--publishers P] [--window W] [--qos0-window W] [--pace-window W]
- * [--revokes N] [--pool N] [--mosquitto PATH] [--preload LIB] [--profile DIR]`:
+ * [--revokes N] [--pool N] [--mosquitto PATH] [--preload LIB|system] [--profile DIR]`:
  * Hearth's home gateway (`hearth gateway`, MQTT over mutual TLS) beside Debian's Mosquitto
  * configured the same way, in the same run, with the same load generator (gateway-load.ts):
  *
@@ -40,8 +40,10 @@
  * handshake run shows what holding and closing that many connections did to the handshake cost.
  * Each phase alternates which broker goes first from run to run. Both brokers log at their
  * default level, to a file. `--profile DIR` writes a CPU profile of the gateway's main thread into
- * DIR (acme-profile.ts), to see where it spends its time; `--preload LIB` starts both brokers with
- * LD_PRELOAD=LIB (another malloc, say jemalloc, to compare with glibc's). `--quick` is a one to
+ * DIR (acme-profile.ts), to see where it spends its time. All servers run on the allocator the
+ * gateway's launcher (bin/hearth) picks, tcmalloc when it is installed, LD_PRELOADed into
+ * Mosquitto and node:tls alone as well (Mosquitto's figures do not move with it); `--preload LIB`
+ * puts another malloc under all three (say jemalloc), `--preload system` keeps glibc's. `--quick` is a one to
  * two minute version: 2,000 idle connections, one run of each, shorter windows, 10 revocations.
  */
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -53,7 +55,8 @@ import mqttPacket from 'mqtt-packet';
 import { percentile } from '../src/device/fleet-simulator.js';
 import { Cleanup, processCpuSeconds } from './acme-servers.js';
 import type { HandshakeResult, HoldResult, LoadDevice, LoadTarget } from './gateway-load.js';
-import { hardNofileLimit, LoadWorker, mosquittoVersion, processRssBytes, startHearthBed, startMosquitto, startNodeTlsFloor, type Broker, type HearthBed } from './gateway-servers.js';
+import { installedTcmalloc } from '../test/support/commands.js';
+import { hardNofileLimit, LoadWorker, mosquittoVersion, processAllocator, processRssBytes, startHearthBed, startMosquitto, startNodeTlsFloor, type Broker, type HearthBed } from './gateway-servers.js';
 import { median } from './openssl-speed.js';
 
 const { values } = parseArgs({
@@ -144,9 +147,15 @@ if (connections < requestedConnections) {
   console.log(`note: --connections ${requestedConnections} is more than a broker process may have open files (hard limit ${nofile}, not raisable here); holding at most ${connections}`);
 }
 
-// --preload LIB (e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2): LD_PRELOAD for both brokers.
-const preloadEnv: NodeJS.ProcessEnv = typeof values.preload === 'string' ? { LD_PRELOAD: resolve(values.preload) } : {};
-if (preloadEnv.LD_PRELOAD) console.log(`both brokers run with LD_PRELOAD=${preloadEnv.LD_PRELOAD}`);
+// Every server in the run gets the allocator the gateway gets: bin/hearth preloads tcmalloc when
+// it is installed, so Mosquitto and node:tls alone do too. --preload LIB (say
+// /usr/lib/x86_64-linux-gnu/libjemalloc.so.2) puts LIB under all three instead; --preload system
+// runs all three on glibc's malloc.
+const tcmalloc = installedTcmalloc();
+const preloadChoice = typeof values.preload === 'string' ? values.preload : tcmalloc ? 'auto' : 'system';
+const preloadEnv: NodeJS.ProcessEnv = preloadChoice === 'system' ? {} : { LD_PRELOAD: preloadChoice === 'auto' ? tcmalloc : resolve(preloadChoice) };
+// The gateway's launcher adds nothing of its own when told which allocator to use.
+const gatewayAllocatorEnv: NodeJS.ProcessEnv = preloadChoice === 'auto' ? {} : { ...preloadEnv, HEARTH_MALLOC: 'system' };
 const profileDir = typeof values.profile === 'string' ? resolve(values.profile) : undefined;
 if (profileDir) mkdirSync(profileDir, { recursive: true });
 console.log('starting the control plane and enrolling the gateway...');
@@ -157,12 +166,13 @@ const bed: HearthBed = await startHearthBed(
     acl: { models: { 'bench-sub': { subscribe: ['hearth/+/state/#'], publish: [] } } },
   },
   // Node 20 refuses --cpu-prof in NODE_OPTIONS: acme-profile.ts profiles the main thread instead.
-  { ...preloadEnv, ...(profileDir ? { NODE_OPTIONS: `--import ${new URL('./acme-profile.js', import.meta.url).href}`, HEARTH_BENCH_PROFILE_DIR: profileDir } : {}) },
+  { ...gatewayAllocatorEnv, ...(profileDir ? { NODE_OPTIONS: `--import ${new URL('./acme-profile.js', import.meta.url).href}`, HEARTH_BENCH_PROFILE_DIR: profileDir } : {}) },
 );
 let hearth: Broker = bed.gateway;
 const launchMosquitto = () => startMosquitto(cleanup, mosquittoBinary, bed.gateway.dir, bed, [], preloadEnv);
 let mosquitto: Broker = await launchMosquitto();
 let brokers = [hearth, mosquitto];
+console.log(`allocators: ${hearth.name} ${processAllocator(hearth.pid)}, ${mosquitto.name} ${processAllocator(mosquitto.pid)}${preloadEnv.LD_PRELOAD ? ` (LD_PRELOAD=${preloadEnv.LD_PRELOAD})` : ''}`);
 
 console.log(`issuing device certificates through the API (${poolSize} for handshakes and idle connections, ${publisherCount} publishers, 1 subscriber, ${revokes} to revoke)...`);
 async function issueAll(ids: string[]): Promise<(LoadDevice & { serial: string })[]> {
@@ -415,6 +425,7 @@ for (const broker of brokers) {
 // Node's floor: node:tls alone with the gateway's TLS settings, the same handshake loops and idle connections.
 console.log('node:tls alone with the gateway\'s TLS settings (what Node.js costs before any broker code)...');
 let floor = await startNodeTlsFloor(cleanup, bed.gateway.dir, bed, preloadEnv);
+console.log(`  allocator: ${processAllocator(floor.pid)}`);
 await handshakeRun(floor, warmupSeconds, 'floor-warmup');
 const floorHandshakes: HandshakeRun[] = [];
 for (let run = 0; run < runs; run++) {

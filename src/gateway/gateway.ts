@@ -45,6 +45,8 @@ export interface GatewayOptions {
   /** PEM of the installation's root; needed on first start, kept in `<dir>/trust/root.pem`. */
   rootPem?: string;
   clock?: Clock;
+  /** What /healthz reports under `runtime.allocator` (the launcher's choice, bin/hearth). */
+  allocator?: string;
 }
 
 export interface RunningGateway {
@@ -327,6 +329,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const health = await startHealthServer(config, metrics, () => ({
       revocation: { source: stream.connected ? 'stream' : 'crl-fallback', streamConnected: stream.connected, downSince: stream.downSince?.toISOString() ?? null, lastError: stream.connected ? null : (stream.lastError ?? null), known: revocations.size, updatedAt: revocations.updatedAt?.toISOString() ?? null },
       mqtt: { connections: broker.connectionCount },
+      runtime: { node: process.version, allocator: options.allocator ?? 'system' },
       certificate: { serial: credentials.serial, notAfter: credentials.notAfter.toISOString() },
       uplink: uplink ? { reachable: uplink.sender.reachable, queued: uplink.queue.depth, lastError: uplink.sender.lastError ?? null } : { enabled: false },
       sensors: sensors ? { mqttPort: sensors.mqttPort, tokenPort: sensors.tokenPort, paired: sensors.registry.size } : { enabled: false },

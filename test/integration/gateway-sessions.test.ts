@@ -11,7 +11,7 @@ import { connect as netConnect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
-import { runCommand } from '../support/commands.js';
+import { installedTcmalloc, runCommand } from '../support/commands.js';
 import { startGatewayBed, type DeviceFiles, type GatewayBed } from '../support/gateway-bed.js';
 
 let bed: GatewayBed;
@@ -44,6 +44,12 @@ async function connectDevice(device: DeviceFiles, protocolVersion: 4 | 5 = 5): P
   });
   return client;
 }
+
+test('the gateway started by bin/hearth runs on tcmalloc and says so in its health', async () => {
+  const health = (await (await fetch(`${bed.gateway.metricsUrl}/healthz`)).json()) as { runtime: { node: string; allocator: string } };
+  assert.equal(health.runtime.node, process.version);
+  assert.equal(health.runtime.allocator, installedTcmalloc() ? 'tcmalloc' : 'system');
+});
 
 const closed = (client: MqttClient) => new Promise<number>((resolve) => client.stream.once('close', () => resolve(performance.now())));
 

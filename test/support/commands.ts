@@ -4,7 +4,7 @@
  * with a timeout and bounded output, and described in full when they fail.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { inCi } from './environment.js';
@@ -21,6 +21,16 @@ export function findCommand(name: string, path = process.env.PATH ?? ''): string
     } catch {
       // Not here; PATH lookup goes on to the next directory.
     }
+  }
+  return undefined;
+}
+
+/** Where bin/hearth finds tcmalloc (libtcmalloc-minimal4), if it is installed. */
+export function installedTcmalloc(): string | undefined {
+  const multiarch = readdirSync('/usr/lib').filter((d) => d.includes('-linux-gnu')).map((d) => join('/usr/lib', d));
+  for (const dir of [...multiarch, '/usr/lib64', '/usr/lib', '/usr/local/lib']) {
+    const candidate = join(dir, 'libtcmalloc_minimal.so.4');
+    if (existsSync(candidate)) return candidate;
   }
   return undefined;
 }

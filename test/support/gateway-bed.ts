@@ -6,11 +6,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parse, stringify } from 'yaml';
 import { createKeyAndRequest } from '../../src/device/certificate-request.js';
-import { CLI, initInstallation, startServer, type Installation, type RunningServer } from './hearth-process.js';
+import { LAUNCHER, initInstallation, startServer, type Installation, type RunningServer } from './hearth-process.js';
 import { freeLoopbackPort } from './commands.js';
 
 export interface DeviceFiles {
@@ -47,7 +47,10 @@ export interface GatewayBed {
 }
 
 export async function startGatewayProcess(args: string[], env: NodeJS.ProcessEnv): Promise<RunningGatewayProcess> {
-  const child = spawn(process.execPath, [CLI, 'gateway', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Through bin/hearth, as an operator runs it: the launcher picks the allocator (tcmalloc).
+  // The launcher runs the `node` on PATH: the one running these tests, first.
+  const path = `${dirname(process.execPath)}${delimiter}${env.PATH ?? ''}`;
+  const child = spawn(LAUNCHER, ['gateway', ...args], { env: { ...env, PATH: path }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const started = await new Promise<{ port: number; metrics: string }>((resolvePromise, reject) => {
     const timer = setTimeout(() => reject(new Error(`hearth gateway did not start in time:\n${output}`)), 60_000);

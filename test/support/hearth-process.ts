@@ -10,6 +10,8 @@ import { join, resolve } from 'node:path';
 import { ApiClient } from '../../src/cli/api-client.js';
 
 export const CLI = resolve('dist/src/cli/main.js');
+/** The launcher installed as `hearth` (package.json bin): it runs CLI on the Node.js on PATH. */
+export const LAUNCHER = resolve('bin/hearth');
 export const TEST_PASSPHRASE = 'correct horse battery staple';
 
 export interface Installation {

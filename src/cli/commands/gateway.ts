@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../../core/logger.js';
 import { loadGatewayConfig } from '../../gateway/gateway-config.js';
 import { startGateway } from '../../gateway/gateway.js';
+import { memoryAllocator } from '../memory-allocator.js';
 
 const portNumber = (value: string): number => {
   const port = Number(value);
@@ -35,7 +36,9 @@ export function registerGatewayCommand(program: Command): void {
         enrollment: { http01Port: opts.http01Port, ...(opts.eabKid ? { eab: { kid: opts.eabKid, hmacKeyFile: opts.eabHmacKeyFile } } : {}) },
       });
       const logger = createLogger(config.log.level);
-      const gateway = await startGateway({ dir, config, logger, ...(opts.rootCa ? { rootPem: readFileSync(opts.rootCa, 'utf8') } : {}) });
+      const allocator = memoryAllocator();
+      logger.info({ node: process.version, allocator }, 'runtime');
+      const gateway = await startGateway({ dir, config, logger, allocator, ...(opts.rootCa ? { rootPem: readFileSync(opts.rootCa, 'utf8') } : {}) });
       const stop = async (signal: string) => {
         logger.info({ signal }, 'stopping');
         await gateway.close();
