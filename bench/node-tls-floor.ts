@@ -2,7 +2,7 @@
  * The floor any broker on Node.js stands on, for `npm run bench -- gateway`: node:tls with the
  * gateway's own TLS settings (src/gateway/tls-policy.ts, its key and certificate, a client
  * certificate requested and checked against the devices CA and root) and no MQTT beyond the least
- * a client needs: a CONNACK for each CONNECT, the socket ended on DISCONNECT. What this process
+ * a client needs: a CONNACK for each CONNECT, the socket closed on DISCONNECT. What this process
  * spends per handshake and holds per idle connection is Node's and OpenSSL's; the gateway's
  * figures above it are what Hearth itself adds.
  *
@@ -40,7 +40,7 @@ server.on('secureConnection', (socket: TLSSocket) => {
     // The load generator sends CONNECT whole in one record; its 7th byte after the fixed header
     // is the protocol level (4 or 5).
     if (chunk[0] === 0x10) socket.write(chunk[8] === 5 ? CONNACK_5 : CONNACK_311);
-    else if (chunk[0] === 0xe0) socket.end();
+    else if (chunk[0] === 0xe0) socket.destroy(); // as the gateway closes after a client's DISCONNECT
   });
   socket.on('error', () => socket.destroy());
 });

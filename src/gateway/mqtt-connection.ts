@@ -57,7 +57,8 @@ export class MqttConnection implements BrokerConnection {
   private clientMaxPacketSize = Number.POSITIVE_INFINITY;
   private sessionRef: MqttSession | undefined;
   private identityRef: ClientIdentity | undefined;
-  private readonly pendingAcks = new FifoQueue<PendingAck>();
+  /** Made at the first QoS 1/2 publish: most connections of a home never have one in flight. */
+  private pendingAcks: FifoQueue<PendingAck> | undefined;
   /** Writes are corked until the end of the current tick and go out as one TLS record. */
   private corked = false;
   /** Packets that arrived while CONNECT was being authenticated, handled in order afterwards. */
@@ -146,7 +147,7 @@ export class MqttConnection implements BrokerConnection {
       case 'disconnect':
         // MQTT 5 reason 0x04 asks for the will to be published all the same.
         if (packet.reasonCode !== 0x04) this.will = undefined;
-        return this.destroy('client disconnected');
+        return this.destroy('client disconnected', false);
       case 'connect':
         return this.violation(REASON.protocolError, 'protocol', 'a second CONNECT');
       default:
@@ -309,7 +310,7 @@ export class MqttConnection implements BrokerConnection {
     }
     if (packet.qos === 0) return sink.keep(message);
     const ack: PendingAck = { packet: packet.qos === 1 ? { cmd: 'puback', messageId } : { cmd: 'pubrec', messageId }, ready: false };
-    this.pendingAcks.push(ack);
+    (this.pendingAcks ??= new FifoQueue<PendingAck>()).push(ack);
     sink.keep(message, (err) => {
       if (err) {
         // Not acknowledged: the client sends it again when it reconnects.
@@ -323,12 +324,13 @@ export class MqttConnection implements BrokerConnection {
 
   /** Acknowledgements go in the order the publishes came (MQTT 5 §4.6), whichever were kept first. */
   private acknowledge(packet: Packet): void {
-    if (this.pendingAcks.length === 0) return this.send(packet);
+    if (!this.pendingAcks || this.pendingAcks.length === 0) return this.send(packet);
     this.pendingAcks.push({ packet, ready: true });
   }
 
   private sendReadyAcks(): void {
-    while (this.pendingAcks.peek()?.ready) this.send((this.pendingAcks.shift() as PendingAck).packet);
+    const pending = this.pendingAcks;
+    while (pending?.peek()?.ready) this.send((pending.shift() as PendingAck).packet);
   }
 
   private onSubscribe(packet: ISubscribePacket): void {
@@ -460,13 +462,21 @@ export class MqttConnection implements BrokerConnection {
     this.destroy(why);
   }
 
-  private destroy(why: string): void {
+  /**
+   * `flush` ends the stream after what is written (a CONNACK or DISCONNECT that says why). After
+   * the client's own DISCONNECT nothing is owed: with nothing buffered the socket closes at once,
+   * without a TLS shutdown the client does not wait for.
+   */
+  private destroy(why: string, flush = true): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.connectTimer);
-    this.socket.end();
-    // end() flushes what is written; a peer that never reads must not keep the socket open.
-    setTimeout(() => this.socket.destroy(), 2_000).unref();
+    if (!flush && !this.corked && this.socket.writableLength === 0) this.socket.destroy();
+    else {
+      this.socket.end();
+      // end() flushes what is written; a peer that never reads must not keep the socket open.
+      setTimeout(() => this.socket.destroy(), 2_000).unref();
+    }
     this.finish(why);
   }
 

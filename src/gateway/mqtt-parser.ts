@@ -2,24 +2,36 @@
  * The MQTT parser of one connection: mqtt-packet's, with a lighter input buffer.
  *
  * mqtt-packet's parser buffers input in a `bl` BufferListStream, a whole Duplex stream per
- * connection (about 900 bytes of an idle connection's 1.6 KB parser), though it only ever appends,
- * reads and consumes. The same package's plain BufferList has those methods without the stream;
- * it is taken from the `bl` mqtt-packet itself resolves, so the two cannot drift apart.
- * test/gateway/mqtt-parser.test.ts fails if a new mqtt-packet stops keeping its buffer in `_list`.
+ * connection (about 900 bytes of an idle connection's 1.6 KB parser, and the cost of building a
+ * stream on every connect), though it only ever appends, reads and consumes. The same package's
+ * plain BufferList has those methods without the stream. The parser here is mqtt-packet's own
+ * class with only its state reset overridden to use it, and `bl`, the class and its Packet are
+ * resolved from mqtt-packet itself, so they cannot drift apart. test/gateway/mqtt-parser.test.ts
+ * fails if a new mqtt-packet keeps other state or stops buffering in `_list`.
  */
 import { createRequire } from 'node:module';
-import mqttPacket from 'mqtt-packet';
+import type mqttPacket from 'mqtt-packet';
 
 export type MqttParser = ReturnType<typeof mqttPacket.parser>;
 
-const { BufferList } = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))('bl') as { BufferList: new () => unknown };
+const fromMqttPacket = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'));
+const { BufferList } = fromMqttPacket('bl') as { BufferList: new () => unknown };
+const Parser = fromMqttPacket('./parser.js') as new () => MqttParser & { parser(settings: object): MqttParser };
+const Packet = fromMqttPacket('./packet.js') as new () => unknown;
+
+class ConnectionParser extends Parser {
+  /** mqtt-packet's `_resetState` (at construction and after a parse error), with a plain BufferList. */
+  _resetState(): void {
+    const state = this as unknown as { packet: unknown; error: Error | null; _list: unknown; _stateCounter: number };
+    state.packet = new Packet();
+    state.error = null;
+    state._list = new BufferList();
+    state._stateCounter = 0;
+  }
+}
 
 export function createMqttParser(): MqttParser {
-  const parser = mqttPacket.parser({ protocolVersion: 4 });
-  // mqtt-packet puts a stream back only when it resets after a parse error, and a connection
-  // closes on its first one.
-  (parser as unknown as { _list: unknown })._list = new BufferList();
-  return parser;
+  return new ConnectionParser().parser({ protocolVersion: 4 });
 }
 
 /** mqtt-packet reads MQTT 5 properties only once told the version (its parser keeps it in settings). */

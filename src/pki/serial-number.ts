@@ -51,7 +51,18 @@ export function serialIntegerFromHex(hex: string): Uint8Array {
 }
 
 export function canonicalSerialHex(hex: string): string {
-  return serialHexFromInteger(serialIntegerFromHex(hex));
+  // The same result and the same refusals as serialHexFromInteger(serialIntegerFromHex(hex)),
+  // by string operations alone: the gateway runs this on every device connection.
+  if (!/^[0-9a-fA-F]+$/.test(hex)) throw new BadRequestError('serial number must be hexadecimal', 'invalid-serial');
+  let start = 0;
+  while (start < hex.length && hex.charCodeAt(start) === 0x30 /* '0' */) start++;
+  if (start === hex.length) throw new BadRequestError('serial number is zero', 'invalid-serial');
+  let digits = hex.slice(start).toLowerCase();
+  if (digits.length % 2 === 1) digits = `0${digits}`;
+  // A leading digit of 8 or more sets the top bit: DER then needs a 0x00 octet in front.
+  const octets = digits.length / 2 + (digits.charCodeAt(0) >= 0x38 /* '8' */ ? 1 : 0);
+  if (octets > MAX_SERIAL_OCTETS) throw new BadRequestError(`serial number is longer than ${MAX_SERIAL_OCTETS} octets`, 'invalid-serial');
+  return digits;
 }
 
 function stripLeadingZeros(bytes: Uint8Array): Uint8Array {

@@ -25,6 +25,27 @@ test('the parser keeps its input in a plain buffer list, not a stream (mqtt-pack
   for (const method of ['append', 'consume', 'readUInt8', 'slice', 'toString']) assert.equal(typeof (list as Record<string, unknown>)[method], 'function', method);
 });
 
+test("the parser holds the same state as mqtt-packet's own (its reset is overridden here)", () => {
+  const ours = createMqttParser() as unknown as Record<string, unknown>;
+  const stock = mqttPacket.parser({ protocolVersion: 4 }) as unknown as Record<string, unknown>;
+  assert.deepEqual(Object.keys(ours).sort(), Object.keys(stock).sort());
+  assert.equal(Object.getPrototypeOf(Object.getPrototypeOf(ours)), Object.getPrototypeOf(stock), 'a subclass of mqtt-packet’s Parser');
+  assert.equal((ours.packet as object).constructor, (stock.packet as object).constructor);
+});
+
+test('after a parse error the parser starts afresh, still on a plain buffer list', () => {
+  const parser = createMqttParser();
+  const errors: Error[] = [];
+  const packets: Packet[] = [];
+  parser.on('error', (err: Error) => errors.push(err));
+  parser.on('packet', (packet: Packet) => packets.push(packet));
+  parser.parse(Buffer.from([0x00, 0x00])); // packet type 0 is reserved
+  assert.equal(errors.length, 1);
+  parser.parse(mqttPacket.generate({ cmd: 'pingreq' }));
+  assert.deepEqual(packets.map((p) => p.cmd), ['pingreq']);
+  assert.equal((parser as unknown as { _list: unknown })._list instanceof Duplex, false);
+});
+
 for (const version of [4, 5] as const) {
   test(`MQTT ${version === 5 ? '5' : '3.1.1'}: packets split at every byte or run together in one chunk parse the same`, () => {
     const sent: Packet[] = [

@@ -47,8 +47,23 @@ test('converters agree with each other for any positive value and refuse what is
       const hex = Buffer.from(magnitude).toString('hex');
       assert.equal(serialHexFromInteger(serialIntegerFromHex(hex)), canonicalSerialHex(hex));
       assert.equal(canonicalSerialHex(hex.toUpperCase()), canonicalSerialHex(hex));
+      // Leading zeros and odd lengths, as other tools print serials.
+      for (const variant of [`000${hex}`, hex.replace(/^0+/, ''), `0${hex.replace(/^0+/, '')}`]) {
+        assert.equal(canonicalSerialHex(variant), serialHexFromInteger(serialIntegerFromHex(variant)), variant);
+      }
     }),
   );
+  for (const bad of ['', 'xyz', '0x12', '00', '0', 'ff'.repeat(20), `8${'0'.repeat(39)}`]) {
+    const composed = (() => {
+      try {
+        return serialHexFromInteger(serialIntegerFromHex(bad));
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
+    assert.throws(() => canonicalSerialHex(bad), (e: unknown) => e instanceof BadRequestError && e.message === composed, bad);
+  }
+  assert.equal(canonicalSerialHex('f'.repeat(38)), 'f'.repeat(38));
   assert.equal(canonicalSerialHex('000ABC'), '0abc');
   const invalid = (f: () => unknown, message: RegExp) => assert.throws(f, (e: unknown) => e instanceof BadRequestError && message.test(e.message));
   invalid(() => serialHexFromInteger(new Uint8Array([0x80])), /negative/);

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { createLogger } from '../../core/logger.js';
+import { backgroundStdout, createLogger } from '../../core/logger.js';
 import { loadGatewayConfig } from '../../gateway/gateway-config.js';
 import { startGateway } from '../../gateway/gateway.js';
 import { memoryAllocator } from '../memory-allocator.js';
@@ -35,7 +35,8 @@ export function registerGatewayCommand(program: Command): void {
         metrics: { port: opts.metricsPort },
         enrollment: { http01Port: opts.http01Port, ...(opts.eabKid ? { eab: { kid: opts.eabKid, hmacKeyFile: opts.eabHmacKeyFile } } : {}) },
       });
-      const logger = createLogger(config.log.level);
+      // Two lines per device connection: written in the background, not one write(2) each on the event loop.
+      const logger = createLogger(config.log.level, backgroundStdout());
       const allocator = memoryAllocator();
       logger.info({ node: process.version, allocator }, 'runtime');
       const gateway = await startGateway({ dir, config, logger, allocator, ...(opts.rootCa ? { rootPem: readFileSync(opts.rootCa, 'utf8') } : {}) });
