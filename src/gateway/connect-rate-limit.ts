@@ -11,6 +11,10 @@ export class ConnectRateLimit {
     private readonly burst: number,
   ) {}
 
+  get enabled(): boolean {
+    return this.perSecond > 0;
+  }
+
   admit(address: string, now = Date.now()): boolean {
     if (this.perSecond === 0) return true;
     const bucket = this.buckets.get(address) ?? { tokens: this.burst, at: now };

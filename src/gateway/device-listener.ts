@@ -68,6 +68,12 @@ function deviceIdOf(peer: X509Certificate): string | undefined {
   return uris.length === 1 && isDeviceId(uris[0]) ? uris[0] : undefined;
 }
 
+/** Node 22.10+ gives the validity as a Date; older ones only as OpenSSL's text, parsed here. */
+function validityDate(peer: X509Certificate, asDate: 'validToDate' | 'validFromDate', asText: 'validTo' | 'validFrom'): Date {
+  const date = (peer as unknown as Partial<Record<typeof asDate, Date>>)[asDate];
+  return date instanceof Date ? date : new Date(peer[asText]);
+}
+
 export class DeviceListener {
   private readonly server: Server;
   private readonly devicesCa: X509Certificate;
@@ -123,9 +129,9 @@ export class DeviceListener {
     if (!deviceId) return { refused: 'no-device-id', detail: `certificate ${serial} names no single device identifier` };
     if (this.options.revocations.has(serial)) return { refused: 'revoked', detail: `certificate ${serial} of ${deviceId} is revoked` };
     const now = this.options.clock.now();
-    const notAfter = new Date(peer.validTo);
+    const notAfter = validityDate(peer, 'validToDate', 'validTo');
     if (notAfter <= now) return { refused: 'expired', detail: `certificate ${serial} of ${deviceId} expired at ${notAfter.toISOString()}` };
-    if (new Date(peer.validFrom) > now) return { refused: 'not-yet-valid', detail: `certificate ${serial} of ${deviceId} is not valid before ${peer.validFrom}` };
+    if (validityDate(peer, 'validFromDate', 'validFrom') > now) return { refused: 'not-yet-valid', detail: `certificate ${serial} of ${deviceId} is not valid before ${peer.validFrom}` };
     return { accepted: { kind: 'device', deviceId, serial, notAfter } };
   }
 
