@@ -8,6 +8,7 @@
  *
  * `node node-tls-floor.js <key.pem> <cert.pem> <ca.pem>` prints `floor port <N>` once listening.
  */
+import { constants } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type TLSSocket } from 'node:tls';
 import { tlsServerPolicy } from '../src/gateway/tls-policy.js';
@@ -28,6 +29,8 @@ const server = createServer({
   requestCert: true,
   rejectUnauthorized: false,
   ...tlsServerPolicy('TLSv1.3'),
+  // As the gateway by default (gateway.yaml mqtt.tlsSessionTickets: false).
+  secureOptions: constants.SSL_OP_NO_TICKET,
 });
 server.on('secureConnection', (socket: TLSSocket) => {
   socket.setNoDelay(true);

@@ -7,7 +7,7 @@
  * reason counted by kind (no certificate, unknown CA, expired, revoked).
  */
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import { X509Certificate } from 'node:crypto';
+import { constants as cryptoConstants, X509Certificate } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { isDeviceId } from '../pki/device-id.js';
 import { canonicalSerialHex } from '../pki/serial-number.js';
@@ -42,6 +42,8 @@ export interface DeviceListenerOptions {
   /** PEM of the root the devices CA chains to. */
   root: string;
   tlsMinVersion: TlsMinimum;
+  /** Whether devices are sent TLS session tickets to resume with (gateway.yaml `mqtt.tlsSessionTickets`). */
+  sessionTickets: boolean;
   revocations: RevocationSet;
   broker: Broker;
   connection: ConnectionOptions;
@@ -95,7 +97,13 @@ export class DeviceListener {
   }
 
   private secureContextOptions(credentials: ServerCredentials) {
-    return { key: credentials.key, cert: credentials.cert, ca: [this.options.devicesCa, this.options.root], ...tlsServerPolicy(this.options.tlsMinVersion) };
+    return {
+      key: credentials.key,
+      cert: credentials.cert,
+      ca: [this.options.devicesCa, this.options.root],
+      ...tlsServerPolicy(this.options.tlsMinVersion),
+      ...(this.options.sessionTickets ? {} : { secureOptions: cryptoConstants.SSL_OP_NO_TICKET }),
+    };
   }
 
   /** A renewed gateway certificate: new handshakes use it, live connections go on. */

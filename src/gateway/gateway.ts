@@ -234,6 +234,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       devicesCa: devicesCaPem,
       root: rootPem,
       tlsMinVersion: config.mqtt.tlsMinVersion,
+      sessionTickets: config.mqtt.tlsSessionTickets,
       revocations,
       broker,
       connection: connectionOptions,
@@ -258,7 +259,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
     const mqttPort = await listener.listen();
     closers.push(() => listener.close());
-    logger.info({ port: mqttPort, tlsMinVersion: config.mqtt.tlsMinVersion }, 'MQTT over mutual TLS listening');
+    logger.info({ port: mqttPort, tlsMinVersion: config.mqtt.tlsMinVersion, sessionTickets: config.mqtt.tlsSessionTickets }, 'MQTT over mutual TLS listening');
 
     const sensors = config.sensors.enabled
       ? await startSensorService({
