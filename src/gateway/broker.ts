@@ -62,7 +62,8 @@ export class Broker {
   readonly options: BrokerOptions;
   private readonly sessions = new Map<string, MqttSession>();
   private readonly online = new Map<string, BrokerConnection>();
-  private readonly byDevice = new Map<string, Set<BrokerConnection>>();
+  /** A device's connection, or its connections when it has several (a Set only then). */
+  private readonly byDevice = new Map<string, BrokerConnection | Set<BrokerConnection>>();
   private readonly index = new SubscriptionIndex();
   private readonly retained = new Map<string, BrokerMessage>();
   /** Messages routed to no one, or dropped from a full offline queue. */
@@ -126,18 +127,24 @@ export class Broker {
 
   attach(connection: BrokerConnection): void {
     this.online.set(connection.session.key, connection);
-    let set = this.byDevice.get(connection.identity.deviceId);
-    if (!set) this.byDevice.set(connection.identity.deviceId, (set = new Set()));
-    set.add(connection);
+    const { deviceId } = connection.identity;
+    const existing = this.byDevice.get(deviceId);
+    if (!existing) this.byDevice.set(deviceId, connection);
+    else if (existing instanceof Set) existing.add(connection);
+    else if (existing !== connection) this.byDevice.set(deviceId, new Set([existing, connection]));
   }
 
   /** The connection is gone; the session stays for its expiry interval. */
   detach(connection: BrokerConnection): void {
     const { session } = connection;
     if (this.online.get(session.key) === connection) this.online.delete(session.key);
-    const set = this.byDevice.get(connection.identity.deviceId);
-    set?.delete(connection);
-    if (set?.size === 0) this.byDevice.delete(connection.identity.deviceId);
+    const { deviceId } = connection.identity;
+    const existing = this.byDevice.get(deviceId);
+    if (existing === connection) this.byDevice.delete(deviceId);
+    else if (existing instanceof Set) {
+      existing.delete(connection);
+      if (existing.size === 1) this.byDevice.set(deviceId, existing.values().next().value as BrokerConnection);
+    }
     if (this.online.has(session.key)) return; // taken over: the new connection owns the session
     if (session.expirySeconds === 0) this.endSession(session);
     else {
@@ -155,16 +162,16 @@ export class Broker {
       clearTimeout(will.timer);
       this.publish(will.message);
     }
-    for (const filter of session.subscriptions.keys()) this.index.remove(session.key, filter);
-    session.subscriptions.clear();
-    session.queued.clear();
-    session.inflight.clear();
+    for (const filter of session.subscriptionFilters()) this.index.remove(session.key, filter);
+    session.clear();
     if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
   }
 
   /** Closes every connection of a device (revoked, quarantined, expired): the live sessions end now. */
   disconnectDevice(deviceId: string, reason: number, why: string, only?: (identity: ClientIdentity) => boolean): number {
-    const connections = [...(this.byDevice.get(deviceId) ?? [])].filter((c) => !only || only(c.identity));
+    const entry = this.byDevice.get(deviceId);
+    const all = entry === undefined ? [] : entry instanceof Set ? [...entry] : [entry];
+    const connections = all.filter((c) => !only || only(c.identity));
     for (const connection of connections) connection.close(reason, why);
     return connections.length;
   }

@@ -64,7 +64,8 @@ export class MqttConnection implements BrokerConnection {
   /** Packets that arrived while CONNECT was being authenticated, handled in order afterwards. */
   private held: Packet[] | undefined;
   lastActivity = Date.now();
-  private readonly connectTimer: NodeJS.Timeout;
+  /** Dropped once CONNECT has come, so an idle connection does not keep a spent timer. */
+  private connectTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: Duplex,
@@ -158,6 +159,7 @@ export class MqttConnection implements BrokerConnection {
 
   private onConnect(packet: IConnectPacket): void {
     clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
     if (packet.protocolVersion !== 4 && packet.protocolVersion !== 5) {
       // MQTT 3.1 (MQIsdp): answered in the 3.1.1 form, which such clients read (MQTT 5 §3.1.2.2).
       this.write({ cmd: 'connack', returnCode: 1, sessionPresent: false }, 4);
@@ -253,7 +255,7 @@ export class MqttConnection implements BrokerConnection {
     } else this.send({ cmd: 'connack', returnCode: 0, sessionPresent: present });
     this.broker.observer.connected?.(identity, { clientId, protocolVersion: this.version, resumed: present });
     // A resumed session: unacknowledged messages go again with DUP set, then what queued offline.
-    for (const [messageId, inflight] of session.inflight) {
+    for (const [messageId, inflight] of session.inflightEntries()) {
       inflight.sentAt = performance.now();
       this.sendPublish(inflight.message, inflight.qos, messageId, true, false);
     }
@@ -387,7 +389,7 @@ export class MqttConnection implements BrokerConnection {
       this.sendPublish(message, 0, 0, false, retain);
       return;
     }
-    if (this.session.inflight.size >= this.receiveMaximum) {
+    if (this.session.inflightCount >= this.receiveMaximum) {
       this.session.queued.push({ message, qos });
       return;
     }
@@ -409,7 +411,7 @@ export class MqttConnection implements BrokerConnection {
   }
 
   private onAcknowledged(messageId: number | undefined): void {
-    const inflight = messageId === undefined ? undefined : this.session.inflight.get(messageId);
+    const inflight = messageId === undefined || this.session.inflightCount === 0 ? undefined : this.session.inflight.get(messageId);
     if (!inflight) return;
     this.session.inflight.delete(messageId as number);
     this.broker.observer.deliveryRoundTrip?.(this.identity, (performance.now() - inflight.sentAt) / 1000);
@@ -417,8 +419,9 @@ export class MqttConnection implements BrokerConnection {
   }
 
   private drainQueue(): void {
+    if (this.session.queuedCount === 0) return;
     const { queued } = this.session;
-    while (queued.length > 0 && this.session.inflight.size < this.receiveMaximum && !this.closed) {
+    while (queued.length > 0 && this.session.inflightCount < this.receiveMaximum && !this.closed) {
       const next = queued.shift() as { message: BrokerMessage; qos: QoS };
       const messageId = this.session.allocatePacketId();
       this.session.inflight.set(messageId, { ...next, sentAt: performance.now() });

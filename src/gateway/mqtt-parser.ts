@@ -30,8 +30,14 @@ class ConnectionParser extends Parser {
   }
 }
 
+/** mqtt-packet gives every parser its own copy of its list of state names; one is shared here. */
+let sharedStates: unknown;
+
 export function createMqttParser(): MqttParser {
-  return new ConnectionParser().parser({ protocolVersion: 4 });
+  const parser = new ConnectionParser().parser({ protocolVersion: 4 }) as unknown as { _states: unknown };
+  sharedStates ??= Object.freeze(parser._states);
+  parser._states = sharedStates;
+  return parser as unknown as MqttParser;
 }
 
 /** mqtt-packet reads MQTT 5 properties only once told the version (its parser keeps it in settings). */

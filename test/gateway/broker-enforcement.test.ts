@@ -157,6 +157,19 @@ describe('the broker ending connections', () => {
       await watcher.end();
     }));
 
+  test('a device down from two connections to one is still found and closed by disconnectDevice', () =>
+    withBed(async (bed) => {
+      const lampPort = await bed.listen(LAMP);
+      const first = await connectClient(lampPort, { protocolVersion: 5, clientId: 'first' });
+      const second = await connectClient(lampPort, { protocolVersion: 5, clientId: 'second' });
+      await first.end();
+      await bed.waitForEvent((e) => e.kind === 'disconnected' && e.info.clientId === 'first', 'the first connection to end');
+      assert.equal(bed.broker.disconnectDevice(LAMP, 0x87, 'revoked'), 1);
+      assert.ok(await settlesWithin(second.closed, 2_000));
+      assert.equal(bed.broker.disconnectDevice(LAMP, 0x87, 'again'), 0);
+      assert.equal(bed.broker.connectionCount, 0);
+    }));
+
   test('disconnectDevice with a filter closes only the connections it selects', () =>
     withBed(async (bed) => {
       const lampPort = await bed.listen(LAMP);
