@@ -9,7 +9,8 @@
  *     connect loops in W load processes for S seconds (no session is offered for resumption, so
  *     every handshake is full), and the server's CPU per handshake (/proc/<pid>/stat);
  *  2. idle MQTT connections held (keepalive 0) and the server's resident memory growth per
- *     connection (/proc/<pid>/status VmRSS before and after), spread over several 127.0.0.x
+ *     connection (/proc/<pid>/status VmRSS before and 3 s after), and the gateway's V8 heap
+ *     from its metrics, spread over several 127.0.0.x
  *     source addresses and load processes so neither ephemeral ports nor one process's open-files
  *     limit is what stops them;
  *  3. messages per second received by one subscriber (MQTT 5, Receive Maximum 100, subscribed to
@@ -355,7 +356,37 @@ async function hearthConnectionCount(): Promise<number | undefined> {
     return undefined;
   }
 }
+/** The gateway's V8 heap (used and committed), from its own metrics: how much of its RSS is JavaScript. */
+async function hearthHeap(): Promise<string> {
+  try {
+    const text = await (await fetch(`${bed.gateway.metricsUrl}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^hearth_gateway_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+    return `V8 heap ${value('nodejs_heap_size_used_bytes').toFixed(0)} MiB used of ${value('nodejs_heap_size_total_bytes').toFixed(0)} MiB`;
+  } catch {
+    return 'V8 heap unknown';
+  }
+}
+/**
+ * Waits for the gateway's uplink queue to empty: the messages of the throughput phases go on to
+ * the control plane after a restart, and that work's memory is not the idle connections'.
+ */
+async function uplinkDrained(): Promise<void> {
+  const started = performance.now();
+  let queued: number | undefined;
+  while (performance.now() - started < 300_000) {
+    try {
+      queued = ((await (await fetch(`${bed.gateway.metricsUrl}/healthz`)).json()) as { uplink?: { queued?: number } }).uplink?.queued;
+    } catch {
+      queued = undefined;
+    }
+    if (!queued) break;
+    await sleep(500);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (seconds > 1) console.log(`  (waited ${seconds.toFixed(0)} s for the gateway's uplink queue to drain${queued ? `; ${queued} still queued` : ''})`);
+}
 async function holdRun(broker: Broker): Promise<HoldRun> {
+  if (broker === hearth) await uplinkDrained();
   await sleep(2000);
   const rssBefore = processRssBytes(broker.pid);
   const loaders = workers.slice(0, holdWorkers);
@@ -372,8 +403,10 @@ async function holdRun(broker: Broker): Promise<HoldRun> {
   clearInterval(progress);
   if (process.stderr.isTTY) process.stderr.write('\r'.padEnd(61) + '\r');
   // Idle for a moment: what the broker keeps per connection, not what it used while connecting.
+  // (Held 30 s longer, neither broker's RSS moved: V8 keeps the heap it has committed.)
   await sleep(3000);
   const rssAfter = processRssBytes(broker.pid);
+  if (broker === hearth) console.log(`  ${broker.name} holding them: ${await hearthHeap()}`);
   const status = await Promise.all(loaders.map((w) => w.call<{ held: number }>({ op: 'status' })));
   const held = sum(status.map((s) => s.held));
   const serverCount = broker === hearth ? await hearthConnectionCount() : undefined;
