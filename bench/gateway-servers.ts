@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
+import { memoryAllocator } from '../src/cli/memory-allocator.js';
 import { createKeyAndRequest } from '../src/device/certificate-request.js';
 import { freeLoopbackPort } from '../test/support/commands.js';
 import { LAUNCHER, initInstallation, startServer, type Installation, type RunningServer } from '../test/support/hearth-process.js';
@@ -260,14 +261,10 @@ export class LoadWorker {
   }
 }
 
-/** The allocator a running process has mapped: `tcmalloc`, `jemalloc`, `mimalloc` or glibc's. */
+/** The allocator a running process has mapped (src/cli/memory-allocator.ts), glibc's if none. */
 export function processAllocator(pid: number): string {
-  try {
-    const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
-    return /\/lib(tcmalloc|jemalloc|mimalloc)[^/\s]*\.so/.exec(maps)?.[1] ?? 'glibc';
-  } catch {
-    return 'unknown';
-  }
+  const allocator = memoryAllocator(() => readFileSync(`/proc/${pid}/maps`, 'utf8'));
+  return allocator === 'system' ? 'glibc' : allocator;
 }
 
 /** Resident memory of a process, in bytes, from /proc (undefined elsewhere). */

@@ -16,7 +16,7 @@ export class ConnectRateLimit {
   }
 
   admit(address: string, now = Date.now()): boolean {
-    if (this.perSecond === 0) return true;
+    if (!this.enabled) return true;
     const bucket = this.buckets.get(address) ?? { tokens: this.burst, at: now };
     bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond);
     bucket.at = now;

@@ -43,9 +43,10 @@ export const gatewayConfigSchema = z
         tlsMinVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.3'),
         /**
          * TLS session tickets for devices, so a reconnect can resume without a full handshake. Off
-         * by default: each idle connection that was sent tickets keeps about 4 KiB more resident on
-         * tcmalloc and 15 KiB on glibc (README "Performance"), and few devices resume. A resumed session is checked like a
-         * new one (revocation, expiry), so turning them on is safe.
+         * by default: each idle connection that was sent tickets keeps about 4 KiB more resident
+         * on tcmalloc and 15 KiB on glibc (README "Performance"), and few devices resume. A
+         * resumed session is checked like a new one (revocation, expiry), so turning them on is
+         * safe.
          */
         tlsSessionTickets: z.boolean().default(false),
         /** Largest MQTT packet, in bytes; larger ones are refused (MQTT 5: Packet too large). */

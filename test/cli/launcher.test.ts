@@ -61,6 +61,7 @@ test('an unknown HEARTH_MALLOC is refused before anything starts', async () => {
 test('the allocator a process runs on is read from its mappings', () => {
   assert.equal(memoryAllocator(() => '7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4.5.10\n'), 'tcmalloc');
   assert.equal(memoryAllocator(() => '7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libc.so.6\n'), 'system');
+  assert.equal(memoryAllocator(() => '7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2\n'), 'jemalloc');
   assert.equal(
     memoryAllocator(() => {
       throw new Error('ENOENT');
