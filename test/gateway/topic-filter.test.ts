@@ -1,6 +1,7 @@
 /** MQTT topic names and filters (§4.7): validation, matching with the spec's own examples, filterWithin. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { filterWithin, topicFilterProblem, topicMatches, topicNameProblem } from '../../src/gateway/topic-filter.js';
 
 describe('topicMatches: the examples of MQTT 5 §4.7.1', () => {
@@ -49,6 +50,39 @@ describe('topicMatches: the examples of MQTT 5 §4.7.1', () => {
     // Only a leading $ is special.
     assert.equal(topicMatches('#', 'a/$SYS'), true);
     assert.equal(topicMatches('+/+', 'a/$b'), true);
+  });
+});
+
+/** The matcher as §4.7 words it, level by level on split strings: what the faster one must agree with. */
+function matchesBySplitting(filter: string, name: string): boolean {
+  if (name.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
+  const f = filter.split('/');
+  const n = name.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= n.length) return false;
+    if (f[i] !== '+' && f[i] !== n[i]) return false;
+  }
+  return f.length === n.length;
+}
+
+describe('topicMatches agrees with matching on split levels', () => {
+  // Levels that are prefixes of one another and empty ones are where a scan can go wrong.
+  const nameLevel = fc.constantFrom('a', 'ab', 'b', '', '$x', 'é');
+  const name = fc.array(nameLevel, { minLength: 1, maxLength: 5 }).map((levels) => levels.join('/')).filter((n) => n !== '');
+  const filter = fc
+    .tuple(fc.array(fc.oneof(nameLevel, fc.constant('+')), { minLength: 1, maxLength: 5 }), fc.boolean())
+    .map(([levels, hash]) => (hash ? [...levels, '#'] : levels).join('/'))
+    .filter((f) => f !== '');
+  test('for valid filters and names', () => {
+    fc.assert(
+      fc.property(fc.oneof(filter, fc.constant('#')), name, (f, n) => {
+        assert.equal(topicFilterProblem(f), undefined);
+        assert.equal(topicNameProblem(n), undefined);
+        assert.equal(topicMatches(f, n), matchesBySplitting(f, n), `${f} against ${n}`);
+      }),
+      { numRuns: 20_000 },
+    );
   });
 });
 

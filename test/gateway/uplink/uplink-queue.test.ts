@@ -1,10 +1,12 @@
 /**
  * UplinkQueue, the gateway's store-and-forward queue in SQLite: group commits whose callbacks come
  * after the commit, peek/acknowledge/discard by sequence number, the size cap, and what survives a
- * close, a reopen and a SIGKILL of the process that queued.
+ * close, a reopen and a SIGKILL of the process that queued; that what peek gives from memory is what
+ * is on disk, as the queue grows past its in-memory copy and drains again.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +35,16 @@ function message(n: number, overrides: Partial<Omit<UplinkMessage, 'id'>> = {}):
 /** Enqueues and resolves once the message's commit is done (rejects with the commit's error). */
 function enqueued(queue: UplinkQueue, m: Omit<UplinkMessage, 'id'>): Promise<void> {
   return new Promise((resolve, reject) => queue.enqueue(m, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Every committed row as another connection to the file reads it, in seq order. */
+function committedRows(path: string): { seq: number; id: string; deviceId: string; topic: string; payload: Buffer; qos: number; publishedAt: number }[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare('SELECT seq, id, device_id AS deviceId, topic, payload, qos, published_at AS publishedAt FROM uplink_queue ORDER BY seq').all() as ReturnType<typeof committedRows>;
+  } finally {
+    db.close();
+  }
 }
 
 /** What another connection to the file sees: only committed rows. */
@@ -367,5 +379,47 @@ describe('UplinkQueue', () => {
     } finally {
       queue.close();
     }
+  });
+
+  test('peek gives what is on disk, field for field, while the queue fits in memory, after it outgrew it (by count or by bytes) and once it drained', async () => {
+    type Step = { op: 'enqueue'; count: number; big: boolean } | { op: 'acknowledge'; at: number } | { op: 'discard'; at: number };
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      // Up to 3,000 at a time crosses the copy's 4,096 messages; 100 big ones its 4 MiB.
+      fc.record({ op: fc.constant('enqueue' as const), count: fc.oneof(fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 1, max: 100 })), big: fc.boolean() }),
+      fc.record({ op: fc.constant('acknowledge' as const), at: fc.nat() }),
+      fc.record({ op: fc.constant('discard' as const), at: fc.nat() }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 8 }), async (steps) => {
+        const path = freshPath();
+        const queue = UplinkQueue.open(path, { maxMessages: 6000, synchronous: 'normal' });
+        try {
+          let n = 0;
+          for (const s of steps) {
+            if (s.op === 'enqueue') {
+              const payload = s.big ? Buffer.alloc(64 * 1024, n & 0xff) : undefined;
+              const last = Array.from({ length: s.count }, () => enqueued(queue, message(n++, payload ? { payload } : {})));
+              await Promise.all(last);
+            } else {
+              const rows = committedRows(path);
+              const target = rows[s.at % Math.max(rows.length, 1)];
+              if (target && s.op === 'acknowledge') queue.acknowledge(target.seq);
+              if (target && s.op === 'discard') queue.discard(target.seq);
+            }
+            const onDisk = committedRows(path);
+            assert.equal(queue.depth, onDisk.length);
+            const peeked = queue.peek(onDisk.length + 5);
+            assert.deepEqual(
+              peeked.map((m) => ({ ...m, payload: Buffer.from(m.payload) })),
+              onDisk.map((m) => ({ ...m, payload: Buffer.from(m.payload) })),
+            );
+            assert.deepEqual(queue.peek(7), peeked.slice(0, 7));
+          }
+        } finally {
+          queue.close();
+        }
+      }),
+      { numRuns: 25 },
+    );
   });
 });
