@@ -29,8 +29,7 @@ import { TopicAcl } from './topic-acl.js';
 import { ExternalAccountBindingFile } from './external-account-binding-file.js';
 import { topicMatches } from './topic-filter.js';
 import type { MessageSink } from './broker.js';
-import { UplinkQueue } from './uplink/uplink-queue.js';
-import { UplinkSender } from './uplink/uplink-sender.js';
+import { UplinkThread } from './uplink/uplink-thread.js';
 import { startSensorService, type SensorService, type SensorSecurityEvent } from './sensors/sensor-service.js';
 import { RuleEngine } from './rules/rule-engine.js';
 import { loadRulesFile } from './rules/rules-file.js';
@@ -55,7 +54,7 @@ export interface RunningGateway {
   broker: Broker;
   revocations: RevocationSet;
   /** Absent when `uplink.enabled` is false. */
-  uplink: { queue: UplinkQueue; sender: UplinkSender } | undefined;
+  uplink: UplinkThread | undefined;
   /** Absent unless `sensors.enabled`. */
   sensors: SensorService | undefined;
   rules: RuleEngine;
@@ -149,8 +148,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     const devicesCaPem = await readFile(devicesCaPath, 'utf8');
 
-    const uplink = config.uplink.enabled ? startUplink(dir, config, rootPem, () => credentials, metrics, logger) : undefined;
-    if (uplink) closers.push(() => uplink.close());
+    const uplink = config.uplink.enabled ? await startUplink(dir, config, rootPem, () => credentials, metrics, logger) : undefined;
+    if (uplink) closers.push(() => uplink.thread.stop());
 
     // Local automations: evaluated on the gateway, so they keep working with the internet down.
     const rulesPath = join(dir, config.rules.file);
@@ -335,7 +334,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       mqtt: { connections: broker.connectionCount },
       runtime: { node: process.version, allocator: options.allocator ?? 'system' },
       certificate: { serial: credentials.serial, notAfter: credentials.notAfter.toISOString() },
-      uplink: uplink ? { reachable: uplink.sender.reachable, queued: uplink.queue.depth, lastError: uplink.sender.lastError ?? null } : { enabled: false },
+      uplink: uplink ? { reachable: uplink.thread.reachable, queued: uplink.thread.depth, lastError: uplink.thread.lastError ?? null } : { enabled: false },
       sensors: sensors ? { mqttPort: sensors.mqttPort, tokenPort: sensors.tokenPort, paired: sensors.registry.size } : { enabled: false },
       rules: { file: rulesPath, ...rules.stats() },
       bridge: bridge ? bridge.stats() : { enabled: false },
@@ -348,7 +347,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       metricsUrl: `http://${config.metrics.host}:${address.port}`,
       broker,
       revocations,
-      uplink: uplink ? { queue: uplink.queue, sender: uplink.sender } : undefined,
+      uplink: uplink?.thread,
       sensors,
       rules,
       bridge,
@@ -365,24 +364,24 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
 /**
  * The store-and-forward uplink: device messages on the configured topics are queued on disk
- * (the publisher's PUBACK waits for the commit) and sent to the control plane in batches.
+ * (the publisher's PUBACK waits for the commit) and sent to the control plane in batches, both
+ * on the uplink's own thread.
  */
-function startUplink(dir: string, config: GatewayConfig, rootPem: string, credentials: () => GatewayCredentials, metrics: GatewayMetrics, logger: Logger) {
-  const queue = UplinkQueue.open(join(dir, 'uplink.db'), { maxMessages: config.uplink.maxQueuedMessages, synchronous: config.uplink.synchronous });
-  metrics.uplinkDepth = () => queue.depth;
+async function startUplink(dir: string, config: GatewayConfig, rootPem: string, credentials: () => GatewayCredentials, metrics: GatewayMetrics, logger: Logger) {
   let droppedSeen = 0;
-  const sender = new UplinkSender({
+  const thread: UplinkThread = await UplinkThread.start({
+    path: join(dir, 'uplink.db'),
+    queue: { maxMessages: config.uplink.maxQueuedMessages, synchronous: config.uplink.synchronous },
     controlPlaneUrl: config.controlPlane as string,
     rootPem,
     credentials: () => credentials(),
-    queue,
     batchSize: config.uplink.batchSize,
     onSent: (count) => {
       metrics.uplinkSent.inc(count);
-      if (queue.dropped > droppedSeen) {
-        metrics.uplinkDropped.inc({ reason: 'queue-full' }, queue.dropped - droppedSeen);
-        logger.warn({ dropped: queue.dropped - droppedSeen }, 'the uplink queue was full: the oldest messages were dropped');
-        droppedSeen = queue.dropped;
+      if (thread.dropped > droppedSeen) {
+        metrics.uplinkDropped.inc({ reason: 'queue-full' }, thread.dropped - droppedSeen);
+        logger.warn({ dropped: thread.dropped - droppedSeen }, 'the uplink queue was full: the oldest messages were dropped');
+        droppedSeen = thread.dropped;
       }
     },
     onRejected: (message, detail) => {
@@ -391,27 +390,20 @@ function startUplink(dir: string, config: GatewayConfig, rootPem: string, creden
     },
     onStateChange: (reachable, detail) => {
       metrics.uplinkUp.set(reachable ? 1 : 0);
-      if (reachable) logger.info({ queued: queue.depth }, 'uplink to the control plane restored');
-      else logger.warn({ detail, queued: queue.depth }, 'the control plane is unreachable; device messages wait in the queue on disk');
+      if (reachable) logger.info({ queued: thread.depth }, 'uplink to the control plane restored');
+      else logger.warn({ detail, queued: thread.depth }, 'the control plane is unreachable; device messages wait in the queue on disk');
     },
+    onThreadFailure: (detail) => logger.error({ detail }, 'the uplink thread failed; messages it had not stored were refused to their publishers, and it is restarted'),
   });
+  metrics.uplinkDepth = () => thread.depth;
   metrics.uplinkUp.set(1);
-  sender.start();
   const { topics, exclude } = config.uplink;
   const sink: MessageSink = {
     // Only what devices and sensors published: messages from rules or the bridge are the home's own.
     accepts: (message) => (message.from.startsWith('urn:dev:ops:') || message.from.startsWith('sensor:')) && topics.some((f) => topicMatches(f, message.topic)) && !exclude.some((f) => topicMatches(f, message.topic)),
-    keep: (message, done) => queue.enqueue({ deviceId: message.from, topic: message.topic, payload: message.payload, qos: message.qos, publishedAt: Date.now() }, done),
+    keep: (message, done) => thread.enqueue({ deviceId: message.from, topic: message.topic, payload: message.payload, qos: message.qos, publishedAt: Date.now() }, done),
   };
-  return {
-    queue,
-    sender,
-    sink,
-    close: async () => {
-      await sender.stop();
-      queue.close();
-    },
-  };
+  return { thread, sink };
 }
 
 async function startHealthServer(config: GatewayConfig, metrics: GatewayMetrics, status: () => Record<string, unknown>): Promise<FastifyInstance> {
