@@ -29,7 +29,7 @@ import { TopicAcl } from './topic-acl.js';
 import { ExternalAccountBindingFile } from './external-account-binding-file.js';
 import { topicMatches } from './topic-filter.js';
 import type { MessageSink } from './broker.js';
-import { UplinkThread } from './uplink/uplink-thread.js';
+import { Uplink } from './uplink/uplink.js';
 import { startSensorService, type SensorService, type SensorSecurityEvent } from './sensors/sensor-service.js';
 import { RuleEngine } from './rules/rule-engine.js';
 import { loadRulesFile } from './rules/rules-file.js';
@@ -54,7 +54,7 @@ export interface RunningGateway {
   broker: Broker;
   revocations: RevocationSet;
   /** Absent when `uplink.enabled` is false. */
-  uplink: UplinkThread | undefined;
+  uplink: Uplink | undefined;
   /** Absent unless `sensors.enabled`. */
   sensors: SensorService | undefined;
   rules: RuleEngine;
@@ -148,8 +148,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     const devicesCaPem = await readFile(devicesCaPath, 'utf8');
 
-    const uplink = config.uplink.enabled ? await startUplink(dir, config, rootPem, () => credentials, metrics, logger) : undefined;
-    if (uplink) closers.push(() => uplink.thread.stop());
+    const uplinkParts = config.uplink.enabled ? await startUplink(dir, config, rootPem, () => credentials, metrics, logger) : undefined;
+    const uplink = uplinkParts?.uplink;
+    if (uplink) closers.push(() => uplink.stop());
 
     // Local automations: evaluated on the gateway, so they keep working with the internet down.
     const rulesPath = join(dir, config.rules.file);
@@ -179,7 +180,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       maxSessionExpirySeconds: config.mqtt.maxSessionExpirySeconds,
       maxQueuedMessages: config.mqtt.maxQueuedMessages,
       maxRetainedMessages: config.mqtt.maxRetainedMessages,
-      ...(uplink ? { sink: uplink.sink } : {}),
+      ...(uplinkParts ? { sink: uplinkParts.sink } : {}),
       routed,
       observer: {
         connected: (who: ClientIdentity, info) => {
@@ -334,7 +335,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       mqtt: { connections: broker.connectionCount },
       runtime: { node: process.version, allocator: options.allocator ?? 'system' },
       certificate: { serial: credentials.serial, notAfter: credentials.notAfter.toISOString() },
-      uplink: uplink ? { reachable: uplink.thread.reachable, queued: uplink.thread.depth, lastError: uplink.thread.lastError ?? null } : { enabled: false },
+      uplink: uplink ? { reachable: uplink.reachable, queued: uplink.depth, lastError: uplink.lastError ?? null } : { enabled: false },
       sensors: sensors ? { mqttPort: sensors.mqttPort, tokenPort: sensors.tokenPort, paired: sensors.registry.size } : { enabled: false },
       rules: { file: rulesPath, ...rules.stats() },
       bridge: bridge ? bridge.stats() : { enabled: false },
@@ -347,7 +348,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       metricsUrl: `http://${config.metrics.host}:${address.port}`,
       broker,
       revocations,
-      uplink: uplink?.thread,
+      uplink,
       sensors,
       rules,
       bridge,
@@ -364,12 +365,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
 /**
  * The store-and-forward uplink: device messages on the configured topics are queued on disk
- * (the publisher's PUBACK waits for the commit) and sent to the control plane in batches, both
- * on the uplink's own thread.
+ * (the publisher's PUBACK waits for the commit) and sent to the control plane in batches from a
+ * thread of the uplink's own.
  */
 async function startUplink(dir: string, config: GatewayConfig, rootPem: string, credentials: () => GatewayCredentials, metrics: GatewayMetrics, logger: Logger) {
   let droppedSeen = 0;
-  const thread: UplinkThread = await UplinkThread.start({
+  const uplink: Uplink = await Uplink.start({
     path: join(dir, 'uplink.db'),
     queue: { maxMessages: config.uplink.maxQueuedMessages, synchronous: config.uplink.synchronous },
     controlPlaneUrl: config.controlPlane as string,
@@ -378,10 +379,10 @@ async function startUplink(dir: string, config: GatewayConfig, rootPem: string, 
     batchSize: config.uplink.batchSize,
     onSent: (count) => {
       metrics.uplinkSent.inc(count);
-      if (thread.dropped > droppedSeen) {
-        metrics.uplinkDropped.inc({ reason: 'queue-full' }, thread.dropped - droppedSeen);
-        logger.warn({ dropped: thread.dropped - droppedSeen }, 'the uplink queue was full: the oldest messages were dropped');
-        droppedSeen = thread.dropped;
+      if (uplink.dropped > droppedSeen) {
+        metrics.uplinkDropped.inc({ reason: 'queue-full' }, uplink.dropped - droppedSeen);
+        logger.warn({ dropped: uplink.dropped - droppedSeen }, 'the uplink queue was full: the oldest messages were dropped');
+        droppedSeen = uplink.dropped;
       }
     },
     onRejected: (message, detail) => {
@@ -390,20 +391,20 @@ async function startUplink(dir: string, config: GatewayConfig, rootPem: string, 
     },
     onStateChange: (reachable, detail) => {
       metrics.uplinkUp.set(reachable ? 1 : 0);
-      if (reachable) logger.info({ queued: thread.depth }, 'uplink to the control plane restored');
-      else logger.warn({ detail, queued: thread.depth }, 'the control plane is unreachable; device messages wait in the queue on disk');
+      if (reachable) logger.info({ queued: uplink.depth }, 'uplink to the control plane restored');
+      else logger.warn({ detail, queued: uplink.depth }, 'the control plane is unreachable; device messages wait in the queue on disk');
     },
-    onThreadFailure: (detail) => logger.error({ detail }, 'the uplink thread failed; messages it had not stored were refused to their publishers, and it is restarted'),
+    onThreadFailure: (detail) => logger.error({ detail }, 'the uplink sender thread failed; it is restarted and takes over from the last batch the control plane stored'),
   });
-  metrics.uplinkDepth = () => thread.depth;
+  metrics.uplinkDepth = () => uplink.depth;
   metrics.uplinkUp.set(1);
   const { topics, exclude } = config.uplink;
   const sink: MessageSink = {
     // Only what devices and sensors published: messages from rules or the bridge are the home's own.
     accepts: (message) => (message.from.startsWith('urn:dev:ops:') || message.from.startsWith('sensor:')) && topics.some((f) => topicMatches(f, message.topic)) && !exclude.some((f) => topicMatches(f, message.topic)),
-    keep: (message, done) => thread.enqueue({ deviceId: message.from, topic: message.topic, payload: message.payload, qos: message.qos, publishedAt: Date.now() }, done),
+    keep: (message, done) => uplink.enqueue({ deviceId: message.from, topic: message.topic, payload: message.payload, qos: message.qos, publishedAt: Date.now() }, done),
   };
-  return { thread, sink };
+  return { uplink, sink };
 }
 
 async function startHealthServer(config: GatewayConfig, metrics: GatewayMetrics, status: () => Record<string, unknown>): Promise<FastifyInstance> {

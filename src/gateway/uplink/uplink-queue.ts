@@ -1,26 +1,27 @@
 /**
  * The gateway's store-and-forward queue: device messages bound for the control plane, kept in
  * SQLite on the gateway's disk until the control plane has stored them. Messages are written in
- * group commits: everything enqueued in one turn of the event loop goes in one transaction, and a
- * QoS 1 publisher hears its PUBACK only after that commit, so a message the gateway acknowledged
- * survives a crash, a kill or a power cut (synchronous=FULL), and the cost of the commit is shared.
- * Each message gets its id here, once, at its commit: the queue file's own random identifier and
- * the message's sequence number in fixed-width hex. The control plane keeps (gateway, id) once, so
- * a batch resent after a lost answer is not stored twice; ids that grow with time land at the end
+ * group commits: everything enqueued in one turn of the event loop goes in one transaction (one
+ * row, see uplink-batch-rows.ts), and a QoS 1 publisher hears its PUBACK only after that commit,
+ * so a message the gateway acknowledged survives a crash, a kill or a power cut
+ * (synchronous=FULL), and the cost of the commit is shared.
+ *
+ * Each message gets its id at its commit: the queue file's own random identifier and the
+ * message's sequence number in fixed-width hex. The control plane keeps (gateway, id) once, so a
+ * batch resent after a lost answer is not stored twice; ids that grow with time land at the end
  * of the control plane's index instead of at random places in it (a random UUID per message made
  * that index the control plane's main cost, and it fell behind a busy home), and a queue file
  * made anew after a reset cannot repeat an id of the old one.
  *
- * While the queue is short (the control plane keeps up), a copy of what is on disk is also kept in
- * memory, so the sender's batches are not read back from the database they were just written to;
- * once the queue outgrows that copy (an outage), batches are read from disk until it has drained.
- * Messages the control plane has stored are then deleted from disk in the next commit (or within
- * a tenth of a second when none comes), not in a commit of their own: one sync to disk fewer per
- * batch sent. Should the gateway stop before that, they are sent again after its restart, and the
- * control plane counts them as duplicates.
+ * What the control plane has stored is counted off at once and deleted from disk with the next
+ * commit (or within a tenth of a second when none comes), not in a commit of its own. Should the
+ * gateway stop before that, those messages are sent again after its restart, and the control
+ * plane counts them as duplicates; so are messages discarded from a row that still holds others.
+ * The sender reads through its own connection (uplink-queue-reader.ts), on its own thread.
  */
 import { randomUUID } from 'node:crypto';
 import { Database } from '../../store/better-sqlite3-module.js';
+import { BATCH_TABLE, decodeBatches, encodeBatch, messageId, type BatchRow } from './uplink-batch-rows.js';
 
 export interface UplinkMessage {
   id: string;
@@ -37,15 +38,10 @@ export interface QueuedMessage extends UplinkMessage {
 
 type Pending = { message: Omit<UplinkMessage, 'id'>; done: ((err: Error | null) => void) | undefined };
 
-/** Rows per multi-row INSERT: one statement call for many messages (6 parameters each, far below SQLite's limit). */
-const INSERT_CHUNK = 64;
-/** The in-memory copy is kept while the queue holds at most this many messages... */
-const MEMORY_COPY_MAX_MESSAGES = 4096;
-/** ...and this many payload bytes. */
-const MEMORY_COPY_MAX_BYTES = 4 * 1024 * 1024;
 /** How long acknowledged messages may stay on disk when no commit comes to delete them with. */
 const DELETE_DELAY_MS = 100;
-const COLUMNS = '(id, device_id, topic, payload, qos, published_at)';
+/** Messages carried over from the one-row-per-message table of earlier versions go in rows of this many. */
+const CARRY_OVER_ROW = 500;
 
 export interface UplinkQueueOptions {
   /** Beyond this many queued messages the oldest are dropped (and counted). */
@@ -56,25 +52,23 @@ export interface UplinkQueueOptions {
 
 export class UplinkQueue {
   private readonly db: InstanceType<typeof Database>;
-  private readonly insert;
-  private readonly insertChunk;
-  private readonly selectBatch;
+  private readonly insertBatch;
+  private readonly selectFrom;
   private readonly deleteThrough;
-  private readonly dropOldest;
-  private readonly deleteOne;
+  private readonly saveMeta;
   private readonly commit;
   /** The random identifier of this queue file, the first part of every message id. */
   private readonly instance: string;
-  /** The sequence number of the last message committed (AUTOINCREMENT: never reused, even after deletes). */
+  /** The seq of the last message committed; kept in the file, so seqs are never reused. */
   private lastSeq: number;
+  /** Every message through this seq is gone: stored by the control plane, or dropped for room. */
+  private floor: number;
+  /** Discarded messages above the floor (their rows still hold other messages). */
+  private readonly discarded = new Set<number>();
   private pending: Pending[] = [];
   private flushScheduled = false;
-  private depthCount: number;
   private closed = false;
-  /** Every committed message, oldest first, while they fit (see MEMORY_COPY_*); undefined: read from disk. */
-  private memoryCopy: QueuedMessage[] | undefined;
-  private memoryCopyBytes = 0;
-  /** Messages through this seq are acknowledged but may still be on disk (0: none). */
+  /** Rows wholly under the floor are owed a delete (0: none). */
   private deleteOwed = 0;
   private deleteTimer: NodeJS.Timeout | undefined;
   /** Messages dropped because the queue was full, since the gateway started. */
@@ -88,55 +82,47 @@ export class UplinkQueue {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-    this.db.exec(`CREATE TABLE IF NOT EXISTS uplink_queue (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT,
-      id TEXT NOT NULL,
-      device_id TEXT NOT NULL,
-      topic TEXT NOT NULL,
-      payload BLOB NOT NULL,
-      qos INTEGER NOT NULL,
-      published_at INTEGER NOT NULL
-    )`);
-    this.insert = this.db.prepare(`INSERT INTO uplink_queue ${COLUMNS} VALUES (?, ?, ?, ?, ?, ?)`);
-    this.insertChunk = this.db.prepare(`INSERT INTO uplink_queue ${COLUMNS} VALUES ${Array(INSERT_CHUNK).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`);
-    this.selectBatch = this.db.prepare('SELECT seq, id, device_id AS deviceId, topic, payload, qos, published_at AS publishedAt FROM uplink_queue ORDER BY seq LIMIT ?');
-    this.deleteThrough = this.db.prepare('DELETE FROM uplink_queue WHERE seq <= ?');
-    this.deleteOne = this.db.prepare('DELETE FROM uplink_queue WHERE seq = ?');
-    this.dropOldest = this.db.prepare('DELETE FROM uplink_queue WHERE seq IN (SELECT seq FROM uplink_queue ORDER BY seq LIMIT ?)');
-    // Seqs within one transaction on the queue's only connection follow the last one (AUTOINCREMENT),
-    // so the ids made from them before the insert are checked against what SQLite assigned.
-    this.commit = this.db.transaction((batch: Pending[], firstSeq: number, deleteOwed: number): number => {
-      if (deleteOwed > 0) this.deleteThrough.run(deleteOwed);
-      let lastSeq = firstSeq - 1;
-      let i = 0;
-      for (; i + INSERT_CHUNK <= batch.length; i += INSERT_CHUNK) {
-        const values: unknown[] = [];
-        for (let j = i; j < i + INSERT_CHUNK; j++) {
-          const m = (batch[j] as Pending).message;
-          values.push(this.idFor(firstSeq + j), m.deviceId, m.topic, m.payload, m.qos, m.publishedAt);
-        }
-        lastSeq = Number(this.insertChunk.run(values).lastInsertRowid);
-      }
-      for (; i < batch.length; i++) {
-        const m = (batch[i] as Pending).message;
-        lastSeq = Number(this.insert.run(this.idFor(firstSeq + i), m.deviceId, m.topic, m.payload, m.qos, m.publishedAt).lastInsertRowid);
-      }
-      if (lastSeq !== firstSeq + batch.length - 1) throw new Error(`the uplink queue's sequence moved under it (expected ${firstSeq + batch.length - 1}, got ${lastSeq})`);
-      const over = this.depthCount + batch.length - this.options.maxMessages;
-      if (over > 0) this.dropOldest.run(over);
-      return Math.max(over, 0);
-    });
+    this.db.exec(BATCH_TABLE);
     this.db.exec('CREATE TABLE IF NOT EXISTS uplink_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
     this.db.prepare("INSERT OR IGNORE INTO uplink_meta (key, value) VALUES ('instance', ?)").run(randomUUID());
-    this.instance = (this.db.prepare("SELECT value FROM uplink_meta WHERE key = 'instance'").get() as { value: string }).value;
-    this.lastSeq = (this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'uplink_queue'").get() as { seq: number } | undefined)?.seq ?? 0;
-    this.depthCount = (this.db.prepare('SELECT count(*) AS n FROM uplink_queue').get() as { n: number }).n;
-    // A queue reopened with messages on disk reads them from there until it has drained.
-    if (this.depthCount === 0) this.memoryCopy = [];
+    this.insertBatch = this.db.prepare('INSERT INTO uplink_batches (first_seq, count, device_ids, topics, qos, published_at, payload_ends, payloads, ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.selectFrom = this.db.prepare('SELECT * FROM uplink_batches ORDER BY first_seq');
+    // Rows are whole batches: one is deleted once its last message is under the floor.
+    this.deleteThrough = this.db.prepare('DELETE FROM uplink_batches WHERE first_seq <= ? AND first_seq + count - 1 <= ?');
+    this.saveMeta = this.db.prepare('INSERT INTO uplink_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    const meta = (key: string) => (this.db.prepare('SELECT value FROM uplink_meta WHERE key = ?').pluck().get(key) as string | undefined) ?? undefined;
+    this.instance = meta('instance') as string;
+    this.lastSeq = Number(meta('last_seq') ?? 0);
+    this.carryOverMessageRows();
+    const oldest = this.db.prepare('SELECT min(first_seq) FROM uplink_batches').pluck().get() as number | null;
+    this.floor = Math.max(Number(meta('floor') ?? 0), oldest === null ? this.lastSeq : oldest - 1);
+    for (const seq of JSON.parse(meta('discarded') ?? '[]') as number[]) if (seq > this.floor && seq <= this.lastSeq) this.discarded.add(seq);
+    // The floor is written with the commit that deletes under it: a crash loses at most the last
+    // tenth of a second of acknowledgements, and those messages are sent again.
+    this.commit = this.db.transaction((batch: Pending[], firstSeq: number, floor: number, deleteUnder: boolean) => {
+      this.insertBatch.run(...encodeBatch(firstSeq, batch.map((p) => p.message)));
+      this.saveMeta.run('last_seq', String(firstSeq + batch.length - 1));
+      if (deleteUnder) this.deleteUnder(floor);
+    });
   }
 
-  private idFor(seq: number): string {
-    return `${this.instance}-${seq.toString(16).padStart(12, '0')}`;
+  /** Moves what an earlier version left in its one-row-per-message table into batch rows, ids kept. */
+  private carryOverMessageRows(): void {
+    const old = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'uplink_queue'").get();
+    if (!old) return;
+    this.db.transaction(() => {
+      const rows = this.db.prepare('SELECT seq, id, device_id AS deviceId, topic, payload, qos, published_at AS publishedAt FROM uplink_queue ORDER BY seq').all() as QueuedMessage[];
+      const oldLast = (this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'uplink_queue'").pluck().get() as number | undefined) ?? 0;
+      let seq = Math.max(this.lastSeq, oldLast);
+      for (let i = 0; i < rows.length; i += CARRY_OVER_ROW) {
+        const chunk = rows.slice(i, i + CARRY_OVER_ROW).map((m) => ({ ...m, payload: Buffer.from(m.payload) }));
+        this.insertBatch.run(...encodeBatch(seq + 1, chunk));
+        seq += chunk.length;
+      }
+      this.lastSeq = seq;
+      this.saveMeta.run('last_seq', String(seq));
+      this.db.exec('DROP TABLE uplink_queue');
+    })();
   }
 
   static open(path: string, options: UplinkQueueOptions): UplinkQueue {
@@ -145,7 +131,7 @@ export class UplinkQueue {
 
   /** Messages waiting for the control plane (committed ones and those in the next commit). */
   get depth(): number {
-    return this.depthCount + this.pending.length;
+    return this.lastSeq - this.floor - this.discarded.size + this.pending.length;
   }
 
   /**
@@ -173,12 +159,23 @@ export class UplinkQueue {
     let error: Error | null = null;
     try {
       const firstSeq = this.lastSeq + 1;
-      const dropped = this.commit(batch, firstSeq, this.deleteOwed) as number;
+      const over = this.lastSeq - this.floor - this.discarded.size + batch.length - this.options.maxMessages;
+      // Beyond the cap the oldest go: the floor rises past `over` messages not discarded already.
+      let floorAfter = this.floor;
+      const skippedBelow: number[] = [];
+      for (let dropped = 0; dropped < over; ) {
+        floorAfter++;
+        if (this.discarded.has(floorAfter)) skippedBelow.push(floorAfter);
+        else dropped++;
+      }
+      this.commit(batch, firstSeq, floorAfter, this.deleteOwed > 0 || over > 0);
       this.deleteOwed = 0;
       this.lastSeq = firstSeq + batch.length - 1;
-      this.depthCount += batch.length - dropped;
-      this.dropped += dropped;
-      this.copyCommitted(batch, firstSeq, dropped);
+      if (over > 0) {
+        this.floor = floorAfter;
+        for (const seq of skippedBelow) this.discarded.delete(seq);
+        this.dropped += over;
+      }
     } catch (err) {
       error = err as Error;
     }
@@ -186,80 +183,51 @@ export class UplinkQueue {
     if (!error) for (const listener of this.listeners) listener();
   }
 
-  private copyCommitted(batch: Pending[], firstSeq: number, dropped: number): void {
-    const copy = this.memoryCopy;
-    if (!copy) return;
-    for (let i = 0; i < batch.length; i++) {
-      const { message } = batch[i] as Pending;
-      // A copy of the payload: the device's bytes may be a view into a much larger socket buffer.
-      copy.push({ ...message, id: this.idFor(firstSeq + i), payload: Buffer.from(message.payload), seq: firstSeq + i });
-      this.memoryCopyBytes += message.payload.length;
-    }
-    this.forgetCopied(dropped);
-    if (copy.length > MEMORY_COPY_MAX_MESSAGES || this.memoryCopyBytes > MEMORY_COPY_MAX_BYTES) {
-      this.memoryCopy = undefined;
-      this.memoryCopyBytes = 0;
-    }
-  }
-
-  /** Drops the oldest `count` messages from the in-memory copy (they left the disk too). */
-  private forgetCopied(count: number): void {
-    const copy = this.memoryCopy;
-    if (!copy || count <= 0) return;
-    for (const gone of copy.splice(0, count)) this.memoryCopyBytes -= gone.payload.length;
-  }
-
-  /** Once the queue is empty, what comes next fits in memory again. */
-  private recopyIfEmpty(): void {
-    if (this.depthCount === 0 && !this.memoryCopy) {
-      this.memoryCopy = [];
-      this.memoryCopyBytes = 0;
-    }
-  }
-
-  /** The oldest messages, in the order they were queued. */
+  /** The oldest messages not yet stored by the control plane, in the order they were queued. */
   peek(limit: number): QueuedMessage[] {
-    if (this.memoryCopy) return this.memoryCopy.slice(0, limit);
-    this.deleteAcknowledged();
-    return this.selectBatch.all(limit) as QueuedMessage[];
+    return decodeBatches(() => this.selectFrom.iterate() as Iterable<BatchRow>, this.floor, this.discarded, limit, (seq) => messageId(this.instance, seq));
   }
 
-  /** Removes every message up to and including `seq`: the control plane has them. */
+  /** The seq through which every message is gone: where a reader of the queue starts. */
+  get acknowledged(): number {
+    return this.floor;
+  }
+
+  /**
+   * Removes every message up to and including `seq`: the control plane has them. They are counted
+   * off now and deleted with the next commit.
+   */
   acknowledge(seq: number): void {
-    const copy = this.memoryCopy;
-    if (copy) {
-      // The copy holds exactly what is on disk and not yet acknowledged: the count comes from it,
-      // and the rows go with the next commit.
-      let through = 0;
-      while (through < copy.length && (copy[through] as QueuedMessage).seq <= seq) through++;
-      this.forgetCopied(through);
-      this.depthCount -= through;
-      this.deleteOwed = Math.max(this.deleteOwed, seq);
-      this.deleteTimer ??= setTimeout(() => this.deleteAcknowledged(), DELETE_DELAY_MS).unref();
-    } else {
-      this.deleteAcknowledged();
-      this.depthCount -= this.deleteThrough.run(seq).changes;
-    }
-    this.recopyIfEmpty();
+    const through = Math.min(seq, this.lastSeq);
+    if (through <= this.floor) return;
+    this.floor = through;
+    for (const gone of this.discarded) if (gone <= through) this.discarded.delete(gone);
+    this.deleteOwed = through;
+    this.deleteTimer ??= setTimeout(() => this.deleteAcknowledged(), DELETE_DELAY_MS).unref();
   }
 
-  /** Deletes what is acknowledged and still on disk, now. */
+  /** Deletes the rows wholly acknowledged, now. */
   private deleteAcknowledged(): void {
     clearTimeout(this.deleteTimer);
     this.deleteTimer = undefined;
     if (this.deleteOwed === 0 || this.closed) return;
-    this.deleteThrough.run(this.deleteOwed);
+    this.db.transaction(() => this.deleteUnder(this.floor))();
     this.deleteOwed = 0;
+  }
+
+  /** Inside a transaction: records the floor and deletes the rows wholly under it. */
+  private deleteUnder(floor: number): void {
+    this.saveMeta.run('floor', String(floor));
+    this.saveMeta.run('discarded', JSON.stringify([...this.discarded].filter((seq) => seq > floor)));
+    this.deleteThrough.run(floor, floor);
   }
 
   /** Removes one message the control plane will never take (it refused it as invalid). */
   discard(seq: number): void {
-    if (seq <= this.deleteOwed) return; // acknowledged already, and on its way off the disk
-    this.depthCount -= this.deleteOne.run(seq).changes;
-    const copy = this.memoryCopy;
-    const at = copy ? copy.findIndex((m) => m.seq === seq) : -1;
-    if (copy && at >= 0) this.memoryCopyBytes -= (copy.splice(at, 1)[0] as QueuedMessage).payload.length;
-    this.recopyIfEmpty();
+    if (seq <= this.floor || seq > this.lastSeq || !Number.isInteger(seq) || this.discarded.has(seq)) return;
+    this.discarded.add(seq);
+    // Rare (the control plane refused it as invalid), so written at once: it is not sent again.
+    this.saveMeta.run('discarded', JSON.stringify([...this.discarded]));
   }
 
   /** Called after each commit that added messages (the sender wakes up). */

@@ -7,13 +7,21 @@
  * one message at a time, and discarded with a log line.
  */
 import { Agent, request as httpsRequest } from 'node:https';
-import type { QueuedMessage, UplinkQueue } from './uplink-queue.js';
+import type { QueuedMessage } from './uplink-queue.js';
+
+/** What the sender needs of the queue: the queue itself, or a reader of it on another thread. */
+export interface SenderQueue {
+  peek(limit: number): QueuedMessage[];
+  acknowledge(seq: number): void;
+  discard(seq: number): void;
+  onEnqueued(listener: () => void): () => void;
+}
 
 export interface UplinkSenderOptions {
   controlPlaneUrl: string;
   rootPem: string;
   credentials: () => { key: string; cert: string };
-  queue: UplinkQueue;
+  queue: SenderQueue;
   /** Messages per request. */
   batchSize: number;
   /** Bytes of payload per request (the body is about 4/3 of it in base64). */

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database } from '../../../src/store/better-sqlite3-module.js';
 import { UplinkQueue, type UplinkMessage, type UplinkQueueOptions } from '../../../src/gateway/uplink/uplink-queue.js';
+import { decodeBatches, messageId, type BatchRow } from '../../../src/gateway/uplink/uplink-batch-rows.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-uplink-queue-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,11 +38,17 @@ function enqueued(queue: UplinkQueue, m: Omit<UplinkMessage, 'id'>): Promise<voi
   return new Promise((resolve, reject) => queue.enqueue(m, (err) => (err ? reject(err) : resolve())));
 }
 
-/** Every committed row as another connection to the file reads it, in seq order. */
+/**
+ * The messages a reopened queue would have, as another connection to the file reads them: the
+ * committed rows above the floor written to the file, without the discarded ones.
+ */
 function committedRows(path: string): { seq: number; id: string; deviceId: string; topic: string; payload: Buffer; qos: number; publishedAt: number }[] {
   const db = new Database(path, { readonly: true });
   try {
-    return db.prepare('SELECT seq, id, device_id AS deviceId, topic, payload, qos, published_at AS publishedAt FROM uplink_queue ORDER BY seq').all() as ReturnType<typeof committedRows>;
+    const meta = (key: string) => db.prepare('SELECT value FROM uplink_meta WHERE key = ?').pluck().get(key) as string | undefined;
+    const floor = Number(meta('floor') ?? 0);
+    const discarded = new Set(JSON.parse(meta('discarded') ?? '[]') as number[]);
+    return decodeBatches(() => db.prepare('SELECT * FROM uplink_batches ORDER BY first_seq').iterate() as Iterable<BatchRow>, floor, discarded, Number.MAX_SAFE_INTEGER, (seq) => messageId(meta('instance') as string, seq));
   } finally {
     db.close();
   }
@@ -49,12 +56,7 @@ function committedRows(path: string): { seq: number; id: string; deviceId: strin
 
 /** What another connection to the file sees: only committed rows. */
 function committedTopics(path: string): string[] {
-  const db = new Database(path, { readonly: true });
-  try {
-    return (db.prepare('SELECT topic FROM uplink_queue ORDER BY seq').all() as { topic: string }[]).map((r) => r.topic);
-  } finally {
-    db.close();
-  }
+  return committedRows(path).map((m) => m.topic);
 }
 
 describe('UplinkQueue', () => {
@@ -301,8 +303,8 @@ describe('UplinkQueue', () => {
       const good = enqueued(queue, message(0));
       const bad = enqueued(queue, message(1, { deviceId: null as unknown as string }));
       assert.equal(queue.depth, 2);
-      await assert.rejects(good, /NOT NULL/);
-      await assert.rejects(bad, /NOT NULL/);
+      await assert.rejects(good, /deviceId/);
+      await assert.rejects(bad, /deviceId/);
       assert.equal(queue.depth, 0);
       assert.equal(woken, 0);
       assert.deepEqual(committedTopics(path), []);
@@ -394,10 +396,10 @@ describe('UplinkQueue', () => {
     }
   });
 
-  test('peek gives what is on disk and not acknowledged, field for field, while the queue fits in memory, after it outgrew it (by count or by bytes) and once it drained', async () => {
+  test('peek gives what is on disk and not acknowledged, field for field, through acknowledgements, discards, the cap and large payloads', async () => {
     type Step = { op: 'enqueue'; count: number; big: boolean } | { op: 'acknowledge'; at: number } | { op: 'discard'; at: number } | { op: 'wait' };
     const step: fc.Arbitrary<Step> = fc.oneof(
-      // Up to 3,000 at a time crosses the copy's 4,096 messages; 100 big ones its 4 MiB.
+      // Up to 3,000 at a time reaches the cap of 6,000; big payloads make rows of several MiB.
       fc.record({ op: fc.constant('enqueue' as const), count: fc.oneof(fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 1, max: 100 })), big: fc.boolean() }),
       fc.record({ op: fc.constant('acknowledge' as const), at: fc.nat() }),
       fc.record({ op: fc.constant('discard' as const), at: fc.nat() }),
@@ -445,5 +447,35 @@ describe('UplinkQueue', () => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  test('a queue file of the one-row-per-message layout is carried over on open: same messages, ids and order; new seqs after the old ones', async () => {
+    const path = freshPath();
+    const old = new Database(path);
+    old.exec(`CREATE TABLE uplink_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, device_id TEXT NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, published_at INTEGER NOT NULL)`);
+    const insert = old.prepare('INSERT INTO uplink_queue (id, device_id, topic, payload, qos, published_at) VALUES (?, ?, ?, ?, ?, ?)');
+    for (let i = 0; i < 1200; i++) insert.run(`old-id-${i}`, 'urn:dev:ops:acme-lamp-1', `old/${i}`, Buffer.from([i & 0xff, 0]), i % 2, 1_800_000_000_000 + i);
+    // Acknowledged ones were deleted from the front; AUTOINCREMENT remembers the highest seq.
+    old.prepare('DELETE FROM uplink_queue WHERE seq <= 5 OR seq = 1200').run();
+    old.close();
+
+    let queue = UplinkQueue.open(path, options);
+    try {
+      assert.equal(queue.depth, 1194);
+      const carried = queue.peek(2000);
+      assert.deepEqual(carried.map((m) => m.id), Array.from({ length: 1194 }, (_, i) => `old-id-${i + 5}`));
+      assert.deepEqual([...(carried[0]?.payload ?? [])], [5, 0]);
+      assert.equal(carried[0]?.publishedAt, 1_800_000_000_005);
+      await enqueued(queue, message(1));
+      const [, fresh] = queue.peek(2000).slice(-2);
+      assert.ok((fresh?.seq ?? 0) > 1200, 'a new message is numbered after every old seq');
+      queue.acknowledge(carried[600]?.seq as number);
+      queue.close();
+      queue = UplinkQueue.open(path, options);
+      assert.equal(queue.depth, 594, 'the old table is gone and not carried over twice');
+      assert.equal(queue.peek(1)[0]?.id, 'old-id-606');
+    } finally {
+      queue.close();
+    }
   });
 });

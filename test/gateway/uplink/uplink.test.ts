@@ -1,8 +1,8 @@
 /**
- * UplinkThread, the gateway's side of the uplink thread: a publisher's callback comes once its
- * message is on disk (read by another connection), payloads cross packed in one buffer and arrive
- * byte for byte, depth counts what is on its way, the sender's state is reported back, stop()
- * keeps what was pending, and a queue file that cannot be opened is a clear error.
+ * Uplink, the queue on the event loop and its sender on a thread: a publisher's callback comes once
+ * its message is on disk (read by another connection), payloads arrive byte for byte, depth counts
+ * what is on its way, the sender thread's state is reported back, stop() keeps what was pending,
+ * and a queue file that cannot be opened is a clear error.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database } from '../../../src/store/better-sqlite3-module.js';
-import { UplinkThread, type UplinkThreadOptions } from '../../../src/gateway/uplink/uplink-thread.js';
+import { Uplink, type UplinkOptions } from '../../../src/gateway/uplink/uplink.js';
+import { decodeBatches, type BatchRow } from '../../../src/gateway/uplink/uplink-batch-rows.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-uplink-thread-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,7 +27,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function options(overrides: Partial<UplinkThreadOptions> = {}): Promise<UplinkThreadOptions> {
+async function options(overrides: Partial<UplinkOptions> = {}): Promise<UplinkOptions> {
   return {
     path: join(dir, `queue-${++files}.db`),
     queue: { maxMessages: 10_000, synchronous: 'full' },
@@ -38,19 +39,20 @@ async function options(overrides: Partial<UplinkThreadOptions> = {}): Promise<Up
   };
 }
 
-function rowsOnDisk(path: string): { topic: string; payload: Buffer; device_id: string; qos: number; published_at: number }[] {
+/** The messages on disk, as another connection reads them. */
+function rowsOnDisk(path: string): { topic: string; payload: Buffer; deviceId: string; qos: number; publishedAt: number }[] {
   const db = new Database(path, { readonly: true });
   try {
-    return db.prepare('SELECT topic, payload, device_id, qos, published_at FROM uplink_queue ORDER BY seq').all() as ReturnType<typeof rowsOnDisk>;
+    return decodeBatches(() => db.prepare('SELECT * FROM uplink_batches ORDER BY first_seq').iterate() as Iterable<BatchRow>, 0, new Set(), Number.MAX_SAFE_INTEGER, String);
   } finally {
     db.close();
   }
 }
 
-describe('UplinkThread', () => {
-  test('each callback comes after its message is on disk; payloads, views into larger buffers and empty ones, arrive byte for byte', async () => {
+describe('Uplink', () => {
+  test('each callback comes after its message is on disk; payloads, views into larger buffers and empty ones, are kept byte for byte', async () => {
     const opts = await options();
-    const thread = await UplinkThread.start(opts);
+    const thread = await Uplink.start(opts);
     try {
       const big = Buffer.alloc(3000, 7);
       big[0] = 1;
@@ -73,7 +75,7 @@ describe('UplinkThread', () => {
       assert.ok(seenOnDisk.every((count) => count === payloads.length), 'every callback saw its batch committed');
       const rows = rowsOnDisk(opts.path);
       assert.deepEqual(
-        rows.map((r) => [r.topic, Buffer.from(r.payload).toString('hex'), r.device_id, Number(r.qos), Number(r.published_at)]),
+        rows.map((r) => [r.topic, Buffer.from(r.payload).toString('hex'), r.deviceId, r.qos, r.publishedAt]),
         payloads.map((p, i) => [`hearth/t/${i}`, p.toString('hex'), `urn:dev:ops:acme-lamp-${i}`, i % 2, 1_900_000_000_000 + i]),
       );
       assert.equal(thread.depth, payloads.length);
@@ -84,7 +86,7 @@ describe('UplinkThread', () => {
 
   test('depth counts what is on its way; stop() commits what is pending, and afterwards enqueue is refused', async () => {
     const opts = await options();
-    const thread = await UplinkThread.start(opts);
+    const thread = await Uplink.start(opts);
     const results: (Error | null)[] = [];
     for (let i = 0; i < 250; i++) thread.enqueue({ deviceId: 'urn:dev:ops:acme-lamp-1', topic: `t/${i}`, payload: Buffer.from([i & 0xff]), qos: 1, publishedAt: i }, (err) => results.push(err));
     assert.equal(thread.depth, 250, 'pending messages count before any commit');
@@ -96,7 +98,7 @@ describe('UplinkThread', () => {
     assert.match(String(refused?.message), /stopped/);
 
     // Reopened, the queue still has them, and counts them.
-    const again = await UplinkThread.start({ ...opts });
+    const again = await Uplink.start({ ...opts });
     try {
       assert.equal(again.depth, 250);
     } finally {
@@ -106,7 +108,7 @@ describe('UplinkThread', () => {
 
   test("the sender's state comes back from the thread: an unreachable control plane is reported once, with the error", async () => {
     const states: [boolean, string][] = [];
-    const thread = await UplinkThread.start(await options({ onStateChange: (reachable, detail) => states.push([reachable, detail]) }));
+    const thread = await Uplink.start(await options({ onStateChange: (reachable, detail) => states.push([reachable, detail]) }));
     try {
       await new Promise<void>((resolve, reject) => thread.enqueue({ deviceId: 'urn:dev:ops:acme-lamp-1', topic: 't/1', payload: Buffer.from('x'), qos: 1, publishedAt: Date.now() }, (err) => (err ? reject(err) : resolve())));
       const deadline = Date.now() + 10_000;
@@ -122,6 +124,6 @@ describe('UplinkThread', () => {
   });
 
   test('a queue file that cannot be opened is an error from start(), naming the cause', async () => {
-    await assert.rejects(UplinkThread.start(await options({ path: join(dir, 'no-such-dir', 'uplink.db') })), /the uplink queue could not be opened: .*directory/i);
+    await assert.rejects(Uplink.start(await options({ path: join(dir, 'no-such-dir', 'uplink.db') })), /the uplink queue .*no-such-dir.* could not be opened: .*directory/i);
   });
 });
