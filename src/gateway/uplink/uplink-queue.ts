@@ -90,7 +90,7 @@ export class UplinkQueue {
     // Rows are whole batches: one is deleted once its last message is under the floor.
     this.deleteThrough = this.db.prepare('DELETE FROM uplink_batches WHERE first_seq <= ? AND first_seq + count - 1 <= ?');
     this.saveMeta = this.db.prepare('INSERT INTO uplink_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
-    const meta = (key: string) => (this.db.prepare('SELECT value FROM uplink_meta WHERE key = ?').pluck().get(key) as string | undefined) ?? undefined;
+    const meta = (key: string) => this.db.prepare('SELECT value FROM uplink_meta WHERE key = ?').pluck().get(key) as string | undefined;
     this.instance = meta('instance') as string;
     this.lastSeq = Number(meta('last_seq') ?? 0);
     this.carryOverMessageRows();
