@@ -20,25 +20,14 @@ import { DeviceListener } from '../../src/gateway/device-listener.js';
 import type { RefusalReason } from '../../src/gateway/client-identity.js';
 import { RevocationSet } from '../../src/gateway/revocation-set.js';
 import { needsOpenssl } from '../support/environment.js';
+import { CA_AND_SERVER_SECTIONS } from '../support/openssl-extensions.js';
 import { CONNECTION, startBed, type Bed } from './broker-bed.js';
 
 const skip = await needsOpenssl();
 const dir = mkdtempSync(join(tmpdir(), 'hearth-device-listener-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const EXTENSIONS = `[req]
-distinguished_name = dn
-[dn]
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost
-[device]
+const EXTENSIONS = `${CA_AND_SERVER_SECTIONS}[device]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = clientAuth

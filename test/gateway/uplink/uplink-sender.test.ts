@@ -17,24 +17,13 @@ import { join } from 'node:path';
 import { UplinkQueue, type QueuedMessage, type UplinkMessage } from '../../../src/gateway/uplink/uplink-queue.js';
 import { UplinkSender, type UplinkSenderOptions } from '../../../src/gateway/uplink/uplink-sender.js';
 import { needsOpenssl } from '../../support/environment.js';
+import { CA_AND_SERVER_SECTIONS } from '../../support/openssl-extensions.js';
 
 const skip = await needsOpenssl();
 const dir = mkdtempSync(join(tmpdir(), 'hearth-uplink-sender-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const EXTENSIONS = `[req]
-distinguished_name = dn
-[dn]
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
-[client]
+const EXTENSIONS = `${CA_AND_SERVER_SECTIONS}[client]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = clientAuth
