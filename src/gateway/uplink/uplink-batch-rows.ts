@@ -70,14 +70,16 @@ export function encodeBatch(firstSeq: number, messages: readonly (Omit<UplinkMes
 }
 
 /**
- * The messages of the rows `rows()` yields (in first_seq order) after `floor`, without the `skipped` ones, at most
- * `limit` of them. `idFor` names a message that has no id of its own.
+ * The messages of the rows `rows()` yields (in first_seq order) after `floor` and up to `ceiling`,
+ * without the `skipped` ones, at most `limit` of them. `idFor` names a message that has no id of
+ * its own.
  */
-export function decodeBatches(rows: () => Iterable<BatchRow>, floor: number, skipped: ReadonlySet<number>, limit: number, idFor: (seq: number) => string): QueuedMessage[] {
+export function decodeBatches(rows: () => Iterable<BatchRow>, floor: number, ceiling: number, skipped: ReadonlySet<number>, limit: number, idFor: (seq: number) => string): QueuedMessage[] {
   const found: QueuedMessage[] = [];
   // The rows are a live query: it is not started at all for nothing.
   if (limit <= 0) return found;
   for (const row of rows()) {
+    if (row.first_seq > ceiling) return found;
     if (row.first_seq + row.count - 1 <= floor) continue;
     const deviceIds = JSON.parse(row.device_ids) as string[];
     const topics = JSON.parse(row.topics) as string[];
@@ -87,6 +89,7 @@ export function decodeBatches(rows: () => Iterable<BatchRow>, floor: number, ski
     const payloads = Buffer.from(row.payloads.buffer, row.payloads.byteOffset, row.payloads.byteLength);
     for (let i = 0; i < row.count; i++) {
       const seq = row.first_seq + i;
+      if (seq > ceiling) return found;
       if (seq <= floor || skipped.has(seq)) continue;
       const start = i === 0 ? 0 : (ends[i - 1] as number);
       found.push({

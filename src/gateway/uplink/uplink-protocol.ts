@@ -8,6 +8,8 @@ export interface SenderThreadData {
   path: string;
   /** Where the thread starts reading: every message through this seq is acknowledged. */
   acknowledged: number;
+  /** Messages through this seq are on disk for good; the thread reads nothing above it. */
+  synced: number;
   controlPlaneUrl: string;
   rootPem: string;
   batchSize: number;
@@ -15,7 +17,7 @@ export interface SenderThreadData {
   credentials: { key: string; cert: string };
 }
 
-export type ToSenderThread = { type: 'committed' } | { type: 'credentials'; key: string; cert: string } | { type: 'stop' };
+export type ToSenderThread = { type: 'committed'; synced: number } | { type: 'credentials'; key: string; cert: string } | { type: 'stop' };
 
 export type FromSenderThread =
   | { type: 'ready' }

@@ -21,10 +21,14 @@ export class UplinkQueueReader {
   /** Discarded here and not yet known to be gone from disk. */
   private readonly discarded = new Set<number>();
 
-  /** `acknowledged`: the seq through which the owner has every message acknowledged already. */
+  /**
+   * `acknowledged`: the seq through which the owner has every message acknowledged already;
+   * `synced`: the seq through which the owner's commits are on disk for good (nothing above it is read).
+   */
   constructor(
     path: string,
     private acknowledged: number,
+    private synced: number,
     private readonly owner: QueueOwner,
   ) {
     this.db = new Database(path, { readonly: true, fileMustExist: true });
@@ -33,7 +37,7 @@ export class UplinkQueueReader {
   }
 
   peek(limit: number): QueuedMessage[] {
-    return decodeBatches(() => this.selectFrom.iterate() as Iterable<BatchRow>, this.acknowledged, this.discarded, limit, (seq) => messageId(this.instance, seq));
+    return decodeBatches(() => this.selectFrom.iterate() as Iterable<BatchRow>, this.acknowledged, this.synced, this.discarded, limit, (seq) => messageId(this.instance, seq));
   }
 
   acknowledge(seq: number): void {
@@ -49,8 +53,9 @@ export class UplinkQueueReader {
     this.owner.discard(seq);
   }
 
-  /** The owner committed messages: the sender wakes up. */
-  committed(): void {
+  /** The owner's commits through `synced` are on disk: the sender wakes up. */
+  committed(synced: number): void {
+    this.synced = Math.max(this.synced, synced);
     for (const listener of this.listeners) listener();
   }
 

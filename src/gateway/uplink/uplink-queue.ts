@@ -3,8 +3,17 @@
  * SQLite on the gateway's disk until the control plane has stored them. Messages are written in
  * group commits: everything enqueued in one turn of the event loop goes in one transaction (one
  * row, see uplink-batch-rows.ts), and a QoS 1 publisher hears its PUBACK only after that commit,
- * so a message the gateway acknowledged survives a crash, a kill or a power cut
- * (synchronous=FULL), and the cost of the commit is shared.
+ * so a message the gateway acknowledged survives a crash, a kill or a power cut, and the cost of
+ * the commit is shared.
+ *
+ * With `synchronous: full` the commit itself does not wait for the disk: SQLite writes the WAL
+ * (synchronous=NORMAL, which also syncs the WAL before each checkpoint and its header when it is
+ * reused), and the WAL file is then fsynced on libuv's thread pool; the publishers' callbacks, and
+ * the sender, see the commit only after that sync. One sync covers every commit written before it
+ * started, and the event loop goes on routing meanwhile instead of blocking in fsync (about a
+ * sixth of its time under QoS 1 load). Nothing is sent to the control plane before it is on disk:
+ * after a power cut, a seq whose commit was lost is used again, and its id must not be one the
+ * control plane already holds.
  *
  * Each message gets its id at its commit: the queue file's own random identifier and the
  * message's sequence number in fixed-width hex. The control plane keeps (gateway, id) once, so a
@@ -20,6 +29,8 @@
  * The sender reads through its own connection (uplink-queue-reader.ts), on its own thread.
  */
 import { randomUUID } from 'node:crypto';
+import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Database } from '../../store/better-sqlite3-module.js';
 import { BATCH_TABLE, decodeBatches, encodeBatch, messageId, type BatchRow } from './uplink-batch-rows.js';
 
@@ -36,7 +47,10 @@ export interface QueuedMessage extends UplinkMessage {
   seq: number;
 }
 
-type Pending = { message: Omit<UplinkMessage, 'id'>; done: ((err: Error | null) => void) | undefined };
+type Done = (err: Error | null) => void;
+type Pending = { message: Omit<UplinkMessage, 'id'>; done: Done | undefined };
+/** Commits written and waiting for a sync of the WAL: their callbacks, and the last seq they hold. */
+type Unsynced = { callbacks: (Done | undefined)[]; through: number };
 
 /** How long acknowledged messages may stay on disk when no commit comes to delete them with. */
 const DELETE_DELAY_MS = 100;
@@ -71,17 +85,27 @@ export class UplinkQueue {
   /** Rows wholly under the floor are owed a delete (0: none). */
   private deleteOwed = 0;
   private deleteTimer: NodeJS.Timeout | undefined;
+  /** Every message through this seq is on disk for good: what callbacks and the sender may see. */
+  private syncedSeq: number;
+  /** Whether this queue fsyncs the WAL itself (`synchronous: full` in WAL mode). */
+  private readonly syncsWal: boolean;
+  private walFd: number | undefined;
+  /** Commits waiting for the next sync, and the one being synced now. */
+  private awaitingSync: Unsynced = { callbacks: [], through: 0 };
+  private inSync: Unsynced | undefined;
   /** Messages dropped because the queue was full, since the gateway started. */
   dropped = 0;
   private readonly listeners = new Set<() => void>();
 
   private constructor(
-    path: string,
+    private readonly path: string,
     private readonly options: UplinkQueueOptions,
   ) {
     this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    const journal = this.db.pragma('journal_mode = WAL', { simple: true }) as string;
+    // Where WAL mode is not available, SQLite's own FULL sync makes each commit durable.
+    this.syncsWal = options.synchronous === 'full' && journal === 'wal';
+    this.db.pragma(`synchronous = ${options.synchronous === 'full' && !this.syncsWal ? 'FULL' : 'NORMAL'}`);
     this.db.exec(BATCH_TABLE);
     this.db.exec('CREATE TABLE IF NOT EXISTS uplink_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
     this.db.prepare("INSERT OR IGNORE INTO uplink_meta (key, value) VALUES ('instance', ?)").run(randomUUID());
@@ -97,6 +121,7 @@ export class UplinkQueue {
     const oldest = this.db.prepare('SELECT min(first_seq) FROM uplink_batches').pluck().get() as number | null;
     this.floor = Math.max(Number(meta('floor') ?? 0), oldest === null ? this.lastSeq : oldest - 1);
     for (const seq of JSON.parse(meta('discarded') ?? '[]') as number[]) if (seq > this.floor && seq <= this.lastSeq) this.discarded.add(seq);
+    this.syncedSeq = this.lastSeq;
     // The floor is written with the commit that deletes under it: a crash loses at most the last
     // tenth of a second of acknowledgements, and those messages are sent again.
     this.commit = this.db.transaction((batch: Pending[], firstSeq: number, floor: number, deleteUnder: boolean) => {
@@ -179,13 +204,69 @@ export class UplinkQueue {
     } catch (err) {
       error = err as Error;
     }
-    for (const { done } of batch) done?.(error);
-    if (!error) for (const listener of this.listeners) listener();
+    if (error || !this.syncsWal) {
+      if (!error) this.syncedSeq = this.lastSeq;
+      for (const { done } of batch) done?.(error);
+      if (!error) for (const listener of this.listeners) listener();
+      return;
+    }
+    for (const { done } of batch) this.awaitingSync.callbacks.push(done);
+    this.awaitingSync.through = this.lastSeq;
+    this.startSync();
+  }
+
+  /** Syncs the WAL for the commits waiting, unless a sync is running (they get the next one). */
+  private startSync(): void {
+    if (this.inSync || this.awaitingSync.callbacks.length === 0 || this.closed) return;
+    const group = this.awaitingSync;
+    this.awaitingSync = { callbacks: [], through: 0 };
+    this.inSync = group;
+    let fd: number;
+    try {
+      fd = this.wal();
+    } catch (err) {
+      this.inSync = undefined;
+      return this.answer(group, err as Error);
+    }
+    fsync(fd, (err) => {
+      if (this.inSync !== group) return; // close() synced and answered it already
+      this.inSync = undefined;
+      this.answer(group, err);
+      this.startSync();
+    });
+  }
+
+  private answer(group: Unsynced, err: Error | null): void {
+    // A failed sync leaves the messages unacknowledged (the publishers send them again); the
+    // next sync that succeeds covers their rows too.
+    if (!err) this.syncedSeq = Math.max(this.syncedSeq, group.through);
+    for (const done of group.callbacks) done?.(err);
+    if (!err) for (const listener of this.listeners) listener();
+  }
+
+  /** The WAL file, opened once, after its directory entry is on disk too. */
+  private wal(): number {
+    if (this.walFd === undefined) {
+      const fd = openSync(`${this.path}-wal`, 'r+');
+      const dir = openSync(dirname(this.path), 'r');
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+      this.walFd = fd;
+    }
+    return this.walFd;
+  }
+
+  /** The seq through which every message is on disk for good (what a reader may send). */
+  get synced(): number {
+    return this.syncedSeq;
   }
 
   /** The oldest messages not yet stored by the control plane, in the order they were queued. */
   peek(limit: number): QueuedMessage[] {
-    return decodeBatches(() => this.selectFrom.iterate() as Iterable<BatchRow>, this.floor, this.discarded, limit, (seq) => messageId(this.instance, seq));
+    return decodeBatches(() => this.selectFrom.iterate() as Iterable<BatchRow>, this.floor, this.syncedSeq, this.discarded, limit, (seq) => messageId(this.instance, seq));
   }
 
   /** The seq through which every message is gone: where a reader of the queue starts. */
@@ -230,7 +311,7 @@ export class UplinkQueue {
     this.saveMeta.run('discarded', JSON.stringify([...this.discarded]));
   }
 
-  /** Called after each commit that added messages (the sender wakes up). */
+  /** Called once each commit that added messages is on disk for good (the sender wakes up). */
   onEnqueued(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -239,8 +320,22 @@ export class UplinkQueue {
   close(): void {
     if (this.closed) return;
     this.flush();
+    // What is waiting for a sync is synced now, and its publishers answered before the file closes.
+    const waiting = [this.inSync, this.awaitingSync].filter((group): group is Unsynced => group !== undefined && group.callbacks.length > 0);
+    this.inSync = undefined;
+    this.awaitingSync = { callbacks: [], through: 0 };
+    if (waiting.length > 0) {
+      let err: Error | null = null;
+      try {
+        fsyncSync(this.wal());
+      } catch (syncError) {
+        err = syncError as Error;
+      }
+      for (const group of waiting) this.answer(group, err);
+    }
     this.deleteAcknowledged();
     this.closed = true;
+    if (this.walFd !== undefined) closeSync(this.walFd);
     this.db.close();
   }
 }

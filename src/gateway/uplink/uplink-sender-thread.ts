@@ -14,7 +14,7 @@ const post = (message: FromSenderThread) => parentPort?.postMessage(message);
 
 let reader: UplinkQueueReader | undefined;
 try {
-  reader = new UplinkQueueReader(data.path, data.acknowledged, {
+  reader = new UplinkQueueReader(data.path, data.acknowledged, data.synced, {
     acknowledge: (seq) => post({ type: 'acknowledge', seq }),
     discard: (seq) => post({ type: 'discard', seq }),
   });
@@ -39,7 +39,7 @@ if (reader) {
   sender.start();
   let stopping = false;
   parentPort?.on('message', (message: ToSenderThread) => {
-    if (message.type === 'committed') opened.committed();
+    if (message.type === 'committed') opened.committed(message.synced);
     else if (message.type === 'credentials') credentials = { key: message.key, cert: message.cert };
     else if (message.type === 'stop' && !stopping) {
       stopping = true;

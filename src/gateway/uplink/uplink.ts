@@ -2,8 +2,8 @@
  * The gateway's store-and-forward uplink: the queue on disk (uplink-queue.ts) stays on the event
  * loop, so a publisher's PUBACK follows its group commit with no thread in between, and its
  * sender runs on a thread of its own (uplink-sender-thread.ts), reading the queue through its own
- * connection. The thread hears of each commit and says what the control plane stored; the queue
- * is counted and deleted here.
+ * connection. The thread hears of each commit once it is on disk for good, and says what the
+ * control plane stored; the queue is counted and deleted here.
  *
  * If the thread dies, a new one takes over from the last acknowledgement: nothing on disk is lost,
  * and a batch that was on its way is sent again (the control plane counts it as duplicates).
@@ -103,7 +103,7 @@ export class Uplink {
       this.sentCert = credentials.cert;
       this.worker.postMessage({ type: 'credentials', key: credentials.key, cert: credentials.cert } satisfies ToSenderThread);
     }
-    this.worker.postMessage({ type: 'committed' } satisfies ToSenderThread);
+    this.worker.postMessage({ type: 'committed', synced: this.queue.synced } satisfies ToSenderThread);
   }
 
   private spawn(): Promise<void> {
@@ -112,6 +112,7 @@ export class Uplink {
     const data: SenderThreadData = {
       path: this.options.path,
       acknowledged: this.queue.acknowledged,
+      synced: this.queue.synced,
       controlPlaneUrl: this.options.controlPlaneUrl,
       rootPem: this.options.rootPem,
       batchSize: this.options.batchSize,

@@ -48,7 +48,7 @@ function committedRows(path: string): { seq: number; id: string; deviceId: strin
     const meta = (key: string) => db.prepare('SELECT value FROM uplink_meta WHERE key = ?').pluck().get(key) as string | undefined;
     const floor = Number(meta('floor') ?? 0);
     const discarded = new Set(JSON.parse(meta('discarded') ?? '[]') as number[]);
-    return decodeBatches(() => db.prepare('SELECT * FROM uplink_batches ORDER BY first_seq').iterate() as Iterable<BatchRow>, floor, discarded, Number.MAX_SAFE_INTEGER, (seq) => messageId(meta('instance') as string, seq));
+    return decodeBatches(() => db.prepare('SELECT * FROM uplink_batches ORDER BY first_seq').iterate() as Iterable<BatchRow>, floor, Number.MAX_SAFE_INTEGER, discarded, Number.MAX_SAFE_INTEGER, (seq) => messageId(meta('instance') as string, seq));
   } finally {
     db.close();
   }
@@ -476,6 +476,31 @@ describe('UplinkQueue', () => {
       assert.equal(queue.peek(1)[0]?.id, 'old-id-606');
     } finally {
       queue.close();
+    }
+  });
+
+  test('with synchronous full, callbacks, listeners and peek wait for the sync of the WAL after the commit; with normal they come with it; close() answers what waits', async () => {
+    for (const synchronous of ['full', 'normal'] as const) {
+      const path = freshPath();
+      const queue = UplinkQueue.open(path, { maxMessages: 100, synchronous });
+      try {
+        let answered = 0;
+        let woken = 0;
+        queue.onEnqueued(() => woken++);
+        for (let i = 0; i < 3; i++) queue.enqueue(message(i), (err) => (assert.equal(err, null), answered++));
+        queue.flush();
+        assert.equal(committedTopics(path).length, 3, 'committed');
+        if (synchronous === 'full') {
+          assert.deepEqual([answered, woken, queue.peek(10).length], [0, 0, 0], 'nothing is told or read before the sync');
+          await new Promise<void>((resolve) => queue.onEnqueued(resolve));
+        }
+        assert.deepEqual([answered, woken, queue.peek(10).length], [3, 1, 3]);
+        for (let i = 3; i < 5; i++) queue.enqueue(message(i), (err) => (assert.equal(err, null), answered++));
+        queue.close();
+        assert.equal(answered, 5, 'close() commits, syncs and answers');
+      } finally {
+        queue.close();
+      }
     }
   });
 });

@@ -43,7 +43,7 @@ async function options(overrides: Partial<UplinkOptions> = {}): Promise<UplinkOp
 function rowsOnDisk(path: string): { topic: string; payload: Buffer; deviceId: string; qos: number; publishedAt: number }[] {
   const db = new Database(path, { readonly: true });
   try {
-    return decodeBatches(() => db.prepare('SELECT * FROM uplink_batches ORDER BY first_seq').iterate() as Iterable<BatchRow>, 0, new Set(), Number.MAX_SAFE_INTEGER, String);
+    return decodeBatches(() => db.prepare('SELECT * FROM uplink_batches ORDER BY first_seq').iterate() as Iterable<BatchRow>, 0, Number.MAX_SAFE_INTEGER, new Set(), Number.MAX_SAFE_INTEGER, String);
   } finally {
     db.close();
   }
