@@ -40,7 +40,9 @@ test('the SDK gets a certificate from Pebble over http-01 and retries the nonces
     await client.account(['mailto:ops@example.com']);
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const issued: string[] = [];
-    for (let i = 0; i < 3; i++) {
+    // Three orders at least, and more (up to ten) until Pebble has refused a nonce: it refuses at
+    // random, and now and then lets every request of three orders through.
+    for (let i = 0; i < 10 && (i < 3 || client.badNonceRetries === 0); i++) {
       const { pem } = await orderCertificate(client, {
         identifiers: [{ type: 'dns', value: 'localhost' }],
         solver: responder,
@@ -51,7 +53,7 @@ test('the SDK gets a certificate from Pebble over http-01 and retries the nonces
       assert.ok(leaf.publicKey.equals(createPublicKey(key)));
       issued.push(leaf.serialNumber);
     }
-    assert.equal(new Set(issued).size, 3);
+    assert.equal(new Set(issued).size, issued.length, 'each order got a certificate of its own');
     assert.ok(client.badNonceRetries > 0, `Pebble refused no nonce in ${issued.length} orders`);
     assert.match(pebble.log(), /Attempting to validate w\/ HTTP: http:\/\/localhost:\d+\/\.well-known\/acme-challenge\//, 'Pebble really fetched the token');
   } finally {
