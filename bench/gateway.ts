@@ -372,8 +372,8 @@ async function hearthHeap(): Promise<string> {
   }
 }
 /**
- * Waits for the gateway's uplink queue to empty: the messages of the throughput phases go on to
- * the control plane after a restart, and that work's memory is not the idle connections'.
+ * Waits for the gateway's uplink queue to empty: what one run queued (or the throughput phases,
+ * before a restart) goes on to the control plane, and that work is not the next measurement's.
  */
 async function uplinkDrained(): Promise<void> {
   const started = performance.now();

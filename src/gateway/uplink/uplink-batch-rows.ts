@@ -23,6 +23,9 @@ export const BATCH_TABLE = `CREATE TABLE IF NOT EXISTS uplink_batches (
   ids TEXT
 )`;
 
+/** Every row, oldest first: what the queue and its reader decode (decodeBatches). */
+export const SELECT_BATCHES = 'SELECT * FROM uplink_batches ORDER BY first_seq';
+
 export interface BatchRow {
   first_seq: number;
   count: number;

@@ -10,6 +10,8 @@ export interface SenderThreadData {
   acknowledged: number;
   /** Messages through this seq are on disk for good; the thread reads nothing above it. */
   synced: number;
+  /** Messages above `acknowledged` discarded as invalid: not sent again. */
+  discards: number[];
   controlPlaneUrl: string;
   rootPem: string;
   batchSize: number;
@@ -26,5 +28,4 @@ export type FromSenderThread =
   | { type: 'discard'; seq: number }
   | { type: 'sent'; count: number; stored: number }
   | { type: 'rejected'; message: { id: string; deviceId: string; topic: string }; detail: string }
-  | { type: 'state'; reachable: boolean; detail: string }
-  | { type: 'stopped' };
+  | { type: 'state'; reachable: boolean; detail: string };

@@ -5,7 +5,7 @@
  * deletes them. Until they are deleted, this reader skips them itself.
  */
 import { Database } from '../../store/better-sqlite3-module.js';
-import { decodeBatches, messageId, type BatchRow } from './uplink-batch-rows.js';
+import { decodeBatches, messageId, SELECT_BATCHES, type BatchRow } from './uplink-batch-rows.js';
 import type { QueuedMessage } from './uplink-queue.js';
 
 export interface QueueOwner {
@@ -18,21 +18,24 @@ export class UplinkQueueReader {
   private readonly selectFrom;
   private readonly instance: string;
   private readonly listeners = new Set<() => void>();
-  /** Discarded here and not yet known to be gone from disk. */
-  private readonly discarded = new Set<number>();
+  /** Discarded (here, or by the owner before this reader started) and not yet under the floor. */
+  private readonly discarded: Set<number>;
 
   /**
    * `acknowledged`: the seq through which the owner has every message acknowledged already;
-   * `synced`: the seq through which the owner's commits are on disk for good (nothing above it is read).
+   * `synced`: the seq through which the owner's commits are on disk for good (nothing above it is
+   * read); `discards`: what the owner has discarded above `acknowledged`.
    */
   constructor(
     path: string,
     private acknowledged: number,
     private synced: number,
+    discards: readonly number[],
     private readonly owner: QueueOwner,
   ) {
+    this.discarded = new Set(discards);
     this.db = new Database(path, { readonly: true, fileMustExist: true });
-    this.selectFrom = this.db.prepare('SELECT * FROM uplink_batches ORDER BY first_seq');
+    this.selectFrom = this.db.prepare(SELECT_BATCHES);
     this.instance = this.db.prepare("SELECT value FROM uplink_meta WHERE key = 'instance'").pluck().get() as string;
   }
 

@@ -32,7 +32,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Database } from '../../store/better-sqlite3-module.js';
-import { BATCH_TABLE, decodeBatches, encodeBatch, messageId, type BatchRow } from './uplink-batch-rows.js';
+import { BATCH_TABLE, decodeBatches, encodeBatch, messageId, SELECT_BATCHES, type BatchRow } from './uplink-batch-rows.js';
 
 export interface UplinkMessage {
   id: string;
@@ -82,8 +82,8 @@ export class UplinkQueue {
   private pending: Pending[] = [];
   private flushScheduled = false;
   private closed = false;
-  /** Rows wholly under the floor are owed a delete (0: none). */
-  private deleteOwed = 0;
+  /** Whether rows wholly under the floor are owed a delete. */
+  private deleteOwed = false;
   private deleteTimer: NodeJS.Timeout | undefined;
   /** Every message through this seq is on disk for good: what callbacks and the sender may see. */
   private syncedSeq: number;
@@ -110,7 +110,7 @@ export class UplinkQueue {
     this.db.exec('CREATE TABLE IF NOT EXISTS uplink_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
     this.db.prepare("INSERT OR IGNORE INTO uplink_meta (key, value) VALUES ('instance', ?)").run(randomUUID());
     this.insertBatch = this.db.prepare('INSERT INTO uplink_batches (first_seq, count, device_ids, topics, qos, published_at, payload_ends, payloads, ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    this.selectFrom = this.db.prepare('SELECT * FROM uplink_batches ORDER BY first_seq');
+    this.selectFrom = this.db.prepare(SELECT_BATCHES);
     // Rows are whole batches: one is deleted once its last message is under the floor.
     this.deleteThrough = this.db.prepare('DELETE FROM uplink_batches WHERE first_seq <= ? AND first_seq + count - 1 <= ?');
     this.saveMeta = this.db.prepare('INSERT INTO uplink_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
@@ -193,8 +193,8 @@ export class UplinkQueue {
         if (this.discarded.has(floorAfter)) skippedBelow.push(floorAfter);
         else dropped++;
       }
-      this.commit(batch, firstSeq, floorAfter, this.deleteOwed > 0 || over > 0);
-      this.deleteOwed = 0;
+      this.commit(batch, firstSeq, floorAfter, this.deleteOwed || over > 0);
+      this.deleteOwed = false;
       this.lastSeq = firstSeq + batch.length - 1;
       if (over > 0) {
         this.floor = floorAfter;
@@ -274,6 +274,11 @@ export class UplinkQueue {
     return this.floor;
   }
 
+  /** Messages above the floor discarded as invalid: a reader skips them too. */
+  get discards(): number[] {
+    return [...this.discarded];
+  }
+
   /**
    * Removes every message up to and including `seq`: the control plane has them. They are counted
    * off now and deleted with the next commit.
@@ -283,7 +288,7 @@ export class UplinkQueue {
     if (through <= this.floor) return;
     this.floor = through;
     for (const gone of this.discarded) if (gone <= through) this.discarded.delete(gone);
-    this.deleteOwed = through;
+    this.deleteOwed = true;
     this.deleteTimer ??= setTimeout(() => this.deleteAcknowledged(), DELETE_DELAY_MS).unref();
   }
 
@@ -291,9 +296,9 @@ export class UplinkQueue {
   private deleteAcknowledged(): void {
     clearTimeout(this.deleteTimer);
     this.deleteTimer = undefined;
-    if (this.deleteOwed === 0 || this.closed) return;
+    if (!this.deleteOwed || this.closed) return;
     this.db.transaction(() => this.deleteUnder(this.floor))();
-    this.deleteOwed = 0;
+    this.deleteOwed = false;
   }
 
   /** Inside a transaction: records the floor and deletes the rows wholly under it. */

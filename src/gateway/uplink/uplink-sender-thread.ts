@@ -14,7 +14,7 @@ const post = (message: FromSenderThread) => parentPort?.postMessage(message);
 
 let reader: UplinkQueueReader | undefined;
 try {
-  reader = new UplinkQueueReader(data.path, data.acknowledged, data.synced, {
+  reader = new UplinkQueueReader(data.path, data.acknowledged, data.synced, data.discards, {
     acknowledge: (seq) => post({ type: 'acknowledge', seq }),
     discard: (seq) => post({ type: 'discard', seq }),
   });
@@ -45,8 +45,7 @@ if (reader) {
       stopping = true;
       void sender.stop().then(() => {
         opened.close();
-        post({ type: 'stopped' });
-        parentPort?.close();
+        parentPort?.close(); // the thread ends: Uplink waits for its exit
       });
     }
   });

@@ -113,6 +113,7 @@ export class Uplink {
       path: this.options.path,
       acknowledged: this.queue.acknowledged,
       synced: this.queue.synced,
+      discards: this.queue.discards,
       controlPlaneUrl: this.options.controlPlaneUrl,
       rootPem: this.options.rootPem,
       batchSize: this.options.batchSize,

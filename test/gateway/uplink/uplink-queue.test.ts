@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database } from '../../../src/store/better-sqlite3-module.js';
 import { UplinkQueue, type UplinkMessage, type UplinkQueueOptions } from '../../../src/gateway/uplink/uplink-queue.js';
-import { decodeBatches, messageId, type BatchRow } from '../../../src/gateway/uplink/uplink-batch-rows.js';
+import { decodeBatches, messageId, SELECT_BATCHES, type BatchRow } from '../../../src/gateway/uplink/uplink-batch-rows.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-uplink-queue-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,7 +48,7 @@ function committedRows(path: string): { seq: number; id: string; deviceId: strin
     const meta = (key: string) => db.prepare('SELECT value FROM uplink_meta WHERE key = ?').pluck().get(key) as string | undefined;
     const floor = Number(meta('floor') ?? 0);
     const discarded = new Set(JSON.parse(meta('discarded') ?? '[]') as number[]);
-    return decodeBatches(() => db.prepare('SELECT * FROM uplink_batches ORDER BY first_seq').iterate() as Iterable<BatchRow>, floor, Number.MAX_SAFE_INTEGER, discarded, Number.MAX_SAFE_INTEGER, (seq) => messageId(meta('instance') as string, seq));
+    return decodeBatches(() => db.prepare(SELECT_BATCHES).iterate() as Iterable<BatchRow>, floor, Number.MAX_SAFE_INTEGER, discarded, Number.MAX_SAFE_INTEGER, (seq) => messageId(meta('instance') as string, seq));
   } finally {
     db.close();
   }

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database } from '../../../src/store/better-sqlite3-module.js';
 import { Uplink, type UplinkOptions } from '../../../src/gateway/uplink/uplink.js';
-import { decodeBatches, type BatchRow } from '../../../src/gateway/uplink/uplink-batch-rows.js';
+import { decodeBatches, SELECT_BATCHES, type BatchRow } from '../../../src/gateway/uplink/uplink-batch-rows.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-uplink-thread-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,7 +43,7 @@ async function options(overrides: Partial<UplinkOptions> = {}): Promise<UplinkOp
 function rowsOnDisk(path: string): { topic: string; payload: Buffer; deviceId: string; qos: number; publishedAt: number }[] {
   const db = new Database(path, { readonly: true });
   try {
-    return decodeBatches(() => db.prepare('SELECT * FROM uplink_batches ORDER BY first_seq').iterate() as Iterable<BatchRow>, 0, Number.MAX_SAFE_INTEGER, new Set(), Number.MAX_SAFE_INTEGER, String);
+    return decodeBatches(() => db.prepare(SELECT_BATCHES).iterate() as Iterable<BatchRow>, 0, Number.MAX_SAFE_INTEGER, new Set(), Number.MAX_SAFE_INTEGER, String);
   } finally {
     db.close();
   }
