@@ -102,6 +102,10 @@ export async function startHearthBed(cleanup: Cleanup, gatewayYaml: Record<strin
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'gateway.yaml'), stringify(gatewayYaml));
   const rootFile = join(installation.dir, 'ca/root.pem');
+  // Registered, as an operator does: only a registered gateway's certificate may send the uplink.
+  const registration = await controlPlane.client.call<{ eabKid: string; hmacKey: string }>('POST', '/api/v1/gateways', { name: 'localhost' });
+  const hmacKeyFile = join(work, 'gateway-eab.key');
+  writeFileSync(hmacKeyFile, registration.hmacKey, { mode: 0o600 });
   let starts = 0;
   let child: ChildProcess | undefined;
   const launch = async (): Promise<HearthBed['gateway']> => {
@@ -109,7 +113,7 @@ export async function startHearthBed(cleanup: Cleanup, gatewayYaml: Record<strin
     const logFile = join(work, `gateway-${++starts}.log`);
     const started = await startLogged(
       cleanup,
-      [LAUNCHER, 'gateway', '--control-plane', controlPlane.apiUrl, '--dir', dir, '--root-ca', rootFile, '--name', 'localhost', '--mqtt-port', '0', '--metrics-port', '0', '--http01-port', String(http01Port)],
+      [LAUNCHER, 'gateway', '--control-plane', controlPlane.apiUrl, '--dir', dir, '--root-ca', rootFile, '--name', 'localhost', '--mqtt-port', '0', '--metrics-port', '0', '--http01-port', String(http01Port), '--eab-kid', registration.eabKid, '--eab-hmac-key-file', hmacKeyFile],
       // bin/hearth, as operators start it (it picks the allocator), on the Node.js running this.
       { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`, ...gatewayEnv },
       logFile,

@@ -1,8 +1,11 @@
 /**
- * A gateway proves who it is with its own TLS client certificate, issued by the `services` CA:
- * the API server asks every client for a certificate and accepts the connection without one
- * (bearer tokens still work); routes open to gateways look here first. A revoked or expired
- * certificate, or one from another CA, is refused.
+ * A gateway proves who it is with its own TLS client certificate: the API server asks every
+ * client for a certificate and accepts the connection without one (bearer tokens still work);
+ * routes open to gateways look here first. Only a certificate of the `gateway` profile, which the
+ * CA issues to the ACME account of a registered gateway alone, names a gateway, and only while
+ * that gateway is registered and active. Any other certificate of the services CA (a service's,
+ * obtainable over open ACME by whoever controls a DNS name) is refused, as is a revoked or
+ * expired one, or one from another CA.
  */
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
@@ -17,7 +20,7 @@ export class GatewayCertificates {
 
   constructor(
     servicesCaDer: Uint8Array,
-    private readonly store: Pick<StoreTx, 'getCertificate'>,
+    private readonly store: Pick<StoreTx, 'getCertificate' | 'gateways'>,
     private readonly clock: Clock,
   ) {
     this.servicesCa = new X509Certificate(Buffer.from(servicesCaDer));
@@ -35,6 +38,11 @@ export class GatewayCertificates {
     const record = await this.store.getCertificate(serial);
     if (!record) throw new UnauthorizedError(`the client certificate ${serial} was not issued by this installation`);
     if (record.state === 'revoked') throw new UnauthorizedError(`the client certificate ${serial} is revoked`);
-    return { id: `gateway:${record.identifier}`, role: 'gateway' };
+    if (record.profile !== 'gateway') {
+      throw new UnauthorizedError(`the client certificate ${serial} is a ${record.profile} certificate; only a registered gateway's certificate (gateway profile) speaks for a gateway`);
+    }
+    const gateway = await this.store.gateways.getGateway(record.identifier);
+    if (gateway?.status !== 'active') throw new UnauthorizedError(`${record.identifier} is not a registered, active gateway`);
+    return { id: `gateway:${gateway.name}`, role: 'gateway' };
   }
 }

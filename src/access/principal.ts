@@ -20,14 +20,15 @@ export type Permission =
   | 'security:read'
   | 'revocations:stream'
   | 'telemetry:ingest'
-  | 'telemetry:read';
+  | 'telemetry:read'
+  | 'gateway:manage';
 
-/** A gateway is not a token role: it is known by its certificate from the services CA. */
+/** A gateway is not a token role: it is known by its `gateway` certificate from the services CA. */
 export type PrincipalRole = Role | 'gateway';
 
 const ROLE_PERMISSIONS: Record<PrincipalRole, readonly Permission[]> = {
-  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'acme:eab', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read'],
-  operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read'],
+  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'acme:eab', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read', 'gateway:manage'],
+  operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read', 'gateway:manage'],
   auditor: ['cert:read', 'device:read', 'security:read', 'revocations:stream', 'telemetry:read'],
   gateway: ['revocations:stream', 'telemetry:ingest'],
 };

@@ -22,6 +22,7 @@ import { registerRevocationRoutes } from './revocation-routes.js';
 import { tlsAlpn01Validator, type TlsAlpn01Options } from './tls-alpn01-validator.js';
 import type { AcmeRouteContext } from './route-context.js';
 import type { DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
+import type { DeviceCredentials } from '../provisioning/device-credentials.js';
 import { deviceAttest01Validator } from './device-attest01-validator.js';
 
 export interface AcmeServerDeps {
@@ -44,6 +45,7 @@ export interface AcmeServerDeps {
   bodyLimit: number;
   /** Zero-touch provisioning (device-attest-01 for permanent-identifier orders); absent, devices cannot order. */
   attestation?: DeviceAttestation;
+  deviceCredentials?: DeviceCredentials;
 }
 
 /** The origin clients addressed, from the Host header: what their JWS `url` must start with. */
@@ -127,7 +129,7 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
       const rateLimits = new RateLimits(deps.store, deps.clock, deps.rateLimits);
       const policies = new IdentifierPolicies(deps.policies, deps.defaultPolicy);
       registerAccountRoutes(acme, { ...context, rateLimits, externalAccountRequired: deps.externalAccountRequired });
-      registerOrderRoutes(acme, { ...context, authority: deps.authority, validators, policies, rateLimits, orderLifetimeMs: deps.orderLifetimeMs, ...(deps.attestation ? { attestation: deps.attestation } : {}) });
+      registerOrderRoutes(acme, { ...context, authority: deps.authority, validators, policies, rateLimits, orderLifetimeMs: deps.orderLifetimeMs, ...(deps.attestation ? { attestation: deps.attestation } : {}), ...(deps.deviceCredentials ? { deviceCredentials: deps.deviceCredentials } : {}) });
       registerRevocationRoutes(acme, { ...context, authority: deps.authority });
       registerRenewalInfoRoutes(acme, { ...context, authority: deps.authority });
 

@@ -7,14 +7,16 @@ import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import type { Authority } from '../authority/authority.js';
-import { BadCsrError, BadRequestError, HearthError } from '../core/errors.js';
+import { BadCsrError, BadRequestError, BlockedKeyError, HearthError } from '../core/errors.js';
 import { pemEncode } from '../pki/certificate-assembly.js';
 import { certificateDnsNames } from '../pki/certificate-facts.js';
 import { readCsrNames } from '../pki/csr.js';
 import { isValidDnsName } from '../pki/name.js';
 import { isDeviceId } from '../pki/device-id.js';
 import { AttestationRefusedError, type DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
+import type { DeviceCredentials } from '../provisioning/device-credentials.js';
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeIdentifier, AcmeOrderRecord, Store } from '../store/store.js';
+import type { GatewayRecord } from '../store/gateway-store.js';
 import { AcmeError } from './acme-error.js';
 import type { ChallengeValidator } from './challenge-validators.js';
 import { DEVICE_ATTEST_01, PERMANENT_IDENTIFIER } from './device-attest01-validator.js';
@@ -34,6 +36,8 @@ export interface OrderRouteDeps extends AcmeRouteContext {
   orderLifetimeMs: number;
   /** Zero-touch provisioning: without it, permanent-identifier orders are refused. */
   attestation?: DeviceAttestation;
+  /** Records each device certificate against the device's enrollment (re-keys supersede). */
+  deviceCredentials?: DeviceCredentials;
 }
 
 const newId = (): string => randomBytes(12).toString('base64url');
@@ -144,6 +148,7 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     if (notBefore !== undefined || notAfter !== undefined) throw new AcmeError('malformed', 'this server sets validity by certificate profile; leave out notBefore and notAfter');
     const policy = deps.policies.forAccount(account.policy);
     for (const identifier of identifiers) policy.check(identifier);
+    await checkGatewayOrder(store, account, identifiers);
     for (const identifier of identifiers.filter((i) => i.type === PERMANENT_IDENTIFIER)) {
       if (!deps.attestation) throw new AcmeError('unsupportedIdentifier', 'this server does not provision devices');
       try {
@@ -266,6 +271,7 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
       throw new AcmeError('badCSR', error instanceof HearthError ? error.message : 'the CSR does not parse');
     }
     const device = order.identifiers[0]?.type === PERMANENT_IDENTIFIER ? order.identifiers[0].value : undefined;
+    const gateway = await checkGatewayOrder(store, verified.account as AcmeAccountRecord, order.identifiers);
     if (device !== undefined) {
       await checkDeviceCsr(store, order, device, csr);
     } else {
@@ -284,8 +290,13 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     if (!(await store.updateAcmeOrder(order.id, 'ready', { status: 'processing' }))) throw new AcmeError('orderNotReady', 'the order is being finalized already');
     let issued: Awaited<ReturnType<Authority['issue']>>;
     try {
-      issued = await deps.authority.issue({ csr: der, profile: device !== undefined ? 'device' : 'service', ...(mudUrl ? { mudUrl } : {}) });
+      issued = await deps.authority.issue({ csr: der, profile: device !== undefined ? 'device' : gateway ? 'gateway' : 'service', ...(mudUrl ? { mudUrl } : {}) });
     } catch (error) {
+      if (error instanceof BlockedKeyError) {
+        // RFC 8555 7.4: the CSR's key is unacceptable; the order stays ready for a CSR with a new key.
+        await store.updateAcmeOrder(order.id, 'processing', { status: 'ready' });
+        throw new AcmeError('badPublicKey', error.message);
+      }
       if (error instanceof BadCsrError || error instanceof BadRequestError) {
         // The authority refused the CSR (key, signature, names): a refused request changes nothing, so the order is ready again.
         await store.updateAcmeOrder(order.id, 'processing', { status: 'ready' });
@@ -299,7 +310,8 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     await store.updateAcmeOrder(order.id, 'processing', { status: 'valid', certificateSerial: issued.record.serial });
     if (device !== undefined) {
       // The certificate stands whatever happens to the enrollment's bookkeeping.
-      await deps.attestation?.recordIssued(device, issued.record.serial).catch((err: unknown) => request.log.error({ err, device }, 'recording the enrollment failed'));
+      const keySha256 = createHash('sha256').update(csr.spki).digest('hex');
+      await deps.deviceCredentials?.issued(device, issued.record.serial, keySha256).catch((err: unknown) => request.log.error({ err, device }, 'recording the enrollment failed'));
     }
     await deps.fresh(request, reply);
     const base = deps.baseUrl(request);
@@ -316,6 +328,22 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     const chain = [record.der, ...(ca ? [ca.certificate.der] : [])].map((d) => pemEncode('CERTIFICATE', d)).join('');
     return reply.header('content-type', 'application/pem-certificate-chain').send(chain);
   });
+}
+
+/**
+ * An account bound with a registered gateway's EAB key is that gateway: it orders its registered
+ * name alone, and gets `gateway` certificates, the only ones the API takes as a gateway's; a
+ * retired gateway gets nothing. Any other account gets `service` certificates, which never act as
+ * a gateway. Returns the gateway, or undefined for other accounts.
+ */
+async function checkGatewayOrder(store: Store, account: AcmeAccountRecord, identifiers: readonly AcmeIdentifier[]): Promise<GatewayRecord | undefined> {
+  const gateway = await store.gateways.findGatewayByAccount(account.id);
+  if (!gateway) return undefined;
+  if (gateway.status !== 'active') throw new AcmeError('unauthorized', `gateway ${gateway.name} is ${gateway.status}; its account may not order certificates`);
+  if (identifiers.length !== 1 || identifiers[0]?.type !== 'dns' || identifiers[0].value !== gateway.name) {
+    throw new AcmeError('rejectedIdentifier', `this account is gateway ${gateway.name}'s: it may order a certificate for ${gateway.name} alone`);
+  }
+  return gateway;
 }
 
 /**

@@ -48,6 +48,9 @@ import { DeviceClaims } from '../provisioning/device-claims.js';
 import { DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
 import { RevocationFeed } from '../authority/revocation-feed.js';
 import { GatewayCertificates } from '../access/gateway-certificate.js';
+import { GatewayDevices } from '../access/gateway-devices.js';
+import { DeviceCredentials } from '../provisioning/device-credentials.js';
+import { registerGatewayRoutes } from './routes/gateways.js';
 import { registerRevocationStreamRoutes } from './routes/revocation-stream.js';
 import { registerTelemetryRoutes } from './routes/telemetry-ingest.js';
 import type { TLSSocket } from 'node:tls';
@@ -166,6 +169,13 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   });
   closer.add(() => bus.close());
 
+  const raise = securityEventSink(
+    store,
+    bus,
+    clock,
+    (err, context) => logger.error({ err }, context),
+    (event) => logger.warn(event, 'security event'),
+  );
   const crls = new CrlPublisher(store, cas, clock, config.crl.validitySeconds);
   const ocsp = new OcspResponder(store, cas, clock, config.ocsp.validitySeconds, (outcome) => metrics.ocsp.inc({ outcome }));
   const storeReachable = async () => {
@@ -198,6 +208,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const authority = new Authority(store, bus, cas, clock, urls, {
     reportError: (err, context) => logger.error({ err }, context),
     draftWorkers: config.issuance.draftWorkers ?? availableParallelism(),
+    onBlockedKey: (refusal) => void raise('security.blocked_key', refusal.profile === 'device' ? refusal.identifier : null, refusal),
   });
   closer.add(() => authority.close());
   const sweep = new RevocationSweep(store, clock, async (revocations) => {
@@ -309,17 +320,12 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const authenticate = (request: FastifyRequest) => authenticateBearer(store, request.headers.authorization);
   const gateways = new GatewayCertificates(servicesCa.certificate.der, store, clock);
   const authenticateGatewayOrToken = async (request: FastifyRequest) => (await gateways.authenticate(request.raw.socket as TLSSocket)) ?? authenticate(request);
-  const raise = securityEventSink(
-    store,
-    bus,
-    clock,
-    (err, context) => logger.error({ err }, context),
-    (event) => logger.warn(event, 'security event'),
-  );
   const attestation = new DeviceAttestation(store, clock, raise);
+  const deviceCredentials = new DeviceCredentials(store, clock, raise, authority);
   const manufacturers = new ManufacturerRegistry(store, clock);
   manufacturers.onRootsChanged(() => attestation.rootsChanged());
-  registerProvisioningRoutes(api, { store, manufacturers, manifests: new ManifestImporter(store, clock, raise), claims: new DeviceClaims(store, clock, raise), authenticate });
+  registerProvisioningRoutes(api, { store, manufacturers, manifests: new ManifestImporter(store, clock, raise), claims: new DeviceClaims(store, clock, raise), deviceCredentials, authenticate });
+  registerGatewayRoutes(api, { store, clock, authority, authenticate });
   registerCertificateRoutes(api, { store, authority, metrics, authenticate });
   registerRenewalWindowRoutes(api, { store, clock, authenticate });
   registerAcmeEabKeyRoutes(api, { store, clock, policies: Object.keys(config.acme.policies), authenticate });
@@ -333,9 +339,10 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   registerTelemetryRoutes(api, {
     store,
     clock,
+    gatewayDevices: new GatewayDevices(store, clock, raise),
     authenticateGateway: async (request) => {
       const gateway = await gateways.authenticate(request.raw.socket as TLSSocket);
-      if (!gateway) throw new UnauthorizedError('ingest takes a gateway certificate from the services CA');
+      if (!gateway) throw new UnauthorizedError("ingest takes a registered gateway's certificate (gateway profile) from the services CA");
       return gateway;
     },
     authenticate,
@@ -355,6 +362,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     defaultPolicy: config.acme.defaultPolicy,
     rateLimits: config.acme.rateLimits,
     attestation,
+    deviceCredentials,
   });
   if (config.acme.alwaysValid) logger.warn('acme.alwaysValid is on: ACME challenges pass without validation; this server is for load tests only');
   api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());

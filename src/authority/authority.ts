@@ -7,7 +7,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
-import { BadRequestError, ConflictError, NotFoundError, UniqueViolationError } from '../core/errors.js';
+import { BadRequestError, BlockedKeyError, ConflictError, NotFoundError, UniqueViolationError } from '../core/errors.js';
 import type { EventBus } from '../bus/bus.js';
 import type { CertificateRecord, NewPendingCertificate, RevocationReason, Store } from '../store/store.js';
 import { inspectSubjectKey } from '../pki/csr.js';
@@ -21,7 +21,8 @@ import { DraftWorkers } from './draft-workers.js';
 import { pooledRandomBytes } from './pooled-random.js';
 import { appendToLog } from '../transparency/log-writer.js';
 import { LOG_ENTRY_VERSION, type CertificateIssuedEntry } from '../ledger/log-entry.js';
-import { revocationReasonName } from '../pki/revocation-reason.js';
+import { REVOCATION_REASONS, revocationReasonName } from '../pki/revocation-reason.js';
+import { certificateFacts, tbsSpkiDer } from '../pki/certificate-facts.js';
 import { commonNameFor, type IssuedSubject } from './requested-subject.js';
 
 /** Serial collisions at 128 bits are astronomically rare; a few retries mean a broken RNG. */
@@ -78,12 +79,15 @@ export interface AuthorityOptions {
    * loop. A server sets it to the number of cores. Call close() to stop them.
    */
   draftWorkers?: number;
+  /** A request carried a key blocked for keyCompromise (a security event for whoever watches). */
+  onBlockedKey?: (refusal: { spkiSha256: string; profile: string; identifier: string; blockedBy: string | null }) => void;
 }
 
 export class Authority {
   private readonly revocationListeners: RevocationListener[] = [];
   readonly origin: string;
   private readonly reportError: (err: unknown, context: string) => void;
+  private readonly onBlockedKey: NonNullable<AuthorityOptions['onBlockedKey']>;
   private readonly pendingWrites: GroupCommit<NewPendingCertificate, void>;
   private readonly issuedWrites: GroupCommit<{ serial: string; der: Uint8Array; entry: CertificateIssuedEntry }, boolean>;
   private readonly drafting: ReadonlyMap<string, DraftingCa>;
@@ -100,6 +104,7 @@ export class Authority {
   ) {
     this.origin = options.origin ?? randomUUID();
     this.reportError = options.reportError ?? ((err, context) => console.error(`${context}: ${(err as Error).message}`));
+    this.onBlockedKey = options.onBlockedKey ?? (() => undefined);
     this.pendingWrites = new GroupCommit((items) => this.insertPending(items));
     // A certificate becomes issued in the same transaction that puts it in the transparency log.
     this.issuedWrites = new GroupCommit(async (items) => {
@@ -227,6 +232,9 @@ export class Authority {
     let drafted: CertificateDraft | undefined;
     for (let attempt = 0; attempt < SERIAL_ATTEMPTS && !pending; attempt++) {
       drafted = await draft();
+      // Every path (REST, ACME, renewals, the control plane's own keys) comes through here, so a
+      // key revoked for keyCompromise is refused on all of them, before anything is stored.
+      if (attempt === 0) await this.refuseBlockedKey(profile, drafted);
       const row: NewPendingCertificate = {
         serial: drafted.serial,
         ca: ca.name,
@@ -272,12 +280,24 @@ export class Authority {
     return { record, der, chain: [ca.certificate.der, ...ca.chainAbove.map((c) => c.der)] };
   }
 
+  private async refuseBlockedKey(profile: CertificateProfile, drafted: CertificateDraft): Promise<void> {
+    const blocked = await this.store.getBlockedKey(drafted.spkiSha256);
+    if (!blocked) return;
+    this.onBlockedKey({ spkiSha256: drafted.spkiSha256, profile: profile.name, identifier: drafted.identifier, blockedBy: blocked.serial });
+    throw new BlockedKeyError(drafted.spkiSha256);
+  }
+
   async revoke(serial: string, reason: RevocationReason): Promise<CertificateRecord> {
     const at = this.clock.now();
-    // Revoked in the same transaction that puts the revocation in the transparency log.
+    // Revoked in the same transaction that puts the revocation in the transparency log, and, for
+    // keyCompromise, that blocks the key (as Boulder does): no path may certify it again.
     const record = await this.store.transaction(async (tx) => {
       if (!(await tx.revokeCertificate(serial, reason, at))) return undefined;
       const revoked = (await tx.getCertificate(serial)) as CertificateRecord;
+      if (reason === REVOCATION_REASONS.keyCompromise) {
+        const spki = revoked.der ? certificateFacts(revoked.der).spkiDer : tbsSpkiDer(revoked.tbs);
+        await tx.blockKeys([{ spkiSha256: createHash('sha256').update(spki).digest('hex'), serial, reason: 'keyCompromise', blockedAt: at }]);
+      }
       await appendToLog(
         tx,
         [{ v: LOG_ENTRY_VERSION, kind: 'cert.revoked', time: at.toISOString(), serial, issuer: revoked.ca, reason: revocationReasonName(reason), revokedAt: at.toISOString() }],

@@ -36,6 +36,19 @@ export class BadCsrError extends HearthError {
   }
 }
 
+/**
+ * The request's public key was revoked for keyCompromise: no certificate may carry it again.
+ * ACME answers it as badPublicKey.
+ */
+export class BlockedKeyError extends HearthError {
+  constructor(
+    readonly spkiSha256: string,
+    detail = `this public key (SPKI SHA-256 ${spkiSha256}) was revoked for keyCompromise and may not be certified again; make a new key`,
+  ) {
+    super('blocked-key', 400, 'Blocked public key', detail);
+  }
+}
+
 export class UnknownProfileError extends HearthError {
   constructor(profile: string) {
     super('unknown-profile', 400, 'Unknown certificate profile', `no certificate profile named "${profile}"`);
@@ -55,8 +68,8 @@ export class UnauthorizedError extends HearthError {
 }
 
 export class ForbiddenError extends HearthError {
-  constructor(detail: string) {
-    super('forbidden', 403, 'Forbidden', detail);
+  constructor(detail: string, slug = 'forbidden') {
+    super(slug, 403, 'Forbidden', detail);
   }
 }
 

@@ -4,7 +4,7 @@
  * it signs), and the public key bits (OCSP issuerKeyHash, responder id).
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate, SubjectAlternativeName, SubjectKeyIdentifier, id_ce_subjectAltName, id_ce_subjectKeyIdentifier } from '@peculiar/asn1-x509';
+import { Certificate, TBSCertificate, SubjectAlternativeName, SubjectKeyIdentifier, id_ce_subjectAltName, id_ce_subjectKeyIdentifier } from '@peculiar/asn1-x509';
 import { createHash } from 'node:crypto';
 
 export interface CertificateFacts {
@@ -39,6 +39,11 @@ export function certificateFacts(der: Uint8Array): CertificateFacts {
     notBefore: tbs.validity.notBefore.getTime(),
     notAfter: tbs.validity.notAfter.getTime(),
   };
+}
+
+/** The SubjectPublicKeyInfo of a to-be-signed certificate (a certificate still pending has only that). */
+export function tbsSpkiDer(tbsDer: Uint8Array): Uint8Array {
+  return new Uint8Array(AsnConvert.serialize(AsnConvert.parse(tbsDer, TBSCertificate).subjectPublicKeyInfo));
 }
 
 /** A certificate's subjectAltName: its dNSName entries lower-cased, and how many entries of other kinds. */

@@ -13,7 +13,10 @@ export type SecurityEventType =
   | 'security.attestation_failed'
   | 'security.unknown_device'
   | 'security.claim_failed'
-  | 'security.manifest_refused';
+  | 'security.manifest_refused'
+  | 'security.rekeyed'
+  | 'security.blocked_key'
+  | 'security.device_attachment_refused';
 
 export type SecurityEventSink = (type: SecurityEventType, deviceId: string | null, detail: Record<string, unknown>) => Promise<void>;
 

@@ -47,6 +47,9 @@ function toEnrollment(row: Selectable<EnrollmentsTable>): EnrollmentRecord {
     claimedAt: optionalDate(row.claimed_at),
     claimFailures: Number(row.claim_failures),
     createdAt: new Date(Number(row.created_at)),
+    operationalKeySha256: row.operational_key_sha256,
+    rekeys: Number(row.rekeys),
+    stateReason: row.state_reason,
   };
 }
 
@@ -156,6 +159,9 @@ export class KyselyProvisioningStore implements ProvisioningStore {
         claimed_at: e.claimedAt?.getTime() ?? null,
         claim_failures: e.claimFailures,
         created_at: e.createdAt.getTime(),
+        operational_key_sha256: e.operationalKeySha256,
+        rekeys: e.rekeys,
+        state_reason: e.stateReason,
       }));
       await insertUnique('device enrollment', () => this.db.insertInto('enrollments').values(rows).execute());
     }
@@ -178,12 +184,35 @@ export class KyselyProvisioningStore implements ProvisioningStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async markEnrolled(deviceId: string, certificateSerial: string, at: Date): Promise<void> {
-    await this.db
-      .updateTable('enrollments')
-      .set({ state: 'enrolled', certificate_serial: certificateSerial, enrolled_at: sql<number>`coalesce(enrolled_at, ${at.getTime()})` })
-      .where('device_id', '=', deviceId)
-      .execute();
+  async markEnrolled(deviceId: string, certificateSerial: string, operationalKeySha256: string, at: Date): Promise<{ previousKeySha256: string | null; rekeys: number }> {
+    const record = async (db: Kysely<HearthDatabase>) => {
+      const before = await db.selectFrom('enrollments').select(['operational_key_sha256', 'rekeys']).where('device_id', '=', deviceId).executeTakeFirst();
+      const previousKeySha256 = before?.operational_key_sha256 ?? null;
+      const rekeyed = previousKeySha256 !== null && previousKeySha256 !== operationalKeySha256;
+      await db
+        .updateTable('enrollments')
+        .set({
+          state: 'enrolled',
+          state_reason: null,
+          certificate_serial: certificateSerial,
+          operational_key_sha256: operationalKeySha256,
+          enrolled_at: sql<number>`coalesce(enrolled_at, ${at.getTime()})`,
+          ...(rekeyed ? { rekeys: sql<number>`rekeys + 1` } : {}),
+        })
+        .where('device_id', '=', deviceId)
+        .execute();
+      return { previousKeySha256, rekeys: Number(before?.rekeys ?? 0) + (rekeyed ? 1 : 0) };
+    };
+    return this.db.isTransaction ? record(this.db) : this.db.transaction().execute(record);
+  }
+
+  async findEnrollmentsByFactoryCertificate(certificateSha256: string): Promise<EnrollmentRecord[]> {
+    const rows = await this.db.selectFrom('enrollments').selectAll().where('factory_cert_sha256', '=', certificateSha256).execute();
+    return rows.map(toEnrollment);
+  }
+
+  async cutOffEnrollment(deviceId: string, reason: string): Promise<void> {
+    await this.db.updateTable('enrollments').set({ state: 'cut-off', state_reason: reason }).where('device_id', '=', deviceId).execute();
   }
 
   async claimEnrollment(deviceId: string, home: string, at: Date): Promise<boolean> {

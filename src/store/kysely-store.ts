@@ -4,6 +4,7 @@ import { BadRequestError } from '../core/errors.js';
 import type { ApiTokensTable, CertificatesTable, HearthDatabase } from './schema.js';
 import type {
   AcmeAccountRecord,
+  BlockedKeyRecord,
   AcmeAccountStatus,
   AcmeAuthorizationRecord,
   AcmeOrderRecord,
@@ -29,6 +30,8 @@ import { KyselyAcmeStore } from './kysely-acme-store.js';
 import { KyselyProvisioningStore } from './kysely-provisioning-store.js';
 import type { ProvisioningStore } from './provisioning-store.js';
 import { KyselyTelemetryStore } from './kysely-telemetry-store.js';
+import { KyselyGatewayStore } from './kysely-gateway-store.js';
+import type { GatewayStore } from './gateway-store.js';
 import type { TelemetryStore } from './telemetry-store.js';
 
 const CERTIFICATE_COLUMNS = [
@@ -135,6 +138,7 @@ export class KyselyStoreTx implements StoreTx {
   private readonly acme: KyselyAcmeStore;
   readonly provisioning: ProvisioningStore;
   readonly telemetry: TelemetryStore;
+  readonly gateways: GatewayStore;
 
   constructor(
     protected readonly db: Kysely<HearthDatabase>,
@@ -145,6 +149,7 @@ export class KyselyStoreTx implements StoreTx {
     this.acme = new KyselyAcmeStore(db);
     this.provisioning = new KyselyProvisioningStore(db);
     this.telemetry = new KyselyTelemetryStore(db);
+    this.gateways = new KyselyGatewayStore(db);
   }
 
   insertAcmeNonces(nonces: readonly string[], expiresAt: Date): Promise<void> {
@@ -362,6 +367,20 @@ export class KyselyStoreTx implements StoreTx {
     if (query.after !== undefined) select = select.where('serial', '>', query.after);
     const rows = await select.orderBy('serial').limit(query.limit).execute();
     return rows.map(toCertificateRecord);
+  }
+
+  async blockKeys(keys: readonly BlockedKeyRecord[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.db
+      .insertInto('blocked_keys')
+      .values(keys.map((k) => ({ spki_sha256: k.spkiSha256, serial: k.serial, reason: k.reason, blocked_at: k.blockedAt.getTime() })))
+      .onConflict((oc) => oc.column('spki_sha256').doNothing())
+      .execute();
+  }
+
+  async getBlockedKey(spkiSha256: string): Promise<BlockedKeyRecord | undefined> {
+    const row = await this.db.selectFrom('blocked_keys').selectAll().where('spki_sha256', '=', spkiSha256).executeTakeFirst();
+    return row && { spkiSha256: row.spki_sha256, serial: row.serial, reason: row.reason, blockedAt: new Date(Number(row.blocked_at)) };
   }
 
   async revokeCertificate(serial: string, reason: RevocationReason, at: Date): Promise<boolean> {

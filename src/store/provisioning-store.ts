@@ -41,7 +41,8 @@ export interface FactoryManifestRecord {
   importedAt: Date;
 }
 
-export type EnrollmentState = 'expected' | 'enrolled';
+/** `cut-off`: the device's factory certificate was revoked, and with it every certificate the device held (`stateReason` says why). */
+export type EnrollmentState = 'expected' | 'enrolled' | 'cut-off';
 
 export interface EnrollmentRecord {
   /** urn:dev:ops:<manufacturer>-<model>-<serial> */
@@ -66,6 +67,12 @@ export interface EnrollmentRecord {
   /** Wrong setup codes given for this device, ever. */
   claimFailures: number;
   createdAt: Date;
+  /** SHA-256 of the SPKI of the key the newest operational certificate carries. */
+  operationalKeySha256: string | null;
+  /** How often the device enrolled with a new operational key after its first enrollment. */
+  rekeys: number;
+  /** Why the device is in its state, where the state alone does not say (a cut-off's reason). */
+  stateReason: string | null;
 }
 
 export interface SecurityEventRecord {
@@ -98,7 +105,16 @@ export interface ProvisioningStore {
   getEnrollment(deviceId: string): Promise<EnrollmentRecord | undefined>;
   /** Pins the factory certificate and key if none is pinned yet; false when another one is. */
   pinFactoryIdentity(deviceId: string, factoryCertSha256: string, factoryKeySha256: string): Promise<boolean>;
-  markEnrolled(deviceId: string, certificateSerial: string, at: Date): Promise<void>;
+  /**
+   * Records the device's newest operational certificate and its key; a key other than the one
+   * recorded before counts as a re-key. Returns the key recorded before (null at the first
+   * enrollment) and the re-keys counted so far.
+   */
+  markEnrolled(deviceId: string, certificateSerial: string, operationalKeySha256: string, at: Date): Promise<{ previousKeySha256: string | null; rekeys: number }>;
+  /** Enrollments whose factory identity is this factory certificate. */
+  findEnrollmentsByFactoryCertificate(certificateSha256: string): Promise<EnrollmentRecord[]>;
+  /** Cuts a device off: its state becomes `cut-off`, with the reason. */
+  cutOffEnrollment(deviceId: string, reason: string): Promise<void>;
   /** Binds an unclaimed device to a home; false when it is claimed already. */
   claimEnrollment(deviceId: string, home: string, at: Date): Promise<boolean>;
   /** Unbinds a device from the home that holds it; false when that home does not hold it. */

@@ -195,6 +195,9 @@ export interface EnrollmentsTable {
   claimed_at: NullableEpochMs;
   claim_failures: number;
   created_at: EpochMs;
+  operational_key_sha256: string | null;
+  rekeys: ColumnType<number | string, number | undefined, number>;
+  state_reason: string | null;
 }
 
 export interface FactoryRevocationsTable {
@@ -224,7 +227,31 @@ export interface TelemetryMessagesTable {
   received_at: EpochMs;
 }
 
+export interface BlockedKeysTable {
+  spki_sha256: string;
+  serial: string | null;
+  reason: string;
+  blocked_at: EpochMs;
+}
+
+export interface GatewaysTable {
+  name: string;
+  eab_kid: string;
+  status: string;
+  created_at: EpochMs;
+  retired_at: NullableEpochMs;
+}
+
+export interface GatewayDevicesTable {
+  device_id: string;
+  gateway: string;
+  attached_at: EpochMs;
+}
+
 export interface HearthDatabase {
+  blocked_keys: BlockedKeysTable;
+  gateways: GatewaysTable;
+  gateway_devices: GatewayDevicesTable;
   telemetry_messages: TelemetryMessagesTable;
   manufacturers: ManufacturersTable;
   attestation_roots: AttestationRootsTable;

@@ -7,6 +7,7 @@ export type CertificateState = 'pending' | 'issued' | 'revoked';
 
 import type { RevocationReasonCode } from '../pki/revocation-reason.js';
 import type { ProvisioningStore } from './provisioning-store.js';
+import type { GatewayStore } from './gateway-store.js';
 import type { TelemetryStore } from './telemetry-store.js';
 
 /** RFC 5280 CRLReason codes (7 is unused by the standard). */
@@ -50,6 +51,15 @@ export interface CertificateQuery {
   /** Opaque cursor from the previous page (the last serial seen). */
   after?: string;
   limit: number;
+}
+
+/** A public key no certificate may carry again: it was revoked for keyCompromise. */
+export interface BlockedKeyRecord {
+  spkiSha256: string;
+  /** The certificate whose revocation blocked it, when there was one. */
+  serial: string | null;
+  reason: string;
+  blockedAt: Date;
 }
 
 export interface ApiTokenRecord {
@@ -165,6 +175,15 @@ export interface StoreTx {
   readonly provisioning: ProvisioningStore;
   /** Device messages forwarded by home gateways, each stored once. */
   readonly telemetry: TelemetryStore;
+  /** Registered home gateways and the devices attached to each. */
+  readonly gateways: GatewayStore;
+  /**
+   * Blocks public keys, by the SHA-256 of their SPKI (hex), so no certificate carries them again;
+   * a key blocked already keeps its first record.
+   */
+  blockKeys(keys: readonly BlockedKeyRecord[]): Promise<void>;
+  /** The block of a public key, if it is blocked. */
+  getBlockedKey(spkiSha256: string): Promise<BlockedKeyRecord | undefined>;
   /** Inserts a pending certificate; throws UniqueViolationError if the serial exists. */
   insertPendingCertificate(cert: NewPendingCertificate): Promise<void>;
   /** pending → issued with the signed DER. Returns false if the serial is not pending. */

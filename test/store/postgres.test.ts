@@ -7,6 +7,7 @@ import { dropPostgresSchemas, needsPostgres, POSTGRES_URL } from '../support/env
 import { pendingCertificate, registerStoreContract } from './store-contract.js';
 import { registerProvisioningStoreContract } from './provisioning-store-contract.js';
 import { registerTelemetryStoreContract } from './telemetry-store-contract.js';
+import { registerGatewayStoreContract } from './gateway-store-contract.js';
 
 const skip = await needsPostgres();
 const schema = `hearth_test_${randomBytes(6).toString('hex')}`;
@@ -15,6 +16,7 @@ if (skip === undefined) {
   registerStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
   registerProvisioningStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
   registerTelemetryStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
+  registerGatewayStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
 
   after(async () => {
     await dropPostgresSchemas([schema]);

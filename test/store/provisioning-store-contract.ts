@@ -30,6 +30,9 @@ function enrollment(manufacturer: string, serial: string, overrides: Partial<Enr
     claimedAt: null,
     claimFailures: 0,
     createdAt: new Date('2030-01-01T00:00:00.123Z'),
+    operationalKeySha256: null,
+    rekeys: 0,
+    stateReason: null,
     ...overrides,
   };
 }
@@ -92,11 +95,14 @@ export function registerProvisioningStoreContract(label: string, factory: StoreF
       assert.equal(await store.provisioning.pinFactoryIdentity(e.deviceId, 'a'.repeat(64), 'x'.repeat(64)), false, 'another key');
       assert.equal(await store.provisioning.pinFactoryIdentity(e.deviceId, 'd'.repeat(64), 'k'.repeat(64)), false, 'another certificate');
       const first = new Date('2030-02-01T00:00:00.000Z');
-      await store.provisioning.markEnrolled(e.deviceId, 'ab01', first);
-      await store.provisioning.markEnrolled(e.deviceId, 'ab02', new Date('2030-02-02T00:00:00.000Z'));
+      assert.deepEqual(await store.provisioning.markEnrolled(e.deviceId, 'ab01', '1'.repeat(64), first), { previousKeySha256: null, rekeys: 0 });
+      assert.deepEqual(await store.provisioning.markEnrolled(e.deviceId, 'ab02', '1'.repeat(64), new Date('2030-02-02T00:00:00.000Z')), { previousKeySha256: '1'.repeat(64), rekeys: 0 }, 'a renewal with the same key is no re-key');
+      assert.deepEqual(await store.provisioning.markEnrolled(e.deviceId, 'ab03', '2'.repeat(64), new Date('2030-02-03T00:00:00.000Z')), { previousKeySha256: '1'.repeat(64), rekeys: 1 });
       const enrolled = await store.provisioning.getEnrollment(e.deviceId);
       assert.equal(enrolled?.state, 'enrolled');
-      assert.equal(enrolled?.certificateSerial, 'ab02');
+      assert.equal(enrolled?.certificateSerial, 'ab03');
+      assert.equal(enrolled?.operationalKeySha256, '2'.repeat(64));
+      assert.equal(enrolled?.rekeys, 1);
       assert.deepEqual(enrolled?.enrolledAt, first, 'the first enrolment is kept');
       assert.equal(await store.provisioning.claimEnrollment(e.deviceId, 'h1', first), true);
       assert.equal(await store.provisioning.claimEnrollment(e.deviceId, 'h2', first), false);
@@ -106,6 +112,19 @@ export function registerProvisioningStoreContract(label: string, factory: StoreF
       await store.provisioning.countClaimFailure(e.deviceId);
       assert.equal((await store.provisioning.getEnrollment(e.deviceId))?.claimFailures, 2);
       assert.deepEqual(await store.provisioning.countEnrollments(m), { expected: 0, enrolled: 1, claimed: 0 });
+    });
+
+    test('devices are found by their factory certificate and cut off with a reason', async () => {
+      const m = name();
+      const digest = randomBytes(32).toString('hex');
+      const [a, b, other] = [enrollment(m, 'C-1', { factoryCertSha256: digest }), enrollment(m, 'C-2', { factoryCertSha256: digest }), enrollment(m, 'C-3')];
+      await store.provisioning.insertEnrollments([a, b, other]);
+      assert.deepEqual((await store.provisioning.findEnrollmentsByFactoryCertificate(digest)).map((e) => e.deviceId).sort(), [a.deviceId, b.deviceId]);
+      await store.provisioning.cutOffEnrollment(a.deviceId, 'factory certificate revoked: keyCompromise');
+      const cut = await store.provisioning.getEnrollment(a.deviceId);
+      assert.equal(cut?.state, 'cut-off');
+      assert.equal(cut?.stateReason, 'factory certificate revoked: keyCompromise');
+      assert.equal((await store.provisioning.getEnrollment(b.deviceId))?.state, 'expected');
     });
 
     test('a factory certificate is revoked once', async () => {

@@ -10,6 +10,7 @@ import { pendingCertificate, registerStoreContract } from './store-contract.js';
 import { runStoreProcess, spawnStoreProcess } from './store-child-process.js';
 import { registerProvisioningStoreContract } from './provisioning-store-contract.js';
 import { registerTelemetryStoreContract } from './telemetry-store-contract.js';
+import { registerGatewayStoreContract } from './gateway-store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,6 +18,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 registerStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 registerProvisioningStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 registerTelemetryStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
+registerGatewayStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 
 test('the SQLite connection is set up for durability and sharing between processes', () => {
   const db = openSqliteDatabase(join(dir, 'pragmas.db'));

@@ -102,9 +102,17 @@ export async function startGatewayBed(options: { gatewayYaml?: Record<string, un
     writeFileSync(join(gatewayDir, 'gateway.yaml'), stringify(options.gatewayYaml));
   }
   const env = { ...process.env, HEARTH_LOG_LEVEL: 'info' };
+  // The gateway is registered, as an operator does, and enrolls with its registration's EAB key:
+  // only then is its certificate a gateway's.
+  const registration = await server.client.call<{ eabKid: string; hmacKey: string }>('POST', '/api/v1/gateways', { name: 'localhost' });
+  const hmacKeyFile = join(work, 'gateway-eab.key');
+  writeFileSync(hmacKeyFile, registration.hmacKey, { mode: 0o600 });
   const startGateway = () =>
     startGatewayProcess(
-      ['--control-plane', server.apiUrl, '--dir', gatewayDir, '--root-ca', rootFile, '--name', 'localhost', '--mqtt-port', '0', '--metrics-port', '0', '--http01-port', String(http01Port)],
+      [
+        ...['--control-plane', server.apiUrl, '--dir', gatewayDir, '--root-ca', rootFile, '--name', 'localhost', '--mqtt-port', '0', '--metrics-port', '0', '--http01-port', String(http01Port)],
+        ...['--eab-kid', registration.eabKid, '--eab-hmac-key-file', hmacKeyFile],
+      ],
       env,
     );
   const bed: GatewayBed = {

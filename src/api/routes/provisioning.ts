@@ -8,6 +8,7 @@ import { authorize, type Permission, type Principal } from '../../access/princip
 import { BadRequestError, NotFoundError } from '../../core/errors.js';
 import { parseDeviceId } from '../../pki/device-id.js';
 import type { DeviceClaims } from '../../provisioning/device-claims.js';
+import { FACTORY_REVOCATION_REASONS, type DeviceCredentials, type FactoryRevocationReason } from '../../provisioning/device-credentials.js';
 import { MAX_MANIFEST_BYTES, ED25519_SIGNATURE_BYTES } from '../../provisioning/factory/batch-manifest.js';
 import type { ManifestImporter } from '../../provisioning/manifest-import.js';
 import type { ManufacturerRegistry } from '../../provisioning/manufacturer-registry.js';
@@ -19,6 +20,7 @@ export interface ProvisioningRouteDeps {
   manufacturers: ManufacturerRegistry;
   manifests: ManifestImporter;
   claims: DeviceClaims;
+  deviceCredentials: DeviceCredentials;
   authenticate: (request: FastifyRequest) => Promise<Principal>;
 }
 
@@ -48,6 +50,8 @@ function enrollmentView(e: EnrollmentRecord) {
     claimedAt: e.claimedAt?.toISOString() ?? null,
     claimFailures: e.claimFailures,
     factoryCertSha256: e.factoryCertSha256,
+    rekeys: e.rekeys,
+    stateReason: e.stateReason,
   };
 }
 
@@ -138,22 +142,33 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
     },
   );
 
-  app.post<{ Params: { name: string }; Body: { certificateSha256: string; reason?: string } }>(
+  app.post<{ Params: { name: string }; Body: { certificateSha256: string; reason?: FactoryRevocationReason } }>(
     '/api/v1/manufacturers/:name/revoked-certificates',
     {
       schema: {
-        summary: "Revoke one of the manufacturer's factory certificates: its device can no longer enroll or renew",
+        summary: "Revoke one of the manufacturer's factory certificates: its device is cut off (its live certificates revoked for the same reason) and can no longer enroll or renew",
         security: [{ bearer: [] }],
         params: nameParam,
-        body: { type: 'object', additionalProperties: false, required: ['certificateSha256'], properties: { certificateSha256: { type: 'string', maxLength: 64 }, reason: { type: 'string', maxLength: 200 } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['certificateSha256'],
+          properties: {
+            certificateSha256: { type: 'string', maxLength: 64 },
+            reason: { type: 'string', enum: [...FACTORY_REVOCATION_REASONS], description: 'RFC 5280 reason, given to the device certificates too; keyCompromise when absent' },
+          },
+        },
         response: errors,
       },
     },
     async (request, reply) => {
       const principal = await allowed(request, 'provisioning:manage');
-      const outcome = await deps.manufacturers.revokeFactoryCertificate(request.params.name, request.body.certificateSha256, request.body.reason ?? 'unspecified');
-      request.log.info({ manufacturer: request.params.name, certificateSha256: outcome.certificateSha256, revoked: outcome.revoked, by: principal.id }, 'factory certificate revoked');
-      return reply.status(outcome.revoked ? 201 : 200).send(outcome);
+      const reason: FactoryRevocationReason = request.body.reason ?? 'keyCompromise';
+      const outcome = await deps.manufacturers.revokeFactoryCertificate(request.params.name, request.body.certificateSha256, reason);
+      // Also when it was revoked already: a retry finishes a cut-off that a crash interrupted.
+      const cutOff = await deps.deviceCredentials.factoryRevoked(outcome.certificateSha256, reason);
+      request.log.info({ manufacturer: request.params.name, certificateSha256: outcome.certificateSha256, revoked: outcome.revoked, ...cutOff, by: principal.id }, 'factory certificate revoked');
+      return reply.status(outcome.revoked ? 201 : 200).send({ ...outcome, reason, devices: cutOff.devices, revokedCertificates: cutOff.certificates });
     },
   );
 

@@ -1,14 +1,17 @@
 /**
- * POST /api/v1/ingest: home gateways forward their devices' messages here in batches, over mutual
- * TLS with their services-CA certificate. Every message carries the gateway's id for it; the store
- * keeps (gateway, id) once, so a batch resent after a lost answer changes nothing the second time,
- * and the answer says how many were new. GET /api/v1/telemetry lists what was stored.
+ * POST /api/v1/ingest: registered home gateways forward their devices' messages here in batches,
+ * over mutual TLS with their `gateway` certificate. A gateway speaks only for the devices attached
+ * to it (see access/gateway-devices.ts): a batch naming any other is refused whole (403
+ * device-not-attached) and changes nothing. Every message carries the gateway's id for it; the
+ * store keeps (gateway, id) once, so a batch resent after a lost answer changes nothing the second
+ * time, and the answer says how many were new. GET /api/v1/telemetry lists what was stored.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authorize, type Principal } from '../../access/principal.js';
 import type { Clock } from '../../core/clock.js';
 import { BadRequestError } from '../../core/errors.js';
 import type { Store } from '../../store/store.js';
+import type { GatewayDevices } from '../../access/gateway-devices.js';
 import type { TelemetryMessageRecord } from '../../store/telemetry-store.js';
 
 /** A batch holds at most this many messages (the gateway sends fewer). */
@@ -46,7 +49,7 @@ const messageSchema = {
 
 export function registerTelemetryRoutes(
   app: FastifyInstance,
-  deps: { store: Store; clock: Clock; authenticateGateway: (request: FastifyRequest) => Promise<Principal>; authenticate: (request: FastifyRequest) => Promise<Principal> },
+  deps: { store: Store; clock: Clock; gatewayDevices: GatewayDevices; authenticateGateway: (request: FastifyRequest) => Promise<Principal>; authenticate: (request: FastifyRequest) => Promise<Principal> },
 ): void {
   app.post<{ Body: { messages: IngestMessage[] } }>(
     '/api/v1/ingest',
@@ -54,7 +57,8 @@ export function registerTelemetryRoutes(
       bodyLimit: INGEST_BODY_LIMIT,
       schema: {
         summary: 'Device messages forwarded by a home gateway, each stored exactly once',
-        description: 'Mutual TLS with the gateway certificate from the services CA. Resending a batch is safe: messages already stored are counted as duplicates.',
+        description:
+          "Mutual TLS with a registered gateway's certificate (gateway profile). Resending a batch is safe: messages already stored are counted as duplicates. A batch naming a device attached to another gateway, or one never issued a device certificate, is refused whole (403 device-not-attached).",
         body: { type: 'object', additionalProperties: false, required: ['messages'], properties: { messages: { type: 'array', minItems: 1, maxItems: INGEST_MAX_MESSAGES, items: messageSchema } } },
         response: {
           200: { type: 'object', properties: { received: { type: 'integer' }, stored: { type: 'integer' }, duplicates: { type: 'integer' } } },
@@ -75,6 +79,7 @@ export function registerTelemetryRoutes(
         if (publishedAt.getTime() > now.getTime() + MAX_CLOCK_AHEAD_MS) throw new BadRequestError(`messages[${i}].publishedAt is ahead of the control plane's clock by more than 5 minutes`);
         return { gateway, messageId: m.id, deviceId: m.deviceId, topic: m.topic, payload: Buffer.from(m.payload, 'base64'), qos: m.qos, publishedAt, receivedAt: now };
       });
+      await deps.gatewayDevices.admit(gateway, records.map((r) => r.deviceId));
       const stored = await deps.store.telemetry.insertTelemetry(records);
       request.log.debug({ gateway, received: records.length, stored }, 'telemetry ingested');
       return { received: records.length, stored, duplicates: records.length - stored };

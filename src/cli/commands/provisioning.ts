@@ -5,7 +5,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { ImportOutcome } from '../../provisioning/manifest-import.js';
 import { clientFor } from '../api-connection.js';
 import { registerSimulateCommand } from './simulate.js';
@@ -76,12 +76,14 @@ export function registerProvisioningCommands(program: Command): void {
     });
 
   common(manufacturer.command('revoke-factory-cert <name> <cert>'))
-    .description("revoke a factory certificate (a PEM file, or the SHA-256 of its DER): the device can no longer enroll or renew")
-    .option('--reason <text>', 'why (logged)', 'unspecified')
+    .description("revoke a factory certificate (a PEM file, or the SHA-256 of its DER): the device is cut off at once (its live certificates revoked) and can no longer enroll or renew")
+    .addOption(new Option('--reason <reason>', 'RFC 5280 reason, given to the device certificates too').choices(['keyCompromise', 'cessationOfOperation']).default('keyCompromise'))
     .action(async (name: string, cert: string, opts) => {
       const digest = /^[0-9a-fA-F]{64}$/.test(cert) ? cert : createHash('sha256').update(new X509Certificate(readFileSync(cert)).raw).digest('hex');
-      const outcome = await clientFor(opts).call<{ revoked: boolean }>('POST', `/api/v1/manufacturers/${encodeURIComponent(name)}/revoked-certificates`, { certificateSha256: digest, reason: opts.reason });
-      console.log(outcome.revoked ? `revoked factory certificate ${digest}` : `factory certificate ${digest} was revoked already`);
+      const outcome = await clientFor(opts).call<{ revoked: boolean; devices: string[]; revokedCertificates: string[] }>('POST', `/api/v1/manufacturers/${encodeURIComponent(name)}/revoked-certificates`, { certificateSha256: digest, reason: opts.reason });
+      console.log(outcome.revoked ? `revoked factory certificate ${digest} (${opts.reason})` : `factory certificate ${digest} was revoked already`);
+      for (const device of outcome.devices) console.log(`cut off ${device}`);
+      if (outcome.revokedCertificates.length > 0) console.log(`revoked its certificates ${outcome.revokedCertificates.join(', ')} (${opts.reason})`);
     });
 
   common(manufacturer.command('model <name> <model>'))

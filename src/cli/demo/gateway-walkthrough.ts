@@ -5,6 +5,7 @@
  * through the API and its session closed by the gateway, a paired sensor publishes with a token
  * and counters, and the control plane's store and the gateway's metrics show what happened.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { createLogger } from '../../core/logger.js';
@@ -61,10 +62,17 @@ export async function gatewayWalkthrough(options: GatewayWalkthroughOptions): Pr
   const { dir, client, rootPem } = options;
   console.log('\nHome gateway: it enrolls over ACME, then the devices connect over mutual TLS and publish\n');
   const gatewayDir = join(dir, 'gateway');
+  // Registered first, as an operator does (`hearth gateways register`): the registration's EAB key
+  // makes the gateway's ACME account the one that gets gateway certificates for its name.
+  const registration = await client.call<{ eabKid: string; hmacKey: string }>('POST', '/api/v1/gateways', { name: 'localhost' });
+  mkdirSync(gatewayDir, { recursive: true, mode: 0o700 });
+  const hmacKeyFile = join(gatewayDir, 'eab-hmac.key');
+  writeFileSync(hmacKeyFile, registration.hmacKey, { mode: 0o600 });
+  console.log(`registered gateway localhost (EAB key ${registration.eabKid})`);
   const config = gatewayConfigSchema.parse({
     controlPlane: options.apiUrl,
     name: 'localhost',
-    enrollment: { http01Host: '127.0.0.1', http01Port: options.http01Port },
+    enrollment: { http01Host: '127.0.0.1', http01Port: options.http01Port, eab: { kid: registration.eabKid, hmacKeyFile } },
     mqtt: { host: '127.0.0.1', port: 0 },
     sensors: { enabled: true, host: '127.0.0.1', mqttPort: 0, tokenPort: 0 },
     metrics: { port: 0 },
@@ -76,7 +84,7 @@ export async function gatewayWalkthrough(options: GatewayWalkthroughOptions): Pr
   try {
     const own = gateway.credentials();
     console.log(`gateway    localhost in ${gatewayDir}`);
-    console.log(`           certificate ${own.serial} from the services CA (ACME http-01), until ${own.notAfter.toISOString()}`);
+    console.log(`           gateway certificate ${own.serial} from the services CA (ACME http-01 with the EAB key), until ${own.notAfter.toISOString()}`);
     console.log(`mqtts      localhost:${gateway.mqttPort}   (devices, mutual TLS)`);
     const sensors = gateway.sensors;
     if (sensors) console.log(`sensors    localhost:${sensors.mqttPort}   (token auth), pairing https://localhost:${sensors.tokenPort}/sensor/v1/token`);

@@ -3,8 +3,9 @@
  * /api/v1/ingest over mutual TLS with the gateway's certificate; a batch leaves the queue only
  * when the control plane answered that it stored it. While the control plane is unreachable the
  * sender waits with growing, jittered delays and the queue grows on disk. A message the control
- * plane refuses as invalid (400) would block the queue forever: it is found by sending the batch
- * one message at a time, and discarded with a log line.
+ * plane refuses for good (400 invalid, or 403 device-not-attached: a device this gateway may not
+ * speak for) would block the queue forever: it is found by sending the batch one message at a
+ * time, and discarded with a log line.
  */
 import { Agent, request as httpsRequest } from 'node:https';
 import type { QueuedMessage } from './uplink-queue.js';
@@ -39,8 +40,14 @@ class IngestRefused extends Error {
   constructor(
     readonly status: number,
     detail: string,
+    readonly problemType?: string,
   ) {
     super(detail);
+  }
+
+  /** The control plane answered, and no resend of this message will change its answer. */
+  get final(): boolean {
+    return this.status === 400 || (this.status === 403 && this.problemType?.endsWith('/device-not-attached') === true);
   }
 }
 
@@ -89,7 +96,7 @@ export class UplinkSender {
           await this.sendBatch(batch);
         } catch (err) {
           // A refusal is an answer: the control plane is up, and the batch is split to find the bad ones.
-          if (!(err instanceof IngestRefused && err.status === 400)) throw err;
+          if (!(err instanceof IngestRefused && err.final)) throw err;
           this.succeeded();
           await this.isolateRefused(batch);
         }
@@ -126,7 +133,7 @@ export class UplinkSender {
       try {
         await this.sendBatch([message]);
       } catch (err) {
-        if (!(err instanceof IngestRefused && err.status === 400)) throw err;
+        if (!(err instanceof IngestRefused && err.final)) throw err;
         this.options.queue.discard(message.seq);
         this.options.onRejected?.(message, err.message);
       }
@@ -164,12 +171,15 @@ export class UplinkSender {
               return;
             }
             let detail = text.slice(0, 300);
+            let problemType: string | undefined;
             try {
-              detail = (JSON.parse(text) as { detail?: string; message?: string }).detail ?? detail;
+              const problem = JSON.parse(text) as { type?: unknown; detail?: unknown };
+              if (typeof problem.detail === 'string') detail = problem.detail;
+              if (typeof problem.type === 'string') problemType = problem.type;
             } catch {
               // not problem+json: the raw text says it
             }
-            reject(new IngestRefused(response.statusCode ?? 0, `ingest answered ${response.statusCode}: ${detail}`));
+            reject(new IngestRefused(response.statusCode ?? 0, `ingest answered ${response.statusCode}: ${detail}`, problemType));
           });
         },
       );

@@ -147,11 +147,6 @@ export class DeviceAttestation {
     return (await this.store.provisioning.getDeviceModel(id.vendor, id.model))?.mudUrl ?? undefined;
   }
 
-  /** After finalize issued the device its operational certificate. */
-  async recordIssued(identifier: string, certificateSerial: string): Promise<void> {
-    await this.store.provisioning.markEnrolled(identifier, certificateSerial, this.clock.now());
-  }
-
   async verify(identifier: string, attObj: Uint8Array, keyAuthorization: string): Promise<AttestedDevice> {
     const id = this.parse(identifier);
     let attestation: PackedAttestation;

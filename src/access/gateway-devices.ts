@@ -1,0 +1,66 @@
+/**
+ * Which devices a gateway speaks for. A device is attached to the first registered gateway that
+ * reports it (its messages arrive through that gateway's uplink, after the device passed the
+ * gateway's mutual-TLS admission) and stays attached until an operator detaches it (the device
+ * moved home). A gateway's messages for a device attached to another gateway, or for a device this
+ * installation never issued a certificate to, are refused, so one gateway cannot inject telemetry
+ * or commands in another home's name. Sensors are paired with one gateway and named under it, so
+ * they need no attachment.
+ */
+import type { Clock } from '../core/clock.js';
+import { ForbiddenError } from '../core/errors.js';
+import { isDeviceId } from '../pki/device-id.js';
+import type { SecurityEventSink } from '../provisioning/security-events.js';
+import type { Store } from '../store/store.js';
+
+/** A refused (gateway, device) pair raises one security event per this long, not one per message. */
+const EVENT_QUIET_MS = 10 * 60_000;
+
+export class GatewayDevices {
+  private readonly raised = new Map<string, number>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly raise: SecurityEventSink,
+  ) {}
+
+  /** Attaches the devices seen for the first time; throws ForbiddenError naming the devices the gateway may not speak for. */
+  async admit(gateway: string, deviceIds: readonly string[]): Promise<void> {
+    const devices = [...new Set(deviceIds.filter(isDeviceId))];
+    if (devices.length === 0) return;
+    const attached = await this.store.gateways.findDeviceAttachments(devices);
+    const refused = new Map<string, string>();
+    const unattached: string[] = [];
+    for (const device of devices) {
+      const holder = attached.get(device);
+      if (holder === undefined) unattached.push(device);
+      else if (holder !== gateway) refused.set(device, 'attached to another gateway');
+    }
+    const known: string[] = [];
+    for (const device of unattached) {
+      const [certificate] = await this.store.listCertificates({ identifier: device, limit: 1 });
+      if (certificate?.profile === 'device') known.push(device);
+      else refused.set(device, 'never issued a device certificate here');
+    }
+    if (known.length > 0) {
+      // Two gateways reporting a new device at once: the store keeps the first, the other is refused.
+      for (const [device, holder] of await this.store.gateways.attachDevices(gateway, known, this.clock.now())) {
+        if (holder !== gateway) refused.set(device, 'attached to another gateway');
+      }
+    }
+    if (refused.size === 0) return;
+    for (const [device, reason] of refused) await this.raiseOnce(gateway, device, reason);
+    const list = [...refused].map(([device, reason]) => `${device} (${reason})`).join(', ');
+    throw new ForbiddenError(`gateway ${gateway} may not speak for ${list}`, 'device-not-attached');
+  }
+
+  private async raiseOnce(gateway: string, device: string, reason: string): Promise<void> {
+    const key = `${gateway}\n${device}`;
+    const now = this.clock.now().getTime();
+    if ((this.raised.get(key) ?? -Infinity) > now - EVENT_QUIET_MS) return;
+    if (this.raised.size > 10_000) this.raised.clear();
+    this.raised.set(key, now);
+    await this.raise('security.device_attachment_refused', device, { gateway, reason });
+  }
+}
