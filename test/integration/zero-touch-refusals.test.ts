@@ -160,15 +160,28 @@ test("a CSR carrying another key than the attested one is refused, and the order
   assert.equal((await enrollment(device(3).deviceId)).state, 'expected');
 });
 
-test('a revoked factory certificate can neither enroll nor renew', async () => {
+test('a revoked factory certificate cuts its device off at once: its live certificates are revoked, and it can neither enroll nor renew', async () => {
   const target = device(3);
+  await attempt(target.deviceId, { factory: readFactoryCredentials(bed.batchDir, target.serial) });
+  const [live] = (await bed.server.client.call<{ items: { serial: string; state: string }[] }>('GET', `/api/v1/certificates?identifier=${encodeURIComponent(target.deviceId)}&limit=10`)).items;
+  assert.equal(live?.state, 'issued');
   const certFile = join(bed.batchDir, 'devices', target.serial, 'cert.pem');
-  const revoke = bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, certFile, '--reason', 'key leaked', '--dir', bed.installation.dir]);
+  const wrongReason = bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, certFile, '--reason', 'key leaked', '--dir', bed.installation.dir]);
+  assert.notEqual(wrongReason.status, 0, 'a reason is an RFC 5280 name');
+  assert.match(wrongReason.stderr, /keyCompromise, cessationOfOperation/);
+  const revoke = bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, certFile, '--reason', 'keyCompromise', '--dir', bed.installation.dir]);
   assert.equal(revoke.status, 0, revoke.stderr);
-  assert.match(revoke.stdout, /^revoked factory certificate [0-9a-f]{64}$/m);
+  assert.match(revoke.stdout, /^revoked factory certificate [0-9a-f]{64} \(keyCompromise\)$/m);
+  assert.match(revoke.stdout, new RegExp(`^cut off ${target.deviceId}$`, 'm'));
+  const after = await bed.server.client.call<{ state: string; revocationReason: string | null }>('GET', `/api/v1/certificates/${live?.serial}`);
+  assert.equal(after.state, 'revoked', "the device's live certificate is revoked with its factory certificate");
+  assert.equal(after.revocationReason, 'keyCompromise');
+  const cutOff = await enrollment(target.deviceId);
+  assert.equal(cutOff.state, 'cut-off');
+  assert.match(String(cutOff.stateReason), /factory certificate [0-9a-f]{64} revoked \(keyCompromise\)/);
   assert.match(bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, certFile, '--dir', bed.installation.dir]).stdout, /was revoked already/);
-  await refused(attempt(target.deviceId, { factory: readFactoryCredentials(bed.batchDir, target.serial) }), 'badAttestationStatement', /the factory certificate was revoked at .* \(key leaked\)/);
-  assert.equal(await certificatesOf(target.deviceId), 0);
+  await refused(attempt(target.deviceId, { factory: readFactoryCredentials(bed.batchDir, target.serial) }), 'badAttestationStatement', /the factory certificate was revoked at .* \(keyCompromise\)/);
+  assert.equal(await certificatesOf(target.deviceId), 1, 'no certificate beside the revoked one');
   assert.ok((await events(target.deviceId)).some((e) => e.detail.reason === 'revoked'));
   const bad = bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, 'AB'.repeat(32), '--dir', bed.installation.dir]);
   assert.equal(bad.status, 2);
