@@ -43,7 +43,8 @@ export interface DeviceAgentOptions {
 export type DeviceEvent =
   | { type: 'enrolled' | 'renewed'; serial: string; notAfter: Date; ms: number }
   | { type: 'retry'; error: string; attempt: number; waitMs: number }
-  | { type: 'renewal-planned'; at: Date };
+  | { type: 'renewal-planned'; at: Date }
+  | { type: 'key-replaced'; reason: string };
 
 export interface DeviceCredentials {
   keyPem: string;
@@ -121,6 +122,9 @@ export class DeviceAgent {
     if (!pem) return undefined;
     const leaf = new X509Certificate(pem);
     const key = await this.options.store.key('device');
+    // After a key replacement and before the new certificate arrives, the stored certificate is
+    // the old key's: the device holds no usable certificate then.
+    if (!leaf.publicKey.equals(createPublicKey(key))) return undefined;
     return {
       keyPem: key.export({ type: 'pkcs8', format: 'pem' }) as string,
       certificatePem: pem,
@@ -156,9 +160,16 @@ export class DeviceAgent {
   /** One certificate, first or renewed; attempts are retried with backoff while that can help. */
   private async obtain(kind: 'enrolled' | 'renewed', replaces: string | undefined, signal?: AbortSignal): Promise<DeviceCredentials> {
     const started = performance.now();
+    let keyReplaced = false;
+    let replaceKeyFirst = false;
     const result = await withBackoff(
       async () => {
         const client = await this.acme();
+        if (replaceKeyFirst && this.options.store.replaceKey) {
+          replaceKeyFirst = false;
+          await this.options.store.replaceKey('device');
+          this.options.onEvent?.({ type: 'key-replaced', reason: 'the server refused the operational key (badPublicKey)' });
+        }
         const key = await this.options.store.key('device');
         return orderCertificate(client, {
           identifiers: [{ type: 'permanent-identifier', value: this.options.deviceId }],
@@ -175,7 +186,15 @@ export class DeviceAgent {
         retryable: (error) => {
           // A replaced certificate that the server no longer takes as such: order without replaces.
           if (error instanceof AcmeProblemError && error.type === 'alreadyReplaced') replaces = undefined;
-          return error instanceof AcmeProblemError && error.type === 'alreadyReplaced' ? { retry: true, afterMs: 0 } : isRetryable(error);
+          if (error instanceof AcmeProblemError && error.type === 'alreadyReplaced') return { retry: true, afterMs: 0 };
+          // The operational key was revoked for keyCompromise and is blocked: attest a new one.
+          // The server then supersedes what the old key held; a store that cannot make keys stops here.
+          if (error instanceof AcmeProblemError && error.type === 'badPublicKey' && this.options.store.replaceKey && !keyReplaced) {
+            keyReplaced = replaceKeyFirst = true;
+            replaces = undefined;
+            return { retry: true, afterMs: 0 };
+          }
+          return isRetryable(error);
         },
         onRetry: (error, attempt, waitMs) => this.options.onEvent?.({ type: 'retry', error: (error as Error).message, attempt, waitMs }),
       },

@@ -29,6 +29,11 @@ export type DeviceKeyName = 'account' | 'device';
 export interface DeviceKeyProvider {
   /** The named key, made (P-256) on first use. */
   key(name: DeviceKeyName): Promise<KeyObject>;
+  /**
+   * Replaces the named key with a new one (the server blocked the old one: it was revoked for
+   * keyCompromise). A provider that cannot make keys leaves this out, and the device stops there.
+   */
+  replaceKey?(name: DeviceKeyName): Promise<KeyObject>;
 }
 
 export interface DeviceIdentityStore extends DeviceKeyProvider {
@@ -71,6 +76,13 @@ export class FileIdentityStore implements DeviceIdentityStore {
     return key;
   }
 
+  async replaceKey(name: DeviceKeyName): Promise<KeyObject> {
+    const key = newKey();
+    writeAtomically(join(this.dir, `${name}.key.pem`), key.export({ type: 'pkcs8', format: 'pem' }) as string, 0o600);
+    this.keys.set(name, key);
+    return key;
+  }
+
   async readState(): Promise<DeviceState> {
     const path = join(this.dir, 'state.json');
     if (!existsSync(path)) return {};
@@ -104,6 +116,11 @@ export class MemoryIdentityStore implements DeviceIdentityStore {
   async key(name: DeviceKeyName): Promise<KeyObject> {
     let key = this.keys.get(name);
     if (!key) this.keys.set(name, (key = newKey()));
+    return key;
+  }
+  async replaceKey(name: DeviceKeyName): Promise<KeyObject> {
+    const key = newKey();
+    this.keys.set(name, key);
     return key;
   }
   async readState(): Promise<DeviceState> {
