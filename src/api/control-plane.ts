@@ -24,6 +24,7 @@ import type { EventBus } from '../bus/bus.js';
 import type { Store } from '../store/store.js';
 import { TooManyRequestsError, UnauthorizedError } from '../core/errors.js';
 import { databaseUrl, keyProviderFor, publicUrls, readSecret } from '../authority/installation-config.js';
+import { startPendingReconciliation } from '../authority/pending-reconciliation.js';
 import { Authority } from '../authority/authority.js';
 import { loadIssuingCas, loadRootCertificate } from '../authority/ca-material.js';
 import { CrlPublisher } from '../authority/crl-publisher.js';
@@ -227,6 +228,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   });
   closer.add(() => subscription.unsubscribe());
   await crls.regenerateAll();
+  closer.add(await startPendingReconciliation(store, clock, logger));
 
   // Short-lived certificates of the control plane itself (OCSP delegates 30 days, TLS 90 days)
   // are renewed by the online issuing CAs once two thirds of their life has passed.

@@ -364,6 +364,16 @@ export class KyselyStoreTx implements StoreTx {
     return rows.map(toCertificateRecord);
   }
 
+  async abandonPendingCertificates(createdBefore: Date): Promise<{ serial: string; ca: string }[]> {
+    return this.db
+      .updateTable('certificates')
+      .set({ state: 'abandoned' })
+      .where('state', '=', 'pending')
+      .where('created_at', '<', epochMs(createdBefore, 'createdBefore'))
+      .returning(['serial', 'ca'])
+      .execute();
+  }
+
   async revokeCertificate(serial: string, reason: RevocationReason, at: Date): Promise<boolean> {
     const result = await this.db
       .updateTable('certificates')
