@@ -318,7 +318,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     (err, context) => logger.error({ err }, context),
     (event) => logger.warn(event, 'security event'),
   );
-  const attestation = new DeviceAttestation(store, clock, raise);
+  const attestation = new DeviceAttestation(store, clock, raise, (detail, message) => logger.warn(detail, message));
   const manufacturers = new ManufacturerRegistry(store, clock);
   manufacturers.onRootsChanged(() => attestation.rootsChanged());
   registerProvisioningRoutes(api, { store, manufacturers, manifests: new ManifestImporter(store, clock, raise), claims: new DeviceClaims(store, clock, raise), authenticate });

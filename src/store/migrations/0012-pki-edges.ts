@@ -5,6 +5,11 @@ const STATES_BEFORE = `'pending', 'issued', 'revoked'`;
 const STATES_AFTER = `'pending', 'issued', 'revoked', 'abandoned'`;
 
 /**
+ * Two changes of issue 19's PKI edges.
+ *
+ * manufacturers.legacy_attestation_certificates: the operator's explicit, logged opt-out from the
+ * WebAuthn §8.2.1 check of factory certificates, for fleets made before Hearth asked for it.
+ *
  * The `abandoned` certificate state: a row still pending when its process died (the signature,
  * if made, was never logged nor returned). Start-up reconciliation moves such rows there so the
  * OCSP responder never answers `good` for them.
@@ -13,7 +18,7 @@ const STATES_AFTER = `'pending', 'issued', 'revoked', 'abandoned'`;
  * (which keeps every column later migrations added) and its indexes are made again; the
  * migration runs in one transaction, so a crash leaves the old table whole.
  */
-export function abandonedCertificatesMigration(dialect: 'sqlite' | 'postgres'): Migration {
+export function pkiEdgesMigration(dialect: 'sqlite' | 'postgres'): Migration {
   const change = async (db: Kysely<unknown>, from: string, to: string): Promise<void> => {
     if (dialect === 'postgres') {
       await sql`alter table certificates drop constraint certificates_state_known`.execute(db);
@@ -33,8 +38,12 @@ export function abandonedCertificatesMigration(dialect: 'sqlite' | 'postgres'): 
     for (const index of indexes.rows) await sql.raw(index.sql).execute(db);
   };
   return {
-    up: (db) => change(db, STATES_BEFORE, STATES_AFTER),
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('manufacturers').addColumn('legacy_attestation_certificates', 'integer', (col) => col.notNull().defaultTo(0)).execute();
+      await change(db, STATES_BEFORE, STATES_AFTER);
+    },
     async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('manufacturers').dropColumn('legacy_attestation_certificates').execute();
       // An abandoned row was never issued: going back, it is what it was before reconciliation.
       await sql`update certificates set state = 'pending' where state = 'abandoned'`.execute(db);
       await change(db, STATES_AFTER, STATES_BEFORE);
