@@ -78,7 +78,8 @@ test('factory init and batch make a chain openssl verifies and a manifest that n
     assert.match(verified.out, /: OK/);
     const certificate = new X509Certificate(readFileSync(certPath));
     assert.equal(device.factoryCertSha256, createHash('sha256').update(certificate.raw).digest('hex'));
-    assert.equal(certificate.subject, `O=Acme\nCN=${device.serial}\nserialNumber=${device.serial}`);
+    // WebAuthn §8.2.1: C, O, OU "Authenticator Attestation" and CN.
+    assert.equal(certificate.subject, `C=US\nO=Acme\nOU=Authenticator Attestation\nCN=${device.serial}\nserialNumber=${device.serial}`);
     assert.equal(certificate.ca, false);
     assert.equal(mode(join(dir, 'key.pem')), 0o600);
     assert.equal(mode(join(dir, 'setup-code.txt')), 0o600);

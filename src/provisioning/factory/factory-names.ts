@@ -41,7 +41,7 @@ export function checkCountry(value: string): string {
 
 /** The subject O of factory certificates (WebAuthn 8.2.1: the authenticator vendor's legal name). */
 export function checkOrganization(value: string): string {
-  if (value.trim().length === 0 || value.length > 64 || /[\x00-\x1f\x7f]/.test(value)) throw new FactoryError(`organization ${JSON.stringify(value)} must be 1-64 printable characters (X.520 ub-organization-name)`, 'invalid-organization');
+  if (value.trim().length === 0 || value.length > 64 || [...value].some((c) => c < ' ' || c === '\x7f')) throw new FactoryError(`organization ${JSON.stringify(value)} must be 1-64 printable characters (X.520 ub-organization-name)`, 'invalid-organization');
   return value;
 }
 
