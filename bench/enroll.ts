@@ -158,7 +158,7 @@ const batchDir = join(work, 'batch');
 const cliEnv = { ...process.env, HEARTH_FACTORY_PASSPHRASE: FACTORY_PASSPHRASE };
 console.log(`Hearth enrollment benchmark: ${count} devices per run, ${runs} runs, ${concurrency} in flight, simulator on ${workers === 0 ? 'the main thread' : `${workers} worker threads`}; ${availableParallelism()} cores, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 console.log(`making the factory batch (${count} factory keys, certificates and scrypt-hashed setup codes)...`);
-must(runCli(['factory', 'init', '--manufacturer', 'Bench', '--out', factoryDir], cliEnv), 'factory init');
+must(runCli(['factory', 'init', '--manufacturer', 'Bench', '--country', 'US', '--out', factoryDir], cliEnv), 'factory init');
 must(runCli(['factory', 'batch', '--dir', factoryDir, '--model', 'sensor1', '--count', String(count), '--out', batchDir], cliEnv), 'factory batch');
 
 const rows: Record<string, Measured[]> = { enroll: [], hearthAcme: [], pebbleAcme: [] };

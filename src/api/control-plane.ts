@@ -24,6 +24,7 @@ import type { EventBus } from '../bus/bus.js';
 import type { Store } from '../store/store.js';
 import { TooManyRequestsError, UnauthorizedError } from '../core/errors.js';
 import { databaseUrl, keyProviderFor, publicUrls, readSecret } from '../authority/installation-config.js';
+import { startPendingReconciliation } from '../authority/pending-reconciliation.js';
 import { Authority } from '../authority/authority.js';
 import { loadIssuingCas, loadRootCertificate } from '../authority/ca-material.js';
 import { CrlPublisher } from '../authority/crl-publisher.js';
@@ -238,6 +239,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   });
   closer.add(() => subscription.unsubscribe());
   await crls.regenerateAll();
+  closer.add(await startPendingReconciliation(store, clock, logger));
 
   // Short-lived certificates of the control plane itself (OCSP delegates 30 days, TLS 90 days)
   // are renewed by the online issuing CAs once two thirds of their life has passed.
@@ -320,7 +322,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const authenticate = (request: FastifyRequest) => authenticateBearer(store, request.headers.authorization);
   const gateways = new GatewayCertificates(servicesCa.certificate.der, store, clock);
   const authenticateGatewayOrToken = async (request: FastifyRequest) => (await gateways.authenticate(request.raw.socket as TLSSocket)) ?? authenticate(request);
-  const attestation = new DeviceAttestation(store, clock, raise);
+  const attestation = new DeviceAttestation(store, clock, raise, (detail, message) => logger.warn(detail, message));
   const deviceCredentials = new DeviceCredentials(store, clock, raise, authority);
   const manufacturers = new ManufacturerRegistry(store, clock);
   manufacturers.onRootsChanged(() => attestation.rootsChanged());

@@ -108,20 +108,26 @@ export class OcspResponder {
     for (const certId of request.requests) {
       const record = await this.store.getCertificate(certId.serial);
       let status: Parameters<typeof buildOcspResponseData>[0]['responses'][number]['status'];
-      if (!record || record.ca !== ca.name) {
+      if (!record || record.ca !== ca.name || record.state === 'pending') {
+        // A pending certificate is not yet anyone's: its DER is returned only after the issued
+        // row commits, so nobody can hold it yet. It may be issued a moment later: not cached.
         status = { kind: 'unknown' };
-        cacheable = false; // a certificate may be issued a moment later
+        cacheable = false;
         this.observe('unknown');
       } else if (record.state === 'revoked') {
         status = { kind: 'revoked', revokedAt: record.revokedAt ?? now, reason: record.revocationReason ?? undefined };
         this.observe('revoked');
+      } else if (record.state === 'abandoned') {
+        // Pending when a process crashed: its signature may exist somewhere though it was never
+        // logged or returned. Never good; revoked (no reason) from the moment it was drafted.
+        status = { kind: 'revoked', revokedAt: record.createdAt };
+        this.observe('revoked');
       } else {
-        // A pending certificate (its signature may exist though it never reached its owner) is
-        // treated as issued, as for a precertificate: it can be revoked and is reported.
         status = { kind: 'good' };
         this.observe('good');
       }
-      responses.push({ certId, status, thisUpdate, nextUpdate: status.kind === 'unknown' ? undefined : nextUpdate });
+      // RFC 5019 2.2.4: every answer, unknown included, says until when it may be relied on.
+      responses.push({ certId, status, thisUpdate, nextUpdate });
     }
     const data = buildOcspResponseData({
       responderKeyHash: this.responderKeyHash(delegate),

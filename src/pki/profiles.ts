@@ -95,10 +95,12 @@ const PROFILES: Readonly<Record<ProfileName, CertificateProfile>> = {
     mudUrl: false,
   },
   // A CA's EKU limits what its leaves can be used for, in verifiers that chain EKUs.
-  // OCSPSigning is in each issuing CA's EKU because verifiers that chain EKUs (Go, Windows)
-  // would otherwise refuse the delegated responder the CA certifies.
-  'issuing-ca-devices': issuingCa('devices', [OID_KP_CLIENT_AUTH, OID_KP_OCSP_SIGNING]),
-  'issuing-ca-services': issuingCa('services', [OID_KP_SERVER_AUTH, OID_KP_CLIENT_AUTH, OID_KP_OCSP_SIGNING]),
+  // OCSPSigning is deliberately absent: an issuing CA holding it is itself a delegated responder
+  // for every certificate its issuer (the root) signed, so one issuing CA could sign OCSP answers
+  // about its sibling CA that OpenSSL accepts. Only the delegates (ocsp-signer) carry it: RFC 6960
+  // 4.2.2.2 asks it of the responder certificate alone, as OpenSSL and Go's x/crypto/ocsp check.
+  'issuing-ca-devices': issuingCa('devices', [OID_KP_CLIENT_AUTH]),
+  'issuing-ca-services': issuingCa('services', [OID_KP_SERVER_AUTH, OID_KP_CLIENT_AUTH]),
   'ocsp-signer': {
     ...leaf,
     name: 'ocsp-signer',

@@ -23,12 +23,15 @@ export interface ManufacturerInput {
   /** PEM of one or more attestation root certificates. */
   rootsPem: string;
   allowAnyDevice?: boolean;
+  /** Admit factory certificates that fail WebAuthn §8.2.1 (legacy fleets), with a warning each time. */
+  legacyAttestationCertificates?: boolean;
 }
 
 export interface ManufacturerView {
   name: string;
   manifestKeySha256: string;
   allowAnyDevice: boolean;
+  legacyAttestationCertificates: boolean;
   roots: { sha256: string; subject: string; notAfter: string }[];
   createdAt: string;
 }
@@ -78,6 +81,7 @@ function view(manufacturer: ManufacturerRecord, roots: AttestationRootRecord[]):
     name: manufacturer.name,
     manifestKeySha256: manufacturer.manifestKeySha256,
     allowAnyDevice: manufacturer.allowAnyDevice,
+    legacyAttestationCertificates: manufacturer.legacyAttestationCertificates ?? false,
     roots: roots
       .filter((r) => r.manufacturer === manufacturer.name)
       .map((r) => {
@@ -110,7 +114,7 @@ export class ManufacturerRegistry {
     const manifestKey = readManifestKey(input.manifestKeyPem);
     const now = this.clock.now();
     const roots = readRoots(input.rootsPem, name, now);
-    const record: ManufacturerRecord = { name, manifestKey, manifestKeySha256: sha256Hex(manifestKey), allowAnyDevice: input.allowAnyDevice ?? false, createdAt: now };
+    const record: ManufacturerRecord = { name, manifestKey, manifestKeySha256: sha256Hex(manifestKey), allowAnyDevice: input.allowAnyDevice ?? false, legacyAttestationCertificates: input.legacyAttestationCertificates ?? false, createdAt: now };
     try {
       await this.store.transaction(async (tx) => {
         await tx.provisioning.insertManufacturer(record);
@@ -142,6 +146,13 @@ export class ManufacturerRegistry {
   async setAllowAnyDevice(name: string, allow: boolean): Promise<ManufacturerView> {
     const manufacturer = await this.get(name);
     await this.store.provisioning.setManufacturerAllowAnyDevice(manufacturer.name, allow);
+    return this.describe(manufacturer.name);
+  }
+
+  /** The WebAuthn §8.2.1 opt-out for a legacy fleet (see ManufacturerInput). */
+  async setLegacyAttestationCertificates(name: string, legacy: boolean): Promise<ManufacturerView> {
+    const manufacturer = await this.get(name);
+    await this.store.provisioning.setManufacturerLegacyAttestationCertificates(manufacturer.name, legacy);
     return this.describe(manufacturer.name);
   }
 

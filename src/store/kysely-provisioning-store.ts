@@ -26,6 +26,7 @@ function toManufacturer(row: Selectable<ManufacturersTable>): ManufacturerRecord
     manifestKey: new Uint8Array(row.manifest_key),
     manifestKeySha256: row.manifest_key_sha256,
     allowAnyDevice: Number(row.allow_any_device) === 1,
+    legacyAttestationCertificates: Number(row.legacy_attestation_certificates) === 1,
     createdAt: new Date(Number(row.created_at)),
   };
 }
@@ -60,7 +61,7 @@ export class KyselyProvisioningStore implements ProvisioningStore {
     await insertUnique(`manufacturer ${m.name}`, () =>
       this.db
         .insertInto('manufacturers')
-        .values({ name: m.name, manifest_key: toBuffer(m.manifestKey), manifest_key_sha256: m.manifestKeySha256, allow_any_device: m.allowAnyDevice ? 1 : 0, created_at: m.createdAt.getTime() })
+        .values({ name: m.name, manifest_key: toBuffer(m.manifestKey), manifest_key_sha256: m.manifestKeySha256, allow_any_device: m.allowAnyDevice ? 1 : 0, legacy_attestation_certificates: m.legacyAttestationCertificates ? 1 : 0, created_at: m.createdAt.getTime() })
         .execute(),
     );
   }
@@ -76,6 +77,11 @@ export class KyselyProvisioningStore implements ProvisioningStore {
 
   async setManufacturerAllowAnyDevice(name: string, allow: boolean): Promise<boolean> {
     const result = await this.db.updateTable('manufacturers').set({ allow_any_device: allow ? 1 : 0 }).where('name', '=', name).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async setManufacturerLegacyAttestationCertificates(name: string, legacy: boolean): Promise<boolean> {
+    const result = await this.db.updateTable('manufacturers').set({ legacy_attestation_certificates: legacy ? 1 : 0 }).where('name', '=', name).executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 

@@ -383,6 +383,16 @@ export class KyselyStoreTx implements StoreTx {
     return row && { spkiSha256: row.spki_sha256, serial: row.serial, reason: row.reason, blockedAt: new Date(Number(row.blocked_at)) };
   }
 
+  async abandonPendingCertificates(createdBefore: Date): Promise<{ serial: string; ca: string }[]> {
+    return this.db
+      .updateTable('certificates')
+      .set({ state: 'abandoned' })
+      .where('state', '=', 'pending')
+      .where('created_at', '<', epochMs(createdBefore, 'createdBefore'))
+      .returning(['serial', 'ca'])
+      .execute();
+  }
+
   async revokeCertificate(serial: string, reason: RevocationReason, at: Date): Promise<boolean> {
     const result = await this.db
       .updateTable('certificates')

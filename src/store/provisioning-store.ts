@@ -14,6 +14,11 @@ export interface ManufacturerRecord {
    * manufacturer's roots may enroll without a manifest entry (its first factory key is pinned).
    */
   allowAnyDevice: boolean;
+  /**
+   * Opt-out from the WebAuthn §8.2.1 check of factory certificates, for legacy fleets: a
+   * non-compliant certificate is admitted and a warning logged each time. Absent means false.
+   */
+  legacyAttestationCertificates?: boolean;
   createdAt: Date;
 }
 
@@ -90,6 +95,7 @@ export interface ProvisioningStore {
   getManufacturer(name: string): Promise<ManufacturerRecord | undefined>;
   listManufacturers(): Promise<ManufacturerRecord[]>;
   setManufacturerAllowAnyDevice(name: string, allow: boolean): Promise<boolean>;
+  setManufacturerLegacyAttestationCertificates(name: string, legacy: boolean): Promise<boolean>;
   /** UniqueViolationError when the root is registered already (to any manufacturer). */
   insertAttestationRoot(root: AttestationRootRecord): Promise<void>;
   listAttestationRoots(): Promise<AttestationRootRecord[]>;

@@ -154,6 +154,7 @@ export interface ManufacturersTable {
   manifest_key: Bytes;
   manifest_key_sha256: string;
   allow_any_device: number;
+  legacy_attestation_certificates: number;
   created_at: EpochMs;
 }
 

@@ -3,7 +3,8 @@
  * SQLite (default) and PostgreSQL; the contract test suite runs against both.
  */
 
-export type CertificateState = 'pending' | 'issued' | 'revoked';
+/** `abandoned`: still pending when its process died; never issued, never answered `good`. */
+export type CertificateState = 'pending' | 'issued' | 'revoked' | 'abandoned';
 
 import type { RevocationReasonCode } from '../pki/revocation-reason.js';
 import type { ProvisioningStore } from './provisioning-store.js';
@@ -198,6 +199,11 @@ export interface StoreTx {
   markCertificatesIssued(items: { serial: string; der: Uint8Array }[]): Promise<boolean[]>;
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
   listCertificates(query: CertificateQuery): Promise<CertificateRecord[]>;
+  /**
+   * pending → abandoned for every row drafted before `createdBefore` (start-up reconciliation
+   * after a crash); returns their serials and CAs. A row that is issued meanwhile stays issued.
+   */
+  abandonPendingCertificates(createdBefore: Date): Promise<{ serial: string; ca: string }[]>;
   /** issued|pending → revoked. Returns false when not found or already revoked (changes nothing). */
   revokeCertificate(serial: string, reason: RevocationReason, at: Date): Promise<boolean>;
   /** Every revoked certificate of a CA that has not expired before `notAfterSince`. */

@@ -1,7 +1,7 @@
 /** CRL publishing and the OCSP responder over a real SQLite store, with CAs made as `hearth init` makes them. */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { X509Certificate, randomBytes, verify } from 'node:crypto';
+import { X509Certificate, createHash, randomBytes, verify } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import {
 } from '@peculiar/asn1-ocsp';
 import { CrlPublisher } from '../../src/authority/crl-publisher.js';
 import { OcspResponder, type OcspOutcome } from '../../src/authority/ocsp-responder.js';
+import { assembleOcspResponse, buildOcspResponseData, parseOcspRequest } from '../../src/pki/ocsp.js';
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { NotFoundError } from '../../src/core/errors.js';
@@ -373,12 +374,12 @@ test('OCSP: the authority revocation listener invalidates the cache', async () =
   assert.equal(readOcsp(await responder.respond(request), devices).status, 'revoked');
 });
 
-test('OCSP: a serial never issued is unknown, without nextUpdate and never cached', async () => {
+test('OCSP: a serial never issued is unknown, with nextUpdate, and never cached', async () => {
   const { responder, devices, delegate, outcomes } = await ocspSetup();
   const request = ocspRequest(issuerOf(devices), '7e57ab1e');
   const read = readOcsp(await responder.respond(request), devices);
   assert.equal(read.status, 'unknown');
-  assert.equal(read.nextUpdate, undefined);
+  assert.equal(read.nextUpdate, START.getTime() + OCSP_VALIDITY_S * 1000, 'RFC 5019: every answer carries nextUpdate');
   await responder.respond(request);
   assert.equal(delegate.calls, 2, 'unknown answers are signed afresh');
   assert.deepEqual(outcomes, ['unknown', 'unknown']);
@@ -547,6 +548,59 @@ test('OCSP: the canonical request openssl makes with -no_nonce is cached', { ski
     assert.deepEqual(Buffer.from(second), Buffer.from(first));
     assert.equal(delegate.calls, 1);
     assert.equal(responder.cachedEntries, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('OCSP: a pending certificate is unknown (nobody holds it yet), an abandoned one revoked, never good', async () => {
+  const { h, responder, devices, outcomes } = await ocspSetup();
+  const serial = '5e1ec7ab1e';
+  await h.store.insertPendingCertificate({
+    serial, ca: 'devices', profile: 'device', identifier: 'urn:dev:ops:acme-bulb-0099', tbs: new Uint8Array([0x30, 0x00]),
+    notBefore: START, notAfter: new Date(START.getTime() + 24 * HOUR), createdAt: START,
+  });
+  const request = ocspRequest(issuerOf(devices), serial);
+  const pending = readOcsp(await responder.respond(request), devices);
+  assert.equal(pending.status, 'unknown');
+  assert.equal(responder.cachedEntries, 0, 'a pending answer is not cached: the certificate may be issued a moment later');
+
+  h.clock.advance(2 * 60_000);
+  assert.deepEqual(await h.store.abandonPendingCertificates(new Date(h.clock.now().getTime() - 60_000)), [{ serial, ca: 'devices' }]);
+  const abandoned = readOcsp(await responder.respond(request), devices);
+  assert.equal(abandoned.status, 'revoked');
+  assert.equal(abandoned.revokedAt, START.getTime(), 'revoked from the moment it was drafted');
+  assert.equal(abandoned.reason, undefined);
+  assert.deepEqual(outcomes, ['unknown', 'revoked']);
+});
+
+test('OCSP: an issuing CA cannot answer for its sibling CA (no OCSPSigning EKU in issuing CAs); openssl refuses', { skip: skipOpenssl }, async () => {
+  // openssl checks validity against the real time, so this hierarchy starts now.
+  const clock = new ManualClock(new Date());
+  const liveCas = await buildIssuingCas(clock);
+  const devices = liveCas.get('devices') as IssuingCa;
+  const services = liveCas.get('services') as IssuingCa;
+  const root = devices.chainAbove[0]!;
+  // The attacker holds the services CA key and forges "good" for the devices CA certificate,
+  // which the root issued: the CertID names the root, the response is signed by its sibling.
+  const request = ocspRequest({ nameDer: root.subjectNameDer, publicKeyBits: root.publicKeyBits }, devices.certificate.serialHex);
+  const [certId] = parseOcspRequest(request).requests;
+  const now = clock.now();
+  const data = buildOcspResponseData({
+    responderKeyHash: new Uint8Array(createHash('sha1').update(services.certificate.publicKeyBits).digest()),
+    producedAt: now,
+    responses: [{ certId: certId!, status: { kind: 'good' }, thisUpdate: now, nextUpdate: new Date(now.getTime() + HOUR) }],
+  });
+  const forged = assembleOcspResponse(data, services.signer.algorithm, await services.signer.sign(data), [services.certificate.der]);
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-ocsp-'));
+  try {
+    writeFileSync(join(dir, 'root.pem'), pemEncode('CERTIFICATE', root.der));
+    writeFileSync(join(dir, 'devices-ca.pem'), pemEncode('CERTIFICATE', devices.certificate.der));
+    writeFileSync(join(dir, 'forged.der'), forged);
+    const result = spawnSync('openssl', ['ocsp', '-respin', 'forged.der', '-CAfile', 'root.pem', '-issuer', 'root.pem', '-cert', 'devices-ca.pem', '-no_nonce'], { cwd: dir, encoding: 'utf8' });
+    const output = result.stdout + result.stderr;
+    assert.doesNotMatch(output, /Response verify OK/, output);
+    assert.match(output, /Response Verify Failure/, output);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -111,14 +111,14 @@ async function refused(promise: Promise<unknown>, type: string, detail: RegExp):
 async function forgedFactoryCredentials(serial: string, now: Date): Promise<FactoryCredentials> {
   const factory = await openFactory(bed.factoryDir, FACTORY_PASSPHRASE);
   const keys = await generateDeviceKeys();
-  const certificate = await createFactoryCertificate({ manufacturer: bed.manufacturer, model: bed.model, serial, publicKey: keys.publicKey, intermediate: factory.intermediate, intermediateKey: factory.intermediateKey, now });
+  const certificate = await createFactoryCertificate({ manufacturer: bed.manufacturer, country: 'US', model: bed.model, serial, publicKey: keys.publicKey, intermediate: factory.intermediate, intermediateKey: factory.intermediateKey, now });
   return { chain: [new Uint8Array(certificate.rawData), new Uint8Array(factory.intermediate.rawData)], signer: keyObjectSigner(KeyObject.from(keys.privateKey)) };
 }
 
 test('a chain to a root no manufacturer registered is refused', async () => {
   const other = join(bed.installation.dir, '..', 'other-factory');
   const otherBatch = join(bed.installation.dir, '..', 'other-batch');
-  assert.equal(bed.cli(['factory', 'init', '--manufacturer', bed.manufacturer, '--out', other]).status, 0);
+  assert.equal(bed.cli(['factory', 'init', '--manufacturer', bed.manufacturer, '--country', 'US', '--out', other]).status, 0);
   assert.equal(bed.cli(['factory', 'batch', '--dir', other, '--model', bed.model, '--count', '1', '--out', otherBatch, '--first-serial', device(0).serial]).status, 0);
   await refused(attempt(device(0).deviceId, { factory: readFactoryCredentials(otherBatch, device(0).serial) }), 'badAttestationStatement', /does not lead to a registered manufacturer root/);
   assert.equal(await certificatesOf(device(0).deviceId), 0);
@@ -216,7 +216,7 @@ test('manifests with a bad signature, from an unknown manufacturer or naming kno
   assert.match(bad.stderr, /manifest signature does not verify with the manifest key registered for Acme: refusing the whole manifest/);
 
   const globex = join(parent, 'globex');
-  assert.equal(bed.cli(['factory', 'init', '--manufacturer', 'Globex', '--out', globex]).status, 0);
+  assert.equal(bed.cli(['factory', 'init', '--manufacturer', 'Globex', '--country', 'US', '--out', globex]).status, 0);
   assert.equal(bed.cli(['factory', 'batch', '--dir', globex, '--model', 'cam1', '--count', '1', '--out', join(parent, 'globex-batch')]).status, 0);
   const unknown = bed.cli(['enroll', 'import', join(parent, 'globex-batch'), '--dir', bed.installation.dir]);
   assert.equal(unknown.status, 2);

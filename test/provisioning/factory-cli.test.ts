@@ -25,7 +25,7 @@ test('factory init and batch make a chain openssl verifies and a manifest that n
   const factory = join(parent, 'factory');
   const batch = join(parent, 'batch');
 
-  const init = runCli(['factory', 'init', '--manufacturer', 'Acme', '--out', factory], env);
+  const init = runCli(['factory', 'init', '--manufacturer', 'Acme', '--country', 'US', '--out', factory], env);
   assert.equal(init.status, 0, init.stderr);
   for (const key of ['root', 'intermediate', 'manifest']) {
     const path = join(factory, 'private', `${key}.key.pem`);
@@ -51,7 +51,7 @@ test('factory init and batch make a chain openssl verifies and a manifest that n
 
   // init never overwrites a factory, and the refusal leaves it exactly as it was.
   const before = readFileSync(join(factory, 'private', 'root.key.pem'));
-  const again = runCli(['factory', 'init', '--manufacturer', 'Acme', '--out', factory], env);
+  const again = runCli(['factory', 'init', '--manufacturer', 'Acme', '--country', 'US', '--out', factory], env);
   assert.equal(again.status, 1);
   assert.match(again.stderr, /already holds a factory \(factory\.json\); refusing to overwrite it/);
   assert.deepEqual(readFileSync(join(factory, 'private', 'root.key.pem')), before);
@@ -78,7 +78,8 @@ test('factory init and batch make a chain openssl verifies and a manifest that n
     assert.match(verified.out, /: OK/);
     const certificate = new X509Certificate(readFileSync(certPath));
     assert.equal(device.factoryCertSha256, createHash('sha256').update(certificate.raw).digest('hex'));
-    assert.equal(certificate.subject, `O=Acme\nCN=${device.serial}\nserialNumber=${device.serial}`);
+    // WebAuthn §8.2.1: C, O, OU "Authenticator Attestation" and CN.
+    assert.equal(certificate.subject, `C=US\nO=Acme\nOU=Authenticator Attestation\nCN=${device.serial}\nserialNumber=${device.serial}`);
     assert.equal(certificate.ca, false);
     assert.equal(mode(join(dir, 'key.pem')), 0o600);
     assert.equal(mode(join(dir, 'setup-code.txt')), 0o600);
@@ -131,12 +132,12 @@ test('factory init refuses bad names and a non-empty directory, writing nothing'
   const parent = await mkdtemp(join(tmpdir(), 'hearth-factory-'));
   t.after(() => rm(parent, { recursive: true, force: true }));
   const out = join(parent, 'factory');
-  const badName = runCli(['factory', 'init', '--manufacturer', 'Acme Devices', '--out', out], env);
+  const badName = runCli(['factory', 'init', '--manufacturer', 'Acme Devices', '--country', 'US', '--out', out], env);
   assert.equal(badName.status, 1);
   assert.match(badName.stderr, /manufacturer "Acme Devices" may contain only letters, digits/);
-  const noPassphrase = runCli(['factory', 'init', '--manufacturer', 'Acme', '--out', out], { ...process.env, HEARTH_FACTORY_PASSPHRASE: undefined });
+  const noPassphrase = runCli(['factory', 'init', '--manufacturer', 'Acme', '--country', 'US', '--out', out], { ...process.env, HEARTH_FACTORY_PASSPHRASE: undefined });
   assert.match(noPassphrase.stderr, /need a passphrase/);
-  const bothSources = runCli(['factory', 'init', '--manufacturer', 'Acme', '--out', out, '--passphrase-env', 'X', '--passphrase-file', 'f'], env);
+  const bothSources = runCli(['factory', 'init', '--manufacturer', 'Acme', '--country', 'US', '--out', out, '--passphrase-env', 'X', '--passphrase-file', 'f'], env);
   assert.match(bothSources.stderr, /either --passphrase-env or --passphrase-file, not both/);
   assert.equal(existsSync(out), false);
 
@@ -145,7 +146,7 @@ test('factory init refuses bad names and a non-empty directory, writing nothing'
   writeFileSync(passphraseFile, `${PASSPHRASE}\n`, { mode: 0o600 });
   await import('node:fs/promises').then((fs) => fs.mkdir(occupied));
   writeFileSync(join(occupied, 'notes.txt'), 'keep me');
-  const refused = runCli(['factory', 'init', '--manufacturer', 'Acme', '--out', occupied, '--passphrase-file', passphraseFile], env);
+  const refused = runCli(['factory', 'init', '--manufacturer', 'Acme', '--country', 'US', '--out', occupied, '--passphrase-file', passphraseFile], env);
   assert.equal(refused.status, 1);
   assert.match(refused.stderr, /exists and is not empty/);
   assert.deepEqual(readdirSync(occupied), ['notes.txt']);

@@ -34,7 +34,7 @@ async function hierarchy(now = new Date()) {
   const intermediateKeys = await generateCaKeys();
   const intermediate = await createAttestationIntermediate('Acme', intermediateKeys.publicKey, root, rootKeys.privateKey, now);
   const deviceKeys = await generateDeviceKeys();
-  const leaf = await createFactoryCertificate({ manufacturer: 'Acme', model: 'thermo1', serial: 'SN-1', publicKey: deviceKeys.publicKey, intermediate, intermediateKey: intermediateKeys.privateKey, now });
+  const leaf = await createFactoryCertificate({ manufacturer: 'Acme', country: 'US', model: 'thermo1', serial: 'SN-1', publicKey: deviceKeys.publicKey, intermediate, intermediateKey: intermediateKeys.privateKey, now });
   const der = (c: x509.X509Certificate) => new Uint8Array(c.rawData);
   return { root: der(root), intermediate: der(intermediate), leaf: der(leaf), factoryKey: KeyObject.from(deviceKeys.privateKey), rootKeys, intermediateKeys };
 }

@@ -49,13 +49,16 @@ export function registerProvisioningStoreContract(label: string, factory: StoreF
 
     test('manufacturers and roots are unique; models are upserted', async () => {
       const m = name();
-      const record = { name: m, manifestKey: new Uint8Array(randomBytes(44)), manifestKeySha256: 'c'.repeat(64), allowAnyDevice: false, createdAt: new Date('2030-01-01T00:00:00.001Z') };
+      const record = { name: m, manifestKey: new Uint8Array(randomBytes(44)), manifestKeySha256: 'c'.repeat(64), allowAnyDevice: false, legacyAttestationCertificates: false, createdAt: new Date('2030-01-01T00:00:00.001Z') };
       await store.provisioning.insertManufacturer(record);
       await assert.rejects(store.provisioning.insertManufacturer(record), UniqueViolationError);
       assert.deepEqual(await store.provisioning.getManufacturer(m), record);
       assert.equal(await store.provisioning.setManufacturerAllowAnyDevice(m, true), true);
       assert.equal((await store.provisioning.getManufacturer(m))?.allowAnyDevice, true);
       assert.equal(await store.provisioning.setManufacturerAllowAnyDevice(name(), true), false);
+      assert.equal(await store.provisioning.setManufacturerLegacyAttestationCertificates(m, true), true);
+      assert.equal((await store.provisioning.getManufacturer(m))?.legacyAttestationCertificates, true);
+      assert.equal(await store.provisioning.setManufacturerLegacyAttestationCertificates(name(), true), false);
       const root = { sha256: randomBytes(32).toString('hex'), manufacturer: m, der: new Uint8Array(randomBytes(100)), createdAt: new Date() };
       await store.provisioning.insertAttestationRoot(root);
       await assert.rejects(store.provisioning.insertAttestationRoot(root), UniqueViolationError);

@@ -52,7 +52,7 @@ export async function startZeroTouchBed(options: { count?: number; manufacturer?
   const model = options.model ?? 'thermo1';
   const factoryDir = join(parent, 'factory');
   const batchDir = join(parent, 'batch-1');
-  must(cli(['factory', 'init', '--manufacturer', manufacturer, '--out', factoryDir]), 'factory init');
+  must(cli(['factory', 'init', '--manufacturer', manufacturer, '--country', 'US', '--out', factoryDir]), 'factory init');
   must(cli(['factory', 'batch', '--dir', factoryDir, '--model', model, '--count', String(options.count ?? 4), '--out', batchDir, '--first-serial', 'SN-000001']), 'factory batch');
   must(cli(['manufacturer', 'add', manufacturer, '--dir', installation.dir, '--root', join(factoryDir, 'root.pem'), '--manifest-key', join(factoryDir, 'manifest-key.pub')]), 'manufacturer add');
   must(cli(['enroll', 'import', batchDir, '--dir', installation.dir]), 'enroll import');

@@ -73,7 +73,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
     return principal;
   };
 
-  app.post<{ Body: { name: string; manifestKeyPem: string; rootsPem: string; allowAnyDevice?: boolean } }>(
+  app.post<{ Body: { name: string; manifestKeyPem: string; rootsPem: string; allowAnyDevice?: boolean; legacyAttestationCertificates?: boolean } }>(
     '/api/v1/manufacturers',
     {
       schema: {
@@ -83,7 +83,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
           type: 'object',
           additionalProperties: false,
           required: ['name', 'manifestKeyPem', 'rootsPem'],
-          properties: { name: { type: 'string', maxLength: 64 }, manifestKeyPem: pemField, rootsPem: pemField, allowAnyDevice: { type: 'boolean' } },
+          properties: { name: { type: 'string', maxLength: 64 }, manifestKeyPem: pemField, rootsPem: pemField, allowAnyDevice: { type: 'boolean' }, legacyAttestationCertificates: { type: 'boolean' } },
         },
         response: errors,
       },
@@ -92,6 +92,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       const principal = await allowed(request, 'provisioning:manage');
       const created = await deps.manufacturers.register(request.body);
       request.log.info({ manufacturer: created.name, roots: created.roots.map((r) => r.sha256), by: principal.id }, 'manufacturer registered');
+      if (created.legacyAttestationCertificates) request.log.warn({ manufacturer: created.name, by: principal.id }, 'manufacturer registered with the WebAuthn 8.2.1 opt-out: its non-compliant factory certificates are admitted');
       return reply.status(201).send(created);
     },
   );
@@ -106,21 +107,30 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
     return deps.manufacturers.describe(request.params.name);
   });
 
-  app.patch<{ Params: { name: string }; Body: { allowAnyDevice: boolean } }>(
+  app.patch<{ Params: { name: string }; Body: { allowAnyDevice?: boolean; legacyAttestationCertificates?: boolean } }>(
     '/api/v1/manufacturers/:name',
     {
       schema: {
-        summary: "Turn the manufacturer's enrollment group on or off: any device under its roots may enroll without a manifest entry",
+        summary: "Turn the manufacturer's enrollment group (any device under its roots may enroll without a manifest entry) or its WebAuthn 8.2.1 opt-out for legacy factory certificates on or off",
         security: [{ bearer: [] }],
         params: nameParam,
-        body: { type: 'object', additionalProperties: false, required: ['allowAnyDevice'], properties: { allowAnyDevice: { type: 'boolean' } } },
+        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { allowAnyDevice: { type: 'boolean' }, legacyAttestationCertificates: { type: 'boolean' } } },
         response: errors,
       },
     },
     async (request) => {
       const principal = await allowed(request, 'provisioning:manage');
-      const updated = await deps.manufacturers.setAllowAnyDevice(request.params.name, request.body.allowAnyDevice);
-      request.log.info({ manufacturer: updated.name, allowAnyDevice: updated.allowAnyDevice, by: principal.id }, 'manufacturer enrollment group changed');
+      const { allowAnyDevice, legacyAttestationCertificates } = request.body;
+      // Both are checked (the manufacturer exists) before either is changed.
+      let updated = await deps.manufacturers.describe(request.params.name);
+      if (allowAnyDevice !== undefined) {
+        updated = await deps.manufacturers.setAllowAnyDevice(request.params.name, allowAnyDevice);
+        request.log.info({ manufacturer: updated.name, allowAnyDevice: updated.allowAnyDevice, by: principal.id }, 'manufacturer enrollment group changed');
+      }
+      if (legacyAttestationCertificates !== undefined) {
+        updated = await deps.manufacturers.setLegacyAttestationCertificates(request.params.name, legacyAttestationCertificates);
+        request.log.warn({ manufacturer: updated.name, legacyAttestationCertificates, by: principal.id }, 'manufacturer WebAuthn 8.2.1 opt-out changed');
+      }
       return updated;
     },
   );

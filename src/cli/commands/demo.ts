@@ -175,7 +175,7 @@ async function zeroTouch(dir: string, client: ApiClient, plane: RunningControlPl
   const passphrase = randomBytes(18).toString('base64url');
   const factoryDir = join(dir, 'factory');
   const batchDir = join(dir, 'batch-1');
-  await createFactory(factoryDir, 'Acme', passphrase, systemClock);
+  await createFactory(factoryDir, 'Acme', passphrase, systemClock, { country: 'US' });
   await makeBatch({ factoryDir, outDir: batchDir, model: 'thermo1', count: fleet, firstSerial: 'SN-000001', passphrase, clock: systemClock });
   console.log(`factory   ${factoryDir}  (attestation root, intermediate, manifest key)`);
   console.log(`batch     ${batchDir}  (${fleet} factory keys and certificates, setup codes, signed manifest)`);

@@ -11,7 +11,7 @@ import { readPassphrase, type PassphraseSource } from '../../keys/passphrase.js'
 import { makeBatch } from '../../provisioning/factory/factory-batch.js';
 import { createFactory } from '../../provisioning/factory/factory-directory.js';
 import { FactoryError } from '../../provisioning/factory/factory-error.js';
-import { checkManufacturer, checkSerial, parseBatchCount } from '../../provisioning/factory/factory-names.js';
+import { checkCountry, checkManufacturer, checkOrganization, checkSerial, parseBatchCount } from '../../provisioning/factory/factory-names.js';
 import { ProgressBar } from '../progress-bar.js';
 
 const DEFAULT_PASSPHRASE_ENV = 'HEARTH_FACTORY_PASSPHRASE';
@@ -43,13 +43,17 @@ export function registerFactoryCommands(program: Command): void {
     .description('once per manufacturer, offline: attestation root CA (P-384, 30 years), intermediate (20 years) and Ed25519 manifest key, keys encrypted at rest')
     .requiredOption('--manufacturer <name>', 'manufacturer name: letters, digits, ".", "_", "~" (the vendor in device identifiers urn:dev:ops:<vendor>-<model>-<serial>)')
     .requiredOption('--out <dir>', 'new or empty directory for the factory')
+    .option('--country <CC>', "ISO 3166-1 alpha-2 code of the vendor's country: subject C of every factory certificate (WebAuthn 8.2.1); batches need it here or in their own --country")
+    .option('--organization <name>', "the vendor's legal name: subject O of every factory certificate (default: the manufacturer name)")
     .option('--passphrase-env <VAR>', `env var holding the key passphrase (default ${DEFAULT_PASSPHRASE_ENV})`)
     .option('--passphrase-file <file>', 'file (mode 0600) holding the key passphrase')
     .action(async (opts) => {
       checkManufacturer(opts.manufacturer);
+      if (opts.country !== undefined) checkCountry(opts.country);
+      if (opts.organization !== undefined) checkOrganization(opts.organization);
       const passphrase = factoryPassphrase(opts);
       const dir = resolve(opts.out);
-      const created = await createFactory(dir, opts.manufacturer, passphrase, systemClock);
+      const created = await createFactory(dir, opts.manufacturer, passphrase, systemClock, { country: opts.country, organization: opts.organization });
       const { files } = created.description;
       console.log(`Created the factory of ${opts.manufacturer} in ${dir}`);
       console.log(`  attestation root CA    ${files.root}  (SHA-256 ${created.rootSha256})`);
@@ -68,6 +72,8 @@ export function registerFactoryCommands(program: Command): void {
     .requiredOption('--model <model>', 'device model: letters, digits, ".", "_", "~", at most 24')
     .requiredOption('--count <n>', 'number of devices, 1..100000')
     .requiredOption('--out <dir>', 'new or empty directory for the batch')
+    .option('--country <CC>', "subject C of the factory certificates (WebAuthn 8.2.1), ISO 3166-1 alpha-2 (default: the factory's, from hearth factory init --country)")
+    .option('--organization <name>', "subject O of the factory certificates (default: the factory's, else the manufacturer name)")
     .option('--first-serial <serial>', 'first device serial; the trailing digits count up (default: a random 8-character prefix and -000001)')
     .option('--passphrase-env <VAR>', `env var holding the key passphrase (default ${DEFAULT_PASSPHRASE_ENV})`)
     .option('--passphrase-file <file>', 'file (mode 0600) holding the key passphrase')
@@ -87,7 +93,7 @@ export function registerFactoryCommands(program: Command): void {
             if (done === count) bar.finish();
           }
         : undefined;
-      const result = await makeBatch({ factoryDir: resolve(opts.dir), outDir: out, model: opts.model, count, firstSerial: opts.firstSerial, passphrase, clock: systemClock, onProgress });
+      const result = await makeBatch({ factoryDir: resolve(opts.dir), outDir: out, model: opts.model, count, firstSerial: opts.firstSerial, country: opts.country, organization: opts.organization, passphrase, clock: systemClock, onProgress });
       const serials = result.serials;
       console.log(`Made ${count} ${result.manifest.model} device${count === 1 ? '' : 's'} of ${result.manifest.manufacturer} in ${out}`);
       console.log(`  serials        ${serials[0]}${count > 1 ? ` .. ${serials[serials.length - 1]}` : ''}`);

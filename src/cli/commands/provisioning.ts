@@ -14,6 +14,7 @@ interface ManufacturerView {
   name: string;
   manifestKeySha256: string;
   allowAnyDevice: boolean;
+  legacyAttestationCertificates: boolean;
   roots: { sha256: string; subject: string; notAfter: string }[];
 }
 
@@ -24,6 +25,7 @@ function printManufacturer(m: ManufacturerView): void {
   console.log(`${m.name}`);
   console.log(`  manifest key SHA-256  ${m.manifestKeySha256}`);
   console.log(`  enrollment group      ${m.allowAnyDevice ? 'on: any device under its roots may enroll' : 'off: only devices in imported manifests'}`);
+  if (m.legacyAttestationCertificates) console.log('  legacy attestation    on: factory certificates failing WebAuthn 8.2.1 are admitted (a warning is logged each time)');
   for (const root of m.roots) console.log(`  root ${root.sha256}  ${root.subject}  (until ${root.notAfter})`);
 }
 
@@ -41,12 +43,14 @@ export function registerProvisioningCommands(program: Command): void {
     .requiredOption('--root <file>', 'attestation root certificate(s), PEM')
     .requiredOption('--manifest-key <file>', 'Ed25519 manifest public key, PEM')
     .option('--allow-any-device', 'enrollment group: any device whose factory certificate chains to the root may enroll, manifest or not')
+    .option('--legacy-attestation-certificates', 'admit factory certificates that fail WebAuthn 8.2.1 (subject C, O, OU "Authenticator Attestation", CN; CA false), for fleets made before Hearth asked for them; each one admitted is logged')
     .action(async (name: string, opts) => {
       const created = await clientFor(opts).call<ManufacturerView>('POST', '/api/v1/manufacturers', {
         name,
         rootsPem: readFileSync(opts.root, 'utf8'),
         manifestKeyPem: readFileSync(opts.manifestKey, 'utf8'),
         ...(opts.allowAnyDevice ? { allowAnyDevice: true } : {}),
+        ...(opts.legacyAttestationCertificates ? { legacyAttestationCertificates: true } : {}),
       });
       console.log('registered');
       printManufacturer(created);
@@ -73,6 +77,13 @@ export function registerProvisioningCommands(program: Command): void {
     .action(async (name: string, state: string, opts) => {
       if (state !== 'on' && state !== 'off') throw new Error('say on or off');
       printManufacturer(await clientFor(opts).call<ManufacturerView>('PATCH', `/api/v1/manufacturers/${encodeURIComponent(name)}`, { allowAnyDevice: state === 'on' }));
+    });
+
+  common(manufacturer.command('legacy-attestation <name> <on|off>'))
+    .description('turn the WebAuthn 8.2.1 opt-out for legacy factory certificates on or off')
+    .action(async (name: string, state: string, opts) => {
+      if (state !== 'on' && state !== 'off') throw new Error('say on or off');
+      printManufacturer(await clientFor(opts).call<ManufacturerView>('PATCH', `/api/v1/manufacturers/${encodeURIComponent(name)}`, { legacyAttestationCertificates: state === 'on' }));
     });
 
   common(manufacturer.command('revoke-factory-cert <name> <cert>'))

@@ -54,6 +54,8 @@ export class DeviceAttestation {
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly raise: SecurityEventSink,
+    /** Where an admitted non-compliant factory certificate (a legacy fleet's) is logged. */
+    private readonly warn: (detail: Record<string, unknown>, message: string) => void = () => {},
   ) {}
 
   /** Drops the cached roots (after this process registered one). */
@@ -170,6 +172,19 @@ export class DeviceAttestation {
     if (factory.model !== id.model) {
       return this.refuse('badAttestationStatement', 'wrong-model', `the factory certificate is for model ${factory.model ?? '(none)'}, not ${id.model}`, identifier);
     }
+    // WebAuthn §8.2.1: what a standard verifier asks of a packed attestation certificate.
+    const webauthnProblems = [...factory.webauthnProblems];
+    if (factory.aaguid && Buffer.compare(Buffer.from(factory.aaguid), Buffer.from(attestation.aaguid)) !== 0) webauthnProblems.push("the id-fido-gen-ce-aaguid extension does not match authData's AAGUID");
+    const legacy = webauthnProblems.length > 0 && (await this.store.provisioning.getManufacturer(id.vendor))?.legacyAttestationCertificates === true;
+    if (webauthnProblems.length > 0 && !legacy) {
+      return this.refuse(
+        'badAttestationStatement',
+        'not-webauthn-compliant',
+        `the factory certificate does not meet WebAuthn 8.2.1 (packed attestation certificate requirements): ${webauthnProblems.join('; ')}`,
+        identifier,
+        { problems: webauthnProblems, factoryCertSha256: factory.certificateSha256 },
+      );
+    }
     if (Buffer.compare(Buffer.from(attestation.rpIdHash), Buffer.from(rpIdHashFor(identifier))) !== 0) {
       return this.refuse('badAttestationStatement', 'wrong-rp-id', 'authData.rpIdHash is not SHA-256 of the device identifier', identifier);
     }
@@ -189,6 +204,12 @@ export class DeviceAttestation {
     }
     if (enrollment.factoryKeySha256 === null && !(await this.store.provisioning.pinFactoryIdentity(identifier, factory.certificateSha256, factory.keySha256))) {
       return this.refuse('unauthorized', 'clone', `${identifier} was pinned to another factory key meanwhile: this device is suspected to be a clone`, identifier, cloneDetail);
+    }
+    if (legacy) {
+      this.warn(
+        { deviceId: identifier, manufacturer: id.vendor, factoryCertSha256: factory.certificateSha256, problems: webauthnProblems },
+        "admitted a factory certificate that fails WebAuthn 8.2.1, under the manufacturer's legacy attestation opt-out",
+      );
     }
     return {
       deviceId: identifier,

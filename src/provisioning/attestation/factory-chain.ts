@@ -14,6 +14,13 @@ import { sha256Hex } from '../factory/batch-manifest.js';
 
 const OID_SERIAL_NUMBER = '2.5.4.5';
 const OID_ORGANIZATION = '2.5.4.10';
+const OID_COUNTRY = '2.5.4.6';
+const OID_ORGANIZATIONAL_UNIT = '2.5.4.11';
+const OID_COMMON_NAME = '2.5.4.3';
+/** id-fido-gen-ce-aaguid: the authenticator model's AAGUID in an attestation certificate. */
+export const OID_FIDO_GEN_CE_AAGUID = '1.3.6.1.4.1.45724.1.1.4';
+/** WebAuthn §8.2.1: the attestation certificate's subject OU is this literal string. */
+export const WEBAUTHN_ATTESTATION_OU = 'Authenticator Attestation';
 
 export type ChainFailure = 'malformed' | 'unknown-root' | 'expired' | 'not-yet-valid' | 'bad-signature' | 'not-a-ca' | 'leaf-is-ca' | 'no-serial';
 
@@ -40,6 +47,13 @@ export interface FactoryIdentity {
   model: string | undefined;
   /** The organisation the certificate names (informational). */
   organization: string | undefined;
+  /**
+   * What the factory (attestation) certificate lacks of WebAuthn §8.2.1, each naming the field;
+   * empty when it complies. The caller decides: refuse, or admit a legacy fleet and log it.
+   */
+  webauthnProblems: string[];
+  /** The id-fido-gen-ce-aaguid extension's AAGUID, when the certificate carries one. */
+  aaguid: Uint8Array | undefined;
   certificateSha256: string;
   /** SHA-256 of the factory key's SubjectPublicKeyInfo DER. */
   keySha256: string;
@@ -66,12 +80,48 @@ function checkValidity(cert: X509Certificate, now: Date, what: string): void {
  * extension, read in place with the strict DER reader (parsing it with asn1-schema cost more
  * than the signature checks).
  */
-function subjectAttributes(der: Uint8Array): { serial: string | undefined; organization: string | undefined; model: string | undefined } {
+interface LeafFacts {
+  serial: string | undefined;
+  organization: string | undefined;
+  model: string | undefined;
+  version: number;
+  country: string[];
+  organizationalUnit: string[];
+  commonName: string[];
+  aaguid: { critical: boolean; value: Uint8Array | undefined } | undefined;
+}
+
+/**
+ * W3C WebAuthn §8.2.1, packed attestation statement certificate requirements: version 3;
+ * subject C (ISO 3166 code), O (vendor), OU "Authenticator Attestation", CN; Basic Constraints
+ * CA false; an id-fido-gen-ce-aaguid extension, if present, not critical and holding an AAGUID.
+ */
+function webauthnProblems(facts: LeafFacts, isCa: boolean): string[] {
+  const problems: string[] = [];
+  if (facts.version !== 3) problems.push(`version is ${facts.version}, not 3`);
+  if (facts.country.length !== 1 || !/^[A-Z]{2}$/.test(facts.country[0] as string)) problems.push('subject C is not one ISO 3166 two-letter country code');
+  if (facts.organization === undefined || facts.organization.length === 0) problems.push('subject O (the vendor) is missing');
+  if (facts.organizationalUnit.length !== 1 || facts.organizationalUnit[0] !== WEBAUTHN_ATTESTATION_OU) problems.push(`subject OU is not "${WEBAUTHN_ATTESTATION_OU}"`);
+  if (facts.commonName.length === 0 || facts.commonName[0] === '') problems.push('subject CN is missing');
+  if (isCa) problems.push('basic constraints CA is not false');
+  if (facts.aaguid?.critical) problems.push('the id-fido-gen-ce-aaguid extension is critical');
+  if (facts.aaguid && facts.aaguid.value === undefined) problems.push('the id-fido-gen-ce-aaguid extension does not hold a 16-byte AAGUID');
+  return problems;
+}
+
+function subjectAttributes(der: Uint8Array): LeafFacts {
   try {
     const reader = new DerReader(der);
     const [tbs] = reader.childrenOf(reader.root(), TAG.SEQUENCE, 'Certificate');
     const fields = reader.childrenOf(reader.expect(tbs, TAG.SEQUENCE, 'TBSCertificate'), TAG.SEQUENCE, 'TBSCertificate');
     const offset = fields[0]?.tag === contextTag(0, true) ? 1 : 0;
+    let version = 1;
+    if (offset === 1) {
+      const [number] = reader.children(fields[0] as Tlv);
+      const content = reader.content(reader.expect(number, TAG.INTEGER, 'version'));
+      version = content.length === 1 ? (content[0] as number) + 1 : 0;
+    }
+    let aaguid: LeafFacts['aaguid'];
     const subject = reader.expect(fields[offset + 4], TAG.SEQUENCE, 'subject');
     let model: string | undefined;
     const extensions = fields.find((f) => f.tag === contextTag(3, true));
@@ -79,13 +129,31 @@ function subjectAttributes(der: Uint8Array): { serial: string | undefined; organ
       const [list] = reader.children(extensions);
       for (const extension of reader.childrenOf(reader.expect(list, TAG.SEQUENCE, 'extensions'), TAG.SEQUENCE, 'extensions')) {
         const parts = reader.childrenOf(extension, TAG.SEQUENCE, 'Extension');
-        if (reader.oid(parts[0], 'extnID') !== OID_HEARTH_DEVICE_MODEL) continue;
+        const extnId = reader.oid(parts[0], 'extnID');
+        if (extnId === OID_FIDO_GEN_CE_AAGUID) {
+          const critical = parts.length === 3 && reader.boolean(parts[1] as Tlv, 'critical').value;
+          const inner = new DerReader(reader.content(reader.expect(parts[parts.length - 1], TAG.OCTET_STRING, 'extnValue')));
+          const bytes = inner.content(inner.expect(inner.root(), TAG.OCTET_STRING, 'AAGUID'));
+          aaguid = { critical, value: bytes.length === 16 ? bytes : undefined };
+          continue;
+        }
+        if (extnId !== OID_HEARTH_DEVICE_MODEL) continue;
         const value = new DerReader(reader.content(reader.expect(parts[parts.length - 1], TAG.OCTET_STRING, 'extnValue')));
         const [text] = value.childrenOf(value.root(), TAG.SEQUENCE, 'HearthDeviceModel');
         model = decodeString(value.expect(text, 0x0c, 'model').tag, value.content(text as Tlv), 'model');
       }
     }
-    return { serial: attributeValuesDer(reader, subject, OID_SERIAL_NUMBER)[0], organization: attributeValuesDer(reader, subject, OID_ORGANIZATION)[0], model };
+    const values = (type: string) => attributeValuesDer(reader, subject, type);
+    return {
+      serial: values(OID_SERIAL_NUMBER)[0],
+      organization: values(OID_ORGANIZATION)[0],
+      model,
+      version,
+      country: values(OID_COUNTRY),
+      organizationalUnit: values(OID_ORGANIZATIONAL_UNIT),
+      commonName: values(OID_COMMON_NAME),
+      aaguid,
+    };
   } catch (error) {
     throw new FactoryChainError('malformed', `the factory certificate does not parse: ${(error as Error).message}`);
   }
@@ -164,13 +232,16 @@ export class FactoryChainVerifier {
       }
       manufacturer = issuer.manufacturer;
     }
-    const { serial, organization, model } = subjectAttributes(leafDer);
+    const facts = subjectAttributes(leafDer);
+    const { serial, organization, model } = facts;
     if (!serial) throw new FactoryChainError('no-serial', 'the factory certificate names no serialNumber');
     return {
       manufacturer,
       serial,
       model,
       organization,
+      webauthnProblems: webauthnProblems(facts, leaf.ca),
+      aaguid: facts.aaguid?.value,
       certificateSha256: sha256Hex(leafDer),
       keySha256: sha256Hex(leaf.publicKey.export({ type: 'spki', format: 'der' })),
       publicKey: leaf.publicKey,

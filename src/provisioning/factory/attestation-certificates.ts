@@ -14,6 +14,10 @@ x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 const OID_COMMON_NAME = '2.5.4.3';
 const OID_SERIAL_NUMBER = '2.5.4.5';
 const OID_ORGANIZATION = '2.5.4.10';
+const OID_ORGANIZATIONAL_UNIT = '2.5.4.11';
+const OID_COUNTRY = '2.5.4.6';
+/** WebAuthn §8.2.1: the attestation certificate's subject OU is this literal string. */
+export const ATTESTATION_OU = 'Authenticator Attestation';
 
 export const ROOT_VALIDITY_YEARS = 30;
 export const INTERMEDIATE_VALIDITY_YEARS = 20;
@@ -99,6 +103,10 @@ export async function createAttestationIntermediate(
 
 export interface DeviceCertificateInput {
   manufacturer: string;
+  /** Subject C: ISO 3166-1 alpha-2 code of the vendor's country (WebAuthn §8.2.1). */
+  country: string;
+  /** Subject O: the vendor's legal name; the manufacturer name when not given. */
+  organization?: string;
   model: string;
   serial: string;
   publicKey: CryptoKey;
@@ -107,13 +115,21 @@ export interface DeviceCertificateInput {
   now: Date;
 }
 
-/** The factory certificate: the serial in CN and serialNumber, the model in its own extension. */
+/**
+ * The factory certificate: the serial in CN and serialNumber, the model in its own extension.
+ * It is a WebAuthn packed attestation certificate (device-attest-01 carries a packed attestation
+ * statement), so it meets W3C WebAuthn §8.2.1: version 3; subject C, O, OU "Authenticator
+ * Attestation" and CN; basic constraints CA false. No AAGUID extension: the attestation objects
+ * carry a zero AAGUID, and the extension is only required of roots shared by several models.
+ */
 export async function createFactoryCertificate(input: DeviceCertificateInput): Promise<x509.X509Certificate> {
   return x509.X509CertificateGenerator.create({
     serialNumber: certificateSerial(),
     // serialNumber is a PrintableString in X.520; the names are UTF8String as RFC 5280 asks.
     subject: new x509.Name([
-      { [OID_ORGANIZATION]: [{ utf8String: input.manufacturer }] },
+      { [OID_COUNTRY]: [{ printableString: input.country }] },
+      { [OID_ORGANIZATION]: [{ utf8String: input.organization ?? input.manufacturer }] },
+      { [OID_ORGANIZATIONAL_UNIT]: [{ utf8String: ATTESTATION_OU }] },
       { [OID_COMMON_NAME]: [{ utf8String: input.serial }] },
       { [OID_SERIAL_NUMBER]: [{ printableString: input.serial }] },
     ]),

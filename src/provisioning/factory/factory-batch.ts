@@ -21,7 +21,7 @@ import type { Clock } from '../../core/clock.js';
 import { createFactoryCertificate, generateDeviceKeys } from './attestation-certificates.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, sha256Hex, signManifest, type BatchManifest, type ManifestDevice } from './batch-manifest.js';
 import { assertEmptyOrMissing, openFactory, populateFresh, writeOwnerOnlyFile, writePublicFile } from './factory-directory.js';
-import { checkDeviceIdFits, checkModel, defaultFirstSerial, MAX_BATCH_SIZE, serialRange } from './factory-names.js';
+import { checkCountry, checkDeviceIdFits, checkModel, checkOrganization, defaultFirstSerial, MAX_BATCH_SIZE, serialRange } from './factory-names.js';
 import { FactoryError } from './factory-error.js';
 import { formatSetupCode, generateSetupCode, setupQrPayload } from './setup-code.js';
 import { hashSetupCode } from './setup-code-hash.js';
@@ -33,6 +33,10 @@ export interface BatchOptions {
   count: number;
   firstSerial?: string;
   passphrase: string;
+  /** Subject C of the factory certificates (WebAuthn §8.2.1); the factory's own when not given. */
+  country?: string;
+  /** Subject O of the factory certificates; the factory's own, else the manufacturer name. */
+  organization?: string;
   clock: Clock;
   /** Called after each device is written, with how many are done. */
   onProgress?: (done: number, total: number) => void;
@@ -64,6 +68,9 @@ export async function makeBatch(options: BatchOptions): Promise<BatchResult> {
   await assertEmptyOrMissing(outDir, 'batch directory', { file: 'manifest.json', holds: 'a batch' });
   const factory = await openFactory(options.factoryDir, options.passphrase);
   const manufacturer = factory.description.manufacturer;
+  const countryGiven = options.country ?? factory.description.country;
+  if (countryGiven === undefined) throw new FactoryError('the factory certificates need the vendor\'s country (WebAuthn 8.2.1 subject C): give --country CC (ISO 3166-1 alpha-2), or make the factory with hearth factory init --country', 'invalid-country');
+  const subject = { country: checkCountry(countryGiven), organization: checkOrganization(options.organization ?? factory.description.organization ?? manufacturer) };
   // Serials keep their width, so the last is as long as any.
   checkDeviceIdFits(manufacturer, options.model, serials[serials.length - 1] as string);
   const now = clock.now();
@@ -77,7 +84,7 @@ export async function makeBatch(options: BatchOptions): Promise<BatchResult> {
     const worker = async (): Promise<void> => {
       while (next < count) {
         const index = next++;
-        outputs[index] = await makeDevice(serials[index] as string, manufacturer, options.model, factory.intermediate, factory.intermediateKey, factory.intermediatePem, outDir, now);
+        outputs[index] = await makeDevice(serials[index] as string, manufacturer, subject, options.model, factory.intermediate, factory.intermediateKey, factory.intermediatePem, outDir, now);
         options.onProgress?.(++done, count);
       }
     };
@@ -108,6 +115,7 @@ export async function makeBatch(options: BatchOptions): Promise<BatchResult> {
 async function makeDevice(
   serial: string,
   manufacturer: string,
+  subject: { country: string; organization: string },
   model: string,
   intermediate: x509.X509Certificate,
   intermediateKey: CryptoKey,
@@ -116,7 +124,7 @@ async function makeDevice(
   now: Date,
 ): Promise<DeviceOutput> {
   const keys = await generateDeviceKeys();
-  const certificate = await createFactoryCertificate({ manufacturer, model, serial, publicKey: keys.publicKey, intermediate, intermediateKey, now });
+  const certificate = await createFactoryCertificate({ manufacturer, ...subject, model, serial, publicKey: keys.publicKey, intermediate, intermediateKey, now });
   const code = generateSetupCode((n) => randomBytes(n));
   const qr = setupQrPayload(serial, code);
   const dir = join(outDir, 'devices', serial);

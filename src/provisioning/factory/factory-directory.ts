@@ -24,7 +24,7 @@ import type { Signer } from '../../keys/signer.js';
 import { CA_KEY, createAttestationIntermediate, createAttestationRoot, generateCaKeys } from './attestation-certificates.js';
 import { sha256Hex } from './batch-manifest.js';
 import { FactoryError } from './factory-error.js';
-import { checkManufacturer } from './factory-names.js';
+import { checkCountry, checkManufacturer, checkOrganization } from './factory-names.js';
 
 export const FACTORY_FILE = 'factory.json';
 const FACTORY_FORMAT = 'hearth-factory';
@@ -44,6 +44,9 @@ export interface FactoryDescription {
   format: typeof FACTORY_FORMAT;
   version: 1;
   manufacturer: string;
+  /** Subject C and O of the factory certificates batches make (WebAuthn §8.2.1). */
+  country?: string;
+  organization?: string;
   createdAt: string;
   files: FactoryFiles;
 }
@@ -64,6 +67,8 @@ const descriptionSchema = z.strictObject({
   format: z.literal(FACTORY_FORMAT),
   version: z.literal(1),
   manufacturer: z.string(),
+  country: z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 code').optional(),
+  organization: z.string().min(1).max(64).optional(),
   createdAt: z.iso.datetime(),
   files: z.strictObject({
     root: relativeFile,
@@ -144,8 +149,10 @@ export interface CreatedFactory {
 }
 
 /** `hearth factory init`: the attestation root, its intermediate and the manifest key. */
-export async function createFactory(dir: string, manufacturer: string, passphrase: string, clock: Clock): Promise<CreatedFactory> {
+export async function createFactory(dir: string, manufacturer: string, passphrase: string, clock: Clock, subject: { country?: string; organization?: string } = {}): Promise<CreatedFactory> {
   checkManufacturer(manufacturer);
+  if (subject.country !== undefined) checkCountry(subject.country);
+  if (subject.organization !== undefined) checkOrganization(subject.organization);
   if (passphrase.length === 0) throw new FactoryError('the key passphrase is empty', 'passphrase');
   await assertEmptyOrMissing(dir, 'factory directory', { file: FACTORY_FILE, holds: 'a factory' });
   const files = DEFAULT_FILES;
@@ -167,7 +174,7 @@ export async function createFactory(dir: string, manufacturer: string, passphras
     const spki = await manifestSigner.publicKeySpki();
     await writePublicFile(join(dir, files.manifestPublicKey), createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }) as string);
 
-    const description: FactoryDescription = { format: FACTORY_FORMAT, version: 1, manufacturer, createdAt: now.toISOString(), files };
+    const description: FactoryDescription = { format: FACTORY_FORMAT, version: 1, manufacturer, ...subject, createdAt: now.toISOString(), files };
     await writePublicFile(join(dir, FACTORY_FILE), JSON.stringify(description, null, 2) + '\n');
     return { description, rootSha256: sha256Hex(new Uint8Array(root.rawData)), manifestKeySha256: sha256Hex(spki) };
   });

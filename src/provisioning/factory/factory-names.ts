@@ -30,6 +30,21 @@ function checkIdentifierPart(what: string, value: string, max: number): string {
   return value;
 }
 
+/**
+ * WebAuthn §8.2.1 asks the attestation certificate's subject C for "the ISO 3166 code specifying
+ * the country where the Authenticator vendor is incorporated": two upper-case letters.
+ */
+export function checkCountry(value: string): string {
+  if (!/^[A-Z]{2}$/.test(value)) throw new FactoryError(`country "${value}" is not an ISO 3166-1 alpha-2 code (two upper-case letters, such as DE or US): WebAuthn 8.2.1 puts it in every factory certificate's subject C`, 'invalid-country');
+  return value;
+}
+
+/** The subject O of factory certificates (WebAuthn 8.2.1: the authenticator vendor's legal name). */
+export function checkOrganization(value: string): string {
+  if (value.trim().length === 0 || value.length > 64 || [...value].some((c) => c < ' ' || c === '\x7f')) throw new FactoryError(`organization ${JSON.stringify(value)} must be 1-64 printable characters (X.520 ub-organization-name)`, 'invalid-organization');
+  return value;
+}
+
 export function checkManufacturer(value: string): string {
   return checkIdentifierPart('manufacturer', value, MAX_MANUFACTURER_LENGTH);
 }

@@ -14,6 +14,7 @@ import { acmeAdmissionMigration } from './0007-acme-admission.js';
 import { provisioningMigration } from './0008-provisioning.js';
 import { telemetryMigration } from './0009-telemetry.js';
 import { trustBindingsMigration } from './0010-trust-bindings.js';
+import { pkiEdgesMigration } from './0012-pki-edges.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const binaryType = dialect === 'postgres' ? 'bytea' : 'blob';
@@ -28,6 +29,7 @@ export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvi
     '0008-provisioning': provisioningMigration(binaryType),
     '0009-telemetry': telemetryMigration(binaryType),
     '0010-trust-bindings': trustBindingsMigration(),
+    '0012-pki-edges': pkiEdgesMigration(dialect),
   };
   return { getMigrations: async () => migrations };
 }
