@@ -20,13 +20,20 @@ const Parser = fromMqttPacket('./parser.js') as new () => MqttParser & { parser(
 const Packet = fromMqttPacket('./packet.js') as new () => unknown;
 
 class ConnectionParser extends Parser {
-  /** mqtt-packet's `_resetState` (at construction and after a parse error), with a plain BufferList. */
+  /**
+   * mqtt-packet's `_resetState` (at construction and after a parse error), with a plain BufferList,
+   * and the read position reset too: mqtt-packet leaves `_pos` where an error inside a packet's
+   * body stopped it, and its length reader starts at `_pos`, so the next packet was misread (a
+   * PINGREQ after a bad CONNECT waited for a second one). Only set once a parse has set it, so a
+   * new parser holds exactly mqtt-packet's own state.
+   */
   _resetState(): void {
-    const state = this as unknown as { packet: unknown; error: Error | null; _list: unknown; _stateCounter: number };
+    const state = this as unknown as { packet: unknown; error: Error | null; _list: unknown; _stateCounter: number; _pos?: number };
     state.packet = new Packet();
     state.error = null;
     state._list = new BufferList();
     state._stateCounter = 0;
+    if (state._pos !== undefined) state._pos = 0;
   }
 }
 

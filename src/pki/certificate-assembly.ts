@@ -43,6 +43,23 @@ export function pemDecode(pem: string, labels: string | readonly string[]): Uint
   throw new Error(`no PEM block labelled ${wanted.map((l) => `"${l}"`).join(' or ')}`);
 }
 
+/**
+ * DER of a text that is exactly one PEM block labelled one of `labels` (RFC 7468 strict form),
+ * with nothing but whitespace around it: for requests from outside, where a second block or text
+ * around the block would be a second reading of the same input.
+ */
+export function pemDecodeSingle(pem: string, labels: readonly string[]): Uint8Array {
+  const blocks = [...pem.matchAll(PEM_BLOCK)];
+  const begins = pem.match(/-----BEGIN /g)?.length ?? 0;
+  if (blocks.length === 0 || begins === 0) throw new Error(`no PEM block labelled ${labels.map((l) => `"${l}"`).join(' or ')}`);
+  if (blocks.length > 1 || begins > 1) throw new Error(`the text holds ${Math.max(blocks.length, begins)} PEM blocks; exactly one is accepted`);
+  const block = blocks[0]!;
+  if (!labels.includes(block[1]!)) throw new Error(`the PEM block is labelled "${block[1]}", not ${labels.map((l) => `"${l}"`).join(' or ')}`);
+  if (pem.slice(0, block.index).trim() !== '') throw new Error('text precedes the PEM block');
+  if (pem.slice(block.index! + block[0].length).trim() !== '') throw new Error('text follows the PEM block');
+  return pemDecode(block[0], block[1]!);
+}
+
 /** Every block labelled `label`, in order (a chain file). */
 export function pemDecodeAll(pem: string, label: string): Uint8Array[] {
   const blocks: Uint8Array[] = [];

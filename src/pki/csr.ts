@@ -6,9 +6,10 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { BadCsrError } from '../core/errors.js';
 import { attributeValuesDer, emptyAltNames, OID_COMMON_NAME, readGeneralNamesDer } from './name.js';
-import { pemDecode } from './certificate-assembly.js';
+import { pemDecodeSingle } from './certificate-assembly.js';
 import { DerReader, type Tlv } from './der-reader.js';
 import { TAG } from './der-writer.js';
+import { assertStrictDer } from './strict-der.js';
 
 export type SubjectKeyType = 'ECDSA-P256' | 'ECDSA-P384' | 'Ed25519' | 'RSA';
 
@@ -116,6 +117,8 @@ interface CsrParts {
  * read in place, so the signed bytes and the SPKI are the request's own octets.
  */
 function readCsr(der: Uint8Array): CsrParts {
+  // DER only (RFC 2986 signs the DER of certificationRequestInfo): a second, BER reading of the same request is never taken.
+  assertStrictDer(der);
   const reader = new DerReader(der);
   const [info, algorithm, signature, ...extra] = reader.childrenOf(reader.root(), TAG.SEQUENCE, 'CertificationRequest');
   if (extra.length > 0) throw new Error('CertificationRequest has trailing fields');
@@ -146,6 +149,8 @@ function readCsr(der: Uint8Array): CsrParts {
  * error to throw, so the CSR path and the lint report the same reasons.
  */
 export function inspectSubjectKey(spki: Uint8Array, fail: (reason: string) => Error): { key: KeyObject; subjectKey: SubjectKey } {
+  const encoding = spkiEncodingProblem(spki);
+  if (encoding) throw fail(encoding);
   let key: KeyObject;
   try {
     key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
@@ -170,6 +175,27 @@ export function inspectSubjectKey(spki: Uint8Array, fail: (reason: string) => Er
 }
 
 const OID_EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+
+/**
+ * What OpenSSL would read but a certificate must not carry: an SPKI that is not strict DER, or an
+ * EC key with explicit (or implicit) curve parameters instead of a named curve, which RFC 5480 §2.1.1
+ * forbids. OpenSSL 3 maps explicit P-256 parameters to prime256v1 on import, so the key type alone
+ * does not show it; the SPKI is copied into the certificate as sent, and verifiers then refuse it.
+ */
+function spkiEncodingProblem(spki: Uint8Array): string | undefined {
+  try {
+    assertStrictDer(spki);
+    const reader = new DerReader(spki);
+    const [algorithm] = reader.childrenOf(reader.root(), TAG.SEQUENCE, 'SubjectPublicKeyInfo');
+    const [algorithmOid, parameters] = reader.childrenOf(reader.expect(algorithm, TAG.SEQUENCE, 'algorithm'), TAG.SEQUENCE, 'algorithm');
+    if (reader.oid(algorithmOid, 'algorithm') !== OID_EC_PUBLIC_KEY || parameters?.tag === TAG.OID) return undefined;
+    return parameters?.tag === TAG.SEQUENCE
+      ? 'ECDSA key with explicit curve parameters is not accepted (RFC 5480 allows only a named curve); use P-256 or P-384'
+      : 'ECDSA key without a named curve is not accepted (RFC 5480 allows only a named curve); use P-256 or P-384';
+  } catch (error) {
+    return `the public key is not a DER SubjectPublicKeyInfo: ${(error as Error).message}`;
+  }
+}
 const OID_ED25519 = '1.3.101.112';
 const OID_RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
 
@@ -280,7 +306,7 @@ function base64url(bytes: Uint8Array): string {
 function toDer(input: string | Uint8Array): Uint8Array {
   if (typeof input !== 'string') return input;
   try {
-    return pemDecode(input, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']);
+    return pemDecodeSingle(input, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']);
   } catch (error) {
     throw new BadCsrError(`not a PKCS#10 request: ${(error as Error).message}`);
   }
@@ -301,18 +327,25 @@ function requestedAltNames(reader: DerReader, requests: Tlv[][]): Omit<ParsedCsr
   let sans: Tlv[];
   try {
     sans = [];
+    const seen = new Set<string>();
     for (const extension of reader.childrenOf(requests[0]![0]!, TAG.SEQUENCE, 'Extensions')) {
       const fields = reader.childrenOf(extension, TAG.SEQUENCE, 'Extension');
       const value = fields[fields.length - 1];
       reader.expect(value, TAG.OCTET_STRING, 'extnValue');
       if (fields.length < 2 || fields.length > 3 || (fields.length === 3 && fields[1]!.tag !== TAG.BOOLEAN)) throw new Error('Extension is malformed');
-      if (reader.oid(fields[0], 'extnID') === OID_SUBJECT_ALT_NAME) sans.push(value!);
+      const extnID = reader.oid(fields[0], 'extnID');
+      // RFC 5280 §4.2: an extension appears at most once; which copy a reader takes is not defined.
+      if (seen.has(extnID)) throw new BadCsrError(`CSR requests ${extnID === OID_SUBJECT_ALT_NAME ? 'subjectAltName' : `extension ${extnID}`} more than once`);
+      seen.add(extnID);
+      // extnValue is the DER of the extension's value (RFC 5280 §4.1), held to DER like the request.
+      assertStrictDer(reader.content(value!));
+      if (extnID === OID_SUBJECT_ALT_NAME) sans.push(value!);
     }
   } catch (error) {
+    if (error instanceof BadCsrError) throw error;
     throw new BadCsrError(`CSR extensionRequest does not decode: ${(error as Error).message}`);
   }
   if (sans.length === 0) return emptyAltNames();
-  if (sans.length > 1) throw new BadCsrError('CSR requests subjectAltName more than once');
   let names: ReturnType<typeof readGeneralNamesDer>;
   try {
     const san = sans[0]!;

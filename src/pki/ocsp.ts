@@ -4,11 +4,11 @@
  * caching belong to the responder service.
  */
 import { createHash } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { OCSPRequest, OCSPResponseStatus, id_pkix_ocsp_basic, id_pkix_ocsp_nonce } from '@peculiar/asn1-ocsp';
+import { OCSPResponseStatus, id_pkix_ocsp_basic, id_pkix_ocsp_nonce } from '@peculiar/asn1-ocsp';
 import { HearthError } from '../core/errors.js';
 import type { KeyAlgorithm } from '../keys/signer.js';
 import { DerDecodeError, DerReader, type Tlv } from './der-reader.js';
+import { assertStrictDer } from './strict-der.js';
 import { TAG, bitString, contextTag, octetString, oid, sequence, tlv } from './der-writer.js';
 import { isRevocationReasonCode } from './revocation-reason.js';
 import { signatureAlgorithmDer } from './signature-algorithm.js';
@@ -58,10 +58,13 @@ const MAX_NONCE_OCTETS = 128;
 export function parseOcspRequest(der: Uint8Array): ParsedOcspRequest {
   let parsed: ParsedOcspRequest;
   try {
+    // RFC 6960 (§4.1.1 and appendix A) sends the DER of OCSPRequest; a BER request has a second
+    // reading, and its CertID could not be echoed as sent, so it is refused rather than re-encoded.
+    assertStrictDer(der);
     parsed = readDerRequest(der);
   } catch (err) {
-    if (!(err instanceof DerDecodeError)) throw err;
-    parsed = readBerRequest(der);
+    if (err instanceof DerDecodeError) throw new OcspMalformedError(`not a DER-encoded OCSPRequest: ${err.message}`);
+    throw err;
   }
   if (parsed.requests.length === 0) throw new OcspMalformedError('the request lists no certificates');
   if (parsed.nonce) {
@@ -73,11 +76,7 @@ export function parseOcspRequest(der: Uint8Array): ParsedOcspRequest {
   return parsed;
 }
 
-/**
- * The fast path: a walk over the request's DER with the CertIDs kept as the exact bytes sent.
- * Anything that is not strict DER (BER lengths included) throws DerDecodeError so the caller
- * can fall back to the tolerant decoder.
- */
+/** A walk over the request's DER (checked strict before), the CertIDs kept as the exact bytes sent. */
 function readDerRequest(der: Uint8Array): ParsedOcspRequest {
   const reader = new DerReader(der);
   const [tbsRequest, optionalSignature, ...extra] = reader.childrenOf(reader.root(), TAG.SEQUENCE, 'OCSPRequest');
@@ -119,11 +118,12 @@ function readCertId(reader: DerReader, certId: Tlv): CertIdInfo {
   );
 }
 
-/** The first nonce extension's extnValue, as the tolerant decoder picks it. */
+/** The nonce extension's extnValue. */
 function findNonce(reader: DerReader, field: Tlv): Uint8Array | undefined {
   const [extensions, ...rest] = reader.children(field);
   if (rest.length > 0) throw new DerDecodeError('requestExtensions has unexpected fields');
   let nonce: Uint8Array | undefined;
+  const seen = new Set<string>();
   for (const extension of reader.childrenOf(extensions!, TAG.SEQUENCE, 'requestExtensions')) {
     const parts = reader.childrenOf(extension, TAG.SEQUENCE, 'Extension');
     const critical = parts.length === 3 ? parts[1] : undefined;
@@ -131,35 +131,13 @@ function findNonce(reader: DerReader, field: Tlv): Uint8Array | undefined {
       throw new DerDecodeError('Extension is not { extnID, critical, extnValue }');
     }
     const extnID = reader.oid(parts[0], 'extnID');
+    // RFC 5280 §4.2 (which RFC 6960 extensions follow): each extension at most once, so there is one nonce to echo.
+    if (seen.has(extnID)) throw new DerDecodeError(`request extension ${extnID} appears more than once`);
+    seen.add(extnID);
     const extnValue = reader.content(reader.expect(parts[parts.length - 1], TAG.OCTET_STRING, 'extnValue'));
     if (nonce === undefined && extnID === id_pkix_ocsp_nonce) nonce = extnValue.slice();
   }
   return nonce;
-}
-
-/**
- * Requests that are BER but not DER are rare but legal; asn1-schema reads them, and their
- * CertIDs are echoed re-encoded as DER.
- */
-function readBerRequest(der: Uint8Array): ParsedOcspRequest {
-  let request: OCSPRequest;
-  try {
-    request = AsnConvert.parse(der, OCSPRequest);
-  } catch {
-    throw new OcspMalformedError('not a DER-encoded OCSPRequest');
-  }
-  const { requestList, requestExtensions } = request.tbsRequest;
-  const requests = requestList.map(({ reqCert }) =>
-    certIdInfo(
-      reqCert.hashAlgorithm.algorithm,
-      new Uint8Array(reqCert.issuerNameHash.buffer),
-      new Uint8Array(reqCert.issuerKeyHash.buffer),
-      new Uint8Array(reqCert.serialNumber),
-      new Uint8Array(AsnConvert.serialize(reqCert)),
-    ),
-  );
-  const nonceExtension = requestExtensions?.find((e) => e.extnID === id_pkix_ocsp_nonce);
-  return nonceExtension ? { requests, nonce: new Uint8Array(nonceExtension.extnValue.buffer) } : { requests };
 }
 
 /** Copies what it keeps: the request buffer may be pooled and reused by the HTTP layer. */

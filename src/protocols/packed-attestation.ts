@@ -151,7 +151,8 @@ export function decodePackedAttestation(attObj: Uint8Array): PackedAttestation {
     return undefined;
   };
   const fmt = get(value, 'fmt');
-  if (fmt !== 'packed') throw new AttestationFormatError(`attestation format ${JSON.stringify(fmt)} is not accepted; use "packed"`);
+  // typeof, not JSON.stringify, for anything but a string: a CBOR bignum would make JSON.stringify throw a TypeError.
+  if (fmt !== 'packed') throw new AttestationFormatError(`attestation format ${typeof fmt === 'string' ? JSON.stringify(fmt) : `of type ${typeof fmt}`} is not accepted; use "packed"`);
   const statement = get(value, 'attStmt');
   const authData = get(value, 'authData');
   const alg = get(statement, 'alg');

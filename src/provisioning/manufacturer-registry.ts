@@ -9,6 +9,7 @@ import { BadRequestError, ConflictError, NotFoundError, UniqueViolationError } f
 import type { AttestationRootRecord, ManufacturerRecord } from '../store/provisioning-store.js';
 import type { Store } from '../store/store.js';
 import { pemDecodeAll } from '../pki/certificate-assembly.js';
+import { assertStrictDer } from '../pki/strict-der.js';
 import { LOG_ENTRY_VERSION } from '../ledger/log-entry.js';
 import { appendToLog } from '../transparency/log-writer.js';
 import { checkManufacturer, checkModel } from './factory/factory-names.js';
@@ -64,6 +65,11 @@ function readRoots(pem: string, manufacturer: string, now: Date): AttestationRoo
   if (ders.length === 0) throw new BadRequestError('no PEM CERTIFICATE found for the attestation root', 'invalid-attestation-root');
   return ders.map((der, i) => {
     let cert: X509Certificate;
+    try {
+      assertStrictDer(der);
+    } catch (error) {
+      throw new BadRequestError(`attestation root ${i + 1} is not DER: ${(error as Error).message}`, 'invalid-attestation-root');
+    }
     try {
       cert = new X509Certificate(der);
     } catch {

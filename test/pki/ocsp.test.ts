@@ -394,7 +394,8 @@ const arbitraryCertId = fc.record({
   hash: fc.constantFrom(...(Object.keys(HASHES) as (keyof typeof HASHES)[])),
   withNullParameters: fc.boolean(),
   seed: fc.uint8Array({ minLength: 64, maxLength: 64 }),
-  serial: fc.uint8Array({ minLength: 1, maxLength: 21 }),
+  // Minimal INTEGER encodings only: a redundant leading 00/FF is not DER, and requests carrying one are refused.
+  serial: fc.uint8Array({ minLength: 1, maxLength: 21 }).filter((s) => !(s.length > 1 && ((s[0] === 0 && s[1]! < 0x80) || (s[0] === 0xff && s[1]! >= 0x80)))),
 }).map(({ hash, withNullParameters, seed, serial }) => new CertID({
   hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASHES[hash][0], parameters: withNullParameters ? new Uint8Array([5, 0]).buffer : undefined }),
   issuerNameHash: new OctetString(seed.subarray(0, HASHES[hash][1])),
@@ -439,20 +440,32 @@ test('parseOcspRequest reads random requests as asn1-schema does, keeping the Ce
   ), runs);
 });
 
-test('a BER request (a long-form length) is still read, its CertID echoed as DER', () => {
-  const certId = new CertID({
-    hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASHES.sha1[0] }),
-    issuerNameHash: new OctetString(new Uint8Array(20).fill(1)),
-    issuerKeyHash: new OctetString(new Uint8Array(20).fill(2)),
-    serialNumber: new Uint8Array([0x10, 0x01]).buffer,
-  });
-  const der = ref(new OCSPRequest({ tbsRequest: new TBSRequest({ requestList: [new Request({ reqCert: certId })] }) }));
+test('a request that is BER, not DER, is refused as malformed with the offence named', () => {
+  const request = (serialNumber: number[], extensions?: Extension[]) => ref(new OCSPRequest({ tbsRequest: new TBSRequest({
+    requestList: [new Request({ reqCert: new CertID({
+      hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASHES.sha1[0] }),
+      issuerNameHash: new OctetString(new Uint8Array(20).fill(1)),
+      issuerKeyHash: new OctetString(new Uint8Array(20).fill(2)),
+      serialNumber: new Uint8Array(serialNumber).buffer,
+    }) })],
+    requestExtensions: extensions,
+  }) }));
+  const der = request([0x10, 0x01]);
+  assert.equal(parseOcspRequest(der).requests[0]?.serial, '1001');
   // OCSPRequest's own length, 0x30 0x<n>, rewritten as 0x30 0x81 0x<n>.
   assert.ok(der[1]! < 0x80);
-  const ber = new Uint8Array([0x30, 0x81, ...der.subarray(1)]);
-  const [info] = parseOcspRequest(ber).requests;
-  assert.equal(info?.serial, '1001');
-  assert.deepEqual(info?.der, ref(certId));
+  const refused = (bytes: Uint8Array, message: RegExp) => assert.throws(() => parseOcspRequest(bytes), (error: unknown) => {
+    assert.ok(error instanceof OcspMalformedError, String(error));
+    assert.match(error.message, message);
+    return true;
+  });
+  refused(new Uint8Array([0x30, 0x81, ...der.subarray(1)]), /^not a DER-encoded OCSPRequest: non-minimal length at offset 0 \(65 in long form; BER, not DER\)$/);
+  refused(new Uint8Array([0x30, 0x80, ...der.subarray(2), 0x00, 0x00]), /indefinite length at offset 0/);
+  refused(new Uint8Array([...der, 0x00]), /1 octets follow the outer element/);
+  refused(request([0x00, 0x10, 0x01]), /INTEGER at offset \d+ has a redundant leading octet/);
+  const nonce = (value: number) => new Extension({ extnID: id_pkix_ocsp_nonce, extnValue: new OctetString(ref(new OctetString(new Uint8Array(16).fill(value)))) });
+  assert.ok(parseOcspRequest(request([1], [nonce(1)])).nonce);
+  refused(request([1], [nonce(1), nonce(2)]), /request extension 1\.3\.6\.1\.5\.5\.7\.48\.1\.2 appears more than once/);
 });
 
 test('the direct ResponseData and OCSPResponse encodings are byte-identical to asn1-schema\'s', () => {

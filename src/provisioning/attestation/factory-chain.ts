@@ -9,6 +9,7 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import { DerReader, decodeString, type Tlv } from '../../pki/der-reader.js';
 import { TAG, contextTag } from '../../pki/der-writer.js';
 import { attributeValuesDer } from '../../pki/name.js';
+import { assertStrictDer } from '../../pki/strict-der.js';
 import { OID_HEARTH_DEVICE_MODEL } from '../factory/device-model-extension.js';
 import { sha256Hex } from '../factory/batch-manifest.js';
 
@@ -63,6 +64,12 @@ export interface FactoryIdentity {
 
 
 function parse(der: Uint8Array, what: string): X509Certificate {
+  try {
+    // OpenSSL reads some BER (and ignores bytes after the certificate); a chain is held to DER so its digests pin one encoding.
+    assertStrictDer(der);
+  } catch (error) {
+    throw new FactoryChainError('malformed', `${what} is not DER: ${(error as Error).message}`);
+  }
   try {
     return new X509Certificate(der);
   } catch {
