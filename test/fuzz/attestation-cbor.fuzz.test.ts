@@ -19,7 +19,7 @@ const root = await createAttestationRoot('Acme', rootKeys, now);
 const intermediateKeys = await generateCaKeys();
 const intermediate = await createAttestationIntermediate('Acme', intermediateKeys.publicKey, root, rootKeys.privateKey, now);
 const deviceKeys = await generateDeviceKeys();
-const leaf = await createFactoryCertificate({ manufacturer: 'Acme', model: 'thermo1', serial: 'SN-1', publicKey: deviceKeys.publicKey, intermediate, intermediateKey: intermediateKeys.privateKey, now });
+const leaf = await createFactoryCertificate({ manufacturer: 'Acme', country: 'US', model: 'thermo1', serial: 'SN-1', publicKey: deviceKeys.publicKey, intermediate, intermediateKey: intermediateKeys.privateKey, now });
 const attObj = await encodePackedAttestation({
   signer: keyObjectSigner(KeyObject.from(deviceKeys.privateKey)),
   chain: [new Uint8Array(leaf.rawData), new Uint8Array(intermediate.rawData)],

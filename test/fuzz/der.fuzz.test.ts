@@ -89,7 +89,7 @@ test('fuzz: a mutated factory certificate is refused with FactoryChainError, and
   const intermediate = await createAttestationIntermediate('Acme', intermediateKeys.publicKey, root, rootKeys.privateKey, now);
   const deviceKeys = await generateDeviceKeys();
   const der = (c: x509.X509Certificate) => new Uint8Array(c.rawData);
-  const leaf = der(await createFactoryCertificate({ manufacturer: 'Acme', model: 'thermo1', serial: 'SN-1', publicKey: deviceKeys.publicKey, intermediate, intermediateKey: intermediateKeys.privateKey, now }));
+  const leaf = der(await createFactoryCertificate({ manufacturer: 'Acme', country: 'US', model: 'thermo1', serial: 'SN-1', publicKey: deviceKeys.publicKey, intermediate, intermediateKey: intermediateKeys.privateKey, now }));
   const verifier = new FactoryChainVerifier([{ manufacturer: 'Acme', der: der(root) }]);
   fc.assert(fc.property(mutations, fc.boolean(), (edits, mutateIntermediate) => {
     const chain = mutateIntermediate ? [leaf, mutate(der(intermediate), edits)] : [mutate(leaf, edits), der(intermediate)];

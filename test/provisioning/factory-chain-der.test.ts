@@ -40,7 +40,7 @@ test('a factory chain whose certificates are not DER is refused as malformed, th
   const intermediateKeys = await generateCaKeys();
   const intermediate = await createAttestationIntermediate('Acme', intermediateKeys.publicKey, root, rootKeys.privateKey, now);
   const deviceKeys = await generateDeviceKeys();
-  const leaf = der(await createFactoryCertificate({ manufacturer: 'Acme', model: 'thermo1', serial: 'SN-1', publicKey: deviceKeys.publicKey, intermediate, intermediateKey: intermediateKeys.privateKey, now }));
+  const leaf = der(await createFactoryCertificate({ manufacturer: 'Acme', country: 'US', model: 'thermo1', serial: 'SN-1', publicKey: deviceKeys.publicKey, intermediate, intermediateKey: intermediateKeys.privateKey, now }));
   const verifier = new FactoryChainVerifier([{ manufacturer: 'Acme', der: der(root) }]);
   assert.equal(verifier.verify([leaf, der(intermediate)], now).serial, 'SN-1');
 
