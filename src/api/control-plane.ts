@@ -107,7 +107,7 @@ const HASH_INDEX_BATCH = 50_000;
 /** Writes next to the file and renames over it, so a reader never sees half a certificate. */
 async function replaceFile(path: string, content: string): Promise<void> {
   const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(temporary, content);
+  await writeFile(temporary, content, { mode: 0o600 }); // the data directory is the owner's alone
   await rename(temporary, path);
 }
 

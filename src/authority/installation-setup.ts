@@ -4,7 +4,7 @@
  * an existing, non-empty directory is refused, and a failed setup removes what it created.
  */
 import { createPrivateKey, randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -59,7 +59,7 @@ async function assertFreshDirectory(dir: string): Promise<void> {
   }
 }
 
-async function writeOwnerOnly(path: string, data: string): Promise<void> {
+async function writeOwnerOnly(path: string, data: string | Uint8Array): Promise<void> {
   await writeFile(path, data, { mode: 0o600, flag: 'wx' });
 }
 
@@ -80,8 +80,11 @@ export async function setUpInstallation(options: SetupOptions): Promise<SetupRes
 async function populate(layout: DataDirLayout, options: SetupOptions): Promise<SetupResult> {
   const clock = options.clock ?? systemClock;
   const organization = options.organization ?? 'Hearth';
-  await mkdir(layout.root, { recursive: true, mode: 0o755 });
-  await mkdir(layout.caDir, { mode: 0o755 });
+  // The owner's alone, every directory and file: the database holds token hashes and binding
+  // records, private/ the keys; `hearth serve` refuses a data directory others can enter.
+  await mkdir(layout.root, { recursive: true, mode: 0o700 });
+  await chmod(layout.root, 0o700); // an existing empty directory keeps its mode otherwise
+  await mkdir(layout.caDir, { mode: 0o700 });
   await mkdir(layout.privateDir, { mode: 0o700 });
 
   let passphraseRef = options.passphrase;
@@ -111,13 +114,13 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
 
   const keys: KeyProvider = keyProviderFor(config, layout);
   const hierarchy = await createCaHierarchy({ keys, clock, organization });
-  await writeFile(layout.caCertificate('root'), pemEncode('CERTIFICATE', hierarchy.root));
+  await writeOwnerOnly(layout.caCertificate('root'), pemEncode('CERTIFICATE', hierarchy.root));
   const root = certificateFacts(hierarchy.root);
   const cas = new Map<string, IssuingCa>();
   for (const [name, ca] of hierarchy.issuing) {
-    await writeFile(layout.caCertificate(name), pemEncode('CERTIFICATE', ca.certificate));
+    await writeOwnerOnly(layout.caCertificate(name), pemEncode('CERTIFICATE', ca.certificate));
     const delegate = hierarchy.ocsp.get(name) as { certificate: Uint8Array; signer: Signer };
-    await writeFile(layout.ocspCertificate(name), pemEncode('CERTIFICATE', delegate.certificate));
+    await writeOwnerOnly(layout.ocspCertificate(name), pemEncode('CERTIFICATE', delegate.certificate));
     cas.set(name, { name, certificate: certificateFacts(ca.certificate), signer: ca.signer, chainAbove: [root], ocsp: { certificate: certificateFacts(delegate.certificate), signer: delegate.signer } });
   }
 
@@ -137,12 +140,12 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
     });
     const authority = new Authority(store, bus, cas, clock, publicUrls(config));
     const tls = await authority.issue({ csr: tlsRequest.csrPem, profile: 'service' });
-    await writeFile(layout.tlsCertificate, [tls.der, ...tls.chain.slice(0, -1)].map((der) => pemEncode('CERTIFICATE', der)).join(''));
+    await writeOwnerOnly(layout.tlsCertificate, [tls.der, ...tls.chain.slice(0, -1)].map((der) => pemEncode('CERTIFICATE', der)).join(''));
     const tlsKey = await encryptPrivateKeyPem(createPrivateKey(tlsRequest.privateKeyPem), passphrase);
     await writeOwnerOnly(layout.privateKey('tls'), tlsKey);
 
     const { token } = await createApiToken(store, 'admin', 'admin', clock.now());
-    await writeFile(layout.config, yaml, { mode: 0o644, flag: 'wx' });
+    await writeOwnerOnly(layout.config, yaml);
     return { layout, config, adminToken: token, generatedPassphraseFile, logVerifierKey };
   } finally {
     for (const { signer } of [...hierarchy.issuing.values(), ...hierarchy.ocsp.values()]) await signer.close?.();

@@ -15,6 +15,7 @@
  *   opening a fresh file at once serialise instead of both creating the tables.
  * - Prepared statements are cached by SQL text; Kysely would otherwise re-prepare every query.
  */
+import { closeSync, openSync } from 'node:fs';
 import { Database } from './better-sqlite3-module.js';
 import { SqliteAdapter, SqliteDialect, SqliteDriver, CompiledQuery } from 'kysely';
 import type { DatabaseConnection, Driver, SqliteDatabase, SqliteDialectConfig, SqliteStatement } from 'kysely';
@@ -24,7 +25,18 @@ const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 /** Hearth issues a bounded set of distinct statements; the cap only guards against a leak. */
 const STATEMENT_CACHE_LIMIT = 500;
 
+/**
+ * Creates the database file readable and writable by its owner only, before SQLite opens it: the
+ * WAL and shared-memory files SQLite creates next to it take the main file's mode. An existing
+ * file keeps its mode (`hearth serve` refuses one others can read).
+ */
+function createOwnerOnly(path: string): void {
+  if (path === ':memory:' || path === '' || path.startsWith('file:')) return;
+  closeSync(openSync(path, 'a', 0o600));
+}
+
 export function openSqliteDatabase(path: string): Database {
+  createOwnerOnly(path);
   const db = new Database(path);
   // busy_timeout first: switching to WAL needs a lock another process may briefly hold.
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
