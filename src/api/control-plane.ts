@@ -38,6 +38,7 @@ import { problemFor, sendProblem } from './problem.js';
 import { registerCertificateRoutes } from './routes/certificates.js';
 import { registerRenewalWindowRoutes } from './routes/renewal-windows.js';
 import { registerAcmeEabKeyRoutes } from './routes/acme-eab-keys.js';
+import { EabKeyDerivation } from '../acme/eab-key-derivation.js';
 import { registerOperationalRoutes } from './routes/operational.js';
 import { registerRevocationStatusRoutes } from './routes/revocation-status.js';
 import { registerProvisioningRoutes } from './routes/provisioning.js';
@@ -183,6 +184,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const logIdentity = await openLogIdentity(layout, passphrase);
   closer.add(() => logIdentity.close());
   const checkpointer = new Checkpointer(store, logIdentity.signer, clock);
+  const eabKeys = await EabKeyDerivation.fromPassphrase(passphrase, logIdentity.verifier.name);
 
   // Ports may be 0 (tests): the HTTP server starts first so its real port goes into the URLs
   // the authority embeds in certificates.
@@ -322,7 +324,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   registerProvisioningRoutes(api, { store, manufacturers, manifests: new ManifestImporter(store, clock, raise), claims: new DeviceClaims(store, clock, raise), authenticate });
   registerCertificateRoutes(api, { store, authority, metrics, authenticate });
   registerRenewalWindowRoutes(api, { store, clock, authenticate });
-  registerAcmeEabKeyRoutes(api, { store, clock, policies: Object.keys(config.acme.policies), authenticate });
+  registerAcmeEabKeyRoutes(api, { store, clock, eabKeys, policies: Object.keys(config.acme.policies), authenticate });
   registerOperationalRoutes(api, metrics, storeReachable);
   registerRevocationStreamRoutes(api, {
     feed,
@@ -351,6 +353,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     alwaysValid: config.acme.alwaysValid,
     orderLifetimeMs: config.acme.orderLifetimeSeconds * 1000,
     externalAccountRequired: config.acme.externalAccountRequired,
+    eabKeys,
     policies: config.acme.policies,
     defaultPolicy: config.acme.defaultPolicy,
     rateLimits: config.acme.rateLimits,

@@ -13,6 +13,7 @@ import { renewalInfoMigration } from './0006-renewal-info.js';
 import { acmeAdmissionMigration } from './0007-acme-admission.js';
 import { provisioningMigration } from './0008-provisioning.js';
 import { telemetryMigration } from './0009-telemetry.js';
+import { eabKeysDerivedMigration } from './0011-eab-keys-derived.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const binaryType = dialect === 'postgres' ? 'bytea' : 'blob';
@@ -26,6 +27,7 @@ export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvi
     '0007-acme-admission': acmeAdmissionMigration(binaryType),
     '0008-provisioning': provisioningMigration(binaryType),
     '0009-telemetry': telemetryMigration(binaryType),
+    '0011-eab-keys-derived': eabKeysDerivedMigration(dialect),
   };
   return { getMigrations: async () => migrations };
 }
