@@ -10,7 +10,9 @@ import { stringify as toYaml } from 'yaml';
 import { systemClock, type Clock } from '../core/clock.js';
 import { loadConfig, type HearthConfig } from '../core/config.js';
 import { DataDirLayout } from '../core/data-dir-layout.js';
-import { ConflictError } from '../core/errors.js';
+import { ConfigError, ConflictError } from '../core/errors.js';
+import { generateEncryptedKeyFile } from '../keys/encrypted-key-file.js';
+import { isInsideDataDirectory, ROOT_KEY } from './root-key.js';
 import { openBus } from '../bus/open-bus.js';
 import { openStore } from '../store/open-store.js';
 import type { KeyProvider } from '../keys/key-provider.js';
@@ -41,6 +43,8 @@ export interface SetupOptions {
   databaseSchema?: string;
   /** nats://... when several control-plane processes share the installation. */
   busUrl?: string;
+  /** Where the root CA's encrypted key goes instead of the data directory (file backend only). */
+  rootKeyOut?: string;
   clock?: Clock;
 }
 
@@ -49,6 +53,8 @@ export interface SetupResult {
   config: HearthConfig;
   adminToken: string;
   generatedPassphraseFile?: string;
+  /** The root CA's encrypted key file; absent when a PKCS#11 token holds it. */
+  rootKeyFile?: string;
   /** The transparency log's note verifier key, for auditors. */
   logVerifierKey: string;
 }
@@ -67,9 +73,16 @@ export async function setUpInstallation(options: SetupOptions): Promise<SetupRes
   await assertFreshDirectory(options.dir);
   const createdDir = !existsSync(options.dir);
   const layout = new DataDirLayout(options.dir);
+  if (options.rootKeyOut !== undefined) {
+    if (options.pkcs11) throw new ConfigError('--root-key-out applies to keys in files; with PKCS#11 the root key stays in the token');
+    if (isInsideDataDirectory(layout, options.rootKeyOut)) throw new ConfigError(`the root key file ${options.rootKeyOut} must be outside the data directory ${options.dir}`);
+    if (existsSync(options.rootKeyOut)) throw new ConflictError(`${options.rootKeyOut} already exists; refusing to overwrite a key file`, 'root-key-exists');
+  }
+  const made = { rootKeyOut: false };
   try {
-    return await populate(layout, options);
+    return await populate(layout, options, made);
   } catch (err) {
+    if (made.rootKeyOut) await rm(options.rootKeyOut as string, { force: true });
     // Leave nothing half-made behind: a second `hearth init` must be able to start clean.
     if (createdDir) await rm(options.dir, { recursive: true, force: true });
     else for (const entry of await readdir(options.dir)) await rm(`${options.dir}/${entry}`, { recursive: true, force: true });
@@ -77,7 +90,7 @@ export async function setUpInstallation(options: SetupOptions): Promise<SetupRes
   }
 }
 
-async function populate(layout: DataDirLayout, options: SetupOptions): Promise<SetupResult> {
+async function populate(layout: DataDirLayout, options: SetupOptions, made: { rootKeyOut: boolean }): Promise<SetupResult> {
   const clock = options.clock ?? systemClock;
   const organization = options.organization ?? 'Hearth';
   // The owner's alone, every directory and file: the database holds token hashes and binding
@@ -112,7 +125,21 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
   const yaml = `# Hearth configuration. Every key can be overridden by an env var: server.apiPort -> HEARTH_SERVER_API_PORT.\n${toYaml(settings)}`;
   const config = loadConfig(yaml, {}, layout.config);
 
-  const keys: KeyProvider = keyProviderFor(config, layout);
+  const onlineKeys: KeyProvider = keyProviderFor(config, layout);
+  const rootKeyOut = options.rootKeyOut;
+  // The root's key is written where it was asked to go, never into the data directory then.
+  const keys: KeyProvider =
+    rootKeyOut === undefined
+      ? onlineKeys
+      : {
+          ...onlineKeys,
+          generate: async (name, algorithm) => {
+            if (name !== ROOT_KEY) return onlineKeys.generate(name, algorithm);
+            const signer = await generateEncryptedKeyFile(rootKeyOut, algorithm, passphrase);
+            made.rootKeyOut = true;
+            return signer;
+          },
+        };
   const hierarchy = await createCaHierarchy({ keys, clock, organization });
   await writeOwnerOnly(layout.caCertificate('root'), pemEncode('CERTIFICATE', hierarchy.root));
   const root = certificateFacts(hierarchy.root);
@@ -146,7 +173,8 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
 
     const { token } = await createApiToken(store, 'admin', 'admin', clock.now());
     await writeOwnerOnly(layout.config, yaml);
-    return { layout, config, adminToken: token, generatedPassphraseFile, logVerifierKey };
+    const rootKeyFile = keys.backend === 'file' ? (rootKeyOut ?? layout.privateKey(ROOT_KEY)) : undefined;
+    return { layout, config, adminToken: token, generatedPassphraseFile, logVerifierKey, ...(rootKeyFile ? { rootKeyFile } : {}) };
   } finally {
     for (const { signer } of [...hierarchy.issuing.values(), ...hierarchy.ocsp.values()]) await signer.close?.();
     await bus.close();
