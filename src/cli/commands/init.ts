@@ -16,7 +16,7 @@ function secretSource(env: string | undefined, file: string | undefined, what: s
 export function registerInitCommand(program: Command): void {
   program
     .command('init')
-    .description('create a data directory: offline root CA, devices and services issuing CAs, TLS certificate, config, database, admin token')
+    .description('create a data directory: root CA (its key to be moved offline), devices and services issuing CAs, TLS certificate, config, database, admin token')
     .option('--dir <dir>', 'data directory to create (default $HEARTH_DIR or ./.hearth)')
     .option('--public-host <host>', 'host name clients use to reach this control plane', 'localhost')
     .option('--organization <name>', 'organization named in the CA certificates', 'Hearth')
