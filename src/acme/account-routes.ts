@@ -10,6 +10,7 @@ import { UniqueViolationError } from '../core/errors.js';
 import type { AcmeAccountRecord } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
 import { verifyExternalAccountBinding } from './external-account-binding.js';
+import type { EabKeyDerivation } from './eab-key-derivation.js';
 import { verifyKeyChange } from './jws-request.js';
 import { canonicalPublicJwk } from './jws-signature.js';
 import type { RateLimits } from './rate-limits.js';
@@ -38,6 +39,8 @@ export interface AccountRouteDeps extends AcmeRouteContext {
   rateLimits: RateLimits;
   /** newAccount must carry an external account binding. */
   externalAccountRequired: boolean;
+  /** Derives the binding keys' MAC keys, which the store does not hold. */
+  eabKeys: EabKeyDerivation;
 }
 
 export function registerAccountRoutes(acme: FastifyInstance, deps: AccountRouteDeps): void {
@@ -62,7 +65,7 @@ export function registerAccountRoutes(acme: FastifyInstance, deps: AccountRouteD
     if (payload.termsOfServiceAgreed !== undefined && typeof payload.termsOfServiceAgreed !== 'boolean') throw new AcmeError('malformed', 'termsOfServiceAgreed must be a boolean');
     const contact = checkContacts(payload.contact);
     const binding =
-      payload.externalAccountBinding === undefined ? undefined : await verifyExternalAccountBinding(payload.externalAccountBinding, verified.header.url, verified.thumbprint, store);
+      payload.externalAccountBinding === undefined ? undefined : await verifyExternalAccountBinding(payload.externalAccountBinding, verified.header.url, verified.thumbprint, store, deps.eabKeys);
     if (!binding && deps.externalAccountRequired) throw new AcmeError('externalAccountRequired', 'this server makes accounts only with an external account binding from its operator');
     await deps.rateLimits.take(['newAccountsPerIp', request.ip]);
     const account: AcmeAccountRecord = {

@@ -24,6 +24,7 @@ import type { AcmeRouteContext } from './route-context.js';
 import type { DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
 import type { DeviceCredentials } from '../provisioning/device-credentials.js';
 import { deviceAttest01Validator } from './device-attest01-validator.js';
+import type { EabKeyDerivation } from './eab-key-derivation.js';
 
 export interface AcmeServerDeps {
   store: Store;
@@ -38,6 +39,8 @@ export interface AcmeServerDeps {
   /** How long an order and its authorizations stay open. */
   orderLifetimeMs: number;
   externalAccountRequired: boolean;
+  /** Derives external account binding MAC keys (the store holds none). */
+  eabKeys: EabKeyDerivation;
   policies: Readonly<Record<string, IdentifierPolicyConfig>>;
   defaultPolicy: string;
   rateLimits: RateLimitConfig;
@@ -128,7 +131,7 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
       }
       const rateLimits = new RateLimits(deps.store, deps.clock, deps.rateLimits);
       const policies = new IdentifierPolicies(deps.policies, deps.defaultPolicy);
-      registerAccountRoutes(acme, { ...context, rateLimits, externalAccountRequired: deps.externalAccountRequired });
+      registerAccountRoutes(acme, { ...context, rateLimits, externalAccountRequired: deps.externalAccountRequired, eabKeys: deps.eabKeys });
       registerOrderRoutes(acme, { ...context, authority: deps.authority, validators, policies, rateLimits, orderLifetimeMs: deps.orderLifetimeMs, ...(deps.attestation ? { attestation: deps.attestation } : {}), ...(deps.deviceCredentials ? { deviceCredentials: deps.deviceCredentials } : {}) });
       registerRevocationRoutes(acme, { ...context, authority: deps.authority });
       registerRenewalInfoRoutes(acme, { ...context, authority: deps.authority });

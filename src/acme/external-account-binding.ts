@@ -5,6 +5,7 @@
  */
 import { calculateJwkThumbprint, flattenedVerify, type FlattenedJWSInput, type JWK } from 'jose';
 import type { AcmeEabKeyRecord, Store } from '../store/store.js';
+import type { EabKeyDerivation } from './eab-key-derivation.js';
 import { AcmeError } from './acme-error.js';
 
 /** RFC 8555 7.3.4: a MAC algorithm; these are the ones JWS defines. */
@@ -23,7 +24,7 @@ function decodeJson(part: string, what: string): unknown {
  * Checks the binding for the account key with thumbprint `accountThumbprint` requested at `url`,
  * and returns the binding key, still unbound. The caller binds it with the account's insert.
  */
-export async function verifyExternalAccountBinding(binding: unknown, url: string, accountThumbprint: string, store: Store): Promise<AcmeEabKeyRecord> {
+export async function verifyExternalAccountBinding(binding: unknown, url: string, accountThumbprint: string, store: Store, keys: EabKeyDerivation): Promise<AcmeEabKeyRecord> {
   if (typeof binding !== 'object' || binding === null || Array.isArray(binding)) throw new AcmeError('malformed', 'externalAccountBinding must be a flattened JWS');
   const jws = binding as Record<string, unknown>;
   const members = Object.keys(jws).sort().join(',');
@@ -50,7 +51,7 @@ export async function verifyExternalAccountBinding(binding: unknown, url: string
   if (!key) throw new AcmeError('unauthorized', `no external account binding key ${JSON.stringify(header.kid)}`);
   if (key.accountId !== null) throw new AcmeError('unauthorized', `external account binding key ${key.kid} is bound to an account already`);
   try {
-    await flattenedVerify(jws as unknown as FlattenedJWSInput, key.hmacKey, { algorithms: [header.alg] });
+    await flattenedVerify(jws as unknown as FlattenedJWSInput, keys.keyFor(key.kid), { algorithms: [header.alg] });
   } catch {
     throw new AcmeError('unauthorized', "the external account binding's MAC does not verify with that key");
   }

@@ -39,6 +39,7 @@ import { problemFor, sendProblem } from './problem.js';
 import { registerCertificateRoutes } from './routes/certificates.js';
 import { registerRenewalWindowRoutes } from './routes/renewal-windows.js';
 import { registerAcmeEabKeyRoutes } from './routes/acme-eab-keys.js';
+import { EabKeyDerivation } from '../acme/eab-key-derivation.js';
 import { registerOperationalRoutes } from './routes/operational.js';
 import { registerRevocationStatusRoutes } from './routes/revocation-status.js';
 import { registerProvisioningRoutes } from './routes/provisioning.js';
@@ -111,7 +112,7 @@ const HASH_INDEX_BATCH = 50_000;
 /** Writes next to the file and renames over it, so a reader never sees half a certificate. */
 async function replaceFile(path: string, content: string): Promise<void> {
   const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(temporary, content);
+  await writeFile(temporary, content, { mode: 0o600 }); // the data directory is the owner's alone
   await rename(temporary, path);
 }
 
@@ -194,6 +195,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const logIdentity = await openLogIdentity(layout, passphrase);
   closer.add(() => logIdentity.close());
   const checkpointer = new Checkpointer(store, logIdentity.signer, clock);
+  const eabKeys = await EabKeyDerivation.fromPassphrase(passphrase, logIdentity.verifier.name);
 
   // Ports may be 0 (tests): the HTTP server starts first so its real port goes into the URLs
   // the authority embeds in certificates.
@@ -327,10 +329,10 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const manufacturers = new ManufacturerRegistry(store, clock);
   manufacturers.onRootsChanged(() => attestation.rootsChanged());
   registerProvisioningRoutes(api, { store, manufacturers, manifests: new ManifestImporter(store, clock, raise), claims: new DeviceClaims(store, clock, raise), deviceCredentials, authenticate });
-  registerGatewayRoutes(api, { store, clock, authority, authenticate });
+  registerGatewayRoutes(api, { store, clock, authority, eabKeys, authenticate });
   registerCertificateRoutes(api, { store, authority, metrics, authenticate });
   registerRenewalWindowRoutes(api, { store, clock, authenticate });
-  registerAcmeEabKeyRoutes(api, { store, clock, policies: Object.keys(config.acme.policies), authenticate });
+  registerAcmeEabKeyRoutes(api, { store, clock, eabKeys, policies: Object.keys(config.acme.policies), authenticate });
   registerOperationalRoutes(api, metrics, storeReachable);
   registerRevocationStreamRoutes(api, {
     feed,
@@ -360,6 +362,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     alwaysValid: config.acme.alwaysValid,
     orderLifetimeMs: config.acme.orderLifetimeSeconds * 1000,
     externalAccountRequired: config.acme.externalAccountRequired,
+    eabKeys,
     policies: config.acme.policies,
     defaultPolicy: config.acme.defaultPolicy,
     rateLimits: config.acme.rateLimits,

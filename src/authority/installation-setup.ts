@@ -4,13 +4,15 @@
  * an existing, non-empty directory is refused, and a failed setup removes what it created.
  */
 import { createPrivateKey, randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
 import { systemClock, type Clock } from '../core/clock.js';
 import { loadConfig, type HearthConfig } from '../core/config.js';
 import { DataDirLayout } from '../core/data-dir-layout.js';
-import { ConflictError } from '../core/errors.js';
+import { ConfigError, ConflictError } from '../core/errors.js';
+import { generateEncryptedKeyFile } from '../keys/encrypted-key-file.js';
+import { isInsideDataDirectory, ROOT_KEY } from './root-key.js';
 import { openBus } from '../bus/open-bus.js';
 import { openStore } from '../store/open-store.js';
 import type { KeyProvider } from '../keys/key-provider.js';
@@ -41,6 +43,8 @@ export interface SetupOptions {
   databaseSchema?: string;
   /** nats://... when several control-plane processes share the installation. */
   busUrl?: string;
+  /** Where the root CA's encrypted key goes instead of the data directory (file backend only). */
+  rootKeyOut?: string;
   clock?: Clock;
 }
 
@@ -49,6 +53,8 @@ export interface SetupResult {
   config: HearthConfig;
   adminToken: string;
   generatedPassphraseFile?: string;
+  /** The root CA's encrypted key file; absent when a PKCS#11 token holds it. */
+  rootKeyFile?: string;
   /** The transparency log's note verifier key, for auditors. */
   logVerifierKey: string;
 }
@@ -59,7 +65,7 @@ async function assertFreshDirectory(dir: string): Promise<void> {
   }
 }
 
-async function writeOwnerOnly(path: string, data: string): Promise<void> {
+async function writeOwnerOnly(path: string, data: string | Uint8Array): Promise<void> {
   await writeFile(path, data, { mode: 0o600, flag: 'wx' });
 }
 
@@ -67,9 +73,16 @@ export async function setUpInstallation(options: SetupOptions): Promise<SetupRes
   await assertFreshDirectory(options.dir);
   const createdDir = !existsSync(options.dir);
   const layout = new DataDirLayout(options.dir);
+  if (options.rootKeyOut !== undefined) {
+    if (options.pkcs11) throw new ConfigError('--root-key-out applies to keys in files; with PKCS#11 the root key stays in the token');
+    if (isInsideDataDirectory(layout, options.rootKeyOut)) throw new ConfigError(`the root key file ${options.rootKeyOut} must be outside the data directory ${options.dir}`);
+    if (existsSync(options.rootKeyOut)) throw new ConflictError(`${options.rootKeyOut} already exists; refusing to overwrite a key file`, 'root-key-exists');
+  }
+  const made = { rootKeyOut: false };
   try {
-    return await populate(layout, options);
+    return await populate(layout, options, made);
   } catch (err) {
+    if (made.rootKeyOut) await rm(options.rootKeyOut as string, { force: true });
     // Leave nothing half-made behind: a second `hearth init` must be able to start clean.
     if (createdDir) await rm(options.dir, { recursive: true, force: true });
     else for (const entry of await readdir(options.dir)) await rm(`${options.dir}/${entry}`, { recursive: true, force: true });
@@ -77,11 +90,14 @@ export async function setUpInstallation(options: SetupOptions): Promise<SetupRes
   }
 }
 
-async function populate(layout: DataDirLayout, options: SetupOptions): Promise<SetupResult> {
+async function populate(layout: DataDirLayout, options: SetupOptions, made: { rootKeyOut: boolean }): Promise<SetupResult> {
   const clock = options.clock ?? systemClock;
   const organization = options.organization ?? 'Hearth';
-  await mkdir(layout.root, { recursive: true, mode: 0o755 });
-  await mkdir(layout.caDir, { mode: 0o755 });
+  // The owner's alone, every directory and file: the database holds token hashes and binding
+  // records, private/ the keys; `hearth serve` refuses a data directory others can enter.
+  await mkdir(layout.root, { recursive: true, mode: 0o700 });
+  await chmod(layout.root, 0o700); // an existing empty directory keeps its mode otherwise
+  await mkdir(layout.caDir, { mode: 0o700 });
   await mkdir(layout.privateDir, { mode: 0o700 });
 
   let passphraseRef = options.passphrase;
@@ -109,15 +125,29 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
   const yaml = `# Hearth configuration. Every key can be overridden by an env var: server.apiPort -> HEARTH_SERVER_API_PORT.\n${toYaml(settings)}`;
   const config = loadConfig(yaml, {}, layout.config);
 
-  const keys: KeyProvider = keyProviderFor(config, layout);
+  const onlineKeys: KeyProvider = keyProviderFor(config, layout);
+  const rootKeyOut = options.rootKeyOut;
+  // The root's key is written where it was asked to go, never into the data directory then.
+  const keys: KeyProvider =
+    rootKeyOut === undefined
+      ? onlineKeys
+      : {
+          ...onlineKeys,
+          generate: async (name, algorithm) => {
+            if (name !== ROOT_KEY) return onlineKeys.generate(name, algorithm);
+            const signer = await generateEncryptedKeyFile(rootKeyOut, algorithm, passphrase);
+            made.rootKeyOut = true;
+            return signer;
+          },
+        };
   const hierarchy = await createCaHierarchy({ keys, clock, organization });
-  await writeFile(layout.caCertificate('root'), pemEncode('CERTIFICATE', hierarchy.root));
+  await writeOwnerOnly(layout.caCertificate('root'), pemEncode('CERTIFICATE', hierarchy.root));
   const root = certificateFacts(hierarchy.root);
   const cas = new Map<string, IssuingCa>();
   for (const [name, ca] of hierarchy.issuing) {
-    await writeFile(layout.caCertificate(name), pemEncode('CERTIFICATE', ca.certificate));
+    await writeOwnerOnly(layout.caCertificate(name), pemEncode('CERTIFICATE', ca.certificate));
     const delegate = hierarchy.ocsp.get(name) as { certificate: Uint8Array; signer: Signer };
-    await writeFile(layout.ocspCertificate(name), pemEncode('CERTIFICATE', delegate.certificate));
+    await writeOwnerOnly(layout.ocspCertificate(name), pemEncode('CERTIFICATE', delegate.certificate));
     cas.set(name, { name, certificate: certificateFacts(ca.certificate), signer: ca.signer, chainAbove: [root], ocsp: { certificate: certificateFacts(delegate.certificate), signer: delegate.signer } });
   }
 
@@ -137,13 +167,14 @@ async function populate(layout: DataDirLayout, options: SetupOptions): Promise<S
     });
     const authority = new Authority(store, bus, cas, clock, publicUrls(config));
     const tls = await authority.issue({ csr: tlsRequest.csrPem, profile: 'service' });
-    await writeFile(layout.tlsCertificate, [tls.der, ...tls.chain.slice(0, -1)].map((der) => pemEncode('CERTIFICATE', der)).join(''));
+    await writeOwnerOnly(layout.tlsCertificate, [tls.der, ...tls.chain.slice(0, -1)].map((der) => pemEncode('CERTIFICATE', der)).join(''));
     const tlsKey = await encryptPrivateKeyPem(createPrivateKey(tlsRequest.privateKeyPem), passphrase);
     await writeOwnerOnly(layout.privateKey('tls'), tlsKey);
 
     const { token } = await createApiToken(store, 'admin', 'admin', clock.now());
-    await writeFile(layout.config, yaml, { mode: 0o644, flag: 'wx' });
-    return { layout, config, adminToken: token, generatedPassphraseFile, logVerifierKey };
+    await writeOwnerOnly(layout.config, yaml);
+    const rootKeyFile = keys.backend === 'file' ? (rootKeyOut ?? layout.privateKey(ROOT_KEY)) : undefined;
+    return { layout, config, adminToken: token, generatedPassphraseFile, logVerifierKey, ...(rootKeyFile ? { rootKeyFile } : {}) };
   } finally {
     for (const { signer } of [...hierarchy.issuing.values(), ...hierarchy.ocsp.values()]) await signer.close?.();
     await bus.close();

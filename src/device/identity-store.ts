@@ -104,7 +104,7 @@ export class FileIdentityStore implements DeviceIdentityStore {
   }
 
   async writeCertificate(pem: string): Promise<void> {
-    writeAtomically(join(this.dir, 'certificate.pem'), pem, 0o644);
+    writeAtomically(join(this.dir, 'certificate.pem'), pem, 0o600); // the identity directory is its owner's alone, like the gateway's
   }
 }
 

@@ -80,11 +80,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const controlPlane = config.controlPlane;
   if (!controlPlane) throw new ConfigError('the gateway needs the control plane URL: --control-plane https://host:8443 or controlPlane in gateway.yaml');
   const trustDir = join(dir, 'trust');
-  await mkdir(trustDir, { recursive: true });
+  // The gateway's directory holds its key, its sensors' keys and queued messages: the owner's alone.
+  await mkdir(trustDir, { recursive: true, mode: 0o700 });
   const rootPath = join(trustDir, 'root.pem');
   if (options.rootPem) {
     new X509Certificate(options.rootPem); // refuses what is not a certificate before it is trusted
-    await writeFile(rootPath, options.rootPem);
+    await writeFile(rootPath, options.rootPem, { mode: 0o600 });
   }
   if (!existsSync(rootPath)) throw new ConfigError(`no trusted root in ${rootPath}: give the installation's root certificate with --root-ca on first start`);
   const rootPem = await readFile(rootPath, 'utf8');
@@ -130,8 +131,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       onSnapshot: async (snapshot: StreamSnapshot) => {
         const ca = new X509Certificate(snapshot.caCertificate);
         if (!ca.checkIssued(root) || !ca.verify(root.publicKey)) throw new Error('the devices CA in the snapshot is not signed by the trusted root');
-        await writeFile(devicesCaPath, snapshot.caCertificate);
-        await writeFile(crlUrlPath, snapshot.crlUrl);
+        await writeFile(devicesCaPath, snapshot.caCertificate, { mode: 0o600 });
+        await writeFile(crlUrlPath, snapshot.crlUrl, { mode: 0o600 });
       },
       onStateChange: (connected, detail) => {
         metrics.revocationStreamUp.set(connected ? 1 : 0);

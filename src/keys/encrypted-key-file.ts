@@ -27,7 +27,7 @@ function errorCode(error: unknown): string | undefined {
  * no file or the complete one. link() stands in for rename() because it refuses to replace an
  * existing file atomically, whereas checking first and renaming afterwards would race.
  */
-async function createOwnerOnlyFileAtomically(path: string, contents: string): Promise<void> {
+export async function createOwnerOnlyFileAtomically(path: string, contents: string): Promise<void> {
   const directory = dirname(path);
   const temporary = join(directory, `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`);
   try {

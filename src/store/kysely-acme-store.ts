@@ -208,7 +208,7 @@ export class KyselyAcmeStore {
     await insertUnique(`external account binding key ${key.kid}`, () =>
       this.db
         .insertInto('acme_eab_keys')
-        .values({ kid: key.kid, hmac_key: key.hmacKey, policy: key.policy, created_at: key.createdAt.getTime(), account_id: key.accountId, bound_at: key.boundAt?.getTime() ?? null })
+        .values({ kid: key.kid, policy: key.policy, created_at: key.createdAt.getTime(), account_id: key.accountId, bound_at: key.boundAt?.getTime() ?? null })
         .execute(),
     );
   }
@@ -218,7 +218,6 @@ export class KyselyAcmeStore {
     return (
       row && {
         kid: row.kid,
-        hmacKey: new Uint8Array(row.hmac_key),
         policy: row.policy,
         createdAt: new Date(Number(row.created_at)),
         accountId: row.account_id,
@@ -228,10 +227,10 @@ export class KyselyAcmeStore {
   }
 
   async bindAcmeEabKey(kid: string, accountId: string, at: Date): Promise<boolean> {
-    // The MAC key has done its one job: it is wiped, so a later leak of the database cannot replay it.
+    // Once bound, the kid derives a key that binds nothing: the account_id refuses it.
     const result = await this.db
       .updateTable('acme_eab_keys')
-      .set({ account_id: accountId, bound_at: at.getTime(), hmac_key: new Uint8Array(0) })
+      .set({ account_id: accountId, bound_at: at.getTime() })
       .where('kid', '=', kid)
       .where('account_id', 'is', null)
       .executeTakeFirst();

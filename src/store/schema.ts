@@ -98,7 +98,6 @@ export interface AcmeAccountsTable {
 
 export interface AcmeEabKeysTable {
   kid: string;
-  hmac_key: Bytes;
   policy: string | null;
   created_at: EpochMs;
   account_id: string | null;

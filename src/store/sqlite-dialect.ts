@@ -1,7 +1,9 @@
 /**
  * Kysely's SQLite dialect tuned for Hearth:
- * - WAL + synchronous=NORMAL: a crashed or killed process loses nothing committed, and commits
- *   skip the fsync that would cap issuance at disk latency (only an OS crash can lose the tail).
+ * - WAL + synchronous=FULL: a commit is on disk before it returns. A certificate handed to a
+ *   client must be one the store still knows after a power cut (NORMAL would lose the WAL's
+ *   unsynced tail: issued certificates and their log leaves). Measured side by side on issuance,
+ *   no cost at 64 requests in flight (group commit shares one fsync), 0.81x at 4.
  * - wal_autocheckpoint raised from 1,000 to 10,000 pages (a WAL of up to ~40 MB): each checkpoint
  *   costs two fsyncs plus copying pages, and at the default it ran every ~100 issuances, halving
  *   throughput; larger batches also copy each hot index page once instead of many times.
@@ -13,6 +15,7 @@
  *   opening a fresh file at once serialise instead of both creating the tables.
  * - Prepared statements are cached by SQL text; Kysely would otherwise re-prepare every query.
  */
+import { closeSync, openSync } from 'node:fs';
 import { Database } from './better-sqlite3-module.js';
 import { SqliteAdapter, SqliteDialect, SqliteDriver, CompiledQuery } from 'kysely';
 import type { DatabaseConnection, Driver, SqliteDatabase, SqliteDialectConfig, SqliteStatement } from 'kysely';
@@ -22,12 +25,23 @@ const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 /** Hearth issues a bounded set of distinct statements; the cap only guards against a leak. */
 const STATEMENT_CACHE_LIMIT = 500;
 
+/**
+ * Creates the database file readable and writable by its owner only, before SQLite opens it: the
+ * WAL and shared-memory files SQLite creates next to it take the main file's mode. An existing
+ * file keeps its mode (`hearth serve` refuses one others can read).
+ */
+function createOwnerOnly(path: string): void {
+  if (path === ':memory:' || path === '' || path.startsWith('file:')) return;
+  closeSync(openSync(path, 'a', 0o600));
+}
+
 export function openSqliteDatabase(path: string): Database {
+  createOwnerOnly(path);
   const db = new Database(path);
   // busy_timeout first: switching to WAL needs a lock another process may briefly hold.
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  db.pragma('synchronous = FULL');
   db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   db.pragma('foreign_keys = ON');
   return db;

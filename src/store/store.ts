@@ -111,10 +111,12 @@ export interface AcmeAccountRecord {
   policy: string | null;
 }
 
-/** An external account binding key (RFC 8555 7.3.4): an operator hands it out, one account binds it. */
+/**
+ * An external account binding key (RFC 8555 7.3.4): an operator hands it out, one account binds
+ * it. Its MAC key is derived from the kid and an installation secret, never stored.
+ */
 export interface AcmeEabKeyRecord {
   kid: string;
-  hmacKey: Uint8Array;
   /** The identifier policy the bound account gets; null for the default. */
   policy: string | null;
   createdAt: Date;

@@ -36,7 +36,7 @@ export function newLogOrigin(publicHost: string): string {
 export async function createLogKey(layout: DataDirLayout, passphrase: string, origin: string): Promise<string> {
   const signer = await generateEncryptedKeyFile(layout.privateKey(LOG_KEY), 'Ed25519', passphrase);
   const verifierKey = formatVerifierKey(origin, rawEd25519(await signer.publicKeySpki()));
-  await writeFile(layout.logVerifierKey, `${verifierKey}\n`, { mode: 0o644, flag: 'wx' });
+  await writeFile(layout.logVerifierKey, `${verifierKey}\n`, { mode: 0o600, flag: 'wx' }); // public, but the data directory is the owner's alone
   await signer.close?.();
   return verifierKey;
 }

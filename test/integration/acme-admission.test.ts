@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
 import acme from 'acme-client';
@@ -116,6 +116,28 @@ describe('external account binding required, identifier policies per account', (
     const cli = runCli(['acme', 'eab-key', '--dir', bed.installation.dir, '--policy', 'nowhere'], env);
     assert.notEqual(cli.status, 0);
     assert.match(cli.stderr, /no identifier policy "nowhere"/);
+  });
+
+  test('the database holds no usable binding key: not in hearth.db, its WAL or shared memory; the key still binds after a restart', async () => {
+    const { kid, hmacKey } = eabKey(bed, 'gateways');
+    const raw = Buffer.from(hmacKey, 'base64url');
+    assert.equal(raw.length, 32);
+    const files = readdirSync(bed.installation.dir).filter((name) => name.startsWith('hearth.db'));
+    assert.ok(files.includes('hearth.db-wal'), 'the write is still in the WAL while the server runs');
+    for (const file of files) {
+      const bytes = readFileSync(join(bed.installation.dir, file));
+      assert.equal(bytes.indexOf(raw), -1, `${file} holds the MAC key`);
+      assert.equal(bytes.indexOf(Buffer.from(hmacKey)), -1, `${file} holds the MAC key in base64url`);
+      assert.equal(bytes.indexOf(Buffer.from(raw.toString('base64'))), -1, `${file} holds the MAC key in base64`);
+    }
+    // The key is derived again from the kid and the installation's secret by a new process.
+    await bed.server.stop();
+    bed.server = await startServer(bed.installation);
+    // On a new port: what later tests reach follows it.
+    bed.directoryUrl = `${bed.server.apiUrl}/acme/directory`;
+    bed.wire = new AcmeWire(bed.server.apiUrl, new Agent({ ca: readFileSync(join(bed.installation.dir, 'ca/root.pem')) }));
+    const client = new acme.Client({ directoryUrl: bed.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey } });
+    await client.createAccount({ termsOfServiceAgreed: true });
   });
 
   test("an account orders only the names its key's policy allows", async () => {

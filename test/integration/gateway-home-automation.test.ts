@@ -122,7 +122,7 @@ test('a sensor on the loopback plaintext listener gets its token over HTTP and p
 
 test('a plaintext sensor listener on a non-loopback address is refused at start', () => {
   const dir = join(bed.work, 'plaintext-everywhere');
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(join(dir, 'gateway.yaml'), stringify({ controlPlane: 'https://localhost:1', sensors: { enabled: true, transport: 'loopback-plaintext', host: '0.0.0.0' } }));
   const result = runCli(['gateway', '--dir', dir], process.env);
   assert.notEqual(result.status, 0);

@@ -32,7 +32,7 @@ export function registerGatewayStoreContract(label: string, factory: StoreFactor
 
       const accountId = `acct-${suffix()}`;
       assert.equal(await store.gateways.findGatewayByAccount(accountId), undefined);
-      await store.insertAcmeEabKey({ kid, hmacKey: new Uint8Array(32), policy: null, createdAt: at, accountId: null, boundAt: null });
+      await store.insertAcmeEabKey({ kid, policy: null, createdAt: at, accountId: null, boundAt: null });
       assert.equal(await store.gateways.findGatewayByAccount(accountId), undefined, 'an unbound key names no account');
       await store.transaction(async (tx) => {
         await tx.insertAcmeAccount({ id: accountId, thumbprint: `t-${suffix()}`, jwk: { kty: 'EC' }, status: 'valid', contact: [], termsAgreed: true, createdAt: at, policy: null });

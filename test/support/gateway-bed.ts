@@ -98,7 +98,7 @@ export async function startGatewayBed(options: { gatewayYaml?: Record<string, un
   const gatewayDir = join(work, 'gateway');
   const rootFile = join(installation.dir, 'ca/root.pem');
   if (options.gatewayYaml) {
-    mkdirSync(gatewayDir, { recursive: true });
+    mkdirSync(gatewayDir, { recursive: true, mode: 0o700 });
     writeFileSync(join(gatewayDir, 'gateway.yaml'), stringify(options.gatewayYaml));
   }
   const env = { ...process.env, HEARTH_LOG_LEVEL: 'info' };

@@ -2,6 +2,8 @@
  * External account binding keys for the ACME server: an administrator makes one per subscriber
  * (a gateway fleet, a team) and hands over the kid and HMAC key; the subscriber's ACME client
  * binds its new account with them, once. The key names the identifier policy the account gets.
+ * The HMAC key is derived from the kid and the installation's secret and stored nowhere: it is
+ * shown in the response, once.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -9,18 +11,16 @@ import { authorize, type Principal } from '../../access/principal.js';
 import type { Clock } from '../../core/clock.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../../core/errors.js';
 import type { Store } from '../../store/store.js';
+import type { EabKeyDerivation } from '../../acme/eab-key-derivation.js';
 
 const problem = {
   type: 'object',
   properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
 } as const;
 
-/** 256 bits: HS256's own strength. */
-const HMAC_KEY_BYTES = 32;
-
 export function registerAcmeEabKeyRoutes(
   app: FastifyInstance,
-  deps: { store: Store; clock: Clock; policies: readonly string[]; authenticate: (request: FastifyRequest) => Promise<Principal> },
+  deps: { store: Store; clock: Clock; eabKeys: EabKeyDerivation; policies: readonly string[]; authenticate: (request: FastifyRequest) => Promise<Principal> },
 ): void {
   app.post<{ Body: { policy?: string } }>(
     '/api/v1/acme/eab-keys',
@@ -45,8 +45,8 @@ export function registerAcmeEabKeyRoutes(
         throw new BadRequestError(`no identifier policy "${policy}" in acme.policies (${deps.policies.join(', ')})`);
       }
       const kid = `eab_${randomBytes(12).toString('base64url')}`;
-      const hmacKey = new Uint8Array(randomBytes(HMAC_KEY_BYTES));
-      await deps.store.insertAcmeEabKey({ kid, hmacKey, policy, createdAt: deps.clock.now(), accountId: null, boundAt: null });
+      await deps.store.insertAcmeEabKey({ kid, policy, createdAt: deps.clock.now(), accountId: null, boundAt: null });
+      const hmacKey = deps.eabKeys.keyFor(kid);
       // The key itself is never logged: whoever reads logs must not be able to make accounts.
       request.log.info({ kid, policy, by: principal.id }, 'external account binding key made');
       return reply.status(201).send({ kid, hmacKey: Buffer.from(hmacKey).toString('base64url'), policy });

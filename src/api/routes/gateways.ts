@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authorize, type Principal } from '../../access/principal.js';
 import type { Authority } from '../../authority/authority.js';
+import type { EabKeyDerivation } from '../../acme/eab-key-derivation.js';
 import type { Clock } from '../../core/clock.js';
 import { BadRequestError, ConflictError, NotFoundError, UniqueViolationError } from '../../core/errors.js';
 import { parseDeviceId } from '../../pki/device-id.js';
@@ -24,9 +25,6 @@ const problem = {
 const errors = { 400: problem, 401: problem, 403: problem, 404: problem, 409: problem } as const;
 const gatewayView = { type: 'object', properties: { name: { type: 'string' }, status: { type: 'string' }, eabKid: { type: 'string' }, createdAt: { type: 'string' }, retiredAt: { type: ['string', 'null'] } } } as const;
 
-/** 256 bits: HS256's own strength. */
-const HMAC_KEY_BYTES = 32;
-
 function view(gateway: GatewayRecord) {
   return { name: gateway.name, status: gateway.status, eabKid: gateway.eabKid, createdAt: gateway.createdAt.toISOString(), retiredAt: gateway.retiredAt?.toISOString() ?? null };
 }
@@ -37,7 +35,7 @@ function checkGatewayName(name: string): string {
   return name;
 }
 
-export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store; clock: Clock; authority: Authority; authenticate: (request: FastifyRequest) => Promise<Principal> }): void {
+export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store; clock: Clock; authority: Authority; eabKeys: EabKeyDerivation; authenticate: (request: FastifyRequest) => Promise<Principal> }): void {
   const allowed = async (request: FastifyRequest): Promise<Principal> => {
     const principal = await deps.authenticate(request);
     authorize(principal, 'gateway:manage');
@@ -59,11 +57,12 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store
       const name = checkGatewayName(request.body.name);
       const now = deps.clock.now();
       const gateway: GatewayRecord = { name, eabKid: `eab_${randomBytes(12).toString('base64url')}`, status: 'active', createdAt: now, retiredAt: null };
-      const hmacKey = new Uint8Array(randomBytes(HMAC_KEY_BYTES));
+      // Derived from the kid and the installation's secret, stored nowhere (acme/eab-key-derivation.ts).
+      const hmacKey = deps.eabKeys.keyFor(gateway.eabKid);
       try {
         await deps.store.transaction(async (tx) => {
           await tx.gateways.insertGateway(gateway);
-          await tx.insertAcmeEabKey({ kid: gateway.eabKid, hmacKey, policy: null, createdAt: now, accountId: null, boundAt: null });
+          await tx.insertAcmeEabKey({ kid: gateway.eabKid, policy: null, createdAt: now, accountId: null, boundAt: null });
         });
       } catch (error) {
         if (error instanceof UniqueViolationError) throw new ConflictError(`a gateway named ${name} is registered already (retired names are not reused)`, 'gateway-exists');

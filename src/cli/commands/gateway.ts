@@ -6,6 +6,7 @@ import { backgroundStdout, createLogger } from '../../core/logger.js';
 import { loadGatewayConfig } from '../../gateway/gateway-config.js';
 import { startGateway } from '../../gateway/gateway.js';
 import { memoryAllocator } from '../memory-allocator.js';
+import { assertPrivateDataDirectory } from '../private-directory.js';
 
 const portNumber = (value: string): number => {
   const port = Number(value);
@@ -28,6 +29,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--eab-hmac-key-file <file>', 'file holding the external account binding MAC key')
     .action(async (opts) => {
       const dir = resolve(opts.dir);
+      assertPrivateDataDirectory(dir, 'hearth gateway');
       const config = loadGatewayConfig(join(dir, 'gateway.yaml'), {
         controlPlane: opts.controlPlane,
         name: opts.name,

@@ -16,7 +16,7 @@ function secretSource(env: string | undefined, file: string | undefined, what: s
 export function registerInitCommand(program: Command): void {
   program
     .command('init')
-    .description('create a data directory: offline root CA, devices and services issuing CAs, TLS certificate, config, database, admin token')
+    .description('create a data directory: root CA (its key to be moved offline), devices and services issuing CAs, TLS certificate, config, database, admin token')
     .option('--dir <dir>', 'data directory to create (default $HEARTH_DIR or ./.hearth)')
     .option('--public-host <host>', 'host name clients use to reach this control plane', 'localhost')
     .option('--organization <name>', 'organization named in the CA certificates', 'Hearth')
@@ -25,6 +25,7 @@ export function registerInitCommand(program: Command): void {
     .option('--database-url <url>', 'postgres://... to use PostgreSQL instead of SQLite')
     .option('--database-schema <name>', 'PostgreSQL schema for the tables (default: the search path, usually public)')
     .option('--bus-url <url>', 'nats://host:4222 to share events between control-plane processes')
+    .option('--root-key-out <file>', 'write the root CA key (encrypted) to this file, outside the data directory, e.g. on removable media')
     .option('--pkcs11-module <path>', 'PKCS#11 library: keep CA keys in a hardware token')
     .option('--pkcs11-token <label>', 'label of the PKCS#11 token')
     .option('--pkcs11-pin-env <VAR>', 'env var holding the token user PIN')
@@ -41,9 +42,20 @@ export function registerInitCommand(program: Command): void {
         }
         pkcs11 = { module: opts.pkcs11Module as string, tokenLabel: opts.pkcs11Token as string, pin };
       }
-      const result = await setUpInstallation({ dir, publicHost: opts.publicHost, organization: opts.organization, passphrase, pkcs11, databaseUrl: opts.databaseUrl, databaseSchema: opts.databaseSchema, busUrl: opts.busUrl });
+      const rootKeyOut = opts.rootKeyOut ? resolve(opts.rootKeyOut as string) : undefined;
+      const result = await setUpInstallation({ dir, publicHost: opts.publicHost, organization: opts.organization, passphrase, pkcs11, databaseUrl: opts.databaseUrl, databaseSchema: opts.databaseSchema, busUrl: opts.busUrl, rootKeyOut });
       console.log(`Created Hearth installation in ${dir}`);
-      console.log(`  root CA (offline)      ${result.layout.caCertificate('root')}`);
+      console.log(`  root CA certificate    ${result.layout.caCertificate('root')}`);
+      if (result.rootKeyFile === undefined) {
+        console.log(`  root CA key            in the PKCS#11 token; hearth serve never uses it: keep the token offline`);
+      } else if (rootKeyOut !== undefined) {
+        console.log(`  root CA key            ${result.rootKeyFile} (encrypted with the key passphrase; not in the data directory: keep it offline)`);
+      } else {
+        console.log(`  root CA key            ${result.rootKeyFile}`);
+        console.log(`                         NOT offline yet: it sits beside the online keys under the same passphrase.`);
+        console.log(`                         hearth serve never uses it; move it off this machine with`);
+        console.log(`                         hearth ca export-root-key --dir ${dir} --out <file on removable media> --remove`);
+      }
       console.log(`  issuing CAs            ${result.layout.caCertificate('devices')}, ${result.layout.caCertificate('services')}`);
       console.log(`  configuration          ${result.layout.config}`);
       console.log(`  transparency log key   ${result.layout.logVerifierKey}`);

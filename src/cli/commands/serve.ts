@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { startControlPlane } from '../../api/control-plane.js';
 import { createLogger } from '../../core/logger.js';
 import { dataDirFrom, readInstallation } from '../installation.js';
+import { assertPrivateDataDirectory } from '../private-directory.js';
 
 export function registerServeCommand(program: Command): void {
   program
@@ -12,6 +13,7 @@ export function registerServeCommand(program: Command): void {
     .action(async (opts) => {
       const dir = dataDirFrom(opts.dir);
       const { config } = readInstallation(dir);
+      assertPrivateDataDirectory(dir, 'hearth serve');
       const logger = createLogger(config.log.level);
       const plane = await startControlPlane({ dataDir: dir, config, logger });
       logger.info({ api: plane.apiUrl, http: plane.httpUrl }, 'control plane listening');

@@ -101,6 +101,8 @@ export class UplinkQueue {
     private readonly path: string,
     private readonly options: UplinkQueueOptions,
   ) {
+    // Created owner-only before SQLite opens it: its WAL and shared memory take the file's mode.
+    closeSync(openSync(path, 'a', 0o600));
     this.db = new Database(path);
     const journal = this.db.pragma('journal_mode = WAL', { simple: true }) as string;
     // Where WAL mode is not available, SQLite's own FULL sync makes each commit durable.

@@ -14,6 +14,7 @@ import { acmeAdmissionMigration } from './0007-acme-admission.js';
 import { provisioningMigration } from './0008-provisioning.js';
 import { telemetryMigration } from './0009-telemetry.js';
 import { trustBindingsMigration } from './0010-trust-bindings.js';
+import { eabKeysDerivedMigration } from './0011-eab-keys-derived.js';
 import { pkiEdgesMigration } from './0012-pki-edges.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
@@ -29,6 +30,7 @@ export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvi
     '0008-provisioning': provisioningMigration(binaryType),
     '0009-telemetry': telemetryMigration(binaryType),
     '0010-trust-bindings': trustBindingsMigration(),
+    '0011-eab-keys-derived': eabKeysDerivedMigration(dialect),
     '0012-pki-edges': pkiEdgesMigration(dialect),
   };
   return { getMigrations: async () => migrations };
