@@ -13,10 +13,11 @@ export interface FleetRun {
   seconds: number;
 }
 
-export interface FleetRunOptions extends Omit<FleetOptions, 'onOutcome' | 'onRenewal'> {
+export interface FleetRunOptions extends Omit<FleetOptions, 'onOutcome' | 'onRenewal' | 'onRenewalFailure'> {
   workers: number;
   onOutcome?: (outcome: DeviceOutcome, done: number) => void;
   onRenewal?: (deviceId: string) => void;
+  onRenewalFailure?: (deviceId: string, reason: string) => void;
   /** Called once every device has an outcome (before renewals, which run until the signal aborts). */
   onEnrolled?: (run: FleetRun) => void;
 }
@@ -33,9 +34,9 @@ export async function runFleet(options: FleetRunOptions): Promise<FleetRun> {
       options.onEnrolled?.({ outcomes: [...outcomes], seconds: (enrolledAt - started) / 1000 });
     }
   };
-  const { workers, onOutcome: _o, onRenewal, onEnrolled: _e, signal, ...fleet } = options;
+  const { workers, onOutcome: _o, onRenewal, onRenewalFailure, onEnrolled: _e, signal, ...fleet } = options;
   if (workers <= 0) {
-    await simulateFleet({ ...fleet, ...(signal ? { signal } : {}), onOutcome: record, ...(onRenewal ? { onRenewal } : {}) });
+    await simulateFleet({ ...fleet, ...(signal ? { signal } : {}), onOutcome: record, ...(onRenewal ? { onRenewal } : {}), ...(onRenewalFailure ? { onRenewalFailure } : {}) });
   } else {
     const shares = Array.from({ length: Math.min(workers, options.devices.length) }, (_, w) => options.devices.filter((_d, i) => i % workers === w));
     await Promise.all(
@@ -50,6 +51,7 @@ export async function runFleet(options: FleetRunOptions): Promise<FleetRun> {
             worker.on('message', (message: FleetWorkerMessage) => {
               if (message.type === 'outcome') record(message.outcome);
               else if (message.type === 'renewed') onRenewal?.(message.deviceId);
+              else if (message.type === 'renewal-failed') onRenewalFailure?.(message.deviceId, message.reason);
             });
             worker.once('error', reject);
             worker.once('exit', (code) => {

@@ -27,6 +27,8 @@ export interface FleetOptions {
   signal?: AbortSignal;
   onOutcome?: (outcome: DeviceOutcome) => void;
   onRenewal?: (deviceId: string) => void;
+  /** A device gave up renewing (the control plane refused it, or kept failing): why. */
+  onRenewalFailure?: (deviceId: string, reason: string) => void;
 }
 
 export interface DeviceOutcome {
@@ -72,8 +74,18 @@ export async function simulateFleet(options: FleetOptions): Promise<DeviceOutcom
     let outcome: DeviceOutcome;
     try {
       await agent.ensureCertificate(options.signal);
+      // A certificate kept from an earlier run may have been revoked meanwhile: renewal
+      // information says "now" for it, and the device counts as enrolled only once replaced.
+      await agent.renewIfDue(options.signal);
       outcome = { deviceId: device.deviceId, ok: true, ms: performance.now() - started };
-      if (options.renew && options.signal) renewing.push(agent.run(options.signal).catch(() => undefined));
+      if (options.renew && options.signal) {
+        const signal = options.signal;
+        renewing.push(
+          agent.run(signal).catch((error: unknown) => {
+            if (!signal.aborted) options.onRenewalFailure?.(device.deviceId, failureReason(error));
+          }),
+        );
+      }
     } catch (error) {
       outcome = { deviceId: device.deviceId, ok: false, ms: performance.now() - started, reason: failureReason(error) };
     }

@@ -82,7 +82,7 @@ export class ManifestImporter {
     const previous = await this.store.provisioning.getFactoryManifest(manifest.batchId);
     if (previous) {
       if (previous.manifestSha256 === manifestSha256) return { ...outcome, imported: false };
-      throw new ManifestConflictError(`batch ${manifest.batchId} was imported before with different contents (SHA-256 ${previous.manifestSha256}); refusing this one`, []);
+      throw await this.conflict(manifest, new ManifestConflictError(`batch ${manifest.batchId} was imported before with different contents (SHA-256 ${previous.manifestSha256}); refusing this one`, []));
     }
     await this.refuseKnownSerials(manifest);
 
@@ -129,7 +129,7 @@ export class ManifestImporter {
       const raced = await this.store.provisioning.getFactoryManifest(manifest.batchId);
       if (raced?.manifestSha256 === manifestSha256) return { ...outcome, imported: false };
       await this.refuseKnownSerials(manifest);
-      throw new ManifestConflictError(`batch ${manifest.batchId} conflicts with an import that committed meanwhile`, []);
+      throw await this.conflict(manifest, new ManifestConflictError(`batch ${manifest.batchId} conflicts with an import that committed meanwhile`, []));
     }
   }
 
@@ -145,6 +145,18 @@ export class ManifestImporter {
       .map((c) => `${c.serial} (${c.batchId ? `batch ${c.batchId}` : 'enrolled by its group'})`)
       .join(', ');
     const more = conflicts.length > REPORTED_CONFLICTS ? ` and ${conflicts.length - REPORTED_CONFLICTS} more` : '';
-    throw new ManifestConflictError(`${conflicts.length} of the manifest's serials are already known for ${manifest.manufacturer}: ${listed}${more}; nothing was imported`, conflicts);
+    throw await this.conflict(manifest, new ManifestConflictError(`${conflicts.length} of the manifest's serials are already known for ${manifest.manufacturer}: ${listed}${more}; nothing was imported`, conflicts));
+  }
+
+  /** A signed manifest that collides with what is known (a reused serial, a batch changed after import) is a security event too. */
+  private async conflict(manifest: BatchManifest, error: ManifestConflictError): Promise<ManifestConflictError> {
+    await this.raise('security.manifest_refused', null, {
+      reason: 'conflict',
+      manufacturer: manifest.manufacturer,
+      batchId: manifest.batchId,
+      serials: error.conflicts.slice(0, REPORTED_CONFLICTS).map((c) => c.serial),
+      detail: error.message,
+    });
+    return error;
   }
 }

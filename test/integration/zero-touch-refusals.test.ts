@@ -231,6 +231,10 @@ test('manifests with a bad signature, from an unknown manufacturer or naming kno
   assert.match(conflict.stderr, /2 of the manifest's serials are already known for Acme: SN-000005 \(batch [0-9a-f]{32}\), SN-000006 \(batch [0-9a-f]{32}\); nothing was imported/);
   assert.deepEqual(await bed.server.client.call('GET', '/api/v1/enrollments/summary'), summaryBefore);
   await assert.rejects(enrollment(`urn:dev:ops:Acme-plug2-SN-000007`), /404/);
+  const refusals = (await bed.server.client.call<{ events: SecurityEvent[] }>('GET', '/api/v1/security-events?type=security.manifest_refused')).events;
+  const collision = refusals.find((e) => e.detail.reason === 'conflict');
+  assert.ok(collision, 'a manifest naming known serials raises security.manifest_refused');
+  assert.deepEqual(collision.detail.serials, ['SN-000005', 'SN-000006']);
 });
 
 test('claims: wrong setup codes are counted and rate-limited; a claimed device stays with its home until released', async () => {

@@ -85,6 +85,11 @@ export function registerSimulateCommand(device: Command): void {
           renewals++;
           if (renewals % 100 === 1) console.error(`renewals so far: ${renewals}`);
         },
+        onRenewalFailure: (deviceId, reason) => {
+          // A refused renewal is the control plane cutting a device off: never hidden.
+          console.error(`renewal refused: ${deviceId} (${reason}); it stops renewing`);
+          process.exitCode = 3;
+        },
         onEnrolled: (enrolled) => {
           summary = report(enrolled);
         },
