@@ -25,7 +25,8 @@ test('hearth demo starts a gateway: devices connect over mTLS and publish, the r
     const out = result.stdout;
     assert.match(out, /^Home gateway: /m);
     assert.match(out, /^gateway {4}localhost in \S+\/gateway$/m);
-    assert.match(out, /^ {11}certificate [0-9a-f]+ from the services CA \(ACME http-01\)/m);
+    assert.match(out, /^registered gateway localhost \(EAB key eab_[A-Za-z0-9_-]+\)$/m);
+    assert.match(out, /^ {11}gateway certificate [0-9a-f]+ from the services CA \(ACME http-01 with the EAB key\)/m);
     assert.match(out, /^mqtts {6}localhost:\d+ /m);
     for (const n of [1, 3]) assert.match(out, new RegExp(`^connected +${id(n)} +MQTT 5 over mutual TLS, certificate [0-9a-f]+$`, 'm'));
     assert.doesNotMatch(out, new RegExp(`^connected +${id(2)}`, 'm'));
