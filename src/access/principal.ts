@@ -20,15 +20,16 @@ export type Permission =
   | 'security:read'
   | 'revocations:stream'
   | 'telemetry:ingest'
-  | 'telemetry:read';
+  | 'telemetry:read'
+  | 'metrics:read';
 
 /** A gateway is not a token role: it is known by its certificate from the services CA. */
 export type PrincipalRole = Role | 'gateway';
 
 const ROLE_PERMISSIONS: Record<PrincipalRole, readonly Permission[]> = {
-  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'acme:eab', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read'],
-  operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read'],
-  auditor: ['cert:read', 'device:read', 'security:read', 'revocations:stream', 'telemetry:read'],
+  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'acme:eab', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read', 'metrics:read'],
+  operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read', 'metrics:read'],
+  auditor: ['cert:read', 'device:read', 'security:read', 'revocations:stream', 'telemetry:read', 'metrics:read'],
   gateway: ['revocations:stream', 'telemetry:ingest'],
 };
 

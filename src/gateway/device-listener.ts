@@ -17,7 +17,7 @@ import type { ConnectRateLimit } from './connect-rate-limit.js';
 import { MqttConnection, type ConnectionOptions } from './mqtt-connection.js';
 import type { RevocationSet } from './revocation-set.js';
 import { closeServer, listenOn, refuseConnectFloods } from './server-lifecycle.js';
-import { handshakeFailureReason, tlsServerPolicy, type TlsMinimum } from './tls-policy.js';
+import { handshakeFailureReason, tlsServerPolicy, type TlsMinimum } from '../core/tls-policy.js';
 
 export interface ListenerObserver {
   handshakeFailed?(reason: string, detail: string, address: string): void;
