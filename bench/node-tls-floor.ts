@@ -1,6 +1,6 @@
 /**
  * The floor any broker on Node.js stands on, for `npm run bench -- gateway`: node:tls with the
- * gateway's own TLS settings (src/gateway/tls-policy.ts, its key and certificate, a client
+ * gateway's own TLS settings (src/core/tls-policy.ts, its key and certificate, a client
  * certificate requested and checked against the devices CA and root) and no MQTT beyond the least
  * a client needs: a CONNACK for each CONNECT, the socket closed on DISCONNECT. What this process
  * spends per handshake and holds per idle connection is Node's and OpenSSL's; the gateway's
@@ -11,7 +11,7 @@
 import { constants } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type TLSSocket } from 'node:tls';
-import { tlsServerPolicy } from '../src/gateway/tls-policy.js';
+import { tlsServerPolicy } from '../src/core/tls-policy.js';
 
 const [keyFile, certFile, caFile] = process.argv.slice(2);
 if (!keyFile || !certFile || !caFile) {

@@ -21,15 +21,16 @@ export type Permission =
   | 'revocations:stream'
   | 'telemetry:ingest'
   | 'telemetry:read'
-  | 'gateway:manage';
+  | 'gateway:manage'
+  | 'metrics:read';
 
 /** A gateway is not a token role: it is known by its `gateway` certificate from the services CA. */
 export type PrincipalRole = Role | 'gateway';
 
 const ROLE_PERMISSIONS: Record<PrincipalRole, readonly Permission[]> = {
-  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'acme:eab', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read', 'gateway:manage'],
-  operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read', 'gateway:manage'],
-  auditor: ['cert:read', 'device:read', 'security:read', 'revocations:stream', 'telemetry:read'],
+  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'acme:eab', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read', 'gateway:manage', 'metrics:read'],
+  operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read', 'gateway:manage', 'metrics:read'],
+  auditor: ['cert:read', 'device:read', 'security:read', 'revocations:stream', 'telemetry:read', 'metrics:read'],
   gateway: ['revocations:stream', 'telemetry:ingest'],
 };
 

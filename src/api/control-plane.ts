@@ -11,6 +11,7 @@ import { openLogIdentity } from '../transparency/log-key.js';
 import { registerTransparencyLogRoutes } from './routes/transparency-log.js';
 import { registerAcmeServer } from '../acme/acme-server.js';
 import type { Server as HttpsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { AddressInfo } from 'node:net';
@@ -35,12 +36,14 @@ import { pemDecodeAll, pemEncode } from '../pki/certificate-assembly.js';
 import { certificateFacts } from '../pki/certificate-facts.js';
 import { authenticateBearer } from '../access/api-tokens.js';
 import { ControlPlaneMetrics } from './metrics.js';
-import { problemFor, sendProblem } from './problem.js';
+import { answerClientError, HSTS, problemFor, sendProblem, UriTooLongError } from './problem.js';
+import { requestValidatorCompiler } from './request-validation.js';
+import { tlsServerPolicy } from '../core/tls-policy.js';
 import { registerCertificateRoutes } from './routes/certificates.js';
 import { registerRenewalWindowRoutes } from './routes/renewal-windows.js';
 import { registerAcmeEabKeyRoutes } from './routes/acme-eab-keys.js';
 import { EabKeyDerivation } from '../acme/eab-key-derivation.js';
-import { registerOperationalRoutes } from './routes/operational.js';
+import { registerMetricsRoute, registerOperationalRoutes } from './routes/operational.js';
 import { registerRevocationStatusRoutes } from './routes/revocation-status.js';
 import { registerProvisioningRoutes } from './routes/provisioning.js';
 import { securityEventSink } from '../provisioning/security-events.js';
@@ -78,25 +81,43 @@ export interface RunningControlPlane {
   close(): Promise<void>;
 }
 
+/** Longer URLs are refused (414) before routing: no route of Hearth needs one near this long. */
+const MAX_URL_LENGTH = 8192;
+
 function baseApp(logger: Logger, metrics: ControlPlaneMetrics, server: string, options: Record<string, unknown>): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger.child({ server }),
     logController: new LogController({ disableRequestLogging: true }),
-    // Fastify's default quietly strips properties a schema does not name; a client that sends one
-    // has misunderstood the API and hears so (400) instead of having part of its request ignored.
-    ajv: { customOptions: { removeAdditional: false } },
+    // Fastify's own refusals (a malformed URL, a path parameter over its length) and Node's (a
+    // request line or headers it cannot parse) are problem documents like every other error.
+    frameworkErrors: (error, request, reply) => sendProblem(reply, problemFor(error, request)),
+    clientErrorHandler: answerClientError,
     ...options,
   });
+  // Bodies are validated as sent, query strings and parameters with the coercion text needs.
+  app.setValidatorCompiler(requestValidatorCompiler);
+  if (options.https) {
+    // On the raw response before Fastify sees the request, so every answer carries it: errors
+    // Fastify makes itself and the revocation stream, which writes its own head, included.
+    app.server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => response.setHeader('strict-transport-security', HSTS));
+  }
   app.setErrorHandler((error, request, reply) => {
     const problem = problemFor(error, request);
     if (problem.status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
     else request.log.info({ url: request.url, status: problem.status, problem: problem.type }, 'request refused');
     if (error instanceof TooManyRequestsError) reply.header('retry-after', String(error.retryAfterSeconds));
+    // A request refused before its body was read (authentication runs first) ends its connection:
+    // Node would otherwise read and discard the whole body, up to the route's limit, to keep the
+    // connection alive for a caller that has just been refused.
+    if (!request.raw.complete) reply.header('connection', 'close');
     return sendProblem(reply, problem);
   });
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, { type: 'https://hearth.dev/problems/not-found', title: 'Not found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` }),
   );
+  app.addHook('onRequest', async (request) => {
+    if (request.url.length > MAX_URL_LENGTH) throw new UriTooLongError(`the URL is ${request.url.length} characters; at most ${MAX_URL_LENGTH} are served`);
+  });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpDuration.observe({ server, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
@@ -203,7 +224,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   closer.add(() => http.close());
   const caCertificates = new Map<string, Uint8Array>([['root', root.der], ...[...cas.values()].map((c) => [c.name, c.certificate.der] as [string, Uint8Array])]);
   registerRevocationStatusRoutes(http, { crls, ocsp, caCertificates, crlMaxAgeSeconds: config.crl.refreshSeconds });
-  registerOperationalRoutes(http, metrics, storeReachable);
+  registerOperationalRoutes(http, storeReachable);
   await http.listen({ host: config.server.host, port: config.server.httpPort });
   const httpPort = (http.server.address() as AddressInfo).port;
 
@@ -312,7 +333,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const gatewayClientAuth = { requestCert: true, rejectUnauthorized: false, ca: [pemEncode('CERTIFICATE', root.der), pemEncode('CERTIFICATE', servicesCa.certificate.der)] };
   const api = baseApp(logger, metrics, 'api', {
     bodyLimit: config.server.bodyLimit,
-    https: { key: tlsKey, passphrase, cert: tlsCert, minVersion: 'TLSv1.2', ...gatewayClientAuth },
+    https: { key: tlsKey, passphrase, cert: tlsCert, ...tlsServerPolicy('TLSv1.2'), ...gatewayClientAuth },
   });
   closer.add(() => api.close());
   await api.register(swagger, {
@@ -333,7 +354,8 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   registerCertificateRoutes(api, { store, authority, metrics, authenticate });
   registerRenewalWindowRoutes(api, { store, clock, authenticate });
   registerAcmeEabKeyRoutes(api, { store, clock, eabKeys, policies: Object.keys(config.acme.policies), authenticate });
-  registerOperationalRoutes(api, metrics, storeReachable);
+  registerOperationalRoutes(api, storeReachable);
+  registerMetricsRoute(api, metrics, authenticate);
   registerRevocationStreamRoutes(api, {
     feed,
     crlUrl: urls.crl,
@@ -376,7 +398,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const renewal = setInterval(() => {
     renewOwnCertificates()
       .then((tlsRenewed) => {
-        if (tlsRenewed) (api.server as unknown as HttpsServer).setSecureContext({ key: tlsKey, passphrase, cert: tlsCert, minVersion: 'TLSv1.2', ...gatewayClientAuth });
+        if (tlsRenewed) (api.server as unknown as HttpsServer).setSecureContext({ key: tlsKey, passphrase, cert: tlsCert, ...tlsServerPolicy('TLSv1.2'), ...gatewayClientAuth });
       })
       .catch((err) => logger.error({ err }, 'renewing the control plane certificates failed'));
   }, RENEWAL_CHECK_MS);

@@ -1,10 +1,18 @@
 /**
  * The MQTT listener for devices (mqtts, 8883): TLS with a client certificate from the `devices`
- * issuing CA. The handshake asks for a certificate but does not end on a bad one: the gateway
- * checks it itself, after the handshake, on every connection, resumed or not (a resumed TLS session
- * carries the certificate it began with, so revocation and expiry are checked again here, never
- * taken from the session). A refused client hears "not authorized" in its CONNACK, with the
- * reason counted by kind (no certificate, unknown CA, expired, revoked).
+ * issuing CA, required before MQTT (as Mosquitto's `require_certificate`): a client without one,
+ * or with one that does not chain to the devices CA (the services CA under the same root
+ * included), is cut off the moment its handshake ends and never reaches the MQTT parser.
+ *
+ * Node's own rejectUnauthorized does no more than that (OpenSSL finishes the handshake, then Node
+ * destroys the socket), but silently: the listener does it itself so that every such refusal is
+ * counted by kind and raised as a security event.
+ *
+ * What needs the gateway itself is checked after that, on every connection, resumed or not (a
+ * resumed TLS session carries the certificate it began with, so revocation and expiry are checked
+ * again here, never taken from the session): one device identifier, the gateway's revocation set,
+ * and validity by the gateway's clock. A client refused there is a device of this fleet and hears
+ * "not authorized" in its CONNACK, so it knows to renew rather than retry.
  */
 import { createServer, type PeerCertificate, type Server, type TLSSocket } from 'node:tls';
 import { constants as cryptoConstants, X509Certificate } from 'node:crypto';
@@ -17,7 +25,7 @@ import type { ConnectRateLimit } from './connect-rate-limit.js';
 import { MqttConnection, type ConnectionOptions } from './mqtt-connection.js';
 import type { RevocationSet } from './revocation-set.js';
 import { closeServer, listenOn, refuseConnectFloods } from './server-lifecycle.js';
-import { handshakeFailureReason, tlsServerPolicy, type TlsMinimum } from './tls-policy.js';
+import { handshakeFailureReason, tlsServerPolicy, type TlsMinimum } from '../core/tls-policy.js';
 
 export interface ListenerObserver {
   handshakeFailed?(reason: string, detail: string, address: string): void;
@@ -61,6 +69,9 @@ const AUTHORIZATION_ERRORS: Record<string, RefusalReason> = {
   CERT_REVOKED: 'revoked',
 };
 
+/** Refusals of clients that are no device of this fleet: their connection ends before MQTT. */
+const REFUSED_BEFORE_MQTT: ReadonlySet<RefusalReason> = new Set(['no-client-cert', 'unknown-ca']);
+
 /** The device identifier from Node's rendering of subjectAltName: exactly one URI that is a device id. */
 function deviceIdOf(subjectAltName: string | undefined): string | undefined {
   const uris = (subjectAltName ?? '')
@@ -87,6 +98,7 @@ export class DeviceListener {
     this.server = createServer({
       ...this.secureContextOptions(options.credentials),
       requestCert: true,
+      // accept() ends connections without a trusted certificate itself, and counts them.
       rejectUnauthorized: false,
       handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
     });
@@ -114,10 +126,17 @@ export class DeviceListener {
   }
 
   private accept(socket: TLSSocket): void {
+    const admission = this.admit(socket);
+    if ('refused' in admission) {
+      this.options.observer?.refused?.(admission.refused, admission.detail, socket.remoteAddress ?? 'unknown');
+      if (REFUSED_BEFORE_MQTT.has(admission.refused)) {
+        // Not one byte of theirs is read: the MQTT parser only ever sees devices of this fleet.
+        socket.destroy();
+        return;
+      }
+    }
     socket.setNoDelay(true);
     this.options.observer?.handshake?.(socket.isSessionReused());
-    const admission = this.admit(socket);
-    if ('refused' in admission) this.options.observer?.refused?.(admission.refused, admission.detail, socket.remoteAddress ?? 'unknown');
     new MqttConnection(socket, admission, this.options.broker, this.options.connection);
   }
 

@@ -1,10 +1,12 @@
 /**
  * DeviceListener's admission, over real TLS with certificates made by the openssl binary in the
  * shape of a Hearth hierarchy (a root over a devices CA and a services CA): a device certificate
- * from the devices CA is admitted as its SAN URI; one from the services CA (sent with its chain),
- * from the root itself or from an unrelated CA is refused as unknown-ca; no certificate, no single
- * device identifier, a revoked serial, and expiry and not-yet-valid by the gateway's own clock are
- * refused with their reasons, each heard as "not authorized" in the MQTT 5 CONNACK.
+ * from the devices CA is admitted as its SAN URI; no certificate, or one from the services CA
+ * (sent with its chain), from the root itself or from an unrelated CA with the devices CA's name,
+ * is cut off as its TLS handshake ends (counted by reason), so not one MQTT byte of theirs is
+ * parsed and no CONNACK is sent; no single device identifier,
+ * a revoked serial, and expiry and not-yet-valid by the gateway's own clock are refused with
+ * their reasons, each heard as "not authorized" in the MQTT 5 CONNACK.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -65,6 +67,7 @@ let listener: DeviceListener;
 let port: number;
 const clock = new ManualClock(new Date());
 const refusals: RefusalReason[] = [];
+let admittedToMqtt = 0;
 let revokedSerial: string;
 
 before(async () => {
@@ -103,7 +106,10 @@ before(async () => {
     connection: CONNECTION,
     connectRate: new ConnectRateLimit(0, 0),
     clock,
-    observer: { refused: (reason) => refusals.push(reason) },
+    observer: {
+      refused: (reason) => refusals.push(reason),
+      handshake: () => admittedToMqtt++,
+    },
   });
   port = await listener.listen();
 });
@@ -139,25 +145,60 @@ async function connackFor(name: string | undefined, chain: string[] = []): Promi
 
 const NOT_AUTHORIZED = 0x87;
 
+/**
+ * Connects as connackFor does and sends CONNECT as soon as the client thinks the handshake is done
+ * (in TLS 1.3 that is before the server has checked its certificate), then reports what came back.
+ */
+async function attempt(name: string | undefined, chain: string[] = []): Promise<{ received: number }> {
+  const socket = connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: read('root.pem'),
+    ...(name ? { key: read(`${name}.key`), cert: [read(`${name}.pem`), ...chain.map((c) => read(`${c}.pem`))].join('') } : {}),
+  });
+  let received = 0;
+  socket.on('data', (chunk: Buffer) => (received += chunk.length));
+  socket.on('error', () => {
+    // a reset after the handshake: what a refused client sees
+  });
+  socket.once('secureConnect', () => socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: `t-${name ?? 'none'}`, keepalive: 0 })));
+  await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return { received };
+}
+
 describe('DeviceListener admission', { skip }, () => {
   test('a device certificate from the devices CA is admitted as its SAN URI', async () => {
     assert.equal(await connackFor('lamp'), 0);
     await bed.waitForEvent((e) => e.kind === 'connected' && e.deviceId === 'urn:dev:ops:acme-lamp-1', 'the lamp connected');
   });
 
-  const refusedCases: [string, string | undefined, string[], RefusalReason][] = [
+  const cutOff: [string, string | undefined, string[], RefusalReason][] = [
     ['no certificate', undefined, [], 'no-client-cert'],
     ['a certificate from the services CA, sent with its chain', 'from-services', ['services'], 'unknown-ca'],
     ['a certificate issued by the root itself', 'from-root', [], 'unknown-ca'],
     ['a certificate from an unrelated CA that has the devices CA name', 'from-other', ['other'], 'unknown-ca'],
-    ['a certificate with no URI', 'dns-only', [], 'no-device-id'],
-    ['a certificate with two URIs', 'two-uris', [], 'no-device-id'],
-    ['a revoked certificate', 'revoked', [], 'revoked'],
   ];
-  for (const [what, name, chain, reason] of refusedCases) {
+  for (const [what, name, chain, reason] of cutOff) {
+    test(`${what} is cut off as its handshake ends, before any MQTT (${reason})`, async () => {
+      refusals.length = 0;
+      const admittedBefore = admittedToMqtt;
+      const outcome = await attempt(name, chain);
+      assert.equal(outcome.received, 0, 'the client heard no CONNACK, nor any other MQTT byte');
+      assert.equal(admittedToMqtt, admittedBefore, 'no MQTT connection was made for it');
+      assert.deepEqual(refusals, [reason], 'the refusal is counted by its reason');
+    });
+  }
+
+  const refusedCases: [string, string, RefusalReason][] = [
+    ['a certificate with no URI', 'dns-only', 'no-device-id'],
+    ['a certificate with two URIs', 'two-uris', 'no-device-id'],
+    ['a revoked certificate', 'revoked', 'revoked'],
+  ];
+  for (const [what, name, reason] of refusedCases) {
     test(`${what} is refused as ${reason}`, async () => {
       refusals.length = 0;
-      assert.equal(await connackFor(name, chain), NOT_AUTHORIZED);
+      assert.equal(await connackFor(name), NOT_AUTHORIZED);
       assert.deepEqual(refusals, [reason]);
     });
   }

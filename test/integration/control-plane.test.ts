@@ -245,8 +245,7 @@ describe('control plane over HTTP with openssl', { skip }, () => {
   test('health, readiness, metrics and OpenAPI are served', async () => {
     const health = await fetch(`${server.httpUrl}/healthz`);
     assert.equal(health.status, 200);
-    const metrics = await fetch(`${server.httpUrl}/metrics`);
-    assert.match(await metrics.text(), /hearth_ocsp_responses_total\{outcome="good"\} \d+/);
+    assert.match(await server.metrics(), /hearth_ocsp_responses_total\{outcome="good"\} \d+/);
     const openapi = await rawRequest(`${server.apiUrl}/openapi.json`, rootPem, 'GET', {});
     assert.equal(openapi.status, 200);
     assert.ok((openapi.json.paths as Record<string, unknown>)['/api/v1/certificates']);

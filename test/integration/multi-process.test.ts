@@ -94,7 +94,8 @@ describe('two control-plane processes sharing PostgreSQL and NATS', { skip }, ()
   }
 
   async function ocspGoodCount(server: RunningServer): Promise<number> {
-    const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    // Metrics are on the HTTPS API, for a token (never sent in the clear to the HTTP server).
+    const metrics = await server.metrics();
     return Number(/hearth_ocsp_responses_total\{outcome="good"\} (\d+)/.exec(metrics)?.[1] ?? 0);
   }
 

@@ -1,7 +1,8 @@
 /**
  * Debian's mosquitto_pub and mosquitto_sub, MQTT 5 and 3.1.1, against a real gateway enrolled
  * from a real control plane: a device certificate works inside the ACL and is refused outside it;
- * no certificate, a certificate from another CA and a revoked one are refused at CONNECT.
+ * no certificate or a certificate from another CA is cut off as the TLS handshake ends (no
+ * CONNACK: the gateway reads no MQTT from them), and a revoked one is refused at CONNECT.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -97,17 +98,17 @@ for (const version of ['mqttv5', 'mqttv311']) {
     assert.match(ok.stdout + ok.stderr, /Subscribed \(mid: 1\): [01]/, describeRun('mosquitto_sub', allowed, ok));
   });
 
-  test(`${version}: no client certificate, or one from another CA, is refused at CONNECT`, { skip }, async () => {
+  test(`${version}: no client certificate, or one from another CA, is cut off before MQTT`, { skip }, async () => {
     const none = await pub(version, undefined, 'hearth/x/state', 'x');
     assert.notEqual(none.result.code, 0, describeRun('mosquitto_pub', none.args, none.result));
-    assert.match(none.result.stderr + none.result.stdout, /not authori[sz]ed/i);
+    assert.doesNotMatch(none.result.stderr + none.result.stdout, /CONNACK/, describeRun('mosquitto_pub', none.args, none.result));
     // A self-made certificate naming a device: signed by no CA this gateway trusts.
     const other = await runCommand('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=stranger', '-addext', 'subjectAltName=URI:urn:dev:ops:acme-bulb-stranger', '-days', '1', '-keyout', join(bed.work, `stranger-${version}.key`), '-out', join(bed.work, `stranger-${version}.pem`)], { env: process.env, timeoutMs: 15_000 });
     assert.equal(other.code, 0, other.stderr);
     const stranger = { ...hub, certFile: join(bed.work, `stranger-${version}.pem`), keyFile: join(bed.work, `stranger-${version}.key`) };
     const refused = await pub(version, stranger, 'hearth/urn:dev:ops:acme-bulb-stranger/state', 'x');
     assert.notEqual(refused.result.code, 0, describeRun('mosquitto_pub', refused.args, refused.result));
-    assert.match(refused.result.stderr + refused.result.stdout, /not authori[sz]ed/i);
+    assert.doesNotMatch(refused.result.stderr + refused.result.stdout, /CONNACK/, describeRun('mosquitto_pub', refused.args, refused.result));
   });
 
   test(`${version}: a revoked certificate is refused at CONNECT`, { skip }, async () => {

@@ -3,6 +3,7 @@
  * temp dir, `serve` on random loopback ports, and a client for its API.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,8 @@ export interface RunningServer {
   apiUrl: string;
   httpUrl: string;
   client: ApiClient;
+  /** GET /metrics on the API, with the installation's token (metrics are not public). */
+  metrics(): Promise<string>;
   stop(): Promise<void>;
   kill(): Promise<void>;
 }
@@ -67,12 +70,23 @@ export async function startServer(installation: Installation): Promise<RunningSe
     });
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const client = new ApiClient({ url: urls.api, token: installation.token, ca: readFileSync(join(installation.dir, 'ca/root.pem'), 'utf8') });
+  const rootPem = readFileSync(join(installation.dir, 'ca/root.pem'), 'utf8');
+  const client = new ApiClient({ url: urls.api, token: installation.token, ca: rootPem });
   return {
     process: child,
     apiUrl: urls.api,
     httpUrl: urls.http,
     client,
+    metrics: () =>
+      new Promise<string>((resolvePromise, reject) => {
+        const req = httpsRequest(`${urls.api}/metrics`, { ca: rootPem, headers: { authorization: `Bearer ${installation.token}` } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => (res.statusCode === 200 ? resolvePromise(Buffer.concat(chunks).toString()) : reject(new Error(`GET /metrics answered ${res.statusCode}`))));
+        });
+        req.on('error', reject);
+        req.end();
+      }),
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;

@@ -6,8 +6,8 @@
  * shown in the response, once.
  */
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { authorize, type Principal } from '../../access/principal.js';
+import type { FastifyInstance } from 'fastify';
+import { authenticateFirst, principalOf, type Authenticate } from '../route-authentication.js';
 import type { Clock } from '../../core/clock.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../../core/errors.js';
 import type { Store } from '../../store/store.js';
@@ -20,11 +20,13 @@ const problem = {
 
 export function registerAcmeEabKeyRoutes(
   app: FastifyInstance,
-  deps: { store: Store; clock: Clock; eabKeys: EabKeyDerivation; policies: readonly string[]; authenticate: (request: FastifyRequest) => Promise<Principal> },
+  deps: { store: Store; clock: Clock; eabKeys: EabKeyDerivation; policies: readonly string[]; authenticate: Authenticate },
 ): void {
+  const allowed = authenticateFirst(deps.authenticate, 'acme:eab');
   app.post<{ Body: { policy?: string } }>(
     '/api/v1/acme/eab-keys',
     {
+      onRequest: allowed,
       schema: {
         summary: 'Make an ACME external account binding key (RFC 8555 7.3.4)',
         security: [{ bearer: [] }],
@@ -38,8 +40,7 @@ export function registerAcmeEabKeyRoutes(
       },
     },
     async (request, reply) => {
-      const principal = await deps.authenticate(request);
-      authorize(principal, 'acme:eab');
+      const principal = principalOf(request);
       const policy = request.body?.policy ?? null;
       if (policy !== null && !deps.policies.includes(policy)) {
         throw new BadRequestError(`no identifier policy "${policy}" in acme.policies (${deps.policies.join(', ')})`);
@@ -56,6 +57,7 @@ export function registerAcmeEabKeyRoutes(
   app.delete<{ Params: { kid: string } }>(
     '/api/v1/acme/eab-keys/:kid',
     {
+      onRequest: allowed,
       schema: {
         summary: 'Withdraw an external account binding key no account has bound yet',
         security: [{ bearer: [] }],
@@ -64,8 +66,7 @@ export function registerAcmeEabKeyRoutes(
       },
     },
     async (request, reply) => {
-      const principal = await deps.authenticate(request);
-      authorize(principal, 'acme:eab');
+      const principal = principalOf(request);
       const outcome = await deps.store.deleteAcmeEabKey(request.params.kid);
       if (outcome === 'unknown') throw new NotFoundError(`no external account binding key ${request.params.kid}`);
       if (outcome === 'bound') throw new ConflictError(`external account binding key ${request.params.kid} is bound to an account; deactivate that account instead`, 'eab-key-bound');

@@ -3,7 +3,7 @@
  * Bodies and queries are validated by JSON schema before a handler runs; the schemas also feed
  * /openapi.json.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { pemEncode } from '../../pki/certificate-assembly.js';
 import { canonicalSerialHex } from '../../pki/serial-number.js';
 import { ISSUING_CAS } from '../../core/data-dir-layout.js';
@@ -11,8 +11,9 @@ import { BadRequestError, NotFoundError } from '../../core/errors.js';
 import type { Authority, IssuedCertificate } from '../../authority/authority.js';
 import type { CertificateRecord, CertificateState, RevocationReason, Store } from '../../store/store.js';
 import { REVOCATION_REASONS, type RevocationReasonName } from '../../pki/revocation-reason.js';
-import { authorize, type Permission, type Principal } from '../../access/principal.js';
+import type { Permission } from '../../access/principal.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
+import { authenticateFirst, type Authenticate } from '../route-authentication.js';
 
 const SERIAL = '^[0-9a-fA-F]{1,40}$';
 
@@ -67,15 +68,16 @@ function view(record: CertificateRecord, chain?: Uint8Array[]) {
 
 export function registerCertificateRoutes(
   app: FastifyInstance,
-  deps: { store: Store; authority: Authority; metrics: ControlPlaneMetrics; authenticate: (request: FastifyRequest) => Promise<Principal> },
+  deps: { store: Store; authority: Authority; metrics: ControlPlaneMetrics; authenticate: Authenticate },
 ): void {
-  const allow = async (request: FastifyRequest, permission: Permission) => authorize(await deps.authenticate(request), permission);
+  const allow = (permission: Permission) => authenticateFirst(deps.authenticate, permission);
   const security = [{ bearer: [] }];
   const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema, 409: problemSchema, 413: problemSchema };
 
   app.post<{ Body: { csr: string; profile: string } }>(
     '/api/v1/certificates',
     {
+      onRequest: allow('cert:issue'),
       schema: {
         summary: 'Issue a certificate from a PKCS#10 CSR',
         security,
@@ -89,7 +91,6 @@ export function registerCertificateRoutes(
       },
     },
     async (request, reply) => {
-      await allow(request, 'cert:issue');
       const issued: IssuedCertificate = await deps.authority.issue({ csr: request.body.csr, profile: request.body.profile });
       deps.metrics.issued.inc({ profile: issued.record.profile });
       return reply.status(201).header('location', `/api/v1/certificates/${issued.record.serial}`).send(view(issued.record, issued.chain));
@@ -98,9 +99,8 @@ export function registerCertificateRoutes(
 
   app.get<{ Params: { serial: string } }>(
     '/api/v1/certificates/:serial',
-    { schema: { summary: 'Get a certificate', security, params: { type: 'object', properties: { serial: { type: 'string', pattern: SERIAL } } }, response: { 200: certificateView, ...errors } } },
+    { onRequest: allow('cert:read'), schema: { summary: 'Get a certificate', security, params: { type: 'object', properties: { serial: { type: 'string', pattern: SERIAL } } }, response: { 200: certificateView, ...errors } } },
     async (request) => {
-      await allow(request, 'cert:read');
       const serial = canonicalSerialHex(request.params.serial);
       const record = await deps.store.getCertificate(serial);
       if (!record) throw new NotFoundError(`no certificate with serial ${serial}`);
@@ -111,6 +111,7 @@ export function registerCertificateRoutes(
   app.get<{ Querystring: { identifier?: string; state?: CertificateState; ca?: string; after?: string; limit: number } }>(
     '/api/v1/certificates',
     {
+      onRequest: allow('cert:read'),
       schema: {
         summary: 'List certificates, paged by serial',
         security,
@@ -129,7 +130,6 @@ export function registerCertificateRoutes(
       },
     },
     async (request) => {
-      await allow(request, 'cert:read');
       const q = request.query;
       const after = q.after === undefined ? undefined : canonicalSerialHex(q.after);
       const items = await deps.store.listCertificates({ identifier: q.identifier, state: q.state, ca: q.ca, after, limit: q.limit });
@@ -141,6 +141,7 @@ export function registerCertificateRoutes(
   app.post<{ Params: { serial: string }; Body: { reason?: RevocationReasonName } }>(
     '/api/v1/certificates/:serial/revoke',
     {
+      onRequest: allow('cert:revoke'),
       schema: {
         summary: 'Revoke a certificate (RFC 5280 reason)',
         security,
@@ -150,7 +151,6 @@ export function registerCertificateRoutes(
       },
     },
     async (request) => {
-      await allow(request, 'cert:revoke');
       const reasonKey = request.body?.reason ?? 'unspecified';
       const reason = REVOCATION_REASONS[reasonKey];
       if (reason === undefined) throw new BadRequestError(`unknown revocation reason ${reasonKey}`);

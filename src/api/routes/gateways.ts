@@ -6,8 +6,8 @@
  * detaches its devices. An operator also detaches a device that moved to another home's gateway.
  */
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { authorize, type Principal } from '../../access/principal.js';
+import type { FastifyInstance } from 'fastify';
+import { authenticateFirst, principalOf, type Authenticate } from '../route-authentication.js';
 import type { Authority } from '../../authority/authority.js';
 import type { EabKeyDerivation } from '../../acme/eab-key-derivation.js';
 import type { Clock } from '../../core/clock.js';
@@ -35,16 +35,14 @@ function checkGatewayName(name: string): string {
   return name;
 }
 
-export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store; clock: Clock; authority: Authority; eabKeys: EabKeyDerivation; authenticate: (request: FastifyRequest) => Promise<Principal> }): void {
-  const allowed = async (request: FastifyRequest): Promise<Principal> => {
-    const principal = await deps.authenticate(request);
-    authorize(principal, 'gateway:manage');
-    return principal;
-  };
+export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store; clock: Clock; authority: Authority; eabKeys: EabKeyDerivation; authenticate: Authenticate }): void {
+  // Authenticated and authorized before the body is read or validated.
+  const allowed = authenticateFirst(deps.authenticate, 'gateway:manage');
 
   app.post<{ Body: { name: string } }>(
     '/api/v1/gateways',
     {
+      onRequest: allowed,
       schema: {
         summary: 'Register a home gateway; the answer holds the external account binding key it enrolls with (shown once)',
         security: [{ bearer: [] }],
@@ -53,7 +51,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store
       },
     },
     async (request, reply) => {
-      const principal = await allowed(request);
+      const principal = principalOf(request);
       const name = checkGatewayName(request.body.name);
       const now = deps.clock.now();
       const gateway: GatewayRecord = { name, eabKid: `eab_${randomBytes(12).toString('base64url')}`, status: 'active', createdAt: now, retiredAt: null };
@@ -74,14 +72,14 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store
     },
   );
 
-  app.get('/api/v1/gateways', { schema: { summary: 'Registered gateways', security: [{ bearer: [] }], response: { 200: { type: 'object', properties: { gateways: { type: 'array', items: gatewayView } } }, ...errors } } }, async (request) => {
-    await allowed(request);
+  app.get('/api/v1/gateways', { onRequest: allowed, schema: { summary: 'Registered gateways', security: [{ bearer: [] }], response: { 200: { type: 'object', properties: { gateways: { type: 'array', items: gatewayView } } }, ...errors } } }, async () => {
     return { gateways: (await deps.store.gateways.listGateways()).map(view) };
   });
 
   app.delete<{ Params: { name: string } }>(
     '/api/v1/gateways/:name',
     {
+      onRequest: allowed,
       schema: {
         summary: "Retire a gateway: its certificates are revoked (cessationOfOperation), its devices detached, its unused enrollment key withdrawn",
         security: [{ bearer: [] }],
@@ -90,7 +88,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store
       },
     },
     async (request) => {
-      const principal = await allowed(request);
+      const principal = principalOf(request);
       const gateway = await deps.store.gateways.getGateway(request.params.name);
       if (!gateway) throw new NotFoundError(`no gateway ${request.params.name} is registered`);
       if (!(await deps.store.gateways.retireGateway(gateway.name, deps.clock.now()))) throw new ConflictError(`gateway ${gateway.name} is retired already`, 'gateway-retired');
@@ -115,6 +113,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store
   app.delete<{ Params: { id: string } }>(
     '/api/v1/devices/:id/attachment',
     {
+      onRequest: allowed,
       schema: {
         summary: 'Detach a device from its gateway (it moved home): the next registered gateway to report it gets it',
         security: [{ bearer: [] }],
@@ -123,7 +122,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store
       },
     },
     async (request, reply) => {
-      const principal = await allowed(request);
+      const principal = principalOf(request);
       parseDeviceId(request.params.id);
       if (!(await deps.store.gateways.detachDevice(request.params.id))) throw new NotFoundError(`${request.params.id} is attached to no gateway`);
       request.log.info({ device: request.params.id, by: principal.id }, 'device detached from its gateway');

@@ -1,15 +1,24 @@
-/** /healthz, /readyz and /metrics, mounted on every Hearth server. */
+/**
+ * /healthz and /readyz, public on every Hearth server (a load balancer asks them without a
+ * credential), and /metrics on the API only, for a bearer token whose role may read metrics: the
+ * numbers describe the fleet and its traffic. The plain-HTTP revocation server has no /metrics, so
+ * a token is never sent in the clear to read them.
+ */
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlaneMetrics } from '../metrics.js';
+import { authenticateFirst, type Authenticate } from '../route-authentication.js';
 
-export function registerOperationalRoutes(app: FastifyInstance, metrics: ControlPlaneMetrics, ready: () => Promise<string | undefined>): void {
+export function registerOperationalRoutes(app: FastifyInstance, ready: () => Promise<string | undefined>): void {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
     const problem = await ready();
     if (problem) return reply.status(503).send({ status: 'unavailable', detail: problem });
     return { status: 'ready' };
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+}
+
+export function registerMetricsRoute(app: FastifyInstance, metrics: ControlPlaneMetrics, authenticate: Authenticate): void {
+  app.get('/metrics', { schema: { hide: true }, onRequest: authenticateFirst(authenticate, 'metrics:read') }, async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

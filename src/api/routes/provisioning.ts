@@ -3,8 +3,8 @@
  * and models), factory manifest imports, device enrollments and claims, and the security events
  * provisioning raises.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { authorize, type Permission, type Principal } from '../../access/principal.js';
+import type { FastifyInstance } from 'fastify';
+import type { Permission } from '../../access/principal.js';
 import { BadRequestError, NotFoundError } from '../../core/errors.js';
 import { parseDeviceId } from '../../pki/device-id.js';
 import type { DeviceClaims } from '../../provisioning/device-claims.js';
@@ -14,6 +14,7 @@ import type { ManifestImporter } from '../../provisioning/manifest-import.js';
 import type { ManufacturerRegistry } from '../../provisioning/manufacturer-registry.js';
 import type { EnrollmentRecord } from '../../store/provisioning-store.js';
 import type { Store } from '../../store/store.js';
+import { authenticateFirst, principalOf, type Authenticate } from '../route-authentication.js';
 
 export interface ProvisioningRouteDeps {
   store: Store;
@@ -21,7 +22,7 @@ export interface ProvisioningRouteDeps {
   manifests: ManifestImporter;
   claims: DeviceClaims;
   deviceCredentials: DeviceCredentials;
-  authenticate: (request: FastifyRequest) => Promise<Principal>;
+  authenticate: Authenticate;
 }
 
 const problem = {
@@ -67,15 +68,12 @@ function checkDevice(id: string): string {
 
 export function registerProvisioningRoutes(app: FastifyInstance, deps: ProvisioningRouteDeps): void {
   const { store } = deps;
-  const allowed = async (request: FastifyRequest, permission: Permission): Promise<Principal> => {
-    const principal = await deps.authenticate(request);
-    authorize(principal, permission);
-    return principal;
-  };
+  const allow = (permission: Permission) => authenticateFirst(deps.authenticate, permission);
 
   app.post<{ Body: { name: string; manifestKeyPem: string; rootsPem: string; allowAnyDevice?: boolean; legacyAttestationCertificates?: boolean } }>(
     '/api/v1/manufacturers',
     {
+      onRequest: allow('provisioning:manage'),
       schema: {
         summary: 'Register a manufacturer: its manifest key and attestation roots (trusted for attestation only)',
         security: [{ bearer: [] }],
@@ -89,7 +87,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       },
     },
     async (request, reply) => {
-      const principal = await allowed(request, 'provisioning:manage');
+      const principal = principalOf(request);
       const created = await deps.manufacturers.register(request.body);
       request.log.info({ manufacturer: created.name, roots: created.roots.map((r) => r.sha256), by: principal.id }, 'manufacturer registered');
       if (created.legacyAttestationCertificates) request.log.warn({ manufacturer: created.name, by: principal.id }, 'manufacturer registered with the WebAuthn 8.2.1 opt-out: its non-compliant factory certificates are admitted');
@@ -97,19 +95,18 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
     },
   );
 
-  app.get('/api/v1/manufacturers', { schema: { summary: 'Registered manufacturers', security: [{ bearer: [] }], response: errors } }, async (request) => {
-    await allowed(request, 'device:read');
+  app.get('/api/v1/manufacturers', { onRequest: allow('device:read'), schema: { summary: 'Registered manufacturers', security: [{ bearer: [] }], response: errors } }, async () => {
     return { manufacturers: await deps.manufacturers.list() };
   });
 
-  app.get<{ Params: { name: string } }>('/api/v1/manufacturers/:name', { schema: { summary: 'A manufacturer', security: [{ bearer: [] }], params: nameParam, response: errors } }, async (request) => {
-    await allowed(request, 'device:read');
+  app.get<{ Params: { name: string } }>('/api/v1/manufacturers/:name', { onRequest: allow('device:read'), schema: { summary: 'A manufacturer', security: [{ bearer: [] }], params: nameParam, response: errors } }, async (request) => {
     return deps.manufacturers.describe(request.params.name);
   });
 
   app.patch<{ Params: { name: string }; Body: { allowAnyDevice?: boolean; legacyAttestationCertificates?: boolean } }>(
     '/api/v1/manufacturers/:name',
     {
+      onRequest: allow('provisioning:manage'),
       schema: {
         summary: "Turn the manufacturer's enrollment group (any device under its roots may enroll without a manifest entry) or its WebAuthn 8.2.1 opt-out for legacy factory certificates on or off",
         security: [{ bearer: [] }],
@@ -119,7 +116,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       },
     },
     async (request) => {
-      const principal = await allowed(request, 'provisioning:manage');
+      const principal = principalOf(request);
       const { allowAnyDevice, legacyAttestationCertificates } = request.body;
       // Both are checked (the manufacturer exists) before either is changed.
       let updated = await deps.manufacturers.describe(request.params.name);
@@ -138,6 +135,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
   app.post<{ Params: { name: string }; Body: { rootsPem: string } }>(
     '/api/v1/manufacturers/:name/roots',
     {
+      onRequest: allow('provisioning:manage'),
       schema: {
         summary: 'Add attestation roots to a manufacturer',
         security: [{ bearer: [] }],
@@ -147,7 +145,6 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       },
     },
     async (request, reply) => {
-      await allowed(request, 'provisioning:manage');
       return reply.status(201).send(await deps.manufacturers.addRoots(request.params.name, request.body.rootsPem));
     },
   );
@@ -155,6 +152,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
   app.post<{ Params: { name: string }; Body: { certificateSha256: string; reason?: FactoryRevocationReason } }>(
     '/api/v1/manufacturers/:name/revoked-certificates',
     {
+      onRequest: allow('provisioning:manage'),
       schema: {
         summary: "Revoke one of the manufacturer's factory certificates: its device is cut off (its live certificates revoked for the same reason) and can no longer enroll or renew",
         security: [{ bearer: [] }],
@@ -172,7 +170,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       },
     },
     async (request, reply) => {
-      const principal = await allowed(request, 'provisioning:manage');
+      const principal = principalOf(request);
       const reason: FactoryRevocationReason = request.body.reason ?? 'keyCompromise';
       const outcome = await deps.manufacturers.revokeFactoryCertificate(request.params.name, request.body.certificateSha256, reason);
       // Also when it was revoked already: a retry finishes a cut-off that a crash interrupted.
@@ -185,6 +183,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
   app.put<{ Params: { name: string; model: string }; Body: { mudUrl: string | null } }>(
     '/api/v1/manufacturers/:name/models/:model',
     {
+      onRequest: allow('provisioning:manage'),
       schema: {
         summary: "Set a model's MUD URL (RFC 8520), carried by its devices' certificates",
         security: [{ bearer: [] }],
@@ -194,7 +193,6 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       },
     },
     async (request) => {
-      await allowed(request, 'provisioning:manage');
       return deps.manufacturers.setModel(request.params.name, request.params.model, request.body.mudUrl);
     },
   );
@@ -204,9 +202,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
     {
       bodyLimit: MANIFEST_BODY_LIMIT,
       // The body may be large: the caller is authenticated before a byte of it is read.
-      onRequest: async (request) => {
-        await allowed(request, 'provisioning:manage');
-      },
+      onRequest: allow('provisioning:manage'),
       schema: {
         summary: 'Import a factory manifest: one expected enrollment per device, logged as manifest.imported',
         security: [{ bearer: [] }],
@@ -229,8 +225,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/v1/devices/:id', { schema: { summary: "A device's enrollment", security: [{ bearer: [] }], params: deviceParam, response: errors } }, async (request) => {
-    await allowed(request, 'device:read');
+  app.get<{ Params: { id: string } }>('/api/v1/devices/:id', { onRequest: allow('device:read'), schema: { summary: "A device's enrollment", security: [{ bearer: [] }], params: deviceParam, response: errors } }, async (request) => {
     const enrollment = await store.provisioning.getEnrollment(checkDevice(request.params.id));
     if (!enrollment) throw new NotFoundError(`no enrollment for ${request.params.id}`);
     return enrollmentView(enrollment);
@@ -238,9 +233,8 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
 
   app.get<{ Querystring: { manufacturer?: string } }>(
     '/api/v1/enrollments/summary',
-    { schema: { summary: 'How many devices are expected, enrolled and claimed', security: [{ bearer: [] }], querystring: { type: 'object', properties: { manufacturer: { type: 'string', maxLength: 64 } } }, response: errors } },
+    { onRequest: allow('device:read'), schema: { summary: 'How many devices are expected, enrolled and claimed', security: [{ bearer: [] }], querystring: { type: 'object', properties: { manufacturer: { type: 'string', maxLength: 64 } } }, response: errors } },
     async (request) => {
-      await allowed(request, 'device:read');
       return store.provisioning.countEnrollments(request.query.manufacturer);
     },
   );
@@ -248,6 +242,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
   app.post<{ Params: { id: string }; Body: { home: string; setupCode: string } }>(
     '/api/v1/devices/:id/claim',
     {
+      onRequest: allow('device:claim'),
       schema: {
         summary: 'Claim a device for a home with its setup code (wrong codes are counted and rate-limited)',
         security: [{ bearer: [] }],
@@ -257,7 +252,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       },
     },
     async (request) => {
-      const principal = await allowed(request, 'device:claim');
+      const principal = principalOf(request);
       const outcome = await deps.claims.claim(request.params.id, request.body.home, request.body.setupCode);
       request.log.info({ deviceId: outcome.deviceId, home: outcome.home, by: principal.id }, 'device claimed');
       return outcome;
@@ -267,6 +262,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
   app.post<{ Params: { id: string }; Body: { home: string } }>(
     '/api/v1/devices/:id/release',
     {
+      onRequest: allow('device:claim'),
       schema: {
         summary: 'Release a device from the home that claimed it',
         security: [{ bearer: [] }],
@@ -276,7 +272,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       },
     },
     async (request, reply) => {
-      const principal = await allowed(request, 'device:claim');
+      const principal = principalOf(request);
       await deps.claims.release(request.params.id, request.body.home);
       request.log.info({ deviceId: request.params.id, home: request.body.home, by: principal.id }, 'device released');
       return reply.status(204).send();
@@ -286,6 +282,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
   app.get<{ Querystring: { type?: string; device?: string; limit?: number } }>(
     '/api/v1/security-events',
     {
+      onRequest: allow('security:read'),
       schema: {
         summary: 'Security events, newest first',
         security: [{ bearer: [] }],
@@ -298,7 +295,6 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       },
     },
     async (request) => {
-      await allowed(request, 'security:read');
       const events = await store.provisioning.listSecurityEvents({
         ...(request.query.type ? { type: request.query.type } : {}),
         ...(request.query.device ? { deviceId: request.query.device } : {}),

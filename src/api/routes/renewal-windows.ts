@@ -4,8 +4,8 @@
  * `withinSeconds`, spread over that span rather than all at once. Runbooks use it after a key or
  * CA compromise; certificates that are unknown, revoked or expired are left out and not counted.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { authorize, type Principal } from '../../access/principal.js';
+import type { FastifyInstance } from 'fastify';
+import { authenticateFirst, type Authenticate } from '../route-authentication.js';
 import type { Clock } from '../../core/clock.js';
 import { ISSUING_CAS } from '../../core/data-dir-layout.js';
 import { BadRequestError } from '../../core/errors.js';
@@ -25,10 +25,11 @@ interface Body {
   explanationUrl?: string;
 }
 
-export function registerRenewalWindowRoutes(app: FastifyInstance, deps: { store: Store; clock: Clock; authenticate: (request: FastifyRequest) => Promise<Principal> }): void {
+export function registerRenewalWindowRoutes(app: FastifyInstance, deps: { store: Store; clock: Clock; authenticate: Authenticate }): void {
   app.post<{ Body: Body }>(
     '/api/v1/renewal-windows',
     {
+      onRequest: authenticateFirst(deps.authenticate, 'cert:renew'),
       schema: {
         summary: 'Ask ACME clients to renew chosen certificates now (RFC 9773 renewal information)',
         security: [{ bearer: [] }],
@@ -52,7 +53,6 @@ export function registerRenewalWindowRoutes(app: FastifyInstance, deps: { store:
       },
     },
     async (request) => {
-      authorize(await deps.authenticate(request), 'cert:renew');
       const body = request.body;
       if ((body.serials === undefined) === (body.ca === undefined)) throw new BadRequestError('name either serials or a ca, not both and not neither');
       if (body.issuedBefore !== undefined && body.ca === undefined) throw new BadRequestError('issuedBefore applies to a ca selection only');

@@ -6,8 +6,8 @@
  * that reconnects simply receives a new snapshot.
  */
 import type { ServerResponse } from 'node:http';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { authorize, type Principal } from '../../access/principal.js';
+import type { FastifyInstance } from 'fastify';
+import { authenticateFirst, principalOf, type Authenticate } from '../route-authentication.js';
 import type { RevocationFeed, RevocationNotice } from '../../authority/revocation-feed.js';
 import { ISSUING_CAS } from '../../core/data-dir-layout.js';
 
@@ -15,7 +15,7 @@ const HEARTBEAT_MS = 15_000;
 
 export function registerRevocationStreamRoutes(
   app: FastifyInstance,
-  deps: { feed: RevocationFeed; crlUrl: (ca: string) => string; caCertificatePem: (ca: string) => string; authenticate: (request: FastifyRequest) => Promise<Principal> },
+  deps: { feed: RevocationFeed; crlUrl: (ca: string) => string; caCertificatePem: (ca: string) => string; authenticate: Authenticate },
 ): void {
   // A stream never ends by itself, and the server's close waits for open requests: close them first.
   const open = new Set<ServerResponse>();
@@ -26,6 +26,7 @@ export function registerRevocationStreamRoutes(
   app.get<{ Querystring: { ca: string } }>(
     '/api/v1/revocations/stream',
     {
+      onRequest: authenticateFirst(deps.authenticate, 'revocations:stream'),
       schema: {
         summary: 'Revocations as they happen (server-sent events): a snapshot, then one event per revocation',
         description: 'Gateways authenticate with their client certificate from the services CA; operators may use a bearer token.',
@@ -34,8 +35,7 @@ export function registerRevocationStreamRoutes(
       },
     },
     async (request, reply) => {
-      const principal = await deps.authenticate(request);
-      authorize(principal, 'revocations:stream');
+      const principal = principalOf(request);
       const { ca } = request.query;
       const pending: RevocationNotice[] = [];
       let live = false;

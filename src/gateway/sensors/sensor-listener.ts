@@ -16,7 +16,7 @@ import { COUNTER_PROPERTY } from '../../protocols/sensor-pairing.js';
 import { REASON } from '../mqtt-reason-codes.js';
 import { closeServer, listenOn, refuseConnectFloods } from '../server-lifecycle.js';
 import { MqttConnection, type ConnectCredentials, type ConnectionOptions } from '../mqtt-connection.js';
-import { handshakeFailureReason, tlsServerPolicy, type TlsMinimum } from '../tls-policy.js';
+import { handshakeFailureReason, tlsServerPolicy, type TlsMinimum } from '../../core/tls-policy.js';
 import type { ReplayWindows, SensorReplayVerdict } from './replay-windows.js';
 import { sensorIdOfIdentity, sensorMqttIdentity } from './sensor-id.js';
 import type { SensorRegistry } from './sensor-registry.js';

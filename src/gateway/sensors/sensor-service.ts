@@ -15,7 +15,7 @@ import type { GatewayConfig } from '../gateway-config.js';
 import type { GatewayMetrics } from '../gateway-metrics.js';
 import type { ConnectionOptions } from '../mqtt-connection.js';
 import { REASON } from '../mqtt-reason-codes.js';
-import type { TlsMinimum } from '../tls-policy.js';
+import type { TlsMinimum } from '../../core/tls-policy.js';
 import { readOwnerOnlyFile, replaceOwnerOnlyFile, SensorStateFileError } from './owner-only-file.js';
 import { PairingChallenges } from './pairing-challenge.js';
 import { ReplayWindows } from './replay-windows.js';

@@ -1,6 +1,8 @@
 /**
- * The TLS the gateway offers: TLS 1.3 by default; TLS 1.2 only when the operator lowers the
- * minimum, and then only ECDHE key exchange with AEAD ciphers (no RSA key transport, no CBC).
+ * The TLS every Hearth server offers (the control plane's API, the gateway's listeners): TLS 1.3,
+ * and TLS 1.2 only where the minimum allows it, then only ECDHE key exchange with AEAD ciphers
+ * (no RSA key transport, no CBC, no CCM8, no ARIA or Camellia). Shared here so that the control
+ * plane and the gateway, which import nothing of each other, offer the same suites.
  */
 export type TlsMinimum = 'TLSv1.2' | 'TLSv1.3';
 
