@@ -13,6 +13,7 @@ import { certificateDnsNames } from '../pki/certificate-facts.js';
 import { readCsrNames } from '../pki/csr.js';
 import { isValidDnsName } from '../pki/name.js';
 import { isDeviceId } from '../pki/device-id.js';
+import { keyFingerprint } from '../pki/key-fingerprint.js';
 import { AttestationRefusedError, type DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
 import type { DeviceCredentials } from '../provisioning/device-credentials.js';
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeIdentifier, AcmeOrderRecord, Store } from '../store/store.js';
@@ -310,7 +311,7 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     await store.updateAcmeOrder(order.id, 'processing', { status: 'valid', certificateSerial: issued.record.serial });
     if (device !== undefined) {
       // The certificate stands whatever happens to the enrollment's bookkeeping.
-      const keySha256 = createHash('sha256').update(csr.spki).digest('hex');
+      const keySha256 = keyFingerprint(csr.spki);
       await deps.deviceCredentials?.issued(device, issued.record.serial, keySha256).catch((err: unknown) => request.log.error({ err, device }, 'recording the enrollment failed'));
     }
     await deps.fresh(request, reply);

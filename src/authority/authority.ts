@@ -23,6 +23,7 @@ import { appendToLog } from '../transparency/log-writer.js';
 import { LOG_ENTRY_VERSION, type CertificateIssuedEntry } from '../ledger/log-entry.js';
 import { REVOCATION_REASONS, revocationReasonName } from '../pki/revocation-reason.js';
 import { certificateFacts, tbsSpkiDer } from '../pki/certificate-facts.js';
+import { keyFingerprint } from '../pki/key-fingerprint.js';
 import { commonNameFor, type IssuedSubject } from './requested-subject.js';
 
 /** Serial collisions at 128 bits are astronomically rare; a few retries mean a broken RNG. */
@@ -281,10 +282,10 @@ export class Authority {
   }
 
   private async refuseBlockedKey(profile: CertificateProfile, drafted: CertificateDraft): Promise<void> {
-    const blocked = await this.store.getBlockedKey(drafted.spkiSha256);
+    const blocked = await this.store.getBlockedKey(drafted.keySha256);
     if (!blocked) return;
-    this.onBlockedKey({ spkiSha256: drafted.spkiSha256, profile: profile.name, identifier: drafted.identifier, blockedBy: blocked.serial });
-    throw new BlockedKeyError(drafted.spkiSha256);
+    this.onBlockedKey({ spkiSha256: drafted.keySha256, profile: profile.name, identifier: drafted.identifier, blockedBy: blocked.serial });
+    throw new BlockedKeyError(drafted.keySha256);
   }
 
   async revoke(serial: string, reason: RevocationReason): Promise<CertificateRecord> {
@@ -296,7 +297,7 @@ export class Authority {
       const revoked = (await tx.getCertificate(serial)) as CertificateRecord;
       if (reason === REVOCATION_REASONS.keyCompromise) {
         const spki = revoked.der ? certificateFacts(revoked.der).spkiDer : tbsSpkiDer(revoked.tbs);
-        await tx.blockKeys([{ spkiSha256: createHash('sha256').update(spki).digest('hex'), serial, reason: 'keyCompromise', blockedAt: at }]);
+        await tx.blockKeys([{ spkiSha256: keyFingerprint(spki), serial, reason: 'keyCompromise', blockedAt: at }]);
       }
       await appendToLog(
         tx,

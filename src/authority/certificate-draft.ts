@@ -3,6 +3,7 @@
  * to-be-signed certificate and lint it. The result is what the authority stores as `pending`
  * before it signs. Being pure, it runs the same on the event loop and in a draft worker.
  */
+import { keyFingerprint } from '../pki/key-fingerprint.js';
 import { createHash } from 'node:crypto';
 import { LintError } from '../core/errors.js';
 import { parseCsr } from '../pki/csr.js';
@@ -25,6 +26,8 @@ export interface CertificateDraft {
   /** The names the certificate carries, and its key's digest: what the transparency log records. */
   names: { commonName?: string; dnsNames: string[]; uris: string[]; ipAddresses: string[] };
   spkiSha256: string;
+  /** SHA-256 of the key's canonical SPKI (pki/key-fingerprint.ts): what blocked keys are checked by. */
+  keySha256: string;
   tbs: Uint8Array;
   notBefore: Date;
   notAfter: Date;
@@ -50,6 +53,7 @@ export function draftCertificate(profile: CertificateProfile, ca: DraftingCa, su
       ipAddresses: subject.ipAddresses ?? [],
     },
     spkiSha256: createHash('sha256').update(subject.spki).digest('hex'),
+    keySha256: keyFingerprint(subject.spki),
     tbs: built.tbs,
     notBefore: built.notBefore,
     notAfter: built.notAfter,

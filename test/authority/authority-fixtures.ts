@@ -5,7 +5,7 @@
  */
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import { createCaHierarchy } from '../../src/authority/ca-bootstrap.js';
-import { Authority, type PublicUrls } from '../../src/authority/authority.js';
+import { Authority, type AuthorityOptions, type PublicUrls } from '../../src/authority/authority.js';
 import type { DomainEvent } from '../../src/bus/bus.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { ManualClock } from '../../src/core/clock.js';
@@ -115,6 +115,8 @@ export interface HarnessOptions {
   wrapStore?: (store: Store) => Store;
   /** As AuthorityOptions.draftWorkers. */
   draftWorkers?: number;
+  /** As AuthorityOptions.onBlockedKey. */
+  onBlockedKey?: AuthorityOptions['onBlockedKey'];
 }
 
 export async function openHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -123,7 +125,7 @@ export async function openHarness(options: HarnessOptions = {}): Promise<Harness
   const store = await openStore({ url: ':memory:' });
   const bus = new MemoryBus();
   const events = await EventLog.on(bus);
-  const authority = new Authority(options.wrapStore ? options.wrapStore(store) : store, bus, cas, clock, URLS, { draftWorkers: options.draftWorkers ?? 0 });
+  const authority = new Authority(options.wrapStore ? options.wrapStore(store) : store, bus, cas, clock, URLS, { draftWorkers: options.draftWorkers ?? 0, ...(options.onBlockedKey ? { onBlockedKey: options.onBlockedKey } : {}) });
   return {
     clock,
     store,

@@ -1,10 +1,14 @@
 /** Issuance and revocation through the Authority over a real SQLite store and the in-process bus. */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, id_ce_subjectAltName } from '@peculiar/asn1-x509';
-import { BadCsrError, ConflictError, HearthError, NotFoundError, UniqueViolationError, UnknownProfileError } from '../../src/core/errors.js';
+import { BadCsrError, BlockedKeyError, ConflictError, HearthError, NotFoundError, UniqueViolationError, UnknownProfileError } from '../../src/core/errors.js';
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import type { CertificateRecord, Store, StoreTx } from '../../src/store/store.js';
 import type { Signer } from '../../src/keys/signer.js';
@@ -409,4 +413,43 @@ test('issueForKey certifies a key without a CSR through the same path: pending f
   await refusedWith(h.authority.issueForKey({ profile: 'service', ca: 'services', spki: new Uint8Array([0x30, 0x00]) }), HearthError, 400, 'bad-request');
   await refusedWith(h.authority.issueForKey({ profile: 'device' as 'service', ca: 'devices', spki }), HearthError, 400, 'unknown-profile');
   assert.equal((await allCertificates(h.store)).length, 1);
+});
+
+/** The same P-256 key's CSR twice, via openssl: once with an uncompressed point, once compressed. */
+function csrsOfOneKeyInBothPointForms(subject: string): { uncompressed: string; compressed: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-points-'));
+  try {
+    const run = (args: string[]) => {
+      const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+      if (result.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${result.stderr}`);
+    };
+    run(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'key.pem']);
+    run(['ec', '-in', 'key.pem', '-conv_form', 'compressed', '-out', 'compressed.pem']);
+    const subj = ['-subj', `/CN=${subject}`, '-addext', `subjectAltName=URI:${subject}`];
+    run(['req', '-new', '-key', 'key.pem', ...subj, '-out', 'uncompressed.csr']);
+    run(['req', '-new', '-key', 'compressed.pem', ...subj, '-out', 'compressed.csr']);
+    return { uncompressed: readFileSync(join(dir, 'uncompressed.csr'), 'utf8'), compressed: readFileSync(join(dir, 'compressed.csr'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a key revoked for keyCompromise is refused again, in either spelling of its point, and the refusal is reported', async () => {
+  const refusals: { spkiSha256: string; blockedBy: string | null }[] = [];
+  const h = await harness({ onBlockedKey: (refusal: { spkiSha256: string; blockedBy: string | null }) => refusals.push(refusal) });
+  const id = deviceId(77);
+  const { uncompressed, compressed } = csrsOfOneKeyInBothPointForms(id);
+  const first = await h.authority.issue({ csr: uncompressed, profile: 'device' });
+  await h.authority.revoke(first.record.serial, 1);
+  const before = (await allCertificates(h.store)).length;
+  for (const csrPem of [uncompressed, compressed]) {
+    await refusedWith(h.authority.issue({ csr: csrPem, profile: 'device' }), BlockedKeyError, 400, 'blocked-key', /revoked for keyCompromise/);
+  }
+  assert.equal((await allCertificates(h.store)).length, before, 'nothing stored for a blocked key');
+  assert.deepEqual(refusals.map((r) => r.blockedBy), [first.record.serial, first.record.serial]);
+  // Another reason blocks nothing: a superseded key may be certified again.
+  const other = csrsOfOneKeyInBothPointForms(deviceId(78));
+  const superseded = await h.authority.issue({ csr: other.uncompressed, profile: 'device' });
+  await h.authority.revoke(superseded.record.serial, 4);
+  await h.authority.issue({ csr: other.compressed, profile: 'device' });
 });
