@@ -110,6 +110,9 @@ before(async () => {
   admin = (await createApiToken(plane.store, 'test-admin', 'admin', new Date())).token;
   auditor = (await createApiToken(plane.store, 'test-auditor', 'auditor', new Date())).token;
   deviceSerial = (await issue('device', 'urn:dev:ops:acme-bulb-0001')).serial;
+  // A registered gateway: only its gateway certificate speaks for a gateway.
+  const registration = await call('POST', '/api/v1/gateways', { token: admin, body: { name: 'gw-1.home.test' } });
+  assert.equal(registration.status, 201, registration.text);
   gateway = await issue('gateway', 'gw-1.home.test');
   manifestKeyPem = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
   [secondRootPem, thirdRootPem] = [await attestationRootPem('Globex'), await attestationRootPem('Initech')];
