@@ -28,7 +28,7 @@ export const gatewayConfigSchema = z
     name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a lower-case DNS name').default('gateway.home.arpa'),
     enrollment: z
       .object({
-        /** External account binding made with `hearth acme eab-key` (kid and a file holding the base64url MAC key). */
+        /** External account binding from `hearth gateways register` (kid and a file holding the base64url MAC key): what makes the gateway's account a registered gateway's. */
         eab: z.object({ kid: z.string().min(1), hmacKeyFile: z.string().min(1) }).strict().optional(),
         /** Where the http-01 responder listens while the gateway's certificate is ordered. */
         http01Host: z.string().default('0.0.0.0'),

@@ -106,6 +106,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const security = (type: GatewaySecurityEvent, deviceId: string | null, detail: Record<string, unknown>) => logger.warn({ securityEvent: type, deviceId, ...detail }, 'security event');
 
     const binding = config.enrollment.eab ? await ExternalAccountBindingFile.read(config.enrollment.eab.kid, config.enrollment.eab.hmacKeyFile) : undefined;
+    if (!binding) {
+      // Without its registration's key the account is anybody's: its certificate is a service
+      // certificate, which the control plane never takes as a gateway's.
+      logger.warn({ name: config.name }, 'no EAB key given (--eab-kid): unless this gateway enrolled with one before, the control plane will refuse its uplink and revocation stream; register it with `hearth gateways register`');
+    }
     const identity = new GatewayIdentity({
       dir: join(dir, 'identity'),
       controlPlaneUrl: controlPlane,
