@@ -109,6 +109,8 @@ const plane = await startControlPlane({ dataDir: join(work, 'control-plane'), co
 const rootPem = readFileSync(setup.layout.caCertificate('root'), 'utf8');
 const client = new ApiClient({ url: plane.apiUrl, token: setup.adminToken, ca: rootPem });
 const request = await createKeyAndRequest({ dnsNames: ['gw-bench.home.arpa'] });
+// Registered first: a gateway certificate is issued for a registered gateway's name alone.
+await client.call('POST', '/api/v1/gateways', { name: 'gw-bench.home.arpa' });
 const issued = await client.call<{ certificate: string }>('POST', '/api/v1/certificates', { csr: request.csrPem, profile: 'gateway' });
 const credentials = { key: request.privateKeyPem, cert: issued.certificate + readFileSync(setup.layout.caCertificate('services'), 'utf8') };
 

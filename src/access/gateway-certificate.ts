@@ -43,6 +43,8 @@ export class GatewayCertificates {
     }
     const gateway = await this.store.gateways.getGateway(record.identifier);
     if (gateway?.status !== 'active') throw new UnauthorizedError(`${record.identifier} is not a registered, active gateway`);
+    // A certificate made before this registration (for an earlier gateway of the same name) is not this gateway's.
+    if (record.createdAt < gateway.createdAt) throw new UnauthorizedError(`the client certificate ${serial} was issued before ${gateway.name} was registered`);
     return { id: `gateway:${gateway.name}`, role: 'gateway' };
   }
 }

@@ -8,7 +8,7 @@
  * they need no attachment.
  */
 import type { Clock } from '../core/clock.js';
-import { ForbiddenError } from '../core/errors.js';
+import { BadRequestError, ForbiddenError } from '../core/errors.js';
 import { isDeviceId } from '../pki/device-id.js';
 import type { SecurityEventSink } from '../provisioning/security-events.js';
 import type { Store } from '../store/store.js';
@@ -27,6 +27,9 @@ export class GatewayDevices {
 
   /** Attaches the devices seen for the first time; throws ForbiddenError naming the devices the gateway may not speak for. */
   async admit(gateway: string, deviceIds: readonly string[]): Promise<void> {
+    // A name in the device-id scheme that is not a device id would dodge the attachment check.
+    const malformed = deviceIds.find((id) => id.toLowerCase().startsWith('urn:dev:ops:') && !isDeviceId(id));
+    if (malformed !== undefined) throw new BadRequestError(`${JSON.stringify(malformed)} is not a device identifier (urn:dev:ops:<manufacturer>-<model>-<serial>)`, 'invalid-device-id');
     const devices = [...new Set(deviceIds.filter(isDeviceId))];
     if (devices.length === 0) return;
     const attached = await this.store.gateways.findDeviceAttachments(devices);

@@ -10,7 +10,7 @@ import { UniqueViolationError } from '../core/errors.js';
 import type { AcmeAccountRecord } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
 import { verifyExternalAccountBinding } from './external-account-binding.js';
-import type { EabKeyDerivation } from './eab-key-derivation.js';
+import type { EabKeyDerivation } from '../access/eab-key-derivation.js';
 import { verifyKeyChange } from './jws-request.js';
 import { canonicalPublicJwk } from './jws-signature.js';
 import type { RateLimits } from './rate-limits.js';

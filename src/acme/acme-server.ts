@@ -24,7 +24,7 @@ import type { AcmeRouteContext } from './route-context.js';
 import type { DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
 import type { DeviceCredentials } from '../provisioning/device-credentials.js';
 import { deviceAttest01Validator } from './device-attest01-validator.js';
-import type { EabKeyDerivation } from './eab-key-derivation.js';
+import type { EabKeyDerivation } from '../access/eab-key-derivation.js';
 
 export interface AcmeServerDeps {
   store: Store;

@@ -5,7 +5,7 @@
  */
 import { calculateJwkThumbprint, flattenedVerify, type FlattenedJWSInput, type JWK } from 'jose';
 import type { AcmeEabKeyRecord, Store } from '../store/store.js';
-import type { EabKeyDerivation } from './eab-key-derivation.js';
+import type { EabKeyDerivation } from '../access/eab-key-derivation.js';
 import { AcmeError } from './acme-error.js';
 
 /** RFC 8555 7.3.4: a MAC algorithm; these are the ones JWS defines. */

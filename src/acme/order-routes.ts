@@ -359,6 +359,13 @@ async function checkDeviceCsr(store: Store, order: AcmeOrderRecord, device: stri
   const attested = authz?.challenges.find((c) => c.type === DEVICE_ATTEST_01 && c.status === 'valid')?.attestedKeySha256;
   if (!attested) throw new AcmeError('unauthorized', 'the order was not authorized by device-attest-01');
   if (createHash('sha256').update(csr.spki).digest('hex') !== attested) throw new AcmeError('badCSR', "the CSR's key is not the key the device attested");
+  // The attestation was checked when the challenge was validated; an order can wait days before
+  // finalize, so a device cut off meanwhile (its factory certificate revoked) is refused here too.
+  const enrollment = await store.provisioning.getEnrollment(device);
+  const factoryRevoked = enrollment?.factoryCertSha256 ? await store.provisioning.getFactoryRevocation(enrollment.factoryCertSha256) : undefined;
+  if (enrollment?.state === 'cut-off' || factoryRevoked) {
+    throw new AcmeError('unauthorized', `${device} is cut off: ${enrollment?.stateReason ?? `its factory certificate was revoked (${factoryRevoked?.reason})`}`);
+  }
 }
 
 /** An order is ready when all its authorizations are valid, and invalid as soon as one is not. */

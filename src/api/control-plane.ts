@@ -42,7 +42,7 @@ import { tlsServerPolicy } from '../core/tls-policy.js';
 import { registerCertificateRoutes } from './routes/certificates.js';
 import { registerRenewalWindowRoutes } from './routes/renewal-windows.js';
 import { registerAcmeEabKeyRoutes } from './routes/acme-eab-keys.js';
-import { EabKeyDerivation } from '../acme/eab-key-derivation.js';
+import { EabKeyDerivation } from '../access/eab-key-derivation.js';
 import { registerMetricsRoute, registerOperationalRoutes } from './routes/operational.js';
 import { registerRevocationStatusRoutes } from './routes/revocation-status.js';
 import { registerProvisioningRoutes } from './routes/provisioning.js';
@@ -216,7 +216,9 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const logIdentity = await openLogIdentity(layout, passphrase);
   closer.add(() => logIdentity.close());
   const checkpointer = new Checkpointer(store, logIdentity.signer, clock);
-  const eabKeys = await EabKeyDerivation.fromPassphrase(passphrase, logIdentity.verifier.name);
+  const eab = await EabKeyDerivation.fromSecretFile(layout.eabSecret);
+  if (eab.created) logger.warn({ path: layout.eabSecret }, 'made the secret EAB keys are derived from; every control-plane process of this installation needs a copy of it');
+  const eabKeys = eab.keys;
 
   // Ports may be 0 (tests): the HTTP server starts first so its real port goes into the URLs
   // the authority embeds in certificates.

@@ -235,7 +235,10 @@ export class Authority {
       drafted = await draft();
       // Every path (REST, ACME, renewals, the control plane's own keys) comes through here, so a
       // key revoked for keyCompromise is refused on all of them, before anything is stored.
-      if (attempt === 0) await this.refuseBlockedKey(profile, drafted);
+      if (attempt === 0) {
+        await this.refuseBlockedKey(profile, drafted);
+        await this.refuseUnregisteredGateway(profile, drafted);
+      }
       const row: NewPendingCertificate = {
         serial: drafted.serial,
         ca: ca.name,
@@ -286,6 +289,15 @@ export class Authority {
     if (!blocked) return;
     this.onBlockedKey({ spkiSha256: drafted.keySha256, profile: profile.name, identifier: drafted.identifier, blockedBy: blocked.serial });
     throw new BlockedKeyError(drafted.keySha256);
+  }
+
+  /** A gateway certificate speaks for a gateway: it is issued only for a registered, active one's name. */
+  private async refuseUnregisteredGateway(profile: CertificateProfile, drafted: CertificateDraft): Promise<void> {
+    if (profile.name !== 'gateway') return;
+    const gateway = await this.store.gateways.getGateway(drafted.identifier);
+    if (gateway?.status !== 'active') {
+      throw new BadRequestError(`a gateway certificate is issued only for a registered, active gateway; ${drafted.identifier} is ${gateway ? gateway.status : 'not registered'} (hearth gateways register)`, 'unregistered-gateway');
+    }
   }
 
   async revoke(serial: string, reason: RevocationReason): Promise<CertificateRecord> {

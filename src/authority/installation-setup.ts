@@ -3,6 +3,7 @@
  * certificate, its configuration, its database and one admin API token. Nothing is overwritten:
  * an existing, non-empty directory is refused, and a failed setup removes what it created.
  */
+import { EabKeyDerivation } from '../access/eab-key-derivation.js';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -101,6 +102,8 @@ async function populate(layout: DataDirLayout, options: SetupOptions, made: { ro
   await mkdir(layout.privateDir, { mode: 0o700 });
 
   let passphraseRef = options.passphrase;
+  // The secret ACME external account binding keys are derived from (access/eab-key-derivation.ts).
+  await EabKeyDerivation.createSecretFile(layout.eabSecret);
   let generatedPassphraseFile: string | undefined;
   if (!passphraseRef) {
     await writeOwnerOnly(layout.generatedPassphrase, randomBytes(32).toString('base64url') + '\n');

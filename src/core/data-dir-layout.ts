@@ -8,6 +8,7 @@
  *   ca/tls.pem                  the control plane's TLS certificate chain
  *   private/<name>.key.pem      encrypted PKCS#8 keys (0600); absent for keys held in PKCS#11
  *   private/passphrase          generated passphrase when none was given at init (0600)
+ *   private/eab-secret          random secret ACME external account binding keys are derived from (0600)
  */
 import { join } from 'node:path';
 
@@ -40,6 +41,9 @@ export class DataDirLayout {
   }
   privateKey(name: string): string {
     return join(this.privateDir, `${name}.key.pem`);
+  }
+  get eabSecret(): string {
+    return join(this.privateDir, 'eab-secret');
   }
   get generatedPassphrase(): string {
     return join(this.privateDir, 'passphrase');

@@ -44,7 +44,12 @@ export class DeviceCredentials {
    * it, and on a new key supersedes the certificates of the earlier one.
    */
   async issued(deviceId: string, serial: string, keySha256: string): Promise<{ rekeyed: boolean; superseded: string[] }> {
-    const { previousKeySha256, rekeys } = await this.store.provisioning.markEnrolled(deviceId, serial, keySha256, this.clock.now());
+    const { previousKeySha256, rekeys, cutOff } = await this.store.provisioning.markEnrolled(deviceId, serial, keySha256, this.clock.now());
+    if (cutOff) {
+      // Finalize checked the device before issuing; a cut-off that landed in between wins.
+      await this.revokeLive(deviceId, REVOCATION_REASONS.cessationOfOperation);
+      return { rekeyed: false, superseded: [] };
+    }
     if (previousKeySha256 === null || previousKeySha256 === keySha256) return { rekeyed: false, superseded: [] };
     const superseded = await this.revokeLive(deviceId, REVOCATION_REASONS.superseded, serial);
     const detail = { certificateSerial: serial, keySha256, previousKeySha256, superseded, rekeys };

@@ -190,10 +190,11 @@ export class KyselyProvisioningStore implements ProvisioningStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async markEnrolled(deviceId: string, certificateSerial: string, operationalKeySha256: string, at: Date): Promise<{ previousKeySha256: string | null; rekeys: number }> {
+  async markEnrolled(deviceId: string, certificateSerial: string, operationalKeySha256: string, at: Date): Promise<{ previousKeySha256: string | null; rekeys: number; cutOff: boolean }> {
     const record = async (db: Kysely<HearthDatabase>) => {
-      const before = await db.selectFrom('enrollments').select(['operational_key_sha256', 'rekeys']).where('device_id', '=', deviceId).executeTakeFirst();
+      const before = await db.selectFrom('enrollments').select(['operational_key_sha256', 'rekeys', 'state']).where('device_id', '=', deviceId).executeTakeFirst();
       const previousKeySha256 = before?.operational_key_sha256 ?? null;
+      if (before?.state === 'cut-off') return { previousKeySha256, rekeys: Number(before.rekeys), cutOff: true };
       const rekeyed = previousKeySha256 !== null && previousKeySha256 !== operationalKeySha256;
       await db
         .updateTable('enrollments')
@@ -206,8 +207,9 @@ export class KyselyProvisioningStore implements ProvisioningStore {
           ...(rekeyed ? { rekeys: sql<number>`rekeys + 1` } : {}),
         })
         .where('device_id', '=', deviceId)
+        .where('state', '<>', 'cut-off')
         .execute();
-      return { previousKeySha256, rekeys: Number(before?.rekeys ?? 0) + (rekeyed ? 1 : 0) };
+      return { previousKeySha256, rekeys: Number(before?.rekeys ?? 0) + (rekeyed ? 1 : 0), cutOff: false };
     };
     return this.db.isTransaction ? record(this.db) : this.db.transaction().execute(record);
   }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, id_ce_subjectAltName } from '@peculiar/asn1-x509';
-import { BadCsrError, BlockedKeyError, ConflictError, HearthError, NotFoundError, UniqueViolationError, UnknownProfileError } from '../../src/core/errors.js';
+import { BadCsrError, BadRequestError, BlockedKeyError, ConflictError, HearthError, NotFoundError, UniqueViolationError, UnknownProfileError } from '../../src/core/errors.js';
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import type { CertificateRecord, Store, StoreTx } from '../../src/store/store.js';
 import type { Signer } from '../../src/keys/signer.js';
@@ -386,9 +386,11 @@ test('gateway and service CSRs the profile\'s name rule would refuse are refused
     });
   }
   assert.deepEqual(await allCertificates(h.store), []);
-  // What the rule admits: a gateway named only by its device identifier, a wildcard service.
-  const gateway = await h.authority.issue({ csr: await csr({ uris: [deviceId(33)] }), profile: 'gateway' });
-  assert.equal(gateway.record.identifier, deviceId(33));
+  // What the rules admit: a registered gateway's name (an unregistered one is refused), a wildcard service.
+  await refusedWith(h.authority.issue({ csr: await csr({ dnsNames: ['gw33.hearth.test'] }), profile: 'gateway' }), BadRequestError, 400, 'unregistered-gateway', /not registered/);
+  await h.store.gateways.insertGateway({ name: 'gw33.hearth.test', eabKid: 'eab_gw33', status: 'active', createdAt: h.clock.now(), retiredAt: null });
+  const gateway = await h.authority.issue({ csr: await csr({ dnsNames: ['gw33.hearth.test'] }), profile: 'gateway' });
+  assert.equal(gateway.record.identifier, 'gw33.hearth.test');
   const wildcard = await h.authority.issue({ csr: await csr({ commonName: '*.svc.hearth.test' }), profile: 'service' });
   assert.equal(new X509Certificate(Buffer.from(wildcard.der)).subject, 'CN=*.svc.hearth.test');
 });
@@ -415,8 +417,8 @@ test('issueForKey certifies a key without a CSR through the same path: pending f
   assert.equal((await allCertificates(h.store)).length, 1);
 });
 
-/** The same P-256 key's CSR twice, via openssl: once with an uncompressed point, once compressed. */
-function csrsOfOneKeyInBothPointForms(subject: string): { uncompressed: string; compressed: string } {
+/** The same P-256 key's CSR in each of openssl's point forms: uncompressed, compressed and hybrid. */
+function csrsOfOneKeyInBothPointForms(subject: string): { uncompressed: string; compressed: string; hybrid: string } {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-points-'));
   try {
     const run = (args: string[]) => {
@@ -425,28 +427,31 @@ function csrsOfOneKeyInBothPointForms(subject: string): { uncompressed: string; 
     };
     run(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'key.pem']);
     run(['ec', '-in', 'key.pem', '-conv_form', 'compressed', '-out', 'compressed.pem']);
+    run(['ec', '-in', 'key.pem', '-conv_form', 'hybrid', '-out', 'hybrid.pem']);
     const subj = ['-subj', `/CN=${subject}`, '-addext', `subjectAltName=URI:${subject}`];
     run(['req', '-new', '-key', 'key.pem', ...subj, '-out', 'uncompressed.csr']);
     run(['req', '-new', '-key', 'compressed.pem', ...subj, '-out', 'compressed.csr']);
-    return { uncompressed: readFileSync(join(dir, 'uncompressed.csr'), 'utf8'), compressed: readFileSync(join(dir, 'compressed.csr'), 'utf8') };
+    run(['req', '-new', '-key', 'hybrid.pem', ...subj, '-out', 'hybrid.csr']);
+    const read = (name: string) => readFileSync(join(dir, `${name}.csr`), 'utf8');
+    return { uncompressed: read('uncompressed'), compressed: read('compressed'), hybrid: read('hybrid') };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-test('a key revoked for keyCompromise is refused again, in either spelling of its point, and the refusal is reported', async () => {
+test('a key revoked for keyCompromise is refused again, in every spelling of its point, and the refusal is reported', async () => {
   const refusals: { spkiSha256: string; blockedBy: string | null }[] = [];
   const h = await harness({ onBlockedKey: (refusal: { spkiSha256: string; blockedBy: string | null }) => refusals.push(refusal) });
   const id = deviceId(77);
-  const { uncompressed, compressed } = csrsOfOneKeyInBothPointForms(id);
+  const { uncompressed, compressed, hybrid } = csrsOfOneKeyInBothPointForms(id);
   const first = await h.authority.issue({ csr: uncompressed, profile: 'device' });
   await h.authority.revoke(first.record.serial, 1);
   const before = (await allCertificates(h.store)).length;
-  for (const csrPem of [uncompressed, compressed]) {
+  for (const csrPem of [uncompressed, compressed, hybrid]) {
     await refusedWith(h.authority.issue({ csr: csrPem, profile: 'device' }), BlockedKeyError, 400, 'blocked-key', /revoked for keyCompromise/);
   }
   assert.equal((await allCertificates(h.store)).length, before, 'nothing stored for a blocked key');
-  assert.deepEqual(refusals.map((r) => r.blockedBy), [first.record.serial, first.record.serial]);
+  assert.deepEqual(refusals.map((r) => r.blockedBy), [first.record.serial, first.record.serial, first.record.serial]);
   // Another reason blocks nothing: a superseded key may be certified again.
   const other = csrsOfOneKeyInBothPointForms(deviceId(78));
   const superseded = await h.authority.issue({ csr: other.uncompressed, profile: 'device' });

@@ -122,9 +122,9 @@ test('only a registered gateway certificate from the services CA may ingest', as
   assert.equal((await post(batch)).status, 401, 'no client certificate');
   assert.equal((await post(batch, undefined, { authorization: `Bearer ${installation.token}` })).status, 401, 'an admin token is not a gateway');
   assert.equal((await post(batch, await issue('device', 'urn:dev:ops:acme-meter-0001'))).status, 401, 'a device certificate');
-  const unregistered = await post(batch, await issue('gateway', 'gw-unregistered.home.arpa'));
-  assert.equal(unregistered.status, 401, 'a gateway-profile certificate of a name no gateway is registered by');
-  assert.match(String(unregistered.body.detail), /not a registered, active gateway/);
+  // A gateway certificate is not even issued for a name no gateway is registered by, not by an operator either.
+  const csr = await createKeyAndRequest({ dnsNames: ['gw-unregistered.home.arpa'] });
+  await assert.rejects(server.client.call('POST', '/api/v1/certificates', { csr: csr.csrPem, profile: 'gateway' }), /400 .*registered, active gateway.*not registered/);
   const service = await post(batch, await issue('service', 'gw-service.home.arpa'));
   assert.equal(service.status, 401, 'a service certificate');
   assert.match(String(service.body.detail), /service certificate/);
@@ -191,6 +191,10 @@ test('a gateway speaks only for devices attached to it; others are refused whole
   const unknown = await post({ messages: [message('urn:dev:ops:acme-lamp-neverissued')] }, neighbour);
   assert.equal(unknown.status, 403, 'a device this installation never issued a certificate');
   assert.match(String(unknown.body.detail), /never issued/);
+  for (const malformed of ['urn:dev:ops:acme-lamp', 'URN:dev:ops:acme-lamp-attached', 'urn:dev:ops:acme--0001']) {
+    const answer = await post({ messages: [message(malformed)] }, home);
+    assert.equal(answer.status, 400, `${malformed}: a name in the device-id scheme that is no device id`);
+  }
   assert.equal(await stored(lamp), 1, 'nothing of the refused batches was stored');
   assert.equal(await stored('sensor:own-probe'), 0);
   const events = await server.client.call<{ events: { type: string; deviceId: string; detail: { gateway: string } }[] }>('GET', `/api/v1/security-events?type=security.device_attachment_refused&limit=10`);

@@ -65,6 +65,8 @@ interface Attempt {
   /** A ready-made attObj to send instead of a fresh one (a replay). */
   attObj?: string;
   onAttObj?: (attObj: string) => void;
+  /** Runs once the order is ready, just before finalize (what happens while an order waits). */
+  beforeFinalize?: () => Promise<void> | void;
 }
 
 /** One device-attest-01 order with the parts a test wants wrong; resolves to the PEM or rejects with the problem. */
@@ -93,7 +95,10 @@ async function attempt(deviceId: string, spec: Attempt): Promise<string> {
   const { pem } = await orderCertificate(acme, {
     identifiers: [{ type: 'permanent-identifier', value: deviceId }],
     solver,
-    csr: () => createRequestForKey(spec.csrKey ?? attested, { commonName: deviceId, uris: [deviceId] }),
+    csr: async () => {
+      await spec.beforeFinalize?.();
+      return createRequestForKey(spec.csrKey ?? attested, { commonName: deviceId, uris: [deviceId] });
+    },
   });
   return pem;
 }
@@ -169,7 +174,18 @@ test('a revoked factory certificate cuts its device off at once: its live certif
   const wrongReason = bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, certFile, '--reason', 'key leaked', '--dir', bed.installation.dir]);
   assert.notEqual(wrongReason.status, 0, 'a reason is an RFC 5280 name');
   assert.match(wrongReason.stderr, /keyCompromise, cessationOfOperation/);
-  const revoke = bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, certFile, '--reason', 'keyCompromise', '--dir', bed.installation.dir]);
+  let revoke = { status: null as number | null, stdout: '', stderr: '' };
+  // An order attested before the revocation and finalized after it: the cut-off wins.
+  await refused(
+    attempt(target.deviceId, {
+      factory: readFactoryCredentials(bed.batchDir, target.serial),
+      beforeFinalize: () => {
+        revoke = bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, certFile, '--reason', 'keyCompromise', '--dir', bed.installation.dir]);
+      },
+    }),
+    'unauthorized',
+    /is cut off: factory certificate [0-9a-f]{64} revoked \(keyCompromise\)/,
+  );
   assert.equal(revoke.status, 0, revoke.stderr);
   assert.match(revoke.stdout, /^revoked factory certificate [0-9a-f]{64} \(keyCompromise\)$/m);
   assert.match(revoke.stdout, new RegExp(`^cut off ${target.deviceId}$`, 'm'));

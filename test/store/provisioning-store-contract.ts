@@ -98,9 +98,9 @@ export function registerProvisioningStoreContract(label: string, factory: StoreF
       assert.equal(await store.provisioning.pinFactoryIdentity(e.deviceId, 'a'.repeat(64), 'x'.repeat(64)), false, 'another key');
       assert.equal(await store.provisioning.pinFactoryIdentity(e.deviceId, 'd'.repeat(64), 'k'.repeat(64)), false, 'another certificate');
       const first = new Date('2030-02-01T00:00:00.000Z');
-      assert.deepEqual(await store.provisioning.markEnrolled(e.deviceId, 'ab01', '1'.repeat(64), first), { previousKeySha256: null, rekeys: 0 });
-      assert.deepEqual(await store.provisioning.markEnrolled(e.deviceId, 'ab02', '1'.repeat(64), new Date('2030-02-02T00:00:00.000Z')), { previousKeySha256: '1'.repeat(64), rekeys: 0 }, 'a renewal with the same key is no re-key');
-      assert.deepEqual(await store.provisioning.markEnrolled(e.deviceId, 'ab03', '2'.repeat(64), new Date('2030-02-03T00:00:00.000Z')), { previousKeySha256: '1'.repeat(64), rekeys: 1 });
+      assert.deepEqual(await store.provisioning.markEnrolled(e.deviceId, 'ab01', '1'.repeat(64), first), { previousKeySha256: null, rekeys: 0, cutOff: false });
+      assert.deepEqual(await store.provisioning.markEnrolled(e.deviceId, 'ab02', '1'.repeat(64), new Date('2030-02-02T00:00:00.000Z')), { previousKeySha256: '1'.repeat(64), rekeys: 0, cutOff: false }, 'a renewal with the same key is no re-key');
+      assert.deepEqual(await store.provisioning.markEnrolled(e.deviceId, 'ab03', '2'.repeat(64), new Date('2030-02-03T00:00:00.000Z')), { previousKeySha256: '1'.repeat(64), rekeys: 1, cutOff: false });
       const enrolled = await store.provisioning.getEnrollment(e.deviceId);
       assert.equal(enrolled?.state, 'enrolled');
       assert.equal(enrolled?.certificateSerial, 'ab03');
@@ -128,6 +128,8 @@ export function registerProvisioningStoreContract(label: string, factory: StoreF
       assert.equal(cut?.state, 'cut-off');
       assert.equal(cut?.stateReason, 'factory certificate revoked: keyCompromise');
       assert.equal((await store.provisioning.getEnrollment(b.deviceId))?.state, 'expected');
+      assert.deepEqual(await store.provisioning.markEnrolled(a.deviceId, 'cd01', '3'.repeat(64), new Date()), { previousKeySha256: null, rekeys: 0, cutOff: true }, 'a cut-off device stays cut off');
+      assert.equal((await store.provisioning.getEnrollment(a.deviceId))?.state, 'cut-off');
     });
 
     test('a factory certificate is revoked once', async () => {

@@ -11,7 +11,7 @@ import { authenticateFirst, principalOf, type Authenticate } from '../route-auth
 import type { Clock } from '../../core/clock.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../../core/errors.js';
 import type { Store } from '../../store/store.js';
-import type { EabKeyDerivation } from '../../acme/eab-key-derivation.js';
+import type { EabKeyDerivation } from '../../access/eab-key-derivation.js';
 
 const problem = {
   type: 'object',

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { authenticateFirst, principalOf, type Authenticate } from '../route-authentication.js';
 import type { Authority } from '../../authority/authority.js';
-import type { EabKeyDerivation } from '../../acme/eab-key-derivation.js';
+import type { EabKeyDerivation } from '../../access/eab-key-derivation.js';
 import type { Clock } from '../../core/clock.js';
 import { BadRequestError, ConflictError, NotFoundError, UniqueViolationError } from '../../core/errors.js';
 import { parseDeviceId } from '../../pki/device-id.js';
@@ -55,7 +55,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store
       const name = checkGatewayName(request.body.name);
       const now = deps.clock.now();
       const gateway: GatewayRecord = { name, eabKid: `eab_${randomBytes(12).toString('base64url')}`, status: 'active', createdAt: now, retiredAt: null };
-      // Derived from the kid and the installation's secret, stored nowhere (acme/eab-key-derivation.ts).
+      // Derived from the kid and the installation's secret, stored nowhere (access/eab-key-derivation.ts).
       const hmacKey = deps.eabKeys.keyFor(gateway.eabKid);
       try {
         await deps.store.transaction(async (tx) => {

@@ -2,7 +2,7 @@ import { sql, type Kysely, type Migration } from 'kysely';
 
 /**
  * External account binding keys lose their stored MAC key: it is derived from the kid and an
- * installation secret now (src/acme/eab-key-derivation.ts), so a copy of the database yields no
+ * installation secret now (src/access/eab-key-derivation.ts), so a copy of the database yields no
  * usable key. Bound keys kept none already. Unbound keys made before this were random, cannot be
  * derived, and must not stay in the database: they are withdrawn, and the operator makes new ones
  * with `hearth acme eab-key`. SQLite zeroes the freed space (secure_delete) so the old keys do not
