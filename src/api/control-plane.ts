@@ -38,6 +38,7 @@ import { authenticateBearer } from '../access/api-tokens.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { answerClientError, HSTS, problemFor, sendProblem, UriTooLongError } from './problem.js';
 import { requestValidatorCompiler } from './request-validation.js';
+import { stapleOcspResponses } from './ocsp-stapling.js';
 import { tlsServerPolicy } from '../core/tls-policy.js';
 import { registerCertificateRoutes } from './routes/certificates.js';
 import { registerRenewalWindowRoutes } from './routes/renewal-windows.js';
@@ -338,6 +339,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     https: { key: tlsKey, passphrase, cert: tlsCert, ...tlsServerPolicy('TLSv1.2'), ...gatewayClientAuth },
   });
   closer.add(() => api.close());
+  stapleOcspResponses(api.server as unknown as HttpsServer, ocsp, () => ({ nameDer: servicesCa.certificate.subjectNameDer, publicKeyBits: servicesCa.certificate.publicKeyBits }), logger);
   await api.register(swagger, {
     openapi: {
       info: { title: 'Hearth control plane', version: '0.1.0', description: 'Private CA for smart-home device fleets' },

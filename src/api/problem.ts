@@ -10,6 +10,14 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { HearthError, PROBLEM_BASE } from '../core/errors.js';
 
+/** A body in a media type the route does not take (RFC 9110 15.5.16). */
+export class UnsupportedMediaTypeError extends HearthError {
+  readonly statusCode = 415;
+  constructor(detail: string) {
+    super('unsupported-media-type', 415, 'Unsupported media type', detail);
+  }
+}
+
 /** RFC 6797, on every answer over HTTPS: clients that honour it keep to HTTPS for a year. */
 export const HSTS = 'max-age=31536000';
 

@@ -327,6 +327,13 @@ describe("the framework's own refusals are problem documents", () => {
   });
 });
 
+test('the plain-HTTP server refuses an OCSP request in another media type with a problem document', async () => {
+  const answer = await fetch(`${plane.httpUrl}/ocsp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(answer.status, 415);
+  assert.match(answer.headers.get('content-type') ?? '', /^application\/problem\+json/);
+  assert.equal(((await answer.json()) as { type: string }).type, 'https://hearth.dev/problems/unsupported-media-type');
+});
+
 describe('HSTS and metrics', () => {
   test('every HTTPS answer carries Strict-Transport-Security; the plain-HTTP server sends none', async () => {
     for (const [path, token] of [['/healthz'], ['/api/v1/certificates', admin], ['/api/v1/certificates'], ['/acme/directory'], ['/log/checkpoint']] as [string, string?][]) {

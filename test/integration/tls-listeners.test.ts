@@ -5,11 +5,14 @@
  * (LUCKY13), CCM8, ARIA and RSA key transport must fail the handshake; TLS 1.3 and the ECDHE
  * AEAD suites must succeed. A permissive node:tls server with the same certificate first shows
  * that the client really offers each weak suite, so a failure below is the listener's refusal.
+ * The API staples a good OCSP response for its own certificate to a handshake that asks for one.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { connect as tlsConnect, createServer as createTlsServer, type ConnectionOptions, type Server as TlsServer } from 'node:tls';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { BasicOCSPResponse, OCSPResponse, OCSPResponseStatus } from '@peculiar/asn1-ocsp';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -177,4 +180,27 @@ describe('TLS offered by every listener', { skip }, () => {
       }
     });
   }
+});
+
+describe('OCSP stapling', { skip }, () => {
+  test("the API staples its responder's GOOD answer for the API's own certificate", async () => {
+    const port = Number(new URL(plane.apiUrl).port);
+    // requestOCSP is a TLSSocket option tls.connect passes on; @types/node leaves it out of ConnectionOptions.
+    const options: ConnectionOptions & { requestOCSP: boolean } = { host: '127.0.0.1', port, servername: 'localhost', ca: await readFile(files('root.pem'), 'utf8'), requestOCSP: true };
+    const socket = tlsConnect(options);
+    const stapled = new Promise<Buffer | undefined>((resolve) => socket.once('OCSPResponse', (response: Buffer) => resolve(response)));
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', () => resolve()).once('error', reject));
+    const serverSerial = socket.getPeerCertificate().serialNumber.toLowerCase().replace(/^0+/, '');
+    const response = await Promise.race([stapled, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2_000))]);
+    socket.destroy();
+    assert.ok(response && response.length > 0, 'no OCSP response was stapled');
+    const ocsp = AsnConvert.parse(response, OCSPResponse);
+    assert.equal(ocsp.responseStatus, OCSPResponseStatus.successful);
+    const basic = AsnConvert.parse(ocsp.responseBytes?.response.buffer as ArrayBuffer, BasicOCSPResponse);
+    const [single] = basic.tbsResponseData.responses;
+    assert.ok(single, 'the response answers for one certificate');
+    assert.equal(Buffer.from(single.certID.serialNumber).toString('hex').replace(/^0+/, ''), serverSerial, 'the answer is for the API certificate');
+    assert.ok(single.certStatus.good !== undefined, 'the API certificate is good');
+    assert.ok(single.nextUpdate && single.nextUpdate > new Date(), 'the stapled answer is fresh');
+  });
 });

@@ -233,7 +233,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
 
   app.get<{ Querystring: { manufacturer?: string } }>(
     '/api/v1/enrollments/summary',
-    { onRequest: allow('device:read'), schema: { summary: 'How many devices are expected, enrolled and claimed', security: [{ bearer: [] }], querystring: { type: 'object', properties: { manufacturer: { type: 'string', maxLength: 64 } } }, response: errors } },
+    { onRequest: allow('device:read'), schema: { summary: 'How many devices are expected, enrolled and claimed', security: [{ bearer: [] }], querystring: { type: 'object', additionalProperties: false, properties: { manufacturer: { type: 'string', maxLength: 64 } } }, response: errors } },
     async (request) => {
       return store.provisioning.countEnrollments(request.query.manufacturer);
     },

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NotFoundError } from '../../core/errors.js';
+import { UnsupportedMediaTypeError } from '../problem.js';
 import { decodeOcspGetPath } from '../../pki/ocsp.js';
 import type { CrlPublisher } from '../../authority/crl-publisher.js';
 import type { OcspResponder } from '../../authority/ocsp-responder.js';
@@ -21,9 +22,7 @@ export function registerRevocationStatusRoutes(
 
   app.post('/ocsp', async (request, reply) => {
     const body = request.body;
-    if (!Buffer.isBuffer(body)) {
-      return reply.status(415).header('content-type', 'text/plain').send('expected Content-Type: application/ocsp-request');
-    }
+    if (!Buffer.isBuffer(body)) throw new UnsupportedMediaTypeError('expected Content-Type: application/ocsp-request');
     return sendOcsp(await deps.ocsp.respond(body), reply.header('cache-control', 'no-store'));
   });
 
