@@ -29,6 +29,7 @@ import { startPendingReconciliation } from '../authority/pending-reconciliation.
 import { Authority } from '../authority/authority.js';
 import { loadIssuingCas, loadRootCertificate } from '../authority/ca-material.js';
 import { CrlPublisher } from '../authority/crl-publisher.js';
+import { RootCrlSource } from '../authority/root-crl.js';
 import { OcspResponder } from '../authority/ocsp-responder.js';
 import { RevocationSweep } from '../authority/revocation-sweep.js';
 import { renewOcspDelegate, renewTlsCertificate, renewalDue } from '../authority/certificate-renewal.js';
@@ -226,7 +227,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const http = baseApp(logger, metrics, 'http', { bodyLimit: config.server.bodyLimit });
   closer.add(() => http.close());
   const caCertificates = new Map<string, Uint8Array>([['root', root.der], ...[...cas.values()].map((c) => [c.name, c.certificate.der] as [string, Uint8Array])]);
-  registerRevocationStatusRoutes(http, { crls, ocsp, caCertificates, crlMaxAgeSeconds: config.crl.refreshSeconds });
+  registerRevocationStatusRoutes(http, { crls, rootCrl: new RootCrlSource(layout, root), ocsp, caCertificates, crlMaxAgeSeconds: config.crl.refreshSeconds });
   registerOperationalRoutes(http, storeReachable);
   await http.listen({ host: config.server.host, port: config.server.httpPort });
   const httpPort = (http.server.address() as AddressInfo).port;

@@ -10,13 +10,17 @@ import type { KeyProvider } from '../keys/key-provider.js';
 import type { KeyAlgorithm, Signer } from '../keys/signer.js';
 import { randomBytes } from 'node:crypto';
 import { newSerialNumber } from '../pki/serial-number.js';
-import { buildTbsCertificate, issuerFromCertificate, type IssuerInput, type SubjectInput } from '../pki/certificate-template.js';
+import { buildTbsCertificate, issuerFromCertificate, type IssuerInput, type RevocationUrls, type SubjectInput } from '../pki/certificate-template.js';
+import { certificateFacts } from '../pki/certificate-facts.js';
+import { signRootCrl } from './root-crl.js';
 import { lintTbsCertificate } from '../pki/certificate-lint.js';
 import { assembleCertificate } from '../pki/certificate-assembly.js';
 import { getProfile, issuingCaProfile, type CertificateProfile } from '../pki/profiles.js';
 
 export interface CaHierarchy {
   root: Uint8Array;
+  /** The root's first CRL (number 1, empty), signed while its key is at hand. */
+  rootCrl: Uint8Array;
   issuing: Map<string, { certificate: Uint8Array; signer: Signer }>;
   ocsp: Map<string, { certificate: Uint8Array; signer: Signer }>;
 }
@@ -26,6 +30,10 @@ export interface BootstrapOptions {
   clock: Clock;
   organization: string;
   algorithm?: KeyAlgorithm;
+  /** Where the issuing CAs' certificates point relying parties: the root's certificate and CRL. */
+  rootUrls?: RevocationUrls;
+  /** nextUpdate - thisUpdate of the root's CRL. */
+  rootCrlValidityDays?: number;
 }
 
 async function signCertificate(
@@ -34,10 +42,11 @@ async function signCertificate(
   issuerSigner: Signer,
   subject: SubjectInput,
   clock: Clock,
+  urls?: RevocationUrls,
 ): Promise<Uint8Array> {
   const serial = newSerialNumber((n) => randomBytes(n));
-  const built = buildTbsCertificate({ profile, serialHex: serial.hex, issuer, subject, clock });
-  const findings = lintTbsCertificate(built.tbs, profile, { issuer });
+  const built = buildTbsCertificate({ profile, serialHex: serial.hex, issuer, subject, clock, ...(urls ? { urls } : {}) });
+  const findings = lintTbsCertificate(built.tbs, profile, { issuer, ...(urls ? { urls } : {}) });
   if (findings.length > 0) throw new LintError(findings);
   return assembleCertificate(built.tbs, issuerSigner.algorithm, await issuerSigner.sign(built.tbs));
 }
@@ -62,6 +71,7 @@ export async function createCaHierarchy(options: BootstrapOptions): Promise<CaHi
       rootSigner,
       { spki: await signer.publicKeySpki(), commonName: `${organization} ${label} CA`, organization },
       clock,
+      options.rootUrls,
     );
     issuing.set(name, { certificate, signer });
 
@@ -75,8 +85,11 @@ export async function createCaHierarchy(options: BootstrapOptions): Promise<CaHi
     );
     ocsp.set(name, { certificate: ocspCertificate, signer: ocspSigner });
   }
+  // Without a CRL of the root's no issuing CA could ever be revoked; it is signed now, while the
+  // key is here, and again only when the key is brought back (`hearth ca sign-root-crl`).
+  const rootCrl = await signRootCrl({ root: certificateFacts(root), signer: rootSigner, clock, validityDays: options.rootCrlValidityDays ?? 365 });
   // The root's key is closed now and never opened by `hearth serve`: it stays offline. The
   // caller closes the online keys returned here.
   await rootSigner.close?.();
-  return { root, issuing, ocsp };
+  return { root, rootCrl, issuing, ocsp };
 }

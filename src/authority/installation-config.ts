@@ -10,9 +10,26 @@ import { readPassphrase, type PassphraseSource } from '../keys/passphrase.js';
 import { fileKeyProvider, pkcs11KeyProvider, type KeyProvider } from '../keys/key-provider.js';
 import type { PublicUrls } from './authority.js';
 
+/**
+ * The base URL of the plain-HTTP server as clients reach it: server.publicHttpUrl when set (a
+ * proxy in front may listen elsewhere than the bound port), else the public host on `httpPort`.
+ */
+export function publicHttpBase(config: HearthConfig, httpPort = config.server.httpPort): string {
+  if (config.server.publicHttpUrl !== undefined) return config.server.publicHttpUrl;
+  const host = config.server.publicHost;
+  // An IPv6 literal needs brackets in a URL, or its colons read as a port.
+  return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${httpPort}`;
+}
+
 export function publicUrls(config: HearthConfig, httpPort = config.server.httpPort): PublicUrls {
-  const base = `http://${config.server.publicHost}:${httpPort}`;
+  const base = publicHttpBase(config, httpPort);
   return { ocsp: `${base}/ocsp`, caIssuers: (ca) => `${base}/ca/${ca}.crt`, crl: (ca) => `${base}/crl/${ca}.crl` };
+}
+
+/** What an issuing CA's certificate points at: the root's certificate and CRL (the root has no OCSP responder). */
+export function rootUrls(config: HearthConfig): { caIssuers: string; crl: string } {
+  const urls = publicUrls(config);
+  return { caIssuers: urls.caIssuers('root'), crl: urls.crl('root') };
 }
 
 /** Reads a secret reference; a relative file path is relative to the data directory. */

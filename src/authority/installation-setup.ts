@@ -24,7 +24,7 @@ import { pemEncode } from '../pki/certificate-assembly.js';
 import { certificateFacts } from '../pki/certificate-facts.js';
 import { createKeyAndRequest } from '../device/certificate-request.js';
 import { createApiToken } from '../access/api-tokens.js';
-import { databaseUrl, keyProviderFor, publicUrls, readSecret } from './installation-config.js';
+import { databaseUrl, keyProviderFor, publicUrls, readSecret, rootUrls } from './installation-config.js';
 import { Authority } from './authority.js';
 import { createCaHierarchy } from './ca-bootstrap.js';
 import type { IssuingCa } from './issuing-ca.js';
@@ -46,6 +46,12 @@ export interface SetupOptions {
   busUrl?: string;
   /** Where the root CA's encrypted key goes instead of the data directory (file backend only). */
   rootKeyOut?: string;
+  /** Port of the plain-HTTP server (OCSP, CRLs), written to the configuration; it goes into the certificates' URLs. */
+  httpPort?: number;
+  /** server.publicHttpUrl: where clients reach that server when it is not http://<publicHost>:<httpPort>. */
+  publicHttpUrl?: string;
+  /** HEARTH_* overrides applied to the configuration, as `hearth serve` applies them (the CLI passes its environment). */
+  env?: NodeJS.ProcessEnv;
   clock?: Clock;
 }
 
@@ -116,7 +122,11 @@ async function populate(layout: DataDirLayout, options: SetupOptions, made: { ro
   // init that left keys behind, never collides with existing labels in a shared token.
   const pkcs11 = options.pkcs11 ? { ...options.pkcs11, labelPrefix: `hearth-${randomBytes(4).toString('hex')}-` } : undefined;
   const settings: Record<string, unknown> = {
-    server: { publicHost: options.publicHost ?? 'localhost' },
+    server: {
+      publicHost: options.publicHost ?? 'localhost',
+      ...(options.httpPort !== undefined ? { httpPort: options.httpPort } : {}),
+      ...(options.publicHttpUrl !== undefined ? { publicHttpUrl: options.publicHttpUrl } : {}),
+    },
     database: { url: options.databaseUrl ?? 'sqlite:hearth.db', ...(options.databaseSchema ? { schema: options.databaseSchema } : {}) },
     ...(options.busUrl ? { bus: { url: options.busUrl } } : {}),
     keys: {
@@ -126,7 +136,9 @@ async function populate(layout: DataDirLayout, options: SetupOptions, made: { ro
     },
   };
   const yaml = `# Hearth configuration. Every key can be overridden by an env var: server.apiPort -> HEARTH_SERVER_API_PORT.\n${toYaml(settings)}`;
-  const config = loadConfig(yaml, {}, layout.config);
+  // The URLs in the certificates made here come from this configuration: with the same
+  // overrides `hearth serve` will see, a port set by HEARTH_SERVER_HTTP_PORT is the one named.
+  const config = loadConfig(yaml, options.env ?? {}, layout.config);
 
   const onlineKeys: KeyProvider = keyProviderFor(config, layout);
   const rootKeyOut = options.rootKeyOut;
@@ -143,8 +155,9 @@ async function populate(layout: DataDirLayout, options: SetupOptions, made: { ro
             return signer;
           },
         };
-  const hierarchy = await createCaHierarchy({ keys, clock, organization });
+  const hierarchy = await createCaHierarchy({ keys, clock, organization, rootUrls: rootUrls(config), rootCrlValidityDays: config.crl.rootValidityDays });
   await writeOwnerOnly(layout.caCertificate('root'), pemEncode('CERTIFICATE', hierarchy.root));
+  await writeOwnerOnly(layout.rootCrl, hierarchy.rootCrl);
   const root = certificateFacts(hierarchy.root);
   const cas = new Map<string, IssuingCa>();
   for (const [name, ca] of hierarchy.issuing) {

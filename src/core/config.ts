@@ -23,6 +23,15 @@ export const configSchema = z
         publicHost: z.string().min(1).default('localhost'),
         apiPort: port.default(8443),
         httpPort: port.default(8080),
+        /**
+         * Where clients reach the plain-HTTP server (OCSP, CRLs, CA certificates) when that is not
+         * http://<publicHost>:<httpPort>, e.g. behind a proxy; it goes into AIA/CRL URLs.
+         */
+        publicHttpUrl: z
+          .string()
+          .regex(/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/, 'an absolute http(s) URL without query or fragment, e.g. http://pki.example.com')
+          .transform((url) => url.replace(/\/+$/, ''))
+          .optional(),
         /** Largest accepted request body, in bytes. */
         bodyLimit: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
       })
@@ -61,6 +70,8 @@ export const configSchema = z
         validitySeconds: z.number().int().min(60).default(24 * 3600),
         /** How often a fresh CRL is made even without revocations. */
         refreshSeconds: z.number().int().min(10).default(3600),
+        /** How long the root's CRL, signed offline at init and by `hearth ca sign-root-crl`, is valid. */
+        rootValidityDays: z.number().int().min(1).max(3650).default(365),
       })
       .strict()
       .prefault({}),
@@ -171,7 +182,7 @@ function overridablePaths(): { path: string[]; type: string }[] {
   };
   walk(defaults, []);
   // Settings without a default are not in the walk; the optional scalars are named here.
-  paths.push({ path: ['database', 'schema'], type: 'string' }, { path: ['issuance', 'draftWorkers'], type: 'number' }, { path: ['acme', 'validationAddress'], type: 'string' });
+  paths.push({ path: ['database', 'schema'], type: 'string' }, { path: ['issuance', 'draftWorkers'], type: 'number' }, { path: ['acme', 'validationAddress'], type: 'string' }, { path: ['server', 'publicHttpUrl'], type: 'string' });
   // Secrets are references, never values: no env var may set keys.passphrase directly.
   // Lists and named maps (acme.policies) are set in hearth.yaml only: an env var holds one scalar.
   return paths.filter(({ path, type }) => (path[0] !== 'keys' || path[1] === 'backend') && type !== 'object' && path[1] !== 'policies');

@@ -6,6 +6,7 @@
  *   ca/<name>.pem               CA certificates: root, devices, services
  *   ca/ocsp-<ca>.pem            delegated OCSP responder certificate of an issuing CA
  *   ca/tls.pem                  the control plane's TLS certificate chain
+ *   ca/root.crl                 the root CA's CRL (DER), signed offline with the root key
  *   private/<name>.key.pem      encrypted PKCS#8 keys (0600); absent for keys held in PKCS#11
  *   private/passphrase          generated passphrase when none was given at init (0600)
  *   private/eab-secret          random secret ACME external account binding keys are derived from (0600)
@@ -35,6 +36,9 @@ export class DataDirLayout {
   /** The transparency log's note verifier key; its name is the log's origin. */
   get logVerifierKey(): string {
     return join(this.caDir, 'log.pub');
+  }
+  get rootCrl(): string {
+    return join(this.caDir, 'root.crl');
   }
   get tlsCertificate(): string {
     return join(this.caDir, 'tls.pem');

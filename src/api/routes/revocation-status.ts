@@ -9,12 +9,13 @@ import { UnsupportedMediaTypeError } from '../problem.js';
 import { decodeOcspGetPath } from '../../pki/ocsp.js';
 import type { CrlPublisher } from '../../authority/crl-publisher.js';
 import type { OcspResponder } from '../../authority/ocsp-responder.js';
+import type { RootCrlSource } from '../../authority/root-crl.js';
 
 const OCSP_REQUEST_LIMIT = 16 * 1024;
 
 export function registerRevocationStatusRoutes(
   app: FastifyInstance,
-  deps: { crls: CrlPublisher; ocsp: OcspResponder; caCertificates: ReadonlyMap<string, Uint8Array>; crlMaxAgeSeconds: number },
+  deps: { crls: CrlPublisher; rootCrl: RootCrlSource; ocsp: OcspResponder; caCertificates: ReadonlyMap<string, Uint8Array>; crlMaxAgeSeconds: number },
 ): void {
   app.addContentTypeParser('application/ocsp-request', { parseAs: 'buffer', bodyLimit: OCSP_REQUEST_LIMIT }, (_req, body, done) => done(null, body));
 
@@ -37,7 +38,8 @@ export function registerRevocationStatusRoutes(
 
   app.get<{ Params: { ca: string } }>('/crl/:ca', async (request, reply) => {
     const name = request.params.ca.replace(/\.crl$/, '');
-    const crl = await deps.crls.crl(name);
+    // The root's CRL is signed offline and read from the data directory; the issuing CAs' are made here.
+    const crl = name === 'root' ? await deps.rootCrl.current() : await deps.crls.crl(name);
     return reply
       .header('content-type', 'application/pkix-crl')
       .header('last-modified', crl.thisUpdate.toUTCString())

@@ -1,8 +1,10 @@
-/** `hearth ca`: the installation's certificate authorities; for now, moving the root key offline. */
+/** `hearth ca`: the installation's certificate authorities: moving the root key offline, and the root's CRL. */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { readSecret } from '../../authority/installation-config.js';
 import { exportRootKey } from '../../authority/root-key.js';
+import { resignRootCrl } from '../../authority/root-crl-signing.js';
+import { systemClock } from '../../core/clock.js';
 import { dataDirFrom, readInstallation } from '../installation.js';
 
 export function registerCaCommands(program: Command): void {
@@ -21,5 +23,25 @@ export function registerCaCommands(program: Command): void {
       console.log(`root CA key exported to ${out} (encrypted with the key passphrase, mode 0600)`);
       if (opts.remove) console.log(`removed ${layout.privateKey('root')}: commands that need the root key now ask for --root-key ${out}`);
       else console.log(`${layout.privateKey('root')} is still there: run again with --remove once the copy is stored safely`);
+    });
+
+  ca.command('sign-root-crl')
+    .description("re-sign the root CA's CRL (ca/root.crl, served at /crl/root.crl) with the offline root key; with --revoke-ca, revoke an issuing CA")
+    .option('--dir <dir>', 'data directory (default $HEARTH_DIR or ./.hearth)')
+    .option('--root-key <file>', 'the root CA key file, when it is no longer in the data directory')
+    .option('--revoke-ca <name>', 'add this issuing CA (devices or services) to the root CRL: every certificate under it stops verifying')
+    .option('--reason <reason>', 'RFC 5280 reason for --revoke-ca, e.g. keyCompromise, cACompromise, superseded (default unspecified)')
+    .action(async (opts) => {
+      const { layout, config } = readInstallation(dataDirFrom(opts.dir));
+      const crl = await resignRootCrl({
+        layout,
+        config,
+        clock: systemClock,
+        ...(opts.rootKey !== undefined ? { rootKeyFile: resolve(opts.rootKey as string) } : {}),
+        ...(opts.revokeCa !== undefined ? { revokeCa: opts.revokeCa as string } : {}),
+        ...(opts.reason !== undefined ? { reason: opts.reason as string } : {}),
+      });
+      console.log(`root CRL number ${crl.number} written to ${layout.rootCrl}: ${crl.revoked.length} revoked issuing CA certificate(s), next update ${crl.nextUpdate.toISOString()}`);
+      if (opts.revokeCa !== undefined) console.log(`${opts.revokeCa as string} CA revoked: relying parties that check the root CRL refuse it once they fetch /crl/root.crl`);
     });
 }

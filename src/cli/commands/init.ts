@@ -19,6 +19,8 @@ export function registerInitCommand(program: Command): void {
     .description('create a data directory: root CA (its key to be moved offline), devices and services issuing CAs, TLS certificate, config, database, admin token')
     .option('--dir <dir>', 'data directory to create (default $HEARTH_DIR or ./.hearth)')
     .option('--public-host <host>', 'host name clients use to reach this control plane', 'localhost')
+    .option('--http-port <port>', 'port of the plain-HTTP server (OCSP, CRLs) named in certificates (default server.httpPort: $HEARTH_SERVER_HTTP_PORT or 8080)')
+    .option('--public-http-url <url>', 'where clients reach that server when not http://<public host>:<http port>, e.g. behind a proxy')
     .option('--organization <name>', 'organization named in the CA certificates', 'Hearth')
     .option('--passphrase-env <VAR>', 'env var holding the key passphrase (default: HEARTH_KEY_PASSPHRASE if set, else a generated passphrase file)')
     .option('--passphrase-file <file>', 'file (mode 0600) holding the key passphrase')
@@ -43,7 +45,25 @@ export function registerInitCommand(program: Command): void {
         pkcs11 = { module: opts.pkcs11Module as string, tokenLabel: opts.pkcs11Token as string, pin };
       }
       const rootKeyOut = opts.rootKeyOut ? resolve(opts.rootKeyOut as string) : undefined;
-      const result = await setUpInstallation({ dir, publicHost: opts.publicHost, organization: opts.organization, passphrase, pkcs11, databaseUrl: opts.databaseUrl, databaseSchema: opts.databaseSchema, busUrl: opts.busUrl, rootKeyOut });
+      let httpPort: number | undefined;
+      if (opts.httpPort !== undefined) {
+        httpPort = Number(opts.httpPort);
+        if (!/^\d+$/.test(opts.httpPort as string) || httpPort < 1 || httpPort > 65535) throw new Error('--http-port must be a port number from 1 to 65535');
+      }
+      const result = await setUpInstallation({
+        dir,
+        publicHost: opts.publicHost,
+        organization: opts.organization,
+        passphrase,
+        pkcs11,
+        databaseUrl: opts.databaseUrl,
+        databaseSchema: opts.databaseSchema,
+        busUrl: opts.busUrl,
+        rootKeyOut,
+        ...(httpPort !== undefined ? { httpPort } : {}),
+        ...(opts.publicHttpUrl !== undefined ? { publicHttpUrl: opts.publicHttpUrl as string } : {}),
+        env: process.env,
+      });
       console.log(`Created Hearth installation in ${dir}`);
       console.log(`  root CA certificate    ${result.layout.caCertificate('root')}`);
       if (result.rootKeyFile === undefined) {
@@ -56,6 +76,7 @@ export function registerInitCommand(program: Command): void {
         console.log(`                         hearth serve never uses it; move it off this machine with`);
         console.log(`                         hearth ca export-root-key --dir ${dir} --out <file on removable media> --remove`);
       }
+      console.log(`  root CA CRL            ${result.layout.rootCrl} (served at /crl/root.crl; re-sign it with hearth ca sign-root-crl before it expires)`);
       console.log(`  issuing CAs            ${result.layout.caCertificate('devices')}, ${result.layout.caCertificate('services')}`);
       console.log(`  configuration          ${result.layout.config}`);
       console.log(`  transparency log key   ${result.layout.logVerifierKey}`);
