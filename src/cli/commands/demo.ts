@@ -105,7 +105,7 @@ export function registerDemoCommand(program: Command): void {
       console.log(`  OpenAPI       ${plane.apiUrl}/openapi.json`);
       console.log(`  OCSP          ${http}/ocsp`);
       console.log(`  CRL           ${http}/crl/devices.crl`);
-      console.log(`  metrics       ${plane.apiUrl}/metrics`);
+      console.log(`  metrics       ${plane.apiUrl}/metrics   (the same token: metrics need one)`);
       console.log(`  log           ${plane.apiUrl}/log/checkpoint   (verifier key in ca/log.pub)\n`);
       console.log(`Check it with openssl (in ${dir}):\n`);
       const commands = [
