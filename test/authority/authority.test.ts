@@ -358,6 +358,7 @@ test('twenty concurrent issues survive one colliding batch insert: all issued, d
 test('a service or gateway whose first DNS name is longer than a common name may be gets no CN and a critical SAN', async () => {
   const h = await harness();
   const long = `${'a'.repeat(60)}.hearth.test`;
+  await h.store.gateways.insertGateway({ name: long, eabKid: 'eab_long', status: 'active', createdAt: h.clock.now(), retiredAt: null });
   for (const profile of ['service', 'gateway']) {
     const issued = await h.authority.issue({ csr: await csr({ dnsNames: [long, 'short.hearth.test'] }), profile });
     const cert = new X509Certificate(Buffer.from(issued.der));

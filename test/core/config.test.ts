@@ -28,7 +28,7 @@ test('an empty file yields the documented defaults', () => {
     database: { url: 'sqlite:hearth.db' },
     bus: { url: 'memory:' },
     keys: { backend: 'file', passphrase: { env: 'HEARTH_KEY_PASSPHRASE' } },
-    crl: { validitySeconds: 86400, refreshSeconds: 3600 },
+    crl: { validitySeconds: 86400, refreshSeconds: 3600, rootValidityDays: 365 },
     // No draftWorkers: the server picks one per core.
     issuance: {},
     acme: {
