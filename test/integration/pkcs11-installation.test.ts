@@ -64,8 +64,9 @@ describe('CA keys in a PKCS#11 token (SoftHSM2)', { skip }, () => {
 
   test('hearth init keeps every CA and OCSP key in the token and none on disk', async () => {
     // Only the keys a token cannot hold here stay encrypted files: the TLS key (Node's TLS needs it
-    // in memory) and the log's Ed25519 key (the PKCS#11 signer is ECDSA-only).
-    assert.deepEqual(readdirSync(join(installation.dir, 'private')).sort(), ['log.key.pem', 'tls.key.pem']);
+    // in memory) and the log's Ed25519 key (the PKCS#11 signer is ECDSA-only); beside them the
+    // random secret EAB keys are derived from (an HMAC key, no signing key).
+    assert.deepEqual(readdirSync(join(installation.dir, 'private')).sort(), ['eab-secret', 'log.key.pem', 'tls.key.pem']);
     const config = readFileSync(join(installation.dir, 'hearth.yaml'), 'utf8');
     assert.match(config, /backend: pkcs11/);
     assert.doesNotMatch(config, new RegExp(PIN), 'the PIN itself must not be written to the config');
