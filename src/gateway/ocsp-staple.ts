@@ -47,6 +47,8 @@ export class OcspStaple {
   private inflight: Promise<void> | undefined;
   private failing = false;
   private stopped = false;
+  /** Aborts a fetch under way when the gateway closes. */
+  private readonly closing = new AbortController();
   private readonly retryMs: number;
   private readonly fetchTimeoutMs: number;
 
@@ -79,8 +81,13 @@ export class OcspStaple {
   /** Fetches the answer now (joining a fetch under way); never rejects. */
   refresh(): Promise<void> {
     if (this.stopped || !this.subject?.url) return Promise.resolve();
-    this.inflight ??= this.fetchAndKeep(this.generation).finally(() => (this.inflight = undefined));
-    return this.inflight;
+    if (this.inflight) return this.inflight;
+    const fetching: Promise<void> = this.fetchAndKeep(this.generation).finally(() => {
+      // A new certificate may have started a fetch of its own meanwhile: that one stays.
+      if (this.inflight === fetching) this.inflight = undefined;
+    });
+    this.inflight = fetching;
+    return fetching;
   }
 
   /** Answers the server's OCSPRequest events with the staple, for the certificate it is about. */
@@ -105,6 +112,7 @@ export class OcspStaple {
 
   stop(): void {
     this.stopped = true;
+    this.closing.abort();
     clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -136,7 +144,7 @@ export class OcspStaple {
       method: 'POST',
       headers: { 'content-type': 'application/ocsp-request', accept: 'application/ocsp-response' },
       body: new Uint8Array(singleOcspRequest(subject.issuer, subject.serial)),
-      signal: AbortSignal.timeout(this.fetchTimeoutMs),
+      signal: AbortSignal.any([AbortSignal.timeout(this.fetchTimeoutMs), this.closing.signal]),
       redirect: 'error',
     });
     if (response.status !== 200) throw new Error(`the OCSP responder answered HTTP ${response.status}`);
