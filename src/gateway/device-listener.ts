@@ -169,6 +169,11 @@ export class DeviceListener {
     return { accepted: { kind: 'device', deviceId, serial, notAfter } };
   }
 
+  /** The TLS server, for what is attached to every handshake (the OCSP staple). */
+  get tlsServer(): Server {
+    return this.server;
+  }
+
   listen(): Promise<number> {
     return listenOn(this.server, this.options.port, this.options.host);
   }

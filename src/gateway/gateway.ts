@@ -22,6 +22,7 @@ import { DeviceListener } from './device-listener.js';
 import type { GatewayConfig } from './gateway-config.js';
 import { GatewayIdentity, type GatewayCredentials } from './gateway-identity.js';
 import { GatewayMetrics } from './gateway-metrics.js';
+import { OcspStaple } from './ocsp-staple.js';
 import { REASON } from './mqtt-reason-codes.js';
 import { RevocationSet } from './revocation-set.js';
 import { RevocationStreamClient, type StreamSnapshot } from './revocation-stream-client.js';
@@ -61,6 +62,8 @@ export interface RunningGateway {
   bridge: UpstreamBridge | undefined;
   stream: RevocationStreamClient;
   metrics: GatewayMetrics;
+  /** The OCSP response stapled for the gateway's certificate on the device and sensor listeners. */
+  ocspStaple: OcspStaple;
   credentials(): GatewayCredentials;
   close(): Promise<void>;
 }
@@ -267,6 +270,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     closers.push(() => listener.close());
     logger.info({ port: mqttPort, tlsMinVersion: config.mqtt.tlsMinVersion, sessionTickets: config.mqtt.tlsSessionTickets }, 'MQTT over mutual TLS listening');
 
+    // Devices and sensors that ask get the gateway certificate's OCSP status in the handshake.
+    const ocspStaple = new OcspStaple({ clock, logger });
+    closers.push(() => ocspStaple.stop());
+    ocspStaple.attach(listener.tlsServer);
+    await ocspStaple.setCertificate(credentials.cert);
+
     const sensors = config.sensors.enabled
       ? await startSensorService({
           dir,
@@ -284,6 +293,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         })
       : undefined;
     if (sensors) closers.push(() => sensors.close());
+    for (const server of sensors?.tlsServers ?? []) ocspStaple.attach(server);
 
     if (config.bridge) {
       const upstream = new UpstreamBridge(config.bridge, { logger, inject: (message) => broker.publish(message) });
@@ -328,6 +338,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           credentials = result.credentials;
           listener.setCredentials({ key: credentials.key, cert: credentials.cert });
           sensors?.setCredentials({ key: credentials.key, cert: credentials.cert });
+          void ocspStaple.setCertificate(credentials.cert);
           logger.info({ serial: credentials.serial, notAfter: credentials.notAfter }, 'gateway certificate renewed');
         })
         .catch((err) => logger.error({ err }, 'renewing the gateway certificate failed; retried within the hour'));
@@ -340,7 +351,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       revocation: { source: stream.connected ? 'stream' : 'crl-fallback', streamConnected: stream.connected, downSince: stream.downSince?.toISOString() ?? null, lastError: stream.connected ? null : (stream.lastError ?? null), known: revocations.size, updatedAt: revocations.updatedAt?.toISOString() ?? null },
       mqtt: { connections: broker.connectionCount },
       runtime: { node: process.version, allocator: options.allocator ?? 'system' },
-      certificate: { serial: credentials.serial, notAfter: credentials.notAfter.toISOString() },
+      certificate: { serial: credentials.serial, notAfter: credentials.notAfter.toISOString(), ocspStaple: ocspStaple.status() ?? null },
       uplink: uplink ? { reachable: uplink.reachable, queued: uplink.depth, lastError: uplink.lastError ?? null } : { enabled: false },
       sensors: sensors ? { mqttPort: sensors.mqttPort, tokenPort: sensors.tokenPort, paired: sensors.registry.size } : { enabled: false },
       rules: { file: rulesPath, ...rules.stats() },
@@ -360,6 +371,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       bridge,
       stream,
       metrics,
+      ocspStaple,
       credentials: () => credentials,
       close,
     };

@@ -82,7 +82,8 @@ export async function startGatewayProcess(args: string[], env: NodeJS.ProcessEnv
   };
 }
 
-export async function startGatewayBed(options: { gatewayYaml?: Record<string, unknown>; fixedPorts?: boolean } = {}): Promise<GatewayBed> {
+/** `controlPlaneYaml`: top-level sections of hearth.yaml set for the control plane (e.g. `ocsp`). */
+export async function startGatewayBed(options: { gatewayYaml?: Record<string, unknown>; controlPlaneYaml?: Record<string, unknown>; fixedPorts?: boolean } = {}): Promise<GatewayBed> {
   const installation = await initInstallation();
   if (options.fixedPorts) {
     // A control plane that stops and starts again must come back where the gateway looks for it.
@@ -92,7 +93,7 @@ export async function startGatewayBed(options: { gatewayYaml?: Record<string, un
   const http01Port = await freeLoopbackPort();
   const configFile = join(installation.dir, 'hearth.yaml');
   const config = (parse(readFileSync(configFile, 'utf8')) ?? {}) as Record<string, Record<string, unknown>>;
-  writeFileSync(configFile, stringify({ ...config, acme: { ...(config.acme ?? {}), http01Port, validationAddress: '127.0.0.1' } }));
+  writeFileSync(configFile, stringify({ ...config, ...options.controlPlaneYaml, acme: { ...(config.acme ?? {}), http01Port, validationAddress: '127.0.0.1' } }));
   let server = await startServer(installation);
   const work = mkdtempSync(join(tmpdir(), 'hearth-gateway-'));
   const gatewayDir = join(work, 'gateway');

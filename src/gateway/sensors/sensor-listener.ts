@@ -110,6 +110,11 @@ export class SensorListener {
     return { key: credentials.key, cert: credentials.cert, ...tlsServerPolicy(this.options.tlsMinVersion) };
   }
 
+  /** The TLS server (none for loopback plaintext), for what is attached to every handshake. */
+  get tlsServer(): TlsServer | undefined {
+    return this.options.transport === 'tls' ? (this.server as TlsServer) : undefined;
+  }
+
   setCredentials(credentials: ServerCredentials): void {
     if ('setSecureContext' in this.server) this.server.setSecureContext(this.secureContextOptions(credentials));
   }

@@ -5,6 +5,7 @@
  * saved every few seconds and on stop), the token endpoint and the sensor MQTT listener.
  */
 import { join } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 import { mkdir } from 'node:fs/promises';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
@@ -51,6 +52,8 @@ export interface SensorService {
   tokenPort: number;
   registry: SensorRegistry;
   replay: ReplayWindows;
+  /** The TLS servers presenting the gateway's certificate (none with loopback plaintext). */
+  tlsServers: TlsServer[];
   setCredentials(credentials: ServerCredentials): void;
   close(): Promise<void>;
 }
@@ -162,6 +165,7 @@ export async function startSensorService(options: SensorServiceOptions): Promise
       tokenPort: tokenServer.port,
       registry,
       replay,
+      tlsServers: [listener.tlsServer, tokenServer.tlsServer].filter((server): server is TlsServer => server !== undefined),
       setCredentials(credentials) {
         listener.setCredentials(credentials);
         tokenServer.setCredentials(credentials);

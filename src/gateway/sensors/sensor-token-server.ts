@@ -25,6 +25,7 @@ export class SensorTokenServer {
     private readonly app: FastifyInstance,
     readonly port: number,
     private readonly tlsMinVersion: TlsMinimum,
+    private readonly tls: boolean,
   ) {}
 
   static async start(options: SensorTokenServerOptions): Promise<SensorTokenServer> {
@@ -37,7 +38,12 @@ export class SensorTokenServer {
     }) as unknown as FastifyInstance;
     registerSensorTokenRoutes(app, options);
     await app.listen({ host: options.host, port: options.port });
-    return new SensorTokenServer(app, (app.server.address() as AddressInfo).port, options.tlsMinVersion);
+    return new SensorTokenServer(app, (app.server.address() as AddressInfo).port, options.tlsMinVersion, tls);
+  }
+
+  /** The HTTPS server (none for loopback plaintext), for what is attached to every handshake. */
+  get tlsServer(): HttpsServer | undefined {
+    return this.tls ? (this.app.server as unknown as HttpsServer) : undefined;
   }
 
   /** A renewed gateway certificate, for new connections. */
