@@ -29,6 +29,9 @@ import { commonNameFor, type IssuedSubject } from './requested-subject.js';
 /** Serial collisions at 128 bits are astronomically rare; a few retries mean a broken RNG. */
 const SERIAL_ATTEMPTS = 3;
 
+/** A pending row on its way to the store, with its key's fingerprint for the blocked-key check. */
+type PendingWrite = NewPendingCertificate & { keySha256: string };
+
 const REQUESTABLE_PROFILES: ReadonlySet<string> = new Set(['device', 'gateway', 'service']);
 
 export interface IssueRequest {
@@ -89,7 +92,7 @@ export class Authority {
   readonly origin: string;
   private readonly reportError: (err: unknown, context: string) => void;
   private readonly onBlockedKey: NonNullable<AuthorityOptions['onBlockedKey']>;
-  private readonly pendingWrites: GroupCommit<NewPendingCertificate, void>;
+  private readonly pendingWrites: GroupCommit<PendingWrite, void>;
   private readonly issuedWrites: GroupCommit<{ serial: string; der: Uint8Array; entry: CertificateIssuedEntry }, boolean>;
   private readonly drafting: ReadonlyMap<string, DraftingCa>;
   private readonly workers: DraftWorkers | undefined;
@@ -140,8 +143,31 @@ export class Authority {
     await this.workers?.close();
   }
 
-  /** One statement for the batch; if a serial collides, each is retried alone so only it fails. */
-  private async insertPending(items: NewPendingCertificate[]): Promise<ItemOutcome<void>[]> {
+  /**
+   * The batch's keys are checked against the blocked keys in one statement, then the rest is
+   * inserted in one statement; if a serial collides, each is retried alone so only it fails.
+   */
+  private async insertPending(batch: PendingWrite[]): Promise<ItemOutcome<void>[]> {
+    // Every path (REST, ACME, renewals, the control plane's own keys) comes through here, so a key
+    // revoked for keyCompromise is refused on all of them, before anything is stored.
+    const blocked = await this.store.findBlockedKeys([...new Set(batch.map((item) => item.keySha256))]);
+    const refusals = new Map<PendingWrite, BlockedKeyError>();
+    for (const item of batch) {
+      const block = blocked.get(item.keySha256);
+      if (!block) continue;
+      this.onBlockedKey({ spkiSha256: item.keySha256, profile: item.profile, identifier: item.identifier, blockedBy: block.serial });
+      refusals.set(item, new BlockedKeyError(item.keySha256));
+    }
+    const items = batch.filter((item) => !refusals.has(item));
+    const inserted = await this.insertAdmitted(items);
+    return batch.map((item) => {
+      const refusal = refusals.get(item);
+      return refusal ? { ok: false, error: refusal } : (inserted[items.indexOf(item)] as ItemOutcome<void>);
+    });
+  }
+
+  private async insertAdmitted(items: NewPendingCertificate[]): Promise<ItemOutcome<void>[]> {
+    if (items.length === 0) return [];
     try {
       await this.store.insertPendingCertificates(items);
       return items.map(() => ({ ok: true, value: undefined }));
@@ -233,13 +259,8 @@ export class Authority {
     let drafted: CertificateDraft | undefined;
     for (let attempt = 0; attempt < SERIAL_ATTEMPTS && !pending; attempt++) {
       drafted = await draft();
-      // Every path (REST, ACME, renewals, the control plane's own keys) comes through here, so a
-      // key revoked for keyCompromise is refused on all of them, before anything is stored.
-      if (attempt === 0) {
-        await this.refuseBlockedKey(profile, drafted);
-        await this.refuseUnregisteredGateway(profile, drafted);
-      }
-      const row: NewPendingCertificate = {
+      if (attempt === 0) await this.refuseUnregisteredGateway(profile, drafted);
+      const row: PendingWrite = {
         serial: drafted.serial,
         ca: ca.name,
         profile: profile.name,
@@ -248,10 +269,12 @@ export class Authority {
         notBefore: drafted.notBefore,
         notAfter: drafted.notAfter,
         createdAt: this.clock.now(),
+        keySha256: drafted.keySha256,
       };
       try {
         await this.pendingWrites.submit(row);
-        pending = row;
+        const { keySha256: _fingerprint, ...stored } = row;
+        pending = stored;
       } catch (err) {
         if (!(err instanceof UniqueViolationError)) throw err;
       }
@@ -282,13 +305,6 @@ export class Authority {
       this.clock.now(),
     );
     return { record, der, chain: [ca.certificate.der, ...ca.chainAbove.map((c) => c.der)] };
-  }
-
-  private async refuseBlockedKey(profile: CertificateProfile, drafted: CertificateDraft): Promise<void> {
-    const blocked = await this.store.getBlockedKey(drafted.keySha256);
-    if (!blocked) return;
-    this.onBlockedKey({ spkiSha256: drafted.keySha256, profile: profile.name, identifier: drafted.identifier, blockedBy: blocked.serial });
-    throw new BlockedKeyError(drafted.keySha256);
   }
 
   /** A gateway certificate speaks for a gateway: it is issued only for a registered, active one's name. */

@@ -378,6 +378,15 @@ export class KyselyStoreTx implements StoreTx {
       .execute();
   }
 
+  async findBlockedKeys(spkiSha256s: readonly string[]): Promise<Map<string, BlockedKeyRecord>> {
+    const found = new Map<string, BlockedKeyRecord>();
+    if (spkiSha256s.length === 0) return found;
+    // A batch of issuance is at most a few hundred keys: one IN list, well below the bound-parameter limits.
+    const rows = await this.db.selectFrom('blocked_keys').selectAll().where('spki_sha256', 'in', [...spkiSha256s]).execute();
+    for (const row of rows) found.set(row.spki_sha256, { spkiSha256: row.spki_sha256, serial: row.serial, reason: row.reason, blockedAt: new Date(Number(row.blocked_at)) });
+    return found;
+  }
+
   async getBlockedKey(spkiSha256: string): Promise<BlockedKeyRecord | undefined> {
     const row = await this.db.selectFrom('blocked_keys').selectAll().where('spki_sha256', '=', spkiSha256).executeTakeFirst();
     return row && { spkiSha256: row.spki_sha256, serial: row.serial, reason: row.reason, blockedAt: new Date(Number(row.blocked_at)) };

@@ -187,6 +187,8 @@ export interface StoreTx {
   blockKeys(keys: readonly BlockedKeyRecord[]): Promise<void>;
   /** The block of a public key, if it is blocked. */
   getBlockedKey(spkiSha256: string): Promise<BlockedKeyRecord | undefined>;
+  /** The blocks of those of these keys that are blocked, in one statement. */
+  findBlockedKeys(spkiSha256s: readonly string[]): Promise<Map<string, BlockedKeyRecord>>;
   /** Inserts a pending certificate; throws UniqueViolationError if the serial exists. */
   insertPendingCertificate(cert: NewPendingCertificate): Promise<void>;
   /** pending → issued with the signed DER. Returns false if the serial is not pending. */

@@ -69,6 +69,8 @@ export function registerGatewayStoreContract(label: string, factory: StoreFactor
       await store.blockKeys([{ spkiSha256: digest, serial: 'ab01', reason: 'keyCompromise', blockedAt: at }]);
       await store.blockKeys([{ spkiSha256: digest, serial: 'ab02', reason: 'keyCompromise', blockedAt: new Date('2030-02-01T00:00:00.000Z') }]);
       assert.deepEqual(await store.getBlockedKey(digest), { spkiSha256: digest, serial: 'ab01', reason: 'keyCompromise', blockedAt: at });
+      assert.deepEqual(await store.findBlockedKeys([digest, randomBytes(32).toString('hex')]), new Map([[digest, { spkiSha256: digest, serial: 'ab01', reason: 'keyCompromise', blockedAt: at }]]));
+      assert.deepEqual(await store.findBlockedKeys([]), new Map());
     });
   });
 }
