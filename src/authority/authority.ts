@@ -9,7 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { BadRequestError, BlockedKeyError, ConflictError, NotFoundError, UniqueViolationError } from '../core/errors.js';
 import type { EventBus } from '../bus/bus.js';
-import type { CertificateRecord, NewPendingCertificate, RevocationReason, Store } from '../store/store.js';
+import type { BlockedKeyRecord, CertificateRecord, NewPendingCertificate, RevocationReason, Store } from '../store/store.js';
 import { inspectSubjectKey } from '../pki/csr.js';
 import { getProfile, type CertificateProfile } from '../pki/profiles.js';
 import { assembleCertificate } from '../pki/certificate-assembly.js';
@@ -28,9 +28,6 @@ import { commonNameFor, type IssuedSubject } from './requested-subject.js';
 
 /** Serial collisions at 128 bits are astronomically rare; a few retries mean a broken RNG. */
 const SERIAL_ATTEMPTS = 3;
-
-/** A pending row on its way to the store, with its key's fingerprint for the blocked-key check. */
-type PendingWrite = NewPendingCertificate & { keySha256: string };
 
 const REQUESTABLE_PROFILES: ReadonlySet<string> = new Set(['device', 'gateway', 'service']);
 
@@ -92,7 +89,12 @@ export class Authority {
   readonly origin: string;
   private readonly reportError: (err: unknown, context: string) => void;
   private readonly onBlockedKey: NonNullable<AuthorityOptions['onBlockedKey']>;
-  private readonly pendingWrites: GroupCommit<PendingWrite, void>;
+  private readonly pendingWrites: GroupCommit<NewPendingCertificate, void>;
+  /**
+   * Blocked-key checks are gathered like writes, one IN query per batch, in a pipeline of their
+   * own: a batch's check runs while the previous batch's pending rows are being inserted.
+   */
+  private readonly blockedKeyChecks: GroupCommit<string, BlockedKeyRecord | undefined>;
   private readonly issuedWrites: GroupCommit<{ serial: string; der: Uint8Array; entry: CertificateIssuedEntry }, boolean>;
   private readonly drafting: ReadonlyMap<string, DraftingCa>;
   private readonly workers: DraftWorkers | undefined;
@@ -110,6 +112,10 @@ export class Authority {
     this.reportError = options.reportError ?? ((err, context) => console.error(`${context}: ${(err as Error).message}`));
     this.onBlockedKey = options.onBlockedKey ?? (() => undefined);
     this.pendingWrites = new GroupCommit((items) => this.insertPending(items));
+    this.blockedKeyChecks = new GroupCommit(async (keys) => {
+      const blocked = await this.store.findBlockedKeys([...new Set(keys)]);
+      return keys.map((key) => ({ ok: true, value: blocked.get(key) }));
+    });
     // A certificate becomes issued in the same transaction that puts it in the transparency log.
     this.issuedWrites = new GroupCommit(async (items) => {
       const marked = await this.store.transaction(async (tx) => {
@@ -143,31 +149,8 @@ export class Authority {
     await this.workers?.close();
   }
 
-  /**
-   * The batch's keys are checked against the blocked keys in one statement, then the rest is
-   * inserted in one statement; if a serial collides, each is retried alone so only it fails.
-   */
-  private async insertPending(batch: PendingWrite[]): Promise<ItemOutcome<void>[]> {
-    // Every path (REST, ACME, renewals, the control plane's own keys) comes through here, so a key
-    // revoked for keyCompromise is refused on all of them, before anything is stored.
-    const blocked = await this.store.findBlockedKeys([...new Set(batch.map((item) => item.keySha256))]);
-    const refusals = new Map<PendingWrite, BlockedKeyError>();
-    for (const item of batch) {
-      const block = blocked.get(item.keySha256);
-      if (!block) continue;
-      this.onBlockedKey({ spkiSha256: item.keySha256, profile: item.profile, identifier: item.identifier, blockedBy: block.serial });
-      refusals.set(item, new BlockedKeyError(item.keySha256));
-    }
-    const items = batch.filter((item) => !refusals.has(item));
-    const inserted = await this.insertAdmitted(items);
-    return batch.map((item) => {
-      const refusal = refusals.get(item);
-      return refusal ? { ok: false, error: refusal } : (inserted[items.indexOf(item)] as ItemOutcome<void>);
-    });
-  }
-
-  private async insertAdmitted(items: NewPendingCertificate[]): Promise<ItemOutcome<void>[]> {
-    if (items.length === 0) return [];
+  /** One statement for the batch; if a serial collides, each is retried alone so only it fails. */
+  private async insertPending(items: NewPendingCertificate[]): Promise<ItemOutcome<void>[]> {
     try {
       await this.store.insertPendingCertificates(items);
       return items.map(() => ({ ok: true, value: undefined }));
@@ -259,8 +242,17 @@ export class Authority {
     let drafted: CertificateDraft | undefined;
     for (let attempt = 0; attempt < SERIAL_ATTEMPTS && !pending; attempt++) {
       drafted = await draft();
-      if (attempt === 0) await this.refuseUnregisteredGateway(profile, drafted);
-      const row: PendingWrite = {
+      if (attempt === 0) {
+        // Every path (REST, ACME, renewals, the control plane's own keys) comes through here, so
+        // a key revoked for keyCompromise is refused on all of them, before anything is stored.
+        const block = await this.blockedKeyChecks.submit(drafted.keySha256);
+        if (block) {
+          this.onBlockedKey({ spkiSha256: drafted.keySha256, profile: profile.name, identifier: drafted.identifier, blockedBy: block.serial });
+          throw new BlockedKeyError(drafted.keySha256);
+        }
+        await this.refuseUnregisteredGateway(profile, drafted);
+      }
+      const row: NewPendingCertificate = {
         serial: drafted.serial,
         ca: ca.name,
         profile: profile.name,
@@ -269,12 +261,10 @@ export class Authority {
         notBefore: drafted.notBefore,
         notAfter: drafted.notAfter,
         createdAt: this.clock.now(),
-        keySha256: drafted.keySha256,
       };
       try {
         await this.pendingWrites.submit(row);
-        const { keySha256: _fingerprint, ...stored } = row;
-        pending = stored;
+        pending = row;
       } catch (err) {
         if (!(err instanceof UniqueViolationError)) throw err;
       }
