@@ -6,23 +6,17 @@
 import 'reflect-metadata';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KeyObject, generateKeyPairSync } from 'node:crypto';
+import { factoryChain } from '../support/factory-chain.js';
+import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { encode } from 'cbor2';
 import { AttestationFormatError, decodePackedAttestation, encodePackedAttestation, keyObjectSigner } from '../../src/protocols/packed-attestation.js';
-import { createAttestationIntermediate, createAttestationRoot, createFactoryCertificate, generateCaKeys, generateDeviceKeys } from '../../src/provisioning/factory/attestation-certificates.js';
 import { fuzzRuns, mutate, mutations, outcomeOf, refusedCleanly } from './fuzz-budget.js';
 
-const now = new Date();
-const rootKeys = await generateCaKeys();
-const root = await createAttestationRoot('Acme', rootKeys, now);
-const intermediateKeys = await generateCaKeys();
-const intermediate = await createAttestationIntermediate('Acme', intermediateKeys.publicKey, root, rootKeys.privateKey, now);
-const deviceKeys = await generateDeviceKeys();
-const leaf = await createFactoryCertificate({ manufacturer: 'Acme', country: 'US', model: 'thermo1', serial: 'SN-1', publicKey: deviceKeys.publicKey, intermediate, intermediateKey: intermediateKeys.privateKey, now });
+const { leaf, intermediate, factoryKey } = await factoryChain();
 const attObj = await encodePackedAttestation({
-  signer: keyObjectSigner(KeyObject.from(deviceKeys.privateKey)),
-  chain: [new Uint8Array(leaf.rawData), new Uint8Array(intermediate.rawData)],
+  signer: keyObjectSigner(factoryKey),
+  chain: [leaf, intermediate],
   credentialKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey,
   identifier: 'urn:dev:ops:Acme-thermo1-SN-1',
   keyAuthorization: 'token.thumbprint',

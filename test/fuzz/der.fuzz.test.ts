@@ -7,8 +7,8 @@
 import 'reflect-metadata';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { factoryChain } from '../support/factory-chain.js';
 import fc from 'fast-check';
-import type * as x509 from '@peculiar/x509';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, Extension } from '@peculiar/asn1-x509';
 import { CertID, OCSPRequest, Request, TBSRequest, id_pkix_ocsp_nonce } from '@peculiar/asn1-ocsp';
@@ -19,7 +19,6 @@ import { parseCsr, readCsrNames } from '../../src/pki/csr.js';
 import { OcspMalformedError, parseOcspRequest } from '../../src/pki/ocsp.js';
 import { DerStrictnessError, assertStrictDer } from '../../src/pki/strict-der.js';
 import { FactoryChainError, FactoryChainVerifier } from '../../src/provisioning/attestation/factory-chain.js';
-import { createAttestationIntermediate, createAttestationRoot, createFactoryCertificate, generateCaKeys, generateDeviceKeys } from '../../src/provisioning/factory/attestation-certificates.js';
 import { fuzzRuns, mutate, mutations, outcomeOf, refusedCleanly } from './fuzz-budget.js';
 
 const { csrPem } = await createKeyAndRequest({ commonName: 'urn:dev:ops:acme-thermo-0001', uris: ['urn:dev:ops:acme-thermo-0001'] });
@@ -83,18 +82,12 @@ test('fuzz: a mutated or random OCSP request is refused with OcspMalformedError'
 
 test('fuzz: a mutated factory certificate is refused with FactoryChainError, and the verifier still verifies the real chain', async () => {
   const now = new Date();
-  const rootKeys = await generateCaKeys();
-  const root = await createAttestationRoot('Acme', rootKeys, now);
-  const intermediateKeys = await generateCaKeys();
-  const intermediate = await createAttestationIntermediate('Acme', intermediateKeys.publicKey, root, rootKeys.privateKey, now);
-  const deviceKeys = await generateDeviceKeys();
-  const der = (c: x509.X509Certificate) => new Uint8Array(c.rawData);
-  const leaf = der(await createFactoryCertificate({ manufacturer: 'Acme', country: 'US', model: 'thermo1', serial: 'SN-1', publicKey: deviceKeys.publicKey, intermediate, intermediateKey: intermediateKeys.privateKey, now }));
-  const verifier = new FactoryChainVerifier([{ manufacturer: 'Acme', der: der(root) }]);
+  const { root, intermediate, leaf } = await factoryChain(now);
+  const verifier = new FactoryChainVerifier([{ manufacturer: 'Acme', der: root }]);
   fc.assert(fc.property(mutations, fc.boolean(), (edits, mutateIntermediate) => {
-    const chain = mutateIntermediate ? [leaf, mutate(der(intermediate), edits)] : [mutate(leaf, edits), der(intermediate)];
+    const chain = mutateIntermediate ? [leaf, mutate(intermediate, edits)] : [mutate(leaf, edits), intermediate];
     refusedCleanly(outcomeOf(() => verifier.verify(chain, now)), FactoryChainError);
   }), fuzzRuns(300));
   // No refused chain was remembered as verified, or spoiled what was.
-  assert.equal(verifier.verify([leaf, der(intermediate)], now).serial, 'SN-1');
+  assert.equal(verifier.verify([leaf, intermediate], now).serial, 'SN-1');
 });

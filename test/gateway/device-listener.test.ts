@@ -119,15 +119,20 @@ after(async () => {
   await listener.close();
 });
 
-/** Connects with the named key and certificate (and chain), sends an MQTT 5 CONNECT, returns the CONNACK's reason code. */
-async function connackFor(name: string | undefined, chain: string[] = []): Promise<number> {
-  const socket = connect({
+/** A TLS connection to the listener with the named key and certificate (and chain), or none. */
+function tlsClient(name: string | undefined, chain: string[]) {
+  return connect({
     host: '127.0.0.1',
     port,
     servername: 'localhost',
     ca: read('root.pem'),
     ...(name ? { key: read(`${name}.key`), cert: [read(`${name}.pem`), ...chain.map((c) => read(`${c}.pem`))].join('') } : {}),
   });
+}
+
+/** Connects with the named key and certificate (and chain), sends an MQTT 5 CONNECT, returns the CONNACK's reason code. */
+async function connackFor(name: string | undefined, chain: string[] = []): Promise<number> {
+  const socket = tlsClient(name, chain);
   try {
     await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
     const parser = mqttPacket.parser({ protocolVersion: 5 });
@@ -150,13 +155,7 @@ const NOT_AUTHORIZED = 0x87;
  * (in TLS 1.3 that is before the server has checked its certificate), then reports what came back.
  */
 async function attempt(name: string | undefined, chain: string[] = []): Promise<{ received: number }> {
-  const socket = connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: read('root.pem'),
-    ...(name ? { key: read(`${name}.key`), cert: [read(`${name}.pem`), ...chain.map((c) => read(`${c}.pem`))].join('') } : {}),
-  });
+  const socket = tlsClient(name, chain);
   let received = 0;
   socket.on('data', (chunk: Buffer) => (received += chunk.length));
   socket.on('error', () => {

@@ -7,7 +7,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,20 +15,10 @@ import { createKeyAndRequest } from '../../src/device/certificate-request.js';
 import { setUpInstallation } from '../../src/authority/installation-setup.js';
 import { loadConfig } from '../../src/core/config.js';
 import { needsOpenssl } from '../support/environment.js';
+import { freeLoopbackPort } from '../support/commands.js';
 import { TEST_PASSPHRASE, openssl, runCli, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
 
 const skip = await needsOpenssl();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The AIA and CRL DP URIs of a PEM certificate, as openssl prints them. */
 function pointers(file: string): string[] {
@@ -52,7 +41,7 @@ describe('the root CRL', { skip }, () => {
 
   before(async () => {
     parent = await mkdtemp(join(tmpdir(), 'hearth-root-crl-'));
-    httpPort = await freePort();
+    httpPort = await freeLoopbackPort();
     const dir = join(parent, 'data');
     // A non-default port set the way an operator sets it for serve: by environment.
     const env = { ...process.env, HEARTH_KEY_PASSPHRASE: TEST_PASSPHRASE, HEARTH_SERVER_API_PORT: '0', HEARTH_SERVER_HTTP_PORT: String(httpPort), HEARTH_LOG_LEVEL: 'warn' };

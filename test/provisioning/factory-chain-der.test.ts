@@ -7,18 +7,10 @@
 import 'reflect-metadata';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { factoryChain } from '../support/factory-chain.js';
 import { X509Certificate } from 'node:crypto';
-import type * as x509 from '@peculiar/x509';
 import { FactoryChainError, FactoryChainVerifier } from '../../src/provisioning/attestation/factory-chain.js';
-import {
-  createAttestationIntermediate,
-  createAttestationRoot,
-  createFactoryCertificate,
-  generateCaKeys,
-  generateDeviceKeys,
-} from '../../src/provisioning/factory/attestation-certificates.js';
 
-const der = (c: x509.X509Certificate) => new Uint8Array(c.rawData);
 
 /** The same certificate with its outer length written with a redundant leading zero octet. */
 function reencodedOuterLength(cert: Uint8Array): Uint8Array {
@@ -35,14 +27,12 @@ function indefinite(cert: Uint8Array): Uint8Array {
 
 test('a factory chain whose certificates are not DER is refused as malformed, though OpenSSL reads them', async () => {
   const now = new Date();
-  const rootKeys = await generateCaKeys();
-  const root = await createAttestationRoot('Acme', rootKeys, now);
-  const intermediateKeys = await generateCaKeys();
-  const intermediate = await createAttestationIntermediate('Acme', intermediateKeys.publicKey, root, rootKeys.privateKey, now);
-  const deviceKeys = await generateDeviceKeys();
-  const leaf = der(await createFactoryCertificate({ manufacturer: 'Acme', country: 'US', model: 'thermo1', serial: 'SN-1', publicKey: deviceKeys.publicKey, intermediate, intermediateKey: intermediateKeys.privateKey, now }));
-  const verifier = new FactoryChainVerifier([{ manufacturer: 'Acme', der: der(root) }]);
-  assert.equal(verifier.verify([leaf, der(intermediate)], now).serial, 'SN-1');
+  const chain = await factoryChain(now);
+  const { leaf } = chain;
+  const root = chain.root;
+  const intermediate = chain.intermediate;
+  const verifier = new FactoryChainVerifier([{ manufacturer: 'Acme', der: root }]);
+  assert.equal(verifier.verify([leaf, intermediate], now).serial, 'SN-1');
 
   const variants: Array<[string, Uint8Array, RegExp]> = [
     ['a non-minimal outer length', reencodedOuterLength(leaf), /non-minimal length at offset 0/],
@@ -52,14 +42,14 @@ test('a factory chain whose certificates are not DER is refused as malformed, th
   for (const [what, variant, message] of variants) {
     // The premise: OpenSSL takes the variant for the very same certificate.
     assert.equal(new X509Certificate(variant).fingerprint256, new X509Certificate(leaf).fingerprint256, what);
-    assert.throws(() => verifier.verify([variant, der(intermediate)], now), (error: unknown) => {
+    assert.throws(() => verifier.verify([variant, intermediate], now), (error: unknown) => {
       assert.ok(error instanceof FactoryChainError, `${what}: ${String(error)}`);
       assert.equal(error.failure, 'malformed', what);
       assert.match(error.message, /^the factory certificate is not DER: /, what);
       assert.match(error.message, message, what);
       return true;
     });
-    assert.throws(() => verifier.verify([leaf, reencodedOuterLength(der(intermediate))], now), (error: unknown) => error instanceof FactoryChainError && error.failure === 'malformed' && /certificate 2 of the chain is not DER/.test(error.message));
+    assert.throws(() => verifier.verify([leaf, reencodedOuterLength(intermediate)], now), (error: unknown) => error instanceof FactoryChainError && error.failure === 'malformed' && /certificate 2 of the chain is not DER/.test(error.message));
   }
-  assert.throws(() => new FactoryChainVerifier([{ manufacturer: 'Acme', der: new Uint8Array([...der(root), 0x00]) }]), (error: unknown) => error instanceof FactoryChainError && error.failure === 'malformed');
+  assert.throws(() => new FactoryChainVerifier([{ manufacturer: 'Acme', der: new Uint8Array([...root, 0x00]) }]), (error: unknown) => error instanceof FactoryChainError && error.failure === 'malformed');
 });

@@ -5,9 +5,9 @@
 import 'reflect-metadata';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPairSync, KeyObject } from 'node:crypto';
+import { FACTORY_DEVICE_ID, factoryChain } from '../support/factory-chain.js';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { encode } from 'cbor2';
-import type * as x509 from '@peculiar/x509';
 import {
   AttestationFormatError,
   clientDataHashFor,
@@ -18,29 +18,12 @@ import {
   verifyPackedSignature,
 } from '../../src/protocols/packed-attestation.js';
 import { FactoryChainError, FactoryChainVerifier } from '../../src/provisioning/attestation/factory-chain.js';
-import {
-  createAttestationIntermediate,
-  createAttestationRoot,
-  createFactoryCertificate,
-  generateCaKeys,
-  generateDeviceKeys,
-} from '../../src/provisioning/factory/attestation-certificates.js';
 
-const ID = 'urn:dev:ops:Acme-thermo1-SN-1';
+const ID = FACTORY_DEVICE_ID;
 
-async function hierarchy(now = new Date()) {
-  const rootKeys = await generateCaKeys();
-  const root = await createAttestationRoot('Acme', rootKeys, now);
-  const intermediateKeys = await generateCaKeys();
-  const intermediate = await createAttestationIntermediate('Acme', intermediateKeys.publicKey, root, rootKeys.privateKey, now);
-  const deviceKeys = await generateDeviceKeys();
-  const leaf = await createFactoryCertificate({ manufacturer: 'Acme', country: 'US', model: 'thermo1', serial: 'SN-1', publicKey: deviceKeys.publicKey, intermediate, intermediateKey: intermediateKeys.privateKey, now });
-  const der = (c: x509.X509Certificate) => new Uint8Array(c.rawData);
-  return { root: der(root), intermediate: der(intermediate), leaf: der(leaf), factoryKey: KeyObject.from(deviceKeys.privateKey), rootKeys, intermediateKeys };
-}
 
 test('an attestation round-trips, binds the key authorization and the identifier, and names the attested key', async () => {
-  const h = await hierarchy();
+  const h = await factoryChain();
   const credential = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const attObj = await encodePackedAttestation({ signer: keyObjectSigner(h.factoryKey), chain: [h.leaf, h.intermediate], credentialKey: credential.publicKey, identifier: ID, keyAuthorization: 'tok.thumb' });
   const decoded = decodePackedAttestation(attObj);
@@ -82,14 +65,14 @@ test('malformed attestation objects are refused with the reason', () => {
 });
 
 test('the factory chain verifier finds the manufacturer and refuses unknown roots, broken links and bad dates', async () => {
-  const h = await hierarchy();
+  const h = await factoryChain();
   const verifier = new FactoryChainVerifier([{ manufacturer: 'Acme', der: h.root }]);
   const identity = verifier.verify([h.leaf, h.intermediate], new Date());
   assert.deepEqual([identity.manufacturer, identity.serial, identity.model], ['Acme', 'SN-1', 'thermo1']);
   assert.equal(verifier.verify([h.leaf, h.intermediate, h.root], new Date()).manufacturer, 'Acme', 'the root may end the chain');
   const refuses = (chain: Uint8Array[], failure: string, at = new Date(), v = verifier) =>
     assert.throws(() => v.verify(chain, at), (e: unknown) => e instanceof FactoryChainError && e.failure === failure);
-  const other = await hierarchy();
+  const other = await factoryChain();
   refuses([other.leaf, other.intermediate], 'unknown-root');
   refuses([other.leaf, h.intermediate], 'bad-signature');
   refuses([h.leaf], 'unknown-root', new Date(), verifier);
