@@ -241,6 +241,26 @@ describe('authentication comes before validation', () => {
     assert.equal(malformed.status, 401, 'malformed JSON from an unauthenticated caller is not even parsed');
   });
 
+  test("gateway registrations are an operator's: an auditor's token and a gateway's own certificate are refused, and nothing changes", async () => {
+    const attempts: [string, string, unknown][] = [
+      ['POST', '/api/v1/gateways', { name: 'gw-intruder.home.test' }],
+      ['GET', '/api/v1/gateways', undefined],
+      ['DELETE', '/api/v1/gateways/gw-1.home.test', undefined],
+      ['DELETE', `/api/v1/devices/${encodeURIComponent('urn:dev:ops:acme-bulb-0001')}/attachment`, undefined],
+    ];
+    for (const [method, path, body] of attempts) {
+      const byAuditor = await call(method, path, { token: auditor, ...(body === undefined ? {} : { body }) });
+      assert.equal(byAuditor.status, 403, `${method} ${path} by an auditor: ${byAuditor.text}`);
+      const byGateway = await call(method, path, { client: gateway, ...(body === undefined ? {} : { body }) });
+      assert.equal(byGateway.status, 401, `${method} ${path} by a gateway certificate: ${byGateway.text}`);
+    }
+    const listed = await call('GET', '/api/v1/gateways', { token: admin });
+    assert.deepEqual(
+      (listed.body.gateways as { name: string; status: string }[]).map((g) => [g.name, g.status]),
+      [['gw-1.home.test', 'active']],
+    );
+  });
+
   test('an unauthenticated 8 MiB ingest body is refused before it is read', async () => {
     const total = 8 * 1024 * 1024 - 1024;
     const chunk = Buffer.alloc(64 * 1024, 0x20);
