@@ -1,12 +1,15 @@
 /**
  * The MQTT listener for devices (mqtts, 8883): TLS with a client certificate from the `devices`
- * issuing CA, required before MQTT (as Mosquitto's `require_certificate`): a client without one,
- * or with one that does not chain to the devices CA (the services CA under the same root
- * included), is cut off the moment its handshake ends and never reaches the MQTT parser.
+ * issuing CA, required as Mosquitto's `require_certificate` requires it. A client that sends no
+ * certificate is refused inside the handshake (OpenSSL's SSL_VERIFY_FAIL_IF_NO_PEER_CERT: TLS 1.3
+ * clients hear a `certificate_required` alert), so it never completes TLS at all.
  *
- * Node's own rejectUnauthorized does no more than that (OpenSSL finishes the handshake, then Node
- * destroys the socket), but silently: the listener does it itself so that every such refusal is
- * counted by kind and raised as a security event.
+ * A client whose certificate does not verify (an unknown CA, or expired by the system clock) is
+ * ended by Node as its handshake ends and before one byte of it is read: Node's OpenSSL verify
+ * callback accepts every chain and gives its verdict only once the handshake is done, so no Node
+ * server can send `unknown_ca` inside the handshake. A certificate of the services CA verifies
+ * (both CAs sit under the same root, which is the trust anchor) and is ended by the same rule here,
+ * by its issuer. Every one of these refusals is counted by kind and raised as a security event.
  *
  * What needs the gateway itself is checked after that, on every connection, resumed or not (a
  * resumed TLS session carries the certificate it began with, so revocation and expiry are checked
@@ -69,8 +72,22 @@ const AUTHORIZATION_ERRORS: Record<string, RefusalReason> = {
   CERT_REVOKED: 'revoked',
 };
 
-/** Refusals of clients that are no device of this fleet: their connection ends before MQTT. */
-const REFUSED_BEFORE_MQTT: ReadonlySet<RefusalReason> = new Set(['no-client-cert', 'unknown-ca']);
+/** OpenSSL's refusal of a client that sent no certificate, as Node names it. */
+const NO_PEER_CERTIFICATE = 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE';
+
+/**
+ * A handshake that ended for the client's certificate: none sent (refused inside the handshake),
+ * or one OpenSSL could not verify (Node sets authorizationError and destroys the socket as the
+ * handshake ends, which reaches tlsClientError as a hang-up). Other handshake failures are not.
+ */
+function certificateRefusal(error: NodeJS.ErrnoException, socket: TLSSocket): { refused: RefusalReason; detail: string } | undefined {
+  if (error.code === NO_PEER_CERTIFICATE) return { refused: 'no-client-cert', detail: 'the client sent no certificate' };
+  const code = socket.authorizationError;
+  if (!code) return undefined;
+  const peer = socket.getPeerCertificate();
+  const subject = peer?.subject ? ` for ${nameOf(peer.subject)}` : '';
+  return { refused: AUTHORIZATION_ERRORS[String(code)] ?? 'unknown-ca', detail: `${String(code)}${subject}` };
+}
 
 /** The device identifier from Node's rendering of subjectAltName: exactly one URI that is a device id. */
 function deviceIdOf(subjectAltName: string | undefined): string | undefined {
@@ -98,14 +115,18 @@ export class DeviceListener {
     this.server = createServer({
       ...this.secureContextOptions(options.credentials),
       requestCert: true,
-      // accept() ends connections without a trusted certificate itself, and counts them.
-      rejectUnauthorized: false,
+      // No certificate: refused in the handshake. A chain OpenSSL did not verify: destroyed by
+      // Node once the handshake ends; tlsClientError reports it with the socket's verify error.
+      rejectUnauthorized: true,
       handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
     });
     if (options.maxConnections) this.server.maxConnections = options.maxConnections;
     refuseConnectFloods(this.server, options.connectRate, (address) => options.observer?.rateLimited?.(address));
     this.server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
-      options.observer?.handshakeFailed?.(handshakeFailureReason(error), error.code ?? error.message, socket.remoteAddress ?? 'unknown');
+      const address = socket.remoteAddress ?? 'unknown';
+      const refusal = certificateRefusal(error, socket);
+      if (refusal) options.observer?.refused?.(refusal.refused, refusal.detail, address);
+      else options.observer?.handshakeFailed?.(handshakeFailureReason(error), error.code ?? error.message, address);
     });
     this.server.on('secureConnection', (socket: TLSSocket) => this.accept(socket));
   }
@@ -129,7 +150,7 @@ export class DeviceListener {
     const admission = this.admit(socket);
     if ('refused' in admission) {
       this.options.observer?.refused?.(admission.refused, admission.detail, socket.remoteAddress ?? 'unknown');
-      if (REFUSED_BEFORE_MQTT.has(admission.refused)) {
+      if (admission.refused === 'unknown-ca') {
         // Not one byte of theirs is read: the MQTT parser only ever sees devices of this fleet.
         socket.destroy();
         return;
@@ -146,12 +167,8 @@ export class DeviceListener {
    * handshakes with a P-256 client certificate.
    */
   private admit(socket: TLSSocket): ConnectionIdentity {
+    // OpenSSL has verified the chain (rejectUnauthorized: a connection gets here only then).
     const peer = socket.getPeerCertificate();
-    if (!peer?.raw) return { refused: 'no-client-cert', detail: 'the client sent no certificate' };
-    if (!socket.authorized) {
-      const code = String(socket.authorizationError ?? 'unknown');
-      return { refused: AUTHORIZATION_ERRORS[code] ?? 'unknown-ca', detail: `${code} for ${nameOf(peer.subject)}` };
-    }
     // The trust store holds the root, which also certifies the services CA: the issuer must be the
     // devices CA itself. OpenSSL has verified the chain's signatures (authorized), and the CAs of a
     // Hearth hierarchy have names of their own, so naming the devices CA means it signed this.

@@ -1,10 +1,11 @@
 /**
  * DeviceListener's admission, over real TLS with certificates made by the openssl binary in the
  * shape of a Hearth hierarchy (a root over a devices CA and a services CA): a device certificate
- * from the devices CA is admitted as its SAN URI; no certificate, or one from the services CA
- * (sent with its chain), from the root itself or from an unrelated CA with the devices CA's name,
- * is cut off as its TLS handshake ends (counted by reason), so not one MQTT byte of theirs is
- * parsed and no CONNACK is sent; no single device identifier,
+ * from the devices CA is admitted as its SAN URI; a client with no certificate is refused inside
+ * the TLS handshake (it hears the TLS 1.3 `certificate_required` alert); one from the services CA
+ * (sent with its chain), from the root itself, from an unrelated CA with the devices CA's name, or
+ * expired by the system clock, is cut off as its TLS handshake ends (counted by reason), so not
+ * one MQTT byte of theirs is parsed and no CONNACK is sent; no single device identifier,
  * a revoked serial, and expiry and not-yet-valid by the gateway's own clock are refused with
  * their reasons, each heard as "not authorized" in the MQTT 5 CONNACK.
  */
@@ -15,6 +16,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
+import { webcrypto } from 'node:crypto';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import mqttPacket, { type IConnackPacket, type Packet } from 'mqtt-packet';
 import { ManualClock } from '../../src/core/clock.js';
 import { ConnectRateLimit } from '../../src/gateway/connect-rate-limit.js';
@@ -62,6 +66,33 @@ function issue(name: string, subject: string, issuer: string, section: string): 
   return serial;
 }
 
+/** A device certificate from the devices CA that expired yesterday (openssl 3.0 cannot backdate one). */
+async function issueExpired(name: string): Promise<void> {
+  const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const pkcs8 = (pem: string) => Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  const caKey = await webcrypto.subtle.importKey('pkcs8', pkcs8(read('devices.key')), algorithm, false, ['sign']);
+  const keys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
+  const certificate = await x509.X509CertificateGenerator.create({
+    serialNumber: (serials++).toString(16),
+    subject: 'CN=lamp',
+    issuer: new x509.X509Certificate(read('devices.pem')).subject,
+    notBefore: new Date(Date.now() - 3 * 86_400_000),
+    notAfter: new Date(Date.now() - 86_400_000),
+    publicKey: keys.publicKey,
+    signingKey: caKey,
+    signingAlgorithm: algorithm,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'urn:dev:ops:acme-lamp-1' }]),
+    ],
+  });
+  writeFileSync(join(dir, `${name}.pem`), certificate.toString('pem'));
+  const privateKey = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
+  writeFileSync(join(dir, `${name}.key`), `-----BEGIN PRIVATE KEY-----\n${privateKey.match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`);
+}
+
 let bed: Bed;
 let listener: DeviceListener;
 let port: number;
@@ -87,6 +118,7 @@ before(async () => {
   issue('from-other', '/CN=lamp', 'other', 'device');
   issue('dns-only', '/CN=lamp', 'devices', 'dns-only');
   issue('two-uris', '/CN=lamp', 'devices', 'two-uris');
+  await issueExpired('expired-lamp');
 
   // The certificates are valid from the second they were made: the gateway's clock starts after.
   clock.set(new Date(Date.now() + 1000));
@@ -154,16 +186,18 @@ const NOT_AUTHORIZED = 0x87;
  * Connects as connackFor does and sends CONNECT as soon as the client thinks the handshake is done
  * (in TLS 1.3 that is before the server has checked its certificate), then reports what came back.
  */
-async function attempt(name: string | undefined, chain: string[] = []): Promise<{ received: number }> {
+async function attempt(name: string | undefined, chain: string[] = []): Promise<{ received: number; error?: string }> {
   const socket = tlsClient(name, chain);
   let received = 0;
+  let error: string | undefined;
   socket.on('data', (chunk: Buffer) => (received += chunk.length));
-  socket.on('error', () => {
-    // a reset after the handshake: what a refused client sees
+  socket.on('error', (e: NodeJS.ErrnoException) => {
+    // an alert, or a reset after the handshake: what a refused client sees
+    error = e.code;
   });
   socket.once('secureConnect', () => socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: `t-${name ?? 'none'}`, keepalive: 0 })));
   await new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  return { received };
+  return { received, error };
 }
 
 describe('DeviceListener admission', { skip }, () => {
@@ -172,8 +206,18 @@ describe('DeviceListener admission', { skip }, () => {
     await bed.waitForEvent((e) => e.kind === 'connected' && e.deviceId === 'urn:dev:ops:acme-lamp-1', 'the lamp connected');
   });
 
+  test('no certificate is refused inside the TLS handshake, with the certificate_required alert', async () => {
+    refusals.length = 0;
+    const admittedBefore = admittedToMqtt;
+    const outcome = await attempt(undefined);
+    assert.equal(outcome.error, 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'the handshake itself failed, as the client heard it');
+    assert.equal(outcome.received, 0);
+    assert.equal(admittedToMqtt, admittedBefore);
+    assert.deepEqual(refusals, ['no-client-cert'], 'the refusal is counted by its reason');
+  });
+
   const cutOff: [string, string | undefined, string[], RefusalReason][] = [
-    ['no certificate', undefined, [], 'no-client-cert'],
+    ['a certificate expired by the system clock', 'expired-lamp', [], 'expired'],
     ['a certificate from the services CA, sent with its chain', 'from-services', ['services'], 'unknown-ca'],
     ['a certificate issued by the root itself', 'from-root', [], 'unknown-ca'],
     ['a certificate from an unrelated CA that has the devices CA name', 'from-other', ['other'], 'unknown-ca'],
