@@ -9,7 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { BadRequestError, BlockedKeyError, ConflictError, NotFoundError, UniqueViolationError } from '../core/errors.js';
 import type { EventBus } from '../bus/bus.js';
-import type { BlockedKeyRecord, CertificateRecord, NewPendingCertificate, RevocationReason, Store } from '../store/store.js';
+import type { BlockedKeyRecord, CertificateRecord, NewPendingCertificate, RevocationReason, Store, StoreTx } from '../store/store.js';
 import { inspectSubjectKey } from '../pki/csr.js';
 import { getProfile, type CertificateProfile } from '../pki/profiles.js';
 import { assembleCertificate } from '../pki/certificate-assembly.js';
@@ -84,18 +84,33 @@ export interface AuthorityOptions {
   onBlockedKey?: (refusal: { spkiSha256: string; profile: string; identifier: string; blockedBy: string | null }) => void;
 }
 
+interface IssuedWrite {
+  kind: 'issued';
+  serial: string;
+  der: Uint8Array;
+  entry: CertificateIssuedEntry;
+}
+
+/** A row of the issuance pipeline: pending before the signature, issued after it. */
+type CertificateWrite = { kind: 'pending'; row: NewPendingCertificate } | IssuedWrite;
+
 export class Authority {
   private readonly revocationListeners: RevocationListener[] = [];
   readonly origin: string;
   private readonly reportError: (err: unknown, context: string) => void;
   private readonly onBlockedKey: NonNullable<AuthorityOptions['onBlockedKey']>;
-  private readonly pendingWrites: GroupCommit<NewPendingCertificate, void>;
+  /**
+   * Pending rows and issued rows share one group commit: a transaction carries the pending rows of
+   * certificates about to be signed together with the issued rows of those just signed. A commit
+   * is what costs (an fsync on SQLite with synchronous=FULL, a WAL flush on PostgreSQL), and two
+   * pipelines would pay it twice per batch.
+   */
+  private readonly writes: GroupCommit<CertificateWrite, boolean>;
   /**
    * Blocked-key checks are gathered like writes, one IN query per batch, in a pipeline of their
-   * own: a batch's check runs while the previous batch's pending rows are being inserted.
+   * own: a batch's check runs while the previous batch's rows are being written.
    */
   private readonly blockedKeyChecks: GroupCommit<string, BlockedKeyRecord | undefined>;
-  private readonly issuedWrites: GroupCommit<{ serial: string; der: Uint8Array; entry: CertificateIssuedEntry }, boolean>;
   private readonly drafting: ReadonlyMap<string, DraftingCa>;
   private readonly workers: DraftWorkers | undefined;
   private readonly randomBytes = pooledRandomBytes();
@@ -111,25 +126,10 @@ export class Authority {
     this.origin = options.origin ?? randomUUID();
     this.reportError = options.reportError ?? ((err, context) => console.error(`${context}: ${(err as Error).message}`));
     this.onBlockedKey = options.onBlockedKey ?? (() => undefined);
-    this.pendingWrites = new GroupCommit((items) => this.insertPending(items));
+    this.writes = new GroupCommit((items) => this.commitWrites(items));
     this.blockedKeyChecks = new GroupCommit(async (keys) => {
       const blocked = await this.store.findBlockedKeys([...new Set(keys)]);
       return keys.map((key) => ({ ok: true, value: blocked.get(key) }));
-    });
-    // A certificate becomes issued in the same transaction that puts it in the transparency log.
-    this.issuedWrites = new GroupCommit(async (items) => {
-      const marked = await this.store.transaction(async (tx) => {
-        const done = await tx.markCertificatesIssued(items.map(({ serial, der }) => ({ serial, der })));
-        const logged = items.filter((_, i) => done[i]);
-        const first = await appendToLog(
-          tx,
-          logged.map((item) => item.entry),
-          this.clock.now(),
-        );
-        await tx.setCertificateLogIndexes(logged.map((item, k) => ({ serial: item.serial, index: first + k })));
-        return done;
-      });
-      return marked.map((value) => ({ ok: true, value }));
     });
     this.drafting = new Map(
       [...cas.values()].map((ca) => [
@@ -149,24 +149,56 @@ export class Authority {
     await this.workers?.close();
   }
 
-  /** One statement for the batch; if a serial collides, each is retried alone so only it fails. */
-  private async insertPending(items: NewPendingCertificate[]): Promise<ItemOutcome<void>[]> {
+  /**
+   * One transaction for a batch of writes: its pending rows, then its issued rows (each issued row
+   * in the same transaction that puts it in the transparency log). A pending row's outcome is true;
+   * an issued row's says whether it was still pending. If a serial collides, the transaction is
+   * rolled back and done again without the pending rows, which are then inserted one by one, so
+   * only the colliding one fails.
+   */
+  private async commitWrites(items: CertificateWrite[]): Promise<ItemOutcome<boolean>[]> {
+    const pending = items.flatMap((item) => (item.kind === 'pending' ? [item.row] : []));
+    const issued = items.flatMap((item) => (item.kind === 'issued' ? [item] : []));
+    let pendingOutcomes: ItemOutcome<boolean>[];
+    let issuedOutcomes: boolean[];
     try {
-      await this.store.insertPendingCertificates(items);
-      return items.map(() => ({ ok: true, value: undefined }));
+      issuedOutcomes = await this.store.transaction(async (tx) => {
+        if (pending.length > 0) await tx.insertPendingCertificates(pending);
+        return this.markIssued(tx, issued);
+      });
+      pendingOutcomes = pending.map(() => ({ ok: true, value: true }));
     } catch (err) {
-      if (!(err instanceof UniqueViolationError) || items.length === 1) throw err;
-      const outcomes: ItemOutcome<void>[] = [];
-      for (const item of items) {
+      if (!(err instanceof UniqueViolationError) || pending.length === 0) throw err;
+      issuedOutcomes = issued.length > 0 ? await this.store.transaction((tx) => this.markIssued(tx, issued)) : [];
+      pendingOutcomes = [];
+      // A lone pending row is the one that collided: it fails without a second try.
+      if (pending.length === 1) pendingOutcomes.push({ ok: false, error: err });
+      else for (const row of pending) {
         try {
-          await this.store.insertPendingCertificate(item);
-          outcomes.push({ ok: true, value: undefined });
+          await this.store.insertPendingCertificate(row);
+          pendingOutcomes.push({ ok: true, value: true });
         } catch (error) {
-          outcomes.push({ ok: false, error });
+          pendingOutcomes.push({ ok: false, error });
         }
       }
-      return outcomes;
     }
+    let nextPending = 0;
+    let nextIssued = 0;
+    return items.map((item) => (item.kind === 'pending' ? (pendingOutcomes[nextPending++] as ItemOutcome<boolean>) : { ok: true, value: issuedOutcomes[nextIssued++] as boolean }));
+  }
+
+  /** Marks signed certificates issued and logs those that were still pending, in the caller's transaction. */
+  private async markIssued(tx: StoreTx, items: IssuedWrite[]): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    const done = await tx.markCertificatesIssued(items.map(({ serial, der }) => ({ serial, der })));
+    const logged = items.filter((_, i) => done[i]);
+    const first = await appendToLog(
+      tx,
+      logged.map((item) => item.entry),
+      this.clock.now(),
+    );
+    await tx.setCertificateLogIndexes(logged.map((item, k) => ({ serial: item.serial, index: first + k })));
+    return done;
   }
 
   /**
@@ -263,7 +295,7 @@ export class Authority {
         createdAt: this.clock.now(),
       };
       try {
-        await this.pendingWrites.submit(row);
+        await this.writes.submit({ kind: 'pending', row });
         pending = row;
       } catch (err) {
         if (!(err instanceof UniqueViolationError)) throw err;
@@ -285,7 +317,7 @@ export class Authority {
       notBefore: pending.notBefore.toISOString(),
       notAfter: pending.notAfter.toISOString(),
     };
-    if (!(await this.issuedWrites.submit({ serial: pending.serial, der, entry }))) {
+    if (!(await this.writes.submit({ kind: 'issued', serial: pending.serial, der, entry }))) {
       throw new ConflictError(`certificate ${pending.serial} changed state while it was being signed`);
     }
     const record: CertificateRecord = { ...pending, der, state: 'issued', revokedAt: null, revocationReason: null };

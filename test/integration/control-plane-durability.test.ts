@@ -1,8 +1,10 @@
 /**
  * A certificate the control plane returned must survive a power cut: every SQLite connection the
- * control plane opens runs with synchronous=FULL, so a commit is on disk before the response.
- * Every better-sqlite3 connection of this process is watched through the statements it prepares
- * (each connection prepares before it runs anything), so a connection added later is checked too.
+ * control plane opens is in WAL mode and either commits with synchronous=FULL or has its WAL
+ * synced (WalSync) before a write is returned, and issuance is not answered until that sync is
+ * done. Every better-sqlite3 connection of this process is watched through the statements it
+ * prepares (each connection prepares before it runs anything), so a connection added later is
+ * checked too; WAL syncs are held at a gate to see that the answer waits for them.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,10 +17,12 @@ import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
 import { createKeyAndRequest } from '../../src/device/certificate-request.js';
 import { Database } from '../../src/store/better-sqlite3-module.js';
+import { WalSync } from '../../src/store/wal-sync.js';
 
+const SYNCHRONOUS_NORMAL = 1;
 const SYNCHRONOUS_FULL = 2;
 
-test('every SQLite connection the control plane opens commits with synchronous=FULL', async () => {
+test('every SQLite connection the control plane opens has a commit on disk before it is answered', async () => {
   const parent = await mkdtemp(join(tmpdir(), 'hearth-durability-'));
   process.env.HEARTH_DURABILITY_TEST_PASSPHRASE = 'durability test passphrase';
   const connections = new Set<InstanceType<typeof Database>>();
@@ -33,16 +37,37 @@ test('every SQLite connection the control plane opens commits with synchronous=F
     const config = loadConfig(await readFile(setup.layout.config, 'utf8'), { HEARTH_SERVER_API_PORT: '0', HEARTH_SERVER_HTTP_PORT: '0' });
     connections.clear(); // init's own connection is closed; the control plane's are what count here
     const plane = await startControlPlane({ dataDir: dir, config, logger: createLogger('silent') });
+    const realSync = WalSync.prototype.sync;
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const syncedFiles = new Set<string>();
+    WalSync.prototype.sync = function (this: WalSync) {
+      syncedFiles.add(this.databasePath);
+      return gate.then(() => realSync.call(this));
+    };
     try {
       const request = await createKeyAndRequest({ commonName: 'urn:dev:ops:acme-bulb-0001', uris: ['urn:dev:ops:acme-bulb-0001'] });
-      await plane.authority.issue({ csr: request.csrPem, profile: 'device' });
-      const open = [...connections].filter((db) => db.open);
-      assert.ok(open.length >= 1, 'the control plane opened its store');
-      for (const db of open) {
-        assert.equal(db.pragma('synchronous', { simple: true }), SYNCHRONOUS_FULL, `${db.name}: a returned commit must survive a power cut`);
+      let answered = false;
+      const issued = plane.authority.issue({ csr: request.csrPem, profile: 'device' }).then((result) => {
+        answered = true;
+        return result;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(answered, false, 'issuance is not answered while the WAL sync is held');
+      const connectionsNow = [...connections].filter((db) => db.open);
+      assert.ok(connectionsNow.length >= 1, 'the control plane opened its store');
+      for (const db of connectionsNow) {
         assert.equal(db.pragma('journal_mode', { simple: true }), 'wal', db.name);
+        const synchronous = db.pragma('synchronous', { simple: true });
+        if (synchronous === SYNCHRONOUS_FULL) continue;
+        assert.equal(synchronous, SYNCHRONOUS_NORMAL, `${db.name}: synchronous is FULL, or NORMAL with the WAL synced by Hearth`);
+        assert.ok(syncedFiles.has(db.name), `${db.name}: its writes wait for a WAL sync`);
       }
+      open();
+      assert.equal((await issued).record.state, 'issued');
     } finally {
+      open();
+      WalSync.prototype.sync = realSync;
       await plane.close();
     }
   } finally {

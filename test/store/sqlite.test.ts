@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/core/errors.js';
 import { openStore, parseStoreUrl } from '../../src/store/open-store.js';
-import { openSqliteDatabase } from '../../src/store/sqlite-dialect.js';
+import { Kysely } from 'kysely';
+import { Database } from '../../src/store/better-sqlite3-module.js';
+import { createSqliteDialect, openSqliteDatabase } from '../../src/store/sqlite-dialect.js';
+import { WalSync } from '../../src/store/wal-sync.js';
 import { pendingCertificate, registerStoreContract } from './store-contract.js';
 import { runStoreProcess, spawnStoreProcess } from './store-child-process.js';
 import { registerProvisioningStoreContract } from './provisioning-store-contract.js';
@@ -20,17 +23,75 @@ registerProvisioningStoreContract('SQLite file', { open: () => openStore({ url: 
 registerTelemetryStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 registerGatewayStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 
-test('the SQLite connection is set up for durability and sharing between processes', () => {
-  const db = openSqliteDatabase(join(dir, 'pragmas.db'));
+test('the SQLite connection is set up for durability and sharing between processes', async () => {
+  const { db, walSync } = openSqliteDatabase(join(dir, 'pragmas.db'));
   try {
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(db.pragma('synchronous', { simple: true }), 2, 'FULL: a returned commit survives a power cut');
+    assert.equal(db.pragma('synchronous', { simple: true }), 1, 'NORMAL: the WAL is synced by WalSync, off the event loop');
+    assert.ok(walSync, 'a database file comes with the WAL sync its writers await');
     assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
     assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 10_000);
     assert.ok(Number(db.pragma('busy_timeout', { simple: true })) >= 1000);
   } finally {
+    await walSync?.close();
     db.close();
   }
+  const inMemory = openSqliteDatabase(':memory:');
+  try {
+    assert.equal(inMemory.db.pragma('synchronous', { simple: true }), 2, 'FULL where there is no WAL to sync');
+    assert.equal(inMemory.walSync, undefined);
+  } finally {
+    inMemory.db.close();
+  }
+});
+
+test('a write is returned only after the WAL sync that covers it; a read does not wait for one', async () => {
+  const path = join(dir, 'wal-sync.db');
+  const db = new Kysely<{ t: { x: number } }>({ dialect: createSqliteDialect(path) });
+  const realSync = WalSync.prototype.sync;
+  let release!: () => void;
+  let held = 0;
+  try {
+    await db.schema.createTable('t').addColumn('x', 'integer').execute();
+    WalSync.prototype.sync = function (this: WalSync) {
+      held++;
+      return new Promise<void>((resolve) => (release = resolve)).then(() => realSync.call(this));
+    };
+    let returned = false;
+    const write = db.insertInto('t').values({ x: 1 }).execute().then(() => (returned = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(held, 1, 'the write asked for a WAL sync');
+    assert.equal(returned, false, 'not returned while its WAL sync has not happened');
+    const other = new Database(path, { readonly: true });
+    try {
+      assert.deepEqual(other.prepare('select x from t').all(), [{ x: 1 }], 'committed meanwhile, so the next transaction can run');
+    } finally {
+      other.close();
+    }
+    assert.deepEqual(await db.selectFrom('t').select('x').execute(), [{ x: 1 }], 'a read is not held');
+    assert.equal(held, 1, 'and asked for no sync');
+    release();
+    await write;
+    assert.equal(returned, true);
+  } finally {
+    WalSync.prototype.sync = realSync;
+    await db.destroy();
+  }
+});
+
+test('WalSync: concurrent syncs all settle, a sync after close is refused', async () => {
+  const { db, walSync } = openSqliteDatabase(join(dir, 'wal-sync-close.db'));
+  assert.ok(walSync);
+  try {
+    db.exec('create table t (x integer)');
+    await Promise.all([walSync.sync(), walSync.sync(), walSync.sync()]);
+    db.exec('insert into t values (1)');
+    await walSync.sync();
+  } finally {
+    await walSync.close();
+    db.close();
+  }
+  await assert.rejects(walSync.sync(), /is closed/);
 });
 
 test('store URLs choose the dialect; unknown schemes and misplaced options are configuration errors', async () => {
