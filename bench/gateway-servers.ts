@@ -99,8 +99,9 @@ export async function startHearthBed(cleanup: Cleanup, gatewayYaml: Record<strin
   const work = mkdtempSync(join(tmpdir(), 'hearth-bench-gateway-'));
   cleanup.dir(work);
   const dir = join(work, 'gateway');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'gateway.yaml'), stringify(gatewayYaml));
+  // Owner only: the gateway refuses a data directory others can read.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, 'gateway.yaml'), stringify(gatewayYaml), { mode: 0o600 });
   const rootFile = join(installation.dir, 'ca/root.pem');
   // Registered, as an operator does: only a registered gateway's certificate may send the uplink.
   const registration = await controlPlane.client.call<{ eabKid: string; hmacKey: string }>('POST', '/api/v1/gateways', { name: 'localhost' });

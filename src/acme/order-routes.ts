@@ -7,7 +7,7 @@ import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import type { Authority } from '../authority/authority.js';
-import { BadCsrError, BadRequestError, BlockedKeyError, HearthError } from '../core/errors.js';
+import { BadCsrError, BadRequestError, BlockedKeyError, HearthError, IssuingCaRevokedError } from '../core/errors.js';
 import { pemEncode } from '../pki/certificate-assembly.js';
 import { certificateDnsNames } from '../pki/certificate-facts.js';
 import { readCsrNames } from '../pki/csr.js';
@@ -297,6 +297,11 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
         // RFC 8555 7.4: the CSR's key is unacceptable; the order stays ready for a CSR with a new key.
         await store.updateAcmeOrder(order.id, 'processing', { status: 'ready' });
         throw new AcmeError('badPublicKey', error.message);
+      }
+      if (error instanceof IssuingCaRevokedError) {
+        // Nothing is wrong with the order: it stays ready, to be finalized once the CA is replaced.
+        await store.updateAcmeOrder(order.id, 'processing', { status: 'ready' });
+        throw new AcmeError('serverInternal', error.message, { status: 503 });
       }
       if (error instanceof BadCsrError || error instanceof BadRequestError) {
         // The authority refused the CSR (key, signature, names): a refused request changes nothing, so the order is ready again.

@@ -23,13 +23,14 @@ import { openStore } from '../store/open-store.js';
 import { openBus } from '../bus/open-bus.js';
 import type { EventBus } from '../bus/bus.js';
 import type { Store } from '../store/store.js';
-import { TooManyRequestsError, UnauthorizedError } from '../core/errors.js';
+import { NotFoundError, TooManyRequestsError, UnauthorizedError } from '../core/errors.js';
 import { databaseUrl, keyProviderFor, publicUrls, readSecret } from '../authority/installation-config.js';
 import { startPendingReconciliation } from '../authority/pending-reconciliation.js';
 import { Authority } from '../authority/authority.js';
 import { loadIssuingCas, loadRootCertificate } from '../authority/ca-material.js';
 import { CrlPublisher } from '../authority/crl-publisher.js';
-import { RootCrlSource } from '../authority/root-crl.js';
+import { RootCrlSource, type RootCrl } from '../authority/root-crl.js';
+import { issuingCasRevokedBy, type RevokedIssuingCas } from '../authority/revoked-issuing-cas.js';
 import { OcspResponder } from '../authority/ocsp-responder.js';
 import { RevocationSweep } from '../authority/revocation-sweep.js';
 import { renewOcspDelegate, renewTlsCertificate, renewalDue } from '../authority/certificate-renewal.js';
@@ -227,7 +228,8 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const http = baseApp(logger, metrics, 'http', { bodyLimit: config.server.bodyLimit });
   closer.add(() => http.close());
   const caCertificates = new Map<string, Uint8Array>([['root', root.der], ...[...cas.values()].map((c) => [c.name, c.certificate.der] as [string, Uint8Array])]);
-  registerRevocationStatusRoutes(http, { crls, rootCrl: new RootCrlSource(layout, root), ocsp, caCertificates, crlMaxAgeSeconds: config.crl.refreshSeconds });
+  const rootCrl = new RootCrlSource(layout, root);
+  registerRevocationStatusRoutes(http, { crls, rootCrl, ocsp, caCertificates, crlMaxAgeSeconds: config.crl.refreshSeconds });
   registerOperationalRoutes(http, storeReachable);
   await http.listen({ host: config.server.host, port: config.server.httpPort });
   const httpPort = (http.server.address() as AddressInfo).port;
@@ -300,6 +302,26 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
       return false;
     }
   };
+  // An issuing CA the root CRL revokes issues nothing more; the CRL is read again as it changes.
+  let revokedCas: RevokedIssuingCas = new Map();
+  const checkRevokedCas = async () => {
+    let crl: RootCrl | undefined;
+    try {
+      crl = await rootCrl.current();
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) {
+        logger.error({ err }, 'reading the root CRL failed');
+        return;
+      }
+    }
+    const revoked = issuingCasRevokedBy(crl, cas);
+    for (const [name, entry] of revoked) {
+      if (!revokedCas.has(name)) logger.error({ ca: name, serial: entry.serial }, 'the root CRL revokes this issuing CA: nothing more is issued from it until it is replaced');
+    }
+    revokedCas = revoked;
+    authority.setRevokedIssuingCas(revoked);
+  };
+  await checkRevokedCas();
   await renewOwnCertificates();
   const refresh = setInterval(() => {
     crls.regenerateAll().catch((err) => logger.error({ err }, 'scheduled CRL regeneration failed'));
@@ -311,6 +333,9 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   }, config.revocation.sweepSeconds * 1000);
   sweeping.unref();
   closer.add(() => clearInterval(sweeping));
+  const rootCrlChecking = setInterval(() => void checkRevokedCas(), config.revocation.sweepSeconds * 1000);
+  rootCrlChecking.unref();
+  closer.add(() => clearInterval(rootCrlChecking));
 
   // A checkpoint for the log as it stands at start, then at most one a second while it grows.
   await checkpointer.refresh({ force: true });

@@ -7,7 +7,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
-import { BadRequestError, BlockedKeyError, ConflictError, NotFoundError, UniqueViolationError } from '../core/errors.js';
+import { BadRequestError, BlockedKeyError, ConflictError, IssuingCaRevokedError, NotFoundError, UniqueViolationError } from '../core/errors.js';
 import type { EventBus } from '../bus/bus.js';
 import type { BlockedKeyRecord, CertificateRecord, NewPendingCertificate, RevocationReason, Store, StoreTx } from '../store/store.js';
 import { inspectSubjectKey } from '../pki/csr.js';
@@ -22,6 +22,7 @@ import { pooledRandomBytes } from './pooled-random.js';
 import { appendToLog } from '../transparency/log-writer.js';
 import { LOG_ENTRY_VERSION, type CertificateIssuedEntry } from '../ledger/log-entry.js';
 import { REVOCATION_REASONS, revocationReasonName } from '../pki/revocation-reason.js';
+import type { RevokedIssuingCas } from './revoked-issuing-cas.js';
 import { certificateFacts, tbsSpkiDer } from '../pki/certificate-facts.js';
 import { keyFingerprint } from '../pki/key-fingerprint.js';
 import { commonNameFor, type IssuedSubject } from './requested-subject.js';
@@ -114,6 +115,7 @@ export class Authority {
   private readonly drafting: ReadonlyMap<string, DraftingCa>;
   private readonly workers: DraftWorkers | undefined;
   private readonly randomBytes = pooledRandomBytes();
+  private revokedCas: RevokedIssuingCas = new Map();
 
   constructor(
     private readonly store: Store,
@@ -142,6 +144,11 @@ export class Authority {
       ]),
     );
     this.workers = options.draftWorkers ? new DraftWorkers([...this.drafting.values()], options.draftWorkers) : undefined;
+  }
+
+  /** The issuing CAs the root CRL revokes (revoked-issuing-cas.ts): nothing more is issued from them. */
+  setRevokedIssuingCas(revoked: RevokedIssuingCas): void {
+    this.revokedCas = revoked;
   }
 
   /** Stops the draft workers; issuance in flight fails. */
@@ -270,6 +277,13 @@ export class Authority {
    * A serial that collides is drafted again.
    */
   private async issueCertificate(profile: CertificateProfile, ca: IssuingCa, draft: () => CertificateDraft | Promise<CertificateDraft>): Promise<IssuedCertificate> {
+    const caRevoked = this.revokedCas.get(ca.name);
+    if (caRevoked) {
+      throw new IssuingCaRevokedError(
+        ca.name,
+        `the root CRL revokes the ${ca.name} CA (serial ${caRevoked.serial}, reason ${revocationReasonName(caRevoked.reason as RevocationReason)}, since ${caRevoked.revokedAt.toISOString()}); nothing more is issued from it until it is replaced`,
+      );
+    }
     let pending: NewPendingCertificate | undefined;
     let drafted: CertificateDraft | undefined;
     for (let attempt = 0; attempt < SERIAL_ATTEMPTS && !pending; attempt++) {

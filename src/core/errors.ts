@@ -109,3 +109,10 @@ export class UniqueViolationError extends Error {
     this.name = 'UniqueViolationError';
   }
 }
+
+/** An issuing CA that the root's CRL revokes issues nothing more. */
+export class IssuingCaRevokedError extends HearthError {
+  constructor(ca: string, detail: string) {
+    super('issuing-ca-revoked', 503, `The ${ca} issuing CA is revoked`, detail);
+  }
+}

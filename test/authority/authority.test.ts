@@ -8,13 +8,14 @@ import { join } from 'node:path';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, id_ce_subjectAltName } from '@peculiar/asn1-x509';
-import { BadCsrError, BadRequestError, BlockedKeyError, ConflictError, HearthError, NotFoundError, UniqueViolationError, UnknownProfileError } from '../../src/core/errors.js';
+import { BadCsrError, BadRequestError, BlockedKeyError, ConflictError, HearthError, IssuingCaRevokedError, NotFoundError, UniqueViolationError, UnknownProfileError } from '../../src/core/errors.js';
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import type { CertificateRecord, Store, StoreTx } from '../../src/store/store.js';
 import type { Signer } from '../../src/keys/signer.js';
 import { createKeyAndRequest, type CertificateRequestInput } from '../../src/device/certificate-request.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { Authority } from '../../src/authority/authority.js';
+import { issuingCasRevokedBy } from '../../src/authority/revoked-issuing-cas.js';
 import type { DomainEvent, EventBus } from '../../src/bus/bus.js';
 import { START, URLS, buildIssuingCas, deviceCsr, deviceId, openHarness, withSigner, type Harness } from './authority-fixtures.js';
 
@@ -402,6 +403,27 @@ test('a serial collision in a transaction that also holds signed certificates lo
   assert.deepEqual(rows.map((r) => r.serial).sort(), issued.map((i) => i.record.serial).sort());
   assert.ok(rows.every((r) => r.state === 'issued'));
   assert.equal(await h.store.logSize(), 3, 'each certificate is in the log once');
+});
+
+test('an issuing CA the root CRL revokes issues nothing more, by any path; the other CAs go on', async () => {
+  const h = await harness();
+  const devices = h.cas.get('devices') as IssuingCa;
+  const revokedAt = new Date(START.getTime() - 1000);
+  const crl = { der: new Uint8Array(), number: 2n, thisUpdate: revokedAt, nextUpdate: START, revoked: [{ serial: devices.certificate.serialHex, revokedAt, reason: 1 }] };
+  const revoked = issuingCasRevokedBy(crl, h.cas);
+  assert.deepEqual([...revoked.keys()], ['devices'], 'the CRL entry is matched to the CA by its certificate serial');
+  h.authority.setRevokedIssuingCas(revoked);
+  await assert.rejects(h.authority.issue({ csr: await deviceCsr(400), profile: 'device' }), (error: unknown) => {
+    assert.ok(error instanceof IssuingCaRevokedError);
+    assert.equal(error.status, 503);
+    assert.match(error.message, /root CRL revokes the devices CA \(serial [0-9a-f]+, reason keyCompromise/);
+    return true;
+  });
+  assert.deepEqual(await allCertificates(h.store), [], 'nothing stored');
+  const service = await h.authority.issue({ csr: await csr({ dnsNames: ['svc.hearth.test'] }), profile: 'service' });
+  assert.equal(service.record.ca, 'services');
+  h.authority.setRevokedIssuingCas(issuingCasRevokedBy(undefined, h.cas));
+  assert.equal((await h.authority.issue({ csr: await deviceCsr(401), profile: 'device' })).record.state, 'issued', 'an installation without a root CRL revokes nothing');
 });
 
 test('a service or gateway whose first DNS name is longer than a common name may be gets no CN and a critical SAN', async () => {

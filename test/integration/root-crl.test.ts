@@ -12,6 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { ApiError } from '../../src/cli/api-client.js';
 import { setUpInstallation } from '../../src/authority/installation-setup.js';
 import { loadConfig } from '../../src/core/config.js';
 import { needsOpenssl } from '../support/environment.js';
@@ -44,7 +45,7 @@ describe('the root CRL', { skip }, () => {
     httpPort = await freeLoopbackPort();
     const dir = join(parent, 'data');
     // A non-default port set the way an operator sets it for serve: by environment.
-    const env = { ...process.env, HEARTH_KEY_PASSPHRASE: TEST_PASSPHRASE, HEARTH_SERVER_API_PORT: '0', HEARTH_SERVER_HTTP_PORT: String(httpPort), HEARTH_LOG_LEVEL: 'warn' };
+    const env = { ...process.env, HEARTH_KEY_PASSPHRASE: TEST_PASSPHRASE, HEARTH_SERVER_API_PORT: '0', HEARTH_SERVER_HTTP_PORT: String(httpPort), HEARTH_LOG_LEVEL: 'warn', HEARTH_REVOCATION_SWEEP_SECONDS: '1' };
     const init = runCli(['init', '--dir', dir], env);
     assert.equal(init.status, 0, init.stderr);
     const token = /(hth_[a-z0-9]{8}_[A-Za-z0-9_-]{43})/.exec(init.stdout)?.[1] as string;
@@ -139,6 +140,24 @@ describe('the root CRL', { skip }, () => {
     const after = verify(crls, device);
     assert.notEqual(after.status, 0, after.out);
     assert.match(after.out, /certificate revoked/);
+    // serve issues nothing more from the revoked CA (it reads the root CRL again every
+    // revocation.sweepSeconds, 1 here) and goes on issuing from the others.
+    const id = 'urn:dev:ops:acme-bulb-0002';
+    const request = await createKeyAndRequest({ commonName: id, uris: [id] });
+    let refusal: ApiError | undefined;
+    for (let attempt = 0; attempt < 40 && !refusal; attempt++) {
+      await server.client.call('POST', '/api/v1/certificates', { csr: request.csrPem, profile: 'device' }).then(
+        () => new Promise((resolve) => setTimeout(resolve, 100)),
+        (error: unknown) => (refusal = error as ApiError),
+      );
+    }
+    assert.ok(refusal instanceof ApiError, 'issuance from the revoked CA stopped');
+    assert.equal(refusal.status, 503);
+    assert.equal(refusal.problem.type, 'https://hearth.dev/problems/issuing-ca-revoked');
+    assert.match(refusal.problem.detail ?? '', /root CRL revokes the devices CA .*keyCompromise/);
+    const service = await createKeyAndRequest({ commonName: 'svc.hearth.test', dnsNames: ['svc.hearth.test'] });
+    const issued = await server.client.call<{ certificate: string }>('POST', '/api/v1/certificates', { csr: service.csrPem, profile: 'service' });
+    assert.match(issued.certificate, /BEGIN CERTIFICATE/);
     // A plain re-sign keeps the entry.
     const resign = runCli(['ca', 'sign-root-crl', '--dir', installation.dir], installation.env);
     assert.equal(resign.status, 0, resign.stderr);
