@@ -1,0 +1,37 @@
+/**
+ * Stryker ignore-plugins for `npm run mutate`:
+ * - hearth-log-messages: calls of a logger's level methods (`logger.warn(...)`, `this.warn(...)`):
+ *   what a log line says is not a trust decision, and no test should pin its wording.
+ * - hearth-equivalent: the lines a group lists as equivalent mutants (scripts/mutation/groups.mjs),
+ *   passed in HEARTH_MUTATE_EQUIVALENT as [{ file, line, why }].
+ */
+import { relative } from 'node:path';
+import { PluginKind, declareValuePlugin } from '@stryker-mutator/api/plugin';
+
+const LOG_METHODS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'log']);
+
+const logMessages = {
+  shouldIgnore(path) {
+    const node = path.node;
+    if (node.type !== 'CallExpression' && node.type !== 'OptionalCallExpression') return undefined;
+    const callee = node.callee;
+    if ((callee.type === 'MemberExpression' || callee.type === 'OptionalMemberExpression') && callee.property.type === 'Identifier' && LOG_METHODS.has(callee.property.name)) {
+      return 'a log message';
+    }
+    return undefined;
+  },
+};
+
+const equivalentLines = JSON.parse(process.env.HEARTH_MUTATE_EQUIVALENT ?? '[]');
+
+const equivalent = {
+  shouldIgnore(path) {
+    if (equivalentLines.length === 0 || !path.node.loc) return undefined;
+    const file = relative(process.cwd(), path.hub?.file?.opts?.filename ?? '');
+    const line = path.node.loc.start.line;
+    const entry = equivalentLines.find((e) => file.endsWith(e.file) && e.line === line);
+    return entry ? `equivalent: ${entry.why}` : undefined;
+  },
+};
+
+export const strykerPlugins = [declareValuePlugin(PluginKind.Ignore, 'hearth-log-messages', logMessages), declareValuePlugin(PluginKind.Ignore, 'hearth-equivalent', equivalent)];
