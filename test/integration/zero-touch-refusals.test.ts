@@ -2,7 +2,8 @@
  * Every bad input of zero-touch provisioning against `hearth serve`: an unknown root, an expired
  * factory certificate, a serial in no manifest, an attestation over another key authorization
  * (and a replayed one), a CSR for another key than the attested one, a cloned serial, manifests
- * with a bad signature, an unknown manufacturer or known serials, and wrong setup codes. Each
+ * with a bad signature, an unknown manufacturer or known serials, wrong setup codes, and under an
+ * enrollment group one device's genuine factory certificate presented for another serial. Each
  * gets its precise error, raises a security event and leaves the store as it was.
  */
 import 'reflect-metadata';
@@ -306,3 +307,26 @@ test('an enrollment group admits a device under the root without a manifest entr
   }
 });
 
+
+test("under an enrollment group, device A's genuine factory certificate cannot enroll as device B: badAttestationStatement, nothing enrolled or issued", async () => {
+  // The group admits any serial at newOrder, so the attestation's serial check is all that stands
+  // between a device's real factory credential and every other serial of its manufacturer.
+  const serial = 'SN-600001';
+  const target = `urn:dev:ops:${bed.manufacturer}-${bed.model}-${serial}`;
+  const a = device(0);
+  const aBefore = await enrollment(a.deviceId);
+  assert.equal(bed.cli(['manufacturer', 'group', bed.manufacturer, 'on', '--dir', bed.installation.dir]).status, 0);
+  try {
+    await refused(attempt(target, { factory: readFactoryCredentials(bed.batchDir, a.serial) }), 'badAttestationStatement', new RegExp(`the factory certificate is for serial ${a.serial}, not ${serial}`));
+    await assert.rejects(enrollment(target), /404/, 'no enrollment for B');
+    assert.equal(await certificatesOf(target), 0, 'no certificate for B');
+    assert.deepEqual(await enrollment(a.deviceId), aBefore, 'A is untouched');
+    const failed = (await events(target)).filter((e) => e.type.startsWith('security.'));
+    assert.deepEqual(failed.map((e) => [e.type, e.detail.reason, e.detail.certificateSerial]), [['security.attestation_failed', 'wrong-serial', a.serial]]);
+    // B's own factory certificate enrolls it: the refusal was about whose certificate it was.
+    assert.match(await attempt(target, { factory: await forgedFactoryCredentials(serial, new Date()) }), /BEGIN CERTIFICATE/);
+    assert.equal(await certificatesOf(target), 1);
+  } finally {
+    assert.equal(bed.cli(['manufacturer', 'group', bed.manufacturer, 'off', '--dir', bed.installation.dir]).status, 0);
+  }
+});
