@@ -18,6 +18,10 @@ import { pathToFileURL } from 'node:url';
 // HEARTH_MUTATE_GROUPS names another groups module (the runner's own test uses a fixture group).
 const { GOAL, GROUPS } = await import(process.env.HEARTH_MUTATE_GROUPS ? pathToFileURL(resolve(process.env.HEARTH_MUTATE_GROUPS)).href : './mutation/groups.mjs');
 const CHECKED = process.env.HEARTH_MUTATE_CHECKED ?? 'scripts/mutation/checked.json';
+// Started from inside a test (the runner's own), the tests Stryker runs must not think they are a
+// child of that test run: with NODE_TEST_CONTEXT set, `node --test` reports to its parent and
+// exits 0 though a test failed, and every mutant would survive.
+delete process.env.NODE_TEST_CONTEXT;
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
