@@ -183,3 +183,24 @@ test("a link signed with the issuer's key but naming another issuer is refused: 
   misnamed(top, root, 'intermediate 1 → root');
   refuses(verifier, [await factoryCertificate('SN-11', top, topKeys.privateKey), top], 'unknown-root', /^the factory chain does not lead to a registered manufacturer root$/);
 });
+
+test("a chain longer than a CA's pathLenConstraint allows is refused (RFC 5280 6.1.4), though every signature is sound", async () => {
+  // Intermediate 2 has pathLenConstraint 0: a third CA below it breaks it, and so does a chain
+  // below a root that allows one intermediate.
+  const thirdKeys = await generateCaKeys();
+  const third = await caCertificate({ commonName: 'Acme Attestation CA 3', publicKey: thirdKeys.publicKey, issuer: second, signingKey: secondKeys.privateKey, pathLength: 0 });
+  const tooDeep = await factoryCertificate('SN-40', third, thirdKeys.privateKey);
+  refuses(verifierFor(root), [tooDeep, third, second, first], 'path-too-long', /^certificate 3 of the chain allows 0 intermediate CA certificate\(s\) below it, and the chain has 1$/);
+
+  const narrowKeys = await generateCaKeys();
+  const narrowRoot = await caCertificate({ commonName: 'Acme Narrow Root CA', publicKey: narrowKeys.publicKey, issuer: 'self', signingKey: narrowKeys.privateKey, pathLength: 1 });
+  const topKeys = await generateCaKeys();
+  const top = await caCertificate({ commonName: 'Acme Narrow CA 1', publicKey: topKeys.publicKey, issuer: narrowRoot, signingKey: narrowKeys.privateKey, pathLength: 1 });
+  const belowKeys = await generateCaKeys();
+  const below = await caCertificate({ commonName: 'Acme Narrow CA 2', publicKey: belowKeys.publicKey, issuer: top, signingKey: topKeys.privateKey, pathLength: 0 });
+  const leaf = await factoryCertificate('SN-41', below, belowKeys.privateKey);
+  refuses(verifierFor(narrowRoot), [leaf, below, top], 'path-too-long', /^the manufacturer root allows 1 intermediate CA certificate\(s\) below it, and the chain has 2$/);
+  // One intermediate under the same root is within its limit.
+  const shallow = await factoryCertificate('SN-42', top, topKeys.privateKey);
+  assert.equal(verifierFor(narrowRoot).verify([shallow, top].map(der), now).serial, 'SN-42');
+});

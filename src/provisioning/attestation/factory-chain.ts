@@ -6,6 +6,8 @@
  * a fleet that shares one intermediate pays for its signature check once.
  */
 import { X509Certificate, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { BasicConstraints, Certificate, id_ce_basicConstraints } from '@peculiar/asn1-x509';
 import { DerReader, decodeString, type Tlv } from '../../pki/der-reader.js';
 import { TAG, contextTag } from '../../pki/der-writer.js';
 import { attributeValuesDer } from '../../pki/name.js';
@@ -23,7 +25,7 @@ export const OID_FIDO_GEN_CE_AAGUID = '1.3.6.1.4.1.45724.1.1.4';
 /** WebAuthn §8.2.1: the attestation certificate's subject OU is this literal string. */
 export const WEBAUTHN_ATTESTATION_OU = 'Authenticator Attestation';
 
-export type ChainFailure = 'malformed' | 'unknown-root' | 'expired' | 'not-yet-valid' | 'bad-signature' | 'not-a-ca' | 'leaf-is-ca' | 'no-serial';
+export type ChainFailure = 'malformed' | 'unknown-root' | 'expired' | 'not-yet-valid' | 'bad-signature' | 'not-a-ca' | 'path-too-long' | 'leaf-is-ca' | 'no-serial';
 
 export class FactoryChainError extends Error {
   constructor(
@@ -166,6 +168,27 @@ function subjectAttributes(der: Uint8Array): LeafFacts {
   }
 }
 
+/** A CA certificate's pathLenConstraint (RFC 5280 4.2.1.9), or undefined when it sets none. */
+function pathLengthConstraint(cert: X509Certificate): number | undefined {
+  const extension = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions?.find((e) => e.extnID === id_ce_basicConstraints);
+  if (!extension) return undefined;
+  return AsnConvert.parse(extension.extnValue, BasicConstraints).pathLenConstraint;
+}
+
+/**
+ * RFC 5280 6.1.4 (l, m): a CA's pathLenConstraint bounds the intermediate CA certificates below it
+ * in the path (the factory certificate not counted). `path` runs from x5c[1] up to the root.
+ */
+function checkPathLengths(path: readonly X509Certificate[]): void {
+  path.forEach((cert, below) => {
+    const limit = pathLengthConstraint(cert);
+    if (limit !== undefined && below > limit) {
+      const which = below === path.length - 1 ? 'the manufacturer root' : `certificate ${below + 2} of the chain`;
+      throw new FactoryChainError('path-too-long', `${which} allows ${limit} intermediate CA certificate(s) below it, and the chain has ${below}`);
+    }
+  });
+}
+
 interface VerifiedIssuer {
   manufacturer: string;
   /** The chain above the factory certificate, parsed: x5c[1] first. */
@@ -211,7 +234,9 @@ export class FactoryChainVerifier {
       const asRoot = this.roots.find((root) => root.sha256 === digests[digests.length - 1]);
       const root = asRoot ?? this.rootIssuing(top);
       if (!root) throw new FactoryChainError('unknown-root', 'the factory chain does not lead to a registered manufacturer root');
-      verified = { manufacturer: root.manufacturer, certificates: asRoot ? certificates : [...certificates, root.certificate] };
+      const path = asRoot ? certificates : [...certificates, root.certificate];
+      checkPathLengths(path);
+      verified = { manufacturer: root.manufacturer, certificates: path };
       if (this.verified.size >= MAX_REMEMBERED_CHAINS) this.verified.clear();
       this.verified.set(key, verified);
     }
