@@ -3,6 +3,10 @@
  * exercise them (integration tests included: a mutant is switched on by an environment variable,
  * so it is live in the servers those tests start as well).
  *
+ * A group's tests are the ones that reach its checks, fast enough to run once per mutant (on two
+ * cores a mutant costs one run of them): the attacker tests at unit level, and an integration test
+ * where a check is only reachable through a running server.
+ *
  * `equivalent` lists mutants that no test can kill because they do not change behaviour, each
  * with why; they are left out of the score. An entry names the file, the line, and the mutator
  * (Stryker's name for it, as the report shows it).
@@ -23,7 +27,7 @@ export const GROUPS = {
   attestation: {
     summary: 'device-attest-01: the factory chain and the attestation identity checks',
     mutate: ['src/provisioning/attestation/*.ts'],
-    tests: ['test/provisioning/', 'test/integration/zero-touch'],
+    tests: ['test/provisioning/attestation-identity', 'test/provisioning/factory-chain', 'test/provisioning/attestation-clone', 'test/provisioning/webauthn-attestation', 'test/provisioning/packed-attestation'],
     equivalent: [],
   },
   jws: {
