@@ -8,21 +8,24 @@ import { ForbiddenError } from '../core/errors.js';
 export const ROLES = ['admin', 'operator', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
 
-export type Permission =
-  | 'cert:issue'
-  | 'cert:read'
-  | 'cert:revoke'
-  | 'cert:renew'
-  | 'acme:eab'
-  | 'provisioning:manage'
-  | 'device:read'
-  | 'device:claim'
-  | 'security:read'
-  | 'revocations:stream'
-  | 'telemetry:ingest'
-  | 'telemetry:read'
-  | 'gateway:manage'
-  | 'metrics:read';
+/** Every permission a route may ask for; a role grants a subset of these. */
+export const PERMISSIONS = [
+  'cert:issue',
+  'cert:read',
+  'cert:revoke',
+  'cert:renew',
+  'acme:eab',
+  'provisioning:manage',
+  'device:read',
+  'device:claim',
+  'security:read',
+  'revocations:stream',
+  'telemetry:ingest',
+  'telemetry:read',
+  'gateway:manage',
+  'metrics:read',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
 
 /** A gateway is not a token role: it is known by its `gateway` certificate from the services CA. */
 export type PrincipalRole = Role | 'gateway';

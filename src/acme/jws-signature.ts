@@ -12,7 +12,7 @@ import { AcmeError } from './acme-error.js';
 const MIN_RSA_BITS = 2048;
 const MAX_RSA_BITS = 8192;
 /** Accounts whose keys stay imported; beyond it the least recently used is imported again when needed. */
-const CACHED_KEYS = 10_000;
+export const CACHED_KEYS = 10_000;
 
 interface AlgorithmRule {
   /** The digest node:crypto.verify takes; null for EdDSA, which hashes internally. */
@@ -60,13 +60,20 @@ export function canonicalPublicJwk(jwk: JWK): JWK {
 export class VerifyingKeyCache {
   private readonly keys = new Map<string, KeyObject>();
 
+  constructor(readonly capacity: number = CACHED_KEYS) {}
+
+  /** How many keys are held now: never more than the capacity. */
+  get size(): number {
+    return this.keys.size;
+  }
+
   get(thumbprint: string, jwk: JWK, alg: string): KeyObject {
     let key = this.keys.get(thumbprint);
     if (key) {
       this.keys.delete(thumbprint);
     } else {
       key = importVerifyingKey(jwk, alg);
-      if (this.keys.size >= CACHED_KEYS) this.keys.delete(this.keys.keys().next().value as string);
+      if (this.keys.size >= this.capacity) this.keys.delete(this.keys.keys().next().value as string);
     }
     // A cached key still has to fit the algorithm this request names.
     if (!RULES[alg]?.fits(key)) throw new AcmeError('badPublicKey', `the key does not fit ${alg}`);
