@@ -174,7 +174,16 @@ export async function gatewayWalkthrough(options: GatewayWalkthroughOptions): Pr
     }
 
     console.log(`\nGateway metrics (${gateway.metricsUrl}/metrics):\n`);
-    const text = await (await fetch(`${gateway.metricsUrl}/metrics`)).text();
+    // The gateway counts a message sent once it has read the control plane's answer, which can be
+    // a moment after the store shows the message: wait (briefly) for the counter to catch up.
+    const sent = [...expected.values()].reduce((sum, n) => sum + n, 0);
+    let text = '';
+    for (const deadline = Date.now() + 5_000; ; ) {
+      text = await (await fetch(`${gateway.metricsUrl}/metrics`)).text();
+      const counted = Number(/^hearth_gateway_uplink_sent_total (\d+)$/m.exec(text)?.[1] ?? 0);
+      if (counted >= sent || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     for (const line of text.split('\n')) if (METRICS.some((name) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))) console.log(`  ${line}`);
   } catch (err) {
     for (const mqttClient of clients) mqttClient.end(true);
