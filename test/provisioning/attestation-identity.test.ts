@@ -46,13 +46,18 @@ async function refused(b: AttestationBed, attempt: Promise<unknown>, identifier:
   assert.deepEqual(await b.snapshot(watched), before, 'a refusal creates and pins nothing');
 }
 
-test("wrong-serial (manifest device): device SN-2's valid factory certificate cannot attest SN-1", async (t) => {
+/** Acme registered, with SN-1 and SN-2 of model thermo1 made at the factory and in its manifest. */
+async function twoManifestDevices(t: Parameters<typeof bed>[0]) {
   const b = await bed(t);
   await b.register(acme);
   const sn1 = await factoryDevice(acme, { serial: 'SN-1', model: 'thermo1', now });
   const sn2 = await factoryDevice(acme, { serial: 'SN-2', model: 'thermo1', now });
   await b.importManifest(acme, 'thermo1', [sn1, sn2]);
-  const [id1, id2] = [deviceId('Acme', 'thermo1', 'SN-1'), deviceId('Acme', 'thermo1', 'SN-2')];
+  return { b, sn1, sn2, id1: deviceId('Acme', 'thermo1', 'SN-1'), id2: deviceId('Acme', 'thermo1', 'SN-2') };
+}
+
+test("wrong-serial (manifest device): device SN-2's valid factory certificate cannot attest SN-1", async (t) => {
+  const { b, sn1, sn2, id1, id2 } = await twoManifestDevices(t);
 
   await refused(b, b.attest(id1, sn2), id1, 'wrong-serial', /^the factory certificate is for serial SN-2, not SN-1$/, { certificateSerial: 'SN-2' }, [id1, id2]);
   assert.equal((await b.store.provisioning.getEnrollment(id1))?.factoryKeySha256, null, 'SN-1 stays unpinned');
@@ -145,12 +150,7 @@ test("wrong-manufacturer (enrollment group): another registered manufacturer's v
 });
 
 test("wrong-rp-id: the device's own valid factory key signing authData whose rpIdHash is another identifier's is refused", async (t) => {
-  const b = await bed(t);
-  await b.register(acme);
-  const sn1 = await factoryDevice(acme, { serial: 'SN-1', model: 'thermo1', now });
-  const sn2 = await factoryDevice(acme, { serial: 'SN-2', model: 'thermo1', now });
-  await b.importManifest(acme, 'thermo1', [sn1, sn2]);
-  const [id1, id2] = [deviceId('Acme', 'thermo1', 'SN-1'), deviceId('Acme', 'thermo1', 'SN-2')];
+  const { b, sn1, id1, id2 } = await twoManifestDevices(t);
 
   for (const rpIdentifier of [id2, 'hearth.example', `${id1} `]) {
     await refused(b, b.attest(id1, sn1, { rpIdentifier }), id1, 'wrong-rp-id', /^authData\.rpIdHash is not SHA-256 of the device identifier$/, {}, [id1, id2]);
