@@ -15,7 +15,8 @@ import { getProfile, type CertificateProfile } from '../pki/profiles.js';
 import { assembleCertificate } from '../pki/certificate-assembly.js';
 import { isValidDnsName, isValidIpAddress } from '../pki/name.js';
 import type { IssuingCa } from './issuing-ca.js';
-import { GroupCommit, type ItemOutcome } from './group-commit.js';
+import { GroupCommit } from './group-commit.js';
+import { CertificateWrites } from './certificate-writes.js';
 import { draftCertificate, draftFromCsr, type CertificateDraft, type DraftingCa } from './certificate-draft.js';
 import { DraftWorkers } from './draft-workers.js';
 import { pooledRandomBytes } from './pooled-random.js';
@@ -85,28 +86,13 @@ export interface AuthorityOptions {
   onBlockedKey?: (refusal: { spkiSha256: string; profile: string; identifier: string; blockedBy: string | null }) => void;
 }
 
-interface IssuedWrite {
-  kind: 'issued';
-  serial: string;
-  der: Uint8Array;
-  entry: CertificateIssuedEntry;
-}
-
-/** A row of the issuance pipeline: pending before the signature, issued after it. */
-type CertificateWrite = { kind: 'pending'; row: NewPendingCertificate } | IssuedWrite;
-
 export class Authority {
   private readonly revocationListeners: RevocationListener[] = [];
   readonly origin: string;
   private readonly reportError: (err: unknown, context: string) => void;
   private readonly onBlockedKey: NonNullable<AuthorityOptions['onBlockedKey']>;
-  /**
-   * Pending rows and issued rows share one group commit: a transaction carries the pending rows of
-   * certificates about to be signed together with the issued rows of those just signed. A commit
-   * is what costs (an fsync on SQLite with synchronous=FULL, a WAL flush on PostgreSQL), and two
-   * pipelines would pay it twice per batch.
-   */
-  private readonly writes: GroupCommit<CertificateWrite, boolean>;
+  /** Pending and issued rows, group-committed (certificate-writes.ts). */
+  private readonly writes: CertificateWrites;
   /**
    * Blocked-key checks are gathered like writes, one IN query per batch, in a pipeline of their
    * own: a batch's check runs while the previous batch's rows are being written.
@@ -128,7 +114,7 @@ export class Authority {
     this.origin = options.origin ?? randomUUID();
     this.reportError = options.reportError ?? ((err, context) => console.error(`${context}: ${(err as Error).message}`));
     this.onBlockedKey = options.onBlockedKey ?? (() => undefined);
-    this.writes = new GroupCommit((items) => this.commitWrites(items));
+    this.writes = new CertificateWrites(store, clock);
     this.blockedKeyChecks = new GroupCommit(async (keys) => {
       const blocked = await this.store.findBlockedKeys([...new Set(keys)]);
       return keys.map((key) => ({ ok: true, value: blocked.get(key) }));
@@ -154,58 +140,6 @@ export class Authority {
   /** Stops the draft workers; issuance in flight fails. */
   async close(): Promise<void> {
     await this.workers?.close();
-  }
-
-  /**
-   * One transaction for a batch of writes: its pending rows, then its issued rows (each issued row
-   * in the same transaction that puts it in the transparency log). A pending row's outcome is true;
-   * an issued row's says whether it was still pending. If a serial collides, the transaction is
-   * rolled back and done again without the pending rows, which are then inserted one by one, so
-   * only the colliding one fails.
-   */
-  private async commitWrites(items: CertificateWrite[]): Promise<ItemOutcome<boolean>[]> {
-    const pending = items.flatMap((item) => (item.kind === 'pending' ? [item.row] : []));
-    const issued = items.flatMap((item) => (item.kind === 'issued' ? [item] : []));
-    let pendingOutcomes: ItemOutcome<boolean>[];
-    let issuedOutcomes: boolean[];
-    try {
-      issuedOutcomes = await this.store.transaction(async (tx) => {
-        if (pending.length > 0) await tx.insertPendingCertificates(pending);
-        return this.markIssued(tx, issued);
-      });
-      pendingOutcomes = pending.map(() => ({ ok: true, value: true }));
-    } catch (err) {
-      if (!(err instanceof UniqueViolationError) || pending.length === 0) throw err;
-      issuedOutcomes = issued.length > 0 ? await this.store.transaction((tx) => this.markIssued(tx, issued)) : [];
-      pendingOutcomes = [];
-      // A lone pending row is the one that collided: it fails without a second try.
-      if (pending.length === 1) pendingOutcomes.push({ ok: false, error: err });
-      else for (const row of pending) {
-        try {
-          await this.store.insertPendingCertificate(row);
-          pendingOutcomes.push({ ok: true, value: true });
-        } catch (error) {
-          pendingOutcomes.push({ ok: false, error });
-        }
-      }
-    }
-    let nextPending = 0;
-    let nextIssued = 0;
-    return items.map((item) => (item.kind === 'pending' ? (pendingOutcomes[nextPending++] as ItemOutcome<boolean>) : { ok: true, value: issuedOutcomes[nextIssued++] as boolean }));
-  }
-
-  /** Marks signed certificates issued and logs those that were still pending, in the caller's transaction. */
-  private async markIssued(tx: StoreTx, items: IssuedWrite[]): Promise<boolean[]> {
-    if (items.length === 0) return [];
-    const done = await tx.markCertificatesIssued(items.map(({ serial, der }) => ({ serial, der })));
-    const logged = items.filter((_, i) => done[i]);
-    const first = await appendToLog(
-      tx,
-      logged.map((item) => item.entry),
-      this.clock.now(),
-    );
-    await tx.setCertificateLogIndexes(logged.map((item, k) => ({ serial: item.serial, index: first + k })));
-    return done;
   }
 
   /**

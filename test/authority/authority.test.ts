@@ -359,52 +359,6 @@ test('twenty concurrent issues survive one colliding batch insert: all issued, d
   assert.deepEqual(rows.map((r) => r.identifier).sort(), requests.map((_, i) => deviceId(200 + i)).sort());
 });
 
-test('a serial collision in a transaction that also holds signed certificates loses none of them: they are issued and logged', async () => {
-  // Every transaction is held 50 ms, so writes queue behind it: A's pending row commits alone, then
-  // C's; while C's is held, A is signed and B asks, so the third transaction holds A's issued row
-  // and B's pending row. That one fails with a collision, as a colliding serial of B's would.
-  let injected = 0;
-  const slowAndColliding = (store: Store): Store =>
-    new Proxy(store, {
-      get(inner, property) {
-        if (property === 'transaction') {
-          return async <R>(fn: (tx: StoreTx) => Promise<R>) => {
-            await new Promise((resolve) => setTimeout(resolve, 50));
-            return inner.transaction((tx) => {
-              let inserted = false;
-              const watched = new Proxy(tx, {
-                get(txInner, txProperty) {
-                  const value = Reflect.get(txInner, txProperty, txInner) as unknown;
-                  if (typeof value !== 'function') return value;
-                  if (txProperty === 'insertPendingCertificates') inserted = true;
-                  if (txProperty === 'markCertificatesIssued' && inserted && injected === 0) {
-                    injected++;
-                    return async () => {
-                      throw new UniqueViolationError('certificates.serial');
-                    };
-                  }
-                  return value.bind(txInner);
-                },
-              });
-              return fn(watched);
-            });
-          };
-        }
-        const value = Reflect.get(inner, property, inner) as unknown;
-        return typeof value === 'function' ? value.bind(inner) : value;
-      },
-    });
-  const h = await harness({ wrapStore: slowAndColliding });
-  const [a, b, c] = await Promise.all([deviceCsr(300), deviceCsr(301), deviceCsr(302)]);
-  const later = (ms: number, csr: string) => new Promise((resolve) => setTimeout(resolve, ms)).then(() => h.authority.issue({ csr, profile: 'device' }));
-  const issued = await Promise.all([h.authority.issue({ csr: a, profile: 'device' }), later(60, b), later(10, c)]);
-  assert.equal(injected, 1, 'a transaction held both a pending and an issued row, and it failed');
-  const rows = await allCertificates(h.store);
-  assert.deepEqual(rows.map((r) => r.serial).sort(), issued.map((i) => i.record.serial).sort());
-  assert.ok(rows.every((r) => r.state === 'issued'));
-  assert.equal(await h.store.logSize(), 3, 'each certificate is in the log once');
-});
-
 test('an issuing CA the root CRL revokes issues nothing more, by any path; the other CAs go on', async () => {
   const h = await harness();
   const devices = h.cas.get('devices') as IssuingCa;
