@@ -9,7 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { BadRequestError, BlockedKeyError, ConflictError, IssuingCaRevokedError, NotFoundError, UniqueViolationError } from '../core/errors.js';
 import type { EventBus } from '../bus/bus.js';
-import type { BlockedKeyRecord, CertificateRecord, NewPendingCertificate, RevocationReason, Store, StoreTx } from '../store/store.js';
+import type { BlockedKeyRecord, CertificateRecord, NewPendingCertificate, RevocationReason, Store } from '../store/store.js';
 import { inspectSubjectKey } from '../pki/csr.js';
 import { getProfile, type CertificateProfile } from '../pki/profiles.js';
 import { assembleCertificate } from '../pki/certificate-assembly.js';
