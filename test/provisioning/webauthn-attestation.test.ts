@@ -22,6 +22,7 @@ import { ManufacturerRegistry } from '../../src/provisioning/manufacturer-regist
 import { createAttestationIntermediate, createAttestationRoot, generateCaKeys, generateDeviceKeys } from '../../src/provisioning/factory/attestation-certificates.js';
 import { encodeDeviceModel, OID_HEARTH_DEVICE_MODEL } from '../../src/provisioning/factory/device-model-extension.js';
 import { ManualClock } from '../../src/core/clock.js';
+import { sha256Hex } from '../../src/provisioning/factory/batch-manifest.js';
 import { openStore } from '../../src/store/open-store.js';
 
 const env = { ...process.env, HEARTH_FACTORY_PASSPHRASE: 'webauthn test passphrase' };
@@ -155,7 +156,12 @@ test('the server refuses a factory certificate that fails WebAuthn 8.2.1, naming
     assert.equal((await attest()).deviceId, identifier);
     await attest();
     assert.equal(warnings.length, 2, 'one warning per admitted attestation');
-    assert.deepEqual(warnings[0]?.problems, ['subject C is not one ISO 3166 two-letter country code', 'subject OU is not "Authenticator Attestation"']);
+    assert.deepEqual(warnings[0], {
+      deviceId: identifier,
+      manufacturer: 'Acme',
+      factoryCertSha256: sha256Hex(fleet.chain[0] as Uint8Array),
+      problems: ['subject C is not one ISO 3166 two-letter country code', 'subject OU is not "Authenticator Attestation"'],
+    });
 
     await registry.setLegacyAttestationCertificates('Acme', false);
     await assert.rejects(attest(), /does not meet WebAuthn 8.2.1/);

@@ -102,17 +102,18 @@ interface LeafFacts {
 
 /**
  * W3C WebAuthn §8.2.1, packed attestation statement certificate requirements: version 3;
- * subject C (ISO 3166 code), O (vendor), OU "Authenticator Attestation", CN; Basic Constraints
- * CA false; an id-fido-gen-ce-aaguid extension, if present, not critical and holding an AAGUID.
+ * subject C (ISO 3166 code), O (vendor), OU "Authenticator Attestation", CN; an
+ * id-fido-gen-ce-aaguid extension, if present, not critical and holding an AAGUID. Basic
+ * Constraints CA false is not among them: a CA certificate is refused as the leaf
+ * (`leaf-is-ca`) before these are asked, legacy fleet or not.
  */
-function webauthnProblems(facts: LeafFacts, isCa: boolean): string[] {
+function webauthnProblems(facts: LeafFacts): string[] {
   const problems: string[] = [];
   if (facts.version !== 3) problems.push(`version is ${facts.version}, not 3`);
   if (facts.country.length !== 1 || !/^[A-Z]{2}$/.test(facts.country[0] as string)) problems.push('subject C is not one ISO 3166 two-letter country code');
   if (facts.organization === undefined || facts.organization.length === 0) problems.push('subject O (the vendor) is missing');
   if (facts.organizationalUnit.length !== 1 || facts.organizationalUnit[0] !== WEBAUTHN_ATTESTATION_OU) problems.push(`subject OU is not "${WEBAUTHN_ATTESTATION_OU}"`);
   if (facts.commonName.length === 0 || facts.commonName[0] === '') problems.push('subject CN is missing');
-  if (isCa) problems.push('basic constraints CA is not false');
   if (facts.aaguid?.critical) problems.push('the id-fido-gen-ce-aaguid extension is critical');
   if (facts.aaguid && facts.aaguid.value === undefined) problems.push('the id-fido-gen-ce-aaguid extension does not hold a 16-byte AAGUID');
   return problems;
@@ -195,7 +196,7 @@ interface VerifiedIssuer {
   certificates: X509Certificate[];
 }
 
-/** Chains of issuers remembered at most; a flood of distinct valid chains only empties the memo. */
+/** Chains of issuers remembered at most, by default; a flood of distinct valid chains only empties the memo. */
 const MAX_REMEMBERED_CHAINS = 1024;
 
 export class FactoryChainVerifier {
@@ -203,8 +204,16 @@ export class FactoryChainVerifier {
   /** Issuers (intermediates) whose path to a root was verified, by DER digest. */
   private readonly verified = new Map<string, VerifiedIssuer>();
 
-  constructor(roots: readonly TrustedRoot[]) {
+  constructor(
+    roots: readonly TrustedRoot[],
+    private readonly maxRememberedChains = MAX_REMEMBERED_CHAINS,
+  ) {
     this.roots = roots.map((root) => ({ manufacturer: root.manufacturer, certificate: parse(root.der, 'a registered root'), sha256: sha256Hex(root.der) }));
+  }
+
+  /** How many verified issuer chains are remembered now (never more than the bound). */
+  get rememberedChains(): number {
+    return this.verified.size;
   }
 
   /** The root (registered) that issued `cert`, or undefined. */
@@ -237,7 +246,7 @@ export class FactoryChainVerifier {
       const path = asRoot ? certificates : [...certificates, root.certificate];
       checkPathLengths(path);
       verified = { manufacturer: root.manufacturer, certificates: path };
-      if (this.verified.size >= MAX_REMEMBERED_CHAINS) this.verified.clear();
+      if (this.verified.size >= this.maxRememberedChains) this.verified.clear();
       this.verified.set(key, verified);
     }
     verified.certificates.forEach((cert, i) => checkValidity(cert, now, i === verified.certificates.length - 1 ? 'the manufacturer root' : `certificate ${i + 2} of the chain`));
@@ -272,7 +281,7 @@ export class FactoryChainVerifier {
       serial,
       model,
       organization,
-      webauthnProblems: webauthnProblems(facts, leaf.ca),
+      webauthnProblems: webauthnProblems(facts),
       aaguid: facts.aaguid?.value,
       certificateSha256: sha256Hex(leafDer),
       keySha256: sha256Hex(leaf.publicKey.export({ type: 'spki', format: 'der' })),
