@@ -33,7 +33,7 @@ export const GROUPS = {
   jws: {
     summary: "ACME's JWS request parsing and signature verification",
     mutate: ['src/acme/jws-request.ts', 'src/acme/jws-signature.ts'],
-    tests: ['test/acme/jws-signature.test', 'test/acme/jws-key-cache.test', 'test/fuzz/acme-jws', 'test/integration/acme-edges.test'],
+    tests: ['test/acme/jws-request.test', 'test/acme/jws-signature.test', 'test/acme/jws-key-cache.test', 'test/fuzz/acme-jws', 'test/integration/acme-edges.test'],
     equivalent: [],
   },
   csr: {
