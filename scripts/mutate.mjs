@@ -8,7 +8,9 @@
 // Mutants are switched on by Stryker's environment variable, so a mutant is live in the servers an
 // integration test starts, not only in the test process. String literals are not mutated, nor log
 // calls (scripts/mutation/ignorers.mjs); `--sample F` keeps a seeded fraction F of each file's
-// lines (mutants spanning several lines are then left out), for a bounded run.
+// lines (mutants spanning several lines are then left out), for a bounded run. `--max-mutants N`
+// samples each group whose last full run counted more than N mutants down to about N (CI uses it
+// with --changed, so a change is checked in bounded time).
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -29,6 +31,7 @@ const { values, positionals } = parseArgs({
     list: { type: 'boolean', default: false },
     changed: { type: 'boolean', default: false },
     sample: { type: 'string' },
+    'max-mutants': { type: 'string' },
     seed: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '2' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -36,8 +39,8 @@ const { values, positionals } = parseArgs({
 });
 
 function usage(code) {
-  console.log(`usage: npm run mutate -- <group> [--sample F] [--seed N] [--concurrency C]
-       npm run mutate -- --changed [--sample F] [--seed N]
+  console.log(`usage: npm run mutate -- <group> [--sample F | --max-mutants N] [--seed N] [--concurrency C]
+       npm run mutate -- --changed [--sample F | --max-mutants N] [--seed N]
        npm run mutate -- --list
 groups: ${Object.keys(GROUPS).join(', ')}; goal: ${GOAL}% each`);
   process.exit(code);
@@ -51,6 +54,15 @@ if (values.list) {
 const sample = values.sample === undefined ? undefined : Number(values.sample);
 if (sample !== undefined && !(sample > 0 && sample <= 1)) {
   console.error(`--sample must be a fraction in (0, 1], not "${values.sample}"`);
+  process.exit(2);
+}
+const maxMutants = values['max-mutants'] === undefined ? undefined : Number(values['max-mutants']);
+if (maxMutants !== undefined && !(Number.isInteger(maxMutants) && maxMutants > 0)) {
+  console.error(`--max-mutants must be a whole number above 0, not "${values['max-mutants']}"`);
+  process.exit(2);
+}
+if (maxMutants !== undefined && sample !== undefined) {
+  console.error('--sample and --max-mutants both choose the sample; give one of them');
   process.exit(2);
 }
 const seed = Number(values.seed);
@@ -90,8 +102,8 @@ function readChecked() {
   return existsSync(CHECKED) ? JSON.parse(readFileSync(CHECKED, 'utf8')) : {};
 }
 
-/** A seeded choice of each file's lines, as Stryker's `file:line-line` ranges. */
-function sampledRanges(files) {
+/** A seeded choice of a fraction `sample` of each file's lines, as Stryker's `file:line-line` ranges. */
+function sampledRanges(files, sample) {
   let state = seed >>> 0 || 1;
   const random = () => {
     // mulberry32
@@ -109,9 +121,17 @@ function sampledRanges(files) {
   });
 }
 
+/** The fraction of lines to mutate: --sample, or what --max-mutants allows given the group's last full count; undefined for all. */
+function sampleFor(name) {
+  if (sample !== undefined || maxMutants === undefined) return sample;
+  const last = readChecked()[name]?.mutants;
+  return last > maxMutants ? Number((maxMutants / last).toFixed(3)) : undefined;
+}
+
 async function run(name) {
   const group = GROUPS[name];
   const files = group.mutate.flatMap(expand);
+  const sample = sampleFor(name);
   const { Stryker } = await import('@stryker-mutator/core');
   process.env.HEARTH_MUTATE_EQUIVALENT = JSON.stringify(group.equivalent);
   console.log(`== mutation testing ${name}: ${group.summary}${sample ? ` (sampled: ${sample} of the lines, seed ${seed})` : ''}`);
@@ -119,7 +139,7 @@ async function run(name) {
     testRunner: 'command',
     commandRunner: { command: `node scripts/run-tests.mjs ${group.tests.join(' ')}` },
     buildCommand: 'npx tsc -p tsconfig.json',
-    mutate: sample ? sampledRanges(files) : files,
+    mutate: sample ? sampledRanges(files, sample) : files,
     plugins: ['@stryker-mutator/*', resolve('scripts/mutation/ignorers.mjs')],
     ignorers: ['hearth-log-messages', 'hearth-equivalent'],
     mutator: { excludedMutations: ['StringLiteral'] },
