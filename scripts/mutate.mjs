@@ -128,8 +128,35 @@ function sampleFor(name) {
   return last > maxMutants ? Number((maxMutants / last).toFixed(3)) : undefined;
 }
 
+/** Whether a syntax node of `type` starts at line:column (1-based) of `file`. */
+async function expressionAt(file, line, column, type) {
+  const { parse } = await import('@babel/parser');
+  const ast = parse(readFileSync(file, 'utf8'), { sourceType: 'module', plugins: ['typescript'] });
+  const stack = [ast.program];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node.loc?.start.line === line && node.loc.start.column + 1 === column && node.type === type) return true;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'loc' || key === 'leadingComments' || key === 'trailingComments') continue;
+      for (const child of Array.isArray(value) ? value : [value]) if (child && typeof child.type === 'string') stack.push(child);
+    }
+  }
+  return false;
+}
+
+/** Equivalent entries are kept by line and column: one the code moved away from must be fixed, not silently ignored. */
+async function checkEquivalents(name, group) {
+  const stale = [];
+  for (const e of group.equivalent) if (!(await expressionAt(e.file, e.line, e.column, e.node))) stale.push(`${e.file}:${e.line}:${e.column} ${e.node}`);
+  if (stale.length > 0) {
+    console.error(`${name}: these equivalent entries name no expression of that type any more (the code moved?):\n  ${stale.join('\n  ')}`);
+    process.exit(2);
+  }
+}
+
 async function run(name) {
   const group = GROUPS[name];
+  await checkEquivalents(name, group);
   const files = group.mutate.flatMap(expand);
   const sample = sampleFor(name);
   const { Stryker } = await import('@stryker-mutator/core');
@@ -165,9 +192,9 @@ async function run(name) {
   const score = scored === 0 ? 100 : (100 * killed) / scored;
   console.log(`\n${name}: ${score.toFixed(1)}% (${killed} killed, ${survivors.length} survived, ${count('Ignored')} ignored, ${count('RuntimeError') + count('CompileError')} errors) — goal ${GOAL}%`);
   for (const s of survivors.sort((a, b) => a.fileName.localeCompare(b.fileName) || a.location.start.line - b.location.start.line)) {
-    console.log(`  survived: ${relative(process.cwd(), s.fileName)}:${s.location.start.line}:${s.location.start.column + 1} ${s.mutatorName}${s.replacement ? ` → ${s.replacement.replace(/\s+/g, ' ').slice(0, 100)}` : ''}`);
+    console.log(`  survived: ${relative(process.cwd(), s.fileName)}:${s.location.start.line}:${s.location.start.column} ${s.mutatorName}${s.replacement ? ` → ${s.replacement.replace(/\s+/g, ' ').slice(0, 100)}` : ''}`);
   }
-  console.log(`report: reports/mutation/${name}.html`);
+  console.log(`report: reports/mutation/${name}.html${survivors.length > 0 ? ' (a survivor is file:line:column, 1-based, and the mutator)' : ''}`);
   const passed = score >= GOAL;
   if (passed && !sample) {
     const checked = readChecked();

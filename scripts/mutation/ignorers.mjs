@@ -2,8 +2,11 @@
  * Stryker ignore-plugins for `npm run mutate`:
  * - hearth-log-messages: calls of a logger's level methods (`logger.warn(...)`, `this.warn(...)`):
  *   what a log line says is not a trust decision, and no test should pin its wording.
- * - hearth-equivalent: the lines a group lists as equivalent mutants (scripts/mutation/groups.mjs),
- *   passed in HEARTH_MUTATE_EQUIVALENT as [{ file, line, why }].
+ * - hearth-equivalent: the expressions a group lists as equivalent mutants (scripts/mutation/groups.mjs),
+ *   passed in HEARTH_MUTATE_EQUIVALENT as [{ file, line, column, node, why }]: the syntax node of
+ *   that type starting at that line and column (1-based, as the report shows them), with
+ *   everything inside it. Several nodes can start at one place (`a === b || c` and `a === b`), so
+ *   the node type is required: an entry never silences more than the expression it names.
  */
 import { relative } from 'node:path';
 import { PluginKind, declareValuePlugin } from '@stryker-mutator/api/plugin';
@@ -28,8 +31,8 @@ const equivalent = {
   shouldIgnore(path) {
     if (equivalentLines.length === 0 || !path.node.loc) return undefined;
     const file = relative(process.cwd(), path.hub?.file?.opts?.filename ?? '');
-    const line = path.node.loc.start.line;
-    const entry = equivalentLines.find((e) => file.endsWith(e.file) && e.line === line);
+    const { line, column } = path.node.loc.start;
+    const entry = equivalentLines.find((e) => file.endsWith(e.file) && e.line === line && e.column === column + 1 && e.node === path.node.type);
     return entry ? `equivalent: ${entry.why}` : undefined;
   },
 };

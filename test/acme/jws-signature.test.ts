@@ -29,6 +29,11 @@ test('jose-made signatures verify for every allowed algorithm; a changed byte or
     const other = importVerifyingKey(await exportJWK(makeKey[alg]().publicKey), alg);
     assert.equal(verifyJwsSignature(alg, other, jws.protected, jws.payload, jws.signature), false, `${alg} by another key`);
     assert.equal(verifyJwsSignature(alg, key, jws.protected, jws.payload, 'not*base64url'), false);
+    // Node's base64url decoder skips characters outside the alphabet, so these would decode to the
+    // valid signature: the signature must be base64url from its first character to its last.
+    assert.equal(verifyJwsSignature(alg, key, jws.protected, jws.payload, `*${jws.signature}`), false, `${alg}: a leading non-base64url character`);
+    assert.equal(verifyJwsSignature(alg, key, jws.protected, jws.payload, `${jws.signature}*`), false, `${alg}: a trailing one`);
+    assert.equal(verifyJwsSignature(alg, key, jws.protected, jws.payload, `${jws.signature}=`), false, `${alg}: padding`);
   }
 });
 
