@@ -121,11 +121,15 @@ function sampledRanges(files, sample) {
   });
 }
 
-/** The fraction of lines to mutate: --sample, or what --max-mutants allows given the group's last full count; undefined for all. */
-function sampleFor(name) {
+/**
+ * The fraction of lines to mutate: --sample, or what --max-mutants allows given the group's last
+ * full count (a group never run in full is counted at one mutant per line, about what Stryker
+ * makes of this code); undefined for all.
+ */
+function sampleFor(name, files) {
   if (sample !== undefined || maxMutants === undefined) return sample;
-  const last = readChecked()[name]?.mutants;
-  return last > maxMutants ? Number((maxMutants / last).toFixed(3)) : undefined;
+  const expected = readChecked()[name]?.mutants ?? files.reduce((lines, file) => lines + readFileSync(file, 'utf8').split('\n').length, 0);
+  return expected > maxMutants ? Number((maxMutants / expected).toFixed(3)) : undefined;
 }
 
 /** Whether a syntax node of `type` starts at line:column (1-based) of `file`. */
@@ -158,7 +162,7 @@ async function run(name) {
   const group = GROUPS[name];
   await checkEquivalents(name, group);
   const files = group.mutate.flatMap(expand);
-  const sample = sampleFor(name);
+  const sample = sampleFor(name, files);
   const { Stryker } = await import('@stryker-mutator/core');
   process.env.HEARTH_MUTATE_EQUIVALENT = JSON.stringify(group.equivalent);
   console.log(`== mutation testing ${name}: ${group.summary}${sample ? ` (sampled: ${sample} of the lines, seed ${seed})` : ''}`);
