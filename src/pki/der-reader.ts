@@ -135,8 +135,10 @@ export function decodeString(tag: number, content: Uint8Array, what: string): st
   switch (tag) {
     case 0x0c: // UTF8String
       return new TextDecoder('utf-8', { fatal: true }).decode(content);
+    case 0x16: // IA5String: 7-bit ASCII (X.680 41), so a byte above 0x7f is not one
+      if (content.some((byte) => byte > 0x7f)) throw new DerDecodeError(`${what} is an IA5String with a byte outside ASCII`);
+      return Buffer.from(content).toString('latin1');
     case 0x13: // PrintableString
-    case 0x16: // IA5String
     case 0x1a: // VisibleString
     case 0x14: // TeletexString, read as Latin-1 as most toolkits do
       return Buffer.from(content).toString('latin1');

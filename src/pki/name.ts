@@ -178,6 +178,9 @@ export function readGeneralNamesDer(reader: DerReader, generalNames: Tlv): ReadA
         out.uris.push(ascii());
         break;
       case GN.iPAddress: {
+        // RFC 5280 4.2.1.6: four octets for IPv4, sixteen for IPv6; the parser below takes any length.
+        const octets = reader.content(gn).length;
+        if (octets !== 4 && octets !== 16) throw new DerDecodeError(`iPAddress is ${octets} octets, not 4 (IPv4) or 16 (IPv6)`);
         const iPAddress = AsnConvert.parse(reader.encoding(gn), GeneralName).iPAddress;
         if (iPAddress === undefined) throw new DerDecodeError('iPAddress does not decode');
         out.ipAddresses.push(iPAddress);
