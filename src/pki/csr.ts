@@ -316,7 +316,7 @@ function verifySignature(digest: string | null, data: Uint8Array, key: KeyObject
   try {
     return verify(digest, data, key, signature);
   } catch {
-    // A malformed ECDSA signature makes OpenSSL throw rather than return false; both mean "does not verify".
+    // node:crypto answers false for malformed signatures; an OpenSSL error here means "does not verify" too, not a 500.
     return false;
   }
 }
