@@ -17,6 +17,7 @@ import { SettingsService, verifyRegistrationResponse } from '@simplewebauthn/ser
 import { runCli } from '../support/hearth-process.js';
 import { readBatchDevices, readFactoryCredentials } from '../../src/device/factory-credentials.js';
 import { encodePackedAttestation } from '../../src/protocols/packed-attestation.js';
+import { createAttestationRoot, generateCaKeys } from '../../src/provisioning/factory/attestation-certificates.js';
 
 const env = { ...process.env, HEARTH_FACTORY_PASSPHRASE: 'webauthn test passphrase' };
 
