@@ -23,7 +23,14 @@ export const GROUPS = {
     summary: 'API tokens, roles, gateway certificates, gateway-device attachment, EAB key derivation',
     mutate: ['src/access/*.ts'],
     tests: ['test/access/', 'test/integration/gateway-authentication.test'],
-    equivalent: [],
+    equivalent: [
+      // GatewayDevices.admit's shortcuts: skipping one only makes a store query the outcome does not need.
+      { file: 'src/access/gateway-devices.ts', line: 42, column: 9, node: 'BinaryExpression', why: 'with no device ids, the queries find nothing and nothing is refused' },
+      { file: 'src/access/gateway-devices.ts', line: 48, column: 11, node: 'BinaryExpression', why: "a device attached already, treated as new, is known and attachDevices answers its holder: refused for another gateway's, admitted for its own, as before" },
+      { file: 'src/access/gateway-devices.ts', line: 57, column: 9, node: 'BinaryExpression', why: 'attaching no devices answers an empty map' },
+      // A non-EEXIST failure to create the secret file is rethrown; swallowing it leaves readFile to fail the same way.
+      { file: 'src/access/eab-key-derivation.ts', line: 31, column: 21, node: 'BlockStatement', why: 'a file that could not be created cannot be read either (as root, permissions never refuse the creation alone), so readFile throws the same error' },
+    ],
   },
   attestation: {
     summary: 'device-attest-01: the factory chain and the attestation identity checks',

@@ -15,6 +15,8 @@ import type { Store } from '../store/store.js';
 
 /** A refused (gateway, device) pair raises one security event per this long, not one per message. */
 const EVENT_QUIET_MS = 10 * 60_000;
+/** Refused pairs remembered for that at most, by default; a flood of distinct pairs only empties the memo. */
+const MAX_REMEMBERED_PAIRS = 10_000;
 
 export class GatewayDevices {
   private readonly raised = new Map<string, number>();
@@ -23,7 +25,13 @@ export class GatewayDevices {
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly raise: SecurityEventSink,
+    private readonly maxRememberedPairs = MAX_REMEMBERED_PAIRS,
   ) {}
+
+  /** How many refused pairs are remembered now (never more than the bound). */
+  get rememberedPairs(): number {
+    return this.raised.size;
+  }
 
   /** Attaches the devices seen for the first time; throws ForbiddenError naming the devices the gateway may not speak for. */
   async admit(gateway: string, deviceIds: readonly string[]): Promise<void> {
@@ -62,7 +70,7 @@ export class GatewayDevices {
     const key = `${gateway}\n${device}`;
     const now = this.clock.now().getTime();
     if ((this.raised.get(key) ?? -Infinity) > now - EVENT_QUIET_MS) return;
-    if (this.raised.size > 10_000) this.raised.clear();
+    if (this.raised.size >= this.maxRememberedPairs) this.raised.clear();
     this.raised.set(key, now);
     await this.raise('security.device_attachment_refused', device, { gateway, reason });
   }

@@ -84,6 +84,11 @@ test('missing, malformed and unknown credentials are refused with distinct reaso
     await refused('Bearer not-a-hearth-token', /^malformed bearer token$/),
     await refused(`Bearer ${created.token.slice(0, -1)}`, /^malformed bearer token$/),
     await refused(`Bearer ${created.token.slice(0, -1)}${created.token.endsWith('A') ? 'B' : 'A'}`, /^unknown or revoked token$/),
+    // The scheme starts the header, and the token pattern spans the whole token: a real token with
+    // anything before or after it is not that token.
+    await refused(`NotBearer ${created.token}`, /must be "Bearer <token>"/),
+    await refused(`Bearer x${created.token}`, /^malformed bearer token$/),
+    await refused(`Bearer ${created.token}x`, /^malformed bearer token$/),
   ]);
   assert.equal(messages.size, 4);
   // The refusal never echoes the presented token.

@@ -57,6 +57,9 @@ test('a secret file that does not hold exactly 32 base64url bytes is a configura
     ['long', Buffer.alloc(33, 1).toString('base64url')],
     ['padded', `${Buffer.alloc(32, 1).toString('base64')}`],
     ['not-base64url', `${'*'.repeat(43)}`],
+    // Node's base64url decoder would skip the stray character and find 32 bytes.
+    ['a stray character first', `*${Buffer.alloc(32, 1).toString('base64url')}`],
+    ['a stray character last', `${Buffer.alloc(32, 1).toString('base64url')}*`],
     ['empty', ''],
     ['two-lines', `${Buffer.alloc(32, 1).toString('base64url')}\n${Buffer.alloc(32, 1).toString('base64url')}`],
   ] as const) {

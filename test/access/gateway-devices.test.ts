@@ -115,3 +115,13 @@ test('a refused pair raises one event per ten minutes, and each pair its own', a
   await refuse('gw-one.home', LAMP);
   assert.equal(events.length, 4, 'ten minutes on, the pair raises again');
 });
+
+test('the memo of refused pairs stays within its bound', async () => {
+  const store = await openStore({ url: ':memory:' });
+  stores.push(store);
+  let raised = 0;
+  const devices = new GatewayDevices(store, new ManualClock(START), async () => void raised++, 2);
+  for (const device of [LAMP, PLUG, 'urn:dev:ops:acme-bulb-0003']) await assert.rejects(devices.admit('gw-one.home', [device]), ForbiddenError);
+  assert.equal(raised, 3);
+  assert.ok(devices.rememberedPairs <= 2, `${devices.rememberedPairs} pairs remembered with a bound of 2`);
+});
