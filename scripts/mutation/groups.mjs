@@ -29,7 +29,7 @@ export const GROUPS = {
       { file: 'src/access/gateway-devices.ts', line: 48, column: 11, node: 'BinaryExpression', why: "a device attached already, treated as new, is known and attachDevices answers its holder: refused for another gateway's, admitted for its own, as before" },
       { file: 'src/access/gateway-devices.ts', line: 57, column: 9, node: 'BinaryExpression', why: 'attaching no devices answers an empty map' },
       // A non-EEXIST failure to create the secret file is rethrown; swallowing it leaves readFile to fail the same way.
-      { file: 'src/access/eab-key-derivation.ts', line: 31, column: 21, node: 'BlockStatement', why: 'a file that could not be created cannot be read either (as root, permissions never refuse the creation alone), so readFile throws the same error' },
+      { file: 'src/access/eab-key-derivation.ts', line: 31, column: 21, node: 'BlockStatement', why: 'creating with wx fails otherwise than EEXIST only where no file is, so readFile then fails too (ENOENT, ENOTDIR alike); only which of the two errors surfaces could change' },
     ],
   },
   attestation: {
