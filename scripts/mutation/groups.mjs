@@ -36,7 +36,12 @@ export const GROUPS = {
     summary: 'device-attest-01: the factory chain and the attestation identity checks',
     mutate: ['src/provisioning/attestation/*.ts'],
     tests: ['test/provisioning/attestation-', 'test/provisioning/factory-chain', 'test/provisioning/factory-certificate-requirements', 'test/provisioning/packed-attestation'],
-    equivalent: [],
+    equivalent: [
+      { file: 'src/provisioning/attestation/device-attestation.ts', line: 178, column: 51, node: 'OptionalMemberExpression', why: 'the chain led to a registered root, so its manufacturer is registered, and manufacturers are never removed' },
+      { file: 'src/provisioning/attestation/factory-chain.ts', line: 127, column: 20, node: 'OptionalMemberExpression', why: 'node:crypto parsed the certificate first, so its TBSCertificate has all its fields' },
+      { file: 'src/provisioning/attestation/factory-chain.ts', line: 186, column: 9, node: 'BinaryExpression', why: 'below > undefined is false, so the undefined test never decides alone' },
+      { file: 'src/provisioning/attestation/factory-chain.ts', line: 233, column: 9, node: 'UnaryExpression', why: 'the memo is a shortcut: verifying a remembered chain again answers the same, and its dates are checked on every use either way' },
+    ],
   },
   jws: {
     summary: "ACME's JWS request parsing and signature verification",

@@ -13,7 +13,7 @@ import { AttestationRefusedError, DeviceAttestation } from '../../src/provisioni
 import { ManufacturerRegistry } from '../../src/provisioning/manufacturer-registry.js';
 import type { ProvisioningStore } from '../../src/store/provisioning-store.js';
 import type { Store } from '../../src/store/store.js';
-import { deviceId, factoryDevice, manufacturerHierarchy, openAttestationBed, type AttestationBed, type Hierarchy } from '../support/attestation-bed.js';
+import { attestationObject, deviceId, factoryDevice, manufacturerHierarchy, openAttestationBed, type AttestationBed, type Hierarchy } from '../support/attestation-bed.js';
 import type { FactoryDevice } from '../support/attestation-bed.js';
 import { createPublicKey, KeyObject, randomBytes } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
@@ -147,16 +147,30 @@ test('roots registered elsewhere are found: at once when a chain names an unknow
   assert.equal(reads(), 1, 'within a second of the last read, an unknown root does not read the roots again');
   b.takeEvents();
 
-  b.clock.advance(600);
+  b.clock.advance(500);
+  await assert.rejects(b.attest(globexId, globexDevice, { via: attestation }), refusal('badAttestationStatement', 'unknown-root', /registered manufacturer root/));
+  assert.equal(reads(), 1, 'a second to the millisecond is still within it');
+  b.takeEvents();
+  b.clock.advance(100);
   assert.equal((await b.attest(globexId, globexDevice, { via: attestation })).manufacturer, 'Globex', 'a second on, the unknown root makes it read them again, and the new root is found');
   assert.equal(reads(), 2);
   await b.attest(globexId, globexDevice, { via: attestation });
   assert.equal(reads(), 2);
 
-  b.clock.advance(29_000);
+  // A chain that fails for another reason than an unknown root reads nothing again, however long since.
+  const crossed = { ...acmeDevice, chain: [acmeDevice.chain[0] as Uint8Array, new Uint8Array(globex.intermediate.rawData)] };
+  b.clock.advance(5_000);
+  await assert.rejects(b.attest(deviceId('Acme', 'thermo1', 'SN-1'), crossed, { via: attestation }), refusal('badAttestationStatement', 'bad-signature', /not signed by the intermediate that follows it/));
+  assert.equal(reads(), 2, 'a bad signature is no reason to read the roots');
+  b.takeEvents();
+  b.clock.advance(24_000);
   await b.attest(globexId, globexDevice, { via: attestation });
   assert.equal(reads(), 2, 'under 30 s old, the roots are not read again');
-  b.clock.advance(1_001);
+  assert.equal(await attestation.admissible(globexId), undefined);
+  b.clock.advance(1_000);
+  await b.attest(globexId, globexDevice, { via: attestation });
+  assert.equal(reads(), 2, '30 s to the millisecond is not over 30 s');
+  b.clock.advance(1);
   await b.attest(globexId, globexDevice, { via: attestation });
   assert.equal(reads(), 3, 'over 30 s old, they are read again even for a known root (so a removed root stops counting)');
 
@@ -228,6 +242,112 @@ test("a factory certificate's AAGUID must be the one authData carries (WebAuthn 
   assert.equal((await b.attest(deviceId('Acme', 'thermo1', 'SN-1'), matching)).factoryCertSha256, matching.certificateSha256);
   const other = await deviceWithAaguid('SN-2', new Uint8Array(16).fill(7));
   const id = deviceId('Acme', 'thermo1', 'SN-2');
+  b.takeEvents();
   await assert.rejects(b.attest(id, other), refusal('badAttestationStatement', 'not-webauthn-compliant', /the id-fido-gen-ce-aaguid extension does not match authData's AAGUID/));
+  assert.deepEqual(b.takeEvents(), [
+    { type: 'security.attestation_failed', deviceId: id, detail: { reason: 'not-webauthn-compliant', problems: ["the id-fido-gen-ce-aaguid extension does not match authData's AAGUID"], factoryCertSha256: other.certificateSha256 } },
+  ]);
   assert.equal(await b.store.provisioning.getEnrollment(id), undefined);
+});
+
+test('an attestation signed for another challenge (a replay), or by another key than the certificate\'s, is refused as bad-signature', async (t) => {
+  const b = await bed(t);
+  await b.register(acme, { allowAnyDevice: true });
+  const device = await factoryDevice(acme, { serial: 'SN-1', model: 'thermo1', now });
+  const id = deviceId('Acme', 'thermo1', 'SN-1');
+  const replayed = await attestationObject(device, id, 'earlier-token.thumbprint');
+  await assert.rejects(b.attestation.verify(id, replayed, 'this-token.thumbprint'), refusal('badAttestationStatement', 'bad-signature', /does not verify over this challenge's key authorization with the factory key/));
+  const impostor = { ...device, factoryKey: (await factoryDevice(acme, { serial: 'SN-1', model: 'thermo1', now })).factoryKey };
+  await assert.rejects(b.attest(id, impostor), refusal('badAttestationStatement', 'bad-signature', /does not verify/));
+  assert.deepEqual(
+    b.takeEvents().map((e) => [e.type, e.detail.reason]),
+    [['security.attestation_failed', 'bad-signature'], ['security.attestation_failed', 'bad-signature']],
+  );
+  assert.equal(await b.store.provisioning.getEnrollment(id), undefined, 'nothing enrolled');
+  assert.equal((await b.attestation.verify(id, replayed, 'earlier-token.thumbprint')).deviceId, id, 'the same object is good for the challenge it was made for');
+});
+
+test('an attestation object that does not decode is refused as malformed; a revoked factory certificate as revoked', async (t) => {
+  const b = await bed(t);
+  await b.register(acme, { allowAnyDevice: true });
+  const id = deviceId('Acme', 'thermo1', 'SN-1');
+  await assert.rejects(b.attestation.verify(id, new Uint8Array([0xa1, 0x63, 0x66, 0x6d, 0x74]), 'token.thumbprint'), refusal('badAttestationStatement', 'malformed', /./));
+  assert.deepEqual(b.takeEvents().map((e) => e.detail.reason), ['malformed']);
+
+  const device = await factoryDevice(acme, { serial: 'SN-1', model: 'thermo1', now });
+  const revokedAt = new Date(now.getTime() - 60_000);
+  await b.store.provisioning.revokeFactoryCertificate({ certificateSha256: device.certificateSha256, manufacturer: 'Acme', reason: 'key extracted', at: revokedAt });
+  await assert.rejects(b.attest(id, device), refusal('badAttestationStatement', 'revoked', new RegExp(`^the factory certificate was revoked at ${revokedAt.toISOString().replace(/\./g, '\\.')} \\(key extracted\\)$`)));
+  assert.deepEqual(b.takeEvents(), [{ type: 'security.attestation_failed', deviceId: id, detail: { reason: 'revoked', factoryCertSha256: device.certificateSha256 } }]);
+  assert.equal(await b.store.provisioning.getEnrollment(id), undefined);
+});
+
+test('enrollment group: a serial enrolled under another model is serial-taken; two first attestations at once with one credential both succeed', { timeout: 120_000 }, async (t) => {
+  const b = await bed(t);
+  await b.register(acme, { allowAnyDevice: true });
+  const thermo = await factoryDevice(acme, { serial: 'SN-1', model: 'thermo1', now });
+  await b.attest(deviceId('Acme', 'thermo1', 'SN-1'), thermo);
+  const plug = await factoryDevice(acme, { serial: 'SN-1', model: 'plug2', now });
+  const plugId = deviceId('Acme', 'plug2', 'SN-1');
+  await assert.rejects(b.attest(plugId, plug), refusal('rejectedIdentifier', 'serial-taken', /^serial SN-1 of Acme is enrolled under another model$/));
+  assert.equal(await b.store.provisioning.getEnrollment(plugId), undefined);
+
+  // Both read "no enrollment", both insert; the loser finds the winner's row and goes on with it.
+  const device = await factoryDevice(acme, { serial: 'SN-2', model: 'thermo1', now });
+  const id = deviceId('Acme', 'thermo1', 'SN-2');
+  let arrived = 0;
+  let release!: () => void;
+  const together = new Promise<void>((resolve) => (release = resolve));
+  const provisioning = new Proxy(b.store.provisioning, {
+    get(target, property) {
+      if (property === 'getEnrollment') {
+        return async (identifier: string) => {
+          const record = await target.getEnrollment(identifier);
+          if (identifier === id && arrived < 2) {
+            if (++arrived === 2) release();
+            await together;
+          }
+          return record;
+        };
+      }
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as ProvisioningStore;
+  const racing = new DeviceAttestation(new Proxy(b.store, { get: (target, property) => (property === 'provisioning' ? provisioning : (Reflect.get(target, property, target) as unknown) instanceof Function ? (Reflect.get(target, property, target) as (...args: unknown[]) => unknown).bind(target) : Reflect.get(target, property, target)) }), b.clock, b.raise);
+  const both = await Promise.all([b.attest(id, device, { via: racing }), b.attest(id, device, { via: racing })]);
+  assert.deepEqual(both.map((a) => a.factoryCertSha256), [device.certificateSha256, device.certificateSha256]);
+  assert.equal((await b.store.provisioning.getEnrollment(id))?.factoryKeySha256, device.keySha256);
+});
+
+test("the store's own failures propagate as errors, not as refusals of the device", async (t) => {
+  const b = await bed(t);
+  await b.register(acme, { allowAnyDevice: true });
+  const device = await factoryDevice(acme, { serial: 'SN-1', model: 'thermo1', now });
+  const id = deviceId('Acme', 'thermo1', 'SN-1');
+  const failing = (method: keyof ProvisioningStore, after = 0) => {
+    let calls = 0;
+    const provisioning = new Proxy(b.store.provisioning, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target) as unknown;
+        if (property === method) {
+          return async (...args: unknown[]) => {
+            if (++calls > after) throw new Error(`the database went away (${String(method)})`);
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as ProvisioningStore;
+    return new DeviceAttestation(new Proxy(b.store, { get: (target, property) => (property === 'provisioning' ? provisioning : (Reflect.get(target, property, target) as unknown) instanceof Function ? (Reflect.get(target, property, target) as (...args: unknown[]) => unknown).bind(target) : Reflect.get(target, property, target)) }), b.clock, b.raise);
+  };
+  await assert.rejects(b.attest(id, device, { via: failing('listAttestationRoots') }), /^Error: the database went away \(listAttestationRoots\)$/);
+  await assert.rejects(b.attest(id, device, { via: failing('insertEnrollments') }), /^Error: the database went away \(insertEnrollments\)$/);
+  // The forced reload for an unknown root fails: that is the store's error too.
+  const reloading = failing('listAttestationRoots', 1);
+  await b.attest(id, device, { via: reloading });
+  b.clock.advance(2_000);
+  const stranger = await factoryDevice(globex, { serial: 'G-1', model: 'plug2', now });
+  await assert.rejects(b.attest(deviceId('Acme', 'thermo1', 'SN-1'), stranger, { via: reloading }), /^Error: the database went away \(listAttestationRoots\)$/);
+  assert.deepEqual(b.takeEvents(), [], 'no security event blames the device for the store');
 });

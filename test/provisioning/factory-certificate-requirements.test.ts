@@ -104,6 +104,7 @@ test('a version 1 or 2 certificate is reported with its version; version 3 is no
   const certificate = await factoryCertificate();
   assert.deepEqual(identify(withVersion(certificate, Version.v3)).webauthnProblems, [], 'the re-signing itself changes nothing');
   assert.deepEqual(identify(withVersion(certificate, Version.v2)).webauthnProblems, ['version is 2, not 3']);
+  assert.deepEqual(identify(withVersion(certificate, 0x102 as Version)).webauthnProblems, ['version is 0, not 3'], 'a version number of two octets is none of 1-3');
   const v1 = identify(withVersion(certificate, Version.v1));
   assert.deepEqual(v1.webauthnProblems, ['version is 1, not 3']);
   assert.equal(v1.model, undefined, 'a version 1 certificate has no extensions, so no model');
