@@ -13,15 +13,12 @@ import { AttestationRefusedError, DeviceAttestation } from '../../src/provisioni
 import { ManufacturerRegistry } from '../../src/provisioning/manufacturer-registry.js';
 import type { ProvisioningStore } from '../../src/store/provisioning-store.js';
 import type { Store } from '../../src/store/store.js';
-import { attestationObject, deviceId, factoryDevice, manufacturerHierarchy, openAttestationBed, type AttestationBed, type Hierarchy } from '../support/attestation-bed.js';
+import { attestationObject, deviceId, factoryDevice, handMadeFactoryDevice, manufacturerHierarchy, openAttestationBed, type AttestationBed, type Hierarchy } from '../support/attestation-bed.js';
 import type { FactoryDevice } from '../support/attestation-bed.js';
-import { createPublicKey, KeyObject, randomBytes } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { OID_FIDO_GEN_CE_AAGUID } from '../../src/provisioning/attestation/factory-chain.js';
-import { generateDeviceKeys } from '../../src/provisioning/factory/attestation-certificates.js';
-import { OID_HEARTH_DEVICE_MODEL, encodeDeviceModel } from '../../src/provisioning/factory/device-model-extension.js';
-import { sha256Hex } from '../../src/provisioning/factory/batch-manifest.js';
 
 const now = new Date();
 let acme: Hierarchy;
@@ -204,34 +201,8 @@ test("the legacy opt-out warns only for a certificate that fails WebAuthn 8.2.1,
 });
 
 /** A compliant factory certificate of Acme's for `serial` that carries an id-fido-gen-ce-aaguid extension. */
-async function deviceWithAaguid(serial: string, aaguid: Uint8Array): Promise<FactoryDevice> {
-  const keys = await generateDeviceKeys();
-  const certificate = await x509.X509CertificateGenerator.create({
-    serialNumber: `1${randomBytes(8).toString('hex').slice(1)}`,
-    subject: new x509.Name([{ '2.5.4.6': [{ printableString: 'US' }] }, { '2.5.4.10': [{ utf8String: 'Acme' }] }, { '2.5.4.11': [{ utf8String: 'Authenticator Attestation' }] }, { '2.5.4.3': [{ utf8String: serial }] }, { '2.5.4.5': [{ printableString: serial }] }]),
-    issuer: acme.intermediate.subjectName,
-    notBefore: new Date(now.getTime() - 3600_000),
-    notAfter: new Date(now.getTime() + 365 * 86_400_000),
-    publicKey: keys.publicKey,
-    signingKey: acme.intermediateKeys.privateKey,
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.Extension(OID_HEARTH_DEVICE_MODEL, false, encodeDeviceModel('thermo1')),
-      new x509.Extension(OID_FIDO_GEN_CE_AAGUID, false, AsnConvert.serialize(new OctetString(aaguid))),
-    ],
-  });
-  const der = new Uint8Array(certificate.rawData);
-  return {
-    manufacturer: 'Acme',
-    model: 'thermo1',
-    serial,
-    chain: [der, new Uint8Array(acme.intermediate.rawData)],
-    keys,
-    factoryKey: KeyObject.from(keys.privateKey),
-    certificateSha256: sha256Hex(der),
-    keySha256: sha256Hex(KeyObject.from(keys.publicKey).export({ type: 'spki', format: 'der' })),
-  };
+function deviceWithAaguid(serial: string, aaguid: Uint8Array): Promise<FactoryDevice> {
+  return handMadeFactoryDevice(acme, { serial, now, extensions: [new x509.Extension(OID_FIDO_GEN_CE_AAGUID, false, AsnConvert.serialize(new OctetString(aaguid)))] });
 }
 
 test("a factory certificate's AAGUID must be the one authData carries (WebAuthn 8.2.1)", async (t) => {

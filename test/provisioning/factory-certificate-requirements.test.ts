@@ -14,9 +14,8 @@ import * as x509 from '@peculiar/x509';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { Certificate, Version } from '@peculiar/asn1-x509';
 import { generateDeviceKeys } from '../../src/provisioning/factory/attestation-certificates.js';
-import { OID_HEARTH_DEVICE_MODEL, encodeDeviceModel } from '../../src/provisioning/factory/device-model-extension.js';
 import { FactoryChainError, FactoryChainVerifier, OID_FIDO_GEN_CE_AAGUID, type FactoryIdentity } from '../../src/provisioning/attestation/factory-chain.js';
-import { manufacturerHierarchy, type Hierarchy } from '../support/attestation-bed.js';
+import { handMadeFactoryDevice, manufacturerHierarchy, type Hierarchy } from '../support/attestation-bed.js';
 
 const now = new Date();
 let acme: Hierarchy;
@@ -40,18 +39,9 @@ const aaguidExtension = (bytes: Uint8Array, critical: boolean) => new x509.Exten
 
 /** A factory certificate for SN-1 signed by Acme's intermediate: `subject` in this order, the model extension, and any `extensions` more. */
 async function factoryCertificate(spec: { subject?: Rdn[]; extensions?: x509.Extension[] } = {}): Promise<x509.X509Certificate> {
-  const keys = await generateDeviceKeys();
-  return x509.X509CertificateGenerator.create({
-    serialNumber: `1${randomBytes(8).toString('hex').slice(1)}`,
-    subject: new x509.Name((spec.subject ?? COMPLIANT).map(([oid, value]) => ({ [oid]: [value] }))),
-    issuer: acme.intermediate.subjectName,
-    notBefore: new Date(now.getTime() - 3600_000),
-    notAfter: new Date(now.getTime() + 365 * 86_400_000),
-    publicKey: keys.publicKey,
-    signingKey: acme.intermediateKeys.privateKey,
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
-    extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.Extension(OID_HEARTH_DEVICE_MODEL, false, encodeDeviceModel('thermo1')), ...(spec.extensions ?? [])],
-  });
+  const subject = new x509.Name((spec.subject ?? COMPLIANT).map(([oid, value]) => ({ [oid]: [value] })));
+  const device = await handMadeFactoryDevice(acme, { serial: 'SN-1', now, subject, ...(spec.extensions ? { extensions: spec.extensions } : {}) });
+  return new x509.X509Certificate(Buffer.from(device.chain[0] as Uint8Array));
 }
 
 /** The same certificate with another version number, signed again by the intermediate (a v1 certificate carries no extensions). */

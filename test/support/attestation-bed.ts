@@ -17,6 +17,7 @@ import { encodePackedAttestation, keyObjectSigner } from '../../src/protocols/pa
 import { DeviceAttestation, type AttestedDevice } from '../../src/provisioning/attestation/device-attestation.js';
 import { createAttestationIntermediate, createAttestationRoot, createFactoryCertificate, generateCaKeys, generateDeviceKeys } from '../../src/provisioning/factory/attestation-certificates.js';
 import { MANIFEST_FORMAT, sha256Hex, signManifest } from '../../src/provisioning/factory/batch-manifest.js';
+import { OID_HEARTH_DEVICE_MODEL, encodeDeviceModel } from '../../src/provisioning/factory/device-model-extension.js';
 import { hashSetupCode } from '../../src/provisioning/factory/setup-code-hash.js';
 import { ManifestImporter } from '../../src/provisioning/manifest-import.js';
 import { ManufacturerRegistry } from '../../src/provisioning/manufacturer-registry.js';
@@ -99,6 +100,39 @@ export async function factoryDevice(h: Hierarchy, spec: { serial: string; model:
     chain: [der(certificate), der(h.intermediate)],
     keys,
     factoryKey,
+    certificateSha256: sha256Hex(der(certificate)),
+    keySha256: sha256Hex(KeyObject.from(keys.publicKey).export({ type: 'spki', format: 'der' })),
+  };
+}
+
+/**
+ * A factory certificate made by hand rather than by the factory template, signed by the
+ * hierarchy's intermediate, with the device-model extension: `subject` is the full subject name
+ * (a compliant one for `serial` unless given) and `extensions` are added after the model's. For
+ * tests of what the verifier reads from a certificate the template would never make.
+ */
+export async function handMadeFactoryDevice(h: Hierarchy, spec: { serial: string; now: Date; subject?: x509.Name; extensions?: x509.Extension[] }): Promise<FactoryDevice> {
+  const keys = await generateDeviceKeys();
+  const certificate = await x509.X509CertificateGenerator.create({
+    serialNumber: `1${randomBytes(8).toString('hex').slice(1)}`,
+    subject:
+      spec.subject ??
+      new x509.Name([{ '2.5.4.6': [{ printableString: 'US' }] }, { '2.5.4.10': [{ utf8String: h.name }] }, { '2.5.4.11': [{ utf8String: 'Authenticator Attestation' }] }, { '2.5.4.3': [{ utf8String: spec.serial }] }, { '2.5.4.5': [{ printableString: spec.serial }] }]),
+    issuer: h.intermediate.subjectName,
+    notBefore: new Date(spec.now.getTime() - 3600_000),
+    notAfter: new Date(spec.now.getTime() + 365 * 86_400_000),
+    publicKey: keys.publicKey,
+    signingKey: h.intermediateKeys.privateKey,
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
+    extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.Extension(OID_HEARTH_DEVICE_MODEL, false, encodeDeviceModel('thermo1')), ...(spec.extensions ?? [])],
+  });
+  return {
+    manufacturer: h.name,
+    model: 'thermo1',
+    serial: spec.serial,
+    chain: [der(certificate), der(h.intermediate)],
+    keys,
+    factoryKey: KeyObject.from(keys.privateKey),
     certificateSha256: sha256Hex(der(certificate)),
     keySha256: sha256Hex(KeyObject.from(keys.publicKey).export({ type: 'spki', format: 'der' })),
   };
