@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AcmeClient } from '../src/device/acme-client.js';
 import { orderCertificate } from '../src/device/certificate-order.js';
-import { createRequestForKey } from '../src/device/certificate-request.js';
+import { createRequestForKey } from '../src/pki/certificate-request.js';
 import { readBatchDevices } from '../src/device/factory-credentials.js';
 import { runFleet } from '../src/device/fleet-runner.js';
 import { percentile, summarize } from '../src/device/fleet-simulator.js';

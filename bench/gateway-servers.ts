@@ -15,7 +15,7 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { memoryAllocator } from '../src/cli/memory-allocator.js';
-import { createKeyAndRequest } from '../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../src/pki/certificate-request.js';
 import { freeLoopbackPort } from '../test/support/commands.js';
 import { LAUNCHER, initInstallation, startServer, type Installation, type RunningServer } from '../test/support/hearth-process.js';
 import type { Cleanup } from './acme-servers.js';

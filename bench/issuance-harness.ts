@@ -10,7 +10,7 @@ import { systemClock } from '../src/core/clock.js';
 import { MemoryBus } from '../src/bus/memory-bus.js';
 import { openStore } from '../src/store/open-store.js';
 import type { Store } from '../src/store/store.js';
-import type { Signer } from '../src/keys/signer.js';
+import type { Signer } from '../src/pki/signer.js';
 import { fileKeyProvider } from '../src/keys/key-provider.js';
 import { createCaHierarchy } from '../src/authority/ca-bootstrap.js';
 import { Authority } from '../src/authority/authority.js';

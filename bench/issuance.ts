@@ -11,7 +11,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { createKeyAndRequest } from '../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../src/pki/certificate-request.js';
 import { createHarness, type Harness } from './issuance-harness.js';
 import { median, opensslEcdsaP256SignsPerSecond } from './openssl-speed.js';
 

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { setUpInstallation } from '../src/authority/installation-setup.js';
 import { ApiClient } from '../src/cli/api-client.js';
-import { createKeyAndRequest } from '../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../src/pki/certificate-request.js';
 import { median } from './openssl-speed.js';
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '8' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' } } });

@@ -20,7 +20,7 @@ import { startControlPlane } from '../src/api/control-plane.js';
 import { ApiClient } from '../src/cli/api-client.js';
 import { loadConfig } from '../src/core/config.js';
 import { createLogger } from '../src/core/logger.js';
-import { createKeyAndRequest } from '../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../src/pki/certificate-request.js';
 import { UplinkQueue } from '../src/gateway/uplink/uplink-queue.js';
 import { UplinkSender } from '../src/gateway/uplink/uplink-sender.js';
 import { openStore } from '../src/store/open-store.js';

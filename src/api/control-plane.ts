@@ -38,7 +38,7 @@ import { pemDecodeAll, pemEncode } from '../pki/certificate-assembly.js';
 import { certificateFacts } from '../pki/certificate-facts.js';
 import { authenticateBearer } from '../access/api-tokens.js';
 import { ControlPlaneMetrics } from './metrics.js';
-import { answerClientError, HSTS, problemFor, sendProblem, UriTooLongError } from './problem.js';
+import { answerClientError, HSTS, problemFor, sendProblem, UriTooLongError } from '../http/problem.js';
 import { requestValidatorCompiler } from './request-validation.js';
 import { stapleOcspResponses } from './ocsp-stapling.js';
 import { tlsServerPolicy } from '../core/tls-policy.js';

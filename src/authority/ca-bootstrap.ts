@@ -7,7 +7,7 @@ import type { Clock } from '../core/clock.js';
 import { ISSUING_CAS } from '../core/data-dir-layout.js';
 import { LintError } from '../core/errors.js';
 import type { KeyProvider } from '../keys/key-provider.js';
-import type { KeyAlgorithm, Signer } from '../keys/signer.js';
+import type { KeyAlgorithm, Signer } from '../pki/signer.js';
 import { randomBytes } from 'node:crypto';
 import { newSerialNumber } from '../pki/serial-number.js';
 import { buildTbsCertificate, issuerFromCertificate, type IssuerInput, type RevocationUrls, type SubjectInput } from '../pki/certificate-template.js';

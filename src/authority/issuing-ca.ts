@@ -1,4 +1,4 @@
-import type { Signer } from '../keys/signer.js';
+import type { Signer } from '../pki/signer.js';
 import type { CertificateFacts } from '../pki/certificate-facts.js';
 
 /** An online issuing CA as the services see it: its certificate, its key, its OCSP delegate. */

@@ -8,7 +8,7 @@ import type { HearthConfig } from '../core/config.js';
 import { ISSUING_CAS, type DataDirLayout, type IssuingCaName } from '../core/data-dir-layout.js';
 import { ConfigError } from '../core/errors.js';
 import { keyAlgorithmOf, keyObjectSigner } from '../keys/key-object-signer.js';
-import type { Signer } from '../keys/signer.js';
+import type { Signer } from '../pki/signer.js';
 import { REVOCATION_REASONS, type RevocationReasonName } from '../pki/revocation-reason.js';
 import { readCertificateFile } from './ca-material.js';
 import { keyProviderFor, readSecret } from './installation-config.js';

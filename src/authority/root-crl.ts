@@ -14,7 +14,7 @@ import type { Clock } from '../core/clock.js';
 import type { DataDirLayout } from '../core/data-dir-layout.js';
 import { ConfigError, HearthError, NotFoundError } from '../core/errors.js';
 import { ECDSA_CURVES, isEcdsa } from '../keys/key-algorithm.js';
-import type { KeyAlgorithm, Signer } from '../keys/signer.js';
+import type { KeyAlgorithm, Signer } from '../pki/signer.js';
 import type { CertificateFacts } from '../pki/certificate-facts.js';
 import { assembleCrl, buildTbsCrl, type RevokedSerial } from '../pki/crl.js';
 import { SIGNATURE_OIDS } from '../pki/signature-algorithm.js';

@@ -12,7 +12,7 @@ import * as x509 from '@peculiar/x509';
 import { encodePackedAttestation, type AttestationSigner } from '../protocols/packed-attestation.js';
 import { AcmeClient, AcmeProblemError } from './acme-client.js';
 import { DEFAULT_BACKOFF, withBackoff, type BackoffOptions } from './backoff.js';
-import { createRequestForKey } from './certificate-request.js';
+import { createRequestForKey } from '../pki/certificate-request.js';
 import { orderCertificate, type ChallengeSolver } from './certificate-order.js';
 import { HttpsTransport, TransportError } from './https-transport.js';
 import type { DeviceIdentityStore, DeviceState } from './identity-store.js';

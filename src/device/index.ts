@@ -9,7 +9,7 @@ export { orderCertificate, type ChallengeSolver } from './certificate-order.js';
 export { Http01Responder } from './http01-responder.js';
 export { HttpsTransport, TransportError } from './https-transport.js';
 export { readFactoryCredentials, readBatchDevices } from './factory-credentials.js';
-export { createRequestForKey, createKeyAndRequest } from './certificate-request.js';
+export { createRequestForKey, createKeyAndRequest } from '../pki/certificate-request.js';
 export { keyObjectSigner, encodePackedAttestation, type AttestationSigner } from '../protocols/packed-attestation.js';
 export { requestSensorToken, SensorMessageCounter, type SensorTokenRequest, type IssuedSensorToken } from './sensor-client.js';
 export { pairingProof, COUNTER_PROPERTY } from '../protocols/sensor-pairing.js';

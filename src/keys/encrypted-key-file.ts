@@ -7,7 +7,7 @@ import { encryptPrivateKeyPem } from './pbes2.js';
 import { KeyError } from './key-error.js';
 import { keyAlgorithmOf, keyObjectSigner } from './key-object-signer.js';
 import { assertOwnerOnlyFile } from './owner-only-file.js';
-import type { KeyAlgorithm, Signer } from './signer.js';
+import type { KeyAlgorithm, Signer } from '../pki/signer.js';
 
 const PEM_LABEL = 'ENCRYPTED PRIVATE KEY';
 

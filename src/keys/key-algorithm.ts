@@ -1,4 +1,4 @@
-import type { KeyAlgorithm } from './signer.js';
+import type { KeyAlgorithm } from '../pki/signer.js';
 
 export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = ['ECDSA-P256', 'ECDSA-P384', 'Ed25519'];
 

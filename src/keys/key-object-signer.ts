@@ -2,7 +2,7 @@ import { createPublicKey, sign as cryptoSign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { ECDSA_CURVES, KEY_ALGORITHMS, isEcdsa } from './key-algorithm.js';
 import { KeyError } from './key-error.js';
-import type { KeyAlgorithm, Signer } from './signer.js';
+import type { KeyAlgorithm, Signer } from '../pki/signer.js';
 
 /** The Hearth algorithm of a node:crypto private key, or a KeyError for anything else. */
 export function keyAlgorithmOf(key: KeyObject, source: string): KeyAlgorithm {

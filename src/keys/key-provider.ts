@@ -5,7 +5,7 @@
  */
 import { generateEncryptedKeyFile, loadEncryptedKeyFile } from './encrypted-key-file.js';
 import { generatePkcs11KeyPair, openPkcs11Signer } from './pkcs11-signer.js';
-import type { KeyAlgorithm, Signer } from './signer.js';
+import type { KeyAlgorithm, Signer } from '../pki/signer.js';
 
 export interface KeyProvider {
   readonly backend: 'file' | 'pkcs11';

@@ -9,7 +9,7 @@ import type { EcdsaAlgorithm } from './key-algorithm.js';
 import { KeyError } from './key-error.js';
 import { Pkcs11Module, pkcs11ErrorName } from './pkcs11-module.js';
 import type { Handle, Pkcs11 } from './pkcs11-module.js';
-import type { KeyAlgorithm, Signer } from './signer.js';
+import type { KeyAlgorithm, Signer } from '../pki/signer.js';
 
 export interface Pkcs11KeyOptions {
   /** Path of the PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so. */

@@ -6,7 +6,7 @@
  * imported after the global reflect-metadata polyfill (it uses tsyringe), which domain code should
  * not install as a side effect, and PemConverter does not check block labels, which pemDecode does.
  */
-import type { KeyAlgorithm } from '../keys/signer.js';
+import type { KeyAlgorithm } from './signer.js';
 import { signatureAlgorithmDer } from './signature-algorithm.js';
 import { bitString, sequence } from './der-writer.js';
 

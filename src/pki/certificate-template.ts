@@ -22,7 +22,7 @@ import {
 } from '@peculiar/asn1-x509';
 import type { Clock } from '../core/clock.js';
 import { BadRequestError, ConflictError } from '../core/errors.js';
-import type { KeyAlgorithm } from '../keys/signer.js';
+import type { KeyAlgorithm } from './signer.js';
 import type { CertificateProfile } from './profiles.js';
 import { encodeGeneralNames, encodeName } from './name.js';
 import { serialIntegerFromHex } from './serial-number.js';

@@ -19,7 +19,7 @@ import {
   id_ce_cRLReasons,
 } from '@peculiar/asn1-x509';
 import { HearthError } from '../core/errors.js';
-import type { KeyAlgorithm } from '../keys/signer.js';
+import type { KeyAlgorithm } from './signer.js';
 import { REVOCATION_REASONS, isRevocationReasonCode } from './revocation-reason.js';
 import { signatureAlgorithmFor } from './signature-algorithm.js';
 

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { OCSPResponseStatus, id_pkix_ocsp_basic, id_pkix_ocsp_nonce } from '@peculiar/asn1-ocsp';
 import { HearthError } from '../core/errors.js';
-import type { KeyAlgorithm } from '../keys/signer.js';
+import type { KeyAlgorithm } from './signer.js';
 import { DerDecodeError, DerReader, type Tlv } from './der-reader.js';
 import { assertStrictDer } from './strict-der.js';
 import { TAG, bitString, contextTag, octetString, oid, sequence, tlv } from './der-writer.js';

@@ -1,5 +1,5 @@
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
-import type { KeyAlgorithm } from '../keys/signer.js';
+import type { KeyAlgorithm } from './signer.js';
 import { oid, sequence } from './der-writer.js';
 
 /** Signature algorithm OIDs for the key types Hearth's CAs may hold. */

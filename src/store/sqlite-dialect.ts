@@ -19,10 +19,10 @@
  * - Prepared statements are cached by SQL text; Kysely would otherwise re-prepare every query.
  */
 import { closeSync, openSync } from 'node:fs';
-import { Database } from './better-sqlite3-module.js';
+import { Database } from '../core/better-sqlite3-module.js';
 import { SqliteAdapter, SqliteDialect, SqliteDriver, CompiledQuery } from 'kysely';
 import type { DatabaseConnection, Driver, QueryResult, SqliteDatabase, SqliteDialectConfig, SqliteStatement } from 'kysely';
-import { WalSync } from './wal-sync.js';
+import { WalSync } from '../core/wal-sync.js';
 
 const BUSY_TIMEOUT_MS = 5_000;
 const WAL_AUTOCHECKPOINT_PAGES = 10_000;

@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { DataDirLayout } from '../core/data-dir-layout.js';
 import { ConfigError } from '../core/errors.js';
 import { generateEncryptedKeyFile, loadEncryptedKeyFile } from '../keys/encrypted-key-file.js';
-import type { Signer } from '../keys/signer.js';
+import type { Signer } from '../pki/signer.js';
 import { ed25519KeyId, formatVerifierKey, parseVerifierKey, type NoteSigner, type NoteVerifier } from '../ledger/signed-note.js';
 
 const LOG_KEY = 'log';

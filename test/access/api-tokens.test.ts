@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Database } from '../../src/store/better-sqlite3-module.js';
+import { Database } from '../../src/core/better-sqlite3-module.js';
 import { authenticateBearer, createApiToken } from '../../src/access/api-tokens.js';
 import { ROLES, authorize, isRole, type Permission, type Principal } from '../../src/access/principal.js';
 import { ForbiddenError, UnauthorizedError } from '../../src/core/errors.js';

@@ -16,7 +16,7 @@ import type { TLSSocket } from 'node:tls';
 import { GatewayCertificates } from '../../src/access/gateway-certificate.js';
 import { UnauthorizedError } from '../../src/core/errors.js';
 import { ManualClock } from '../../src/core/clock.js';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import { START, buildIssuingCas, openHarness, type Harness } from '../authority/authority-fixtures.js';
 

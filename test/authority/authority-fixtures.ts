@@ -10,11 +10,11 @@ import type { DomainEvent } from '../../src/bus/bus.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { KeyProvider } from '../../src/keys/key-provider.js';
-import type { KeyAlgorithm, Signer } from '../../src/keys/signer.js';
+import type { KeyAlgorithm, Signer } from '../../src/pki/signer.js';
 import { certificateFacts } from '../../src/pki/certificate-facts.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { createTestSigner } from '../support/test-signer.js';
 
 export const START = new Date('2030-01-15T12:00:00Z');

@@ -9,7 +9,7 @@ import { OcspResponder } from '../../src/authority/ocsp-responder.js';
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { certificateFacts } from '../../src/pki/certificate-facts.js';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { ocspRequest } from './ocsp-request.js';
 import { START, deviceCsr, openHarness, type Harness } from './authority-fixtures.js';
 

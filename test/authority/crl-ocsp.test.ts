@@ -23,9 +23,9 @@ import { assembleOcspResponse, buildOcspResponseData, parseOcspRequest } from '.
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { NotFoundError } from '../../src/core/errors.js';
-import type { Signer } from '../../src/keys/signer.js';
+import type { Signer } from '../../src/pki/signer.js';
 import { pemEncode } from '../../src/pki/certificate-assembly.js';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { Authority } from '../../src/authority/authority.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { openStore } from '../../src/store/open-store.js';

@@ -9,7 +9,7 @@ import { BadCsrError, ConflictError, HearthError, LintError } from '../../src/co
 import { ManualClock } from '../../src/core/clock.js';
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import { errorForTransport, errorFromTransport } from '../../src/authority/draft-protocol.js';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { BACKDATE_MS } from '../../src/pki/certificate-template.js';
 import { START, buildIssuingCas, deviceCsr, deviceId, openHarness, type Harness } from './authority-fixtures.js';
 

@@ -13,7 +13,7 @@ import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, Extension } from '@peculiar/asn1-x509';
 import { CertID, OCSPRequest, Request, TBSRequest, id_pkix_ocsp_nonce } from '@peculiar/asn1-ocsp';
 import { BadCsrError } from '../../src/core/errors.js';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { pemDecode, pemEncode } from '../../src/pki/certificate-assembly.js';
 import { parseCsr, readCsrNames } from '../../src/pki/csr.js';
 import { OcspMalformedError, parseOcspRequest } from '../../src/pki/ocsp.js';

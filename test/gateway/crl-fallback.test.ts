@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { readCrl } from '../../src/gateway/crl-fallback.js';
 import { certificateFacts, type CertificateFacts } from '../../src/pki/certificate-facts.js';
 import { assembleCrl, buildTbsCrl, type RevokedSerial } from '../../src/pki/crl.js';
-import type { KeyAlgorithm } from '../../src/keys/signer.js';
+import type { KeyAlgorithm } from '../../src/pki/signer.js';
 import { needsOpenssl } from '../support/environment.js';
 
 const skip = await needsOpenssl();

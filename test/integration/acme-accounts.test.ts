@@ -10,7 +10,7 @@ import { Agent } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import acme from 'acme-client';
-import { Database } from '../../src/store/better-sqlite3-module.js';
+import { Database } from '../../src/core/better-sqlite3-module.js';
 import { AcmeWire, assertProblem, jwkOf, jws, newKey } from '../support/acme-wire.js';
 import { initInstallation, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
 

@@ -12,7 +12,7 @@ import { Agent } from 'node:https';
 import { join } from 'node:path';
 import acme from 'acme-client';
 import { parse, stringify } from 'yaml';
-import { Database } from '../../src/store/better-sqlite3-module.js';
+import { Database } from '../../src/core/better-sqlite3-module.js';
 import { AcmeWire, assertProblem, newKey, type KeyPair } from '../support/acme-wire.js';
 import { Http01Responder } from '../support/acme-http01.js';
 import { initInstallation, runCli, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';

@@ -16,7 +16,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import acme from 'acme-client';
 import { ApiError } from '../../src/cli/api-client.js';
-import { Database } from '../../src/store/better-sqlite3-module.js';
+import { Database } from '../../src/core/better-sqlite3-module.js';
 import { pemEncode } from '../../src/pki/certificate-assembly.js';
 import { assertProblem, newKey, type Answer, type KeyPair } from '../support/acme-wire.js';
 import { proveOrderOverHttp01, startAcmeTestbed, type AcmeTestbed } from '../support/acme-http01.js';

@@ -19,7 +19,7 @@ import { startControlPlane, type RunningControlPlane } from '../../src/api/contr
 import { createApiToken } from '../../src/access/api-tokens.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { pemEncode } from '../../src/pki/certificate-assembly.js';
 import { createAttestationRoot, generateCaKeys } from '../../src/provisioning/factory/attestation-certificates.js';
 

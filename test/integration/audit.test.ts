@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { DataDirLayout } from '../../src/core/data-dir-layout.js';
 import { formatCheckpoint, parseCheckpoint } from '../../src/ledger/checkpoint.js';
 import { openNote, parseVerifierKey, signNote } from '../../src/ledger/signed-note.js';
 import { openLogIdentity } from '../../src/transparency/log-key.js';
 import { httpLogSource } from '../../src/transparency/log-source.js';
-import { Database } from '../../src/store/better-sqlite3-module.js';
+import { Database } from '../../src/core/better-sqlite3-module.js';
 import { TEST_PASSPHRASE, initInstallation, runCli, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
 
 let installation: Installation;

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { request } from 'node:https';
 import { AcmeClient, AcmeProblemError } from '../../src/device/acme-client.js';
-import { createKeyAndRequest, createRequestForKey } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest, createRequestForKey } from '../../src/pki/certificate-request.js';
 import type { DeviceEvent } from '../../src/device/device-agent.js';
 import { FileIdentityStore, MemoryIdentityStore, type DeviceIdentityStore } from '../../src/device/identity-store.js';
 import { pemDecodeAll, pemEncode } from '../../src/pki/certificate-assembly.js';

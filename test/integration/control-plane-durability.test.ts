@@ -15,9 +15,9 @@ import { setUpInstallation } from '../../src/authority/installation-setup.js';
 import { startControlPlane } from '../../src/api/control-plane.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
-import { Database } from '../../src/store/better-sqlite3-module.js';
-import { WalSync } from '../../src/store/wal-sync.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
+import { Database } from '../../src/core/better-sqlite3-module.js';
+import { WalSync } from '../../src/core/wal-sync.js';
 
 const SYNCHRONOUS_NORMAL = 1;
 const SYNCHRONOUS_FULL = 2;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request as httpsRequest } from 'node:https';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import type { ApiError } from '../../src/cli/api-client.js';
 import { needsOpenssl } from '../support/environment.js';
 import { initInstallation, listAllCertificates, openssl, runCli, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { X509Certificate, createHash } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { parseCheckpoint, type Checkpoint } from '../../src/ledger/checkpoint.js';
 import { decodeLogEntry, type CertificateIssuedEntry, type CertificateRevokedEntry, type LogEntry } from '../../src/ledger/log-entry.js';
 import { leafHash, rootFromLeafHashes, verifyConsistency } from '../../src/ledger/merkle.js';

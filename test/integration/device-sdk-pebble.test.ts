@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { AcmeClient } from '../../src/device/acme-client.js';
 import { orderCertificate } from '../../src/device/certificate-order.js';
-import { createRequestForKey } from '../../src/device/certificate-request.js';
+import { createRequestForKey } from '../../src/pki/certificate-request.js';
 import { Http01Responder } from '../../src/device/http01-responder.js';
 import { HttpsTransport } from '../../src/device/https-transport.js';
 import { inCi } from '../support/environment.js';

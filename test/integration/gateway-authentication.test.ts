@@ -34,7 +34,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { UnauthorizedError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/logger.js';
 import { readEncryptedPrivateKey } from '../../src/keys/encrypted-key-file.js';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { pemEncode } from '../../src/pki/certificate-assembly.js';
 import { canonicalSerialHex } from '../../src/pki/serial-number.js';
 

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import type { ApiError } from '../../src/cli/api-client.js';
 import { NATS_URL, POSTGRES_URL, needsNats, needsOpenssl, needsPostgres } from '../support/environment.js';
 import { initInstallation, listAllCertificates, openssl, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';

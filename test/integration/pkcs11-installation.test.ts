@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pkcs11KeyProvider } from '../../src/keys/key-provider.js';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { needsOpenssl, needsSoftHsm, softHsmModulePath } from '../support/environment.js';
 import { CLI, initInstallation, openssl, opensslOcsp, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
 

@@ -14,7 +14,7 @@ import { setUpInstallation } from '../../src/authority/installation-setup.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/api/control-plane.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { ocspRequest } from '../authority/ocsp-request.js';
 
 function ocspStatus(der: Uint8Array): string {

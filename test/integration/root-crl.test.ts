@@ -11,7 +11,7 @@ import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'n
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { ApiError } from '../../src/cli/api-client.js';
 import { setUpInstallation } from '../../src/authority/installation-setup.js';
 import { loadConfig } from '../../src/core/config.js';

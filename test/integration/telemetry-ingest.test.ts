@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { request } from 'node:https';
 import { randomUUID } from 'node:crypto';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { GatewayIdentity } from '../../src/gateway/gateway-identity.js';
 import { certificateFacts } from '../../src/pki/certificate-facts.js';
 import { pemDecodeAll } from '../../src/pki/certificate-assembly.js';

@@ -21,7 +21,7 @@ import { startControlPlane, type RunningControlPlane } from '../../src/api/contr
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
 import { systemClock } from '../../src/core/clock.js';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { pemEncode } from '../../src/pki/certificate-assembly.js';
 import { DeviceListener } from '../../src/gateway/device-listener.js';
 import { ConnectRateLimit } from '../../src/gateway/connect-rate-limit.js';

@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
-import { createKeyAndRequest } from '../../src/device/certificate-request.js';
+import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { PROBLEM_BASE } from '../../src/core/errors.js';
 import { parseCheckpoint, type Checkpoint } from '../../src/ledger/checkpoint.js';
 import { decodeLogEntry, type CaCertificateEntry, type CertificateIssuedEntry, type CertificateRevokedEntry, type LogEntry } from '../../src/ledger/log-entry.js';

@@ -14,7 +14,7 @@ import { readFileSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AcmeClient, AcmeProblemError } from '../../src/device/acme-client.js';
 import { orderCertificate, type ChallengeSolver } from '../../src/device/certificate-order.js';
-import { createRequestForKey } from '../../src/device/certificate-request.js';
+import { createRequestForKey } from '../../src/pki/certificate-request.js';
 import { readFactoryCredentials, type BatchDevice } from '../../src/device/factory-credentials.js';
 import type { FactoryCredentials } from '../../src/device/device-agent.js';
 import { encodePackedAttestation, keyObjectSigner } from '../../src/protocols/packed-attestation.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateEncryptedKeyFile, loadEncryptedKeyFile } from '../../src/keys/encrypted-key-file.js';
 import { KeyError } from '../../src/keys/key-error.js';
-import type { KeyAlgorithm } from '../../src/keys/signer.js';
+import type { KeyAlgorithm } from '../../src/pki/signer.js';
 import { needsOpenssl } from '../support/environment.js';
 
 const PASSPHRASE = 'correct horse battery staple';

@@ -10,7 +10,7 @@ import pkcs11js from 'pkcs11js';
 import { KeyError } from '../../src/keys/key-error.js';
 import { generatePkcs11KeyPair, openPkcs11Signer } from '../../src/keys/pkcs11-signer.js';
 import type { Pkcs11KeyOptions } from '../../src/keys/pkcs11-signer.js';
-import type { Signer } from '../../src/keys/signer.js';
+import type { Signer } from '../../src/pki/signer.js';
 import { needsSoftHsm, softHsmModulePath } from '../support/environment.js';
 
 const skip = await needsSoftHsm();

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { ManualClock } from '../../src/core/clock.js';
 import { LintError } from '../../src/core/errors.js';
-import type { KeyAlgorithm } from '../../src/keys/signer.js';
+import type { KeyAlgorithm } from '../../src/pki/signer.js';
 import { assembleCertificate } from '../../src/pki/certificate-assembly.js';
 import { lintTbsCertificate } from '../../src/pki/certificate-lint.js';
 import {

@@ -3,7 +3,7 @@
  * to openssl or a TLS server; production signers never do that.
  */
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import type { KeyAlgorithm, Signer } from '../../src/keys/signer.js';
+import type { KeyAlgorithm, Signer } from '../../src/pki/signer.js';
 
 export interface TestSigner extends Signer {
   readonly privateKey: KeyObject;

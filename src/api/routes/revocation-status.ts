@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NotFoundError } from '../../core/errors.js';
-import { UnsupportedMediaTypeError } from '../problem.js';
+import { UnsupportedMediaTypeError } from '../../http/problem.js';
 import { decodeOcspGetPath } from '../../pki/ocsp.js';
 import type { CrlPublisher } from '../../authority/crl-publisher.js';
 import type { OcspResponder } from '../../authority/ocsp-responder.js';

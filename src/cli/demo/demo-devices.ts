@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createKeyAndRequest } from '../../device/certificate-request.js';
+import { createKeyAndRequest } from '../../pki/certificate-request.js';
 import type { ApiClient } from '../api-client.js';
 
 export interface DemoDevice {

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { sendProblem, problemFor } from '../../api/problem.js';
+import { sendProblem, problemFor } from '../../http/problem.js';
 import { BadRequestError, PROBLEM_BASE } from '../../core/errors.js';
 import { describeIssues } from './owner-only-file.js';
 import type { ChallengeRefusal, PairingChallenges } from './pairing-challenge.js';

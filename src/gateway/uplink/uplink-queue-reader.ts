@@ -4,7 +4,7 @@
  * commits), and acknowledgements and discards go back to the queue's owner, which counts and
  * deletes them. Until they are deleted, this reader skips them itself.
  */
-import { Database } from '../../store/better-sqlite3-module.js';
+import { Database } from '../../core/better-sqlite3-module.js';
 import { decodeBatches, messageId, SELECT_BATCHES, type BatchRow } from './uplink-batch-rows.js';
 import type { QueuedMessage } from './uplink-queue.js';
 

@@ -31,7 +31,7 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Database } from '../../store/better-sqlite3-module.js';
+import { Database } from '../../core/better-sqlite3-module.js';
 import { BATCH_TABLE, decodeBatches, encodeBatch, messageId, SELECT_BATCHES, type BatchRow } from './uplink-batch-rows.js';
 
 export interface UplinkMessage {

@@ -9,7 +9,7 @@ import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } f
 import canonicalize from 'canonicalize';
 import { z } from 'zod';
 import { HearthError } from '../../core/errors.js';
-import type { Signer } from '../../keys/signer.js';
+import type { Signer } from '../../pki/signer.js';
 import { MAX_BATCH_SIZE, checkManufacturer, checkModel, checkSerial } from './factory-names.js';
 import { isSetupCodeHash } from './setup-code-hash.js';
 

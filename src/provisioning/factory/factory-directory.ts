@@ -20,7 +20,7 @@ import type { Clock } from '../../core/clock.js';
 import { generateEncryptedKeyFile, loadEncryptedKeyFile, readEncryptedPrivateKey } from '../../keys/encrypted-key-file.js';
 import { KeyError } from '../../keys/key-error.js';
 import { encryptPrivateKeyPem } from '../../keys/pbes2.js';
-import type { Signer } from '../../keys/signer.js';
+import type { Signer } from '../../pki/signer.js';
 import { CA_KEY, createAttestationIntermediate, createAttestationRoot, generateCaKeys } from './attestation-certificates.js';
 import { sha256Hex } from './batch-manifest.js';
 import { FactoryError } from './factory-error.js';

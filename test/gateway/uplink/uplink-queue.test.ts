@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Database } from '../../../src/store/better-sqlite3-module.js';
+import { Database } from '../../../src/core/better-sqlite3-module.js';
 import { UplinkQueue, type UplinkMessage, type UplinkQueueOptions } from '../../../src/gateway/uplink/uplink-queue.js';
 import { decodeBatches, messageId, SELECT_BATCHES, type BatchRow } from '../../../src/gateway/uplink/uplink-batch-rows.js';
 

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Database } from '../../../src/store/better-sqlite3-module.js';
+import { Database } from '../../../src/core/better-sqlite3-module.js';
 import { Uplink, type UplinkOptions } from '../../../src/gateway/uplink/uplink.js';
 import { decodeBatches, SELECT_BATCHES, type BatchRow } from '../../../src/gateway/uplink/uplink-batch-rows.js';
 

@@ -5,10 +5,10 @@
  */
 import 'reflect-metadata';
 import { createPublicKey, sign, webcrypto, type KeyObject } from 'node:crypto';
-import type { KeyAlgorithm } from '../keys/signer.js';
-import { bitString, contextTag, octetString, oid, sequence, set, smallInteger, tlv } from '../pki/der-writer.js';
-import { encodeGeneralNames, encodeName } from '../pki/name.js';
-import { signatureAlgorithmDer } from '../pki/signature-algorithm.js';
+import type { KeyAlgorithm } from './signer.js';
+import { bitString, contextTag, octetString, oid, sequence, set, smallInteger, tlv } from './der-writer.js';
+import { encodeGeneralNames, encodeName } from './name.js';
+import { signatureAlgorithmDer } from './signature-algorithm.js';
 import * as x509 from '@peculiar/x509';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);

@@ -1,5 +1,5 @@
 /**
- * The one way every CA, the OCSP responder and the log sign anything. Implementations keep the
+ * The one way every CA, the OCSP responder and the log sign anything. Implementations (in keys/) keep the
  * private key where it lives (an encrypted file, a PKCS#11 token) and never expose it.
  */
 export type KeyAlgorithm = 'ECDSA-P256' | 'ECDSA-P384' | 'Ed25519';
