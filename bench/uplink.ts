@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setUpInstallation } from '../src/authority/installation-setup.js';
-import { startControlPlane } from '../src/api/control-plane.js';
+import { startControlPlane } from '../src/control-plane/control-plane.js';
 import { ApiClient } from '../src/cli/api-client.js';
 import { loadConfig } from '../src/core/config.js';
 import { createLogger } from '../src/core/logger.js';

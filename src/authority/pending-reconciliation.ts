@@ -21,22 +21,29 @@ export async function reconcilePendingCertificates(store: Store, clock: Clock, g
   return store.abandonPendingCertificates(new Date(clock.now().getTime() - graceMs));
 }
 
-/**
- * Reconciles once now and then every grace period (a crash followed by a quick restart leaves
- * rows younger than the grace period); returns the function that stops it.
- */
-export async function startPendingReconciliation(store: Store, clock: Clock, logger: Logger, graceMs = PENDING_GRACE_MS): Promise<() => void> {
-  const run = async (): Promise<number> => {
-    const abandoned = await reconcilePendingCertificates(store, clock, graceMs);
+/** Reconciles and says what it abandoned; the composition root runs it at start and every grace period. */
+export class PendingReconciliation {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    readonly graceMs = PENDING_GRACE_MS,
+  ) {}
+
+  /** Once, at start: how many rows a crash left is always logged. */
+  async atStart(): Promise<void> {
+    this.logger.info({ abandoned: await this.run() }, 'pending certificates reconciled at start');
+  }
+
+  /**
+   * Again every grace period: a crash followed by a quick restart leaves rows younger than the
+   * grace period, which the start-up pass must leave alone.
+   */
+  async run(): Promise<number> {
+    const abandoned = await reconcilePendingCertificates(this.store, this.clock, this.graceMs);
     if (abandoned.length > 0) {
-      logger.warn({ abandoned: abandoned.length, serials: abandoned.slice(0, 100).map((row) => row.serial) }, 'pending certificates left by a crash were marked abandoned (OCSP answers revoked)');
+      this.logger.warn({ abandoned: abandoned.length, serials: abandoned.slice(0, 100).map((row) => row.serial) }, 'pending certificates left by a crash were marked abandoned (OCSP answers revoked)');
     }
     return abandoned.length;
-  };
-  logger.info({ abandoned: await run() }, 'pending certificates reconciled at start');
-  const timer = setInterval(() => {
-    run().catch((err) => logger.error({ err }, 'reconciling pending certificates failed'));
-  }, graceMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  }
 }

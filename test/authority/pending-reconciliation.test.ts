@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { reconcilePendingCertificates, startPendingReconciliation, PENDING_GRACE_MS } from '../../src/authority/pending-reconciliation.js';
+import { reconcilePendingCertificates, PendingReconciliation, PENDING_GRACE_MS } from '../../src/authority/pending-reconciliation.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { createLogger } from '../../src/core/logger.js';
 import { openStore } from '../../src/store/open-store.js';
@@ -51,8 +51,7 @@ test('start-up reconciliation logs how many rows it abandoned', async () => {
     await pending(store, '0d', START);
     await pending(store, '0e', START);
     clock.advance(PENDING_GRACE_MS * 2);
-    const stop = await startPendingReconciliation(store, clock, createLogger('info', sink));
-    stop();
+    await new PendingReconciliation(store, clock, createLogger('info', sink)).atStart();
     const summary = lines.find((line) => line.msg === 'pending certificates reconciled at start');
     assert.equal(summary?.abandoned, 2);
     const warning = lines.find((line) => line.level === 40);

@@ -15,7 +15,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setUpInstallation } from '../../src/authority/installation-setup.js';
-import { startControlPlane, type RunningControlPlane } from '../../src/api/control-plane.js';
+import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { createApiToken } from '../../src/access/api-tokens.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';

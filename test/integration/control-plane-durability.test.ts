@@ -12,7 +12,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setUpInstallation } from '../../src/authority/installation-setup.js';
-import { startControlPlane } from '../../src/api/control-plane.js';
+import { startControlPlane } from '../../src/control-plane/control-plane.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
 import { createKeyAndRequest } from '../../src/pki/certificate-request.js';

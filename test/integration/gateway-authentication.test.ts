@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { setUpInstallation } from '../../src/authority/installation-setup.js';
-import { startControlPlane, type RunningControlPlane } from '../../src/api/control-plane.js';
+import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { GatewayCertificates } from '../../src/access/gateway-certificate.js';
 import { createApiToken } from '../../src/access/api-tokens.js';
 import { loadConfig } from '../../src/core/config.js';

@@ -10,7 +10,7 @@ import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setUpInstallation } from '../../src/authority/installation-setup.js';
-import { startControlPlane } from '../../src/api/control-plane.js';
+import { startControlPlane } from '../../src/control-plane/control-plane.js';
 import { loadConfig } from '../../src/core/config.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { createLogger } from '../../src/core/logger.js';

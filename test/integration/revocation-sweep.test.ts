@@ -11,7 +11,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { BasicOCSPResponse, OCSPResponse } from '@peculiar/asn1-ocsp';
 import { CertificateList } from '@peculiar/asn1-x509';
 import { setUpInstallation } from '../../src/authority/installation-setup.js';
-import { startControlPlane, type RunningControlPlane } from '../../src/api/control-plane.js';
+import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
 import { createKeyAndRequest } from '../../src/pki/certificate-request.js';

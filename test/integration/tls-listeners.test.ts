@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setUpInstallation } from '../../src/authority/installation-setup.js';
-import { startControlPlane, type RunningControlPlane } from '../../src/api/control-plane.js';
+import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
 import { systemClock } from '../../src/core/clock.js';

@@ -5,6 +5,7 @@
  * a token is never sent in the clear to read them.
  */
 import type { FastifyInstance } from 'fastify';
+import type { Store } from '../../store/store.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import { authenticateFirst, type Authenticate } from '../route-authentication.js';
 
@@ -15,6 +16,18 @@ export function registerOperationalRoutes(app: FastifyInstance, ready: () => Pro
     if (problem) return reply.status(503).send({ status: 'unavailable', detail: problem });
     return { status: 'ready' };
   });
+}
+
+/** Readiness as the store decides it: a read that answers, or the problem /readyz reports. */
+export function storeReachability(store: Pick<Store, 'getCertificate'>): () => Promise<string | undefined> {
+  return async () => {
+    try {
+      await store.getCertificate('00');
+      return undefined;
+    } catch {
+      return 'store unreachable';
+    }
+  };
 }
 
 export function registerMetricsRoute(app: FastifyInstance, metrics: ControlPlaneMetrics, authenticate: Authenticate): void {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { Command } from 'commander';
 import { setUpInstallation } from '../../authority/installation-setup.js';
-import { startControlPlane, type RunningControlPlane } from '../../api/control-plane.js';
+import { startControlPlane, type RunningControlPlane } from '../../control-plane/control-plane.js';
 import { createLogger } from '../../core/logger.js';
 import { loadConfig } from '../../core/config.js';
 import { randomBytes } from 'node:crypto';

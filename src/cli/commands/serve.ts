@@ -1,6 +1,6 @@
 /** `hearth serve`: runs the control plane of a data directory until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
-import { startControlPlane } from '../../api/control-plane.js';
+import { startControlPlane } from '../../control-plane/control-plane.js';
 import { createLogger } from '../../core/logger.js';
 import { dataDirFrom, readInstallation } from '../installation.js';
 import { assertPrivateDataDirectory } from '../private-directory.js';
