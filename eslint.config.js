@@ -1,5 +1,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import boundaries from 'eslint-plugin-boundaries';
+import { boundaryConfig } from './eslint.boundaries.js';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.cache/', 'coverage/', '.scratch/', '.stryker-tmp/', 'reports/'] },
@@ -13,4 +15,5 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  ...boundaryConfig(boundaries),
 );
