@@ -21,7 +21,7 @@ export function serverApp(logger: Logger, metrics: ControlPlaneMetrics, server: 
     logController: new LogController({ disableRequestLogging: true }),
     // Fastify's own refusals (a malformed URL, a path parameter over its length) and Node's (a
     // request line or headers it cannot parse) are problem documents like every other error.
-    frameworkErrors: (error, request, reply) => sendProblem(reply, problemFor(error, request)),
+    frameworkErrors: (error, request, reply) => void sendProblem(reply, problemFor(error, request)),
     clientErrorHandler: answerClientError,
     ...options,
   });

@@ -21,6 +21,11 @@ export interface RevocationFanOutParts {
   caNames: ReadonlySet<string>;
 }
 
+/** A field of a bus event as text: events cross process boundaries as JSON, so nothing is assumed. */
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
+}
+
 export class RevocationFanOut {
   constructor(private readonly parts: RevocationFanOutParts) {}
 
@@ -48,10 +53,10 @@ export class RevocationFanOut {
     const subscription = await bus.subscribe('cert.revoked', async (event) => {
       if (event.data.origin === authority.origin) return; // delivered by the listener above
       await this.deliver({
-        serial: String(event.data.serial ?? ''),
-        ca: String(event.data.ca ?? ''),
+        serial: text(event.data.serial) ?? '',
+        ca: text(event.data.ca) ?? '',
         identifier: typeof event.data.identifier === 'string' ? event.data.identifier : null,
-        revokedAt: String(event.data.revokedAt ?? event.occurredAt),
+        revokedAt: text(event.data.revokedAt) ?? event.occurredAt,
         notAfter: typeof event.data.notAfter === 'string' ? event.data.notAfter : null,
       });
     });

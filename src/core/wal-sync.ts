@@ -43,7 +43,7 @@ export class WalSync {
       try {
         fd = this.wal();
       } catch (err) {
-        return reject(err as Error);
+        return reject(err);
       }
       fdatasync(fd, (err) => (err ? reject(err) : resolve()));
     }).finally(() => {

@@ -179,7 +179,7 @@ export class AcmeClient {
   private problem(response: HttpsResponse): AcmeProblemError {
     let body: AcmeProblemBody = {};
     try {
-      body = json(response) as AcmeProblemBody;
+      body = json(response);
     } catch {
       // A proxy's HTML error page: the status says enough.
     }

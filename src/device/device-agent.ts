@@ -15,7 +15,7 @@ import { DEFAULT_BACKOFF, withBackoff, type BackoffOptions } from './backoff.js'
 import { createRequestForKey } from '../pki/certificate-request.js';
 import { orderCertificate, type ChallengeSolver } from './certificate-order.js';
 import { HttpsTransport, TransportError } from './https-transport.js';
-import type { DeviceIdentityStore, DeviceState } from './identity-store.js';
+import type { DeviceIdentityStore } from './identity-store.js';
 import { chooseRenewalTime, defaultWindow } from './renewal-plan.js';
 
 export interface FactoryCredentials {
@@ -202,7 +202,7 @@ export class DeviceAgent {
     await this.options.store.writeCertificate(result.pem);
     const credentials = (await this.credentials()) as DeviceCredentials;
     const state = await this.options.store.readState();
-    await this.options.store.writeState({ accountUrl: state.accountUrl, directoryUrl: state.directoryUrl, certificateSerial: credentials.serial, notAfter: credentials.notAfter.toISOString() } as DeviceState);
+    await this.options.store.writeState({ accountUrl: state.accountUrl, directoryUrl: state.directoryUrl, certificateSerial: credentials.serial, notAfter: credentials.notAfter.toISOString() });
     this.options.onEvent?.({ type: kind, serial: credentials.serial, notAfter: credentials.notAfter, ms: performance.now() - started });
     return credentials;
   }

@@ -98,7 +98,7 @@ function check(entry: unknown): LogEntry {
     const issue = result.error.issues[0];
     throw new LogEntryError(`not a valid ${typeof kind === 'string' ? kind : 'log'} entry: ${issue ? `${issue.path.join('.') || '(entry)'}: ${issue.message}` : 'invalid'}`);
   }
-  return result.data as LogEntry;
+  return result.data;
 }
 
 /** The leaf bytes: UTF-8 of the canonical JSON. Refuses an entry that does not fit its kind. */

@@ -56,7 +56,7 @@ export function pemDecodeSingle(pem: string, labels: readonly string[]): Uint8Ar
   const block = blocks[0]!;
   if (!labels.includes(block[1]!)) throw new Error(`the PEM block is labelled "${block[1]}", not ${labels.map((l) => `"${l}"`).join(' or ')}`);
   if (pem.slice(0, block.index).trim() !== '') throw new Error('text precedes the PEM block');
-  if (pem.slice(block.index! + block[0].length).trim() !== '') throw new Error('text follows the PEM block');
+  if (pem.slice(block.index + block[0].length).trim() !== '') throw new Error('text follows the PEM block');
   return pemDecode(block[0], block[1]!);
 }
 

@@ -30,14 +30,14 @@ export interface KeyAndRequest {
 }
 
 const ALGORITHMS: Record<RequestKeyType, { key: EcKeyGenParams | Algorithm; sign: EcdsaParams | Algorithm }> = {
-  'ECDSA-P256': { key: { name: 'ECDSA', namedCurve: 'P-256' } as EcKeyGenParams, sign: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams },
-  'ECDSA-P384': { key: { name: 'ECDSA', namedCurve: 'P-384' } as EcKeyGenParams, sign: { name: 'ECDSA', hash: 'SHA-384' } as EcdsaParams },
+  'ECDSA-P256': { key: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } },
+  'ECDSA-P384': { key: { name: 'ECDSA', namedCurve: 'P-384' }, sign: { name: 'ECDSA', hash: 'SHA-384' } },
   Ed25519: { key: { name: 'Ed25519' }, sign: { name: 'Ed25519' } },
 };
 
 export async function createKeyAndRequest(input: CertificateRequestInput): Promise<KeyAndRequest> {
   const algorithm = ALGORITHMS[input.keyType ?? 'ECDSA-P256'];
-  const keys = (await webcrypto.subtle.generateKey(algorithm.key as EcKeyGenParams, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(algorithm.key as EcKeyGenParams, true, ['sign', 'verify']));
   const names: x509.JsonGeneralName[] = [
     ...(input.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(input.uris ?? []).map((value) => ({ type: 'url' as const, value })),

@@ -57,7 +57,7 @@ export function parseDeviceId(value: string): DeviceId {
   return { vendor, model, serial };
 }
 
-export function isDeviceId(value: unknown): value is string {
+export function isDeviceId(value: unknown): boolean {
   if (typeof value !== 'string') return false;
   try {
     parseDeviceId(value);

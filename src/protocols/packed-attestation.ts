@@ -63,10 +63,10 @@ function hashFor(alg: number): string | null {
 /** A COSE_Key (RFC 9053 7.1, 7.2) of an EC2 P-256/P-384 or OKP Ed25519 public key, to SPKI. */
 function coseKeyToSpki(key: unknown): Uint8Array {
   if (!(key instanceof Map)) throw new AttestationFormatError('the credential public key is not a COSE_Key map');
-  const kty = key.get(1);
-  const crv = key.get(-1);
-  const x = key.get(-2);
-  const y = key.get(-3);
+  const kty: unknown = key.get(1);
+  const crv: unknown = key.get(-1);
+  const x: unknown = key.get(-2);
+  const y: unknown = key.get(-3);
   const b64 = (value: unknown, what: string, length: number): string => {
     if (!(value instanceof Uint8Array) || value.length !== length) throw new AttestationFormatError(`the credential key's ${what} is not ${length} bytes`);
     return Buffer.from(value).toString('base64url');

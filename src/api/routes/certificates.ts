@@ -9,7 +9,7 @@ import { canonicalSerialHex } from '../../pki/serial-number.js';
 import { ISSUING_CAS } from '../../core/data-dir-layout.js';
 import { BadRequestError, NotFoundError } from '../../core/errors.js';
 import type { Authority, IssuedCertificate } from '../../authority/authority.js';
-import type { CertificateRecord, CertificateState, RevocationReason, Store } from '../../store/store.js';
+import type { CertificateRecord, CertificateState, Store } from '../../store/store.js';
 import { REVOCATION_REASONS, type RevocationReasonName } from '../../pki/revocation-reason.js';
 import type { Permission } from '../../access/principal.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
@@ -48,7 +48,7 @@ function pem(der: Uint8Array): string {
 }
 
 const reasonName = (code: number | null): string | null =>
-  code === null ? null : ((Object.entries(REVOCATION_REASONS).find(([, c]) => c === code)?.[0] as string | undefined) ?? String(code));
+  code === null ? null : ((Object.entries(REVOCATION_REASONS).find(([, c]) => c === code)?.[0]) ?? String(code));
 
 function view(record: CertificateRecord, chain?: Uint8Array[]) {
   return {
@@ -154,7 +154,7 @@ export function registerCertificateRoutes(
       const reasonKey = request.body?.reason ?? 'unspecified';
       const reason = REVOCATION_REASONS[reasonKey];
       if (reason === undefined) throw new BadRequestError(`unknown revocation reason ${reasonKey}`);
-      const record = await deps.authority.revoke(canonicalSerialHex(request.params.serial), reason as RevocationReason);
+      const record = await deps.authority.revoke(canonicalSerialHex(request.params.serial), reason);
       deps.metrics.revoked.inc({ reason: reasonKey });
       return view(record);
     },

@@ -109,7 +109,7 @@ export function registerTransparencyLogRoutes(app: FastifyInstance, deps: Transp
       } else {
         [entry] = await store.getLogEntries(request.query.index as number, (request.query.index as number) + 1);
       }
-      const index = entry?.index ?? (request.query.index as number);
+      const index = entry ? entry.index : (request.query.index as number);
       if (index >= size || !entry) throw new BadRequestError(`leaf ${index} is not in the tree of size ${size}`, 'beyond-tree');
       return { index, size, leafHash: b64(entry.leafHash), hashes: (await inclusionProof(store, index, size)).map(b64) };
     },

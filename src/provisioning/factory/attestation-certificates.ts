@@ -55,11 +55,11 @@ function caName(manufacturer: string, commonName: string): x509.Name {
 }
 
 export function generateCaKeys(): Promise<CryptoKeyPair> {
-  return webcrypto.subtle.generateKey(CA_KEY, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
+  return webcrypto.subtle.generateKey(CA_KEY, true, ['sign', 'verify']);
 }
 
 export function generateDeviceKeys(): Promise<CryptoKeyPair> {
-  return webcrypto.subtle.generateKey(DEVICE_KEY, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
+  return webcrypto.subtle.generateKey(DEVICE_KEY, true, ['sign', 'verify']);
 }
 
 export async function createAttestationRoot(manufacturer: string, keys: CryptoKeyPair, now: Date): Promise<x509.X509Certificate> {

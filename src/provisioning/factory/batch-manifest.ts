@@ -94,7 +94,7 @@ function check(value: unknown): BatchManifest {
     if (seen.has(device.serial)) throw new ManifestError(`devices.${index}.serial: "${device.serial}" appears more than once`);
     seen.add(device.serial);
   }
-  return result.data as BatchManifest;
+  return result.data;
 }
 
 /** The canonical bytes of a manifest; refuses one that does not fit the format. */

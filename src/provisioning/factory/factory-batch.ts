@@ -78,7 +78,7 @@ export async function makeBatch(options: BatchOptions): Promise<BatchResult> {
 
   return populateFresh(outDir, async () => {
     await mkdir(join(outDir, 'devices'), { mode: 0o755 });
-    const outputs: DeviceOutput[] = new Array(count);
+    const outputs = new Array<DeviceOutput>(count);
     let next = 0;
     let done = 0;
     const worker = async (): Promise<void> => {

@@ -172,7 +172,7 @@ export async function createFactory(dir: string, manufacturer: string, passphras
 
     const manifestSigner = await generateEncryptedKeyFile(join(dir, files.manifestKey), 'Ed25519', passphrase);
     const spki = await manifestSigner.publicKeySpki();
-    await writePublicFile(join(dir, files.manifestPublicKey), createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }) as string);
+    await writePublicFile(join(dir, files.manifestPublicKey), createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }));
 
     const description: FactoryDescription = { format: FACTORY_FORMAT, version: 1, manufacturer, ...subject, createdAt: now.toISOString(), files };
     await writePublicFile(join(dir, FACTORY_FILE), JSON.stringify(description, null, 2) + '\n');
@@ -204,7 +204,7 @@ export async function readFactoryDescription(dir: string): Promise<FactoryDescri
     throw new FactoryError(`${path}: ${issue?.path.join('.') || 'file'}: ${issue?.message ?? 'invalid'}`, 'factory-unreadable');
   }
   checkManufacturer(result.data.manufacturer);
-  return result.data as FactoryDescription;
+  return result.data;
 }
 
 /**
