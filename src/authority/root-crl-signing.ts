@@ -16,7 +16,8 @@ import { ROOT_KEY, loadRootKey } from './root-key.js';
 import { assertRootSigner, loadRootCrl, readRootCrl, signRootCrl, writeRootCrl, type RootCrl } from './root-crl.js';
 
 /** Reasons that make sense for a CA certificate in a complete CRL (no removeFromCRL, no hold). */
-const CA_REVOCATION_REASONS: readonly RevocationReasonName[] = ['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn'];
+/** The reasons an issuing CA may be revoked for on the root CRL. */
+export const CA_REVOCATION_REASONS: readonly RevocationReasonName[] = ['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn'];
 
 export interface RootCrlRequest {
   layout: DataDirLayout;

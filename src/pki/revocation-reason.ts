@@ -13,6 +13,12 @@ export const REVOCATION_REASONS = {
 } as const;
 
 export type RevocationReasonName = keyof typeof REVOCATION_REASONS;
+
+/** The reasons a revocation may be asked for: removeFromCRL belongs to delta CRLs and
+ * certificateHold would promise an un-revoke Hearth does not offer. */
+export const REQUESTABLE_REVOCATION_REASONS: readonly RevocationReasonName[] = (Object.keys(REVOCATION_REASONS) as RevocationReasonName[]).filter(
+  (r) => r !== 'removeFromCRL' && r !== 'certificateHold',
+);
 export type RevocationReasonCode = (typeof REVOCATION_REASONS)[RevocationReasonName];
 
 const CODES: ReadonlySet<number> = new Set(Object.values(REVOCATION_REASONS));

@@ -226,12 +226,13 @@ describe('control plane over HTTP with openssl', { skip }, () => {
     const verified = openssl(['verify', '-CAfile', ca('root'), '-untrusted', out, out]);
     assert.equal(verified.status, 0, verified.out);
     const unknownProfile = runCli(['cert', 'issue', '--dir', installation.dir, '--csr', csr, '--profile', 'root'], env);
-    assert.equal(unknownProfile.status, 2);
-    assert.match(unknownProfile.stderr, /400/);
+    assert.equal(unknownProfile.status, 1);
+    assert.match(unknownProfile.stderr, /expected one of device, gateway, service/);
 
     const { view } = await issueDevice(5);
     const list = runCli(['cert', 'list', '--dir', installation.dir, '--identifier', deviceId(5)], env);
     assert.equal(list.status, 0, list.stderr);
+    assert.match(list.stdout, /^serial +state +profile +not after +identifier\n/);
     assert.match(list.stdout, new RegExp(`${view.serial}\\s+issued`));
     const revoke = runCli(['cert', 'revoke', view.serial, '--dir', installation.dir, '--reason', 'cessationOfOperation'], env);
     assert.equal(revoke.status, 0, revoke.stderr);

@@ -10,16 +10,14 @@ import { ISSUING_CAS } from '../../core/data-dir-layout.js';
 import { BadRequestError, NotFoundError } from '../../core/errors.js';
 import type { Authority, IssuedCertificate } from '../../authority/authority.js';
 import type { CertificateRecord, CertificateState, Store } from '../../store/store.js';
-import { REVOCATION_REASONS, type RevocationReasonName } from '../../pki/revocation-reason.js';
+import { REQUESTABLE_REVOCATION_REASONS, REVOCATION_REASONS, type RevocationReasonName } from '../../pki/revocation-reason.js';
 import type { Permission } from '../../access/principal.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import { authenticateFirst, type Authenticate } from '../route-authentication.js';
 
 const SERIAL = '^[0-9a-fA-F]{1,40}$';
 
-/** removeFromCRL belongs to delta CRLs and certificateHold would promise an un-revoke Hearth
- * does not offer, so neither can be requested. */
-const REQUESTABLE_REASONS = Object.keys(REVOCATION_REASONS).filter((r) => r !== 'removeFromCRL' && r !== 'certificateHold');
+const REQUESTABLE_REASONS = [...REQUESTABLE_REVOCATION_REASONS];
 
 const certificateView = {
   type: 'object',

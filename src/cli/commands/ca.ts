@@ -3,7 +3,9 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { readSecret } from '../../authority/installation-config.js';
 import { exportRootKey } from '../../authority/root-key.js';
-import { resignRootCrl } from '../../authority/root-crl-signing.js';
+import { CA_REVOCATION_REASONS, resignRootCrl } from '../../authority/root-crl-signing.js';
+import { ISSUING_CAS } from '../../core/data-dir-layout.js';
+import { choiceOption } from '../choices.js';
 import { systemClock } from '../../core/clock.js';
 import { dataDirFrom, readInstallation } from '../installation.js';
 
@@ -29,8 +31,8 @@ export function registerCaCommands(program: Command): void {
     .description("re-sign the root CA's CRL (ca/root.crl, served at /crl/root.crl) with the offline root key; with --revoke-ca, revoke an issuing CA")
     .option('--dir <dir>', 'data directory (default $HEARTH_DIR or ./.hearth)')
     .option('--root-key <file>', 'the root CA key file, when it is no longer in the data directory')
-    .option('--revoke-ca <name>', 'add this issuing CA (devices or services) to the root CRL: every certificate under it stops verifying')
-    .option('--reason <reason>', 'RFC 5280 reason for --revoke-ca, e.g. keyCompromise, cACompromise, superseded (default unspecified)')
+    .addOption(choiceOption('--revoke-ca <name>', 'add this issuing CA to the root CRL: every certificate under it stops verifying', ISSUING_CAS))
+    .addOption(choiceOption('--reason <reason>', 'RFC 5280 reason for --revoke-ca (default unspecified)', CA_REVOCATION_REASONS))
     .action(async (opts) => {
       const { layout, config } = readInstallation(dataDirFrom(opts.dir));
       const crl = await resignRootCrl({

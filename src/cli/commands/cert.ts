@@ -1,7 +1,13 @@
 /** `hearth cert issue|show|revoke|list|renew-early`: the certificate resources of the REST API. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { ISSUING_CAS } from '../../core/data-dir-layout.js';
+import { REQUESTABLE_REVOCATION_REASONS } from '../../pki/revocation-reason.js';
 import { clientFor } from '../api-connection.js';
+import { choiceOption } from '../choices.js';
+
+const PROFILES = ['device', 'gateway', 'service'];
+const STATES = ['pending', 'issued', 'revoked'];
 
 interface CertificateView {
   serial: string;
@@ -24,7 +30,7 @@ export function registerCertCommands(program: Command): void {
   common(cert.command('issue'))
     .description('issue a certificate from a PKCS#10 CSR')
     .requiredOption('--csr <file>', 'CSR in PEM')
-    .requiredOption('--profile <profile>', 'device | gateway | service')
+    .addOption(choiceOption('--profile <profile>', 'certificate profile', PROFILES).makeOptionMandatory())
     .option('--out <file>', 'write certificate + chain PEM here instead of stdout')
     .action(async (opts) => {
       const view = await clientFor(opts).call<CertificateView>('POST', '/api/v1/certificates', { csr: readFileSync(opts.csr, 'utf8'), profile: opts.profile });
@@ -46,7 +52,7 @@ export function registerCertCommands(program: Command): void {
 
   common(cert.command('revoke <serial>'))
     .description('revoke a certificate')
-    .option('--reason <reason>', 'RFC 5280 reason: unspecified, keyCompromise, superseded, cessationOfOperation, ...', 'unspecified')
+    .addOption(choiceOption('--reason <reason>', 'RFC 5280 reason', REQUESTABLE_REVOCATION_REASONS).default('unspecified'))
     .action(async (serial: string, opts) => {
       const view = await clientFor(opts).call<CertificateView>('POST', `/api/v1/certificates/${encodeURIComponent(serial)}/revoke`, { reason: opts.reason });
       console.log(`revoked ${view.serial} (${view.identifier}) at ${view.revokedAt}, reason ${view.revocationReason}`);
@@ -55,21 +61,24 @@ export function registerCertCommands(program: Command): void {
   common(cert.command('list'))
     .description('list certificates')
     .option('--identifier <id>', 'only this identifier')
-    .option('--state <state>', 'pending | issued | revoked')
-    .option('--ca <ca>', 'devices | services')
+    .addOption(choiceOption('--state <state>', 'only certificates in this state', STATES))
+    .addOption(choiceOption('--ca <ca>', 'only certificates of this issuing CA', ISSUING_CAS))
     .option('--limit <n>', 'page size', '100')
     .option('--after <serial>', 'continue after this serial')
     .action(async (opts) => {
       const query = new URLSearchParams();
       for (const key of ['identifier', 'state', 'ca', 'limit', 'after'] as const) if (opts[key]) query.set(key, String(opts[key]));
       const page = await clientFor(opts).call<{ items: CertificateView[]; next: string | null }>('GET', `/api/v1/certificates?${query}`);
-      for (const item of page.items) console.log(`${item.serial}  ${item.state.padEnd(8)} ${item.profile.padEnd(8)} ${item.notAfter}  ${item.identifier}`);
+      const serialWidth = Math.max('serial'.length, ...page.items.map((item) => item.serial.length));
+      const line = (serial: string, state: string, profile: string, notAfter: string, identifier: string) => `${serial.padEnd(serialWidth)}  ${state.padEnd(8)} ${profile.padEnd(8)} ${notAfter.padEnd(24)}  ${identifier}`;
+      console.log(line('serial', 'state', 'profile', 'not after', 'identifier'));
+      for (const item of page.items) console.log(line(item.serial, item.state, item.profile, item.notAfter, item.identifier));
       if (page.next) console.log(`more: --after ${page.next}`);
     });
 
   common(cert.command('renew-early [serials...]'))
     .description('ask ACME clients to renew now: move the renewal window (RFC 9773) of the named certificates, or of all of one CA, to the next --within seconds')
-    .option('--ca <ca>', 'every live certificate of this CA (devices | services) instead of named serials')
+    .addOption(choiceOption('--ca <ca>', 'every live certificate of this CA instead of named serials', ISSUING_CAS))
     .option('--issued-before <time>', 'with --ca: only certificates issued before this ISO 8601 time')
     .option('--within <seconds>', 'spread the renewals over this many seconds from now', '3600')
     .option('--explanation <url>', 'an https URL shown to subscribers as the reason')

@@ -5,9 +5,10 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { ImportOutcome } from '../../provisioning/manifest-import.js';
 import { clientFor } from '../api-connection.js';
+import { choiceArgument, choiceOption } from '../choices.js';
 import { registerSimulateCommand } from './simulate.js';
 
 interface ManufacturerView {
@@ -18,6 +19,8 @@ interface ManufacturerView {
   roots: { sha256: string; subject: string; notAfter: string }[];
 }
 
+
+const ON_OFF = ['on', 'off'];
 
 const common = (c: Command) => c.option('--dir <dir>', 'data directory (for the root certificate and the API address)').option('--url <url>', 'API base URL');
 
@@ -72,23 +75,23 @@ export function registerProvisioningCommands(program: Command): void {
       printManufacturer(await clientFor(opts).call<ManufacturerView>('POST', `/api/v1/manufacturers/${encodeURIComponent(name)}/roots`, { rootsPem: readFileSync(opts.root, 'utf8') }));
     });
 
-  common(manufacturer.command('group <name> <on|off>'))
+  common(manufacturer.command('group <name>'))
+    .addArgument(choiceArgument('<state>', 'on or off', ON_OFF))
     .description("turn the manufacturer's enrollment group on or off")
     .action(async (name: string, state: string, opts) => {
-      if (state !== 'on' && state !== 'off') throw new Error('say on or off');
       printManufacturer(await clientFor(opts).call<ManufacturerView>('PATCH', `/api/v1/manufacturers/${encodeURIComponent(name)}`, { allowAnyDevice: state === 'on' }));
     });
 
-  common(manufacturer.command('legacy-attestation <name> <on|off>'))
+  common(manufacturer.command('legacy-attestation <name>'))
+    .addArgument(choiceArgument('<state>', 'on or off', ON_OFF))
     .description('turn the WebAuthn 8.2.1 opt-out for legacy factory certificates on or off')
     .action(async (name: string, state: string, opts) => {
-      if (state !== 'on' && state !== 'off') throw new Error('say on or off');
       printManufacturer(await clientFor(opts).call<ManufacturerView>('PATCH', `/api/v1/manufacturers/${encodeURIComponent(name)}`, { legacyAttestationCertificates: state === 'on' }));
     });
 
   common(manufacturer.command('revoke-factory-cert <name> <cert>'))
     .description("revoke a factory certificate (a PEM file, or the SHA-256 of its DER): the device is cut off at once (its live certificates revoked) and can no longer enroll or renew")
-    .addOption(new Option('--reason <reason>', 'RFC 5280 reason, given to the device certificates too').choices(['keyCompromise', 'cessationOfOperation']).default('keyCompromise'))
+    .addOption(choiceOption('--reason <reason>', 'RFC 5280 reason, given to the device certificates too', ['keyCompromise', 'cessationOfOperation']).default('keyCompromise'))
     .action(async (name: string, cert: string, opts) => {
       const digest = /^[0-9a-fA-F]{64}$/.test(cert) ? cert : createHash('sha256').update(new X509Certificate(readFileSync(cert)).raw).digest('hex');
       const outcome = await clientFor(opts).call<{ revoked: boolean; devices: string[]; revokedCertificates: string[] }>('POST', `/api/v1/manufacturers/${encodeURIComponent(name)}/revoked-certificates`, { certificateSha256: digest, reason: opts.reason });
