@@ -206,7 +206,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
   const ocsp = new OcspResponder(store, cas, clock, config.ocsp.validitySeconds, (outcome) => metrics.ocsp.inc({ outcome }));
   const storeReachable = async () => {
     try {
-      await store.getCertificate('00');
+      await store.certificates.getCertificate('00');
       return undefined;
     } catch {
       return 'store unreachable';
@@ -346,7 +346,7 @@ async function assemble(options: ControlPlaneOptions, closer: Closer): Promise<R
     if (indexing) return;
     indexing = true;
     store
-      .indexLogHashes(HASH_INDEX_BATCH)
+      .log.indexLogHashes(HASH_INDEX_BATCH)
       .catch((err) => logger.error({ err }, 'indexing log leaf hashes failed'))
       .finally(() => {
         indexing = false;

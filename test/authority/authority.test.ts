@@ -38,7 +38,7 @@ async function harness(options: Parameters<typeof openHarness>[0] = {}): Promise
 }
 
 async function allCertificates(store: Store): Promise<CertificateRecord[]> {
-  return store.listCertificates({ limit: 1000 });
+  return store.certificates.listCertificates({ limit: 1000 });
 }
 
 async function csr(input: CertificateRequestInput): Promise<string> {
@@ -74,7 +74,7 @@ test('a device certificate names the device, lives 24 h, chains to its CA and is
 
   assert.deepEqual(issued.chain.map((c) => Buffer.from(c)), [Buffer.from(devicesCa.certificate.der), Buffer.from(devicesCa.chainAbove[0]!.der)]);
 
-  const stored = await h.store.getCertificate(issued.record.serial);
+  const stored = await h.store.certificates.getCertificate(issued.record.serial);
   assert.ok(stored);
   assert.equal(stored.state, 'issued');
   assert.equal(stored.ca, 'devices');
@@ -166,7 +166,7 @@ test('the certificate is stored as pending with the exact TBS bytes before it is
     algorithm: devices.signer.algorithm,
     publicKeySpki: () => devices.signer.publicKeySpki(),
     async sign(data) {
-      probe.rowsAtSigning = await (probe.store as Store).listCertificates({ limit: 10 });
+      probe.rowsAtSigning = await (probe.store as Store).certificates.listCertificates({ limit: 10 });
       probe.signed = Uint8Array.from(data);
       return devices.signer.sign(data);
     },
@@ -182,7 +182,7 @@ test('the certificate is stored as pending with the exact TBS bytes before it is
   assert.equal(row.der, null);
   assert.equal(row.serial, issued.record.serial);
   assert.deepEqual(Buffer.from(row.tbs), Buffer.from(probe.signed));
-  assert.equal((await h.store.getCertificate(issued.record.serial))?.state, 'issued');
+  assert.equal((await h.store.certificates.getCertificate(issued.record.serial))?.state, 'issued');
 });
 
 test('a failing signer leaves the pending row, returns its error and announces nothing', async () => {
@@ -230,7 +230,7 @@ test('a serial collision is retried with a new serial', async () => {
   const issued = await h.authority.issue({ csr: await deviceCsr(11), profile: 'device' });
   assert.equal(calls.count, 2);
   assert.equal((await allCertificates(h.store)).length, 1);
-  assert.equal((await h.store.getCertificate(issued.record.serial))?.state, 'issued');
+  assert.equal((await h.store.certificates.getCertificate(issued.record.serial))?.state, 'issued');
 });
 
 test('issuance gives up after three serial collisions and stores nothing', async () => {
@@ -255,7 +255,7 @@ test('revocation stores reason and time, tells listeners and publishes cert.revo
   assert.equal(record.state, 'revoked');
   assert.equal(record.revocationReason, 1);
   assert.equal(record.revokedAt?.getTime(), revokedAt.getTime());
-  assert.deepEqual(await h.store.getCertificate(issued.record.serial), record);
+  assert.deepEqual(await h.store.certificates.getCertificate(issued.record.serial), record);
   assert.deepEqual(heard, [{ record, eventsSoFar: 0 }], 'local listeners run before the event goes out');
 
   const events = await h.events.waitFor(2);
@@ -324,7 +324,7 @@ test('revoking an unknown serial is 404, revoking twice is 409 already-revoked a
     listenerCalls++;
   });
   await refusedWith(h.authority.revoke(issued.record.serial, 1), ConflictError, 409, 'already-revoked');
-  assert.deepEqual(await h.store.getCertificate(issued.record.serial), first);
+  assert.deepEqual(await h.store.certificates.getCertificate(issued.record.serial), first);
   assert.equal(listenerCalls, 0);
 });
 
@@ -334,9 +334,9 @@ test('twenty concurrent issues survive one colliding batch insert: all issued, d
     new Proxy(store, {
       get(inner, property) {
         if (property === 'insertPendingCertificates') {
-          return async (certs: Parameters<Store['insertPendingCertificates']>[0]) => {
+          return async (certs: Parameters<Store['certificates']['insertPendingCertificates']>[0]) => {
             if (++batchCalls === 1) throw new UniqueViolationError('certificates.serial');
-            return inner.insertPendingCertificates(certs);
+            return inner.certificates.insertPendingCertificates(certs);
           };
         }
         if (property === 'transaction') {
@@ -431,7 +431,7 @@ test('issueForKey certifies a key without a CSR through the same path: pending f
   assert.ok(cert.publicKey.equals(publicKey));
   assert.equal(cert.subject, 'CN=api.hearth.test');
   assert.ok(cert.checkIP('127.0.0.1'));
-  const stored = await h.store.getCertificate(issued.record.serial);
+  const stored = await h.store.certificates.getCertificate(issued.record.serial);
   assert.equal(stored?.state, 'issued');
   assert.equal(stored?.profile, 'service');
   assert.equal((await h.events.waitFor(1))[0]?.type, 'cert.issued');

@@ -163,7 +163,7 @@ test('a regeneration asked for while one runs is made after it, and callers arri
   slow.calls = 0;
 
   const early = publisher.regenerate('devices');
-  await h.store.revokeCertificate(issued.record.serial, 4, h.clock.now());
+  await h.store.certificates.revokeCertificate(issued.record.serial, 4, h.clock.now());
   const later = [publisher.regenerate('devices'), publisher.regenerate('devices'), publisher.regenerate('devices')];
   const [first, ...rest] = await Promise.all([early, ...later]);
 
@@ -186,7 +186,7 @@ test('a burst of revocations is answered with at most two CRLs, the last listing
 
   const results = await Promise.all(
     issued.map(async ({ record }) => {
-      await h.store.revokeCertificate(record.serial, 1, h.clock.now());
+      await h.store.certificates.revokeCertificate(record.serial, 1, h.clock.now());
       return { serial: record.serial, crl: await publisher.regenerate('devices') };
     }),
   );
@@ -224,7 +224,7 @@ async function crlNumbersAgreeWithLists(storeA: Store, storeB: Store): Promise<v
       get(inner, property) {
         if (property === 'nextCrlNumber') {
           return async (ca: string) => {
-            const n = await inner.nextCrlNumber(ca);
+            const n = await inner.certificates.nextCrlNumber(ca);
             numbered();
             return n;
           };
@@ -232,7 +232,7 @@ async function crlNumbersAgreeWithLists(storeA: Store, storeB: Store): Promise<v
         if (property === 'listRevoked') {
           return async (ca: string, since: Date) => {
             await new Promise((resolve) => setTimeout(resolve, 150));
-            return inner.listRevoked(ca, since);
+            return inner.certificates.listRevoked(ca, since);
           };
         }
         if (property === 'transaction') {
@@ -250,7 +250,7 @@ async function crlNumbersAgreeWithLists(storeA: Store, storeB: Store): Promise<v
   await bNumbered;
   const fromA = a.regenerate('devices');
   await new Promise((resolve) => setTimeout(resolve, 30));
-  await storeA.revokeCertificate(issued.record.serial, 1, clock.now());
+  await storeA.certificates.revokeCertificate(issued.record.serial, 1, clock.now());
   const crls = (await Promise.all([fromA, fromB])).map((crl) => readCrl(crl.der, devices)).sort((x, y) => x.number - y.number);
   assert.deepEqual(crls.map((c) => c.number), [1, 2]);
   for (const serial of crls[0]!.entries.keys()) assert.ok(crls[1]!.entries.has(serial), `CRL 2 misses ${serial}, which CRL 1 lists`);
@@ -355,7 +355,7 @@ test('OCSP: after revoke and invalidate the status is revoked, never the cached 
 
   h.clock.advance(60_000);
   // Without invalidation the cached answer stands: that is what invalidate() is for.
-  await h.store.revokeCertificate(issued.record.serial, 1, h.clock.now());
+  await h.store.certificates.revokeCertificate(issued.record.serial, 1, h.clock.now());
   assert.equal(readOcsp(await responder.respond(request), devices).status, 'good');
   responder.invalidate(issued.record.serial);
   const read = readOcsp(await responder.respond(request), devices);
@@ -556,7 +556,7 @@ test('OCSP: the canonical request openssl makes with -no_nonce is cached', { ski
 test('OCSP: a pending certificate is unknown (nobody holds it yet), an abandoned one revoked, never good', async () => {
   const { h, responder, devices, outcomes } = await ocspSetup();
   const serial = '5e1ec7ab1e';
-  await h.store.insertPendingCertificate({
+  await h.store.certificates.insertPendingCertificate({
     serial, ca: 'devices', profile: 'device', identifier: 'urn:dev:ops:acme-bulb-0099', tbs: new Uint8Array([0x30, 0x00]),
     notBefore: START, notAfter: new Date(START.getTime() + 24 * HOUR), createdAt: START,
   });
@@ -566,7 +566,7 @@ test('OCSP: a pending certificate is unknown (nobody holds it yet), an abandoned
   assert.equal(responder.cachedEntries, 0, 'a pending answer is not cached: the certificate may be issued a moment later');
 
   h.clock.advance(2 * 60_000);
-  assert.deepEqual(await h.store.abandonPendingCertificates(new Date(h.clock.now().getTime() - 60_000)), [{ serial, ca: 'devices' }]);
+  assert.deepEqual(await h.store.certificates.abandonPendingCertificates(new Date(h.clock.now().getTime() - 60_000)), [{ serial, ca: 'devices' }]);
   const abandoned = readOcsp(await responder.respond(request), devices);
   assert.equal(abandoned.status, 'revoked');
   assert.equal(abandoned.revokedAt, START.getTime(), 'revoked from the moment it was drafted');
