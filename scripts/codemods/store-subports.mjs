@@ -219,6 +219,8 @@ function main() {
       else if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'Proxy' && node.arguments?.[0] && isStoreExpression(node.arguments[0])) {
         const handler = node.arguments[1];
         const findNames = (n) => {
+          // A Proxy nested in the handler (around a sub-port, say) is judged on its own.
+          if (ts.isNewExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'Proxy') return;
           if (ts.isStringLiteralLike(n) && SUBPORT.has(n.text)) review.push(`${where(n)}: a Proxy around the store intercepts '${n.text}', now on store.${SUBPORT.get(n.text)}: wrap that sub-port instead`);
           ts.forEachChild(n, findNames);
         };

@@ -11,6 +11,7 @@ import { Certificate, id_ce_subjectAltName } from '@peculiar/asn1-x509';
 import { BadCsrError, BadRequestError, BlockedKeyError, ConflictError, HearthError, IssuingCaRevokedError, NotFoundError, UniqueViolationError, UnknownProfileError } from '../../src/core/errors.js';
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import type { CertificateRecord, Store, StoreTx } from '../../src/store/store.js';
+import type { CertificateStore } from '../../src/store/certificate-store.js';
 import type { Signer } from '../../src/pki/signer.js';
 import { createKeyAndRequest, type CertificateRequestInput } from '../../src/pki/certificate-request.js';
 import { ManualClock } from '../../src/core/clock.js';
@@ -204,8 +205,8 @@ test('a failing signer leaves the pending row, returns its error and announces n
  * `failures` calls, whether made on the store or inside one of its transactions.
  */
 function collidingStore(failures: number, calls: { count: number }) {
-  const colliding = <T extends StoreTx>(target: T): T =>
-    new Proxy(target, {
+  const collidingCertificates = (certificates: CertificateStore): CertificateStore =>
+    new Proxy(certificates, {
       get(inner, property) {
         if (property === 'insertPendingCertificate' || property === 'insertPendingCertificates') {
           return async (...args: unknown[]) => {
@@ -214,6 +215,14 @@ function collidingStore(failures: number, calls: { count: number }) {
             return (inner[property] as (...a: unknown[]) => Promise<void>)(...args);
           };
         }
+        const value = Reflect.get(inner, property, inner) as unknown;
+        return typeof value === 'function' ? value.bind(inner) : value;
+      },
+    });
+  const colliding = <T extends StoreTx>(target: T): T =>
+    new Proxy(target, {
+      get(inner, property) {
+        if (property === 'certificates') return collidingCertificates(inner.certificates);
         if (property === 'transaction') {
           return <R>(fn: (tx: StoreTx) => Promise<R>) => (inner as unknown as Store).transaction((tx) => fn(colliding(tx)));
         }
@@ -330,15 +339,23 @@ test('revoking an unknown serial is 404, revoking twice is 409 already-revoked a
 
 test('twenty concurrent issues survive one colliding batch insert: all issued, distinct serials, no duplicate rows', async () => {
   let batchCalls = 0;
-  const collideOnce = <T extends StoreTx>(store: T): T =>
-    new Proxy(store, {
+  const collideOnceCertificates = (certificates: CertificateStore): CertificateStore =>
+    new Proxy(certificates, {
       get(inner, property) {
         if (property === 'insertPendingCertificates') {
           return async (certs: Parameters<Store['certificates']['insertPendingCertificates']>[0]) => {
             if (++batchCalls === 1) throw new UniqueViolationError('certificates.serial');
-            return inner.certificates.insertPendingCertificates(certs);
+            return inner.insertPendingCertificates(certs);
           };
         }
+        const value = Reflect.get(inner, property, inner) as unknown;
+        return typeof value === 'function' ? value.bind(inner) : value;
+      },
+    });
+  const collideOnce = <T extends StoreTx>(store: T): T =>
+    new Proxy(store, {
+      get(inner, property) {
+        if (property === 'certificates') return collideOnceCertificates(inner.certificates);
         if (property === 'transaction') {
           return <R>(fn: (tx: StoreTx) => Promise<R>) => (inner as unknown as Store).transaction((tx) => fn(collideOnce(tx)));
         }

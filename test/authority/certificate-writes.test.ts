@@ -68,7 +68,7 @@ async function recordingStore(): Promise<{ store: Store; transactions: string[][
           inner.transaction((tx) => {
             const calls: string[] = [];
             transactions.push(calls);
-            const watched = new Proxy(tx, {
+            const certificates = new Proxy(tx.certificates, {
               get(txInner, txProperty) {
                 const value = Reflect.get(txInner, txProperty, txInner) as unknown;
                 if (typeof value !== 'function') return value;
@@ -81,6 +81,7 @@ async function recordingStore(): Promise<{ store: Store; transactions: string[][
                 return value.bind(txInner);
               },
             });
+            const watched = new Proxy(tx, { get: (txInner, txProperty) => (txProperty === 'certificates' ? certificates : Reflect.get(txInner, txProperty, txInner)) });
             return fn(watched);
           });
       }

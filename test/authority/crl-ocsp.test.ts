@@ -30,6 +30,7 @@ import { Authority } from '../../src/authority/authority.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store, StoreTx } from '../../src/store/store.js';
+import type { CertificateStore } from '../../src/store/certificate-store.js';
 import { POSTGRES_URL, dropPostgresSchemas, needsOpenssl, needsPostgres } from '../support/environment.js';
 import { ocspRequest } from './ocsp-request.js';
 import { START, URLS, buildIssuingCas, deviceCsr, openHarness, withSigner, type Harness } from './authority-fixtures.js';
@@ -219,12 +220,12 @@ async function crlNumbersAgreeWithLists(storeA: Store, storeB: Store): Promise<v
   const issued = await authority.issue({ csr: await deviceCsr(30), profile: 'device' });
   let numbered!: () => void;
   const bNumbered = new Promise<void>((resolve) => (numbered = resolve));
-  const slowReader = <T extends StoreTx>(target: T): T =>
-    new Proxy(target, {
+  const slowCertificates = (certificates: CertificateStore): CertificateStore =>
+    new Proxy(certificates, {
       get(inner, property) {
         if (property === 'nextCrlNumber') {
           return async (ca: string) => {
-            const n = await inner.certificates.nextCrlNumber(ca);
+            const n = await inner.nextCrlNumber(ca);
             numbered();
             return n;
           };
@@ -232,9 +233,17 @@ async function crlNumbersAgreeWithLists(storeA: Store, storeB: Store): Promise<v
         if (property === 'listRevoked') {
           return async (ca: string, since: Date) => {
             await new Promise((resolve) => setTimeout(resolve, 150));
-            return inner.certificates.listRevoked(ca, since);
+            return inner.listRevoked(ca, since);
           };
         }
+        const value = Reflect.get(inner, property, inner) as unknown;
+        return typeof value === 'function' ? value.bind(inner) : value;
+      },
+    });
+  const slowReader = <T extends StoreTx>(target: T): T =>
+    new Proxy(target, {
+      get(inner, property) {
+        if (property === 'certificates') return slowCertificates(inner.certificates);
         if (property === 'transaction') {
           return <R>(fn: (tx: StoreTx) => Promise<R>) => (inner as unknown as Store).transaction((tx) => fn(slowReader(tx)));
         }
