@@ -95,7 +95,7 @@ export async function appendRate(store: Store, entries: readonly CertificateIssu
  * counting only the transactions, not the making of the entries.
  */
 export async function growLog(store: Store, size: number, batch: number, onProgress: (done: number) => void): Promise<number> {
-  let at = await store.logSize();
+  let at = await store.log.logSize();
   const from = at;
   let busy = 0;
   while (at < size) {
@@ -104,7 +104,7 @@ export async function growLog(store: Store, size: number, batch: number, onProgr
     const started = performance.now();
     await store.transaction((tx) => appendToLog(tx, entries, now));
     // As `hearth serve` does each second: the leaf-hash index keeps up with the appends.
-    await store.indexLogHashes(entries.length);
+    await store.log.indexLogHashes(entries.length);
     busy += performance.now() - started;
     at += entries.length;
     onProgress(at);
@@ -120,7 +120,7 @@ export async function replayFromStore(store: Store, size: number, pageSize: numb
   const started = performance.now();
   const tree = new TreeBuilder();
   while (tree.size < size) {
-    const page = await store.getLogLeaves(tree.size, Math.min(size, tree.size + pageSize));
+    const page = await store.log.getLogLeaves(tree.size, Math.min(size, tree.size + pageSize));
     if (page.length === 0) throw new Error(`the store has no entries from ${tree.size}`);
     for (const leaf of page) tree.push(leafHash(leaf));
     onProgress(tree.size);
@@ -135,12 +135,12 @@ export async function replayFromStore(store: Store, size: number, pageSize: numb
 export function storeLogSource(store: Store): LogSource {
   return {
     async checkpoint() {
-      const latest = await store.latestCheckpoint();
+      const latest = await store.log.latestCheckpoint();
       if (!latest) throw new Error('the store has no checkpoint');
       return latest.note;
     },
     async entries(start, end) {
-      return store.getLogLeaves(start, end);
+      return store.log.getLogLeaves(start, end);
     },
     consistencyProof: (from, to) => consistencyProof(store, from, to),
     certificateProof() {

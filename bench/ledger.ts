@@ -138,7 +138,7 @@ try {
     if (done % 50_000 < BUILD_BATCH) progress(`  ${fmt(done)}/${fmt(leaves)}`);
   });
   progress('');
-  const size = await store.logSize();
+  const size = await store.log.logSize();
   const identity = await openLogIdentity(setup.layout, passphrase);
   await new Checkpointer(store, identity.signer, systemClock).refresh({ force: true });
   await identity.close();
@@ -156,7 +156,7 @@ try {
     inclusionProofs.push(await inclusionProof(store, index, size));
     inclusionMs.push(performance.now() - started);
   }
-  const leafHashes = await store.getLogNodes(indices.map((index) => ({ level: 0, index })));
+  const leafHashes = await store.log.getLogNodes(indices.map((index) => ({ level: 0, index })));
   indices.forEach((index, i) => {
     const leaf = leafHashes.get(`0/${index}`);
     if (!leaf || !verifyInclusion(leaf, index, size, inclusionProofs[i] as Hash[], root)) throw new Error(`the inclusion proof of leaf ${index} in ${size} does not verify`);

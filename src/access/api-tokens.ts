@@ -22,7 +22,7 @@ export interface CreatedToken {
 export async function createApiToken(store: StoreTx, principal: string, role: Role, now: Date): Promise<CreatedToken> {
   const id = randomBytes(5).toString('hex').slice(0, 8);
   const token = `hth_${id}_${randomBytes(32).toString('base64url')}`;
-  await store.insertApiToken({ id, hash: hashToken(token), principal, role, createdAt: now });
+  await store.tokens.insertApiToken({ id, hash: hashToken(token), principal, role, createdAt: now });
   return { id, token };
 }
 
@@ -34,7 +34,7 @@ export async function authenticateBearer(store: StoreTx, header: string | undefi
   const token = match[1] as string;
   if (!TOKEN_PATTERN.test(token)) throw new UnauthorizedError('malformed bearer token');
   const hash = hashToken(token);
-  const record = await store.findApiTokenByHash(hash);
+  const record = await store.tokens.findApiTokenByHash(hash);
   // The lookup is by hash already; the constant-time compare guards against a store that
   // matched loosely (collation, truncation).
   if (!record || !timingSafeEqual(Buffer.from(record.hash, 'hex'), Buffer.from(hash, 'hex'))) {

@@ -20,7 +20,7 @@ export class GatewayCertificates {
 
   constructor(
     servicesCaDer: Uint8Array,
-    private readonly store: Pick<StoreTx, 'getCertificate' | 'gateways'>,
+    private readonly store: Pick<StoreTx, 'certificates' | 'gateways'>,
     private readonly clock: Clock,
   ) {
     this.servicesCa = new X509Certificate(Buffer.from(servicesCaDer));
@@ -35,7 +35,7 @@ export class GatewayCertificates {
     const now = this.clock.now();
     if (new Date(peer.validTo) <= now || new Date(peer.validFrom) > now) throw new UnauthorizedError('the client certificate is outside its validity period');
     const serial = canonicalSerialHex(peer.serialNumber);
-    const record = await this.store.getCertificate(serial);
+    const record = await this.store.certificates.getCertificate(serial);
     if (!record) throw new UnauthorizedError(`the client certificate ${serial} was not issued by this installation`);
     if (record.state === 'revoked') throw new UnauthorizedError(`the client certificate ${serial} is revoked`);
     if (record.profile !== 'gateway') {

@@ -50,7 +50,7 @@ export class GatewayDevices {
     }
     const known: string[] = [];
     for (const device of unattached) {
-      const [certificate] = await this.store.listCertificates({ identifier: device, limit: 1 });
+      const [certificate] = await this.store.certificates.listCertificates({ identifier: device, limit: 1 });
       if (certificate?.profile === 'device') known.push(device);
       else refused.set(device, 'never issued a device certificate here');
     }

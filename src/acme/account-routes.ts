@@ -56,7 +56,7 @@ export function registerAccountRoutes(acme: FastifyInstance, deps: AccountRouteD
     const verified = await deps.verify(request, 'jwk');
     const payload = payloadObject(verified);
     const base = deps.baseUrl(request);
-    const existing = await store.findAcmeAccountByThumbprint(verified.thumbprint);
+    const existing = await store.acme.findAcmeAccountByThumbprint(verified.thumbprint);
     await deps.fresh(request, reply);
     // RFC 8555 7.3.6: a deactivated account's key gets nothing more, not even its account.
     if (existing && existing.status !== 'valid') throw new AcmeError('unauthorized', `the account of this key is ${existing.status}`);
@@ -82,18 +82,18 @@ export function registerAccountRoutes(acme: FastifyInstance, deps: AccountRouteD
       if (binding) {
         // The key binds exactly one account: bound and inserted together, or neither.
         await store.transaction(async (tx) => {
-          if (!(await tx.bindAcmeEabKey(binding.kid, account.id, account.createdAt))) {
+          if (!(await tx.acme.bindAcmeEabKey(binding.kid, account.id, account.createdAt))) {
             throw new AcmeError('unauthorized', `external account binding key ${binding.kid} is bound to an account already`);
           }
-          await tx.insertAcmeAccount(account);
+          await tx.acme.insertAcmeAccount(account);
         });
       } else {
-        await store.insertAcmeAccount(account);
+        await store.acme.insertAcmeAccount(account);
       }
     } catch (error) {
       // Two requests with one new key: the other one made the account.
       if (!(error instanceof UniqueViolationError)) throw error;
-      const winner = (await store.findAcmeAccountByThumbprint(verified.thumbprint)) as AcmeAccountRecord;
+      const winner = (await store.acme.findAcmeAccountByThumbprint(verified.thumbprint)) as AcmeAccountRecord;
       return reply.status(200).header('location', `${base}/acct/${winner.id}`).send(accountView(base, winner));
     }
     return reply.status(201).header('location', `${base}/acct/${account.id}`).send(accountView(base, account));
@@ -109,9 +109,9 @@ export function registerAccountRoutes(acme: FastifyInstance, deps: AccountRouteD
       changes.status = 'deactivated';
     }
     if (payload.contact !== undefined) changes.contact = checkContacts(payload.contact);
-    const updated = (await store.updateAcmeAccount(account.id, changes)) as AcmeAccountRecord;
+    const updated = (await store.acme.updateAcmeAccount(account.id, changes)) as AcmeAccountRecord;
     // RFC 8555 7.3.6: the server should cancel what a deactivated account left open.
-    if (changes.status === 'deactivated') await store.invalidateAcmeAccountOrders(account.id, new AcmeError('unauthorized', 'the account was deactivated').toProblem());
+    if (changes.status === 'deactivated') await store.acme.invalidateAcmeAccountOrders(account.id, new AcmeError('unauthorized', 'the account was deactivated').toProblem());
     await deps.fresh(request, reply);
     const base = deps.baseUrl(request);
     return reply.status(200).header('location', `${base}/acct/${account.id}`).send(accountView(base, updated));
@@ -120,7 +120,7 @@ export function registerAccountRoutes(acme: FastifyInstance, deps: AccountRouteD
   acme.post<{ Params: { id: string } }>('/acct/:id/orders', { schema: { tags: ['acme'], summary: "An account's orders (RFC 8555 7.1.2.1, POST-as-GET)" } }, async (request, reply) => {
     const verified = await deps.verify(request, 'kid');
     const account = ownAccount(verified.account, request.params.id);
-    const ids = await store.listAcmeOrderIds(account.id, LISTED_ORDERS);
+    const ids = await store.acme.listAcmeOrderIds(account.id, LISTED_ORDERS);
     await deps.fresh(request, reply);
     const base = deps.baseUrl(request);
     return { orders: ids.map((id) => `${base}/order/${id}`) };
@@ -146,16 +146,16 @@ export function registerAccountRoutes(acme: FastifyInstance, deps: AccountRouteD
       return reply.status(409).header('content-type', 'application/problem+json').send(problem.toProblem());
     };
     if (inner.thumbprint === account.thumbprint) throw new AcmeError('malformed', 'the new key is the current key');
-    const holder = await store.findAcmeAccountByThumbprint(inner.thumbprint);
+    const holder = await store.acme.findAcmeAccountByThumbprint(inner.thumbprint);
     if (holder) return conflict(holder);
     try {
-      const changed = await store.changeAcmeAccountKey(account.id, account.thumbprint, { jwk: inner.jwk as Record<string, unknown>, thumbprint: inner.thumbprint });
+      const changed = await store.acme.changeAcmeAccountKey(account.id, account.thumbprint, { jwk: inner.jwk as Record<string, unknown>, thumbprint: inner.thumbprint });
       if (!changed) throw new AcmeError('malformed', 'the account key changed while this request was handled; retry with the current key', { status: 409 });
     } catch (error) {
       if (!(error instanceof UniqueViolationError)) throw error;
-      return conflict(await store.findAcmeAccountByThumbprint(inner.thumbprint));
+      return conflict(await store.acme.findAcmeAccountByThumbprint(inner.thumbprint));
     }
     await deps.fresh(request, reply);
-    return reply.status(200).header('location', `${base}/acct/${account.id}`).send(accountView(base, (await store.getAcmeAccount(account.id)) as AcmeAccountRecord));
+    return reply.status(200).header('location', `${base}/acct/${account.id}`).send(accountView(base, (await store.acme.getAcmeAccount(account.id)) as AcmeAccountRecord));
   });
 }

@@ -47,7 +47,7 @@ export async function verifyExternalAccountBinding(binding: unknown, url: string
   }
   if (thumbprint !== accountThumbprint) throw new AcmeError('malformed', 'the external account binding is for another key than the account');
 
-  const key = await store.getAcmeEabKey(header.kid);
+  const key = await store.acme.getAcmeEabKey(header.kid);
   if (!key) throw new AcmeError('unauthorized', `no external account binding key ${JSON.stringify(header.kid)}`);
   if (key.accountId !== null) throw new AcmeError('unauthorized', `external account binding key ${key.kid} is bound to an account already`);
   try {

@@ -116,7 +116,7 @@ export async function verifyAcmeRequest(body: unknown, options: VerifyOptions): 
     }
   } else {
     const id = typeof h.kid === 'string' ? options.accountIdOf(h.kid) : undefined;
-    account = id === undefined ? undefined : await options.store.getAcmeAccount(id);
+    account = id === undefined ? undefined : await options.store.acme.getAcmeAccount(id);
     if (!account) throw new AcmeError('accountDoesNotExist', `no account at ${JSON.stringify(h.kid)}`);
     if (account.status !== 'valid') throw new AcmeError('unauthorized', `the account is ${account.status}`);
     jwk = account.jwk as JWK;

@@ -62,14 +62,14 @@ export class NonceService {
     const now = this.clock.now();
     const expiresAt = now.getTime() + NONCE_LIFETIME_MS;
     const nonces = Array.from({ length: BLOCK }, () => randomBytes(16).toString('base64url'));
-    await this.store.insertAcmeNonces(nonces, new Date(expiresAt));
+    await this.store.acme.insertAcmeNonces(nonces, new Date(expiresAt));
     this.pool.push(...nonces.map((nonce) => ({ nonce, expiresAt })));
     // Expired nonces are cleared now and then by whoever is issuing; none is ever valid after expiry.
-    if (++this.blocks % PURGE_EVERY_BLOCKS === 0) await this.store.deleteExpiredAcmeNonces(now);
+    if (++this.blocks % PURGE_EVERY_BLOCKS === 0) await this.store.acme.deleteExpiredAcmeNonces(now);
   }
 
   private async redeemBatch(nonces: string[]): Promise<ItemOutcome<boolean>[]> {
-    const found = await this.store.consumeAcmeNonces(nonces, this.clock.now());
+    const found = await this.store.acme.consumeAcmeNonces(nonces, this.clock.now());
     // The same nonce twice in one batch (a replay racing its original): only the first wins.
     const seen = new Set<string>();
     return nonces.map((nonce) => {

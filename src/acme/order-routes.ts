@@ -111,13 +111,13 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
   const { store, clock } = deps;
 
   const ownOrder = async (account: AcmeAccountRecord, id: string): Promise<AcmeOrderRecord> => {
-    const order = await store.getAcmeOrder(id);
+    const order = await store.acme.getAcmeOrder(id);
     if (!order) throw new AcmeError('malformed', `no order ${id}`, { status: 404 });
     if (order.accountId !== account.id) throw new AcmeError('unauthorized', 'the order belongs to another account');
     // An order that expires before it is finalized is invalid (RFC 8555 7.1.6); its authorizations expire with it.
     if ((order.status === 'pending' || order.status === 'ready') && order.expiresAt <= clock.now()) {
-      await store.updateAcmeOrder(order.id, order.status, { status: 'invalid', error: new AcmeError('malformed', 'the order expired before it was finalized').toProblem() });
-      return (await store.getAcmeOrder(id)) as AcmeOrderRecord;
+      await store.acme.updateAcmeOrder(order.id, order.status, { status: 'invalid', error: new AcmeError('malformed', 'the order expired before it was finalized').toProblem() });
+      return (await store.acme.getAcmeOrder(id)) as AcmeOrderRecord;
     }
     return order;
   };
@@ -131,11 +131,11 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     if (typeof id !== 'string') throw new AcmeError('malformed', 'replaces must be a certificate identifier (RFC 9773 4.1)');
     const record = await certificateByIdentifier(store, deps.authority, id);
     if (!record?.der) throw new AcmeError('malformed', 'replaces names no certificate this server issued');
-    const original = await store.findAcmeOrderByCertificate(record.serial);
+    const original = await store.acme.findAcmeOrderByCertificate(record.serial);
     if (original?.accountId !== account.id) throw new AcmeError('unauthorized', 'the certificate named by replaces was not issued to this account');
     const names = new Set([...certificateDnsNames(record.der), record.identifier]);
     if (!identifiers.some((i) => names.has(i.value))) throw new AcmeError('malformed', 'the order shares no identifier with the certificate it replaces');
-    const other = await store.findAcmeOrderReplacing(record.serial, clock.now());
+    const other = await store.acme.findAcmeOrderReplacing(record.serial, clock.now());
     if (other) throw new AcmeError('alreadyReplaced', `certificate ${record.serial} is already replaced by order ${other.id}`);
     return record.serial;
   };
@@ -176,7 +176,7 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
       createdAt: now,
     }));
     const order: AcmeOrderRecord = { id: newId(), accountId: account.id, status: 'pending', identifiers, authorizationIds: authorizations.map((a) => a.id), expiresAt, certificateSerial: null, error: null, createdAt: now, replaces };
-    await store.transaction((tx) => tx.insertAcmeOrder(order, authorizations));
+    await store.transaction((tx) => tx.acme.insertAcmeOrder(order, authorizations));
     await deps.fresh(request, reply);
     const base = deps.baseUrl(request);
     return reply.status(201).header('location', `${base}/order/${order.id}`).send(orderView(base, order));
@@ -191,7 +191,7 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
 
   acme.post<{ Params: { id: string } }>('/authz/:id', { schema: { tags: ['acme'], summary: 'Read (POST-as-GET) or deactivate (RFC 8555 7.5.2) an authorization' } }, async (request, reply) => {
     const verified = await deps.verify(request, 'kid');
-    const authz = await store.getAcmeAuthorization(request.params.id);
+    const authz = await store.acme.getAcmeAuthorization(request.params.id);
     if (!authz) throw new AcmeError('malformed', `no authorization ${request.params.id}`, { status: 404 });
     if (authz.accountId !== (verified.account as AcmeAccountRecord).id) throw new AcmeError('unauthorized', 'the authorization belongs to another account');
     if (verified.payload !== undefined) {
@@ -201,7 +201,7 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
       if (current !== 'pending' && current !== 'valid') throw new AcmeError('malformed', `an authorization that is ${current} cannot be deactivated`);
       const from = authz.status;
       authz.status = 'deactivated';
-      if (!(await store.saveAcmeAuthorization(authz, from))) throw new AcmeError('malformed', 'the authorization changed while this request was handled; read it again');
+      if (!(await store.acme.saveAcmeAuthorization(authz, from))) throw new AcmeError('malformed', 'the authorization changed while this request was handled; read it again');
       await settleOrder(store, authz);
     }
     await deps.fresh(request, reply);
@@ -211,7 +211,7 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
   acme.post<{ Params: { authz: string; type: string } }>('/chall/:authz/:type', { schema: { tags: ['acme'], summary: 'Respond to a challenge (RFC 8555 7.5.1)' } }, async (request, reply) => {
     const verified = await deps.verify(request, 'kid');
     const account = verified.account as AcmeAccountRecord;
-    const authz = await store.getAcmeAuthorization(request.params.authz);
+    const authz = await store.acme.getAcmeAuthorization(request.params.authz);
     const challenge = authz?.challenges.find((c) => c.type === request.params.type);
     if (!authz || !challenge) throw new AcmeError('malformed', 'no such challenge', { status: 404 });
     if (authz.accountId !== account.id) throw new AcmeError('unauthorized', 'the challenge belongs to another account');
@@ -243,10 +243,10 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
       }
       // Only a still-pending authorization takes this outcome: a parallel response (another
       // challenge type, another process) that settled it first stands, and invalid stays invalid.
-      if (await store.saveAcmeAuthorization(authz, 'pending')) {
+      if (await store.acme.saveAcmeAuthorization(authz, 'pending')) {
         await settleOrder(store, authz);
       } else {
-        const settled = (await store.getAcmeAuthorization(authz.id)) as AcmeAuthorizationRecord;
+        const settled = (await store.acme.getAcmeAuthorization(authz.id)) as AcmeAuthorizationRecord;
         await deps.fresh(request, reply);
         reply.header('link', `<${base}/authz/${settled.id}>;rel="up"`);
         return challengeView(base, settled, settled.challenges.find((c) => c.type === challenge.type) ?? challenge);
@@ -286,34 +286,34 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
       }
     }
     // RFC 8555 11.1: a certificate must never be issued for an account key.
-    if (await store.findAcmeAccountByThumbprint(await spkiThumbprint(csr.spki))) throw new AcmeError('badCSR', "the CSR's key is an ACME account key; use a key of its own");
+    if (await store.acme.findAcmeAccountByThumbprint(await spkiThumbprint(csr.spki))) throw new AcmeError('badCSR', "the CSR's key is an ACME account key; use a key of its own");
     const mudUrl = device !== undefined ? await deps.attestation?.mudUrlFor(device) : undefined;
-    if (!(await store.updateAcmeOrder(order.id, 'ready', { status: 'processing' }))) throw new AcmeError('orderNotReady', 'the order is being finalized already');
+    if (!(await store.acme.updateAcmeOrder(order.id, 'ready', { status: 'processing' }))) throw new AcmeError('orderNotReady', 'the order is being finalized already');
     let issued: Awaited<ReturnType<Authority['issue']>>;
     try {
       issued = await deps.authority.issue({ csr: der, profile: device !== undefined ? 'device' : gateway ? 'gateway' : 'service', ...(mudUrl ? { mudUrl } : {}) });
     } catch (error) {
       if (error instanceof BlockedKeyError) {
         // RFC 8555 7.4: the CSR's key is unacceptable; the order stays ready for a CSR with a new key.
-        await store.updateAcmeOrder(order.id, 'processing', { status: 'ready' });
+        await store.acme.updateAcmeOrder(order.id, 'processing', { status: 'ready' });
         throw new AcmeError('badPublicKey', error.message);
       }
       if (error instanceof IssuingCaRevokedError) {
         // Nothing is wrong with the order: it stays ready, to be finalized once the CA is replaced.
-        await store.updateAcmeOrder(order.id, 'processing', { status: 'ready' });
+        await store.acme.updateAcmeOrder(order.id, 'processing', { status: 'ready' });
         throw new AcmeError('serverInternal', error.message, { status: 503 });
       }
       if (error instanceof BadCsrError || error instanceof BadRequestError) {
         // The authority refused the CSR (key, signature, names): a refused request changes nothing, so the order is ready again.
-        await store.updateAcmeOrder(order.id, 'processing', { status: 'ready' });
+        await store.acme.updateAcmeOrder(order.id, 'processing', { status: 'ready' });
         throw new AcmeError('badCSR', error.message);
       }
       const problem = new AcmeError('serverInternal', 'issuance failed');
-      await store.updateAcmeOrder(order.id, 'processing', { status: 'invalid', error: problem.toProblem() });
+      await store.acme.updateAcmeOrder(order.id, 'processing', { status: 'invalid', error: problem.toProblem() });
       throw problem;
     }
     // Issued and logged: from here a failure must not make the order invalid, or its certificate could never be fetched.
-    await store.updateAcmeOrder(order.id, 'processing', { status: 'valid', certificateSerial: issued.record.serial });
+    await store.acme.updateAcmeOrder(order.id, 'processing', { status: 'valid', certificateSerial: issued.record.serial });
     if (device !== undefined) {
       // The certificate stands whatever happens to the enrollment's bookkeeping.
       const keySha256 = keyFingerprint(csr.spki);
@@ -321,13 +321,13 @@ export function registerOrderRoutes(acme: FastifyInstance, deps: OrderRouteDeps)
     }
     await deps.fresh(request, reply);
     const base = deps.baseUrl(request);
-    return reply.header('location', `${base}/order/${order.id}`).send(orderView(base, (await store.getAcmeOrder(order.id)) as AcmeOrderRecord));
+    return reply.header('location', `${base}/order/${order.id}`).send(orderView(base, (await store.acme.getAcmeOrder(order.id)) as AcmeOrderRecord));
   });
 
   acme.post<{ Params: { id: string } }>('/order/:id/cert', { schema: { tags: ['acme'], summary: 'The certificate chain of a valid order (POST-as-GET)' } }, async (request, reply) => {
     const verified = await deps.verify(request, 'kid');
     const order = await ownOrder(verified.account as AcmeAccountRecord, request.params.id);
-    const record = order.certificateSerial ? await store.getCertificate(order.certificateSerial) : undefined;
+    const record = order.certificateSerial ? await store.certificates.getCertificate(order.certificateSerial) : undefined;
     if (!record?.der) throw new AcmeError('malformed', 'the order has no certificate', { status: 404 });
     const ca = deps.authority.issuingCa(record.ca);
     await deps.fresh(request, reply);
@@ -360,7 +360,7 @@ async function checkDeviceCsr(store: Store, order: AcmeOrderRecord, device: stri
   if (csr.dnsNames.length > 0 || csr.ipAddresses.length > 0) throw new AcmeError('badCSR', 'a device CSR may not request DNS names or IP addresses');
   const named = new Set([...csr.uris, ...csr.permanentIdentifiers, ...(csr.commonName ? [csr.commonName] : [])]);
   if (named.size !== 1 || !named.has(device)) throw new AcmeError('badCSR', `the CSR names ${[...named].sort().join(', ') || 'nothing'}; the order is for ${device}`);
-  const authz = await store.getAcmeAuthorization(order.authorizationIds[0] as string);
+  const authz = await store.acme.getAcmeAuthorization(order.authorizationIds[0] as string);
   const attested = authz?.challenges.find((c) => c.type === DEVICE_ATTEST_01 && c.status === 'valid')?.attestedKeySha256;
   if (!attested) throw new AcmeError('unauthorized', 'the order was not authorized by device-attest-01');
   if (createHash('sha256').update(csr.spki).digest('hex') !== attested) throw new AcmeError('badCSR', "the CSR's key is not the key the device attested");
@@ -375,13 +375,13 @@ async function checkDeviceCsr(store: Store, order: AcmeOrderRecord, device: stri
 
 /** An order is ready when all its authorizations are valid, and invalid as soon as one is not. */
 async function settleOrder(store: Store, changed: AcmeAuthorizationRecord): Promise<void> {
-  const order = await store.findAcmeOrderByAuthorization(changed.id);
+  const order = await store.acme.findAcmeOrderByAuthorization(changed.id);
   if (!order || (order.status !== 'pending' && order.status !== 'ready')) return;
-  const authorizations = await Promise.all(order.authorizationIds.map((id) => store.getAcmeAuthorization(id)));
+  const authorizations = await Promise.all(order.authorizationIds.map((id) => store.acme.getAcmeAuthorization(id)));
   const failed = authorizations.find((a) => a && a.status !== 'pending' && a.status !== 'valid');
   if (failed) {
-    await store.updateAcmeOrder(order.id, order.status, { status: 'invalid', error: new AcmeError('unauthorized', `the authorization for ${failed.identifier.value} is ${failed.status}`).toProblem() });
+    await store.acme.updateAcmeOrder(order.id, order.status, { status: 'invalid', error: new AcmeError('unauthorized', `the authorization for ${failed.identifier.value} is ${failed.status}`).toProblem() });
   } else if (authorizations.every((a) => a?.status === 'valid')) {
-    await store.updateAcmeOrder(order.id, 'pending', { status: 'ready' });
+    await store.acme.updateAcmeOrder(order.id, 'pending', { status: 'ready' });
   }
 }

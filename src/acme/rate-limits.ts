@@ -73,7 +73,7 @@ export class RateLimits {
     const active = this.active(items);
     if (active.length === 0) return;
     const window = this.window();
-    const counts = await this.store.hitRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start, window.purgeBefore);
+    const counts = await this.store.acme.hitRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start, window.purgeBefore);
     for (const [limit, subject] of active) if ((counts.get(`${limit}:${subject}`) ?? 0) > this.config[limit]) this.refuse(limit, window.retryAfter);
   }
 
@@ -82,7 +82,7 @@ export class RateLimits {
     const active = this.active(items);
     if (active.length === 0) return;
     const window = this.window();
-    const counts = await this.store.readRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start);
+    const counts = await this.store.acme.readRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start);
     for (const [limit, subject] of active) if ((counts.get(`${limit}:${subject}`) ?? 0) >= this.config[limit]) this.refuse(limit, window.retryAfter);
   }
 
@@ -91,6 +91,6 @@ export class RateLimits {
     const active = this.active(items);
     if (active.length === 0) return;
     const window = this.window();
-    await this.store.hitRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start, window.purgeBefore);
+    await this.store.acme.hitRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start, window.purgeBefore);
   }
 }

@@ -17,7 +17,7 @@ const REVOKED_WINDOW_MS = 60_000;
 /** The certificate an RFC 9773 identifier names, if this server issued it under that CA key. */
 export async function certificateByIdentifier(store: Store, authority: Authority, id: string): Promise<CertificateRecord | undefined> {
   const { keyIdentifier, serialHex } = parseCertificateIdentifier(id);
-  const record = await store.getCertificate(serialHex);
+  const record = await store.certificates.getCertificate(serialHex);
   if (!record?.der) return undefined;
   const issuer = authority.issuingCa(record.ca);
   return issuer && Buffer.from(issuer.certificate.keyIdentifier).equals(keyIdentifier) ? record : undefined;
@@ -34,7 +34,7 @@ export function registerRenewalInfoRoutes(acme: FastifyInstance, deps: AcmeRoute
     if (record.state === 'revoked' && record.revokedAt) {
       window = { start: record.revokedAt, end: new Date(record.revokedAt.getTime() + REVOKED_WINDOW_MS) };
     } else {
-      const set = await store.getRenewalWindow(record.serial);
+      const set = await store.certificates.getRenewalWindow(record.serial);
       window = set ?? defaultRenewalWindow(record.notBefore, record.notAfter);
       explanationUrl = set?.explanationUrl ?? null;
     }

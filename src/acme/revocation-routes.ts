@@ -48,12 +48,12 @@ export function registerRevocationRoutes(acme: FastifyInstance, deps: AcmeRouteC
       return;
     }
     const account: AcmeAccountRecord = verified.account;
-    const order = await store.findAcmeOrderByCertificate(serial);
+    const order = await store.acme.findAcmeOrderByCertificate(serial);
     if (order?.accountId === account.id) return;
     const { dnsNames: names, others } = certificateAltNames(der);
     // Authorizations prove DNS names only: a certificate that also names a device, an address or a URI is revocable by its orderer or its key alone.
     if (others > 0) throw new AcmeError('unauthorized', 'the account did not order this certificate, and it names identities no ACME authorization proves');
-    const held = new Set(await store.listAuthorizedIdentifiers(account.id, names, clock.now()));
+    const held = new Set(await store.acme.listAuthorizedIdentifiers(account.id, names, clock.now()));
     const missing = names.filter((n) => !held.has(n));
     if (names.length === 0 || missing.length > 0) {
       throw new AcmeError('unauthorized', `the account did not order this certificate and holds no valid authorization for ${missing.join(', ') || 'its names'}`);
@@ -76,7 +76,7 @@ export function registerRevocationRoutes(acme: FastifyInstance, deps: AcmeRouteC
     } catch {
       throw new AcmeError('malformed', 'the certificate does not parse as DER X.509');
     }
-    const record = await store.getCertificate(facts.serialHex);
+    const record = await store.certificates.getCertificate(facts.serialHex);
     // The bytes must be the ones issued: a forged certificate with a real serial proves nothing.
     if (!record?.der || !Buffer.from(record.der).equals(der)) throw new AcmeError('malformed', 'this server did not issue that certificate', { status: 404 });
     await checkAuthority(verified, record.serial, der, facts.spkiDer);

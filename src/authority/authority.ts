@@ -116,7 +116,7 @@ export class Authority {
     this.onBlockedKey = options.onBlockedKey ?? (() => undefined);
     this.writes = new CertificateWrites(store, clock);
     this.blockedKeyChecks = new GroupCommit(async (keys) => {
-      const blocked = await this.store.findBlockedKeys([...new Set(keys)]);
+      const blocked = await this.store.certificates.findBlockedKeys([...new Set(keys)]);
       return keys.map((key) => ({ ok: true, value: blocked.get(key) }));
     });
     this.drafting = new Map(
@@ -291,11 +291,11 @@ export class Authority {
     // Revoked in the same transaction that puts the revocation in the transparency log, and, for
     // keyCompromise, that blocks the key (as Boulder does): no path may certify it again.
     const record = await this.store.transaction(async (tx) => {
-      if (!(await tx.revokeCertificate(serial, reason, at))) return undefined;
-      const revoked = (await tx.getCertificate(serial)) as CertificateRecord;
+      if (!(await tx.certificates.revokeCertificate(serial, reason, at))) return undefined;
+      const revoked = (await tx.certificates.getCertificate(serial)) as CertificateRecord;
       if (reason === REVOCATION_REASONS.keyCompromise) {
         const spki = revoked.der ? certificateFacts(revoked.der).spkiDer : tbsSpkiDer(revoked.tbs);
-        await tx.blockKeys([{ spkiSha256: keyFingerprint(spki), serial, reason: 'keyCompromise', blockedAt: at }]);
+        await tx.certificates.blockKeys([{ spkiSha256: keyFingerprint(spki), serial, reason: 'keyCompromise', blockedAt: at }]);
       }
       await appendToLog(
         tx,
@@ -305,7 +305,7 @@ export class Authority {
       return revoked;
     });
     if (!record) {
-      const existing = await this.store.getCertificate(serial);
+      const existing = await this.store.certificates.getCertificate(serial);
       if (!existing) throw new NotFoundError(`no certificate with serial ${serial}`);
       throw new ConflictError(`certificate ${serial} is already revoked`, 'already-revoked');
     }

@@ -53,7 +53,7 @@ export class CertificateWrites {
     let issuedOutcomes: boolean[];
     try {
       issuedOutcomes = await this.store.transaction(async (tx) => {
-        if (pending.length > 0) await tx.insertPendingCertificates(pending);
+        if (pending.length > 0) await tx.certificates.insertPendingCertificates(pending);
         return this.markIssued(tx, issued);
       });
       pendingOutcomes = pending.map(() => ({ ok: true, value: true }));
@@ -66,7 +66,7 @@ export class CertificateWrites {
       else
         for (const row of pending) {
           try {
-            await this.store.insertPendingCertificate(row);
+            await this.store.certificates.insertPendingCertificate(row);
             pendingOutcomes.push({ ok: true, value: true });
           } catch (error) {
             pendingOutcomes.push({ ok: false, error });
@@ -81,14 +81,14 @@ export class CertificateWrites {
   /** Marks signed certificates issued and logs those that were still pending, in the caller's transaction. */
   private async markIssued(tx: StoreTx, items: IssuedWrite[]): Promise<boolean[]> {
     if (items.length === 0) return [];
-    const done = await tx.markCertificatesIssued(items.map(({ serial, der }) => ({ serial, der })));
+    const done = await tx.certificates.markCertificatesIssued(items.map(({ serial, der }) => ({ serial, der })));
     const logged = items.filter((_, i) => done[i]);
     const first = await appendToLog(
       tx,
       logged.map((item) => item.entry),
       this.clock.now(),
     );
-    await tx.setCertificateLogIndexes(logged.map((item, k) => ({ serial: item.serial, index: first + k })));
+    await tx.log.setCertificateLogIndexes(logged.map((item, k) => ({ serial: item.serial, index: first + k })));
     return done;
   }
 }

@@ -87,10 +87,10 @@ export class CrlPublisher {
     // never miss an entry this one has. thisUpdate is read once the number is ours, so CRL times
     // rise with CRL numbers.
     const { number, revoked, thisUpdate } = await this.store.transaction(async (tx) => {
-      const n = await tx.nextCrlNumber(ca.name);
+      const n = await tx.certificates.nextCrlNumber(ca.name);
       const now = this.clock.now();
       // Entries of certificates that expired before this CRL was made may go (RFC 5280 5.1.2.6).
-      return { number: n, revoked: await tx.listRevoked(ca.name, now), thisUpdate: now };
+      return { number: n, revoked: await tx.certificates.listRevoked(ca.name, now), thisUpdate: now };
     });
     const nextUpdate = new Date(thisUpdate.getTime() + this.validitySeconds * 1000);
     const tbs = buildTbsCrl({

@@ -106,7 +106,7 @@ export class OcspResponder {
     let cacheable = true;
     const responses = [];
     for (const certId of request.requests) {
-      const record = await this.store.getCertificate(certId.serial);
+      const record = await this.store.certificates.getCertificate(certId.serial);
       let status: Parameters<typeof buildOcspResponseData>[0]['responses'][number]['status'];
       if (!record || record.ca !== ca.name || record.state === 'pending') {
         // A pending certificate is not yet anyone's: its DER is returned only after the issued

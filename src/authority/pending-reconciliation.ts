@@ -18,7 +18,7 @@ import type { Store } from '../store/store.js';
 export const PENDING_GRACE_MS = 60_000;
 
 export async function reconcilePendingCertificates(store: Store, clock: Clock, graceMs = PENDING_GRACE_MS): Promise<{ serial: string; ca: string }[]> {
-  return store.abandonPendingCertificates(new Date(clock.now().getTime() - graceMs));
+  return store.certificates.abandonPendingCertificates(new Date(clock.now().getTime() - graceMs));
 }
 
 /** Reconciles and says what it abandoned; the composition root runs it at start and every grace period. */

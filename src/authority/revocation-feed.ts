@@ -20,7 +20,7 @@ export class RevocationFeed {
   private readonly recent = new Map<string, number>();
 
   constructor(
-    private readonly store: Pick<Store, 'listRevoked'>,
+    private readonly store: Pick<Store, 'certificates'>,
     private readonly clock: Clock,
   ) {}
 
@@ -46,7 +46,7 @@ export class RevocationFeed {
 
   /** Every revoked certificate of the CA that has not yet expired. */
   async snapshot(ca: string): Promise<RevocationNotice[]> {
-    const records = await this.store.listRevoked(ca, this.clock.now());
+    const records = await this.store.certificates.listRevoked(ca, this.clock.now());
     return records.map((r) => ({ serial: r.serial, ca: r.ca, identifier: r.identifier, revokedAt: (r.revokedAt ?? r.notBefore).toISOString(), notAfter: r.notAfter.toISOString() }));
   }
 }

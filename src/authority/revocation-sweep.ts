@@ -50,7 +50,7 @@ export class RevocationSweep {
     let handled = 0;
     let since = this.cursor - OVERLAP_MS;
     for (let page = 0; page < MAX_PAGES; page++) {
-      const rows = await this.store.listRevokedSince(new Date(since), PAGE);
+      const rows = await this.store.certificates.listRevokedSince(new Date(since), PAGE);
       const fresh = rows.filter((row) => !this.seen.has(row.serial));
       if (fresh.length > 0) {
         // Marked seen only once handled: a failure (a database blip while making the CRL) is

@@ -61,7 +61,7 @@ export class DeviceClaims {
     const now = this.clock.now();
     const windowStart = this.windowStart(now);
     const counterKey = `claimFailures:${deviceId}`;
-    const failures = (await this.store.readRateCounters([counterKey], windowStart)).get(counterKey) ?? 0;
+    const failures = (await this.store.acme.readRateCounters([counterKey], windowStart)).get(counterKey) ?? 0;
     const retryAfter = Math.max(1, Math.ceil((windowStart.getTime() + this.limits.windowSeconds * 1000 - now.getTime()) / 1000));
     if (failures >= this.limits.failuresPerDevice) {
       throw new TooManyRequestsError(`too many wrong setup codes for ${deviceId}: at most ${this.limits.failuresPerDevice} per ${this.limits.windowSeconds} s; retry after ${retryAfter} s`, retryAfter);
@@ -70,7 +70,7 @@ export class DeviceClaims {
     // An unknown device and a wrong code look the same, so claims cannot probe which serials exist.
     const matches = enrollment?.setupCodeHash ? await verifySetupCode(code, enrollment.setupCodeHash) : false;
     if (!enrollment || !matches) {
-      await this.store.hitRateCounters([counterKey], windowStart, new Date(windowStart.getTime() - this.limits.windowSeconds * 1000));
+      await this.store.acme.hitRateCounters([counterKey], windowStart, new Date(windowStart.getTime() - this.limits.windowSeconds * 1000));
       if (enrollment) await this.store.provisioning.countClaimFailure(deviceId);
       await this.raise('security.claim_failed', deviceId, { home, known: Boolean(enrollment), failuresInWindow: failures + 1 });
       throw new ForbiddenError(`the setup code does not match device ${deviceId}`);

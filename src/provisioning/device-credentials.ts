@@ -75,7 +75,7 @@ export class DeviceCredentials {
   /** Revokes the device's issued, unexpired certificates but `except`; returns their serials. */
   private async revokeLive(deviceId: string, reason: RevocationReason, except?: string): Promise<string[]> {
     const now = this.clock.now();
-    const live = (await this.store.listCertificates({ identifier: deviceId, state: 'issued', limit: LIVE_CERTIFICATES_PAGE })).filter(
+    const live = (await this.store.certificates.listCertificates({ identifier: deviceId, state: 'issued', limit: LIVE_CERTIFICATES_PAGE })).filter(
       (c) => c.serial !== except && c.profile === 'device' && c.notAfter > now,
     );
     const revoked: string[] = [];

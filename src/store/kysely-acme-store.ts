@@ -1,7 +1,7 @@
-/** ACME nonces, accounts, orders, authorizations and renewal windows on Kysely. */
-import { sql, type Kysely, type Selectable } from 'kysely';
+/** The ACME store on Kysely: nonces, accounts, orders, authorizations, EAB keys and rate counters. */
+import type { Kysely, Selectable } from 'kysely';
 import type { AcmeAccountsTable, AcmeAuthorizationsTable, AcmeOrdersTable, HearthDatabase } from './schema.js';
-import type { AcmeAccountRecord, AcmeAccountStatus, AcmeEabKeyRecord, AcmeAuthorizationRecord, AcmeOrderRecord, RenewalSelection, RenewalWindowRecord } from './store.js';
+import type { AcmeAccountRecord, AcmeAccountStatus, AcmeEabKeyRecord, AcmeAuthorizationRecord, AcmeOrderRecord, AcmeStore } from './acme-store.js';
 import { insertUnique } from './unique-violation.js';
 
 function toAccount(row: Selectable<AcmeAccountsTable>): AcmeAccountRecord {
@@ -47,16 +47,7 @@ function toAuthorization(row: Selectable<AcmeAuthorizationsTable>): AcmeAuthoriz
 /** Old rate-limit windows are swept by about one hit in this many, so no timer is needed. */
 const PURGE_CHANCE = 1 / 1000;
 
-/** Bound parameters per statement stay far below SQLite's and PostgreSQL's limits. */
-const SERIALS_PER_STATEMENT = 1000;
-
-function chunk<T>(items: T[], size: number): T[][] {
-  const chunks: T[][] = [];
-  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
-  return chunks;
-}
-
-export class KyselyAcmeStore {
+export class KyselyAcmeStore implements AcmeStore {
   constructor(private readonly db: Kysely<HearthDatabase>) {}
 
   async insertAcmeNonces(nonces: readonly string[], expiresAt: Date): Promise<void> {
@@ -283,52 +274,6 @@ export class KyselyAcmeStore {
       .where((eb) => eb.or([eb('status', 'in', ['processing', 'valid']), eb.and([eb('status', 'in', ['pending', 'ready']), eb('expires_at', '>', now.getTime())])]))
       .executeTakeFirst();
     return row && toOrder(row);
-  }
-
-  async setRenewalWindows(selection: RenewalSelection, window: RenewalWindowRecord, now: Date): Promise<number> {
-    const chunks = 'serials' in selection ? chunk([...new Set(selection.serials)], SERIALS_PER_STATEMENT) : [undefined];
-    let set = 0;
-    for (const serials of chunks) {
-      // INSERT ... SELECT from certificates: only rows that exist and are live get a window, in one statement.
-      const result = await this.db
-        .insertInto('renewal_windows')
-        .columns(['serial', 'window_start', 'window_end', 'explanation_url', 'set_at'])
-        .expression((eb) => {
-          let query = eb
-            .selectFrom('certificates')
-            .select([
-              'serial',
-              sql<number>`cast(${window.start.getTime()} as bigint)`.as('window_start'),
-              sql<number>`cast(${window.end.getTime()} as bigint)`.as('window_end'),
-              sql<string | null>`cast(${window.explanationUrl} as text)`.as('explanation_url'),
-              sql<number>`cast(${now.getTime()} as bigint)`.as('set_at'),
-            ])
-            .where('state', '=', 'issued')
-            .where('not_after', '>', now.getTime());
-          if (serials) query = query.where('serial', 'in', serials);
-          if ('ca' in selection) {
-            query = query.where('ca', '=', selection.ca);
-            if (selection.issuedBefore) query = query.where('not_before', '<', selection.issuedBefore.getTime());
-          }
-          return query;
-        })
-        .onConflict((oc) =>
-          oc.column('serial').doUpdateSet((eb) => ({
-            window_start: eb.ref('excluded.window_start'),
-            window_end: eb.ref('excluded.window_end'),
-            explanation_url: eb.ref('excluded.explanation_url'),
-            set_at: eb.ref('excluded.set_at'),
-          })),
-        )
-        .executeTakeFirst();
-      set += Number(result.numInsertedOrUpdatedRows ?? 0);
-    }
-    return set;
-  }
-
-  async getRenewalWindow(serial: string): Promise<RenewalWindowRecord | undefined> {
-    const row = await this.db.selectFrom('renewal_windows').selectAll().where('serial', '=', serial).executeTakeFirst();
-    return row && { start: new Date(Number(row.window_start)), end: new Date(Number(row.window_end)), explanationUrl: row.explanation_url };
   }
 
   async listAcmeOrderIds(accountId: string, limit: number): Promise<string[]> {

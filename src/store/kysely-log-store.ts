@@ -5,7 +5,7 @@
 import { sql } from 'kysely';
 import type { Kysely, Selectable } from 'kysely';
 import type { HearthDatabase, LogCheckpointsTable, LogEntriesTable } from './schema.js';
-import type { CheckpointRecord, LogEntryRecord, LogNodeRecord } from './store.js';
+import type { CheckpointRecord, LogEntryRecord, LogHashIndexer, LogNodeRecord, LogStore } from './log-store.js';
 import { toBuffer } from './binary-column.js';
 
 /**
@@ -40,7 +40,7 @@ interface EntryRow {
   created_at: number;
 }
 
-export class KyselyLogStore {
+export class KyselyLogStore implements LogStore, LogHashIndexer {
   constructor(
     private readonly db: Kysely<HearthDatabase>,
     private readonly dialect: 'sqlite' | 'postgres',

@@ -35,12 +35,12 @@ export class Checkpointer {
   }
 
   private async sign(force: boolean): Promise<CheckpointRecord> {
-    const [size, latest] = await Promise.all([this.store.logSize(), this.store.latestCheckpoint()]);
+    const [size, latest] = await Promise.all([this.store.log.logSize(), this.store.log.latestCheckpoint()]);
     const now = this.clock.now();
     if (latest && (latest.size >= size || (!force && now.getTime() - latest.createdAt.getTime() < this.minIntervalMs))) return latest;
     const root = await logRoot(this.store, size);
     const note = await signNote(formatCheckpoint({ origin: this.signer.name, size, root, extensions: [] }), this.signer);
-    await this.store.insertCheckpoint({ size, root, note, createdAt: now });
-    return (await this.store.latestCheckpoint()) as CheckpointRecord;
+    await this.store.log.insertCheckpoint({ size, root, note, createdAt: now });
+    return (await this.store.log.latestCheckpoint()) as CheckpointRecord;
   }
 }

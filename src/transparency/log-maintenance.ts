@@ -16,7 +16,7 @@ export class LogMaintenance {
 
   constructor(
     private readonly checkpointer: Pick<Checkpointer, 'refresh'>,
-    private readonly store: Pick<Store, 'indexLogHashes'>,
+    private readonly store: Pick<Store, 'log'>,
     private readonly logger: Logger,
   ) {}
 
@@ -29,7 +29,7 @@ export class LogMaintenance {
     if (this.indexing) return;
     this.indexing = true;
     this.store
-      .indexLogHashes(HASH_INDEX_BATCH)
+      .log.indexLogHashes(HASH_INDEX_BATCH)
       .catch((err) => this.logger.error({ err }, 'indexing log leaf hashes failed'))
       .finally(() => {
         this.indexing = false;

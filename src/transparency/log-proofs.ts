@@ -6,7 +6,7 @@ import type { Store, StoreTx } from '../store/store.js';
 import { consistencyProofRanges, emptyRoot, hashesForRanges, inclusionProofRanges, nodeKey, nodesForRanges, type Hash, type ProofRange } from '../ledger/merkle.js';
 
 async function hashes(store: Store | StoreTx, ranges: ProofRange[]): Promise<Hash[]> {
-  const nodes = await store.getLogNodes(nodesForRanges(ranges));
+  const nodes = await store.log.getLogNodes(nodesForRanges(ranges));
   return hashesForRanges(ranges, (level, index) => nodes.get(nodeKey(level, index)));
 }
 

@@ -10,12 +10,12 @@ import { encodeLogEntry, type LogEntry } from '../ledger/log-entry.js';
 /** Returns the index of the first appended entry. */
 export async function appendToLog(tx: StoreTx, entries: readonly LogEntry[], at: Date): Promise<number> {
   const leaves = entries.map((entry) => encodeLogEntry(entry));
-  const size = await tx.lockLog();
+  const size = await tx.log.lockLog();
   if (entries.length === 0) return size;
-  const frontier = await tx.getLogNodes(frontierNodes(size));
+  const frontier = await tx.log.getLogNodes(frontierNodes(size));
   const hashes = leaves.map(leafHash);
   const nodes = appendLeaves(size, hashes, (level, index) => frontier.get(nodeKey(level, index)));
-  await tx.appendLog(
+  await tx.log.appendLog(
     size,
     entries.map((entry, i) => ({ kind: entry.kind, leaf: leaves[i] as Uint8Array, leafHash: hashes[i] as Uint8Array, createdAt: at })),
     nodes.filter((node) => node.level > 0),

@@ -53,7 +53,7 @@ test('a created token authenticates to its principal and role', async () => {
 test('only the SHA-256 of the token is stored', async () => {
   const created = await createApiToken(store, 'ops-laptop', 'admin', NOW);
   const hash = createHash('sha256').update(created.token).digest('hex');
-  const row = await store.findApiTokenByHash(hash);
+  const row = await store.tokens.findApiTokenByHash(hash);
   assert.ok(row);
   assert.deepEqual(row, { id: created.id, hash, principal: 'ops-laptop', role: 'admin', createdAt: NOW });
   const secretPart = created.token.split('_').slice(2).join('_');
@@ -69,7 +69,7 @@ test('only the SHA-256 of the token is stored', async () => {
   } finally {
     db.close();
   }
-  assert.equal(await store.findApiTokenByHash(created.token), undefined);
+  assert.equal(await store.tokens.findApiTokenByHash(created.token), undefined);
 });
 
 test('missing, malformed and unknown credentials are refused with distinct reasons', async () => {
@@ -98,7 +98,7 @@ test('missing, malformed and unknown credentials are refused with distinct reaso
 test('a stored token with a role that no longer exists does not authenticate', async () => {
   const created = await createApiToken(store, 'old-integration', 'operator', NOW);
   const token = `hth_${'z'.repeat(8)}_${created.token.slice(-43)}`;
-  await store.insertApiToken({ id: 'zzzzzzzz', hash: createHash('sha256').update(token).digest('hex'), principal: 'legacy', role: 'superuser', createdAt: NOW });
+  await store.tokens.insertApiToken({ id: 'zzzzzzzz', hash: createHash('sha256').update(token).digest('hex'), principal: 'legacy', role: 'superuser', createdAt: NOW });
   await refused(`Bearer ${token}`, /^token has an unknown role$/);
 });
 

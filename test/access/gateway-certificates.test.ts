@@ -75,7 +75,15 @@ test('a revoked gateway certificate, and one this installation has no record of,
   const otherSerial = new X509Certificate(Buffer.from(other)).serialNumber.toLowerCase().replace(/^(00)+/, '');
   const stripped = new Proxy(h.store, {
     get(inner, property) {
-      if (property === 'getCertificate') return async (s: string) => (s === otherSerial ? undefined : inner.getCertificate(s));
+      if (property === 'certificates') {
+        return new Proxy(inner.certificates, {
+          get(c, p) {
+            if (p === 'getCertificate') return async (s: string) => (s === otherSerial ? undefined : c.getCertificate(s));
+            const value = Reflect.get(c, p, c) as unknown;
+            return typeof value === 'function' ? value.bind(c) : value;
+          },
+        });
+      }
       const value = Reflect.get(inner, property, inner) as unknown;
       return typeof value === 'function' ? value.bind(inner) : value;
     },

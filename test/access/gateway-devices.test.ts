@@ -33,7 +33,7 @@ async function setup() {
   let serial = 0x100;
   const certify = async (identifier: string, profile = 'device') => {
     serial++;
-    await store.insertPendingCertificate({ serial: serial.toString(16), ca: profile === 'device' ? 'devices' : 'services', profile, identifier, tbs: new Uint8Array([1]), notBefore: START, notAfter: new Date(START.getTime() + 86_400_000), createdAt: START });
+    await store.certificates.insertPendingCertificate({ serial: serial.toString(16), ca: profile === 'device' ? 'devices' : 'services', profile, identifier, tbs: new Uint8Array([1]), notBefore: START, notAfter: new Date(START.getTime() + 86_400_000), createdAt: START });
   };
   return { store, clock, events, devices, certify };
 }

@@ -60,10 +60,10 @@ async function refused(attempt: Promise<unknown> | (() => unknown), type: AcmeEr
   else await assert.rejects(attempt, check);
 }
 
-await store.insertAcmeAccount({ id: 'valid1', thumbprint, jwk: publicJwk as Record<string, unknown>, status: 'valid', contact: [], termsAgreed: true, createdAt: new Date(), policy: null });
+await store.acme.insertAcmeAccount({ id: 'valid1', thumbprint, jwk: publicJwk as Record<string, unknown>, status: 'valid', contact: [], termsAgreed: true, createdAt: new Date(), policy: null });
 const deactivatedKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const deactivatedJwk = deactivatedKey.publicKey.export({ format: 'jwk' }) as JWK;
-await store.insertAcmeAccount({ id: 'gone1', thumbprint: await calculateJwkThumbprint(deactivatedJwk, 'sha256'), jwk: deactivatedJwk as Record<string, unknown>, status: 'deactivated', contact: [], termsAgreed: true, createdAt: new Date(), policy: null });
+await store.acme.insertAcmeAccount({ id: 'gone1', thumbprint: await calculateJwkThumbprint(deactivatedJwk, 'sha256'), jwk: deactivatedJwk as Record<string, unknown>, status: 'deactivated', contact: [], termsAgreed: true, createdAt: new Date(), policy: null });
 
 test('a body that is not a flattened JWS with exactly protected, payload and signature strings is malformed', async () => {
   const good = jwsOf(await withJwk(), {});

@@ -11,6 +11,7 @@ import { Certificate, id_ce_subjectAltName } from '@peculiar/asn1-x509';
 import { BadCsrError, BadRequestError, BlockedKeyError, ConflictError, HearthError, IssuingCaRevokedError, NotFoundError, UniqueViolationError, UnknownProfileError } from '../../src/core/errors.js';
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import type { CertificateRecord, Store, StoreTx } from '../../src/store/store.js';
+import type { CertificateStore } from '../../src/store/certificate-store.js';
 import type { Signer } from '../../src/pki/signer.js';
 import { createKeyAndRequest, type CertificateRequestInput } from '../../src/pki/certificate-request.js';
 import { ManualClock } from '../../src/core/clock.js';
@@ -38,7 +39,7 @@ async function harness(options: Parameters<typeof openHarness>[0] = {}): Promise
 }
 
 async function allCertificates(store: Store): Promise<CertificateRecord[]> {
-  return store.listCertificates({ limit: 1000 });
+  return store.certificates.listCertificates({ limit: 1000 });
 }
 
 async function csr(input: CertificateRequestInput): Promise<string> {
@@ -74,7 +75,7 @@ test('a device certificate names the device, lives 24 h, chains to its CA and is
 
   assert.deepEqual(issued.chain.map((c) => Buffer.from(c)), [Buffer.from(devicesCa.certificate.der), Buffer.from(devicesCa.chainAbove[0]!.der)]);
 
-  const stored = await h.store.getCertificate(issued.record.serial);
+  const stored = await h.store.certificates.getCertificate(issued.record.serial);
   assert.ok(stored);
   assert.equal(stored.state, 'issued');
   assert.equal(stored.ca, 'devices');
@@ -166,7 +167,7 @@ test('the certificate is stored as pending with the exact TBS bytes before it is
     algorithm: devices.signer.algorithm,
     publicKeySpki: () => devices.signer.publicKeySpki(),
     async sign(data) {
-      probe.rowsAtSigning = await (probe.store as Store).listCertificates({ limit: 10 });
+      probe.rowsAtSigning = await (probe.store as Store).certificates.listCertificates({ limit: 10 });
       probe.signed = Uint8Array.from(data);
       return devices.signer.sign(data);
     },
@@ -182,7 +183,7 @@ test('the certificate is stored as pending with the exact TBS bytes before it is
   assert.equal(row.der, null);
   assert.equal(row.serial, issued.record.serial);
   assert.deepEqual(Buffer.from(row.tbs), Buffer.from(probe.signed));
-  assert.equal((await h.store.getCertificate(issued.record.serial))?.state, 'issued');
+  assert.equal((await h.store.certificates.getCertificate(issued.record.serial))?.state, 'issued');
 });
 
 test('a failing signer leaves the pending row, returns its error and announces nothing', async () => {
@@ -204,8 +205,8 @@ test('a failing signer leaves the pending row, returns its error and announces n
  * `failures` calls, whether made on the store or inside one of its transactions.
  */
 function collidingStore(failures: number, calls: { count: number }) {
-  const colliding = <T extends StoreTx>(target: T): T =>
-    new Proxy(target, {
+  const collidingCertificates = (certificates: CertificateStore): CertificateStore =>
+    new Proxy(certificates, {
       get(inner, property) {
         if (property === 'insertPendingCertificate' || property === 'insertPendingCertificates') {
           return async (...args: unknown[]) => {
@@ -214,6 +215,14 @@ function collidingStore(failures: number, calls: { count: number }) {
             return (inner[property] as (...a: unknown[]) => Promise<void>)(...args);
           };
         }
+        const value = Reflect.get(inner, property, inner) as unknown;
+        return typeof value === 'function' ? value.bind(inner) : value;
+      },
+    });
+  const colliding = <T extends StoreTx>(target: T): T =>
+    new Proxy(target, {
+      get(inner, property) {
+        if (property === 'certificates') return collidingCertificates(inner.certificates);
         if (property === 'transaction') {
           return <R>(fn: (tx: StoreTx) => Promise<R>) => (inner as unknown as Store).transaction((tx) => fn(colliding(tx)));
         }
@@ -230,7 +239,7 @@ test('a serial collision is retried with a new serial', async () => {
   const issued = await h.authority.issue({ csr: await deviceCsr(11), profile: 'device' });
   assert.equal(calls.count, 2);
   assert.equal((await allCertificates(h.store)).length, 1);
-  assert.equal((await h.store.getCertificate(issued.record.serial))?.state, 'issued');
+  assert.equal((await h.store.certificates.getCertificate(issued.record.serial))?.state, 'issued');
 });
 
 test('issuance gives up after three serial collisions and stores nothing', async () => {
@@ -255,7 +264,7 @@ test('revocation stores reason and time, tells listeners and publishes cert.revo
   assert.equal(record.state, 'revoked');
   assert.equal(record.revocationReason, 1);
   assert.equal(record.revokedAt?.getTime(), revokedAt.getTime());
-  assert.deepEqual(await h.store.getCertificate(issued.record.serial), record);
+  assert.deepEqual(await h.store.certificates.getCertificate(issued.record.serial), record);
   assert.deepEqual(heard, [{ record, eventsSoFar: 0 }], 'local listeners run before the event goes out');
 
   const events = await h.events.waitFor(2);
@@ -324,21 +333,29 @@ test('revoking an unknown serial is 404, revoking twice is 409 already-revoked a
     listenerCalls++;
   });
   await refusedWith(h.authority.revoke(issued.record.serial, 1), ConflictError, 409, 'already-revoked');
-  assert.deepEqual(await h.store.getCertificate(issued.record.serial), first);
+  assert.deepEqual(await h.store.certificates.getCertificate(issued.record.serial), first);
   assert.equal(listenerCalls, 0);
 });
 
 test('twenty concurrent issues survive one colliding batch insert: all issued, distinct serials, no duplicate rows', async () => {
   let batchCalls = 0;
-  const collideOnce = <T extends StoreTx>(store: T): T =>
-    new Proxy(store, {
+  const collideOnceCertificates = (certificates: CertificateStore): CertificateStore =>
+    new Proxy(certificates, {
       get(inner, property) {
         if (property === 'insertPendingCertificates') {
-          return async (certs: Parameters<Store['insertPendingCertificates']>[0]) => {
+          return async (certs: Parameters<Store['certificates']['insertPendingCertificates']>[0]) => {
             if (++batchCalls === 1) throw new UniqueViolationError('certificates.serial');
             return inner.insertPendingCertificates(certs);
           };
         }
+        const value = Reflect.get(inner, property, inner) as unknown;
+        return typeof value === 'function' ? value.bind(inner) : value;
+      },
+    });
+  const collideOnce = <T extends StoreTx>(store: T): T =>
+    new Proxy(store, {
+      get(inner, property) {
+        if (property === 'certificates') return collideOnceCertificates(inner.certificates);
         if (property === 'transaction') {
           return <R>(fn: (tx: StoreTx) => Promise<R>) => (inner as unknown as Store).transaction((tx) => fn(collideOnce(tx)));
         }
@@ -431,7 +448,7 @@ test('issueForKey certifies a key without a CSR through the same path: pending f
   assert.ok(cert.publicKey.equals(publicKey));
   assert.equal(cert.subject, 'CN=api.hearth.test');
   assert.ok(cert.checkIP('127.0.0.1'));
-  const stored = await h.store.getCertificate(issued.record.serial);
+  const stored = await h.store.certificates.getCertificate(issued.record.serial);
   assert.equal(stored?.state, 'issued');
   assert.equal(stored?.profile, 'service');
   assert.equal((await h.events.waitFor(1))[0]?.type, 'cert.issued');

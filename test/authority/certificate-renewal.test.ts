@@ -52,7 +52,7 @@ test('after 21 days the OCSP delegate is due; the renewed one is signed by the C
   assert.equal(renewed.notBefore.getTime(), h.clock.now().getTime() - 60_000);
   assert.equal(renewed.notAfter.getTime() - renewed.notBefore.getTime(), 30 * DAY);
   assert.equal(renewalDue(renewed, h.clock.now()), false);
-  const stored = await h.store.getCertificate(renewed.serialHex);
+  const stored = await h.store.certificates.getCertificate(renewed.serialHex);
   assert.equal(stored?.profile, 'ocsp-signer');
   assert.equal(stored?.ca, 'devices');
   assert.equal(stored?.state, 'issued');

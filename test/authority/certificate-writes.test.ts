@@ -68,7 +68,7 @@ async function recordingStore(): Promise<{ store: Store; transactions: string[][
           inner.transaction((tx) => {
             const calls: string[] = [];
             transactions.push(calls);
-            const watched = new Proxy(tx, {
+            const certificates = new Proxy(tx.certificates, {
               get(txInner, txProperty) {
                 const value = Reflect.get(txInner, txProperty, txInner) as unknown;
                 if (typeof value !== 'function') return value;
@@ -81,6 +81,7 @@ async function recordingStore(): Promise<{ store: Store; transactions: string[][
                 return value.bind(txInner);
               },
             });
+            const watched = new Proxy(tx, { get: (txInner, txProperty) => (txProperty === 'certificates' ? certificates : Reflect.get(txInner, txProperty, txInner)) });
             return fn(watched);
           });
       }
@@ -95,8 +96,8 @@ test('a colliding pending row in a transaction with signed certificates fails al
   const { store, transactions } = await recordingStore();
   const writes = new CertificateWrites(store, clock);
   await Promise.all([writes.submit({ kind: 'pending', row: pendingRow('a1') }), writes.submit({ kind: 'pending', row: pendingRow('a2') })]);
-  await store.insertPendingCertificate(pendingRow('b0'));
-  const before = await store.getCertificate('b0');
+  await store.certificates.insertPendingCertificate(pendingRow('b0'));
+  const before = await store.certificates.getCertificate('b0');
   transactions.length = 0;
 
   // a1 and a2 were signed while b asked for a serial that is already taken (b0).
@@ -109,20 +110,20 @@ test('a colliding pending row in a transaction with signed certificates fails al
   assert.equal(outcomes[1].status, 'rejected');
   assert.ok((outcomes[1] as PromiseRejectedResult).reason instanceof UniqueViolationError, 'the colliding row gets the collision, so its caller drafts a new serial');
   for (const serial of ['a1', 'a2']) {
-    const row = await store.getCertificate(serial);
+    const row = await store.certificates.getCertificate(serial);
     assert.equal(row?.state, 'issued');
     assert.deepEqual(row?.der, new TextEncoder().encode(`der ${serial}`));
-    assert.equal((await store.findIssuanceLogEntry(serial))?.index !== undefined, true, `${serial} is in the log`);
+    assert.equal((await store.log.findIssuanceLogEntry(serial))?.index !== undefined, true, `${serial} is in the log`);
   }
-  assert.equal(await store.logSize(), 2, 'each signed certificate is in the log once');
-  assert.deepEqual(await store.getCertificate('b0'), before, 'the row that was there is untouched');
+  assert.equal(await store.log.logSize(), 2, 'each signed certificate is in the log once');
+  assert.deepEqual(await store.certificates.getCertificate('b0'), before, 'the row that was there is untouched');
 });
 
 test('several pending rows with one collision: the others are inserted one by one and only the colliding one fails', async () => {
   const { store, transactions } = await recordingStore();
   const writes = new CertificateWrites(store, clock);
   await writes.submit({ kind: 'pending', row: pendingRow('c1') });
-  await store.insertPendingCertificate(pendingRow('d2'));
+  await store.certificates.insertPendingCertificate(pendingRow('d2'));
   transactions.length = 0;
 
   const outcomes = await Promise.allSettled([
@@ -138,10 +139,10 @@ test('several pending rows with one collision: the others are inserted one by on
     ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
   );
   assert.ok((outcomes[1] as PromiseRejectedResult).reason instanceof UniqueViolationError);
-  assert.equal((await store.getCertificate('d1'))?.state, 'pending');
-  assert.equal((await store.getCertificate('d3'))?.state, 'pending');
-  assert.equal((await store.getCertificate('c1'))?.state, 'issued');
-  assert.equal(await store.logSize(), 1);
+  assert.equal((await store.certificates.getCertificate('d1'))?.state, 'pending');
+  assert.equal((await store.certificates.getCertificate('d3'))?.state, 'pending');
+  assert.equal((await store.certificates.getCertificate('c1'))?.state, 'issued');
+  assert.equal(await store.log.logSize(), 1);
 });
 
 test('an issued write for a certificate that is no longer pending answers false and logs nothing', async () => {
@@ -150,5 +151,5 @@ test('an issued write for a certificate that is no longer pending answers false 
   await writes.submit({ kind: 'pending', row: pendingRow('e1') });
   assert.equal(await writes.submit(issuedWrite('e1')), true);
   assert.equal(await writes.submit(issuedWrite('e1')), false, 'already issued');
-  assert.equal(await store.logSize(), 1);
+  assert.equal(await store.log.logSize(), 1);
 });

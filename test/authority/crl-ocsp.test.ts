@@ -30,6 +30,7 @@ import { Authority } from '../../src/authority/authority.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store, StoreTx } from '../../src/store/store.js';
+import type { CertificateStore } from '../../src/store/certificate-store.js';
 import { POSTGRES_URL, dropPostgresSchemas, needsOpenssl, needsPostgres } from '../support/environment.js';
 import { ocspRequest } from './ocsp-request.js';
 import { START, URLS, buildIssuingCas, deviceCsr, openHarness, withSigner, type Harness } from './authority-fixtures.js';
@@ -163,7 +164,7 @@ test('a regeneration asked for while one runs is made after it, and callers arri
   slow.calls = 0;
 
   const early = publisher.regenerate('devices');
-  await h.store.revokeCertificate(issued.record.serial, 4, h.clock.now());
+  await h.store.certificates.revokeCertificate(issued.record.serial, 4, h.clock.now());
   const later = [publisher.regenerate('devices'), publisher.regenerate('devices'), publisher.regenerate('devices')];
   const [first, ...rest] = await Promise.all([early, ...later]);
 
@@ -186,7 +187,7 @@ test('a burst of revocations is answered with at most two CRLs, the last listing
 
   const results = await Promise.all(
     issued.map(async ({ record }) => {
-      await h.store.revokeCertificate(record.serial, 1, h.clock.now());
+      await h.store.certificates.revokeCertificate(record.serial, 1, h.clock.now());
       return { serial: record.serial, crl: await publisher.regenerate('devices') };
     }),
   );
@@ -219,8 +220,8 @@ async function crlNumbersAgreeWithLists(storeA: Store, storeB: Store): Promise<v
   const issued = await authority.issue({ csr: await deviceCsr(30), profile: 'device' });
   let numbered!: () => void;
   const bNumbered = new Promise<void>((resolve) => (numbered = resolve));
-  const slowReader = <T extends StoreTx>(target: T): T =>
-    new Proxy(target, {
+  const slowCertificates = (certificates: CertificateStore): CertificateStore =>
+    new Proxy(certificates, {
       get(inner, property) {
         if (property === 'nextCrlNumber') {
           return async (ca: string) => {
@@ -235,6 +236,14 @@ async function crlNumbersAgreeWithLists(storeA: Store, storeB: Store): Promise<v
             return inner.listRevoked(ca, since);
           };
         }
+        const value = Reflect.get(inner, property, inner) as unknown;
+        return typeof value === 'function' ? value.bind(inner) : value;
+      },
+    });
+  const slowReader = <T extends StoreTx>(target: T): T =>
+    new Proxy(target, {
+      get(inner, property) {
+        if (property === 'certificates') return slowCertificates(inner.certificates);
         if (property === 'transaction') {
           return <R>(fn: (tx: StoreTx) => Promise<R>) => (inner as unknown as Store).transaction((tx) => fn(slowReader(tx)));
         }
@@ -250,7 +259,7 @@ async function crlNumbersAgreeWithLists(storeA: Store, storeB: Store): Promise<v
   await bNumbered;
   const fromA = a.regenerate('devices');
   await new Promise((resolve) => setTimeout(resolve, 30));
-  await storeA.revokeCertificate(issued.record.serial, 1, clock.now());
+  await storeA.certificates.revokeCertificate(issued.record.serial, 1, clock.now());
   const crls = (await Promise.all([fromA, fromB])).map((crl) => readCrl(crl.der, devices)).sort((x, y) => x.number - y.number);
   assert.deepEqual(crls.map((c) => c.number), [1, 2]);
   for (const serial of crls[0]!.entries.keys()) assert.ok(crls[1]!.entries.has(serial), `CRL 2 misses ${serial}, which CRL 1 lists`);
@@ -355,7 +364,7 @@ test('OCSP: after revoke and invalidate the status is revoked, never the cached 
 
   h.clock.advance(60_000);
   // Without invalidation the cached answer stands: that is what invalidate() is for.
-  await h.store.revokeCertificate(issued.record.serial, 1, h.clock.now());
+  await h.store.certificates.revokeCertificate(issued.record.serial, 1, h.clock.now());
   assert.equal(readOcsp(await responder.respond(request), devices).status, 'good');
   responder.invalidate(issued.record.serial);
   const read = readOcsp(await responder.respond(request), devices);
@@ -556,7 +565,7 @@ test('OCSP: the canonical request openssl makes with -no_nonce is cached', { ski
 test('OCSP: a pending certificate is unknown (nobody holds it yet), an abandoned one revoked, never good', async () => {
   const { h, responder, devices, outcomes } = await ocspSetup();
   const serial = '5e1ec7ab1e';
-  await h.store.insertPendingCertificate({
+  await h.store.certificates.insertPendingCertificate({
     serial, ca: 'devices', profile: 'device', identifier: 'urn:dev:ops:acme-bulb-0099', tbs: new Uint8Array([0x30, 0x00]),
     notBefore: START, notAfter: new Date(START.getTime() + 24 * HOUR), createdAt: START,
   });
@@ -566,7 +575,7 @@ test('OCSP: a pending certificate is unknown (nobody holds it yet), an abandoned
   assert.equal(responder.cachedEntries, 0, 'a pending answer is not cached: the certificate may be issued a moment later');
 
   h.clock.advance(2 * 60_000);
-  assert.deepEqual(await h.store.abandonPendingCertificates(new Date(h.clock.now().getTime() - 60_000)), [{ serial, ca: 'devices' }]);
+  assert.deepEqual(await h.store.certificates.abandonPendingCertificates(new Date(h.clock.now().getTime() - 60_000)), [{ serial, ca: 'devices' }]);
   const abandoned = readOcsp(await responder.respond(request), devices);
   assert.equal(abandoned.status, 'revoked');
   assert.equal(abandoned.revokedAt, START.getTime(), 'revoked from the moment it was drafted');

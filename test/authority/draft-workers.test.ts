@@ -42,7 +42,7 @@ test('a burst issued through two workers: every certificate signed, stored, dist
     assert.equal(i.record.identifier, deviceId(n));
     assert.equal(new Date(cert.validFrom).getTime(), START.getTime() - BACKDATE_MS);
   });
-  const stored = await h.store.listCertificates({ limit: 100 });
+  const stored = await h.store.certificates.listCertificates({ limit: 100 });
   assert.equal(stored.length, 40);
   assert.ok(stored.every((r) => r.state === 'issued'));
 });
@@ -64,7 +64,7 @@ test('refusals from a worker carry the same class, status and words as on the ev
     assert.equal(fromWorker.status, 400);
     assert.equal(fromWorker.message, fromLoop.message);
   }
-  assert.equal((await pooled.store.listCertificates({ limit: 10 })).length, 0, 'nothing stored');
+  assert.equal((await pooled.store.certificates.listCertificates({ limit: 10 })).length, 0, 'nothing stored');
 });
 
 test('a worker refuses to issue past its CA’s lifetime, as the authority clock says', async () => {

@@ -10,7 +10,7 @@ import type { Store } from '../../src/store/store.js';
 import { START } from './authority-fixtures.js';
 
 async function pending(store: Store, serial: string, createdAt: Date): Promise<void> {
-  await store.insertPendingCertificate({
+  await store.certificates.insertPendingCertificate({
     serial, ca: 'devices', profile: 'device', identifier: `urn:dev:ops:acme-bulb-${serial}`, tbs: new Uint8Array([0x30, 0x00]),
     notBefore: createdAt, notAfter: new Date(createdAt.getTime() + 86_400_000), createdAt,
   });
@@ -22,15 +22,15 @@ test('a pending row older than the grace period becomes abandoned; a fresh one (
     const clock = new ManualClock(START);
     await pending(store, '0a', START);
     await pending(store, '0b', START);
-    await store.markCertificateIssued('0b', new Uint8Array([0x30, 0x00]));
+    await store.certificates.markCertificateIssued('0b', new Uint8Array([0x30, 0x00]));
     clock.advance(PENDING_GRACE_MS + 1);
     await pending(store, '0c', clock.now());
     assert.deepEqual(await reconcilePendingCertificates(store, clock), [{ serial: '0a', ca: 'devices' }]);
-    assert.equal((await store.getCertificate('0a'))?.state, 'abandoned');
-    assert.equal((await store.getCertificate('0b'))?.state, 'issued');
-    assert.equal((await store.getCertificate('0c'))?.state, 'pending');
+    assert.equal((await store.certificates.getCertificate('0a'))?.state, 'abandoned');
+    assert.equal((await store.certificates.getCertificate('0b'))?.state, 'issued');
+    assert.equal((await store.certificates.getCertificate('0c'))?.state, 'pending');
     // An abandoned row can no longer become issued: the crashed issuance cannot complete later.
-    assert.equal(await store.markCertificateIssued('0a', new Uint8Array([0x30, 0x00])), false);
+    assert.equal(await store.certificates.markCertificateIssued('0a', new Uint8Array([0x30, 0x00])), false);
     assert.deepEqual(await reconcilePendingCertificates(store, clock), [], 'idempotent');
   } finally {
     await store.close();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ManualClock } from '../../src/core/clock.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
-import type { CertificateRecord } from '../../src/store/store.js';
+import type { CertificateRecord, Store } from '../../src/store/store.js';
 import type { RevocationListener } from '../../src/authority/authority.js';
 import { RevocationFanOut } from '../../src/authority/revocation-fan-out.js';
 import { RevocationFeed, type RevocationNotice } from '../../src/authority/revocation-feed.js';
@@ -12,7 +12,8 @@ const NOW = new Date('2026-12-07T12:00:00Z');
 
 function bed() {
   const clock = new ManualClock(NOW);
-  const feed = new RevocationFeed({ listRevoked: async () => [] }, clock);
+  const noRevocations = { certificates: { listRevoked: async () => [] } } as unknown as Pick<Store, 'certificates'>;
+  const feed = new RevocationFeed(noRevocations, clock);
   const announced: RevocationNotice[] = [];
   feed.subscribe((notice) => announced.push(notice));
   const seen: [string, string][] = [];

@@ -79,7 +79,7 @@ test('fuzz: random ACME request bodies are refused with AcmeError and leave noth
     // Random signatures never verify, so every case is a refusal.
     assert.ok(thrown instanceof AcmeError, 'a random request was accepted');
   }), fuzzRuns(600));
-  assert.equal(await store.getAcmeAccount('1'), undefined);
+  assert.equal(await store.acme.getAcmeAccount('1'), undefined);
   assert.equal(await nonces.redeem(sentinel), true, 'refused requests spent no nonce but their own');
 });
 

@@ -79,12 +79,12 @@ function call(method: string, path: string, options: { token?: string; body?: un
 /** Everything the body-taking routes can change, read straight from the store. */
 async function fingerprint(): Promise<string> {
   const { store } = plane;
-  const certificates = (await store.listCertificates({ limit: 1000 })).map((c) => [c.serial, c.state, c.revocationReason]);
+  const certificates = (await store.certificates.listCertificates({ limit: 1000 })).map((c) => [c.serial, c.state, c.revocationReason]);
   const manufacturers = await store.provisioning.listManufacturers();
   const roots = (await store.provisioning.listAttestationRoots()).map((r) => r.sha256);
-  const window = await store.getRenewalWindow(deviceSerial);
+  const window = await store.certificates.getRenewalWindow(deviceSerial);
   const telemetry = await store.telemetry.countTelemetry({});
-  return JSON.stringify({ log: await store.logSize(), certificates, manufacturers, roots, window, telemetry });
+  return JSON.stringify({ log: await store.log.logSize(), certificates, manufacturers, roots, window, telemetry });
 }
 
 async function issue(profile: 'device' | 'gateway', name: string): Promise<{ serial: string } & ClientCertificate> {

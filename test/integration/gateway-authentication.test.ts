@@ -128,8 +128,8 @@ const stream = (client: ClientCertificate) => call('GET', '/api/v1/revocations/s
 /** Everything a gateway's request could change, read straight from the store. */
 async function fingerprint(): Promise<string> {
   const { store } = plane;
-  const certificates = (await store.listCertificates({ limit: 1000 })).map((c) => [c.serial, c.state]);
-  return JSON.stringify({ log: await store.logSize(), certificates, telemetry: await store.telemetry.countTelemetry({}), gateway: await store.gateways.getGateway(GATEWAY) });
+  const certificates = (await store.certificates.listCertificates({ limit: 1000 })).map((c) => [c.serial, c.state]);
+  return JSON.stringify({ log: await store.log.logSize(), certificates, telemetry: await store.telemetry.countTelemetry({}), gateway: await store.gateways.getGateway(GATEWAY) });
 }
 
 function assertUnauthorized(answer: Answer, detail: RegExp, what: string): void {

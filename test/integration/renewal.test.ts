@@ -66,7 +66,7 @@ test('OCSP delegates are renewed after 20 days and the TLS certificate after 60,
       assert.equal(tlsAfter.subjectAltName, tlsBefore.subjectAltName);
       assert.equal(await servedCertificateSerial(plane.apiUrl), tlsAfter.serialNumber);
       // Both renewals went through the authority, so the store knows them.
-      const stored = await plane.store.getCertificate(tlsAfter.serialNumber.toLowerCase().replace(/^(00)+/, ''));
+      const stored = await plane.store.certificates.getCertificate(tlsAfter.serialNumber.toLowerCase().replace(/^(00)+/, ''));
       assert.equal(stored?.state, 'issued');
     } finally {
       await plane.close();

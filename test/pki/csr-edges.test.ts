@@ -38,13 +38,13 @@ function refused(run: () => unknown, message: RegExp): void {
 
 /** The authority refuses the request with `message` and issues nothing. */
 async function authorityRefuses(csr: Uint8Array, message: RegExp): Promise<void> {
-  const before = (await harness.store.listCertificates({ limit: 1000 })).length;
+  const before = (await harness.store.certificates.listCertificates({ limit: 1000 })).length;
   await assert.rejects(harness.authority.issue({ csr, profile: 'service' }), (error: unknown) => {
     assert.ok(error instanceof BadCsrError, `expected BadCsrError, got ${String(error)}`);
     assert.match(error.message, message);
     return true;
   });
-  assert.equal((await harness.store.listCertificates({ limit: 1000 })).length, before, 'nothing was issued or left pending');
+  assert.equal((await harness.store.certificates.listCertificates({ limit: 1000 })).length, before, 'nothing was issued or left pending');
 }
 
 test('the crafted baseline, one extensionRequest with one subjectAltName, is accepted and certified', async () => {
@@ -109,7 +109,7 @@ test('RSA: both key readers draw the ceiling at 8192 bits, and so does issuance 
   refused(() => inspectSubjectKey(over, (reason) => new BadCsrError(reason)), /^RSA key of 8193 bits is too large; at most 8192 bits are accepted$/);
   const issued = await harness.authority.issueForKey({ profile: 'service', ca: 'services', spki: largest, dnsNames: [NAME] });
   assert.equal(issued.record.state, 'issued');
-  const before = (await harness.store.listCertificates({ limit: 1000 })).length;
+  const before = (await harness.store.certificates.listCertificates({ limit: 1000 })).length;
   await assert.rejects(harness.authority.issueForKey({ profile: 'service', ca: 'services', spki: over, dnsNames: [NAME] }), /RSA key of 8193 bits is too large/);
-  assert.equal((await harness.store.listCertificates({ limit: 1000 })).length, before);
+  assert.equal((await harness.store.certificates.listCertificates({ limit: 1000 })).length, before);
 });

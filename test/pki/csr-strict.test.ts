@@ -91,7 +91,7 @@ test('a CSR with explicit EC parameters is refused by the CSR check and by the a
       assert.match(error.message, message);
       return true;
     });
-    assert.deepEqual(await h.store.listCertificates({ limit: 10 }), []);
+    assert.deepEqual(await h.store.certificates.listCertificates({ limit: 10 }), []);
   } finally {
     await h.close();
   }

@@ -34,8 +34,8 @@ async function oldStore(db: Kysely<unknown>, dialect: 'sqlite' | 'postgres', mig
 }
 
 async function assertMigrated(store: Store): Promise<void> {
-  assert.deepStrictEqual(await store.getAcmeEabKey('eab_bound'), { kid: 'eab_bound', policy: 'gateways', createdAt: new Date(1), accountId: 'acct-1', boundAt: new Date(2) });
-  assert.equal(await store.getAcmeEabKey('eab_unbound'), undefined, 'an unbound key made before cannot be derived: withdrawn');
+  assert.deepStrictEqual(await store.acme.getAcmeEabKey('eab_bound'), { kid: 'eab_bound', policy: 'gateways', createdAt: new Date(1), accountId: 'acct-1', boundAt: new Date(2) });
+  assert.equal(await store.acme.getAcmeEabKey('eab_unbound'), undefined, 'an unbound key made before cannot be derived: withdrawn');
 }
 
 test('SQLite: unbound keys are withdrawn, bound ones kept, and the old MAC key is gone from the file', async () => {

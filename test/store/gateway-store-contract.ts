@@ -32,11 +32,11 @@ export function registerGatewayStoreContract(label: string, factory: StoreFactor
 
       const accountId = `acct-${suffix()}`;
       assert.equal(await store.gateways.findGatewayByAccount(accountId), undefined);
-      await store.insertAcmeEabKey({ kid, policy: null, createdAt: at, accountId: null, boundAt: null });
+      await store.acme.insertAcmeEabKey({ kid, policy: null, createdAt: at, accountId: null, boundAt: null });
       assert.equal(await store.gateways.findGatewayByAccount(accountId), undefined, 'an unbound key names no account');
       await store.transaction(async (tx) => {
-        await tx.insertAcmeAccount({ id: accountId, thumbprint: `t-${suffix()}`, jwk: { kty: 'EC' }, status: 'valid', contact: [], termsAgreed: true, createdAt: at, policy: null });
-        assert.equal(await tx.bindAcmeEabKey(kid, accountId, at), true);
+        await tx.acme.insertAcmeAccount({ id: accountId, thumbprint: `t-${suffix()}`, jwk: { kty: 'EC' }, status: 'valid', contact: [], termsAgreed: true, createdAt: at, policy: null });
+        assert.equal(await tx.acme.bindAcmeEabKey(kid, accountId, at), true);
       });
       assert.equal((await store.gateways.findGatewayByAccount(accountId))?.name, name);
 
@@ -64,13 +64,13 @@ export function registerGatewayStoreContract(label: string, factory: StoreFactor
 
     test('a blocked key keeps its first block', async () => {
       const digest = randomBytes(32).toString('hex');
-      assert.equal(await store.getBlockedKey(digest), undefined);
+      assert.equal(await store.certificates.getBlockedKey(digest), undefined);
       const at = new Date('2030-01-01T00:00:00.000Z');
-      await store.blockKeys([{ spkiSha256: digest, serial: 'ab01', reason: 'keyCompromise', blockedAt: at }]);
-      await store.blockKeys([{ spkiSha256: digest, serial: 'ab02', reason: 'keyCompromise', blockedAt: new Date('2030-02-01T00:00:00.000Z') }]);
-      assert.deepEqual(await store.getBlockedKey(digest), { spkiSha256: digest, serial: 'ab01', reason: 'keyCompromise', blockedAt: at });
-      assert.deepEqual(await store.findBlockedKeys([digest, randomBytes(32).toString('hex')]), new Map([[digest, { spkiSha256: digest, serial: 'ab01', reason: 'keyCompromise', blockedAt: at }]]));
-      assert.deepEqual(await store.findBlockedKeys([]), new Map());
+      await store.certificates.blockKeys([{ spkiSha256: digest, serial: 'ab01', reason: 'keyCompromise', blockedAt: at }]);
+      await store.certificates.blockKeys([{ spkiSha256: digest, serial: 'ab02', reason: 'keyCompromise', blockedAt: new Date('2030-02-01T00:00:00.000Z') }]);
+      assert.deepEqual(await store.certificates.getBlockedKey(digest), { spkiSha256: digest, serial: 'ab01', reason: 'keyCompromise', blockedAt: at });
+      assert.deepEqual(await store.certificates.findBlockedKeys([digest, randomBytes(32).toString('hex')]), new Map([[digest, { spkiSha256: digest, serial: 'ab01', reason: 'keyCompromise', blockedAt: at }]]));
+      assert.deepEqual(await store.certificates.findBlockedKeys([]), new Map());
     });
   });
 }

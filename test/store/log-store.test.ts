@@ -87,24 +87,24 @@ async function append(store: Store, entries: readonly LogEntry[], createdAt = ne
 }
 
 async function snapshot(store: Store): Promise<{ size: number; entries: LogEntryRecord[]; nodes: Map<string, Uint8Array> }> {
-  const size = await store.logSize();
-  return { size, entries: await store.getLogEntries(0, size + 10), nodes: await store.getLogNodes(perfectNodes(size + 8)) };
+  const size = await store.log.logSize();
+  return { size, entries: await store.log.getLogEntries(0, size + 10), nodes: await store.log.getLogNodes(perfectNodes(size + 8)) };
 }
 
 /** Roots of every size up to the current one, and the proofs of every leaf and every older size. */
 async function assertMatchesTree(store: Store, tree: MemoryTree, leaves: readonly Hash[], sizes: 'current' | 'all'): Promise<void> {
   const size = tree.size;
-  assert.equal(await store.logSize(), size);
+  assert.equal(await store.log.logSize(), size);
   for (let m = 0; m <= size; m++) {
     const root = await logRoot(store, m);
     assert.equal(hex(root), hex(tree.root(m)), `root of ${m} leaves`);
     assert.equal(hex(root), hex(rootFromLeafHashes(leaves.slice(0, m))), `root of ${m} leaves, replayed`);
   }
-  const stored = await store.getLogNodes(perfectNodes(size));
+  const stored = await store.log.getLogNodes(perfectNodes(size));
   for (const { level, index } of perfectNodes(size)) {
     assert.equal(hex(stored.get(nodeKey(level, index)) ?? new Uint8Array()), hex(tree.lookup(level, index) as Hash), `node ${nodeKey(level, index)} at size ${size}`);
   }
-  assert.equal((await store.getLogNodes(unfinishedNodes(size))).size, 0, `no subtree past ${size} leaves is stored`);
+  assert.equal((await store.log.getLogNodes(unfinishedNodes(size))).size, 0, `no subtree past ${size} leaves is stored`);
 
   for (let to = sizes === 'all' ? 1 : size; to <= size; to++) {
     const root = tree.root(to);
@@ -135,14 +135,14 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
 
     test('an empty log has size 0, no entries, the empty root and no checkpoint', async () => {
       const store = await fresh();
-      assert.equal(await store.logSize(), 0);
-      assert.deepEqual(await store.getLogEntries(0, 10), []);
+      assert.equal(await store.log.logSize(), 0);
+      assert.deepEqual(await store.log.getLogEntries(0, 10), []);
       assert.equal(hex(await logRoot(store, 0)), hex(emptyRoot()));
-      assert.equal(await store.latestCheckpoint(), undefined);
-      assert.equal((await store.getLogNodes([])).size, 0);
-      assert.equal((await store.getLogNodes([{ level: 0, index: 0 }, { level: 1, index: 0 }])).size, 0);
+      assert.equal(await store.log.latestCheckpoint(), undefined);
+      assert.equal((await store.log.getLogNodes([])).size, 0);
+      assert.equal((await store.log.getLogNodes([{ level: 0, index: 0 }, { level: 1, index: 0 }])).size, 0);
       assert.equal(await append(store, []), 0, 'appending nothing answers the size');
-      assert.equal(await store.logSize(), 0);
+      assert.equal(await store.log.logSize(), 0);
     });
 
     test('entries read back exactly as appended, at dense indices from 0', async () => {
@@ -153,10 +153,10 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
       const t2 = new Date('2030-02-03T04:05:07.001Z');
       assert.equal(await append(store, first, t1), 0);
       assert.equal(await append(store, second, t2), 3);
-      assert.equal(await store.logSize(), 5);
+      assert.equal(await store.log.logSize(), 5);
 
       const all = [...first, ...second];
-      const records = await store.getLogEntries(0, 5);
+      const records = await store.log.getLogEntries(0, 5);
       assert.deepEqual(records.map((r) => r.index), [0, 1, 2, 3, 4]);
       for (const [i, record] of records.entries()) {
         const entry = all[i] as LogEntry;
@@ -169,12 +169,12 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
         assert.equal(Object.getPrototypeOf(record.leaf), Uint8Array.prototype, 'bytes come back as a plain Uint8Array');
         assert.equal(Object.getPrototypeOf(record.leafHash), Uint8Array.prototype);
       }
-      assert.deepEqual((await store.getLogEntries(1, 3)).map((r) => r.index), [1, 2]);
-      assert.deepEqual((await store.getLogEntries(3, 1000)).map((r) => r.index), [3, 4], 'end past the tree is clipped');
-      assert.deepEqual(await store.getLogEntries(5, 10), []);
-      assert.deepEqual(await store.getLogEntries(2, 2), []);
-      assert.deepEqual(await store.getLogEntries(4, 1), []);
-      const leaves = await store.getLogNodes([0, 1, 2, 3, 4, 5].map((index) => ({ level: 0, index })));
+      assert.deepEqual((await store.log.getLogEntries(1, 3)).map((r) => r.index), [1, 2]);
+      assert.deepEqual((await store.log.getLogEntries(3, 1000)).map((r) => r.index), [3, 4], 'end past the tree is clipped');
+      assert.deepEqual(await store.log.getLogEntries(5, 10), []);
+      assert.deepEqual(await store.log.getLogEntries(2, 2), []);
+      assert.deepEqual(await store.log.getLogEntries(4, 1), []);
+      const leaves = await store.log.getLogNodes([0, 1, 2, 3, 4, 5].map((index) => ({ level: 0, index })));
       assert.deepEqual([...leaves.keys()].sort(), ['0/0', '0/1', '0/2', '0/3', '0/4'], 'level 0 reads the leaf hashes');
       assert.equal(hex(leaves.get('0/4') as Uint8Array), hex(records[4]?.leafHash as Uint8Array));
     });
@@ -208,14 +208,14 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
       await assert.rejects(
         store.transaction(async (tx) => {
           assert.equal(await appendToLog(tx, [issued()], new Date()), 3);
-          assert.equal(await tx.logSize(), 4, 'the transaction sees its own append');
-          assert.equal((await tx.getLogNodes(wouldMake)).size, 3);
+          assert.equal(await tx.log.logSize(), 4, 'the transaction sees its own append');
+          assert.equal((await tx.log.getLogNodes(wouldMake)).size, 3);
           throw failure;
         }),
         (error) => error === failure,
       );
       assert.deepStrictEqual(await snapshot(store), before);
-      assert.equal((await store.getLogNodes(wouldMake)).size, 0);
+      assert.equal((await store.log.getLogNodes(wouldMake)).size, 0);
 
       // An entry that does not fit its kind fails the whole batch before anything is written.
       const invalid = { ...issued(), serial: 'NOT-HEX' } as LogEntry;
@@ -227,7 +227,7 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
       const tree = new MemoryTree();
       tree.append([...kept, next].map((e) => leafHash(encodeLogEntry(e))));
       assert.equal(hex(await logRoot(store, 4)), hex(tree.root()));
-      const nodes = await store.getLogNodes(wouldMake);
+      const nodes = await store.log.getLogNodes(wouldMake);
       for (const { level, index } of wouldMake) assert.equal(hex(nodes.get(nodeKey(level, index)) as Uint8Array), hex(tree.lookup(level, index) as Hash));
     });
 
@@ -242,21 +242,21 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
       // Behind: the entry would overwrite index 1.
       await assert.rejects(
         store.transaction(async (tx) => {
-          const size = await tx.lockLog();
-          await tx.appendLog(size - 1, [record(issued())], []);
+          const size = await tx.log.lockLog();
+          await tx.log.appendLog(size - 1, [record(issued())], []);
         }),
       );
       assert.deepStrictEqual(await snapshot(store), before);
       // Ahead: the rows would fit, but the head is not at that size.
       await assert.rejects(
         store.transaction(async (tx) => {
-          const size = await tx.lockLog();
-          await tx.appendLog(size + 3, [record(issued())], []);
+          const size = await tx.log.lockLog();
+          await tx.log.appendLog(size + 3, [record(issued())], []);
         }),
         /appends must hold lockLog/,
       );
       assert.deepStrictEqual(await snapshot(store), before);
-      assert.deepEqual(await store.getLogEntries(0, 100).then((rows) => rows.map((r) => r.index)), [0, 1], 'no entry left past the head');
+      assert.deepEqual(await store.log.getLogEntries(0, 100).then((rows) => rows.map((r) => r.index)), [0, 1], 'no entry left past the head');
       assert.equal(await append(store, [issued()]), 2, 'the log goes on from where it was');
     });
 
@@ -269,24 +269,24 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
       await append(store, [revoked(a.serial), a]);
 
       const hashOf = (e: LogEntry) => leafHash(encodeLogEntry(e));
-      assert.equal((await store.findLogEntryByHash(hashOf(b)))?.index, 2);
-      assert.equal((await store.findLogEntryByHash(hashOf(other)))?.index, 1);
-      assert.equal((await store.findLogEntryByHash(hashOf(a)))?.index, 0, 'a repeated leaf is found at its first index');
-      assert.equal(await store.findLogEntryByHash(randomBytes(32)), undefined);
+      assert.equal((await store.log.findLogEntryByHash(hashOf(b)))?.index, 2);
+      assert.equal((await store.log.findLogEntryByHash(hashOf(other)))?.index, 1);
+      assert.equal((await store.log.findLogEntryByHash(hashOf(a)))?.index, 0, 'a repeated leaf is found at its first index');
+      assert.equal(await store.log.findLogEntryByHash(randomBytes(32)), undefined);
       // The same answers while the hash index is partly built and once it has caught up.
-      assert.equal(await store.indexLogHashes(2), 3, 'two of five indexed, three to go');
-      assert.equal((await store.findLogEntryByHash(hashOf(b)))?.index, 2, 'found in the unindexed tail');
-      assert.equal((await store.findLogEntryByHash(hashOf(a)))?.index, 0, 'found in the index');
-      assert.equal(await store.indexLogHashes(100), 0);
-      assert.equal(await store.indexLogHashes(100), 0, 'nothing left to index');
-      assert.equal((await store.findLogEntryByHash(hashOf(b)))?.index, 2);
-      assert.equal((await store.findLogEntryByHash(hashOf(other)))?.index, 1);
-      assert.equal((await store.findLogEntryByHash(hashOf(a)))?.index, 0, 'a repeated leaf is still found at its first index');
-      assert.equal(await store.findLogEntryByHash(randomBytes(32)), undefined);
+      assert.equal(await store.log.indexLogHashes(2), 3, 'two of five indexed, three to go');
+      assert.equal((await store.log.findLogEntryByHash(hashOf(b)))?.index, 2, 'found in the unindexed tail');
+      assert.equal((await store.log.findLogEntryByHash(hashOf(a)))?.index, 0, 'found in the index');
+      assert.equal(await store.log.indexLogHashes(100), 0);
+      assert.equal(await store.log.indexLogHashes(100), 0, 'nothing left to index');
+      assert.equal((await store.log.findLogEntryByHash(hashOf(b)))?.index, 2);
+      assert.equal((await store.log.findLogEntryByHash(hashOf(other)))?.index, 1);
+      assert.equal((await store.log.findLogEntryByHash(hashOf(a)))?.index, 0, 'a repeated leaf is still found at its first index');
+      assert.equal(await store.log.findLogEntryByHash(randomBytes(32)), undefined);
 
       const c = issued();
       for (const e of [a, b, c]) {
-        await store.insertPendingCertificate({
+        await store.certificates.insertPendingCertificate({
           serial: e.serial,
           ca: 'devices',
           profile: 'device',
@@ -297,13 +297,13 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
           createdAt: new Date(),
         });
       }
-      await store.transaction((tx) => tx.setCertificateLogIndexes([{ serial: a.serial, index: 0 }, { serial: b.serial, index: 2 }]));
-      const found = await store.findIssuanceLogEntry(a.serial);
+      await store.transaction((tx) => tx.log.setCertificateLogIndexes([{ serial: a.serial, index: 0 }, { serial: b.serial, index: 2 }]));
+      const found = await store.log.findIssuanceLogEntry(a.serial);
       assert.equal(found?.index, 0);
       assert.deepStrictEqual(decodeLogEntry(found?.leaf as Uint8Array), a);
-      assert.equal((await store.findIssuanceLogEntry(b.serial))?.index, 2);
-      assert.equal(await store.findIssuanceLogEntry(c.serial), undefined, 'a certificate not (yet) logged');
-      assert.equal(await store.findIssuanceLogEntry(randomSerial()), undefined, 'no such certificate');
+      assert.equal((await store.log.findIssuanceLogEntry(b.serial))?.index, 2);
+      assert.equal(await store.log.findIssuanceLogEntry(c.serial), undefined, 'a certificate not (yet) logged');
+      assert.equal(await store.log.findIssuanceLogEntry(randomSerial()), undefined, 'no such certificate');
     });
 
     test('checkpoints: the first stored for a size is kept; the latest is the largest size', async () => {
@@ -315,20 +315,20 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
         createdAt: new Date(Date.UTC(2030, 0, 1) + ms),
       });
       const five = checkpoint(5, 'five, first\n', 1);
-      await store.insertCheckpoint(five);
-      assert.deepStrictEqual(await store.latestCheckpoint(), five);
-      await store.insertCheckpoint(checkpoint(5, 'five, second\n', 2));
-      assert.deepStrictEqual(await store.latestCheckpoint(), five, 'a second checkpoint for a size is ignored');
-      await store.insertCheckpoint(checkpoint(3, 'three, signed later\n', 3));
-      assert.deepStrictEqual(await store.latestCheckpoint(), five, 'latest means largest, not newest');
+      await store.log.insertCheckpoint(five);
+      assert.deepStrictEqual(await store.log.latestCheckpoint(), five);
+      await store.log.insertCheckpoint(checkpoint(5, 'five, second\n', 2));
+      assert.deepStrictEqual(await store.log.latestCheckpoint(), five, 'a second checkpoint for a size is ignored');
+      await store.log.insertCheckpoint(checkpoint(3, 'three, signed later\n', 3));
+      assert.deepStrictEqual(await store.log.latestCheckpoint(), five, 'latest means largest, not newest');
       const twelve = checkpoint(12, 'twelve\n', 0);
-      await store.insertCheckpoint(twelve);
-      assert.deepStrictEqual(await store.latestCheckpoint(), twelve);
+      await store.log.insertCheckpoint(twelve);
+      assert.deepStrictEqual(await store.log.latestCheckpoint(), twelve);
       const zero = checkpoint(0, 'empty\n', 4);
-      await store.insertCheckpoint(zero);
-      assert.deepStrictEqual(await store.latestCheckpoint(), twelve);
-      await store.transaction((tx) => tx.insertCheckpoint(checkpoint(12, 'twelve again\n', 5)));
-      assert.deepStrictEqual(await store.latestCheckpoint(), twelve);
+      await store.log.insertCheckpoint(zero);
+      assert.deepStrictEqual(await store.log.latestCheckpoint(), twelve);
+      await store.transaction((tx) => tx.log.insertCheckpoint(checkpoint(12, 'twelve again\n', 5)));
+      assert.deepStrictEqual(await store.log.latestCheckpoint(), twelve);
     });
   });
 }

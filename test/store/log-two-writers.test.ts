@@ -123,9 +123,9 @@ describe('two writers on one PostgreSQL log', { skip }, () => {
     await checkpointers;
 
     const total = 2 * PER_WRITER;
-    assert.equal(await a.logSize(), total);
-    assert.equal(await b.logSize(), total);
-    const entries = await a.getLogEntries(0, total + 10);
+    assert.equal(await a.log.logSize(), total);
+    assert.equal(await b.log.logSize(), total);
+    const entries = await a.log.getLogEntries(0, total + 10);
     assert.deepEqual(
       entries.map((e) => e.index),
       Array.from({ length: total }, (_, i) => i),
@@ -226,8 +226,8 @@ describe('two writers on one PostgreSQL log', { skip }, () => {
         assert.ok(refused.reason instanceof ConflictError, String(refused.reason));
       }
 
-      const size = await a.logSize();
-      const entries = await b.getLogEntries(0, size + 10);
+      const size = await a.log.logSize();
+      const entries = await b.log.getLogEntries(0, size + 10);
       assert.deepEqual(
         entries.map((e) => e.index),
         Array.from({ length: size }, (_, i) => i),
@@ -253,7 +253,7 @@ describe('two writers on one PostgreSQL log', { skip }, () => {
       }
 
       // The store and the log name the same certificates, in the same states.
-      const rows = await a.listCertificates({ limit: 1000 });
+      const rows = await a.certificates.listCertificates({ limit: 1000 });
       assert.deepEqual(rows.map((r) => r.serial).sort(), [...serials].sort());
       assert.deepEqual(rows.filter((r) => r.state === 'revoked').map((r) => r.serial).sort(), [...targets].sort());
       assert.equal(rows.filter((r) => r.state === 'pending').length, 0);

@@ -31,9 +31,9 @@ test('stores in different schemas do not see each other', { skip }, async () => 
   const other = await openStore({ url: POSTGRES_URL, schema: otherSchema });
   try {
     const cert = pendingCertificate();
-    await mine.insertPendingCertificate(cert);
-    assert.equal(await other.getCertificate(cert.serial), undefined);
-    await other.insertPendingCertificate(cert);
+    await mine.certificates.insertPendingCertificate(cert);
+    assert.equal(await other.certificates.getCertificate(cert.serial), undefined);
+    await other.certificates.insertPendingCertificate(cert);
     assert.equal(mine.dialect, 'postgres');
   } finally {
     await mine.close();

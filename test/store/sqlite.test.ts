@@ -110,8 +110,8 @@ test('an in-memory store works for throwaway use', async () => {
   try {
     assert.equal(store.dialect, 'sqlite');
     const cert = pendingCertificate();
-    await store.insertPendingCertificate(cert);
-    assert.equal((await store.getCertificate(cert.serial))?.state, 'pending');
+    await store.certificates.insertPendingCertificate(cert);
+    assert.equal((await store.certificates.getCertificate(cert.serial))?.state, 'pending');
   } finally {
     await store.close();
   }
@@ -119,7 +119,7 @@ test('an in-memory store works for throwaway use', async () => {
 
 test('processes sharing one file migrate once and hand out each CRL number once', async () => {
   const url = `sqlite:${join(dir, 'shared.db')}`;
-  const snippet = `for (let i = 0; i < 50; i++) print(String(await store.nextCrlNumber('devices')));`;
+  const snippet = `for (let i = 0; i < 50; i++) print(String(await store.certificates.nextCrlNumber('devices')));`;
   const outputs = await Promise.all(Array.from({ length: 4 }, () => runStoreProcess(url, snippet)));
   const numbers = outputs.flat().map(Number).sort((a, b) => a - b);
   assert.deepStrictEqual(numbers, Array.from({ length: 200 }, (_, i) => i + 1));
@@ -130,7 +130,7 @@ test('SIGKILL loses nothing that was committed', async () => {
   const snippet = `
     for (let i = 0; ; i++) {
       const serial = (0x100000 + i).toString(16);
-      await store.insertPendingCertificate({ serial, ca: 'devices', profile: 'device', identifier: 'urn:dev:ops:acme-x-' + i,
+      await store.certificates.insertPendingCertificate({ serial, ca: 'devices', profile: 'device', identifier: 'urn:dev:ops:acme-x-' + i,
         tbs: new Uint8Array(300), notBefore: new Date(0), notAfter: new Date(1), createdAt: new Date(0) });
       print(serial);
     }`;
@@ -156,7 +156,7 @@ test('SIGKILL loses nothing that was committed', async () => {
 
   const store = await openStore({ url });
   try {
-    const stored = new Set((await store.listCertificates({ ca: 'devices', limit: 1_000_000 })).map((c) => c.serial));
+    const stored = new Set((await store.certificates.listCertificates({ ca: 'devices', limit: 1_000_000 })).map((c) => c.serial));
     const missing = acknowledged.filter((serial) => !stored.has(serial));
     assert.deepStrictEqual(missing, []);
   } finally {

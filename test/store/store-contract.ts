@@ -43,8 +43,8 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
 
     test('a pending certificate reads back exactly as written', async () => {
       const cert = pendingCertificate({ notBefore: new Date(-1), notAfter: new Date('9999-12-31T23:59:59.999Z') });
-      await store.insertPendingCertificate(cert);
-      const got = await store.getCertificate(cert.serial);
+      await store.certificates.insertPendingCertificate(cert);
+      const got = await store.certificates.getCertificate(cert.serial);
       assert.deepStrictEqual(got, {
         ...cert,
         der: null,
@@ -53,15 +53,15 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
         revocationReason: null,
       });
       assert.equal(Object.getPrototypeOf(got?.tbs), Uint8Array.prototype, 'bytes come back as a plain Uint8Array');
-      assert.equal(await store.getCertificate(randomSerial()), undefined);
+      assert.equal(await store.certificates.getCertificate(randomSerial()), undefined);
     });
 
     test('a duplicate serial is a UniqueViolationError and changes nothing', async () => {
       const first = pendingCertificate();
-      await store.insertPendingCertificate(first);
+      await store.certificates.insertPendingCertificate(first);
       const clash = pendingCertificate({ serial: first.serial, ca: 'services', identifier: 'other.example' });
-      await assert.rejects(store.insertPendingCertificate(clash), UniqueViolationError);
-      const got = await store.getCertificate(first.serial);
+      await assert.rejects(store.certificates.insertPendingCertificate(clash), UniqueViolationError);
+      const got = await store.certificates.getCertificate(first.serial);
       assert.equal(got?.ca, 'devices');
       assert.equal(got?.identifier, first.identifier);
       assert.deepStrictEqual(got?.tbs, first.tbs);
@@ -69,70 +69,70 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
 
     test('pending → issued happens once; the second attempt changes nothing', async () => {
       const cert = pendingCertificate();
-      await store.insertPendingCertificate(cert);
+      await store.certificates.insertPendingCertificate(cert);
       const der = new Uint8Array([0x30, 0x82, 0x00, 0x00, ...randomBytes(500)]);
-      assert.equal(await store.markCertificateIssued(cert.serial, der), true);
-      assert.equal(await store.markCertificateIssued(cert.serial, new Uint8Array([1, 2, 3])), false);
-      const got = await store.getCertificate(cert.serial);
+      assert.equal(await store.certificates.markCertificateIssued(cert.serial, der), true);
+      assert.equal(await store.certificates.markCertificateIssued(cert.serial, new Uint8Array([1, 2, 3])), false);
+      const got = await store.certificates.getCertificate(cert.serial);
       assert.equal(got?.state, 'issued');
       assert.deepStrictEqual(got?.der, der);
-      assert.equal(await store.markCertificateIssued(randomSerial(), der), false);
+      assert.equal(await store.certificates.markCertificateIssued(randomSerial(), der), false);
     });
 
     test('batches: many pending in one statement, all or nothing; many issued with a per-item answer', async () => {
       const batch = Array.from({ length: 40 }, () => pendingCertificate());
-      await store.insertPendingCertificates(batch);
-      for (const cert of batch) assert.equal((await store.getCertificate(cert.serial))?.state, 'pending');
+      await store.certificates.insertPendingCertificates(batch);
+      for (const cert of batch) assert.equal((await store.certificates.getCertificate(cert.serial))?.state, 'pending');
 
       const fresh = pendingCertificate();
       const clashing = [fresh, pendingCertificate({ serial: (batch[3] as NewPendingCertificate).serial })];
-      await assert.rejects(store.insertPendingCertificates(clashing), UniqueViolationError);
-      assert.equal(await store.getCertificate(fresh.serial), undefined, 'a failed batch stores none of its rows');
+      await assert.rejects(store.certificates.insertPendingCertificates(clashing), UniqueViolationError);
+      assert.equal(await store.certificates.getCertificate(fresh.serial), undefined, 'a failed batch stores none of its rows');
 
       const ders = batch.map(() => new Uint8Array([0x30, 0x82, ...randomBytes(300)]));
       const already = batch[0] as NewPendingCertificate;
-      assert.equal(await store.markCertificateIssued(already.serial, ders[0] as Uint8Array), true);
+      assert.equal(await store.certificates.markCertificateIssued(already.serial, ders[0] as Uint8Array), true);
       const unknown = { serial: randomSerial(), der: new Uint8Array([1]) };
-      const answers = await store.markCertificatesIssued([...batch.map((c, i) => ({ serial: c.serial, der: ders[i] as Uint8Array })), unknown]);
+      const answers = await store.certificates.markCertificatesIssued([...batch.map((c, i) => ({ serial: c.serial, der: ders[i] as Uint8Array })), unknown]);
       assert.deepStrictEqual(answers, [false, ...batch.slice(1).map(() => true), false]);
       for (const [i, cert] of batch.entries()) {
-        const got = await store.getCertificate(cert.serial);
+        const got = await store.certificates.getCertificate(cert.serial);
         assert.equal(got?.state, 'issued');
         assert.deepStrictEqual(got?.der, ders[i], `row ${i} got its own certificate`);
       }
-      assert.deepStrictEqual(await store.markCertificatesIssued([]), []);
+      assert.deepStrictEqual(await store.certificates.markCertificatesIssued([]), []);
     });
 
     test('revocation happens once, keeps the first reason and time, and unknown serials are refused', async () => {
       const cert = pendingCertificate();
-      await store.insertPendingCertificate(cert);
-      await store.markCertificateIssued(cert.serial, new Uint8Array([0x30, 0x00]));
+      await store.certificates.insertPendingCertificate(cert);
+      await store.certificates.markCertificateIssued(cert.serial, new Uint8Array([0x30, 0x00]));
       const at = new Date('2030-01-01T12:00:00.789Z');
-      assert.equal(await store.revokeCertificate(cert.serial, 1, at), true);
-      assert.equal(await store.revokeCertificate(cert.serial, 4, new Date('2030-01-01T13:00:00Z')), false);
-      const got = await store.getCertificate(cert.serial);
+      assert.equal(await store.certificates.revokeCertificate(cert.serial, 1, at), true);
+      assert.equal(await store.certificates.revokeCertificate(cert.serial, 4, new Date('2030-01-01T13:00:00Z')), false);
+      const got = await store.certificates.getCertificate(cert.serial);
       assert.equal(got?.state, 'revoked');
       assert.deepStrictEqual(got?.revokedAt, at);
       assert.equal(got?.revocationReason, 1);
       assert.deepStrictEqual(got?.der, new Uint8Array([0x30, 0x00]), 'revocation keeps the certificate');
-      assert.equal(await store.revokeCertificate(randomSerial(), 1, at), false);
+      assert.equal(await store.certificates.revokeCertificate(randomSerial(), 1, at), false);
     });
 
     test('a pending certificate can be revoked and can then no longer be issued', async () => {
       const cert = pendingCertificate();
-      await store.insertPendingCertificate(cert);
-      assert.equal(await store.revokeCertificate(cert.serial, 0, new Date('2030-01-01T00:00:00Z')), true);
-      assert.equal(await store.markCertificateIssued(cert.serial, new Uint8Array([0x30, 0x00])), false);
-      const got = await store.getCertificate(cert.serial);
+      await store.certificates.insertPendingCertificate(cert);
+      assert.equal(await store.certificates.revokeCertificate(cert.serial, 0, new Date('2030-01-01T00:00:00Z')), true);
+      assert.equal(await store.certificates.markCertificateIssued(cert.serial, new Uint8Array([0x30, 0x00])), false);
+      const got = await store.certificates.getCertificate(cert.serial);
       assert.equal(got?.state, 'revoked');
       assert.equal(got?.der, null);
     });
 
     test('concurrent revocations of one certificate: exactly one succeeds', async () => {
       const cert = pendingCertificate();
-      await store.insertPendingCertificate(cert);
+      await store.certificates.insertPendingCertificate(cert);
       const results = await Promise.all(
-        [1, 3, 4, 5].map((reason) => store.revokeCertificate(cert.serial, reason as 1 | 3 | 4 | 5, new Date(2_000_000_000_000 + reason))),
+        [1, 3, 4, 5].map((reason) => store.certificates.revokeCertificate(cert.serial, reason as 1 | 3 | 4 | 5, new Date(2_000_000_000_000 + reason))),
       );
       assert.equal(results.filter(Boolean).length, 1);
     });
@@ -142,38 +142,38 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
       const identifier = unique('urn:dev:ops:acme-hub');
       const serials = ['0a', '0b', '10', '1f', 'ff', '0100'].map((s) => s + randomBytes(4).toString('hex'));
       for (const [i, serial] of serials.entries()) {
-        await store.insertPendingCertificate(pendingCertificate({ serial, ca, identifier: i % 2 === 0 ? identifier : unique('x') }));
+        await store.certificates.insertPendingCertificate(pendingCertificate({ serial, ca, identifier: i % 2 === 0 ? identifier : unique('x') }));
       }
-      await store.markCertificateIssued(serials[0]!, new Uint8Array([1]));
-      await store.markCertificateIssued(serials[1]!, new Uint8Array([1]));
-      await store.revokeCertificate(serials[2]!, 1, new Date(0));
+      await store.certificates.markCertificateIssued(serials[0]!, new Uint8Array([1]));
+      await store.certificates.markCertificateIssued(serials[1]!, new Uint8Array([1]));
+      await store.certificates.revokeCertificate(serials[2]!, 1, new Date(0));
       const sorted = [...serials].sort();
 
-      const all = await store.listCertificates({ ca, limit: 100 });
+      const all = await store.certificates.listCertificates({ ca, limit: 100 });
       assert.deepStrictEqual(all.map((c) => c.serial), sorted);
 
       const pages: string[][] = [];
       let after: string | undefined;
       for (;;) {
-        const page = await store.listCertificates({ ca, limit: 4, ...(after !== undefined && { after }) });
+        const page = await store.certificates.listCertificates({ ca, limit: 4, ...(after !== undefined && { after }) });
         if (page.length === 0) break;
         pages.push(page.map((c) => c.serial));
         after = page.at(-1)!.serial;
       }
       assert.deepStrictEqual(pages, [sorted.slice(0, 4), sorted.slice(4)]);
 
-      const issued = await store.listCertificates({ ca, state: 'issued', limit: 100 });
+      const issued = await store.certificates.listCertificates({ ca, state: 'issued', limit: 100 });
       assert.deepStrictEqual(issued.map((c) => c.serial), [serials[0], serials[1]].sort());
-      const pendingOfIdentifier = await store.listCertificates({ ca, identifier, state: 'pending', limit: 100 });
+      const pendingOfIdentifier = await store.certificates.listCertificates({ ca, identifier, state: 'pending', limit: 100 });
       assert.deepStrictEqual(pendingOfIdentifier.map((c) => c.serial), [serials[4]].sort());
-      const byIdentifier = await store.listCertificates({ identifier, limit: 100 });
+      const byIdentifier = await store.certificates.listCertificates({ identifier, limit: 100 });
       assert.deepStrictEqual(byIdentifier.map((c) => c.serial), [serials[0], serials[2], serials[4]].sort());
-      assert.deepStrictEqual(await store.listCertificates({ ca: unique('nobody'), limit: 10 }), []);
+      assert.deepStrictEqual(await store.certificates.listCertificates({ ca: unique('nobody'), limit: 10 }), []);
     });
 
     test('listCertificates refuses a limit that is not a positive integer', async () => {
       for (const limit of [0, -1, 1.5, Number.NaN]) {
-        await assert.rejects(store.listCertificates({ limit }), BadRequestError);
+        await assert.rejects(store.certificates.listCertificates({ limit }), BadRequestError);
       }
     });
 
@@ -182,8 +182,8 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
       const cutoff = new Date('2030-06-01T00:00:00.000Z');
       const make = async (notAfter: Date, revoke: boolean, certCa = ca) => {
         const cert = pendingCertificate({ ca: certCa, notAfter });
-        await store.insertPendingCertificate(cert);
-        if (revoke) assert.equal(await store.revokeCertificate(cert.serial, 4, new Date('2030-05-01T00:00:00Z')), true);
+        await store.certificates.insertPendingCertificate(cert);
+        if (revoke) assert.equal(await store.certificates.revokeCertificate(cert.serial, 4, new Date('2030-05-01T00:00:00Z')), true);
         return cert.serial;
       };
       const atCutoff = await make(cutoff, true);
@@ -192,7 +192,7 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
       await make(new Date(cutoff.getTime() + 1000), false);
       await make(new Date(cutoff.getTime() + 1000), true, unique('other-ca'));
 
-      const revoked = await store.listRevoked(ca, cutoff);
+      const revoked = await store.certificates.listRevoked(ca, cutoff);
       assert.deepStrictEqual(revoked.map((c) => c.serial).sort(), [atCutoff, later].sort());
       assert.ok(revoked.every((c) => c.state === 'revoked' && c.revocationReason === 4));
     });
@@ -200,10 +200,10 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
     test('CRL numbers start at 1 and increase per CA, without gaps or repeats under concurrency', async () => {
       const ca = unique('ca');
       const other = unique('ca');
-      assert.equal(await store.nextCrlNumber(ca), 1n);
-      assert.equal(await store.nextCrlNumber(ca), 2n);
-      assert.equal(await store.nextCrlNumber(other), 1n);
-      const concurrent = await Promise.all(Array.from({ length: 40 }, () => store.nextCrlNumber(ca)));
+      assert.equal(await store.certificates.nextCrlNumber(ca), 1n);
+      assert.equal(await store.certificates.nextCrlNumber(ca), 2n);
+      assert.equal(await store.certificates.nextCrlNumber(other), 1n);
+      const concurrent = await Promise.all(Array.from({ length: 40 }, () => store.certificates.nextCrlNumber(ca)));
       assert.deepStrictEqual(
         [...concurrent].sort((a, b) => Number(a - b)),
         Array.from({ length: 40 }, (_, i) => BigInt(i + 3)),
@@ -215,7 +215,7 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
       try {
         const ca = unique('ca');
         const numbers = await Promise.all(
-          Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? store : second).nextCrlNumber(ca)),
+          Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? store : second).certificates.nextCrlNumber(ca)),
         );
         assert.deepStrictEqual(
           [...numbers].sort((a, b) => Number(a - b)),
@@ -234,26 +234,26 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
         role: 'operator',
         createdAt: new Date('2030-01-01T00:00:00.001Z'),
       };
-      await store.insertApiToken(token);
-      assert.deepStrictEqual(await store.findApiTokenByHash(token.hash), token);
-      assert.equal(await store.findApiTokenByHash(randomBytes(32).toString('hex')), undefined);
-      await assert.rejects(store.insertApiToken({ ...token, id: unique('tok'), principal: 'mallory' }), UniqueViolationError);
-      await assert.rejects(store.insertApiToken({ ...token, hash: randomBytes(32).toString('hex') }), UniqueViolationError);
-      assert.equal((await store.findApiTokenByHash(token.hash))?.principal, 'ops@example.com');
+      await store.tokens.insertApiToken(token);
+      assert.deepStrictEqual(await store.tokens.findApiTokenByHash(token.hash), token);
+      assert.equal(await store.tokens.findApiTokenByHash(randomBytes(32).toString('hex')), undefined);
+      await assert.rejects(store.tokens.insertApiToken({ ...token, id: unique('tok'), principal: 'mallory' }), UniqueViolationError);
+      await assert.rejects(store.tokens.insertApiToken({ ...token, hash: randomBytes(32).toString('hex') }), UniqueViolationError);
+      assert.equal((await store.tokens.findApiTokenByHash(token.hash))?.principal, 'ops@example.com');
     });
 
     test('a transaction commits everything when its function resolves', async () => {
       const cert = pendingCertificate();
       const ca = unique('ca');
       const result = await store.transaction(async (tx) => {
-        await tx.insertPendingCertificate(cert);
-        assert.equal(await tx.markCertificateIssued(cert.serial, new Uint8Array([9])), true);
-        assert.equal((await tx.getCertificate(cert.serial))?.state, 'issued', 'reads inside see the writes');
-        return tx.nextCrlNumber(ca);
+        await tx.certificates.insertPendingCertificate(cert);
+        assert.equal(await tx.certificates.markCertificateIssued(cert.serial, new Uint8Array([9])), true);
+        assert.equal((await tx.certificates.getCertificate(cert.serial))?.state, 'issued', 'reads inside see the writes');
+        return tx.certificates.nextCrlNumber(ca);
       });
       assert.equal(result, 1n);
-      assert.equal((await store.getCertificate(cert.serial))?.state, 'issued');
-      assert.equal(await store.nextCrlNumber(ca), 2n);
+      assert.equal((await store.certificates.getCertificate(cert.serial))?.state, 'issued');
+      assert.equal(await store.certificates.nextCrlNumber(ca), 2n);
     });
 
     test('a transaction that throws leaves nothing behind and rethrows', async () => {
@@ -263,28 +263,28 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
       const failure = new Error('signing failed');
       await assert.rejects(
         store.transaction(async (tx) => {
-          await tx.insertPendingCertificate(cert);
-          await tx.nextCrlNumber(ca);
-          await tx.insertApiToken({ id: unique('tok'), hash, principal: 'p', role: 'r', createdAt: new Date(0) });
+          await tx.certificates.insertPendingCertificate(cert);
+          await tx.certificates.nextCrlNumber(ca);
+          await tx.tokens.insertApiToken({ id: unique('tok'), hash, principal: 'p', role: 'r', createdAt: new Date(0) });
           throw failure;
         }),
         (error) => error === failure,
       );
-      assert.equal(await store.getCertificate(cert.serial), undefined);
-      assert.equal(await store.findApiTokenByHash(hash), undefined);
-      assert.equal(await store.nextCrlNumber(ca), 1n);
+      assert.equal(await store.certificates.getCertificate(cert.serial), undefined);
+      assert.equal(await store.tokens.findApiTokenByHash(hash), undefined);
+      assert.equal(await store.certificates.nextCrlNumber(ca), 1n);
     });
 
     test('invalid dates are refused before reaching the database', async () => {
-      await assert.rejects(store.insertPendingCertificate(pendingCertificate({ notAfter: new Date(Number.NaN) })), RangeError);
+      await assert.rejects(store.certificates.insertPendingCertificate(pendingCertificate({ notAfter: new Date(Number.NaN) })), RangeError);
     });
 
     test('reopening the database re-runs migrations harmlessly and sees the data', async () => {
       const cert = pendingCertificate();
-      await store.insertPendingCertificate(cert);
+      await store.certificates.insertPendingCertificate(cert);
       const again = await factory.open();
       try {
-        assert.equal((await again.getCertificate(cert.serial))?.identifier, cert.identifier);
+        assert.equal((await again.certificates.getCertificate(cert.serial))?.identifier, cert.identifier);
         assert.equal(again.dialect, store.dialect);
       } finally {
         await again.close();

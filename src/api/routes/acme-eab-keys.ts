@@ -46,7 +46,7 @@ export function registerAcmeEabKeyRoutes(
         throw new BadRequestError(`no identifier policy "${policy}" in acme.policies (${deps.policies.join(', ')})`);
       }
       const kid = `eab_${randomBytes(12).toString('base64url')}`;
-      await deps.store.insertAcmeEabKey({ kid, policy, createdAt: deps.clock.now(), accountId: null, boundAt: null });
+      await deps.store.acme.insertAcmeEabKey({ kid, policy, createdAt: deps.clock.now(), accountId: null, boundAt: null });
       const hmacKey = deps.eabKeys.keyFor(kid);
       // The key itself is never logged: whoever reads logs must not be able to make accounts.
       request.log.info({ kid, policy, by: principal.id }, 'external account binding key made');
@@ -67,7 +67,7 @@ export function registerAcmeEabKeyRoutes(
     },
     async (request, reply) => {
       const principal = principalOf(request);
-      const outcome = await deps.store.deleteAcmeEabKey(request.params.kid);
+      const outcome = await deps.store.acme.deleteAcmeEabKey(request.params.kid);
       if (outcome === 'unknown') throw new NotFoundError(`no external account binding key ${request.params.kid}`);
       if (outcome === 'bound') throw new ConflictError(`external account binding key ${request.params.kid} is bound to an account; deactivate that account instead`, 'eab-key-bound');
       request.log.info({ kid: request.params.kid, by: principal.id }, 'external account binding key withdrawn');

@@ -100,7 +100,7 @@ export function registerCertificateRoutes(
     { onRequest: allow('cert:read'), schema: { summary: 'Get a certificate', security, params: { type: 'object', properties: { serial: { type: 'string', pattern: SERIAL } } }, response: { 200: certificateView, ...errors } } },
     async (request) => {
       const serial = canonicalSerialHex(request.params.serial);
-      const record = await deps.store.getCertificate(serial);
+      const record = await deps.store.certificates.getCertificate(serial);
       if (!record) throw new NotFoundError(`no certificate with serial ${serial}`);
       return view(record);
     },
@@ -130,7 +130,7 @@ export function registerCertificateRoutes(
     async (request) => {
       const q = request.query;
       const after = q.after === undefined ? undefined : canonicalSerialHex(q.after);
-      const items = await deps.store.listCertificates({ identifier: q.identifier, state: q.state, ca: q.ca, after, limit: q.limit });
+      const items = await deps.store.certificates.listCertificates({ identifier: q.identifier, state: q.state, ca: q.ca, after, limit: q.limit });
       const next = items.length === q.limit ? (items[items.length - 1] as CertificateRecord).serial : null;
       return { items: items.map((r) => view(r)), next };
     },

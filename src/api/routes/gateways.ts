@@ -60,7 +60,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store
       try {
         await deps.store.transaction(async (tx) => {
           await tx.gateways.insertGateway(gateway);
-          await tx.insertAcmeEabKey({ kid: gateway.eabKid, policy: null, createdAt: now, accountId: null, boundAt: null });
+          await tx.acme.insertAcmeEabKey({ kid: gateway.eabKid, policy: null, createdAt: now, accountId: null, boundAt: null });
         });
       } catch (error) {
         if (error instanceof UniqueViolationError) throw new ConflictError(`a gateway named ${name} is registered already (retired names are not reused)`, 'gateway-exists');
@@ -92,10 +92,10 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store
       const gateway = await deps.store.gateways.getGateway(request.params.name);
       if (!gateway) throw new NotFoundError(`no gateway ${request.params.name} is registered`);
       if (!(await deps.store.gateways.retireGateway(gateway.name, deps.clock.now()))) throw new ConflictError(`gateway ${gateway.name} is retired already`, 'gateway-retired');
-      await deps.store.deleteAcmeEabKey(gateway.eabKid);
+      await deps.store.acme.deleteAcmeEabKey(gateway.eabKid);
       const revoked: string[] = [];
       const now = deps.clock.now();
-      for (const certificate of await deps.store.listCertificates({ identifier: gateway.name, state: 'issued', limit: 1000 })) {
+      for (const certificate of await deps.store.certificates.listCertificates({ identifier: gateway.name, state: 'issued', limit: 1000 })) {
         if (certificate.profile !== 'gateway' || certificate.notAfter <= now) continue;
         try {
           await deps.authority.revoke(certificate.serial, REVOCATION_REASONS.cessationOfOperation);

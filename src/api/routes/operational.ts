@@ -19,10 +19,10 @@ export function registerOperationalRoutes(app: FastifyInstance, ready: () => Pro
 }
 
 /** Readiness as the store decides it: a read that answers, or the problem /readyz reports. */
-export function storeReachability(store: Pick<Store, 'getCertificate'>): () => Promise<string | undefined> {
+export function storeReachability(store: Pick<Store, 'certificates'>): () => Promise<string | undefined> {
   return async () => {
     try {
-      await store.getCertificate('00');
+      await store.certificates.getCertificate('00');
       return undefined;
     } catch {
       return 'store unreachable';

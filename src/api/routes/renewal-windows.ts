@@ -61,7 +61,7 @@ export function registerRenewalWindowRoutes(app: FastifyInstance, deps: { store:
         : { ca: body.ca as string, ...(body.issuedBefore ? { issuedBefore: new Date(body.issuedBefore) } : {}) };
       const now = deps.clock.now();
       const window = { start: now, end: new Date(now.getTime() + body.withinSeconds * 1000), explanationUrl: body.explanationUrl ?? null };
-      const updated = await deps.store.setRenewalWindows(selection, window, now);
+      const updated = await deps.store.certificates.setRenewalWindows(selection, window, now);
       request.log.info({ updated, selection: body.serials ? { serials: body.serials.length } : selection, within: body.withinSeconds }, 'renewal windows moved to now');
       return { updated, window: { start: window.start.toISOString(), end: window.end.toISOString() } };
     },

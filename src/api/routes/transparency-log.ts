@@ -70,10 +70,10 @@ export function registerTransparencyLogRoutes(app: FastifyInstance, deps: Transp
     async (request, reply) => {
       const { start, end } = request.query;
       if (end <= start) throw new BadRequestError(`end (${end}) must be greater than start (${start})`, 'invalid-range');
-      const size = await store.logSize();
+      const size = await store.log.logSize();
       if (start >= size) throw new BadRequestError(`start ${start} is beyond the tree (${size} entries)`, 'beyond-tree');
       const last = Math.min(end, size, start + MAX_ENTRIES_PER_PAGE);
-      const leaves = await store.getLogLeaves(start, last);
+      const leaves = await store.log.getLogLeaves(start, last);
       const body = Buffer.concat(leaves.flatMap((leaf) => [leaf, NEWLINE]));
       return reply
         .header('content-type', 'application/x-ndjson')
@@ -101,13 +101,13 @@ export function registerTransparencyLogRoutes(app: FastifyInstance, deps: Transp
     async (request) => {
       const { size } = request.query;
       if ((request.query.index === undefined) === (request.query.hash === undefined)) throw new BadRequestError('give exactly one of index and hash', 'invalid-request');
-      checkSize(size, await store.logSize());
+      checkSize(size, await store.log.logSize());
       let entry: LogEntryRecord | undefined;
       if (request.query.hash !== undefined) {
-        entry = await store.findLogEntryByHash(leafHashParameter(request.query.hash));
+        entry = await store.log.findLogEntryByHash(leafHashParameter(request.query.hash));
         if (!entry) throw new NotFoundError('no leaf with that hash in the log');
       } else {
-        [entry] = await store.getLogEntries(request.query.index as number, (request.query.index as number) + 1);
+        [entry] = await store.log.getLogEntries(request.query.index as number, (request.query.index as number) + 1);
       }
       const index = entry ? entry.index : (request.query.index as number);
       if (index >= size || !entry) throw new BadRequestError(`leaf ${index} is not in the tree of size ${size}`, 'beyond-tree');
@@ -133,7 +133,7 @@ export function registerTransparencyLogRoutes(app: FastifyInstance, deps: Transp
     async (request) => {
       const { from, to } = request.query;
       if (from > to) throw new BadRequestError(`from (${from}) must not be greater than to (${to})`, 'invalid-range');
-      checkSize(to, await store.logSize(), 'to');
+      checkSize(to, await store.log.logSize(), 'to');
       return { from, to, hashes: (await consistencyProof(store, from, to)).map(b64) };
     },
   );
@@ -149,7 +149,7 @@ export function registerTransparencyLogRoutes(app: FastifyInstance, deps: Transp
     },
     async (request) => {
       const serial = canonicalSerialHex(request.params.serial);
-      const entry = await store.findIssuanceLogEntry(serial);
+      const entry = await store.log.findIssuanceLogEntry(serial);
       if (!entry) throw new NotFoundError(`the log has no cert.issued entry for serial ${serial}`);
       const checkpoint = await checkpointCovering(checkpointer, entry.index);
       return {

@@ -1,0 +1,6 @@
+/** Milliseconds since the epoch, as the store's integer time columns hold them; an invalid Date is refused. */
+export function epochMs(date: Date, field: string): number {
+  const ms = date.getTime();
+  if (!Number.isFinite(ms)) throw new RangeError(`${field} is not a valid Date`);
+  return ms;
+}
