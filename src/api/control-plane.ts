@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Checkpointer } from '../transparency/checkpointer.js';
 import { openLogIdentity } from '../transparency/log-key.js';
 import { registerTransparencyLogRoutes } from './routes/transparency-log.js';
-import { registerAcmeServer } from '../acme/acme-server.js';
+import { registerAcmeServer } from '../acme/http/acme-server.js';
 import type { Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';

@@ -5,10 +5,10 @@
  * revoked, when it is "now".
  */
 import type { FastifyInstance } from 'fastify';
-import type { Authority } from '../authority/authority.js';
-import type { CertificateRecord, Store } from '../store/store.js';
-import { AcmeError } from './acme-error.js';
-import { defaultRenewalWindow, parseCertificateIdentifier, renewalInfoRetryAfterSeconds, type RenewalWindow } from './renewal-info.js';
+import type { Authority } from '../../authority/authority.js';
+import type { CertificateRecord, Store } from '../../store/store.js';
+import { AcmeError } from '../acme-error.js';
+import { defaultRenewalWindow, parseCertificateIdentifier, renewalInfoRetryAfterSeconds, type RenewalWindow } from '../renewal-info.js';
 import type { AcmeRouteContext } from './route-context.js';
 
 /** How long after a revocation the suggested window stays open: the client should renew at once. */

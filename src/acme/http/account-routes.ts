@@ -6,14 +6,14 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { UniqueViolationError } from '../core/errors.js';
-import type { AcmeAccountRecord } from '../store/store.js';
-import { AcmeError } from './acme-error.js';
-import { verifyExternalAccountBinding } from './external-account-binding.js';
-import type { EabKeyDerivation } from '../access/eab-key-derivation.js';
-import { verifyKeyChange } from './jws-request.js';
-import { canonicalPublicJwk } from './jws-signature.js';
-import type { RateLimits } from './rate-limits.js';
+import { UniqueViolationError } from '../../core/errors.js';
+import type { AcmeAccountRecord } from '../../store/store.js';
+import { AcmeError } from '../acme-error.js';
+import { verifyExternalAccountBinding } from '../external-account-binding.js';
+import type { EabKeyDerivation } from '../../access/eab-key-derivation.js';
+import { verifyKeyChange } from '../jws-request.js';
+import { canonicalPublicJwk } from '../jws-signature.js';
+import type { RateLimits } from '../rate-limits.js';
 import { payloadObject, type AcmeRouteContext } from './route-context.js';
 
 /** The newest orders listed at an account's `orders` URL; RFC 8555 7.1.2.1 lets a server page, Hearth caps. */

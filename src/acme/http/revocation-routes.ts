@@ -6,13 +6,13 @@
  */
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { Authority } from '../authority/authority.js';
-import { ConflictError, NotFoundError } from '../core/errors.js';
-import { certificateAltNames, certificateFacts } from '../pki/certificate-facts.js';
-import { REVOCATION_REASONS } from '../pki/revocation-reason.js';
-import type { AcmeAccountRecord, RevocationReason } from '../store/store.js';
-import { AcmeError } from './acme-error.js';
-import type { VerifiedRequest } from './jws-request.js';
+import type { Authority } from '../../authority/authority.js';
+import { ConflictError, NotFoundError } from '../../core/errors.js';
+import { certificateAltNames, certificateFacts } from '../../pki/certificate-facts.js';
+import { REVOCATION_REASONS } from '../../pki/revocation-reason.js';
+import type { AcmeAccountRecord, RevocationReason } from '../../store/store.js';
+import { AcmeError } from '../acme-error.js';
+import type { VerifiedRequest } from '../jws-request.js';
 import { payloadObject, type AcmeRouteContext } from './route-context.js';
 
 /**

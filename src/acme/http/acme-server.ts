@@ -5,26 +5,26 @@
  * carries a fresh Replay-Nonce and a link to the directory; every error is an ACME problem document.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Authority } from '../authority/authority.js';
-import type { Clock } from '../core/clock.js';
-import type { Store } from '../store/store.js';
-import { AcmeError } from './acme-error.js';
+import type { Authority } from '../../authority/authority.js';
+import type { Clock } from '../../core/clock.js';
+import type { Store } from '../../store/store.js';
+import { AcmeError } from '../acme-error.js';
 import { registerAccountRoutes } from './account-routes.js';
-import { alwaysValid, http01Validator, type ChallengeValidator, type Http01Options } from './challenge-validators.js';
-import { IdentifierPolicies, type IdentifierPolicyConfig } from './identifier-policy.js';
-import { verifyAcmeRequest } from './jws-request.js';
-import { VerifyingKeyCache } from './jws-signature.js';
-import { RateLimits, type RateLimitConfig } from './rate-limits.js';
-import { NonceService } from './nonces.js';
+import { alwaysValid, http01Validator, type ChallengeValidator, type Http01Options } from '../challenge-validators.js';
+import { IdentifierPolicies, type IdentifierPolicyConfig } from '../identifier-policy.js';
+import { verifyAcmeRequest } from '../jws-request.js';
+import { VerifyingKeyCache } from '../jws-signature.js';
+import { RateLimits, type RateLimitConfig } from '../rate-limits.js';
+import { NonceService } from '../nonces.js';
 import { registerOrderRoutes } from './order-routes.js';
 import { registerRenewalInfoRoutes } from './renewal-info-routes.js';
 import { registerRevocationRoutes } from './revocation-routes.js';
-import { tlsAlpn01Validator, type TlsAlpn01Options } from './tls-alpn01-validator.js';
+import { tlsAlpn01Validator, type TlsAlpn01Options } from '../tls-alpn01-validator.js';
 import type { AcmeRouteContext } from './route-context.js';
-import type { DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
-import type { DeviceCredentials } from '../provisioning/device-credentials.js';
-import { deviceAttest01Validator } from './device-attest01-validator.js';
-import type { EabKeyDerivation } from '../access/eab-key-derivation.js';
+import type { DeviceAttestation } from '../../provisioning/attestation/device-attestation.js';
+import type { DeviceCredentials } from '../../provisioning/device-credentials.js';
+import { deviceAttest01Validator } from '../device-attest01-validator.js';
+import type { EabKeyDerivation } from '../../access/eab-key-derivation.js';
 
 export interface AcmeServerDeps {
   store: Store;

@@ -1,9 +1,9 @@
 /** What every group of ACME routes is given by the server that mounts it. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Clock } from '../core/clock.js';
-import type { Store } from '../store/store.js';
-import { AcmeError } from './acme-error.js';
-import type { VerifiedRequest } from './jws-request.js';
+import type { Clock } from '../../core/clock.js';
+import type { Store } from '../../store/store.js';
+import { AcmeError } from '../acme-error.js';
+import type { VerifiedRequest } from '../jws-request.js';
 
 export interface AcmeRouteContext {
   store: Store;
