@@ -9,6 +9,7 @@ import type { Authority } from '../../authority/authority.js';
 import type { Clock } from '../../core/clock.js';
 import type { Store } from '../../store/store.js';
 import { AcmeError } from '../acme-error.js';
+import { Accounts } from '../accounts.js';
 import { registerAccountRoutes } from './account-routes.js';
 import { alwaysValid, http01Validator, type ChallengeValidator, type Http01Options } from '../challenge-validators.js';
 import { IdentifierPolicies, type IdentifierPolicyConfig } from '../identifier-policy.js';
@@ -131,7 +132,7 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
       }
       const rateLimits = new RateLimits(deps.store, deps.clock, deps.rateLimits);
       const policies = new IdentifierPolicies(deps.policies, deps.defaultPolicy);
-      registerAccountRoutes(acme, { ...context, rateLimits, externalAccountRequired: deps.externalAccountRequired, eabKeys: deps.eabKeys });
+      registerAccountRoutes(acme, { ...context, accounts: new Accounts({ store: deps.store, clock: deps.clock, rateLimits, externalAccountRequired: deps.externalAccountRequired, eabKeys: deps.eabKeys }) });
       registerOrderRoutes(acme, { ...context, authority: deps.authority, validators, policies, rateLimits, orderLifetimeMs: deps.orderLifetimeMs, ...(deps.attestation ? { attestation: deps.attestation } : {}), ...(deps.deviceCredentials ? { deviceCredentials: deps.deviceCredentials } : {}) });
       registerRevocationRoutes(acme, { ...context, authority: deps.authority });
       registerRenewalInfoRoutes(acme, { ...context, authority: deps.authority });

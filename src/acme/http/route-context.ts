@@ -2,7 +2,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../../core/clock.js';
 import type { Store } from '../../store/store.js';
-import { AcmeError } from '../acme-error.js';
+import { payloadObject as payloadOf } from '../request-payload.js';
 import type { VerifiedRequest } from '../jws-request.js';
 
 export interface AcmeRouteContext {
@@ -17,8 +17,5 @@ export interface AcmeRouteContext {
 }
 
 export function payloadObject(request: VerifiedRequest): Record<string, unknown> {
-  const { payload } = request;
-  if (payload === undefined) return {};
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new AcmeError('malformed', 'the payload must be a JSON object');
-  return payload as Record<string, unknown>;
+  return payloadOf(request.payload);
 }
