@@ -1,93 +1,12 @@
-/**
- * ACME revokeCert (RFC 8555 7.6). A certificate may be revoked by the account that ordered it, by
- * an account that holds valid authorizations for every name in it, or by anyone who signs with
- * the certificate's own key (proof of a compromised key needs no account). Revocation goes
- * through the authority, so the store, the transparency log, CRL, OCSP and the bus all see it.
- */
-import { createPublicKey, type JsonWebKey } from 'node:crypto';
+/** ACME revokeCert (RFC 8555 7.6) over HTTP: who may revoke what is revocation.ts's to decide. */
 import type { FastifyInstance } from 'fastify';
-import type { Authority } from '../../authority/authority.js';
-import { ConflictError, NotFoundError } from '../../core/errors.js';
-import { certificateAltNames, certificateFacts } from '../../pki/certificate-facts.js';
-import { REVOCATION_REASONS } from '../../pki/revocation-reason.js';
-import type { AcmeAccountRecord, RevocationReason } from '../../store/store.js';
-import { AcmeError } from '../acme-error.js';
-import type { VerifiedRequest } from '../jws-request.js';
-import { payloadObject, type AcmeRouteContext } from './route-context.js';
+import type { Revocations } from '../revocation.js';
+import type { AcmeRouteContext } from './route-context.js';
 
-/**
- * The reasons a subscriber may give, as Let's Encrypt allows them. cACompromise, certificateHold,
- * removeFromCRL, privilegeWithdrawn and aACompromise are the CA's to state, not a subscriber's.
- */
-const SUBSCRIBER_REASONS: ReadonlySet<number> = new Set([
-  REVOCATION_REASONS.unspecified,
-  REVOCATION_REASONS.keyCompromise,
-  REVOCATION_REASONS.affiliationChanged,
-  REVOCATION_REASONS.superseded,
-  REVOCATION_REASONS.cessationOfOperation,
-]);
-
-/** A certificate larger than this is not one Hearth issued. */
-const MAX_CERTIFICATE_BYTES = 16 * 1024;
-
-function spkiOfJwk(jwk: VerifiedRequest['jwk']): Buffer {
-  try {
-    return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ format: 'der', type: 'spki' });
-  } catch {
-    throw new AcmeError('badPublicKey', 'the jwk is not a usable public key');
-  }
-}
-
-export function registerRevocationRoutes(acme: FastifyInstance, deps: AcmeRouteContext & { authority: Authority }): void {
-  const { store, clock } = deps;
-
-  /** Throws unless the signer may revoke this certificate; says why not as precisely as is safe. */
-  const checkAuthority = async (verified: VerifiedRequest, serial: string, der: Uint8Array, spki: Uint8Array): Promise<void> => {
-    if (!verified.account) {
-      if (!spkiOfJwk(verified.jwk).equals(spki)) throw new AcmeError('unauthorized', "the request is signed neither by an account nor by the certificate's key");
-      return;
-    }
-    const account: AcmeAccountRecord = verified.account;
-    const order = await store.findAcmeOrderByCertificate(serial);
-    if (order?.accountId === account.id) return;
-    const { dnsNames: names, others } = certificateAltNames(der);
-    // Authorizations prove DNS names only: a certificate that also names a device, an address or a URI is revocable by its orderer or its key alone.
-    if (others > 0) throw new AcmeError('unauthorized', 'the account did not order this certificate, and it names identities no ACME authorization proves');
-    const held = new Set(await store.listAuthorizedIdentifiers(account.id, names, clock.now()));
-    const missing = names.filter((n) => !held.has(n));
-    if (names.length === 0 || missing.length > 0) {
-      throw new AcmeError('unauthorized', `the account did not order this certificate and holds no valid authorization for ${missing.join(', ') || 'its names'}`);
-    }
-  };
-
+export function registerRevocationRoutes(acme: FastifyInstance, deps: AcmeRouteContext & { revocations: Revocations }): void {
   acme.post('/revoke-cert', { schema: { tags: ['acme'], summary: 'Revoke a certificate (RFC 8555 7.6)' } }, async (request, reply) => {
     const verified = await deps.verify(request, 'either');
-    const payload = payloadObject(verified);
-    if (typeof payload.certificate !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.certificate)) throw new AcmeError('malformed', 'revokeCert needs {"certificate": base64url DER}');
-    if (payload.certificate.length > Math.ceil((MAX_CERTIFICATE_BYTES * 4) / 3)) throw new AcmeError('malformed', 'the certificate is too large to be one this server issued');
-    const reason = payload.reason ?? REVOCATION_REASONS.unspecified;
-    if (typeof reason !== 'number' || !SUBSCRIBER_REASONS.has(reason)) {
-      throw new AcmeError('badRevocationReason', `reason ${JSON.stringify(payload.reason)} is not one a subscriber may give; use 0, 1, 3, 4 or 5 (RFC 5280 5.3.1)`);
-    }
-    const der = new Uint8Array(Buffer.from(payload.certificate, 'base64url'));
-    let facts: ReturnType<typeof certificateFacts>;
-    try {
-      facts = certificateFacts(der);
-    } catch {
-      throw new AcmeError('malformed', 'the certificate does not parse as DER X.509');
-    }
-    const record = await store.getCertificate(facts.serialHex);
-    // The bytes must be the ones issued: a forged certificate with a real serial proves nothing.
-    if (!record?.der || !Buffer.from(record.der).equals(der)) throw new AcmeError('malformed', 'this server did not issue that certificate', { status: 404 });
-    await checkAuthority(verified, record.serial, der, facts.spkiDer);
-    if (record.state === 'revoked') throw new AcmeError('alreadyRevoked', `certificate ${record.serial} is already revoked`);
-    try {
-      await deps.authority.revoke(record.serial, reason as RevocationReason);
-    } catch (error) {
-      if (error instanceof ConflictError) throw new AcmeError('alreadyRevoked', `certificate ${record.serial} is already revoked`);
-      if (error instanceof NotFoundError) throw new AcmeError('malformed', 'this server did not issue that certificate', { status: 404 });
-      throw error;
-    }
+    await deps.revocations.revoke({ account: verified.account, jwk: verified.jwk }, verified.payload);
     await deps.fresh(request, reply);
     return reply.status(200).send();
   });
