@@ -10,6 +10,7 @@ import type { Clock } from '../../core/clock.js';
 import type { Store } from '../../store/store.js';
 import { AcmeError } from '../acme-error.js';
 import { Accounts } from '../accounts.js';
+import { RenewalSuggestions } from '../renewal-suggestions.js';
 import { Revocations } from '../revocation.js';
 import { registerAccountRoutes } from './account-routes.js';
 import { alwaysValid, http01Validator, type ChallengeValidator, type Http01Options } from '../challenge-validators.js';
@@ -136,7 +137,7 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
       registerAccountRoutes(acme, { ...context, accounts: new Accounts({ store: deps.store, clock: deps.clock, rateLimits, externalAccountRequired: deps.externalAccountRequired, eabKeys: deps.eabKeys }) });
       registerOrderRoutes(acme, { ...context, authority: deps.authority, validators, policies, rateLimits, orderLifetimeMs: deps.orderLifetimeMs, ...(deps.attestation ? { attestation: deps.attestation } : {}), ...(deps.deviceCredentials ? { deviceCredentials: deps.deviceCredentials } : {}) });
       registerRevocationRoutes(acme, { ...context, revocations: new Revocations({ store: deps.store, clock: deps.clock, authority: deps.authority }) });
-      registerRenewalInfoRoutes(acme, { ...context, authority: deps.authority });
+      registerRenewalInfoRoutes(acme, { ...context, renewals: new RenewalSuggestions({ store: deps.store, authority: deps.authority }) });
 
       acme.get('/directory', { schema: { tags: ['acme'], summary: 'ACME directory (RFC 8555 7.1.1)' } }, async (request) => {
         const base = baseUrl(request);

@@ -23,7 +23,7 @@ import type { ChallengeValidator } from '../challenge-validators.js';
 import { DEVICE_ATTEST_01, PERMANENT_IDENTIFIER } from '../device-attest01-validator.js';
 import type { IdentifierPolicies } from '../identifier-policy.js';
 import type { RateLimits } from '../rate-limits.js';
-import { certificateByIdentifier } from './renewal-info-routes.js';
+import { certificateByIdentifier } from '../renewal-suggestions.js';
 import { payloadObject, type AcmeRouteContext } from './route-context.js';
 
 const MAX_IDENTIFIERS = 100;
