@@ -3,6 +3,8 @@
  * here; accounts and key change (account-routes.ts), orders and challenges (order-routes.ts),
  * revocation (revocation-routes.ts), renewal information (renewal-info-routes.ts). Every answer
  * carries a fresh Replay-Nonce and a link to the directory; every error is an ACME problem document.
+ * The decisions are made by the Fastify-free domain in src/acme (accounts, orders, authorizations,
+ * finalize, revocation, renewal suggestions), which this builds from its collaborators.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Authority } from '../../authority/authority.js';
@@ -10,6 +12,9 @@ import type { Clock } from '../../core/clock.js';
 import type { Store } from '../../store/store.js';
 import { AcmeError } from '../acme-error.js';
 import { Accounts } from '../accounts.js';
+import { Authorizations } from '../authorizations.js';
+import { Finalizer } from '../finalize.js';
+import { Orders } from '../orders.js';
 import { RenewalSuggestions } from '../renewal-suggestions.js';
 import { Revocations } from '../revocation.js';
 import { registerAccountRoutes } from './account-routes.js';
@@ -124,7 +129,7 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
         });
       };
 
-      const context: AcmeRouteContext = { store: deps.store, clock: deps.clock, verify, fresh, baseUrl };
+      const context: AcmeRouteContext = { verify, fresh, baseUrl };
       const validators = new Map<string, ChallengeValidator>(
         [http01Validator(deps.http01), tlsAlpn01Validator(deps.tlsAlpn01)].map((validator) => [validator.type, deps.alwaysValid ? alwaysValid(validator) : validator]),
       );
@@ -132,12 +137,18 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
         const deviceAttest = deviceAttest01Validator(deps.attestation);
         validators.set(deviceAttest.type, deviceAttest);
       }
-      const rateLimits = new RateLimits(deps.store, deps.clock, deps.rateLimits);
+      const { store, clock, authority } = deps;
+      const rateLimits = new RateLimits(store, clock, deps.rateLimits);
       const policies = new IdentifierPolicies(deps.policies, deps.defaultPolicy);
-      registerAccountRoutes(acme, { ...context, accounts: new Accounts({ store: deps.store, clock: deps.clock, rateLimits, externalAccountRequired: deps.externalAccountRequired, eabKeys: deps.eabKeys }) });
-      registerOrderRoutes(acme, { ...context, authority: deps.authority, validators, policies, rateLimits, orderLifetimeMs: deps.orderLifetimeMs, ...(deps.attestation ? { attestation: deps.attestation } : {}), ...(deps.deviceCredentials ? { deviceCredentials: deps.deviceCredentials } : {}) });
-      registerRevocationRoutes(acme, { ...context, revocations: new Revocations({ store: deps.store, clock: deps.clock, authority: deps.authority }) });
-      registerRenewalInfoRoutes(acme, { ...context, renewals: new RenewalSuggestions({ store: deps.store, authority: deps.authority }) });
+      const attestation = deps.attestation ? { attestation: deps.attestation } : {};
+      const accounts = new Accounts({ store, clock, rateLimits, externalAccountRequired: deps.externalAccountRequired, eabKeys: deps.eabKeys });
+      const orders = new Orders({ store, clock, authority, validators, policies, rateLimits, orderLifetimeMs: deps.orderLifetimeMs, ...attestation });
+      const authorizations = new Authorizations({ store, clock, validators, rateLimits });
+      const finalizer = new Finalizer({ store, clock, authority, ...attestation, ...(deps.deviceCredentials ? { deviceCredentials: deps.deviceCredentials } : {}) });
+      registerAccountRoutes(acme, { ...context, accounts });
+      registerOrderRoutes(acme, { ...context, orders, authorizations, finalizer });
+      registerRevocationRoutes(acme, { ...context, revocations: new Revocations({ store, clock, authority }) });
+      registerRenewalInfoRoutes(acme, { ...context, renewals: new RenewalSuggestions({ store, authority }) });
 
       acme.get('/directory', { schema: { tags: ['acme'], summary: 'ACME directory (RFC 8555 7.1.1)' } }, async (request) => {
         const base = baseUrl(request);
