@@ -22,7 +22,7 @@ import { DeviceClaims } from '../provisioning/device-claims.js';
 import { DeviceCredentials } from '../provisioning/device-credentials.js';
 import { ManifestImporter } from '../provisioning/manifest-import.js';
 import { ManufacturerRegistry } from '../provisioning/manufacturer-registry.js';
-import { registerAcmeServer } from '../acme/acme-server.js';
+import { registerAcmeServer } from '../acme/http/acme-server.js';
 import { stapleOcspResponses } from '../api/ocsp-stapling.js';
 import { serverApp } from '../api/server-app.js';
 import { registerAcmeEabKeyRoutes } from '../api/routes/acme-eab-keys.js';

@@ -3,28 +3,36 @@
  * here; accounts and key change (account-routes.ts), orders and challenges (order-routes.ts),
  * revocation (revocation-routes.ts), renewal information (renewal-info-routes.ts). Every answer
  * carries a fresh Replay-Nonce and a link to the directory; every error is an ACME problem document.
+ * The decisions are made by the Fastify-free domain in src/acme (accounts, orders, authorizations,
+ * finalize, revocation, renewal suggestions), which this builds from its collaborators.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Authority } from '../authority/authority.js';
-import type { Clock } from '../core/clock.js';
-import type { Store } from '../store/store.js';
-import { AcmeError } from './acme-error.js';
+import type { Authority } from '../../authority/authority.js';
+import type { Clock } from '../../core/clock.js';
+import type { Store } from '../../store/store.js';
+import { AcmeError } from '../acme-error.js';
+import { Accounts } from '../accounts.js';
+import { Authorizations } from '../authorizations.js';
+import { Finalizer } from '../finalize.js';
+import { Orders } from '../orders.js';
+import { RenewalSuggestions } from '../renewal-suggestions.js';
+import { Revocations } from '../revocation.js';
 import { registerAccountRoutes } from './account-routes.js';
-import { alwaysValid, http01Validator, type ChallengeValidator, type Http01Options } from './challenge-validators.js';
-import { IdentifierPolicies, type IdentifierPolicyConfig } from './identifier-policy.js';
-import { verifyAcmeRequest } from './jws-request.js';
-import { VerifyingKeyCache } from './jws-signature.js';
-import { RateLimits, type RateLimitConfig } from './rate-limits.js';
-import { NonceService } from './nonces.js';
+import { alwaysValid, http01Validator, type ChallengeValidator, type Http01Options } from '../challenge-validators.js';
+import { IdentifierPolicies, type IdentifierPolicyConfig } from '../identifier-policy.js';
+import { verifyAcmeRequest } from '../jws-request.js';
+import { VerifyingKeyCache } from '../jws-signature.js';
+import { RateLimits, type RateLimitConfig } from '../rate-limits.js';
+import { NonceService } from '../nonces.js';
 import { registerOrderRoutes } from './order-routes.js';
 import { registerRenewalInfoRoutes } from './renewal-info-routes.js';
 import { registerRevocationRoutes } from './revocation-routes.js';
-import { tlsAlpn01Validator, type TlsAlpn01Options } from './tls-alpn01-validator.js';
+import { tlsAlpn01Validator, type TlsAlpn01Options } from '../tls-alpn01-validator.js';
 import type { AcmeRouteContext } from './route-context.js';
-import type { DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
-import type { DeviceCredentials } from '../provisioning/device-credentials.js';
-import { deviceAttest01Validator } from './device-attest01-validator.js';
-import type { EabKeyDerivation } from '../access/eab-key-derivation.js';
+import type { DeviceAttestation } from '../../provisioning/attestation/device-attestation.js';
+import type { DeviceCredentials } from '../../provisioning/device-credentials.js';
+import { deviceAttest01Validator } from '../device-attest01-validator.js';
+import type { EabKeyDerivation } from '../../access/eab-key-derivation.js';
 
 export interface AcmeServerDeps {
   store: Store;
@@ -121,7 +129,7 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
         });
       };
 
-      const context: AcmeRouteContext = { store: deps.store, clock: deps.clock, verify, fresh, baseUrl };
+      const context: AcmeRouteContext = { verify, fresh, baseUrl };
       const validators = new Map<string, ChallengeValidator>(
         [http01Validator(deps.http01), tlsAlpn01Validator(deps.tlsAlpn01)].map((validator) => [validator.type, deps.alwaysValid ? alwaysValid(validator) : validator]),
       );
@@ -129,12 +137,18 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
         const deviceAttest = deviceAttest01Validator(deps.attestation);
         validators.set(deviceAttest.type, deviceAttest);
       }
-      const rateLimits = new RateLimits(deps.store, deps.clock, deps.rateLimits);
+      const { store, clock, authority } = deps;
+      const rateLimits = new RateLimits(store, clock, deps.rateLimits);
       const policies = new IdentifierPolicies(deps.policies, deps.defaultPolicy);
-      registerAccountRoutes(acme, { ...context, rateLimits, externalAccountRequired: deps.externalAccountRequired, eabKeys: deps.eabKeys });
-      registerOrderRoutes(acme, { ...context, authority: deps.authority, validators, policies, rateLimits, orderLifetimeMs: deps.orderLifetimeMs, ...(deps.attestation ? { attestation: deps.attestation } : {}), ...(deps.deviceCredentials ? { deviceCredentials: deps.deviceCredentials } : {}) });
-      registerRevocationRoutes(acme, { ...context, authority: deps.authority });
-      registerRenewalInfoRoutes(acme, { ...context, authority: deps.authority });
+      const attestation = deps.attestation ? { attestation: deps.attestation } : {};
+      const accounts = new Accounts({ store, clock, rateLimits, externalAccountRequired: deps.externalAccountRequired, eabKeys: deps.eabKeys });
+      const orders = new Orders({ store, clock, authority, validators, policies, rateLimits, orderLifetimeMs: deps.orderLifetimeMs, ...attestation });
+      const authorizations = new Authorizations({ store, clock, validators, rateLimits });
+      const finalizer = new Finalizer({ store, clock, authority, ...attestation, ...(deps.deviceCredentials ? { deviceCredentials: deps.deviceCredentials } : {}) });
+      registerAccountRoutes(acme, { ...context, accounts });
+      registerOrderRoutes(acme, { ...context, orders, authorizations, finalizer });
+      registerRevocationRoutes(acme, { ...context, revocations: new Revocations({ store, clock, authority }) });
+      registerRenewalInfoRoutes(acme, { ...context, renewals: new RenewalSuggestions({ store, authority }) });
 
       acme.get('/directory', { schema: { tags: ['acme'], summary: 'ACME directory (RFC 8555 7.1.1)' } }, async (request) => {
         const base = baseUrl(request);

@@ -5,15 +5,15 @@
  * through the authority, so the store, the transparency log, CRL, OCSP and the bus all see it.
  */
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { JWK } from 'jose';
 import type { Authority } from '../authority/authority.js';
+import type { Clock } from '../core/clock.js';
 import { ConflictError, NotFoundError } from '../core/errors.js';
 import { certificateAltNames, certificateFacts } from '../pki/certificate-facts.js';
 import { REVOCATION_REASONS } from '../pki/revocation-reason.js';
-import type { AcmeAccountRecord, RevocationReason } from '../store/store.js';
+import type { AcmeAccountRecord, RevocationReason, Store } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
-import type { VerifiedRequest } from './jws-request.js';
-import { payloadObject, type AcmeRouteContext } from './route-context.js';
+import { payloadObject } from './request-payload.js';
 
 /**
  * The reasons a subscriber may give, as Let's Encrypt allows them. cACompromise, certificateHold,
@@ -30,7 +30,19 @@ const SUBSCRIBER_REASONS: ReadonlySet<number> = new Set([
 /** A certificate larger than this is not one Hearth issued. */
 const MAX_CERTIFICATE_BYTES = 16 * 1024;
 
-function spkiOfJwk(jwk: VerifiedRequest['jwk']): Buffer {
+export interface RevocationDeps {
+  store: Store;
+  clock: Clock;
+  authority: Pick<Authority, 'revoke'>;
+}
+
+/** Who signed a revokeCert: an account (`kid`), or a bare key (`jwk`), perhaps the certificate's own. */
+export interface RevocationSigner {
+  account?: AcmeAccountRecord | undefined;
+  jwk: JWK;
+}
+
+function spkiOfJwk(jwk: JWK): Buffer {
   try {
     return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ format: 'der', type: 'spki' });
   } catch {
@@ -38,16 +50,17 @@ function spkiOfJwk(jwk: VerifiedRequest['jwk']): Buffer {
   }
 }
 
-export function registerRevocationRoutes(acme: FastifyInstance, deps: AcmeRouteContext & { authority: Authority }): void {
-  const { store, clock } = deps;
+export class Revocations {
+  constructor(private readonly deps: RevocationDeps) {}
 
   /** Throws unless the signer may revoke this certificate; says why not as precisely as is safe. */
-  const checkAuthority = async (verified: VerifiedRequest, serial: string, der: Uint8Array, spki: Uint8Array): Promise<void> => {
-    if (!verified.account) {
-      if (!spkiOfJwk(verified.jwk).equals(spki)) throw new AcmeError('unauthorized', "the request is signed neither by an account nor by the certificate's key");
+  private async checkAuthority(signer: RevocationSigner, serial: string, der: Uint8Array, spki: Uint8Array): Promise<void> {
+    const { store, clock } = this.deps;
+    if (!signer.account) {
+      if (!spkiOfJwk(signer.jwk).equals(spki)) throw new AcmeError('unauthorized', "the request is signed neither by an account nor by the certificate's key");
       return;
     }
-    const account: AcmeAccountRecord = verified.account;
+    const account: AcmeAccountRecord = signer.account;
     const order = await store.acme.findAcmeOrderByCertificate(serial);
     if (order?.accountId === account.id) return;
     const { dnsNames: names, others } = certificateAltNames(der);
@@ -58,11 +71,12 @@ export function registerRevocationRoutes(acme: FastifyInstance, deps: AcmeRouteC
     if (names.length === 0 || missing.length > 0) {
       throw new AcmeError('unauthorized', `the account did not order this certificate and holds no valid authorization for ${missing.join(', ') || 'its names'}`);
     }
-  };
+  }
 
-  acme.post('/revoke-cert', { schema: { tags: ['acme'], summary: 'Revoke a certificate (RFC 8555 7.6)' } }, async (request, reply) => {
-    const verified = await deps.verify(request, 'either');
-    const payload = payloadObject(verified);
+  /** RFC 8555 7.6: revokes the certificate in the payload, with the subscriber's reason, if the signer may. */
+  async revoke(signer: RevocationSigner, requestPayload: unknown): Promise<void> {
+    const { store } = this.deps;
+    const payload = payloadObject(requestPayload);
     if (typeof payload.certificate !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.certificate)) throw new AcmeError('malformed', 'revokeCert needs {"certificate": base64url DER}');
     if (payload.certificate.length > Math.ceil((MAX_CERTIFICATE_BYTES * 4) / 3)) throw new AcmeError('malformed', 'the certificate is too large to be one this server issued');
     const reason = payload.reason ?? REVOCATION_REASONS.unspecified;
@@ -79,16 +93,14 @@ export function registerRevocationRoutes(acme: FastifyInstance, deps: AcmeRouteC
     const record = await store.certificates.getCertificate(facts.serialHex);
     // The bytes must be the ones issued: a forged certificate with a real serial proves nothing.
     if (!record?.der || !Buffer.from(record.der).equals(der)) throw new AcmeError('malformed', 'this server did not issue that certificate', { status: 404 });
-    await checkAuthority(verified, record.serial, der, facts.spkiDer);
+    await this.checkAuthority(signer, record.serial, der, facts.spkiDer);
     if (record.state === 'revoked') throw new AcmeError('alreadyRevoked', `certificate ${record.serial} is already revoked`);
     try {
-      await deps.authority.revoke(record.serial, reason as RevocationReason);
+      await this.deps.authority.revoke(record.serial, reason as RevocationReason);
     } catch (error) {
       if (error instanceof ConflictError) throw new AcmeError('alreadyRevoked', `certificate ${record.serial} is already revoked`);
       if (error instanceof NotFoundError) throw new AcmeError('malformed', 'this server did not issue that certificate', { status: 404 });
       throw error;
     }
-    await deps.fresh(request, reply);
-    return reply.status(200).send();
-  });
+  }
 }
