@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RevocationSet, type RevokedCertificate } from '../../src/gateway/revocation-set.js';
+import { RevocationSet, type RevokedCertificate } from '../../../src/gateway/revocation/revocation-set.js';
 
 const work = mkdtempSync(join(tmpdir(), 'hearth-revocation-set-'));
 after(() => rmSync(work, { recursive: true, force: true }));

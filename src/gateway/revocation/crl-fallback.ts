@@ -6,8 +6,8 @@
 import { verify, X509Certificate } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { CertificateList } from '@peculiar/asn1-x509';
-import { DerReader, type Tlv } from '../pki/der-reader.js';
-import { serialHexFromInteger } from '../pki/serial-number.js';
+import { DerReader, type Tlv } from '../../pki/der-reader.js';
+import { serialHexFromInteger } from '../../pki/serial-number.js';
 import type { RevokedCertificate } from './revocation-set.js';
 
 const HASH_BY_ALGORITHM: Record<string, string | null> = {

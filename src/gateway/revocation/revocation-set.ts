@@ -7,7 +7,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { canonicalSerialHex } from '../pki/serial-number.js';
+import { canonicalSerialHex } from '../../pki/serial-number.js';
 
 export interface RevokedCertificate {
   serial: string;

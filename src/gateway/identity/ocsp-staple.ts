@@ -10,12 +10,12 @@
  * outage is logged once, not once per handshake or retry.
  */
 import type { Server as TlsServer } from 'node:tls';
-import type { Clock } from '../core/clock.js';
-import type { Logger } from '../core/logger.js';
-import { pemDecodeAll } from '../pki/certificate-assembly.js';
-import { certificateFacts } from '../pki/certificate-facts.js';
-import { singleOcspRequest, type OcspIssuer } from '../pki/ocsp-request.js';
-import { ocspUrlOf, readOcspResponseFor, type StapleableOcspResponse } from '../pki/ocsp-response-reading.js';
+import type { Clock } from '../../core/clock.js';
+import type { Logger } from '../../core/logger.js';
+import { pemDecodeAll } from '../../pki/certificate-assembly.js';
+import { certificateFacts } from '../../pki/certificate-facts.js';
+import { singleOcspRequest, type OcspIssuer } from '../../pki/ocsp-request.js';
+import { ocspUrlOf, readOcspResponseFor, type StapleableOcspResponse } from '../../pki/ocsp-response-reading.js';
 
 export interface OcspStapleOptions {
   clock: Clock;

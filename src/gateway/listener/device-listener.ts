@@ -19,16 +19,16 @@
  */
 import { createServer, type PeerCertificate, type Server, type TLSSocket } from 'node:tls';
 import { constants as cryptoConstants, X509Certificate } from 'node:crypto';
-import type { Clock } from '../core/clock.js';
-import { isDeviceId } from '../pki/device-id.js';
-import { canonicalSerialHex } from '../pki/serial-number.js';
-import type { Broker } from './broker.js';
+import type { Clock } from '../../core/clock.js';
+import { isDeviceId } from '../../pki/device-id.js';
+import { canonicalSerialHex } from '../../pki/serial-number.js';
+import type { Broker } from '../broker/broker.js';
 import type { ConnectionIdentity, RefusalReason } from './client-identity.js';
 import type { ConnectRateLimit } from './connect-rate-limit.js';
-import { MqttConnection, type ConnectionOptions } from './mqtt-connection.js';
-import type { RevocationSet } from './revocation-set.js';
+import { MqttConnection, type ConnectionOptions } from '../mqtt/mqtt-connection.js';
+import type { RevocationSet } from '../revocation/revocation-set.js';
 import { closeServer, listenOn, refuseConnectFloods } from './server-lifecycle.js';
-import { handshakeFailureReason, tlsServerPolicy, type TlsMinimum } from '../core/tls-policy.js';
+import { handshakeFailureReason, tlsServerPolicy, type TlsMinimum } from '../../core/tls-policy.js';
 
 export interface ListenerObserver {
   handshakeFailed?(reason: string, detail: string, address: string): void;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Duplex } from 'node:stream';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { createMqttParser, setParserVersion } from '../../src/gateway/mqtt-parser.js';
+import { createMqttParser, setParserVersion } from '../../../src/gateway/mqtt/mqtt-parser.js';
 
 function parsedFrom(chunks: Buffer[], version: 4 | 5): Packet[] {
   const parser = createMqttParser();
@@ -20,7 +20,7 @@ const bytesOf = (packets: Packet[], version: 4 | 5) => Buffer.concat(packets.map
 
 test('the parser keeps its input in a plain buffer list, not a stream (mqtt-packet still buffers in `_list`)', () => {
   const list = (createMqttParser() as unknown as { _list?: unknown })._list;
-  assert.ok(list, 'mqtt-packet no longer keeps its input in `_list`: src/gateway/mqtt-parser.ts must follow it');
+  assert.ok(list, 'mqtt-packet no longer keeps its input in `_list`: src/gateway/mqtt/mqtt-parser.ts must follow it');
   assert.equal(list instanceof Duplex, false);
   for (const method of ['append', 'consume', 'readUInt8', 'slice', 'toString']) assert.equal(typeof (list as Record<string, unknown>)[method], 'function', method);
 });

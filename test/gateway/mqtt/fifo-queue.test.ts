@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FifoQueue } from '../../src/gateway/fifo-queue.js';
+import { FifoQueue } from '../../../src/gateway/mqtt/fifo-queue.js';
 
 test('FifoQueue keeps order across compactions and clears', () => {
   const queue = new FifoQueue<number>();

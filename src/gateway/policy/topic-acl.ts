@@ -4,7 +4,7 @@
  * topics for the home's automations. A quarantined device is held to its update topics: it may
  * report under `hearth/<device-id>/update/…` and hear `hearth/<device-id>/cmd/update/…`, nothing else.
  */
-import { parseDeviceId } from '../pki/device-id.js';
+import { parseDeviceId } from '../../pki/device-id.js';
 import { filterWithin, topicMatches } from './topic-filter.js';
 
 export interface SharedTopics {

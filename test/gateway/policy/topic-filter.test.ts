@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { filterWithin, topicFilterProblem, topicMatches, topicNameProblem } from '../../src/gateway/topic-filter.js';
+import { filterWithin, topicFilterProblem, topicMatches, topicNameProblem } from '../../../src/gateway/policy/topic-filter.js';
 
 describe('topicMatches: the examples of MQTT 5 §4.7.1', () => {
   test('# matches the parent level and every level below (§4.7.1.2)', () => {

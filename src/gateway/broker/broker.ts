@@ -5,10 +5,10 @@
  * level (the topic ACL) is made here, and reported to the observer.
  */
 import type { QoS } from 'mqtt-packet';
-import type { ClientIdentity } from './client-identity.js';
-import { MqttSession, type BrokerMessage, type Subscription } from './mqtt-session.js';
+import type { ClientIdentity } from '../listener/client-identity.js';
+import { MqttSession, type BrokerMessage, type Subscription } from '../mqtt/mqtt-session.js';
 import { SubscriptionIndex } from './subscription-index.js';
-import type { TopicAcl } from './topic-acl.js';
+import type { TopicAcl } from '../policy/topic-acl.js';
 
 export interface BrokerObserver {
   connected?(identity: ClientIdentity, info: { clientId: string; protocolVersion: number; resumed: boolean }): void;

@@ -11,12 +11,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type ConnectionOptions, type Server as TlsServer } from 'node:tls';
-import { createLogger } from '../../src/core/logger.js';
-import { ManualClock } from '../../src/core/clock.js';
-import { OcspStaple } from '../../src/gateway/ocsp-staple.js';
-import { singleOcspRequest } from '../../src/pki/ocsp-request.js';
-import { createOpensslCa, type OpensslCa } from '../support/openssl-ca.js';
-import { needsOpenssl } from '../support/environment.js';
+import { createLogger } from '../../../src/core/logger.js';
+import { ManualClock } from '../../../src/core/clock.js';
+import { OcspStaple } from '../../../src/gateway/identity/ocsp-staple.js';
+import { singleOcspRequest } from '../../../src/pki/ocsp-request.js';
+import { createOpensslCa, type OpensslCa } from '../../support/openssl-ca.js';
+import { needsOpenssl } from '../../support/environment.js';
 
 const skip = await needsOpenssl();
 

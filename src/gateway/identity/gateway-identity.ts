@@ -6,13 +6,13 @@
  * store in `<dir>/identity/` (keys 0600, atomic writes).
  */
 import { X509Certificate } from 'node:crypto';
-import { AcmeClient, type ExternalAccountBinding } from '../device/acme-client.js';
-import { orderCertificate } from '../device/certificate-order.js';
-import { createRequestForKey } from '../pki/certificate-request.js';
-import { Http01Responder } from '../device/http01-responder.js';
-import { HttpsTransport } from '../device/https-transport.js';
-import { FileIdentityStore } from '../device/identity-store.js';
-import { canonicalSerialHex } from '../pki/serial-number.js';
+import { AcmeClient, type ExternalAccountBinding } from '../../device/acme-client.js';
+import { orderCertificate } from '../../device/certificate-order.js';
+import { createRequestForKey } from '../../pki/certificate-request.js';
+import { Http01Responder } from '../../device/http01-responder.js';
+import { HttpsTransport } from '../../device/https-transport.js';
+import { FileIdentityStore } from '../../device/identity-store.js';
+import { canonicalSerialHex } from '../../pki/serial-number.js';
 
 export interface GatewayIdentityOptions {
   dir: string;

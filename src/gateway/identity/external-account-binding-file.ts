@@ -1,7 +1,7 @@
 /** The EAB key an operator made with `hearth acme eab-key`, read from a file so it never sits in gateway.yaml. */
 import { readFile } from 'node:fs/promises';
-import { ConfigError } from '../core/errors.js';
-import type { ExternalAccountBinding } from '../device/acme-client.js';
+import { ConfigError } from '../../core/errors.js';
+import type { ExternalAccountBinding } from '../../device/acme-client.js';
 
 export const ExternalAccountBindingFile = {
   async read(kid: string, path: string): Promise<ExternalAccountBinding> {

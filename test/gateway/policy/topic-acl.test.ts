@@ -1,7 +1,7 @@
 /** The device topic ACL: own tree, command-only subscriptions, per-model shared topics, quarantine. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TopicAcl, type SharedTopics } from '../../src/gateway/topic-acl.js';
+import { TopicAcl, type SharedTopics } from '../../../src/gateway/policy/topic-acl.js';
 
 const LAMP = 'urn:dev:ops:acme-lamp-0001';
 const LAMP2 = 'urn:dev:ops:acme-lamp-0002';

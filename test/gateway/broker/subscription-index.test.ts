@@ -2,8 +2,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SubscriptionIndex } from '../../src/gateway/subscription-index.js';
-import { topicFilterProblem, topicMatches, topicNameProblem } from '../../src/gateway/topic-filter.js';
+import { SubscriptionIndex } from '../../../src/gateway/broker/subscription-index.js';
+import { topicFilterProblem, topicMatches, topicNameProblem } from '../../../src/gateway/policy/topic-filter.js';
 
 /** Small alphabets, so filters and topics collide often; '' makes empty levels, '$x' a $ topic. */
 const nameLevel = fc.constantFrom('a', 'b', 'c', '', '$x', 'hearth', 'dev1', 'dev2', 'cmd');

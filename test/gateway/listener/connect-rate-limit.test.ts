@@ -1,7 +1,7 @@
 /** The per-address connect token bucket: burst, refusal, refill with time, independence of addresses. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConnectRateLimit } from '../../src/gateway/connect-rate-limit.js';
+import { ConnectRateLimit } from '../../../src/gateway/listener/connect-rate-limit.js';
 
 const T0 = 1_900_000_000_000;
 

@@ -6,13 +6,13 @@
  */
 import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type IPublishPacket, type ISubscribePacket, type IUnsubscribePacket, type Packet, type QoS } from 'mqtt-packet';
-import type { Broker, BrokerConnection } from './broker.js';
+import type { Broker, BrokerConnection } from '../broker/broker.js';
 import { createMqttParser, setParserVersion } from './mqtt-parser.js';
-import type { ClientIdentity, ConnectionIdentity } from './client-identity.js';
+import type { ClientIdentity, ConnectionIdentity } from '../listener/client-identity.js';
 import { FifoQueue } from './fifo-queue.js';
 import { connackCode311, REASON } from './mqtt-reason-codes.js';
 import type { BrokerMessage, MqttSession, Subscription } from './mqtt-session.js';
-import { topicFilterProblem, topicMatches, topicNameProblem } from './topic-filter.js';
+import { topicFilterProblem, topicMatches, topicNameProblem } from '../policy/topic-filter.js';
 
 export interface ConnectionOptions {
   /** Largest MQTT packet accepted, in bytes (announced to MQTT 5 clients in CONNACK). */

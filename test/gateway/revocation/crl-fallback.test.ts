@@ -9,11 +9,11 @@ import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'nod
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readCrl } from '../../src/gateway/crl-fallback.js';
-import { certificateFacts, type CertificateFacts } from '../../src/pki/certificate-facts.js';
-import { assembleCrl, buildTbsCrl, type RevokedSerial } from '../../src/pki/crl.js';
-import type { KeyAlgorithm } from '../../src/pki/signer.js';
-import { needsOpenssl } from '../support/environment.js';
+import { readCrl } from '../../../src/gateway/revocation/crl-fallback.js';
+import { certificateFacts, type CertificateFacts } from '../../../src/pki/certificate-facts.js';
+import { assembleCrl, buildTbsCrl, type RevokedSerial } from '../../../src/pki/crl.js';
+import type { KeyAlgorithm } from '../../../src/pki/signer.js';
+import { needsOpenssl } from '../../support/environment.js';
 
 const skip = await needsOpenssl();
 const work = mkdtempSync(join(tmpdir(), 'hearth-gateway-crl-'));

@@ -4,7 +4,7 @@
  * subscribe under `hearth/<device-id>/…`, so the second level separates them); a topic looks in
  * the buckets of its first zero, one and two levels and tests only those filters.
  */
-import { topicMatches } from './topic-filter.js';
+import { topicMatches } from '../policy/topic-filter.js';
 
 type Bucket = Map<string, Set<string>>; // session key → filters
 

@@ -6,10 +6,10 @@
 import { createServer, connect as netConnect, type AddressInfo, type Server, type Socket } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import mqttPacket, { type IConnackPacket, type IDisconnectPacket, type IPublishPacket, type Packet } from 'mqtt-packet';
-import { Broker, type BrokerOptions } from '../../src/gateway/broker.js';
-import type { ClientIdentity, ConnectionIdentity } from '../../src/gateway/client-identity.js';
-import { MqttConnection, type ConnectionOptions } from '../../src/gateway/mqtt-connection.js';
-import { TopicAcl, type SharedTopics } from '../../src/gateway/topic-acl.js';
+import { Broker, type BrokerOptions } from '../../../src/gateway/broker/broker.js';
+import type { ClientIdentity, ConnectionIdentity } from '../../../src/gateway/listener/client-identity.js';
+import { MqttConnection, type ConnectionOptions } from '../../../src/gateway/mqtt/mqtt-connection.js';
+import { TopicAcl, type SharedTopics } from '../../../src/gateway/policy/topic-acl.js';
 
 export const LAMP = 'urn:dev:ops:acme-lamp-0001';
 export const SWITCH = 'urn:dev:ops:acme-switch-0002';
