@@ -2,13 +2,16 @@
  * The gateway's MQTT broker core: sessions by device and client id, the subscription index,
  * retained messages and routing. Connections (mqtt-connection.ts) speak the protocol; the broker
  * decides who receives what. Every security decision the connection does not make at the packet
- * level (the topic ACL) is made here, and reported to the observer.
+ * level (the topic ACL) is made here, and reported to the observer. A client's PUBLISH goes
+ * through `accept` alone: ACL, then routing (with the local rules and the bridge), then the sink.
  */
 import type { QoS } from 'mqtt-packet';
 import type { ClientIdentity } from '../listener/client-identity.js';
 import { MqttSession, type BrokerMessage, type Subscription } from '../mqtt/mqtt-session.js';
+import { REASON } from '../mqtt/mqtt-reason-codes.js';
 import { SubscriptionIndex } from './subscription-index.js';
 import type { TopicAcl } from '../policy/topic-acl.js';
+import { HELD, ROUTED, type Acceptance, type Publisher } from './publish-acceptance.js';
 
 export interface BrokerObserver {
   connected?(identity: ClientIdentity, info: { clientId: string; protocolVersion: number; resumed: boolean }): void;
@@ -59,7 +62,7 @@ export interface BrokerOptions {
 }
 
 export class Broker {
-  readonly options: BrokerOptions;
+  private readonly options: BrokerOptions;
   private readonly sessions = new Map<string, MqttSession>();
   private readonly online = new Map<string, BrokerConnection>();
   /** A device's connection, or its connections when it has several (a Set only then). */
@@ -75,6 +78,11 @@ export class Broker {
 
   get observer(): BrokerObserver {
     return this.options.observer ?? {};
+  }
+
+  /** Longest a session may outlive its connection; a client asking for more gets this. */
+  get maxSessionExpirySeconds(): number {
+    return this.options.maxSessionExpirySeconds;
   }
 
   get connectionCount(): number {
@@ -219,7 +227,48 @@ export class Broker {
     return found;
   }
 
-  /** Routes a message the ACL admitted to every matching subscription, and keeps it if retained. */
+  /**
+   * Whether the topic ACL lets a client leave a will on `topic` or subscribe to `filter`; a
+   * refusal is reported to the observer.
+   */
+  authorize(identity: ClientIdentity, action: 'will' | 'subscribe', topic: string): boolean {
+    const decision = action === 'will' ? this.options.acl.mayPublish(identity.deviceId, topic) : this.options.acl.maySubscribe(identity.deviceId, topic);
+    if (decision.allowed) return true;
+    this.observer.denied?.(identity, { action, topic, reason: decision.reason });
+    return false;
+  }
+
+  /**
+   * A client's PUBLISH, well-formed: the topic ACL, then the publisher's own screen (a QoS 2
+   * resend, a sensor's replay window), then routing (which shows it to the local rules and the
+   * bridge), then the sink (the uplink queue). A QoS 1/2 publisher whose message the sink keeps is
+   * acknowledged only once it is kept.
+   */
+  accept(publisher: Publisher, message: BrokerMessage, packetId: number): Acceptance {
+    const identity = publisher.identity;
+    const decision = this.options.acl.mayPublish(identity.deviceId, message.topic);
+    if (!decision.allowed) {
+      this.observer.denied?.(identity, { action: 'publish', topic: message.topic, reason: decision.reason });
+      return REASON.notAuthorized;
+    }
+    const screened = publisher.screen(message, packetId);
+    if (screened !== ROUTED) return screened;
+    this.publish(message);
+    this.observer.published?.(identity, message);
+    const sink = this.options.sink;
+    if (!sink?.accepts(message)) return ROUTED;
+    if (message.qos === 0) {
+      sink.keep(message);
+      return ROUTED;
+    }
+    sink.keep(message, publisher.holdAcknowledgement(packetId, message.qos));
+    return HELD;
+  }
+
+  /**
+   * Routes a message to every matching subscription, and keeps it if retained. A client's PUBLISH
+   * comes through `accept`; wills, the rules' messages and the bridge's come here directly.
+   */
   publish(message: BrokerMessage): number {
     if (message.retain) this.keepRetained(message);
     let receivers = 0;

@@ -7,6 +7,7 @@
 import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type IPublishPacket, type ISubscribePacket, type IUnsubscribePacket, type Packet, type QoS } from 'mqtt-packet';
 import type { Broker, BrokerConnection } from '../broker/broker.js';
+import { ALREADY_ROUTED, HELD, ROUTED, type Acceptance, type Publisher } from '../broker/publish-acceptance.js';
 import { createMqttParser, setParserVersion } from './mqtt-parser.js';
 import type { ClientIdentity, ConnectionIdentity } from '../listener/client-identity.js';
 import { FifoQueue } from './fifo-queue.js';
@@ -25,7 +26,7 @@ export interface ConnectionOptions {
    * A last check of each publish the ACL admitted (the sensor listener's replay window). A refusal
    * drops the message; QoS 1/2 publishers hear `reasonCode` (MQTT 5).
    */
-  publishGuard?: (identity: ClientIdentity, packet: IPublishPacket, protocolVersion: number) => { reasonCode: number; reason: string } | null;
+  publishGuard?: (identity: ClientIdentity, message: BrokerMessage, protocolVersion: number) => { reasonCode: number; reason: string } | null;
 }
 
 /** What CONNECT carries that can prove who a client is, for listeners that admit by token. */
@@ -45,7 +46,7 @@ type PendingAck = { packet: Packet; ready: boolean };
 
 const CLIENT_ID_MAX = 256;
 
-export class MqttConnection implements BrokerConnection {
+export class MqttConnection implements BrokerConnection, Publisher {
   private readonly parser = createMqttParser();
   private version: 4 | 5 = 4;
   private connected = false;
@@ -168,93 +169,117 @@ export class MqttConnection implements BrokerConnection {
     this.version = packet.protocolVersion;
     setParserVersion(this.parser, this.version);
     const admission = this.admission;
-    if (typeof admission === 'function') {
-      this.held = [];
-      const credentials = { clientId: packet.clientId ?? '', username: packet.username, password: packet.password === undefined ? undefined : Buffer.from(packet.password), protocolVersion: this.version };
-      admission(credentials)
-        .catch((err: Error): ConnectionIdentity => ({ refused: 'bad-token', detail: err.message }))
-        .then((decided) => {
-          this.admission = decided;
-          const held = this.held ?? [];
-          this.held = undefined;
-          if (this.closed) return;
-          this.onConnect(packet);
-          for (const next of held) this.onPacket(next);
-        });
-      return;
-    }
+    if (typeof admission === 'function') return this.authenticate(packet, admission);
     if ('refused' in admission) {
       this.refuseConnect(REASON.notAuthorized);
       return this.destroy(`refused: ${admission.refused}`);
     }
-    const identity = admission.accepted;
+    this.connect(packet, admission.accepted);
+  }
+
+  /** A listener that admits by token: packets that come meanwhile are held, then handled in order. */
+  private authenticate(packet: IConnectPacket, authenticator: ConnectAuthenticator): void {
+    this.held = [];
+    const credentials = { clientId: packet.clientId ?? '', username: packet.username, password: packet.password === undefined ? undefined : Buffer.from(packet.password), protocolVersion: this.version };
+    authenticator(credentials)
+      .catch((err: Error): ConnectionIdentity => ({ refused: 'bad-token', detail: err.message }))
+      .then((decided) => {
+        this.admission = decided;
+        const held = this.held ?? [];
+        this.held = undefined;
+        if (this.closed) return;
+        this.onConnect(packet);
+        for (const next of held) this.onPacket(next);
+      });
+  }
+
+  /** An admitted client: its client id and will are checked, then its session opens (or resumes). */
+  private connect(packet: IConnectPacket, identity: ClientIdentity): void {
     this.identityRef = identity;
-    let clientId = packet.clientId ?? '';
     const cleanStart = packet.clean !== false;
-    let assigned: string | undefined;
-    if (clientId.length > CLIENT_ID_MAX || clientId.includes('\u0000')) {
-      this.refuseConnect(REASON.clientIdentifierNotValid);
-      return this.destroy('invalid client id');
-    }
-    if (clientId === '') {
-      // 3.1.1 §3.1.3.1: an empty id only with a clean session; MQTT 5 lets the server assign one.
-      if (this.version === 4 && !cleanStart) {
-        this.refuseConnect(REASON.clientIdentifierNotValid);
-        return this.destroy('empty client id on a persistent session');
-      }
-      clientId = assigned = `auto-${Math.random().toString(36).slice(2, 12)}`;
-    }
-    const requestedExpiry = this.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : cleanStart ? 0 : this.broker.options.maxSessionExpirySeconds;
-    const expirySeconds = Math.min(requestedExpiry, this.broker.options.maxSessionExpirySeconds);
-    if (packet.will) {
-      const willTopicProblem = topicNameProblem(packet.will.topic);
-      const decision = willTopicProblem ? { allowed: false as const, reason: willTopicProblem } : this.broker.options.acl.mayPublish(identity.deviceId, packet.will.topic);
-      if (!decision.allowed) {
-        this.broker.observer.denied?.(identity, { action: 'will', topic: packet.will.topic, reason: decision.reason });
-        this.refuseConnect(willTopicProblem ? REASON.topicNameInvalid : REASON.notAuthorized);
-        return this.destroy('will topic refused');
-      }
-      this.will = {
-        message: {
-          topic: packet.will.topic,
-          payload: Buffer.from(packet.will.payload ?? ''),
-          qos: Math.min(packet.will.qos ?? 0, 1) as QoS,
-          retain: packet.will.retain === true,
-          from: identity.deviceId,
-          ...(packet.will.properties ? { properties: forwardable(packet.will.properties) } : {}),
-        },
-        delaySeconds: Math.min(packet.will.properties?.willDelayInterval ?? 0, expirySeconds),
-      };
-    }
+    const clientId = this.clientIdOf(packet, cleanStart);
+    if (clientId === undefined) return;
+    const maxExpiry = this.broker.maxSessionExpirySeconds;
+    const requestedExpiry = this.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : cleanStart ? 0 : maxExpiry;
+    const expirySeconds = Math.min(requestedExpiry, maxExpiry);
+    if (packet.will && !this.takeWill(packet.will, identity, expirySeconds)) return;
     this.keepaliveMs = (packet.keepalive ?? 0) * 1000;
     if (this.version === 5) {
       this.receiveMaximum = packet.properties?.receiveMaximum ?? 65_535;
       this.clientMaxPacketSize = packet.properties?.maximumPacketSize ?? Number.POSITIVE_INFINITY;
     }
-    const { session, present } = this.broker.openSession(identity.deviceId, clientId, cleanStart);
+    const { session, present } = this.broker.openSession(identity.deviceId, clientId.id, cleanStart);
     session.expirySeconds = expirySeconds;
     this.sessionRef = session;
     this.connected = true;
     this.broker.attach(this);
-    if (this.version === 5) {
-      this.send({
-        cmd: 'connack',
-        reasonCode: REASON.success,
-        sessionPresent: present,
-        properties: {
-          maximumPacketSize: this.options.maxPacketSize,
-          retainAvailable: true,
-          wildcardSubscriptionAvailable: true,
-          sharedSubscriptionAvailable: false,
-          subscriptionIdentifiersAvailable: false,
-          topicAliasMaximum: 0,
-          ...(assigned ? { assignedClientIdentifier: assigned } : {}),
-          ...(requestedExpiry !== expirySeconds ? { sessionExpiryInterval: expirySeconds } : {}),
-        },
-      });
-    } else this.send({ cmd: 'connack', returnCode: 0, sessionPresent: present });
-    this.broker.observer.connected?.(identity, { clientId, protocolVersion: this.version, resumed: present });
-    // A resumed session: unacknowledged messages go again with DUP set, then what queued offline.
+    this.sendConnack(present, clientId.assigned ? clientId.id : undefined, requestedExpiry !== expirySeconds ? expirySeconds : undefined);
+    this.broker.observer.connected?.(identity, { clientId: clientId.id, protocolVersion: this.version, resumed: present });
+    this.resume(session);
+  }
+
+  /** The client id CONNECT asked for, or one assigned; undefined when it was refused (and the connection ends). */
+  private clientIdOf(packet: IConnectPacket, cleanStart: boolean): { id: string; assigned: boolean } | undefined {
+    const clientId = packet.clientId ?? '';
+    if (clientId.length > CLIENT_ID_MAX || clientId.includes('\u0000')) {
+      this.refuseConnect(REASON.clientIdentifierNotValid);
+      this.destroy('invalid client id');
+      return undefined;
+    }
+    if (clientId !== '') return { id: clientId, assigned: false };
+    // 3.1.1 §3.1.3.1: an empty id only with a clean session; MQTT 5 lets the server assign one.
+    if (this.version === 4 && !cleanStart) {
+      this.refuseConnect(REASON.clientIdentifierNotValid);
+      this.destroy('empty client id on a persistent session');
+      return undefined;
+    }
+    return { id: `auto-${Math.random().toString(36).slice(2, 12)}`, assigned: true };
+  }
+
+  /** Keeps the will CONNECT carries, if its topic is valid and the ACL lets the client publish there; false when refused. */
+  private takeWill(will: NonNullable<IConnectPacket['will']>, identity: ClientIdentity, expirySeconds: number): boolean {
+    const willTopicProblem = topicNameProblem(will.topic);
+    if (willTopicProblem) this.broker.observer.denied?.(identity, { action: 'will', topic: will.topic, reason: willTopicProblem });
+    if (willTopicProblem || !this.broker.authorize(identity, 'will', will.topic)) {
+      this.refuseConnect(willTopicProblem ? REASON.topicNameInvalid : REASON.notAuthorized);
+      this.destroy('will topic refused');
+      return false;
+    }
+    this.will = {
+      message: {
+        topic: will.topic,
+        payload: Buffer.from(will.payload ?? ''),
+        qos: Math.min(will.qos ?? 0, 1) as QoS,
+        retain: will.retain === true,
+        from: identity.deviceId,
+        ...(will.properties ? { properties: forwardable(will.properties) } : {}),
+      },
+      delaySeconds: Math.min(will.properties?.willDelayInterval ?? 0, expirySeconds),
+    };
+    return true;
+  }
+
+  private sendConnack(present: boolean, assignedClientId: string | undefined, grantedExpiry: number | undefined): void {
+    if (this.version === 4) return this.send({ cmd: 'connack', returnCode: 0, sessionPresent: present });
+    this.send({
+      cmd: 'connack',
+      reasonCode: REASON.success,
+      sessionPresent: present,
+      properties: {
+        maximumPacketSize: this.options.maxPacketSize,
+        retainAvailable: true,
+        wildcardSubscriptionAvailable: true,
+        sharedSubscriptionAvailable: false,
+        subscriptionIdentifiersAvailable: false,
+        topicAliasMaximum: 0,
+        ...(assignedClientId ? { assignedClientIdentifier: assignedClientId } : {}),
+        ...(grantedExpiry !== undefined ? { sessionExpiryInterval: grantedExpiry } : {}),
+      },
+    });
+  }
+
+  /** A resumed session: unacknowledged messages go again with DUP set, then what queued offline. */
+  private resume(session: MqttSession): void {
     for (const [messageId, inflight] of session.inflightEntries()) {
       inflight.sentAt = performance.now();
       this.sendPublish(inflight.message, inflight.qos, messageId, true, false);
@@ -268,52 +293,45 @@ export class MqttConnection implements BrokerConnection {
   }
 
   private onPublish(packet: IPublishPacket): void {
-    const identity = this.identity;
     if (this.version === 5 && packet.properties?.topicAlias !== undefined) {
       return this.violation(REASON.topicAliasInvalid, 'protocol', 'topic aliases are not offered (Topic Alias Maximum 0)');
     }
     const problem = topicNameProblem(packet.topic);
     if (problem) return this.violation(REASON.topicNameInvalid, 'protocol', problem);
     const messageId = packet.messageId ?? 0;
-    const decision = this.broker.options.acl.mayPublish(identity.deviceId, packet.topic);
-    if (!decision.allowed) {
-      this.broker.observer.denied?.(identity, { action: 'publish', topic: packet.topic, reason: decision.reason });
-      // MQTT 5 says why; 3.1.1 has no way to, and acknowledges as the spec allows (§3.3.5).
-      const reasonCode = this.version === 5 ? REASON.notAuthorized : undefined;
-      if (packet.qos === 1) this.acknowledge({ cmd: 'puback', messageId, ...(reasonCode ? { reasonCode } : {}) });
-      if (packet.qos === 2) this.acknowledge({ cmd: 'pubrec', messageId, ...(reasonCode ? { reasonCode } : {}) });
-      return;
-    }
-    if (packet.qos === 2 && this.session.receivedQos2.has(messageId)) {
-      return this.acknowledge({ cmd: 'pubrec', messageId }); // a resend: routed the first time
-    }
-    const guarded = this.options.publishGuard?.(identity, packet, this.version);
-    if (guarded) {
-      const reasonCode = this.version === 5 ? guarded.reasonCode : undefined;
-      if (packet.qos === 1) this.acknowledge({ cmd: 'puback', messageId, ...(reasonCode ? { reasonCode } : {}) });
-      if (packet.qos === 2) this.acknowledge({ cmd: 'pubrec', messageId, ...(reasonCode ? { reasonCode } : {}) });
-      return;
-    }
     const message: BrokerMessage = {
       topic: packet.topic,
       payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
       qos: packet.qos,
       retain: packet.retain,
-      from: identity.deviceId,
+      from: this.identity.deviceId,
       ...(this.version === 5 && packet.properties ? { properties: forwardable(packet.properties) } : {}),
     };
-    this.broker.publish(message);
-    this.broker.observer.published?.(identity, message);
-    if (packet.qos === 2) this.session.receivedQos2.add(messageId);
-    const sink = this.broker.options.sink;
-    if (!sink?.accepts(message)) {
-      if (packet.qos > 0) this.acknowledge(packet.qos === 1 ? { cmd: 'puback', messageId } : { cmd: 'pubrec', messageId });
-      return;
+    const outcome = this.broker.accept(this, message, messageId);
+    if (outcome === ROUTED || outcome === HELD) {
+      if (packet.qos === 2) this.session.receivedQos2.add(messageId);
+      if (outcome === HELD) return;
     }
-    if (packet.qos === 0) return sink.keep(message);
-    const ack: PendingAck = { packet: packet.qos === 1 ? { cmd: 'puback', messageId } : { cmd: 'pubrec', messageId }, ready: false };
+    if (packet.qos === 0) return;
+    if (outcome === ROUTED || outcome === ALREADY_ROUTED || this.version !== 5) {
+      // A refusal: MQTT 5 says why; 3.1.1 has no way to, and acknowledges as the spec allows (§3.3.5).
+      return this.acknowledge(packet.qos === 1 ? { cmd: 'puback', messageId } : { cmd: 'pubrec', messageId });
+    }
+    this.acknowledge(packet.qos === 1 ? { cmd: 'puback', messageId, reasonCode: outcome } : { cmd: 'pubrec', messageId, reasonCode: outcome });
+  }
+
+  /** Broker.accept's screen, after the ACL: a QoS 2 resend is not routed twice; then the listener's guard. */
+  screen(message: BrokerMessage, packetId: number): Acceptance {
+    if (message.qos === 2 && this.session.receivedQos2.has(packetId)) return ALREADY_ROUTED;
+    const guarded = this.options.publishGuard?.(this.identity, message, this.version);
+    return guarded ? guarded.reasonCode : ROUTED;
+  }
+
+  /** The sink keeps the message: its PUBACK or PUBREC waits, in order, until it is kept. */
+  holdAcknowledgement(packetId: number, qos: 1 | 2): (err: Error | null) => void {
+    const ack: PendingAck = { packet: qos === 1 ? { cmd: 'puback', messageId: packetId } : { cmd: 'pubrec', messageId: packetId }, ready: false };
     (this.pendingAcks ??= new FifoQueue<PendingAck>()).push(ack);
-    sink.keep(message, (err) => {
+    return (err) => {
       if (err) {
         // Not acknowledged: the client sends it again when it reconnects.
         this.close(REASON.unspecifiedError, 'the gateway could not store the message');
@@ -321,7 +339,7 @@ export class MqttConnection implements BrokerConnection {
       }
       ack.ready = true;
       this.sendReadyAcks();
-    });
+    };
   }
 
   /** Acknowledgements go in the order the publishes came (MQTT 5 §4.6), whichever were kept first. */
@@ -350,9 +368,7 @@ export class MqttConnection implements BrokerConnection {
         granted.push(this.version === 5 ? REASON.sharedSubscriptionsNotSupported : 0x80);
         continue;
       }
-      const decision = this.broker.options.acl.maySubscribe(identity.deviceId, filter);
-      if (!decision.allowed) {
-        this.broker.observer.denied?.(identity, { action: 'subscribe', topic: filter, reason: decision.reason });
+      if (!this.broker.authorize(identity, 'subscribe', filter)) {
         granted.push(this.version === 5 ? REASON.notAuthorized : 0x80);
         continue;
       }
