@@ -15,8 +15,8 @@
 export const GROUPS = {
   acl: {
     summary: "the gateway's topic ACL and topic-filter matching",
-    mutate: ['src/gateway/topic-acl.ts', 'src/gateway/topic-filter.ts'],
-    tests: ['test/gateway/topic-acl.test', 'test/gateway/topic-filter.test', 'test/gateway/broker-enforcement.test'],
+    mutate: ['src/gateway/policy/topic-acl.ts', 'src/gateway/policy/topic-filter.ts'],
+    tests: ['test/gateway/policy/topic-acl.test', 'test/gateway/policy/topic-filter.test', 'test/gateway/broker/broker-enforcement.test'],
     equivalent: [],
   },
   access: {

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.js';
 import { bridgeConfigSchema } from './bridge/bridge-config.js';
-import { topicFilterProblem } from './topic-filter.js';
+import { topicFilterProblem } from './policy/topic-filter.js';
 
 const port = z.number().int().min(0).max(65535);
 const validFilters = z.array(

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
-import { createMqttParser, setParserVersion } from '../../src/gateway/mqtt-parser.js';
+import { createMqttParser, setParserVersion } from '../../src/gateway/mqtt/mqtt-parser.js';
 import { fuzzRuns, outcomeOf } from './fuzz-budget.js';
 
 /** Splits `bytes` at the given cut points (taken modulo its length). */

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { request } from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
-import { GatewayIdentity } from '../../src/gateway/gateway-identity.js';
+import { GatewayIdentity } from '../../src/gateway/identity/gateway-identity.js';
 import { certificateFacts } from '../../src/pki/certificate-facts.js';
 import { pemDecodeAll } from '../../src/pki/certificate-assembly.js';
 import { initInstallation, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';

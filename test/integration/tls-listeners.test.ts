@@ -23,15 +23,15 @@ import { createLogger } from '../../src/core/logger.js';
 import { systemClock } from '../../src/core/clock.js';
 import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { pemEncode } from '../../src/pki/certificate-assembly.js';
-import { DeviceListener } from '../../src/gateway/device-listener.js';
-import { ConnectRateLimit } from '../../src/gateway/connect-rate-limit.js';
-import { RevocationSet } from '../../src/gateway/revocation-set.js';
+import { DeviceListener } from '../../src/gateway/listener/device-listener.js';
+import { ConnectRateLimit } from '../../src/gateway/listener/connect-rate-limit.js';
+import { RevocationSet } from '../../src/gateway/revocation/revocation-set.js';
 import { GatewayMetrics } from '../../src/gateway/gateway-metrics.js';
 import { gatewayConfigSchema } from '../../src/gateway/gateway-config.js';
 import { startSensorService, type SensorService } from '../../src/gateway/sensors/sensor-service.js';
 import { needsOpenssl } from '../support/environment.js';
 import { runCommand } from '../support/commands.js';
-import { CONNECTION, startBed, type Bed } from '../gateway/broker-bed.js';
+import { CONNECTION, startBed, type Bed } from '../gateway/broker/broker-bed.js';
 
 const skip = await needsOpenssl();
 

@@ -6,11 +6,14 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ESLint } from 'eslint';
+import tseslint from 'typescript-eslint';
 
 let eslint: ESLint;
 
 before(() => {
-  eslint = new ESLint({ cwd: process.cwd() });
+  // The code linted here is in no file the TypeScript project knows, so the type-aware rules are
+  // off for it: the boundary rules need only the import paths.
+  eslint = new ESLint({ cwd: process.cwd(), overrideConfig: [tseslint.configs.disableTypeChecked] });
 });
 
 async function problems(filePath: string, code: string): Promise<string[]> {

@@ -17,7 +17,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors.js';
-import { topicFilterProblem, topicNameProblem } from '../topic-filter.js';
+import { topicFilterProblem, topicNameProblem } from '../policy/topic-filter.js';
 
 /** The local tree an import may never land in (see the module comment). */
 export const DEVICE_TREE = 'hearth';

@@ -25,8 +25,8 @@ import type { IClientOptions, IClientPublishOptions, IConnackPacket, IPublishPac
 import type { QoS } from 'mqtt-packet';
 import { ConfigError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { BrokerMessage } from '../mqtt-session.js';
-import { topicMatches, topicNameProblem } from '../topic-filter.js';
+import type { BrokerMessage } from '../mqtt/mqtt-session.js';
+import { topicMatches, topicNameProblem } from '../policy/topic-filter.js';
 import { DEVICE_TREE, filtersOverlap, upstreamFilter, type BridgeConfig, type BridgeExportRule, type BridgeImportRule } from './bridge-config.js';
 
 /** The `from` of every message the bridge injects; a device id never looks like it. */

@@ -4,8 +4,8 @@
  * the injected clock and problems go to a callback.
  */
 import type { Clock } from '../../core/clock.js';
-import type { BrokerMessage } from '../mqtt-session.js';
-import { topicMatches } from '../topic-filter.js';
+import type { BrokerMessage } from '../mqtt/mqtt-session.js';
+import { topicMatches } from '../policy/topic-filter.js';
 import { conditionHolds, payloadDocument, type JsonValue } from './rule-condition.js';
 import type { Rule, RuleSet } from './rules-file.js';
 import { renderTopic } from './topic-template.js';

@@ -9,7 +9,7 @@ import type { QoS } from 'mqtt-packet';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors.js';
-import { topicFilterProblem, topicMatches } from '../topic-filter.js';
+import { topicFilterProblem, topicMatches } from '../policy/topic-filter.js';
 import { CONDITION_OPS, pathProblem, type Condition, type ConditionOp, type JsonValue } from './rule-condition.js';
 import { parseTopicTemplate, templateLevels, type TopicTemplate } from './topic-template.js';
 

@@ -4,7 +4,7 @@
  * (`hearth/+/state` → `hearth/{{topic.1}}/cmd/ack`). That is the only template: a bigger
  * language would make rules harder to check before they run.
  */
-import { topicNameProblem } from '../topic-filter.js';
+import { topicNameProblem } from '../policy/topic-filter.js';
 
 export type TemplatePart = string | { level: number };
 

@@ -7,15 +7,15 @@
  */
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
-import type { IPublishPacket } from 'mqtt-packet';
-import type { Broker } from '../broker.js';
-import type { ClientIdentity, ConnectionIdentity } from '../client-identity.js';
-import type { ConnectRateLimit } from '../connect-rate-limit.js';
-import type { ServerCredentials } from '../device-listener.js';
+import type { BrokerMessage } from '../mqtt/mqtt-session.js';
+import type { Broker } from '../broker/broker.js';
+import type { ClientIdentity, ConnectionIdentity } from '../listener/client-identity.js';
+import type { ConnectRateLimit } from '../listener/connect-rate-limit.js';
+import type { ServerCredentials } from '../listener/device-listener.js';
 import { COUNTER_PROPERTY } from '../../protocols/sensor-pairing.js';
-import { REASON } from '../mqtt-reason-codes.js';
-import { closeServer, listenOn, refuseConnectFloods } from '../server-lifecycle.js';
-import { MqttConnection, type ConnectCredentials, type ConnectionOptions } from '../mqtt-connection.js';
+import { REASON } from '../mqtt/mqtt-reason-codes.js';
+import { closeServer, listenOn, refuseConnectFloods } from '../listener/server-lifecycle.js';
+import { MqttConnection, type ConnectCredentials, type ConnectionOptions } from '../mqtt/mqtt-connection.js';
 import { handshakeFailureReason, tlsServerPolicy, type TlsMinimum } from '../../core/tls-policy.js';
 import type { ReplayWindows, SensorReplayVerdict } from './replay-windows.js';
 import { sensorIdOfIdentity, sensorMqttIdentity } from './sensor-id.js';
@@ -60,14 +60,16 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
  * A message's counter: the MQTT 5 user property `counter`, or, for MQTT 3.1.1 sensors (which have no
  * properties), the top-level `counter` field of a JSON payload. Decimal, at most 15 digits.
  */
-export function messageCounter(packet: IPublishPacket, protocolVersion: number): number | undefined {
+export function messageCounter(message: Pick<BrokerMessage, 'payload' | 'properties'>, protocolVersion: number): number | undefined {
   let raw: unknown;
   if (protocolVersion === 5) {
-    const value = packet.properties?.userProperties?.[COUNTER_PROPERTY];
+    // The message carries the PUBLISH's user properties as they came (mqtt-connection.ts forwards them).
+    const userProperties = message.properties?.userProperties as Record<string, string | string[]> | undefined;
+    const value = userProperties?.[COUNTER_PROPERTY];
     raw = Array.isArray(value) ? (value.length === 1 ? value[0] : undefined) : value;
   } else {
     try {
-      const payload = typeof packet.payload === 'string' ? packet.payload : packet.payload.toString('utf8');
+      const payload = message.payload.toString('utf8');
       const parsed: unknown = JSON.parse(payload);
       const field = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>)[COUNTER_PROPERTY] : undefined;
       raw = typeof field === 'number' && Number.isSafeInteger(field) ? String(field) : undefined;
@@ -85,7 +87,7 @@ export class SensorListener {
     if (options.transport === 'loopback-plaintext' && !LOOPBACK.has(options.host)) {
       throw new Error(`plaintext sensor connections are offered on the loopback interface only, not on ${options.host}`);
     }
-    const connection: ConnectionOptions = { ...options.connection, publishGuard: (identity, packet, version) => this.guard(identity, packet, version) };
+    const connection: ConnectionOptions = { ...options.connection, publishGuard: (identity, message, version) => this.guard(identity, message, version) };
     const accept = (socket: Socket) => {
       socket.setNoDelay(true);
       const address = socket.remoteAddress ?? 'unknown';
@@ -142,10 +144,10 @@ export class SensorListener {
     return { accepted: { kind: 'sensor', deviceId: sensorMqttIdentity(sensorId), notAfter: expiresAt } };
   }
 
-  private guard(identity: ClientIdentity, packet: IPublishPacket, protocolVersion: number): { reasonCode: number; reason: string } | null {
+  private guard(identity: ClientIdentity, message: BrokerMessage, protocolVersion: number): { reasonCode: number; reason: string } | null {
     const sensorId = sensorIdOfIdentity(identity.deviceId);
     if (sensorId === undefined) return { reasonCode: REASON.notAuthorized, reason: 'not a sensor' };
-    const counter = messageCounter(packet, protocolVersion);
+    const counter = messageCounter(message, protocolVersion);
     if (counter === undefined) {
       this.options.observer?.replayRejected?.(sensorId, 'no-counter', undefined);
       return { reasonCode: REASON.payloadFormatInvalid, reason: `a sensor message carries a decimal "${COUNTER_PROPERTY}"` };

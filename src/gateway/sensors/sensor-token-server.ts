@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server as HttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from '../../core/logger.js';
-import type { ServerCredentials } from '../device-listener.js';
+import type { ServerCredentials } from '../listener/device-listener.js';
 import { tlsServerPolicy, type TlsMinimum } from '../../core/tls-policy.js';
 import type { SensorTransport } from './sensor-listener.js';
 import { registerSensorTokenRoutes, type SensorTokenRoutesOptions } from './sensor-token-routes.js';

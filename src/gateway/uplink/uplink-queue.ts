@@ -8,7 +8,8 @@
  *
  * With `synchronous: full` the commit itself does not wait for the disk: SQLite writes the WAL
  * (synchronous=NORMAL, which also syncs the WAL before each checkpoint and its header when it is
- * reused), and the WAL file is then fsynced on libuv's thread pool; the publishers' callbacks, and
+ * reused), and the WAL file is then fdatasynced on libuv's thread pool by core/wal-sync.ts, as the
+ * control plane's store does; the publishers' callbacks, and
  * the sender, see the commit only after that sync. One sync covers every commit written before it
  * started, and the event loop goes on routing meanwhile instead of blocking in fsync (about a
  * sixth of its time under QoS 1 load). Nothing is sent to the control plane before it is on disk:
@@ -29,9 +30,9 @@
  * The sender reads through its own connection (uplink-queue-reader.ts), on its own thread.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, openSync } from 'node:fs';
 import { Database } from '../../core/better-sqlite3-module.js';
+import { WalSync } from '../../core/wal-sync.js';
 import { BATCH_TABLE, decodeBatches, encodeBatch, messageId, SELECT_BATCHES, type BatchRow } from './uplink-batch-rows.js';
 
 export interface UplinkMessage {
@@ -49,8 +50,6 @@ export interface QueuedMessage extends UplinkMessage {
 
 type Done = (err: Error | null) => void;
 type Pending = { message: Omit<UplinkMessage, 'id'>; done: Done | undefined };
-/** Commits written and waiting for a sync of the WAL: their callbacks, and the last seq they hold. */
-type Unsynced = { callbacks: (Done | undefined)[]; through: number };
 
 /** How long acknowledged messages may stay on disk when no commit comes to delete them with. */
 const DELETE_DELAY_MS = 100;
@@ -87,12 +86,8 @@ export class UplinkQueue {
   private deleteTimer: NodeJS.Timeout | undefined;
   /** Every message through this seq is on disk for good: what callbacks and the sender may see. */
   private syncedSeq: number;
-  /** Whether this queue fsyncs the WAL itself (`synchronous: full` in WAL mode). */
-  private readonly syncsWal: boolean;
-  private walFd: number | undefined;
-  /** Commits waiting for the next sync, and the one being synced now. */
-  private awaitingSync: Unsynced = { callbacks: [], through: 0 };
-  private inSync: Unsynced | undefined;
+  /** Syncs the WAL after each commit (`synchronous: full` in WAL mode); none otherwise. */
+  private readonly walSync: WalSync | undefined;
   /** Messages dropped because the queue was full, since the gateway started. */
   dropped = 0;
   private readonly listeners = new Set<() => void>();
@@ -106,8 +101,10 @@ export class UplinkQueue {
     this.db = new Database(path);
     const journal = this.db.pragma('journal_mode = WAL', { simple: true }) as string;
     // Where WAL mode is not available, SQLite's own FULL sync makes each commit durable.
-    this.syncsWal = options.synchronous === 'full' && journal === 'wal';
-    this.db.pragma(`synchronous = ${options.synchronous === 'full' && !this.syncsWal ? 'FULL' : 'NORMAL'}`);
+    const syncsWal = options.synchronous === 'full' && journal === 'wal';
+    this.db.pragma(`synchronous = ${options.synchronous === 'full' && !syncsWal ? 'FULL' : 'NORMAL'}`);
+    // The sender wakes once per sync, however many commits it covered.
+    this.walSync = syncsWal ? new WalSync(path, { onSynced: (err) => this.wakeAfterSync(err) }) : undefined;
     this.db.exec(BATCH_TABLE);
     this.db.exec('CREATE TABLE IF NOT EXISTS uplink_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
     this.db.prepare("INSERT OR IGNORE INTO uplink_meta (key, value) VALUES ('instance', ?)").run(randomUUID());
@@ -206,59 +203,25 @@ export class UplinkQueue {
     } catch (err) {
       error = err as Error;
     }
-    if (error || !this.syncsWal) {
+    const walSync = this.walSync;
+    if (error || !walSync) {
       if (!error) this.syncedSeq = this.lastSeq;
       for (const { done } of batch) done?.(error);
       if (!error) for (const listener of this.listeners) listener();
       return;
     }
-    for (const { done } of batch) this.awaitingSync.callbacks.push(done);
-    this.awaitingSync.through = this.lastSeq;
-    this.startSync();
-  }
-
-  /** Syncs the WAL for the commits waiting, unless a sync is running (they get the next one). */
-  private startSync(): void {
-    if (this.inSync || this.awaitingSync.callbacks.length === 0 || this.closed) return;
-    const group = this.awaitingSync;
-    this.awaitingSync = { callbacks: [], through: 0 };
-    this.inSync = group;
-    let fd: number;
-    try {
-      fd = this.wal();
-    } catch (err) {
-      this.inSync = undefined;
-      return this.answer(group, err as Error);
-    }
-    fsync(fd, (err) => {
-      if (this.inSync !== group) return; // close() synced and answered it already
-      this.inSync = undefined;
-      this.answer(group, err);
-      this.startSync();
+    const through = this.lastSeq;
+    walSync.afterSync((err) => {
+      // A failed sync leaves the messages unacknowledged (the publishers send them again); the
+      // next sync that succeeds covers their rows too.
+      if (!err) this.syncedSeq = Math.max(this.syncedSeq, through);
+      for (const { done } of batch) done?.(err);
     });
   }
 
-  private answer(group: Unsynced, err: Error | null): void {
-    // A failed sync leaves the messages unacknowledged (the publishers send them again); the
-    // next sync that succeeds covers their rows too.
-    if (!err) this.syncedSeq = Math.max(this.syncedSeq, group.through);
-    for (const done of group.callbacks) done?.(err);
+  /** A sync of the WAL ended, its commits' publishers answered: the sender may read them now. */
+  private wakeAfterSync(err: Error | null): void {
     if (!err) for (const listener of this.listeners) listener();
-  }
-
-  /** The WAL file, opened once, after its directory entry is on disk too. */
-  private wal(): number {
-    if (this.walFd === undefined) {
-      const fd = openSync(`${this.path}-wal`, 'r+');
-      const dir = openSync(dirname(this.path), 'r');
-      try {
-        fsyncSync(dir);
-      } finally {
-        closeSync(dir);
-      }
-      this.walFd = fd;
-    }
-    return this.walFd;
   }
 
   /** The seq through which every message is on disk for good (what a reader may send). */
@@ -328,21 +291,9 @@ export class UplinkQueue {
     if (this.closed) return;
     this.flush();
     // What is waiting for a sync is synced now, and its publishers answered before the file closes.
-    const waiting = [this.inSync, this.awaitingSync].filter((group): group is Unsynced => group !== undefined && group.callbacks.length > 0);
-    this.inSync = undefined;
-    this.awaitingSync = { callbacks: [], through: 0 };
-    if (waiting.length > 0) {
-      let err: Error | null = null;
-      try {
-        fsyncSync(this.wal());
-      } catch (syncError) {
-        err = syncError as Error;
-      }
-      for (const group of waiting) this.answer(group, err);
-    }
+    this.walSync?.closeNow();
     this.deleteAcknowledged();
     this.closed = true;
-    if (this.walFd !== undefined) closeSync(this.walFd);
     this.db.close();
   }
 }

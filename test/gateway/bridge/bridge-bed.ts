@@ -15,7 +15,7 @@ import { createLogger, type Logger } from '../../../src/core/logger.js';
 import { findCommand } from '../../support/commands.js';
 import { tcpReachable } from '../../support/environment.js';
 import { inCi } from '../../support/environment.js';
-import type { BrokerMessage } from '../../../src/gateway/mqtt-session.js';
+import type { BrokerMessage } from '../../../src/gateway/mqtt/mqtt-session.js';
 
 /** Unique per test process: the broker on 1883 is shared with other runs and other tests. */
 export const RUN = randomBytes(4).toString('hex');

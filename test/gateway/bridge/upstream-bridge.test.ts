@@ -12,7 +12,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { ConfigError } from '../../../src/core/errors.js';
 import { parseBridgeConfig, type BridgeConfigInput } from '../../../src/gateway/bridge/bridge-config.js';
 import { BRIDGE_ORIGIN, UpstreamBridge } from '../../../src/gateway/bridge/upstream-bridge.js';
-import type { BrokerMessage } from '../../../src/gateway/mqtt-session.js';
+import type { BrokerMessage } from '../../../src/gateway/mqtt/mqtt-session.js';
 import { collectingLogger, collector, endAll, FAST_RECONNECT, injectSink, localMessage, needsSharedMosquitto, RUN, SHARED_URL, sleep, waitFor } from './bridge-bed.js';
 
 const skip = await needsSharedMosquitto();

@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../../src/core/clock.js';
-import type { BrokerMessage } from '../../../src/gateway/mqtt-session.js';
+import type { BrokerMessage } from '../../../src/gateway/mqtt/mqtt-session.js';
 import { RuleEngine, type RuleEvaluationError } from '../../../src/gateway/rules/rule-engine.js';
 import { parseRules, type Rule, type RuleSet } from '../../../src/gateway/rules/rules-file.js';
 

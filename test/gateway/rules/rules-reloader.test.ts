@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile, rename, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../../src/core/clock.js';
-import type { BrokerMessage } from '../../../src/gateway/mqtt-session.js';
+import type { BrokerMessage } from '../../../src/gateway/mqtt/mqtt-session.js';
 import { RuleEngine } from '../../../src/gateway/rules/rule-engine.js';
 import { loadRulesFile, RulesFileError, type RuleSet } from '../../../src/gateway/rules/rules-file.js';
 import { RulesReloader } from '../../../src/gateway/rules/rules-reloader.js';
