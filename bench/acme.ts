@@ -68,7 +68,7 @@ if (profileDir) {
   process.env.HEARTH_BENCH_PROFILE_DIR = profileDir;
 }
 const serverNodeOptions = profileDir ? `--import ${new URL('./acme-profile.js', import.meta.url).href}` : undefined;
-const pebbleBinary = values.pebble as string;
+const pebbleBinary = values.pebble;
 
 function progress(text: string): void {
   if (process.stderr.isTTY) process.stderr.write(`\r${text}`.padEnd(78));
@@ -264,7 +264,7 @@ try {
   }
 } catch (error) {
   progress('');
-  console.error(`\nacme benchmark failed: ${(error as Error).stack ?? error}`);
+  console.error(`\nacme benchmark failed: ${(error as Error).stack ?? String(error)}`);
   process.exitCode = 1;
 }
 progress('');

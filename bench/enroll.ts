@@ -163,7 +163,7 @@ must(runCli(['factory', 'batch', '--dir', factoryDir, '--model', 'sensor1', '--c
 
 const rows: Record<string, Measured[]> = { enroll: [], hearthAcme: [], pebbleAcme: [] };
 const pebbleStalls: string[] = [];
-const withPebble = !values['skip-pebble'] && pebbleAvailable(values.pebble as string);
+const withPebble = !values['skip-pebble'] && pebbleAvailable(values.pebble);
 // Each server is stopped as its run ends; the temp dirs go when the process exits (Cleanup).
 for (let run = 1; run <= runs; run++) {
   const hearth = await startHearth(cleanup);
@@ -178,7 +178,7 @@ for (let run = 1; run <= runs; run++) {
     // answers): such a try is abandoned, counted, and made again on a fresh Pebble.
     const pebbleCount = Math.max(1, Math.round(count / 4));
     for (let attempt = 1; attempt <= 3; attempt++) {
-      const pebble = await startPebble(cleanup, values.pebble as string);
+      const pebble = await startPebble(cleanup, values.pebble);
       try {
         rows.pebbleAcme?.push(await timed(pebble, pebbleCount, () => plainAcme(pebble, pebbleCount, `p${run}-${attempt}-`)));
         break;
@@ -211,7 +211,7 @@ console.log('| what (per second, median of runs) | rate | runs | latency p50 / p
 console.log('| --- | ---: | --- | --- | ---: | ---: |');
 row(`cold zero-touch enrollment, Hearth on SQLite (${count} devices)`, rows.enroll ?? []);
 row(`plain ACME issuance with a new account, same Hearth (http-01 always valid)`, rows.hearthAcme ?? []);
-if (withPebble) row(`plain ACME issuance with a new account, Pebble ${pebbleVersion(values.pebble as string)} (always valid, ${Math.max(1, Math.round(count / 4))} per run)`, rows.pebbleAcme ?? []);
+if (withPebble) row(`plain ACME issuance with a new account, Pebble ${pebbleVersion(values.pebble)} (always valid, ${Math.max(1, Math.round(count / 4))} per run)`, rows.pebbleAcme ?? []);
 for (const stall of pebbleStalls) console.log(`Pebble try abandoned and restarted: ${stall}`);
 console.log('');
 if (p256 && p384) {

@@ -201,7 +201,7 @@ function connectMqtt(target: LoadTarget, device: number, label: string, onChunk?
       host: target.host,
       port: target.port,
       servername: target.servername,
-      secureContext: contexts[device] as SecureContext,
+      secureContext: contexts[device],
       minVersion: 'TLSv1.3',
       maxVersion: 'TLSv1.3',
       ...(localAddress ? { localAddress } : {}),

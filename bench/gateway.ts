@@ -82,7 +82,7 @@ const { values } = parseArgs({
     profile: { type: 'string' },
   },
 });
-const quick = values.quick as boolean;
+const quick = values.quick;
 const option = (name: keyof typeof values, full: number, short: number): number => {
   const given = values[name];
   return typeof given === 'string' ? Number(given) : quick ? short : full;
@@ -139,7 +139,7 @@ const work = mkdtempSync(join(tmpdir(), 'hearth-bench-gateway-run-'));
 cleanup.dir(work);
 const nofile = hardNofileLimit();
 const connections = Math.min(requestedConnections, nofile - SERVER_FD_RESERVE);
-const mosquittoBinary = values.mosquitto as string;
+const mosquittoBinary = values.mosquitto;
 const mosquittoName = `Mosquitto ${mosquittoVersion(mosquittoBinary)}`;
 console.log(
   `Hearth gateway benchmark${quick ? ' (--quick)' : ''}: Hearth gateway vs ${mosquittoName}; ${availableParallelism()} cores, load ${loadavg()

@@ -85,7 +85,7 @@ export class Accounts {
     const account: AcmeAccountRecord = {
       id: randomBytes(12).toString('base64url'),
       thumbprint: signer.thumbprint,
-      jwk: signer.jwk as Record<string, unknown>,
+      jwk: signer.jwk,
       status: 'valid',
       contact,
       termsAgreed: payload.termsOfServiceAgreed === true,
@@ -147,7 +147,7 @@ export class Accounts {
     if (inner.account !== outer.kid) throw new AcmeError('malformed', 'the inner payload names another account than the request is signed by');
     let oldThumbprint: string;
     try {
-      oldThumbprint = await calculateJwkThumbprint(canonicalPublicJwk(inner.oldKey as JWK), 'sha256');
+      oldThumbprint = await calculateJwkThumbprint(canonicalPublicJwk(inner.oldKey), 'sha256');
     } catch {
       throw new AcmeError('malformed', 'oldKey is not a public JWK');
     }
@@ -156,7 +156,7 @@ export class Accounts {
     const holder = await store.acme.findAcmeAccountByThumbprint(inner.thumbprint);
     if (holder) return { conflict: holder };
     try {
-      const changed = await store.acme.changeAcmeAccountKey(account.id, account.thumbprint, { jwk: inner.jwk as Record<string, unknown>, thumbprint: inner.thumbprint });
+      const changed = await store.acme.changeAcmeAccountKey(account.id, account.thumbprint, { jwk: inner.jwk, thumbprint: inner.thumbprint });
       if (!changed) throw new AcmeError('malformed', 'the account key changed while this request was handled; retry with the current key', { status: 409 });
     } catch (error) {
       if (!(error instanceof UniqueViolationError)) throw error;

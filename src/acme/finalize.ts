@@ -7,7 +7,7 @@
  * was at fault, or to invalid when issuance failed.
  */
 import { createHash, createPublicKey } from 'node:crypto';
-import { calculateJwkThumbprint, type JWK } from 'jose';
+import { calculateJwkThumbprint } from 'jose';
 import type { Authority } from '../authority/authority.js';
 import type { Clock } from '../core/clock.js';
 import { BadCsrError, BadRequestError, BlockedKeyError, HearthError, IssuingCaRevokedError } from '../core/errors.js';
@@ -41,7 +41,7 @@ type CsrNames = ReturnType<typeof readCsrNames>;
 /** The RFC 7638 thumbprint of a DER SubjectPublicKeyInfo, as an account holding that key would have. */
 async function spkiThumbprint(spki: Uint8Array): Promise<string> {
   try {
-    return await calculateJwkThumbprint(createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ format: 'jwk' }) as JWK, 'sha256');
+    return await calculateJwkThumbprint(createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ format: 'jwk' }), 'sha256');
   } catch {
     throw new AcmeError('badCSR', "the CSR's public key cannot be read");
   }

@@ -119,7 +119,7 @@ export async function verifyAcmeRequest(body: unknown, options: VerifyOptions): 
     account = id === undefined ? undefined : await options.store.acme.getAcmeAccount(id);
     if (!account) throw new AcmeError('accountDoesNotExist', `no account at ${JSON.stringify(h.kid)}`);
     if (account.status !== 'valid') throw new AcmeError('unauthorized', `the account is ${account.status}`);
-    jwk = account.jwk as JWK;
+    jwk = account.jwk;
     thumbprint = account.thumbprint;
   }
   checkSignature(parsed, options.keys.get(thumbprint, jwk, h.alg), 'the JWS');
@@ -159,5 +159,5 @@ export async function verifyKeyChange(inner: unknown, outerUrl: string): Promise
   if (typeof payload !== 'object' || payload === null || typeof payload.account !== 'string' || typeof payload.oldKey !== 'object' || payload.oldKey === null || Array.isArray(payload.oldKey)) {
     throw new AcmeError('malformed', 'the inner payload must be {"account": URL, "oldKey": JWK}');
   }
-  return { jwk, thumbprint: await calculateJwkThumbprint(jwk, 'sha256'), account: payload.account, oldKey: payload.oldKey as JWK };
+  return { jwk, thumbprint: await calculateJwkThumbprint(jwk, 'sha256'), account: payload.account, oldKey: payload.oldKey };
 }

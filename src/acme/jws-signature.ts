@@ -50,7 +50,7 @@ export function importVerifyingKey(jwk: JWK, alg: string): KeyObject {
  */
 export function canonicalPublicJwk(jwk: JWK): JWK {
   try {
-    return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ format: 'jwk' }) as JWK;
+    return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ format: 'jwk' });
   } catch (error) {
     throw new AcmeError('badPublicKey', `the key is not a usable public JWK: ${(error as Error).message}`);
   }

@@ -50,7 +50,7 @@ export class ApiClient {
             } catch {
               parsed = { detail: text.slice(0, 200) };
             }
-            if ((res.statusCode ?? 500) >= 400) reject(new ApiError(res.statusCode ?? 500, (parsed ?? {}) as ApiError['problem']));
+            if ((res.statusCode ?? 500) >= 400) reject(new ApiError(res.statusCode ?? 500, (parsed ?? {})));
             else resolve(parsed as T);
           });
         },

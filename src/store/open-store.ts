@@ -48,7 +48,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       provider: hearthMigrations(target.dialect),
       ...(migrationTableSchema !== undefined && { migrationTableSchema }),
     }).migrateToLatest();
-    if (error !== undefined) throw error;
+    if (error !== undefined) throw error instanceof Error ? error : new Error(`migrating the store failed: ${JSON.stringify(error)}`);
     return new KyselyStore(db, target.dialect);
   } catch (error) {
     await db.destroy();

@@ -66,7 +66,7 @@ class StatementCachingDatabase implements SqliteDatabase {
     let statement = this.statements.get(sql);
     if (statement === undefined) {
       if (this.statements.size >= STATEMENT_CACHE_LIMIT) this.statements.clear();
-      statement = this.db.prepare(sql) as unknown as SqliteStatement;
+      statement = this.db.prepare(sql);
       this.statements.set(sql, statement);
     }
     return statement;

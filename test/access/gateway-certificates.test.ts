@@ -19,6 +19,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import { START, buildIssuingCas, openHarness, type Harness } from '../authority/authority-fixtures.js';
+import { memberOf } from '../support/proxy-member.js';
 
 const GATEWAY = 'gw-one.home.test';
 let h: Harness;
@@ -79,13 +80,11 @@ test('a revoked gateway certificate, and one this installation has no record of,
         return new Proxy(inner.certificates, {
           get(c, p) {
             if (p === 'getCertificate') return async (s: string) => (s === otherSerial ? undefined : c.getCertificate(s));
-            const value = Reflect.get(c, p, c) as unknown;
-            return typeof value === 'function' ? value.bind(c) : value;
+            return memberOf(c, p);
           },
         });
       }
-      const value = Reflect.get(inner, property, inner) as unknown;
-      return typeof value === 'function' ? value.bind(inner) : value;
+      return memberOf(inner, property);
     },
   });
   const forgetful = new GatewayCertificates((h.cas.get('services') as IssuingCa).certificate.der, stripped, h.clock);
@@ -112,13 +111,11 @@ test('a gateway certificate of a gateway that was retired, or registered again s
         return new Proxy(inner.gateways, {
           get(g, p) {
             if (p === 'getGateway') return async (n: string) => ({ ...(await g.getGateway(n))!, createdAt: new Date(h.clock.now().getTime() + 1) });
-            const value = Reflect.get(g, p, g) as unknown;
-            return typeof value === 'function' ? value.bind(g) : value;
+            return memberOf(g, p);
           },
         });
       }
-      const value = Reflect.get(inner, property, inner) as unknown;
-      return typeof value === 'function' ? value.bind(inner) : value;
+      return memberOf(inner, property);
     },
   });
   const afterRegistration = new GatewayCertificates((h.cas.get('services') as IssuingCa).certificate.der, registeredLater, h.clock);

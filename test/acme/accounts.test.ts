@@ -47,7 +47,7 @@ test('a server that requires external account binding makes no account without o
 
 test("a deactivated account's key gets nothing, not even its account", async () => {
   const { record } = await newAccount(store, clock.now(), { status: 'deactivated' });
-  await refused(accounts.newAccount({ jwk: record.jwk as JWK, thumbprint: record.thumbprint, url: URL }, {}, '192.0.2.1'), 'unauthorized', 403, /deactivated/);
+  await refused(accounts.newAccount({ jwk: record.jwk, thumbprint: record.thumbprint, url: URL }, {}, '192.0.2.1'), 'unauthorized', 403, /deactivated/);
 });
 
 test('an account updates its contacts and deactivates itself, which invalidates its open orders', async () => {

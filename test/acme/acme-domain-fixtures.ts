@@ -34,7 +34,7 @@ export async function accountKey(): Promise<{ privateKey: KeyObject; publicKey: 
 /** A valid account, stored. */
 export async function newAccount(store: Store, now: Date, changes: Partial<AcmeAccountRecord> = {}): Promise<TestAccount> {
   const key = await accountKey();
-  const record: AcmeAccountRecord = { id: newId(), thumbprint: key.thumbprint, jwk: key.jwk as Record<string, unknown>, status: 'valid', contact: [], termsAgreed: true, createdAt: now, policy: null, ...changes };
+  const record: AcmeAccountRecord = { id: newId(), thumbprint: key.thumbprint, jwk: key.jwk, status: 'valid', contact: [], termsAgreed: true, createdAt: now, policy: null, ...changes };
   await store.acme.insertAcmeAccount(record);
   return { record, privateKey: key.privateKey, publicKey: key.publicKey, jwk: key.jwk };
 }
@@ -89,7 +89,7 @@ export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').upd
 
 /** A service certificate for `names` issued through the authority to a valid order of `account`. */
 export async function issuedTo(h: Harness, account: AcmeAccountRecord, names: string[]): Promise<{ record: CertificateRecord; privateKeyPem: string; order: AcmeOrderRecord }> {
-  const csr = await csrFor({ commonName: names[0] as string, dnsNames: names });
+  const csr = await csrFor({ commonName: names[0], dnsNames: names });
   const issued = await h.authority.issue({ csr: csr.der, profile: 'service' });
   const { order } = await storedOrder(h.store, account, dns(...names), h.clock.now(), { status: 'valid', authzStatus: 'valid', certificateSerial: issued.record.serial });
   return { record: issued.record, privateKeyPem: csr.privateKeyPem, order };

@@ -19,6 +19,7 @@ import { Authority } from '../../src/authority/authority.js';
 import { issuingCasRevokedBy } from '../../src/authority/revoked-issuing-cas.js';
 import type { DomainEvent, EventBus } from '../../src/bus/bus.js';
 import { START, URLS, buildIssuingCas, deviceCsr, deviceId, openHarness, withSigner, type Harness } from './authority-fixtures.js';
+import { memberOf } from '../support/proxy-member.js';
 
 const HOUR = 3_600_000;
 let cas: Map<string, IssuingCa>;
@@ -215,8 +216,7 @@ function collidingStore(failures: number, calls: { count: number }) {
             return (inner[property] as (...a: unknown[]) => Promise<void>)(...args);
           };
         }
-        const value = Reflect.get(inner, property, inner) as unknown;
-        return typeof value === 'function' ? value.bind(inner) : value;
+        return memberOf(inner, property);
       },
     });
   const colliding = <T extends StoreTx>(target: T): T =>
@@ -226,8 +226,7 @@ function collidingStore(failures: number, calls: { count: number }) {
         if (property === 'transaction') {
           return <R>(fn: (tx: StoreTx) => Promise<R>) => (inner as unknown as Store).transaction((tx) => fn(colliding(tx)));
         }
-        const value = Reflect.get(inner, property, inner) as unknown;
-        return typeof value === 'function' ? value.bind(inner) : value;
+        return memberOf(inner, property);
       },
     });
   return (store: Store): Store => colliding(store);
@@ -348,8 +347,7 @@ test('twenty concurrent issues survive one colliding batch insert: all issued, d
             return inner.insertPendingCertificates(certs);
           };
         }
-        const value = Reflect.get(inner, property, inner) as unknown;
-        return typeof value === 'function' ? value.bind(inner) : value;
+        return memberOf(inner, property);
       },
     });
   const collideOnce = <T extends StoreTx>(store: T): T =>
@@ -359,8 +357,7 @@ test('twenty concurrent issues survive one colliding batch insert: all issued, d
         if (property === 'transaction') {
           return <R>(fn: (tx: StoreTx) => Promise<R>) => (inner as unknown as Store).transaction((tx) => fn(collideOnce(tx)));
         }
-        const value = Reflect.get(inner, property, inner) as unknown;
-        return typeof value === 'function' ? value.bind(inner) : value;
+        return memberOf(inner, property);
       },
     });
   const h = await harness({ wrapStore: collideOnce });

@@ -13,6 +13,7 @@ import { openStore } from '../../src/store/open-store.js';
 import type { NewPendingCertificate, Store, StoreTx } from '../../src/store/store.js';
 import { LOG_ENTRY_VERSION } from '../../src/ledger/log-entry.js';
 import { START } from './authority-fixtures.js';
+import { memberOf } from '../support/proxy-member.js';
 
 const clock = new ManualClock(START);
 const stores: Store[] = [];
@@ -78,15 +79,14 @@ async function recordingStore(): Promise<{ store: Store; transactions: string[][
                     return (value as (rows: unknown) => Promise<unknown>).call(txInner, rows);
                   };
                 }
-                return value.bind(txInner);
+                return memberOf(txInner, txProperty);
               },
             });
-            const watched = new Proxy(tx, { get: (txInner, txProperty) => (txProperty === 'certificates' ? certificates : Reflect.get(txInner, txProperty, txInner)) });
+            const watched = new Proxy(tx, { get: (txInner, txProperty) => (txProperty === 'certificates' ? certificates : memberOf(txInner, txProperty)) });
             return fn(watched);
           });
       }
-      const value = Reflect.get(inner, property, inner) as unknown;
-      return typeof value === 'function' ? value.bind(inner) : value;
+      return memberOf(inner, property);
     },
   });
   return { store: recording, transactions };
@@ -108,7 +108,7 @@ test('a colliding pending row in a transaction with signed certificates fails al
   assert.deepEqual(outcomes[0], { status: 'fulfilled', value: true });
   assert.deepEqual(outcomes[2], { status: 'fulfilled', value: true });
   assert.equal(outcomes[1].status, 'rejected');
-  assert.ok((outcomes[1] as PromiseRejectedResult).reason instanceof UniqueViolationError, 'the colliding row gets the collision, so its caller drafts a new serial');
+  assert.ok((outcomes[1]).reason instanceof UniqueViolationError, 'the colliding row gets the collision, so its caller drafts a new serial');
   for (const serial of ['a1', 'a2']) {
     const row = await store.certificates.getCertificate(serial);
     assert.equal(row?.state, 'issued');

@@ -34,6 +34,7 @@ import type { CertificateStore } from '../../src/store/certificate-store.js';
 import { POSTGRES_URL, dropPostgresSchemas, needsOpenssl, needsPostgres } from '../support/environment.js';
 import { ocspRequest } from './ocsp-request.js';
 import { START, URLS, buildIssuingCas, deviceCsr, openHarness, withSigner, type Harness } from './authority-fixtures.js';
+import { memberOf } from '../support/proxy-member.js';
 
 const HOUR = 3_600_000;
 const CRL_VALIDITY_S = 24 * 3600;
@@ -236,8 +237,7 @@ async function crlNumbersAgreeWithLists(storeA: Store, storeB: Store): Promise<v
             return inner.listRevoked(ca, since);
           };
         }
-        const value = Reflect.get(inner, property, inner) as unknown;
-        return typeof value === 'function' ? value.bind(inner) : value;
+        return memberOf(inner, property);
       },
     });
   const slowReader = <T extends StoreTx>(target: T): T =>
@@ -247,8 +247,7 @@ async function crlNumbersAgreeWithLists(storeA: Store, storeB: Store): Promise<v
         if (property === 'transaction') {
           return <R>(fn: (tx: StoreTx) => Promise<R>) => (inner as unknown as Store).transaction((tx) => fn(slowReader(tx)));
         }
-        const value = Reflect.get(inner, property, inner) as unknown;
-        return typeof value === 'function' ? value.bind(inner) : value;
+        return memberOf(inner, property);
       },
     });
   const a = new CrlPublisher(storeA, cas, clock, CRL_VALIDITY_S);

@@ -13,7 +13,7 @@ import { BadRequestError } from '../../src/core/errors.js';
 export interface BusUnderTest {
   bus: EventBus;
   /** Closes the bus and removes whatever it created outside the process. */
-  dispose(): Promise<void>;
+  dispose: () => Promise<void>;
 }
 
 export type OpenBusUnderTest = (options: { onError: (err: unknown) => void }) => Promise<BusUnderTest>;

@@ -33,7 +33,7 @@ async function deleteStream(stream: string): Promise<void> {
   await jsm.streams.delete(stream).catch(() => undefined);
 }
 
-async function openNatsBus(options: Partial<NatsBusOptions> = {}): Promise<{ bus: NatsBus; dispose(): Promise<void> }> {
+async function openNatsBus(options: Partial<NatsBusOptions> = {}): Promise<{ bus: NatsBus; dispose: () => Promise<void> }> {
   const names = uniqueNames();
   const bus = await NatsBus.connect({ url: NATS_URL, ...names, ...options });
   return {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { flattenedVerify } from 'jose';
+import { flattenedVerify, type FlattenedJWSInput } from 'jose';
 import { flattenedJws } from '../../src/device/acme-client.js';
 import { serialIntegerOctets } from '../../src/device/device-agent.js';
 import { withBackoff } from '../../src/device/backoff.js';
@@ -15,11 +15,11 @@ test("the SDK's flattened JWS verifies with jose for ES256, ES384 and EdDSA, and
     ['EdDSA', generateKeyPairSync('ed25519')],
   ] as const) {
     const header = { alg, nonce: 'n', url: 'https://ca.example/acme/new-order', kid: 'https://ca.example/acme/acct/1' };
-    const jws = JSON.parse(flattenedJws(pair.privateKey, header, { identifiers: [] }));
+    const jws = JSON.parse(flattenedJws(pair.privateKey, header, { identifiers: [] })) as FlattenedJWSInput;
     const verified = await flattenedVerify(jws, pair.publicKey);
     assert.deepEqual(JSON.parse(new TextDecoder().decode(verified.payload)), { identifiers: [] });
     assert.deepEqual(verified.protectedHeader, header);
-    const asGet = JSON.parse(flattenedJws(pair.privateKey, header, undefined));
+    const asGet = JSON.parse(flattenedJws(pair.privateKey, header, undefined)) as FlattenedJWSInput;
     assert.equal(asGet.payload, '');
     await flattenedVerify(asGet, pair.publicKey);
   }

@@ -47,7 +47,7 @@ export async function asyncOutcomeOf(parse: () => Promise<unknown>): Promise<unk
 /** Asserts a clean refusal: nothing thrown, or an instance of one of the documented error types. */
 export function refusedCleanly(thrown: unknown, ...allowed: Array<abstract new (...args: never[]) => Error>): void {
   if (thrown === undefined) return;
-  assert.ok(allowed.some((type) => thrown instanceof type), `an undocumented error escaped: ${thrown instanceof Error ? `${thrown.name}: ${thrown.message}\n${thrown.stack}` : String(thrown)}`);
+  assert.ok(allowed.some((type) => thrown instanceof type), `an undocumented error escaped: ${thrown instanceof Error ? `${thrown.name}: ${thrown.message}\n${thrown.stack}` : JSON.stringify(thrown)}`);
 }
 
 /** Byte-level mutations of a valid input: flips, truncation, length-octet edits, insertions, deletions. */

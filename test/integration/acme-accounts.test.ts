@@ -170,7 +170,7 @@ test('key change refusals: a key another account holds (409 and its location), w
   const myUrl = await create(mine);
   const theirUrl = await create(theirs);
   const roll = async (inner: { key: KeyObject; jwk: unknown; url?: string; account?: string; oldKey?: unknown }) => {
-    const innerJws = JSON.parse(await jws(inner.key, { alg: 'ES256', url: inner.url ?? keyChange, jwk: inner.jwk }, { account: inner.account ?? myUrl, oldKey: inner.oldKey ?? (await jwkOf(mine.publicKey)) }));
+    const innerJws: unknown = JSON.parse(await jws(inner.key, { alg: 'ES256', url: inner.url ?? keyChange, jwk: inner.jwk }, { account: inner.account ?? myUrl, oldKey: inner.oldKey ?? (await jwkOf(mine.publicKey)) }));
     return send('POST', keyChange, await jws(mine.privateKey, { alg: 'ES256', nonce: await nonce(), url: keyChange, kid: myUrl }, innerJws));
   };
 

@@ -176,7 +176,7 @@ describe('rate limits, deactivation and expiry', () => {
   function assertRateLimited(answer: Awaited<ReturnType<typeof order>>, what: RegExp): void {
     assertProblem(answer, 429, 'rateLimited', what);
     const retryAfter = Number(answer.headers['retry-after']);
-    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 3600, `Retry-After ${answer.headers['retry-after']}`);
+    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 3600, `Retry-After ${String(answer.headers['retry-after'])}`);
   }
 
   test('new orders per account: the fourth in the window is rateLimited with Retry-After', async () => {

@@ -129,7 +129,7 @@ interface Case {
   name: string;
   method: string;
   path: () => string;
-  body: () => Promise<unknown> | unknown;
+  body: () => unknown;
   /** Gateway routes authenticate by client certificate, the others by token. */
   gateway?: boolean;
 }

@@ -54,7 +54,7 @@ function storeWithKey(key: KeyObject, replaceable: boolean): DeviceIdentityStore
   if (replaceable) {
     const dir = join(scratch, randomUUID());
     const store = new FileIdentityStore(dir);
-    writeFileSync(join(dir, 'device.key.pem'), key.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+    writeFileSync(join(dir, 'device.key.pem'), key.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     return store;
   }
   const memory = new MemoryIdentityStore();
@@ -76,7 +76,7 @@ test('a key revoked for keyCompromise is refused on every issuance path, and the
   assert.equal(revoke.status, 0, revoke.stderr);
 
   // REST, through the CLI.
-  const csr = await createRequestForKey(compromised, { commonName: target.deviceId, uris: [target.deviceId] });
+  const csr = createRequestForKey(compromised, { commonName: target.deviceId, uris: [target.deviceId] });
   const csrFile = join(scratch, 'compromised.csr.pem');
   writeFileSync(csrFile, pemEncode('CERTIFICATE REQUEST', csr));
   const issue = bed.cli(['cert', 'issue', '--csr', csrFile, '--profile', 'device', '--dir', bed.installation.dir]);

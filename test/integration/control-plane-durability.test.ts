@@ -26,6 +26,7 @@ test('every SQLite connection the control plane opens has a commit on disk befor
   const parent = await mkdtemp(join(tmpdir(), 'hearth-durability-'));
   process.env.HEARTH_DURABILITY_TEST_PASSPHRASE = 'durability test passphrase';
   const connections = new Set<InstanceType<typeof Database>>();
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- patched on the prototype and called back with .call
   const prepare = Database.prototype.prepare;
   Database.prototype.prepare = function (this: InstanceType<typeof Database>, source: string) {
     connections.add(this);
@@ -37,6 +38,7 @@ test('every SQLite connection the control plane opens has a commit on disk befor
     const config = loadConfig(await readFile(setup.layout.config, 'utf8'), { HEARTH_SERVER_API_PORT: '0', HEARTH_SERVER_HTTP_PORT: '0' });
     connections.clear(); // init's own connection is closed; the control plane's are what count here
     const plane = await startControlPlane({ dataDir: dir, config, logger: createLogger('silent') });
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- patched on the prototype and called back with .call
     const realSync = WalSync.prototype.sync;
     let open: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (open = resolve));

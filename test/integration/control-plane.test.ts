@@ -32,7 +32,7 @@ async function rawRequest(url: string, ca: string, method: string, headers: Reco
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString();
-        resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], json: text ? JSON.parse(text) : {} });
+        resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], json: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
       });
     });
     req.on('error', reject);

@@ -77,7 +77,7 @@ before(async () => {
   rootPem = await readFile(setup.layout.caCertificate('root'), 'utf8');
   servicesPem = await readFile(setup.layout.caCertificate('services'), 'utf8');
   servicesCa = new X509Certificate(servicesPem);
-  servicesKey = await readEncryptedPrivateKey(setup.layout.privateKey('services'), process.env[PASSPHRASE_ENV] as string);
+  servicesKey = await readEncryptedPrivateKey(setup.layout.privateKey('services'), process.env[PASSPHRASE_ENV]);
   admin = (await createApiToken(plane.store, 'test-admin', 'admin', clock.now())).token;
   const registration = await call('POST', '/api/v1/gateways', { token: admin, body: { name: GATEWAY } });
   assert.equal(registration.status, 201, JSON.stringify(registration.body));
@@ -166,7 +166,7 @@ function caAlgorithm(): { name: 'ECDSA'; namedCurve: string; hash: string } {
 }
 
 async function importSigningKey(key: KeyObject): Promise<CryptoKey> {
-  return webcrypto.subtle.importKey('pkcs8', key.export({ type: 'pkcs8', format: 'der' }), caAlgorithm(), false, ['sign']) as Promise<CryptoKey>;
+  return webcrypto.subtle.importKey('pkcs8', key.export({ type: 'pkcs8', format: 'der' }), caAlgorithm(), false, ['sign']);
 }
 
 /**
@@ -209,7 +209,7 @@ test("the registered gateway's own certificate speaks for it on ingest and the r
 
 test("a client certificate from a foreign CA, a twin of the gateway's (same names, key and serial), is refused 401", async () => {
   const algorithm = caAlgorithm();
-  const rootKeys = (await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify'])) as CryptoKeyPair;
+  const rootKeys = (await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']));
   const foreignRoot = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: '01',
     name: 'O=Hearth Test,CN=Foreign Root CA',
@@ -236,7 +236,7 @@ test('a certificate the services CA key signed for server authentication only is
 });
 
 test("a certificate naming the services CA as issuer (name and key identifier) but signed by another key is refused 401, over TLS and by the signature check itself", async () => {
-  const forgerKeys = (await webcrypto.subtle.generateKey(caAlgorithm(), false, ['sign', 'verify'])) as CryptoKeyPair;
+  const forgerKeys = (await webcrypto.subtle.generateKey(caAlgorithm(), false, ['sign', 'verify']));
   const forged = await twin({ issuer: new x509.X509Certificate(servicesCa.raw).subject, signingKey: forgerKeys.privateKey });
   const parsed = new X509Certificate(forged.cert);
   assert.equal(parsed.checkIssued(servicesCa), true, 'the forgery names the services CA so that checkIssued passes');

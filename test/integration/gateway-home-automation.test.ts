@@ -127,5 +127,5 @@ test('a plaintext sensor listener on a non-loopback address is refused at start'
   const result = runCli(['gateway', '--dir', dir], process.env);
   assert.notEqual(result.status, 0);
   assert.match(result.stderr, /sensors\.host: loopback-plaintext listens on 127\.0\.0\.1, ::1 or localhost only/);
-  assert.equal(parse(readFileSync(join(dir, 'gateway.yaml'), 'utf8')).sensors.host, '0.0.0.0');
+  assert.equal((parse(readFileSync(join(dir, 'gateway.yaml'), 'utf8')) as { sensors: { host: string } }).sensors.host, '0.0.0.0');
 });

@@ -78,7 +78,7 @@ function readStaple(der: Buffer): Answer {
   assert.equal(basic.tbsResponseData.responses.length, 1, 'the response answers for one certificate');
   const single = basic.tbsResponseData.responses[0]!;
   assert.equal(basic.certs?.length, 1, 'the response carries its signer');
-  const signer = new X509Certificate(Buffer.from(AsnConvert.serialize(basic.certs![0]!)));
+  const signer = new X509Certificate(Buffer.from(AsnConvert.serialize(basic.certs[0]!)));
   const hash = HASH_OF_SIGNATURE[basic.signatureAlgorithm.algorithm];
   assert.ok(hash, `unexpected signature algorithm ${basic.signatureAlgorithm.algorithm}`);
   const signed = verifySignature(hash, Buffer.from(AsnConvert.serialize(basic.tbsResponseData)), signer.publicKey, Buffer.from(basic.signature));

@@ -72,7 +72,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
 
 function assertExactlyOnce(deviceId: string, label: string, count: number): void {
   const stored = storedPayloads(deviceId);
-  const mine = [...stored].filter(([payload]) => JSON.parse(payload).label === label);
+  const mine = [...stored].filter(([payload]) => (JSON.parse(payload) as { label?: string }).label === label);
   const twice = mine.filter(([, n]) => n > 1);
   assert.equal(twice.length, 0, `stored more than once: ${twice.slice(0, 3).map(([p]) => p).join(', ')}`);
   const seen = new Set(mine.map(([payload]) => (JSON.parse(payload) as { i: number }).i));

@@ -172,7 +172,7 @@ describe('the root CRL', { skip }, () => {
     const missing = await get(`${server.httpUrl}/crl/root.crl`);
     assert.equal(missing.status, 404);
     assert.match(missing.type ?? '', /application\/problem\+json/);
-    assert.match(JSON.parse(missing.body.toString()).detail, /hearth ca sign-root-crl/);
+    assert.match((JSON.parse(missing.body.toString()) as { detail: string }).detail, /hearth ca sign-root-crl/);
     const made = runCli(['ca', 'sign-root-crl', '--dir', installation.dir], installation.env);
     assert.equal(made.status, 0, made.stderr);
     assert.ok(existsSync(join(installation.dir, 'ca/root.crl')));
@@ -183,7 +183,7 @@ describe('the root CRL', { skip }, () => {
     writeFileSync(join(installation.dir, 'ca/root.crl'), readFileSync(join(parent, 'devices.crl')), { mode: 0o600 });
     const served = await get(`${server.httpUrl}/crl/root.crl`);
     assert.equal(served.status, 500);
-    assert.match(JSON.parse(served.body.toString()).detail ?? '', /issuer is not the root CA/);
+    assert.match((JSON.parse(served.body.toString()) as { detail?: string }).detail ?? '', /issuer is not the root CA/);
   });
 });
 

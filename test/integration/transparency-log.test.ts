@@ -300,10 +300,10 @@ describe('the transparency log over HTTPS', () => {
     const size = leaves.length;
     const middle = await get(`/log/entries?start=2&end=4`);
     assert.equal(middle.status, 200);
-    assert.equal(middle.body.toString(), `${leaves[2]}\n${leaves[3]}\n`);
+    assert.equal(middle.body.toString(), `${String(leaves[2])}\n${String(leaves[3])}\n`);
     const past = await get(`/log/entries?start=${size - 1}&end=${Number.MAX_SAFE_INTEGER}`);
     assert.equal(past.status, 200);
-    assert.equal(past.body.toString(), `${leaves[size - 1]}\n`);
+    assert.equal(past.body.toString(), `${String(leaves[size - 1])}\n`);
     assert.deepEqual([past.headers['hearth-log-start'], past.headers['hearth-log-end']], [String(size - 1), String(size)]);
   });
 

@@ -66,7 +66,7 @@ function mutate(tbsDer: Uint8Array, change: (tbs: TBSCertificate) => void): Uint
   return new Uint8Array(AsnConvert.serialize(tbs));
 }
 
-function replaceExtension(tbs: TBSCertificate, extnID: string, critical: boolean, value: unknown | null): void {
+function replaceExtension(tbs: TBSCertificate, extnID: string, critical: boolean, value: unknown): void {
   const rest = (tbs.extensions ?? []).filter((e) => e.extnID !== extnID);
   if (value !== null) rest.push(new Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) }));
   tbs.extensions!.splice(0, tbs.extensions!.length, ...rest);

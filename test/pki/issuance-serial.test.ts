@@ -15,15 +15,15 @@ const fixed = (...draws: number[][]) => {
 };
 
 test('a serial with the top bit set gets a leading zero octet; the hex stays the value', () => {
-  const serial = newSerialNumber(fixed([0xff, ...new Array(15).fill(0x01)]));
+  const serial = newSerialNumber(fixed([0xff, ...new Array<number>(15).fill(0x01)]));
   assert.equal(serial.der.length, 17);
   assert.equal(serial.der[0], 0x00);
   assert.equal(serial.hex, 'ff' + '01'.repeat(15));
 });
 
 test('leading zero octets are dropped (minimal DER) and an all-zero draw is redrawn', () => {
-  const serial = newSerialNumber(fixed(new Array(16).fill(0), [0, 0, 0x7f, ...new Array(13).fill(0xaa)]));
-  assert.deepEqual([...serial.der], [0x7f, ...new Array(13).fill(0xaa)]);
+  const serial = newSerialNumber(fixed(new Array<number>(16).fill(0), [0, 0, 0x7f, ...new Array<number>(13).fill(0xaa)]));
+  assert.deepEqual([...serial.der], [0x7f, ...new Array<number>(13).fill(0xaa)]);
   assert.equal(serial.hex, '7f' + 'aa'.repeat(13));
 });
 

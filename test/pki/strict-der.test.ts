@@ -12,7 +12,7 @@ const refused = (bytes: number[], message: RegExp) =>
   });
 
 test('accepts DER: nested constructed elements, context tags, canonical scalars, long-form lengths where needed', () => {
-  const long = new Array(200).fill(0x41);
+  const long = new Array<number>(200).fill(0x41);
   for (const bytes of [
     [0x30, 0x00],
     [0x30, 0x0e, 0x01, 0x01, 0xff, 0x02, 0x01, 0x80, 0x02, 0x02, 0x00, 0x80, 0x05, 0x00, 0xa0, 0x00],
@@ -27,7 +27,7 @@ test('refuses each BER-only or malformed form with its offset', () => {
   refused([], /the input is empty/);
   refused([0x30, 0x80, 0x00, 0x00], /^indefinite length at offset 0 \(BER, not DER\)$/);
   refused([0x04, 0x81, 0x01, 0x00], /^non-minimal length at offset 0 \(1 in long form; BER, not DER\)$/);
-  refused([0x04, 0x82, 0x00, 0x81, ...new Array(0x81).fill(0)], /^non-minimal length at offset 0 \(leading zero octet; BER, not DER\)$/);
+  refused([0x04, 0x82, 0x00, 0x81, ...new Array<number>(0x81).fill(0)], /^non-minimal length at offset 0 \(leading zero octet; BER, not DER\)$/);
   refused([0x04, 0x85, 1, 0, 0, 0, 0], /length of 5 octets at offset 0 is too large/);
   refused([0x04, 0x84, 0xff, 0xff, 0xff, 0xff], /runs past its container/);
   refused([0x30, 0x03, 0x04, 0x05, 0x00], /element at offset 2 runs past its container/);

@@ -19,6 +19,7 @@ import { createPublicKey } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { OID_FIDO_GEN_CE_AAGUID } from '../../src/provisioning/attestation/factory-chain.js';
+import { memberOf } from '../support/proxy-member.js';
 
 const now = new Date();
 let acme: Hierarchy;
@@ -106,14 +107,13 @@ function countingRootReads(store: Store): { store: Store; reads: () => number } 
           return target.listAttestationRoots();
         };
       }
-      return value.bind(target);
+      return memberOf(target, property);
     },
-  }) as ProvisioningStore;
+  });
   const counted = new Proxy(store, {
     get(target, property) {
       if (property === 'provisioning') return provisioning;
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
+      return memberOf(target, property);
     },
   });
   return { store: counted, reads: () => reads };
@@ -281,11 +281,10 @@ test('enrollment group: a serial enrolled under another model is serial-taken; t
           return record;
         };
       }
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
+      return memberOf(target, property);
     },
-  }) as ProvisioningStore;
-  const racing = new DeviceAttestation(new Proxy(b.store, { get: (target, property) => (property === 'provisioning' ? provisioning : (Reflect.get(target, property, target) as unknown) instanceof Function ? (Reflect.get(target, property, target) as (...args: unknown[]) => unknown).bind(target) : Reflect.get(target, property, target)) }), b.clock, b.raise);
+  });
+  const racing = new DeviceAttestation(new Proxy(b.store, { get: (target, property) => (property === 'provisioning' ? provisioning : memberOf(target, property)) }), b.clock, b.raise);
   const both = await Promise.all([b.attest(id, device, { via: racing }), b.attest(id, device, { via: racing })]);
   assert.deepEqual(both.map((a) => a.factoryCertSha256), [device.certificateSha256, device.certificateSha256]);
   assert.equal((await b.store.provisioning.getEnrollment(id))?.factoryKeySha256, device.keySha256);
@@ -307,10 +306,10 @@ test("the store's own failures propagate as errors, not as refusals of the devic
             return (value as (...a: unknown[]) => unknown).apply(target, args);
           };
         }
-        return typeof value === 'function' ? value.bind(target) : value;
+        return memberOf(target, property);
       },
-    }) as ProvisioningStore;
-    return new DeviceAttestation(new Proxy(b.store, { get: (target, property) => (property === 'provisioning' ? provisioning : (Reflect.get(target, property, target) as unknown) instanceof Function ? (Reflect.get(target, property, target) as (...args: unknown[]) => unknown).bind(target) : Reflect.get(target, property, target)) }), b.clock, b.raise);
+    });
+    return new DeviceAttestation(new Proxy(b.store, { get: (target, property) => (property === 'provisioning' ? provisioning : memberOf(target, property)) }), b.clock, b.raise);
   };
   await assert.rejects(b.attest(id, device, { via: failing('listAttestationRoots') }), /^Error: the database went away \(listAttestationRoots\)$/);
   await assert.rejects(b.attest(id, device, { via: failing('insertEnrollments') }), /^Error: the database went away \(insertEnrollments\)$/);

@@ -18,9 +18,9 @@ import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { AttestationRefusedError, DeviceAttestation } from '../../src/provisioning/attestation/device-attestation.js';
 import { expectedEnrollment } from '../../src/provisioning/expected-enrollment.js';
-import type { ProvisioningStore } from '../../src/store/provisioning-store.js';
 import type { Store } from '../../src/store/store.js';
 import { deviceId, factoryDevice, manufacturerHierarchy, openAttestationBed, type AttestationBed, type Hierarchy } from '../support/attestation-bed.js';
+import { memberOf } from '../support/proxy-member.js';
 
 const now = new Date();
 let acme: Hierarchy;
@@ -94,15 +94,13 @@ function readTogether(store: Store, identifier: string, parties: number): Store 
           return record;
         };
       }
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
+      return memberOf(target, property);
     },
-  }) as ProvisioningStore;
+  });
   return new Proxy(store, {
     get(target, property) {
       if (property === 'provisioning') return provisioning;
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
+      return memberOf(target, property);
     },
   });
 }

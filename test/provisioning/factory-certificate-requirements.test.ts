@@ -148,7 +148,7 @@ test('the memo of verified issuer chains never holds more than its bound, and a 
   bounded.verify(chains[1] as Uint8Array[], now);
   assert.equal(bounded.rememberedChains, 2);
   bounded.verify(chains[2] as Uint8Array[], now);
-  assert.ok(bounded.rememberedChains <= 2, `${bounded.rememberedChains} chains remembered with a bound of 2`);
+  assert.ok(bounded.rememberedChains <= 2, `${String(bounded.rememberedChains)} chains remembered with a bound of 2`);
   for (const chain of chains) assert.equal(bounded.verify(chain, now).manufacturer, 'Acme', 'every chain still verifies');
   assert.ok(bounded.rememberedChains <= 2);
 });

@@ -35,7 +35,7 @@ test('factory init and batch make a chain openssl verifies and a manifest that n
     assert.notEqual(openssl(['pkey', '-in', path, '-passin', 'pass:wrong', '-noout']).status, 0, `${key} key is encrypted`);
   }
   assert.equal(mode(join(factory, 'private')), 0o700);
-  const description = JSON.parse(readFileSync(join(factory, 'factory.json'), 'utf8'));
+  const description = JSON.parse(readFileSync(join(factory, 'factory.json'), 'utf8')) as { manufacturer: string; files: Record<string, string> };
   assert.equal(description.manufacturer, 'Acme');
   assert.equal(description.files.root, 'root.pem');
   assert.equal(description.files.manifestPublicKey, 'manifest-key.pub');

@@ -26,7 +26,7 @@ const BEFORE = '0009-telemetry';
 /** Migrates to just before 0011 and stores a bound and an unbound key the old way. */
 async function oldStore(db: Kysely<unknown>, dialect: 'sqlite' | 'postgres', migrationTableSchema?: string): Promise<{ unboundKey: Buffer }> {
   const { error } = await new Migrator({ db, provider: hearthMigrations(dialect), ...(migrationTableSchema ? { migrationTableSchema } : {}) }).migrateTo(BEFORE);
-  if (error) throw error;
+  if (error) throw error instanceof Error ? error : new Error(JSON.stringify(error));
   const unboundKey = randomBytes(32);
   await sql`insert into acme_eab_keys (kid, hmac_key, policy, created_at, account_id, bound_at) values ('eab_bound', ${Buffer.alloc(0)}, 'gateways', 1, 'acct-1', 2)`.execute(db);
   await sql`insert into acme_eab_keys (kid, hmac_key, policy, created_at, account_id, bound_at) values ('eab_unbound', ${unboundKey}, null, 1, null, null)`.execute(db);

@@ -61,7 +61,7 @@ describe('two writers on one PostgreSQL log', { skip }, () => {
     const key = createTestSigner('Ed25519');
     const publicKey = new Uint8Array((await key.publicKeySpki()).subarray(12));
     const origin = `hearth.test/hearth/${randomBytes(8).toString('hex')}`;
-    const signer: NoteSigner = { name: origin, keyId: ed25519KeyId(origin, publicKey), sign: key.sign };
+    const signer: NoteSigner = { name: origin, keyId: ed25519KeyId(origin, publicKey), sign: (data) => key.sign(data) };
     const verifier: NoteVerifier = { name: origin, keyId: signer.keyId, publicKey };
 
     interface Commit {

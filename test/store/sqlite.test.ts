@@ -48,6 +48,7 @@ test('the SQLite connection is set up for durability and sharing between process
 test('a write is returned only after the WAL sync that covers it; a read does not wait for one', async () => {
   const path = join(dir, 'wal-sync.db');
   const db = new Kysely<{ t: { x: number } }>({ dialect: createSqliteDialect(path) });
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- patched on the prototype and called back with .call
   const realSync = WalSync.prototype.sync;
   let release!: () => void;
   let held = 0;

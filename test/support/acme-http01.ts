@@ -87,7 +87,7 @@ export async function proveOrderOverHttp01(bed: AcmeTestbed, client: acme.Client
 
 /** Orders, proves over http-01 and finalizes a certificate for `names`; returns the chain PEM and the key. */
 export async function obtainCertificate(bed: AcmeTestbed, client: acme.Client, names: string[]): Promise<{ chainPem: string; keyPem: string }> {
-  const [key, csr] = await acme.crypto.createCsr({ commonName: names[0] as string, altNames: names });
+  const [key, csr] = await acme.crypto.createCsr({ commonName: names[0], altNames: names });
   const chainPem = await client.auto({
     csr,
     termsOfServiceAgreed: true,

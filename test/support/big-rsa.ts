@@ -19,7 +19,7 @@ export interface BigRsaKey {
   /** DER SubjectPublicKeyInfo. */
   spki: Uint8Array;
   /** RSASSA-PKCS1-v1_5 with SHA-256 over `data` (RS256, sha256WithRSAEncryption). */
-  sign(data: Uint8Array): Buffer;
+  sign: (data: Uint8Array) => Buffer;
 }
 
 const bitLength = (x: bigint): number => x.toString(2).length;

@@ -283,7 +283,7 @@ export class UpstreamBridge {
       return;
     }
     const message: BrokerMessage = { topic: local, payload, qos: Math.min(packet.qos, rule.qos) as QoS, retain: packet.retain, from: BRIDGE_ORIGIN };
-    const properties = this.config.protocolVersion === 5 ? carriedProperties(packet.properties as Record<string, unknown> | undefined) : undefined;
+    const properties = this.config.protocolVersion === 5 ? carriedProperties(packet.properties) : undefined;
     if (properties !== undefined) message.properties = properties;
     try {
       this.options.inject(message);

@@ -26,7 +26,7 @@ export class SubscriptionIndex {
   add(sessionKey: string, filter: string): void {
     const key = bucketKey(filter);
     let bucket = this.buckets.get(key);
-    if (!bucket) this.buckets.set(key, (bucket = new Map()));
+    if (!bucket) this.buckets.set(key, (bucket = new Map<string, Set<string>>()));
     let filters = bucket.get(sessionKey);
     if (!filters) bucket.set(sessionKey, (filters = new Set()));
     filters.add(filter);

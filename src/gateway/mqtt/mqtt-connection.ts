@@ -181,7 +181,7 @@ export class MqttConnection implements BrokerConnection, Publisher {
   private authenticate(packet: IConnectPacket, authenticator: ConnectAuthenticator): void {
     this.held = [];
     const credentials = { clientId: packet.clientId ?? '', username: packet.username, password: packet.password === undefined ? undefined : Buffer.from(packet.password), protocolVersion: this.version };
-    authenticator(credentials)
+    void authenticator(credentials)
       .catch((err: Error): ConnectionIdentity => ({ refused: 'bad-token', detail: err.message }))
       .then((decided) => {
         this.admission = decided;

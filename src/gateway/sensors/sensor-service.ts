@@ -77,7 +77,7 @@ export async function startSensorService(options: SensorServiceOptions): Promise
       await replaceOwnerOnlyFile(join(dir, 'replay-windows.json'), now + '\n');
       saved = now;
     };
-    const saving = setInterval(() => saveReplayWindows().catch((err) => logger.error({ err }, 'saving the sensor replay windows failed')), SAVE_REPLAY_WINDOWS_MS);
+    const saving = setInterval(() => void saveReplayWindows().catch((err) => logger.error({ err }, 'saving the sensor replay windows failed')), SAVE_REPLAY_WINDOWS_MS);
     saving.unref();
     stops.push(async () => {
       clearInterval(saving);

@@ -4,7 +4,7 @@
  * gateway's name, and a token minted by one gateway is worthless at another.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { calculateJwkThumbprint, decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWK } from 'jose';
+import { calculateJwkThumbprint, decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
 import type { Clock } from '../../core/clock.js';
 import { BadRequestError } from '../../core/errors.js';
@@ -79,7 +79,7 @@ export class SensorTokenIssuer {
       if (privateKey === undefined) throw new SensorStateFileError(keyPath, 'sensor token key vanished while it was being created');
     }
     const publicKey = createPublicKey(privateKey);
-    const keyId = await calculateJwkThumbprint(publicKey.export({ format: 'jwk' }) as JWK);
+    const keyId = await calculateJwkThumbprint(publicKey.export({ format: 'jwk' }));
     return new SensorTokenIssuer(algorithm, options.issuer, keyId, privateKey, publicKey, options.clock);
   }
 

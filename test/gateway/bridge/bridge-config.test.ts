@@ -51,7 +51,7 @@ describe('bridge configuration defaults', () => {
     assert.equal(config.protocolVersion, 4);
     assert.deepEqual(config.export[0], { filter: 'hearth/#', prefix: 'hearth-home/', qos: 0, retain: true });
     assert.deepEqual(config.import[0], { filter: 'zigbee2mqtt/+/set', localPrefix: 'upstream/z2m/', qos: 0 });
-    assert.equal(upstreamFilter(config.export[0]!), 'hearth-home/hearth/#');
+    assert.equal(upstreamFilter(config.export[0]), 'hearth-home/hearth/#');
   });
 });
 

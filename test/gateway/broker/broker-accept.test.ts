@@ -10,7 +10,7 @@ import { Broker, type BrokerConnection, type MessageSink } from '../../../src/ga
 import { ALREADY_ROUTED, HELD, ROUTED, type Acceptance, type Publisher } from '../../../src/gateway/broker/publish-acceptance.js';
 import type { ClientIdentity } from '../../../src/gateway/listener/client-identity.js';
 import { REASON } from '../../../src/gateway/mqtt/mqtt-reason-codes.js';
-import type { BrokerMessage, MqttSession } from '../../../src/gateway/mqtt/mqtt-session.js';
+import type { BrokerMessage } from '../../../src/gateway/mqtt/mqtt-session.js';
 import { TopicAcl } from '../../../src/gateway/policy/topic-acl.js';
 
 const PUBLISHER = 'urn:dev:ops:acme-thermo-0001';
@@ -52,7 +52,7 @@ function bed(options: { sinkAccepts?: boolean; screen?: Acceptance } = {}) {
     keepaliveExpired: () => false,
   };
   broker.attach(subscriber);
-  broker.subscribe(session as MqttSession, `hearth/${PUBLISHER}/#`, { qos: 1, noLocal: false, retainAsPublished: false });
+  broker.subscribe(session, `hearth/${PUBLISHER}/#`, { qos: 1, noLocal: false, retainAsPublished: false });
   const held: { packetId: number; qos: number }[] = [];
   const publisher: Publisher = {
     identity: identity(PUBLISHER),

@@ -143,7 +143,7 @@ test('the size limit counts the whole packet, fixed header included (MQTT 5 §3.
     assert.equal(atLimit.isClosed(), false);
     await watcher.waitForMessages(1);
     const over = await sendOfTotalSize('just-over', CONNECTION.maxPacketSize + 2);
-    assert.equal((over.packets.find((p) => p.cmd === 'disconnect') as IDisconnectPacket | undefined)?.reasonCode, 0x95, 'a packet of maxPacketSize + 2 bytes is over the limit');
+    assert.equal(over.packets.find((p): p is IDisconnectPacket => p.cmd === 'disconnect')?.reasonCode, 0x95, 'a packet of maxPacketSize + 2 bytes is over the limit');
     assert.ok(await settlesWithin(over.closed, 2_500));
     assert.equal(watcher.messages.length, 1);
     atLimit.socket.destroy();

@@ -86,7 +86,7 @@ describe('malformed and out-of-order packets', () => {
         // 0xff: packet type 15 with flag bits that type never has; then more noise.
         raw.socket.write(Buffer.from('ffffffffff00deadbeef', 'hex'));
         assert.ok(await settlesWithin(raw.closed, 2_500), 'the garbled connection was closed');
-        if (version === 5) assert.equal((raw.packets.find((p) => p.cmd === 'disconnect') as IDisconnectPacket | undefined)?.reasonCode, 0x81);
+        if (version === 5) assert.equal(raw.packets.find((p): p is IDisconnectPacket => p.cmd === 'disconnect')?.reasonCode, 0x81);
         assert.ok(bed.events.some((e) => e.kind === 'protocolViolation' && e.info.reason === 'malformed' && e.deviceId === LAMP));
         assert.ok(bed.events.some((e) => e.kind === 'disconnected' && e.info.clientId === `garbled-${version}`));
         await stillServed(bed, watcher, `after-garbage-${version}`);

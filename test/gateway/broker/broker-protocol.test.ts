@@ -179,7 +179,7 @@ for (const version of VERSIONS) {
         await lamp.client
           .subscribeAsync({ [`hearth/${LAMP}/cmd/#`]: { qos: 1 }, [`hearth/+/cmd/#`]: { qos: 1 }, [`hearth/${LAMP}/#`]: { qos: 0 }, 'home/lights/+/set': { qos: 1 } })
           .catch(() => undefined);
-        const suback = (await until(() => lamp.received.find((p) => p.cmd === 'suback'), 'SUBACK')) as ISubackPacket;
+        const suback = await until(() => lamp.received.find((p): p is ISubackPacket => p.cmd === 'suback'), 'SUBACK');
         assert.deepEqual(suback.granted, [1, failure, failure, 1]);
         assert.deepEqual(
           bed.events.filter((e) => e.kind === 'denied').map((e) => (e.kind === 'denied' ? [e.deviceId, e.info.action, e.info.topic] : [])),
@@ -195,7 +195,7 @@ for (const version of VERSIONS) {
           () => undefined,
           (err: Error & { code?: number }) => err,
         );
-        const puback = (await until(() => lamp.received.find((p) => p.cmd === 'puback'), 'PUBACK')) as IPubackPacket;
+        const puback = await until(() => lamp.received.find((p): p is IPubackPacket => p.cmd === 'puback'), 'PUBACK');
         if (version === 5) {
           assert.equal(puback.reasonCode, 0x87);
           assert.equal(publishError?.code, 0x87);
