@@ -1,6 +1,6 @@
 /** `hearth ca`: the installation's certificate authorities: moving the root key offline, and the root's CRL. */
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { readSecret } from '../../authority/installation-config.js';
 import { exportRootKey } from '../../authority/root-key.js';
 import { CA_REVOCATION_REASONS, resignRootCrl } from '../../authority/root-crl-signing.js';

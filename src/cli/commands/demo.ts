@@ -13,7 +13,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { setUpInstallation } from '../../authority/installation-setup.js';
 import { startControlPlane, type RunningControlPlane } from '../../control-plane/control-plane.js';
 import { createLogger } from '../../core/logger.js';

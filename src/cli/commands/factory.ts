@@ -5,7 +5,7 @@
  * manifest.json with manifest.sig.
  */
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { systemClock } from '../../core/clock.js';
 import { readPassphrase, type PassphraseSource } from '../../keys/passphrase.js';
 import { makeBatch } from '../../provisioning/factory/factory-batch.js';

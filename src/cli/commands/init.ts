@@ -1,6 +1,6 @@
 /** `hearth init`: a new data directory with its CA hierarchy, config, database and admin token. */
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { setUpInstallation } from '../../authority/installation-setup.js';
 import type { PassphraseSource } from '../../keys/passphrase.js';
 import { dataDirFrom } from '../installation.js';

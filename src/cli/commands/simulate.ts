@@ -4,7 +4,7 @@
  * final table (enrolled, failed by reason, time to first certificate).
  */
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { readBatchDevices } from '../../device/factory-credentials.js';
 import { runFleet, type FleetRun } from '../../device/fleet-runner.js';
 import { summarize, type FleetSummary } from '../../device/fleet-simulator.js';
@@ -44,7 +44,7 @@ export function registerSimulateCommand(device: Command): void {
     .action(async (opts) => {
       const batch = readBatchDevices(opts.manifest);
       const count = opts.count === undefined ? batch.devices.length : Math.min(positive(opts.count, 'count'), batch.devices.length);
-      let directoryUrl: string = opts.url;
+      let directoryUrl = opts.url;
       let caPem: string | undefined = opts.ca ? readFileSync(opts.ca, 'utf8') : undefined;
       if (!directoryUrl || !caPem) {
         const { layout, config } = readInstallation(dataDirFrom(opts.dir));
