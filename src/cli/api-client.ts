@@ -4,6 +4,7 @@
  */
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
+import { z } from 'zod';
 
 export interface ApiClientOptions {
   url: string;
@@ -19,6 +20,23 @@ export class ApiError extends Error {
   ) {
     super(`${status} ${problem.title ?? 'error'}${problem.detail ? `: ${problem.detail}` : ''}`);
   }
+}
+
+/**
+ * An error answer as problem+json (RFC 9457): its type, title and detail where they are text,
+ * other members kept as they came; an answer that is no JSON object gives an empty problem.
+ */
+const ProblemAnswer = z
+  .object({
+    type: z.string().optional().catch(undefined),
+    title: z.string().optional().catch(undefined),
+    detail: z.string().optional().catch(undefined),
+  })
+  .loose();
+
+function problemOf(answer: unknown): ApiError['problem'] {
+  const problem = ProblemAnswer.safeParse(answer);
+  return problem.success ? problem.data : {};
 }
 
 export class ApiClient {
@@ -46,11 +64,11 @@ export class ApiClient {
             const text = Buffer.concat(chunks).toString('utf8');
             let parsed: unknown;
             try {
-              parsed = text ? JSON.parse(text) : undefined;
+              parsed = text ? (JSON.parse(text) as unknown) : undefined;
             } catch {
               parsed = { detail: text.slice(0, 200) };
             }
-            if ((res.statusCode ?? 500) >= 400) reject(new ApiError(res.statusCode ?? 500, (parsed ?? {})));
+            if ((res.statusCode ?? 500) >= 400) reject(new ApiError(res.statusCode ?? 500, problemOf(parsed)));
             else resolve(parsed as T);
           });
         },

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** `hearth`: the command line of the Hearth trust platform. */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from '@commander-js/extra-typings';
 import { HearthError } from '../core/errors.js';
 import { ApiError } from './api-client.js';
 import { registerAcmeCommands } from './commands/acme.js';

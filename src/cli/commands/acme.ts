@@ -1,5 +1,5 @@
 /** `hearth acme eab-key | eab-withdraw`: external account binding keys for the ACME server. */
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { clientFor } from '../api-connection.js';
 
 export function registerAcmeCommands(program: Command): void {

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import type { Command, OptionValues } from '@commander-js/extra-typings';
 import { parseCheckpoint } from '../../ledger/checkpoint.js';
 import { decodeLogEntry } from '../../ledger/log-entry.js';
 import { leafHash, verifyInclusion, hashesEqual } from '../../ledger/merkle.js';
@@ -88,7 +88,7 @@ async function serialsAfter(source: LogSource, from: number): Promise<Set<string
 
 export function registerAuditCommands(program: Command): void {
   const audit = program.command('audit').description('verify the transparency log from outside: checkpoint signature, every entry, consistency, inclusion');
-  const common = (c: Command) =>
+  const common = <Args extends unknown[], Opts extends OptionValues, GlobalOpts extends OptionValues>(c: Command<Args, Opts, GlobalOpts>) =>
     c
       .option('--dir <dir>', 'installation data directory: its ca/log.pub, root certificate and API address')
       .option('--url <url>', 'base URL of the log (https://host:8443); default HEARTH_URL or the data directory')
@@ -100,7 +100,7 @@ export function registerAuditCommands(program: Command): void {
     .description('download every entry, recompute the tree, check the signed checkpoint, and consistency with a checkpoint kept earlier')
     .option('--checkpoint <file>', 'a signed checkpoint kept from an earlier audit; the log must still contain that tree')
     .option('--save-checkpoint <file>', 'write the verified checkpoint here, to pass as --checkpoint next time')
-    .action(async (opts: AuditCommandOptions & { checkpoint?: string; saveCheckpoint?: string }) => {
+    .action(async (opts) => {
       const t = target(opts);
       try {
         const started = performance.now();
@@ -145,7 +145,7 @@ export function registerAuditCommands(program: Command): void {
   common(audit.command('prove'))
     .argument('<certificate>', 'a serial number (hex) or a certificate PEM file')
     .description("print a certificate's log entry and inclusion proof, and check it against the signed checkpoint")
-    .action(async (subject: string, opts: AuditCommandOptions) => {
+    .action(async (subject, opts) => {
       const t = target(opts);
       try {
         let serial: string;

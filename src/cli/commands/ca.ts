@@ -1,6 +1,6 @@
 /** `hearth ca`: the installation's certificate authorities: moving the root key offline, and the root's CRL. */
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { readSecret } from '../../authority/installation-config.js';
 import { exportRootKey } from '../../authority/root-key.js';
 import { CA_REVOCATION_REASONS, resignRootCrl } from '../../authority/root-crl-signing.js';
@@ -20,7 +20,7 @@ export function registerCaCommands(program: Command): void {
       const dir = dataDirFrom(opts.dir);
       const { layout, config } = readInstallation(dir);
       if (config.keys.backend !== 'file') throw new Error('this installation keeps its CA keys in a PKCS#11 token: there is no root key file to export');
-      const out = resolve(opts.out as string);
+      const out = resolve(opts.out);
       await exportRootKey(layout, readSecret(config.keys.passphrase, layout), out, opts.remove === true);
       console.log(`root CA key exported to ${out} (encrypted with the key passphrase, mode 0600)`);
       if (opts.remove) console.log(`removed ${layout.privateKey('root')}: commands that need the root key now ask for --root-key ${out}`);
@@ -39,11 +39,11 @@ export function registerCaCommands(program: Command): void {
         layout,
         config,
         clock: systemClock,
-        ...(opts.rootKey !== undefined ? { rootKeyFile: resolve(opts.rootKey as string) } : {}),
-        ...(opts.revokeCa !== undefined ? { revokeCa: opts.revokeCa as string } : {}),
-        ...(opts.reason !== undefined ? { reason: opts.reason as string } : {}),
+        ...(opts.rootKey !== undefined ? { rootKeyFile: resolve(opts.rootKey) } : {}),
+        ...(opts.revokeCa !== undefined ? { revokeCa: opts.revokeCa } : {}),
+        ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
       });
       console.log(`root CRL number ${crl.number} written to ${layout.rootCrl}: ${crl.revoked.length} revoked issuing CA certificate(s), next update ${crl.nextUpdate.toISOString()}`);
-      if (opts.revokeCa !== undefined) console.log(`${opts.revokeCa as string} CA revoked: relying parties that check the root CRL refuse it once they fetch /crl/root.crl`);
+      if (opts.revokeCa !== undefined) console.log(`${opts.revokeCa} CA revoked: relying parties that check the root CRL refuse it once they fetch /crl/root.crl`);
     });
 }

@@ -1,9 +1,9 @@
 /** `hearth cert issue|show|revoke|list|renew-early`: the certificate resources of the REST API. */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from '@commander-js/extra-typings';
 import { ISSUING_CAS } from '../../core/data-dir-layout.js';
 import { REQUESTABLE_REVOCATION_REASONS } from '../../pki/revocation-reason.js';
-import { clientFor } from '../api-connection.js';
+import { clientFor, withApiOptions } from '../api-connection.js';
 import { choiceOption } from '../choices.js';
 
 const PROFILES = ['device', 'gateway', 'service'];
@@ -25,9 +25,8 @@ interface CertificateView {
 
 export function registerCertCommands(program: Command): void {
   const cert = program.command('cert').description('issue, show, revoke and list certificates (talks to `hearth serve`; token from HEARTH_TOKEN)');
-  const common = (c: Command) => c.option('--dir <dir>', 'data directory (for the root certificate and the API address)').option('--url <url>', 'API base URL');
 
-  common(cert.command('issue'))
+  withApiOptions(cert.command('issue'))
     .description('issue a certificate from a PKCS#10 CSR')
     .requiredOption('--csr <file>', 'CSR in PEM')
     .addOption(choiceOption('--profile <profile>', 'certificate profile', PROFILES).makeOptionMandatory())
@@ -41,7 +40,7 @@ export function registerCertCommands(program: Command): void {
       } else process.stdout.write(pem);
     });
 
-  common(cert.command('show <serial>'))
+  withApiOptions(cert.command('show <serial>'))
     .description('show a certificate')
     .option('--pem', 'print only the PEM')
     .action(async (serial: string, opts) => {
@@ -50,7 +49,7 @@ export function registerCertCommands(program: Command): void {
       else console.log(JSON.stringify({ ...view, certificate: undefined }, null, 2));
     });
 
-  common(cert.command('revoke <serial>'))
+  withApiOptions(cert.command('revoke <serial>'))
     .description('revoke a certificate')
     .addOption(choiceOption('--reason <reason>', 'RFC 5280 reason', REQUESTABLE_REVOCATION_REASONS).default('unspecified'))
     .action(async (serial: string, opts) => {
@@ -58,7 +57,7 @@ export function registerCertCommands(program: Command): void {
       console.log(`revoked ${view.serial} (${view.identifier}) at ${view.revokedAt}, reason ${view.revocationReason}`);
     });
 
-  common(cert.command('list'))
+  withApiOptions(cert.command('list'))
     .description('list certificates')
     .option('--identifier <id>', 'only this identifier')
     .addOption(choiceOption('--state <state>', 'only certificates in this state', STATES))
@@ -67,7 +66,7 @@ export function registerCertCommands(program: Command): void {
     .option('--after <serial>', 'continue after this serial')
     .action(async (opts) => {
       const query = new URLSearchParams();
-      for (const key of ['identifier', 'state', 'ca', 'limit', 'after'] as const) if (opts[key]) query.set(key, String(opts[key]));
+      for (const key of ['identifier', 'state', 'ca', 'limit', 'after'] as const) if (opts[key]) query.set(key, opts[key]);
       const page = await clientFor(opts).call<{ items: CertificateView[]; next: string | null }>('GET', `/api/v1/certificates?${query}`);
       const serialWidth = Math.max('serial'.length, ...page.items.map((item) => item.serial.length));
       const line = (serial: string, state: string, profile: string, notAfter: string, identifier: string) => `${serial.padEnd(serialWidth)}  ${state.padEnd(8)} ${profile.padEnd(8)} ${notAfter.padEnd(24)}  ${identifier}`;
@@ -76,18 +75,20 @@ export function registerCertCommands(program: Command): void {
       if (page.next) console.log(`more: --after ${page.next}`);
     });
 
-  common(cert.command('renew-early [serials...]'))
+  withApiOptions(cert.command('renew-early [serials...]'))
     .description('ask ACME clients to renew now: move the renewal window (RFC 9773) of the named certificates, or of all of one CA, to the next --within seconds')
     .addOption(choiceOption('--ca <ca>', 'every live certificate of this CA instead of named serials', ISSUING_CAS))
     .option('--issued-before <time>', 'with --ca: only certificates issued before this ISO 8601 time')
-    .option('--within <seconds>', 'spread the renewals over this many seconds from now', '3600')
+    // Parsed as before, not checked: the API says which spans it takes. The default is shown in
+    // --help as the text it stands for, as when it was a string.
+    .addOption(new Option('--within <seconds>', 'spread the renewals over this many seconds from now').argParser((value) => Number(value)).default(3600, '"3600"'))
     .option('--explanation <url>', 'an https URL shown to subscribers as the reason')
     .action(async (serials: string[], opts) => {
       const body = {
         ...(serials.length > 0 ? { serials } : {}),
         ...(opts.ca ? { ca: opts.ca } : {}),
         ...(opts.issuedBefore ? { issuedBefore: opts.issuedBefore } : {}),
-        withinSeconds: Number(opts.within),
+        withinSeconds: opts.within,
         ...(opts.explanation ? { explanationUrl: opts.explanation } : {}),
       };
       const result = await clientFor(opts).call<{ updated: number; window: { start: string; end: string } }>('POST', '/api/v1/renewal-windows', body);

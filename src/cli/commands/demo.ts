@@ -13,7 +13,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import type { Command } from 'commander';
+import { Option, type Command } from '@commander-js/extra-typings';
 import { setUpInstallation } from '../../authority/installation-setup.js';
 import { startControlPlane, type RunningControlPlane } from '../../control-plane/control-plane.js';
 import { createLogger } from '../../core/logger.js';
@@ -36,6 +36,15 @@ import type { RunningGateway } from '../../gateway/gateway.js';
  * With `http01Port`, the control plane validates http-01 on 127.0.0.1 at that port: where the
  * demo's gateway answers while it orders its certificate.
  */
+/** The parser of a --<name> that takes an integer from `least` to `most`; anything else stops the demo with `hearth: <message>`. */
+function integerFrom(name: string, least: number, most: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < least || n > most) throw new Error(`--${name} must be an integer from ${least} to ${most}`);
+    return n;
+  };
+}
+
 async function startOnFreePorts(dir: string, configPath: string, ports: { api: number; http: number; http01?: number | undefined }): Promise<RunningControlPlane> {
   const env: NodeJS.ProcessEnv = { ...process.env, HEARTH_SERVER_API_PORT: String(ports.api), HEARTH_SERVER_HTTP_PORT: String(ports.http) };
   if (ports.http01 !== undefined) Object.assign(env, { HEARTH_ACME_HTTP01_PORT: String(ports.http01), HEARTH_ACME_VALIDATION_ADDRESS: '127.0.0.1' });
@@ -59,15 +68,13 @@ export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description('start a throw-away control plane, issue and revoke device certificates, show how to check them with openssl, enroll a fleet zero-touch, and run a home gateway the devices connect to over mutual TLS')
-    .option('--devices <n>', 'device certificates to issue', '5')
-    .option('--fleet <n>', 'simulated devices that enroll zero-touch (0: none)', '20')
+    // The defaults are shown in --help as the text they stand for, as when they were strings.
+    .addOption(new Option('--devices <n>', 'device certificates to issue').argParser(integerFrom('devices', 2, 1000)).default(5, '"5"'))
+    .addOption(new Option('--fleet <n>', 'simulated devices that enroll zero-touch (0: none)').argParser(integerFrom('fleet', 0, 1000)).default(20, '"20"'))
     .option('--no-gateway', 'skip the home gateway part (devices connecting over mutual TLS and publishing)')
     .option('--exit', 'stop after the walkthrough instead of serving until Ctrl-C')
     .action(async (opts) => {
-      const count = Number(opts.devices);
-      if (!Number.isInteger(count) || count < 2 || count > 1000) throw new Error('--devices must be an integer from 2 to 1000');
-      const fleet = Number(opts.fleet);
-      if (!Number.isInteger(fleet) || fleet < 0 || fleet > 1000) throw new Error('--fleet must be an integer from 0 to 1000');
+      const { devices: count, fleet } = opts;
       const dir = await mkdtemp(join(tmpdir(), 'hearth-demo-'));
       console.log(`Hearth demo in ${dir}\n`);
       const setup = await setUpInstallation({ dir, organization: 'Hearth Demo' });

@@ -5,7 +5,7 @@
  * manifest.json with manifest.sig.
  */
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { systemClock } from '../../core/clock.js';
 import { readPassphrase, type PassphraseSource } from '../../keys/passphrase.js';
 import { makeBatch } from '../../provisioning/factory/factory-batch.js';
@@ -70,7 +70,7 @@ export function registerFactoryCommands(program: Command): void {
     .description('one factory run: a P-256 factory key, factory certificate and setup code per device, and a signed manifest of the batch')
     .requiredOption('--dir <dir>', 'the factory directory made by hearth factory init')
     .requiredOption('--model <model>', 'device model: letters, digits, ".", "_", "~", at most 24')
-    .requiredOption('--count <n>', 'number of devices, 1..100000')
+    .requiredOption('--count <n>', 'number of devices, 1..100000', parseBatchCount)
     .requiredOption('--out <dir>', 'new or empty directory for the batch')
     .option('--country <CC>', "subject C of the factory certificates (WebAuthn 8.2.1), ISO 3166-1 alpha-2 (default: the factory's, from hearth factory init --country)")
     .option('--organization <name>', "subject O of the factory certificates (default: the factory's, else the manufacturer name)")
@@ -82,7 +82,7 @@ export function registerFactoryCommands(program: Command): void {
       '\nDevice keys are written unencrypted (mode 0600) to <out>/devices/<serial>/key.pem so simulated devices can use them.\nA real factory generates the key inside each device\'s secure element and never writes it out.',
     )
     .action(async (opts) => {
-      const count = parseBatchCount(String(opts.count));
+      const count = opts.count;
       if (opts.firstSerial !== undefined) checkSerial(opts.firstSerial);
       const passphrase = factoryPassphrase(opts);
       const out = resolve(opts.out);

@@ -1,7 +1,7 @@
 /** `hearth gateway`: runs a home gateway against a control plane until SIGINT/SIGTERM. */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { backgroundStdout, createLogger } from '../../core/logger.js';
 import { loadGatewayConfig } from '../../gateway/gateway-config.js';
 import { startGateway } from '../../gateway/gateway.js';

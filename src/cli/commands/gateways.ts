@@ -1,7 +1,7 @@
 /** `hearth gateways register | list | retire | detach`: the registered home gateways (talks to `hearth serve`). */
 import { writeFileSync } from 'node:fs';
-import type { Command } from 'commander';
-import { clientFor } from '../api-connection.js';
+import type { Command } from '@commander-js/extra-typings';
+import { clientFor, withApiOptions } from '../api-connection.js';
 
 interface GatewayView {
   name: string;
@@ -13,9 +13,8 @@ interface GatewayView {
 
 export function registerGatewaysCommands(program: Command): void {
   const gateways = program.command('gateways').description('register and retire home gateways (talks to `hearth serve`; token from HEARTH_TOKEN)');
-  const common = (command: Command) => command.option('--dir <dir>', 'data directory (for the root certificate and the API address)').option('--url <url>', 'API base URL');
 
-  common(gateways.command('register <name>'))
+  withApiOptions(gateways.command('register <name>'))
     .description('register a gateway by the DNS name devices reach it by; prints the external account binding key it enrolls with')
     .option('--hmac-key-out <file>', 'write the MAC key to this file (mode 0600) instead of printing it; give the file to `hearth gateway --eab-hmac-key-file`')
     .action(async (name: string, opts) => {
@@ -33,7 +32,7 @@ export function registerGatewaysCommands(program: Command): void {
       console.log(`  hearth gateway --name ${registered.name} --eab-kid ${registered.eabKid} --eab-hmac-key-file <file holding the hmac key> ...`);
     });
 
-  common(gateways.command('list'))
+  withApiOptions(gateways.command('list'))
     .description('the registered gateways')
     .action(async (opts) => {
       const { gateways: list } = await clientFor(opts).call<{ gateways: GatewayView[] }>('GET', '/api/v1/gateways');
@@ -41,14 +40,14 @@ export function registerGatewaysCommands(program: Command): void {
       for (const g of list) console.log(`${g.name}  ${g.status}  registered ${g.createdAt}${g.retiredAt ? `  retired ${g.retiredAt}` : ''}`);
     });
 
-  common(gateways.command('retire <name>'))
+  withApiOptions(gateways.command('retire <name>'))
     .description("retire a gateway: its certificates are revoked and its devices detached")
     .action(async (name: string, opts) => {
       const outcome = await clientFor(opts).call<{ revoked: string[]; detached: number }>('DELETE', `/api/v1/gateways/${encodeURIComponent(name)}`);
       console.log(`retired ${name}: revoked ${outcome.revoked.length} certificate(s)${outcome.revoked.length ? ` (${outcome.revoked.join(', ')})` : ''}, detached ${outcome.detached} device(s)`);
     });
 
-  common(gateways.command('detach <device-id>'))
+  withApiOptions(gateways.command('detach <device-id>'))
     .description('detach a device from its gateway (it moved home): the next registered gateway to report it gets it')
     .action(async (deviceId: string, opts) => {
       await clientFor(opts).call('DELETE', `/api/v1/devices/${encodeURIComponent(deviceId)}/attachment`);

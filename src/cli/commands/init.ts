@@ -1,9 +1,16 @@
 /** `hearth init`: a new data directory with its CA hierarchy, config, database and admin token. */
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { setUpInstallation } from '../../authority/installation-setup.js';
 import type { PassphraseSource } from '../../keys/passphrase.js';
 import { dataDirFrom } from '../installation.js';
+
+/** --http-port: a port number, parsed before the command runs; anything else stops it with `hearth: <message>`. */
+function httpPort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) throw new Error('--http-port must be a port number from 1 to 65535');
+  return port;
+}
 
 function secretSource(env: string | undefined, file: string | undefined, what: string): PassphraseSource | undefined {
   if (env && file) throw new Error(`give either --${what}-env or --${what}-file, not both`);
@@ -19,7 +26,7 @@ export function registerInitCommand(program: Command): void {
     .description('create a data directory: root CA (its key to be moved offline), devices and services issuing CAs, TLS certificate, config, database, admin token')
     .option('--dir <dir>', 'data directory to create (default $HEARTH_DIR or ./.hearth)')
     .option('--public-host <host>', 'host name clients use to reach this control plane', 'localhost')
-    .option('--http-port <port>', 'port of the plain-HTTP server (OCSP, CRLs) named in certificates (default server.httpPort: $HEARTH_SERVER_HTTP_PORT or 8080)')
+    .option('--http-port <port>', 'port of the plain-HTTP server (OCSP, CRLs) named in certificates (default server.httpPort: $HEARTH_SERVER_HTTP_PORT or 8080)', httpPort)
     .option('--public-http-url <url>', 'where clients reach that server when not http://<public host>:<http port>, e.g. behind a proxy')
     .option('--organization <name>', 'organization named in the CA certificates', 'Hearth')
     .option('--passphrase-env <VAR>', 'env var holding the key passphrase (default: HEARTH_KEY_PASSPHRASE if set, else a generated passphrase file)')
@@ -42,14 +49,9 @@ export function registerInitCommand(program: Command): void {
         if (!opts.pkcs11Module || !opts.pkcs11Token || !pin) {
           throw new Error('a PKCS#11 token needs --pkcs11-module, --pkcs11-token and --pkcs11-pin-env or --pkcs11-pin-file');
         }
-        pkcs11 = { module: opts.pkcs11Module as string, tokenLabel: opts.pkcs11Token as string, pin };
+        pkcs11 = { module: opts.pkcs11Module, tokenLabel: opts.pkcs11Token, pin };
       }
-      const rootKeyOut = opts.rootKeyOut ? resolve(opts.rootKeyOut as string) : undefined;
-      let httpPort: number | undefined;
-      if (opts.httpPort !== undefined) {
-        httpPort = Number(opts.httpPort);
-        if (!/^\d+$/.test(opts.httpPort as string) || httpPort < 1 || httpPort > 65535) throw new Error('--http-port must be a port number from 1 to 65535');
-      }
+      const rootKeyOut = opts.rootKeyOut ? resolve(opts.rootKeyOut) : undefined;
       const result = await setUpInstallation({
         dir,
         publicHost: opts.publicHost,
@@ -60,8 +62,8 @@ export function registerInitCommand(program: Command): void {
         databaseSchema: opts.databaseSchema,
         busUrl: opts.busUrl,
         rootKeyOut,
-        ...(httpPort !== undefined ? { httpPort } : {}),
-        ...(opts.publicHttpUrl !== undefined ? { publicHttpUrl: opts.publicHttpUrl as string } : {}),
+        ...(opts.httpPort !== undefined ? { httpPort: opts.httpPort } : {}),
+        ...(opts.publicHttpUrl !== undefined ? { publicHttpUrl: opts.publicHttpUrl } : {}),
         env: process.env,
       });
       console.log(`Created Hearth installation in ${dir}`);

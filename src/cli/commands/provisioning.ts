@@ -5,9 +5,9 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import type { ImportOutcome } from '../../provisioning/manifest-import.js';
-import { clientFor } from '../api-connection.js';
+import { clientFor, withApiOptions } from '../api-connection.js';
 import { choiceArgument, choiceOption } from '../choices.js';
 import { registerSimulateCommand } from './simulate.js';
 
@@ -22,7 +22,6 @@ interface ManufacturerView {
 
 const ON_OFF = ['on', 'off'];
 
-const common = (c: Command) => c.option('--dir <dir>', 'data directory (for the root certificate and the API address)').option('--url <url>', 'API base URL');
 
 function printManufacturer(m: ManufacturerView): void {
   console.log(`${m.name}`);
@@ -41,7 +40,7 @@ function manifestFiles(path: string, signature?: string): { manifest: string; si
 export function registerProvisioningCommands(program: Command): void {
   const manufacturer = program.command('manufacturer').description('register device manufacturers: their attestation roots and manifest keys');
 
-  common(manufacturer.command('add <name>'))
+  withApiOptions(manufacturer.command('add <name>'))
     .description('register a manufacturer from the files `hearth factory init` gave it (root.pem, manifest-key.pub)')
     .requiredOption('--root <file>', 'attestation root certificate(s), PEM')
     .requiredOption('--manifest-key <file>', 'Ed25519 manifest public key, PEM')
@@ -60,7 +59,7 @@ export function registerProvisioningCommands(program: Command): void {
       console.log('Compare both SHA-256 values with the ones the manufacturer gave you out of band.');
     });
 
-  common(manufacturer.command('list'))
+  withApiOptions(manufacturer.command('list'))
     .description('list registered manufacturers')
     .action(async (opts) => {
       const { manufacturers } = await clientFor(opts).call<{ manufacturers: ManufacturerView[] }>('GET', '/api/v1/manufacturers');
@@ -68,28 +67,28 @@ export function registerProvisioningCommands(program: Command): void {
       manufacturers.forEach(printManufacturer);
     });
 
-  common(manufacturer.command('add-root <name>'))
+  withApiOptions(manufacturer.command('add-root <name>'))
     .description('add attestation root certificate(s) to a manufacturer')
     .requiredOption('--root <file>', 'root certificate(s), PEM')
     .action(async (name: string, opts) => {
       printManufacturer(await clientFor(opts).call<ManufacturerView>('POST', `/api/v1/manufacturers/${encodeURIComponent(name)}/roots`, { rootsPem: readFileSync(opts.root, 'utf8') }));
     });
 
-  common(manufacturer.command('group <name>'))
+  withApiOptions(manufacturer.command('group <name>'))
     .addArgument(choiceArgument('<state>', 'on or off', ON_OFF))
     .description("turn the manufacturer's enrollment group on or off")
     .action(async (name: string, state: string, opts) => {
       printManufacturer(await clientFor(opts).call<ManufacturerView>('PATCH', `/api/v1/manufacturers/${encodeURIComponent(name)}`, { allowAnyDevice: state === 'on' }));
     });
 
-  common(manufacturer.command('legacy-attestation <name>'))
+  withApiOptions(manufacturer.command('legacy-attestation <name>'))
     .addArgument(choiceArgument('<state>', 'on or off', ON_OFF))
     .description('turn the WebAuthn 8.2.1 opt-out for legacy factory certificates on or off')
     .action(async (name: string, state: string, opts) => {
       printManufacturer(await clientFor(opts).call<ManufacturerView>('PATCH', `/api/v1/manufacturers/${encodeURIComponent(name)}`, { legacyAttestationCertificates: state === 'on' }));
     });
 
-  common(manufacturer.command('revoke-factory-cert <name> <cert>'))
+  withApiOptions(manufacturer.command('revoke-factory-cert <name> <cert>'))
     .description("revoke a factory certificate (a PEM file, or the SHA-256 of its DER): the device is cut off at once (its live certificates revoked) and can no longer enroll or renew")
     .addOption(choiceOption('--reason <reason>', 'RFC 5280 reason, given to the device certificates too', ['keyCompromise', 'cessationOfOperation']).default('keyCompromise'))
     .action(async (name: string, cert: string, opts) => {
@@ -100,7 +99,7 @@ export function registerProvisioningCommands(program: Command): void {
       if (outcome.revokedCertificates.length > 0) console.log(`revoked its certificates ${outcome.revokedCertificates.join(', ')} (${opts.reason})`);
     });
 
-  common(manufacturer.command('model <name> <model>'))
+  withApiOptions(manufacturer.command('model <name> <model>'))
     .description("set a model's MUD URL (RFC 8520), which its devices' certificates then carry")
     .option('--mud-url <url>', 'https URL of the MUD file')
     .option('--no-mud-url', 'remove the MUD URL')
@@ -112,7 +111,7 @@ export function registerProvisioningCommands(program: Command): void {
     });
 
   const enroll = program.command('enroll').description('import factory manifests: the devices Hearth should expect');
-  common(enroll.command('import <manifest>'))
+  withApiOptions(enroll.command('import <manifest>'))
     .description('import a batch manifest (the batch directory, or manifest.json with manifest.sig beside it)')
     .option('--signature <file>', 'the signature file, if not manifest.sig beside the manifest')
     .action(async (path: string, opts) => {
@@ -126,22 +125,22 @@ export function registerProvisioningCommands(program: Command): void {
     });
 
   const device = program.command('device').description('devices: enrollment state, claims by homes');
-  common(device.command('show <device-id>'))
+  withApiOptions(device.command('show <device-id>'))
     .description("show a device's enrollment")
     .action(async (id: string, opts) => {
       console.log(JSON.stringify(await clientFor(opts).call('GET', `/api/v1/devices/${encodeURIComponent(id)}`), null, 2));
     });
-  common(device.command('claim <device-id>'))
+  withApiOptions(device.command('claim <device-id>'))
     .description('claim a device for a home with the setup code on its label')
     .requiredOption('--home <id>', 'the home that claims it')
     .requiredOption('--code <code>', 'setup code (XXXXX-XXXXX) or the label\'s QR payload')
     .action(async (id: string, opts) => {
       // The QR payload is HEARTH:1:<serial>:<code>; the code is its last field.
-      const code = String(opts.code).startsWith('HEARTH:') ? String(opts.code).split(':').pop() : opts.code;
+      const code = opts.code.startsWith('HEARTH:') ? opts.code.split(':').pop() : opts.code;
       const outcome = await clientFor(opts).call<{ deviceId: string; home: string; claimedAt: string }>('POST', `/api/v1/devices/${encodeURIComponent(id)}/claim`, { home: opts.home, setupCode: code });
       console.log(`${outcome.deviceId} belongs to home ${outcome.home} since ${outcome.claimedAt}`);
     });
-  common(device.command('release <device-id>'))
+  withApiOptions(device.command('release <device-id>'))
     .description('release a device from its home, so another home can claim it')
     .requiredOption('--home <id>', 'the home that holds it')
     .action(async (id: string, opts) => {
@@ -152,13 +151,13 @@ export function registerProvisioningCommands(program: Command): void {
   registerSimulateCommand(device);
 
   const security = program.command('security').description('security events');
-  common(security.command('events'))
+  withApiOptions(security.command('events'))
     .description('list security events, newest first')
     .option('--type <type>', 'only this type, e.g. security.clone_suspected')
     .option('--device <id>', 'only this device')
     .option('--limit <n>', 'at most this many', '50')
     .action(async (opts) => {
-      const query = new URLSearchParams({ limit: String(opts.limit), ...(opts.type ? { type: opts.type } : {}), ...(opts.device ? { device: opts.device } : {}) });
+      const query = new URLSearchParams({ limit: opts.limit, ...(opts.type ? { type: opts.type } : {}), ...(opts.device ? { device: opts.device } : {}) });
       const { events } = await clientFor(opts).call<{ events: { createdAt: string; type: string; deviceId: string | null; detail: unknown }[] }>('GET', `/api/v1/security-events?${query}`);
       for (const event of events) console.log(`${event.createdAt}  ${event.type}  ${event.deviceId ?? '-'}  ${JSON.stringify(event.detail)}`);
       if (events.length === 0) console.log('no security events');

@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { SensorRegistry } from '../../gateway/sensors/sensor-registry.js';
 
 const DEFAULT_DIR = './.hearth-gateway';

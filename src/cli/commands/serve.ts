@@ -1,5 +1,5 @@
 /** `hearth serve`: runs the control plane of a data directory until SIGINT/SIGTERM. */
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { startControlPlane } from '../../control-plane/control-plane.js';
 import { createLogger } from '../../core/logger.js';
 import { dataDirFrom, readInstallation } from '../installation.js';

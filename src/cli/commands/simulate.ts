@@ -4,17 +4,20 @@
  * final table (enrolled, failed by reason, time to first certificate).
  */
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from '@commander-js/extra-typings';
 import { readBatchDevices } from '../../device/factory-credentials.js';
 import { runFleet, type FleetRun } from '../../device/fleet-runner.js';
 import { summarize, type FleetSummary } from '../../device/fleet-simulator.js';
 import { dataDirFrom, readInstallation } from '../installation.js';
 import { ProgressBar } from '../progress-bar.js';
 
-function positive(value: string, name: string, least = 1): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < least) throw new Error(`--${name} must be a whole number of at least ${least}`);
-  return n;
+/** The parser of a --<name> that takes a whole number of at least `least`; refusing anything else stops the command with `hearth: <message>`. */
+function wholeNumber(name: string, least = 1): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < least) throw new Error(`--${name} must be a whole number of at least ${least}`);
+    return n;
+  };
 }
 
 export function printSummary(summary: FleetSummary, out: (line: string) => void = console.log): void {
@@ -32,19 +35,20 @@ export function registerSimulateCommand(device: Command): void {
     .command('simulate')
     .description('run simulated devices from a factory batch: they enroll zero-touch (device-attest-01) and renew on schedule')
     .requiredOption('--manifest <dir>', 'the batch directory `hearth factory batch` wrote (manifest.json, devices/)')
-    .option('--count <n>', 'how many of the batch devices to run (default: all)')
+    .option('--count <n>', 'how many of the batch devices to run (default: all)', wholeNumber('count'))
     .option('--dir <dir>', 'data directory of the control plane (its root certificate and API address)')
     .option('--url <url>', 'ACME directory URL (default: https://<publicHost>:<apiPort>/acme/directory)')
     .option('--ca <file>', 'CA certificate that signs the control plane TLS certificate (default: the data directory root)')
-    .option('--concurrency <n>', 'enrollments in flight at once', '32')
-    .option('--workers <n>', 'worker threads (0: all on the main thread)', '0')
+    // The defaults are shown in --help as the text they stand for, as when they were strings.
+    .addOption(new Option('--concurrency <n>', 'enrollments in flight at once').argParser(wholeNumber('concurrency')).default(32, '"32"'))
+    .addOption(new Option('--workers <n>', 'worker threads (0: all on the main thread)').argParser(wholeNumber('workers', 0)).default(0, '"0"'))
     .option('--state-dir <dir>', 'keep each device identity in <dir>/<serial>/ (keys 0600) instead of memory')
     .option('--enroll-only', 'exit after enrollment instead of renewing until Ctrl-C')
     .option('--json', 'print the summary as JSON')
     .action(async (opts) => {
       const batch = readBatchDevices(opts.manifest);
-      const count = opts.count === undefined ? batch.devices.length : Math.min(positive(opts.count, 'count'), batch.devices.length);
-      let directoryUrl: string = opts.url;
+      const count = opts.count === undefined ? batch.devices.length : Math.min(opts.count, batch.devices.length);
+      let directoryUrl = opts.url;
       let caPem: string | undefined = opts.ca ? readFileSync(opts.ca, 'utf8') : undefined;
       if (!directoryUrl || !caPem) {
         const { layout, config } = readInstallation(dataDirFrom(opts.dir));
@@ -71,8 +75,8 @@ export function registerSimulateCommand(device: Command): void {
         directoryUrl,
         caPem,
         devices: batch.devices.slice(0, count),
-        concurrency: positive(opts.concurrency, 'concurrency'),
-        workers: positive(opts.workers, 'workers', 0),
+        concurrency: opts.concurrency,
+        workers: opts.workers,
         renew: !opts.enrollOnly,
         ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
         signal: controller.signal,
