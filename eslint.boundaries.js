@@ -29,7 +29,10 @@ export const MAY_IMPORT = {
 };
 
 /** Node modules that do I/O, which the domain folders never import (it takes an injected clock, too). */
-const IO_MODULES = ['fs', 'fs/promises', 'http', 'https', 'http2', 'tls', 'dgram', 'dns', 'child_process', 'worker_threads', 'cluster'].flatMap((name) => [name, `node:${name}`]);
+const IO_MODULES = ['fs', 'fs/promises', 'http', 'https', 'http2', 'tls', 'dgram', 'dns', 'child_process', 'worker_threads', 'cluster'].flatMap((name) => [
+  name,
+  `node:${name}`,
+]);
 const IO_PACKAGES = ['better-sqlite3', 'pg', 'kysely', 'fastify', 'mqtt', '@nats-io/*', 'pino'];
 
 export function boundaryConfig(boundaries) {

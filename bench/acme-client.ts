@@ -262,7 +262,8 @@ export class AcmeWorker {
     lap('newOrder');
     const { body: authz } = await this.postJson<AuthorizationView>(created.body.authorizations[0] as string, undefined);
     const challenge = authz.challenges.find((c) => c.type === 'http-01');
-    if (authz.status !== 'pending' || !challenge) throw new Error(`authorization for ${name} is ${authz.status} with challenges ${authz.challenges.map((c) => c.type).join(', ')}`);
+    if (authz.status !== 'pending' || !challenge)
+      throw new Error(`authorization for ${name} is ${authz.status} with challenges ${authz.challenges.map((c) => c.type).join(', ')}`);
     lap('authorization');
     await this.post(challenge.url, {});
     lap('challenge');
@@ -276,7 +277,8 @@ export class AcmeWorker {
     if (valid.status !== 'valid' || !valid.certificate) throw new Error(`finalized order for ${name} is ${valid.status}: ${JSON.stringify(valid.error)}`);
     lap('untilValid');
     const chain = await this.post(valid.certificate, undefined);
-    if (!/^application\/pem-certificate-chain/.test(String(chain.headers['content-type']))) throw new Error(`the certificate of ${name} came as ${chain.headers['content-type']}`);
+    if (!/^application\/pem-certificate-chain/.test(String(chain.headers['content-type'])))
+      throw new Error(`the certificate of ${name} came as ${chain.headers['content-type']}`);
     lap('download');
     this.stats.issuances++;
     return chain.body.toString('ascii');

@@ -137,7 +137,9 @@ export interface HearthOptions {
 
 const CERTIFICATE_PAGE = 500;
 /** acme.rateLimits.* as env overrides (a Hearth without rate limits ignores them). */
-const RATE_LIMITS = ['NEW_ACCOUNTS_PER_IP', 'NEW_ORDERS_PER_ACCOUNT', 'NEW_ORDERS_PER_IP', 'FAILED_VALIDATIONS_PER_ACCOUNT', 'FAILED_VALIDATIONS_PER_IP'].map((name) => `HEARTH_ACME_RATE_LIMITS_${name}`);
+const RATE_LIMITS = ['NEW_ACCOUNTS_PER_IP', 'NEW_ORDERS_PER_ACCOUNT', 'NEW_ORDERS_PER_IP', 'FAILED_VALIDATIONS_PER_ACCOUNT', 'FAILED_VALIDATIONS_PER_IP'].map(
+  (name) => `HEARTH_ACME_RATE_LIMITS_${name}`,
+);
 
 export async function startHearth(cleanup: Cleanup, options: HearthOptions = {}): Promise<HearthServer> {
   const schema = options.postgresUrl ? `bench_acme_${process.pid}_${Date.now()}` : undefined;
@@ -198,7 +200,8 @@ export async function startHearth(cleanup: Cleanup, options: HearthOptions = {})
     async checkpointSize() {
       const answer = await probe.send('GET', `${server.apiUrl}/log/checkpoint`);
       const size = Number(answer.body.toString('utf8').split('\n')[1]);
-      if (answer.status !== 200 || !Number.isSafeInteger(size)) throw new Error(`GET /log/checkpoint: ${answer.status} ${answer.body.toString('utf8').slice(0, 200)}`);
+      if (answer.status !== 200 || !Number.isSafeInteger(size))
+        throw new Error(`GET /log/checkpoint: ${answer.status} ${answer.body.toString('utf8').slice(0, 200)}`);
       return size;
     },
     async stop() {
@@ -233,7 +236,7 @@ async function pebbleTlsFiles(dir: string): Promise<{ caPem: string; certFile: s
   const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(Date.now() + 24 * 3600_000);
-  const caKeys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']));
+  const caKeys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: '01',
     name: 'CN=Hearth bench minica (stand-in for pebble.minica.pem)',
@@ -243,7 +246,7 @@ async function pebbleTlsFiles(dir: string): Promise<{ caPem: string; certFile: s
     signingAlgorithm: algorithm,
     extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)],
   });
-  const leafKeys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']));
+  const leafKeys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
   const leaf = await x509.X509CertificateGenerator.create({
     serialNumber: '02',
     subject: 'CN=localhost',
@@ -331,7 +334,8 @@ export async function startPebble(cleanup: Cleanup, binary: string): Promise<Acm
     const deadline = performance.now() + PEBBLE_START_MS;
     for (;;) {
       if (exited) throw new Error(`pebble exited at start:\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
-      if (performance.now() > deadline) throw new Error(`pebble did not answer ${directoryUrl} in ${PEBBLE_START_MS} ms:\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
+      if (performance.now() > deadline)
+        throw new Error(`pebble did not answer ${directoryUrl} in ${PEBBLE_START_MS} ms:\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
       const answer = await probe.send('GET', directoryUrl).catch(() => undefined);
       if (answer?.status === 200) break;
       await new Promise((resolve) => setTimeout(resolve, 100));

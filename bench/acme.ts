@@ -28,7 +28,17 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { AcmeWorker, fetchDirectory, HttpsTarget, RunStats, STEPS } from './acme-client.js';
-import { Cleanup, PEBBLE_ENV, pebbleAvailable, pebbleVersion, processCpuSeconds, startHearth, startPebble, type AcmeServer, type HearthServer } from './acme-servers.js';
+import {
+  Cleanup,
+  PEBBLE_ENV,
+  pebbleAvailable,
+  pebbleVersion,
+  processCpuSeconds,
+  startHearth,
+  startPebble,
+  type AcmeServer,
+  type HearthServer,
+} from './acme-servers.js';
 import { median } from './openssl-speed.js';
 
 const { values } = parseArgs({
@@ -54,13 +64,25 @@ const pebbleWarmup = Number(values['pebble-warmup'] ?? Math.round(warmup / 4));
 const runs = Number(values.runs);
 const concurrency = Number(values.concurrency);
 const pollMs = Number(values['poll-ms']);
-for (const [name, value] of Object.entries({ count, warmup, 'pebble-count': pebbleCount, 'pebble-warmup': pebbleWarmup, runs, concurrency, 'poll-ms': pollMs })) {
+for (const [name, value] of Object.entries({
+  count,
+  warmup,
+  'pebble-count': pebbleCount,
+  'pebble-warmup': pebbleWarmup,
+  runs,
+  concurrency,
+  'poll-ms': pollMs,
+})) {
   const least = name === 'warmup' || name === 'pebble-warmup' || name === 'poll-ms' ? 0 : 1;
   if (!Number.isInteger(value) || value < least) throw new Error(`--${name} must be a whole number of at least ${least}`);
 }
 if (concurrency > 1024) throw new Error('--concurrency must be at most 1024');
-const databases = (values.databases ?? '').split(',').map((d) => d.trim()).filter(Boolean);
-for (const d of databases) if (d !== 'sqlite' && d !== 'postgres') throw new Error(`--databases: unknown database ${JSON.stringify(d)}; use sqlite and/or postgres`);
+const databases = (values.databases ?? '')
+  .split(',')
+  .map((d) => d.trim())
+  .filter(Boolean);
+for (const d of databases)
+  if (d !== 'sqlite' && d !== 'postgres') throw new Error(`--databases: unknown database ${JSON.stringify(d)}; use sqlite and/or postgres`);
 const postgresUrl = process.env.HEARTH_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const profileDir = values.profile === undefined ? undefined : resolve(values.profile);
 if (profileDir) {
@@ -89,7 +111,8 @@ function checkChain(pem: string, name: string, spki: Uint8Array): void {
   const leaf = new X509Certificate(certificates[0] as string);
   const issuer = new X509Certificate(certificates[1] as string);
   if (!(leaf.subjectAltName ?? '').split(', ').includes(`DNS:${name}`)) throw new Error(`the certificate for ${name} names ${leaf.subjectAltName}`);
-  if (!Buffer.from(leaf.publicKey.export({ type: 'spki', format: 'der' })).equals(spki)) throw new Error(`the certificate for ${name} has another key than its CSR`);
+  if (!Buffer.from(leaf.publicKey.export({ type: 'spki', format: 'der' })).equals(spki))
+    throw new Error(`the certificate for ${name} has another key than its CSR`);
   if (!leaf.verify(issuer.publicKey)) throw new Error(`the certificate for ${name} is not signed by the next certificate of its chain`);
 }
 
@@ -166,11 +189,17 @@ async function measure(server: AcmeServer, timed: number, untimed: number, run: 
 
     if (hearth) {
       const issuedAfter = await hearth.issuedCertificates();
-      if (issuedAfter - (issuedBefore as number) !== timed) throw new Error(`the store holds ${issuedAfter - (issuedBefore as number)} more issued certificates after ${timed} issuances`);
+      if (issuedAfter - (issuedBefore as number) !== timed)
+        throw new Error(`the store holds ${issuedAfter - (issuedBefore as number)} more issued certificates after ${timed} issuances`);
       // Checkpoints are signed at most once a second; the last one may still be coming.
       const expected = (logAtStart as number) + untimed + timed;
-      const logged = await waitFor(() => hearth.checkpointSize(), (size) => size >= expected, 10_000);
-      if (logged !== expected) throw new Error(`the log checkpoint is at ${logged}, expected ${expected} (${logAtStart} at start + ${untimed + timed} issuances)`);
+      const logged = await waitFor(
+        () => hearth.checkpointSize(),
+        (size) => size >= expected,
+        10_000,
+      );
+      if (logged !== expected)
+        throw new Error(`the log checkpoint is at ${logged}, expected ${expected} (${logAtStart} at start + ${untimed + timed} issuances)`);
     }
     const stats = new RunStats();
     for (const w of workers) {
@@ -218,7 +247,13 @@ async function postgresReachable(): Promise<string | undefined> {
 
 const cleanup = new Cleanup();
 const rows: Row[] = [];
-const hearthRow = (database: string): Row => ({ name: `Hearth, ${database === 'postgres' ? 'PostgreSQL' : 'SQLite (default install)'}, acme.alwaysValid`, timed: count, untimed: warmup, results: [], stalls: [] });
+const hearthRow = (database: string): Row => ({
+  name: `Hearth, ${database === 'postgres' ? 'PostgreSQL' : 'SQLite (default install)'}, acme.alwaysValid`,
+  timed: count,
+  untimed: warmup,
+  results: [],
+  stalls: [],
+});
 const targets: { row: Row; start: () => Promise<AcmeServer> }[] = [];
 for (const database of databases) {
   const row = hearthRow(database);
@@ -230,9 +265,18 @@ for (const database of databases) {
       continue;
     }
   }
-  targets.push({ row, start: () => startHearth(cleanup, { ...(database === 'postgres' ? { postgresUrl } : {}), ...(serverNodeOptions ? { serverNodeOptions } : {}) }) });
+  targets.push({
+    row,
+    start: () => startHearth(cleanup, { ...(database === 'postgres' ? { postgresUrl } : {}), ...(serverNodeOptions ? { serverNodeOptions } : {}) }),
+  });
 }
-const pebbleRow: Row = { name: `Pebble ${pebbleVersion(pebbleBinary)}, PEBBLE_VA_ALWAYS_VALID=1, in memory`, timed: pebbleCount, untimed: pebbleWarmup, results: [], stalls: [] };
+const pebbleRow: Row = {
+  name: `Pebble ${pebbleVersion(pebbleBinary)}, PEBBLE_VA_ALWAYS_VALID=1, in memory`,
+  timed: pebbleCount,
+  untimed: pebbleWarmup,
+  results: [],
+  stalls: [],
+};
 if (!values['skip-pebble']) {
   rows.push(pebbleRow);
   if (pebbleAvailable(pebbleBinary)) targets.push({ row: pebbleRow, start: () => startPebble(cleanup, pebbleBinary) });
@@ -279,21 +323,34 @@ function report(): void {
   console.log('| --- | ---: | --- | --- |');
   for (const row of rows) {
     if (row.skipped) console.log(`| ${row.name} | skipped: ${row.skipped} | | |`);
-    else console.log(`| ${row.name} | ${fmt(median(row.results.map((r) => r.rate)))} | ${row.results.map((r) => fmt(r.rate)).join(' / ')} | ${fmt(row.timed)} after ${fmt(row.untimed)} untimed |`);
+    else
+      console.log(
+        `| ${row.name} | ${fmt(median(row.results.map((r) => r.rate)))} | ${row.results.map((r) => fmt(r.rate)).join(' / ')} | ${fmt(row.timed)} after ${fmt(row.untimed)} untimed |`,
+      );
   }
   const hearthSqlite = rows.find((r) => r.name.includes('SQLite') && !r.skipped);
   const pebble = rows.find((r) => r === pebbleRow && !r.skipped && r.results.length > 0);
   if (hearthSqlite && pebble) {
-    console.log(`\nratio Hearth (SQLite) / Pebble: ${(median(hearthSqlite.results.map((r) => r.rate)) / median(pebble.results.map((r) => r.rate))).toFixed(1)}×`);
+    console.log(
+      `\nratio Hearth (SQLite) / Pebble: ${(median(hearthSqlite.results.map((r) => r.rate)) / median(pebble.results.map((r) => r.rate))).toFixed(1)}×`,
+    );
   }
-  console.log(`Pebble gets ${pebbleCount === Math.round(count / 4) ? 'a quarter of the' : 'its own'} count (--pebble-count ${pebbleCount}, warm-up ${pebbleWarmup}), in memory as Pebble always is; its environment: ${Object.entries(PEBBLE_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}.`);
+  console.log(
+    `Pebble gets ${pebbleCount === Math.round(count / 4) ? 'a quarter of the' : 'its own'} count (--pebble-count ${pebbleCount}, warm-up ${pebbleWarmup}), in memory as Pebble always is; its environment: ${Object.entries(
+      PEBBLE_ENV,
+    )
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}.`,
+  );
   if (pebbleRow.stalls.length > 0) {
     console.log(
       `Pebble deadlocked in ${pebbleRow.stalls.length} tries (${pebbleRow.stalls.join('; ')}); each was abandoned and the run restarted on a fresh Pebble, so the figures are of runs that completed. Its goroutine dump shows the in-memory store's lock and an authorization's lock taken in opposite orders by concurrent requests.`,
     );
   }
   if (rows.some((r) => r.name.startsWith('Hearth') && r.results.length > 0)) {
-    console.log('Every Hearth run: the store (GET /api/v1/certificates?state=issued) grew by exactly the timed count, and the signed log checkpoint (GET /log/checkpoint) by every issuance of the run (warm-up included).');
+    console.log(
+      'Every Hearth run: the store (GET /api/v1/certificates?state=issued) grew by exactly the timed count, and the signed log checkpoint (GET /log/checkpoint) by every issuance of the run (warm-up included).',
+    );
   }
 
   console.log('\nper issuance, over all runs:\n');

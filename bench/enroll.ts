@@ -49,7 +49,12 @@ const count = Number(values.count);
 const runs = Number(values.runs);
 const concurrency = Number(values.concurrency);
 const workers = Number(values.workers);
-for (const [name, value, least] of [['count', count, 1], ['runs', runs, 1], ['concurrency', concurrency, 1], ['workers', workers, 0]] as const) {
+for (const [name, value, least] of [
+  ['count', count, 1],
+  ['runs', runs, 1],
+  ['concurrency', concurrency, 1],
+  ['workers', workers, 0],
+] as const) {
   if (!Number.isInteger(value) || value < least) throw new Error(`--${name} must be a whole number of at least ${least}`);
 }
 const FACTORY_PASSPHRASE = 'bench factory passphrase';
@@ -116,7 +121,23 @@ async function plainAcme(server: AcmeServer, total: number, label: string): Prom
 
 async function enrollRun(hearth: HearthServer, batchDir: string, factoryDir: string): Promise<Measured> {
   const env = { ...hearth.installation.env, HEARTH_URL: hearth.apiUrl, HEARTH_FACTORY_PASSPHRASE: FACTORY_PASSPHRASE };
-  must(runCli(['manufacturer', 'add', 'Bench', '--dir', hearth.installation.dir, '--root', join(factoryDir, 'root.pem'), '--manifest-key', join(factoryDir, 'manifest-key.pub')], env), 'manufacturer add');
+  must(
+    runCli(
+      [
+        'manufacturer',
+        'add',
+        'Bench',
+        '--dir',
+        hearth.installation.dir,
+        '--root',
+        join(factoryDir, 'root.pem'),
+        '--manifest-key',
+        join(factoryDir, 'manifest-key.pub'),
+      ],
+      env,
+    ),
+    'manufacturer add',
+  );
   must(runCli(['enroll', 'import', batchDir, '--dir', hearth.installation.dir], env), 'enroll import');
   const logAtStart = await hearth.checkpointSize();
   const devices = readBatchDevices(batchDir).devices;
@@ -156,7 +177,11 @@ cleanup.dir(work);
 const factoryDir = join(work, 'factory');
 const batchDir = join(work, 'batch');
 const cliEnv = { ...process.env, HEARTH_FACTORY_PASSPHRASE: FACTORY_PASSPHRASE };
-console.log(`Hearth enrollment benchmark: ${count} devices per run, ${runs} runs, ${concurrency} in flight, simulator on ${workers === 0 ? 'the main thread' : `${workers} worker threads`}; ${availableParallelism()} cores, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(
+  `Hearth enrollment benchmark: ${count} devices per run, ${runs} runs, ${concurrency} in flight, simulator on ${workers === 0 ? 'the main thread' : `${workers} worker threads`}; ${availableParallelism()} cores, load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 console.log(`making the factory batch (${count} factory keys, certificates and scrypt-hashed setup codes)...`);
 must(runCli(['factory', 'init', '--manufacturer', 'Bench', '--country', 'US', '--out', factoryDir], cliEnv), 'factory init');
 must(runCli(['factory', 'batch', '--dir', factoryDir, '--model', 'sensor1', '--count', String(count), '--out', batchDir], cliEnv), 'factory batch');
@@ -190,7 +215,9 @@ for (let run = 1; run <= runs; run++) {
     }
   }
   if (process.stderr.isTTY) process.stderr.write('\r'.padEnd(41) + '\r');
-  console.log(`run ${run}: enroll ${rows.enroll?.at(-1)?.rate.toFixed(1)}/s, Hearth ACME ${rows.hearthAcme?.at(-1)?.rate.toFixed(1)}/s${withPebble ? `, Pebble ACME ${rows.pebbleAcme?.at(-1)?.rate.toFixed(1)}/s` : ''}`);
+  console.log(
+    `run ${run}: enroll ${rows.enroll?.at(-1)?.rate.toFixed(1)}/s, Hearth ACME ${rows.hearthAcme?.at(-1)?.rate.toFixed(1)}/s${withPebble ? `, Pebble ACME ${rows.pebbleAcme?.at(-1)?.rate.toFixed(1)}/s` : ''}`,
+  );
 }
 
 const p256 = opensslEcdsa('nistp256');
@@ -203,7 +230,19 @@ const row = (label: string, results: Measured[]) => {
     return values.length ? median(values) : undefined;
   };
   console.log(
-    `| ${label} | ${fmt(m((r) => r.rate))} | ${results.map((r) => r.rate.toFixed(1)).join(' / ')} | ${fmt(m((r) => r.p50), 0)} / ${fmt(m((r) => r.p99), 0)} ms | ${fmt(m((r) => r.serverMs), 2)} ms | ${fmt(m((r) => r.clientMs), 2)} ms |`,
+    `| ${label} | ${fmt(m((r) => r.rate))} | ${results.map((r) => r.rate.toFixed(1)).join(' / ')} | ${fmt(
+      m((r) => r.p50),
+      0,
+    )} / ${fmt(
+      m((r) => r.p99),
+      0,
+    )} ms | ${fmt(
+      m((r) => r.serverMs),
+      2,
+    )} ms | ${fmt(
+      m((r) => r.clientMs),
+      2,
+    )} ms |`,
   );
 };
 console.log('');
@@ -211,7 +250,11 @@ console.log('| what (per second, median of runs) | rate | runs | latency p50 / p
 console.log('| --- | ---: | --- | --- | ---: | ---: |');
 row(`cold zero-touch enrollment, Hearth on SQLite (${count} devices)`, rows.enroll ?? []);
 row(`plain ACME issuance with a new account, same Hearth (http-01 always valid)`, rows.hearthAcme ?? []);
-if (withPebble) row(`plain ACME issuance with a new account, Pebble ${pebbleVersion(values.pebble)} (always valid, ${Math.max(1, Math.round(count / 4))} per run)`, rows.pebbleAcme ?? []);
+if (withPebble)
+  row(
+    `plain ACME issuance with a new account, Pebble ${pebbleVersion(values.pebble)} (always valid, ${Math.max(1, Math.round(count / 4))} per run)`,
+    rows.pebbleAcme ?? [],
+  );
 for (const stall of pebbleStalls) console.log(`Pebble try abandoned and restarted: ${stall}`);
 console.log('');
 if (p256 && p384) {
@@ -220,6 +263,8 @@ if (p256 && p384) {
   // signs 7 JWS, the attestation and the CSR.
   const serverUs = (8 + 1) * (1e6 / p256.verify) + 1e6 / p384.verify + 1e6 / p256.sign;
   const clientUs = 9 * (1e6 / p256.sign);
-  console.log(`openssl speed (one core): P-256 ${p256.sign.toFixed(0)} signs/s, ${p256.verify.toFixed(0)} verifies/s; P-384 ${p384.verify.toFixed(0)} verifies/s`);
+  console.log(
+    `openssl speed (one core): P-256 ${p256.sign.toFixed(0)} signs/s, ${p256.verify.toFixed(0)} verifies/s; P-384 ${p384.verify.toFixed(0)} verifies/s`,
+  );
   console.log(`crypto floor of one enrollment: server ${(serverUs / 1000).toFixed(2)} ms, client ${(clientUs / 1000).toFixed(2)} ms of one core`);
 }

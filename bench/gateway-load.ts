@@ -419,7 +419,9 @@ async function subscribe(request: Subscribe): Promise<void> {
       }
     });
     socket.once('close', () => reject(new Error('the subscriber was disconnected')));
-    socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: request.topic, qos: request.qos }] }, { protocolVersion: version }));
+    socket.write(
+      mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: request.topic, qos: request.qos }] }, { protocolVersion: version }),
+    );
   });
 }
 

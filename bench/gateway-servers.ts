@@ -62,7 +62,14 @@ async function terminate(child: ChildProcess, graceMs = 10_000): Promise<void> {
 }
 
 /** Starts `command` with its output in `logFile`; resolves once `ready` matches the log. */
-async function startLogged(cleanup: Cleanup, command: string[], env: NodeJS.ProcessEnv, logFile: string, ready: RegExp, timeoutMs = 60_000): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+async function startLogged(
+  cleanup: Cleanup,
+  command: string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  ready: RegExp,
+  timeoutMs = 60_000,
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const log = openSync(logFile, 'w');
   const child = spawn('sh', ['-c', RAISE_NOFILE, ...command], { env, stdio: ['ignore', log, log] });
   closeSync(log);
@@ -114,7 +121,28 @@ export async function startHearthBed(cleanup: Cleanup, gatewayYaml: Record<strin
     const logFile = join(work, `gateway-${++starts}.log`);
     const started = await startLogged(
       cleanup,
-      [LAUNCHER, 'gateway', '--control-plane', controlPlane.apiUrl, '--dir', dir, '--root-ca', rootFile, '--name', 'localhost', '--mqtt-port', '0', '--metrics-port', '0', '--http01-port', String(http01Port), '--eab-kid', registration.eabKid, '--eab-hmac-key-file', hmacKeyFile],
+      [
+        LAUNCHER,
+        'gateway',
+        '--control-plane',
+        controlPlane.apiUrl,
+        '--dir',
+        dir,
+        '--root-ca',
+        rootFile,
+        '--name',
+        'localhost',
+        '--mqtt-port',
+        '0',
+        '--metrics-port',
+        '0',
+        '--http01-port',
+        String(http01Port),
+        '--eab-kid',
+        registration.eabKid,
+        '--eab-hmac-key-file',
+        hmacKeyFile,
+      ],
       // bin/hearth, as operators start it (it picks the allocator), on the Node.js running this.
       { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`, ...gatewayEnv },
       logFile,
@@ -122,7 +150,15 @@ export async function startHearthBed(cleanup: Cleanup, gatewayYaml: Record<strin
     );
     const running = started.child;
     child = running;
-    return { name: 'Hearth gateway', port: Number(started.match[1]), pid: running.pid as number, logFile, metricsUrl: started.match[2] as string, dir, stop: () => terminate(running) };
+    return {
+      name: 'Hearth gateway',
+      port: Number(started.match[1]),
+      pid: running.pid as number,
+      logFile,
+      metricsUrl: started.match[2] as string,
+      dir,
+      stop: () => terminate(running),
+    };
   };
   const devicesPem = readFileSync(join(installation.dir, 'ca/devices.pem'), 'utf8');
   const bed: HearthBed = {
@@ -138,7 +174,10 @@ export async function startHearthBed(cleanup: Cleanup, gatewayYaml: Record<strin
     devicesPem,
     async issueDevice(deviceId) {
       const request = await createKeyAndRequest({ uris: [deviceId] });
-      const view = await controlPlane.client.call<{ serial: string; certificate: string }>('POST', '/api/v1/certificates', { csr: request.csrPem, profile: 'device' });
+      const view = await controlPlane.client.call<{ serial: string; certificate: string }>('POST', '/api/v1/certificates', {
+        csr: request.csrPem,
+        profile: 'device',
+      });
       // The device presents its certificate and the devices CA, as devices do.
       return { deviceId, serial: view.serial, keyPem: request.privateKeyPem, certPem: view.certificate + devicesPem };
     },
@@ -165,7 +204,14 @@ export function mosquittoVersion(binary: string): string {
  * persistence. Everything else is Mosquitto's default (log types, limits, inflight and queue);
  * `extraConfig` lines are appended, `env` added to its environment.
  */
-export async function startMosquitto(cleanup: Cleanup, binary: string, gatewayDir: string, bed: HearthBed, extraConfig: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Broker> {
+export async function startMosquitto(
+  cleanup: Cleanup,
+  binary: string,
+  gatewayDir: string,
+  bed: HearthBed,
+  extraConfig: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<Broker> {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-mosquitto-'));
   cleanup.dir(dir);
   const certfile = join(dir, 'server.pem');

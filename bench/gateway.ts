@@ -59,7 +59,18 @@ import { percentile } from '../src/device/fleet-simulator.js';
 import { Cleanup, processCpuSeconds } from './acme-servers.js';
 import type { HandshakeResult, HoldResult, LoadDevice, LoadTarget } from './gateway-load.js';
 import { installedTcmalloc } from '../test/support/commands.js';
-import { hardNofileLimit, LoadWorker, mosquittoVersion, processAllocator, processRssBytes, startHearthBed, startMosquitto, startNodeTlsFloor, type Broker, type HearthBed } from './gateway-servers.js';
+import {
+  hardNofileLimit,
+  LoadWorker,
+  mosquittoVersion,
+  processAllocator,
+  processRssBytes,
+  startHearthBed,
+  startMosquitto,
+  startNodeTlsFloor,
+  type Broker,
+  type HearthBed,
+} from './gateway-servers.js';
 import { median } from './openssl-speed.js';
 
 const { values } = parseArgs({
@@ -119,7 +130,10 @@ for (const [name, value, least] of [
 ] as const) {
   if (!Number.isInteger(value) || value < least) throw new Error(`--${name} must be a whole number of at least ${least}`);
 }
-for (const [name, value] of [['duration', durationSeconds], ['seconds', windowSeconds]] as const) {
+for (const [name, value] of [
+  ['duration', durationSeconds],
+  ['seconds', windowSeconds],
+] as const) {
   if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number of seconds`);
 }
 
@@ -147,7 +161,9 @@ console.log(
     .join(' ')}, open-files hard limit ${nofile}`,
 );
 if (connections < requestedConnections) {
-  console.log(`note: --connections ${requestedConnections} is more than a broker process may have open files (hard limit ${nofile}, not raisable here); holding at most ${connections}`);
+  console.log(
+    `note: --connections ${requestedConnections} is more than a broker process may have open files (hard limit ${nofile}, not raisable here); holding at most ${connections}`,
+  );
 }
 
 // Every server in the run gets the allocator the gateway gets: bin/hearth preloads tcmalloc when
@@ -169,15 +185,22 @@ const bed: HearthBed = await startHearthBed(
     acl: { models: { 'bench-sub': { subscribe: ['hearth/+/state/#'], publish: [] } } },
   },
   // Node 20 refuses --cpu-prof in NODE_OPTIONS: acme-profile.ts profiles the main thread instead.
-  { ...gatewayAllocatorEnv, ...(profileDir ? { NODE_OPTIONS: `--import ${new URL('./acme-profile.js', import.meta.url).href}`, HEARTH_BENCH_PROFILE_DIR: profileDir } : {}) },
+  {
+    ...gatewayAllocatorEnv,
+    ...(profileDir ? { NODE_OPTIONS: `--import ${new URL('./acme-profile.js', import.meta.url).href}`, HEARTH_BENCH_PROFILE_DIR: profileDir } : {}),
+  },
 );
 let hearth: Broker = bed.gateway;
 const launchMosquitto = () => startMosquitto(cleanup, mosquittoBinary, bed.gateway.dir, bed, [], preloadEnv);
 let mosquitto: Broker = await launchMosquitto();
 let brokers = [hearth, mosquitto];
-console.log(`allocators: ${hearth.name} ${processAllocator(hearth.pid)}, ${mosquitto.name} ${processAllocator(mosquitto.pid)}${preloadEnv.LD_PRELOAD ? ` (LD_PRELOAD=${preloadEnv.LD_PRELOAD})` : ''}`);
+console.log(
+  `allocators: ${hearth.name} ${processAllocator(hearth.pid)}, ${mosquitto.name} ${processAllocator(mosquitto.pid)}${preloadEnv.LD_PRELOAD ? ` (LD_PRELOAD=${preloadEnv.LD_PRELOAD})` : ''}`,
+);
 
-console.log(`issuing device certificates through the API (${poolSize} for handshakes and idle connections, ${publisherCount} publishers, 1 subscriber, ${revokes} to revoke)...`);
+console.log(
+  `issuing device certificates through the API (${poolSize} for handshakes and idle connections, ${publisherCount} publishers, 1 subscriber, ${revokes} to revoke)...`,
+);
 async function issueAll(ids: string[]): Promise<(LoadDevice & { serial: string })[]> {
   const issued: (LoadDevice & { serial: string })[] = [];
   for (let i = 0; i < ids.length; i += 16) issued.push(...(await Promise.all(ids.slice(i, i + 16).map((id) => bed.issueDevice(id)))));
@@ -188,7 +211,11 @@ const pool = await issueAll(Array.from({ length: poolSize }, (_, i) => `urn:dev:
 const publisherDevices = await issueAll(Array.from({ length: publisherCount }, (_, i) => `urn:dev:ops:bench-pub-${serial4(i)}`));
 const [subscriberDevice] = await issueAll(['urn:dev:ops:bench-sub-0000']);
 const revokeDevices = await issueAll(Array.from({ length: revokes }, (_, i) => `urn:dev:ops:bench-revoked-${serial4(i)}`));
-const loadDevices: LoadDevice[] = [...pool, ...publisherDevices, subscriberDevice as LoadDevice].map(({ deviceId, keyPem, certPem }) => ({ deviceId, keyPem, certPem }));
+const loadDevices: LoadDevice[] = [...pool, ...publisherDevices, subscriberDevice as LoadDevice].map(({ deviceId, keyPem, certPem }) => ({
+  deviceId,
+  keyPem,
+  certPem,
+}));
 const publisherIndexes = publisherDevices.map((_, i) => poolSize + i);
 const subscriberIndex = poolSize + publisherCount;
 
@@ -226,7 +253,9 @@ async function handshakeRun(broker: Broker, seconds: number, label: string): Pro
   const perWorker = loaders.map((_, i) => Math.floor(concurrency / loaders.length) + (i < concurrency % loaders.length ? 1 : 0)).filter((n) => n > 0);
   const cpu0 = processCpuSeconds(broker.pid);
   const results = await Promise.all(
-    perWorker.map((n, i) => (loaders[i] as LoadWorker).call<HandshakeResult>({ op: 'handshakes', target: targetOf(broker), concurrency: n, durationMs: seconds * 1000, label })),
+    perWorker.map((n, i) =>
+      (loaders[i] as LoadWorker).call<HandshakeResult>({ op: 'handshakes', target: targetOf(broker), concurrency: n, durationMs: seconds * 1000, label }),
+    ),
   );
   const cpu1 = processCpuSeconds(broker.pid);
   const total = sum(results.map((r) => r.total));
@@ -246,7 +275,9 @@ async function handshakeRun(broker: Broker, seconds: number, label: string): Pro
 }
 
 const handshakes = new Map<string, HandshakeRun[]>(brokers.map((b) => [b.name, []]));
-console.log(`handshakes: ${concurrency} connect loops in ${handshakeWorkers} load processes, ${durationSeconds} s per run, ${runs} runs (after a ${warmupSeconds} s warm-up each)...`);
+console.log(
+  `handshakes: ${concurrency} connect loops in ${handshakeWorkers} load processes, ${durationSeconds} s per run, ${runs} runs (after a ${warmupSeconds} s warm-up each)...`,
+);
 for (const broker of brokers) await handshakeRun(broker, warmupSeconds, 'warmup');
 for (let run = 0; run < runs; run++) {
   for (const broker of inTurn(run)) {
@@ -280,13 +311,37 @@ async function throughputRun(broker: Broker, variant: Variant, label: string): P
   const paced = variant !== 'q1';
   const target = targetOf(broker);
   const creditSocket = join(work, `${label}.sock`);
-  await subscriberWorker.call({ op: 'subscribe', target, device: subscriberIndex, qos, topic: 'hearth/+/state/#', receiveMaximum: SUBSCRIBER_RECEIVE_MAXIMUM, label: `${label}-sub`, ...(paced ? { creditSocket } : {}) });
-  await publisherWorker.call({ op: 'publish-start', target, devices: publisherIndexes, qos, window: qos1Window, payloadBytes: PAYLOAD_BYTES, label: `${label}-pub`, ...(paced ? { creditSocket, paceWindow: qos === 0 ? qos0Window : paceWindow } : {}) });
+  await subscriberWorker.call({
+    op: 'subscribe',
+    target,
+    device: subscriberIndex,
+    qos,
+    topic: 'hearth/+/state/#',
+    receiveMaximum: SUBSCRIBER_RECEIVE_MAXIMUM,
+    label: `${label}-sub`,
+    ...(paced ? { creditSocket } : {}),
+  });
+  await publisherWorker.call({
+    op: 'publish-start',
+    target,
+    devices: publisherIndexes,
+    qos,
+    window: qos1Window,
+    payloadBytes: PAYLOAD_BYTES,
+    label: `${label}-pub`,
+    ...(paced ? { creditSocket, paceWindow: qos === 0 ? qos0Window : paceWindow } : {}),
+  });
   await sleep(warmupSeconds * 1000);
   const cpu0 = processCpuSeconds(broker.pid);
-  const [, published0] = await Promise.all([subscriberWorker.call({ op: 'window-start' }), publisherWorker.call<{ acked: number; sent: number }>({ op: 'publish-count' })]);
+  const [, published0] = await Promise.all([
+    subscriberWorker.call({ op: 'window-start' }),
+    publisherWorker.call<{ acked: number; sent: number }>({ op: 'publish-count' }),
+  ]);
   await sleep(windowSeconds * 1000);
-  const [window, published1] = await Promise.all([subscriberWorker.call<{ messages: number; seconds: number }>({ op: 'window-end' }), publisherWorker.call<{ acked: number; sent: number }>({ op: 'publish-count' })]);
+  const [window, published1] = await Promise.all([
+    subscriberWorker.call<{ messages: number; seconds: number }>({ op: 'window-end' }),
+    publisherWorker.call<{ acked: number; sent: number }>({ op: 'publish-count' }),
+  ]);
   const cpu1 = processCpuSeconds(broker.pid);
   const rssAfter = processRssBytes(broker.pid);
   const stopped = await publisherWorker.call<{ sent: number; acked: number; lost: number }>({ op: 'publish-stop' });
@@ -322,7 +377,9 @@ const VARIANTS: { variant: Variant; title: string }[] = [
   { variant: 'q1paced', title: `QoS 1 paced (${qos1Window} unacknowledged, at most ${paceWindow} per publisher not yet at the subscriber)` },
 ];
 const throughput = new Map<string, ThroughputRun[]>();
-console.log(`throughput: ${publisherCount} publishers, 1 subscriber (MQTT 5, Receive Maximum ${SUBSCRIBER_RECEIVE_MAXIMUM}), ${PAYLOAD_BYTES}-byte payloads, ${windowSeconds} s per run after ${warmupSeconds} s, ${runs} runs...`);
+console.log(
+  `throughput: ${publisherCount} publishers, 1 subscriber (MQTT 5, Receive Maximum ${SUBSCRIBER_RECEIVE_MAXIMUM}), ${PAYLOAD_BYTES}-byte payloads, ${windowSeconds} s per run after ${warmupSeconds} s, ${runs} runs...`,
+);
 for (const { variant, title } of VARIANTS) {
   for (let run = 0; run < runs; run++) {
     for (const broker of inTurn(run)) {
@@ -400,10 +457,14 @@ async function holdRun(broker: Broker): Promise<HoldRun> {
   let progress: NodeJS.Timeout | undefined;
   if (process.stderr.isTTY) {
     progress = setInterval(() => {
-      void Promise.all(loaders.map((w) => w.call<{ held: number }>({ op: 'status' }))).then((s) => process.stderr.write(`\r  ${broker.name}: ${sum(s.map((x) => x.held))} connections open`.padEnd(60)));
+      void Promise.all(loaders.map((w) => w.call<{ held: number }>({ op: 'status' }))).then((s) =>
+        process.stderr.write(`\r  ${broker.name}: ${sum(s.map((x) => x.held))} connections open`.padEnd(60)),
+      );
     }, 1000);
   }
-  const results = await Promise.all(shares.map((count, i) => (loaders[i] as LoadWorker).call<HoldResult>({ op: 'hold', target: targetOf(broker), count, concurrency: 64, label: `idle${i}` })));
+  const results = await Promise.all(
+    shares.map((count, i) => (loaders[i] as LoadWorker).call<HoldResult>({ op: 'hold', target: targetOf(broker), count, concurrency: 64, label: `idle${i}` })),
+  );
   const seconds = (performance.now() - started) / 1000;
   clearInterval(progress);
   if (process.stderr.isTTY) process.stderr.write('\r'.padEnd(61) + '\r');
@@ -457,11 +518,13 @@ for (const broker of brokers) {
   await sleep(500);
   const result = await handshakeRun(broker, durationSeconds, 'hs-after');
   handshakesAfterIdle.set(broker.name, result);
-  console.log(`  handshakes after the idle connections closed, ${broker.name}: ${result.rate.toFixed(0)}/s, server ${result.serverCpuMs?.toFixed(2) ?? 'n/a'} ms CPU each`);
+  console.log(
+    `  handshakes after the idle connections closed, ${broker.name}: ${result.rate.toFixed(0)}/s, server ${result.serverCpuMs?.toFixed(2) ?? 'n/a'} ms CPU each`,
+  );
 }
 
 // Node's floor: node:tls alone with the gateway's TLS settings, the same handshake loops and idle connections.
-console.log('node:tls alone with the gateway\'s TLS settings (what Node.js costs before any broker code)...');
+console.log("node:tls alone with the gateway's TLS settings (what Node.js costs before any broker code)...");
 let floor = await startNodeTlsFloor(cleanup, bed.gateway.dir, bed, preloadEnv);
 console.log(`  allocator: ${processAllocator(floor.pid)}`);
 await handshakeRun(floor, warmupSeconds, 'floor-warmup');
@@ -470,22 +533,36 @@ for (let run = 0; run < runs; run++) {
   await sleep(500);
   const result = await handshakeRun(floor, durationSeconds, `floor${run}`);
   floorHandshakes.push(result);
-  console.log(`  run ${run + 1} ${floor.name}: ${result.rate.toFixed(0)}/s, server ${result.serverCpuMs?.toFixed(2) ?? 'n/a'} ms CPU each${result.failed ? `, ${result.failed} failed ${JSON.stringify(result.errors)}` : ''}`);
+  console.log(
+    `  run ${run + 1} ${floor.name}: ${result.rate.toFixed(0)}/s, server ${result.serverCpuMs?.toFixed(2) ?? 'n/a'} ms CPU each${result.failed ? `, ${result.failed} failed ${JSON.stringify(result.errors)}` : ''}`,
+  );
 }
 await floor.stop();
 floor = await startNodeTlsFloor(cleanup, bed.gateway.dir, bed, preloadEnv);
 const floorHold = await holdRun(floor);
-console.log(`  ${floor.name}: ${floorHold.held} of ${floorHold.attempted} held, RSS ${((floorHold.rssBefore ?? 0) / 2 ** 20).toFixed(0)} → ${((floorHold.rssAfter ?? 0) / 2 ** 20).toFixed(0)} MiB${floorHold.failed ? `, ${floorHold.failed} failed ${JSON.stringify(floorHold.errors)}` : ''}`);
+console.log(
+  `  ${floor.name}: ${floorHold.held} of ${floorHold.attempted} held, RSS ${((floorHold.rssBefore ?? 0) / 2 ** 20).toFixed(0)} → ${((floorHold.rssAfter ?? 0) / 2 ** 20).toFixed(0)} MiB${floorHold.failed ? `, ${floorHold.failed} failed ${JSON.stringify(floorHold.errors)}` : ''}`,
+);
 // As for the brokers: what holding and closing that many connections leaves Node's handshakes costing.
 await sleep(500);
 const floorAfterIdle = await handshakeRun(floor, durationSeconds, 'floor-after');
-console.log(`  handshakes after the idle connections closed, ${floor.name}: ${floorAfterIdle.rate.toFixed(0)}/s, server ${floorAfterIdle.serverCpuMs?.toFixed(2) ?? 'n/a'} ms CPU each`);
+console.log(
+  `  handshakes after the idle connections closed, ${floor.name}: ${floorAfterIdle.rate.toFixed(0)}/s, server ${floorAfterIdle.serverCpuMs?.toFixed(2) ?? 'n/a'} ms CPU each`,
+);
 await floor.stop();
 
 // 4. Revoke to disconnect (Hearth only).
 function connectDevice(device: LoadDevice, port: number): Promise<TLSSocket> {
   return new Promise((resolvePromise, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', key: device.keyPem, cert: device.certPem, ca: bed.rootPem, minVersion: 'TLSv1.3' });
+    const socket = connect({
+      host: '127.0.0.1',
+      port,
+      servername: 'localhost',
+      key: device.keyPem,
+      cert: device.certPem,
+      ca: bed.rootPem,
+      minVersion: 'TLSv1.3',
+    });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`${device.deviceId}: no CONNACK in 10 s`));
@@ -494,7 +571,11 @@ function connectDevice(device: LoadDevice, port: number): Promise<TLSSocket> {
       clearTimeout(timer);
       reject(error);
     });
-    socket.once('secureConnect', () => socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `revoke-${device.deviceId}`, keepalive: 0 })));
+    socket.once('secureConnect', () =>
+      socket.write(
+        mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `revoke-${device.deviceId}`, keepalive: 0 }),
+      ),
+    );
     socket.once('data', (chunk: Buffer) => {
       clearTimeout(timer);
       if (chunk[0] !== 0x20 || chunk[3] !== 0) return reject(new Error(`${device.deviceId}: CONNACK refused`));
@@ -538,7 +619,8 @@ await mosquitto.stop();
 await bed.stop();
 
 // The table.
-const fmt = (v: number | undefined, digits = 0) => (v === undefined || !Number.isFinite(v) ? 'n/a' : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+const fmt = (v: number | undefined, digits = 0) =>
+  v === undefined || !Number.isFinite(v) ? 'n/a' : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const med = (items: (number | undefined)[]) => {
   const known = items.filter((v): v is number => v !== undefined && Number.isFinite(v));
   return known.length ? median(known) : undefined;
@@ -546,7 +628,8 @@ const med = (items: (number | undefined)[]) => {
 const ratio = (h: number | undefined, m: number | undefined) => (h === undefined || m === undefined || m === 0 ? undefined : h / m);
 const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'PASS' : 'MISS');
 const rows: string[][] = [];
-const row = (what: string, h: string, m: string, r: number | undefined, target: string, ok: boolean | undefined | null) => rows.push([what, h, m, r === undefined ? 'n/a' : `${r.toFixed(2)}×`, target, ok === null ? '' : verdict(ok)]);
+const row = (what: string, h: string, m: string, r: number | undefined, target: string, ok: boolean | undefined | null) =>
+  rows.push([what, h, m, r === undefined ? 'n/a' : `${r.toFixed(2)}×`, target, ok === null ? '' : verdict(ok)]);
 
 const hs = (b: Broker) => handshakes.get(b.name) ?? [];
 const hsRate = (b: Broker) => med(hs(b).map((r) => r.rate));
@@ -556,30 +639,93 @@ const perCpuSecond = (b: Broker) => {
   return ms === undefined ? undefined : 1000 / ms;
 };
 const hsRatio = ratio(hsRate(hearth), hsRate(mosquitto));
-row(`TLS 1.3 mTLS handshake + CONNECT/CONNACK per second (${concurrency} loops, ${durationSeconds} s, median of ${runs})`, fmt(hsRate(hearth)), fmt(hsRate(mosquitto)), hsRatio, '≥ 1.0×', hsRatio === undefined ? undefined : hsRatio >= 1);
+row(
+  `TLS 1.3 mTLS handshake + CONNECT/CONNACK per second (${concurrency} loops, ${durationSeconds} s, median of ${runs})`,
+  fmt(hsRate(hearth)),
+  fmt(hsRate(mosquitto)),
+  hsRatio,
+  '≥ 1.0×',
+  hsRatio === undefined ? undefined : hsRatio >= 1,
+);
 const cpuRatio = ratio(perCpuSecond(hearth), perCpuSecond(mosquitto));
-row('handshakes per server CPU-second', fmt(perCpuSecond(hearth)), fmt(perCpuSecond(mosquitto)), cpuRatio, '(≥ 1.0×, per CPU)', cpuRatio === undefined ? undefined : cpuRatio >= 1);
+row(
+  'handshakes per server CPU-second',
+  fmt(perCpuSecond(hearth)),
+  fmt(perCpuSecond(mosquitto)),
+  cpuRatio,
+  '(≥ 1.0×, per CPU)',
+  cpuRatio === undefined ? undefined : cpuRatio >= 1,
+);
 row('server CPU per handshake', `${fmt(hsCpu(hearth), 2)} ms`, `${fmt(hsCpu(mosquitto), 2)} ms`, ratio(hsCpu(hearth), hsCpu(mosquitto)), '', null);
-row('load generator CPU per handshake', `${fmt(med(hs(hearth).map((r) => r.clientCpuMs)), 2)} ms`, `${fmt(med(hs(mosquitto).map((r) => r.clientCpuMs)), 2)} ms`, undefined, '', null);
+row(
+  'load generator CPU per handshake',
+  `${fmt(med(hs(hearth).map((r) => r.clientCpuMs)), 2)} ms`,
+  `${fmt(med(hs(mosquitto).map((r) => r.clientCpuMs)), 2)} ms`,
+  undefined,
+  '',
+  null,
+);
 const afterIdle = (b: Broker) => handshakesAfterIdle.get(b.name)?.serverCpuMs;
-row(`server CPU per handshake after ${connections} idle connections opened and closed (1 run)`, `${fmt(afterIdle(hearth), 2)} ms`, `${fmt(afterIdle(mosquitto), 2)} ms`, ratio(afterIdle(hearth), afterIdle(mosquitto)), '', null);
-row('handshake + CONNACK latency p50 / p99', `${fmt(med(hs(hearth).map((r) => r.p50)))} / ${fmt(med(hs(hearth).map((r) => r.p99)))} ms`, `${fmt(med(hs(mosquitto).map((r) => r.p50)))} / ${fmt(med(hs(mosquitto).map((r) => r.p99)))} ms`, undefined, '', null);
+row(
+  `server CPU per handshake after ${connections} idle connections opened and closed (1 run)`,
+  `${fmt(afterIdle(hearth), 2)} ms`,
+  `${fmt(afterIdle(mosquitto), 2)} ms`,
+  ratio(afterIdle(hearth), afterIdle(mosquitto)),
+  '',
+  null,
+);
+row(
+  'handshake + CONNACK latency p50 / p99',
+  `${fmt(med(hs(hearth).map((r) => r.p50)))} / ${fmt(med(hs(hearth).map((r) => r.p99)))} ms`,
+  `${fmt(med(hs(mosquitto).map((r) => r.p50)))} / ${fmt(med(hs(mosquitto).map((r) => r.p99)))} ms`,
+  undefined,
+  '',
+  null,
+);
 const hh = holds.get(hearth.name);
 const hm = holds.get(mosquitto.name);
 row(`idle connections held (of ${connections} opened)`, fmt(hh?.held), fmt(hm?.held), ratio(hh?.held, hm?.held), '', null);
 const memRatio = ratio(hh?.perConnection, hm?.perConnection);
-row('server RSS growth per idle connection', `${fmt((hh?.perConnection ?? NaN) / 1024, 1)} KiB`, `${fmt((hm?.perConnection ?? NaN) / 1024, 1)} KiB`, memRatio, '≤ 2.0×', memRatio === undefined ? undefined : memRatio <= 2);
+row(
+  'server RSS growth per idle connection',
+  `${fmt((hh?.perConnection ?? NaN) / 1024, 1)} KiB`,
+  `${fmt((hm?.perConnection ?? NaN) / 1024, 1)} KiB`,
+  memRatio,
+  '≤ 2.0×',
+  memRatio === undefined ? undefined : memRatio <= 2,
+);
 const tp = (b: Broker, variant: Variant) => throughput.get(`${b.name}/${variant}`) ?? [];
 for (const { variant, title } of VARIANTS) {
   const h = med(tp(hearth, variant).map((r) => r.delivered));
   const m = med(tp(mosquitto, variant).map((r) => r.delivered));
   const r = ratio(h, m);
-  row(`${title}: messages/s received by the subscriber (${publisherCount} publishers, median of ${runs})`, fmt(h), fmt(m), r, variant === 'q1' ? '≥ 0.5×' : '', variant === 'q1' ? (r === undefined ? undefined : r >= 0.5) : null);
+  row(
+    `${title}: messages/s received by the subscriber (${publisherCount} publishers, median of ${runs})`,
+    fmt(h),
+    fmt(m),
+    r,
+    variant === 'q1' ? '≥ 0.5×' : '',
+    variant === 'q1' ? (r === undefined ? undefined : r >= 0.5) : null,
+  );
   if (variant === 'q1') {
-    row('QoS 1: messages/s PUBACKed to the publishers', fmt(med(tp(hearth, variant).map((x) => x.accepted))), fmt(med(tp(mosquitto, variant).map((x) => x.accepted))), undefined, '', null);
+    row(
+      'QoS 1: messages/s PUBACKed to the publishers',
+      fmt(med(tp(hearth, variant).map((x) => x.accepted))),
+      fmt(med(tp(mosquitto, variant).map((x) => x.accepted))),
+      undefined,
+      '',
+      null,
+    );
   }
   const cpu = (b: Broker) => med(tp(b, variant).map((x) => x.serverCpuUs));
-  row(`${title.replace(/ \(.*/, '')}: server CPU per delivered message`, `${fmt(cpu(hearth), 1)} µs`, `${fmt(cpu(mosquitto), 1)} µs`, ratio(cpu(hearth), cpu(mosquitto)), '', null);
+  row(
+    `${title.replace(/ \(.*/, '')}: server CPU per delivered message`,
+    `${fmt(cpu(hearth), 1)} µs`,
+    `${fmt(cpu(mosquitto), 1)} µs`,
+    ratio(cpu(hearth), cpu(mosquitto)),
+    '',
+    null,
+  );
 }
 const p50 = revokeLatencies.length ? percentile(revokeLatencies, 50) : undefined;
 const p99 = revokeTimeouts > 0 ? Number.POSITIVE_INFINITY : revokeLatencies.length ? percentile(revokeLatencies, 99) : undefined;
@@ -599,13 +745,20 @@ for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 console.log('');
 const floorRate = med(floorHandshakes.map((r) => r.rate));
 const floorCpu = med(floorHandshakes.map((r) => r.serverCpuMs));
-console.log('Where the Node.js runtime itself stands, measured in this run (node:tls with the gateway\'s TLS settings, a CONNACK per CONNECT, no broker):');
+console.log("Where the Node.js runtime itself stands, measured in this run (node:tls with the gateway's TLS settings, a CONNACK per CONNECT, no broker):");
 console.log('');
 console.log(`| what | node:tls alone | Hearth gateway | ${mosquittoName} | node:tls / Mosquitto |`);
 console.log('| --- | ---: | ---: | ---: | ---: |');
-const floorRow = (what: string, f: string, h: string, m: string, r: number | undefined) => console.log(`| ${what} | ${f} | ${h} | ${m} | ${r === undefined ? 'n/a' : `${r.toFixed(2)}×`} |`);
+const floorRow = (what: string, f: string, h: string, m: string, r: number | undefined) =>
+  console.log(`| ${what} | ${f} | ${h} | ${m} | ${r === undefined ? 'n/a' : `${r.toFixed(2)}×`} |`);
 floorRow(`handshakes per second (median of ${runs})`, fmt(floorRate), fmt(hsRate(hearth)), fmt(hsRate(mosquitto)), ratio(floorRate, hsRate(mosquitto)));
-floorRow('server CPU per handshake', `${fmt(floorCpu, 2)} ms`, `${fmt(hsCpu(hearth), 2)} ms`, `${fmt(hsCpu(mosquitto), 2)} ms`, ratio(floorCpu, hsCpu(mosquitto)));
+floorRow(
+  'server CPU per handshake',
+  `${fmt(floorCpu, 2)} ms`,
+  `${fmt(hsCpu(hearth), 2)} ms`,
+  `${fmt(hsCpu(mosquitto), 2)} ms`,
+  ratio(floorCpu, hsCpu(mosquitto)),
+);
 floorRow(
   `server CPU per handshake after ${connections} idle connections opened and closed (1 run)`,
   `${fmt(floorAfterIdle.serverCpuMs, 2)} ms`,
@@ -621,9 +774,13 @@ floorRow(
   ratio(floorHold.perConnection, hm?.perConnection),
 );
 console.log('');
-console.log(`revocation API call p50 / p99: ${fmt(percentile(apiLatencies, 50))} / ${fmt(percentile(apiLatencies, 99))} ms (inside the revoke-to-disconnect time)${revokeTimeouts ? `; ${revokeTimeouts} devices not disconnected within ${REVOKE_WAIT_MS} ms` : ''}`);
+console.log(
+  `revocation API call p50 / p99: ${fmt(percentile(apiLatencies, 50))} / ${fmt(percentile(apiLatencies, 99))} ms (inside the revoke-to-disconnect time)${revokeTimeouts ? `; ${revokeTimeouts} devices not disconnected within ${REVOKE_WAIT_MS} ms` : ''}`,
+);
 const resumedByClients = sum(brokers.flatMap((b) => hs(b).map((r) => r.resumed)));
-console.log(`resumed handshakes: ${resumedByClients} seen by the load generator, ${resumedOnGateway ?? 'n/a'} counted by the gateway (must be 0: every handshake is full)`);
+console.log(
+  `resumed handshakes: ${resumedByClients} seen by the load generator, ${resumedOnGateway ?? 'n/a'} counted by the gateway (must be 0: every handshake is full)`,
+);
 for (const { variant, title } of VARIANTS) {
   for (const b of brokers) {
     const runsOf = tp(b, variant);
@@ -636,4 +793,8 @@ for (const { variant, title } of VARIANTS) {
   }
 }
 if (hearthCrashed) console.log(`the Hearth gateway process was gone before the end of the run; the end of its log:\n${gatewayLogTail}`);
-console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (the load generator shares the ${availableParallelism()} cores with the broker under test)`);
+console.log(
+  `load average at the end: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')} (the load generator shares the ${availableParallelism()} cores with the broker under test)`,
+);

@@ -52,7 +52,14 @@ export async function createHarness(storeUrl: (dir: string) => string, options: 
   const store = await openStore({ url: storeUrl(dir), ...(schema ? { schema } : {}) });
   const bus = new MemoryBus();
   const base = 'http://bench.invalid:8080';
-  const authority = new Authority(store, bus, cas, systemClock, { ocsp: `${base}/ocsp`, caIssuers: (c) => `${base}/ca/${c}.crt`, crl: (c) => `${base}/crl/${c}.crl` }, { draftWorkers });
+  const authority = new Authority(
+    store,
+    bus,
+    cas,
+    systemClock,
+    { ocsp: `${base}/ocsp`, caIssuers: (c) => `${base}/ca/${c}.crt`, crl: (c) => `${base}/crl/${c}.crl` },
+    { draftWorkers },
+  );
   return {
     authority,
     store,

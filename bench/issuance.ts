@@ -17,7 +17,9 @@ import { median, opensslEcdsaP256SignsPerSecond } from './openssl-speed.js';
 
 const { values } = parseArgs({
   options: {
-    count: { type: 'string', default: '5000' }, concurrency: { type: 'string', default: '64' }, runs: { type: 'string', default: '3' },
+    count: { type: 'string', default: '5000' },
+    concurrency: { type: 'string', default: '64' },
+    runs: { type: 'string', default: '3' },
     'draft-workers': { type: 'string', default: String(availableParallelism()) },
     warmup: { type: 'string', default: '2000' },
   },
@@ -90,12 +92,16 @@ const sqlite = (dir: string) => `sqlite:${dir}/bench.db`;
 const results = [
   await backend(`SQLite (file, WAL), ${draftWorkers} draft workers`, () => createHarness(sqlite, { draftWorkers })),
   ...(draftWorkers > 0 ? [await backend('SQLite (file, WAL), drafting on the event loop', () => createHarness(sqlite, { draftWorkers: 0 }))] : []),
-  await backend(`PostgreSQL, ${draftWorkers} draft workers`, () => createHarness(() => postgresUrl, { schema: `bench_${process.pid}_${Date.now()}`, draftWorkers })),
+  await backend(`PostgreSQL, ${draftWorkers} draft workers`, () =>
+    createHarness(() => postgresUrl, { schema: `bench_${process.pid}_${Date.now()}`, draftWorkers }),
+  ),
 ];
 console.log('measuring openssl speed ecdsap256...');
 const opensslSigns = opensslEcdsaP256SignsPerSecond();
 
-console.log(`\nissuance: ${count} device certificates per run after ${warmup} untimed, ${concurrency} in flight, median of ${runs} runs, Node.js ${process.versions.node} (OpenSSL ${process.versions.openssl}), ${availableParallelism()} cores\n`);
+console.log(
+  `\nissuance: ${count} device certificates per run after ${warmup} untimed, ${concurrency} in flight, median of ${runs} runs, Node.js ${process.versions.node} (OpenSSL ${process.versions.openssl}), ${availableParallelism()} cores\n`,
+);
 console.log('| what | certificates/s (median) | runs |');
 console.log('| --- | ---: | --- |');
 for (const r of results) if (r) console.log(`| Hearth authority, ${r.name} | ${median(r.rates).toFixed(0)} | ${r.rates.map((x) => x.toFixed(0)).join(', ')} |`);

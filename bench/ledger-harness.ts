@@ -177,13 +177,23 @@ function hashLoop(count: number, inputBytes: (i: number) => number, hash: (i: nu
 
 /** leafHash over the given leaves: SHA-256 of 0x00 || leaf. */
 export function leafHashRate(leaves: readonly Uint8Array[], ms = 1000): HashRate {
-  return hashLoop(leaves.length, (i) => (leaves[i] as Uint8Array).length + 1, (i) => leafHash(leaves[i] as Uint8Array), ms);
+  return hashLoop(
+    leaves.length,
+    (i) => (leaves[i] as Uint8Array).length + 1,
+    (i) => leafHash(leaves[i] as Uint8Array),
+    ms,
+  );
 }
 
 /** nodeHash over pairs of 32-byte children: SHA-256 of 0x01 || left || right, 65 bytes. */
 export function nodeHashRate(ms = 1000): HashRate {
   const children = Array.from({ length: 1024 }, () => new Uint8Array(randomBytes(32)));
-  return hashLoop(children.length, () => 65, (i) => nodeHash(children[i] as Hash, children[(i + 1) % children.length] as Hash), ms);
+  return hashLoop(
+    children.length,
+    () => 65,
+    (i) => nodeHash(children[i] as Hash, children[(i + 1) % children.length] as Hash),
+    ms,
+  );
 }
 
 /** The value below which `fraction` of the samples fall (nearest rank). */

@@ -159,7 +159,8 @@ try {
   const leafHashes = await store.log.getLogNodes(indices.map((index) => ({ level: 0, index })));
   indices.forEach((index, i) => {
     const leaf = leafHashes.get(`0/${index}`);
-    if (!leaf || !verifyInclusion(leaf, index, size, inclusionProofs[i] as Hash[], root)) throw new Error(`the inclusion proof of leaf ${index} in ${size} does not verify`);
+    if (!leaf || !verifyInclusion(leaf, index, size, inclusionProofs[i] as Hash[], root))
+      throw new Error(`the inclusion proof of leaf ${index} in ${size} does not verify`);
   });
 
   for (let i = 0; i < PROOF_WARMUP; i++) await consistencyProof(store, 1 + randomIndex(size - 1), size);
@@ -172,7 +173,8 @@ try {
     consistencyMs.push(performance.now() - started);
   }
   for (const [i, from] of froms.entries()) {
-    if (!verifyConsistency(from, size, consistencyProofs[i] as Hash[], await logRoot(store, from), root)) throw new Error(`the consistency proof from ${from} to ${size} does not verify`);
+    if (!verifyConsistency(from, size, consistencyProofs[i] as Hash[], await logRoot(store, from), root))
+      throw new Error(`the consistency proof from ${from} to ${size} does not verify`);
   }
 
   // --- Audits of the whole log.
@@ -182,7 +184,11 @@ try {
 
   console.log('auditLog reading the store in process...');
   let started = performance.now();
-  const local = await auditLog(storeLogSource(store), { verifier, pageSize: AUDIT_PAGE, onProgress: (done, total) => progress(`  ${fmt(done)}/${fmt(total)}`) });
+  const local = await auditLog(storeLogSource(store), {
+    verifier,
+    pageSize: AUDIT_PAGE,
+    onProgress: (done, total) => progress(`  ${fmt(done)}/${fmt(total)}`),
+  });
   const localSeconds = (performance.now() - started) / 1000;
   progress('');
   if (local.checkpoint.size !== size) throw new Error(`the in-process audit covered ${local.checkpoint.size} entries, not ${size}`);
@@ -208,7 +214,10 @@ try {
   // cross-check that every certificate the API lists is in the log.
   started = performance.now();
   const audit = await new Promise<{ code: number | null; output: string }>((resolveRun) => {
-    const run = spawn(process.execPath, [cli, 'audit', 'verify', '--dir', dir, '--url', apiUrl], { env: { ...env, HEARTH_TOKEN: setup.adminToken }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = spawn(process.execPath, [cli, 'audit', 'verify', '--dir', dir, '--url', apiUrl], {
+      env: { ...env, HEARTH_TOKEN: setup.adminToken },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     run.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     run.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -250,11 +259,16 @@ try {
   );
   console.log('| what | result | target | runs |');
   console.log('| --- | ---: | --- | --- |');
-  for (const row of [...appendRows, fullRow]) console.log(`| appends/s, ${row.name} | ${fmt(median(row.rates))} | ≥ 20,000 | ${row.rates.map(fmt).join(', ')} |`);
+  for (const row of [...appendRows, fullRow])
+    console.log(`| appends/s, ${row.name} | ${fmt(median(row.rates))} | ≥ 20,000 | ${row.rates.map(fmt).join(', ')} |`);
   console.log(`| appends/s building the log, SQLite, ${fmt(BUILD_BATCH)} entries per transaction, leaf-hash index kept current | ${fmt(buildRate)} | | 1 |`);
   console.log(`| inclusion proof ${at}, median / p99 (all verified) | ${ms(median(inclusionMs))} / ${ms(percentile(inclusionMs, 0.99))} | < 1 ms | |`);
-  console.log(`| consistency proof to ${fmt(size)} leaves, median / p99 (all verified) | ${ms(median(consistencyMs))} / ${ms(percentile(consistencyMs, 0.99))} | | |`);
-  console.log(`| audit ${at}: \`hearth audit verify\` over HTTPS from \`hearth serve\` (signature, every entry decoded and hashed, root, API cross-check) | ${s(remoteSeconds)} | < 30 s | |`);
+  console.log(
+    `| consistency proof to ${fmt(size)} leaves, median / p99 (all verified) | ${ms(median(consistencyMs))} / ${ms(percentile(consistencyMs, 0.99))} | | |`,
+  );
+  console.log(
+    `| audit ${at}: \`hearth audit verify\` over HTTPS from \`hearth serve\` (signature, every entry decoded and hashed, root, API cross-check) | ${s(remoteSeconds)} | < 30 s | |`,
+  );
   console.log(`| audit ${at}: auditLog reading the store in process (no HTTP) | ${s(localSeconds)} | | |`);
   console.log(`| audit ${at}: replay only (store pages of ${fmt(AUDIT_PAGE)}, leafHash, TreeBuilder, root compared) | ${s(replaySeconds)} | | |`);
   console.log(`| Hearth leafHash (${leafBytes.toFixed(0)}-byte leaves) | ${fmt(leafRate.hashesPerSecond)} hashes/s, ${mb(leafRate.bytesPerSecond)} | | |`);

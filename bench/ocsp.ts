@@ -16,7 +16,9 @@ import { ApiClient } from '../src/cli/api-client.js';
 import { createKeyAndRequest } from '../src/pki/certificate-request.js';
 import { median } from './openssl-speed.js';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '8' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { duration: { type: 'string', default: '8' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' } },
+});
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const runs = Number(values.runs);
@@ -66,7 +68,10 @@ try {
   const client = new ApiClient({ url: apiUrl, token: setup.adminToken, ca: await readFile(setup.layout.caCertificate('root'), 'utf8') });
   const id = 'urn:dev:ops:bench-bulb-1';
   const request = await createKeyAndRequest({ commonName: id, uris: [id] });
-  const issued = await client.call<{ serial: string; certificate: string; notAfter: string; identifier: string }>('POST', '/api/v1/certificates', { csr: request.csrPem, profile: 'device' });
+  const issued = await client.call<{ serial: string; certificate: string; notAfter: string; identifier: string }>('POST', '/api/v1/certificates', {
+    csr: request.csrPem,
+    profile: 'device',
+  });
   await writeFile(join(dir, 'device.pem'), issued.certificate);
   const devicesCa = setup.layout.caCertificate('devices');
   const ocsp = (args: string[]) => spawnSync('openssl', ['ocsp', '-issuer', devicesCa, '-cert', join(dir, 'device.pem'), ...args], { encoding: 'utf8' });
@@ -83,7 +88,25 @@ try {
   // run's worth of connections being torn down under it.
   const startPeer = async () => {
     peer?.kill('SIGKILL');
-    peer = spawn('openssl', ['ocsp', '-index', join(dir, 'index.txt'), '-port', String(opensslPort), '-rsigner', setup.layout.ocspCertificate('devices'), '-rkey', join(dir, 'ocsp.key'), '-CA', devicesCa, '-nmin', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    peer = spawn(
+      'openssl',
+      [
+        'ocsp',
+        '-index',
+        join(dir, 'index.txt'),
+        '-port',
+        String(opensslPort),
+        '-rsigner',
+        setup.layout.ocspCertificate('devices'),
+        '-rkey',
+        join(dir, 'ocsp.key'),
+        '-CA',
+        devicesCa,
+        '-nmin',
+        '60',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     await waitForOutput(peer, /waiting for OCSP client connections/i);
   };
 
@@ -99,7 +122,9 @@ try {
     await startPeer();
     rows[2]?.[1].push(await load(`http://127.0.0.1:${opensslPort}/`, plain));
   }
-  console.log(`\nocsp: autocannon on loopback, ${connections} connections, ${duration}s per run, median of ${runs} runs (2 cores shared by server and load generator)\n`);
+  console.log(
+    `\nocsp: autocannon on loopback, ${connections} connections, ${duration}s per run, median of ${runs} runs (2 cores shared by server and load generator)\n`,
+  );
   console.log('| responder | responses/s (median) | runs |');
   console.log('| --- | ---: | --- |');
   for (const [name, rates] of rows) console.log(`| ${name} | ${median(rates).toFixed(0)} | ${rates.map((r) => r.toFixed(0)).join(', ')} |`);

@@ -39,7 +39,11 @@ export function opensslSha256BytesPerSecond(seconds = 1): Map<number, number> | 
   const row = lines.find((l) => /^sha256\s/.test(l));
   if (!header || !row) return undefined;
   const sizes = [...header.matchAll(/(\d+) bytes/g)].map((m) => Number(m[1]));
-  const rates = row.trim().split(/\s+/).slice(1).map((v) => (/^[\d.]+k$/.test(v) ? Number(v.slice(0, -1)) * 1000 : NaN));
+  const rates = row
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map((v) => (/^[\d.]+k$/.test(v) ? Number(v.slice(0, -1)) * 1000 : NaN));
   const bySize = new Map<number, number>();
   sizes.forEach((size, i) => {
     const rate = rates[i];

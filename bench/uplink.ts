@@ -64,11 +64,14 @@ async function acceptanceRate(synchronous: 'full' | 'normal', run: number): Prom
     const publish = () => {
       if (sent >= messages) return;
       sent++;
-      queue.enqueue({ deviceId: 'urn:dev:ops:acme-meter-0001', topic: 'hearth/urn:dev:ops:acme-meter-0001/energy', payload: PAYLOAD, qos: 1, publishedAt: Date.now() }, (err) => {
-        if (err) return reject(err);
-        if (++finished === messages) resolve();
-        else publish();
-      });
+      queue.enqueue(
+        { deviceId: 'urn:dev:ops:acme-meter-0001', topic: 'hearth/urn:dev:ops:acme-meter-0001/energy', payload: PAYLOAD, qos: 1, publishedAt: Date.now() },
+        (err) => {
+          if (err) return reject(err);
+          if (++finished === messages) resolve();
+          else publish();
+        },
+      );
     };
     for (let i = 0; i < IN_FLIGHT; i++) publish();
   });
@@ -104,7 +107,11 @@ async function storeFloor(run: number): Promise<number> {
 
 const silent = createLogger('silent');
 const setup = await setUpInstallation({ dir: join(work, 'control-plane'), organization: 'Hearth Bench' });
-const config = loadConfig(readFileSync(setup.layout.config, 'utf8'), { ...process.env, HEARTH_SERVER_API_PORT: '0', HEARTH_SERVER_HTTP_PORT: '0' }, setup.layout.config);
+const config = loadConfig(
+  readFileSync(setup.layout.config, 'utf8'),
+  { ...process.env, HEARTH_SERVER_API_PORT: '0', HEARTH_SERVER_HTTP_PORT: '0' },
+  setup.layout.config,
+);
 const plane = await startControlPlane({ dataDir: join(work, 'control-plane'), config, logger: silent });
 const rootPem = readFileSync(setup.layout.caCertificate('root'), 'utf8');
 const client = new ApiClient({ url: plane.apiUrl, token: setup.adminToken, ca: rootPem });
@@ -120,15 +127,25 @@ async function drainRate(run: number): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     let kept = 0;
     for (let i = 0; i < messages; i++) {
-      queue.enqueue({ deviceId: 'urn:dev:ops:acme-meter-0001', topic: 'hearth/urn:dev:ops:acme-meter-0001/energy', payload: PAYLOAD, qos: 1, publishedAt: Date.now() }, (err) => {
-        if (err) reject(err);
-        else if (++kept === messages) resolve();
-      });
+      queue.enqueue(
+        { deviceId: 'urn:dev:ops:acme-meter-0001', topic: 'hearth/urn:dev:ops:acme-meter-0001/energy', payload: PAYLOAD, qos: 1, publishedAt: Date.now() },
+        (err) => {
+          if (err) reject(err);
+          else if (++kept === messages) resolve();
+        },
+      );
     }
   });
   let stored = 0;
   const started = performance.now();
-  const sender = new UplinkSender({ controlPlaneUrl: plane.apiUrl, rootPem, credentials: () => credentials, queue, batchSize: BATCH, onSent: (_count, n) => (stored += n) });
+  const sender = new UplinkSender({
+    controlPlaneUrl: plane.apiUrl,
+    rootPem,
+    credentials: () => credentials,
+    queue,
+    batchSize: BATCH,
+    onSent: (_count, n) => (stored += n),
+  });
   const drained = new Promise<void>((resolve) => {
     const check = setInterval(() => {
       if (queue.depth === 0) {
@@ -167,7 +184,11 @@ const row = (label: string, xs: number[], beside = '') =>
 console.log(`uplink, ${messages.toLocaleString('en-US')} messages of ${PAYLOAD.length} bytes, median of ${runs} run(s)\n`);
 console.log(`${'figure'.padEnd(48)} ${'median/s'.padStart(9)}   ${'runs'.padEnd(17)} beside`);
 row('disk: 4 KiB append + fdatasync', results.fsync, 'the physical limit of one durable commit per message');
-row(`queue accepts, synchronous full, ${IN_FLIGHT} in flight`, results.full, `${(median(results.full) / median(results.fsync)).toFixed(1)}x the fdatasync rate (group commit)`);
+row(
+  `queue accepts, synchronous full, ${IN_FLIGHT} in flight`,
+  results.full,
+  `${(median(results.full) / median(results.fsync)).toFixed(1)}x the fdatasync rate (group commit)`,
+);
 row(`queue accepts, synchronous normal, ${IN_FLIGHT} in flight`, results.normal);
 row(`drain to the control plane, mTLS, ${BATCH} per batch`, results.drain, `${(median(results.drain) / median(results.floor)).toFixed(2)}x the store floor`);
 row(`store floor: SQLite inserts, ${BATCH} per batch`, results.floor);

@@ -45,10 +45,17 @@ async function fetchOpenApiDocument() {
   }
 }
 
-const cell = (text) => String(text).replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+const cell = (text) =>
+  String(text)
+    .replace(/\|/g, '\\|')
+    .replace(/\s*\n\s*/g, ' ');
 
 const PROBLEM_PROPERTIES = ['detail', 'status', 'title', 'type'];
-const isProblem = (schema) => schema?.type === 'object' && Object.keys(schema.properties ?? {}).sort().join() === PROBLEM_PROPERTIES.join();
+const isProblem = (schema) =>
+  schema?.type === 'object' &&
+  Object.keys(schema.properties ?? {})
+    .sort()
+    .join() === PROBLEM_PROPERTIES.join();
 
 /** A schema in one line, TypeScript-like: `{csr: string, profile: "device" | "gateway"}`; `?` marks an optional property. */
 function shape(schema, depth = 0) {
@@ -94,7 +101,9 @@ function parameterLines(operation) {
     const params = (operation.parameters ?? []).filter((p) => p.in === where);
     if (params.length === 0) continue;
     const listed = params.map((p) => {
-      const extra = [p.required ? 'required' : undefined, p.schema?.default !== undefined ? `default ${JSON.stringify(p.schema.default)}` : undefined].filter(Boolean).join(', ');
+      const extra = [p.required ? 'required' : undefined, p.schema?.default !== undefined ? `default ${JSON.stringify(p.schema.default)}` : undefined]
+        .filter(Boolean)
+        .join(', ');
       return `\`${p.name}\` ${shape(p.schema)}${extra ? ` (${extra})` : ''}`;
     });
     lines.push(`- ${where === 'path' ? 'Path' : 'Query'}: ${listed.join('; ')}`);
@@ -127,7 +136,11 @@ function responseLines(operation) {
 const SECTIONS = [
   ['/api/v1/', 'REST API', 'Under `/api/v1`, with a bearer token (`Authorization: Bearer <token>`) unless noted.'],
   ['/log/', 'Transparency log', 'Public: anyone may read the log and check it against its verifier key.'],
-  ['/acme/', 'ACME', 'RFC 8555 with renewal information (RFC 9773): POST requests are flattened JWS, signed by the account key (`kid`) or, for new accounts and some revocations, a key given as `jwk` ([acme.md](acme.md)).'],
+  [
+    '/acme/',
+    'ACME',
+    'RFC 8555 with renewal information (RFC 9773): POST requests are flattened JWS, signed by the account key (`kid`) or, for new accounts and some revocations, a key given as `jwk` ([acme.md](acme.md)).',
+  ],
 ];
 
 function rolesTable() {
@@ -139,7 +152,10 @@ function rolesTable() {
       return false;
     }
   };
-  const rows = PERMISSIONS.map((permission) => `| \`${permission}\` | ${ROLES.map((role) => (can(role, permission) ? 'yes' : '')).join(' | ')} | ${can('gateway', permission) ? 'yes' : ''} |`);
+  const rows = PERMISSIONS.map(
+    (permission) =>
+      `| \`${permission}\` | ${ROLES.map((role) => (can(role, permission) ? 'yes' : '')).join(' | ')} | ${can('gateway', permission) ? 'yes' : ''} |`,
+  );
   return [`| permission | ${ROLES.join(' | ')} | gateway certificate |`, `| --- | ${ROLES.map(() => '---').join(' | ')} | --- |`, ...rows];
 }
 
@@ -206,22 +222,32 @@ export function renderEndpointsDoc(document) {
     const mine = operations.filter((o) => o.path.startsWith(prefix));
     if (mine.length === 0) continue;
     out.push(`## ${title}`, '', intro, '', '| method | path | what | authentication |', '| --- | --- | --- | --- |');
-    for (const { path, method, operation } of mine) out.push(`| ${method.toUpperCase()} | \`${path}\` | ${cell(operation.summary ?? '')} | ${authentication(path, method, operation)} |`);
+    for (const { path, method, operation } of mine)
+      out.push(`| ${method.toUpperCase()} | \`${path}\` | ${cell(operation.summary ?? '')} | ${authentication(path, method, operation)} |`);
     out.push('');
     for (const { path, method, operation } of mine) {
       out.push(`### ${method.toUpperCase()} \`${path}\``, '', operation.summary ?? '', '');
       if (operation.description) out.push(operation.description, '');
-      const details = [`- Authentication: ${authentication(path, method, operation)}`, ...parameterLines(operation), ...bodyLine(operation), ...responseLines(operation)];
+      const details = [
+        `- Authentication: ${authentication(path, method, operation)}`,
+        ...parameterLines(operation),
+        ...bodyLine(operation),
+        ...responseLines(operation),
+      ];
       out.push(...details, '');
     }
   }
   const others = operations.filter((o) => !SECTIONS.some(([prefix]) => o.path.startsWith(prefix)));
   if (others.length > 0) {
     out.push('## Other routes', '', '| method | path | what | authentication |', '| --- | --- | --- | --- |');
-    for (const { path, method, operation } of others) out.push(`| ${method.toUpperCase()} | \`${path}\` | ${cell(operation.summary ?? '')} | ${authentication(path, method, operation)} |`);
+    for (const { path, method, operation } of others)
+      out.push(`| ${method.toUpperCase()} | \`${path}\` | ${cell(operation.summary ?? '')} | ${authentication(path, method, operation)} |`);
     out.push('');
   }
-  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
 }
 
 const page = renderEndpointsDoc(await fetchOpenApiDocument());

@@ -18,7 +18,9 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 
 // HEARTH_MUTATE_GROUPS names another groups module (the runner's own test uses a fixture group).
-const { GOAL, GROUPS } = await import(process.env.HEARTH_MUTATE_GROUPS ? pathToFileURL(resolve(process.env.HEARTH_MUTATE_GROUPS)).href : './mutation/groups.mjs');
+const { GOAL, GROUPS } = await import(
+  process.env.HEARTH_MUTATE_GROUPS ? pathToFileURL(resolve(process.env.HEARTH_MUTATE_GROUPS)).href : './mutation/groups.mjs'
+);
 const CHECKED = process.env.HEARTH_MUTATE_CHECKED ?? 'scripts/mutation/checked.json';
 // Started from inside a test (the runner's own), the tests Stryker runs must not think they are a
 // child of that test run: with NODE_TEST_CONTEXT set, `node --test` reports to its parent and
@@ -194,9 +196,13 @@ async function run(name) {
   const survivors = results.filter((r) => r.status === 'Survived' || r.status === 'NoCoverage');
   const scored = killed + survivors.length;
   const score = scored === 0 ? 100 : (100 * killed) / scored;
-  console.log(`\n${name}: ${score.toFixed(1)}% (${killed} killed, ${survivors.length} survived, ${count('Ignored')} ignored, ${count('RuntimeError') + count('CompileError')} errors) — goal ${GOAL}%`);
+  console.log(
+    `\n${name}: ${score.toFixed(1)}% (${killed} killed, ${survivors.length} survived, ${count('Ignored')} ignored, ${count('RuntimeError') + count('CompileError')} errors) — goal ${GOAL}%`,
+  );
   for (const s of survivors.sort((a, b) => a.fileName.localeCompare(b.fileName) || a.location.start.line - b.location.start.line)) {
-    console.log(`  survived: ${relative(process.cwd(), s.fileName)}:${s.location.start.line}:${s.location.start.column} ${s.mutatorName}${s.replacement ? ` → ${s.replacement.replace(/\s+/g, ' ').slice(0, 100)}` : ''}`);
+    console.log(
+      `  survived: ${relative(process.cwd(), s.fileName)}:${s.location.start.line}:${s.location.start.column} ${s.mutatorName}${s.replacement ? ` → ${s.replacement.replace(/\s+/g, ' ').slice(0, 100)}` : ''}`,
+    );
   }
   console.log(`report: reports/mutation/${name}.html${survivors.length > 0 ? ' (a survivor is file:line:column, 1-based, and the mutator)' : ''}`);
   const passed = score >= GOAL;
@@ -212,7 +218,11 @@ let names;
 if (values.changed) {
   const checked = readChecked();
   names = Object.keys(GROUPS).filter((name) => checked[name]?.fingerprint !== fingerprint(GROUPS[name]));
-  console.log(names.length === 0 ? 'mutation testing: no group changed since its last passing run' : `mutation testing: changed since their last passing run: ${names.join(', ')}`);
+  console.log(
+    names.length === 0
+      ? 'mutation testing: no group changed since its last passing run'
+      : `mutation testing: changed since their last passing run: ${names.join(', ')}`,
+  );
 } else {
   if (positionals.length !== 1) usage(2);
   if (!GROUPS[positionals[0]]) {

@@ -2,7 +2,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
-const available = readdirSync('dist/bench').filter((f) => f.endsWith('.js') && !f.includes('-')).map((f) => f.replace(/\.js$/, ''));
+const available = readdirSync('dist/bench')
+  .filter((f) => f.endsWith('.js') && !f.includes('-'))
+  .map((f) => f.replace(/\.js$/, ''));
 const [name, ...rest] = process.argv.slice(2);
 if (!name || !existsSync(`dist/bench/${name}.js`)) {
   console.error(`usage: npm run bench -- <${available.join('|')}> [options]`);

@@ -26,11 +26,17 @@ if (!REPORTERS.includes(reporter)) {
   process.exit(1);
 }
 const filters = args.filter((arg) => arg !== '--tap');
-const files = collect('dist/test').filter((f) => filters.length === 0 || filters.some((x) => f.includes(x))).sort();
+const files = collect('dist/test')
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort();
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
 const reporterFlag = reporter === 'summary' ? pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'test-summary-reporter.mjs')).href : reporter;
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', `--test-reporter=${reporterFlag}`, '--test-reporter-destination=stdout', ...files], { stdio: 'inherit' });
+const result = spawnSync(
+  process.execPath,
+  ['--test', '--test-concurrency=2', `--test-reporter=${reporterFlag}`, '--test-reporter-destination=stdout', ...files],
+  { stdio: 'inherit' },
+);
 process.exit(result.status ?? 1);

@@ -141,8 +141,7 @@ function main() {
   const program = loadProgram(args.project, files);
   const checker = program.getTypeChecker();
 
-  const declaredInStorePort = (symbol) =>
-    (symbol.declarations ?? []).some((d) => /[\\/]src[\\/]store[\\/]/.test(d.getSourceFile().fileName));
+  const declaredInStorePort = (symbol) => (symbol.declarations ?? []).some((d) => /[\\/]src[\\/]store[\\/]/.test(d.getSourceFile().fileName));
 
   function isStoreType(type, depth = 0) {
     if (!type || depth > 6) return false;
@@ -194,7 +193,12 @@ function main() {
         edits.push({ start: at, end: at, text: `.${SUBPORT.get(node.argumentExpression.text)}` });
       }
       // Store['insertPendingCertificates'] → Store['certificates']['insertPendingCertificates']
-      else if (ts.isIndexedAccessTypeNode(node) && SUBPORT.has(literalName(node.indexType)) && ts.isTypeReferenceNode(node.objectType) && isStoreTypeNode(node.objectType)) {
+      else if (
+        ts.isIndexedAccessTypeNode(node) &&
+        SUBPORT.has(literalName(node.indexType)) &&
+        ts.isTypeReferenceNode(node.objectType) &&
+        isStoreTypeNode(node.objectType)
+      ) {
         const at = node.objectType.getEnd();
         edits.push({ start: at, end: at, text: `['${SUBPORT.get(literalName(node.indexType))}']` });
       }
@@ -216,18 +220,31 @@ function main() {
         }
       }
       // new Proxy(store, { get(…) { if (property === 'getCertificate') … } }): intercepts a method that moved.
-      else if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'Proxy' && node.arguments?.[0] && isStoreExpression(node.arguments[0])) {
+      else if (
+        ts.isNewExpression(node) &&
+        ts.isIdentifier(node.expression) &&
+        node.expression.text === 'Proxy' &&
+        node.arguments?.[0] &&
+        isStoreExpression(node.arguments[0])
+      ) {
         const handler = node.arguments[1];
         const findNames = (n) => {
           // A Proxy nested in the handler (around a sub-port, say) is judged on its own.
           if (ts.isNewExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'Proxy') return;
-          if (ts.isStringLiteralLike(n) && SUBPORT.has(n.text)) review.push(`${where(n)}: a Proxy around the store intercepts '${n.text}', now on store.${SUBPORT.get(n.text)}: wrap that sub-port instead`);
+          if (ts.isStringLiteralLike(n) && SUBPORT.has(n.text))
+            review.push(`${where(n)}: a Proxy around the store intercepts '${n.text}', now on store.${SUBPORT.get(n.text)}: wrap that sub-port instead`);
           ts.forEachChild(n, findNames);
         };
         if (handler) findNames(handler);
       }
       // Code in a string, run elsewhere (a child process's snippet): `store.nextCrlNumber(…)` by name.
-      else if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node)) {
+      else if (
+        ts.isStringLiteral(node) ||
+        ts.isNoSubstitutionTemplateLiteral(node) ||
+        ts.isTemplateHead(node) ||
+        ts.isTemplateMiddle(node) ||
+        ts.isTemplateTail(node)
+      ) {
         const start = node.getStart(source);
         const raw = source.text.slice(start, node.getEnd());
         for (const match of raw.matchAll(CODE_IN_STRING)) {

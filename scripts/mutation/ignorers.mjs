@@ -18,7 +18,11 @@ const logMessages = {
     const node = path.node;
     if (node.type !== 'CallExpression' && node.type !== 'OptionalCallExpression') return undefined;
     const callee = node.callee;
-    if ((callee.type === 'MemberExpression' || callee.type === 'OptionalMemberExpression') && callee.property.type === 'Identifier' && LOG_METHODS.has(callee.property.name)) {
+    if (
+      (callee.type === 'MemberExpression' || callee.type === 'OptionalMemberExpression') &&
+      callee.property.type === 'Identifier' &&
+      LOG_METHODS.has(callee.property.name)
+    ) {
       return 'a log message';
     }
     return undefined;
@@ -37,4 +41,7 @@ const equivalent = {
   },
 };
 
-export const strykerPlugins = [declareValuePlugin(PluginKind.Ignore, 'hearth-log-messages', logMessages), declareValuePlugin(PluginKind.Ignore, 'hearth-equivalent', equivalent)];
+export const strykerPlugins = [
+  declareValuePlugin(PluginKind.Ignore, 'hearth-log-messages', logMessages),
+  declareValuePlugin(PluginKind.Ignore, 'hearth-equivalent', equivalent),
+];

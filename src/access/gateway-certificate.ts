@@ -31,7 +31,8 @@ export class GatewayCertificates {
     const peer = typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
     if (!peer) return undefined;
     if (!socket.authorized) throw new UnauthorizedError(`the client certificate was not accepted: ${String(socket.authorizationError)}`);
-    if (!peer.checkIssued(this.servicesCa) || !peer.verify(this.servicesCa.publicKey)) throw new UnauthorizedError('the client certificate is not from the services CA');
+    if (!peer.checkIssued(this.servicesCa) || !peer.verify(this.servicesCa.publicKey))
+      throw new UnauthorizedError('the client certificate is not from the services CA');
     const now = this.clock.now();
     if (new Date(peer.validTo) <= now || new Date(peer.validFrom) > now) throw new UnauthorizedError('the client certificate is outside its validity period');
     const serial = canonicalSerialHex(peer.serialNumber);
@@ -39,7 +40,9 @@ export class GatewayCertificates {
     if (!record) throw new UnauthorizedError(`the client certificate ${serial} was not issued by this installation`);
     if (record.state === 'revoked') throw new UnauthorizedError(`the client certificate ${serial} is revoked`);
     if (record.profile !== 'gateway') {
-      throw new UnauthorizedError(`the client certificate ${serial} is a ${record.profile} certificate; only a registered gateway's certificate (gateway profile) speaks for a gateway`);
+      throw new UnauthorizedError(
+        `the client certificate ${serial} is a ${record.profile} certificate; only a registered gateway's certificate (gateway profile) speaks for a gateway`,
+      );
     }
     const gateway = await this.store.gateways.getGateway(record.identifier);
     if (gateway?.status !== 'active') throw new UnauthorizedError(`${record.identifier} is not a registered, active gateway`);

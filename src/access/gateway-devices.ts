@@ -37,7 +37,8 @@ export class GatewayDevices {
   async admit(gateway: string, deviceIds: readonly string[]): Promise<void> {
     // A name in the device-id scheme that is not a device id would dodge the attachment check.
     const malformed = deviceIds.find((id) => id.toLowerCase().startsWith('urn:dev:ops:') && !isDeviceId(id));
-    if (malformed !== undefined) throw new BadRequestError(`${JSON.stringify(malformed)} is not a device identifier (urn:dev:ops:<manufacturer>-<model>-<serial>)`, 'invalid-device-id');
+    if (malformed !== undefined)
+      throw new BadRequestError(`${JSON.stringify(malformed)} is not a device identifier (urn:dev:ops:<manufacturer>-<model>-<serial>)`, 'invalid-device-id');
     const devices = [...new Set(deviceIds.filter(isDeviceId))];
     if (devices.length === 0) return;
     const attached = await this.store.gateways.findDeviceAttachments(devices);

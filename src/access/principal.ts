@@ -31,8 +31,35 @@ export type Permission = (typeof PERMISSIONS)[number];
 export type PrincipalRole = Role | 'gateway';
 
 const ROLE_PERMISSIONS: Record<PrincipalRole, readonly Permission[]> = {
-  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'acme:eab', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read', 'gateway:manage', 'metrics:read'],
-  operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read', 'gateway:manage', 'metrics:read'],
+  admin: [
+    'cert:issue',
+    'cert:read',
+    'cert:revoke',
+    'cert:renew',
+    'acme:eab',
+    'provisioning:manage',
+    'device:read',
+    'device:claim',
+    'security:read',
+    'revocations:stream',
+    'telemetry:read',
+    'gateway:manage',
+    'metrics:read',
+  ],
+  operator: [
+    'cert:issue',
+    'cert:read',
+    'cert:revoke',
+    'cert:renew',
+    'provisioning:manage',
+    'device:read',
+    'device:claim',
+    'security:read',
+    'revocations:stream',
+    'telemetry:read',
+    'gateway:manage',
+    'metrics:read',
+  ],
   auditor: ['cert:read', 'device:read', 'security:read', 'revocations:stream', 'telemetry:read', 'metrics:read'],
   gateway: ['revocations:stream', 'telemetry:ingest'],
 };

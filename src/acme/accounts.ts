@@ -53,7 +53,8 @@ export function checkContacts(contact: unknown): string[] {
   if (contact.length > 10) throw new AcmeError('malformed', 'at most 10 contacts');
   for (const c of contact as string[]) {
     if (!c.startsWith('mailto:')) throw new AcmeError('unsupportedContact', `contact ${JSON.stringify(c)} is not a mailto: URL`);
-    if (!/^mailto:[^@\s,?]+@[A-Za-z0-9.-]+$/.test(c)) throw new AcmeError('invalidContact', `contact ${JSON.stringify(c)} is not a single plain e-mail address`);
+    if (!/^mailto:[^@\s,?]+@[A-Za-z0-9.-]+$/.test(c))
+      throw new AcmeError('invalidContact', `contact ${JSON.stringify(c)} is not a single plain e-mail address`);
   }
   return contact as string[];
 }
@@ -76,11 +77,15 @@ export class Accounts {
     if (existing && existing.status !== 'valid') throw new AcmeError('unauthorized', `the account of this key is ${existing.status}`);
     if (existing) return { account: existing, created: false };
     if (payload.onlyReturnExisting === true) throw new AcmeError('accountDoesNotExist', 'no account holds this key');
-    if (payload.termsOfServiceAgreed !== undefined && typeof payload.termsOfServiceAgreed !== 'boolean') throw new AcmeError('malformed', 'termsOfServiceAgreed must be a boolean');
+    if (payload.termsOfServiceAgreed !== undefined && typeof payload.termsOfServiceAgreed !== 'boolean')
+      throw new AcmeError('malformed', 'termsOfServiceAgreed must be a boolean');
     const contact = checkContacts(payload.contact);
     const binding =
-      payload.externalAccountBinding === undefined ? undefined : await verifyExternalAccountBinding(payload.externalAccountBinding, signer.url, signer.thumbprint, store, this.deps.eabKeys);
-    if (!binding && this.deps.externalAccountRequired) throw new AcmeError('externalAccountRequired', 'this server makes accounts only with an external account binding from its operator');
+      payload.externalAccountBinding === undefined
+        ? undefined
+        : await verifyExternalAccountBinding(payload.externalAccountBinding, signer.url, signer.thumbprint, store, this.deps.eabKeys);
+    if (!binding && this.deps.externalAccountRequired)
+      throw new AcmeError('externalAccountRequired', 'this server makes accounts only with an external account binding from its operator');
     await this.deps.rateLimits.take(['newAccountsPerIp', ip]);
     const account: AcmeAccountRecord = {
       id: randomBytes(12).toString('base64url'),
@@ -126,7 +131,8 @@ export class Accounts {
     if (payload.contact !== undefined) changes.contact = checkContacts(payload.contact);
     const updated = (await store.acme.updateAcmeAccount(account.id, changes)) as AcmeAccountRecord;
     // RFC 8555 7.3.6: the server should cancel what a deactivated account left open.
-    if (changes.status === 'deactivated') await store.acme.invalidateAcmeAccountOrders(account.id, new AcmeError('unauthorized', 'the account was deactivated').toProblem());
+    if (changes.status === 'deactivated')
+      await store.acme.invalidateAcmeAccountOrders(account.id, new AcmeError('unauthorized', 'the account was deactivated').toProblem());
     return updated;
   }
 

@@ -44,7 +44,10 @@ export async function settleOrder(store: Store, changed: AcmeAuthorizationRecord
   const authorizations = await Promise.all(order.authorizationIds.map((id) => store.acme.getAcmeAuthorization(id)));
   const failed = authorizations.find((a) => a && a.status !== 'pending' && a.status !== 'valid');
   if (failed) {
-    await store.acme.updateAcmeOrder(order.id, order.status, { status: 'invalid', error: new AcmeError('unauthorized', `the authorization for ${failed.identifier.value} is ${failed.status}`).toProblem() });
+    await store.acme.updateAcmeOrder(order.id, order.status, {
+      status: 'invalid',
+      error: new AcmeError('unauthorized', `the authorization for ${failed.identifier.value} is ${failed.status}`).toProblem(),
+    });
   } else if (authorizations.every((a) => a?.status === 'valid')) {
     await store.acme.updateAcmeOrder(order.id, 'pending', { status: 'ready' });
   }
@@ -69,7 +72,8 @@ export class Authorizations {
       if (current !== 'pending' && current !== 'valid') throw new AcmeError('malformed', `an authorization that is ${current} cannot be deactivated`);
       const from = authz.status;
       authz.status = 'deactivated';
-      if (!(await store.acme.saveAcmeAuthorization(authz, from))) throw new AcmeError('malformed', 'the authorization changed while this request was handled; read it again');
+      if (!(await store.acme.saveAcmeAuthorization(authz, from)))
+        throw new AcmeError('malformed', 'the authorization changed while this request was handled; read it again');
       await settleOrder(store, authz);
     }
     return { ...authz, status: effectiveStatus(authz, clock.now()) };

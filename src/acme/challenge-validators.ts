@@ -63,7 +63,8 @@ export function http01Validator(options: Http01Options): ChallengeValidator {
             });
             res.on('end', () => {
               if (res.statusCode !== 200) return reject(new AcmeError('incorrectResponse', `http-01: ${host} answered ${res.statusCode} for the challenge`));
-              if (body.trim() !== context.keyAuthorization) return reject(new AcmeError('incorrectResponse', `http-01: ${host} answered with the wrong key authorization`));
+              if (body.trim() !== context.keyAuthorization)
+                return reject(new AcmeError('incorrectResponse', `http-01: ${host} answered with the wrong key authorization`));
               resolve();
             });
           },

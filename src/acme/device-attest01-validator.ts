@@ -21,8 +21,10 @@ export function deviceAttest01Validator(attestation: DeviceAttestation, onAttest
     identifierTypes: [PERMANENT_IDENTIFIER],
     async validate(context) {
       const attObj = context.payload?.attObj;
-      if (typeof attObj !== 'string' || !BASE64URL.test(attObj)) throw new AcmeError('malformed', 'device-attest-01 is answered with {"attObj": base64url attestation object}');
-      if (attObj.length > Math.ceil((MAX_ATTESTATION_BYTES * 4) / 3)) throw new AcmeError('badAttestationStatement', `the attestation object is larger than ${MAX_ATTESTATION_BYTES} bytes`);
+      if (typeof attObj !== 'string' || !BASE64URL.test(attObj))
+        throw new AcmeError('malformed', 'device-attest-01 is answered with {"attObj": base64url attestation object}');
+      if (attObj.length > Math.ceil((MAX_ATTESTATION_BYTES * 4) / 3))
+        throw new AcmeError('badAttestationStatement', `the attestation object is larger than ${MAX_ATTESTATION_BYTES} bytes`);
       try {
         const device = await attestation.verify(context.identifier.value, Buffer.from(attObj, 'base64url'), context.keyAuthorization);
         onAttested?.(device);

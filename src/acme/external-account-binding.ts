@@ -24,19 +24,29 @@ function decodeJson(part: string, what: string): unknown {
  * Checks the binding for the account key with thumbprint `accountThumbprint` requested at `url`,
  * and returns the binding key, still unbound. The caller binds it with the account's insert.
  */
-export async function verifyExternalAccountBinding(binding: unknown, url: string, accountThumbprint: string, store: Store, keys: EabKeyDerivation): Promise<AcmeEabKeyRecord> {
-  if (typeof binding !== 'object' || binding === null || Array.isArray(binding)) throw new AcmeError('malformed', 'externalAccountBinding must be a flattened JWS');
+export async function verifyExternalAccountBinding(
+  binding: unknown,
+  url: string,
+  accountThumbprint: string,
+  store: Store,
+  keys: EabKeyDerivation,
+): Promise<AcmeEabKeyRecord> {
+  if (typeof binding !== 'object' || binding === null || Array.isArray(binding))
+    throw new AcmeError('malformed', 'externalAccountBinding must be a flattened JWS');
   const jws = binding as Record<string, unknown>;
   const members = Object.keys(jws).sort().join(',');
   if (members !== 'payload,protected,signature' || typeof jws.protected !== 'string' || typeof jws.payload !== 'string' || typeof jws.signature !== 'string') {
     throw new AcmeError('malformed', 'externalAccountBinding must be a flattened JWS with exactly protected, payload and signature');
   }
   const header = decodeJson(jws.protected, 'protected header') as Record<string, unknown> | null;
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new AcmeError('malformed', "the external account binding's protected header is not an object");
-  if (typeof header.alg !== 'string' || !MAC_ALGORITHMS.has(header.alg)) throw new AcmeError('badSignatureAlgorithm', `the external account binding must use HS256, HS384 or HS512, not ${JSON.stringify(header.alg)}`);
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new AcmeError('malformed', "the external account binding's protected header is not an object");
+  if (typeof header.alg !== 'string' || !MAC_ALGORITHMS.has(header.alg))
+    throw new AcmeError('badSignatureAlgorithm', `the external account binding must use HS256, HS384 or HS512, not ${JSON.stringify(header.alg)}`);
   if (header.nonce !== undefined) throw new AcmeError('malformed', 'the external account binding must not carry a nonce');
   if (header.url !== url) throw new AcmeError('malformed', `the external account binding's url ${JSON.stringify(header.url)} is not ${url}`);
-  if (typeof header.kid !== 'string' || header.kid.length === 0 || header.kid.length > 200) throw new AcmeError('malformed', 'the external account binding needs the kid it was given');
+  if (typeof header.kid !== 'string' || header.kid.length === 0 || header.kid.length > 200)
+    throw new AcmeError('malformed', 'the external account binding needs the kid it was given');
 
   const payload = decodeJson(jws.payload, 'payload');
   let thumbprint: string;

@@ -62,7 +62,8 @@ export function readFinalizeCsr(payload: unknown): { der: Buffer; csr: CsrNames 
 
 /** A DNS order's CSR names exactly the order's names (SANs and CN), and nothing of another kind. */
 export function checkDnsCsr(order: AcmeOrderRecord, csr: CsrNames): void {
-  if (csr.ipAddresses.length > 0 || csr.uris.length > 0 || csr.permanentIdentifiers.length > 0) throw new AcmeError('badCSR', 'the CSR requests names that are not in the order');
+  if (csr.ipAddresses.length > 0 || csr.uris.length > 0 || csr.permanentIdentifiers.length > 0)
+    throw new AcmeError('badCSR', 'the CSR requests names that are not in the order');
   // DNS names compare without case (RFC 4343) against the order's lower-cased identifiers; the
   // authority then refuses a CSR that spells them in upper case, since certificates carry the CSR's bytes.
   const names = new Set([...csr.dnsNames, ...(csr.commonName ? [csr.commonName] : [])].map((n) => n.toLowerCase()));
@@ -79,7 +80,8 @@ export function checkDnsCsr(order: AcmeOrderRecord, csr: CsrNames): void {
 export async function checkDeviceCsr(store: Store, order: AcmeOrderRecord, device: string, csr: CsrNames): Promise<void> {
   if (csr.dnsNames.length > 0 || csr.ipAddresses.length > 0) throw new AcmeError('badCSR', 'a device CSR may not request DNS names or IP addresses');
   const named = new Set([...csr.uris, ...csr.permanentIdentifiers, ...(csr.commonName ? [csr.commonName] : [])]);
-  if (named.size !== 1 || !named.has(device)) throw new AcmeError('badCSR', `the CSR names ${[...named].sort().join(', ') || 'nothing'}; the order is for ${device}`);
+  if (named.size !== 1 || !named.has(device))
+    throw new AcmeError('badCSR', `the CSR names ${[...named].sort().join(', ') || 'nothing'}; the order is for ${device}`);
   const authz = await store.acme.getAcmeAuthorization(order.authorizationIds[0] as string);
   const attested = authz?.challenges.find((c) => c.type === DEVICE_ATTEST_01 && c.status === 'valid')?.attestedKeySha256;
   if (!attested) throw new AcmeError('unauthorized', 'the order was not authorized by device-attest-01');
@@ -89,7 +91,10 @@ export async function checkDeviceCsr(store: Store, order: AcmeOrderRecord, devic
   const enrollment = await store.provisioning.getEnrollment(device);
   const factoryRevoked = enrollment?.factoryCertSha256 ? await store.provisioning.getFactoryRevocation(enrollment.factoryCertSha256) : undefined;
   if (enrollment?.state === 'cut-off' || factoryRevoked) {
-    throw new AcmeError('unauthorized', `${device} is cut off: ${enrollment?.stateReason ?? `its factory certificate was revoked (${factoryRevoked?.reason})`}`);
+    throw new AcmeError(
+      'unauthorized',
+      `${device} is cut off: ${enrollment?.stateReason ?? `its factory certificate was revoked (${factoryRevoked?.reason})`}`,
+    );
   }
 }
 
@@ -111,12 +116,18 @@ export class Finalizer {
       checkDnsCsr(order, csr);
     }
     // RFC 8555 11.1: a certificate must never be issued for an account key.
-    if (await store.acme.findAcmeAccountByThumbprint(await spkiThumbprint(csr.spki))) throw new AcmeError('badCSR', "the CSR's key is an ACME account key; use a key of its own");
+    if (await store.acme.findAcmeAccountByThumbprint(await spkiThumbprint(csr.spki)))
+      throw new AcmeError('badCSR', "the CSR's key is an ACME account key; use a key of its own");
     const mudUrl = device !== undefined ? await deps.attestation?.mudUrlFor(device) : undefined;
-    if (!(await store.acme.updateAcmeOrder(order.id, 'ready', { status: 'processing' }))) throw new AcmeError('orderNotReady', 'the order is being finalized already');
+    if (!(await store.acme.updateAcmeOrder(order.id, 'ready', { status: 'processing' })))
+      throw new AcmeError('orderNotReady', 'the order is being finalized already');
     let issued: Awaited<ReturnType<Authority['issue']>>;
     try {
-      issued = await deps.authority.issue({ csr: der, profile: device !== undefined ? 'device' : gateway ? 'gateway' : 'service', ...(mudUrl ? { mudUrl } : {}) });
+      issued = await deps.authority.issue({
+        csr: der,
+        profile: device !== undefined ? 'device' : gateway ? 'gateway' : 'service',
+        ...(mudUrl ? { mudUrl } : {}),
+      });
     } catch (error) {
       if (error instanceof BlockedKeyError) {
         // RFC 8555 7.4: the CSR's key is unacceptable; the order stays ready for a CSR with a new key.
@@ -142,7 +153,9 @@ export class Finalizer {
     if (device !== undefined) {
       // The certificate stands whatever happens to the enrollment's bookkeeping.
       const keySha256 = keyFingerprint(csr.spki);
-      await deps.deviceCredentials?.issued(device, issued.record.serial, keySha256).catch((err: unknown) => log.error({ err, device }, 'recording the enrollment failed'));
+      await deps.deviceCredentials
+        ?.issued(device, issued.record.serial, keySha256)
+        .catch((err: unknown) => log.error({ err, device }, 'recording the enrollment failed'));
     }
     return (await store.acme.getAcmeOrder(order.id)) as AcmeOrderRecord;
   }

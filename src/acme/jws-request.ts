@@ -63,7 +63,8 @@ interface ParsedJws {
 
 /** The structure every ACME JWS shares (RFC 8555 6.2): flattened, protected header only, an allowed algorithm. */
 function parseJws(body: unknown, what: string): ParsedJws {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new AcmeError('malformed', `${what} is not a JWS in flattened JSON serialization`);
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new AcmeError('malformed', `${what} is not a JWS in flattened JSON serialization`);
   const jws = body as Record<string, unknown>;
   if ('signatures' in jws) throw new AcmeError('malformed', `${what} must use the flattened JSON serialization, not the general one`);
   if ('header' in jws) throw new AcmeError('malformed', `${what} must not have an unprotected header`);
@@ -73,10 +74,13 @@ function parseJws(body: unknown, what: string): ParsedJws {
     throw new AcmeError('malformed', `${what} needs string protected, payload and signature members`);
   }
   const header = decodeJson(jws.protected, `the protected header of ${what}`);
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new AcmeError('malformed', `the protected header of ${what} is not a JSON object`);
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new AcmeError('malformed', `the protected header of ${what} is not a JSON object`);
   const h = header as Record<string, unknown>;
   if (typeof h.alg !== 'string' || !ALLOWED.has(h.alg)) {
-    throw new AcmeError('badSignatureAlgorithm', `algorithm ${JSON.stringify(h.alg)} is not accepted; use one of ${ACME_ALGORITHMS.join(', ')}`, { extra: { algorithms: [...ACME_ALGORITHMS] } });
+    throw new AcmeError('badSignatureAlgorithm', `algorithm ${JSON.stringify(h.alg)} is not accepted; use one of ${ACME_ALGORITHMS.join(', ')}`, {
+      extra: { algorithms: [...ACME_ALGORITHMS] },
+    });
   }
   return { jws: jws as ParsedJws['jws'], header: h as ParsedJws['header'] };
 }
@@ -156,7 +160,14 @@ export async function verifyKeyChange(inner: unknown, outerUrl: string): Promise
   const jwk = canonicalPublicJwk(embeddedJwk(h));
   checkSignature(parsed, importVerifyingKey(jwk, h.alg), 'the inner JWS');
   const payload = decodeJson(parsed.jws.payload, 'the inner payload') as { account?: unknown; oldKey?: unknown } | null;
-  if (typeof payload !== 'object' || payload === null || typeof payload.account !== 'string' || typeof payload.oldKey !== 'object' || payload.oldKey === null || Array.isArray(payload.oldKey)) {
+  if (
+    typeof payload !== 'object' ||
+    payload === null ||
+    typeof payload.account !== 'string' ||
+    typeof payload.oldKey !== 'object' ||
+    payload.oldKey === null ||
+    Array.isArray(payload.oldKey)
+  ) {
     throw new AcmeError('malformed', 'the inner payload must be {"account": URL, "oldKey": JWK}');
   }
   return { jwk, thumbprint: await calculateJwkThumbprint(jwk, 'sha256'), account: payload.account, oldKey: payload.oldKey };

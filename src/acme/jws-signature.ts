@@ -27,7 +27,10 @@ const RULES: Record<string, AlgorithmRule> = {
   ES384: { digest: 'sha384', ecdsa: true, fits: (k) => k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'secp384r1' },
   RS256: {
     digest: 'sha256',
-    fits: (k) => k.asymmetricKeyType === 'rsa' && (k.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_RSA_BITS && (k.asymmetricKeyDetails?.modulusLength ?? 0) <= MAX_RSA_BITS,
+    fits: (k) =>
+      k.asymmetricKeyType === 'rsa' &&
+      (k.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_RSA_BITS &&
+      (k.asymmetricKeyDetails?.modulusLength ?? 0) <= MAX_RSA_BITS,
   },
   EdDSA: { digest: null, fits: (k) => k.asymmetricKeyType === 'ed25519' || k.asymmetricKeyType === 'ed448' },
 };

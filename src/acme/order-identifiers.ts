@@ -21,13 +21,16 @@ export function requestedIdentifiers(payload: unknown): AcmeIdentifier[] {
     if (typeof type !== 'string' || typeof value !== 'string') throw new AcmeError('malformed', 'an identifier is {"type": ..., "value": ...}');
     if (type === PERMANENT_IDENTIFIER) {
       // draft-acme-device-attest: the device's permanent identifier, here its urn:dev:ops identifier, compared byte for byte.
-      if (!isDeviceId(value)) throw new AcmeError('rejectedIdentifier', `${JSON.stringify(value)} is not a device identifier (urn:dev:ops:<manufacturer>-<model>-<serial>)`);
+      if (!isDeviceId(value))
+        throw new AcmeError('rejectedIdentifier', `${JSON.stringify(value)} is not a device identifier (urn:dev:ops:<manufacturer>-<model>-<serial>)`);
       if (identifiers.length !== 1) throw new AcmeError('rejectedIdentifier', 'a device certificate names one device: order a permanent-identifier alone');
       return { type, value };
     }
-    if (type !== 'dns') throw new AcmeError('unsupportedIdentifier', `identifier type ${JSON.stringify(type)} is not supported here; use dns or permanent-identifier`);
+    if (type !== 'dns')
+      throw new AcmeError('unsupportedIdentifier', `identifier type ${JSON.stringify(type)} is not supported here; use dns or permanent-identifier`);
     const name = value.toLowerCase();
-    if (!isValidDnsName(name, { allowWildcard: false })) throw new AcmeError('rejectedIdentifier', `${JSON.stringify(value)} is not a DNS name this server issues for`);
+    if (!isValidDnsName(name, { allowWildcard: false }))
+      throw new AcmeError('rejectedIdentifier', `${JSON.stringify(value)} is not a DNS name this server issues for`);
     if (seen.has(name)) throw new AcmeError('malformed', `identifier ${name} is repeated`);
     seen.add(name);
     return { type, value: name };

@@ -44,7 +44,10 @@ export async function ownOrder(store: Store, clock: Clock, account: AcmeAccountR
   if (order.accountId !== account.id) throw new AcmeError('unauthorized', 'the order belongs to another account');
   // An order that expires before it is finalized is invalid (RFC 8555 7.1.6); its authorizations expire with it.
   if ((order.status === 'pending' || order.status === 'ready') && order.expiresAt <= clock.now()) {
-    await store.acme.updateAcmeOrder(order.id, order.status, { status: 'invalid', error: new AcmeError('malformed', 'the order expired before it was finalized').toProblem() });
+    await store.acme.updateAcmeOrder(order.id, order.status, {
+      status: 'invalid',
+      error: new AcmeError('malformed', 'the order expired before it was finalized').toProblem(),
+    });
     return (await store.acme.getAcmeOrder(id)) as AcmeOrderRecord;
   }
   return order;
@@ -60,7 +63,8 @@ export class Orders {
     const identifiers = requestedIdentifiers(payload);
     // RFC 8555 7.4: a server that cannot honour requested validity dates must refuse, not ignore them.
     const { notBefore, notAfter } = payload as { notBefore?: unknown; notAfter?: unknown };
-    if (notBefore !== undefined || notAfter !== undefined) throw new AcmeError('malformed', 'this server sets validity by certificate profile; leave out notBefore and notAfter');
+    if (notBefore !== undefined || notAfter !== undefined)
+      throw new AcmeError('malformed', 'this server sets validity by certificate profile; leave out notBefore and notAfter');
     const policy = deps.policies.forAccount(account.policy);
     for (const identifier of identifiers) policy.check(identifier);
     await checkGatewayOrder(store, account, identifiers);
@@ -89,7 +93,18 @@ export class Orders {
         .map((v) => ({ type: v.type, token: randomBytes(32).toString('base64url'), status: 'pending' as const })),
       createdAt: now,
     }));
-    const order: AcmeOrderRecord = { id: newId(), accountId: account.id, status: 'pending', identifiers, authorizationIds: authorizations.map((a) => a.id), expiresAt, certificateSerial: null, error: null, createdAt: now, replaces };
+    const order: AcmeOrderRecord = {
+      id: newId(),
+      accountId: account.id,
+      status: 'pending',
+      identifiers,
+      authorizationIds: authorizations.map((a) => a.id),
+      expiresAt,
+      certificateSerial: null,
+      error: null,
+      createdAt: now,
+      replaces,
+    };
     await store.transaction((tx) => tx.acme.insertAcmeOrder(order, authorizations));
     return order;
   }

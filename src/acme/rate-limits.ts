@@ -40,7 +40,10 @@ export function addressSubject(ip: string): string {
   const left = head === '' ? [] : head.split(':');
   const right = tail === '' ? [] : tail.split(':');
   const groups = ip.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
 }
 
 export class RateLimits {
@@ -58,9 +61,13 @@ export class RateLimits {
   }
 
   private refuse(limit: Limit, retryAfter: number): never {
-    throw new AcmeError('rateLimited', `too many ${WHAT[limit]}: at most ${this.config[limit]} per ${this.config.windowSeconds} s; retry after ${retryAfter} s`, {
-      headers: { 'retry-after': String(retryAfter) },
-    });
+    throw new AcmeError(
+      'rateLimited',
+      `too many ${WHAT[limit]}: at most ${this.config[limit]} per ${this.config.windowSeconds} s; retry after ${retryAfter} s`,
+      {
+        headers: { 'retry-after': String(retryAfter) },
+      },
+    );
   }
 
   /** The limits in force among `items`, with addresses as their counting subject. */
@@ -73,7 +80,11 @@ export class RateLimits {
     const active = this.active(items);
     if (active.length === 0) return;
     const window = this.window();
-    const counts = await this.store.acme.hitRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start, window.purgeBefore);
+    const counts = await this.store.acme.hitRateCounters(
+      active.map(([limit, subject]) => `${limit}:${subject}`),
+      window.start,
+      window.purgeBefore,
+    );
     for (const [limit, subject] of active) if ((counts.get(`${limit}:${subject}`) ?? 0) > this.config[limit]) this.refuse(limit, window.retryAfter);
   }
 
@@ -82,7 +93,10 @@ export class RateLimits {
     const active = this.active(items);
     if (active.length === 0) return;
     const window = this.window();
-    const counts = await this.store.acme.readRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start);
+    const counts = await this.store.acme.readRateCounters(
+      active.map(([limit, subject]) => `${limit}:${subject}`),
+      window.start,
+    );
     for (const [limit, subject] of active) if ((counts.get(`${limit}:${subject}`) ?? 0) >= this.config[limit]) this.refuse(limit, window.retryAfter);
   }
 
@@ -91,6 +105,10 @@ export class RateLimits {
     const active = this.active(items);
     if (active.length === 0) return;
     const window = this.window();
-    await this.store.acme.hitRateCounters(active.map(([limit, subject]) => `${limit}:${subject}`), window.start, window.purgeBefore);
+    await this.store.acme.hitRateCounters(
+      active.map(([limit, subject]) => `${limit}:${subject}`),
+      window.start,
+      window.purgeBefore,
+    );
   }
 }

@@ -30,7 +30,8 @@ export function parseCertificateIdentifier(id: string): { keyIdentifier: Uint8Ar
   }
   const keyIdentifier = new Uint8Array(Buffer.from(parts[0] as string, 'base64url'));
   const serial = new Uint8Array(Buffer.from(parts[1] as string, 'base64url'));
-  if (keyIdentifier.length === 0 || keyIdentifier.length > MAX_KEY_IDENTIFIER_BYTES) throw new AcmeError('malformed', 'the certificate identifier has no usable key identifier');
+  if (keyIdentifier.length === 0 || keyIdentifier.length > MAX_KEY_IDENTIFIER_BYTES)
+    throw new AcmeError('malformed', 'the certificate identifier has no usable key identifier');
   // The serial must be the INTEGER's exact content octets: no redundant leading zero, not negative.
   let serialHex: string;
   try {

@@ -20,7 +20,12 @@ export interface ReplacesDeps {
  * account was issued and that no other live order replaces; the new order must share a name with it.
  * Returns the replaced certificate's serial, or null when the order replaces nothing.
  */
-export async function replacedCertificate(deps: ReplacesDeps, id: unknown, account: AcmeAccountRecord, identifiers: readonly AcmeIdentifier[]): Promise<string | null> {
+export async function replacedCertificate(
+  deps: ReplacesDeps,
+  id: unknown,
+  account: AcmeAccountRecord,
+  identifiers: readonly AcmeIdentifier[],
+): Promise<string | null> {
   const { store, clock } = deps;
   if (id === undefined) return null;
   if (typeof id !== 'string') throw new AcmeError('malformed', 'replaces must be a certificate identifier (RFC 9773 4.1)');

@@ -69,7 +69,10 @@ export class Revocations {
     const held = new Set(await store.acme.listAuthorizedIdentifiers(account.id, names, clock.now()));
     const missing = names.filter((n) => !held.has(n));
     if (names.length === 0 || missing.length > 0) {
-      throw new AcmeError('unauthorized', `the account did not order this certificate and holds no valid authorization for ${missing.join(', ') || 'its names'}`);
+      throw new AcmeError(
+        'unauthorized',
+        `the account did not order this certificate and holds no valid authorization for ${missing.join(', ') || 'its names'}`,
+      );
     }
   }
 
@@ -77,11 +80,16 @@ export class Revocations {
   async revoke(signer: RevocationSigner, requestPayload: unknown): Promise<void> {
     const { store } = this.deps;
     const payload = payloadObject(requestPayload);
-    if (typeof payload.certificate !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.certificate)) throw new AcmeError('malformed', 'revokeCert needs {"certificate": base64url DER}');
-    if (payload.certificate.length > Math.ceil((MAX_CERTIFICATE_BYTES * 4) / 3)) throw new AcmeError('malformed', 'the certificate is too large to be one this server issued');
+    if (typeof payload.certificate !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.certificate))
+      throw new AcmeError('malformed', 'revokeCert needs {"certificate": base64url DER}');
+    if (payload.certificate.length > Math.ceil((MAX_CERTIFICATE_BYTES * 4) / 3))
+      throw new AcmeError('malformed', 'the certificate is too large to be one this server issued');
     const reason = payload.reason ?? REVOCATION_REASONS.unspecified;
     if (typeof reason !== 'number' || !SUBSCRIBER_REASONS.has(reason)) {
-      throw new AcmeError('badRevocationReason', `reason ${JSON.stringify(payload.reason)} is not one a subscriber may give; use 0, 1, 3, 4 or 5 (RFC 5280 5.3.1)`);
+      throw new AcmeError(
+        'badRevocationReason',
+        `reason ${JSON.stringify(payload.reason)} is not one a subscriber may give; use 0, 1, 3, 4 or 5 (RFC 5280 5.3.1)`,
+      );
     }
     const der = new Uint8Array(Buffer.from(payload.certificate, 'base64url'));
     let facts: ReturnType<typeof certificateFacts>;

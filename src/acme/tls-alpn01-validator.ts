@@ -108,7 +108,14 @@ function fetchChallengeHandshake(name: string, where: string, options: TlsAlpn01
     tls.on('error', (error: Error & { code?: string }) => {
       // A server that knows ALPN but not acme-tls/1 aborts the handshake with no_application_protocol (RFC 7301 section 3.2).
       if (error.code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL') {
-        finish(() => reject(new AcmeError('unauthorized', `tls-alpn-01: ${where} did not negotiate ALPN protocol "${ACME_TLS_1_PROTOCOL}" (it refused it with a no_application_protocol alert)`)));
+        finish(() =>
+          reject(
+            new AcmeError(
+              'unauthorized',
+              `tls-alpn-01: ${where} did not negotiate ALPN protocol "${ACME_TLS_1_PROTOCOL}" (it refused it with a no_application_protocol alert)`,
+            ),
+          ),
+        );
         return;
       }
       const stage = tcpConnected ? 'complete a TLS handshake with' : 'connect to';
@@ -145,7 +152,9 @@ async function checkChallengeCertificate(der: Buffer, name: string, where: strin
   }
   const dnsName = names.length === 1 ? names[0]?.dNSName : undefined;
   if (dnsName === undefined) {
-    throw refusal(`must name exactly one dNSName, ${quote(name)}, in subjectAltName, but it holds ${names.length === 0 ? 'no entries' : names.map(describeGeneralName).join(', ')}`);
+    throw refusal(
+      `must name exactly one dNSName, ${quote(name)}, in subjectAltName, but it holds ${names.length === 0 ? 'no entries' : names.map(describeGeneralName).join(', ')}`,
+    );
   }
   // DNS names compare case-insensitively (RFC 4343); IA5String keeps the comparison to ASCII.
   if (dnsName.toLowerCase() !== name.toLowerCase()) {

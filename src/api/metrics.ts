@@ -4,7 +4,12 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 export class ControlPlaneMetrics {
   readonly registry = new Registry();
   readonly issued = new Counter({ name: 'hearth_certificates_issued_total', help: 'Certificates issued', labelNames: ['profile'], registers: [this.registry] });
-  readonly revoked = new Counter({ name: 'hearth_certificates_revoked_total', help: 'Certificates revoked', labelNames: ['reason'], registers: [this.registry] });
+  readonly revoked = new Counter({
+    name: 'hearth_certificates_revoked_total',
+    help: 'Certificates revoked',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly ocsp = new Counter({ name: 'hearth_ocsp_responses_total', help: 'OCSP responses by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly httpDuration = new Histogram({
     name: 'hearth_http_request_duration_seconds',

@@ -44,7 +44,12 @@ export function serverApp(logger: Logger, metrics: ControlPlaneMetrics, server: 
     return sendProblem(reply, problem);
   });
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, { type: 'https://hearth.dev/problems/not-found', title: 'Not found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` }),
+    sendProblem(reply, {
+      type: 'https://hearth.dev/problems/not-found',
+      title: 'Not found',
+      status: 404,
+      detail: `no route ${request.method} ${request.url.split('?')[0]}`,
+    }),
   );
   app.addHook('onRequest', async (request) => {
     if (request.url.length > MAX_URL_LENGTH) throw new UriTooLongError(`the URL is ${request.url.length} characters; at most ${MAX_URL_LENGTH} are served`);

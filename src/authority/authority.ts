@@ -124,7 +124,12 @@ export class Authority {
         ca.name,
         {
           name: ca.name,
-          issuer: { name: ca.certificate.subjectNameDer, keyIdentifier: ca.certificate.keyIdentifier, signatureAlgorithm: ca.signer.algorithm, notAfter: ca.certificate.notAfter },
+          issuer: {
+            name: ca.certificate.subjectNameDer,
+            keyIdentifier: ca.certificate.keyIdentifier,
+            signatureAlgorithm: ca.signer.algorithm,
+            notAfter: ca.certificate.notAfter,
+          },
           urls: { ocsp: urls.ocsp, caIssuers: urls.caIssuers(ca.name), crl: urls.crl(ca.name) },
         },
       ]),
@@ -202,7 +207,9 @@ export class Authority {
       subject = { identifier, commonName: request.commonName ?? commonNameFor(dnsNames), organization: request.organization, dnsNames, ipAddresses };
     }
     const drafting = this.drafting.get(ca.name) as DraftingCa;
-    return this.issueCertificate(profile, ca, () => draftCertificate(profile, drafting, { spki: request.spki, ...subject }, { now: this.clock.now(), randomBytes: this.randomBytes }));
+    return this.issueCertificate(profile, ca, () =>
+      draftCertificate(profile, drafting, { spki: request.spki, ...subject }, { now: this.clock.now(), randomBytes: this.randomBytes }),
+    );
   }
 
   /**
@@ -210,7 +217,11 @@ export class Authority {
    * whatever else is being issued at the moment), then the signature, the issued row and the event.
    * A serial that collides is drafted again.
    */
-  private async issueCertificate(profile: CertificateProfile, ca: IssuingCa, draft: () => CertificateDraft | Promise<CertificateDraft>): Promise<IssuedCertificate> {
+  private async issueCertificate(
+    profile: CertificateProfile,
+    ca: IssuingCa,
+    draft: () => CertificateDraft | Promise<CertificateDraft>,
+  ): Promise<IssuedCertificate> {
     const caRevoked = this.revokedCas.get(ca.name);
     if (caRevoked) {
       throw new IssuingCaRevokedError(
@@ -282,7 +293,10 @@ export class Authority {
     if (profile.name !== 'gateway') return;
     const gateway = await this.store.gateways.getGateway(drafted.identifier);
     if (gateway?.status !== 'active') {
-      throw new BadRequestError(`a gateway certificate is issued only for a registered, active gateway; ${drafted.identifier} is ${gateway ? gateway.status : 'not registered'} (hearth gateways register)`, 'unregistered-gateway');
+      throw new BadRequestError(
+        `a gateway certificate is issued only for a registered, active gateway; ${drafted.identifier} is ${gateway ? gateway.status : 'not registered'} (hearth gateways register)`,
+        'unregistered-gateway',
+      );
     }
   }
 
@@ -299,7 +313,17 @@ export class Authority {
       }
       await appendToLog(
         tx,
-        [{ v: LOG_ENTRY_VERSION, kind: 'cert.revoked', time: at.toISOString(), serial, issuer: revoked.ca, reason: revocationReasonName(reason), revokedAt: at.toISOString() }],
+        [
+          {
+            v: LOG_ENTRY_VERSION,
+            kind: 'cert.revoked',
+            time: at.toISOString(),
+            serial,
+            issuer: revoked.ca,
+            reason: revocationReasonName(reason),
+            revokedAt: at.toISOString(),
+          },
+        ],
         at,
       );
       return revoked;
@@ -319,7 +343,11 @@ export class Authority {
         this.reportError(err, `after revoking ${serial}`);
       }
     }
-    await this.publish('cert.revoked', { serial, ca: record.ca, reason, revokedAt: at.toISOString(), identifier: record.identifier, notAfter: record.notAfter.toISOString() }, at);
+    await this.publish(
+      'cert.revoked',
+      { serial, ca: record.ca, reason, revokedAt: at.toISOString(), identifier: record.identifier, notAfter: record.notAfter.toISOString() },
+      at,
+    );
     return record;
   }
 

@@ -38,7 +38,12 @@ export interface DraftContext {
   randomBytes: (n: number) => Uint8Array;
 }
 
-export function draftCertificate(profile: CertificateProfile, ca: DraftingCa, subject: SubjectInput & { identifier: string }, context: DraftContext): CertificateDraft {
+export function draftCertificate(
+  profile: CertificateProfile,
+  ca: DraftingCa,
+  subject: SubjectInput & { identifier: string },
+  context: DraftContext,
+): CertificateDraft {
   const serial = newSerialNumber(context.randomBytes);
   const built = buildTbsCertificate({ profile, serialHex: serial.hex, issuer: ca.issuer, subject, urls: ca.urls, clock: { now: () => context.now } });
   const findings = lintTbsCertificate(built.tbs, profile, { issuer: ca.issuer, urls: ca.urls });
@@ -66,7 +71,18 @@ export interface DraftExtras {
 }
 
 /** A draft from a CSR: proof of possession and the profile's name rules first. */
-export function draftFromCsr(profile: CertificateProfile, ca: DraftingCa, csr: string | Uint8Array, context: DraftContext, extras: DraftExtras = {}): CertificateDraft {
+export function draftFromCsr(
+  profile: CertificateProfile,
+  ca: DraftingCa,
+  csr: string | Uint8Array,
+  context: DraftContext,
+  extras: DraftExtras = {},
+): CertificateDraft {
   const parsed = parseCsr(csr);
-  return draftCertificate(profile, ca, { spki: parsed.spki, ...subjectFor(profile, parsed), ...(extras.mudUrl !== undefined ? { mudUrl: extras.mudUrl } : {}) }, context);
+  return draftCertificate(
+    profile,
+    ca,
+    { spki: parsed.spki, ...subjectFor(profile, parsed), ...(extras.mudUrl !== undefined ? { mudUrl: extras.mudUrl } : {}) },
+    context,
+  );
 }

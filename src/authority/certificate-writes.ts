@@ -75,7 +75,9 @@ export class CertificateWrites {
     }
     let nextPending = 0;
     let nextIssued = 0;
-    return items.map((item) => (item.kind === 'pending' ? (pendingOutcomes[nextPending++] as ItemOutcome<boolean>) : { ok: true, value: issuedOutcomes[nextIssued++] as boolean }));
+    return items.map((item) =>
+      item.kind === 'pending' ? (pendingOutcomes[nextPending++] as ItemOutcome<boolean>) : { ok: true, value: issuedOutcomes[nextIssued++] as boolean },
+    );
   }
 
   /** Marks signed certificates issued and logs those that were still pending, in the caller's transaction. */

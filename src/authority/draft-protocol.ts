@@ -17,8 +17,7 @@ export interface DraftJob {
 }
 
 export type TransportedError =
-  | { hearth: true; name: string; slug: string; status: number; title: string; message: string; findings?: string[] }
-  | { hearth: false; message: string };
+  { hearth: true; name: string; slug: string; status: number; title: string; message: string; findings?: string[] } | { hearth: false; message: string };
 
 export type DraftOutcome = { id: number; ok: true; draft: CertificateDraft } | { id: number; ok: false; error: TransportedError };
 

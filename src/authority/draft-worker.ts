@@ -18,7 +18,17 @@ parentPort?.on('message', (jobs: DraftJob[]) => {
     try {
       const ca = cas.get(job.ca);
       if (!ca) throw new Error(`draft worker knows no CA named ${job.ca}`);
-      return { id: job.id, ok: true, draft: draftFromCsr(getProfile(job.profile), ca, job.csr, { now: new Date(job.now), randomBytes }, job.mudUrl !== undefined ? { mudUrl: job.mudUrl } : {}) };
+      return {
+        id: job.id,
+        ok: true,
+        draft: draftFromCsr(
+          getProfile(job.profile),
+          ca,
+          job.csr,
+          { now: new Date(job.now), randomBytes },
+          job.mudUrl !== undefined ? { mudUrl: job.mudUrl } : {},
+        ),
+      };
     } catch (error) {
       return { id: job.id, ok: false, error: errorForTransport(error) };
     }

@@ -39,7 +39,10 @@ export class DraftWorkers {
   draft(profile: string, ca: string, csr: string | Uint8Array, now: Date, extras: DraftExtras = {}): Promise<CertificateDraft> {
     if (this.closed) return Promise.reject(new Error('the draft workers are closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ job: { id: this.nextId++, profile, ca, csr, now: now.getTime(), ...(extras.mudUrl !== undefined ? { mudUrl: extras.mudUrl } : {}) }, waiting: { resolve, reject } });
+      this.queue.push({
+        job: { id: this.nextId++, profile, ca, csr, now: now.getTime(), ...(extras.mudUrl !== undefined ? { mudUrl: extras.mudUrl } : {}) },
+        waiting: { resolve, reject },
+      });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());

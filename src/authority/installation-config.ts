@@ -52,4 +52,3 @@ export function databaseUrl(config: HearthConfig, layout: DataDirLayout): string
   const path = url.replace(/^sqlite:/, '');
   return path.startsWith('/') || path === ':memory:' ? `sqlite:${path}` : `sqlite:${layout.root}/${path}`;
 }
-

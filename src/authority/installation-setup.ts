@@ -82,7 +82,8 @@ export async function setUpInstallation(options: SetupOptions): Promise<SetupRes
   const layout = new DataDirLayout(options.dir);
   if (options.rootKeyOut !== undefined) {
     if (options.pkcs11) throw new ConfigError('--root-key-out applies to keys in files; with PKCS#11 the root key stays in the token');
-    if (isInsideDataDirectory(layout, options.rootKeyOut)) throw new ConfigError(`the root key file ${options.rootKeyOut} must be outside the data directory ${options.dir}`);
+    if (isInsideDataDirectory(layout, options.rootKeyOut))
+      throw new ConfigError(`the root key file ${options.rootKeyOut} must be outside the data directory ${options.dir}`);
     if (existsSync(options.rootKeyOut)) throw new ConflictError(`${options.rootKeyOut} already exists; refusing to overwrite a key file`, 'root-key-exists');
   }
   const made = { rootKeyOut: false };
@@ -164,7 +165,13 @@ async function populate(layout: DataDirLayout, options: SetupOptions, made: { ro
     await writeOwnerOnly(layout.caCertificate(name), pemEncode('CERTIFICATE', ca.certificate));
     const delegate = hierarchy.ocsp.get(name) as { certificate: Uint8Array; signer: Signer };
     await writeOwnerOnly(layout.ocspCertificate(name), pemEncode('CERTIFICATE', delegate.certificate));
-    cas.set(name, { name, certificate: certificateFacts(ca.certificate), signer: ca.signer, chainAbove: [root], ocsp: { certificate: certificateFacts(delegate.certificate), signer: delegate.signer } });
+    cas.set(name, {
+      name,
+      certificate: certificateFacts(ca.certificate),
+      signer: ca.signer,
+      chainAbove: [root],
+      ocsp: { certificate: certificateFacts(delegate.certificate), signer: delegate.signer },
+    });
   }
 
   const logVerifierKey = await createLogKey(layout, passphrase, newLogOrigin(config.server.publicHost));

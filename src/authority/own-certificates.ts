@@ -72,6 +72,8 @@ export class OwnCertificates {
   }
 
   private keepOnDisk(path: string, pem: string, what: string): Promise<void> {
-    return replaceFile(path, pem).catch((err) => this.logger.error({ err, path }, `could not save the renewed ${what}; it is in use but will be renewed again after a restart`));
+    return replaceFile(path, pem).catch((err) =>
+      this.logger.error({ err, path }, `could not save the renewed ${what}; it is in use but will be renewed again after a restart`),
+    );
   }
 }

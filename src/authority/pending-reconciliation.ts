@@ -42,7 +42,10 @@ export class PendingReconciliation {
   async run(): Promise<number> {
     const abandoned = await reconcilePendingCertificates(this.store, this.clock, this.graceMs);
     if (abandoned.length > 0) {
-      this.logger.warn({ abandoned: abandoned.length, serials: abandoned.slice(0, 100).map((row) => row.serial) }, 'pending certificates left by a crash were marked abandoned (OCSP answers revoked)');
+      this.logger.warn(
+        { abandoned: abandoned.length, serials: abandoned.slice(0, 100).map((row) => row.serial) },
+        'pending certificates left by a crash were marked abandoned (OCSP answers revoked)',
+      );
     }
     return abandoned.length;
   }

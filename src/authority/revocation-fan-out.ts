@@ -44,10 +44,21 @@ export class RevocationFanOut {
    * goes out without waiting for a CRL signature (GET /crl joins the regeneration already queued).
    * Resolves with the function that stops listening to the bus.
    */
-  async listen(authority: Pick<Authority, 'onRevoked' | 'origin'>, bus: EventBus, clock: Clock, onCrlError: (err: unknown, ca: string) => void): Promise<() => Promise<void>> {
+  async listen(
+    authority: Pick<Authority, 'onRevoked' | 'origin'>,
+    bus: EventBus,
+    clock: Clock,
+    onCrlError: (err: unknown, ca: string) => void,
+  ): Promise<() => Promise<void>> {
     authority.onRevoked((record) => {
       const revokedAt = record.revokedAt ?? clock.now();
-      const notice = { serial: record.serial, ca: record.ca, identifier: record.identifier, revokedAt: revokedAt.toISOString(), notAfter: record.notAfter.toISOString() };
+      const notice = {
+        serial: record.serial,
+        ca: record.ca,
+        identifier: record.identifier,
+        revokedAt: revokedAt.toISOString(),
+        notAfter: record.notAfter.toISOString(),
+      };
       this.deliver(notice).catch((err) => onCrlError(err, record.ca));
     });
     const subscription = await bus.subscribe('cert.revoked', async (event) => {

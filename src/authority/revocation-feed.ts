@@ -47,6 +47,12 @@ export class RevocationFeed {
   /** Every revoked certificate of the CA that has not yet expired. */
   async snapshot(ca: string): Promise<RevocationNotice[]> {
     const records = await this.store.certificates.listRevoked(ca, this.clock.now());
-    return records.map((r) => ({ serial: r.serial, ca: r.ca, identifier: r.identifier, revokedAt: (r.revokedAt ?? r.notBefore).toISOString(), notAfter: r.notAfter.toISOString() }));
+    return records.map((r) => ({
+      serial: r.serial,
+      ca: r.ca,
+      identifier: r.identifier,
+      revokedAt: (r.revokedAt ?? r.notBefore).toISOString(),
+      notAfter: r.notAfter.toISOString(),
+    }));
   }
 }

@@ -17,7 +17,15 @@ import { assertRootSigner, loadRootCrl, readRootCrl, signRootCrl, writeRootCrl, 
 
 /** Reasons that make sense for a CA certificate in a complete CRL (no removeFromCRL, no hold). */
 /** The reasons an issuing CA may be revoked for on the root CRL. */
-export const CA_REVOCATION_REASONS: readonly RevocationReasonName[] = ['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn'];
+export const CA_REVOCATION_REASONS: readonly RevocationReasonName[] = [
+  'unspecified',
+  'keyCompromise',
+  'cACompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'privilegeWithdrawn',
+];
 
 export interface RootCrlRequest {
   layout: DataDirLayout;

@@ -33,7 +33,8 @@ export class RootCrlWatch {
     }
     const revoked = issuingCasRevokedBy(crl, this.cas);
     for (const [name, entry] of revoked) {
-      if (!this.revoked.has(name)) this.logger.error({ ca: name, serial: entry.serial }, 'the root CRL revokes this issuing CA: nothing more is issued from it until it is replaced');
+      if (!this.revoked.has(name))
+        this.logger.error({ ca: name, serial: entry.serial }, 'the root CRL revokes this issuing CA: nothing more is issued from it until it is replaced');
     }
     this.revoked = revoked;
     this.authority.setRevokedIssuingCas(revoked);

@@ -81,7 +81,8 @@ export function readRootCrl(der: Uint8Array, root: CertificateFacts): RootCrl {
     throw new RootCrlInvalidError('its issuer is not the root CA');
   }
   const algorithm = (Object.keys(SIGNATURE_OIDS) as KeyAlgorithm[]).find((a) => SIGNATURE_OIDS[a] === crl.signatureAlgorithm.algorithm);
-  if (!algorithm || tbs.signature.algorithm !== crl.signatureAlgorithm.algorithm) throw new RootCrlInvalidError(`its signature algorithm ${crl.signatureAlgorithm.algorithm} is not one Hearth signs with`);
+  if (!algorithm || tbs.signature.algorithm !== crl.signatureAlgorithm.algorithm)
+    throw new RootCrlInvalidError(`its signature algorithm ${crl.signatureAlgorithm.algorithm} is not one Hearth signs with`);
   // The signed bytes exactly as they are in the file: the TBS is the CertificateList's first element.
   const signedBytes = tbsBytes(der);
   const key = createPublicKey({ key: Buffer.from(root.spkiDer), format: 'der', type: 'spki' });
@@ -110,7 +111,9 @@ export function readRootCrl(der: Uint8Array, root: CertificateFacts): RootCrl {
 function tbsBytes(der: Uint8Array): Uint8Array {
   const headerLength = (bytes: Uint8Array, at: number) => {
     const first = bytes[at + 1] as number;
-    return first < 0x80 ? { header: 2, length: first } : { header: 2 + (first & 0x7f), length: [...bytes.subarray(at + 2, at + 2 + (first & 0x7f))].reduce((n, b) => n * 256 + b, 0) };
+    return first < 0x80
+      ? { header: 2, length: first }
+      : { header: 2 + (first & 0x7f), length: [...bytes.subarray(at + 2, at + 2 + (first & 0x7f))].reduce((n, b) => n * 256 + b, 0) };
   };
   const outer = headerLength(der, 0);
   const inner = headerLength(der, outer.header);

@@ -49,7 +49,8 @@ export async function loadRootKey(layout: DataDirLayout, passphrase: string, fil
  * decrypts to the root's key, and with `remove` then deletes the data directory's copy.
  */
 export async function exportRootKey(layout: DataDirLayout, passphrase: string, out: string, remove: boolean): Promise<void> {
-  if (isInsideDataDirectory(layout, out)) throw new ConfigError(`${out} is inside the data directory ${layout.root}; the root key is exported to move it off this machine`);
+  if (isInsideDataDirectory(layout, out))
+    throw new ConfigError(`${out} is inside the data directory ${layout.root}; the root key is exported to move it off this machine`);
   const source = layout.privateKey(ROOT_KEY);
   await loadRootKey(layout, passphrase); // refuses a missing, unreadable, undecryptable or foreign key before anything is written
   await createOwnerOnlyFileAtomically(out, await readFile(source, 'utf8'));

@@ -20,9 +20,7 @@ export function assertEventType(type: string): void {
 /** A pattern is an event type whose tokens may be `*` (one token), ending optionally in `>` (one or more). */
 export function assertTypePattern(pattern: string): void {
   const tokens = pattern.split('.');
-  const valid = tokens.every(
-    (token, i) => TYPE_TOKEN.test(token) || token === '*' || (token === '>' && i === tokens.length - 1),
-  );
+  const valid = tokens.every((token, i) => TYPE_TOKEN.test(token) || token === '*' || (token === '>' && i === tokens.length - 1));
   if (!valid) {
     throw new InvalidEventError(`subscription pattern "${pattern}" must be an event type whose tokens may be "*", optionally ending in ">"`);
   }

@@ -20,12 +20,7 @@ export function safeReporter(onError: ErrorReporter | undefined): ErrorReporter 
 }
 
 /** Runs one handler so that its failure reaches the reporter and nothing else. */
-export async function runHandler(
-  handler: EventHandler,
-  event: DomainEvent,
-  pattern: string,
-  report: ErrorReporter,
-): Promise<void> {
+export async function runHandler(handler: EventHandler, event: DomainEvent, pattern: string, report: ErrorReporter): Promise<void> {
   try {
     await handler(event);
   } catch (err) {

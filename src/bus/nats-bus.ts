@@ -180,12 +180,7 @@ export class NatsBus implements EventBus {
     return { consumer, messages: await consumer.consume() };
   }
 
-  private async deliver(
-    messages: ConsumerMessages,
-    pattern: string,
-    handler: EventHandler,
-    isActive: () => boolean,
-  ): Promise<void> {
+  private async deliver(messages: ConsumerMessages, pattern: string, handler: EventHandler, isActive: () => boolean): Promise<void> {
     try {
       for await (const msg of messages) {
         if (!isActive()) break;

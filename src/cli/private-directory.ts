@@ -34,7 +34,10 @@ function ifPresent<T>(read: () => T): T | undefined {
 
 function isSecretFile(root: string, path: string): boolean {
   if (DATABASE_FILE.test(basename(path))) return true;
-  return relative(root, path).split(sep).slice(0, -1).some((part) => SECRET_DIRECTORIES.has(part));
+  return relative(root, path)
+    .split(sep)
+    .slice(0, -1)
+    .some((part) => SECRET_DIRECTORIES.has(part));
 }
 
 /** Directories others can enter and secret files they can read or write, under `root` (itself included). */

@@ -62,7 +62,12 @@ export async function startApiServer(f: Foundations, services: TrustServices, re
   });
   const api = serverApp(f.logger, f.metrics, 'api', { bodyLimit: config.server.bodyLimit, https: tlsOptions(services.ownCertificates.tlsCertificatePem) });
   closer.add(() => api.close());
-  stapleOcspResponses(api.server as unknown as HttpsServer, services.ocsp, () => ({ nameDer: servicesCa.certificate.subjectNameDer, publicKeyBits: servicesCa.certificate.publicKeyBits }), f.logger);
+  stapleOcspResponses(
+    api.server as unknown as HttpsServer,
+    services.ocsp,
+    () => ({ nameDer: servicesCa.certificate.subjectNameDer, publicKeyBits: servicesCa.certificate.publicKeyBits }),
+    f.logger,
+  );
   await api.register(swagger, {
     openapi: {
       info: { title: 'Hearth control plane', version: '0.1.0', description: 'Private CA for smart-home device fleets' },
@@ -78,7 +83,13 @@ export async function startApiServer(f: Foundations, services: TrustServices, re
   };
 }
 
-async function registerRoutes(api: FastifyInstance, f: Foundations, services: TrustServices, revocationServer: RevocationServer, gateways: GatewayCertificates): Promise<void> {
+async function registerRoutes(
+  api: FastifyInstance,
+  f: Foundations,
+  services: TrustServices,
+  revocationServer: RevocationServer,
+  gateways: GatewayCertificates,
+): Promise<void> {
   const { config, store, clock, raise, eabKeys } = f;
   const { authority } = services;
   const authenticate = (request: FastifyRequest) => authenticateBearer(store, request.headers.authorization);
@@ -91,7 +102,14 @@ async function registerRoutes(api: FastifyInstance, f: Foundations, services: Tr
   const deviceCredentials = new DeviceCredentials(store, clock, raise, authority);
   const manufacturers = new ManufacturerRegistry(store, clock);
   manufacturers.onRootsChanged(() => attestation.rootsChanged());
-  registerProvisioningRoutes(api, { store, manufacturers, manifests: new ManifestImporter(store, clock, raise), claims: new DeviceClaims(store, clock, raise), deviceCredentials, authenticate });
+  registerProvisioningRoutes(api, {
+    store,
+    manufacturers,
+    manifests: new ManifestImporter(store, clock, raise),
+    claims: new DeviceClaims(store, clock, raise),
+    deviceCredentials,
+    authenticate,
+  });
   registerGatewayRoutes(api, { store, clock, authority, eabKeys, authenticate });
   registerCertificateRoutes(api, { store, authority, metrics: f.metrics, authenticate });
   registerRenewalWindowRoutes(api, { store, clock, authenticate });

@@ -73,7 +73,23 @@ export async function openFoundations(dataDir: string, config: HearthConfig, log
   const logIdentity = await openLogIdentity(layout, passphrase);
   closer.add(() => logIdentity.close());
   const eab = await EabKeyDerivation.fromSecretFile(layout.eabSecret);
-  if (eab.created) logger.warn({ path: layout.eabSecret }, 'made the secret EAB keys are derived from; every control-plane process of this installation needs a copy of it');
+  if (eab.created)
+    logger.warn({ path: layout.eabSecret }, 'made the secret EAB keys are derived from; every control-plane process of this installation needs a copy of it');
   const draftWorkers = config.issuance.draftWorkers ?? availableParallelism();
-  return { config, logger, clock, layout, metrics: new ControlPlaneMetrics(), cas, root, store, bus, raise, passphrase, logIdentity, eabKeys: eab.keys, draftWorkers };
+  return {
+    config,
+    logger,
+    clock,
+    layout,
+    metrics: new ControlPlaneMetrics(),
+    cas,
+    root,
+    store,
+    bus,
+    raise,
+    passphrase,
+    logIdentity,
+    eabKeys: eab.keys,
+    draftWorkers,
+  };
 }

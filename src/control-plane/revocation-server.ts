@@ -20,10 +20,17 @@ export interface RevocationServer {
   caCertificates: Map<string, Uint8Array>;
 }
 
-export async function startRevocationServer(f: Foundations, responders: { crls: CrlPublisher; ocsp: OcspResponder }, closer: Closer): Promise<RevocationServer> {
+export async function startRevocationServer(
+  f: Foundations,
+  responders: { crls: CrlPublisher; ocsp: OcspResponder },
+  closer: Closer,
+): Promise<RevocationServer> {
   const http = serverApp(f.logger, f.metrics, 'http', { bodyLimit: f.config.server.bodyLimit });
   closer.add(() => http.close());
-  const caCertificates = new Map<string, Uint8Array>([['root', f.root.der], ...[...f.cas.values()].map((c) => [c.name, c.certificate.der] as [string, Uint8Array])]);
+  const caCertificates = new Map<string, Uint8Array>([
+    ['root', f.root.der],
+    ...[...f.cas.values()].map((c) => [c.name, c.certificate.der] as [string, Uint8Array]),
+  ]);
   const rootCrl = new RootCrlSource(f.layout, f.root);
   registerRevocationStatusRoutes(http, { ...responders, rootCrl, caCertificates, crlMaxAgeSeconds: f.config.crl.refreshSeconds });
   registerOperationalRoutes(http, storeReachability(f.store));

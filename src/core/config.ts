@@ -9,7 +9,13 @@ import { ConfigError } from './errors.js';
 
 const port = z.number().int().min(0).max(65535);
 const secretRef = z
-  .object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(), file: z.string().min(1).optional() })
+  .object({
+    env: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/)
+      .optional(),
+    file: z.string().min(1).optional(),
+  })
   .strict()
   .refine((s) => (s.env === undefined) !== (s.file === undefined), 'give exactly one of env or file');
 
@@ -33,7 +39,12 @@ export const configSchema = z
           .transform((url) => url.replace(/\/+$/, ''))
           .optional(),
         /** Largest accepted request body, in bytes. */
-        bodyLimit: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+        bodyLimit: z
+          .number()
+          .int()
+          .min(1024)
+          .max(10 * 1024 * 1024)
+          .default(64 * 1024),
       })
       .strict()
       .prefault({}),
@@ -41,11 +52,17 @@ export const configSchema = z
       .object({
         url: z.string().min(1).default('sqlite:hearth.db'),
         /** PostgreSQL schema to keep Hearth's tables in (created if missing); several installations can share a database. */
-        schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier').optional(),
+        schema: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
+          .optional(),
       })
       .strict()
       .prefault({}),
-    bus: z.object({ url: z.string().min(1).default('memory:') }).strict().prefault({}),
+    bus: z
+      .object({ url: z.string().min(1).default('memory:') })
+      .strict()
+      .prefault({}),
     keys: z
       .object({
         backend: z.enum(['file', 'pkcs11']).default('file'),
@@ -57,7 +74,10 @@ export const configSchema = z
             tokenLabel: z.string().min(1),
             pin: secretRef,
             /** Keys are found by CKA_LABEL <labelPrefix><name>; init picks a unique prefix so installations can share a token. */
-            labelPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default('hearth-'),
+            labelPrefix: z
+              .string()
+              .regex(/^[A-Za-z0-9_.-]{1,32}$/)
+              .default('hearth-'),
           })
           .strict()
           .optional(),
@@ -67,7 +87,11 @@ export const configSchema = z
     crl: z
       .object({
         /** How long a CRL is valid (nextUpdate - thisUpdate). */
-        validitySeconds: z.number().int().min(60).default(24 * 3600),
+        validitySeconds: z
+          .number()
+          .int()
+          .min(60)
+          .default(24 * 3600),
         /** How often a fresh CRL is made even without revocations. */
         refreshSeconds: z.number().int().min(10).default(3600),
         /** How long the root's CRL, signed offline at init and by `hearth ca sign-root-crl`, is valid. */
@@ -99,7 +123,12 @@ export const configSchema = z
          */
         alwaysValid: z.boolean().default(false),
         /** How long an order and its authorizations stay open; a valid authorization lasts as long. */
-        orderLifetimeSeconds: z.number().int().min(1).max(30 * 86400).default(7 * 86400),
+        orderLifetimeSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(30 * 86400)
+          .default(7 * 86400),
         /** newAccount must carry an external account binding made with `hearth acme eab-key`. */
         externalAccountRequired: z.boolean().default(false),
         /**
@@ -111,9 +140,17 @@ export const configSchema = z
             z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'a policy name is 1-40 lower-case letters, digits and dashes'),
             z
               .object({
-                identifierTypes: z.array(z.enum(['dns', 'permanent-identifier'])).min(1).default(['dns', 'permanent-identifier']),
+                identifierTypes: z
+                  .array(z.enum(['dns', 'permanent-identifier']))
+                  .min(1)
+                  .default(['dns', 'permanent-identifier']),
                 dnsNames: z
-                  .array(z.string().regex(/^(\*|(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$/, 'a DNS name pattern is a name, *.name (any name below it) or *').max(253))
+                  .array(
+                    z
+                      .string()
+                      .regex(/^(\*|(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$/, 'a DNS name pattern is a name, *.name (any name below it) or *')
+                      .max(253),
+                  )
                   .default(['*']),
               })
               .strict(),
@@ -146,7 +183,11 @@ export const configSchema = z
     ocsp: z
       .object({
         /** nextUpdate - thisUpdate of an OCSP response; cached responses are re-signed at half of it. */
-        validitySeconds: z.number().int().min(60).default(4 * 3600),
+        validitySeconds: z
+          .number()
+          .int()
+          .min(60)
+          .default(4 * 3600),
       })
       .strict()
       .prefault({}),
@@ -161,7 +202,11 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['keys', 'pkcs11'], message: 'required when keys.backend is pkcs11' });
     }
     if (!Object.hasOwn(c.acme.policies, c.acme.defaultPolicy)) {
-      ctx.addIssue({ code: 'custom', path: ['acme', 'defaultPolicy'], message: `names no policy in acme.policies (${Object.keys(c.acme.policies).join(', ') || 'none'})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['acme', 'defaultPolicy'],
+        message: `names no policy in acme.policies (${Object.keys(c.acme.policies).join(', ') || 'none'})`,
+      });
     }
   });
 
@@ -182,7 +227,12 @@ function overridablePaths(): { path: string[]; type: string }[] {
   };
   walk(defaults, []);
   // Settings without a default are not in the walk; the optional scalars are named here.
-  paths.push({ path: ['database', 'schema'], type: 'string' }, { path: ['issuance', 'draftWorkers'], type: 'number' }, { path: ['acme', 'validationAddress'], type: 'string' }, { path: ['server', 'publicHttpUrl'], type: 'string' });
+  paths.push(
+    { path: ['database', 'schema'], type: 'string' },
+    { path: ['issuance', 'draftWorkers'], type: 'number' },
+    { path: ['acme', 'validationAddress'], type: 'string' },
+    { path: ['server', 'publicHttpUrl'], type: 'string' },
+  );
   // Secrets are references, never values: no env var may set keys.passphrase directly.
   // Lists and named maps (acme.policies) are set in hearth.yaml only: an env var holds one scalar.
   return paths.filter(({ path, type }) => (path[0] !== 'keys' || path[1] === 'backend') && type !== 'object' && path[1] !== 'policies');

@@ -36,8 +36,5 @@ export function backgroundStdout(): DestinationStream {
 }
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino(
-    { level, base: { service: 'hearth' }, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
-    destination,
-  );
+  return pino({ level, base: { service: 'hearth' }, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, destination);
 }

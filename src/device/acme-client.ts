@@ -211,7 +211,10 @@ export class AcmeClient {
       if (options.useJwk || !this.accountUrl) header.jwk = await this.publicJwk();
       else header.kid = this.accountUrl;
       const body = flattenedJws(this.accountKey, header, payload);
-      const response = await this.transport.send('POST', url, body, { 'content-type': 'application/jose+json', ...(options.accept ? { accept: options.accept } : {}) });
+      const response = await this.transport.send('POST', url, body, {
+        'content-type': 'application/jose+json',
+        ...(options.accept ? { accept: options.accept } : {}),
+      });
       this.keep(response);
       if (response.status < 400) return response;
       const problem = this.problem(response);
@@ -258,7 +261,11 @@ export class AcmeClient {
   }
 
   /** Polls until `done` says so, waiting as Retry-After asks (or `intervalMs`), up to `timeoutMs`. */
-  async poll<T>(read: () => Promise<{ value: T; retryAfterMs?: number }>, done: (value: T) => boolean, options: { intervalMs?: number; timeoutMs?: number } = {}): Promise<T> {
+  async poll<T>(
+    read: () => Promise<{ value: T; retryAfterMs?: number }>,
+    done: (value: T) => boolean,
+    options: { intervalMs?: number; timeoutMs?: number } = {},
+  ): Promise<T> {
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     for (;;) {
       const { value, retryAfterMs: wait } = await read();
@@ -302,7 +309,13 @@ export class AcmeClient {
     const body = json(response) as { suggestedWindow?: { start?: string; end?: string }; explanationURL?: string };
     const start = Date.parse(body.suggestedWindow?.start ?? '');
     const end = Date.parse(body.suggestedWindow?.end ?? '');
-    if (Number.isNaN(start) || Number.isNaN(end) || end < start) throw new AcmeProblemError('malformed', 200, 'renewalInfo has no usable suggestedWindow', undefined);
-    return { start: new Date(start), end: new Date(end), ...(body.explanationURL ? { explanationUrl: body.explanationURL } : {}), retryAfterMs: retryAfterMs(response) ?? 6 * 3600_000 };
+    if (Number.isNaN(start) || Number.isNaN(end) || end < start)
+      throw new AcmeProblemError('malformed', 200, 'renewalInfo has no usable suggestedWindow', undefined);
+    return {
+      start: new Date(start),
+      end: new Date(end),
+      ...(body.explanationURL ? { explanationUrl: body.explanationURL } : {}),
+      retryAfterMs: retryAfterMs(response) ?? 6 * 3600_000,
+    };
   }
 }

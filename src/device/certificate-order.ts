@@ -35,14 +35,23 @@ export async function orderCertificate(client: AcmeClient, request: OrderRequest
     if (authorization.status === 'valid') continue;
     if (authorization.status !== 'pending') throw problemOf(undefined, `the authorization for ${authorization.identifier.value} is ${authorization.status}`);
     const challenge = authorization.challenges.find((c) => c.type === request.solver.type);
-    if (!challenge) throw new AcmeProblemError('unsupportedChallenge', 400, `the server offers no ${request.solver.type} challenge for ${authorization.identifier.value}`, undefined);
+    if (!challenge)
+      throw new AcmeProblemError(
+        'unsupportedChallenge',
+        400,
+        `the server offers no ${request.solver.type} challenge for ${authorization.identifier.value}`,
+        undefined,
+      );
     try {
       const payload = await request.solver.prepare(challenge, authorization, await client.keyAuthorization(challenge.token));
       const answered = await client.respond(challenge.url, payload);
       if (answered.status === 'invalid') throw problemOf(answered.error, `${challenge.type} failed`);
       const settled = answered.status === 'valid' ? authorization : await client.pollAuthorization(url);
       if (settled.status !== 'valid' && answered.status !== 'valid') {
-        throw problemOf(settled.challenges.find((c) => c.type === challenge.type)?.error, `the authorization for ${authorization.identifier.value} is ${settled.status}`);
+        throw problemOf(
+          settled.challenges.find((c) => c.type === challenge.type)?.error,
+          `the authorization for ${authorization.identifier.value} is ${settled.status}`,
+        );
       }
     } finally {
       await request.solver.cleanup?.(challenge);

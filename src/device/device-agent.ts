@@ -55,13 +55,25 @@ export interface DeviceCredentials {
 }
 
 /** Refusals that another attempt cannot change: the device is not admitted, or its request is wrong. */
-const PERMANENT = new Set(['badAttestationStatement', 'rejectedIdentifier', 'unauthorized', 'badCSR', 'unsupportedIdentifier', 'unsupportedChallenge', 'malformed', 'accountDoesNotExist']);
+const PERMANENT = new Set([
+  'badAttestationStatement',
+  'rejectedIdentifier',
+  'unauthorized',
+  'badCSR',
+  'unsupportedIdentifier',
+  'unsupportedChallenge',
+  'malformed',
+  'accountDoesNotExist',
+]);
 
 export function isRetryable(error: unknown): { retry: boolean; afterMs?: number } {
   if (error instanceof TransportError) return { retry: true };
   if (error instanceof AcmeProblemError) {
     if (PERMANENT.has(error.type)) return { retry: false };
-    return { retry: error.status === 0 || error.status >= 500 || error.status === 429 || error.type === 'badNonce' || error.type === 'orderNotReady', ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) };
+    return {
+      retry: error.status === 0 || error.status >= 500 || error.status === 429 || error.type === 'badNonce' || error.type === 'orderNotReady',
+      ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}),
+    };
   }
   return { retry: false };
 }
@@ -202,7 +214,12 @@ export class DeviceAgent {
     await this.options.store.writeCertificate(result.pem);
     const credentials = (await this.credentials()) as DeviceCredentials;
     const state = await this.options.store.readState();
-    await this.options.store.writeState({ accountUrl: state.accountUrl, directoryUrl: state.directoryUrl, certificateSerial: credentials.serial, notAfter: credentials.notAfter.toISOString() });
+    await this.options.store.writeState({
+      accountUrl: state.accountUrl,
+      directoryUrl: state.directoryUrl,
+      certificateSerial: credentials.serial,
+      notAfter: credentials.notAfter.toISOString(),
+    });
     this.options.onEvent?.({ type: kind, serial: credentials.serial, notAfter: credentials.notAfter, ms: performance.now() - started });
     return credentials;
   }
@@ -233,7 +250,8 @@ export class DeviceAgent {
       if (!isRetryable(error).retry) throw error;
       recheck = 60_000;
     }
-    const sameWindow = state.windowStart === window.start.toISOString() && state.windowEnd === window.end.toISOString() && state.certificateSerial === current.serial;
+    const sameWindow =
+      state.windowStart === window.start.toISOString() && state.windowEnd === window.end.toISOString() && state.certificateSerial === current.serial;
     const renewAt = sameWindow && state.renewAt ? new Date(state.renewAt) : chooseRenewalTime(window, now, this.random);
     await this.options.store.writeState({
       ...state,

@@ -36,7 +36,13 @@ export async function runFleet(options: FleetRunOptions): Promise<FleetRun> {
   };
   const { workers, onOutcome: _o, onRenewal, onRenewalFailure, onEnrolled: _e, signal, ...fleet } = options;
   if (workers <= 0) {
-    await simulateFleet({ ...fleet, ...(signal ? { signal } : {}), onOutcome: record, ...(onRenewal ? { onRenewal } : {}), ...(onRenewalFailure ? { onRenewalFailure } : {}) });
+    await simulateFleet({
+      ...fleet,
+      ...(signal ? { signal } : {}),
+      onOutcome: record,
+      ...(onRenewal ? { onRenewal } : {}),
+      ...(onRenewalFailure ? { onRenewalFailure } : {}),
+    });
   } else {
     const shares = Array.from({ length: Math.min(workers, options.devices.length) }, (_, w) => options.devices.filter((_d, i) => i % workers === w));
     await Promise.all(

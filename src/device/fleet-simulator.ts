@@ -120,8 +120,19 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 export function summarize(outcomes: readonly DeviceOutcome[], seconds: number): FleetSummary {
-  const times = outcomes.filter((o) => o.ok).map((o) => o.ms).sort((a, b) => a - b);
+  const times = outcomes
+    .filter((o) => o.ok)
+    .map((o) => o.ms)
+    .sort((a, b) => a - b);
   const failed: Record<string, number> = {};
   for (const o of outcomes) if (!o.ok) failed[o.reason ?? 'error'] = (failed[o.reason ?? 'error'] ?? 0) + 1;
-  return { devices: outcomes.length, enrolled: times.length, failed, p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), seconds, perSecond: seconds > 0 ? times.length / seconds : 0 };
+  return {
+    devices: outcomes.length,
+    enrolled: times.length,
+    failed,
+    p50Ms: percentile(times, 50),
+    p99Ms: percentile(times, 99),
+    seconds,
+    perSecond: seconds > 0 ? times.length / seconds : 0,
+  };
 }

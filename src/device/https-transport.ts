@@ -47,20 +47,28 @@ export class HttpsTransport {
   send(method: string, url: string, body?: string | Uint8Array, headers: Record<string, string> = {}): Promise<HttpsResponse> {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : Buffer.from(body);
-      const req = httpsRequest(url, { method, agent: this.agent, headers: { ...headers, ...(payload ? { 'content-length': String(payload.length) } : {}) } }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > this.maxResponseBytes) req.destroy(new TransportError(`${url} answered with more than ${this.maxResponseBytes} bytes`, 'ETOOBIG'));
-          else chunks.push(chunk);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', (error) => reject(new TransportError(`${method} ${url}: ${error.message}`, (error as NodeJS.ErrnoException).code ?? 'ERESPONSE')));
-      });
+      const req = httpsRequest(
+        url,
+        { method, agent: this.agent, headers: { ...headers, ...(payload ? { 'content-length': String(payload.length) } : {}) } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > this.maxResponseBytes) req.destroy(new TransportError(`${url} answered with more than ${this.maxResponseBytes} bytes`, 'ETOOBIG'));
+            else chunks.push(chunk);
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('error', (error) => reject(new TransportError(`${method} ${url}: ${error.message}`, (error as NodeJS.ErrnoException).code ?? 'ERESPONSE')));
+        },
+      );
       const deadline = setTimeout(() => req.destroy(new TransportError(`${method} ${url} took longer than ${this.timeoutMs} ms`, 'ETIMEDOUT')), this.timeoutMs);
       req.on('close', () => clearTimeout(deadline));
-      req.on('error', (error) => reject(error instanceof TransportError ? error : new TransportError(`${method} ${url}: ${error.message}`, (error as NodeJS.ErrnoException).code ?? 'ENET')));
+      req.on('error', (error) =>
+        reject(
+          error instanceof TransportError ? error : new TransportError(`${method} ${url}: ${error.message}`, (error as NodeJS.ErrnoException).code ?? 'ENET'),
+        ),
+      );
       req.end(payload);
     });
   }

@@ -25,11 +25,17 @@ export const gatewayConfigSchema = z
     /** https://host:8443 of the control plane. */
     controlPlane: z.url().optional(),
     /** The host name devices reach this gateway by; its certificate is issued for it. */
-    name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a lower-case DNS name').default('gateway.home.arpa'),
+    name: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a lower-case DNS name')
+      .default('gateway.home.arpa'),
     enrollment: z
       .object({
         /** External account binding from `hearth gateways register` (kid and a file holding the base64url MAC key): what makes the gateway's account a registered gateway's. */
-        eab: z.object({ kid: z.string().min(1), hmacKeyFile: z.string().min(1) }).strict().optional(),
+        eab: z
+          .object({ kid: z.string().min(1), hmacKeyFile: z.string().min(1) })
+          .strict()
+          .optional(),
         /** Where the http-01 responder listens while the gateway's certificate is ordered. */
         http01Host: z.string().default('0.0.0.0'),
         http01Port: port.default(80),
@@ -50,13 +56,23 @@ export const gatewayConfigSchema = z
          */
         tlsSessionTickets: z.boolean().default(false),
         /** Largest MQTT packet, in bytes; larger ones are refused (MQTT 5: Packet too large). */
-        maxPacketSize: z.number().int().min(1024).max(256 * 1024 * 1024).default(256 * 1024),
+        maxPacketSize: z
+          .number()
+          .int()
+          .min(1024)
+          .max(256 * 1024 * 1024)
+          .default(256 * 1024),
         connectTimeoutSeconds: z.number().int().min(1).max(300).default(10),
         /** New connections per second per source address (0: no limit), and the burst allowed. */
         connectRatePerSecond: z.number().min(0).default(20),
         connectBurst: z.number().int().min(1).default(50),
         maxConnections: z.number().int().min(1).default(50_000),
-        maxSessionExpirySeconds: z.number().int().min(0).max(30 * 86400).default(86_400),
+        maxSessionExpirySeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(30 * 86400)
+          .default(86_400),
         maxQueuedMessages: z.number().int().min(0).default(1_000),
         maxRetainedMessages: z.number().int().min(0).default(10_000),
       })
@@ -65,7 +81,12 @@ export const gatewayConfigSchema = z
     acl: z
       .object({
         /** Shared topics by model (`<vendor>-<model>`), for the home's automations. */
-        models: z.record(z.string().regex(/^[A-Za-z0-9._~]+-[A-Za-z0-9._~]+$/, 'a model is <vendor>-<model>'), z.object({ publish: topicFilters, subscribe: topicFilters }).strict()).default({}),
+        models: z
+          .record(
+            z.string().regex(/^[A-Za-z0-9._~]+-[A-Za-z0-9._~]+$/, 'a model is <vendor>-<model>'),
+            z.object({ publish: topicFilters, subscribe: topicFilters }).strict(),
+          )
+          .default({}),
         /** Devices held to their update topics. */
         quarantined: z.array(z.string()).default([]),
       })
@@ -125,8 +146,14 @@ export const gatewayConfigSchema = z
       .prefault({}),
     /** An upstream broker (the home's Mosquitto or Home Assistant) that chosen topics are exchanged with. */
     bridge: bridgeConfigSchema.optional(),
-    metrics: z.object({ host: z.string().default('127.0.0.1'), port: port.default(9883) }).strict().prefault({}),
-    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
+    metrics: z
+      .object({ host: z.string().default('127.0.0.1'), port: port.default(9883) })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -145,7 +172,9 @@ export function loadGatewayConfig(path: string, overrides: Record<string, unknow
   const merged = deepMerge(raw as Record<string, unknown>, overrides);
   const result = gatewayConfigSchema.safeParse(merged);
   if (!result.success) {
-    throw new ConfigError(`invalid gateway configuration in ${path}: ${result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    throw new ConfigError(
+      `invalid gateway configuration in ${path}: ${result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
   }
   return result.data;
 }
@@ -155,7 +184,10 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
   for (const [key, value] of Object.entries(over)) {
     if (value === undefined) continue;
     const current = out[key];
-    out[key] = value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object' ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>) : value;
+    out[key] =
+      value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object'
+        ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>)
+        : value;
   }
   return out;
 }

@@ -86,9 +86,20 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const metrics = new GatewayMetrics();
     const security = securityEventLog(logger);
     const certificate = await GatewayCertificate.enroll({ dir, config, rootPem: trust.rootPem, clock, logger });
-    const revocation = await startRevocationService({ dir, controlPlaneUrl: controlPlane, trust, credentials: () => certificate.keyAndCertificate(), clock, metrics, logger, closer });
+    const revocation = await startRevocationService({
+      dir,
+      controlPlaneUrl: controlPlane,
+      trust,
+      credentials: () => certificate.keyAndCertificate(),
+      clock,
+      metrics,
+      logger,
+      closer,
+    });
     const { revocations, stream } = revocation;
-    const uplinkParts = config.uplink.enabled ? await startUplinkService({ dir, config, rootPem: trust.rootPem, credentials: () => certificate.credentials, metrics, logger }) : undefined;
+    const uplinkParts = config.uplink.enabled
+      ? await startUplinkService({ dir, config, rootPem: trust.rootPem, credentials: () => certificate.credentials, metrics, logger })
+      : undefined;
     const uplink = uplinkParts?.uplink;
     if (uplink) closer.add(() => uplink.stop());
     const { rules, rulesPath } = await startRules({ dir, config: config.rules, clock, logger, closer });
@@ -100,9 +111,24 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const broker = openBroker(config, uplinkParts?.sink, routed, observeBroker(metrics, logger, security));
     cutOffRevokedSessions(revocations, broker, metrics, logger);
 
-    const connectionOptions = { maxPacketSize: config.mqtt.maxPacketSize, connectTimeoutMs: config.mqtt.connectTimeoutSeconds * 1000, maxWriteBufferBytes: 4 * 1024 * 1024 };
+    const connectionOptions = {
+      maxPacketSize: config.mqtt.maxPacketSize,
+      connectTimeoutMs: config.mqtt.connectTimeoutSeconds * 1000,
+      maxWriteBufferBytes: 4 * 1024 * 1024,
+    };
     const connectRate = new ConnectRateLimit(config.mqtt.connectRatePerSecond, config.mqtt.connectBurst);
-    const listener = new DeviceListener({ ...deviceListenerConfig(config), credentials: certificate.keyAndCertificate(), devicesCa: revocation.devicesCaPem, root: trust.rootPem, revocations, broker, connection: connectionOptions, connectRate, clock, observer: observeDeviceListener(metrics, logger, security) });
+    const listener = new DeviceListener({
+      ...deviceListenerConfig(config),
+      credentials: certificate.keyAndCertificate(),
+      devicesCa: revocation.devicesCaPem,
+      root: trust.rootPem,
+      revocations,
+      broker,
+      connection: connectionOptions,
+      connectRate,
+      clock,
+      observer: observeDeviceListener(metrics, logger, security),
+    });
     const mqttPort = await listener.listen();
     closer.add(() => listener.close());
     logger.info({ port: mqttPort, tlsMinVersion: config.mqtt.tlsMinVersion, sessionTickets: config.mqtt.tlsSessionTickets }, 'MQTT over mutual TLS listening');
@@ -115,7 +141,20 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await ocspStaple.setCertificate(certificate.credentials.cert);
 
     const sensors = config.sensors.enabled
-      ? await startSensorService({ dir, config: config.sensors, gatewayName: config.name, tlsMinVersion: config.mqtt.tlsMinVersion, credentials: () => certificate.keyAndCertificate(), broker, connection: connectionOptions, connectRate, clock, metrics, logger, security })
+      ? await startSensorService({
+          dir,
+          config: config.sensors,
+          gatewayName: config.name,
+          tlsMinVersion: config.mqtt.tlsMinVersion,
+          credentials: () => certificate.keyAndCertificate(),
+          broker,
+          connection: connectionOptions,
+          connectRate,
+          clock,
+          metrics,
+          logger,
+          security,
+        })
       : undefined;
     if (sensors) closer.add(() => sensors.close());
     for (const server of sensors?.tlsServers ?? []) ocspStaple.attach(server);
@@ -127,17 +166,61 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     closer.add(() => broker.closeAll(REASON.serverShuttingDown, 'the gateway is shutting down'));
 
     // A sweep that throws is a bug, and expired certificates must not stay connected: it ends the process, as it always did.
-    closer.every(1_000, () => broker.sweep(clock.now()), (err) => { throw err; });
-    closer.every(config.revocation.crlFallbackSeconds * 1000, () => revocation.refreshFromCrl(), (err) => revocation.crlFallbackFailed(err));
-    closer.every(RENEWAL_CHECK_MS, () => certificate.renewIfDue(clock.now()), (err) => logger.error({ err }, 'renewing the gateway certificate failed; retried within the hour'));
-    closer.every(RENEWAL_CHECK_MS, () => revocations.prune(clock.now()), (err) => logger.error({ err }, 'pruning the revocation set failed'));
+    closer.every(
+      1_000,
+      () => broker.sweep(clock.now()),
+      (err) => {
+        throw err;
+      },
+    );
+    closer.every(
+      config.revocation.crlFallbackSeconds * 1000,
+      () => revocation.refreshFromCrl(),
+      (err) => revocation.crlFallbackFailed(err),
+    );
+    closer.every(
+      RENEWAL_CHECK_MS,
+      () => certificate.renewIfDue(clock.now()),
+      (err) => logger.error({ err }, 'renewing the gateway certificate failed; retried within the hour'),
+    );
+    closer.every(
+      RENEWAL_CHECK_MS,
+      () => revocations.prune(clock.now()),
+      (err) => logger.error({ err }, 'pruning the revocation set failed'),
+    );
 
-    const status = gatewayStatus({ stream, revocations, broker, certificate, ocspStaple, uplink, sensors, rules, rulesPath, bridge, allocator: options.allocator });
+    const status = gatewayStatus({
+      stream,
+      revocations,
+      broker,
+      certificate,
+      ocspStaple,
+      uplink,
+      sensors,
+      rules,
+      rulesPath,
+      bridge,
+      allocator: options.allocator,
+    });
     const health = await startHealthServer(config, metrics, status);
     closer.add(() => health.close());
     const address = health.server.address() as AddressInfo;
     const close = () => closer.closeAll();
-    return { mqttPort, metricsUrl: `http://${config.metrics.host}:${address.port}`, broker, revocations, uplink, sensors, rules, bridge, stream, metrics, ocspStaple, credentials: () => certificate.credentials, close };
+    return {
+      mqttPort,
+      metricsUrl: `http://${config.metrics.host}:${address.port}`,
+      broker,
+      revocations,
+      uplink,
+      sensors,
+      rules,
+      bridge,
+      stream,
+      metrics,
+      ocspStaple,
+      credentials: () => certificate.credentials,
+      close,
+    };
   } catch (err) {
     await closer.closeAll();
     throw err;

@@ -34,7 +34,14 @@ export interface GatewayParts {
 export function gatewayStatus(parts: GatewayParts): () => Record<string, unknown> {
   const { stream, revocations, broker, certificate, ocspStaple, uplink, sensors, rules, bridge } = parts;
   return () => ({
-    revocation: { source: stream.connected ? 'stream' : 'crl-fallback', streamConnected: stream.connected, downSince: stream.downSince?.toISOString() ?? null, lastError: stream.connected ? null : (stream.lastError ?? null), known: revocations.size, updatedAt: revocations.updatedAt?.toISOString() ?? null },
+    revocation: {
+      source: stream.connected ? 'stream' : 'crl-fallback',
+      streamConnected: stream.connected,
+      downSince: stream.downSince?.toISOString() ?? null,
+      lastError: stream.connected ? null : (stream.lastError ?? null),
+      known: revocations.size,
+      updatedAt: revocations.updatedAt?.toISOString() ?? null,
+    },
     mqtt: { connections: broker.connectionCount },
     runtime: { node: process.version, allocator: parts.allocator ?? 'system' },
     certificate: { serial: certificate.credentials.serial, notAfter: certificate.credentials.notAfter.toISOString(), ocspStaple: ocspStaple.status() ?? null },

@@ -3,11 +3,7 @@ import type { Logger } from '../core/logger.js';
 import type { SensorSecurityEvent } from './sensors/sensor-service.js';
 
 export type GatewaySecurityEvent =
-  | 'security.tls_refused'
-  | 'security.acl_denied'
-  | 'security.protocol_violation'
-  | 'security.connect_flood'
-  | SensorSecurityEvent;
+  'security.tls_refused' | 'security.acl_denied' | 'security.protocol_violation' | 'security.connect_flood' | SensorSecurityEvent;
 
 export type SecurityEvents = (type: GatewaySecurityEvent, deviceId: string | null, detail: Record<string, unknown>) => void;
 

@@ -71,7 +71,13 @@ function problemWithoutInstance(error: unknown): Problem {
   }
   const framework = fe.code === undefined ? undefined : FRAMEWORK_PROBLEMS[fe.code];
   // Fastify's message for an over-long parameter quotes the whole path back.
-  if (framework) return { type: PROBLEM_BASE + framework.slug, title: framework.title, status: framework.status, detail: fe.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than this route accepts' : (fe.message ?? framework.title) };
+  if (framework)
+    return {
+      type: PROBLEM_BASE + framework.slug,
+      title: framework.title,
+      status: framework.status,
+      detail: fe.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than this route accepts' : (fe.message ?? framework.title),
+    };
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { type: PROBLEM_BASE + 'bad-request', title: 'Bad request', status: fe.statusCode, detail: fe.message ?? 'bad request' };
   }

@@ -225,11 +225,7 @@ function signerForKey(session: TokenSession, options: Pkcs11KeyOptions): Signer 
   return new Pkcs11Signer(session, algorithm, privateKey, spki, options.keyLabel);
 }
 
-async function withSession(
-  options: Pkcs11KeyOptions,
-  readWrite: boolean,
-  body: (session: TokenSession) => Promise<Signer>,
-): Promise<Signer> {
+async function withSession(options: Pkcs11KeyOptions, readWrite: boolean, body: (session: TokenSession) => Promise<Signer>): Promise<Signer> {
   const session = TokenSession.start(options, readWrite);
   try {
     return await body(session);

@@ -96,7 +96,9 @@ function check(entry: unknown): LogEntry {
   const result = schema.safeParse(entry);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new LogEntryError(`not a valid ${typeof kind === 'string' ? kind : 'log'} entry: ${issue ? `${issue.path.join('.') || '(entry)'}: ${issue.message}` : 'invalid'}`);
+    throw new LogEntryError(
+      `not a valid ${typeof kind === 'string' ? kind : 'log'} entry: ${issue ? `${issue.path.join('.') || '(entry)'}: ${issue.message}` : 'invalid'}`,
+    );
   }
   return result.data;
 }
@@ -119,6 +121,7 @@ export function decodeLogEntry(leaf: Uint8Array): LogEntry {
     throw new LogEntryError(`leaf is not JSON: ${(error as Error).message}`);
   }
   const entry = check(value);
-  if (canonicalize(value) !== text || !Buffer.from(text, 'utf8').equals(Buffer.from(leaf))) throw new LogEntryError('leaf is not in canonical JSON form (RFC 8785)');
+  if (canonicalize(value) !== text || !Buffer.from(text, 'utf8').equals(Buffer.from(leaf)))
+    throw new LogEntryError('leaf is not in canonical JSON form (RFC 8785)');
   return entry;
 }

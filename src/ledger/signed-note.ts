@@ -38,7 +38,11 @@ export function isValidKeyName(name: string): boolean {
 
 /** The first four bytes of SHA-256(name || 0x0A || 0x01 || public key). */
 export function ed25519KeyId(name: string, publicKey: Uint8Array): Uint8Array {
-  const digest = createHash('sha256').update(name, 'utf8').update(Buffer.from([0x0a, ED25519_TYPE])).update(publicKey).digest();
+  const digest = createHash('sha256')
+    .update(name, 'utf8')
+    .update(Buffer.from([0x0a, ED25519_TYPE]))
+    .update(publicKey)
+    .digest();
   return new Uint8Array(digest.subarray(0, 4));
 }
 
@@ -61,7 +65,8 @@ export function parseVerifierKey(text: string): NoteVerifier {
   const key = strictBase64(keyBase64, 'verifier key');
   if (key[0] !== ED25519_TYPE) throw new NoteError(`verifier key type ${key[0] ?? 'none'} is not supported (only Ed25519, 0x01)`);
   const publicKey = new Uint8Array(key.subarray(1));
-  if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) throw new NoteError(`an Ed25519 verifier key holds ${ED25519_PUBLIC_KEY_BYTES} bytes, not ${publicKey.length}`);
+  if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES)
+    throw new NoteError(`an Ed25519 verifier key holds ${ED25519_PUBLIC_KEY_BYTES} bytes, not ${publicKey.length}`);
   const keyId = ed25519KeyId(name, publicKey);
   if (Buffer.from(keyId).toString('hex') !== idHex) throw new NoteError('the verifier key id does not match its name and key');
   return { name, keyId, publicKey };

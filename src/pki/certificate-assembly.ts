@@ -19,7 +19,6 @@ export function assembleCertificate(tbsDer: Uint8Array, algorithm: KeyAlgorithm,
   return sequence(tbsDer, signatureAlgorithmDer(algorithm), bitString(signature));
 }
 
-
 export function pemEncode(label: string, der: Uint8Array): string {
   const base64 = Buffer.from(der).toString('base64');
   const lines = base64.match(/.{1,64}/g) ?? [];

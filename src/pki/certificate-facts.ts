@@ -4,7 +4,14 @@
  * it signs), and the public key bits (OCSP issuerKeyHash, responder id).
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate, TBSCertificate, SubjectAlternativeName, SubjectKeyIdentifier, id_ce_subjectAltName, id_ce_subjectKeyIdentifier } from '@peculiar/asn1-x509';
+import {
+  Certificate,
+  TBSCertificate,
+  SubjectAlternativeName,
+  SubjectKeyIdentifier,
+  id_ce_subjectAltName,
+  id_ce_subjectKeyIdentifier,
+} from '@peculiar/asn1-x509';
 import { createHash } from 'node:crypto';
 
 export interface CertificateFacts {
@@ -35,7 +42,9 @@ export function certificateFacts(der: Uint8Array): CertificateFacts {
     keyIdentifier,
     publicKeyBits,
     spkiDer: new Uint8Array(AsnConvert.serialize(tbs.subjectPublicKeyInfo)),
-    serialHex: Buffer.from(tbs.serialNumber).toString('hex').replace(/^(00)+(?=.)/, ''),
+    serialHex: Buffer.from(tbs.serialNumber)
+      .toString('hex')
+      .replace(/^(00)+(?=.)/, ''),
     notBefore: tbs.validity.notBefore.getTime(),
     notAfter: tbs.validity.notAfter.getTime(),
   };

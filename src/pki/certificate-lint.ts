@@ -20,10 +20,27 @@ import { describeSubjectKey, inspectSubjectKey, isPointOnCurve, type SubjectKeyT
 import { DerDecodeError, DerReader, decodeString, type Tlv } from './der-reader.js';
 import { TAG, contextTag, oid } from './der-writer.js';
 import { isDeviceId } from './device-id.js';
-import { MAX_COMMON_NAME_LENGTH, OID_COMMON_NAME, attributeValuesDer, emptyAltNames, isValidDnsName, isValidIpAddress, readGeneralNamesDer, type ReadAltNames } from './name.js';
+import {
+  MAX_COMMON_NAME_LENGTH,
+  OID_COMMON_NAME,
+  attributeValuesDer,
+  emptyAltNames,
+  isValidDnsName,
+  isValidIpAddress,
+  readGeneralNamesDer,
+  type ReadAltNames,
+} from './name.js';
 import type { CertificateProfile } from './profiles.js';
 import { SIGNATURE_OIDS } from './signature-algorithm.js';
-import { KEY_USAGE_BITS, OID_MUD_URL, OID_OCSP_NOCHECK, keyUsagesForKey, subjectKeyIdentifier, type IssuerInput, type RevocationUrls } from './certificate-template.js';
+import {
+  KEY_USAGE_BITS,
+  OID_MUD_URL,
+  OID_OCSP_NOCHECK,
+  keyUsagesForKey,
+  subjectKeyIdentifier,
+  type IssuerInput,
+  type RevocationUrls,
+} from './certificate-template.js';
 
 export interface LintExpectations {
   /** The same issuer the template was given. */
@@ -102,7 +119,7 @@ export function lintTbsCertificate(tbsDer: Uint8Array, profile: CertificateProfi
   if (selfSigned) {
     if (!equalBytes(tbs.issuer, tbs.subject)) find('issuer of a self-signed certificate differs from its subject');
   } else if (!expectations.issuer.name || !equalBytes(tbs.issuer, expectations.issuer.name)) {
-    find('issuer name is not the issuing CA certificate\'s subject');
+    find("issuer name is not the issuing CA certificate's subject");
   }
 
   lintValidity(tbs, profile, expectations.issuer, find);
@@ -187,7 +204,7 @@ export function lintTbsCertificate(tbsDer: Uint8Array, profile: CertificateProfi
     const keyId = aki.value;
     if (!keyId) find('authorityKeyIdentifier has no keyIdentifier');
     else if (!expectations.issuer.keyIdentifier || !equalBytes(keyId, expectations.issuer.keyIdentifier)) {
-      find('authorityKeyIdentifier is not the issuing CA\'s subjectKeyIdentifier');
+      find("authorityKeyIdentifier is not the issuing CA's subjectKeyIdentifier");
     }
   }
 
@@ -221,7 +238,6 @@ export function lintTbsCertificate(tbsDer: Uint8Array, profile: CertificateProfi
 
   return findings;
 }
-
 
 function sequenceOf(content: Uint8Array): Uint8Array {
   return Uint8Array.from([TAG.SEQUENCE, content.length, ...content]);
@@ -345,7 +361,7 @@ function readTime(reader: DerReader, tlv: Tlv | undefined, what: string): TimeVi
   const fullYear = utc ? (year < 50 ? 2000 + year : 1900 + year) : year;
   const date = new Date(Date.UTC(fullYear, month - 1, day, hour, minute, second));
   const valid = date.getUTCMonth() === month - 1 && date.getUTCDate() === day && hour < 24 && minute < 60 && second < 60;
-  if (!valid || (fullYear < 100)) throw new DerDecodeError(`${what} "${text}" is not a valid time`);
+  if (!valid || fullYear < 100) throw new DerDecodeError(`${what} "${text}" is not a valid time`);
   return { date, utc, canonical: true };
 }
 
@@ -376,8 +392,10 @@ function readKeyUsage(reader: DerReader, root: Tlv): KeyUsageType[] {
   const unused = content[0];
   if (unused === undefined || unused > 7 || (content.length === 1 && unused !== 0)) throw new DerDecodeError('KeyUsage BIT STRING is malformed');
   const bits = content.subarray(1);
-  const isSet = (bit: number) => (bit >> 3) < bits.length && (bits[bit >> 3]! & (0x80 >> (bit & 7))) !== 0;
-  return KEY_USAGE_NAMES.filter(([, bit]) => isSet(bit)).map(([name]) => name).sort();
+  const isSet = (bit: number) => bit >> 3 < bits.length && (bits[bit >> 3]! & (0x80 >> (bit & 7))) !== 0;
+  return KEY_USAGE_NAMES.filter(([, bit]) => isSet(bit))
+    .map(([name]) => name)
+    .sort();
 }
 
 function readOidSequence(reader: DerReader, root: Tlv): string[] {
@@ -425,7 +443,10 @@ function lintValidity(tbs: TbsView, profile: CertificateProfile, issuer: IssuerI
   const notAfter = tbs.notAfter.date;
   if (notBefore.getTime() >= notAfter.getTime()) find('notBefore is not before notAfter');
   // RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050.
-  for (const [label, time] of [['notBefore', tbs.notBefore], ['notAfter', tbs.notAfter]] as const) {
+  for (const [label, time] of [
+    ['notBefore', tbs.notBefore],
+    ['notAfter', tbs.notAfter],
+  ] as const) {
     const before2050 = time.date.getUTCFullYear() < 2050;
     if (before2050 && !time.utc) find(`${label} before 2050 must be a UTCTime`);
     if (!before2050 && time.utc) find(`${label} from 2050 on must be a GeneralizedTime`);
@@ -435,16 +456,10 @@ function lintValidity(tbs: TbsView, profile: CertificateProfile, issuer: IssuerI
     find(`validity of ${lifetime / 1000} s exceeds the ${profile.name} profile's maximum of ${profile.maxLifetimeMs / 1000} s`);
   }
   if (profile.issuedBy !== 'self' && issuer.notAfter && notAfter.getTime() > issuer.notAfter.getTime()) {
-    find('notAfter is later than the issuing CA\'s notAfter');
+    find("notAfter is later than the issuing CA's notAfter");
   }
 }
-function lintNames(
-  profile: CertificateProfile,
-  commonNames: string[],
-  hasSan: boolean,
-  names: ReadAltNames | undefined,
-  find: (f: string) => void,
-): void {
+function lintNames(profile: CertificateProfile, commonNames: string[], hasSan: boolean, names: ReadAltNames | undefined, find: (f: string) => void): void {
   if (commonNames.length > 1) find('subject has more than one commonName');
   const cn = commonNames[0];
   if (cn !== undefined && cn.length > MAX_COMMON_NAME_LENGTH) find(`commonName is longer than ${MAX_COMMON_NAME_LENGTH} characters`);
@@ -511,17 +526,20 @@ function lintRevocationPointers(
   const aia = decode(id_pe_authorityInfoAccess, readAccessDescriptions, 'authorityInfoAccess');
   const located = (method: string) => (aia ? aia.value.filter((d) => d.method === method).map((d) => d.uri) : []);
   if (!wantOcsp && !wantCaIssuers) {
-    if (byId.has(id_pe_authorityInfoAccess)) find(`authorityInfoAccess must be absent${selfSigned ? ' from a self-signed root' : ' when no URLs are configured'}`);
+    if (byId.has(id_pe_authorityInfoAccess))
+      find(`authorityInfoAccess must be absent${selfSigned ? ' from a self-signed root' : ' when no URLs are configured'}`);
   } else if (!byId.has(id_pe_authorityInfoAccess)) find('authorityInfoAccess is missing');
   else if (aia) {
     if (aia.ext.critical) find('authorityInfoAccess must not be critical');
     if (!sameSet(located(id_ad_ocsp), wantOcsp ? [wantOcsp] : [])) find(`authorityInfoAccess OCSP location is not ${wantOcsp ?? 'absent'}`);
-    if (!sameSet(located(id_ad_caIssuers), wantCaIssuers ? [wantCaIssuers] : [])) find(`authorityInfoAccess caIssuers location is not ${wantCaIssuers ?? 'absent'}`);
+    if (!sameSet(located(id_ad_caIssuers), wantCaIssuers ? [wantCaIssuers] : []))
+      find(`authorityInfoAccess caIssuers location is not ${wantCaIssuers ?? 'absent'}`);
   }
 
   const crldp = decode(id_ce_cRLDistributionPoints, readDistributionPointUris, 'cRLDistributionPoints');
   if (!wantCrl) {
-    if (byId.has(id_ce_cRLDistributionPoints)) find(`cRLDistributionPoints must be absent${selfSigned ? ' from a self-signed root' : ' when no CRL URL is configured'}`);
+    if (byId.has(id_ce_cRLDistributionPoints))
+      find(`cRLDistributionPoints must be absent${selfSigned ? ' from a self-signed root' : ' when no CRL URL is configured'}`);
   } else if (!byId.has(id_ce_cRLDistributionPoints)) find('cRLDistributionPoints is missing');
   else if (crldp) {
     if (crldp.ext.critical) find('cRLDistributionPoints must not be critical');

@@ -37,7 +37,7 @@ const ALGORITHMS: Record<RequestKeyType, { key: EcKeyGenParams | Algorithm; sign
 
 export async function createKeyAndRequest(input: CertificateRequestInput): Promise<KeyAndRequest> {
   const algorithm = ALGORITHMS[input.keyType ?? 'ECDSA-P256'];
-  const keys = (await webcrypto.subtle.generateKey(algorithm.key as EcKeyGenParams, true, ['sign', 'verify']));
+  const keys = await webcrypto.subtle.generateKey(algorithm.key as EcKeyGenParams, true, ['sign', 'verify']);
   const names: x509.JsonGeneralName[] = [
     ...(input.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(input.uris ?? []).map((value) => ({ type: 'url' as const, value })),
@@ -66,7 +66,8 @@ export function createRequestForKey(privateKey: KeyObject, input: Omit<Certifica
     privateKey.asymmetricKeyType === 'ed25519' ? 'Ed25519' : curve === 'prime256v1' ? 'ECDSA-P256' : curve === 'secp384r1' ? 'ECDSA-P384' : undefined;
   if (!algorithm) throw new Error('a request key must be P-256, P-384 or Ed25519');
   const altNames = encodeGeneralNames({ dnsNames: input.dnsNames ?? [], uris: input.uris ?? [] });
-  const attributes = altNames.length === 0 ? [] : [sequence(oid(OID_EXTENSION_REQUEST), set(sequence(sequence(oid(OID_SUBJECT_ALT_NAME), octetString(sequence(...altNames))))))];
+  const attributes =
+    altNames.length === 0 ? [] : [sequence(oid(OID_EXTENSION_REQUEST), set(sequence(sequence(oid(OID_SUBJECT_ALT_NAME), octetString(sequence(...altNames))))))];
   const info = sequence(
     smallInteger(0),
     encodeName(input.commonName === undefined ? {} : { commonName: input.commonName }),

@@ -27,7 +27,21 @@ import type { CertificateProfile } from './profiles.js';
 import { encodeGeneralNames, encodeName } from './name.js';
 import { serialIntegerFromHex } from './serial-number.js';
 import { DerReader } from './der-reader.js';
-import { BOOLEAN_TRUE, NULL, TAG, contextTag, ia5String, integerFromContent, namedBits, octetString, oid, sequence, smallInteger, time, tlv } from './der-writer.js';
+import {
+  BOOLEAN_TRUE,
+  NULL,
+  TAG,
+  contextTag,
+  ia5String,
+  integerFromContent,
+  namedBits,
+  octetString,
+  oid,
+  sequence,
+  smallInteger,
+  time,
+  tlv,
+} from './der-writer.js';
 import { signatureAlgorithmDer } from './signature-algorithm.js';
 
 /** id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1); its value is NULL. */
@@ -142,7 +156,6 @@ export function buildTbsCertificate(input: TbsCertificateInput): BuiltTbsCertifi
 
 /** [0] EXPLICIT Version: v3 is INTEGER 2. */
 const VERSION_3 = tlv(contextTag(0, true), smallInteger(2));
-
 
 /** The SPKI's algorithm OID, read in place; a malformed SPKI fails here with a clear reason. */
 function spkiAlgorithm(spki: Uint8Array): string {

@@ -60,9 +60,7 @@ export function buildTbsCrl(contents: CrlContents): Uint8Array {
   const thisUpdate = wholeSeconds(contents.thisUpdate, 'thisUpdate');
   const nextUpdate = wholeSeconds(contents.nextUpdate, 'nextUpdate');
   if (thisUpdate.getTime() >= nextUpdate.getTime()) {
-    throw new CrlContentError(
-      `thisUpdate (${thisUpdate.toISOString()}) must be before nextUpdate (${nextUpdate.toISOString()})`,
-    );
+    throw new CrlContentError(`thisUpdate (${thisUpdate.toISOString()}) must be before nextUpdate (${nextUpdate.toISOString()})`);
   }
   if (contents.issuerKeyIdentifier.length === 0) throw new CrlContentError('issuerKeyIdentifier is empty');
 
@@ -97,9 +95,7 @@ export function buildTbsCrl(contents: CrlContents): Uint8Array {
     crlExtensions: [
       extension(
         id_ce_authorityKeyIdentifier,
-        AsnConvert.serialize(
-          new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(contents.issuerKeyIdentifier) }),
-        ),
+        AsnConvert.serialize(new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(contents.issuerKeyIdentifier) })),
       ),
       extension(id_ce_cRLNumber, AsnSerializer.serialize(AsnIntegerBigIntConverter.toASN(crlNumber))),
     ],
@@ -132,9 +128,7 @@ export function assembleCrl(tbs: Uint8Array, algorithm: KeyAlgorithm, signature:
   const signatureAlgorithm = signatureAlgorithmFor(algorithm);
   // RFC 5280 §5.1.1.2: the outer algorithm must equal the one inside the signed part.
   if (parsed.signature.algorithm !== signatureAlgorithm.algorithm) {
-    throw new CrlContentError(
-      `tbs names signature algorithm ${parsed.signature.algorithm} but the signer uses ${algorithm}`,
-    );
+    throw new CrlContentError(`tbs names signature algorithm ${parsed.signature.algorithm} but the signer uses ${algorithm}`);
   }
   if (signature.length === 0) throw new CrlContentError('signature is empty');
   const crl = new SignedCertificateList();
@@ -156,10 +150,7 @@ function revokedCertificate(serial: bigint, entry: RevokedSerial): RevokedCertif
     userCertificate: toArrayBuffer(positiveIntegerOctets(serial)),
     revocationDate: new Time(wholeSeconds(entry.revokedAt, `revokedAt of serial ${entry.serial}`)),
     // RFC 5280 §5.3.1: reasonCode unspecified (0) SHOULD be expressed by leaving the extension out.
-    crlEntryExtensions:
-      reason === REVOCATION_REASONS.unspecified
-        ? undefined
-        : [extension(id_ce_cRLReasons, AsnConvert.serialize(new CRLReason(reason)))],
+    crlEntryExtensions: reason === REVOCATION_REASONS.unspecified ? undefined : [extension(id_ce_cRLReasons, AsnConvert.serialize(new CRLReason(reason)))],
   });
 }
 

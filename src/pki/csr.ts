@@ -122,15 +122,21 @@ function readCsr(der: Uint8Array): CsrParts {
   const reader = new DerReader(der);
   const [info, algorithm, signature, ...extra] = reader.childrenOf(reader.root(), TAG.SEQUENCE, 'CertificationRequest');
   if (extra.length > 0) throw new Error('CertificationRequest has trailing fields');
-  const [version, subject, spki, attributes, ...more] = reader.childrenOf(reader.expect(info, TAG.SEQUENCE, 'certificationRequestInfo'), TAG.SEQUENCE, 'certificationRequestInfo');
+  const [version, subject, spki, attributes, ...more] = reader.childrenOf(
+    reader.expect(info, TAG.SEQUENCE, 'certificationRequestInfo'),
+    TAG.SEQUENCE,
+    'certificationRequestInfo',
+  );
   if (more.length > 0) throw new Error('certificationRequestInfo has trailing fields');
   const versionBytes = reader.content(reader.expect(version, TAG.INTEGER, 'version'));
-  if (versionBytes.length !== 1 || versionBytes[0] !== 0) throw new Error(`version ${versionBytes.length === 1 ? versionBytes[0] : '(not a small integer)'}, expected 0 (v1)`);
+  if (versionBytes.length !== 1 || versionBytes[0] !== 0)
+    throw new Error(`version ${versionBytes.length === 1 ? versionBytes[0] : '(not a small integer)'}, expected 0 (v1)`);
   reader.expect(subject, TAG.SEQUENCE, 'subject');
   const extensionRequests: Tlv[][] = [];
   for (const attribute of reader.childrenOf(reader.expect(attributes, 0xa0, 'attributes'), 0xa0, 'attributes')) {
     const [type, values] = reader.childrenOf(attribute, TAG.SEQUENCE, 'Attribute');
-    if (reader.oid(type, 'attribute type') === OID_EXTENSION_REQUEST) extensionRequests.push(reader.childrenOf(reader.expect(values, TAG.SET, 'attribute values'), TAG.SET, 'attribute values'));
+    if (reader.oid(type, 'attribute type') === OID_EXTENSION_REQUEST)
+      extensionRequests.push(reader.childrenOf(reader.expect(values, TAG.SET, 'attribute values'), TAG.SET, 'attribute values'));
   }
   const [algorithmOid] = reader.childrenOf(reader.expect(algorithm, TAG.SEQUENCE, 'signatureAlgorithm'), TAG.SEQUENCE, 'signatureAlgorithm');
   return {

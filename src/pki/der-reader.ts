@@ -56,7 +56,7 @@ export class DerReader {
   children(parent: Tlv): Tlv[] {
     if ((parent.tag & 0x20) === 0) throw new DerDecodeError(`element with tag 0x${hex(parent.tag)} is not constructed`);
     const out: Tlv[] = [];
-    for (let at = parent.contentStart; at < parent.end; ) {
+    for (let at = parent.contentStart; at < parent.end;) {
       const child = this.read(at, parent.end);
       out.push(child);
       at = child.end;

@@ -4,14 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { AsnConvert, AsnProp, AsnPropTypes } from '@peculiar/asn1-schema';
-import {
-  AttributeTypeAndValue,
-  AttributeValue,
-  GeneralName,
-  Name,
-  OtherName,
-  RelativeDistinguishedName,
-} from '@peculiar/asn1-x509';
+import { AttributeTypeAndValue, AttributeValue, GeneralName, Name, OtherName, RelativeDistinguishedName } from '@peculiar/asn1-x509';
 import { DerDecodeError, decodeString, type DerReader, type Tlv } from './der-reader.js';
 import { TAG, contextTag, ia5String, oid, sequence, set, tlv, utf8String } from './der-writer.js';
 
@@ -116,7 +109,8 @@ export function encodeGeneralNames(names: Partial<AltNames>): Uint8Array[] {
     ...(names.ipAddresses ?? []).map((iPAddress) => new Uint8Array(AsnConvert.serialize(new GeneralName({ iPAddress })))),
     ...(names.uris ?? []).map((uri) => retag(ia5String(uri), GN.uniformResourceIdentifier)),
     ...(names.permanentIdentifiers ?? []).map((value) =>
-      tlv(GN.otherName, oid(OID_PERMANENT_IDENTIFIER), tlv(contextTag(0, true), sequence(utf8String(value))))),
+      tlv(GN.otherName, oid(OID_PERMANENT_IDENTIFIER), tlv(contextTag(0, true), sequence(utf8String(value)))),
+    ),
   ];
 }
 

@@ -18,7 +18,12 @@ export interface OcspIssuer {
 
 export function singleOcspRequest(issuer: OcspIssuer, serialHex: string): Uint8Array {
   const sha1 = (data: Uint8Array) => new Uint8Array(createHash('sha1').update(data).digest());
-  const certId = sequence(sequence(oid(SHA1), NULL), octetString(sha1(issuer.nameDer)), octetString(sha1(issuer.publicKeyBits)), integerFromContent(serialIntegerFromHex(serialHex)));
+  const certId = sequence(
+    sequence(oid(SHA1), NULL),
+    octetString(sha1(issuer.nameDer)),
+    octetString(sha1(issuer.publicKeyBits)),
+    integerFromContent(serialIntegerFromHex(serialHex)),
+  );
   // OCSPRequest { TBSRequest { requestList SEQUENCE OF Request { reqCert } } }
   return sequence(sequence(sequence(sequence(certId))));
 }

@@ -24,7 +24,8 @@ export function ocspUrlOf(certificateDer: Uint8Array): string | undefined {
   const extension = AsnConvert.parse(certificateDer, Certificate).tbsCertificate.extensions?.find((e) => e.extnID === id_pe_authorityInfoAccess);
   if (!extension) return undefined;
   const access = AsnConvert.parse(extension.extnValue, AuthorityInfoAccessSyntax);
-  return access.find((entry) => entry.accessMethod === id_ad_ocsp && entry.accessLocation.uniformResourceIdentifier !== undefined)?.accessLocation.uniformResourceIdentifier;
+  return access.find((entry) => entry.accessMethod === id_ad_ocsp && entry.accessLocation.uniformResourceIdentifier !== undefined)?.accessLocation
+    .uniformResourceIdentifier;
 }
 
 /**
@@ -36,7 +37,8 @@ export function readOcspResponseFor(der: Uint8Array, serialHex: string, issuer: 
   let basic: BasicOCSPResponse;
   try {
     response = AsnConvert.parse(der, OCSPResponse);
-    if (response.responseStatus !== OCSPResponseStatus.successful) throw new Error(`the responder answered ${OCSPResponseStatus[response.responseStatus] ?? response.responseStatus}`);
+    if (response.responseStatus !== OCSPResponseStatus.successful)
+      throw new Error(`the responder answered ${OCSPResponseStatus[response.responseStatus] ?? response.responseStatus}`);
     if (!response.responseBytes || response.responseBytes.responseType !== id_pkix_ocsp_basic) throw new Error('the response is not a BasicOCSPResponse');
     basic = AsnConvert.parse(response.responseBytes.response.buffer, BasicOCSPResponse);
   } catch (err) {

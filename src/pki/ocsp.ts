@@ -141,13 +141,7 @@ function findNonce(reader: DerReader, field: Tlv): Uint8Array | undefined {
 }
 
 /** Copies what it keeps: the request buffer may be pooled and reused by the HTTP layer. */
-function certIdInfo(
-  algorithm: string,
-  issuerNameHash: Uint8Array,
-  issuerKeyHash: Uint8Array,
-  serialOctets: Uint8Array,
-  der: Uint8Array,
-): CertIdInfo {
+function certIdInfo(algorithm: string, issuerNameHash: Uint8Array, issuerKeyHash: Uint8Array, serialOctets: Uint8Array, der: Uint8Array): CertIdInfo {
   const hashAlgorithm = HASH_BY_OID[algorithm];
   if (!hashAlgorithm) throw new OcspMalformedError(`CertID hash algorithm ${algorithm} is not supported`);
   if (serialOctets.length === 0) throw new OcspMalformedError('CertID has an empty serial number');
@@ -155,7 +149,9 @@ function certIdInfo(
     hashAlgorithm,
     issuerNameHash: issuerNameHash.slice(),
     issuerKeyHash: issuerKeyHash.slice(),
-    serial: Buffer.from(serialOctets.buffer, serialOctets.byteOffset, serialOctets.length).toString('hex').replace(/^(00)+(?=.)/, ''),
+    serial: Buffer.from(serialOctets.buffer, serialOctets.byteOffset, serialOctets.length)
+      .toString('hex')
+      .replace(/^(00)+(?=.)/, ''),
     der: der.slice(),
   };
 }
@@ -201,15 +197,10 @@ export interface IssuerKeyFacts {
 
 export function certIdMatchesIssuer(certId: CertIdInfo, issuer: IssuerKeyFacts): boolean {
   const hash = (data: Uint8Array) => createHash(certId.hashAlgorithm).update(data).digest();
-  return (
-    hash(issuer.nameDer).equals(certId.issuerNameHash) && hash(issuer.publicKeyBits).equals(certId.issuerKeyHash)
-  );
+  return hash(issuer.nameDer).equals(certId.issuerNameHash) && hash(issuer.publicKeyBits).equals(certId.issuerKeyHash);
 }
 
-export type OcspCertStatus =
-  | { kind: 'good' }
-  | { kind: 'revoked'; revokedAt: Date; reason?: number }
-  | { kind: 'unknown' };
+export type OcspCertStatus = { kind: 'good' } | { kind: 'revoked'; revokedAt: Date; reason?: number } | { kind: 'unknown' };
 
 export interface OcspSingleResponse {
   certId: CertIdInfo;
@@ -259,12 +250,7 @@ export function buildOcspResponseData(contents: OcspResponseContents): Uint8Arra
  * EKU; leave it empty when the CA signs its own responses. The signed part and the certificates
  * are carried as their exact bytes: re-encoding parsed copies could alter what signatures cover.
  */
-export function assembleOcspResponse(
-  responseDataDer: Uint8Array,
-  algorithm: KeyAlgorithm,
-  signature: Uint8Array,
-  certs: readonly Uint8Array[],
-): Uint8Array {
+export function assembleOcspResponse(responseDataDer: Uint8Array, algorithm: KeyAlgorithm, signature: Uint8Array, certs: readonly Uint8Array[]): Uint8Array {
   if (!looksLikeResponseData(responseDataDer)) throw new OcspContentError('responseData is not a DER-encoded ResponseData');
   certs.forEach((der, index) => {
     if (!looksLikeCertificate(der)) throw new OcspContentError(`certs[${index}] is not a DER-encoded certificate`);
@@ -285,7 +271,6 @@ export function ocspErrorResponse(status: OcspErrorStatus): Uint8Array {
 }
 
 const responseStatus = (code: number): Uint8Array => tlv(ENUMERATED, new Uint8Array([code]));
-
 
 /**
  * Shape checks only, against the responder's own programming errors: the ResponseData came from

@@ -12,14 +12,7 @@ export const OID_KP_OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
 
 export type { IssuingCaName } from '../core/data-dir-layout.js';
 
-export type ProfileName =
-  | 'root'
-  | 'issuing-ca-devices'
-  | 'issuing-ca-services'
-  | 'ocsp-signer'
-  | 'device'
-  | 'gateway'
-  | 'service';
+export type ProfileName = 'root' | 'issuing-ca-devices' | 'issuing-ca-services' | 'ocsp-signer' | 'device' | 'gateway' | 'service';
 
 /**
  * Which subjectAltName entries a profile admits:

@@ -94,7 +94,8 @@ function checkUniversal(bytes: Uint8Array, tag: number, offset: number, start: n
   const length = end - start;
   switch (number) {
     case BOOLEAN:
-      if (length !== 1 || (bytes[start] !== 0x00 && bytes[start] !== 0xff)) throw new DerStrictnessError(`BOOLEAN at offset ${offset} is not one octet 0x00 or 0xFF`);
+      if (length !== 1 || (bytes[start] !== 0x00 && bytes[start] !== 0xff))
+        throw new DerStrictnessError(`BOOLEAN at offset ${offset} is not one octet 0x00 or 0xFF`);
       return;
     case INTEGER:
     case ENUMERATED: {
@@ -102,7 +103,8 @@ function checkUniversal(bytes: Uint8Array, tag: number, offset: number, start: n
       if (length === 0) throw new DerStrictnessError(`empty ${what} at offset ${offset}`);
       if (length > 1) {
         const [a, b] = [bytes[start]!, bytes[start + 1]!];
-        if ((a === 0x00 && (b & 0x80) === 0) || (a === 0xff && (b & 0x80) !== 0)) throw new DerStrictnessError(`${what} at offset ${offset} has a redundant leading octet`);
+        if ((a === 0x00 && (b & 0x80) === 0) || (a === 0xff && (b & 0x80) !== 0))
+          throw new DerStrictnessError(`${what} at offset ${offset} has a redundant leading octet`);
       }
       return;
     }
@@ -113,13 +115,15 @@ function checkUniversal(bytes: Uint8Array, tag: number, offset: number, start: n
       if (length === 0) throw new DerStrictnessError(`BIT STRING at offset ${offset} has no unused-bits octet`);
       const unused = bytes[start]!;
       if (unused > 7 || (length === 1 && unused !== 0)) throw new DerStrictnessError(`BIT STRING at offset ${offset} claims ${unused} unused bits`);
-      if (unused > 0 && (bytes[end - 1]! & ((1 << unused) - 1)) !== 0) throw new DerStrictnessError(`BIT STRING at offset ${offset} has unused bits that are not zero`);
+      if (unused > 0 && (bytes[end - 1]! & ((1 << unused) - 1)) !== 0)
+        throw new DerStrictnessError(`BIT STRING at offset ${offset} has unused bits that are not zero`);
       return;
     }
     case OID: {
       if (length === 0 || (bytes[end - 1]! & 0x80) !== 0) throw new DerStrictnessError(`OBJECT IDENTIFIER at offset ${offset} is malformed`);
       for (let i = start; i < end; i++) {
-        if (bytes[i] === 0x80 && (i === start || (bytes[i - 1]! & 0x80) === 0)) throw new DerStrictnessError(`OBJECT IDENTIFIER at offset ${offset} has a non-minimal sub-identifier`);
+        if (bytes[i] === 0x80 && (i === start || (bytes[i - 1]! & 0x80) === 0))
+          throw new DerStrictnessError(`OBJECT IDENTIFIER at offset ${offset} has a non-minimal sub-identifier`);
       }
       return;
     }

@@ -138,7 +138,8 @@ function parseAuthData(authData: Uint8Array): Pick<PackedAttestation, 'rpIdHash'
 
 /** Reads an attestation object; refuses anything that is not a well-formed `packed` one with a chain. */
 export function decodePackedAttestation(attObj: Uint8Array): PackedAttestation {
-  if (attObj.length > MAX_ATTESTATION_BYTES) throw new AttestationFormatError(`the attestation object is ${attObj.length} bytes, more than ${MAX_ATTESTATION_BYTES}`);
+  if (attObj.length > MAX_ATTESTATION_BYTES)
+    throw new AttestationFormatError(`the attestation object is ${attObj.length} bytes, more than ${MAX_ATTESTATION_BYTES}`);
   let value: unknown;
   try {
     value = decode(attObj);
@@ -152,7 +153,10 @@ export function decodePackedAttestation(attObj: Uint8Array): PackedAttestation {
   };
   const fmt = get(value, 'fmt');
   // typeof, not JSON.stringify, for anything but a string: a CBOR bignum would make JSON.stringify throw a TypeError.
-  if (fmt !== 'packed') throw new AttestationFormatError(`attestation format ${typeof fmt === 'string' ? JSON.stringify(fmt) : `of type ${typeof fmt}`} is not accepted; use "packed"`);
+  if (fmt !== 'packed')
+    throw new AttestationFormatError(
+      `attestation format ${typeof fmt === 'string' ? JSON.stringify(fmt) : `of type ${typeof fmt}`} is not accepted; use "packed"`,
+    );
   const statement = get(value, 'attStmt');
   const authData = get(value, 'authData');
   const alg = get(statement, 'alg');
@@ -162,9 +166,11 @@ export function decodePackedAttestation(attObj: Uint8Array): PackedAttestation {
   if (typeof alg !== 'number' || !Number.isInteger(alg)) throw new AttestationFormatError('attStmt.alg must be a COSE algorithm number');
   hashFor(alg);
   if (!(signature instanceof Uint8Array) || signature.length === 0) throw new AttestationFormatError('attStmt.sig must be a byte string');
-  if (!Array.isArray(x5c) || x5c.length === 0) throw new AttestationFormatError('attStmt.x5c must hold the factory certificate chain (self attestation is not accepted)');
+  if (!Array.isArray(x5c) || x5c.length === 0)
+    throw new AttestationFormatError('attStmt.x5c must hold the factory certificate chain (self attestation is not accepted)');
   if (x5c.length > MAX_CHAIN) throw new AttestationFormatError(`attStmt.x5c holds ${x5c.length} certificates, more than ${MAX_CHAIN}`);
-  if (!x5c.every((c): c is Uint8Array => c instanceof Uint8Array && c.length > 0)) throw new AttestationFormatError('attStmt.x5c entries must be DER certificates');
+  if (!x5c.every((c): c is Uint8Array => c instanceof Uint8Array && c.length > 0))
+    throw new AttestationFormatError('attStmt.x5c entries must be DER certificates');
   return { x5c: x5c.map((c) => new Uint8Array(c)), alg, signature: new Uint8Array(signature), authData: new Uint8Array(authData), ...parseAuthData(authData) };
 }
 

@@ -23,7 +23,8 @@ export const DEFAULT_CLAIM_LIMITS: ClaimLimits = { failuresPerDevice: 5, windowS
 const HOME_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function checkHomeId(home: unknown): string {
-  if (typeof home !== 'string' || !HOME_ID.test(home)) throw new BadRequestError('a home id is 1-64 letters, digits, ".", "_" and "-", starting with a letter or digit', 'invalid-home');
+  if (typeof home !== 'string' || !HOME_ID.test(home))
+    throw new BadRequestError('a home id is 1-64 letters, digits, ".", "_" and "-", starting with a letter or digit', 'invalid-home');
   return home;
 }
 
@@ -64,7 +65,10 @@ export class DeviceClaims {
     const failures = (await this.store.acme.readRateCounters([counterKey], windowStart)).get(counterKey) ?? 0;
     const retryAfter = Math.max(1, Math.ceil((windowStart.getTime() + this.limits.windowSeconds * 1000 - now.getTime()) / 1000));
     if (failures >= this.limits.failuresPerDevice) {
-      throw new TooManyRequestsError(`too many wrong setup codes for ${deviceId}: at most ${this.limits.failuresPerDevice} per ${this.limits.windowSeconds} s; retry after ${retryAfter} s`, retryAfter);
+      throw new TooManyRequestsError(
+        `too many wrong setup codes for ${deviceId}: at most ${this.limits.failuresPerDevice} per ${this.limits.windowSeconds} s; retry after ${retryAfter} s`,
+        retryAfter,
+      );
     }
     const enrollment = await this.store.provisioning.getEnrollment(deviceId);
     // An unknown device and a wrong code look the same, so claims cannot probe which serials exist.
@@ -75,7 +79,8 @@ export class DeviceClaims {
       await this.raise('security.claim_failed', deviceId, { home, known: Boolean(enrollment), failuresInWindow: failures + 1 });
       throw new ForbiddenError(`the setup code does not match device ${deviceId}`);
     }
-    if (enrollment.home !== null && enrollment.home !== home) throw new ConflictError(`device ${deviceId} is claimed by another home; that home must release it first`, 'already-claimed');
+    if (enrollment.home !== null && enrollment.home !== home)
+      throw new ConflictError(`device ${deviceId} is claimed by another home; that home must release it first`, 'already-claimed');
     if (enrollment.home === null && !(await this.store.provisioning.claimEnrollment(deviceId, home, now))) {
       const current = await this.store.provisioning.getEnrollment(deviceId);
       if (current?.home !== home) throw new ConflictError(`device ${deviceId} was claimed by another home meanwhile`, 'already-claimed');

@@ -56,7 +56,12 @@ export class DeviceCredentials {
     await this.raise('security.rekeyed', deviceId, detail);
     const [latest] = await this.store.telemetry.listTelemetry({ deviceId, limit: 1 });
     if (latest && this.clock.now().getTime() - latest.receivedAt.getTime() <= CONNECTED_WINDOW_MS) {
-      await this.raise('security.clone_suspected', deviceId, { ...detail, reason: 'rekeyed-while-connected', lastSeenAt: latest.receivedAt.toISOString(), gateway: latest.gateway });
+      await this.raise('security.clone_suspected', deviceId, {
+        ...detail,
+        reason: 'rekeyed-while-connected',
+        lastSeenAt: latest.receivedAt.toISOString(),
+        gateway: latest.gateway,
+      });
     }
     return { rekeyed: true, superseded };
   }

@@ -82,27 +82,40 @@ export class ManifestImporter {
     const previous = await this.store.provisioning.getFactoryManifest(manifest.batchId);
     if (previous) {
       if (previous.manifestSha256 === manifestSha256) return { ...outcome, imported: false };
-      throw await this.conflict(manifest, new ManifestConflictError(`batch ${manifest.batchId} was imported before with different contents (SHA-256 ${previous.manifestSha256}); refusing this one`, []));
+      throw await this.conflict(
+        manifest,
+        new ManifestConflictError(
+          `batch ${manifest.batchId} was imported before with different contents (SHA-256 ${previous.manifestSha256}); refusing this one`,
+          [],
+        ),
+      );
     }
     await this.refuseKnownSerials(manifest);
 
     const now = this.clock.now();
     const enrollments: EnrollmentRecord[] = manifest.devices.map((device) =>
       expectedEnrollment({
-      deviceId: formatDeviceId({ vendor: manifest.manufacturer, model: manifest.model, serial: device.serial }),
-      manufacturer: manifest.manufacturer,
-      model: manifest.model,
-      serial: device.serial,
-      batchId: manifest.batchId,
-      factoryCertSha256: device.factoryCertSha256,
-      factoryKeySha256: null,
-      setupCodeHash: device.setupCodeHash,
-      createdAt: now,
+        deviceId: formatDeviceId({ vendor: manifest.manufacturer, model: manifest.model, serial: device.serial }),
+        manufacturer: manifest.manufacturer,
+        model: manifest.model,
+        serial: device.serial,
+        batchId: manifest.batchId,
+        factoryCertSha256: device.factoryCertSha256,
+        factoryKeySha256: null,
+        setupCodeHash: device.setupCodeHash,
+        createdAt: now,
       }),
     );
     try {
       const logIndex = await this.store.transaction(async (tx) => {
-        await tx.provisioning.insertFactoryManifest({ batchId: manifest.batchId, manufacturer: manifest.manufacturer, model: manifest.model, manifestSha256, deviceCount: enrollments.length, importedAt: now });
+        await tx.provisioning.insertFactoryManifest({
+          batchId: manifest.batchId,
+          manufacturer: manifest.manufacturer,
+          model: manifest.model,
+          manifestSha256,
+          deviceCount: enrollments.length,
+          importedAt: now,
+        });
         await tx.provisioning.insertEnrollments(enrollments);
         return appendToLog(
           tx,
@@ -145,7 +158,13 @@ export class ManifestImporter {
       .map((c) => `${c.serial} (${c.batchId ? `batch ${c.batchId}` : 'enrolled by its group'})`)
       .join(', ');
     const more = conflicts.length > REPORTED_CONFLICTS ? ` and ${conflicts.length - REPORTED_CONFLICTS} more` : '';
-    throw await this.conflict(manifest, new ManifestConflictError(`${conflicts.length} of the manifest's serials are already known for ${manifest.manufacturer}: ${listed}${more}; nothing was imported`, conflicts));
+    throw await this.conflict(
+      manifest,
+      new ManifestConflictError(
+        `${conflicts.length} of the manifest's serials are already known for ${manifest.manufacturer}: ${listed}${more}; nothing was imported`,
+        conflicts,
+      ),
+    );
   }
 
   /** A signed manifest that collides with what is known (a reused serial, a batch changed after import) is a security event too. */

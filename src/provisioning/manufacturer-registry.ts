@@ -16,7 +16,6 @@ import { checkManufacturer, checkModel } from './factory/factory-names.js';
 import type { FactoryError } from './factory/factory-error.js';
 import { sha256Hex } from './factory/batch-manifest.js';
 
-
 export interface ManufacturerInput {
   name: string;
   /** PEM of the Ed25519 manifest key (SPKI). */
@@ -50,7 +49,8 @@ function readManifestKey(pem: string): Uint8Array {
   let spki: Uint8Array;
   try {
     const key = createPublicKey(pem);
-    if (key.asymmetricKeyType !== 'ed25519') throw new BadRequestError(`the manifest key must be Ed25519, not ${key.asymmetricKeyType}`, 'invalid-manifest-key');
+    if (key.asymmetricKeyType !== 'ed25519')
+      throw new BadRequestError(`the manifest key must be Ed25519, not ${key.asymmetricKeyType}`, 'invalid-manifest-key');
     spki = new Uint8Array(key.export({ type: 'spki', format: 'der' }));
   } catch (error) {
     if (error instanceof BadRequestError) throw error;
@@ -75,9 +75,12 @@ function readRoots(pem: string, manufacturer: string, now: Date): AttestationRoo
     } catch {
       throw new BadRequestError(`attestation root ${i + 1} is not an X.509 certificate`, 'invalid-attestation-root');
     }
-    if (!cert.ca) throw new BadRequestError(`attestation root ${i + 1} (${cert.subject.replace(/\n/g, ', ')}) is not a CA certificate`, 'invalid-attestation-root');
-    if (!cert.checkIssued(cert) || !cert.verify(cert.publicKey)) throw new BadRequestError(`attestation root ${i + 1} is not self-signed`, 'invalid-attestation-root');
-    if (Date.parse(cert.validTo) < now.getTime()) throw new BadRequestError(`attestation root ${i + 1} expired at ${new Date(cert.validTo).toISOString()}`, 'invalid-attestation-root');
+    if (!cert.ca)
+      throw new BadRequestError(`attestation root ${i + 1} (${cert.subject.replace(/\n/g, ', ')}) is not a CA certificate`, 'invalid-attestation-root');
+    if (!cert.checkIssued(cert) || !cert.verify(cert.publicKey))
+      throw new BadRequestError(`attestation root ${i + 1} is not self-signed`, 'invalid-attestation-root');
+    if (Date.parse(cert.validTo) < now.getTime())
+      throw new BadRequestError(`attestation root ${i + 1} expired at ${new Date(cert.validTo).toISOString()}`, 'invalid-attestation-root');
     return { sha256: sha256Hex(der), manufacturer, der, createdAt: now };
   });
 }
@@ -120,14 +123,22 @@ export class ManufacturerRegistry {
     const manifestKey = readManifestKey(input.manifestKeyPem);
     const now = this.clock.now();
     const roots = readRoots(input.rootsPem, name, now);
-    const record: ManufacturerRecord = { name, manifestKey, manifestKeySha256: sha256Hex(manifestKey), allowAnyDevice: input.allowAnyDevice ?? false, legacyAttestationCertificates: input.legacyAttestationCertificates ?? false, createdAt: now };
+    const record: ManufacturerRecord = {
+      name,
+      manifestKey,
+      manifestKeySha256: sha256Hex(manifestKey),
+      allowAnyDevice: input.allowAnyDevice ?? false,
+      legacyAttestationCertificates: input.legacyAttestationCertificates ?? false,
+      createdAt: now,
+    };
     try {
       await this.store.transaction(async (tx) => {
         await tx.provisioning.insertManufacturer(record);
         for (const root of roots) await tx.provisioning.insertAttestationRoot(root);
       });
     } catch (error) {
-      if (error instanceof UniqueViolationError) throw new ConflictError(`manufacturer ${name} or one of its roots is registered already`, 'manufacturer-exists');
+      if (error instanceof UniqueViolationError)
+        throw new ConflictError(`manufacturer ${name} or one of its roots is registered already`, 'manufacturer-exists');
       throw error;
     }
     this.changed();
@@ -180,12 +191,18 @@ export class ManufacturerRegistry {
    */
   async revokeFactoryCertificate(name: string, certificateSha256: string, reason: string): Promise<{ certificateSha256: string; revoked: boolean }> {
     const manufacturer = await this.get(name);
-    if (!/^[0-9a-f]{64}$/.test(certificateSha256)) throw new BadRequestError('a factory certificate is named by the SHA-256 of its DER, 64 lower-case hex digits', 'invalid-digest');
-    if (!/^[A-Za-z0-9 ._,:()-]{1,200}$/.test(reason)) throw new BadRequestError('the reason is 1-200 letters, digits, spaces and . _ , : ( ) -', 'invalid-reason');
+    if (!/^[0-9a-f]{64}$/.test(certificateSha256))
+      throw new BadRequestError('a factory certificate is named by the SHA-256 of its DER, 64 lower-case hex digits', 'invalid-digest');
+    if (!/^[A-Za-z0-9 ._,:()-]{1,200}$/.test(reason))
+      throw new BadRequestError('the reason is 1-200 letters, digits, spaces and . _ , : ( ) -', 'invalid-reason');
     const at = this.clock.now();
     const revoked = await this.store.transaction(async (tx) => {
       if (!(await tx.provisioning.revokeFactoryCertificate({ certificateSha256, manufacturer: manufacturer.name, reason, at }))) return false;
-      await appendToLog(tx, [{ v: LOG_ENTRY_VERSION, kind: 'factory.revoked', time: at.toISOString(), manufacturer: manufacturer.name, certificateSha256, reason }], at);
+      await appendToLog(
+        tx,
+        [{ v: LOG_ENTRY_VERSION, kind: 'factory.revoked', time: at.toISOString(), manufacturer: manufacturer.name, certificateSha256, reason }],
+        at,
+      );
       return true;
     });
     return { certificateSha256, revoked };
@@ -215,7 +232,7 @@ export function checkMudUrl(value: string): string {
   } catch {
     throw new BadRequestError(`MUD URL ${JSON.stringify(value)} is not a URL`, 'invalid-mud-url');
   }
-   
+
   if (url.protocol !== 'https:' || value.length > 255 || !/^[\x21-\x7e]+$/.test(value)) {
     throw new BadRequestError('a MUD URL is an https URL of at most 255 printable ASCII characters (RFC 8520)', 'invalid-mud-url');
   }

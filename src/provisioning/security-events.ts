@@ -20,7 +20,13 @@ export type SecurityEventType =
 
 export type SecurityEventSink = (type: SecurityEventType, deviceId: string | null, detail: Record<string, unknown>) => Promise<void>;
 
-export function securityEventSink(store: Store, bus: EventBus, clock: Clock, report: (err: unknown, context: string) => void, log?: (event: Record<string, unknown>) => void): SecurityEventSink {
+export function securityEventSink(
+  store: Store,
+  bus: EventBus,
+  clock: Clock,
+  report: (err: unknown, context: string) => void,
+  log?: (event: Record<string, unknown>) => void,
+): SecurityEventSink {
   return async (type, deviceId, detail) => {
     const event = { id: randomUUID(), type, deviceId, detail, createdAt: clock.now() };
     log?.({ securityEvent: type, deviceId, ...detail });

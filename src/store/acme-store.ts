@@ -93,7 +93,11 @@ export interface AcmeStore {
   getAcmeOrder(id: string): Promise<AcmeOrderRecord | undefined>;
   getAcmeAuthorization(id: string): Promise<AcmeAuthorizationRecord | undefined>;
   /** Moves an order from one status to another; false when it was no longer in `from`. */
-  updateAcmeOrder(id: string, from: AcmeOrderRecord['status'], changes: Partial<Pick<AcmeOrderRecord, 'status' | 'certificateSerial' | 'error'>>): Promise<boolean>;
+  updateAcmeOrder(
+    id: string,
+    from: AcmeOrderRecord['status'],
+    changes: Partial<Pick<AcmeOrderRecord, 'status' | 'certificateSerial' | 'error'>>,
+  ): Promise<boolean>;
   /**
    * Writes the authorization's status and challenges if its stored status is still `from`; false
    * when another request changed it first (whose outcome then stands: invalid stays invalid).

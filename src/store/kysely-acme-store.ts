@@ -166,7 +166,11 @@ export class KyselyAcmeStore implements AcmeStore {
     return row && toAuthorization(row);
   }
 
-  async updateAcmeOrder(id: string, from: AcmeOrderRecord['status'], changes: Partial<Pick<AcmeOrderRecord, 'status' | 'certificateSerial' | 'error'>>): Promise<boolean> {
+  async updateAcmeOrder(
+    id: string,
+    from: AcmeOrderRecord['status'],
+    changes: Partial<Pick<AcmeOrderRecord, 'status' | 'certificateSerial' | 'error'>>,
+  ): Promise<boolean> {
     const result = await this.db
       .updateTable('acme_orders')
       .set({
@@ -235,7 +239,12 @@ export class KyselyAcmeStore implements AcmeStore {
   }
 
   async invalidateAcmeAccountOrders(accountId: string, error: Record<string, unknown>): Promise<number> {
-    await this.db.updateTable('acme_authorizations').set({ status: 'deactivated' }).where('account_id', '=', accountId).where('status', '=', 'pending').execute();
+    await this.db
+      .updateTable('acme_authorizations')
+      .set({ status: 'deactivated' })
+      .where('account_id', '=', accountId)
+      .where('status', '=', 'pending')
+      .execute();
     const result = await this.db
       .updateTable('acme_orders')
       .set({ status: 'invalid', error: JSON.stringify(error) })
@@ -260,7 +269,12 @@ export class KyselyAcmeStore implements AcmeStore {
 
   async readRateCounters(keys: readonly string[], windowStart: Date): Promise<Map<string, number>> {
     if (keys.length === 0) return new Map();
-    const rows = await this.db.selectFrom('rate_counters').select(['key', 'count']).where('key', 'in', [...new Set(keys)]).where('window_start', '=', windowStart.getTime()).execute();
+    const rows = await this.db
+      .selectFrom('rate_counters')
+      .select(['key', 'count'])
+      .where('key', 'in', [...new Set(keys)])
+      .where('window_start', '=', windowStart.getTime())
+      .execute();
     const counts = new Map(keys.map((key) => [key, 0]));
     for (const row of rows) counts.set(row.key, Number(row.count));
     return counts;
@@ -271,13 +285,22 @@ export class KyselyAcmeStore implements AcmeStore {
       .selectFrom('acme_orders')
       .selectAll()
       .where('replaces', '=', serial)
-      .where((eb) => eb.or([eb('status', 'in', ['processing', 'valid']), eb.and([eb('status', 'in', ['pending', 'ready']), eb('expires_at', '>', now.getTime())])]))
+      .where((eb) =>
+        eb.or([eb('status', 'in', ['processing', 'valid']), eb.and([eb('status', 'in', ['pending', 'ready']), eb('expires_at', '>', now.getTime())])]),
+      )
       .executeTakeFirst();
     return row && toOrder(row);
   }
 
   async listAcmeOrderIds(accountId: string, limit: number): Promise<string[]> {
-    const rows = await this.db.selectFrom('acme_orders').select('id').where('account_id', '=', accountId).orderBy('created_at', 'desc').orderBy('id').limit(limit).execute();
+    const rows = await this.db
+      .selectFrom('acme_orders')
+      .select('id')
+      .where('account_id', '=', accountId)
+      .orderBy('created_at', 'desc')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
     return rows.map((row) => row.id);
   }
 

@@ -35,11 +35,7 @@ export class KyselyApiTokenStore implements ApiTokenStore {
   }
 
   async findApiTokenByHash(hash: string): Promise<ApiTokenRecord | undefined> {
-    const row = await this.db
-      .selectFrom('api_tokens')
-      .select(['id', 'hash', 'principal', 'role', 'created_at'])
-      .where('hash', '=', hash)
-      .executeTakeFirst();
+    const row = await this.db.selectFrom('api_tokens').select(['id', 'hash', 'principal', 'role', 'created_at']).where('hash', '=', hash).executeTakeFirst();
     return row && toApiTokenRecord(row);
   }
 }

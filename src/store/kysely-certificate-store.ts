@@ -94,11 +94,7 @@ export function compileCertificateQueries(db: Kysely<HearthDatabase>) {
       }),
     ),
     markIssued: PrecompiledQuery.compile((p: { serial: string; der: Buffer }) =>
-      db
-        .updateTable('certificates')
-        .set({ state: 'issued', der: p.der })
-        .where('serial', '=', p.serial)
-        .where('state', '=', 'pending'),
+      db.updateTable('certificates').set({ state: 'issued', der: p.der }).where('serial', '=', p.serial).where('state', '=', 'pending'),
     ),
     getCertificate: PrecompiledQuery.compile((p: { serial: string }) =>
       db.selectFrom('certificates').select(CERTIFICATE_COLUMNS).where('serial', '=', p.serial),
@@ -231,8 +227,13 @@ export class KyselyCertificateStore implements CertificateStore {
     const found = new Map<string, BlockedKeyRecord>();
     if (spkiSha256s.length === 0) return found;
     // A batch of issuance is at most a few hundred keys: one IN list, well below the bound-parameter limits.
-    const rows = await this.db.selectFrom('blocked_keys').selectAll().where('spki_sha256', 'in', [...spkiSha256s]).execute();
-    for (const row of rows) found.set(row.spki_sha256, { spkiSha256: row.spki_sha256, serial: row.serial, reason: row.reason, blockedAt: new Date(Number(row.blocked_at)) });
+    const rows = await this.db
+      .selectFrom('blocked_keys')
+      .selectAll()
+      .where('spki_sha256', 'in', [...spkiSha256s])
+      .execute();
+    for (const row of rows)
+      found.set(row.spki_sha256, { spkiSha256: row.spki_sha256, serial: row.serial, reason: row.reason, blockedAt: new Date(Number(row.blocked_at)) });
     return found;
   }
 
@@ -289,9 +290,7 @@ export class KyselyCertificateStore implements CertificateStore {
     const row = await this.db
       .insertInto('crl_numbers')
       .values({ ca, last_number: 1 })
-      .onConflict((conflict) =>
-        conflict.column('ca').doUpdateSet((eb) => ({ last_number: eb('crl_numbers.last_number', '+', 1) })),
-      )
+      .onConflict((conflict) => conflict.column('ca').doUpdateSet((eb) => ({ last_number: eb('crl_numbers.last_number', '+', 1) })))
       .returning('last_number')
       .executeTakeFirstOrThrow();
     return BigInt(row.last_number);

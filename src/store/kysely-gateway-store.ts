@@ -24,7 +24,13 @@ export class KyselyGatewayStore implements GatewayStore {
     await insertUnique(`gateway ${gateway.name}`, () =>
       this.db
         .insertInto('gateways')
-        .values({ name: gateway.name, eab_kid: gateway.eabKid, status: gateway.status, created_at: gateway.createdAt.getTime(), retired_at: gateway.retiredAt?.getTime() ?? null })
+        .values({
+          name: gateway.name,
+          eab_kid: gateway.eabKid,
+          status: gateway.status,
+          created_at: gateway.createdAt.getTime(),
+          retired_at: gateway.retiredAt?.getTime() ?? null,
+        })
         .execute(),
     );
   }
@@ -49,7 +55,12 @@ export class KyselyGatewayStore implements GatewayStore {
   }
 
   async retireGateway(name: string, at: Date): Promise<boolean> {
-    const result = await this.db.updateTable('gateways').set({ status: 'retired', retired_at: at.getTime() }).where('name', '=', name).where('status', '=', 'active').executeTakeFirst();
+    const result = await this.db
+      .updateTable('gateways')
+      .set({ status: 'retired', retired_at: at.getTime() })
+      .where('name', '=', name)
+      .where('status', '=', 'active')
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 
@@ -79,7 +90,11 @@ export class KyselyGatewayStore implements GatewayStore {
     const attached = new Map<string, string>();
     const unique = [...new Set(deviceIds)];
     for (let i = 0; i < unique.length; i += ROWS_PER_STATEMENT) {
-      const rows = await this.db.selectFrom('gateway_devices').select(['device_id', 'gateway']).where('device_id', 'in', unique.slice(i, i + ROWS_PER_STATEMENT)).execute();
+      const rows = await this.db
+        .selectFrom('gateway_devices')
+        .select(['device_id', 'gateway'])
+        .where('device_id', 'in', unique.slice(i, i + ROWS_PER_STATEMENT))
+        .execute();
       for (const row of rows) attached.set(row.device_id, row.gateway);
     }
     return attached;

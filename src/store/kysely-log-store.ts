@@ -99,8 +99,16 @@ export class KyselyLogStore implements LogStore, LogHashIndexer {
       .executeTakeFirst();
     if (Number(moved.numUpdatedRows) !== 1) throw new Error(`the log is no longer ${size} entries long; appends must hold lockLog()`);
     const chunk = INSERT_CHUNK[this.dialect];
-    for (let i = 0; i < entryRows.length; i += chunk) await this.db.insertInto('log_entries').values(entryRows.slice(i, i + chunk)).execute();
-    for (let i = 0; i < nodeRows.length; i += chunk) await this.db.insertInto('log_nodes').values(nodeRows.slice(i, i + chunk)).execute();
+    for (let i = 0; i < entryRows.length; i += chunk)
+      await this.db
+        .insertInto('log_entries')
+        .values(entryRows.slice(i, i + chunk))
+        .execute();
+    for (let i = 0; i < nodeRows.length; i += chunk)
+      await this.db
+        .insertInto('log_nodes')
+        .values(nodeRows.slice(i, i + chunk))
+        .execute();
   }
 
   async getLogEntries(start: number, end: number): Promise<LogEntryRecord[]> {
@@ -150,9 +158,15 @@ export class KyselyLogStore implements LogStore, LogHashIndexer {
       if (to <= from) return Number(head.size) - from;
       const rows = await trx.selectFrom('log_entries').select(['idx', 'leaf_hash']).where('idx', '>=', from).where('idx', '<', to).execute();
       // Sorted by key, a batch touches each index page once.
-      const keyed = rows.map((row) => ({ hash_prefix: hashPrefix(row.leaf_hash), idx: Number(row.idx) })).sort((a, b) => a.hash_prefix - b.hash_prefix || a.idx - b.idx);
+      const keyed = rows
+        .map((row) => ({ hash_prefix: hashPrefix(row.leaf_hash), idx: Number(row.idx) }))
+        .sort((a, b) => a.hash_prefix - b.hash_prefix || a.idx - b.idx);
       const chunk = INSERT_CHUNK[this.dialect] * 4;
-      for (let i = 0; i < keyed.length; i += chunk) await trx.insertInto('log_hash_index').values(keyed.slice(i, i + chunk)).execute();
+      for (let i = 0; i < keyed.length; i += chunk)
+        await trx
+          .insertInto('log_hash_index')
+          .values(keyed.slice(i, i + chunk))
+          .execute();
       await trx.updateTable('log_head').set({ hash_indexed: to }).where('id', '=', 1).execute();
       return Number(head.size) - to;
     });
@@ -172,7 +186,9 @@ export class KyselyLogStore implements LogStore, LogHashIndexer {
     if (items.length === 0) return;
     if (this.dialect === 'postgres') {
       // One statement for the batch: a round trip per certificate would dominate on PostgreSQL.
-      await sql`update certificates set log_index = u.idx from unnest(${items.map((i) => i.serial)}::text[], ${items.map((i) => i.index)}::bigint[]) as u(serial, idx) where certificates.serial = u.serial`.execute(this.db);
+      await sql`update certificates set log_index = u.idx from unnest(${items.map((i) => i.serial)}::text[], ${items.map((i) => i.index)}::bigint[]) as u(serial, idx) where certificates.serial = u.serial`.execute(
+        this.db,
+      );
       return;
     }
     // In process a one-row update of a row this transaction just wrote costs microseconds.

@@ -61,7 +61,14 @@ export class KyselyProvisioningStore implements ProvisioningStore {
     await insertUnique(`manufacturer ${m.name}`, () =>
       this.db
         .insertInto('manufacturers')
-        .values({ name: m.name, manifest_key: toBuffer(m.manifestKey), manifest_key_sha256: m.manifestKeySha256, allow_any_device: m.allowAnyDevice ? 1 : 0, legacy_attestation_certificates: m.legacyAttestationCertificates ? 1 : 0, created_at: m.createdAt.getTime() })
+        .values({
+          name: m.name,
+          manifest_key: toBuffer(m.manifestKey),
+          manifest_key_sha256: m.manifestKeySha256,
+          allow_any_device: m.allowAnyDevice ? 1 : 0,
+          legacy_attestation_certificates: m.legacyAttestationCertificates ? 1 : 0,
+          created_at: m.createdAt.getTime(),
+        })
         .execute(),
     );
   }
@@ -76,24 +83,40 @@ export class KyselyProvisioningStore implements ProvisioningStore {
   }
 
   async setManufacturerAllowAnyDevice(name: string, allow: boolean): Promise<boolean> {
-    const result = await this.db.updateTable('manufacturers').set({ allow_any_device: allow ? 1 : 0 }).where('name', '=', name).executeTakeFirst();
+    const result = await this.db
+      .updateTable('manufacturers')
+      .set({ allow_any_device: allow ? 1 : 0 })
+      .where('name', '=', name)
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 
   async setManufacturerLegacyAttestationCertificates(name: string, legacy: boolean): Promise<boolean> {
-    const result = await this.db.updateTable('manufacturers').set({ legacy_attestation_certificates: legacy ? 1 : 0 }).where('name', '=', name).executeTakeFirst();
+    const result = await this.db
+      .updateTable('manufacturers')
+      .set({ legacy_attestation_certificates: legacy ? 1 : 0 })
+      .where('name', '=', name)
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 
   async insertAttestationRoot(root: AttestationRootRecord): Promise<void> {
     await insertUnique(`attestation root ${root.sha256}`, () =>
-      this.db.insertInto('attestation_roots').values({ sha256: root.sha256, manufacturer: root.manufacturer, der: toBuffer(root.der), created_at: root.createdAt.getTime() }).execute(),
+      this.db
+        .insertInto('attestation_roots')
+        .values({ sha256: root.sha256, manufacturer: root.manufacturer, der: toBuffer(root.der), created_at: root.createdAt.getTime() })
+        .execute(),
     );
   }
 
   async listAttestationRoots(): Promise<AttestationRootRecord[]> {
     const rows = await this.db.selectFrom('attestation_roots').selectAll().orderBy('created_at').execute();
-    return rows.map((row) => ({ sha256: row.sha256, manufacturer: row.manufacturer, der: new Uint8Array(row.der), createdAt: new Date(Number(row.created_at)) }));
+    return rows.map((row) => ({
+      sha256: row.sha256,
+      manufacturer: row.manufacturer,
+      der: new Uint8Array(row.der),
+      createdAt: new Date(Number(row.created_at)),
+    }));
   }
 
   async putDeviceModel(model: DeviceModelRecord): Promise<void> {
@@ -127,7 +150,14 @@ export class KyselyProvisioningStore implements ProvisioningStore {
     await insertUnique(`factory manifest ${m.batchId}`, () =>
       this.db
         .insertInto('factory_manifests')
-        .values({ batch_id: m.batchId, manufacturer: m.manufacturer, model: m.model, manifest_sha256: m.manifestSha256, device_count: m.deviceCount, imported_at: m.importedAt.getTime() })
+        .values({
+          batch_id: m.batchId,
+          manufacturer: m.manufacturer,
+          model: m.model,
+          manifest_sha256: m.manifestSha256,
+          device_count: m.deviceCount,
+          imported_at: m.importedAt.getTime(),
+        })
         .execute(),
     );
   }
@@ -190,9 +220,18 @@ export class KyselyProvisioningStore implements ProvisioningStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async markEnrolled(deviceId: string, certificateSerial: string, operationalKeySha256: string, at: Date): Promise<{ previousKeySha256: string | null; rekeys: number; cutOff: boolean }> {
+  async markEnrolled(
+    deviceId: string,
+    certificateSerial: string,
+    operationalKeySha256: string,
+    at: Date,
+  ): Promise<{ previousKeySha256: string | null; rekeys: number; cutOff: boolean }> {
     const record = async (db: Kysely<HearthDatabase>) => {
-      const before = await db.selectFrom('enrollments').select(['operational_key_sha256', 'rekeys', 'state']).where('device_id', '=', deviceId).executeTakeFirst();
+      const before = await db
+        .selectFrom('enrollments')
+        .select(['operational_key_sha256', 'rekeys', 'state'])
+        .where('device_id', '=', deviceId)
+        .executeTakeFirst();
       const previousKeySha256 = before?.operational_key_sha256 ?? null;
       if (before?.state === 'cut-off') return { previousKeySha256, rekeys: Number(before.rekeys), cutOff: true };
       const rekeyed = previousKeySha256 !== null && previousKeySha256 !== operationalKeySha256;
@@ -224,12 +263,22 @@ export class KyselyProvisioningStore implements ProvisioningStore {
   }
 
   async claimEnrollment(deviceId: string, home: string, at: Date): Promise<boolean> {
-    const result = await this.db.updateTable('enrollments').set({ home, claimed_at: at.getTime() }).where('device_id', '=', deviceId).where('home', 'is', null).executeTakeFirst();
+    const result = await this.db
+      .updateTable('enrollments')
+      .set({ home, claimed_at: at.getTime() })
+      .where('device_id', '=', deviceId)
+      .where('home', 'is', null)
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 
   async releaseEnrollment(deviceId: string, home: string): Promise<boolean> {
-    const result = await this.db.updateTable('enrollments').set({ home: null, claimed_at: null }).where('device_id', '=', deviceId).where('home', '=', home).executeTakeFirst();
+    const result = await this.db
+      .updateTable('enrollments')
+      .set({ home: null, claimed_at: null })
+      .where('device_id', '=', deviceId)
+      .where('home', '=', home)
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 
@@ -257,7 +306,12 @@ export class KyselyProvisioningStore implements ProvisioningStore {
   async revokeFactoryCertificate(revocation: { certificateSha256: string; manufacturer: string; reason: string; at: Date }): Promise<boolean> {
     const result = await this.db
       .insertInto('factory_revocations')
-      .values({ certificate_sha256: revocation.certificateSha256, manufacturer: revocation.manufacturer, reason: revocation.reason, revoked_at: revocation.at.getTime() })
+      .values({
+        certificate_sha256: revocation.certificateSha256,
+        manufacturer: revocation.manufacturer,
+        reason: revocation.reason,
+        revoked_at: revocation.at.getTime(),
+      })
       .onConflict((oc) => oc.column('certificate_sha256').doNothing())
       .executeTakeFirst();
     return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
@@ -280,6 +334,12 @@ export class KyselyProvisioningStore implements ProvisioningStore {
     if (query.type) select = select.where('type', '=', query.type);
     if (query.deviceId) select = select.where('device_id', '=', query.deviceId);
     const rows = await select.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(query.limit).execute();
-    return rows.map((row) => ({ id: row.id, type: row.type, deviceId: row.device_id, detail: JSON.parse(row.detail) as Record<string, unknown>, createdAt: new Date(Number(row.created_at)) }));
+    return rows.map((row) => ({
+      id: row.id,
+      type: row.type,
+      deviceId: row.device_id,
+      detail: JSON.parse(row.detail) as Record<string, unknown>,
+      createdAt: new Date(Number(row.created_at)),
+    }));
   }
 }

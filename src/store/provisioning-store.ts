@@ -117,7 +117,12 @@ export interface ProvisioningStore {
    * enrollment) and the re-keys counted so far. A device that is cut off stays cut off: nothing
    * is recorded and `cutOff` says so.
    */
-  markEnrolled(deviceId: string, certificateSerial: string, operationalKeySha256: string, at: Date): Promise<{ previousKeySha256: string | null; rekeys: number; cutOff: boolean }>;
+  markEnrolled(
+    deviceId: string,
+    certificateSerial: string,
+    operationalKeySha256: string,
+    at: Date,
+  ): Promise<{ previousKeySha256: string | null; rekeys: number; cutOff: boolean }>;
   /** Enrollments whose factory identity is this factory certificate. */
   findEnrollmentsByFactoryCertificate(certificateSha256: string): Promise<EnrollmentRecord[]>;
   /** Cuts a device off: its state becomes `cut-off`, with the reason. */

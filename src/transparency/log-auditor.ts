@@ -56,7 +56,9 @@ export async function auditLog(source: LogSource, options: AuditOptions): Promis
     throw new AuditFailure([`the log shrank: the kept checkpoint has ${previous.size} entries, the log's checkpoint ${checkpoint.size}`]);
   }
   if (previous && previous.size === checkpoint.size && !hashesEqual(previous.root, checkpoint.root)) {
-    throw new AuditFailure([`forked tree: two signed checkpoints of size ${checkpoint.size} with different roots (${b64(previous.root)} kept, ${b64(checkpoint.root)} now)`]);
+    throw new AuditFailure([
+      `forked tree: two signed checkpoints of size ${checkpoint.size} with different roots (${b64(previous.root)} kept, ${b64(checkpoint.root)} now)`,
+    ]);
   }
 
   const problems: string[] = [];
@@ -71,7 +73,8 @@ export async function auditLog(source: LogSource, options: AuditOptions): Promis
     const start = tree.size;
     const leaves = (await nextPage) ?? [];
     nextPage = leaves.length > 0 ? fetchPage(start + Math.min(leaves.length, checkpoint.size - start)) : undefined;
-    if (leaves.length === 0) throw new AuditFailure([...problems, `the log returned no entries from index ${start} though its checkpoint has ${checkpoint.size}`]);
+    if (leaves.length === 0)
+      throw new AuditFailure([...problems, `the log returned no entries from index ${start} though its checkpoint has ${checkpoint.size}`]);
     for (const leaf of leaves.slice(0, checkpoint.size - start)) {
       const index = tree.size;
       try {
@@ -89,7 +92,9 @@ export async function auditLog(source: LogSource, options: AuditOptions): Promis
     options.onProgress?.(tree.size, checkpoint.size);
   }
   if (!hashesEqual(tree.root(), checkpoint.root)) {
-    problems.push(`the ${checkpoint.size} entries hash to ${b64(tree.root())}, not to the checkpoint's root ${b64(checkpoint.root)}: an entry was altered, added or removed`);
+    problems.push(
+      `the ${checkpoint.size} entries hash to ${b64(tree.root())}, not to the checkpoint's root ${b64(checkpoint.root)}: an entry was altered, added or removed`,
+    );
   }
   if (previous && previous.size > 0 && previous.size < checkpoint.size) {
     const proof = await source.consistencyProof(previous.size, checkpoint.size);

@@ -28,8 +28,8 @@ export class LogMaintenance {
     this.checkpointer.refresh().catch((err) => this.logger.error({ err }, 'signing a log checkpoint failed'));
     if (this.indexing) return;
     this.indexing = true;
-    this.store
-      .log.indexLogHashes(HASH_INDEX_BATCH)
+    this.store.log
+      .indexLogHashes(HASH_INDEX_BATCH)
       .catch((err) => this.logger.error({ err }, 'indexing log leaf hashes failed'))
       .finally(() => {
         this.indexing = false;

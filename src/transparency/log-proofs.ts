@@ -3,7 +3,16 @@
  * one query fetches them, and the ledger folds them. O(log n) rows per proof at any tree size.
  */
 import type { Store, StoreTx } from '../store/store.js';
-import { consistencyProofRanges, emptyRoot, hashesForRanges, inclusionProofRanges, nodeKey, nodesForRanges, type Hash, type ProofRange } from '../ledger/merkle.js';
+import {
+  consistencyProofRanges,
+  emptyRoot,
+  hashesForRanges,
+  inclusionProofRanges,
+  nodeKey,
+  nodesForRanges,
+  type Hash,
+  type ProofRange,
+} from '../ledger/merkle.js';
 
 async function hashes(store: Store | StoreTx, ranges: ProofRange[]): Promise<Hash[]> {
   const nodes = await store.log.getLogNodes(nodesForRanges(ranges));

@@ -98,7 +98,13 @@ test('missing, malformed and unknown credentials are refused with distinct reaso
 test('a stored token with a role that no longer exists does not authenticate', async () => {
   const created = await createApiToken(store, 'old-integration', 'operator', NOW);
   const token = `hth_${'z'.repeat(8)}_${created.token.slice(-43)}`;
-  await store.tokens.insertApiToken({ id: 'zzzzzzzz', hash: createHash('sha256').update(token).digest('hex'), principal: 'legacy', role: 'superuser', createdAt: NOW });
+  await store.tokens.insertApiToken({
+    id: 'zzzzzzzz',
+    hash: createHash('sha256').update(token).digest('hex'),
+    principal: 'legacy',
+    role: 'superuser',
+    createdAt: NOW,
+  });
   await refused(`Bearer ${token}`, /^token has an unknown role$/);
 });
 
@@ -111,12 +117,15 @@ test('roles grant exactly their permissions', () => {
   }
   assert.doesNotThrow(() => authorize(as('auditor'), 'cert:read'));
   for (const permission of ['cert:revoke', 'cert:issue'] as const) {
-    assert.throws(() => authorize(as('auditor'), permission), (error: unknown) => {
-      assert.ok(error instanceof ForbiddenError);
-      assert.equal(error.status, 403);
-      assert.equal(error.message, `role auditor may not ${permission}`);
-      return true;
-    });
+    assert.throws(
+      () => authorize(as('auditor'), permission),
+      (error: unknown) => {
+        assert.ok(error instanceof ForbiddenError);
+        assert.equal(error.status, 403);
+        assert.equal(error.message, `role auditor may not ${permission}`);
+        return true;
+      },
+    );
   }
   assert.deepEqual([...ROLES], ['admin', 'operator', 'auditor']);
   assert.equal(isRole('auditor'), true);

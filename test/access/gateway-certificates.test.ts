@@ -54,7 +54,11 @@ async function refused(der: Uint8Array | undefined, message: RegExp, authorized 
 test("a registered gateway's own certificate is that gateway; no certificate at all is no gateway, not a refusal", async () => {
   assert.deepEqual(await gateways.authenticate(socket(await issue('gateway'))), { id: `gateway:${GATEWAY}`, role: 'gateway' });
   assert.equal(await gateways.authenticate(socket(undefined, false)), undefined, 'a bearer-token client sends no certificate and is not refused here');
-  assert.equal(await gateways.authenticate({ authorized: false } as unknown as TLSSocket), undefined, 'a plain socket, with no peer certificate to ask for, is no gateway either');
+  assert.equal(
+    await gateways.authenticate({ authorized: false } as unknown as TLSSocket),
+    undefined,
+    'a plain socket, with no peer certificate to ask for, is no gateway either',
+  );
 });
 
 test('a certificate the TLS handshake did not accept is refused with the reason it gave', async () => {
@@ -88,7 +92,10 @@ test('a revoked gateway certificate, and one this installation has no record of,
     },
   });
   const forgetful = new GatewayCertificates((h.cas.get('services') as IssuingCa).certificate.der, stripped, h.clock);
-  await assert.rejects(forgetful.authenticate(socket(other)), new RegExp(`^UnauthorizedError: the client certificate ${otherSerial} was not issued by this installation$`));
+  await assert.rejects(
+    forgetful.authenticate(socket(other)),
+    new RegExp(`^UnauthorizedError: the client certificate ${otherSerial} was not issued by this installation$`),
+  );
 });
 
 test('a gateway certificate of a gateway that was retired, or registered again since, does not speak for it', async () => {
@@ -119,7 +126,10 @@ test('a gateway certificate of a gateway that was retired, or registered again s
     },
   });
   const afterRegistration = new GatewayCertificates((h.cas.get('services') as IssuingCa).certificate.der, registeredLater, h.clock);
-  await assert.rejects(afterRegistration.authenticate(socket(current)), /^UnauthorizedError: the client certificate [0-9a-f]+ was issued before gw-three\.home\.test was registered$/);
+  await assert.rejects(
+    afterRegistration.authenticate(socket(current)),
+    /^UnauthorizedError: the client certificate [0-9a-f]+ was issued before gw-three\.home\.test was registered$/,
+  );
 });
 
 test("the validity window is the control plane's clock's: valid from notBefore to just before notAfter", async () => {

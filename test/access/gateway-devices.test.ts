@@ -33,7 +33,16 @@ async function setup() {
   let serial = 0x100;
   const certify = async (identifier: string, profile = 'device') => {
     serial++;
-    await store.certificates.insertPendingCertificate({ serial: serial.toString(16), ca: profile === 'device' ? 'devices' : 'services', profile, identifier, tbs: new Uint8Array([1]), notBefore: START, notAfter: new Date(START.getTime() + 86_400_000), createdAt: START });
+    await store.certificates.insertPendingCertificate({
+      serial: serial.toString(16),
+      ca: profile === 'device' ? 'devices' : 'services',
+      profile,
+      identifier,
+      tbs: new Uint8Array([1]),
+      notBefore: START,
+      notAfter: new Date(START.getTime() + 86_400_000),
+      createdAt: START,
+    });
   };
   return { store, clock, events, devices, certify };
 }
@@ -48,7 +57,7 @@ function forbidden(message: RegExp) {
   };
 }
 
-test("a device is attached to the first gateway that reports it; another gateway is then refused for it and attaches nothing", async () => {
+test('a device is attached to the first gateway that reports it; another gateway is then refused for it and attaches nothing', async () => {
   const { store, events, devices, certify } = await setup();
   await certify(LAMP);
   await certify(PLUG);
@@ -57,8 +66,13 @@ test("a device is attached to the first gateway that reports it; another gateway
   await devices.admit('gw-one.home', [LAMP]);
   assert.deepEqual(events, [], 'its own device raises nothing');
 
-  await assert.rejects(devices.admit('gw-two.home', [PLUG, LAMP]), forbidden(/^gateway gw-two.home may not speak for urn:dev:ops:acme-lamp-0001 \(attached to another gateway\)$/));
-  assert.deepEqual(events, [{ type: 'security.device_attachment_refused', deviceId: LAMP, detail: { gateway: 'gw-two.home', reason: 'attached to another gateway' } }]);
+  await assert.rejects(
+    devices.admit('gw-two.home', [PLUG, LAMP]),
+    forbidden(/^gateway gw-two.home may not speak for urn:dev:ops:acme-lamp-0001 \(attached to another gateway\)$/),
+  );
+  assert.deepEqual(events, [
+    { type: 'security.device_attachment_refused', deviceId: LAMP, detail: { gateway: 'gw-two.home', reason: 'attached to another gateway' } },
+  ]);
   assert.equal((await store.gateways.getDeviceAttachment(LAMP))?.gateway, 'gw-one.home', 'the first attachment stands');
   assert.equal((await store.gateways.getDeviceAttachment(PLUG))?.gateway, 'gw-two.home', "the batch's own new device is attached all the same");
 });
@@ -66,10 +80,21 @@ test("a device is attached to the first gateway that reports it; another gateway
 test('a device never issued a device certificate here is refused and not attached: no certificate, or only one of another profile', async () => {
   const { store, events, devices, certify } = await setup();
   await certify(PLUG, 'service');
-  await assert.rejects(devices.admit('gw-one.home', [LAMP, PLUG]), forbidden(/may not speak for urn:dev:ops:acme-lamp-0001 \(never issued a device certificate here\), urn:dev:ops:acme-plug-0002 \(never issued a device certificate here\)$/));
+  await assert.rejects(
+    devices.admit('gw-one.home', [LAMP, PLUG]),
+    forbidden(
+      /may not speak for urn:dev:ops:acme-lamp-0001 \(never issued a device certificate here\), urn:dev:ops:acme-plug-0002 \(never issued a device certificate here\)$/,
+    ),
+  );
   assert.equal(await store.gateways.getDeviceAttachment(LAMP), undefined);
   assert.equal(await store.gateways.getDeviceAttachment(PLUG), undefined);
-  assert.deepEqual(events.map((e) => [e.deviceId, e.detail.reason]), [[LAMP, 'never issued a device certificate here'], [PLUG, 'never issued a device certificate here']]);
+  assert.deepEqual(
+    events.map((e) => [e.deviceId, e.detail.reason]),
+    [
+      [LAMP, 'never issued a device certificate here'],
+      [PLUG, 'never issued a device certificate here'],
+    ],
+  );
 });
 
 test('two gateways reporting a new device at once: the store keeps the first and the other is refused', async () => {
@@ -81,7 +106,7 @@ test('two gateways reporting a new device at once: the store keeps the first and
   const loser = holder === 'gw-one.home' ? 1 : 0;
   assert.equal(outcomes[1 - loser]?.status, 'fulfilled');
   assert.equal(outcomes[loser]?.status, 'rejected');
-  forbidden(/attached to another gateway/)((outcomes[loser]).reason);
+  forbidden(/attached to another gateway/)(outcomes[loser].reason);
 });
 
 test('a name in the device-id scheme that is not a device id is a bad request; other names (sensors) need no attachment', async () => {
@@ -107,7 +132,10 @@ test('a refused pair raises one event per ten minutes, and each pair its own', a
   await refuse('gw-one.home', LAMP);
   await refuse('gw-two.home', LAMP);
   await refuse('gw-one.home', PLUG);
-  assert.deepEqual(events.map((e) => `${String(e.detail.gateway)} ${e.deviceId}`), ['gw-one.home ' + LAMP, 'gw-two.home ' + LAMP, 'gw-one.home ' + PLUG]);
+  assert.deepEqual(
+    events.map((e) => `${String(e.detail.gateway)} ${e.deviceId}`),
+    ['gw-one.home ' + LAMP, 'gw-two.home ' + LAMP, 'gw-one.home ' + PLUG],
+  );
   clock.advance(10 * 60_000 - 1);
   await refuse('gw-one.home', LAMP);
   assert.equal(events.length, 3, 'a millisecond short of ten minutes is still quiet');

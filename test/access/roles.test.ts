@@ -13,8 +13,35 @@ import { authenticateFirst, principalOf } from '../../src/api/route-authenticati
 import { ForbiddenError } from '../../src/core/errors.js';
 
 const EXPECTED: Record<PrincipalRole, readonly Permission[]> = {
-  admin: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'acme:eab', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read', 'gateway:manage', 'metrics:read'],
-  operator: ['cert:issue', 'cert:read', 'cert:revoke', 'cert:renew', 'provisioning:manage', 'device:read', 'device:claim', 'security:read', 'revocations:stream', 'telemetry:read', 'gateway:manage', 'metrics:read'],
+  admin: [
+    'cert:issue',
+    'cert:read',
+    'cert:revoke',
+    'cert:renew',
+    'acme:eab',
+    'provisioning:manage',
+    'device:read',
+    'device:claim',
+    'security:read',
+    'revocations:stream',
+    'telemetry:read',
+    'gateway:manage',
+    'metrics:read',
+  ],
+  operator: [
+    'cert:issue',
+    'cert:read',
+    'cert:revoke',
+    'cert:renew',
+    'provisioning:manage',
+    'device:read',
+    'device:claim',
+    'security:read',
+    'revocations:stream',
+    'telemetry:read',
+    'gateway:manage',
+    'metrics:read',
+  ],
   auditor: ['cert:read', 'device:read', 'security:read', 'revocations:stream', 'telemetry:read', 'metrics:read'],
   // A gateway reads revocations and forwards its devices' messages: nothing else, above all no issuance.
   gateway: ['revocations:stream', 'telemetry:ingest'],
@@ -34,7 +61,22 @@ const granted = (role: PrincipalRole): Permission[] =>
   });
 
 test('the permissions and roles are exactly these', () => {
-  assert.deepEqual([...PERMISSIONS].sort(), ['acme:eab', 'cert:issue', 'cert:read', 'cert:renew', 'cert:revoke', 'device:claim', 'device:read', 'gateway:manage', 'metrics:read', 'provisioning:manage', 'revocations:stream', 'security:read', 'telemetry:ingest', 'telemetry:read']);
+  assert.deepEqual([...PERMISSIONS].sort(), [
+    'acme:eab',
+    'cert:issue',
+    'cert:read',
+    'cert:renew',
+    'cert:revoke',
+    'device:claim',
+    'device:read',
+    'gateway:manage',
+    'metrics:read',
+    'provisioning:manage',
+    'revocations:stream',
+    'security:read',
+    'telemetry:ingest',
+    'telemetry:read',
+  ]);
   assert.equal(new Set(PERMISSIONS).size, PERMISSIONS.length);
   assert.deepEqual([...ROLES, 'gateway'].sort(), Object.keys(EXPECTED).sort());
 });

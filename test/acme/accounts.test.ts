@@ -18,9 +18,16 @@ const accounts = new Accounts({ store, clock, rateLimits: noRateLimits({ store, 
 
 test('newAccount makes the account of a new key once; the same key then finds it', async () => {
   const key = await accountKey();
-  const made = await accounts.newAccount({ jwk: key.jwk, thumbprint: key.thumbprint, url: URL }, { termsOfServiceAgreed: true, contact: ['mailto:ops@example.com'] }, '192.0.2.1');
+  const made = await accounts.newAccount(
+    { jwk: key.jwk, thumbprint: key.thumbprint, url: URL },
+    { termsOfServiceAgreed: true, contact: ['mailto:ops@example.com'] },
+    '192.0.2.1',
+  );
   assert.equal(made.created, true);
-  assert.deepEqual([made.account.status, made.account.contact, made.account.termsAgreed, made.account.policy], ['valid', ['mailto:ops@example.com'], true, null]);
+  assert.deepEqual(
+    [made.account.status, made.account.contact, made.account.termsAgreed, made.account.policy],
+    ['valid', ['mailto:ops@example.com'], true, null],
+  );
   const found = await accounts.newAccount({ jwk: key.jwk, thumbprint: key.thumbprint, url: URL }, { onlyReturnExisting: true }, '192.0.2.1');
   assert.deepEqual([found.created, found.account.id], [false, made.account.id]);
 });
@@ -33,7 +40,12 @@ test('newAccount refuses what the RFC refuses, and makes nothing', async () => {
   await refused(accounts.newAccount(signer, { termsOfServiceAgreed: 'yes' }, '192.0.2.1'), 'malformed', 400, /boolean/);
   await refused(accounts.newAccount(signer, { contact: ['tel:+15555550100'] }, '192.0.2.1'), 'unsupportedContact');
   await refused(accounts.newAccount(signer, { contact: ['mailto:a@example.com,b@example.com'] }, '192.0.2.1'), 'invalidContact');
-  await refused(accounts.newAccount(signer, { contact: Array.from({ length: 11 }, (_, n) => `mailto:a${n}@example.com`) }, '192.0.2.1'), 'malformed', 400, /at most 10/);
+  await refused(
+    accounts.newAccount(signer, { contact: Array.from({ length: 11 }, (_, n) => `mailto:a${n}@example.com`) }, '192.0.2.1'),
+    'malformed',
+    400,
+    /at most 10/,
+  );
   assert.equal(await store.acme.findAcmeAccountByThumbprint(key.thumbprint), undefined);
 });
 
@@ -41,7 +53,10 @@ test('a server that requires external account binding makes no account without o
   const strict = new Accounts({ store, clock, rateLimits: noRateLimits({ store, clock }), externalAccountRequired: true, eabKeys: noEab });
   const key = await accountKey();
   await refused(strict.newAccount({ jwk: key.jwk, thumbprint: key.thumbprint, url: URL }, {}, '192.0.2.1'), 'externalAccountRequired');
-  await refused(strict.newAccount({ jwk: key.jwk, thumbprint: key.thumbprint, url: URL }, { externalAccountBinding: { protected: 'x' } }, '192.0.2.1'), 'malformed');
+  await refused(
+    strict.newAccount({ jwk: key.jwk, thumbprint: key.thumbprint, url: URL }, { externalAccountBinding: { protected: 'x' } }, '192.0.2.1'),
+    'malformed',
+  );
   assert.equal(await store.acme.findAcmeAccountByThumbprint(key.thumbprint), undefined);
 });
 
@@ -75,7 +90,9 @@ test('an account can neither read nor change another account, nor list its order
 
 /** The inner JWS of a keyChange: signed by the new key, over the account URL and the old key. */
 async function keyChangeJws(newKey: { privateKey: KeyObject; jwk: JWK }, url: string, payload: unknown): Promise<unknown> {
-  return new FlattenedSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'ES256', jwk: newKey.jwk, url }).sign(newKey.privateKey);
+  return new FlattenedSign(new TextEncoder().encode(JSON.stringify(payload)))
+    .setProtectedHeader({ alg: 'ES256', jwk: newKey.jwk, url })
+    .sign(newKey.privateKey);
 }
 
 test('keyChange rolls the account onto a new key; a key another account holds is a conflict naming that account', async () => {
@@ -101,9 +118,35 @@ test('keyChange refuses an inner payload for another account, a wrong old key, a
   const mallory = await newAccount(store, clock.now());
   const kid = `https://hearth.test/acme/acct/${alice.record.id}`;
   const fresh = await accountKey();
-  await refused(accounts.changeKey(alice.record, { kid, url, payload: await keyChangeJws(fresh, url, { account: `https://hearth.test/acme/acct/${mallory.record.id}`, oldKey: alice.jwk }) }), 'malformed', 400, /another account/);
-  await refused(accounts.changeKey(alice.record, { kid, url, payload: await keyChangeJws(fresh, url, { account: kid, oldKey: mallory.jwk }) }), 'malformed', 400, /current key/);
-  await refused(accounts.changeKey(alice.record, { kid, url, payload: await keyChangeJws(alice, url, { account: kid, oldKey: alice.jwk }) }), 'malformed', 400, /new key is the current key/);
-  await refused(accounts.changeKey(alice.record, { kid, url: 'https://hearth.test/acme/elsewhere', payload: await keyChangeJws(fresh, url, { account: kid, oldKey: alice.jwk }) }), 'malformed');
+  await refused(
+    accounts.changeKey(alice.record, {
+      kid,
+      url,
+      payload: await keyChangeJws(fresh, url, { account: `https://hearth.test/acme/acct/${mallory.record.id}`, oldKey: alice.jwk }),
+    }),
+    'malformed',
+    400,
+    /another account/,
+  );
+  await refused(
+    accounts.changeKey(alice.record, { kid, url, payload: await keyChangeJws(fresh, url, { account: kid, oldKey: mallory.jwk }) }),
+    'malformed',
+    400,
+    /current key/,
+  );
+  await refused(
+    accounts.changeKey(alice.record, { kid, url, payload: await keyChangeJws(alice, url, { account: kid, oldKey: alice.jwk }) }),
+    'malformed',
+    400,
+    /new key is the current key/,
+  );
+  await refused(
+    accounts.changeKey(alice.record, {
+      kid,
+      url: 'https://hearth.test/acme/elsewhere',
+      payload: await keyChangeJws(fresh, url, { account: kid, oldKey: alice.jwk }),
+    }),
+    'malformed',
+  );
   assert.equal((await store.acme.getAcmeAccount(alice.record.id))?.thumbprint, alice.record.thumbprint);
 });

@@ -10,7 +10,15 @@ import { AcmeError, type AcmeErrorType } from '../../src/acme/acme-error.js';
 import { RateLimits } from '../../src/acme/rate-limits.js';
 import { createKeyAndRequest, type CertificateRequestInput } from '../../src/pki/certificate-request.js';
 import { pemDecode } from '../../src/pki/certificate-assembly.js';
-import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeIdentifier, AcmeOrderRecord, CertificateRecord, Store } from '../../src/store/store.js';
+import type {
+  AcmeAccountRecord,
+  AcmeAuthorizationRecord,
+  AcmeChallengeRecord,
+  AcmeIdentifier,
+  AcmeOrderRecord,
+  CertificateRecord,
+  Store,
+} from '../../src/store/store.js';
 import type { Harness } from '../authority/authority-fixtures.js';
 
 export const HOUR = 3_600_000;
@@ -34,7 +42,17 @@ export async function accountKey(): Promise<{ privateKey: KeyObject; publicKey: 
 /** A valid account, stored. */
 export async function newAccount(store: Store, now: Date, changes: Partial<AcmeAccountRecord> = {}): Promise<TestAccount> {
   const key = await accountKey();
-  const record: AcmeAccountRecord = { id: newId(), thumbprint: key.thumbprint, jwk: key.jwk, status: 'valid', contact: [], termsAgreed: true, createdAt: now, policy: null, ...changes };
+  const record: AcmeAccountRecord = {
+    id: newId(),
+    thumbprint: key.thumbprint,
+    jwk: key.jwk,
+    status: 'valid',
+    contact: [],
+    termsAgreed: true,
+    createdAt: now,
+    policy: null,
+    ...changes,
+  };
   await store.acme.insertAcmeAccount(record);
   return { record, privateKey: key.privateKey, publicKey: key.publicKey, jwk: key.jwk };
 }
@@ -48,7 +66,13 @@ export interface OrderShape {
 }
 
 /** An order of `account` for `identifiers`, one authorization each, stored in the state asked for. */
-export async function storedOrder(store: Store, account: AcmeAccountRecord, identifiers: AcmeIdentifier[], now: Date, shape: OrderShape = {}): Promise<{ order: AcmeOrderRecord; authorizations: AcmeAuthorizationRecord[] }> {
+export async function storedOrder(
+  store: Store,
+  account: AcmeAccountRecord,
+  identifiers: AcmeIdentifier[],
+  now: Date,
+  shape: OrderShape = {},
+): Promise<{ order: AcmeOrderRecord; authorizations: AcmeAuthorizationRecord[] }> {
   const expiresAt = shape.expiresAt ?? new Date(now.getTime() + HOUR);
   const authorizations: AcmeAuthorizationRecord[] = identifiers.map((identifier) => ({
     id: newId(),
@@ -88,16 +112,31 @@ export async function csrFor(input: CertificateRequestInput): Promise<{ der: Uin
 export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** A service certificate for `names` issued through the authority to a valid order of `account`. */
-export async function issuedTo(h: Harness, account: AcmeAccountRecord, names: string[]): Promise<{ record: CertificateRecord; privateKeyPem: string; order: AcmeOrderRecord }> {
+export async function issuedTo(
+  h: Harness,
+  account: AcmeAccountRecord,
+  names: string[],
+): Promise<{ record: CertificateRecord; privateKeyPem: string; order: AcmeOrderRecord }> {
   const csr = await csrFor({ commonName: names[0], dnsNames: names });
   const issued = await h.authority.issue({ csr: csr.der, profile: 'service' });
-  const { order } = await storedOrder(h.store, account, dns(...names), h.clock.now(), { status: 'valid', authzStatus: 'valid', certificateSerial: issued.record.serial });
+  const { order } = await storedOrder(h.store, account, dns(...names), h.clock.now(), {
+    status: 'valid',
+    authzStatus: 'valid',
+    certificateSerial: issued.record.serial,
+  });
   return { record: issued.record, privateKeyPem: csr.privateKeyPem, order };
 }
 
 /** Rate limits that never refuse (every limit 0 is no limit). */
 export function noRateLimits(h: Pick<Harness, 'store' | 'clock'>): RateLimits {
-  return new RateLimits(h.store, h.clock, { windowSeconds: 60, newAccountsPerIp: 0, newOrdersPerAccount: 0, newOrdersPerIp: 0, failedValidationsPerAccount: 0, failedValidationsPerIp: 0 });
+  return new RateLimits(h.store, h.clock, {
+    windowSeconds: 60,
+    newAccountsPerIp: 0,
+    newOrdersPerAccount: 0,
+    newOrdersPerIp: 0,
+    failedValidationsPerAccount: 0,
+    failedValidationsPerIp: 0,
+  });
 }
 
 /** Asserts `promise` rejects with the ACME problem `type` (and status and detail, when given). */
@@ -112,7 +151,13 @@ export async function refused(promise: Promise<unknown>, type: AcmeErrorType, st
 }
 
 /** Makes `account` the account of registered gateway `name` (bound with the gateway's EAB key), in `status`. */
-export async function gatewayAccount(store: Store, account: AcmeAccountRecord, name: string, now: Date, status: 'active' | 'retired' = 'active'): Promise<void> {
+export async function gatewayAccount(
+  store: Store,
+  account: AcmeAccountRecord,
+  name: string,
+  now: Date,
+  status: 'active' | 'retired' = 'active',
+): Promise<void> {
   const kid = `gw-${newId()}`;
   await store.acme.insertAcmeEabKey({ kid, policy: null, createdAt: now, accountId: null, boundAt: null });
   assert.ok(await store.acme.bindAcmeEabKey(kid, account.id, now));

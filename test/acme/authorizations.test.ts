@@ -15,7 +15,11 @@ const store = await openStore({ url: ':memory:' });
 after(() => store.close());
 
 /** A validator that records what it was asked and passes, or fails with `failure`. */
-function scriptedValidator(type = 'http-01', failure?: AcmeError, evidence?: { attestedKeySha256: string }): ChallengeValidator & { asked: ChallengeContext[] } {
+function scriptedValidator(
+  type = 'http-01',
+  failure?: AcmeError,
+  evidence?: { attestedKeySha256: string },
+): ChallengeValidator & { asked: ChallengeContext[] } {
   const asked: ChallengeContext[] = [];
   return {
     type,
@@ -39,7 +43,10 @@ const respond = (...payload: [unknown?]) => ({ payload: payload.length === 0 ? {
 test('a passing response makes the challenge and authorization valid, and the order ready once all are', async () => {
   const validator = scriptedValidator();
   const { record: account } = await newAccount(store, clock.now());
-  const { order, authorizations: [a, b] } = await storedOrder(store, account, dns('a.example.com', 'b.example.com'), clock.now());
+  const {
+    order,
+    authorizations: [a, b],
+  } = await storedOrder(store, account, dns('a.example.com', 'b.example.com'), clock.now());
   const first = await authorizations(validator).respondToChallenge(account, (a as AcmeAuthorizationRecord).id, 'http-01', respond());
   assert.deepEqual([first.authorization.status, first.challenge.status], ['valid', 'valid']);
   assert.equal(first.challenge.validated, clock.now().toISOString());
@@ -53,30 +60,52 @@ test('a passing response makes the challenge and authorization valid, and the or
 test('evidence from the validator (the attested key) is kept on the challenge for finalize', async () => {
   const validator = scriptedValidator('http-01', undefined, { attestedKeySha256: 'ab'.repeat(32) });
   const { record: account } = await newAccount(store, clock.now());
-  const { authorizations: [a] } = await storedOrder(store, account, dns('e.example.com'), clock.now());
+  const {
+    authorizations: [a],
+  } = await storedOrder(store, account, dns('e.example.com'), clock.now());
   await authorizations(validator).respondToChallenge(account, (a as AcmeAuthorizationRecord).id, 'http-01', respond());
   assert.equal((await store.acme.getAcmeAuthorization((a as AcmeAuthorizationRecord).id))?.challenges[0]?.attestedKeySha256, 'ab'.repeat(32));
 });
 
 test('a failing response makes the challenge, the authorization and the order invalid, and counts against the failure limit', async () => {
-  const limits = new RateLimits(store, clock, { windowSeconds: 3600, newAccountsPerIp: 0, newOrdersPerAccount: 0, newOrdersPerIp: 0, failedValidationsPerAccount: 1, failedValidationsPerIp: 0 });
+  const limits = new RateLimits(store, clock, {
+    windowSeconds: 3600,
+    newAccountsPerIp: 0,
+    newOrdersPerAccount: 0,
+    newOrdersPerIp: 0,
+    failedValidationsPerAccount: 1,
+    failedValidationsPerIp: 0,
+  });
   const validator = scriptedValidator('http-01', new AcmeError('incorrectResponse', 'wrong key authorization'));
   const { record: account } = await newAccount(store, clock.now());
-  const { order, authorizations: [a] } = await storedOrder(store, account, dns('f.example.com'), clock.now());
+  const {
+    order,
+    authorizations: [a],
+  } = await storedOrder(store, account, dns('f.example.com'), clock.now());
   const outcome = await authorizations(validator, limits).respondToChallenge(account, (a as AcmeAuthorizationRecord).id, 'http-01', respond());
   assert.deepEqual([outcome.authorization.status, outcome.challenge.status], ['invalid', 'invalid']);
   assert.equal(outcome.challenge.error?.type, 'urn:ietf:params:acme:error:incorrectResponse');
   const settled = await store.acme.getAcmeOrder(order.id);
   assert.equal(settled?.status, 'invalid');
   assert.match(String(settled?.error?.detail), /f\.example\.com is invalid/);
-  const { authorizations: [next] } = await storedOrder(store, account, dns('g.example.com'), clock.now());
+  const {
+    authorizations: [next],
+  } = await storedOrder(store, account, dns('g.example.com'), clock.now());
   await refused(authorizations(validator, limits).respondToChallenge(account, (next as AcmeAuthorizationRecord).id, 'http-01', respond()), 'rateLimited', 429);
 });
 
 test('a validator that throws something else is a serverInternal failure, never a pass', async () => {
-  const validator: ChallengeValidator = { type: 'http-01', identifierTypes: ['dns'], validate: async () => { throw new Error('socket exploded'); } };
+  const validator: ChallengeValidator = {
+    type: 'http-01',
+    identifierTypes: ['dns'],
+    validate: async () => {
+      throw new Error('socket exploded');
+    },
+  };
   const { record: account } = await newAccount(store, clock.now());
-  const { authorizations: [a] } = await storedOrder(store, account, dns('x.example.com'), clock.now());
+  const {
+    authorizations: [a],
+  } = await storedOrder(store, account, dns('x.example.com'), clock.now());
   const outcome = await authorizations(validator).respondToChallenge(account, (a as AcmeAuthorizationRecord).id, 'http-01', respond());
   assert.equal(outcome.challenge.status, 'invalid');
   assert.equal(outcome.challenge.error?.type, 'urn:ietf:params:acme:error:serverInternal');
@@ -85,7 +114,9 @@ test('a validator that throws something else is a serverInternal failure, never 
 test('a payload that is not an object fails the challenge as malformed', async () => {
   const validator = scriptedValidator();
   const { record: account } = await newAccount(store, clock.now());
-  const { authorizations: [a] } = await storedOrder(store, account, dns('m.example.com'), clock.now());
+  const {
+    authorizations: [a],
+  } = await storedOrder(store, account, dns('m.example.com'), clock.now());
   const outcome = await authorizations(validator).respondToChallenge(account, (a as AcmeAuthorizationRecord).id, 'http-01', respond([1, 2]));
   assert.equal(outcome.challenge.status, 'invalid');
   assert.equal(outcome.challenge.error?.type, 'urn:ietf:params:acme:error:malformed');
@@ -95,7 +126,9 @@ test('a payload that is not an object fails the challenge as malformed', async (
 test('POST-as-GET reads a challenge without validating; a settled challenge is never validated again', async () => {
   const validator = scriptedValidator();
   const { record: account } = await newAccount(store, clock.now());
-  const { authorizations: [a] } = await storedOrder(store, account, dns('r.example.com'), clock.now());
+  const {
+    authorizations: [a],
+  } = await storedOrder(store, account, dns('r.example.com'), clock.now());
   const id = (a as AcmeAuthorizationRecord).id;
   const read = await authorizations(validator).respondToChallenge(account, id, 'http-01', respond(undefined));
   assert.equal(read.challenge.status, 'pending');
@@ -109,7 +142,10 @@ test('POST-as-GET reads a challenge without validating; a settled challenge is n
 test('a response after the authorization expired expires it (and the order goes invalid) without validating', async () => {
   const validator = scriptedValidator();
   const { record: account } = await newAccount(store, clock.now());
-  const { order, authorizations: [a] } = await storedOrder(store, account, dns('late.example.com'), clock.now(), { expiresAt: new Date(clock.now().getTime() + 1000) });
+  const {
+    order,
+    authorizations: [a],
+  } = await storedOrder(store, account, dns('late.example.com'), clock.now(), { expiresAt: new Date(clock.now().getTime() + 1000) });
   clock.advance(1000);
   const outcome = await authorizations(validator).respondToChallenge(account, (a as AcmeAuthorizationRecord).id, 'http-01', respond());
   assert.equal(outcome.authorization.status, 'expired');
@@ -119,7 +155,9 @@ test('a response after the authorization expired expires it (and the order goes 
 
 test('when a parallel response settled the authorization first, its outcome stands and is what the caller sees', async () => {
   const { record: account } = await newAccount(store, clock.now());
-  const { authorizations: [a] } = await storedOrder(store, account, dns('race.example.com'), clock.now());
+  const {
+    authorizations: [a],
+  } = await storedOrder(store, account, dns('race.example.com'), clock.now());
   const id = (a as AcmeAuthorizationRecord).id;
   // The other response lands while this one's validator runs.
   const slow: ChallengeValidator = {
@@ -141,7 +179,9 @@ test("another account's authorization and challenge are refused, and nothing cha
   const validator = scriptedValidator();
   const alice = (await newAccount(store, clock.now())).record;
   const mallory = (await newAccount(store, clock.now())).record;
-  const { authorizations: [a] } = await storedOrder(store, alice, dns('alice.example.com'), clock.now());
+  const {
+    authorizations: [a],
+  } = await storedOrder(store, alice, dns('alice.example.com'), clock.now());
   const id = (a as AcmeAuthorizationRecord).id;
   await refused(authorizations(validator).respondToChallenge(mallory, id, 'http-01', respond()), 'unauthorized', 403, /another account/);
   await refused(authorizations(validator).readOrDeactivate(mallory, id, undefined), 'unauthorized', 403);
@@ -156,7 +196,10 @@ test("another account's authorization and challenge are refused, and nothing cha
 test('deactivation: pending or valid become deactivated and the order invalid; other states and other changes are refused', async () => {
   const validator = scriptedValidator();
   const account = (await newAccount(store, clock.now())).record;
-  const { order, authorizations: [a] } = await storedOrder(store, account, dns('d.example.com'), clock.now());
+  const {
+    order,
+    authorizations: [a],
+  } = await storedOrder(store, account, dns('d.example.com'), clock.now());
   const id = (a as AcmeAuthorizationRecord).id;
   await refused(authorizations(validator).readOrDeactivate(account, id, { status: 'valid' }), 'malformed', 400, /deactivated/);
   await refused(authorizations(validator).readOrDeactivate(account, id, {}), 'malformed');
@@ -165,18 +208,25 @@ test('deactivation: pending or valid become deactivated and the order invalid; o
   assert.equal((await store.acme.getAcmeOrder(order.id))?.status, 'invalid');
   await refused(authorizations(validator).readOrDeactivate(account, id, { status: 'deactivated' }), 'malformed', 400, /deactivated cannot be deactivated/);
 
-  const valid = (await storedOrder(store, account, dns('dv.example.com'), clock.now(), { status: 'ready', authzStatus: 'valid' }));
+  const valid = await storedOrder(store, account, dns('dv.example.com'), clock.now(), { status: 'ready', authzStatus: 'valid' });
   assert.equal((await authorizations(validator).readOrDeactivate(account, valid.authorizations[0]!.id, { status: 'deactivated' })).status, 'deactivated');
   assert.equal((await store.acme.getAcmeOrder(valid.order.id))?.status, 'invalid');
 
   const invalid = await storedOrder(store, account, dns('di.example.com'), clock.now(), { status: 'invalid', authzStatus: 'invalid' });
-  await refused(authorizations(validator).readOrDeactivate(account, invalid.authorizations[0]!.id, { status: 'deactivated' }), 'malformed', 400, /invalid cannot/);
+  await refused(
+    authorizations(validator).readOrDeactivate(account, invalid.authorizations[0]!.id, { status: 'deactivated' }),
+    'malformed',
+    400,
+    /invalid cannot/,
+  );
 });
 
 test('an authorization past its expiry reads as expired and cannot be deactivated', async () => {
   const validator = scriptedValidator();
   const account = (await newAccount(store, clock.now())).record;
-  const { authorizations: [a] } = await storedOrder(store, account, dns('old.example.com'), clock.now(), { authzStatus: 'valid', expiresAt: new Date(clock.now().getTime() + HOUR) });
+  const {
+    authorizations: [a],
+  } = await storedOrder(store, account, dns('old.example.com'), clock.now(), { authzStatus: 'valid', expiresAt: new Date(clock.now().getTime() + HOUR) });
   const id = (a as AcmeAuthorizationRecord).id;
   assert.equal((await authorizations(validator).readOrDeactivate(account, id, undefined)).status, 'valid');
   clock.advance(HOUR);

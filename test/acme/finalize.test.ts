@@ -32,8 +32,19 @@ async function readyOrder(account: AcmeAccountRecord, names: string[]): Promise<
 
 /** A ready device order whose device-attest-01 challenge attested the key with SPKI `attestedSpki`. */
 async function readyDeviceOrder(account: AcmeAccountRecord, device: string, attestedSpki?: Uint8Array): Promise<AcmeOrderRecord> {
-  const challenge = { type: 'device-attest-01', token: 'tok', status: 'valid' as const, ...(attestedSpki ? { attestedKeySha256: sha256Hex(attestedSpki) } : {}) };
-  return (await storedOrder(h.store, account, [{ type: 'permanent-identifier', value: device }], h.clock.now(), { status: 'ready', authzStatus: 'valid', challenges: [challenge] })).order;
+  const challenge = {
+    type: 'device-attest-01',
+    token: 'tok',
+    status: 'valid' as const,
+    ...(attestedSpki ? { attestedKeySha256: sha256Hex(attestedSpki) } : {}),
+  };
+  return (
+    await storedOrder(h.store, account, [{ type: 'permanent-identifier', value: device }], h.clock.now(), {
+      status: 'ready',
+      authzStatus: 'valid',
+      challenges: [challenge],
+    })
+  ).order;
 }
 
 test('a CSR naming exactly the order (in any case of letters) issues a service certificate; the order is valid and names it', async () => {
@@ -99,11 +110,21 @@ test('a device CSR must carry the attested key and name the device alone; then i
   const device = deviceId(1);
   const csr = await csrFor({ commonName: device, uris: [device] });
   const recorded: unknown[][] = [];
-  const deviceCredentials = { issued: async (...args: [string, string, string]) => { recorded.push(args); return { rekeyed: false, superseded: [] }; } };
+  const deviceCredentials = {
+    issued: async (...args: [string, string, string]) => {
+      recorded.push(args);
+      return { rekeyed: false, superseded: [] };
+    },
+  };
 
   const other = await csrFor({ commonName: device, uris: [device] });
   const attestedOther = await readyDeviceOrder(account, device, other.spki);
-  await refused(finalizer({ deviceCredentials }).finalize(account, attestedOther.id, csrPayload(csr.der), silent), 'badCSR', 400, /not the key the device attested/);
+  await refused(
+    finalizer({ deviceCredentials }).finalize(account, attestedOther.id, csrPayload(csr.der), silent),
+    'badCSR',
+    400,
+    /not the key the device attested/,
+  );
   assert.equal((await h.store.acme.getAcmeOrder(attestedOther.id))?.status, 'ready');
 
   const unattested = await readyDeviceOrder(account, device);
@@ -128,8 +149,14 @@ test("a failure to record the enrollment is logged and leaves the device's certi
   const csr = await csrFor({ commonName: device, uris: [device] });
   const order = await readyDeviceOrder(account, device, csr.spki);
   const logged: unknown[] = [];
-  const deviceCredentials = { issued: async () => { throw new Error('enrollment table locked'); } };
-  const done = await finalizer({ deviceCredentials }).finalize(account, order.id, csrPayload(csr.der), { error: (details, message) => void logged.push([details, message]) });
+  const deviceCredentials = {
+    issued: async () => {
+      throw new Error('enrollment table locked');
+    },
+  };
+  const done = await finalizer({ deviceCredentials }).finalize(account, order.id, csrPayload(csr.der), {
+    error: (details, message) => void logged.push([details, message]),
+  });
   assert.equal(done.status, 'valid');
   assert.equal(logged.length, 1);
   assert.match(String(logged[0]), /recording the enrollment failed/);
@@ -147,10 +174,15 @@ test("a gateway's account gets a gateway certificate for its name; a retired gat
   await gatewayAccount(h.store, retired, 'gw-r.example.com', h.clock.now());
   const stale = await readyOrder(retired, ['gw-r.example.com']);
   assert.ok(await h.store.gateways.retireGateway('gw-r.example.com', h.clock.now()));
-  await refused(finalizer().finalize(retired, stale.id, csrPayload((await csrFor({ dnsNames: ['gw-r.example.com'] })).der), silent), 'unauthorized', 403, /retired/);
+  await refused(
+    finalizer().finalize(retired, stale.id, csrPayload((await csrFor({ dnsNames: ['gw-r.example.com'] })).der), silent),
+    'unauthorized',
+    403,
+    /retired/,
+  );
 });
 
-test("the order follows the authority: a refused CSR or key leaves it ready, a revoked CA leaves it ready (503), any other failure makes it invalid", async () => {
+test('the order follows the authority: a refused CSR or key leaves it ready, a revoked CA leaves it ready (503), any other failure makes it invalid', async () => {
   const { record: account } = await newAccount(h.store, h.clock.now());
   const csr = await csrFor({ dnsNames: ['auth.example.com'] });
   const cases: [Error, string, number, AcmeOrderRecord['status']][] = [
@@ -160,7 +192,11 @@ test("the order follows the authority: a refused CSR or key leaves it ready, a r
   ];
   for (const [failure, type, status, after] of cases) {
     const order = await readyOrder(account, ['auth.example.com']);
-    const failing = { issue: async () => { throw failure; } };
+    const failing = {
+      issue: async () => {
+        throw failure;
+      },
+    };
     await refused(finalizer({ authority: failing }).finalize(account, order.id, csrPayload(csr.der), silent), type as never, status);
     assert.equal((await h.store.acme.getAcmeOrder(order.id))?.status, after, failure.message);
   }
@@ -177,12 +213,18 @@ test('an order that is being finalized already is not finalized twice', async ()
   const csr = await csrFor({ dnsNames: ['twice.example.com'] });
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
-  const slow = { issue: async (request: Parameters<Harness['authority']['issue']>[0]) => { await gate; return h.authority.issue(request); } };
+  const slow = {
+    issue: async (request: Parameters<Harness['authority']['issue']>[0]) => {
+      await gate;
+      return h.authority.issue(request);
+    },
+  };
   const first = finalizer({ authority: slow }).finalize(account, order.id, csrPayload(csr.der), silent);
   try {
     // The first request holds the order in processing while the authority works.
     const deadline = Date.now() + 5000;
-    while ((await h.store.acme.getAcmeOrder(order.id))?.status !== 'processing' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    while ((await h.store.acme.getAcmeOrder(order.id))?.status !== 'processing' && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     assert.equal((await h.store.acme.getAcmeOrder(order.id))?.status, 'processing');
     await refused(finalizer().finalize(account, order.id, csrPayload(csr.der), silent), 'orderNotReady', 403);
   } finally {

@@ -30,8 +30,13 @@ test('identifier types outside the policy are unsupportedIdentifier; a policy go
   assert.throws(() => policies.forAccount('open').check({ type: 'ip', value: '192.0.2.1' }), refusal('unsupportedIdentifier'));
   // A DNS-only policy refuses device identifiers; a policy that admits them checks no name pattern.
   assert.throws(() => policies.forAccount('open').check({ type: 'permanent-identifier', value: 'urn:dev:ops:Acme-t1-SN-1' }), refusal('unsupportedIdentifier'));
-  new IdentifierPolicies({ devices: { identifierTypes: ['permanent-identifier'], dnsNames: [] } }, 'devices').forAccount(null).check({ type: 'permanent-identifier', value: 'urn:dev:ops:Acme-t1-SN-1' });
-  assert.throws(() => policies.forAccount('removed'), (error: unknown) => refusal('unauthorized')(error) && /"removed" is not configured/.test((error as Error).message));
+  new IdentifierPolicies({ devices: { identifierTypes: ['permanent-identifier'], dnsNames: [] } }, 'devices')
+    .forAccount(null)
+    .check({ type: 'permanent-identifier', value: 'urn:dev:ops:Acme-t1-SN-1' });
+  assert.throws(
+    () => policies.forAccount('removed'),
+    (error: unknown) => refusal('unauthorized')(error) && /"removed" is not configured/.test((error as Error).message),
+  );
   assert.equal(policies.has('open'), true);
   assert.equal(policies.has('removed'), false);
 });

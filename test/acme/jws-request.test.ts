@@ -38,7 +38,11 @@ const publicJwk = ec.publicKey.export({ format: 'jwk' }) as JWK;
 const thumbprint = await calculateJwkThumbprint(publicJwk, 'sha256');
 
 /** A flattened JWS over exactly these header members and payload, signed ES256 by `key` (r||s, as JWS wants). */
-function jwsOf(header: Record<string, unknown> | string, payload: unknown, key: KeyObject = ec.privateKey): { protected: string; payload: string; signature: string } {
+function jwsOf(
+  header: Record<string, unknown> | string,
+  payload: unknown,
+  key: KeyObject = ec.privateKey,
+): { protected: string; payload: string; signature: string } {
   const protectedPart = typeof header === 'string' ? header : b64(header);
   const payloadPart = payload === '' ? '' : typeof payload === 'string' && payload.startsWith('raw:') ? payload.slice(4) : b64(payload);
   const signature = sign('sha256', Buffer.from(`${protectedPart}.${payloadPart}`), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
@@ -60,14 +64,33 @@ async function refused(attempt: Promise<unknown> | (() => unknown), type: AcmeEr
   else await assert.rejects(attempt, check);
 }
 
-await store.acme.insertAcmeAccount({ id: 'valid1', thumbprint, jwk: publicJwk, status: 'valid', contact: [], termsAgreed: true, createdAt: new Date(), policy: null });
+await store.acme.insertAcmeAccount({
+  id: 'valid1',
+  thumbprint,
+  jwk: publicJwk,
+  status: 'valid',
+  contact: [],
+  termsAgreed: true,
+  createdAt: new Date(),
+  policy: null,
+});
 const deactivatedKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const deactivatedJwk = deactivatedKey.publicKey.export({ format: 'jwk' }) as JWK;
-await store.acme.insertAcmeAccount({ id: 'gone1', thumbprint: await calculateJwkThumbprint(deactivatedJwk, 'sha256'), jwk: deactivatedJwk, status: 'deactivated', contact: [], termsAgreed: true, createdAt: new Date(), policy: null });
+await store.acme.insertAcmeAccount({
+  id: 'gone1',
+  thumbprint: await calculateJwkThumbprint(deactivatedJwk, 'sha256'),
+  jwk: deactivatedJwk,
+  status: 'deactivated',
+  contact: [],
+  termsAgreed: true,
+  createdAt: new Date(),
+  policy: null,
+});
 
 test('a body that is not a flattened JWS with exactly protected, payload and signature strings is malformed', async () => {
   const good = jwsOf(await withJwk(), {});
-  for (const body of [null, [], 'a string', 42]) await refused(verifyAcmeRequest(body, options('jwk')), 'malformed', /^the request body is not a JWS in flattened JSON serialization$/);
+  for (const body of [null, [], 'a string', 42])
+    await refused(verifyAcmeRequest(body, options('jwk')), 'malformed', /^the request body is not a JWS in flattened JSON serialization$/);
   await refused(verifyAcmeRequest({ signatures: [good] }, options('jwk')), 'malformed', /must use the flattened JSON serialization, not the general one/);
   await refused(verifyAcmeRequest({ ...good, header: { kid: 'x' } }, options('jwk')), 'malformed', /must not have an unprotected header/);
   await refused(verifyAcmeRequest({ ...good, extra: 1, more: 2 }, options('jwk')), 'malformed', /^unexpected JWS members in the request body: extra, more$/);
@@ -83,7 +106,12 @@ test('a body that is not a flattened JWS with exactly protected, payload and sig
 test('a protected header that is not base64url JSON of an object is malformed', async () => {
   await refused(verifyAcmeRequest(jwsOf('eyJ+', {}), options('jwk')), 'malformed', /^the protected header of the request body is not base64url$/);
   await refused(verifyAcmeRequest(jwsOf(b64('{"alg":'), {}), options('jwk')), 'malformed', /^the protected header of the request body is not JSON$/);
-  for (const value of [null, [1], 'ES256', 3]) await refused(verifyAcmeRequest(jwsOf(b64(JSON.stringify(value)), {}), options('jwk')), 'malformed', /^the protected header of the request body is not a JSON object$/);
+  for (const value of [null, [1], 'ES256', 3])
+    await refused(
+      verifyAcmeRequest(jwsOf(b64(JSON.stringify(value)), {}), options('jwk')),
+      'malformed',
+      /^the protected header of the request body is not a JSON object$/,
+    );
 });
 
 test('an algorithm outside the allow-list is badSignatureAlgorithm, naming the allowed ones', async () => {
@@ -123,25 +151,41 @@ test('a nonce that is missing, made up or spent is badNonce; a request for anoth
   await refused(verifyAcmeRequest(jwsOf({ ...header, nonce: 'made-up' }, {}), options('jwk')), 'badNonce', /nonce/);
   const { nonce: _, ...noNonce } = await withJwk();
   await refused(verifyAcmeRequest(jwsOf(noNonce, {}), options('jwk')), 'badNonce', /nonce/);
-  await refused(verifyAcmeRequest(jwsOf(await withJwk({ url: `${URL}/` }), {}), options('jwk')), 'unauthorized', /^the JWS url "https:\/\/hearth.test:8443\/acme\/new-order\/" is not the request URL https:\/\/hearth.test:8443\/acme\/new-order$/);
+  await refused(
+    verifyAcmeRequest(jwsOf(await withJwk({ url: `${URL}/` }), {}), options('jwk')),
+    'unauthorized',
+    /^the JWS url "https:\/\/hearth.test:8443\/acme\/new-order\/" is not the request URL https:\/\/hearth.test:8443\/acme\/new-order$/,
+  );
   const { url: __, ...noUrl } = await withJwk();
   await refused(verifyAcmeRequest(jwsOf(noUrl, {}), options('jwk')), 'unauthorized', /is not the request URL/);
 });
 
 test('an embedded jwk must be a JSON object holding a usable public key, never a private one', async () => {
-  for (const jwk of [null, [publicJwk], 'a key', 5]) await refused(verifyAcmeRequest(jwsOf(await withJwk({ jwk }), {}), options('jwk')), 'malformed', /^jwk is not a JSON object$/);
+  for (const jwk of [null, [publicJwk], 'a key', 5])
+    await refused(verifyAcmeRequest(jwsOf(await withJwk({ jwk }), {}), options('jwk')), 'malformed', /^jwk is not a JSON object$/);
   const privateJwk = ec.privateKey.export({ format: 'jwk' });
   await refused(verifyAcmeRequest(jwsOf(await withJwk({ jwk: privateJwk }), {}), options('jwk')), 'badPublicKey', /^jwk must be a public key$/);
   for (const member of ['p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']) {
-    await refused(verifyAcmeRequest(jwsOf(await withJwk({ jwk: { ...publicJwk, [member]: 'AQAB' } }), {}), options('jwk')), 'badPublicKey', /^jwk must be a public key$/);
+    await refused(
+      verifyAcmeRequest(jwsOf(await withJwk({ jwk: { ...publicJwk, [member]: 'AQAB' } }), {}), options('jwk')),
+      'badPublicKey',
+      /^jwk must be a public key$/,
+    );
   }
   await refused(verifyAcmeRequest(jwsOf(await withJwk({ jwk: { kty: 'EC', crv: 'P-256' } }), {}), options('jwk')), 'badPublicKey', /not a usable public JWK/);
   const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
-  await refused(verifyAcmeRequest(jwsOf(await withJwk({ jwk: p384.publicKey.export({ format: 'jwk' }) }), {}), options('jwk')), 'badPublicKey', /does not fit ES256/);
+  await refused(
+    verifyAcmeRequest(jwsOf(await withJwk({ jwk: p384.publicKey.export({ format: 'jwk' }) }), {}), options('jwk')),
+    'badPublicKey',
+    /does not fit ES256/,
+  );
 });
 
 test('a jwk is used as the key itself defines it: extra members and their order do not change the thumbprint', async () => {
-  const verified = await verifyAcmeRequest(jwsOf(await withJwk({ jwk: { use: 'sig', kid: 'mine', ...publicJwk, ext: true } }), { hello: 'hearth' }), options('jwk'));
+  const verified = await verifyAcmeRequest(
+    jwsOf(await withJwk({ jwk: { use: 'sig', kid: 'mine', ...publicJwk, ext: true } }), { hello: 'hearth' }),
+    options('jwk'),
+  );
   assert.equal(verified.thumbprint, thumbprint);
   assert.deepEqual(verified.jwk, publicJwk);
   assert.deepEqual(verified.header.jwk, publicJwk);
@@ -151,19 +195,34 @@ test('a jwk is used as the key itself defines it: extra members and their order 
 
 test('a kid must be the URL of an existing account of this server, and that account valid', async () => {
   const byKid = async (kid: unknown, key: KeyObject = ec.privateKey) => jwsOf({ alg: 'ES256', nonce: await nonces.issue(), url: URL, kid }, {}, key);
-  await refused(verifyAcmeRequest(await byKid('https://elsewhere.test/acme/acct/valid1'), options('kid')), 'accountDoesNotExist', /^no account at "https:\/\/elsewhere.test\/acme\/acct\/valid1"$/);
+  await refused(
+    verifyAcmeRequest(await byKid('https://elsewhere.test/acme/acct/valid1'), options('kid')),
+    'accountDoesNotExist',
+    /^no account at "https:\/\/elsewhere.test\/acme\/acct\/valid1"$/,
+  );
   await refused(verifyAcmeRequest(await byKid(`${ACCOUNT_PREFIX}nobody`), options('kid')), 'accountDoesNotExist', /no account at/);
   await refused(verifyAcmeRequest(await byKid(12), options('kid')), 'accountDoesNotExist', /no account at 12/);
-  await refused(verifyAcmeRequest(await byKid(`${ACCOUNT_PREFIX}gone1`, deactivatedKey.privateKey), options('kid')), 'unauthorized', /^the account is deactivated$/);
+  await refused(
+    verifyAcmeRequest(await byKid(`${ACCOUNT_PREFIX}gone1`, deactivatedKey.privateKey), options('kid')),
+    'unauthorized',
+    /^the account is deactivated$/,
+  );
   const verified = await verifyAcmeRequest(await byKid(`${ACCOUNT_PREFIX}valid1`), options('kid'));
-  assert.deepEqual([verified.account?.id, verified.thumbprint, verified.header.kid, verified.header.jwk], ['valid1', thumbprint, `${ACCOUNT_PREFIX}valid1`, undefined]);
+  assert.deepEqual(
+    [verified.account?.id, verified.thumbprint, verified.header.kid, verified.header.jwk],
+    ['valid1', thumbprint, `${ACCOUNT_PREFIX}valid1`, undefined],
+  );
   assert.deepEqual(verified.jwk, publicJwk);
 });
 
 test("a signature by another key than the jwk's or the account's does not verify", async () => {
   const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   await refused(verifyAcmeRequest(jwsOf(await withJwk(), {}, other), options('jwk')), 'malformed', /^the JWS signature does not verify$/);
-  await refused(verifyAcmeRequest(jwsOf({ alg: 'ES256', nonce: await nonces.issue(), url: URL, kid: `${ACCOUNT_PREFIX}valid1` }, {}, other), options('kid')), 'malformed', /^the JWS signature does not verify$/);
+  await refused(
+    verifyAcmeRequest(jwsOf({ alg: 'ES256', nonce: await nonces.issue(), url: URL, kid: `${ACCOUNT_PREFIX}valid1` }, {}, other), options('kid')),
+    'malformed',
+    /^the JWS signature does not verify$/,
+  );
 });
 
 test('the payload: empty is POST-as-GET, otherwise base64url JSON', async () => {
@@ -180,7 +239,8 @@ const newKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const newJwk = newKey.publicKey.export({ format: 'jwk' }) as JWK;
 
 test('a key change: the inner JWS carries the new key as jwk, signs with it for the outer URL, and names the account and old key', async () => {
-  const inner = (header: Record<string, unknown>, payload: unknown, key: KeyObject = newKey.privateKey) => jwsOf({ alg: 'ES256', url: KEY_CHANGE_URL, jwk: newJwk, ...header }, payload, key);
+  const inner = (header: Record<string, unknown>, payload: unknown, key: KeyObject = newKey.privateKey) =>
+    jwsOf({ alg: 'ES256', url: KEY_CHANGE_URL, jwk: newJwk, ...header }, payload, key);
   const payload = { account: `${ACCOUNT_PREFIX}valid1`, oldKey: publicJwk };
   const change = await verifyKeyChange(inner({}, payload), KEY_CHANGE_URL);
   assert.deepEqual(change, { jwk: newJwk, thumbprint: await calculateJwkThumbprint(newJwk, 'sha256'), account: `${ACCOUNT_PREFIX}valid1`, oldKey: publicJwk });
@@ -188,11 +248,25 @@ test('a key change: the inner JWS carries the new key as jwk, signs with it for 
   await refused(verifyKeyChange({ ...inner({}, payload), header: {} }, KEY_CHANGE_URL), 'malformed', /^the inner JWS must not have an unprotected header$/);
   await refused(verifyKeyChange(inner({ jwk: undefined }, payload), KEY_CHANGE_URL), 'malformed', /must carry the new key as jwk, and no kid/);
   await refused(verifyKeyChange(inner({ kid: `${ACCOUNT_PREFIX}valid1` }, payload), KEY_CHANGE_URL), 'malformed', /must carry the new key as jwk, and no kid/);
-  await refused(verifyKeyChange(inner({ url: URL }, payload), KEY_CHANGE_URL), 'malformed', /^the inner JWS url "https:\/\/hearth.test:8443\/acme\/new-order" is not the outer url https:\/\/hearth.test:8443\/acme\/key-change$/);
+  await refused(
+    verifyKeyChange(inner({ url: URL }, payload), KEY_CHANGE_URL),
+    'malformed',
+    /^the inner JWS url "https:\/\/hearth.test:8443\/acme\/new-order" is not the outer url https:\/\/hearth.test:8443\/acme\/key-change$/,
+  );
   await refused(verifyKeyChange(inner({}, payload, ec.privateKey), KEY_CHANGE_URL), 'malformed', /^the inner JWS signature does not verify$/);
   await refused(verifyKeyChange(inner({ alg: 'ES384' }, payload), KEY_CHANGE_URL), 'badPublicKey', /does not fit ES384/);
   await refused(verifyKeyChange(inner({ jwk: { ...newJwk, d: 'AQAB' } }, payload), KEY_CHANGE_URL), 'badPublicKey', /must be a public key/);
-  for (const bad of [null, [], JSON.stringify('x'), { oldKey: publicJwk }, { account: 5, oldKey: publicJwk }, { account: payload.account }, { account: payload.account, oldKey: null }, { account: payload.account, oldKey: [publicJwk] }, { account: payload.account, oldKey: 'jwk' }]) {
+  for (const bad of [
+    null,
+    [],
+    JSON.stringify('x'),
+    { oldKey: publicJwk },
+    { account: 5, oldKey: publicJwk },
+    { account: payload.account },
+    { account: payload.account, oldKey: null },
+    { account: payload.account, oldKey: [publicJwk] },
+    { account: payload.account, oldKey: 'jwk' },
+  ]) {
     await refused(verifyKeyChange(inner({}, bad), KEY_CHANGE_URL), 'malformed', /^the inner payload must be \{"account": URL, "oldKey": JWK\}$/);
   }
 });

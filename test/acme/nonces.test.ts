@@ -27,7 +27,10 @@ test('issued nonces are distinct and good once, also at another process; replays
     const first = await Promise.all(nonces.map((n, i) => (i % 2 ? mine : theirs).redeem(n)));
     assert.ok(first.every(Boolean), 'each redeems once, wherever');
     const again = await Promise.all(nonces.slice(0, 20).map((n) => theirs.redeem(n)));
-    assert.ok(again.every((ok) => !ok), 'and never again');
+    assert.ok(
+      again.every((ok) => !ok),
+      'and never again',
+    );
     const fresh = await mine.issue();
     const race = await Promise.all([mine.redeem(fresh), mine.redeem(fresh), mine.redeem(fresh)]);
     assert.deepEqual(race.filter(Boolean).length, 1, 'one of three concurrent uses wins');

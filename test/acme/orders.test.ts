@@ -21,28 +21,55 @@ before(async () => {
 after(() => h.close());
 
 const validator = (type: string, identifierTypes: string[]): ChallengeValidator => ({ type, identifierTypes, validate: async () => {} });
-const validators = new Map([validator('http-01', ['dns']), validator('tls-alpn-01', ['dns']), validator('device-attest-01', ['permanent-identifier'])].map((v) => [v.type, v]));
+const validators = new Map(
+  [validator('http-01', ['dns']), validator('tls-alpn-01', ['dns']), validator('device-attest-01', ['permanent-identifier'])].map((v) => [v.type, v]),
+);
 const policies = new IdentifierPolicies(
-  { default: { identifierTypes: ['dns', 'permanent-identifier'], dnsNames: ['*.example.com'] }, narrow: { identifierTypes: ['dns'], dnsNames: ['only.example.com'] } },
+  {
+    default: { identifierTypes: ['dns', 'permanent-identifier'], dnsNames: ['*.example.com'] },
+    narrow: { identifierTypes: ['dns'], dnsNames: ['only.example.com'] },
+  },
   'default',
 );
 
 function orders(changes: Partial<OrdersDeps> = {}): Orders {
-  return new Orders({ store: h.store, clock: h.clock, authority: h.authority, validators, policies, rateLimits: noRateLimits(h), orderLifetimeMs: HOUR, ...changes });
+  return new Orders({
+    store: h.store,
+    clock: h.clock,
+    authority: h.authority,
+    validators,
+    policies,
+    rateLimits: noRateLimits(h),
+    orderLifetimeMs: HOUR,
+    ...changes,
+  });
 }
 
-const ariId = (record: CertificateRecord): string => certificateIdentifier((h.authority.issuingCa(record.ca) as IssuingCa).certificate.keyIdentifier, record.serial);
+const ariId = (record: CertificateRecord): string =>
+  certificateIdentifier((h.authority.issuingCa(record.ca) as IssuingCa).certificate.keyIdentifier, record.serial);
 
 test('newOrder stores a pending order with one pending authorization per name, offering the challenges that prove it', async () => {
   const { record: account } = await newAccount(h.store, h.clock.now());
-  const order = await orders().newOrder(account, { identifiers: [{ type: 'dns', value: 'A.Example.com' }, { type: 'dns', value: 'b.example.com' }] }, '192.0.2.1');
+  const order = await orders().newOrder(
+    account,
+    {
+      identifiers: [
+        { type: 'dns', value: 'A.Example.com' },
+        { type: 'dns', value: 'b.example.com' },
+      ],
+    },
+    '192.0.2.1',
+  );
   assert.deepEqual([order.status, order.accountId, order.identifiers], ['pending', account.id, dns('a.example.com', 'b.example.com')]);
   assert.equal(order.expiresAt.getTime(), h.clock.now().getTime() + HOUR);
   assert.deepEqual(await h.store.acme.getAcmeOrder(order.id), order);
   for (const id of order.authorizationIds) {
     const authz = await h.store.acme.getAcmeAuthorization(id);
     assert.equal(authz?.status, 'pending');
-    assert.deepEqual(authz?.challenges.map((c) => c.type), ['http-01', 'tls-alpn-01']);
+    assert.deepEqual(
+      authz?.challenges.map((c) => c.type),
+      ['http-01', 'tls-alpn-01'],
+    );
   }
 });
 
@@ -53,10 +80,18 @@ test('newOrder refuses what the order rules refuse, and stores nothing', async (
   const o = orders();
   await refused(o.newOrder(account, { identifiers: [] }, '192.0.2.1'), 'malformed', 400, /non-empty/);
   await refused(o.newOrder(account, undefined, '192.0.2.1'), 'malformed');
-  await refused(o.newOrder(account, { identifiers: dns('a.example.com'), notAfter: '2031-01-01T00:00:00Z' }, '192.0.2.1'), 'malformed', 400, /notBefore and notAfter/);
+  await refused(
+    o.newOrder(account, { identifiers: dns('a.example.com'), notAfter: '2031-01-01T00:00:00Z' }, '192.0.2.1'),
+    'malformed',
+    400,
+    /notBefore and notAfter/,
+  );
   await refused(o.newOrder(account, { identifiers: dns('a.example.org') }, '192.0.2.1'), 'rejectedIdentifier', 400, /policy/);
   await refused(o.newOrder(narrow, { identifiers: dns('other.example.com') }, '192.0.2.1'), 'rejectedIdentifier');
-  await refused(o.newOrder(narrow, { identifiers: [{ type: 'permanent-identifier', value: 'urn:dev:ops:acme-bulb-0001' }] }, '192.0.2.1'), 'unsupportedIdentifier');
+  await refused(
+    o.newOrder(narrow, { identifiers: [{ type: 'permanent-identifier', value: 'urn:dev:ops:acme-bulb-0001' }] }, '192.0.2.1'),
+    'unsupportedIdentifier',
+  );
   await refused(o.newOrder(gone, { identifiers: dns('a.example.com') }, '192.0.2.1'), 'unauthorized', 403, /not configured/);
   await refused(o.newOrder(account, { identifiers: [{ type: 'ip', value: '192.0.2.9' }] }, '192.0.2.1'), 'unsupportedIdentifier');
   assert.deepEqual(await h.store.acme.listAcmeOrderIds(account.id, 10), []);
@@ -66,13 +101,20 @@ test('device orders need provisioning, and provisioning admits the device', asyn
   const { record: account } = await newAccount(h.store, h.clock.now());
   const device = { identifiers: [{ type: 'permanent-identifier', value: 'urn:dev:ops:acme-bulb-0001' }] };
   await refused(orders().newOrder(account, device, '192.0.2.1'), 'unsupportedIdentifier', 400, /does not provision devices/);
-  const refusing = { admissible: async () => { throw new AttestationRefusedError('rejectedIdentifier', 'unknown-device', 'no manifest names this device'); } };
+  const refusing = {
+    admissible: async () => {
+      throw new AttestationRefusedError('rejectedIdentifier', 'unknown-device', 'no manifest names this device');
+    },
+  };
   await refused(orders({ attestation: refusing }).newOrder(account, device, '192.0.2.1'), 'rejectedIdentifier', 400, /manifest/);
   const admitted: string[] = [];
   const order = await orders({ attestation: { admissible: async (id: string) => void admitted.push(id) } }).newOrder(account, device, '192.0.2.1');
   assert.deepEqual(admitted, ['urn:dev:ops:acme-bulb-0001']);
   const authz = await h.store.acme.getAcmeAuthorization(order.authorizationIds[0] as string);
-  assert.deepEqual(authz?.challenges.map((c) => c.type), ['device-attest-01']);
+  assert.deepEqual(
+    authz?.challenges.map((c) => c.type),
+    ['device-attest-01'],
+  );
 });
 
 test("a gateway's account orders its own name alone; a retired gateway's account orders nothing", async () => {
@@ -128,17 +170,37 @@ test('replaces: an own certificate sharing a name is recorded; one replacement p
   const { record } = await issuedTo(h, account, ['renew.example.com']);
   const renewal = await orders().newOrder(account, { identifiers: dns('renew.example.com'), replaces: ariId(record) }, '192.0.2.1');
   assert.equal(renewal.replaces, record.serial);
-  await refused(orders().newOrder(account, { identifiers: dns('renew.example.com'), replaces: ariId(record) }, '192.0.2.1'), 'alreadyReplaced', 409, new RegExp(renewal.id));
+  await refused(
+    orders().newOrder(account, { identifiers: dns('renew.example.com'), replaces: ariId(record) }, '192.0.2.1'),
+    'alreadyReplaced',
+    409,
+    new RegExp(renewal.id),
+  );
 });
 
 test("replaces: another account's certificate, one sharing no name, and one never issued are refused", async () => {
   const alice = (await newAccount(h.store, h.clock.now())).record;
   const mallory = (await newAccount(h.store, h.clock.now())).record;
   const { record } = await issuedTo(h, alice, ['alice-r.example.com']);
-  await refused(orders().newOrder(mallory, { identifiers: dns('alice-r.example.com'), replaces: ariId(record) }, '192.0.2.1'), 'unauthorized', 403, /not issued to this account/);
-  await refused(orders().newOrder(alice, { identifiers: dns('elsewhere.example.com'), replaces: ariId(record) }, '192.0.2.1'), 'malformed', 400, /shares no identifier/);
+  await refused(
+    orders().newOrder(mallory, { identifiers: dns('alice-r.example.com'), replaces: ariId(record) }, '192.0.2.1'),
+    'unauthorized',
+    403,
+    /not issued to this account/,
+  );
+  await refused(
+    orders().newOrder(alice, { identifiers: dns('elsewhere.example.com'), replaces: ariId(record) }, '192.0.2.1'),
+    'malformed',
+    400,
+    /shares no identifier/,
+  );
   await refused(orders().newOrder(alice, { identifiers: dns('alice-r.example.com'), replaces: 42 }, '192.0.2.1'), 'malformed', 400, /certificate identifier/);
   const unknown = { ...record, serial: '7f'.padEnd(32, '1') };
-  await refused(orders().newOrder(alice, { identifiers: dns('alice-r.example.com'), replaces: ariId(unknown) }, '192.0.2.1'), 'malformed', 400, /no certificate this server issued/);
+  await refused(
+    orders().newOrder(alice, { identifiers: dns('alice-r.example.com'), replaces: ariId(unknown) }, '192.0.2.1'),
+    'malformed',
+    400,
+    /no certificate this server issued/,
+  );
   assert.deepEqual(await h.store.acme.listAcmeOrderIds(mallory.id, 10), []);
 });

@@ -26,7 +26,14 @@ test('a limit refuses the event past it with Retry-After to the window end; a ne
   const store = await openStore({ url: `sqlite:${join(dir, 'rate.db')}` });
   try {
     const clock = new ManualClock(new Date('2030-01-01T00:00:10Z'));
-    const limits = new RateLimits(store, clock, { windowSeconds: 60, newAccountsPerIp: 2, newOrdersPerAccount: 0, newOrdersPerIp: 1, failedValidationsPerAccount: 1, failedValidationsPerIp: 0 });
+    const limits = new RateLimits(store, clock, {
+      windowSeconds: 60,
+      newAccountsPerIp: 2,
+      newOrdersPerAccount: 0,
+      newOrdersPerIp: 1,
+      failedValidationsPerAccount: 1,
+      failedValidationsPerIp: 0,
+    });
     await limits.take(['newAccountsPerIp', '2001:db8:1:2::a']);
     await limits.take(['newAccountsPerIp', '2001:db8:1:2::b']);
     await assert.rejects(limits.take(['newAccountsPerIp', '2001:db8:1:2::c']), (error: unknown) => {
@@ -40,7 +47,11 @@ test('a limit refuses the event past it with Retry-After to the window end; a ne
     await limits.record(['failedValidationsPerAccount', 'acct']);
     await assert.rejects(limits.check(['failedValidationsPerAccount', 'acct']), /failed validations of this account: at most 1/);
     await limits.take(['newOrdersPerIp', '192.0.2.1'], ['newOrdersPerIp', '::ffff:192.0.2.1']);
-    await assert.rejects(limits.take(['newOrdersPerIp', '192.0.2.1']), /new orders from this address/, 'one request naming one address twice counted once; the next is over');
+    await assert.rejects(
+      limits.take(['newOrdersPerIp', '192.0.2.1']),
+      /new orders from this address/,
+      'one request naming one address twice counted once; the next is over',
+    );
     clock.advance(50_000);
     await limits.take(['newAccountsPerIp', '2001:db8:1:2::d']);
     await limits.check(['failedValidationsPerAccount', 'acct']);

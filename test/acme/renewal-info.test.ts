@@ -27,7 +27,11 @@ test('identifiers that are not exactly the RFC form are malformed', () => {
     'key id over 64 octets': `${Buffer.alloc(65, 1).toString('base64url')}.AIdlQyE`,
   };
   for (const [why, id] of Object.entries(bad)) {
-    assert.throws(() => parseCertificateIdentifier(id), (error: unknown) => error instanceof AcmeError && error.acmeType === 'malformed', why);
+    assert.throws(
+      () => parseCertificateIdentifier(id),
+      (error: unknown) => error instanceof AcmeError && error.acmeType === 'malformed',
+      why,
+    );
   }
 });
 

@@ -18,7 +18,8 @@ before(async () => {
 });
 after(() => h.close());
 
-const ariId = (record: CertificateRecord, keyIdentifier = (h.authority.issuingCa(record.ca) as IssuingCa).certificate.keyIdentifier): string => certificateIdentifier(keyIdentifier, record.serial);
+const ariId = (record: CertificateRecord, keyIdentifier = (h.authority.issuingCa(record.ca) as IssuingCa).certificate.keyIdentifier): string =>
+  certificateIdentifier(keyIdentifier, record.serial);
 
 test("by default the window is the certificate's last third, asked about again every twelfth of its life (within RFC 9773's bounds)", async () => {
   const { record: account } = await newAccount(h.store, h.clock.now());
@@ -36,7 +37,14 @@ test("an operator's window and explanation stand; a revoked certificate's window
   const { record } = await issuedTo(h, account, ['moved.example.com']);
   const start = new Date(h.clock.now().getTime() + 60_000);
   const end = new Date(h.clock.now().getTime() + 3_600_000);
-  assert.equal(await h.store.certificates.setRenewalWindows({ serials: [record.serial] }, { start, end, explanationUrl: 'https://status.example.com/incident' }, h.clock.now()), 1);
+  assert.equal(
+    await h.store.certificates.setRenewalWindows(
+      { serials: [record.serial] },
+      { start, end, explanationUrl: 'https://status.example.com/incident' },
+      h.clock.now(),
+    ),
+    1,
+  );
   const moved = await suggestions.suggest(ariId(record));
   assert.deepEqual([moved.window.start, moved.window.end, moved.explanationUrl], [start, end, 'https://status.example.com/incident']);
   await h.authority.revoke(record.serial, 1);

@@ -19,7 +19,10 @@ before(async () => {
 });
 after(() => h.close());
 
-const certificatePayload = (der: Uint8Array, reason?: number) => ({ certificate: Buffer.from(der).toString('base64url'), ...(reason === undefined ? {} : { reason }) });
+const certificatePayload = (der: Uint8Array, reason?: number) => ({
+  certificate: Buffer.from(der).toString('base64url'),
+  ...(reason === undefined ? {} : { reason }),
+});
 const asAccount = (account: AcmeAccountRecord) => ({ account, jwk: account.jwk as JWK });
 const state = async (serial: string) => (await h.store.certificates.getCertificate(serial))?.state;
 
@@ -35,7 +38,12 @@ test('an account that neither ordered the certificate nor holds authorizations f
   const { record: alice } = await newAccount(h.store, h.clock.now());
   const { record: mallory } = await newAccount(h.store, h.clock.now());
   const { record } = await issuedTo(h, alice, ['one.example.com', 'two.example.com']);
-  await refused(revocations.revoke(asAccount(mallory), certificatePayload(record.der as Uint8Array)), 'unauthorized', 403, /one\.example\.com, two\.example\.com/);
+  await refused(
+    revocations.revoke(asAccount(mallory), certificatePayload(record.der as Uint8Array)),
+    'unauthorized',
+    403,
+    /one\.example\.com, two\.example\.com/,
+  );
   // An authorization for one of the names is not enough; nor is an expired or pending one.
   await storedOrder(h.store, mallory, dns('one.example.com'), h.clock.now(), { status: 'ready', authzStatus: 'valid' });
   await storedOrder(h.store, mallory, dns('two.example.com'), h.clock.now(), { authzStatus: 'pending' });
@@ -56,7 +64,12 @@ test("anyone who signs with the certificate's key revokes it; any other bare key
   const { record: alice } = await newAccount(h.store, h.clock.now());
   const { record, privateKeyPem } = await issuedTo(h, alice, ['stolen.example.com']);
   const stranger = await accountKey();
-  await refused(revocations.revoke({ jwk: stranger.jwk }, certificatePayload(record.der as Uint8Array, 1)), 'unauthorized', 403, /neither by an account nor by the certificate's key/);
+  await refused(
+    revocations.revoke({ jwk: stranger.jwk }, certificatePayload(record.der as Uint8Array, 1)),
+    'unauthorized',
+    403,
+    /neither by an account nor by the certificate's key/,
+  );
   assert.equal(await state(record.serial), 'issued');
   const certificateKey = await exportJWK(createPublicKey(createPrivateKey(privateKeyPem)));
   await revocations.revoke({ jwk: certificateKey }, certificatePayload(record.der as Uint8Array, 1));
@@ -83,9 +96,18 @@ test('a device certificate is revocable by its orderer or its key alone, never t
   const { record: mallory } = await newAccount(h.store, h.clock.now());
   const device = deviceId(7);
   const issued = await h.authority.issue({ csr: await deviceCsr(7), profile: 'device' });
-  await storedOrder(h.store, alice, [{ type: 'permanent-identifier', value: device }], h.clock.now(), { status: 'valid', authzStatus: 'valid', certificateSerial: issued.record.serial });
+  await storedOrder(h.store, alice, [{ type: 'permanent-identifier', value: device }], h.clock.now(), {
+    status: 'valid',
+    authzStatus: 'valid',
+    certificateSerial: issued.record.serial,
+  });
   await storedOrder(h.store, mallory, [{ type: 'permanent-identifier', value: device }], h.clock.now(), { status: 'ready', authzStatus: 'valid' });
-  await refused(revocations.revoke(asAccount(mallory), certificatePayload(issued.record.der as Uint8Array)), 'unauthorized', 403, /no ACME authorization proves/);
+  await refused(
+    revocations.revoke(asAccount(mallory), certificatePayload(issued.record.der as Uint8Array)),
+    'unauthorized',
+    403,
+    /no ACME authorization proves/,
+  );
   assert.equal(await state(issued.record.serial), 'issued');
   await revocations.revoke(asAccount(alice), certificatePayload(issued.record.der as Uint8Array, 5));
   assert.equal(await state(issued.record.serial), 'revoked');

@@ -54,7 +54,15 @@ async function challengeCertificate(options: { dnsNames: string[]; extensions: x
   const validity = { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3_600_000) };
   const certificate = options.issuerKeys
     ? await x509.X509CertificateGenerator.create(
-        { subject: 'CN=ACME challenge', issuer: 'CN=Some Other CA', publicKey: keys.publicKey, signingKey: options.issuerKeys.privateKey, signingAlgorithm: ALGORITHM, extensions, ...validity },
+        {
+          subject: 'CN=ACME challenge',
+          issuer: 'CN=Some Other CA',
+          publicKey: keys.publicKey,
+          signingKey: options.issuerKeys.privateKey,
+          signingAlgorithm: ALGORITHM,
+          extensions,
+          ...validity,
+        },
         crypto,
       )
     : await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=ACME challenge', keys, signingAlgorithm: ALGORITHM, extensions, ...validity }, crypto);
@@ -118,7 +126,11 @@ async function assertRefused(promise: Promise<unknown>, acmeType: AcmeErrorType,
 }
 
 /** Serves `certificate` and validates `context` against it. */
-async function validateAgainst(certificate: ChallengeCertificate, context: ChallengeContext, alpnProtocols: string[] | null = ['acme-tls/1']): Promise<{ result: Promise<unknown>; responder: Responder }> {
+async function validateAgainst(
+  certificate: ChallengeCertificate,
+  context: ChallengeContext,
+  alpnProtocols: string[] | null = ['acme-tls/1'],
+): Promise<{ result: Promise<unknown>; responder: Responder }> {
   const responder = await tlsResponder(certificate, alpnProtocols);
   const result = validatorFor(responder.port).validate(context);
   // Settle before closing so the server's teardown cannot be what the validator reports.
@@ -139,13 +151,17 @@ test('the challenge certificate the npm acme-client makes (RSA, CA extensions, a
   const context = challengeContext();
   const authorization = { identifier: context.identifier } as unknown as acme.Authorization;
   const [keyPem, certPem] = await acme.crypto.createAlpnCertificate(authorization, context.keyAuthorization);
-  await (await validateAgainst({ certPem: certPem.toString(), keyPem: keyPem.toString() }, context)).result;
+  await (
+    await validateAgainst({ certPem: certPem.toString(), keyPem: keyPem.toString() }, context)
+  ).result;
 });
 
 test('the dNSName compares case-insensitively', async () => {
   const context = challengeContext();
   const certificate = await challengeCertificate({ dnsNames: [NAME.toUpperCase()], extensions: [acmeIdentifierExtension(digestOf(context.keyAuthorization))] });
-  await (await validateAgainst(certificate, context)).result;
+  await (
+    await validateAgainst(certificate, context)
+  ).result;
 });
 
 test('a digest of another key authorization is unauthorized, and the detail gives both digests', async () => {
@@ -153,7 +169,11 @@ test('a digest of another key authorization is unauthorized, and the detail give
   const wrong = digestOf(`${context.keyAuthorization}x`);
   const certificate = await challengeCertificate({ dnsNames: [NAME], extensions: [acmeIdentifierExtension(wrong)] });
   const { result } = await validateAgainst(certificate, context);
-  await assertRefused(result, 'unauthorized', new RegExp(`acmeIdentifier ${wrong.toString('hex')}, but the SHA-256 of the key authorization is ${digestOf(context.keyAuthorization).toString('hex')}`));
+  await assertRefused(
+    result,
+    'unauthorized',
+    new RegExp(`acmeIdentifier ${wrong.toString('hex')}, but the SHA-256 of the key authorization is ${digestOf(context.keyAuthorization).toString('hex')}`),
+  );
 });
 
 test('an acmeIdentifier extension that is not critical is unauthorized', async () => {
@@ -195,14 +215,21 @@ test('a subjectAltName for another name is unauthorized', async () => {
 
 test('a subjectAltName with a second name is unauthorized', async () => {
   const context = challengeContext();
-  const certificate = await challengeCertificate({ dnsNames: [NAME, 'attacker.example'], extensions: [acmeIdentifierExtension(digestOf(context.keyAuthorization))] });
+  const certificate = await challengeCertificate({
+    dnsNames: [NAME, 'attacker.example'],
+    extensions: [acmeIdentifierExtension(digestOf(context.keyAuthorization))],
+  });
   const { result } = await validateAgainst(certificate, context);
   await assertRefused(result, 'unauthorized', /exactly one dNSName.*holds dNSName "thermostat-7\.home\.example", dNSName "attacker\.example"/);
 });
 
 test('a certificate signed by another key is unauthorized', async () => {
   const context = challengeContext();
-  const certificate = await challengeCertificate({ dnsNames: [NAME], extensions: [acmeIdentifierExtension(digestOf(context.keyAuthorization))], issuerKeys: await generateKeys() });
+  const certificate = await challengeCertificate({
+    dnsNames: [NAME],
+    extensions: [acmeIdentifierExtension(digestOf(context.keyAuthorization))],
+    issuerKeys: await generateKeys(),
+  });
   const { result } = await validateAgainst(certificate, context);
   await assertRefused(result, 'unauthorized', /is not self-signed/);
 });
@@ -243,7 +270,11 @@ test('a server that hangs up before the handshake is a connection problem', asyn
   const rude = createTcpServer((socket) => socket.destroy());
   const listening = await listen(rude);
   try {
-    await assertRefused(validatorFor(listening.port).validate(challengeContext()), 'connection', /cannot (connect to|complete a TLS handshake with) .*(ECONNRESET|EPIPE)|closed the connection before the TLS handshake/);
+    await assertRefused(
+      validatorFor(listening.port).validate(challengeContext()),
+      'connection',
+      /cannot (connect to|complete a TLS handshake with) .*(ECONNRESET|EPIPE)|closed the connection before the TLS handshake/,
+    );
   } finally {
     await listening.close();
   }
@@ -252,7 +283,13 @@ test('a server that hangs up before the handshake is a connection problem', asyn
 test('identifiers tls-alpn-01 cannot prove are refused before connecting', async () => {
   const validator = tlsAlpn01Validator({ port: 1, address: '127.0.0.1' });
   for (const value of ['192.0.2.7', `*.${NAME}`]) {
-    await assert.rejects(validator.validate({ ...challengeContext(), identifier: { type: 'dns', value } }), (error: unknown) => error instanceof AcmeError && error.acmeType === 'malformed');
+    await assert.rejects(
+      validator.validate({ ...challengeContext(), identifier: { type: 'dns', value } }),
+      (error: unknown) => error instanceof AcmeError && error.acmeType === 'malformed',
+    );
   }
-  await assert.rejects(validator.validate({ ...challengeContext(), identifier: { type: 'ip', value: '192.0.2.7' } }), (error: unknown) => error instanceof AcmeError && error.acmeType === 'malformed');
+  await assert.rejects(
+    validator.validate({ ...challengeContext(), identifier: { type: 'ip', value: '192.0.2.7' } }),
+    (error: unknown) => error instanceof AcmeError && error.acmeType === 'malformed',
+  );
 });

@@ -125,7 +125,10 @@ export async function openHarness(options: HarnessOptions = {}): Promise<Harness
   const store = await openStore({ url: ':memory:' });
   const bus = new MemoryBus();
   const events = await EventLog.on(bus);
-  const authority = new Authority(options.wrapStore ? options.wrapStore(store) : store, bus, cas, clock, URLS, { draftWorkers: options.draftWorkers ?? 0, ...(options.onBlockedKey ? { onBlockedKey: options.onBlockedKey } : {}) });
+  const authority = new Authority(options.wrapStore ? options.wrapStore(store) : store, bus, cas, clock, URLS, {
+    draftWorkers: options.draftWorkers ?? 0,
+    ...(options.onBlockedKey ? { onBlockedKey: options.onBlockedKey } : {}),
+  });
   return {
     clock,
     store,

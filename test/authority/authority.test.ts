@@ -8,7 +8,17 @@ import { join } from 'node:path';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, id_ce_subjectAltName } from '@peculiar/asn1-x509';
-import { BadCsrError, BadRequestError, BlockedKeyError, ConflictError, HearthError, IssuingCaRevokedError, NotFoundError, UniqueViolationError, UnknownProfileError } from '../../src/core/errors.js';
+import {
+  BadCsrError,
+  BadRequestError,
+  BlockedKeyError,
+  ConflictError,
+  HearthError,
+  IssuingCaRevokedError,
+  NotFoundError,
+  UniqueViolationError,
+  UnknownProfileError,
+} from '../../src/core/errors.js';
 import type { IssuingCa } from '../../src/authority/issuing-ca.js';
 import type { CertificateRecord, Store, StoreTx } from '../../src/store/store.js';
 import type { CertificateStore } from '../../src/store/certificate-store.js';
@@ -48,7 +58,13 @@ async function csr(input: CertificateRequestInput): Promise<string> {
 }
 
 /** Asserts `promise` rejects with a HearthError of the given class, status and slug. */
-async function refusedWith(promise: Promise<unknown>, kind: new (...args: never[]) => HearthError, status: number, slug: string, message?: RegExp): Promise<void> {
+async function refusedWith(
+  promise: Promise<unknown>,
+  kind: new (...args: never[]) => HearthError,
+  status: number,
+  slug: string,
+  message?: RegExp,
+): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
     assert.ok(error instanceof kind, `expected ${kind.name}, got ${String(error)}`);
     assert.equal(error.status, status);
@@ -74,7 +90,10 @@ test('a device certificate names the device, lives 24 h, chains to its CA and is
   assert.equal(notAfter - notBefore, 24 * HOUR);
   assert.ok(notBefore <= START.getTime() && START.getTime() - notBefore <= 2 * 60_000, 'notBefore is now, backdated at most a little');
 
-  assert.deepEqual(issued.chain.map((c) => Buffer.from(c)), [Buffer.from(devicesCa.certificate.der), Buffer.from(devicesCa.chainAbove[0]!.der)]);
+  assert.deepEqual(
+    issued.chain.map((c) => Buffer.from(c)),
+    [Buffer.from(devicesCa.certificate.der), Buffer.from(devicesCa.chainAbove[0]!.der)],
+  );
 
   const stored = await h.store.certificates.getCertificate(issued.record.serial);
   assert.ok(stored);
@@ -120,7 +139,13 @@ test('unknown and CA profiles are refused with 400 and store nothing', async () 
   const request = await deviceCsr(3);
   await refusedWith(h.authority.issue({ csr: request, profile: 'toaster' }), UnknownProfileError, 400, 'unknown-profile', /"toaster"/);
   for (const profile of ['root', 'ocsp-signer', 'issuing-ca-devices', 'issuing-ca-services']) {
-    await refusedWith(h.authority.issue({ csr: request, profile }), HearthError, 400, 'unknown-profile', new RegExp(`profile "${profile}" cannot be requested`));
+    await refusedWith(
+      h.authority.issue({ csr: request, profile }),
+      HearthError,
+      400,
+      'unknown-profile',
+      new RegExp(`profile "${profile}" cannot be requested`),
+    );
   }
   assert.deepEqual(await allCertificates(h.store), []);
   await new Promise((resolve) => setTimeout(resolve, 20));
@@ -270,7 +295,15 @@ test('revocation stores reason and time, tells listeners and publishes cert.revo
   const revoked = events.find((e) => e.type === 'cert.revoked');
   assert.ok(revoked);
   assert.equal(revoked.occurredAt, revokedAt.toISOString());
-  assert.deepEqual(revoked.data, { serial: issued.record.serial, ca: 'devices', reason: 1, revokedAt: revokedAt.toISOString(), identifier: deviceId(13), notAfter: issued.record.notAfter.toISOString(), origin: h.authority.origin });
+  assert.deepEqual(revoked.data, {
+    serial: issued.record.serial,
+    ca: 'devices',
+    reason: 1,
+    revokedAt: revokedAt.toISOString(),
+    identifier: deviceId(13),
+    notAfter: issued.record.notAfter.toISOString(),
+    origin: h.authority.origin,
+  });
 });
 
 /** The in-process bus with publishing held until `release()`, as a slow or unreachable NATS would. */
@@ -317,7 +350,10 @@ test('a stalled bus does not hold up local listeners; a failing listener neither
   assert.equal(stalled.published.length, 0, 'nothing published yet');
   stalled.release();
   await revoking;
-  assert.deepEqual(stalled.published.map((e) => e.type), ['cert.revoked']);
+  assert.deepEqual(
+    stalled.published.map((e) => e.type),
+    ['cert.revoked'],
+  );
   assert.deepEqual(reported, [`after revoking ${issued.record.serial}`]);
 });
 
@@ -377,7 +413,13 @@ test('an issuing CA the root CRL revokes issues nothing more, by any path; the o
   const h = await harness();
   const devices = h.cas.get('devices') as IssuingCa;
   const revokedAt = new Date(START.getTime() - 1000);
-  const crl = { der: new Uint8Array(), number: 2n, thisUpdate: revokedAt, nextUpdate: START, revoked: [{ serial: devices.certificate.serialHex, revokedAt, reason: 1 }] };
+  const crl = {
+    der: new Uint8Array(),
+    number: 2n,
+    thisUpdate: revokedAt,
+    nextUpdate: START,
+    revoked: [{ serial: devices.certificate.serialHex, revokedAt, reason: 1 }],
+  };
   const revoked = issuingCasRevokedBy(crl, h.cas);
   assert.deepEqual([...revoked.keys()], ['devices'], 'the CRL entry is matched to the CA by its certificate serial');
   h.authority.setRevokedIssuingCas(revoked);
@@ -391,7 +433,11 @@ test('an issuing CA the root CRL revokes issues nothing more, by any path; the o
   const service = await h.authority.issue({ csr: await csr({ dnsNames: ['svc.hearth.test'] }), profile: 'service' });
   assert.equal(service.record.ca, 'services');
   h.authority.setRevokedIssuingCas(issuingCasRevokedBy(undefined, h.cas));
-  assert.equal((await h.authority.issue({ csr: await deviceCsr(401), profile: 'device' })).record.state, 'issued', 'an installation without a root CRL revokes nothing');
+  assert.equal(
+    (await h.authority.issue({ csr: await deviceCsr(401), profile: 'device' })).record.state,
+    'issued',
+    'an installation without a root CRL revokes nothing',
+  );
 });
 
 test('a service or gateway whose first DNS name is longer than a common name may be gets no CN and a critical SAN', async () => {
@@ -409,7 +455,7 @@ test('a service or gateway whose first DNS name is longer than a common name may
   }
 });
 
-test('gateway and service CSRs the profile\'s name rule would refuse are refused as bad CSRs', async () => {
+test("gateway and service CSRs the profile's name rule would refuse are refused as bad CSRs", async () => {
   const h = await harness();
   const cases: Array<[string, CertificateRequestInput, RegExp]> = [
     ['gateway', { dnsNames: ['hub.hearth.test'], ipAddresses: ['192.0.2.1'] }, /a gateway certificate may not name IP addresses/],
@@ -427,7 +473,13 @@ test('gateway and service CSRs the profile\'s name rule would refuse are refused
   }
   assert.deepEqual(await allCertificates(h.store), []);
   // What the rules admit: a registered gateway's name (an unregistered one is refused), a wildcard service.
-  await refusedWith(h.authority.issue({ csr: await csr({ dnsNames: ['gw33.hearth.test'] }), profile: 'gateway' }), BadRequestError, 400, 'unregistered-gateway', /not registered/);
+  await refusedWith(
+    h.authority.issue({ csr: await csr({ dnsNames: ['gw33.hearth.test'] }), profile: 'gateway' }),
+    BadRequestError,
+    400,
+    'unregistered-gateway',
+    /not registered/,
+  );
   await h.store.gateways.insertGateway({ name: 'gw33.hearth.test', eabKid: 'eab_gw33', status: 'active', createdAt: h.clock.now(), retiredAt: null });
   const gateway = await h.authority.issue({ csr: await csr({ dnsNames: ['gw33.hearth.test'] }), profile: 'gateway' });
   assert.equal(gateway.record.identifier, 'gw33.hearth.test');
@@ -450,7 +502,13 @@ test('issueForKey certifies a key without a CSR through the same path: pending f
   assert.equal(stored?.profile, 'service');
   assert.equal((await h.events.waitFor(1))[0]?.type, 'cert.issued');
 
-  await refusedWith(h.authority.issueForKey({ profile: 'service', ca: 'devices', spki, dnsNames: ['x.hearth.test'] }), HearthError, 400, 'bad-request', /issued by the services CA/);
+  await refusedWith(
+    h.authority.issueForKey({ profile: 'service', ca: 'devices', spki, dnsNames: ['x.hearth.test'] }),
+    HearthError,
+    400,
+    'bad-request',
+    /issued by the services CA/,
+  );
   await refusedWith(h.authority.issueForKey({ profile: 'ocsp-signer', ca: 'devices', spki }), HearthError, 400, 'bad-request', /needs a common name/);
   await refusedWith(h.authority.issueForKey({ profile: 'service', ca: 'services', spki: new Uint8Array([0x30, 0x00]) }), HearthError, 400, 'bad-request');
   await refusedWith(h.authority.issueForKey({ profile: 'device' as 'service', ca: 'devices', spki }), HearthError, 400, 'unknown-profile');
@@ -491,7 +549,10 @@ test('a key revoked for keyCompromise is refused again, in every spelling of its
     await refusedWith(h.authority.issue({ csr: csrPem, profile: 'device' }), BlockedKeyError, 400, 'blocked-key', /revoked for keyCompromise/);
   }
   assert.equal((await allCertificates(h.store)).length, before, 'nothing stored for a blocked key');
-  assert.deepEqual(refusals.map((r) => r.blockedBy), [first.record.serial, first.record.serial, first.record.serial]);
+  assert.deepEqual(
+    refusals.map((r) => r.blockedBy),
+    [first.record.serial, first.record.serial, first.record.serial],
+  );
   // Another reason blocks nothing: a superseded key may be certified again.
   const other = csrsOfOneKeyInBothPointForms(deviceId(78));
   const superseded = await h.authority.issue({ csr: other.uncompressed, profile: 'device' });

@@ -87,7 +87,10 @@ test('the TLS certificate is renewed for the same key and names under the servic
   assert.equal(cert.subject, 'CN=hearth.home.arpa');
   assert.deepEqual(namesOf(certificateFacts(renewed.der)), namesOf(current));
   assert.ok(cert.checkHost('localhost') && cert.checkIP('127.0.0.1') && cert.checkIP('::1'));
-  assert.deepEqual(renewed.chain.map((c) => Buffer.from(c)), [Buffer.from(services.certificate.der), Buffer.from(services.chainAbove[0]!.der)]);
+  assert.deepEqual(
+    renewed.chain.map((c) => Buffer.from(c)),
+    [Buffer.from(services.certificate.der), Buffer.from(services.chainAbove[0]!.der)],
+  );
   assert.equal(renewed.record.profile, 'service');
   assert.notEqual(renewed.record.serial, first.record.serial);
   assert.equal(new Date(cert.validTo).getTime() - new Date(cert.validFrom).getTime(), 90 * DAY);

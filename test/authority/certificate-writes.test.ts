@@ -101,14 +101,18 @@ test('a colliding pending row in a transaction with signed certificates fails al
   transactions.length = 0;
 
   // a1 and a2 were signed while b asked for a serial that is already taken (b0).
-  const outcomes = await Promise.allSettled([writes.submit(issuedWrite('a1')), writes.submit({ kind: 'pending', row: pendingRow('b0') }), writes.submit(issuedWrite('a2'))]);
+  const outcomes = await Promise.allSettled([
+    writes.submit(issuedWrite('a1')),
+    writes.submit({ kind: 'pending', row: pendingRow('b0') }),
+    writes.submit(issuedWrite('a2')),
+  ]);
 
   assert.deepEqual(transactions[0], ['pending b0'], 'the first transaction held the colliding row, then failed on it');
   assert.deepEqual(transactions.slice(1), [['issued a1', 'issued a2']], 'the signed certificates were committed again without it');
   assert.deepEqual(outcomes[0], { status: 'fulfilled', value: true });
   assert.deepEqual(outcomes[2], { status: 'fulfilled', value: true });
   assert.equal(outcomes[1].status, 'rejected');
-  assert.ok((outcomes[1]).reason instanceof UniqueViolationError, 'the colliding row gets the collision, so its caller drafts a new serial');
+  assert.ok(outcomes[1].reason instanceof UniqueViolationError, 'the colliding row gets the collision, so its caller drafts a new serial');
   for (const serial of ['a1', 'a2']) {
     const row = await store.certificates.getCertificate(serial);
     assert.equal(row?.state, 'issued');
@@ -133,7 +137,11 @@ test('several pending rows with one collision: the others are inserted one by on
     writes.submit({ kind: 'pending', row: pendingRow('d3') }),
   ]);
 
-  assert.deepEqual(transactions, [['pending d1', 'pending d2', 'pending d3'], ['issued c1']], 'one transaction for the batch, rolled back; then the signed row alone');
+  assert.deepEqual(
+    transactions,
+    [['pending d1', 'pending d2', 'pending d3'], ['issued c1']],
+    'one transaction for the batch, rolled back; then the signed row alone',
+  );
   assert.deepEqual(
     outcomes.map((o) => o.status),
     ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'],

@@ -8,15 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { CRLNumber, CRLReason, CertificateList, Extension, GeneralName, id_ce_cRLNumber, id_ce_cRLReasons } from '@peculiar/asn1-x509';
-import {
-  BasicOCSPResponse,
-  OCSPRequest,
-  OCSPResponse,
-  OCSPResponseStatus,
-  Request,
-  TBSRequest,
-  id_pkix_ocsp_nonce,
-} from '@peculiar/asn1-ocsp';
+import { BasicOCSPResponse, OCSPRequest, OCSPResponse, OCSPResponseStatus, Request, TBSRequest, id_pkix_ocsp_nonce } from '@peculiar/asn1-ocsp';
 import { CrlPublisher } from '../../src/authority/crl-publisher.js';
 import { OcspResponder, type OcspOutcome } from '../../src/authority/ocsp-responder.js';
 import { assembleOcspResponse, buildOcspResponseData, parseOcspRequest } from '../../src/pki/ocsp.js';
@@ -91,10 +83,15 @@ function readCrl(der: Uint8Array, ca: IssuingCa): ReadCrl {
   const entries = new Map<string, { revokedAt: number; reason: number | undefined }>();
   for (const entry of crl.tbsCertList.revokedCertificates ?? []) {
     const reasonExtension = entry.crlEntryExtensions?.find((e) => e.extnID === id_ce_cRLReasons);
-    entries.set(Buffer.from(entry.userCertificate).toString('hex').replace(/^(00)+(?=.)/, ''), {
-      revokedAt: entry.revocationDate.getTime().getTime(),
-      reason: reasonExtension ? AsnConvert.parse(reasonExtension.extnValue, CRLReason).reason : undefined,
-    });
+    entries.set(
+      Buffer.from(entry.userCertificate)
+        .toString('hex')
+        .replace(/^(00)+(?=.)/, ''),
+      {
+        revokedAt: entry.revocationDate.getTime().getTime(),
+        reason: reasonExtension ? AsnConvert.parse(reasonExtension.extnValue, CRLReason).reason : undefined,
+      },
+    );
   }
   return {
     number: AsnConvert.parse(numberExtension.extnValue, CRLNumber).value,
@@ -260,7 +257,10 @@ async function crlNumbersAgreeWithLists(storeA: Store, storeB: Store): Promise<v
   await new Promise((resolve) => setTimeout(resolve, 30));
   await storeA.certificates.revokeCertificate(issued.record.serial, 1, clock.now());
   const crls = (await Promise.all([fromA, fromB])).map((crl) => readCrl(crl.der, devices)).sort((x, y) => x.number - y.number);
-  assert.deepEqual(crls.map((c) => c.number), [1, 2]);
+  assert.deepEqual(
+    crls.map((c) => c.number),
+    [1, 2],
+  );
   for (const serial of crls[0]!.entries.keys()) assert.ok(crls[1]!.entries.has(serial), `CRL 2 misses ${serial}, which CRL 1 lists`);
 }
 
@@ -406,7 +406,10 @@ test('OCSP: an issuer we do not serve gets unauthorized, garbage gets malformedR
   assert.equal(statusOfError(await responder.respond(ocspRequest(stranger, '01'))), OCSPResponseStatus.unauthorized);
   // The root is ours but is offline: its certificates are not answered for here.
   const root = (cas.get('devices') as IssuingCa).chainAbove[0]!;
-  assert.equal(statusOfError(await responder.respond(ocspRequest({ nameDer: root.subjectNameDer, publicKeyBits: root.publicKeyBits }, '01'))), OCSPResponseStatus.unauthorized);
+  assert.equal(
+    statusOfError(await responder.respond(ocspRequest({ nameDer: root.subjectNameDer, publicKeyBits: root.publicKeyBits }, '01'))),
+    OCSPResponseStatus.unauthorized,
+  );
   for (const garbage of [new Uint8Array(), new Uint8Array(randomBytes(40)), new Uint8Array([0x30, 0x00])]) {
     assert.equal(statusOfError(await responder.respond(garbage)), OCSPResponseStatus.malformedRequest);
   }
@@ -497,13 +500,14 @@ test('OCSP: padded variants of a request are answered but never cached; the cano
   const canonical = ocspRequest(issuerOf(devices), issued.record.serial);
   const certId = AsnConvert.parse(canonical, OCSPRequest).tbsRequest.requestList[0]!.reqCert;
   const padded = (i: number) => {
-    const variant = i % 2 === 0
-      ? new TBSRequest({
-          requestList: [new Request({ reqCert: certId })],
-          // An extension the responder does not know, non-critical, so it must be ignored.
-          requestExtensions: [new Extension({ extnID: '1.3.6.1.4.1.99999.1', extnValue: new OctetString(randomBytes(8)) })],
-        })
-      : new TBSRequest({ requestorName: new GeneralName({ dNSName: `client-${i}.hearth.test` }), requestList: [new Request({ reqCert: certId })] });
+    const variant =
+      i % 2 === 0
+        ? new TBSRequest({
+            requestList: [new Request({ reqCert: certId })],
+            // An extension the responder does not know, non-critical, so it must be ignored.
+            requestExtensions: [new Extension({ extnID: '1.3.6.1.4.1.99999.1', extnValue: new OctetString(randomBytes(8)) })],
+          })
+        : new TBSRequest({ requestorName: new GeneralName({ dNSName: `client-${i}.hearth.test` }), requestList: [new Request({ reqCert: certId })] });
     return new Uint8Array(AsnConvert.serialize(new OCSPRequest({ tbsRequest: variant })));
   };
 
@@ -517,7 +521,7 @@ test('OCSP: padded variants of a request are answered but never cached; the cano
   assert.equal(delegate.calls, 51, 'the canonical request is answered from the cache the second time');
 });
 
-test('OCSP: nextUpdate never passes the delegate certificate\'s notAfter, and an expired delegate signs nothing', async () => {
+test("OCSP: nextUpdate never passes the delegate certificate's notAfter, and an expired delegate signs nothing", async () => {
   const { h, responder, devices, delegate, outcomes } = await ocspSetup();
   const issued = await h.authority.issue({ csr: await deviceCsr(41), profile: 'device' });
   const request = ocspRequest(issuerOf(devices), issued.record.serial);
@@ -526,7 +530,7 @@ test('OCSP: nextUpdate never passes the delegate certificate\'s notAfter, and an
   h.clock.set(new Date(delegateEnd - HOUR));
   const read = readOcsp(await responder.respond(request), devices);
   assert.equal(read.thisUpdate, delegateEnd - HOUR);
-  assert.equal(read.nextUpdate, delegateEnd, 'capped at the delegate\'s notAfter, not thisUpdate + 4 h');
+  assert.equal(read.nextUpdate, delegateEnd, "capped at the delegate's notAfter, not thisUpdate + 4 h");
 
   // The cached answer is refreshed halfway to its (shortened) nextUpdate.
   h.clock.advance(HOUR / 2 - 1000);
@@ -565,8 +569,14 @@ test('OCSP: a pending certificate is unknown (nobody holds it yet), an abandoned
   const { h, responder, devices, outcomes } = await ocspSetup();
   const serial = '5e1ec7ab1e';
   await h.store.certificates.insertPendingCertificate({
-    serial, ca: 'devices', profile: 'device', identifier: 'urn:dev:ops:acme-bulb-0099', tbs: new Uint8Array([0x30, 0x00]),
-    notBefore: START, notAfter: new Date(START.getTime() + 24 * HOUR), createdAt: START,
+    serial,
+    ca: 'devices',
+    profile: 'device',
+    identifier: 'urn:dev:ops:acme-bulb-0099',
+    tbs: new Uint8Array([0x30, 0x00]),
+    notBefore: START,
+    notAfter: new Date(START.getTime() + 24 * HOUR),
+    createdAt: START,
   });
   const request = ocspRequest(issuerOf(devices), serial);
   const pending = readOcsp(await responder.respond(request), devices);
@@ -605,7 +615,11 @@ test('OCSP: an issuing CA cannot answer for its sibling CA (no OCSPSigning EKU i
     writeFileSync(join(dir, 'root.pem'), pemEncode('CERTIFICATE', root.der));
     writeFileSync(join(dir, 'devices-ca.pem'), pemEncode('CERTIFICATE', devices.certificate.der));
     writeFileSync(join(dir, 'forged.der'), forged);
-    const result = spawnSync('openssl', ['ocsp', '-respin', 'forged.der', '-CAfile', 'root.pem', '-issuer', 'root.pem', '-cert', 'devices-ca.pem', '-no_nonce'], { cwd: dir, encoding: 'utf8' });
+    const result = spawnSync(
+      'openssl',
+      ['ocsp', '-respin', 'forged.der', '-CAfile', 'root.pem', '-issuer', 'root.pem', '-cert', 'devices-ca.pem', '-no_nonce'],
+      { cwd: dir, encoding: 'utf8' },
+    );
     const output = result.stdout + result.stderr;
     assert.doesNotMatch(output, /Response verify OK/, output);
     assert.match(output, /Response Verify Failure/, output);

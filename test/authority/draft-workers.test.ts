@@ -57,8 +57,14 @@ test('refusals from a worker carry the same class, status and words as on the ev
     ['-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n', 'device'],
   ];
   for (const [csr, profile] of cases) {
-    const fromWorker = await pooled.authority.issue({ csr, profile }).then(() => undefined, (e: unknown) => e);
-    const fromLoop = await inline.authority.issue({ csr, profile }).then(() => undefined, (e: unknown) => e);
+    const fromWorker = await pooled.authority.issue({ csr, profile }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const fromLoop = await inline.authority.issue({ csr, profile }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(fromWorker instanceof BadCsrError, `expected BadCsrError, got ${String(fromWorker)}`);
     assert.ok(fromLoop instanceof BadCsrError);
     assert.equal(fromWorker.status, 400);

@@ -11,8 +11,14 @@ import { START } from './authority-fixtures.js';
 
 async function pending(store: Store, serial: string, createdAt: Date): Promise<void> {
   await store.certificates.insertPendingCertificate({
-    serial, ca: 'devices', profile: 'device', identifier: `urn:dev:ops:acme-bulb-${serial}`, tbs: new Uint8Array([0x30, 0x00]),
-    notBefore: createdAt, notAfter: new Date(createdAt.getTime() + 86_400_000), createdAt,
+    serial,
+    ca: 'devices',
+    profile: 'device',
+    identifier: `urn:dev:ops:acme-bulb-${serial}`,
+    tbs: new Uint8Array([0x30, 0x00]),
+    notBefore: createdAt,
+    notAfter: new Date(createdAt.getTime() + 86_400_000),
+    createdAt,
   });
 }
 

@@ -40,13 +40,29 @@ function bed() {
 }
 
 function record(serial: string, revokedAt: Date | null): CertificateRecord {
-  return { serial, ca: 'devices', profile: 'device', identifier: 'urn:dev:ops:0A1B2C-Thermo-1', tbs: new Uint8Array(), der: null, state: 'revoked', notBefore: NOW, notAfter: new Date('2026-12-08T12:00:00Z'), createdAt: NOW, revokedAt, revocationReason: 1 };
+  return {
+    serial,
+    ca: 'devices',
+    profile: 'device',
+    identifier: 'urn:dev:ops:0A1B2C-Thermo-1',
+    tbs: new Uint8Array(),
+    der: null,
+    state: 'revoked',
+    notBefore: NOW,
+    notAfter: new Date('2026-12-08T12:00:00Z'),
+    createdAt: NOW,
+    revokedAt,
+    revocationReason: 1,
+  };
 }
 
 test('deliver reaches the stream, the sweep, the OCSP cache and the CA’s CRL, and resolves once the CRL is signed', async () => {
   const b = bed();
   await b.fanOut.deliver({ serial: '0a', ca: 'devices', identifier: 'urn:dev:ops:0A1B2C-Thermo-1', revokedAt: '2026-12-07T11:59:00.000Z', notAfter: null });
-  assert.deepEqual(b.announced.map((n) => n.serial), ['0a']);
+  assert.deepEqual(
+    b.announced.map((n) => n.serial),
+    ['0a'],
+  );
   assert.deepEqual(b.seen, [['0a', '2026-12-07T11:59:00.000Z']]);
   assert.deepEqual(b.invalidated, ['0a']);
   assert.deepEqual(b.regenerated, ['devices']);
@@ -69,14 +85,22 @@ test('listen: a local revocation is delivered at once (the CRL not awaited), a b
 
   await b.listeners[0]!(record('0c', null));
   // Stream, sweep and cache are told before the listener returns; the CRL follows.
-  assert.deepEqual(b.announced.map((n) => [n.serial, n.revokedAt, n.notAfter]), [['0c', NOW.toISOString(), '2026-12-08T12:00:00.000Z']]);
+  assert.deepEqual(
+    b.announced.map((n) => [n.serial, n.revokedAt, n.notAfter]),
+    [['0c', NOW.toISOString(), '2026-12-08T12:00:00.000Z']],
+  );
   assert.deepEqual(b.invalidated, ['0c']);
   assert.deepEqual(b.regenerated, []);
   await sleep(20);
   assert.deepEqual(b.regenerated, ['devices']);
 
   await bus.publish({ id: 'e1', type: 'cert.revoked', occurredAt: NOW.toISOString(), data: { serial: '0c', ca: 'devices', origin: 'this-process' } });
-  await bus.publish({ id: 'e2', type: 'cert.revoked', occurredAt: '2026-12-07T11:58:00.000Z', data: { serial: '0d', ca: 'services', identifier: 'gw.example', origin: 'another-process' } });
+  await bus.publish({
+    id: 'e2',
+    type: 'cert.revoked',
+    occurredAt: '2026-12-07T11:58:00.000Z',
+    data: { serial: '0d', ca: 'services', identifier: 'gw.example', origin: 'another-process' },
+  });
   await sleep(30);
   assert.deepEqual(b.invalidated, ['0c', '0d']);
   assert.deepEqual(b.regenerated, ['devices', 'services']);

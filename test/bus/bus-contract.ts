@@ -105,7 +105,10 @@ export function registerBusContract(label: string, open: OpenBusUnderTest, skip?
         const count = 50;
         for (let n = 0; n < count; n++) await bus.publish(makeEvent('order.placed', { n }));
         await inbox.waitFor(count);
-        assert.deepEqual(seen, Array.from({ length: count }, (_, n) => n));
+        assert.deepEqual(
+          seen,
+          Array.from({ length: count }, (_, n) => n),
+        );
       }));
 
     test('delivers asynchronously, never inside publish', () =>
@@ -190,7 +193,11 @@ export function registerBusContract(label: string, open: OpenBusUnderTest, skip?
           await assert.rejects(bus.publish(event as DomainEvent), InvalidEventError);
         }
         for (const pattern of ['', 'Cert.*', 'cert.>.issued', 'cert.**', 'cert..x']) {
-          await assert.rejects(bus.subscribe(pattern, () => undefined), InvalidEventError, `pattern ${pattern}`);
+          await assert.rejects(
+            bus.subscribe(pattern, () => undefined),
+            InvalidEventError,
+            `pattern ${pattern}`,
+          );
         }
       }));
 
@@ -217,7 +224,10 @@ export function registerBusContract(label: string, open: OpenBusUnderTest, skip?
       try {
         await bus.close();
         await assert.rejects(bus.publish(makeEvent('cert.issued')), BusError);
-        await assert.rejects(bus.subscribe('cert.*', () => undefined), BusError);
+        await assert.rejects(
+          bus.subscribe('cert.*', () => undefined),
+          BusError,
+        );
         await bus.close(); // idempotent
       } finally {
         await dispose();

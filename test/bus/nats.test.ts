@@ -77,7 +77,7 @@ describe('NatsBus', { skip }, () => {
     }
   });
 
-  test('two bus instances (two processes) see each other\'s events', async () => {
+  test("two bus instances (two processes) see each other's events", async () => {
     const names = uniqueNames();
     const a = await NatsBus.connect({ url: NATS_URL, ...names });
     const b = await NatsBus.connect({ url: NATS_URL, ...names });
@@ -111,7 +111,10 @@ describe('NatsBus', { skip }, () => {
       await bus.publish(marker);
       await inbox.waitFor(2);
       await sleep(100);
-      assert.deepEqual(inbox.events.map((e) => e.id), [event.id, marker.id]);
+      assert.deepEqual(
+        inbox.events.map((e) => e.id),
+        [event.id, marker.id],
+      );
     } finally {
       await dispose();
     }

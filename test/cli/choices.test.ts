@@ -11,8 +11,14 @@ import { initInstallation, openssl, runCli, startServer, type Installation, type
 const nowhere = { ...process.env, HEARTH_DIR: '/nonexistent/hearth', HEARTH_TOKEN: 'unused' };
 
 for (const [args, expected] of [
-  [['cert', 'issue', '--csr', 'req.pem', '--profile', 'toaster'], /option '--profile <profile>' argument 'toaster' is invalid\. expected one of device, gateway, service/],
-  [['cert', 'revoke', '01', '--reason', 'bored'], /expected one of unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise/],
+  [
+    ['cert', 'issue', '--csr', 'req.pem', '--profile', 'toaster'],
+    /option '--profile <profile>' argument 'toaster' is invalid\. expected one of device, gateway, service/,
+  ],
+  [
+    ['cert', 'revoke', '01', '--reason', 'bored'],
+    /expected one of unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise/,
+  ],
   [['cert', 'list', '--state', 'lost'], /expected one of pending, issued, revoked/],
   [['cert', 'renew-early', '--ca', 'root'], /expected one of devices, services/],
   [['ca', 'sign-root-crl', '--revoke-ca', 'root'], /expected one of devices, services/],
@@ -49,7 +55,26 @@ test('hearth cert list prints a header line, then one line per certificate', () 
   const id = 'urn:dev:ops:acme-thermo1-SN000042';
   const key = join(installation.dir, 'device.key');
   const csr = join(installation.dir, 'device.csr');
-  assert.equal(openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${id}`, '-addext', `subjectAltName=URI:${id}`]).status, 0);
+  assert.equal(
+    openssl([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      csr,
+      '-subj',
+      `/CN=${id}`,
+      '-addext',
+      `subjectAltName=URI:${id}`,
+    ]).status,
+    0,
+  );
   const issued = runCli(['cert', 'issue', '--dir', installation.dir, '--csr', csr, '--profile', 'device'], env);
   assert.equal(issued.status, 0, issued.stderr);
   const list = runCli(['cert', 'list', '--dir', installation.dir, '--identifier', id], env);

@@ -27,18 +27,22 @@ async function launch(args: string[], env: Record<string, string> = {}) {
   }
 }
 
-test('the gateway starts with tcmalloc preloaded when it is installed', { skip: tcmalloc ? undefined : 'libtcmalloc_minimal.so.4 not installed (apt-get install libtcmalloc-minimal4)' }, async () => {
-  const result = await launch(['gateway', '--dir', 'x']);
-  assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, new RegExp(`^LD_PRELOAD=${tcmalloc}$`, 'm'));
-  assert.match(result.stdout, /^ARGS=\S+\/dist\/src\/cli\/main\.js gateway --dir x$/m);
-  // Already preloaded (a launcher started from a launcher): not twice.
-  const again = await launch(['gateway'], { LD_PRELOAD: `${tcmalloc}` });
-  assert.match(again.stdout, new RegExp(`^LD_PRELOAD=${tcmalloc}$`, 'm'));
-  // Another preload the operator set is kept, after tcmalloc.
-  const other = await launch(['gateway'], { LD_PRELOAD: '/opt/other.so' });
-  assert.match(other.stdout, new RegExp(`^LD_PRELOAD=${tcmalloc}:/opt/other.so$`, 'm'));
-});
+test(
+  'the gateway starts with tcmalloc preloaded when it is installed',
+  { skip: tcmalloc ? undefined : 'libtcmalloc_minimal.so.4 not installed (apt-get install libtcmalloc-minimal4)' },
+  async () => {
+    const result = await launch(['gateway', '--dir', 'x']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^LD_PRELOAD=${tcmalloc}$`, 'm'));
+    assert.match(result.stdout, /^ARGS=\S+\/dist\/src\/cli\/main\.js gateway --dir x$/m);
+    // Already preloaded (a launcher started from a launcher): not twice.
+    const again = await launch(['gateway'], { LD_PRELOAD: `${tcmalloc}` });
+    assert.match(again.stdout, new RegExp(`^LD_PRELOAD=${tcmalloc}$`, 'm'));
+    // Another preload the operator set is kept, after tcmalloc.
+    const other = await launch(['gateway'], { LD_PRELOAD: '/opt/other.so' });
+    assert.match(other.stdout, new RegExp(`^LD_PRELOAD=${tcmalloc}:/opt/other.so$`, 'm'));
+  },
+);
 
 test('other commands and HEARTH_MALLOC=system keep the system allocator', async () => {
   for (const [args, env] of [
@@ -59,9 +63,18 @@ test('an unknown HEARTH_MALLOC is refused before anything starts', async () => {
 });
 
 test('the allocator a process runs on is read from its mappings', () => {
-  assert.equal(memoryAllocator(() => '7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4.5.10\n'), 'tcmalloc');
-  assert.equal(memoryAllocator(() => '7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libc.so.6\n'), 'system');
-  assert.equal(memoryAllocator(() => '7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2\n'), 'jemalloc');
+  assert.equal(
+    memoryAllocator(() => '7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4.5.10\n'),
+    'tcmalloc',
+  );
+  assert.equal(
+    memoryAllocator(() => '7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libc.so.6\n'),
+    'system',
+  );
+  assert.equal(
+    memoryAllocator(() => '7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2\n'),
+    'jemalloc',
+  );
   assert.equal(
     memoryAllocator(() => {
       throw new Error('ENOENT');

@@ -22,7 +22,12 @@ function assertRootKey(file: string, dir: string): void {
   assert.equal(statSync(file).mode & 0o777, 0o600, `${file} is the owner's alone`);
   const key = createPrivateKey({ key: readFileSync(file, 'utf8'), format: 'pem', passphrase: TEST_PASSPHRASE });
   const root = new X509Certificate(readFileSync(join(dir, 'ca/root.pem')));
-  assert.ok(createPublicKey(key).export({ type: 'spki', format: 'der' }).equals(root.publicKey.export({ type: 'spki', format: 'der' })), 'the root certificate’s key');
+  assert.ok(
+    createPublicKey(key)
+      .export({ type: 'spki', format: 'der' })
+      .equals(root.publicKey.export({ type: 'spki', format: 'der' })),
+    'the root certificate’s key',
+  );
 }
 
 test('init --root-key-out writes the root key there and not into the data directory, says so, and the installation serves', async () => {
@@ -32,7 +37,12 @@ test('init --root-key-out writes the root key there and not into the data direct
   assert.equal(init.status, 0, init.stderr);
   assertRootKey(out, dir);
   assert.equal(existsSync(join(dir, 'private/root.key.pem')), false, 'no root key in the data directory');
-  assert.match(init.stdout, new RegExp(`root CA key +${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(encrypted with the key passphrase; not in the data directory: keep it offline\\)`));
+  assert.match(
+    init.stdout,
+    new RegExp(
+      `root CA key +${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(encrypted with the key passphrase; not in the data directory: keep it offline\\)`,
+    ),
+  );
   const token = /(hth_[a-z0-9]{8}_[A-Za-z0-9_-]{43})/.exec(init.stdout)?.[1] as string;
   const server = await startServer({ dir, token, env: { ...env, HEARTH_TOKEN: token }, cleanup: async () => undefined });
   await server.stop();

@@ -39,7 +39,14 @@ test('an empty file yields the documented defaults', () => {
       externalAccountRequired: false,
       policies: { default: { identifierTypes: ['dns', 'permanent-identifier'], dnsNames: ['*'] } },
       defaultPolicy: 'default',
-      rateLimits: { windowSeconds: 3600, newAccountsPerIp: 100, newOrdersPerAccount: 300, newOrdersPerIp: 3000, failedValidationsPerAccount: 60, failedValidationsPerIp: 300 },
+      rateLimits: {
+        windowSeconds: 3600,
+        newAccountsPerIp: 100,
+        newOrdersPerAccount: 300,
+        newOrdersPerIp: 3000,
+        failedValidationsPerAccount: 60,
+        failedValidationsPerIp: 300,
+      },
     },
     revocation: { sweepSeconds: 5 },
     ocsp: { validitySeconds: 14400 },
@@ -98,11 +105,14 @@ test('a wrong type names the key, and the env var when the value came from one',
 });
 
 test('invalid YAML and a non-mapping document are refused naming the source', () => {
-  assert.throws(() => loadConfig('server: [unclosed\n', {}, '/etc/hearth/hearth.yaml'), (error: unknown) => {
-    assert.ok(error instanceof ConfigError);
-    assert.match(error.message, /^\/etc\/hearth\/hearth\.yaml is not valid YAML: /);
-    return true;
-  });
+  assert.throws(
+    () => loadConfig('server: [unclosed\n', {}, '/etc/hearth/hearth.yaml'),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /^\/etc\/hearth\/hearth\.yaml is not valid YAML: /);
+      return true;
+    },
+  );
   refuses('- a\n- b\n', {}, /^hearth\.yaml must be a mapping of settings$/);
   refuses('just a string', {}, /must be a mapping of settings/);
 });
@@ -112,7 +122,11 @@ test('a passphrase given inline is refused, and the refusal does not repeat it',
   const message = refuses(`keys:\n  passphrase: ${secret}\n`, {}, /keys\.passphrase: /);
   assert.ok(!message.includes(secret), 'the error message must not contain the passphrase');
   // A PKCS#11 PIN is a secret too.
-  const pinMessage = refuses('keys:\n  backend: pkcs11\n  pkcs11:\n    module: /usr/lib/softhsm/libsofthsm2.so\n    tokenLabel: hearth\n    pin: "123456"\n', {}, /keys\.pkcs11\.pin: /);
+  const pinMessage = refuses(
+    'keys:\n  backend: pkcs11\n  pkcs11:\n    module: /usr/lib/softhsm/libsofthsm2.so\n    tokenLabel: hearth\n    pin: "123456"\n',
+    {},
+    /keys\.pkcs11\.pin: /,
+  );
   assert.ok(!pinMessage.includes('123456'));
 });
 
@@ -136,7 +150,12 @@ test('the pkcs11 backend needs a pkcs11 section', () => {
     {},
   );
   assert.equal(config.keys.backend, 'pkcs11');
-  assert.deepEqual(config.keys.pkcs11, { module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'hearth', pin: { env: 'HEARTH_PKCS11_PIN' }, labelPrefix: 'hearth-' });
+  assert.deepEqual(config.keys.pkcs11, {
+    module: '/usr/lib/softhsm/libsofthsm2.so',
+    tokenLabel: 'hearth',
+    pin: { env: 'HEARTH_PKCS11_PIN' },
+    labelPrefix: 'hearth-',
+  });
 });
 
 test('ACME policies come from YAML with a default that must exist; rate limits and switches also from HEARTH_ACME_*', () => {

@@ -29,12 +29,21 @@ test('renewal time: uniform inside the window, now once the window has passed, n
   const start = new Date('2030-01-01T16:00:00Z');
   const end = new Date('2030-01-01T21:20:00Z');
   const before = new Date('2030-01-01T10:00:00Z');
-  assert.deepEqual(chooseRenewalTime({ start, end }, before, () => 0), start);
-  assert.deepEqual(chooseRenewalTime({ start, end }, before, () => 0.5), new Date((start.getTime() + end.getTime()) / 2));
+  assert.deepEqual(
+    chooseRenewalTime({ start, end }, before, () => 0),
+    start,
+  );
+  assert.deepEqual(
+    chooseRenewalTime({ start, end }, before, () => 0.5),
+    new Date((start.getTime() + end.getTime()) / 2),
+  );
   const inside = new Date('2030-01-01T20:00:00Z');
   assert.ok(chooseRenewalTime({ start, end }, inside, () => 0.99) >= inside);
   const after = new Date('2030-01-02T00:00:00Z');
-  assert.deepEqual(chooseRenewalTime({ start, end }, after, () => 0.5), after);
+  assert.deepEqual(
+    chooseRenewalTime({ start, end }, after, () => 0.5),
+    after,
+  );
   const window = defaultWindow(new Date('2030-01-01T00:00:00Z'), new Date('2030-01-02T00:00:00Z'));
   assert.deepEqual(window.start, new Date('2030-01-01T16:00:00Z'));
 });
@@ -53,11 +62,40 @@ test('backoff: full jitter under a doubling cap, Retry-After honoured, permanent
   assert.equal(result, 'ok');
   assert.deepEqual(waits, [99, 199, 249]);
   waits.length = 0;
-  await assert.rejects(withBackoff(async () => Promise.reject(new Error('asked to wait')), { baseMs: 100, maxMs: 250, attempts: 2, random: () => 0, sleep, retryable: () => ({ retry: true, afterMs: 5000 }) }), /asked to wait/);
+  await assert.rejects(
+    withBackoff(async () => Promise.reject(new Error('asked to wait')), {
+      baseMs: 100,
+      maxMs: 250,
+      attempts: 2,
+      random: () => 0,
+      sleep,
+      retryable: () => ({ retry: true, afterMs: 5000 }),
+    }),
+    /asked to wait/,
+  );
   assert.deepEqual(waits, [5000], 'Retry-After beats the jitter');
-  await assert.rejects(withBackoff(async () => Promise.reject(new Error('rate limited')), { baseMs: 1, maxMs: 1, attempts: 5, maxWaitMs: 1000, sleep, retryable: () => ({ retry: true, afterMs: 1_800_000 }) }), /rate limited/);
+  await assert.rejects(
+    withBackoff(async () => Promise.reject(new Error('rate limited')), {
+      baseMs: 1,
+      maxMs: 1,
+      attempts: 5,
+      maxWaitMs: 1000,
+      sleep,
+      retryable: () => ({ retry: true, afterMs: 1_800_000 }),
+    }),
+    /rate limited/,
+  );
   let permanent = 0;
-  await assert.rejects(withBackoff(async () => Promise.reject(new Error(`refused ${++permanent}`)), { baseMs: 1, maxMs: 1, attempts: 5, sleep, retryable: () => ({ retry: false }) }), /refused 1/);
+  await assert.rejects(
+    withBackoff(async () => Promise.reject(new Error(`refused ${++permanent}`)), {
+      baseMs: 1,
+      maxMs: 1,
+      attempts: 5,
+      sleep,
+      retryable: () => ({ retry: false }),
+    }),
+    /refused 1/,
+  );
 });
 
 test('ARI serial octets are the DER INTEGER content: minimal, with 00 before a high bit', () => {

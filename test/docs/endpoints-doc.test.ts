@@ -16,5 +16,7 @@ test('docs/endpoints.md is what the control plane describes', () => {
   const want = generated.stdout.split('\n');
   const have = committed.split('\n');
   const line = want.findIndex((text, i) => text !== have[i]);
-  assert.fail(`docs/endpoints.md is stale: run npm run docs:endpoints\n  first difference at line ${line + 1}:\n  committed: ${JSON.stringify(have[line])}\n  generated: ${JSON.stringify(want[line])}`);
+  assert.fail(
+    `docs/endpoints.md is stale: run npm run docs:endpoints\n  first difference at line ${line + 1}:\n  committed: ${JSON.stringify(have[line])}\n  generated: ${JSON.stringify(want[line])}`,
+  );
 });

@@ -47,7 +47,10 @@ export async function asyncOutcomeOf(parse: () => Promise<unknown>): Promise<unk
 /** Asserts a clean refusal: nothing thrown, or an instance of one of the documented error types. */
 export function refusedCleanly(thrown: unknown, ...allowed: Array<abstract new (...args: never[]) => Error>): void {
   if (thrown === undefined) return;
-  assert.ok(allowed.some((type) => thrown instanceof type), `an undocumented error escaped: ${thrown instanceof Error ? `${thrown.name}: ${thrown.message}\n${thrown.stack}` : JSON.stringify(thrown)}`);
+  assert.ok(
+    allowed.some((type) => thrown instanceof type),
+    `an undocumented error escaped: ${thrown instanceof Error ? `${thrown.name}: ${thrown.message}\n${thrown.stack}` : JSON.stringify(thrown)}`,
+  );
 }
 
 /** Byte-level mutations of a valid input: flips, truncation, length-octet edits, insertions, deletions. */
@@ -63,7 +66,11 @@ export const mutations: fc.Arbitrary<Mutation[]> = fc.array(
   fc.oneof(
     fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
     // Length-ish octets most of all: 0x80 (indefinite), 0x81..0x84 (long forms), 0x00, 0xff.
-    fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.oneof(fc.constantFrom(0x00, 0x7f, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0xff), fc.integer({ min: 0, max: 255 })) }),
+    fc.record({
+      kind: fc.constant('set' as const),
+      at: fc.nat(),
+      value: fc.oneof(fc.constantFrom(0x00, 0x7f, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0xff), fc.integer({ min: 0, max: 255 })),
+    }),
     fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
     fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 4 }) }),
     fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), count: fc.integer({ min: 1, max: 4 }) }),

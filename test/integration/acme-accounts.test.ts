@@ -50,7 +50,8 @@ function accountCount(): number {
 test('directory and nonces: HEAD 200 and GET 204 with a Replay-Nonce, no caching, a link to the directory', async () => {
   const directory = await send('GET', acmeUrl('/directory'));
   assert.equal(directory.status, 200);
-  for (const key of ['newNonce', 'newAccount', 'newOrder', 'revokeCert', 'keyChange']) assert.match(String(directory.body[key]), new RegExp(`^${server.apiUrl}/acme/`));
+  for (const key of ['newNonce', 'newAccount', 'newOrder', 'revokeCert', 'keyChange'])
+    assert.match(String(directory.body[key]), new RegExp(`^${server.apiUrl}/acme/`));
   const head = await send('HEAD', acmeUrl('/new-nonce'));
   const get = await send('GET', acmeUrl('/new-nonce'));
   assert.equal(head.status, 200);
@@ -77,7 +78,11 @@ test('acme-client creates, finds, updates and deactivates an account; a deactiva
   assert.equal(deactivated.status, 'deactivated');
   await assert.rejects(client.updateAccount({ contact: ['mailto:third@example.com'] }), /deactivated/);
   const again = new acme.Client({ directoryUrl: acmeUrl('/directory'), accountKey: key });
-  await assert.rejects(again.createAccount({ onlyReturnExisting: true }), /the account of this key is deactivated/, 'its key gets nothing, not even the account');
+  await assert.rejects(
+    again.createAccount({ onlyReturnExisting: true }),
+    /the account of this key is deactivated/,
+    'its key gets nothing, not even the account',
+  );
 });
 
 test('bad requests get the RFC error type, a fresh nonce, and change nothing', async () => {
@@ -107,16 +112,51 @@ test('bad requests get the RFC error type, a fresh nonce, and change nothing', a
   assertProblem(await send('POST', newAccount, await jws(privateKey, { alg: 'ES256', nonce: 'bm90LWEtbm9uY2U', url: newAccount, jwk }, {})), 400, 'badNonce');
 
   // The url must be the request's; jwk xor kid; the signature must be the key's.
-  assertProblem(await send('POST', newAccount, await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: acmeUrl('/new-order'), jwk }, {})), 403, 'unauthorized', /is not the request URL/);
-  assertProblem(await send('POST', newAccount, await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: newAccount, jwk, kid: acmeUrl('/acct/x') }, {})), 400, 'malformed', /exactly one of jwk and kid/);
+  assertProblem(
+    await send('POST', newAccount, await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: acmeUrl('/new-order'), jwk }, {})),
+    403,
+    'unauthorized',
+    /is not the request URL/,
+  );
+  assertProblem(
+    await send('POST', newAccount, await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: newAccount, jwk, kid: acmeUrl('/acct/x') }, {})),
+    400,
+    'malformed',
+    /exactly one of jwk and kid/,
+  );
   const other = await jwkOf(newKey().publicKey);
-  assertProblem(await send('POST', newAccount, await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: newAccount, jwk: other }, {})), 400, 'malformed', /signature does not verify/);
-  assertProblem(await send('POST', newAccount, await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: newAccount, jwk: { ...jwk, d: 'AAAA' } }, {})), 400, 'badPublicKey');
-  assertProblem(await send('POST', acmeUrl('/acct/nope'), await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: acmeUrl('/acct/nope'), kid: acmeUrl('/acct/nope') }, undefined)), 400, 'accountDoesNotExist');
-  assertProblem(await send('POST', newAccount, await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: newAccount, jwk }, { contact: ['tel:+15551234'] })), 400, 'unsupportedContact');
+  assertProblem(
+    await send('POST', newAccount, await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: newAccount, jwk: other }, {})),
+    400,
+    'malformed',
+    /signature does not verify/,
+  );
+  assertProblem(
+    await send('POST', newAccount, await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: newAccount, jwk: { ...jwk, d: 'AAAA' } }, {})),
+    400,
+    'badPublicKey',
+  );
+  assertProblem(
+    await send(
+      'POST',
+      acmeUrl('/acct/nope'),
+      await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: acmeUrl('/acct/nope'), kid: acmeUrl('/acct/nope') }, undefined),
+    ),
+    400,
+    'accountDoesNotExist',
+  );
+  assertProblem(
+    await send('POST', newAccount, await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: newAccount, jwk }, { contact: ['tel:+15551234'] })),
+    400,
+    'unsupportedContact',
+  );
 
   // Media type, size, and JSON itself.
-  assertProblem(await send('POST', newAccount, await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: newAccount, jwk }, {}), 'application/json'), 415, 'malformed');
+  assertProblem(
+    await send('POST', newAccount, await jws(privateKey, { alg: 'ES256', nonce: await nonce(), url: newAccount, jwk }, {}), 'application/json'),
+    415,
+    'malformed',
+  );
   assertProblem(await send('POST', newAccount, JSON.stringify({ protected: 'x'.repeat(70_000), payload: '', signature: '' })), 413, 'malformed');
   assertProblem(await send('POST', newAccount, '{"protected": "eyJh'), 400, 'malformed');
 
@@ -128,7 +168,11 @@ test('an account reads and changes only itself', async () => {
   const theirs = newKey();
   const newAccount = acmeUrl('/new-account');
   const create = async (key: { privateKey: KeyObject; publicKey: KeyObject }) => {
-    const answer = await send('POST', newAccount, await jws(key.privateKey, { alg: 'ES256', nonce: await nonce(), url: newAccount, jwk: await jwkOf(key.publicKey) }, { termsOfServiceAgreed: true }));
+    const answer = await send(
+      'POST',
+      newAccount,
+      await jws(key.privateKey, { alg: 'ES256', nonce: await nonce(), url: newAccount, jwk: await jwkOf(key.publicKey) }, { termsOfServiceAgreed: true }),
+    );
     assert.equal(answer.status, 201);
     return answer.headers.location as string;
   };
@@ -137,8 +181,17 @@ test('an account reads and changes only itself', async () => {
   const asGet = await send('POST', myUrl, await jws(mine.privateKey, { alg: 'ES256', nonce: await nonce(), url: myUrl, kid: myUrl }, undefined));
   assert.equal(asGet.status, 200);
   assert.equal(asGet.body.status, 'valid');
-  assertProblem(await send('POST', theirUrl, await jws(mine.privateKey, { alg: 'ES256', nonce: await nonce(), url: theirUrl, kid: myUrl }, { status: 'deactivated' })), 403, 'unauthorized');
-  assertProblem(await send('POST', myUrl, await jws(theirs.privateKey, { alg: 'ES256', nonce: await nonce(), url: myUrl, kid: myUrl }, undefined)), 400, 'malformed', /signature does not verify/);
+  assertProblem(
+    await send('POST', theirUrl, await jws(mine.privateKey, { alg: 'ES256', nonce: await nonce(), url: theirUrl, kid: myUrl }, { status: 'deactivated' })),
+    403,
+    'unauthorized',
+  );
+  assertProblem(
+    await send('POST', myUrl, await jws(theirs.privateKey, { alg: 'ES256', nonce: await nonce(), url: myUrl, kid: myUrl }, undefined)),
+    400,
+    'malformed',
+    /signature does not verify/,
+  );
   const again = await send('POST', theirUrl, await jws(theirs.privateKey, { alg: 'ES256', nonce: await nonce(), url: theirUrl, kid: theirUrl }, undefined));
   assert.equal(again.body.status, 'valid', 'the other account is untouched');
 });
@@ -163,25 +216,42 @@ test('key change: acme-client rolls its key; the old key finds nothing, the new 
 test('key change refusals: a key another account holds (409 and its location), wrong oldKey, inner url, inner signature; the key stays', async () => {
   const newAccount = acmeUrl('/new-account');
   const keyChange = acmeUrl('/key-change');
-  const create = async (key: { privateKey: KeyObject; publicKey: KeyObject }) => (await wire.post('/new-account', key, { termsOfServiceAgreed: true })).headers.location as string;
+  const create = async (key: { privateKey: KeyObject; publicKey: KeyObject }) =>
+    (await wire.post('/new-account', key, { termsOfServiceAgreed: true })).headers.location as string;
   const mine = newKey();
   const theirs = newKey();
   const fresh = newKey();
   const myUrl = await create(mine);
   const theirUrl = await create(theirs);
   const roll = async (inner: { key: KeyObject; jwk: unknown; url?: string; account?: string; oldKey?: unknown }) => {
-    const innerJws: unknown = JSON.parse(await jws(inner.key, { alg: 'ES256', url: inner.url ?? keyChange, jwk: inner.jwk }, { account: inner.account ?? myUrl, oldKey: inner.oldKey ?? (await jwkOf(mine.publicKey)) }));
+    const innerJws: unknown = JSON.parse(
+      await jws(
+        inner.key,
+        { alg: 'ES256', url: inner.url ?? keyChange, jwk: inner.jwk },
+        { account: inner.account ?? myUrl, oldKey: inner.oldKey ?? (await jwkOf(mine.publicKey)) },
+      ),
+    );
     return send('POST', keyChange, await jws(mine.privateKey, { alg: 'ES256', nonce: await nonce(), url: keyChange, kid: myUrl }, innerJws));
   };
 
   const taken = await roll({ key: theirs.privateKey, jwk: await jwkOf(theirs.publicKey) });
   assertProblem(taken, 409, 'malformed', /already belongs to an account/);
   assert.equal(taken.headers.location, theirUrl);
-  assertProblem(await roll({ key: fresh.privateKey, jwk: await jwkOf(fresh.publicKey), oldKey: await jwkOf(theirs.publicKey) }), 400, 'malformed', /oldKey is not the account's current key/);
+  assertProblem(
+    await roll({ key: fresh.privateKey, jwk: await jwkOf(fresh.publicKey), oldKey: await jwkOf(theirs.publicKey) }),
+    400,
+    'malformed',
+    /oldKey is not the account's current key/,
+  );
   assertProblem(await roll({ key: fresh.privateKey, jwk: await jwkOf(fresh.publicKey), url: newAccount }), 400, 'malformed', /inner JWS url/);
   assertProblem(await roll({ key: fresh.privateKey, jwk: await jwkOf(fresh.publicKey), account: theirUrl }), 400, 'malformed', /names another account/);
   assertProblem(await roll({ key: theirs.privateKey, jwk: await jwkOf(fresh.publicKey) }), 400, 'malformed', /inner JWS signature does not verify/);
-  assertProblem(await send('POST', keyChange, await jws(mine.privateKey, { alg: 'ES256', nonce: await nonce(), url: keyChange, kid: myUrl }, { account: myUrl })), 400, 'malformed', /the inner JWS/);
+  assertProblem(
+    await send('POST', keyChange, await jws(mine.privateKey, { alg: 'ES256', nonce: await nonce(), url: keyChange, kid: myUrl }, { account: myUrl })),
+    400,
+    'malformed',
+    /the inner JWS/,
+  );
 
   const stillMine = await wire.post(myUrl.slice(acmeUrl('').length), mine, undefined, myUrl);
   assert.equal(stillMine.status, 200, 'the account still answers to its own key');

@@ -37,7 +37,10 @@ async function serveWith(acmeConfig: Record<string, unknown>, responder: Http01R
 }
 
 function eabKey(bed: Bed, policy?: string): { kid: string; hmacKey: string } {
-  const result = runCli(['acme', 'eab-key', '--dir', bed.installation.dir, ...(policy ? ['--policy', policy] : [])], { ...bed.installation.env, HEARTH_URL: bed.server.apiUrl });
+  const result = runCli(['acme', 'eab-key', '--dir', bed.installation.dir, ...(policy ? ['--policy', policy] : [])], {
+    ...bed.installation.env,
+    HEARTH_URL: bed.server.apiUrl,
+  });
   assert.equal(result.status, 0, result.stderr);
   const kid = /^kid: +(\S+)$/m.exec(result.stdout)?.[1];
   const hmacKey = /^hmac key: +(\S+)$/m.exec(result.stdout)?.[1];
@@ -89,15 +92,31 @@ describe('external account binding required, identifier policies per account', (
 
   test('acme-client binds an account with a key from the CLI; the key binds no second account; a wrong MAC binds none', async () => {
     const { kid, hmacKey } = eabKey(bed, 'gateways');
-    const first = new acme.Client({ directoryUrl: bed.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey } });
+    const first = new acme.Client({
+      directoryUrl: bed.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+      externalAccountBinding: { kid, hmacKey },
+    });
     await first.createAccount({ termsOfServiceAgreed: true });
     const accounts = accountCount(bed);
-    const second = new acme.Client({ directoryUrl: bed.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey } });
+    const second = new acme.Client({
+      directoryUrl: bed.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+      externalAccountBinding: { kid, hmacKey },
+    });
     await assert.rejects(second.createAccount({ termsOfServiceAgreed: true }), /bound to an account already/);
     const other = eabKey(bed);
-    const forged = new acme.Client({ directoryUrl: bed.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid: other.kid, hmacKey } });
+    const forged = new acme.Client({
+      directoryUrl: bed.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+      externalAccountBinding: { kid: other.kid, hmacKey },
+    });
     await assert.rejects(forged.createAccount({ termsOfServiceAgreed: true }), /MAC does not verify/);
-    const unknown = new acme.Client({ directoryUrl: bed.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid: 'eab_nope', hmacKey } });
+    const unknown = new acme.Client({
+      directoryUrl: bed.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+      externalAccountBinding: { kid: 'eab_nope', hmacKey },
+    });
     await assert.rejects(unknown.createAccount({ termsOfServiceAgreed: true }), /no external account binding key/);
     assert.equal(accountCount(bed), accounts, 'refused bindings made no account');
     // The unused key still works afterwards: the refusal above did not consume it.
@@ -136,17 +155,42 @@ describe('external account binding required, identifier policies per account', (
     // On a new port: what later tests reach follows it.
     bed.directoryUrl = `${bed.server.apiUrl}/acme/directory`;
     bed.wire = new AcmeWire(bed.server.apiUrl, new Agent({ ca: readFileSync(join(bed.installation.dir, 'ca/root.pem')) }));
-    const client = new acme.Client({ directoryUrl: bed.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey } });
+    const client = new acme.Client({
+      directoryUrl: bed.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+      externalAccountBinding: { kid, hmacKey },
+    });
     await client.createAccount({ termsOfServiceAgreed: true });
   });
 
   test("an account orders only the names its key's policy allows", async () => {
-    const gateway = new acme.Client({ directoryUrl: bed.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: eabKey(bed, 'gateways') });
+    const gateway = new acme.Client({
+      directoryUrl: bed.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+      externalAccountBinding: eabKey(bed, 'gateways'),
+    });
     await gateway.createAccount({ termsOfServiceAgreed: true });
-    const order = await gateway.createOrder({ identifiers: [{ type: 'dns', value: 'gw.hearth.test' }, { type: 'dns', value: 'kitchen.gw.hearth.test' }] });
+    const order = await gateway.createOrder({
+      identifiers: [
+        { type: 'dns', value: 'gw.hearth.test' },
+        { type: 'dns', value: 'kitchen.gw.hearth.test' },
+      ],
+    });
     assert.equal(order.status, 'pending');
-    await assert.rejects(gateway.createOrder({ identifiers: [{ type: 'dns', value: 'gw.hearth.test' }, { type: 'dns', value: 'a.open.hearth.test' }] }), /does not allow a\.open\.hearth\.test/);
-    const plain = new acme.Client({ directoryUrl: bed.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: eabKey(bed) });
+    await assert.rejects(
+      gateway.createOrder({
+        identifiers: [
+          { type: 'dns', value: 'gw.hearth.test' },
+          { type: 'dns', value: 'a.open.hearth.test' },
+        ],
+      }),
+      /does not allow a\.open\.hearth\.test/,
+    );
+    const plain = new acme.Client({
+      directoryUrl: bed.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+      externalAccountBinding: eabKey(bed),
+    });
     await plain.createAccount({ termsOfServiceAgreed: true });
     await plain.createOrder({ identifiers: [{ type: 'dns', value: 'a.open.hearth.test' }] });
     await assert.rejects(plain.createOrder({ identifiers: [{ type: 'dns', value: 'gw.hearth.test' }] }), /policy \(open\) does not allow gw\.hearth\.test/);
@@ -170,7 +214,8 @@ describe('rate limits, deactivation and expiry', () => {
     assert.equal(answer.status, 201, JSON.stringify(answer.body));
     return { key, kid: answer.headers.location as string };
   }
-  const order = (who: { key: KeyPair; kid: string }, name: string) => bed.wire.post('/new-order', who.key, { identifiers: [{ type: 'dns', value: name }] }, who.kid);
+  const order = (who: { key: KeyPair; kid: string }, name: string) =>
+    bed.wire.post('/new-order', who.key, { identifiers: [{ type: 'dns', value: name }] }, who.kid);
   const path = (url: unknown) => String(url).slice(bed.wire.url('').length);
 
   function assertRateLimited(answer: Awaited<ReturnType<typeof order>>, what: RegExp): void {
@@ -211,7 +256,7 @@ describe('rate limits, deactivation and expiry', () => {
     assertProblem(await bed.wire.post(authzUrl, who.key, { status: 'valid' }, who.kid), 400, 'malformed', /only change/);
   });
 
-  test("deactivating an account makes its open orders invalid and its pending authorizations deactivated", async () => {
+  test('deactivating an account makes its open orders invalid and its pending authorizations deactivated', async () => {
     const who = await account();
     const created = await order(who, 'leaving.limits.hearth.test');
     const answer = await bed.wire.post(path(who.kid), who.key, { status: 'deactivated' }, who.kid);
@@ -222,7 +267,9 @@ describe('rate limits, deactivation and expiry', () => {
       const row = db.prepare('select status, error from acme_orders where id = ?').get(id) as { status: string; error: string };
       assert.equal(row.status, 'invalid');
       assert.match(row.error, /the account was deactivated/);
-      const authzId = path((created.body.authorizations as string[])[0]).split('/').pop();
+      const authzId = path((created.body.authorizations as string[])[0])
+        .split('/')
+        .pop();
       assert.equal((db.prepare('select status from acme_authorizations where id = ?').get(authzId) as { status: string }).status, 'deactivated');
     } finally {
       db.close();

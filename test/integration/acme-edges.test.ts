@@ -120,8 +120,20 @@ test('a JWS signed with a bare key where an account is required is 400 malformed
   const authz = await owner.client.getAuthorizations(order);
   const challengeUrl = authz[0]?.challenges[0]?.url as string;
   const before = counts();
-  const paths = ['/new-order', pathOf(order.finalize), pathOf(order.url), pathOf(authzUrl as string), pathOf(challengeUrl), `${pathOf(order.url)}/cert`, pathOf(owner.kid), '/key-change'];
-  const payloads: Record<string, unknown> = { '/new-order': { identifiers: [{ type: 'dns', value: 'kid.hearth.test' }] }, [pathOf(order.finalize)]: { csr: 'AAAA' } };
+  const paths = [
+    '/new-order',
+    pathOf(order.finalize),
+    pathOf(order.url),
+    pathOf(authzUrl as string),
+    pathOf(challengeUrl),
+    `${pathOf(order.url)}/cert`,
+    pathOf(owner.kid),
+    '/key-change',
+  ];
+  const payloads: Record<string, unknown> = {
+    '/new-order': { identifiers: [{ type: 'dns', value: 'kid.hearth.test' }] },
+    [pathOf(order.finalize)]: { csr: 'AAAA' },
+  };
   // The account's own key, and a key that holds no account: neither speaks for the account without kid.
   for (const key of [owner.key, newKey()]) {
     for (const path of paths) {
@@ -137,7 +149,11 @@ test('a JWS signed with a bare key where an account is required is 400 malformed
 test('newAccount with an RSA key over 8192 bits is badPublicKey and makes no account; an 8192-bit key makes one', async () => {
   const newAccount = bed.wire.url('/new-account');
   const post = async (key: BigRsaKey) =>
-    bed.wire.send('POST', newAccount, rawJws({ alg: 'RS256', nonce: await bed.wire.nonce(), url: newAccount, jwk: key.jwk }, { termsOfServiceAgreed: true }, key.sign));
+    bed.wire.send(
+      'POST',
+      newAccount,
+      rawJws({ alg: 'RS256', nonce: await bed.wire.nonce(), url: newAccount, jwk: key.jwk }, { termsOfServiceAgreed: true }, key.sign),
+    );
   for (const bits of [8193, 8200]) {
     const before = rows('acme_accounts');
     assertProblem(await post(accountRsa.get(bits) as BigRsaKey), 400, 'badPublicKey', /does not fit RS256/);
@@ -176,9 +192,21 @@ test('a CSR with two extensionRequest attributes, or subjectAltName twice, is ba
   const other = 'smuggled.hearth.test';
   const order = await readyOrder(owner, name);
   const cases: [string, Uint8Array, RegExp][] = [
-    ['two extensionRequest attributes', craftCsr({ key: p256CsrKey(), commonName: name, attributes: [sanRequest(name), sanRequest(other)] }), /more than one extensionRequest/],
-    ['one extensionRequest with two values', craftCsr({ key: p256CsrKey(), commonName: name, attributes: [extensionRequest([subjectAltName(dnsNames(name))], [subjectAltName(dnsNames(other))])] }), /more than one extensionRequest/],
-    ['subjectAltName twice', craftCsr({ key: p256CsrKey(), commonName: name, attributes: [extensionRequest([subjectAltName(dnsNames(name)), subjectAltName(dnsNames(other))])] }), /subjectAltName more than once/],
+    [
+      'two extensionRequest attributes',
+      craftCsr({ key: p256CsrKey(), commonName: name, attributes: [sanRequest(name), sanRequest(other)] }),
+      /more than one extensionRequest/,
+    ],
+    [
+      'one extensionRequest with two values',
+      craftCsr({ key: p256CsrKey(), commonName: name, attributes: [extensionRequest([subjectAltName(dnsNames(name))], [subjectAltName(dnsNames(other))])] }),
+      /more than one extensionRequest/,
+    ],
+    [
+      'subjectAltName twice',
+      craftCsr({ key: p256CsrKey(), commonName: name, attributes: [extensionRequest([subjectAltName(dnsNames(name)), subjectAltName(dnsNames(other))])] }),
+      /subjectAltName more than once/,
+    ],
   ];
   for (const [what, csr, detail] of cases) {
     const before = counts();

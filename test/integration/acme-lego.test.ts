@@ -46,7 +46,20 @@ describe('lego against the Hearth ACME server', { skip }, () => {
 
   /** Runs lego with the shared account and storage; fails with lego's whole output unless it exits 0. */
   async function lego(domains: string[], challenge: string[], command: string[]): Promise<string> {
-    const full = ['--server', directoryUrl, '--accept-tos', '--email', EMAIL, '--path', join(work, 'lego'), '--key-type', 'ec256', ...domains.flatMap((d) => ['--domains', d]), ...challenge, ...command];
+    const full = [
+      '--server',
+      directoryUrl,
+      '--accept-tos',
+      '--email',
+      EMAIL,
+      '--path',
+      join(work, 'lego'),
+      '--key-type',
+      'ec256',
+      ...domains.flatMap((d) => ['--domains', d]),
+      ...challenge,
+      ...command,
+    ];
     const result = await runCommand('lego', full, { env: { ...process.env, LEGO_CA_CERTIFICATES: rootFile }, cwd: work, timeoutMs: LEGO_TIMEOUT_MS });
     if (result.code !== 0) assert.fail(describeRun('lego', full, result));
     return result.stdout + result.stderr;
@@ -61,7 +74,11 @@ describe('lego against the Hearth ACME server', { skip }, () => {
     assert.equal(bundle.length, 2, `${domain}.crt holds the leaf and the issuing CA`);
     const leaf = new X509Certificate(bundle[0] as string);
     const issuer = new X509Certificate(bundle[1] as string);
-    assert.equal(new X509Certificate(readFileSync(certificateFile(domain, '.issuer.crt'))).fingerprint256, issuer.fingerprint256, 'the issuer file is the CA in the bundle');
+    assert.equal(
+      new X509Certificate(readFileSync(certificateFile(domain, '.issuer.crt'))).fingerprint256,
+      issuer.fingerprint256,
+      'the issuer file is the CA in the bundle',
+    );
     assert.ok(leaf.verify(issuer.publicKey), 'the leaf is signed by the issuing CA lego saved');
     assert.ok(issuer.verify(new X509Certificate(rootPem).publicKey), 'the issuing CA chains to the installation root');
     assert.ok(leaf.checkIssued(issuer), 'the leaf names the issuing CA as issuer');

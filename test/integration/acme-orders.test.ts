@@ -81,7 +81,10 @@ test("a CSR with the account's own key or upper-case names is badCSR and leaves 
   const accountKey = await acme.crypto.createPrivateEcdsaKey();
   const c = new acme.Client({ directoryUrl: bed.directoryUrl, accountKey });
   await c.createAccount({ termsOfServiceAgreed: true });
-  await assert.rejects(c.createOrder({ identifiers: [{ type: 'dns', value: 'dates.hearth.test' }], notBefore: new Date().toISOString() }), /notBefore and notAfter/);
+  await assert.rejects(
+    c.createOrder({ identifiers: [{ type: 'dns', value: 'dates.hearth.test' }], notBefore: new Date().toISOString() }),
+    /notBefore and notAfter/,
+  );
   const order = await c.createOrder({ identifiers: [{ type: 'dns', value: 'case.hearth.test' }] });
   await proveOrderOverHttp01(bed, c, order);
   const [, withAccountKey] = await acme.crypto.createCsr({ commonName: 'case.hearth.test' }, accountKey);

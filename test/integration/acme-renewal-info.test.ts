@@ -12,7 +12,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import acme from 'acme-client';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AuthorityKeyIdentifier, Certificate, id_ce_authorityKeyIdentifier } from '@peculiar/asn1-x509';
-import type { AcmeWire} from '../support/acme-wire.js';
+import type { AcmeWire } from '../support/acme-wire.js';
 import { assertProblem, type KeyPair } from '../support/acme-wire.js';
 import { obtainCertificate, startAcmeTestbed, type AcmeTestbed } from '../support/acme-http01.js';
 import { runCli } from '../support/hearth-process.js';
@@ -34,7 +34,6 @@ interface RenewalInfo {
   suggestedWindow: { start: string; end: string };
   explanationURL?: string;
 }
-
 
 /** RFC 9773 4.1, computed from the certificate alone as a client does. */
 function ariId(leaf: X509Certificate): string {
@@ -59,7 +58,7 @@ async function account(): Promise<{ client: acme.Client; key: KeyPair; kid: stri
   return { client, key: { privateKey, publicKey: createPublicKey(privateKey) }, kid: client.getAccountUrl() };
 }
 
-test('the directory names renewalInfo; a certificate\'s window is the last third of its life, asked again after Retry-After', async () => {
+test("the directory names renewalInfo; a certificate's window is the last third of its life, asked again after Retry-After", async () => {
   const directory = await wire.send('GET', wire.url('/directory'));
   assert.equal(directory.body.renewalInfo, wire.url('/renewal-info'));
   const { client } = await account();
@@ -78,7 +77,7 @@ test('the directory names renewalInfo; a certificate\'s window is the last third
   assert.ok(Number.isInteger(retryAfter) && retryAfter >= 60 && retryAfter <= 6 * 3600, `Retry-After ${info.retryAfter}`);
 });
 
-test('renewalInfo refuses identifiers it cannot have issued: malformed ones, unknown serials, another CA\'s key id', async () => {
+test("renewalInfo refuses identifiers it cannot have issued: malformed ones, unknown serials, another CA's key id", async () => {
   const { client } = await account();
   const leaf = leafOf((await obtainCertificate(bed, client, ['ari-bad.hearth.test'])).chainPem);
   const [aki, serial] = ariId(leaf).split('.') as [string, string];

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import acme from 'acme-client';
-import type { AcmeWire} from '../support/acme-wire.js';
+import type { AcmeWire } from '../support/acme-wire.js';
 import { assertProblem, newKey, type KeyPair } from '../support/acme-wire.js';
 import { acmeAccount, obtainCertificate, startAcmeTestbed, type AcmeTestbed } from '../support/acme-http01.js';
 import { leafOf, serialOf } from '../support/pem-certificates.js';
@@ -67,7 +67,12 @@ test("the certificate's own key revokes it without any account", async () => {
   const privateKey = createPrivateKey(keyPem);
   const certKey: KeyPair = { privateKey, publicKey: createPublicKey(privateKey) };
   // A bare key that is not the certificate's is refused.
-  assertProblem(await wire.post('/revoke-cert', newKey(), { certificate: derB64(leaf), reason: 1 }), 403, 'unauthorized', /neither by an account nor by the certificate's key/);
+  assertProblem(
+    await wire.post('/revoke-cert', newKey(), { certificate: derB64(leaf), reason: 1 }),
+    403,
+    'unauthorized',
+    /neither by an account nor by the certificate's key/,
+  );
   assert.equal((await view(leaf)).state, 'issued');
   const answer = await wire.post('/revoke-cert', certKey, { certificate: derB64(leaf), reason: 1 });
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
@@ -88,7 +93,12 @@ test('bad revocation requests: reasons a subscriber may not give, unknown or alt
   const altered = Buffer.from(leaf.raw);
   altered.writeUInt8(altered.readUInt8(altered.length - 5) ^ 0x01, altered.length - 5);
   assertProblem(await wire.post('/revoke-cert', certKey, { certificate: altered.toString('base64url') }), 404, 'malformed', /did not issue/);
-  assertProblem(await wire.post('/revoke-cert', certKey, { certificate: Buffer.from('not a certificate').toString('base64url') }), 400, 'malformed', /does not parse/);
+  assertProblem(
+    await wire.post('/revoke-cert', certKey, { certificate: Buffer.from('not a certificate').toString('base64url') }),
+    400,
+    'malformed',
+    /does not parse/,
+  );
   assertProblem(await wire.post('/revoke-cert', certKey, { certificate: 'has spaces' }), 400, 'malformed');
   assertProblem(await wire.post('/revoke-cert', certKey, {}), 400, 'malformed');
   assert.equal((await view(leaf)).state, 'issued', 'none of these revoked it');
@@ -100,7 +110,10 @@ test('bad revocation requests: reasons a subscriber may not give, unknown or alt
 
 test('authorizations for every DNS name do not reach a certificate that also names an address', async () => {
   const [, csr] = await acme.crypto.createCsr({ commonName: 'mixed.hearth.test', altNames: ['mixed.hearth.test', '192.0.2.10'] });
-  const issued = await bed.server.client.call<{ serial: string; certificate: string }>('POST', '/api/v1/certificates', { csr: csr.toString(), profile: 'service' });
+  const issued = await bed.server.client.call<{ serial: string; certificate: string }>('POST', '/api/v1/certificates', {
+    csr: csr.toString(),
+    profile: 'service',
+  });
   const leaf = new X509Certificate(issued.certificate);
   assert.match(leaf.subjectAltName ?? '', /IP Address:192\.0\.2\.10/);
   const prover = await acmeAccount(bed);

@@ -112,6 +112,9 @@ describe('one ACME client served alternately by two processes on one PostgreSQL'
     await client.revokeCertificate(chains[0] as string, { reason: 4 });
     await assert.rejects(client.revokeCertificate(chains[0] as string), /already revoked/);
     // Each process answered a fair share: the switching really happened.
-    assert.ok(proxy.served.every((n) => n >= 5), `connections per process: ${proxy.served.join(', ')}`);
+    assert.ok(
+      proxy.served.every((n) => n >= 5),
+      `connections per process: ${proxy.served.join(', ')}`,
+    );
   });
 });

@@ -49,7 +49,11 @@ let manifestKeyPem: string;
 let secondRootPem: string;
 let thirdRootPem: string;
 
-function call(method: string, path: string, options: { token?: string; body?: unknown; raw?: string | Buffer; client?: ClientCertificate; headers?: Record<string, string> } = {}): Promise<Answer> {
+function call(
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; raw?: string | Buffer; client?: ClientCertificate; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   const payload = options.raw !== undefined ? Buffer.from(options.raw) : options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
   const headers: Record<string, string> = {
     ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
@@ -116,7 +120,10 @@ before(async () => {
   gateway = await issue('gateway', 'gw-1.home.test');
   manifestKeyPem = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
   [secondRootPem, thirdRootPem] = [await attestationRootPem('Globex'), await attestationRootPem('Initech')];
-  const registered = await call('POST', '/api/v1/manufacturers', { token: admin, body: { name: manufacturer, manifestKeyPem, rootsPem: await attestationRootPem(manufacturer) } });
+  const registered = await call('POST', '/api/v1/manufacturers', {
+    token: admin,
+    body: { name: manufacturer, manifestKeyPem, rootsPem: await attestationRootPem(manufacturer) },
+  });
   assert.equal(registered.status, 201, registered.text);
 });
 
@@ -150,14 +157,44 @@ const csrPem = async () => (await createKeyAndRequest({ commonName: 'urn:dev:ops
 const CASES: Case[] = [
   { name: 'issue: profile as an array', method: 'POST', path: () => '/api/v1/certificates', body: async () => ({ csr: await csrPem(), profile: ['device'] }) },
   { name: 'issue: csr as a number', method: 'POST', path: () => '/api/v1/certificates', body: () => ({ csr: 12345, profile: 'device' }) },
-  { name: 'issue: an unknown property', method: 'POST', path: () => '/api/v1/certificates', body: async () => ({ csr: await csrPem(), profile: 'device', lifetimeDays: 3650 }) },
-  { name: 'revoke: reason as an array', method: 'POST', path: () => `/api/v1/certificates/${deviceSerial}/revoke`, body: () => ({ reason: ['keyCompromise'] }) },
+  {
+    name: 'issue: an unknown property',
+    method: 'POST',
+    path: () => '/api/v1/certificates',
+    body: async () => ({ csr: await csrPem(), profile: 'device', lifetimeDays: 3650 }),
+  },
+  {
+    name: 'revoke: reason as an array',
+    method: 'POST',
+    path: () => `/api/v1/certificates/${deviceSerial}/revoke`,
+    body: () => ({ reason: ['keyCompromise'] }),
+  },
   { name: 'revoke: reason null', method: 'POST', path: () => `/api/v1/certificates/${deviceSerial}/revoke`, body: () => ({ reason: null }) },
-  { name: 'revoke: an unknown property', method: 'POST', path: () => `/api/v1/certificates/${deviceSerial}/revoke`, body: () => ({ reason: 'keyCompromise', invalidityDate: '2020-01-01' }) },
-  { name: 'renewal windows: serials as a string', method: 'POST', path: () => '/api/v1/renewal-windows', body: () => ({ serials: deviceSerial, withinSeconds: 3600 }) },
-  { name: 'renewal windows: withinSeconds as a string', method: 'POST', path: () => '/api/v1/renewal-windows', body: () => ({ serials: [deviceSerial], withinSeconds: '3600' }) },
+  {
+    name: 'revoke: an unknown property',
+    method: 'POST',
+    path: () => `/api/v1/certificates/${deviceSerial}/revoke`,
+    body: () => ({ reason: 'keyCompromise', invalidityDate: '2020-01-01' }),
+  },
+  {
+    name: 'renewal windows: serials as a string',
+    method: 'POST',
+    path: () => '/api/v1/renewal-windows',
+    body: () => ({ serials: deviceSerial, withinSeconds: 3600 }),
+  },
+  {
+    name: 'renewal windows: withinSeconds as a string',
+    method: 'POST',
+    path: () => '/api/v1/renewal-windows',
+    body: () => ({ serials: [deviceSerial], withinSeconds: '3600' }),
+  },
   { name: 'renewal windows: ca as an array', method: 'POST', path: () => '/api/v1/renewal-windows', body: () => ({ ca: ['devices'], withinSeconds: 3600 }) },
-  { name: 'renewal windows: an unknown property', method: 'POST', path: () => '/api/v1/renewal-windows', body: () => ({ serials: [deviceSerial], withinSeconds: 3600, force: true }) },
+  {
+    name: 'renewal windows: an unknown property',
+    method: 'POST',
+    path: () => '/api/v1/renewal-windows',
+    body: () => ({ serials: [deviceSerial], withinSeconds: 3600, force: true }),
+  },
   { name: 'EAB key: policy as an array', method: 'POST', path: () => '/api/v1/acme/eab-keys', body: () => ({ policy: ['default'] }) },
   { name: 'EAB key: an unknown property', method: 'POST', path: () => '/api/v1/acme/eab-keys', body: () => ({ kid: 'eab_chosen' }) },
   ...(['true', 0, 1, null, ['true']] as unknown[]).map<Case>((value) => ({
@@ -166,35 +203,111 @@ const CASES: Case[] = [
     path: () => '/api/v1/manufacturers',
     body: () => ({ name: 'Globex', manifestKeyPem, rootsPem: secondRootPem, allowAnyDevice: value }),
   })),
-  { name: 'manufacturer: name as a number', method: 'POST', path: () => '/api/v1/manufacturers', body: () => ({ name: 12345, manifestKeyPem, rootsPem: secondRootPem }) },
-  { name: 'manufacturer: an unknown property', method: 'POST', path: () => '/api/v1/manufacturers', body: () => ({ name: 'Globex', manifestKeyPem, rootsPem: secondRootPem, trusted: true }) },
+  {
+    name: 'manufacturer: name as a number',
+    method: 'POST',
+    path: () => '/api/v1/manufacturers',
+    body: () => ({ name: 12345, manifestKeyPem, rootsPem: secondRootPem }),
+  },
+  {
+    name: 'manufacturer: an unknown property',
+    method: 'POST',
+    path: () => '/api/v1/manufacturers',
+    body: () => ({ name: 'Globex', manifestKeyPem, rootsPem: secondRootPem, trusted: true }),
+  },
   ...(['true', 0, 1, null, ['true']] as unknown[]).map<Case>((value) => ({
     name: `enrollment group: allowAnyDevice ${JSON.stringify(value)}`,
     method: 'PATCH',
     path: () => `/api/v1/manufacturers/${manufacturer}`,
     body: () => ({ allowAnyDevice: value }),
   })),
-  { name: 'enrollment group: an unknown property', method: 'PATCH', path: () => `/api/v1/manufacturers/${manufacturer}`, body: () => ({ allowAnyDevice: true, name: 'Other' }) },
-  { name: 'roots: rootsPem as an array', method: 'POST', path: () => `/api/v1/manufacturers/${manufacturer}/roots`, body: () => ({ rootsPem: [thirdRootPem] }) },
-  { name: 'roots: an unknown property', method: 'POST', path: () => `/api/v1/manufacturers/${manufacturer}/roots`, body: () => ({ rootsPem: thirdRootPem, replace: true }) },
-  { name: 'factory revocation: reason 12345', method: 'POST', path: () => `/api/v1/manufacturers/${manufacturer}/revoked-certificates`, body: () => ({ certificateSha256: factoryDigest, reason: 12345 }) },
-  { name: 'factory revocation: digest as an array', method: 'POST', path: () => `/api/v1/manufacturers/${manufacturer}/revoked-certificates`, body: () => ({ certificateSha256: [factoryDigest] }) },
-  { name: 'factory revocation: an unknown property', method: 'POST', path: () => `/api/v1/manufacturers/${manufacturer}/revoked-certificates`, body: () => ({ certificateSha256: factoryDigest, serial: '01' }) },
-  { name: 'model: mudUrl as an array', method: 'PUT', path: () => `/api/v1/manufacturers/${manufacturer}/models/thermo1`, body: () => ({ mudUrl: ['https://mud.example/thermo1.json'] }) },
+  {
+    name: 'enrollment group: an unknown property',
+    method: 'PATCH',
+    path: () => `/api/v1/manufacturers/${manufacturer}`,
+    body: () => ({ allowAnyDevice: true, name: 'Other' }),
+  },
+  {
+    name: 'roots: rootsPem as an array',
+    method: 'POST',
+    path: () => `/api/v1/manufacturers/${manufacturer}/roots`,
+    body: () => ({ rootsPem: [thirdRootPem] }),
+  },
+  {
+    name: 'roots: an unknown property',
+    method: 'POST',
+    path: () => `/api/v1/manufacturers/${manufacturer}/roots`,
+    body: () => ({ rootsPem: thirdRootPem, replace: true }),
+  },
+  {
+    name: 'factory revocation: reason 12345',
+    method: 'POST',
+    path: () => `/api/v1/manufacturers/${manufacturer}/revoked-certificates`,
+    body: () => ({ certificateSha256: factoryDigest, reason: 12345 }),
+  },
+  {
+    name: 'factory revocation: digest as an array',
+    method: 'POST',
+    path: () => `/api/v1/manufacturers/${manufacturer}/revoked-certificates`,
+    body: () => ({ certificateSha256: [factoryDigest] }),
+  },
+  {
+    name: 'factory revocation: an unknown property',
+    method: 'POST',
+    path: () => `/api/v1/manufacturers/${manufacturer}/revoked-certificates`,
+    body: () => ({ certificateSha256: factoryDigest, serial: '01' }),
+  },
+  {
+    name: 'model: mudUrl as an array',
+    method: 'PUT',
+    path: () => `/api/v1/manufacturers/${manufacturer}/models/thermo1`,
+    body: () => ({ mudUrl: ['https://mud.example/thermo1.json'] }),
+  },
   { name: 'model: mudUrl as a number', method: 'PUT', path: () => `/api/v1/manufacturers/${manufacturer}/models/thermo1`, body: () => ({ mudUrl: 12345 }) },
-  { name: 'model: an unknown property', method: 'PUT', path: () => `/api/v1/manufacturers/${manufacturer}/models/thermo1`, body: () => ({ mudUrl: null, firmware: '1.0' }) },
+  {
+    name: 'model: an unknown property',
+    method: 'PUT',
+    path: () => `/api/v1/manufacturers/${manufacturer}/models/thermo1`,
+    body: () => ({ mudUrl: null, firmware: '1.0' }),
+  },
   { name: 'manifest: manifest as a number', method: 'POST', path: () => '/api/v1/manifests', body: () => ({ manifest: 12345, signature: 'AA==' }) },
-  { name: 'manifest: an unknown property', method: 'POST', path: () => '/api/v1/manifests', body: () => ({ manifest: 'AA==', signature: 'AA==', force: true }) },
-  { name: 'claim: setupCode as a number', method: 'POST', path: () => '/api/v1/devices/urn:dev:ops:acme-bulb-0001/claim', body: () => ({ home: 'home-1', setupCode: 123456 }) },
-  { name: 'claim: home as an array', method: 'POST', path: () => '/api/v1/devices/urn:dev:ops:acme-bulb-0001/claim', body: () => ({ home: ['home-1'], setupCode: '123456' }) },
+  {
+    name: 'manifest: an unknown property',
+    method: 'POST',
+    path: () => '/api/v1/manifests',
+    body: () => ({ manifest: 'AA==', signature: 'AA==', force: true }),
+  },
+  {
+    name: 'claim: setupCode as a number',
+    method: 'POST',
+    path: () => '/api/v1/devices/urn:dev:ops:acme-bulb-0001/claim',
+    body: () => ({ home: 'home-1', setupCode: 123456 }),
+  },
+  {
+    name: 'claim: home as an array',
+    method: 'POST',
+    path: () => '/api/v1/devices/urn:dev:ops:acme-bulb-0001/claim',
+    body: () => ({ home: ['home-1'], setupCode: '123456' }),
+  },
   { name: 'release: home as a number', method: 'POST', path: () => '/api/v1/devices/urn:dev:ops:acme-bulb-0001/release', body: () => ({ home: 12345 }) },
-  { name: 'release: an unknown property', method: 'POST', path: () => '/api/v1/devices/urn:dev:ops:acme-bulb-0001/release', body: () => ({ home: 'home-1', force: true }) },
+  {
+    name: 'release: an unknown property',
+    method: 'POST',
+    path: () => '/api/v1/devices/urn:dev:ops:acme-bulb-0001/release',
+    body: () => ({ home: 'home-1', force: true }),
+  },
   { name: 'ingest: qos as a string', method: 'POST', path: () => '/api/v1/ingest', gateway: true, body: () => ({ messages: [message({ qos: '1' })] }) },
   { name: 'ingest: qos true', method: 'POST', path: () => '/api/v1/ingest', gateway: true, body: () => ({ messages: [message({ qos: true })] }) },
   { name: 'ingest: id as a number', method: 'POST', path: () => '/api/v1/ingest', gateway: true, body: () => ({ messages: [message({ id: 12345 })] }) },
   { name: 'ingest: payload 0', method: 'POST', path: () => '/api/v1/ingest', gateway: true, body: () => ({ messages: [message({ payload: 0 })] }) },
   { name: 'ingest: messages as an object', method: 'POST', path: () => '/api/v1/ingest', gateway: true, body: () => ({ messages: message({}) }) },
-  { name: 'ingest: an unknown property', method: 'POST', path: () => '/api/v1/ingest', gateway: true, body: () => ({ messages: [{ ...message({}), retain: true }] }) },
+  {
+    name: 'ingest: an unknown property',
+    method: 'POST',
+    path: () => '/api/v1/ingest',
+    gateway: true,
+    body: () => ({ messages: [{ ...message({}), retain: true }] }),
+  },
 ];
 
 describe('bodies of the wrong type or with unknown properties are refused and change nothing', () => {
@@ -370,7 +483,10 @@ test('the plain-HTTP server refuses an OCSP request in another media type with a
 
 describe('HSTS and metrics', () => {
   test('every HTTPS answer carries Strict-Transport-Security; the plain-HTTP server sends none', async () => {
-    for (const [path, token] of [['/healthz'], ['/api/v1/certificates', admin], ['/api/v1/certificates'], ['/acme/directory'], ['/log/checkpoint']] as [string, string?][]) {
+    for (const [path, token] of [['/healthz'], ['/api/v1/certificates', admin], ['/api/v1/certificates'], ['/acme/directory'], ['/log/checkpoint']] as [
+      string,
+      string?,
+    ][]) {
       const answer = await call('GET', path, token ? { token } : {});
       assert.equal(answer.headers['strict-transport-security'], 'max-age=31536000', `${path} answered ${answer.status} without HSTS`);
     }

@@ -130,7 +130,10 @@ test('an altered entry, a bad checkpoint from the log, and a certificate missing
 
     // The log serving a checkpoint whose signature does not match its text.
     const latest = db.prepare('select size, note from log_checkpoints order by size desc limit 1').get() as { size: number; note: string };
-    db.prepare('update log_checkpoints set note = ? where size = ?').run(latest.note.replace(/^(.*\n)(\d+)\n/, (_m, origin: string, size: string) => `${origin}${Number(size) + 1}\n`), latest.size);
+    db.prepare('update log_checkpoints set note = ? where size = ?').run(
+      latest.note.replace(/^(.*\n)(\d+)\n/, (_m, origin: string, size: string) => `${origin}${Number(size) + 1}\n`),
+      latest.size,
+    );
     const badCheckpoint = audit(['verify']);
     assert.equal(badCheckpoint.status, 3);
     assert.match(badCheckpoint.stderr, /the log checkpoint: the signature by .* does not verify/);

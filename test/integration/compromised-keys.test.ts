@@ -46,7 +46,12 @@ async function certificates(deviceId: string): Promise<CertificateView[]> {
 }
 
 async function events(type: string, deviceId: string): Promise<{ detail: Record<string, unknown> }[]> {
-  return (await bed.server.client.call<{ events: { detail: Record<string, unknown> }[] }>('GET', `/api/v1/security-events?type=${type}&device=${encodeURIComponent(deviceId)}`)).events;
+  return (
+    await bed.server.client.call<{ events: { detail: Record<string, unknown> }[] }>(
+      'GET',
+      `/api/v1/security-events?type=${type}&device=${encodeURIComponent(deviceId)}`,
+    )
+  ).events;
 }
 
 /** A device store holding a given operational key and no certificate; `replaceable: false` is a secure element that cannot make keys. */
@@ -84,7 +89,10 @@ test('a key revoked for keyCompromise is refused on every issuance path, and the
   assert.match(issue.stderr, /400 .*revoked for keyCompromise/);
 
   // ACME finalize through the SDK, on a store that cannot make keys: refused, and the device stops.
-  await assert.rejects(bed.agent(target, { store: storeWithKey(compromised, false) }).ensureCertificate(), (error: unknown) => error instanceof AcmeProblemError && error.type === 'badPublicKey');
+  await assert.rejects(
+    bed.agent(target, { store: storeWithKey(compromised, false) }).ensureCertificate(),
+    (error: unknown) => error instanceof AcmeProblemError && error.type === 'badPublicKey',
+  );
   assert.deepEqual(
     (await certificates(target.deviceId)).map((c) => c.state),
     ['revoked'],
@@ -112,9 +120,16 @@ test('ACME revokeCert signed by the certificate key with keyCompromise blocks th
   const [der] = pemDecodeAll(issued.certificatePem, 'CERTIFICATE');
   const byCertificateKey = new AcmeClient(bed.transport, bed.directoryUrl, key);
   const directory = await byCertificateKey.directory();
-  const answer = await byCertificateKey.post(directory.revokeCert as string, { certificate: Buffer.from(der as Uint8Array).toString('base64url'), reason: 1 }, { useJwk: true });
+  const answer = await byCertificateKey.post(
+    directory.revokeCert as string,
+    { certificate: Buffer.from(der as Uint8Array).toString('base64url'), reason: 1 },
+    { useJwk: true },
+  );
   assert.equal(answer.status, 200);
-  await assert.rejects(bed.agent(target, { store: storeWithKey(key, false) }).ensureCertificate(), (error: unknown) => error instanceof AcmeProblemError && error.type === 'badPublicKey');
+  await assert.rejects(
+    bed.agent(target, { store: storeWithKey(key, false) }).ensureCertificate(),
+    (error: unknown) => error instanceof AcmeProblemError && error.type === 'badPublicKey',
+  );
 });
 
 /** Posts one telemetry message for the device through a registered gateway, as its uplink does. */
@@ -123,7 +138,9 @@ async function seenAtGateway(deviceId: string): Promise<void> {
   await bed.server.client.call('POST', '/api/v1/gateways', { name });
   const csr = await createKeyAndRequest({ dnsNames: [name] });
   const view = await bed.server.client.call<{ certificate: string }>('POST', '/api/v1/certificates', { csr: csr.csrPem, profile: 'gateway' });
-  const body = JSON.stringify({ messages: [{ id: randomUUID(), deviceId, topic: `hearth/${deviceId}/t`, payload: '', qos: 1, publishedAt: new Date().toISOString() }] });
+  const body = JSON.stringify({
+    messages: [{ id: randomUUID(), deviceId, topic: `hearth/${deviceId}/t`, payload: '', qos: 1, publishedAt: new Date().toISOString() }],
+  });
   const status = await new Promise<number>((resolve, reject) => {
     const req = request(
       `${bed.directoryUrl.replace('/acme/directory', '')}/api/v1/ingest`,
@@ -152,7 +169,10 @@ test('enrolling again with a new key supersedes the earlier certificates, raises
   // A factory reset: the same factory identity, a new operational key.
   const reset = await bed.agent(target, { store: new MemoryIdentityStore() }).ensureCertificate();
   const after = await certificates(target.deviceId);
-  assert.deepEqual(after.find((c) => c.serial === original.serial), { ...after.find((c) => c.serial === original.serial), state: 'revoked', revocationReason: 'superseded' });
+  assert.deepEqual(
+    after.find((c) => c.serial === original.serial),
+    { ...after.find((c) => c.serial === original.serial), state: 'revoked', revocationReason: 'superseded' },
+  );
   assert.equal(after.find((c) => c.serial === reset.serial)?.state, 'issued');
   const rekeyed = await events('security.rekeyed', target.deviceId);
   assert.equal(rekeyed.length, 1);
@@ -168,7 +188,11 @@ test('enrolling again with a new key supersedes the earlier certificates, raises
   const suspected = await events('security.clone_suspected', target.deviceId);
   assert.equal(suspected.length, 1);
   assert.equal(suspected[0]?.detail.reason, 'rekeyed-while-connected');
-  assert.equal((await certificates(target.deviceId)).find((c) => c.serial === reset.serial)?.state, 'revoked', "the connected key's certificate is superseded: gateways cut it off");
+  assert.equal(
+    (await certificates(target.deviceId)).find((c) => c.serial === reset.serial)?.state,
+    'revoked',
+    "the connected key's certificate is superseded: gateways cut it off",
+  );
   assert.equal((await bed.server.client.call<{ rekeys: number }>('GET', `/api/v1/devices/${encodeURIComponent(target.deviceId)}`)).rekeys, 2);
   assert.notEqual(clone.serial, reset.serial);
 });

@@ -25,7 +25,13 @@ interface View {
 
 const skip = await needsOpenssl();
 
-async function rawRequest(url: string, ca: string, method: string, headers: Record<string, string>, body?: Buffer | string): Promise<{ status: number; type: string | undefined; json: Record<string, unknown> }> {
+async function rawRequest(
+  url: string,
+  ca: string,
+  method: string,
+  headers: Record<string, string>,
+  body?: Buffer | string,
+): Promise<{ status: number; type: string | undefined; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(url, { method, ca, headers }, (res) => {
       const chunks: Buffer[] = [];
@@ -118,7 +124,20 @@ describe('control plane over HTTP with openssl', { skip }, () => {
     assert.match(ocspBad.out, new RegExp(`${bad.file}: revoked`));
     assert.match(ocspBad.out, /Reason: keyCompromise/);
     // RFC 5019 clients send no nonce and may use GET; the cached response must still be current.
-    const ocspGet = openssl(['ocsp', '-issuer', ca('devices'), '-cert', bad.file, '-url', `${server.httpUrl}/ocsp`, '-CAfile', chainFile, '-no_nonce', '-header', 'Host=localhost']);
+    const ocspGet = openssl([
+      'ocsp',
+      '-issuer',
+      ca('devices'),
+      '-cert',
+      bad.file,
+      '-url',
+      `${server.httpUrl}/ocsp`,
+      '-CAfile',
+      chainFile,
+      '-no_nonce',
+      '-header',
+      'Host=localhost',
+    ]);
     assert.match(ocspGet.out, /revoked/);
   });
 
@@ -219,7 +238,26 @@ describe('control plane over HTTP with openssl', { skip }, () => {
     const key = join(installation.dir, 'cli-device.key');
     const csr = join(installation.dir, 'cli-device.csr');
     const out = join(installation.dir, 'cli-device.pem');
-    assert.equal(openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${deviceId(7)}`, '-addext', `subjectAltName=URI:${deviceId(7)}`]).status, 0);
+    assert.equal(
+      openssl([
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        csr,
+        '-subj',
+        `/CN=${deviceId(7)}`,
+        '-addext',
+        `subjectAltName=URI:${deviceId(7)}`,
+      ]).status,
+      0,
+    );
     const issued = runCli(['cert', 'issue', '--dir', installation.dir, '--csr', csr, '--profile', 'device', '--out', out], env);
     assert.equal(issued.status, 0, issued.stderr);
     assert.match(issued.stdout, new RegExp(`issued [0-9a-f]+ for ${deviceId(7)}`));

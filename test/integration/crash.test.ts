@@ -77,7 +77,13 @@ async function logLeaves(apiUrl: string, ca: string): Promise<Buffer[]> {
     const reply = await getLog(apiUrl, ca, `/log/entries?start=${leaves.length}&end=${leaves.length + 10_000}`);
     if (reply.status === 400 && leaves.length > 0) return leaves;
     assert.equal(reply.status, 200, reply.body.toString());
-    leaves.push(...reply.body.toString('utf8').slice(0, -1).split('\n').map((line) => Buffer.from(line, 'utf8')));
+    leaves.push(
+      ...reply.body
+        .toString('utf8')
+        .slice(0, -1)
+        .split('\n')
+        .map((line) => Buffer.from(line, 'utf8')),
+    );
   }
 }
 
@@ -177,7 +183,7 @@ describe('crash safety of issuance', { skip }, () => {
 
     // Every answer the API gave is still there, byte for byte, in the state it had.
     for (const { serial, der } of returned) {
-      assert.equal(normalSerial(new X509Certificate(der).serialNumber), normalSerial(serial), 'the returned serial is the certificate\'s');
+      assert.equal(normalSerial(new X509Certificate(der).serialNumber), normalSerial(serial), "the returned serial is the certificate's");
       const view = await client.call<View>('GET', `/api/v1/certificates/${serial}`);
       assert.equal(view.state, revoked.has(serial) ? 'revoked' : 'issued', serial);
       assert.equal(view.revocationReason, revoked.get(serial) ?? null);
@@ -198,7 +204,9 @@ describe('crash safety of issuance', { skip }, () => {
       else assert.ok(row.certificate, `${row.state} ${row.serial} has no certificate`);
     }
     const pending = listing.filter((c) => c.state === 'pending').length;
-    t.diagnostic(`${started} sent, ${returned.length} answered, ${inFlightAtKill} in flight at the kill, ${listing.length} rows after restart (${pending} pending)`);
+    t.diagnostic(
+      `${started} sent, ${returned.length} answered, ${inFlightAtKill} in flight at the kill, ${listing.length} rows after restart (${pending} pending)`,
+    );
     assert.deepEqual(new Set(listing.filter((c) => c.state === 'revoked').map((c) => c.serial)), new Set(revoked.keys()));
 
     // The CRL the restarted server publishes is signed by the devices CA and lists exactly the revoked serials.
@@ -247,7 +255,10 @@ describe('crash safety of issuance', { skip }, () => {
     const rows = new Map(listing.map((row) => [normalSerial(row.serial), row]));
     for (const leaf of issuedLeaves) {
       const row = rows.get(normalSerial(leaf.serial));
-      assert.ok(row && (row.state === 'issued' || row.state === 'revoked') && row.certificate, `the log names ${leaf.serial}, which the store has ${row ? `as ${row.state}` : 'not at all'}`);
+      assert.ok(
+        row && (row.state === 'issued' || row.state === 'revoked') && row.certificate,
+        `the log names ${leaf.serial}, which the store has ${row ? `as ${row.state}` : 'not at all'}`,
+      );
       assert.equal(sha256(derOf(row.certificate)), leaf.certificateSha256, `${leaf.serial}: log and store hold different certificates`);
     }
     assert.equal(new Set(issuedLeaves.map((e) => e.serial)).size, issuedLeaves.length, 'a certificate is logged twice');
@@ -261,13 +272,20 @@ describe('crash safety of issuance', { skip }, () => {
       checkpoint = await signedCheckpoint(server.apiUrl, rootPem, verifier);
     }
     assert.equal(checkpoint.size, leaves.length);
-    assert.equal(Buffer.from(checkpoint.root).toString('hex'), Buffer.from(rootFromLeafHashes(leaves.map(leafHash))).toString('hex'), 'the checkpoint root is not the root of the entries');
+    assert.equal(
+      Buffer.from(checkpoint.root).toString('hex'),
+      Buffer.from(rootFromLeafHashes(leaves.map(leafHash))).toString('hex'),
+      'the checkpoint root is not the root of the entries',
+    );
     assert.ok(checkpointBeforeKill, 'no checkpoint was fetched before the kill');
     const before = checkpointBeforeKill;
     const proof = await getLog(server.apiUrl, rootPem, `/log/proof/consistency?from=${before.size}&to=${checkpoint.size}`);
     assert.equal(proof.status, 200);
     const hashes = (JSON.parse(proof.body.toString()) as { hashes: string[] }).hashes.map((h) => new Uint8Array(Buffer.from(h, 'base64')));
-    assert.ok(verifyConsistency(before.size, checkpoint.size, hashes, before.root, checkpoint.root), 'the log after the crash does not extend the one signed before it');
+    assert.ok(
+      verifyConsistency(before.size, checkpoint.size, hashes, before.root, checkpoint.root),
+      'the log after the crash does not extend the one signed before it',
+    );
     t.diagnostic(`${leaves.length} log entries after the restart; the checkpoint before the kill covered ${before.size}`);
 
     // Issuance carries on after the restart.

@@ -27,7 +27,11 @@ function accessibleToOthers(root: string): string[] {
 
 function serveOnce(installation: Installation): { status: number | null; stderr: string } {
   // A refusal exits at once; a start would block, so a short timeout tells the two apart.
-  const result = spawnSync(process.execPath, ['dist/src/cli/main.js', 'serve', '--dir', installation.dir], { env: installation.env, encoding: 'utf8', timeout: 15_000 });
+  const result = spawnSync(process.execPath, ['dist/src/cli/main.js', 'serve', '--dir', installation.dir], {
+    env: installation.env,
+    encoding: 'utf8',
+    timeout: 15_000,
+  });
   return { status: result.status, stderr: result.stderr };
 }
 

@@ -15,54 +15,65 @@ const env = { ...process.env, HEARTH_LOG_LEVEL: 'warn' };
 const demoDir = (stdout: string) => /Hearth demo in (\S+)/.exec(stdout)?.[1];
 const id = (n: number) => `urn:dev:ops:hearth-demo_bulb-000${n}`;
 
-test('hearth demo starts a gateway: devices connect over mTLS and publish, the revoked one is refused, a live revocation cuts a session', { timeout: 90_000 }, (t) => {
-  const started = performance.now();
-  const result = spawnSync(process.execPath, [CLI, 'demo', '--exit', '--devices', '3', '--fleet', '2'], { encoding: 'utf8', timeout: 60_000, env });
-  const seconds = (performance.now() - started) / 1000;
-  const dir = demoDir(result.stdout);
-  try {
-    assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
-    const out = result.stdout;
-    assert.match(out, /^Home gateway: /m);
-    assert.match(out, /^gateway {4}localhost in \S+\/gateway$/m);
-    assert.match(out, /^registered gateway localhost \(EAB key eab_[A-Za-z0-9_-]+\)$/m);
-    assert.match(out, /^ {11}gateway certificate [0-9a-f]+ from the services CA \(ACME http-01 with the EAB key\)/m);
-    assert.match(out, /^mqtts {6}localhost:\d+ /m);
-    for (const n of [1, 3]) assert.match(out, new RegExp(`^connected +${id(n)} +MQTT 5 over mutual TLS, certificate [0-9a-f]+$`, 'm'));
-    assert.doesNotMatch(out, new RegExp(`^connected +${id(2)}`, 'm'));
-    assert.match(out, /^published {2}3 QoS 1 messages from each on hearth\/<device-id>\/telemetry/m);
-    assert.match(out, new RegExp(`^refused +${id(2)} +CONNACK 0x87 Not authorized: certificate [0-9a-f]+ is revoked$`, 'm'));
-    const cut = new RegExp(`^revoked +${id(3)} +while connected: the gateway closed its session (\\d+\\.\\d) ms after the revoke call \\(DISCONNECT 0x87 Not authorized\\)$`, 'm').exec(out);
-    assert.ok(cut, out);
-    const ms = Number(cut[1]);
-    t.diagnostic(`revoke call to disconnect: ${ms} ms; demo ran ${seconds.toFixed(1)} s`);
-    assert.ok(ms < 5_000, `the session closed ${ms} ms after the revoke call`);
-    assert.match(out, /^paired {5}sensor pir-demo /m);
-    assert.match(out, /^ {11}connected with it over TLS and published 3 QoS 1 messages with counters 1-3$/m);
-    // mosquitto: files in the demo folder, a command line to copy (and run, when installed).
-    assert.match(out, /^\$ mosquitto_pub -V mqttv5 -h localhost -p \d+ --cafile ca\/root\.pem --cert device-1-chain\.pem --key device-1\.key /m);
-    assert.match(out, /^\$ mosquitto_sub -V mqttv5 .* -t 'hearth\/urn:dev:ops:hearth-demo_bulb-0001\/cmd\/#' -v$/m);
-    // What the control plane stored, per device (device-1 once more when mosquitto_pub ran).
-    const mosquitto = findCommand('mosquitto_pub') !== undefined;
-    const stored = (who: string) => Number(new RegExp(`^ {2}${who.replace(/[.:]/g, '\\$&')} +(\\d+) messages`, 'm').exec(out)?.[1]);
-    assert.equal(stored(id(1)), mosquitto ? 4 : 3);
-    assert.equal(stored(id(3)), 3);
-    assert.equal(stored(id(2)), 0);
-    assert.equal(stored('sensor:pir-demo'), 3);
-    assert.doesNotMatch(out, /\(expected \d+\)/);
-    // The gateway's metrics.
-    assert.match(out, new RegExp(`^ {2}hearth_gateway_mqtt_connects_total\\{protocol="mqtt5",kind="device"\\} ${mosquitto ? 3 : 2}$`, 'm'));
-    assert.match(out, /^ {2}hearth_gateway_connections_refused_total\{reason="revoked"\} 1$/m);
-    assert.match(out, /^ {2}hearth_gateway_revocation_disconnects_total 1$/m);
-    assert.match(out, new RegExp(`^ {2}hearth_gateway_uplink_sent_total ${mosquitto ? 10 : 9}$`, 'm'));
-    assert.ok(seconds < 60, `the demo took ${seconds.toFixed(1)} s`);
-  } finally {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'hearth demo starts a gateway: devices connect over mTLS and publish, the revoked one is refused, a live revocation cuts a session',
+  { timeout: 90_000 },
+  (t) => {
+    const started = performance.now();
+    const result = spawnSync(process.execPath, [CLI, 'demo', '--exit', '--devices', '3', '--fleet', '2'], { encoding: 'utf8', timeout: 60_000, env });
+    const seconds = (performance.now() - started) / 1000;
+    const dir = demoDir(result.stdout);
+    try {
+      assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+      const out = result.stdout;
+      assert.match(out, /^Home gateway: /m);
+      assert.match(out, /^gateway {4}localhost in \S+\/gateway$/m);
+      assert.match(out, /^registered gateway localhost \(EAB key eab_[A-Za-z0-9_-]+\)$/m);
+      assert.match(out, /^ {11}gateway certificate [0-9a-f]+ from the services CA \(ACME http-01 with the EAB key\)/m);
+      assert.match(out, /^mqtts {6}localhost:\d+ /m);
+      for (const n of [1, 3]) assert.match(out, new RegExp(`^connected +${id(n)} +MQTT 5 over mutual TLS, certificate [0-9a-f]+$`, 'm'));
+      assert.doesNotMatch(out, new RegExp(`^connected +${id(2)}`, 'm'));
+      assert.match(out, /^published {2}3 QoS 1 messages from each on hearth\/<device-id>\/telemetry/m);
+      assert.match(out, new RegExp(`^refused +${id(2)} +CONNACK 0x87 Not authorized: certificate [0-9a-f]+ is revoked$`, 'm'));
+      const cut = new RegExp(
+        `^revoked +${id(3)} +while connected: the gateway closed its session (\\d+\\.\\d) ms after the revoke call \\(DISCONNECT 0x87 Not authorized\\)$`,
+        'm',
+      ).exec(out);
+      assert.ok(cut, out);
+      const ms = Number(cut[1]);
+      t.diagnostic(`revoke call to disconnect: ${ms} ms; demo ran ${seconds.toFixed(1)} s`);
+      assert.ok(ms < 5_000, `the session closed ${ms} ms after the revoke call`);
+      assert.match(out, /^paired {5}sensor pir-demo /m);
+      assert.match(out, /^ {11}connected with it over TLS and published 3 QoS 1 messages with counters 1-3$/m);
+      // mosquitto: files in the demo folder, a command line to copy (and run, when installed).
+      assert.match(out, /^\$ mosquitto_pub -V mqttv5 -h localhost -p \d+ --cafile ca\/root\.pem --cert device-1-chain\.pem --key device-1\.key /m);
+      assert.match(out, /^\$ mosquitto_sub -V mqttv5 .* -t 'hearth\/urn:dev:ops:hearth-demo_bulb-0001\/cmd\/#' -v$/m);
+      // What the control plane stored, per device (device-1 once more when mosquitto_pub ran).
+      const mosquitto = findCommand('mosquitto_pub') !== undefined;
+      const stored = (who: string) => Number(new RegExp(`^ {2}${who.replace(/[.:]/g, '\\$&')} +(\\d+) messages`, 'm').exec(out)?.[1]);
+      assert.equal(stored(id(1)), mosquitto ? 4 : 3);
+      assert.equal(stored(id(3)), 3);
+      assert.equal(stored(id(2)), 0);
+      assert.equal(stored('sensor:pir-demo'), 3);
+      assert.doesNotMatch(out, /\(expected \d+\)/);
+      // The gateway's metrics.
+      assert.match(out, new RegExp(`^ {2}hearth_gateway_mqtt_connects_total\\{protocol="mqtt5",kind="device"\\} ${mosquitto ? 3 : 2}$`, 'm'));
+      assert.match(out, /^ {2}hearth_gateway_connections_refused_total\{reason="revoked"\} 1$/m);
+      assert.match(out, /^ {2}hearth_gateway_revocation_disconnects_total 1$/m);
+      assert.match(out, new RegExp(`^ {2}hearth_gateway_uplink_sent_total ${mosquitto ? 10 : 9}$`, 'm'));
+      assert.ok(seconds < 60, `the demo took ${seconds.toFixed(1)} s`);
+    } finally {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test('hearth demo --no-gateway skips the gateway', { timeout: 90_000 }, () => {
-  const result = spawnSync(process.execPath, [CLI, 'demo', '--exit', '--no-gateway', '--devices', '2', '--fleet', '0'], { encoding: 'utf8', timeout: 60_000, env });
+  const result = spawnSync(process.execPath, [CLI, 'demo', '--exit', '--no-gateway', '--devices', '2', '--fleet', '0'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env,
+  });
   const dir = demoDir(result.stdout);
   try {
     assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);

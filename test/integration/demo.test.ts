@@ -7,7 +7,11 @@ import { CLI } from '../support/hearth-process.js';
 import { needsOpenssl } from '../support/environment.js';
 
 test('hearth demo issues, revokes, shows openssl agreeing, enrolls a fleet zero-touch and audits the transparency log', { skip: await needsOpenssl() }, () => {
-  const result = spawnSync(process.execPath, [CLI, 'demo', '--exit', '--devices', '3', '--fleet', '5'], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, HEARTH_LOG_LEVEL: 'warn' } });
+  const result = spawnSync(process.execPath, [CLI, 'demo', '--exit', '--devices', '3', '--fleet', '5'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, HEARTH_LOG_LEVEL: 'warn' },
+  });
   const dir = /Hearth demo in (\S+)/.exec(result.stdout)?.[1];
   try {
     assert.equal(result.status, 0, result.stderr);

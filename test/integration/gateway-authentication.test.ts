@@ -121,7 +121,18 @@ function call(method: string, path: string, options: { token?: string; body?: un
 const ingest = (client: ClientCertificate, deviceId = `sensor:probe-${randomUUID().slice(0, 8)}`) =>
   call('POST', '/api/v1/ingest', {
     client,
-    body: { messages: [{ id: randomUUID(), deviceId, topic: `hearth/${deviceId}/energy`, payload: Buffer.from('{"kwh":1.5}').toString('base64'), qos: 1, publishedAt: new Date(clock.now().getTime() - 60_000).toISOString() }] },
+    body: {
+      messages: [
+        {
+          id: randomUUID(),
+          deviceId,
+          topic: `hearth/${deviceId}/energy`,
+          payload: Buffer.from('{"kwh":1.5}').toString('base64'),
+          qos: 1,
+          publishedAt: new Date(clock.now().getTime() - 60_000).toISOString(),
+        },
+      ],
+    },
   });
 const stream = (client: ClientCertificate) => call('GET', '/api/v1/revocations/stream?ca=devices', { client });
 
@@ -129,7 +140,12 @@ const stream = (client: ClientCertificate) => call('GET', '/api/v1/revocations/s
 async function fingerprint(): Promise<string> {
   const { store } = plane;
   const certificates = (await store.certificates.listCertificates({ limit: 1000 })).map((c) => [c.serial, c.state]);
-  return JSON.stringify({ log: await store.log.logSize(), certificates, telemetry: await store.telemetry.countTelemetry({}), gateway: await store.gateways.getGateway(GATEWAY) });
+  return JSON.stringify({
+    log: await store.log.logSize(),
+    certificates,
+    telemetry: await store.telemetry.countTelemetry({}),
+    gateway: await store.gateways.getGateway(GATEWAY),
+  });
 }
 
 function assertUnauthorized(answer: Answer, detail: RegExp, what: string): void {
@@ -156,12 +172,18 @@ async function acceptedEverywhere(client: ClientCertificate, what: string): Prom
   assert.equal((await stream(client)).status, 200, `${what}, revocation stream`);
 }
 
-const ECDSA_CURVES: Record<string, { namedCurve: string; hash: string }> = { prime256v1: { namedCurve: 'P-256', hash: 'SHA-256' }, secp384r1: { namedCurve: 'P-384', hash: 'SHA-384' } };
+const ECDSA_CURVES: Record<string, { namedCurve: string; hash: string }> = {
+  prime256v1: { namedCurve: 'P-256', hash: 'SHA-256' },
+  secp384r1: { namedCurve: 'P-384', hash: 'SHA-384' },
+};
 
 /** The WebCrypto algorithm of the services CA's key, so a forger's key is of the same kind. */
 function caAlgorithm(): { name: 'ECDSA'; namedCurve: string; hash: string } {
   const curve = ECDSA_CURVES[servicesKey.asymmetricKeyDetails?.namedCurve ?? ''];
-  assert.ok(curve, `the test crafts ECDSA certificates; the services CA key is ${servicesKey.asymmetricKeyType} ${servicesKey.asymmetricKeyDetails?.namedCurve}`);
+  assert.ok(
+    curve,
+    `the test crafts ECDSA certificates; the services CA key is ${servicesKey.asymmetricKeyType} ${servicesKey.asymmetricKeyDetails?.namedCurve}`,
+  );
   return { name: 'ECDSA', ...curve };
 }
 
@@ -209,7 +231,7 @@ test("the registered gateway's own certificate speaks for it on ingest and the r
 
 test("a client certificate from a foreign CA, a twin of the gateway's (same names, key and serial), is refused 401", async () => {
   const algorithm = caAlgorithm();
-  const rootKeys = (await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']));
+  const rootKeys = await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']);
   const foreignRoot = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: '01',
     name: 'O=Hearth Test,CN=Foreign Root CA',
@@ -217,26 +239,37 @@ test("a client certificate from a foreign CA, a twin of the gateway's (same name
     notAfter: new Date(Date.now() + 30 * 86_400_000),
     keys: rootKeys,
     signingAlgorithm: algorithm,
-    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true), await x509.SubjectKeyIdentifierExtension.create(rootKeys.publicKey)],
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(rootKeys.publicKey),
+    ],
   });
   const rootKeyId = (foreignRoot.getExtension(x509.SubjectKeyIdentifierExtension) as x509.SubjectKeyIdentifierExtension).keyId;
   const foreign = await twin({ issuer: foreignRoot.subject, signingKey: rootKeys.privateKey, authorityKeyId: rootKeyId });
   const client = { key: foreign.key, cert: `${foreign.cert}\n${foreignRoot.toString('pem')}\n` };
   await refusedEverywhere(client, /^the client certificate was not accepted: /, 'a foreign CA');
   // Were OpenSSL's verdict set aside, the issuer check refuses it still.
-  await assert.rejects(new GatewayCertificates(new Uint8Array(servicesCa.raw), plane.store, clock).authenticate(socketPresenting(foreign.cert, true)), /not from the services CA/);
+  await assert.rejects(
+    new GatewayCertificates(new Uint8Array(servicesCa.raw), plane.store, clock).authenticate(socketPresenting(foreign.cert, true)),
+    /not from the services CA/,
+  );
 });
 
 test('a certificate the services CA key signed for server authentication only is no client certificate: refused 401 though every other check passes', async () => {
-  const serverOnly = await twin({ issuer: new x509.X509Certificate(servicesCa.raw).subject, signingKey: await importSigningKey(servicesKey), eku: [x509.ExtendedKeyUsage.serverAuth] });
+  const serverOnly = await twin({
+    issuer: new x509.X509Certificate(servicesCa.raw).subject,
+    signingKey: await importSigningKey(servicesKey),
+    eku: [x509.ExtendedKeyUsage.serverAuth],
+  });
   await refusedEverywhere(serverOnly, /^the client certificate was not accepted: .*PURPOSE/, 'a serverAuth-only certificate');
   // The same bytes with the gateway profile's EKU are accepted: the EKU, which OpenSSL checks and nothing after it does, is the only difference.
   const asIssued = await twin({ issuer: new x509.X509Certificate(servicesCa.raw).subject, signingKey: await importSigningKey(servicesKey) });
   await acceptedEverywhere(asIssued, 'the twin with the profile EKU');
 });
 
-test("a certificate naming the services CA as issuer (name and key identifier) but signed by another key is refused 401, over TLS and by the signature check itself", async () => {
-  const forgerKeys = (await webcrypto.subtle.generateKey(caAlgorithm(), false, ['sign', 'verify']));
+test('a certificate naming the services CA as issuer (name and key identifier) but signed by another key is refused 401, over TLS and by the signature check itself', async () => {
+  const forgerKeys = await webcrypto.subtle.generateKey(caAlgorithm(), false, ['sign', 'verify']);
   const forged = await twin({ issuer: new x509.X509Certificate(servicesCa.raw).subject, signingKey: forgerKeys.privateKey });
   const parsed = new X509Certificate(forged.cert);
   assert.equal(parsed.checkIssued(servicesCa), true, 'the forgery names the services CA so that checkIssued passes');
@@ -265,13 +298,17 @@ async function at<T>(time: Date, step: () => Promise<T>): Promise<T> {
 
 test("the gateway's certificate past its notAfter by the control plane's clock is refused 401, though the TLS handshake (system clock) accepted it", async () => {
   const notAfter = new Date(gateway.certificate.validTo);
-  await at(new Date(notAfter.getTime() + 1000), () => refusedEverywhere(gateway, /^the client certificate is outside its validity period$/, 'one second after notAfter'));
+  await at(new Date(notAfter.getTime() + 1000), () =>
+    refusedEverywhere(gateway, /^the client certificate is outside its validity period$/, 'one second after notAfter'),
+  );
   await at(new Date(notAfter.getTime() - 1000), () => acceptedEverywhere(gateway, 'one second before notAfter'));
 });
 
 test("the gateway's certificate before its notBefore by the control plane's clock is refused 401, though the TLS handshake (system clock) accepted it", async () => {
   const notBefore = new Date(gateway.certificate.validFrom);
-  await at(new Date(notBefore.getTime() - 1000), () => refusedEverywhere(gateway, /^the client certificate is outside its validity period$/, 'one second before notBefore'));
+  await at(new Date(notBefore.getTime() - 1000), () =>
+    refusedEverywhere(gateway, /^the client certificate is outside its validity period$/, 'one second before notBefore'),
+  );
   await at(notBefore, () => acceptedEverywhere(gateway, 'at notBefore'));
 });
 

@@ -79,12 +79,27 @@ test('with the control plane down, state goes to the home broker and its command
   writeFileSync(
     join(bed.gatewayDir, 'rules.yaml'),
     stringify({
-      rules: [{ name: 'porch-light-from-home-assistant', when: { topic: `bridge/${RUN}/ha/porch/set`, match: [{ path: 'on', equals: true }] }, then: [{ publish: { topic: `hearth/${LAMP}/cmd/light`, payload: { on: true }, qos: 1 } }] }],
+      rules: [
+        {
+          name: 'porch-light-from-home-assistant',
+          when: { topic: `bridge/${RUN}/ha/porch/set`, match: [{ path: 'on', equals: true }] },
+          then: [{ publish: { topic: `hearth/${LAMP}/cmd/light`, payload: { on: true }, qos: 1 } }],
+        },
+      ],
     }),
   );
   const home = await connect({ host: '127.0.0.1', port: 1883, protocolVersion: 5, clientId: `${RUN}-home` });
   await home.subscribeAsync(`${RUN}/hearth/+/state`, { qos: 1 });
-  const device = await connect({ protocol: 'mqtts', host: 'localhost', port: bed.gateway.mqttPort, ca: rootPem, key: lamp.keyPem, cert: lamp.certPem, protocolVersion: 5, clientId: 'lamp-porch' });
+  const device = await connect({
+    protocol: 'mqtts',
+    host: 'localhost',
+    port: bed.gateway.mqttPort,
+    ca: rootPem,
+    key: lamp.keyPem,
+    cert: lamp.certPem,
+    protocolVersion: 5,
+    clientId: 'lamp-porch',
+  });
   await device.subscribeAsync(`hearth/${LAMP}/cmd/#`, { qos: 1 });
 
   const exported = nextMessage(home, `${RUN}/hearth/${LAMP}/state`);
@@ -117,13 +132,18 @@ test('a sensor on the loopback plaintext listener gets its token over HTTP and p
   const metrics = await (await fetch(`${bed.gateway.metricsUrl}/metrics`)).text();
   assert.match(metrics, new RegExp(`hearth_gateway_messages_received_total\\{device="sensor:${SENSOR}"\\} 1`));
   // The same listener over TLS is not offered: a TLS ClientHello on it is not MQTT.
-  await assert.rejects(connect({ protocol: 'mqtts', host: 'localhost', port: sensorPort, ca: rootPem, username: SENSOR, password: issued.token, protocolVersion: 5 }));
+  await assert.rejects(
+    connect({ protocol: 'mqtts', host: 'localhost', port: sensorPort, ca: rootPem, username: SENSOR, password: issued.token, protocolVersion: 5 }),
+  );
 });
 
 test('a plaintext sensor listener on a non-loopback address is refused at start', () => {
   const dir = join(bed.work, 'plaintext-everywhere');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeFileSync(join(dir, 'gateway.yaml'), stringify({ controlPlane: 'https://localhost:1', sensors: { enabled: true, transport: 'loopback-plaintext', host: '0.0.0.0' } }));
+  writeFileSync(
+    join(dir, 'gateway.yaml'),
+    stringify({ controlPlane: 'https://localhost:1', sensors: { enabled: true, transport: 'loopback-plaintext', host: '0.0.0.0' } }),
+  );
   const result = runCli(['gateway', '--dir', dir], process.env);
   assert.notEqual(result.status, 0);
   assert.match(result.stderr, /sensors\.host: loopback-plaintext listens on 127\.0\.0\.1, ::1 or localhost only/);

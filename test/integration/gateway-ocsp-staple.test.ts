@@ -84,7 +84,13 @@ function readStaple(der: Buffer): Answer {
   const signed = verifySignature(hash, Buffer.from(AsnConvert.serialize(basic.tbsResponseData)), signer.publicKey, Buffer.from(basic.signature));
   assert.ok(signed, 'the response is signed by the certificate it carries');
   const status = single.certStatus.good !== undefined ? 'good' : single.certStatus.revoked !== undefined ? 'revoked' : 'unknown';
-  return { serial: Buffer.from(single.certID.serialNumber).toString('hex').replace(/^0+/, ''), status, thisUpdate: single.thisUpdate, nextUpdate: single.nextUpdate, signer };
+  return {
+    serial: Buffer.from(single.certID.serialNumber).toString('hex').replace(/^0+/, ''),
+    status,
+    thisUpdate: single.thisUpdate,
+    nextUpdate: single.nextUpdate,
+    signer,
+  };
 }
 
 test('every gateway listener staples a GOOD answer about the gateway certificate, signed by the services CA OCSP delegate', { timeout: 60_000 }, async () => {
@@ -123,6 +129,10 @@ test('after the gateway certificate is revoked, the staple says revoked once it 
     latest = readStaple(now.response);
     assert.equal(latest.serial, before.serial);
   }
-  assert.equal(latest.status, 'revoked', `the staple still said ${latest.status} ${Math.round((Date.now() - first.thisUpdate.getTime()) / 1000)} s after the first answer`);
+  assert.equal(
+    latest.status,
+    'revoked',
+    `the staple still said ${latest.status} ${Math.round((Date.now() - first.thisUpdate.getTime()) / 1000)} s after the first answer`,
+  );
   assert.ok(latest.thisUpdate > first.thisUpdate, 'the revoked answer is a new one');
 });

@@ -124,7 +124,10 @@ test('a paired sensor gets a token, connects, and its counted messages drive a l
       '',
     ].join('\n'),
   );
-  await waitFor('the rules to be loaded', async () => ((await (await fetch(`${bed.gateway.metricsUrl}/healthz`)).json()) as { rules?: { evaluated: number } }).rules !== undefined);
+  await waitFor(
+    'the rules to be loaded',
+    async () => ((await (await fetch(`${bed.gateway.metricsUrl}/healthz`)).json()) as { rules?: { evaluated: number } }).rules !== undefined,
+  );
 
   const key = pair(SENSOR);
   const issued = await requestSensorToken({ baseUrl: `https://localhost:${tokenPort}`, sensorId: SENSOR, key, audience: 'localhost', transport });
@@ -141,7 +144,10 @@ test('a paired sensor gets a token, connects, and its counted messages drive a l
   // The same counter again: a replay, dropped and refused.
   const replayed = { userProperties: { counter: String(counter.value) } };
   const before = commands.length;
-  await assert.rejects(sensor.publishAsync(`hearth/sensor:${SENSOR}/state`, JSON.stringify({ motion: true }), { qos: 1, properties: replayed }), /Not authorized|135/i);
+  await assert.rejects(
+    sensor.publishAsync(`hearth/sensor:${SENSOR}/state`, JSON.stringify({ motion: true }), { qos: 1, properties: replayed }),
+    /Not authorized|135/i,
+  );
   await assert.rejects(sensor.publishAsync(`hearth/sensor:${SENSOR}/state`, JSON.stringify({ motion: true }), { qos: 1 }), /Payload format invalid|153/i);
   assert.equal(await gatewayMetric('hearth_gateway_sensor_replays_rejected_total', '{verdict="replayed"}'), 1);
   assert.equal(await gatewayMetric('hearth_gateway_sensor_replays_rejected_total', '{verdict="no-counter"}'), 1);
@@ -184,8 +190,21 @@ test('a paired sensor gets a token, connects, and its counted messages drive a l
   assert.ok(sensor.connected, 'the good sensor stayed connected through all of it');
 
   // A wrong pairing proof gets no token.
-  const challenge = (JSON.parse((await transport.send('POST', `https://localhost:${tokenPort}/sensor/v1/challenge`, JSON.stringify({ sensorId: SENSOR }), { 'content-type': 'application/json' })).body.toString()) as { challenge: string }).challenge;
-  const wrong = await transport.send('POST', `https://localhost:${tokenPort}/sensor/v1/token`, JSON.stringify({ sensorId: SENSOR, challenge, proof: pairingProof(Buffer.alloc(32), SENSOR, 'localhost', challenge) }), { 'content-type': 'application/json' });
+  const challenge = (
+    JSON.parse(
+      (
+        await transport.send('POST', `https://localhost:${tokenPort}/sensor/v1/challenge`, JSON.stringify({ sensorId: SENSOR }), {
+          'content-type': 'application/json',
+        })
+      ).body.toString(),
+    ) as { challenge: string }
+  ).challenge;
+  const wrong = await transport.send(
+    'POST',
+    `https://localhost:${tokenPort}/sensor/v1/token`,
+    JSON.stringify({ sensorId: SENSOR, challenge, proof: pairingProof(Buffer.alloc(32), SENSOR, 'localhost', challenge) }),
+    { 'content-type': 'application/json' },
+  );
   assert.equal(wrong.status, 401);
   assert.equal(await gatewayMetric('hearth_gateway_sensor_auth_failures_total', '{reason="wrong-proof"}'), 1);
 

@@ -19,7 +19,9 @@ let rootPem: string;
 
 before(async () => {
   // Session tickets on (they are off by default), for the resumption test below.
-  bed = await startGatewayBed({ gatewayYaml: { mqtt: { tlsMinVersion: 'TLSv1.2', tlsSessionTickets: true, maxPacketSize: 4096, connectRatePerSecond: 5, connectBurst: 100 } } });
+  bed = await startGatewayBed({
+    gatewayYaml: { mqtt: { tlsMinVersion: 'TLSv1.2', tlsSessionTickets: true, maxPacketSize: 4096, connectRatePerSecond: 5, connectBurst: 100 } },
+  });
   rootPem = readFileSync(bed.rootFile, 'utf8');
 });
 
@@ -83,7 +85,15 @@ test('with session tickets on, a resumed TLS session does not let a revoked cert
   const open = (session?: Buffer) =>
     new Promise<{ socket: TLSSocket; session: Buffer | undefined }>((resolve, reject) => {
       let ticket: Buffer | undefined;
-      const socket = tlsConnect({ host: 'localhost', port: bed.gateway.mqttPort, ca: rootPem, key: device.keyPem, cert: device.certPem, minVersion: 'TLSv1.3', ...(session ? { session } : {}) });
+      const socket = tlsConnect({
+        host: 'localhost',
+        port: bed.gateway.mqttPort,
+        ca: rootPem,
+        key: device.keyPem,
+        cert: device.certPem,
+        minVersion: 'TLSv1.3',
+        ...(session ? { session } : {}),
+      });
       socket.on('session', (s: Buffer) => (ticket = s));
       socket.once('secureConnect', () => setTimeout(() => resolve({ socket, session: ticket }), 100));
       socket.once('error', reject);
@@ -94,7 +104,9 @@ test('with session tickets on, a resumed TLS session does not let a revoked cert
       parser.on('packet', (packet) => packet.cmd === 'connack' && resolve(packet.reasonCode ?? -1));
       socket.on('data', (chunk: Buffer) => parser.parse(chunk));
       socket.once('close', () => reject(new Error('closed before CONNACK')));
-      socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'resume', clean: true, keepalive: 0 }, { protocolVersion: 5 }));
+      socket.write(
+        mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'resume', clean: true, keepalive: 0 }, { protocolVersion: 5 }),
+      );
     });
   const first = await open();
   assert.equal(await connack(first.socket), 0);
@@ -115,7 +127,12 @@ test('an oversized packet ends only its own connection, with Packet too large', 
   sender.on('disconnect', (packet) => (reason = packet.reasonCode));
   const gone = closed(sender);
   // Written past MQTT.js, which keeps to the maximum packet size the CONNACK announced.
-  sender.stream.write(mqttPacket.generate({ cmd: 'publish', topic: 'hearth/urn:dev:ops:acme-cam-big/frame', payload: Buffer.alloc(10_000), qos: 0, retain: false, dup: false }, { protocolVersion: 5 }));
+  sender.stream.write(
+    mqttPacket.generate(
+      { cmd: 'publish', topic: 'hearth/urn:dev:ops:acme-cam-big/frame', payload: Buffer.alloc(10_000), qos: 0, retain: false, dup: false },
+      { protocolVersion: 5 },
+    ),
+  );
   await gone;
   assert.equal(reason, 0x95);
   assert.ok(bystander.connected);
@@ -150,8 +167,34 @@ test('malformed MQTT bytes end only their own connection', { timeout: 60_000 }, 
 test('openssl s_client: TLS 1.2 only with ECDHE and AEAD; TLS 1.3 with its three suites', { timeout: 60_000 }, async () => {
   const device = await bed.issueDevice('urn:dev:ops:acme-cam-tls');
   const probe = async (args: string[]) => {
-    const result = await runCommand('openssl', ['s_client', '-connect', `localhost:${bed.gateway.mqttPort}`, '-CAfile', bed.rootFile, '-cert', device.certFile, '-key', device.keyFile, '-brief', ...args], { env: process.env, timeoutMs: 10_000 });
-    return { ok: /Protocol version|CONNECTION ESTABLISHED/.test(result.stdout + result.stderr) && !/alert|error/i.test(result.stderr.split('\n').filter((l) => !/verify/i.test(l)).join('\n')), out: result.stdout + result.stderr };
+    const result = await runCommand(
+      'openssl',
+      [
+        's_client',
+        '-connect',
+        `localhost:${bed.gateway.mqttPort}`,
+        '-CAfile',
+        bed.rootFile,
+        '-cert',
+        device.certFile,
+        '-key',
+        device.keyFile,
+        '-brief',
+        ...args,
+      ],
+      { env: process.env, timeoutMs: 10_000 },
+    );
+    return {
+      ok:
+        /Protocol version|CONNECTION ESTABLISHED/.test(result.stdout + result.stderr) &&
+        !/alert|error/i.test(
+          result.stderr
+            .split('\n')
+            .filter((l) => !/verify/i.test(l))
+            .join('\n'),
+        ),
+      out: result.stdout + result.stderr,
+    };
   };
   for (const suite of ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']) {
     const result = await probe(['-tls1_3', '-ciphersuites', suite]);
@@ -173,19 +216,21 @@ test('a client flooding connects is turned away; live sessions are not disturbed
   const bystander = await connectDevice(await bed.issueDevice('urn:dev:ops:acme-cam-steady'));
   let refused = 0;
   await Promise.all(
-    Array.from({ length: 300 }, () =>
-      new Promise<void>((resolve) => {
-        const socket = netConnect(bed.gateway.mqttPort, '127.0.0.1');
-        socket.on('error', () => undefined);
-        socket.once('close', () => {
-          refused++;
-          resolve();
-        });
-        socket.setTimeout(1_500, () => {
-          socket.destroy();
-          resolve();
-        });
-      }),
+    Array.from(
+      { length: 300 },
+      () =>
+        new Promise<void>((resolve) => {
+          const socket = netConnect(bed.gateway.mqttPort, '127.0.0.1');
+          socket.on('error', () => undefined);
+          socket.once('close', () => {
+            refused++;
+            resolve();
+          });
+          socket.setTimeout(1_500, () => {
+            socket.destroy();
+            resolve();
+          });
+        }),
     ),
   );
   assert.ok(refused > 150, `only ${refused} of 300 flooding connections were dropped`);

@@ -27,7 +27,15 @@ test('by default a device gets no TLS session to resume: each connection is a fu
   const open = (session?: Buffer) =>
     new Promise<{ socket: TLSSocket; session: Buffer | undefined; connack: number }>((resolve, reject) => {
       let ticket: Buffer | undefined;
-      const socket = tlsConnect({ host: 'localhost', port: bed.gateway.mqttPort, ca: rootPem, key: device.keyPem, cert: device.certPem, minVersion: 'TLSv1.3', ...(session ? { session } : {}) });
+      const socket = tlsConnect({
+        host: 'localhost',
+        port: bed.gateway.mqttPort,
+        ca: rootPem,
+        key: device.keyPem,
+        cert: device.certPem,
+        minVersion: 'TLSv1.3',
+        ...(session ? { session } : {}),
+      });
       socket.on('session', (s: Buffer) => (ticket = s));
       const parser = mqttPacket.parser({ protocolVersion: 5 });
       parser.on('packet', (packet) => {
@@ -35,7 +43,14 @@ test('by default a device gets no TLS session to resume: each connection is a fu
         if (packet.cmd === 'connack') setTimeout(() => resolve({ socket, session: ticket, connack: packet.reasonCode ?? -1 }), 100);
       });
       socket.on('data', (chunk: Buffer) => parser.parse(chunk));
-      socket.once('secureConnect', () => socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'tickets', clean: true, keepalive: 0 }, { protocolVersion: 5 })));
+      socket.once('secureConnect', () =>
+        socket.write(
+          mqttPacket.generate(
+            { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'tickets', clean: true, keepalive: 0 },
+            { protocolVersion: 5 },
+          ),
+        ),
+      );
       socket.once('error', reject);
     });
   const first = await open();

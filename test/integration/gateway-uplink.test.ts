@@ -26,7 +26,17 @@ after(async () => {
 });
 
 async function connectDevice(device: DeviceFiles): Promise<MqttClient> {
-  const client = mqtt.connect({ protocol: 'mqtts', host: 'localhost', port: bed.gateway.mqttPort, ca: rootPem, key: device.keyPem, cert: device.certPem, protocolVersion: 5, reconnectPeriod: 0, clientId: device.deviceId.slice(-20) });
+  const client = mqtt.connect({
+    protocol: 'mqtts',
+    host: 'localhost',
+    port: bed.gateway.mqttPort,
+    ca: rootPem,
+    key: device.keyPem,
+    cert: device.certPem,
+    protocolVersion: 5,
+    reconnectPeriod: 0,
+    clientId: device.deviceId.slice(-20),
+  });
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
     client.once('error', reject);
@@ -50,7 +60,10 @@ async function publishAll(client: MqttClient, topic: string, count: number, labe
 function storedPayloads(deviceId: string): Map<string, number> {
   const db = new Database(join(bed.installation.dir, 'hearth.db'), { readonly: true });
   try {
-    const rows = db.prepare('SELECT payload, count(*) AS n FROM telemetry_messages WHERE device_id = ? GROUP BY payload').all(deviceId) as { payload: Buffer; n: number }[];
+    const rows = db.prepare('SELECT payload, count(*) AS n FROM telemetry_messages WHERE device_id = ? GROUP BY payload').all(deviceId) as {
+      payload: Buffer;
+      n: number;
+    }[];
     return new Map(rows.map((r) => [Buffer.from(r.payload).toString('utf8'), r.n]));
   } finally {
     db.close();
@@ -74,7 +87,14 @@ function assertExactlyOnce(deviceId: string, label: string, count: number): void
   const stored = storedPayloads(deviceId);
   const mine = [...stored].filter(([payload]) => (JSON.parse(payload) as { label?: string }).label === label);
   const twice = mine.filter(([, n]) => n > 1);
-  assert.equal(twice.length, 0, `stored more than once: ${twice.slice(0, 3).map(([p]) => p).join(', ')}`);
+  assert.equal(
+    twice.length,
+    0,
+    `stored more than once: ${twice
+      .slice(0, 3)
+      .map(([p]) => p)
+      .join(', ')}`,
+  );
   const seen = new Set(mine.map(([payload]) => (JSON.parse(payload) as { i: number }).i));
   const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !seen.has(i));
   assert.deepEqual(missing.slice(0, 10), [], `${missing.length} of ${count} never arrived`);

@@ -74,7 +74,20 @@ describe('two control-plane processes sharing PostgreSQL and NATS', { skip }, ()
   function ocspStatus(server: RunningServer, certFile: string): string {
     const { inst } = servers();
     const ca = (name: string) => join(inst.dir, 'ca', `${name}.pem`);
-    const result = openssl(['ocsp', '-no_nonce', '-issuer', ca('devices'), '-cert', certFile, '-url', `${server.httpUrl}/ocsp`, '-CAfile', ca('root'), '-verify_other', ca('devices')]);
+    const result = openssl([
+      'ocsp',
+      '-no_nonce',
+      '-issuer',
+      ca('devices'),
+      '-cert',
+      certFile,
+      '-url',
+      `${server.httpUrl}/ocsp`,
+      '-CAfile',
+      ca('root'),
+      '-verify_other',
+      ca('devices'),
+    ]);
     assert.match(result.out, /Response verify OK/, result.out);
     const status = new RegExp(`${certFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (good|revoked|unknown)`).exec(result.out)?.[1];
     assert.ok(status, result.out);

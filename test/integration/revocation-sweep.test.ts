@@ -58,7 +58,11 @@ test('a revocation reaches a process that missed its event within one sweep', as
     const elapsed = Date.now() - started;
     assert.equal(status, 'revoked', `B still said good ${elapsed} ms after the revocation`);
     const crl = AsnConvert.parse((await b.crls.crl('devices')).der, CertificateList);
-    const listed = (crl.tbsCertList.revokedCertificates ?? []).map((r) => Buffer.from(r.userCertificate).toString('hex').replace(/^(00)+/, ''));
+    const listed = (crl.tbsCertList.revokedCertificates ?? []).map((r) =>
+      Buffer.from(r.userCertificate)
+        .toString('hex')
+        .replace(/^(00)+/, ''),
+    );
     assert.ok(listed.includes(issued.record.serial), "B's CRL lists the serial");
     console.log(`# revocation reached the other process by sweep in ${elapsed} ms`);
   } finally {

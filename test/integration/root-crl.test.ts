@@ -30,7 +30,12 @@ function pointers(file: string): string[] {
 
 async function get(url: string): Promise<{ status: number; type: string | null; cacheControl: string | null; body: Buffer }> {
   const response = await fetch(url);
-  return { status: response.status, type: response.headers.get('content-type'), cacheControl: response.headers.get('cache-control'), body: Buffer.from(await response.arrayBuffer()) };
+  return {
+    status: response.status,
+    type: response.headers.get('content-type'),
+    cacheControl: response.headers.get('cache-control'),
+    body: Buffer.from(await response.arrayBuffer()),
+  };
 }
 
 describe('the root CRL', { skip }, () => {
@@ -45,7 +50,14 @@ describe('the root CRL', { skip }, () => {
     httpPort = await freeLoopbackPort();
     const dir = join(parent, 'data');
     // A non-default port set the way an operator sets it for serve: by environment.
-    const env = { ...process.env, HEARTH_KEY_PASSPHRASE: TEST_PASSPHRASE, HEARTH_SERVER_API_PORT: '0', HEARTH_SERVER_HTTP_PORT: String(httpPort), HEARTH_LOG_LEVEL: 'warn', HEARTH_REVOCATION_SWEEP_SECONDS: '1' };
+    const env = {
+      ...process.env,
+      HEARTH_KEY_PASSPHRASE: TEST_PASSPHRASE,
+      HEARTH_SERVER_API_PORT: '0',
+      HEARTH_SERVER_HTTP_PORT: String(httpPort),
+      HEARTH_LOG_LEVEL: 'warn',
+      HEARTH_REVOCATION_SWEEP_SECONDS: '1',
+    };
     const init = runCli(['init', '--dir', dir], env);
     assert.equal(init.status, 0, init.stderr);
     const token = /(hth_[a-z0-9]{8}_[A-Za-z0-9_-]{43})/.exec(init.stdout)?.[1] as string;
@@ -91,7 +103,9 @@ describe('the root CRL', { skip }, () => {
     writeFileSync(join(parent, 'fresh-root.crl'), response.body);
     const text = openssl(['crl', '-inform', 'DER', '-in', join(parent, 'fresh-root.crl'), '-noout', '-issuer', '-nextupdate', '-crlnumber']);
     assert.equal(text.status, 0, text.out);
-    const rootSubject = openssl(['x509', '-in', ca('root'), '-noout', '-subject']).out.replace(/^subject=/, '').trim();
+    const rootSubject = openssl(['x509', '-in', ca('root'), '-noout', '-subject'])
+      .out.replace(/^subject=/, '')
+      .trim();
     assert.equal(/issuer=(.*)/.exec(text.out)?.[1]?.trim(), rootSubject);
     assert.match(text.out, /crlNumber=0x01/);
     const nextUpdate = new Date(/nextUpdate=(.*)/.exec(text.out)?.[1] as string).getTime();
@@ -108,9 +122,17 @@ describe('the root CRL', { skip }, () => {
   });
 
   test("the control plane's TLS certificate and a new device certificate name the configured port, not 8080", async () => {
-    assert.deepEqual(pointers(join(installation.dir, 'ca/tls.pem')).sort(), [`http://localhost:${httpPort}/ca/services.crt`, `http://localhost:${httpPort}/crl/services.crl`, `http://localhost:${httpPort}/ocsp`]);
+    assert.deepEqual(pointers(join(installation.dir, 'ca/tls.pem')).sort(), [
+      `http://localhost:${httpPort}/ca/services.crt`,
+      `http://localhost:${httpPort}/crl/services.crl`,
+      `http://localhost:${httpPort}/ocsp`,
+    ]);
     const device = await issueDevice(90);
-    assert.deepEqual(pointers(device).sort(), [`http://localhost:${httpPort}/ca/devices.crt`, `http://localhost:${httpPort}/crl/devices.crl`, `http://localhost:${httpPort}/ocsp`]);
+    assert.deepEqual(pointers(device).sort(), [
+      `http://localhost:${httpPort}/ca/devices.crt`,
+      `http://localhost:${httpPort}/crl/devices.crl`,
+      `http://localhost:${httpPort}/ocsp`,
+    ]);
     // The caIssuers URL of the issuing CAs answers with the root certificate.
     const rootDer = await get(`http://localhost:${httpPort}/ca/root.crt`);
     assert.equal(rootDer.status, 200);
@@ -123,7 +145,10 @@ describe('the root CRL', { skip }, () => {
 
     // A real credential of another kind is no root key: the devices CA's own key is refused, and nothing changes.
     const crlBefore = readFileSync(join(installation.dir, 'ca/root.crl'));
-    const wrongKey = runCli(['ca', 'sign-root-crl', '--dir', installation.dir, '--root-key', join(installation.dir, 'private/devices.key.pem'), '--revoke-ca', 'devices'], installation.env);
+    const wrongKey = runCli(
+      ['ca', 'sign-root-crl', '--dir', installation.dir, '--root-key', join(installation.dir, 'private/devices.key.pem'), '--revoke-ca', 'devices'],
+      installation.env,
+    );
     assert.notEqual(wrongKey.status, 0);
     assert.match(wrongKey.stderr, /is not the key of the root CA/);
     const notAnIssuingCa = runCli(['ca', 'sign-root-crl', '--dir', installation.dir, '--revoke-ca', 'root'], installation.env);
@@ -195,7 +220,10 @@ describe('server.publicHttpUrl', () => {
       process.env.HEARTH_PUBLIC_URL_TEST_PASSPHRASE = TEST_PASSPHRASE;
       const setup = await setUpInstallation({ dir, passphrase: { env: 'HEARTH_PUBLIC_URL_TEST_PASSPHRASE' }, publicHttpUrl: 'http://pki.example.com/hearth/' });
       assert.equal(setup.config.server.publicHttpUrl, 'http://pki.example.com/hearth');
-      assert.deepEqual(pointers(join(dir, 'ca/devices.pem')).sort(), ['http://pki.example.com/hearth/ca/root.crt', 'http://pki.example.com/hearth/crl/root.crl']);
+      assert.deepEqual(pointers(join(dir, 'ca/devices.pem')).sort(), [
+        'http://pki.example.com/hearth/ca/root.crt',
+        'http://pki.example.com/hearth/crl/root.crl',
+      ]);
       assert.ok(pointers(join(dir, 'ca/tls.pem')).includes('http://pki.example.com/hearth/ocsp'));
       // The value persists for `hearth serve`, which renews the TLS certificate with it.
       assert.equal(loadConfig(readFileSync(join(dir, 'hearth.yaml'), 'utf8'), {}).server.publicHttpUrl, 'http://pki.example.com/hearth');

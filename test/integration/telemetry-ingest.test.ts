@@ -70,7 +70,13 @@ async function knownDevice(name: string): Promise<string> {
   return name;
 }
 
-function call(method: string, path: string, body: unknown, client?: ClientCert, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+function call(
+  method: string,
+  path: string,
+  body: unknown,
+  client?: ClientCert,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = request(
@@ -124,7 +130,10 @@ test('only a registered gateway certificate from the services CA may ingest', as
   assert.equal((await post(batch, await issue('device', 'urn:dev:ops:acme-meter-0001'))).status, 401, 'a device certificate');
   // A gateway certificate is not even issued for a name no gateway is registered by, not by an operator either.
   const csr = await createKeyAndRequest({ dnsNames: ['gw-unregistered.home.arpa'] });
-  await assert.rejects(server.client.call('POST', '/api/v1/certificates', { csr: csr.csrPem, profile: 'gateway' }), /400 .*registered, active gateway.*not registered/);
+  await assert.rejects(
+    server.client.call('POST', '/api/v1/certificates', { csr: csr.csrPem, profile: 'gateway' }),
+    /400 .*registered, active gateway.*not registered/,
+  );
   const service = await post(batch, await issue('service', 'gw-service.home.arpa'));
   assert.equal(service.status, 401, 'a service certificate');
   assert.match(String(service.body.detail), /service certificate/);
@@ -145,7 +154,13 @@ test("a services certificate from open ACME, even for a registered gateway's nam
   const gateway = await registeredGateway('localhost');
   assert.equal((await stream(gateway)).status, 200, "the registered gateway's own certificate reads the stream");
   // Anyone who passes http-01 for the name gets a certificate over ACME with no EAB key...
-  const intruder = new GatewayIdentity({ dir: join(scratch, 'intruder'), controlPlaneUrl: server.apiUrl, rootPem, name: 'localhost', http01: { host: '127.0.0.1', port: http01Port } });
+  const intruder = new GatewayIdentity({
+    dir: join(scratch, 'intruder'),
+    controlPlaneUrl: server.apiUrl,
+    rootPem,
+    name: 'localhost',
+    http01: { host: '127.0.0.1', port: http01Port },
+  });
   const { credentials } = await intruder.ensure(new Date());
   const issued = await server.client.call<{ profile: string }>('GET', `/api/v1/certificates/${credentials.serial}`);
   assert.equal(issued.profile, 'service', 'open ACME issues service certificates');
@@ -163,20 +178,45 @@ test("a services certificate from open ACME, even for a registered gateway's nam
 test("a gateway enrolled with its registration's EAB key gets a 7-day gateway certificate for its name alone, and may ingest", async () => {
   const registration = await server.client.call<{ eabKid: string; hmacKey: string }>('POST', '/api/v1/gateways', { name: 'gw-acme.localhost' });
   const binding = { kid: registration.eabKid, hmacKey: Buffer.from(registration.hmacKey, 'base64url') };
-  const elsewhere = new GatewayIdentity({ dir: join(scratch, 'other-name'), controlPlaneUrl: server.apiUrl, rootPem, name: 'not-mine.localhost', binding, http01: { host: '127.0.0.1', port: http01Port } });
+  const elsewhere = new GatewayIdentity({
+    dir: join(scratch, 'other-name'),
+    controlPlaneUrl: server.apiUrl,
+    rootPem,
+    name: 'not-mine.localhost',
+    binding,
+    http01: { host: '127.0.0.1', port: http01Port },
+  });
   await assert.rejects(elsewhere.ensure(new Date()), /rejectedIdentifier|alone/, 'the account may order its registered name only');
-  const identity = new GatewayIdentity({ dir: join(scratch, 'gw-acme'), controlPlaneUrl: server.apiUrl, rootPem, name: 'gw-acme.localhost', binding: { ...binding, kid: 'eab_wrong' }, http01: { host: '127.0.0.1', port: http01Port } });
+  const identity = new GatewayIdentity({
+    dir: join(scratch, 'gw-acme'),
+    controlPlaneUrl: server.apiUrl,
+    rootPem,
+    name: 'gw-acme.localhost',
+    binding: { ...binding, kid: 'eab_wrong' },
+    http01: { host: '127.0.0.1', port: http01Port },
+  });
   await assert.rejects(identity.ensure(new Date()), /eab_wrong/, 'a wrong kid binds nothing');
   // The key binds once: the account made above with it (then refused the other name) is the gateway's.
   const sameAccountDir = join(scratch, 'other-name');
-  const gateway = new GatewayIdentity({ dir: sameAccountDir, controlPlaneUrl: server.apiUrl, rootPem, name: 'gw-acme.localhost', binding, http01: { host: '127.0.0.1', port: http01Port } });
+  const gateway = new GatewayIdentity({
+    dir: sameAccountDir,
+    controlPlaneUrl: server.apiUrl,
+    rootPem,
+    name: 'gw-acme.localhost',
+    binding,
+    http01: { host: '127.0.0.1', port: http01Port },
+  });
   const { credentials } = await gateway.ensure(new Date());
   const [leaf] = pemDecodeAll(credentials.cert, 'CERTIFICATE');
   const facts = certificateFacts(leaf as Uint8Array);
   assert.ok(facts.notAfter.getTime() - facts.notBefore.getTime() <= 7 * 86_400_000, 'at most 7 days');
   assert.equal((await server.client.call<{ profile: string }>('GET', `/api/v1/certificates/${credentials.serial}`)).profile, 'gateway');
   const device = await knownDevice('urn:dev:ops:acme-meter-enrolled');
-  assert.deepEqual((await post({ messages: [message(device)] }, { key: credentials.key, cert: credentials.cert, serial: credentials.serial })).body, { received: 1, stored: 1, duplicates: 0 });
+  assert.deepEqual((await post({ messages: [message(device)] }, { key: credentials.key, cert: credentials.cert, serial: credentials.serial })).body, {
+    received: 1,
+    stored: 1,
+    duplicates: 0,
+  });
 });
 
 test('a gateway speaks only for devices attached to it; others are refused whole and raise a security event', async () => {
@@ -197,7 +237,10 @@ test('a gateway speaks only for devices attached to it; others are refused whole
   }
   assert.equal(await stored(lamp), 1, 'nothing of the refused batches was stored');
   assert.equal(await stored('sensor:own-probe'), 0);
-  const events = await server.client.call<{ events: { type: string; deviceId: string; detail: { gateway: string } }[] }>('GET', `/api/v1/security-events?type=security.device_attachment_refused&limit=10`);
+  const events = await server.client.call<{ events: { type: string; deviceId: string; detail: { gateway: string } }[] }>(
+    'GET',
+    `/api/v1/security-events?type=security.device_attachment_refused&limit=10`,
+  );
   assert.ok(events.events.some((e) => e.deviceId === lamp && e.detail.gateway === 'gw-neighbour.home.arpa'));
   // The device moved home: once an operator detaches it, the next gateway to report it gets it.
   await server.client.call('DELETE', `/api/v1/devices/${encodeURIComponent(lamp)}/attachment`);
@@ -211,7 +254,11 @@ test('a bad batch is refused whole with a precise error', async () => {
   const good = message(device);
   const cases: [string, unknown, RegExp][] = [
     ['duplicate id in a batch', { messages: [good, { ...message(device), id: good.id }] }, /appears twice/],
-    ['a time in the future', { messages: [good, message(device, { publishedAt: new Date(Date.now() + 3_600_000).toISOString() })] }, /ahead of the control plane's clock/],
+    [
+      'a time in the future',
+      { messages: [good, message(device, { publishedAt: new Date(Date.now() + 3_600_000).toISOString() })] },
+      /ahead of the control plane's clock/,
+    ],
     ['a device id that is not one', { messages: [good, message('lamp-7')] }, /deviceId/],
     ['a bad message id', { messages: [good, message(device, { id: 'has spaces' })] }, /id/],
     ['QoS 3', { messages: [good, message(device, { qos: 3 })] }, /qos/],
@@ -237,7 +284,10 @@ test('a batch sent twice is stored once; the same id from another gateway is ano
   assert.deepEqual((await post(batch, first)).body, { received: 50, stored: 0, duplicates: 50 });
   assert.deepEqual((await post(batch, second)).body, { received: 50, stored: 50, duplicates: 0 });
   assert.equal(await stored(device), 100);
-  const listed = await server.client.call<{ messages: { gateway: string; payload: string }[] }>('GET', `/api/v1/telemetry?deviceId=${encodeURIComponent(device)}&gateway=gw-one.home.arpa&limit=5`);
+  const listed = await server.client.call<{ messages: { gateway: string; payload: string }[] }>(
+    'GET',
+    `/api/v1/telemetry?deviceId=${encodeURIComponent(device)}&gateway=gw-one.home.arpa&limit=5`,
+  );
   assert.equal(listed.messages.length, 5);
   assert.ok(listed.messages.every((m) => m.gateway === 'gw-one.home.arpa'));
 });

@@ -186,7 +186,13 @@ describe('OCSP stapling', { skip }, () => {
   test("the API staples its responder's GOOD answer for the API's own certificate", async () => {
     const port = Number(new URL(plane.apiUrl).port);
     // requestOCSP is a TLSSocket option tls.connect passes on; @types/node leaves it out of ConnectionOptions.
-    const options: ConnectionOptions & { requestOCSP: boolean } = { host: '127.0.0.1', port, servername: 'localhost', ca: await readFile(files('root.pem'), 'utf8'), requestOCSP: true };
+    const options: ConnectionOptions & { requestOCSP: boolean } = {
+      host: '127.0.0.1',
+      port,
+      servername: 'localhost',
+      ca: await readFile(files('root.pem'), 'utf8'),
+      requestOCSP: true,
+    };
     const socket = tlsConnect(options);
     const stapled = new Promise<Buffer | undefined>((resolve) => socket.once('OCSPResponse', (response: Buffer) => resolve(response)));
     await new Promise<void>((resolve, reject) => socket.once('secureConnect', () => resolve()).once('error', reject));

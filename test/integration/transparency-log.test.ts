@@ -15,7 +15,13 @@ import { join } from 'node:path';
 import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { PROBLEM_BASE } from '../../src/core/errors.js';
 import { parseCheckpoint, type Checkpoint } from '../../src/ledger/checkpoint.js';
-import { decodeLogEntry, type CaCertificateEntry, type CertificateIssuedEntry, type CertificateRevokedEntry, type LogEntry } from '../../src/ledger/log-entry.js';
+import {
+  decodeLogEntry,
+  type CaCertificateEntry,
+  type CertificateIssuedEntry,
+  type CertificateRevokedEntry,
+  type LogEntry,
+} from '../../src/ledger/log-entry.js';
 import { TreeBuilder, leafHash, rootFromLeafHashes, verifyConsistency, verifyInclusion, type Hash } from '../../src/ledger/merkle.js';
 import { openNote, parseVerifierKey, type NoteVerifier } from '../../src/ledger/signed-note.js';
 import { certificateFacts } from '../../src/pki/certificate-facts.js';
@@ -57,7 +63,8 @@ const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes)
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 const unb64 = (list: string[]): Hash[] => list.map((h) => new Uint8Array(Buffer.from(h, 'base64')));
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
-const derOf = (pem: string): Buffer => Buffer.from(/-----BEGIN CERTIFICATE-----([^-]+)-----END CERTIFICATE-----/.exec(pem)?.[1]?.replace(/\s/g, '') ?? '', 'base64');
+const derOf = (pem: string): Buffer =>
+  Buffer.from(/-----BEGIN CERTIFICATE-----([^-]+)-----END CERTIFICATE-----/.exec(pem)?.[1]?.replace(/\s/g, '') ?? '', 'base64');
 const deviceId = (n: number) => `urn:dev:ops:acme-heater-${String(n).padStart(4, '0')}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -111,7 +118,10 @@ describe('the transparency log over HTTPS', () => {
       assert.equal(reply.headers['content-type'], 'application/x-ndjson');
       const text = reply.body.toString('utf8');
       assert.ok(text.endsWith('\n'), 'every leaf ends its line');
-      const lines = text.slice(0, -1).split('\n').map((line) => Buffer.from(line, 'utf8'));
+      const lines = text
+        .slice(0, -1)
+        .split('\n')
+        .map((line) => Buffer.from(line, 'utf8'));
       assert.equal(Number(reply.headers['hearth-log-start']), leaves.length);
       assert.equal(Number(reply.headers['hearth-log-end']), leaves.length + lines.length);
       leaves.push(...lines);

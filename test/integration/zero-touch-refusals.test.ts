@@ -117,16 +117,35 @@ async function refused(promise: Promise<unknown>, type: string, detail: RegExp):
 async function forgedFactoryCredentials(serial: string, now: Date): Promise<FactoryCredentials> {
   const factory = await openFactory(bed.factoryDir, FACTORY_PASSPHRASE);
   const keys = await generateDeviceKeys();
-  const certificate = await createFactoryCertificate({ manufacturer: bed.manufacturer, country: 'US', model: bed.model, serial, publicKey: keys.publicKey, intermediate: factory.intermediate, intermediateKey: factory.intermediateKey, now });
-  return { chain: [new Uint8Array(certificate.rawData), new Uint8Array(factory.intermediate.rawData)], signer: keyObjectSigner(KeyObject.from(keys.privateKey)) };
+  const certificate = await createFactoryCertificate({
+    manufacturer: bed.manufacturer,
+    country: 'US',
+    model: bed.model,
+    serial,
+    publicKey: keys.publicKey,
+    intermediate: factory.intermediate,
+    intermediateKey: factory.intermediateKey,
+    now,
+  });
+  return {
+    chain: [new Uint8Array(certificate.rawData), new Uint8Array(factory.intermediate.rawData)],
+    signer: keyObjectSigner(KeyObject.from(keys.privateKey)),
+  };
 }
 
 test('a chain to a root no manufacturer registered is refused', async () => {
   const other = join(bed.installation.dir, '..', 'other-factory');
   const otherBatch = join(bed.installation.dir, '..', 'other-batch');
   assert.equal(bed.cli(['factory', 'init', '--manufacturer', bed.manufacturer, '--country', 'US', '--out', other]).status, 0);
-  assert.equal(bed.cli(['factory', 'batch', '--dir', other, '--model', bed.model, '--count', '1', '--out', otherBatch, '--first-serial', device(0).serial]).status, 0);
-  await refused(attempt(device(0).deviceId, { factory: readFactoryCredentials(otherBatch, device(0).serial) }), 'badAttestationStatement', /does not lead to a registered manufacturer root/);
+  assert.equal(
+    bed.cli(['factory', 'batch', '--dir', other, '--model', bed.model, '--count', '1', '--out', otherBatch, '--first-serial', device(0).serial]).status,
+    0,
+  );
+  await refused(
+    attempt(device(0).deviceId, { factory: readFactoryCredentials(otherBatch, device(0).serial) }),
+    'badAttestationStatement',
+    /does not lead to a registered manufacturer root/,
+  );
   assert.equal(await certificatesOf(device(0).deviceId), 0);
   assert.equal((await enrollment(device(0).deviceId)).state, 'expected');
   assert.ok((await events(device(0).deviceId)).some((e) => e.type === 'security.attestation_failed' && e.detail.reason === 'unknown-root'));
@@ -134,7 +153,11 @@ test('a chain to a root no manufacturer registered is refused', async () => {
 
 test('an expired factory certificate is refused', async () => {
   const longAgo = new Date(Date.now() - 21 * 365.25 * 86400_000);
-  await refused(attempt(device(1).deviceId, { factory: await forgedFactoryCredentials(device(1).serial, longAgo) }), 'badAttestationStatement', /the factory certificate expired/);
+  await refused(
+    attempt(device(1).deviceId, { factory: await forgedFactoryCredentials(device(1).serial, longAgo) }),
+    'badAttestationStatement',
+    /the factory certificate expired/,
+  );
   assert.equal(await certificatesOf(device(1).deviceId), 0);
   assert.ok((await events(device(1).deviceId)).some((e) => e.detail.reason === 'expired'));
 });
@@ -148,20 +171,32 @@ test('a serial in no imported manifest is refused at newOrder', async () => {
 
 test('an attestation over another key authorization, and a replayed attestation, are refused', async () => {
   const factory = readFactoryCredentials(bed.batchDir, device(2).serial);
-  await refused(attempt(device(2).deviceId, { factory, keyAuthorization: (real) => `${real}x` }), 'badAttestationStatement', /does not verify over this challenge's key authorization/);
+  await refused(
+    attempt(device(2).deviceId, { factory, keyAuthorization: (real) => `${real}x` }),
+    'badAttestationStatement',
+    /does not verify over this challenge's key authorization/,
+  );
   let captured = '';
   const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   await attempt(device(2).deviceId, { factory, attestedKey: key, onAttObj: (attObj) => (captured = attObj) });
   assert.equal(await certificatesOf(device(2).deviceId), 1);
   // The same attestation object for a new challenge: its signature covers the old token.
-  await refused(attempt(device(2).deviceId, { factory, attestedKey: key, attObj: captured }), 'badAttestationStatement', /does not verify over this challenge's key authorization/);
+  await refused(
+    attempt(device(2).deviceId, { factory, attestedKey: key, attObj: captured }),
+    'badAttestationStatement',
+    /does not verify over this challenge's key authorization/,
+  );
   assert.equal(await certificatesOf(device(2).deviceId), 1);
   assert.equal((await events(device(2).deviceId)).filter((e) => e.detail.reason === 'bad-signature').length, 2);
 });
 
-test("a CSR carrying another key than the attested one is refused, and the order stays ready", async () => {
+test('a CSR carrying another key than the attested one is refused, and the order stays ready', async () => {
   const factory = readFactoryCredentials(bed.batchDir, device(3).serial);
-  await refused(attempt(device(3).deviceId, { factory, csrKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey }), 'badCSR', /is not the key the device attested/);
+  await refused(
+    attempt(device(3).deviceId, { factory, csrKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey }),
+    'badCSR',
+    /is not the key the device attested/,
+  );
   assert.equal(await certificatesOf(device(3).deviceId), 0);
   assert.equal((await enrollment(device(3).deviceId)).state, 'expected');
 });
@@ -169,7 +204,12 @@ test("a CSR carrying another key than the attested one is refused, and the order
 test('a revoked factory certificate cuts its device off at once: its live certificates are revoked, and it can neither enroll nor renew', async () => {
   const target = device(3);
   await attempt(target.deviceId, { factory: readFactoryCredentials(bed.batchDir, target.serial) });
-  const [live] = (await bed.server.client.call<{ items: { serial: string; state: string }[] }>('GET', `/api/v1/certificates?identifier=${encodeURIComponent(target.deviceId)}&limit=10`)).items;
+  const [live] = (
+    await bed.server.client.call<{ items: { serial: string; state: string }[] }>(
+      'GET',
+      `/api/v1/certificates?identifier=${encodeURIComponent(target.deviceId)}&limit=10`,
+    )
+  ).items;
   assert.equal(live?.state, 'issued');
   const certFile = join(bed.batchDir, 'devices', target.serial, 'cert.pem');
   const wrongReason = bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, certFile, '--reason', 'key leaked', '--dir', bed.installation.dir]);
@@ -197,7 +237,11 @@ test('a revoked factory certificate cuts its device off at once: its live certif
   assert.equal(cutOff.state, 'cut-off');
   assert.match(String(cutOff.stateReason), /factory certificate [0-9a-f]{64} revoked \(keyCompromise\)/);
   assert.match(bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, certFile, '--dir', bed.installation.dir]).stdout, /was revoked already/);
-  await refused(attempt(target.deviceId, { factory: readFactoryCredentials(bed.batchDir, target.serial) }), 'badAttestationStatement', /the factory certificate was revoked at .* \(keyCompromise\)/);
+  await refused(
+    attempt(target.deviceId, { factory: readFactoryCredentials(bed.batchDir, target.serial) }),
+    'badAttestationStatement',
+    /the factory certificate was revoked at .* \(keyCompromise\)/,
+  );
   assert.equal(await certificatesOf(target.deviceId), 1, 'no certificate beside the revoked one');
   assert.ok((await events(target.deviceId)).some((e) => e.detail.reason === 'revoked'));
   const bad = bed.cli(['manufacturer', 'revoke-factory-cert', bed.manufacturer, 'AB'.repeat(32), '--dir', bed.installation.dir]);
@@ -209,7 +253,11 @@ test('the same serial attested with another factory key is refused as a suspecte
   // The genuine device enrolls first; the clone has a valid certificate from the same intermediate.
   await attempt(device(4).deviceId, { factory: readFactoryCredentials(bed.batchDir, device(4).serial) });
   const before = await enrollment(device(4).deviceId);
-  await refused(attempt(device(4).deviceId, { factory: await forgedFactoryCredentials(device(4).serial, new Date()) }), 'unauthorized', /suspected to be a clone/);
+  await refused(
+    attempt(device(4).deviceId, { factory: await forgedFactoryCredentials(device(4).serial, new Date()) }),
+    'unauthorized',
+    /suspected to be a clone/,
+  );
   assert.deepEqual(await enrollment(device(4).deviceId), before);
   assert.equal(await certificatesOf(device(4).deviceId), 1);
   const clone = (await events(device(4).deviceId)).find((e) => e.type === 'security.clone_suspected');
@@ -241,11 +289,17 @@ test('manifests with a bad signature, from an unknown manufacturer or naming kno
 
   // A second batch whose serials overlap the first: nothing of it is imported.
   const overlap = join(parent, 'overlap');
-  assert.equal(bed.cli(['factory', 'batch', '--dir', bed.factoryDir, '--model', 'plug2', '--count', '8', '--out', overlap, '--first-serial', 'SN-000005']).status, 0);
+  assert.equal(
+    bed.cli(['factory', 'batch', '--dir', bed.factoryDir, '--model', 'plug2', '--count', '8', '--out', overlap, '--first-serial', 'SN-000005']).status,
+    0,
+  );
   const summaryBefore = await bed.server.client.call('GET', '/api/v1/enrollments/summary');
   const conflict = bed.cli(['enroll', 'import', overlap, '--dir', bed.installation.dir]);
   assert.equal(conflict.status, 2);
-  assert.match(conflict.stderr, /2 of the manifest's serials are already known for Acme: SN-000005 \(batch [0-9a-f]{32}\), SN-000006 \(batch [0-9a-f]{32}\); nothing was imported/);
+  assert.match(
+    conflict.stderr,
+    /2 of the manifest's serials are already known for Acme: SN-000005 \(batch [0-9a-f]{32}\), SN-000006 \(batch [0-9a-f]{32}\); nothing was imported/,
+  );
   assert.deepEqual(await bed.server.client.call('GET', '/api/v1/enrollments/summary'), summaryBefore);
   await assert.rejects(enrollment(`urn:dev:ops:Acme-plug2-SN-000007`), /404/);
   const refusals = (await bed.server.client.call<{ events: SecurityEvent[] }>('GET', '/api/v1/security-events?type=security.manifest_refused')).events;
@@ -258,7 +312,8 @@ test('claims: wrong setup codes are counted and rate-limited; a claimed device s
   const target = device(5);
   const code = readFileSync(join(bed.batchDir, 'devices', target.serial, 'setup-code.txt'), 'utf8').match(/setup code\s+(\S+)/)?.[1] as string;
   const wrongCode = code.startsWith('2') ? `3${code.slice(1)}` : `2${code.slice(1)}`;
-  const claim = (home: string, setupCode: string) => bed.cli(['device', 'claim', target.deviceId, '--home', home, '--code', setupCode, '--dir', bed.installation.dir]);
+  const claim = (home: string, setupCode: string) =>
+    bed.cli(['device', 'claim', target.deviceId, '--home', home, '--code', setupCode, '--dir', bed.installation.dir]);
   // A typo the check character catches is refused as such, and not counted.
   const typo = claim('home-1', wrongCode);
   assert.equal(typo.status, 2);
@@ -307,7 +362,6 @@ test('an enrollment group admits a device under the root without a manifest entr
   }
 });
 
-
 test("under an enrollment group, device A's genuine factory certificate cannot enroll as device B: badAttestationStatement, nothing enrolled or issued", async () => {
   // The group admits any serial at newOrder, so the attestation's serial check is all that stands
   // between a device's real factory credential and every other serial of its manufacturer.
@@ -317,12 +371,19 @@ test("under an enrollment group, device A's genuine factory certificate cannot e
   const aBefore = await enrollment(a.deviceId);
   assert.equal(bed.cli(['manufacturer', 'group', bed.manufacturer, 'on', '--dir', bed.installation.dir]).status, 0);
   try {
-    await refused(attempt(target, { factory: readFactoryCredentials(bed.batchDir, a.serial) }), 'badAttestationStatement', new RegExp(`the factory certificate is for serial ${a.serial}, not ${serial}`));
+    await refused(
+      attempt(target, { factory: readFactoryCredentials(bed.batchDir, a.serial) }),
+      'badAttestationStatement',
+      new RegExp(`the factory certificate is for serial ${a.serial}, not ${serial}`),
+    );
     await assert.rejects(enrollment(target), /404/, 'no enrollment for B');
     assert.equal(await certificatesOf(target), 0, 'no certificate for B');
     assert.deepEqual(await enrollment(a.deviceId), aBefore, 'A is untouched');
     const failed = (await events(target)).filter((e) => e.type.startsWith('security.'));
-    assert.deepEqual(failed.map((e) => [e.type, e.detail.reason, e.detail.certificateSerial]), [['security.attestation_failed', 'wrong-serial', a.serial]]);
+    assert.deepEqual(
+      failed.map((e) => [e.type, e.detail.reason, e.detail.certificateSerial]),
+      [['security.attestation_failed', 'wrong-serial', a.serial]],
+    );
     // B's own factory certificate enrolls it: the refusal was about whose certificate it was.
     assert.match(await attempt(target, { factory: await forgedFactoryCredentials(serial, new Date()) }), /BEGIN CERTIFICATE/);
     assert.equal(await certificatesOf(target), 1);

@@ -27,7 +27,15 @@ after(async () => {
   await bed?.close();
 });
 
-const connection = (device?: DeviceFiles) => ['-h', 'localhost', '-p', String(bed.gateway.mqttPort), '--cafile', bed.rootFile, ...(device ? ['--cert', device.certFile, '--key', device.keyFile] : [])];
+const connection = (device?: DeviceFiles) => [
+  '-h',
+  'localhost',
+  '-p',
+  String(bed.gateway.mqttPort),
+  '--cafile',
+  bed.rootFile,
+  ...(device ? ['--cert', device.certFile, '--key', device.keyFile] : []),
+];
 
 async function pub(version: string, device: DeviceFiles | undefined, topic: string, message: string) {
   const args = [...connection(device), '-V', version, '-t', topic, '-m', message, '-q', '1', '-d'];
@@ -92,7 +100,11 @@ for (const version of ['mqttv5', 'mqttv311']) {
     const args = [...connection(bulb), '-V', version, '-t', `hearth/${bulb.deviceId}/#`, '-C', '1', '-W', '5', '-d'];
     const result = await runCommand('mosquitto_sub', args, { env: process.env, timeoutMs: 15_000 });
     // mosquitto_sub reports the refusal (SUBACK 0x87 in MQTT 5, 0x80 in 3.1.1) and gives up.
-    assert.match(result.stdout + result.stderr, new RegExp(`Subscribed \\(mid: 1\\): ${version === 'mqttv5' ? 135 : 128}[\\s\\S]*All subscription requests were denied`), describeRun('mosquitto_sub', args, result));
+    assert.match(
+      result.stdout + result.stderr,
+      new RegExp(`Subscribed \\(mid: 1\\): ${version === 'mqttv5' ? 135 : 128}[\\s\\S]*All subscription requests were denied`),
+      describeRun('mosquitto_sub', args, result),
+    );
     const allowed = [...connection(bulb), '-V', version, '-t', `hearth/${bulb.deviceId}/cmd/#`, '-C', '1', '-W', '2', '-d'];
     const ok = await runCommand('mosquitto_sub', allowed, { env: process.env, timeoutMs: 15_000 });
     assert.match(ok.stdout + ok.stderr, /Subscribed \(mid: 1\): [01]/, describeRun('mosquitto_sub', allowed, ok));
@@ -103,7 +115,29 @@ for (const version of ['mqttv5', 'mqttv311']) {
     assert.notEqual(none.result.code, 0, describeRun('mosquitto_pub', none.args, none.result));
     assert.doesNotMatch(none.result.stderr + none.result.stdout, /CONNACK/, describeRun('mosquitto_pub', none.args, none.result));
     // A self-made certificate naming a device: signed by no CA this gateway trusts.
-    const other = await runCommand('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=stranger', '-addext', 'subjectAltName=URI:urn:dev:ops:acme-bulb-stranger', '-days', '1', '-keyout', join(bed.work, `stranger-${version}.key`), '-out', join(bed.work, `stranger-${version}.pem`)], { env: process.env, timeoutMs: 15_000 });
+    const other = await runCommand(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/CN=stranger',
+        '-addext',
+        'subjectAltName=URI:urn:dev:ops:acme-bulb-stranger',
+        '-days',
+        '1',
+        '-keyout',
+        join(bed.work, `stranger-${version}.key`),
+        '-out',
+        join(bed.work, `stranger-${version}.pem`),
+      ],
+      { env: process.env, timeoutMs: 15_000 },
+    );
     assert.equal(other.code, 0, other.stderr);
     const stranger = { ...hub, certFile: join(bed.work, `stranger-${version}.pem`), keyFile: join(bed.work, `stranger-${version}.key`) };
     const refused = await pub(version, stranger, 'hearth/urn:dev:ops:acme-bulb-stranger/state', 'x');

@@ -15,7 +15,10 @@ test('rejects a raw signature of the wrong length', () => {
   assert.throws(() => ecdsaRawToDer(new Uint8Array(63), 32), KeyError);
 });
 
-for (const [curve, hash, fieldBytes] of [['P-256', 'sha256', 32], ['P-384', 'sha384', 48]] as const) {
+for (const [curve, hash, fieldBytes] of [
+  ['P-256', 'sha256', 32],
+  ['P-384', 'sha384', 48],
+] as const) {
   test(`${curve}: P1363 signatures converted to DER verify with OpenSSL's strict DER check`, () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
     // Enough signatures that some r or s starts with a zero or a high bit in every run.

@@ -29,7 +29,9 @@ function verifyWithNode(algorithm: KeyAlgorithm, spki: Uint8Array, data: Uint8Ar
 }
 
 function spkiPem(spki: Uint8Array): string {
-  return createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }).toString();
+  return createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' })
+    .export({ type: 'spki', format: 'pem' })
+    .toString();
 }
 
 /** Verifies with the openssl binary, so a mistake shared by node:crypto and our code can't hide. */

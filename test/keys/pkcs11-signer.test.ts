@@ -69,7 +69,10 @@ function withRawSession<T>(body: (library: InstanceType<typeof pkcs11js.PKCS11>,
   }
 }
 
-for (const [algorithm, hash, curveName] of [['ECDSA-P256', 'sha256', 'prime256v1'], ['ECDSA-P384', 'sha384', 'secp384r1']] as const) {
+for (const [algorithm, hash, curveName] of [
+  ['ECDSA-P256', 'sha256', 'prime256v1'],
+  ['ECDSA-P384', 'sha384', 'secp384r1'],
+] as const) {
   test(`${algorithm}: generates on the token, signs, and reopens by label`, { skip }, async (t) => {
     const keyLabel = `ca-${algorithm}`;
     const generated = closeAfter(t, await generatePkcs11KeyPair({ ...token, keyLabel, algorithm }));
@@ -108,7 +111,10 @@ test('the private key is sensitive, non-extractable and a token object', { skip 
       { type: pkcs11js.CKA_TOKEN },
       { type: pkcs11js.CKA_PRIVATE },
     ]);
-    assert.deepEqual(flags.map((a) => a.value[0]), [0, 1, 1, 1]);
+    assert.deepEqual(
+      flags.map((a) => a.value[0]),
+      [0, 1, 1, 1],
+    );
     assert.throws(() => library.C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_VALUE }]), /CKR_ATTRIBUTE_SENSITIVE/);
   });
 });
@@ -144,7 +150,10 @@ test('unknown token, unknown key label, duplicate label, Ed25519 and a bad modul
     assert.match(error.message, /^no PKCS#11 token labelled "no-such-token" in .* \(tokens present: .*"hearth-/);
     return true;
   });
-  await assert.rejects(openPkcs11Signer({ ...token, keyLabel: 'no-such-key' }), new RegExp(`^KeyError: no private key labelled "no-such-key" on PKCS#11 token "${TOKEN}"`));
+  await assert.rejects(
+    openPkcs11Signer({ ...token, keyLabel: 'no-such-key' }),
+    new RegExp(`^KeyError: no private key labelled "no-such-key" on PKCS#11 token "${TOKEN}"`),
+  );
   const existing = closeAfter(t, await generatePkcs11KeyPair({ ...token, keyLabel: 'taken', algorithm: 'ECDSA-P384' }));
   await assert.rejects(generatePkcs11KeyPair({ ...token, keyLabel: 'taken', algorithm: 'ECDSA-P256' }), /already holds a key labelled "taken"/);
   await existing.close?.();

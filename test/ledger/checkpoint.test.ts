@@ -127,12 +127,18 @@ test('format then parse is the identity for well-formed checkpoints', () => {
   const origin = fc.stringMatching(/^[a-z0-9.-]{1,20}(\/[A-Za-z0-9._~-]{1,12}){0,3}$/);
   const extension = fc.string({ minLength: 1, maxLength: 30, unit: 'grapheme' }).filter((s) => !/[\n\r]/u.test(s));
   fc.assert(
-    fc.property(origin, fc.nat({ max: Number.MAX_SAFE_INTEGER }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.array(extension, { maxLength: 3 }), (o, size, root, extensions) => {
-      const checkpoint: Checkpoint = { origin: o, size, root, extensions };
-      const text = formatCheckpoint(checkpoint);
-      assert.deepEqual(plain(parseCheckpoint(text)), plain(checkpoint));
-      assert.equal(formatCheckpoint(parseCheckpoint(text)), text);
-    }),
+    fc.property(
+      origin,
+      fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      fc.array(extension, { maxLength: 3 }),
+      (o, size, root, extensions) => {
+        const checkpoint: Checkpoint = { origin: o, size, root, extensions };
+        const text = formatCheckpoint(checkpoint);
+        assert.deepEqual(plain(parseCheckpoint(text)), plain(checkpoint));
+        assert.equal(formatCheckpoint(parseCheckpoint(text)), text);
+      },
+    ),
     { numRuns: 300 },
   );
 });

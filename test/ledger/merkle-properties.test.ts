@@ -111,7 +111,7 @@ function referenceVerifyConsistency(m: number, n: number, proof: readonly Hash[]
 function flipBit(hash: Uint8Array, bit: number): Uint8Array {
   const copy = new Uint8Array(hash);
   const byte = Math.floor(bit / 8) % copy.length;
-  copy[byte] = (copy[byte] ?? 0) ^ (1 << bit % 8);
+  copy[byte] = (copy[byte] ?? 0) ^ (1 << (bit % 8));
   return copy;
 }
 
@@ -233,12 +233,22 @@ test('consistency: other sizes are refused unless the same hashes form a valid S
 
 test('the recursive reference verifiers themselves accept real proofs and refuse a flipped bit', () => {
   // Guards the oracle: if it accepted everything, the comparisons above would prove nothing.
-  for (const [size, index] of [[1, 0], [5, 0], [7, 6], [300, 129]] as const) {
+  for (const [size, index] of [
+    [1, 0],
+    [5, 0],
+    [7, 6],
+    [300, 129],
+  ] as const) {
     const proof = path(index, 0, size);
     assert.equal(referenceVerifyInclusion(leafAt(index), index, size, proof, mth(0, size)), true);
     assert.equal(referenceVerifyInclusion(leafAt(index), index, size, proof, flipBit(mth(0, size), 3)), false);
   }
-  for (const [size1, size2] of [[1, 2], [4, 8], [6, 7], [129, 300]] as const) {
+  for (const [size1, size2] of [
+    [1, 2],
+    [4, 8],
+    [6, 7],
+    [129, 300],
+  ] as const) {
     const proof = subproof(size1, 0, size2, true);
     assert.equal(referenceVerifyConsistency(size1, size2, proof, mth(0, size1), mth(0, size2)), true);
     assert.equal(referenceVerifyConsistency(size1, size2, proof, flipBit(mth(0, size1), 3), mth(0, size2)), false);

@@ -123,7 +123,12 @@ test('inclusion proofs: every corruption verify_test.go probes is refused', () =
 });
 
 test('inclusion: degenerate indexes and sizes are refused whatever the hashes', () => {
-  for (const [index, size] of [[0, 0], [0, 1], [1, 0], [2, 1]] as const) {
+  for (const [index, size] of [
+    [0, 0],
+    [0, 1],
+    [1, 0],
+    [2, 1],
+  ] as const) {
     assert.equal(verifyInclusion(someHash, index, size, [], new Uint8Array(0)), false);
     assert.equal(verifyInclusion(new Uint8Array(0), index, size, [], emptyRoot()), false);
     assert.equal(verifyInclusion(someHash, index, size, [], emptyRoot()), false);
@@ -215,7 +220,7 @@ test('a real CT log: leaf 10000 is included in the 961,984,013-leaf Argon 2020 t
   assert.equal(verifyInclusion(leaf, log.leafIndex, log.size, proof.slice(0, -1), root), false);
   assert.equal(verifyInclusion(leaf, log.leafIndex, log.size, proof, flipBit(root, 31, 1)), false);
   proof.forEach((_, i) => {
-    const tampered = proof.map((h, j) => (j === i ? flipBit(h, i % 32, 1 << i % 8) : h));
+    const tampered = proof.map((h, j) => (j === i ? flipBit(h, i % 32, 1 << (i % 8)) : h));
     assert.equal(verifyInclusion(leaf, log.leafIndex, log.size, tampered, root), false, `audit path element ${i}`);
   });
 });
@@ -234,7 +239,7 @@ test('a real CT log: the tree at 3,654,490 leaves is a prefix of the one at 961,
   assert.equal(verifyConsistency(log.oldSize, log.size, proof, root2, root1), false);
   assert.equal(verifyConsistency(log.oldSize, log.size, proof.slice(1), root1, root2), false);
   proof.forEach((_, i) => {
-    const tampered = proof.map((h, j) => (j === i ? flipBit(h, i % 32, 1 << i % 8) : h));
+    const tampered = proof.map((h, j) => (j === i ? flipBit(h, i % 32, 1 << (i % 8)) : h));
     assert.equal(verifyConsistency(log.oldSize, log.size, tampered, root1, root2), false, `consistency element ${i}`);
   });
 });

@@ -26,8 +26,16 @@ const REFUSED: [string, string, RegExp][] = [
   ['src/gateway/wrong.ts', "import type { Authority } from '../authority/authority.js';\nexport type X = Authority;\n", /gateway\/ may not import authority\//],
   ['src/device/wrong.ts', "import type { KeyProvider } from '../keys/key-provider.js';\nexport type X = KeyProvider;\n", /device\/ may not import keys\//],
   ['src/pki/wrong.ts', "import type { Store } from '../store/store.js';\nexport type X = Store;\n", /pki\/ may not import store\//],
-  ['src/api/wrong.ts', "import { registerAcmeServer } from '../acme/http/acme-server.js';\nexport const x = registerAcmeServer;\n", /api\/ may not import acme\//],
-  ['src/authority/wrong.ts', "import { HttpsTransport } from '../device/https-transport.js';\nexport const x = HttpsTransport;\n", /authority\/ may not import device\//],
+  [
+    'src/api/wrong.ts',
+    "import { registerAcmeServer } from '../acme/http/acme-server.js';\nexport const x = registerAcmeServer;\n",
+    /api\/ may not import acme\//,
+  ],
+  [
+    'src/authority/wrong.ts',
+    "import { HttpsTransport } from '../device/https-transport.js';\nexport const x = HttpsTransport;\n",
+    /authority\/ may not import device\//,
+  ],
   ['src/pki/wrong.ts', "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n", /domain code does no I\/O/],
   ['src/ledger/wrong.ts', "import { Kysely } from 'kysely';\nexport const x = Kysely;\n", /domain code does no I\/O/],
 ];
@@ -35,7 +43,10 @@ const REFUSED: [string, string, RegExp][] = [
 for (const [file, code, expected] of REFUSED) {
   test(`refused: ${file} ${code.split('\n')[0]}`, async () => {
     const found = await problems(file, code);
-    assert.ok(found.some((line) => expected.test(line)), `expected ${expected} among: ${JSON.stringify(found)}`);
+    assert.ok(
+      found.some((line) => expected.test(line)),
+      `expected ${expected} among: ${JSON.stringify(found)}`,
+    );
   });
 }
 

@@ -50,10 +50,19 @@ export const GROUPS = { fixture: { summary: 'the mutation runner fixture', mutat
   equivalent: [{ file: 'test/mutation/fixture/door-lock.ts', line: 8, column: 3, node: 'WhileStatement', why: 'moved away' }] } };
 `,
     );
-    const run = spawnSync(process.execPath, ['scripts/mutate.mjs', 'fixture'], { encoding: 'utf8', env: { ...process.env, HEARTH_MUTATE_GROUPS: groups, HEARTH_MUTATE_CHECKED: join(dir, 'checked.json') } });
+    const run = spawnSync(process.execPath, ['scripts/mutate.mjs', 'fixture'], {
+      encoding: 'utf8',
+      env: { ...process.env, HEARTH_MUTATE_GROUPS: groups, HEARTH_MUTATE_CHECKED: join(dir, 'checked.json') },
+    });
     assert.equal(run.status, 2, run.stderr);
-    assert.match(run.stderr, /fixture: these equivalent entries name no expression of that type any more \(the code moved\?\):\n {2}test\/mutation\/fixture\/door-lock\.ts:8:3 WhileStatement/);
-    const both = spawnSync(process.execPath, ['scripts/mutate.mjs', 'fixture', '--sample', '0.5', '--max-mutants', '10'], { encoding: 'utf8', env: { ...process.env, HEARTH_MUTATE_GROUPS: groups } });
+    assert.match(
+      run.stderr,
+      /fixture: these equivalent entries name no expression of that type any more \(the code moved\?\):\n {2}test\/mutation\/fixture\/door-lock\.ts:8:3 WhileStatement/,
+    );
+    const both = spawnSync(process.execPath, ['scripts/mutate.mjs', 'fixture', '--sample', '0.5', '--max-mutants', '10'], {
+      encoding: 'utf8',
+      env: { ...process.env, HEARTH_MUTATE_GROUPS: groups },
+    });
     assert.equal(both.status, 2);
     assert.match(both.stderr, /--sample and --max-mutants both choose the sample; give one of them/);
   } finally {

@@ -58,7 +58,10 @@ test('openssl verifies a signed CRL and reads its number and reasons', { skip },
   assert.match(text, /Version 2 \(0x1\)/);
   assert.match(text, /X509v3 CRL Number:\s*\n\s*42\b/);
   assert.match(text, /X509v3 Authority Key Identifier:/);
-  assert.match(text, /Serial Number: 7F01\s*\n\s*Revocation Date: Dec 31 23:00:00 2029 GMT\s*\n\s*CRL entry extensions:\s*\n\s*X509v3 CRL Reason Code:\s*\n\s*Key Compromise/);
+  assert.match(
+    text,
+    /Serial Number: 7F01\s*\n\s*Revocation Date: Dec 31 23:00:00 2029 GMT\s*\n\s*CRL entry extensions:\s*\n\s*X509v3 CRL Reason Code:\s*\n\s*Key Compromise/,
+  );
   assert.match(text, /Last Update: Jan {2}1 00:00:00 2030 GMT/);
 
   // RFC 5280 §5.3.1: unspecified is expressed by the absence of reasonCode.
@@ -68,7 +71,10 @@ test('openssl verifies a signed CRL and reads its number and reasons', { skip },
   assert.ok(unspecified);
   assert.equal(unspecified.crlEntryExtensions, undefined);
   const keyCompromise = parsed.revokedCertificates?.find((r) => Buffer.from(r.userCertificate).toString('hex') === '7f01');
-  assert.deepEqual(keyCompromise?.crlEntryExtensions?.map((e) => e.extnID), [id_ce_cRLReasons]);
+  assert.deepEqual(
+    keyCompromise?.crlEntryExtensions?.map((e) => e.extnID),
+    [id_ce_cRLReasons],
+  );
 });
 
 test('openssl verify -crl_check rejects the revoked leaf and accepts the other', { skip }, () => {
@@ -88,8 +94,7 @@ test('openssl verify -crl_check rejects the revoked leaf and accepts the other',
     'leaf-check',
   );
 
-  const check = (certPath: string) =>
-    ca.openssl(['verify', '-crl_check', '-CAfile', ca.ca.certPath, '-CRLfile', crl.pemPath, certPath]);
+  const check = (certPath: string) => ca.openssl(['verify', '-crl_check', '-CAfile', ca.ca.certPath, '-CRLfile', crl.pemPath, certPath]);
   const revoked = check(revokedLeaf.certPath);
   assert.notEqual(revoked.status, 0);
   assert.match(revoked.output, /certificate revoked/);
@@ -114,9 +119,7 @@ test('serials with the high bit set are encoded as positive integers', () => {
 });
 
 test('times after 2049 are GeneralizedTime, as RFC 5280 requires', () => {
-  const tbs = Buffer.from(
-    buildTbsCrl(contents({ thisUpdate: new Date('2049-12-31T00:00:00Z'), nextUpdate: new Date('2050-01-02T00:00:00Z') })),
-  );
+  const tbs = Buffer.from(buildTbsCrl(contents({ thisUpdate: new Date('2049-12-31T00:00:00Z'), nextUpdate: new Date('2050-01-02T00:00:00Z') })));
   assert.ok(tbs.includes(Buffer.from('\x17\x0d491231000000Z', 'latin1')), 'thisUpdate as UTCTime');
   assert.ok(tbs.includes(Buffer.from('\x18\x0f20500102000000Z', 'latin1')), 'nextUpdate as GeneralizedTime');
 });
@@ -143,11 +146,14 @@ test('invalid contents are refused with CrlContentError', () => {
     ['empty AKI', { issuerKeyIdentifier: new Uint8Array() }, /issuerKeyIdentifier is empty/],
   ];
   for (const [name, overrides, message] of cases) {
-    assert.throws(() => buildTbsCrl(contents(overrides)), (e: unknown) => {
-      assert.ok(e instanceof CrlContentError, name);
-      assert.match(e.message, message, name);
-      return true;
-    });
+    assert.throws(
+      () => buildTbsCrl(contents(overrides)),
+      (e: unknown) => {
+        assert.ok(e instanceof CrlContentError, name);
+        assert.match(e.message, message, name);
+        return true;
+      },
+    );
   }
   assert.doesNotThrow(() => buildTbsCrl(contents({ crlNumber: 2n ** 159n - 1n })));
 });

@@ -57,22 +57,37 @@ test('the crafted baseline, one extensionRequest with one subjectAltName, is acc
 
 test('two extensionRequest attributes are refused, though each alone would be read', async () => {
   const key = p256CsrKey();
-  const csr = craftCsr({ key, commonName: NAME, attributes: [extensionRequest([subjectAltName(dnsNames(NAME))]), extensionRequest([subjectAltName(dnsNames(OTHER))])] });
+  const csr = craftCsr({
+    key,
+    commonName: NAME,
+    attributes: [extensionRequest([subjectAltName(dnsNames(NAME))]), extensionRequest([subjectAltName(dnsNames(OTHER))])],
+  });
   refused(() => parseCsr(csr), /^CSR has more than one extensionRequest$/);
   refused(() => readCsrNames(csr), /^CSR has more than one extensionRequest$/);
   await authorityRefuses(csr, /more than one extensionRequest/);
 });
 
 test('one extensionRequest attribute holding two Extensions values is refused', async () => {
-  const csr = craftCsr({ key: p256CsrKey(), commonName: NAME, attributes: [extensionRequest([subjectAltName(dnsNames(NAME))], [subjectAltName(dnsNames(OTHER))])] });
+  const csr = craftCsr({
+    key: p256CsrKey(),
+    commonName: NAME,
+    attributes: [extensionRequest([subjectAltName(dnsNames(NAME))], [subjectAltName(dnsNames(OTHER))])],
+  });
   refused(() => parseCsr(csr), /^CSR has more than one extensionRequest$/);
   refused(() => readCsrNames(csr), /^CSR has more than one extensionRequest$/);
   await authorityRefuses(csr, /more than one extensionRequest/);
 });
 
 test('subjectAltName twice in one extensionRequest is refused, whichever order the names come in', async () => {
-  for (const [first, second] of [[NAME, OTHER], [OTHER, NAME]] as const) {
-    const csr = craftCsr({ key: p256CsrKey(), commonName: NAME, attributes: [extensionRequest([subjectAltName(dnsNames(first)), subjectAltName(dnsNames(second))])] });
+  for (const [first, second] of [
+    [NAME, OTHER],
+    [OTHER, NAME],
+  ] as const) {
+    const csr = craftCsr({
+      key: p256CsrKey(),
+      commonName: NAME,
+      attributes: [extensionRequest([subjectAltName(dnsNames(first)), subjectAltName(dnsNames(second))])],
+    });
     refused(() => parseCsr(csr), /^CSR requests subjectAltName more than once$/);
     refused(() => readCsrNames(csr), /^CSR requests subjectAltName more than once$/);
     await authorityRefuses(csr, /subjectAltName more than once/);
@@ -80,7 +95,8 @@ test('subjectAltName twice in one extensionRequest is refused, whichever order t
 });
 
 test('RSA: an 8192-bit key is certified; 8193 and 8200 bits are refused as too large, before the signature is looked at', async () => {
-  const csrOf = (bits: number) => craftCsr({ key: rsaCsrKey(rsa.get(bits) as BigRsaKey), commonName: NAME, attributes: [extensionRequest([subjectAltName(dnsNames(NAME))])] });
+  const csrOf = (bits: number) =>
+    craftCsr({ key: rsaCsrKey(rsa.get(bits) as BigRsaKey), commonName: NAME, attributes: [extensionRequest([subjectAltName(dnsNames(NAME))])] });
 
   const largest = parseCsr(csrOf(8192));
   assert.equal(largest.keyType, 'RSA');
@@ -110,6 +126,9 @@ test('RSA: both key readers draw the ceiling at 8192 bits, and so does issuance 
   const issued = await harness.authority.issueForKey({ profile: 'service', ca: 'services', spki: largest, dnsNames: [NAME] });
   assert.equal(issued.record.state, 'issued');
   const before = (await harness.store.certificates.listCertificates({ limit: 1000 })).length;
-  await assert.rejects(harness.authority.issueForKey({ profile: 'service', ca: 'services', spki: over, dnsNames: [NAME] }), /RSA key of 8193 bits is too large/);
+  await assert.rejects(
+    harness.authority.issueForKey({ profile: 'service', ca: 'services', spki: over, dnsNames: [NAME] }),
+    /RSA key of 8193 bits is too large/,
+  );
   assert.equal((await harness.store.certificates.listCertificates({ limit: 1000 })).length, before);
 });

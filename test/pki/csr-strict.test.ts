@@ -29,7 +29,27 @@ const IDENTIFIER = 'urn:dev:ops:acme-thermo-0001';
 
 function explicitParameterCsr(): string {
   const out = join(dir, 'explicit.csr');
-  const made = spawnSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-pkeyopt', 'ec_param_enc:explicit', '-nodes', '-keyout', join(dir, 'explicit.key'), '-subj', `/CN=${IDENTIFIER}`, '-out', out], { encoding: 'utf8' });
+  const made = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-pkeyopt',
+      'ec_param_enc:explicit',
+      '-nodes',
+      '-keyout',
+      join(dir, 'explicit.key'),
+      '-subj',
+      `/CN=${IDENTIFIER}`,
+      '-out',
+      out,
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(made.status, 0, made.stderr);
   return readFileSync(out, 'utf8');
 }
@@ -102,7 +122,10 @@ test('a signed request with a non-minimal length inside is refused as BER, not r
   refused(() => parseCsr(signedCsr(info)), /^not a PKCS#10 request: non-minimal length at offset \d+ \(\d+ in long form; BER, not DER\)$/);
   refused(() => readCsrNames(signedCsr(info)), /non-minimal length/);
   // The outer SEQUENCE, which no signature covers, is held to DER too.
-  refused(() => parseCsr(longFormOuter(signedCsr(requestInfo()))), /^not a PKCS#10 request: non-minimal length at offset 0 \(leading zero octet; BER, not DER\)$/);
+  refused(
+    () => parseCsr(longFormOuter(signedCsr(requestInfo()))),
+    /^not a PKCS#10 request: non-minimal length at offset 0 \(leading zero octet; BER, not DER\)$/,
+  );
 });
 
 /** The outer element's length (0x81 n for a CSR of 128..255 octets) rewritten with a leading zero octet. */
@@ -122,21 +145,33 @@ test('indefinite lengths and trailing bytes are refused', () => {
 
 test('non-canonical BOOLEAN and INTEGER encodings in the signed part are refused', () => {
   // critical = TRUE written as 0x01: BER, and the signature covers it.
-  refused(() => parseCsr(signedCsr(requestInfo({ attributes: extensionRequest(basicConstraints(new Uint8Array([TAG.BOOLEAN, 0x01, 0x01]))) }))), /^not a PKCS#10 request: BOOLEAN at offset \d+ is not one octet 0x00 or 0xFF$/);
+  refused(
+    () => parseCsr(signedCsr(requestInfo({ attributes: extensionRequest(basicConstraints(new Uint8Array([TAG.BOOLEAN, 0x01, 0x01]))) }))),
+    /^not a PKCS#10 request: BOOLEAN at offset \d+ is not one octet 0x00 or 0xFF$/,
+  );
   const version = new Uint8Array([TAG.INTEGER, 0x02, 0x00, 0x00]);
   const info = sequence(version, subject, spki, tlv(contextTag(0, true)));
   refused(() => parseCsr(signedCsr(info)), /^not a PKCS#10 request: INTEGER at offset \d+ has a redundant leading octet$/);
 });
 
 test('an extension requested twice is refused, whichever it is', () => {
-  refused(() => parseCsr(signedCsr(requestInfo({ attributes: extensionRequest(basicConstraints(), basicConstraints()) }))), /^CSR requests extension 2\.5\.29\.19 more than once$/);
-  refused(() => parseCsr(signedCsr(requestInfo({ attributes: extensionRequest(san(IDENTIFIER), san('urn:dev:ops:acme-thermo-0002')) }))), /^CSR requests subjectAltName more than once$/);
+  refused(
+    () => parseCsr(signedCsr(requestInfo({ attributes: extensionRequest(basicConstraints(), basicConstraints()) }))),
+    /^CSR requests extension 2\.5\.29\.19 more than once$/,
+  );
+  refused(
+    () => parseCsr(signedCsr(requestInfo({ attributes: extensionRequest(san(IDENTIFIER), san('urn:dev:ops:acme-thermo-0002')) }))),
+    /^CSR requests subjectAltName more than once$/,
+  );
   refused(() => readCsrNames(signedCsr(requestInfo({ attributes: extensionRequest(basicConstraints(), basicConstraints()) }))), /more than once/);
 });
 
 test('an extension value that is not DER is refused', () => {
   const berValue = sequence(oid(OID_BASIC_CONSTRAINTS), octetString(new Uint8Array([0x30, 0x81, 0x00])));
-  refused(() => parseCsr(signedCsr(requestInfo({ attributes: extensionRequest(berValue) }))), /^CSR extensionRequest does not decode: non-minimal length at offset 0/);
+  refused(
+    () => parseCsr(signedCsr(requestInfo({ attributes: extensionRequest(berValue) }))),
+    /^CSR extensionRequest does not decode: non-minimal length at offset 0/,
+  );
 });
 
 test('PEM: exactly one CERTIFICATE REQUEST block with only whitespace around it', () => {
@@ -147,5 +182,8 @@ test('PEM: exactly one CERTIFICATE REQUEST block with only whitespace around it'
   refused(() => parseCsr(`Certificate Request:\n    Data: ...\n${pem}`), /^not a PKCS#10 request: text precedes the PEM block$/);
   refused(() => parseCsr(`${pem}trailing words\n`), /^not a PKCS#10 request: text follows the PEM block$/);
   refused(() => parseCsr(`${pem}-----BEGIN CERTIFICATE REQUEST-----\n`), /2 PEM blocks/);
-  refused(() => parseCsr(pemEncode('CERTIFICATE', signedCsr(requestInfo()))), /^not a PKCS#10 request: the PEM block is labelled "CERTIFICATE", not "CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST"$/);
+  refused(
+    () => parseCsr(pemEncode('CERTIFICATE', signedCsr(requestInfo()))),
+    /^not a PKCS#10 request: the PEM block is labelled "CERTIFICATE", not "CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST"$/,
+  );
 });

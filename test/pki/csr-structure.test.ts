@@ -44,11 +44,25 @@ interface Signing {
 }
 
 const ecdsa = (oidText: string, digest: string): Signing => ({ key: ec.privateKey, spki: spkiOf(ec.publicKey), algorithm: sequence(oid(oidText)), digest });
-const rsaPkcs1 = (oidText: string, digest: string): Signing => ({ key: rsa.privateKey, spki: spkiOf(rsa.publicKey), algorithm: sequence(oid(oidText), NULL), digest });
+const rsaPkcs1 = (oidText: string, digest: string): Signing => ({
+  key: rsa.privateKey,
+  spki: spkiOf(rsa.publicKey),
+  algorithm: sequence(oid(oidText), NULL),
+  digest,
+});
 const ECDSA_SHA256 = ecdsa('1.2.840.10045.4.3.2', 'sha256');
 
-function info(parts: { version?: Uint8Array; subject?: Uint8Array; spki?: Uint8Array; attributes?: Uint8Array; trailing?: Uint8Array } = {}, signing: Signing = ECDSA_SHA256): Uint8Array {
-  return sequence(parts.version ?? smallInteger(0), parts.subject ?? subject(cn(IDENTIFIER)), parts.spki ?? signing.spki, parts.attributes ?? attributes(extensionRequest(uriSan(IDENTIFIER))), ...(parts.trailing ? [parts.trailing] : []));
+function info(
+  parts: { version?: Uint8Array; subject?: Uint8Array; spki?: Uint8Array; attributes?: Uint8Array; trailing?: Uint8Array } = {},
+  signing: Signing = ECDSA_SHA256,
+): Uint8Array {
+  return sequence(
+    parts.version ?? smallInteger(0),
+    parts.subject ?? subject(cn(IDENTIFIER)),
+    parts.spki ?? signing.spki,
+    parts.attributes ?? attributes(extensionRequest(uriSan(IDENTIFIER))),
+    ...(parts.trailing ? [parts.trailing] : []),
+  );
 }
 
 function csr(requestInfo: Uint8Array, signing: Signing = ECDSA_SHA256, trailing?: Uint8Array): Uint8Array {
@@ -82,7 +96,10 @@ test('each accepted signature algorithm goes with its key type; SHA-1 is not acc
     assert.deepEqual(parsed.uris, [IDENTIFIER], name);
   }
   refused(csr(info(), ecdsa('1.2.840.10045.4.1', 'sha1')), /^CSR signature algorithm 1\.2\.840\.10045\.4\.1 is not accepted$/);
-  refused(csr(info({}, rsaPkcs1('1.2.840.113549.1.1.5', 'sha1')), rsaPkcs1('1.2.840.113549.1.1.5', 'sha1')), /^CSR signature algorithm 1\.2\.840\.113549\.1\.1\.5 is not accepted$/);
+  refused(
+    csr(info({}, rsaPkcs1('1.2.840.113549.1.1.5', 'sha1')), rsaPkcs1('1.2.840.113549.1.1.5', 'sha1')),
+    /^CSR signature algorithm 1\.2\.840\.113549\.1\.1\.5 is not accepted$/,
+  );
   // A digest the algorithm does not name: the signature does not verify.
   refused(csr(info(), ecdsa('1.2.840.10045.4.3.3', 'sha256')), /^CSR signature does not verify$/);
 });
@@ -108,8 +125,14 @@ test('no trailing fields, and version 0 only', () => {
   refused(csr(info(), ECDSA_SHA256, NULL), /^not a PKCS#10 request: CertificationRequest has trailing fields$/);
   refused(csr(info({ trailing: NULL })), /^not a PKCS#10 request: certificationRequestInfo has trailing fields$/);
   refused(csr(info({ version: smallInteger(1) })), /^not a PKCS#10 request: version 1, expected 0 \(v1\)$/);
-  refused(csr(info({ version: tlv(TAG.INTEGER, new Uint8Array([0x01, 0x00])) })), /^not a PKCS#10 request: version \(not a small integer\), expected 0 \(v1\)$/);
-  refused(csr(info({ version: tlv(TAG.INTEGER, new Uint8Array([0x00, 0x80])) })), /^not a PKCS#10 request: version \(not a small integer\), expected 0 \(v1\)$/);
+  refused(
+    csr(info({ version: tlv(TAG.INTEGER, new Uint8Array([0x01, 0x00])) })),
+    /^not a PKCS#10 request: version \(not a small integer\), expected 0 \(v1\)$/,
+  );
+  refused(
+    csr(info({ version: tlv(TAG.INTEGER, new Uint8Array([0x00, 0x80])) })),
+    /^not a PKCS#10 request: version \(not a small integer\), expected 0 \(v1\)$/,
+  );
 });
 
 test('attributes other than extensionRequest are passed over', () => {
@@ -139,14 +162,23 @@ test('a subjectAltName that does not decode is refused: not GeneralNames, an iPA
   // RFC 5280 4.2.1.6: an iPAddress is 4 or 16 octets; the ASN.1 library alone took any length as hex.
   for (const octets of [0, 3, 5, 15, 17]) {
     const address = sequence(oid(OID_SAN), octetString(sequence(tlv(contextTag(7, false), new Uint8Array(octets).fill(10)))));
-    refused(csr(info({ attributes: attributes(extensionRequest(address)) })), new RegExp(`^CSR subjectAltName does not decode: iPAddress is ${octets} octets, not 4 \\(IPv4\\) or 16 \\(IPv6\\)$`));
+    refused(
+      csr(info({ attributes: attributes(extensionRequest(address)) })),
+      new RegExp(`^CSR subjectAltName does not decode: iPAddress is ${octets} octets, not 4 \\(IPv4\\) or 16 \\(IPv6\\)$`),
+    );
   }
-  for (const [octets, text] of [[4, '10.10.10.10'], [16, 'a0a:a0a:a0a:a0a:a0a:a0a:a0a:a0a']] as const) {
+  for (const [octets, text] of [
+    [4, '10.10.10.10'],
+    [16, 'a0a:a0a:a0a:a0a:a0a:a0a:a0a:a0a'],
+  ] as const) {
     const address = sequence(oid(OID_SAN), octetString(sequence(tlv(contextTag(7, false), new Uint8Array(octets).fill(10)))));
     assert.deepEqual(parseCsr(csr(info({ attributes: attributes(extensionRequest(address)) }))).ipAddresses.length, 1, text);
   }
   const notIa5 = sequence(oid(OID_SAN), octetString(sequence(tlv(contextTag(2, false), new Uint8Array([0x61, 0xff])))));
-  refused(csr(info({ attributes: attributes(extensionRequest(notIa5)) })), /^CSR subjectAltName does not decode: GeneralName is an IA5String with a byte outside ASCII$/);
+  refused(
+    csr(info({ attributes: attributes(extensionRequest(notIa5)) })),
+    /^CSR subjectAltName does not decode: GeneralName is an IA5String with a byte outside ASCII$/,
+  );
   const notASequence = sequence(oid(OID_SAN), octetString(smallInteger(5)));
   refused(csr(info({ attributes: attributes(extensionRequest(notASequence)) })), /^CSR subjectAltName does not decode: /);
 });
@@ -162,8 +194,14 @@ test('an EC key without a named curve, with NULL parameters, or not DER, is refu
       return (error as Error).message;
     }
   };
-  assert.equal(reason(sequence(sequence(oid('1.2.840.10045.2.1')), bitString(point))), 'ECDSA key without a named curve is not accepted (RFC 5480 allows only a named curve); use P-256 or P-384');
-  assert.equal(reason(sequence(sequence(oid('1.2.840.10045.2.1'), NULL), bitString(point))), 'ECDSA key without a named curve is not accepted (RFC 5480 allows only a named curve); use P-256 or P-384');
+  assert.equal(
+    reason(sequence(sequence(oid('1.2.840.10045.2.1')), bitString(point))),
+    'ECDSA key without a named curve is not accepted (RFC 5480 allows only a named curve); use P-256 or P-384',
+  );
+  assert.equal(
+    reason(sequence(sequence(oid('1.2.840.10045.2.1'), NULL), bitString(point))),
+    'ECDSA key without a named curve is not accepted (RFC 5480 allows only a named curve); use P-256 or P-384',
+  );
   const der = spkiOf(ec.publicKey);
   assert.match(reason(new Uint8Array([der[0]!, 0x81, ...der.subarray(1)])), /^the public key is not a DER SubjectPublicKeyInfo: non-minimal length/);
   assert.equal(reason(der), 'accepted');

@@ -42,7 +42,11 @@ test('every key OpenSSL makes: the fast path agrees with OpenSSL, and takes ever
     assert.deepEqual(description?.subjectKey, subjectKey, `${name}: the fast path`);
     if (key.asymmetricKeyType === 'ec') {
       const jwk = key.export({ format: 'jwk' });
-      assert.deepEqual(description?.ec && [description.ec.crv, Buffer.from(description.ec.x).toString('base64url'), Buffer.from(description.ec.y).toString('base64url')], [jwk.crv, jwk.x, jwk.y], `${name}: the point`);
+      assert.deepEqual(
+        description?.ec && [description.ec.crv, Buffer.from(description.ec.x).toString('base64url'), Buffer.from(description.ec.y).toString('base64url')],
+        [jwk.crv, jwk.x, jwk.y],
+        `${name}: the point`,
+      );
       assert.equal(isPointOnCurve(description!.ec!), true);
     } else {
       assert.equal(description?.ec, undefined);
@@ -70,7 +74,13 @@ test('odd encodings of acceptable keys make the fast path step aside', () => {
   const ecPrefix = p256.subarray(0, p256.length - 65); // SEQUENCE, AlgorithmIdentifier, BIT STRING header
   const point = p256.subarray(p256.length - 65);
   // A compressed point: OpenSSL reads it; the fast path does not try.
-  const compressed = concat(hex('3039'), ecPrefix.subarray(2, ecPrefix.length - 3), hex('032200'), new Uint8Array([0x02 | (point[64]! & 1)]), point.subarray(1, 33));
+  const compressed = concat(
+    hex('3039'),
+    ecPrefix.subarray(2, ecPrefix.length - 3),
+    hex('032200'),
+    new Uint8Array([0x02 | (point[64]! & 1)]),
+    point.subarray(1, 33),
+  );
   assert.deepEqual(inspected(compressed), { keyType: 'ECDSA-P256' });
   assert.equal(describeSubjectKey(compressed), undefined);
   // An uncompressed-length point with another format byte.
@@ -135,7 +145,11 @@ function modPow(base: bigint, exponent: bigint, modulus: bigint): bigint {
 test('the on-curve check agrees with OpenSSL: real points, points off the curve, and coordinates at or beyond the field prime', () => {
   const curves = {
     'P-256': { size: 32, p: 2n ** 256n - 2n ** 224n + 2n ** 192n + 2n ** 96n - 1n, b: 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn },
-    'P-384': { size: 48, p: 2n ** 384n - 2n ** 128n - 2n ** 96n + 2n ** 32n - 1n, b: 0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aefn },
+    'P-384': {
+      size: 48,
+      p: 2n ** 384n - 2n ** 128n - 2n ** 96n + 2n ** 32n - 1n,
+      b: 0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aefn,
+    },
   } as const;
   const bytes = (value: bigint, size: number) => new Uint8Array(Buffer.from(value.toString(16).padStart(size * 2, '0'), 'hex'));
   const openssl = (crv: 'P-256' | 'P-384', x: Uint8Array, y: Uint8Array) => {

@@ -31,12 +31,15 @@ function opensslCsr(name: string, newkey: string[], subjectAltName?: string): st
 const ec = (curve: string) => ['-newkey', 'ec', '-pkeyopt', `ec_paramgen_curve:${curve}`];
 
 async function rejects(input: string | Uint8Array, message: RegExp): Promise<void> {
-  await assert.rejects(async () => parseCsr(input), (error: unknown) => {
-    assert.ok(error instanceof BadCsrError, `expected BadCsrError, got ${String(error)}`);
-    assert.match(error.message, message);
-    assert.equal(error.status, 400);
-    return true;
-  });
+  await assert.rejects(
+    async () => parseCsr(input),
+    (error: unknown) => {
+      assert.ok(error instanceof BadCsrError, `expected BadCsrError, got ${String(error)}`);
+      assert.match(error.message, message);
+      assert.equal(error.status, 400);
+      return true;
+    },
+  );
 }
 
 test('accepts P-256 with the requested names, from PEM and from DER', { skip }, async () => {
@@ -57,7 +60,7 @@ test('accepts P-256 with the requested names, from PEM and from DER', { skip }, 
 });
 
 test('accepts P-384, Ed25519 and RSA 2048', { skip }, async () => {
-  assert.equal((parseCsr(opensslCsr('p384', ec('P-384')))).keyType, 'ECDSA-P384');
+  assert.equal(parseCsr(opensslCsr('p384', ec('P-384'))).keyType, 'ECDSA-P384');
   const ed = parseCsr(opensslCsr('ed25519', ['-newkey', 'ed25519'], 'DNS:svc.hearth.test'));
   assert.equal(ed.keyType, 'Ed25519');
   assert.deepEqual(ed.dnsNames, ['svc.hearth.test']);
@@ -88,7 +91,7 @@ test('refuses a CSR whose signature does not verify', { skip }, async () => {
   await rejects(body, /^CSR signature does not verify$/);
 });
 
-test('refuses a SHA-1 signed CSR and names outside Hearth\'s profiles', { skip }, async () => {
+test("refuses a SHA-1 signed CSR and names outside Hearth's profiles", { skip }, async () => {
   const sha1 = join(dir, 'sha1.csr');
   const made = spawnSync('openssl', ['req', '-new', '-key', join(dir, 'p256.key'), '-sha1', '-subj', '/CN=x', '-out', sha1]);
   assert.equal(made.status, 0);
@@ -98,7 +101,13 @@ test('refuses a SHA-1 signed CSR and names outside Hearth\'s profiles', { skip }
 
 test('refuses garbage with "not a PKCS#10 request"', async () => {
   await rejects(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00]), /^not a PKCS#10 request: /);
-  await rejects(Uint8Array.from({ length: 64 }, (_, i) => (i * 37) & 0xff), /^not a PKCS#10 request: /);
+  await rejects(
+    Uint8Array.from({ length: 64 }, (_, i) => (i * 37) & 0xff),
+    /^not a PKCS#10 request: /,
+  );
   await rejects('hello', /^not a PKCS#10 request: no PEM block labelled "CERTIFICATE REQUEST"/);
-  await rejects('-----BEGIN CERTIFICATE REQUEST-----\n!!!!\n-----END CERTIFICATE REQUEST-----\n', /^not a PKCS#10 request: PEM CERTIFICATE REQUEST block is not valid base64$/);
+  await rejects(
+    '-----BEGIN CERTIFICATE REQUEST-----\n!!!!\n-----END CERTIFICATE REQUEST-----\n',
+    /^not a PKCS#10 request: PEM CERTIFICATE REQUEST block is not valid base64$/,
+  );
 });

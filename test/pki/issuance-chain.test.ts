@@ -88,7 +88,22 @@ test('a device certificate chains to the root and names the device three ways', 
   assert.match(out, /X509v3 CRL Distribution Points: \n\s+Full Name:\n\s+URI:http:\/\/hearth.test:8080\/crl\/devices.crl/);
   assert.match(out, /Not Before: Jan 15 11:59:00 2030 GMT\n\s+Not After : Jan 16 11:59:00 2030 GMT/);
   // A client-only certificate must not pass as a TLS server.
-  const asServer = spawnSync('openssl', ['verify', '-attime', String(START.getTime() / 1000 + 60), '-purpose', 'sslserver', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'devices.pem'), join(dir, 'device.pem')], { encoding: 'utf8' });
+  const asServer = spawnSync(
+    'openssl',
+    [
+      'verify',
+      '-attime',
+      String(START.getTime() / 1000 + 60),
+      '-purpose',
+      'sslserver',
+      '-CAfile',
+      join(dir, 'root.pem'),
+      '-untrusted',
+      join(dir, 'devices.pem'),
+      join(dir, 'device.pem'),
+    ],
+    { encoding: 'utf8' },
+  );
   assert.notEqual(asServer.status, 0);
 });
 
@@ -98,7 +113,10 @@ test('the PermanentIdentifier otherName holds the device identifier as a UTF8Str
   assert.ok(sanValue, 'subjectAltName extension not found');
   const san = openssl(['asn1parse', '-in', join(dir, 'device.pem'), '-strparse', sanValue[1]!]);
   assert.match(san, /prim: cont \[ 6 \]\s*\n/);
-  assert.match(san, /OBJECT\s+:(1\.3\.6\.1\.5\.5\.7\.8\.3|Permanent Identifier|id-on-permanentIdentifier)\n[\s\S]*cons: cont \[ 0 \][\s\S]*cons: SEQUENCE[\s\S]*UTF8STRING\s+:urn:dev:ops:acme-thermo-0001\n/);
+  assert.match(
+    san,
+    /OBJECT\s+:(1\.3\.6\.1\.5\.5\.7\.8\.3|Permanent Identifier|id-on-permanentIdentifier)\n[\s\S]*cons: cont \[ 0 \][\s\S]*cons: SEQUENCE[\s\S]*UTF8STRING\s+:urn:dev:ops:acme-thermo-0001\n/,
+  );
 });
 
 test('gateway and service certificates verify for TLS server and client use', { skip }, async () => {
@@ -128,12 +146,21 @@ test('gateway and service certificates verify for TLS server and client use', { 
   assert.match(verify('service.pem', 'services.pem', 'sslserver'), /OK/);
   const svc = text('service.pem');
   assert.match(svc, /Subject: \n|Subject:\s*\n/);
-  assert.match(svc, /Subject Alternative Name: critical\n\s+DNS:api.hearth.test, DNS:\*.mqtt.hearth.test, IP Address:192.0.2.10, IP Address:2001:DB8:0:0:0:0:0:10/);
+  assert.match(
+    svc,
+    /Subject Alternative Name: critical\n\s+DNS:api.hearth.test, DNS:\*.mqtt.hearth.test, IP Address:192.0.2.10, IP Address:2001:DB8:0:0:0:0:0:10/,
+  );
   assert.match(svc, /Public Key Algorithm: ED25519/);
 });
 
 test('an OCSP signer is marked no-check and is fit for OCSP signing', { skip }, async () => {
-  const { der } = await issue({ profile: 'ocsp-signer', by: h.devices, subject: { commonName: 'Hearth devices OCSP responder' }, urls: urlsFor('devices'), clock: h.clock });
+  const { der } = await issue({
+    profile: 'ocsp-signer',
+    by: h.devices,
+    subject: { commonName: 'Hearth devices OCSP responder' },
+    urls: urlsFor('devices'),
+    clock: h.clock,
+  });
   write('ocsp.pem', der);
   const out = text('ocsp.pem');
   assert.match(out, /Extended Key Usage: \n\s+OCSP Signing\n/);
@@ -147,7 +174,12 @@ test('an RSA service key gets keyEncipherment as well', { skip }, async () => {
   const rsa = spawnSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-outform', 'DER'], { maxBuffer: 1 << 20 });
   assert.equal(rsa.status, 0);
   const spkiDer = spawnSync('openssl', ['pkey', '-inform', 'DER', '-pubout', '-outform', 'DER'], { input: rsa.stdout });
-  const { der } = await issue({ profile: 'service', by: h.services, subject: { commonName: 'api.hearth.test', dnsNames: ['api.hearth.test'], spki: new Uint8Array(spkiDer.stdout) }, clock: h.clock });
+  const { der } = await issue({
+    profile: 'service',
+    by: h.services,
+    subject: { commonName: 'api.hearth.test', dnsNames: ['api.hearth.test'], spki: new Uint8Array(spkiDer.stdout) },
+    clock: h.clock,
+  });
   write('rsa-service.pem', der);
   assert.match(text('rsa-service.pem'), /Key Usage: critical\n\s+Digital Signature, Key Encipherment\n/);
   assert.match(verify('rsa-service.pem', 'services.pem', 'sslserver'), /OK/);

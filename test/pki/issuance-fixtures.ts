@@ -8,13 +8,7 @@ import { LintError } from '../../src/core/errors.js';
 import type { KeyAlgorithm } from '../../src/pki/signer.js';
 import { assembleCertificate } from '../../src/pki/certificate-assembly.js';
 import { lintTbsCertificate } from '../../src/pki/certificate-lint.js';
-import {
-  buildTbsCertificate,
-  issuerFromCertificate,
-  type IssuerInput,
-  type RevocationUrls,
-  type SubjectInput,
-} from '../../src/pki/certificate-template.js';
+import { buildTbsCertificate, issuerFromCertificate, type IssuerInput, type RevocationUrls, type SubjectInput } from '../../src/pki/certificate-template.js';
 import { getProfile, issuingCaProfile, type IssuingCaName } from '../../src/pki/profiles.js';
 import { newSerialNumber } from '../../src/pki/serial-number.js';
 import { createTestSigner, type TestSigner } from '../support/test-signer.js';

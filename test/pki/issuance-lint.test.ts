@@ -77,14 +77,24 @@ function lint(tbs: Uint8Array, profile = device, expect = expectations): string[
 }
 
 function assertFinding(findings: string[], pattern: RegExp): void {
-  assert.ok(findings.some((f) => pattern.test(f)), `no finding matches ${pattern}; got ${JSON.stringify(findings)}`);
+  assert.ok(
+    findings.some((f) => pattern.test(f)),
+    `no finding matches ${pattern}; got ${JSON.stringify(findings)}`,
+  );
 }
 
 test('a certificate built from its profile lints clean, for every profile', async () => {
   assert.deepEqual(lint(build()), []);
   const serviceSubject = { commonName: undefined, uris: [], permanentIdentifier: undefined, dnsNames: ['api.hearth.test'], ipAddresses: ['192.0.2.1'] };
   const services = { issuer: h.services.issuer, urls: urlsFor('services') };
-  const tbs = buildTbsCertificate({ profile: getProfile('service'), serialHex: '01', issuer: services.issuer, subject: { ...deviceSubject, ...serviceSubject }, urls: services.urls, clock: h.clock }).tbs;
+  const tbs = buildTbsCertificate({
+    profile: getProfile('service'),
+    serialHex: '01',
+    issuer: services.issuer,
+    subject: { ...deviceSubject, ...serviceSubject },
+    urls: services.urls,
+    clock: h.clock,
+  }).tbs;
   assert.deepEqual(lintTbsCertificate(tbs, getProfile('service'), services), []);
 });
 
@@ -92,8 +102,22 @@ test('a MUD URL (RFC 8520) lints clean on a device certificate and is refused el
   assert.deepEqual(lint(build(device, { mudUrl: 'https://mud.example.com/thermo1.json' })), []);
   assertFinding(lint(build(device, { mudUrl: 'http://mud.example.com/thermo1.json' })), /^the MUD URL must be an https URL of printable ASCII$/);
   const services = { issuer: h.services.issuer, urls: urlsFor('services') };
-  const serviceSubject = { ...deviceSubject, commonName: undefined, uris: [], permanentIdentifier: undefined, dnsNames: ['api.hearth.test'], mudUrl: 'https://mud.example.com/x.json' };
-  const tbs = buildTbsCertificate({ profile: getProfile('service'), serialHex: '01', issuer: services.issuer, subject: serviceSubject, urls: services.urls, clock: h.clock }).tbs;
+  const serviceSubject = {
+    ...deviceSubject,
+    commonName: undefined,
+    uris: [],
+    permanentIdentifier: undefined,
+    dnsNames: ['api.hearth.test'],
+    mudUrl: 'https://mud.example.com/x.json',
+  };
+  const tbs = buildTbsCertificate({
+    profile: getProfile('service'),
+    serialHex: '01',
+    issuer: services.issuer,
+    subject: serviceSubject,
+    urls: services.urls,
+    clock: h.clock,
+  }).tbs;
   assertFinding(lintTbsCertificate(tbs, getProfile('service'), services), /^a service certificate may not carry a MUD URL$/);
 });
 
@@ -119,12 +143,18 @@ test('structure: decoding, DER, version, serial number', () => {
 });
 
 test('issuer binding: signature algorithm, issuer name, authority key identifier', () => {
-  assertFinding(lint(build(), device, { ...expectations, issuer: { ...expectations.issuer, signatureAlgorithm: 'ECDSA-P384' } }), /^signature algorithm 1\.2\.840\.10045\.4\.3\.2 is not the issuer's \(1\.2\.840\.10045\.4\.3\.3 for ECDSA-P384\)$/);
+  assertFinding(
+    lint(build(), device, { ...expectations, issuer: { ...expectations.issuer, signatureAlgorithm: 'ECDSA-P384' } }),
+    /^signature algorithm 1\.2\.840\.10045\.4\.3\.2 is not the issuer's \(1\.2\.840\.10045\.4\.3\.3 for ECDSA-P384\)$/,
+  );
   assertFinding(lint(build(), device, { ...expectations, issuer: h.services.issuer }), /^issuer name is not the issuing CA certificate's subject$/);
   assertFinding(lint(build(), device, { ...expectations, issuer: h.services.issuer }), /^authorityKeyIdentifier is not the issuing CA's subjectKeyIdentifier$/);
   assertFinding(lint(mutate(build(), (t) => replaceExtension(t, id_ce_authorityKeyIdentifier, false, null))), /^authorityKeyIdentifier is missing$/);
   const wrongAki = new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(new Uint8Array(20)) });
-  assertFinding(lint(mutate(build(), (t) => replaceExtension(t, id_ce_authorityKeyIdentifier, false, wrongAki))), /^authorityKeyIdentifier is not the issuing CA's subjectKeyIdentifier$/);
+  assertFinding(
+    lint(mutate(build(), (t) => replaceExtension(t, id_ce_authorityKeyIdentifier, false, wrongAki))),
+    /^authorityKeyIdentifier is not the issuing CA's subjectKeyIdentifier$/,
+  );
 });
 
 test('validity: inverted, too long, beyond the issuer', () => {
@@ -140,46 +170,103 @@ test('validity: inverted, too long, beyond the issuer', () => {
 
 test('the template refuses a lifetime above the profile maximum and clamps to the issuer', () => {
   assert.throws(
-    () => buildTbsCertificate({ profile: device, serialHex: '01', issuer: expectations.issuer, subject: deviceSubject, clock: h.clock, lifetimeMs: 25 * 3_600_000 }),
+    () =>
+      buildTbsCertificate({
+        profile: device,
+        serialHex: '01',
+        issuer: expectations.issuer,
+        subject: deviceSubject,
+        clock: h.clock,
+        lifetimeMs: 25 * 3_600_000,
+      }),
     (e: unknown) => e instanceof BadRequestError && /outside 1\.\.86400000 ms for the device profile/.test(e.message),
   );
   const end = new Date(START.getTime() + 3_600_000);
-  const built = buildTbsCertificate({ profile: device, serialHex: '01', issuer: { ...expectations.issuer, notAfter: end }, subject: deviceSubject, clock: h.clock });
+  const built = buildTbsCertificate({
+    profile: device,
+    serialHex: '01',
+    issuer: { ...expectations.issuer, notAfter: end },
+    subject: deviceSubject,
+    clock: h.clock,
+  });
   assert.equal(built.notAfter.getTime(), end.getTime());
   assert.equal(built.notBefore.getTime(), START.getTime() - 60_000);
 });
 
 test('key usage, extended key usage and basic constraints must match the profile exactly', () => {
   const bits = (flags: number) => new KeyUsage(flags);
-  assertFinding(lint(mutate(build(), (t) => replaceExtension(t, id_ce_keyUsage, true, bits(KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment)))), /^keyUsage is \[digitalSignature, keyEncipherment\], expected \[digitalSignature\]$/);
+  assertFinding(
+    lint(mutate(build(), (t) => replaceExtension(t, id_ce_keyUsage, true, bits(KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment)))),
+    /^keyUsage is \[digitalSignature, keyEncipherment\], expected \[digitalSignature\]$/,
+  );
   assertFinding(lint(mutate(build(), (t) => replaceExtension(t, id_ce_keyUsage, false, bits(KeyUsageFlags.digitalSignature)))), /^keyUsage must be critical$/);
   assertFinding(lint(mutate(build(), (t) => replaceExtension(t, id_ce_keyUsage, true, null))), /^keyUsage is missing$/);
-  assertFinding(lint(mutate(build(), (t) => replaceExtension(t, id_ce_extKeyUsage, false, new ExtendedKeyUsage([OID_KP_SERVER_AUTH])))), /^extendedKeyUsage is \[1\.3\.6\.1\.5\.5\.7\.3\.1\]/);
+  assertFinding(
+    lint(mutate(build(), (t) => replaceExtension(t, id_ce_extKeyUsage, false, new ExtendedKeyUsage([OID_KP_SERVER_AUTH])))),
+    /^extendedKeyUsage is \[1\.3\.6\.1\.5\.5\.7\.3\.1\]/,
+  );
   assertFinding(lint(mutate(build(), (t) => replaceExtension(t, id_ce_extKeyUsage, false, null))), /^extendedKeyUsage is missing$/);
-  assertFinding(lint(mutate(build(), (t) => replaceExtension(t, id_ce_basicConstraints, true, new BasicConstraints({ cA: true })))), /^basicConstraints cA is true, expected false$/);
-  assertFinding(lint(mutate(build(), (t) => replaceExtension(t, id_ce_basicConstraints, false, new BasicConstraints()))), /^basicConstraints must be critical$/);
+  assertFinding(
+    lint(mutate(build(), (t) => replaceExtension(t, id_ce_basicConstraints, true, new BasicConstraints({ cA: true })))),
+    /^basicConstraints cA is true, expected false$/,
+  );
+  assertFinding(
+    lint(mutate(build(), (t) => replaceExtension(t, id_ce_basicConstraints, false, new BasicConstraints()))),
+    /^basicConstraints must be critical$/,
+  );
   const ca = getProfile('issuing-ca-devices');
   const caExpect = { issuer: h.root.issuer, urls: {} };
-  const caTbs = buildTbsCertificate({ profile: ca, serialHex: '01', issuer: h.root.issuer, subject: { spki: deviceSubject.spki, commonName: 'CA' }, clock: h.clock }).tbs;
+  const caTbs = buildTbsCertificate({
+    profile: ca,
+    serialHex: '01',
+    issuer: h.root.issuer,
+    subject: { spki: deviceSubject.spki, commonName: 'CA' },
+    clock: h.clock,
+  }).tbs;
   assert.deepEqual(lintTbsCertificate(caTbs, ca, caExpect), []);
-  assertFinding(lintTbsCertificate(mutate(caTbs, (t) => replaceExtension(t, id_ce_basicConstraints, true, new BasicConstraints({ cA: true }))), ca, caExpect), /^basicConstraints pathLenConstraint is absent, expected 0$/);
+  assertFinding(
+    lintTbsCertificate(
+      mutate(caTbs, (t) => replaceExtension(t, id_ce_basicConstraints, true, new BasicConstraints({ cA: true }))),
+      ca,
+      caExpect,
+    ),
+    /^basicConstraints pathLenConstraint is absent, expected 0$/,
+  );
 });
 
 test('extensions: unknown, duplicated, no-check only where the profile wants it', () => {
-  assertFinding(lint(mutate(build(), (t) => t.extensions!.push(new Extension({ extnID: '1.2.3.4', extnValue: new OctetString(new Uint8Array([5, 0])) })))), /^unexpected extension 1\.2\.3\.4$/);
+  assertFinding(
+    lint(mutate(build(), (t) => t.extensions!.push(new Extension({ extnID: '1.2.3.4', extnValue: new OctetString(new Uint8Array([5, 0])) })))),
+    /^unexpected extension 1\.2\.3\.4$/,
+  );
   assertFinding(lint(mutate(build(), (t) => t.extensions!.push(t.extensions![0]!))), /^extension 2\.5\.29\.19 appears more than once$/);
-  assertFinding(lint(mutate(build(), (t) => t.extensions!.push(new Extension({ extnID: OID_OCSP_NOCHECK, extnValue: new OctetString(new Uint8Array([5, 0])) })))), /^id-pkix-ocsp-nocheck must be absent for the device profile$/);
+  assertFinding(
+    lint(mutate(build(), (t) => t.extensions!.push(new Extension({ extnID: OID_OCSP_NOCHECK, extnValue: new OctetString(new Uint8Array([5, 0])) })))),
+    /^id-pkix-ocsp-nocheck must be absent for the device profile$/,
+  );
   const ocsp = getProfile('ocsp-signer');
   const ocspTbs = build(ocsp, { uris: [], permanentIdentifier: undefined, commonName: 'responder' });
   assert.deepEqual(lint(ocspTbs, ocsp), []);
-  assertFinding(lint(mutate(ocspTbs, (t) => replaceExtension(t, OID_OCSP_NOCHECK, false, null)), ocsp), /^id-pkix-ocsp-nocheck is missing$/);
+  assertFinding(
+    lint(
+      mutate(ocspTbs, (t) => replaceExtension(t, OID_OCSP_NOCHECK, false, null)),
+      ocsp,
+    ),
+    /^id-pkix-ocsp-nocheck is missing$/,
+  );
 });
 
 test('device names: one device-id URI equal to the CN, with a matching PermanentIdentifier', () => {
   assertFinding(lint(build(device, { uris: [DEVICE_ID, 'urn:dev:ops:acme-thermo-0002'] })), /^device certificates need exactly one URI, found 2$/);
-  assertFinding(lint(build(device, { uris: ['https://example.com/x'], commonName: 'https://example.com/x' })), /^URI "https:\/\/example\.com\/x" is not a device identifier$/);
+  assertFinding(
+    lint(build(device, { uris: ['https://example.com/x'], commonName: 'https://example.com/x' })),
+    /^URI "https:\/\/example\.com\/x" is not a device identifier$/,
+  );
   assertFinding(lint(build(device, { commonName: 'urn:dev:ops:acme-thermo-0002' })), /^subject commonName must be the device identifier$/);
-  assertFinding(lint(build(device, { permanentIdentifier: undefined })), /^device certificates need one PermanentIdentifier equal to the device identifier URI$/);
+  assertFinding(
+    lint(build(device, { permanentIdentifier: undefined })),
+    /^device certificates need one PermanentIdentifier equal to the device identifier URI$/,
+  );
   assertFinding(lint(build(device, { dnsNames: ['thermo.local.example'] })), /^device certificates must not name DNS hosts or IP addresses$/);
   assertFinding(lint(mutate(build(), (t) => replaceExtension(t, id_ce_subjectAltName, false, null))), /^subjectAltName is missing$/);
 });
@@ -201,8 +288,15 @@ test('gateway and service names: syntax, wildcards, at least one name, CN in the
   assertFinding(s({ commonName: 'svc' }), /^service certificates need at least one DNS name or IP address$/);
   assertFinding(s({ uris: [DEVICE_ID], dnsNames: ['a.example'] }), /^service certificates name only DNS hosts and IP addresses$/);
   // An empty subject puts the identity in the SAN, which must then be critical.
-  assertFinding(lint(mutate(build(service, { permanentIdentifier: undefined, uris: [], commonName: undefined, dnsNames: ['a.example'] }), (t) =>
-    replaceExtension(t, id_ce_subjectAltName, false, new SubjectAlternativeName(buildGeneralNames({ dnsNames: ['a.example'] })))), service), /^subjectAltName must be critical when the subject is empty$/);
+  assertFinding(
+    lint(
+      mutate(build(service, { permanentIdentifier: undefined, uris: [], commonName: undefined, dnsNames: ['a.example'] }), (t) =>
+        replaceExtension(t, id_ce_subjectAltName, false, new SubjectAlternativeName(buildGeneralNames({ dnsNames: ['a.example'] }))),
+      ),
+      service,
+    ),
+    /^subjectAltName must be critical when the subject is empty$/,
+  );
 });
 
 test('revocation pointers: present as configured for issued certificates, absent from the root', async () => {
@@ -210,19 +304,31 @@ test('revocation pointers: present as configured for issued certificates, absent
   assertFinding(lint(build(), device, { issuer: expectations.issuer }), /^cRLDistributionPoints must be absent when no CRL URL is configured$/);
   assertFinding(lint(mutate(build(), (t) => replaceExtension(t, id_pe_authorityInfoAccess, false, null))), /^authorityInfoAccess is missing$/);
   assertFinding(lint(mutate(build(), (t) => replaceExtension(t, id_ce_cRLDistributionPoints, false, null))), /^cRLDistributionPoints is missing$/);
-  assertFinding(lint(build(), device, { ...expectations, urls: { ...expectations.urls, crl: 'http://elsewhere/x.crl' } }), /^cRLDistributionPoints is not http:\/\/elsewhere\/x\.crl$/);
-  assertFinding(lint(build(), device, { ...expectations, urls: { ...expectations.urls, ocsp: 'http://elsewhere/ocsp' } }), /^authorityInfoAccess OCSP location is not http:\/\/elsewhere\/ocsp$/);
+  assertFinding(
+    lint(build(), device, { ...expectations, urls: { ...expectations.urls, crl: 'http://elsewhere/x.crl' } }),
+    /^cRLDistributionPoints is not http:\/\/elsewhere\/x\.crl$/,
+  );
+  assertFinding(
+    lint(build(), device, { ...expectations, urls: { ...expectations.urls, ocsp: 'http://elsewhere/ocsp' } }),
+    /^authorityInfoAccess OCSP location is not http:\/\/elsewhere\/ocsp$/,
+  );
 
   const root = getProfile('root');
   const rootSigner = h.root.signer;
   const rootExpect = { issuer: { signatureAlgorithm: rootSigner.algorithm } };
-  const rootTbs = (spki: Uint8Array, profile = root) => buildTbsCertificate({ profile, serialHex: '01', issuer: rootExpect.issuer, subject: { spki, commonName: 'Root' }, clock: h.clock }).tbs;
+  const rootTbs = (spki: Uint8Array, profile = root) =>
+    buildTbsCertificate({ profile, serialHex: '01', issuer: rootExpect.issuer, subject: { spki, commonName: 'Root' }, clock: h.clock }).tbs;
   {
     const spki = await rootSigner.publicKeySpki();
     assert.deepEqual(lintTbsCertificate(rootTbs(spki), root, rootExpect), []);
     // A root whose key is not the signing key's type cannot be self-signed by it.
-    assertFinding(lintTbsCertificate(rootTbs(deviceSubject.spki), root, rootExpect), /^self-signed certificate has a ECDSA-P256 key but is to be signed with ECDSA-P384$/);
-    const withAki = mutate(rootTbs(spki), (t) => replaceExtension(t, id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(new Uint8Array(20)) })));
+    assertFinding(
+      lintTbsCertificate(rootTbs(deviceSubject.spki), root, rootExpect),
+      /^self-signed certificate has a ECDSA-P256 key but is to be signed with ECDSA-P384$/,
+    );
+    const withAki = mutate(rootTbs(spki), (t) =>
+      replaceExtension(t, id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(new Uint8Array(20)) })),
+    );
     assertFinding(lintTbsCertificate(withAki, root, rootExpect), /^authorityKeyIdentifier must be absent from a self-signed root$/);
     const renamed = mutate(rootTbs(spki), (t) => (t.issuer = t.subject.slice(0, 0) as typeof t.issuer));
     assertFinding(lintTbsCertificate(renamed, root, rootExpect), /^issuer of a self-signed certificate differs from its subject$/);

@@ -43,15 +43,18 @@ test('real draws: 128 bits, positive, at most 17 octets, distinct, round-trip th
 
 test('converters agree with each other for any positive value and refuse what is not a serial', () => {
   fc.assert(
-    fc.property(fc.uint8Array({ minLength: 1, maxLength: 19 }).filter((b) => b.some((x) => x !== 0)), (magnitude) => {
-      const hex = Buffer.from(magnitude).toString('hex');
-      assert.equal(serialHexFromInteger(serialIntegerFromHex(hex)), canonicalSerialHex(hex));
-      assert.equal(canonicalSerialHex(hex.toUpperCase()), canonicalSerialHex(hex));
-      // Leading zeros and odd lengths, as other tools print serials.
-      for (const variant of [`000${hex}`, hex.replace(/^0+/, ''), `0${hex.replace(/^0+/, '')}`]) {
-        assert.equal(canonicalSerialHex(variant), serialHexFromInteger(serialIntegerFromHex(variant)), variant);
-      }
-    }),
+    fc.property(
+      fc.uint8Array({ minLength: 1, maxLength: 19 }).filter((b) => b.some((x) => x !== 0)),
+      (magnitude) => {
+        const hex = Buffer.from(magnitude).toString('hex');
+        assert.equal(serialHexFromInteger(serialIntegerFromHex(hex)), canonicalSerialHex(hex));
+        assert.equal(canonicalSerialHex(hex.toUpperCase()), canonicalSerialHex(hex));
+        // Leading zeros and odd lengths, as other tools print serials.
+        for (const variant of [`000${hex}`, hex.replace(/^0+/, ''), `0${hex.replace(/^0+/, '')}`]) {
+          assert.equal(canonicalSerialHex(variant), serialHexFromInteger(serialIntegerFromHex(variant)), variant);
+        }
+      },
+    ),
   );
   for (const bad of ['', 'xyz', '0x12', '00', '0', 'ff'.repeat(20), `8${'0'.repeat(39)}`]) {
     const composed = (() => {
@@ -61,7 +64,11 @@ test('converters agree with each other for any positive value and refuse what is
         return (e as Error).message;
       }
     })();
-    assert.throws(() => canonicalSerialHex(bad), (e: unknown) => e instanceof BadRequestError && e.message === composed, bad);
+    assert.throws(
+      () => canonicalSerialHex(bad),
+      (e: unknown) => e instanceof BadRequestError && e.message === composed,
+      bad,
+    );
   }
   assert.equal(canonicalSerialHex('f'.repeat(38)), 'f'.repeat(38));
   assert.equal(canonicalSerialHex('000ABC'), '0abc');

@@ -85,8 +85,17 @@ function verifyAgainstRequest(request: string, response: string) {
 function statusOf(response: string, leafIndex: number, digest: string[] = []) {
   const c = requireCa();
   return c.openssl([
-    'ocsp', '-respin', `${response}.der`, '-CAfile', 'ca.pem', '-issuer', 'ca.pem', ...digest,
-    '-cert', c.leaves[leafIndex]?.certPath ?? '', '-no_nonce',
+    'ocsp',
+    '-respin',
+    `${response}.der`,
+    '-CAfile',
+    'ca.pem',
+    '-issuer',
+    'ca.pem',
+    ...digest,
+    '-cert',
+    c.leaves[leafIndex]?.certPath ?? '',
+    '-no_nonce',
   ]);
 }
 
@@ -127,7 +136,11 @@ test('openssl accepts good, revoked and unknown responses from the delegated res
   const next = new Date(now.getTime() + 60 * minute);
   const cases = [
     { leaf: 0, status: { kind: 'good' } as const, expect: /leaf1\.pem: good/ },
-    { leaf: 1, status: { kind: 'revoked', revokedAt: new Date(now.getTime() - minute), reason: 1 } as const, expect: /leaf2\.pem: revoked[\s\S]*Reason: keyCompromise/ },
+    {
+      leaf: 1,
+      status: { kind: 'revoked', revokedAt: new Date(now.getTime() - minute), reason: 1 } as const,
+      expect: /leaf2\.pem: revoked[\s\S]*Reason: keyCompromise/,
+    },
     { leaf: 2, status: { kind: 'unknown' } as const, expect: /leaf3\.pem: unknown/ },
   ];
   for (const { leaf, status, expect } of cases) {
@@ -225,8 +238,7 @@ test('garbage requests throw OcspMalformedError', { skip }, () => {
       issuerKeyHash: new OctetString(new Uint8Array(20)),
       serialNumber: new Uint8Array([1]).buffer,
     });
-  const request = (tbs: Partial<TBSRequest>) =>
-    new Uint8Array(AsnConvert.serialize(new OCSPRequest({ tbsRequest: new TBSRequest(tbs) })));
+  const request = (tbs: Partial<TBSRequest>) => new Uint8Array(AsnConvert.serialize(new OCSPRequest({ tbsRequest: new TBSRequest(tbs) })));
   const withNonce = (octets: number) =>
     request({
       requestList: [new Request({ reqCert: certId(sha1) })],
@@ -324,11 +336,14 @@ test('inconsistent response contents throw OcspContentError', () => {
     ['invalid date', { ...base, producedAt: new Date(Number.NaN) }, /producedAt is not a valid date/],
   ];
   for (const [name, contents, message] of cases) {
-    assert.throws(() => buildOcspResponseData(contents), (e: unknown) => {
-      assert.ok(e instanceof OcspContentError, name);
-      assert.match(e.message, message, name);
-      return true;
-    });
+    assert.throws(
+      () => buildOcspResponseData(contents),
+      (e: unknown) => {
+        assert.ok(e instanceof OcspContentError, name);
+        assert.match(e.message, message, name);
+        return true;
+      },
+    );
   }
   const data = buildOcspResponseData(base);
   assert.throws(() => assembleOcspResponse(new Uint8Array([0x30, 0x00]), 'ECDSA-P256', new Uint8Array(8), []), OcspContentError);
@@ -342,24 +357,34 @@ const ref = (value: unknown) => new Uint8Array(AsnConvert.serialize(value));
 const wholeSecond = (date: Date) => new Date(Math.floor(date.getTime() / 1000) * 1000);
 
 function referenceResponseData(contents: OcspResponseContents): Uint8Array {
-  return ref(new ResponseData({
-    responderID: new ResponderID({ byKey: new KeyHash(contents.responderKeyHash) }),
-    producedAt: wholeSecond(contents.producedAt),
-    responses: contents.responses.map((r) => new SingleResponse({
-      certID: AsnConvert.parse(r.certId.der, CertID),
-      certStatus: r.status.kind === 'good' ? new CertStatus({ good: null })
-        : r.status.kind === 'unknown' ? new CertStatus({ unknown: null })
-        : new CertStatus({ revoked: new RevokedInfo({
-          revocationTime: wholeSecond(r.status.revokedAt),
-          revocationReason: r.status.reason === undefined ? undefined : new CRLReason(r.status.reason),
-        }) }),
-      thisUpdate: wholeSecond(r.thisUpdate),
-      nextUpdate: r.nextUpdate && wholeSecond(r.nextUpdate),
-    })),
-    responseExtensions: contents.nonce
-      ? [new Extension({ extnID: id_pkix_ocsp_nonce, critical: false, extnValue: new OctetString(contents.nonce) })]
-      : undefined,
-  }));
+  return ref(
+    new ResponseData({
+      responderID: new ResponderID({ byKey: new KeyHash(contents.responderKeyHash) }),
+      producedAt: wholeSecond(contents.producedAt),
+      responses: contents.responses.map(
+        (r) =>
+          new SingleResponse({
+            certID: AsnConvert.parse(r.certId.der, CertID),
+            certStatus:
+              r.status.kind === 'good'
+                ? new CertStatus({ good: null })
+                : r.status.kind === 'unknown'
+                  ? new CertStatus({ unknown: null })
+                  : new CertStatus({
+                      revoked: new RevokedInfo({
+                        revocationTime: wholeSecond(r.status.revokedAt),
+                        revocationReason: r.status.reason === undefined ? undefined : new CRLReason(r.status.reason),
+                      }),
+                    }),
+            thisUpdate: wholeSecond(r.thisUpdate),
+            nextUpdate: r.nextUpdate && wholeSecond(r.nextUpdate),
+          }),
+      ),
+      responseExtensions: contents.nonce
+        ? [new Extension({ extnID: id_pkix_ocsp_nonce, critical: false, extnValue: new OctetString(contents.nonce) })]
+        : undefined,
+    }),
+  );
 }
 
 class ReferenceBasicOcspResponse {
@@ -382,26 +407,38 @@ function referenceAssembly(data: Uint8Array, algorithm: 'ECDSA-P256' | 'ECDSA-P3
   basic.signatureAlgorithm = signatureAlgorithmFor(algorithm);
   basic.signature = signature.slice().buffer;
   basic.certs = certs.length > 0 ? certs.map((c) => c.slice().buffer) : undefined;
-  return ref(new OCSPResponse({
-    responseStatus: OCSPResponseStatus.successful,
-    responseBytes: new ResponseBytes({ responseType: id_pkix_ocsp_basic, response: new OctetString(ref(basic)) }),
-  }));
+  return ref(
+    new OCSPResponse({
+      responseStatus: OCSPResponseStatus.successful,
+      responseBytes: new ResponseBytes({ responseType: id_pkix_ocsp_basic, response: new OctetString(ref(basic)) }),
+    }),
+  );
 }
 
-const HASHES = { sha1: ['1.3.14.3.2.26', 20], sha256: ['2.16.840.1.101.3.4.2.1', 32], sha384: ['2.16.840.1.101.3.4.2.2', 48], sha512: ['2.16.840.1.101.3.4.2.3', 64] } as const;
+const HASHES = {
+  sha1: ['1.3.14.3.2.26', 20],
+  sha256: ['2.16.840.1.101.3.4.2.1', 32],
+  sha384: ['2.16.840.1.101.3.4.2.2', 48],
+  sha512: ['2.16.840.1.101.3.4.2.3', 64],
+} as const;
 
-const arbitraryCertId = fc.record({
-  hash: fc.constantFrom(...(Object.keys(HASHES) as (keyof typeof HASHES)[])),
-  withNullParameters: fc.boolean(),
-  seed: fc.uint8Array({ minLength: 64, maxLength: 64 }),
-  // Minimal INTEGER encodings only: a redundant leading 00/FF is not DER, and requests carrying one are refused.
-  serial: fc.uint8Array({ minLength: 1, maxLength: 21 }).filter((s) => !(s.length > 1 && ((s[0] === 0 && s[1]! < 0x80) || (s[0] === 0xff && s[1]! >= 0x80)))),
-}).map(({ hash, withNullParameters, seed, serial }) => new CertID({
-  hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASHES[hash][0], parameters: withNullParameters ? new Uint8Array([5, 0]).buffer : undefined }),
-  issuerNameHash: new OctetString(seed.subarray(0, HASHES[hash][1])),
-  issuerKeyHash: new OctetString(seed.slice().reverse().subarray(0, HASHES[hash][1])),
-  serialNumber: serial.slice().buffer,
-}));
+const arbitraryCertId = fc
+  .record({
+    hash: fc.constantFrom(...(Object.keys(HASHES) as (keyof typeof HASHES)[])),
+    withNullParameters: fc.boolean(),
+    seed: fc.uint8Array({ minLength: 64, maxLength: 64 }),
+    // Minimal INTEGER encodings only: a redundant leading 00/FF is not DER, and requests carrying one are refused.
+    serial: fc.uint8Array({ minLength: 1, maxLength: 21 }).filter((s) => !(s.length > 1 && ((s[0] === 0 && s[1]! < 0x80) || (s[0] === 0xff && s[1]! >= 0x80)))),
+  })
+  .map(
+    ({ hash, withNullParameters, seed, serial }) =>
+      new CertID({
+        hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASHES[hash][0], parameters: withNullParameters ? new Uint8Array([5, 0]).buffer : undefined }),
+        issuerNameHash: new OctetString(seed.subarray(0, HASHES[hash][1])),
+        issuerKeyHash: new OctetString(seed.slice().reverse().subarray(0, HASHES[hash][1])),
+        serialNumber: serial.slice().buffer,
+      }),
+  );
 
 const time = fc.integer({ min: Date.UTC(1950, 0, 1), max: Date.UTC(9000, 0, 1) }).map((ms) => new Date(ms));
 const runs = { numRuns: 300 };
@@ -414,86 +451,134 @@ test('parseOcspRequest reads random requests as asn1-schema does, keeping the Ce
     fc.uint8Array({ minLength: 1, maxLength: 128 }).filter((n) => !(n.length === 2 && n[0] === 0x04 && n[1] === 0x00)),
   );
   const otherExtension = new Extension({ extnID: '1.3.6.1.5.5.7.48.1.4', critical: true, extnValue: new OctetString(ref(new OctetString(new Uint8Array(3)))) });
-  fc.assert(fc.property(
-    fc.array(arbitraryCertId, { minLength: 1, maxLength: 4 }), fc.option(nonce, { nil: undefined }), fc.boolean(),
-    (certIds, nonceValue, withOtherExtension) => {
-      const extensions = [
-        ...(withOtherExtension ? [otherExtension] : []),
-        ...(nonceValue ? [new Extension({ extnID: id_pkix_ocsp_nonce, extnValue: new OctetString(nonceValue) })] : []),
-      ];
-      const der = ref(new OCSPRequest({ tbsRequest: new TBSRequest({
-        requestList: certIds.map((reqCert) => new Request({ reqCert })),
-        requestExtensions: extensions.length > 0 ? extensions : undefined,
-      }) }));
-      const parsed = parseOcspRequest(der);
-      assert.deepEqual(parsed.nonce, nonceValue);
-      assert.equal(parsed.requests.length, certIds.length);
-      parsed.requests.forEach((info, i) => {
-        const certId = certIds[i]!;
-        assert.deepEqual(info.der, ref(certId));
-        assert.equal(info.hashAlgorithm, Object.entries(HASHES).find(([, [oid]]) => oid === certId.hashAlgorithm.algorithm)?.[0]);
-        assert.deepEqual(info.issuerNameHash, new Uint8Array(certId.issuerNameHash.buffer));
-        assert.deepEqual(info.issuerKeyHash, new Uint8Array(certId.issuerKeyHash.buffer));
-        assert.equal(info.serial, Buffer.from(certId.serialNumber).toString('hex').replace(/^(00)+(?=.)/, ''));
-      });
-    },
-  ), runs);
+  fc.assert(
+    fc.property(
+      fc.array(arbitraryCertId, { minLength: 1, maxLength: 4 }),
+      fc.option(nonce, { nil: undefined }),
+      fc.boolean(),
+      (certIds, nonceValue, withOtherExtension) => {
+        const extensions = [
+          ...(withOtherExtension ? [otherExtension] : []),
+          ...(nonceValue ? [new Extension({ extnID: id_pkix_ocsp_nonce, extnValue: new OctetString(nonceValue) })] : []),
+        ];
+        const der = ref(
+          new OCSPRequest({
+            tbsRequest: new TBSRequest({
+              requestList: certIds.map((reqCert) => new Request({ reqCert })),
+              requestExtensions: extensions.length > 0 ? extensions : undefined,
+            }),
+          }),
+        );
+        const parsed = parseOcspRequest(der);
+        assert.deepEqual(parsed.nonce, nonceValue);
+        assert.equal(parsed.requests.length, certIds.length);
+        parsed.requests.forEach((info, i) => {
+          const certId = certIds[i]!;
+          assert.deepEqual(info.der, ref(certId));
+          assert.equal(info.hashAlgorithm, Object.entries(HASHES).find(([, [oid]]) => oid === certId.hashAlgorithm.algorithm)?.[0]);
+          assert.deepEqual(info.issuerNameHash, new Uint8Array(certId.issuerNameHash.buffer));
+          assert.deepEqual(info.issuerKeyHash, new Uint8Array(certId.issuerKeyHash.buffer));
+          assert.equal(
+            info.serial,
+            Buffer.from(certId.serialNumber)
+              .toString('hex')
+              .replace(/^(00)+(?=.)/, ''),
+          );
+        });
+      },
+    ),
+    runs,
+  );
 });
 
 test('a request that is BER, not DER, is refused as malformed with the offence named', () => {
-  const request = (serialNumber: number[], extensions?: Extension[]) => ref(new OCSPRequest({ tbsRequest: new TBSRequest({
-    requestList: [new Request({ reqCert: new CertID({
-      hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASHES.sha1[0] }),
-      issuerNameHash: new OctetString(new Uint8Array(20).fill(1)),
-      issuerKeyHash: new OctetString(new Uint8Array(20).fill(2)),
-      serialNumber: new Uint8Array(serialNumber).buffer,
-    }) })],
-    requestExtensions: extensions,
-  }) }));
+  const request = (serialNumber: number[], extensions?: Extension[]) =>
+    ref(
+      new OCSPRequest({
+        tbsRequest: new TBSRequest({
+          requestList: [
+            new Request({
+              reqCert: new CertID({
+                hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASHES.sha1[0] }),
+                issuerNameHash: new OctetString(new Uint8Array(20).fill(1)),
+                issuerKeyHash: new OctetString(new Uint8Array(20).fill(2)),
+                serialNumber: new Uint8Array(serialNumber).buffer,
+              }),
+            }),
+          ],
+          requestExtensions: extensions,
+        }),
+      }),
+    );
   const der = request([0x10, 0x01]);
   assert.equal(parseOcspRequest(der).requests[0]?.serial, '1001');
   // OCSPRequest's own length, 0x30 0x<n>, rewritten as 0x30 0x81 0x<n>.
   assert.ok(der[1]! < 0x80);
-  const refused = (bytes: Uint8Array, message: RegExp) => assert.throws(() => parseOcspRequest(bytes), (error: unknown) => {
-    assert.ok(error instanceof OcspMalformedError, String(error));
-    assert.match(error.message, message);
-    return true;
-  });
-  refused(new Uint8Array([0x30, 0x81, ...der.subarray(1)]), /^not a DER-encoded OCSPRequest: non-minimal length at offset 0 \(65 in long form; BER, not DER\)$/);
+  const refused = (bytes: Uint8Array, message: RegExp) =>
+    assert.throws(
+      () => parseOcspRequest(bytes),
+      (error: unknown) => {
+        assert.ok(error instanceof OcspMalformedError, String(error));
+        assert.match(error.message, message);
+        return true;
+      },
+    );
+  refused(
+    new Uint8Array([0x30, 0x81, ...der.subarray(1)]),
+    /^not a DER-encoded OCSPRequest: non-minimal length at offset 0 \(65 in long form; BER, not DER\)$/,
+  );
   refused(new Uint8Array([0x30, 0x80, ...der.subarray(2), 0x00, 0x00]), /indefinite length at offset 0/);
   refused(new Uint8Array([...der, 0x00]), /1 octets follow the outer element/);
   refused(request([0x00, 0x10, 0x01]), /INTEGER at offset \d+ has a redundant leading octet/);
-  const nonce = (value: number) => new Extension({ extnID: id_pkix_ocsp_nonce, extnValue: new OctetString(ref(new OctetString(new Uint8Array(16).fill(value)))) });
+  const nonce = (value: number) =>
+    new Extension({ extnID: id_pkix_ocsp_nonce, extnValue: new OctetString(ref(new OctetString(new Uint8Array(16).fill(value)))) });
   assert.ok(parseOcspRequest(request([1], [nonce(1)])).nonce);
   refused(request([1], [nonce(1), nonce(2)]), /request extension 1\.3\.6\.1\.5\.5\.7\.48\.1\.2 appears more than once/);
 });
 
-test('the direct ResponseData and OCSPResponse encodings are byte-identical to asn1-schema\'s', () => {
+test("the direct ResponseData and OCSPResponse encodings are byte-identical to asn1-schema's", () => {
   const status = fc.oneof(
     fc.constant({ kind: 'good' } as const),
     fc.constant({ kind: 'unknown' } as const),
-    fc.record({ kind: fc.constant('revoked' as const), revokedAt: time, reason: fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 8, 9, 10) }, { requiredKeys: ['kind', 'revokedAt'] }),
+    fc.record(
+      { kind: fc.constant('revoked' as const), revokedAt: time, reason: fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 8, 9, 10) },
+      { requiredKeys: ['kind', 'revokedAt'] },
+    ),
   );
-  const single = fc.record({
-    certId: arbitraryCertId, status, thisUpdate: time, validFor: fc.option(fc.integer({ min: 1000, max: 10 ** 10 }), { nil: undefined }),
-  }).map(({ certId, status, thisUpdate, validFor }) => ({
-    certId: { hashAlgorithm: 'sha1', issuerNameHash: new Uint8Array(), issuerKeyHash: new Uint8Array(), serial: '', der: ref(certId) } satisfies CertIdInfo,
-    status,
-    thisUpdate,
-    ...(validFor === undefined ? {} : { nextUpdate: new Date(wholeSecond(thisUpdate).getTime() + validFor) }),
-  }));
-  const certificate = fc.uint8Array({ maxLength: 600 }).map((tbs) => new Uint8Array(tlvFor(0x30, [...tlvFor(0x30, tlvFor(0x04, [...tbs])), 0x30, 0x00, 0x03, 0x01, 0x00])));
-  fc.assert(fc.property(
-    fc.uint8Array({ minLength: 20, maxLength: 20 }), time, fc.array(single, { minLength: 1, maxLength: 5 }),
-    fc.option(fc.uint8Array({ minLength: 1, maxLength: 300 }), { nil: undefined }),
-    fc.constantFrom('ECDSA-P256', 'ECDSA-P384', 'Ed25519' as const), fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.array(certificate, { maxLength: 2 }),
-    (responderKeyHash, producedAt, responses, nonce, algorithm, signature, certs) => {
-      const contents: OcspResponseContents = { responderKeyHash, producedAt, responses, ...(nonce ? { nonce } : {}) };
-      const data = buildOcspResponseData(contents);
-      assert.deepEqual(data, referenceResponseData(contents));
-      assert.deepEqual(assembleOcspResponse(data, algorithm, signature, certs), referenceAssembly(data, algorithm, signature, certs));
-    },
-  ), runs);
+  const single = fc
+    .record({
+      certId: arbitraryCertId,
+      status,
+      thisUpdate: time,
+      validFor: fc.option(fc.integer({ min: 1000, max: 10 ** 10 }), { nil: undefined }),
+    })
+    .map(({ certId, status, thisUpdate, validFor }) => ({
+      certId: { hashAlgorithm: 'sha1', issuerNameHash: new Uint8Array(), issuerKeyHash: new Uint8Array(), serial: '', der: ref(certId) } satisfies CertIdInfo,
+      status,
+      thisUpdate,
+      ...(validFor === undefined ? {} : { nextUpdate: new Date(wholeSecond(thisUpdate).getTime() + validFor) }),
+    }));
+  const certificate = fc
+    .uint8Array({ maxLength: 600 })
+    .map((tbs) => new Uint8Array(tlvFor(0x30, [...tlvFor(0x30, tlvFor(0x04, [...tbs])), 0x30, 0x00, 0x03, 0x01, 0x00])));
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 20, maxLength: 20 }),
+      time,
+      fc.array(single, { minLength: 1, maxLength: 5 }),
+      fc.option(fc.uint8Array({ minLength: 1, maxLength: 300 }), { nil: undefined }),
+      fc.constantFrom('ECDSA-P256', 'ECDSA-P384', 'Ed25519' as const),
+      fc.uint8Array({ minLength: 1, maxLength: 200 }),
+      fc.array(certificate, { maxLength: 2 }),
+      (responderKeyHash, producedAt, responses, nonce, algorithm, signature, certs) => {
+        const contents: OcspResponseContents = { responderKeyHash, producedAt, responses, ...(nonce ? { nonce } : {}) };
+        const data = buildOcspResponseData(contents);
+        assert.deepEqual(data, referenceResponseData(contents));
+        assert.deepEqual(assembleOcspResponse(data, algorithm, signature, certs), referenceAssembly(data, algorithm, signature, certs));
+      },
+    ),
+    runs,
+  );
 });
 
 /** Tag and shortest-form length around `content`, written independently of der-writer. */

@@ -5,11 +5,14 @@ import { DerDecodeError } from '../../src/pki/der-reader.js';
 import { DerStrictnessError, assertStrictDer } from '../../src/pki/strict-der.js';
 
 const refused = (bytes: number[], message: RegExp) =>
-  assert.throws(() => assertStrictDer(new Uint8Array(bytes)), (error: unknown) => {
-    assert.ok(error instanceof DerStrictnessError && error instanceof DerDecodeError, String(error));
-    assert.match(error.message, message);
-    return true;
-  });
+  assert.throws(
+    () => assertStrictDer(new Uint8Array(bytes)),
+    (error: unknown) => {
+      assert.ok(error instanceof DerStrictnessError && error instanceof DerDecodeError, String(error));
+      assert.match(error.message, message);
+      return true;
+    },
+  );
 
 test('accepts DER: nested constructed elements, context tags, canonical scalars, long-form lengths where needed', () => {
   const long = new Array<number>(200).fill(0x41);
@@ -20,7 +23,8 @@ test('accepts DER: nested constructed elements, context tags, canonical scalars,
     [0x06, 0x03, 0x2a, 0x86, 0x48],
     [0x04, 0x81, 0xc8, ...long],
     [0x02, 0x02, 0xff, 0x7f],
-  ]) assertStrictDer(new Uint8Array(bytes));
+  ])
+    assertStrictDer(new Uint8Array(bytes));
 });
 
 test('refuses each BER-only or malformed form with its offset', () => {

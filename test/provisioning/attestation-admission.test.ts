@@ -13,7 +13,16 @@ import { AttestationRefusedError, DeviceAttestation } from '../../src/provisioni
 import { ManufacturerRegistry } from '../../src/provisioning/manufacturer-registry.js';
 import type { ProvisioningStore } from '../../src/store/provisioning-store.js';
 import type { Store } from '../../src/store/store.js';
-import { attestationObject, deviceId, factoryDevice, handMadeFactoryDevice, manufacturerHierarchy, openAttestationBed, type AttestationBed, type Hierarchy } from '../support/attestation-bed.js';
+import {
+  attestationObject,
+  deviceId,
+  factoryDevice,
+  handMadeFactoryDevice,
+  manufacturerHierarchy,
+  openAttestationBed,
+  type AttestationBed,
+  type Hierarchy,
+} from '../support/attestation-bed.js';
 import type { FactoryDevice } from '../support/attestation-bed.js';
 import { createPublicKey } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
@@ -59,10 +68,16 @@ test("newOrder: a manifest's device and any device of an enrollment group are ad
   assert.equal(await b.store.provisioning.getEnrollment(deviceId('Globex', 'plug2', 'ANY-77')), undefined, 'newOrder enrolls nobody: the attestation does');
 
   const unknown = deviceId('Acme', 'thermo1', 'SN-9');
-  await assert.rejects(b.attestation.admissible(unknown), refusal('rejectedIdentifier', 'unknown-device', /^urn:dev:ops:Acme-thermo1-SN-9 is in no imported manifest$/));
+  await assert.rejects(
+    b.attestation.admissible(unknown),
+    refusal('rejectedIdentifier', 'unknown-device', /^urn:dev:ops:Acme-thermo1-SN-9 is in no imported manifest$/),
+  );
   assert.deepEqual(b.takeEvents(), [{ type: 'security.unknown_device', deviceId: unknown, detail: { stage: 'new-order' } }]);
 
-  await assert.rejects(b.attestation.admissible(deviceId('Initech', 'cam', 'SN-1')), refusal('rejectedIdentifier', 'unknown-manufacturer', /^no manufacturer Initech is registered$/));
+  await assert.rejects(
+    b.attestation.admissible(deviceId('Initech', 'cam', 'SN-1')),
+    refusal('rejectedIdentifier', 'unknown-manufacturer', /^no manufacturer Initech is registered$/),
+  );
   await assert.rejects(b.attestation.admissible('urn:dev:ops:not an identifier'), refusal('rejectedIdentifier', 'invalid-identifier', /./));
   assert.deepEqual(b.takeEvents(), [], 'an unknown manufacturer or a malformed identifier names no device to raise an event about');
 });
@@ -89,7 +104,12 @@ test('a clone presenting another genuine certificate for a pinned serial raises 
     {
       type: 'security.clone_suspected',
       deviceId: id,
-      detail: { reason: 'clone', factoryCertSha256: clone.certificateSha256, factoryKeySha256: clone.keySha256, expectedFactoryCertSha256: genuine.certificateSha256 },
+      detail: {
+        reason: 'clone',
+        factoryCertSha256: clone.certificateSha256,
+        factoryKeySha256: clone.keySha256,
+        expectedFactoryCertSha256: genuine.certificateSha256,
+      },
     },
   ]);
 });
@@ -140,16 +160,26 @@ test('roots registered elsewhere are found: at once when a chain names an unknow
     allowAnyDevice: true,
   });
   b.clock.advance(500);
-  await assert.rejects(b.attest(globexId, globexDevice, { via: attestation }), refusal('badAttestationStatement', 'unknown-root', /registered manufacturer root/));
+  await assert.rejects(
+    b.attest(globexId, globexDevice, { via: attestation }),
+    refusal('badAttestationStatement', 'unknown-root', /registered manufacturer root/),
+  );
   assert.equal(reads(), 1, 'within a second of the last read, an unknown root does not read the roots again');
   b.takeEvents();
 
   b.clock.advance(500);
-  await assert.rejects(b.attest(globexId, globexDevice, { via: attestation }), refusal('badAttestationStatement', 'unknown-root', /registered manufacturer root/));
+  await assert.rejects(
+    b.attest(globexId, globexDevice, { via: attestation }),
+    refusal('badAttestationStatement', 'unknown-root', /registered manufacturer root/),
+  );
   assert.equal(reads(), 1, 'a second to the millisecond is still within it');
   b.takeEvents();
   b.clock.advance(100);
-  assert.equal((await b.attest(globexId, globexDevice, { via: attestation })).manufacturer, 'Globex', 'a second on, the unknown root makes it read them again, and the new root is found');
+  assert.equal(
+    (await b.attest(globexId, globexDevice, { via: attestation })).manufacturer,
+    'Globex',
+    'a second on, the unknown root makes it read them again, and the new root is found',
+  );
   assert.equal(reads(), 2);
   await b.attest(globexId, globexDevice, { via: attestation });
   assert.equal(reads(), 2);
@@ -157,7 +187,10 @@ test('roots registered elsewhere are found: at once when a chain names an unknow
   // A chain that fails for another reason than an unknown root reads nothing again, however long since.
   const crossed = { ...acmeDevice, chain: [acmeDevice.chain[0] as Uint8Array, new Uint8Array(globex.intermediate.rawData)] };
   b.clock.advance(5_000);
-  await assert.rejects(b.attest(deviceId('Acme', 'thermo1', 'SN-1'), crossed, { via: attestation }), refusal('badAttestationStatement', 'bad-signature', /not signed by the intermediate that follows it/));
+  await assert.rejects(
+    b.attest(deviceId('Acme', 'thermo1', 'SN-1'), crossed, { via: attestation }),
+    refusal('badAttestationStatement', 'bad-signature', /not signed by the intermediate that follows it/),
+  );
   assert.equal(reads(), 2, 'a bad signature is no reason to read the roots');
   b.takeEvents();
   b.clock.advance(24_000);
@@ -188,7 +221,7 @@ test("the MUD URL is the one the device's model registered, and none for a model
   await assert.rejects(b.attestation.mudUrlFor('not-an-identifier'), refusal('rejectedIdentifier', 'invalid-identifier', /./));
 });
 
-test("the legacy opt-out warns only for a certificate that fails WebAuthn 8.2.1, naming the device and what it lacks", async (t) => {
+test('the legacy opt-out warns only for a certificate that fails WebAuthn 8.2.1, naming the device and what it lacks', async (t) => {
   const b = await bed(t);
   const warnings: { detail: Record<string, unknown>; message: string }[] = [];
   const attestation = new DeviceAttestation(b.store, b.clock, b.raise, (detail, message) => void warnings.push({ detail, message }));
@@ -202,7 +235,11 @@ test("the legacy opt-out warns only for a certificate that fails WebAuthn 8.2.1,
 
 /** A compliant factory certificate of Acme's for `serial` that carries an id-fido-gen-ce-aaguid extension. */
 function deviceWithAaguid(serial: string, aaguid: Uint8Array): Promise<FactoryDevice> {
-  return handMadeFactoryDevice(acme, { serial, now, extensions: [new x509.Extension(OID_FIDO_GEN_CE_AAGUID, false, AsnConvert.serialize(new OctetString(aaguid)))] });
+  return handMadeFactoryDevice(acme, {
+    serial,
+    now,
+    extensions: [new x509.Extension(OID_FIDO_GEN_CE_AAGUID, false, AsnConvert.serialize(new OctetString(aaguid)))],
+  });
 }
 
 test("a factory certificate's AAGUID must be the one authData carries (WebAuthn 8.2.1)", async (t) => {
@@ -214,81 +251,133 @@ test("a factory certificate's AAGUID must be the one authData carries (WebAuthn 
   const other = await deviceWithAaguid('SN-2', new Uint8Array(16).fill(7));
   const id = deviceId('Acme', 'thermo1', 'SN-2');
   b.takeEvents();
-  await assert.rejects(b.attest(id, other), refusal('badAttestationStatement', 'not-webauthn-compliant', /the id-fido-gen-ce-aaguid extension does not match authData's AAGUID/));
+  await assert.rejects(
+    b.attest(id, other),
+    refusal('badAttestationStatement', 'not-webauthn-compliant', /the id-fido-gen-ce-aaguid extension does not match authData's AAGUID/),
+  );
   assert.deepEqual(b.takeEvents(), [
-    { type: 'security.attestation_failed', deviceId: id, detail: { reason: 'not-webauthn-compliant', problems: ["the id-fido-gen-ce-aaguid extension does not match authData's AAGUID"], factoryCertSha256: other.certificateSha256 } },
+    {
+      type: 'security.attestation_failed',
+      deviceId: id,
+      detail: {
+        reason: 'not-webauthn-compliant',
+        problems: ["the id-fido-gen-ce-aaguid extension does not match authData's AAGUID"],
+        factoryCertSha256: other.certificateSha256,
+      },
+    },
   ]);
   assert.equal(await b.store.provisioning.getEnrollment(id), undefined);
 });
 
-test('an attestation signed for another challenge (a replay), or by another key than the certificate\'s, is refused as bad-signature', async (t) => {
+test("an attestation signed for another challenge (a replay), or by another key than the certificate's, is refused as bad-signature", async (t) => {
   const b = await bed(t);
   await b.register(acme, { allowAnyDevice: true });
   const device = await factoryDevice(acme, { serial: 'SN-1', model: 'thermo1', now });
   const id = deviceId('Acme', 'thermo1', 'SN-1');
   const replayed = await attestationObject(device, id, 'earlier-token.thumbprint');
-  await assert.rejects(b.attestation.verify(id, replayed, 'this-token.thumbprint'), refusal('badAttestationStatement', 'bad-signature', /does not verify over this challenge's key authorization with the factory key/));
+  await assert.rejects(
+    b.attestation.verify(id, replayed, 'this-token.thumbprint'),
+    refusal('badAttestationStatement', 'bad-signature', /does not verify over this challenge's key authorization with the factory key/),
+  );
   const impostor = { ...device, factoryKey: (await factoryDevice(acme, { serial: 'SN-1', model: 'thermo1', now })).factoryKey };
   await assert.rejects(b.attest(id, impostor), refusal('badAttestationStatement', 'bad-signature', /does not verify/));
   assert.deepEqual(
     b.takeEvents().map((e) => [e.type, e.detail.reason]),
-    [['security.attestation_failed', 'bad-signature'], ['security.attestation_failed', 'bad-signature']],
+    [
+      ['security.attestation_failed', 'bad-signature'],
+      ['security.attestation_failed', 'bad-signature'],
+    ],
   );
   assert.equal(await b.store.provisioning.getEnrollment(id), undefined, 'nothing enrolled');
-  assert.equal((await b.attestation.verify(id, replayed, 'earlier-token.thumbprint')).deviceId, id, 'the same object is good for the challenge it was made for');
+  assert.equal(
+    (await b.attestation.verify(id, replayed, 'earlier-token.thumbprint')).deviceId,
+    id,
+    'the same object is good for the challenge it was made for',
+  );
 });
 
 test('an attestation object that does not decode is refused as malformed; a revoked factory certificate as revoked', async (t) => {
   const b = await bed(t);
   await b.register(acme, { allowAnyDevice: true });
   const id = deviceId('Acme', 'thermo1', 'SN-1');
-  await assert.rejects(b.attestation.verify(id, new Uint8Array([0xa1, 0x63, 0x66, 0x6d, 0x74]), 'token.thumbprint'), refusal('badAttestationStatement', 'malformed', /./));
-  assert.deepEqual(b.takeEvents().map((e) => e.detail.reason), ['malformed']);
+  await assert.rejects(
+    b.attestation.verify(id, new Uint8Array([0xa1, 0x63, 0x66, 0x6d, 0x74]), 'token.thumbprint'),
+    refusal('badAttestationStatement', 'malformed', /./),
+  );
+  assert.deepEqual(
+    b.takeEvents().map((e) => e.detail.reason),
+    ['malformed'],
+  );
 
   const device = await factoryDevice(acme, { serial: 'SN-1', model: 'thermo1', now });
   const revokedAt = new Date(now.getTime() - 60_000);
-  await b.store.provisioning.revokeFactoryCertificate({ certificateSha256: device.certificateSha256, manufacturer: 'Acme', reason: 'key extracted', at: revokedAt });
-  await assert.rejects(b.attest(id, device), refusal('badAttestationStatement', 'revoked', new RegExp(`^the factory certificate was revoked at ${revokedAt.toISOString().replace(/\./g, '\\.')} \\(key extracted\\)$`)));
-  assert.deepEqual(b.takeEvents(), [{ type: 'security.attestation_failed', deviceId: id, detail: { reason: 'revoked', factoryCertSha256: device.certificateSha256 } }]);
+  await b.store.provisioning.revokeFactoryCertificate({
+    certificateSha256: device.certificateSha256,
+    manufacturer: 'Acme',
+    reason: 'key extracted',
+    at: revokedAt,
+  });
+  await assert.rejects(
+    b.attest(id, device),
+    refusal(
+      'badAttestationStatement',
+      'revoked',
+      new RegExp(`^the factory certificate was revoked at ${revokedAt.toISOString().replace(/\./g, '\\.')} \\(key extracted\\)$`),
+    ),
+  );
+  assert.deepEqual(b.takeEvents(), [
+    { type: 'security.attestation_failed', deviceId: id, detail: { reason: 'revoked', factoryCertSha256: device.certificateSha256 } },
+  ]);
   assert.equal(await b.store.provisioning.getEnrollment(id), undefined);
 });
 
-test('enrollment group: a serial enrolled under another model is serial-taken; two first attestations at once with one credential both succeed', { timeout: 120_000 }, async (t) => {
-  const b = await bed(t);
-  await b.register(acme, { allowAnyDevice: true });
-  const thermo = await factoryDevice(acme, { serial: 'SN-1', model: 'thermo1', now });
-  await b.attest(deviceId('Acme', 'thermo1', 'SN-1'), thermo);
-  const plug = await factoryDevice(acme, { serial: 'SN-1', model: 'plug2', now });
-  const plugId = deviceId('Acme', 'plug2', 'SN-1');
-  await assert.rejects(b.attest(plugId, plug), refusal('rejectedIdentifier', 'serial-taken', /^serial SN-1 of Acme is enrolled under another model$/));
-  assert.equal(await b.store.provisioning.getEnrollment(plugId), undefined);
+test(
+  'enrollment group: a serial enrolled under another model is serial-taken; two first attestations at once with one credential both succeed',
+  { timeout: 120_000 },
+  async (t) => {
+    const b = await bed(t);
+    await b.register(acme, { allowAnyDevice: true });
+    const thermo = await factoryDevice(acme, { serial: 'SN-1', model: 'thermo1', now });
+    await b.attest(deviceId('Acme', 'thermo1', 'SN-1'), thermo);
+    const plug = await factoryDevice(acme, { serial: 'SN-1', model: 'plug2', now });
+    const plugId = deviceId('Acme', 'plug2', 'SN-1');
+    await assert.rejects(b.attest(plugId, plug), refusal('rejectedIdentifier', 'serial-taken', /^serial SN-1 of Acme is enrolled under another model$/));
+    assert.equal(await b.store.provisioning.getEnrollment(plugId), undefined);
 
-  // Both read "no enrollment", both insert; the loser finds the winner's row and goes on with it.
-  const device = await factoryDevice(acme, { serial: 'SN-2', model: 'thermo1', now });
-  const id = deviceId('Acme', 'thermo1', 'SN-2');
-  let arrived = 0;
-  let release!: () => void;
-  const together = new Promise<void>((resolve) => (release = resolve));
-  const provisioning = new Proxy(b.store.provisioning, {
-    get(target, property) {
-      if (property === 'getEnrollment') {
-        return async (identifier: string) => {
-          const record = await target.getEnrollment(identifier);
-          if (identifier === id && arrived < 2) {
-            if (++arrived === 2) release();
-            await together;
-          }
-          return record;
-        };
-      }
-      return memberOf(target, property);
-    },
-  });
-  const racing = new DeviceAttestation(new Proxy(b.store, { get: (target, property) => (property === 'provisioning' ? provisioning : memberOf(target, property)) }), b.clock, b.raise);
-  const both = await Promise.all([b.attest(id, device, { via: racing }), b.attest(id, device, { via: racing })]);
-  assert.deepEqual(both.map((a) => a.factoryCertSha256), [device.certificateSha256, device.certificateSha256]);
-  assert.equal((await b.store.provisioning.getEnrollment(id))?.factoryKeySha256, device.keySha256);
-});
+    // Both read "no enrollment", both insert; the loser finds the winner's row and goes on with it.
+    const device = await factoryDevice(acme, { serial: 'SN-2', model: 'thermo1', now });
+    const id = deviceId('Acme', 'thermo1', 'SN-2');
+    let arrived = 0;
+    let release!: () => void;
+    const together = new Promise<void>((resolve) => (release = resolve));
+    const provisioning = new Proxy(b.store.provisioning, {
+      get(target, property) {
+        if (property === 'getEnrollment') {
+          return async (identifier: string) => {
+            const record = await target.getEnrollment(identifier);
+            if (identifier === id && arrived < 2) {
+              if (++arrived === 2) release();
+              await together;
+            }
+            return record;
+          };
+        }
+        return memberOf(target, property);
+      },
+    });
+    const racing = new DeviceAttestation(
+      new Proxy(b.store, { get: (target, property) => (property === 'provisioning' ? provisioning : memberOf(target, property)) }),
+      b.clock,
+      b.raise,
+    );
+    const both = await Promise.all([b.attest(id, device, { via: racing }), b.attest(id, device, { via: racing })]);
+    assert.deepEqual(
+      both.map((a) => a.factoryCertSha256),
+      [device.certificateSha256, device.certificateSha256],
+    );
+    assert.equal((await b.store.provisioning.getEnrollment(id))?.factoryKeySha256, device.keySha256);
+  },
+);
 
 test("the store's own failures propagate as errors, not as refusals of the device", async (t) => {
   const b = await bed(t);
@@ -309,7 +398,11 @@ test("the store's own failures propagate as errors, not as refusals of the devic
         return memberOf(target, property);
       },
     });
-    return new DeviceAttestation(new Proxy(b.store, { get: (target, property) => (property === 'provisioning' ? provisioning : memberOf(target, property)) }), b.clock, b.raise);
+    return new DeviceAttestation(
+      new Proxy(b.store, { get: (target, property) => (property === 'provisioning' ? provisioning : memberOf(target, property)) }),
+      b.clock,
+      b.raise,
+    );
   };
   await assert.rejects(b.attest(id, device, { via: failing('listAttestationRoots') }), /^Error: the database went away \(listAttestationRoots\)$/);
   await assert.rejects(b.attest(id, device, { via: failing('insertEnrollments') }), /^Error: the database went away \(insertEnrollments\)$/);

@@ -38,7 +38,9 @@ async function bed(t: TestContext): Promise<AttestationBed> {
 /** An enrollment with the given factory identity pinned (null: none), as the store keeps it. */
 async function enroll(b: AttestationBed, serial: string, pinned: { factoryCertSha256: string | null; factoryKeySha256: string | null }): Promise<string> {
   const id = deviceId('Acme', 'thermo1', serial);
-  await b.store.provisioning.insertEnrollments([expectedEnrollment({ deviceId: id, manufacturer: 'Acme', model: 'thermo1', serial, batchId: null, setupCodeHash: null, createdAt: now, ...pinned })]);
+  await b.store.provisioning.insertEnrollments([
+    expectedEnrollment({ deviceId: id, manufacturer: 'Acme', model: 'thermo1', serial, batchId: null, setupCodeHash: null, createdAt: now, ...pinned }),
+  ]);
   return id;
 }
 
@@ -50,7 +52,7 @@ function isClone(error: unknown, message: RegExp): true {
   return true;
 }
 
-test("an enrollment pinned to its factory key only: a re-issued certificate for that key is admitted, a genuine certificate for the same serial with another key is refused as a clone", async (t) => {
+test('an enrollment pinned to its factory key only: a re-issued certificate for that key is admitted, a genuine certificate for the same serial with another key is refused as a clone', async (t) => {
   const b = await bed(t);
   // An enrollment group: any Acme device may enroll, and this one was pinned by its key.
   await b.register(acme, { allowAnyDevice: true });
@@ -62,8 +64,16 @@ test("an enrollment pinned to its factory key only: a re-issued certificate for 
   const id = await enroll(b, 'SN-1', { factoryCertSha256: null, factoryKeySha256: original.keySha256 });
   const pinned = await b.store.provisioning.getEnrollment(id);
 
-  await assert.rejects(b.attest(id, clone), (error) => isClone(error, /^urn:dev:ops:Acme-thermo1-SN-1 attested before with another factory key: this device is suspected to be a clone$/));
-  assert.deepEqual(b.takeEvents(), [{ type: 'security.clone_suspected', deviceId: id, detail: { reason: 'clone', factoryCertSha256: clone.certificateSha256, factoryKeySha256: clone.keySha256 } }]);
+  await assert.rejects(b.attest(id, clone), (error) =>
+    isClone(error, /^urn:dev:ops:Acme-thermo1-SN-1 attested before with another factory key: this device is suspected to be a clone$/),
+  );
+  assert.deepEqual(b.takeEvents(), [
+    {
+      type: 'security.clone_suspected',
+      deviceId: id,
+      detail: { reason: 'clone', factoryCertSha256: clone.certificateSha256, factoryKeySha256: clone.keySha256 },
+    },
+  ]);
   assert.deepEqual(await b.store.provisioning.getEnrollment(id), pinned, 'the refusal changed nothing');
 
   // The pinned key is what counts: the device's re-issued certificate and its first one both pass.
@@ -105,30 +115,44 @@ function readTogether(store: Store, identifier: string, parties: number): Store 
   });
 }
 
-test('two first attestations of an unpinned enrollment at once, with different factory keys: exactly one pins, the other is refused as a clone', { timeout: 120_000 }, async (t) => {
-  const b = await bed(t);
-  await b.register(acme);
-  const one = await factoryDevice(acme, { serial: 'SN-2', model: 'thermo1', now });
-  const two = await factoryDevice(acme, { serial: 'SN-2', model: 'thermo1', now });
-  const id = await enroll(b, 'SN-2', { factoryCertSha256: null, factoryKeySha256: null });
-  const racing = new DeviceAttestation(readTogether(b.store, id, 2), b.clock, b.raise);
+test(
+  'two first attestations of an unpinned enrollment at once, with different factory keys: exactly one pins, the other is refused as a clone',
+  { timeout: 120_000 },
+  async (t) => {
+    const b = await bed(t);
+    await b.register(acme);
+    const one = await factoryDevice(acme, { serial: 'SN-2', model: 'thermo1', now });
+    const two = await factoryDevice(acme, { serial: 'SN-2', model: 'thermo1', now });
+    const id = await enroll(b, 'SN-2', { factoryCertSha256: null, factoryKeySha256: null });
+    const racing = new DeviceAttestation(readTogether(b.store, id, 2), b.clock, b.raise);
 
-  const outcomes = await Promise.allSettled([b.attest(id, one, { via: racing }), b.attest(id, two, { via: racing })]);
-  const won = outcomes.findIndex((o) => o.status === 'fulfilled');
-  assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1, `exactly one attestation is admitted: ${outcomes.map((o) => o.status).join(', ')}`);
-  const [winner, loser] = won === 0 ? [one, two] : [two, one];
-  const lost = outcomes[1 - won] as PromiseRejectedResult;
-  isClone(lost.reason, /^urn:dev:ops:Acme-thermo1-SN-2 was pinned to another factory key meanwhile: this device is suspected to be a clone$/);
-  assert.deepEqual(b.takeEvents(), [{ type: 'security.clone_suspected', deviceId: id, detail: { reason: 'clone', factoryCertSha256: loser.certificateSha256, factoryKeySha256: loser.keySha256 } }]);
-  const pinned = await b.store.provisioning.getEnrollment(id);
-  assert.equal(pinned?.factoryKeySha256, winner.keySha256, "the winner's key is pinned");
-  assert.equal(pinned?.factoryCertSha256, winner.certificateSha256);
+    const outcomes = await Promise.allSettled([b.attest(id, one, { via: racing }), b.attest(id, two, { via: racing })]);
+    const won = outcomes.findIndex((o) => o.status === 'fulfilled');
+    assert.equal(
+      outcomes.filter((o) => o.status === 'fulfilled').length,
+      1,
+      `exactly one attestation is admitted: ${outcomes.map((o) => o.status).join(', ')}`,
+    );
+    const [winner, loser] = won === 0 ? [one, two] : [two, one];
+    const lost = outcomes[1 - won] as PromiseRejectedResult;
+    isClone(lost.reason, /^urn:dev:ops:Acme-thermo1-SN-2 was pinned to another factory key meanwhile: this device is suspected to be a clone$/);
+    assert.deepEqual(b.takeEvents(), [
+      {
+        type: 'security.clone_suspected',
+        deviceId: id,
+        detail: { reason: 'clone', factoryCertSha256: loser.certificateSha256, factoryKeySha256: loser.keySha256 },
+      },
+    ]);
+    const pinned = await b.store.provisioning.getEnrollment(id);
+    assert.equal(pinned?.factoryKeySha256, winner.keySha256, "the winner's key is pinned");
+    assert.equal(pinned?.factoryCertSha256, winner.certificateSha256);
 
-  // From now on the pin decides, one attestation at a time.
-  await assert.rejects(b.attest(id, loser, { via: racing }), (error) => isClone(error, /was made with another factory certificate/));
-  assert.equal((await b.attest(id, winner, { via: racing })).factoryCertSha256, winner.certificateSha256);
-  assert.deepEqual(await b.store.provisioning.getEnrollment(id), pinned);
-});
+    // From now on the pin decides, one attestation at a time.
+    await assert.rejects(b.attest(id, loser, { via: racing }), (error) => isClone(error, /was made with another factory certificate/));
+    assert.equal((await b.attest(id, winner, { via: racing })).factoryCertSha256, winner.certificateSha256);
+    assert.deepEqual(await b.store.provisioning.getEnrollment(id), pinned);
+  },
+);
 
 test('two first attestations of an unpinned enrollment at once with the same factory credential are both admitted', { timeout: 120_000 }, async (t) => {
   // The control for the race above: reading together does not by itself make either one fail.
@@ -138,7 +162,10 @@ test('two first attestations of an unpinned enrollment at once with the same fac
   const id = await enroll(b, 'SN-3', { factoryCertSha256: null, factoryKeySha256: null });
   const racing = new DeviceAttestation(readTogether(b.store, id, 2), b.clock, b.raise);
   const both = await Promise.all([b.attest(id, device, { via: racing }), b.attest(id, device, { via: racing })]);
-  assert.deepEqual(both.map((d) => d.factoryCertSha256), [device.certificateSha256, device.certificateSha256]);
+  assert.deepEqual(
+    both.map((d) => d.factoryCertSha256),
+    [device.certificateSha256, device.certificateSha256],
+  );
   assert.equal((await b.store.provisioning.getEnrollment(id))?.factoryKeySha256, device.keySha256);
   assert.deepEqual(b.takeEvents(), []);
 });

@@ -33,7 +33,15 @@ async function bed(t: TestContext): Promise<AttestationBed> {
 }
 
 /** The refusal, precisely: badAttestationStatement, the reason, the message; one event with that reason and detail; nothing changed. */
-async function refused(b: AttestationBed, attempt: Promise<unknown>, identifier: string, reason: string, message: RegExp, detail: Record<string, unknown>, watched: string[]): Promise<void> {
+async function refused(
+  b: AttestationBed,
+  attempt: Promise<unknown>,
+  identifier: string,
+  reason: string,
+  message: RegExp,
+  detail: Record<string, unknown>,
+  watched: string[],
+): Promise<void> {
   const before = await b.snapshot(watched);
   await assert.rejects(attempt, (error: unknown) => {
     assert.ok(error instanceof AttestationRefusedError, String(error));
@@ -59,7 +67,10 @@ async function twoManifestDevices(t: Parameters<typeof bed>[0]) {
 test("wrong-serial (manifest device): device SN-2's valid factory certificate cannot attest SN-1", async (t) => {
   const { b, sn1, sn2, id1, id2 } = await twoManifestDevices(t);
 
-  await refused(b, b.attest(id1, sn2), id1, 'wrong-serial', /^the factory certificate is for serial SN-2, not SN-1$/, { certificateSerial: 'SN-2' }, [id1, id2]);
+  await refused(b, b.attest(id1, sn2), id1, 'wrong-serial', /^the factory certificate is for serial SN-2, not SN-1$/, { certificateSerial: 'SN-2' }, [
+    id1,
+    id2,
+  ]);
   assert.equal((await b.store.provisioning.getEnrollment(id1))?.factoryKeySha256, null, 'SN-1 stays unpinned');
 
   // Both credentials are genuine: each is admitted for its own device.
@@ -79,7 +90,10 @@ test("wrong-serial (enrollment group): device A's valid factory certificate cann
   const [idA, idB] = [deviceId('Acme', 'thermo1', 'SN-100'), deviceId('Acme', 'thermo1', 'SN-200')];
 
   // The group admits any device: the serial check is all that tells A's certificate from B's.
-  await refused(b, b.attest(idB, a), idB, 'wrong-serial', /^the factory certificate is for serial SN-100, not SN-200$/, { certificateSerial: 'SN-100' }, [idA, idB]);
+  await refused(b, b.attest(idB, a), idB, 'wrong-serial', /^the factory certificate is for serial SN-100, not SN-200$/, { certificateSerial: 'SN-100' }, [
+    idA,
+    idB,
+  ]);
   assert.equal(await b.store.provisioning.getEnrollment(idB), undefined, 'no enrollment for B');
   assert.deepEqual(await b.store.provisioning.countEnrollments(), { expected: 0, enrolled: 0, claimed: 0 });
 
@@ -112,10 +126,16 @@ test('wrong-model (enrollment group): a valid factory certificate of another mod
   await b.register(acme, { allowAnyDevice: true });
   const plug = await factoryDevice(acme, { serial: 'SN-300', model: 'plug2', now });
   const noModel = await factoryDevice(acme, { serial: 'SN-301', model: undefined, now });
-  const [asThermo, noModelAsThermo, asPlug] = [deviceId('Acme', 'thermo1', 'SN-300'), deviceId('Acme', 'thermo1', 'SN-301'), deviceId('Acme', 'plug2', 'SN-300')];
+  const [asThermo, noModelAsThermo, asPlug] = [
+    deviceId('Acme', 'thermo1', 'SN-300'),
+    deviceId('Acme', 'thermo1', 'SN-301'),
+    deviceId('Acme', 'plug2', 'SN-300'),
+  ];
 
   await refused(b, b.attest(asThermo, plug), asThermo, 'wrong-model', /^the factory certificate is for model plug2, not thermo1$/, {}, [asThermo, asPlug]);
-  await refused(b, b.attest(noModelAsThermo, noModel), noModelAsThermo, 'wrong-model', /^the factory certificate is for model \(none\), not thermo1$/, {}, [noModelAsThermo]);
+  await refused(b, b.attest(noModelAsThermo, noModel), noModelAsThermo, 'wrong-model', /^the factory certificate is for model \(none\), not thermo1$/, {}, [
+    noModelAsThermo,
+  ]);
   assert.deepEqual(await b.store.provisioning.countEnrollments(), { expected: 0, enrolled: 0, claimed: 0 });
   // The plug's certificate enrolls the plug.
   assert.equal((await b.attest(asPlug, plug)).model, 'plug2');
@@ -131,7 +151,10 @@ test("wrong-manufacturer (manifest device): a valid factory certificate under an
   const foreign = await factoryDevice(globex, { serial: 'SN-1', model: 'thermo1', now });
   const [id, globexId] = [deviceId('Acme', 'thermo1', 'SN-1'), deviceId('Globex', 'thermo1', 'SN-1')];
 
-  await refused(b, b.attest(id, foreign), id, 'wrong-manufacturer', /^the factory chain leads to Globex's root, not Acme's$/, { chainManufacturer: 'Globex' }, [id, globexId]);
+  await refused(b, b.attest(id, foreign), id, 'wrong-manufacturer', /^the factory chain leads to Globex's root, not Acme's$/, { chainManufacturer: 'Globex' }, [
+    id,
+    globexId,
+  ]);
   assert.equal((await b.attest(globexId, foreign)).manufacturer, 'Globex', "the certificate is Globex's genuine one");
   assert.equal((await b.attest(id, genuine)).manufacturer, 'Acme');
 });
@@ -143,7 +166,10 @@ test("wrong-manufacturer (enrollment group): another registered manufacturer's v
   const foreign = await factoryDevice(globex, { serial: 'SN-400', model: 'thermo1', now });
   const [id, globexId] = [deviceId('Acme', 'thermo1', 'SN-400'), deviceId('Globex', 'thermo1', 'SN-400')];
 
-  await refused(b, b.attest(id, foreign), id, 'wrong-manufacturer', /^the factory chain leads to Globex's root, not Acme's$/, { chainManufacturer: 'Globex' }, [id, globexId]);
+  await refused(b, b.attest(id, foreign), id, 'wrong-manufacturer', /^the factory chain leads to Globex's root, not Acme's$/, { chainManufacturer: 'Globex' }, [
+    id,
+    globexId,
+  ]);
   assert.deepEqual(await b.store.provisioning.countEnrollments(), { expected: 0, enrolled: 0, claimed: 0 });
   assert.equal((await b.attest(globexId, foreign)).manufacturer, 'Globex');
   assert.equal(await b.store.provisioning.getEnrollment(id), undefined);
@@ -164,7 +190,15 @@ test('wrong-rp-id (enrollment group): an attestation whose rpIdHash names anothe
   const device = await factoryDevice(acme, { serial: 'SN-500', model: 'thermo1', now });
   const id = deviceId('Acme', 'thermo1', 'SN-500');
 
-  await refused(b, b.attest(id, device, { rpIdentifier: deviceId('Acme', 'thermo1', 'SN-501') }), id, 'wrong-rp-id', /rpIdHash is not SHA-256 of the device identifier/, {}, [id]);
+  await refused(
+    b,
+    b.attest(id, device, { rpIdentifier: deviceId('Acme', 'thermo1', 'SN-501') }),
+    id,
+    'wrong-rp-id',
+    /rpIdHash is not SHA-256 of the device identifier/,
+    {},
+    [id],
+  );
   assert.equal(await b.store.provisioning.getEnrollment(id), undefined);
   assert.equal((await b.attest(id, device)).deviceId, id);
 });

@@ -12,7 +12,12 @@ import * as x509 from '@peculiar/x509';
 import { encodePackedAttestation, keyObjectSigner } from '../../src/protocols/packed-attestation.js';
 import { AttestationRefusedError, DeviceAttestation } from '../../src/provisioning/attestation/device-attestation.js';
 import { ManufacturerRegistry } from '../../src/provisioning/manufacturer-registry.js';
-import { createAttestationIntermediate, createAttestationRoot, generateCaKeys, generateDeviceKeys } from '../../src/provisioning/factory/attestation-certificates.js';
+import {
+  createAttestationIntermediate,
+  createAttestationRoot,
+  generateCaKeys,
+  generateDeviceKeys,
+} from '../../src/provisioning/factory/attestation-certificates.js';
 import { encodeDeviceModel, OID_HEARTH_DEVICE_MODEL } from '../../src/provisioning/factory/device-model-extension.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { sha256Hex } from '../../src/provisioning/factory/batch-manifest.js';
@@ -37,7 +42,12 @@ async function legacyFleet(now: Date) {
     extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.Extension(OID_HEARTH_DEVICE_MODEL, false, encodeDeviceModel('thermo1'))],
   });
   const manifestKey = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) as string;
-  return { rootPem: root.toString('pem'), manifestKey, chain: [new Uint8Array(leaf.rawData), new Uint8Array(intermediate.rawData)], factoryKey: KeyObject.from(deviceKeys.privateKey) };
+  return {
+    rootPem: root.toString('pem'),
+    manifestKey,
+    chain: [new Uint8Array(leaf.rawData), new Uint8Array(intermediate.rawData)],
+    factoryKey: KeyObject.from(deviceKeys.privateKey),
+  };
 }
 
 test('the server refuses a factory certificate that fails WebAuthn 8.2.1, naming what is missing; the legacy opt-out admits it and logs a warning each time', async () => {
@@ -50,11 +60,22 @@ test('the server refuses a factory certificate that fails WebAuthn 8.2.1, naming
     await registry.register({ name: 'Acme', manifestKeyPem: fleet.manifestKey, rootsPem: fleet.rootPem, allowAnyDevice: true });
     const events: string[] = [];
     const warnings: Record<string, unknown>[] = [];
-    const attestation = new DeviceAttestation(store, clock, async (type) => void events.push(type), (detail) => void warnings.push(detail));
+    const attestation = new DeviceAttestation(
+      store,
+      clock,
+      async (type) => void events.push(type),
+      (detail) => void warnings.push(detail),
+    );
     const identifier = 'urn:dev:ops:Acme-thermo1-SN-7';
     const attest = async () => {
       const credential = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
-      const attObj = await encodePackedAttestation({ signer: keyObjectSigner(fleet.factoryKey), chain: fleet.chain, credentialKey: credential, identifier, keyAuthorization: 'token.thumbprint' });
+      const attObj = await encodePackedAttestation({
+        signer: keyObjectSigner(fleet.factoryKey),
+        chain: fleet.chain,
+        credentialKey: credential,
+        identifier,
+        keyAuthorization: 'token.thumbprint',
+      });
       return attestation.verify(identifier, attObj, 'token.thumbprint');
     };
 
@@ -88,4 +109,3 @@ test('the server refuses a factory certificate that fails WebAuthn 8.2.1, naming
     await store.close();
   }
 });
-

@@ -14,7 +14,9 @@ import { hashSetupCode } from '../../src/provisioning/factory/setup-code-hash.js
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const signer = keyObjectSigner(privateKey, 'Ed25519');
-const keySha256 = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+const keySha256 = createHash('sha256')
+  .update(publicKey.export({ type: 'spki', format: 'der' }))
+  .digest('hex');
 const digest = (text: string) => createHash('sha256').update(text).digest('hex');
 
 async function sampleManifest(): Promise<BatchManifest> {
@@ -54,7 +56,11 @@ test('changing any single byte of the manifest or its signature makes it fail', 
   for (let i = 0; i < bytes.length; i++) {
     const tampered = Buffer.from(bytes);
     tampered[i] = (tampered[i] as number) ^ 0x01;
-    assert.throws(() => verifyManifest(tampered, signature, publicKey), (error: Error) => error instanceof ManifestError && /signature does not verify/.test(error.message), `byte ${i}`);
+    assert.throws(
+      () => verifyManifest(tampered, signature, publicKey),
+      (error: Error) => error instanceof ManifestError && /signature does not verify/.test(error.message),
+      `byte ${i}`,
+    );
   }
   for (let i = 0; i < signature.length; i++) {
     const tampered = Buffer.from(signature);

@@ -35,7 +35,8 @@ const SN = (value: string): Rdn => ['2.5.4.5', { printableString: value }];
 const COMPLIANT: Rdn[] = [C('US'), O('Acme'), OU('Authenticator Attestation'), CN('SN-1'), SN('SN-1')];
 
 /** The AAGUID extension's value: an OCTET STRING holding the AAGUID's bytes. */
-const aaguidExtension = (bytes: Uint8Array, critical: boolean) => new x509.Extension(OID_FIDO_GEN_CE_AAGUID, critical, AsnConvert.serialize(new OctetString(bytes)));
+const aaguidExtension = (bytes: Uint8Array, critical: boolean) =>
+  new x509.Extension(OID_FIDO_GEN_CE_AAGUID, critical, AsnConvert.serialize(new OctetString(bytes)));
 
 /** A factory certificate for SN-1 signed by Acme's intermediate: `subject` in this order, the model extension, and any `extensions` more. */
 async function factoryCertificate(spec: { subject?: Rdn[]; extensions?: x509.Extension[] } = {}): Promise<x509.X509Certificate> {
@@ -85,7 +86,10 @@ test('subject O, OU "Authenticator Attestation" (exactly one) and CN are each re
     [[c, o, ou, OU('Authenticator Attestation'), cn, sn], ['subject OU is not "Authenticator Attestation"']],
     [[c, o, ou, sn], ['subject CN is missing']],
     [[c, o, ou, CN(''), sn], ['subject CN is missing']],
-    [[o, sn], ['subject C is not one ISO 3166 two-letter country code', 'subject OU is not "Authenticator Attestation"', 'subject CN is missing']],
+    [
+      [o, sn],
+      ['subject C is not one ISO 3166 two-letter country code', 'subject OU is not "Authenticator Attestation"', 'subject CN is missing'],
+    ],
   ];
   for (const [subject, problems] of cases) assert.deepEqual(identify(await factoryCertificate({ subject })).webauthnProblems, problems, problems.join('; '));
 });
@@ -94,7 +98,11 @@ test('a version 1 or 2 certificate is reported with its version; version 3 is no
   const certificate = await factoryCertificate();
   assert.deepEqual(identify(withVersion(certificate, Version.v3)).webauthnProblems, [], 'the re-signing itself changes nothing');
   assert.deepEqual(identify(withVersion(certificate, Version.v2)).webauthnProblems, ['version is 2, not 3']);
-  assert.deepEqual(identify(withVersion(certificate, 0x102 as Version)).webauthnProblems, ['version is 0, not 3'], 'a version number of two octets is none of 1-3');
+  assert.deepEqual(
+    identify(withVersion(certificate, 0x102 as Version)).webauthnProblems,
+    ['version is 0, not 3'],
+    'a version number of two octets is none of 1-3',
+  );
   const v1 = identify(withVersion(certificate, Version.v1));
   assert.deepEqual(v1.webauthnProblems, ['version is 1, not 3']);
   assert.equal(v1.model, undefined, 'a version 1 certificate has no extensions, so no model');
@@ -132,7 +140,13 @@ test('the memo of verified issuer chains never holds more than its bound, and a 
   // Three distinct issuer chains for the same intermediate: [i], [i, root], and [root] alone for a root-signed device.
   const rootSigned = await x509.X509CertificateGenerator.create({
     serialNumber: '0a',
-    subject: new x509.Name([{ '2.5.4.6': [{ printableString: 'US' }] }, { '2.5.4.10': [{ utf8String: 'Acme' }] }, { '2.5.4.11': [{ utf8String: 'Authenticator Attestation' }] }, { '2.5.4.3': [{ utf8String: 'SN-2' }] }, { '2.5.4.5': [{ printableString: 'SN-2' }] }]),
+    subject: new x509.Name([
+      { '2.5.4.6': [{ printableString: 'US' }] },
+      { '2.5.4.10': [{ utf8String: 'Acme' }] },
+      { '2.5.4.11': [{ utf8String: 'Authenticator Attestation' }] },
+      { '2.5.4.3': [{ utf8String: 'SN-2' }] },
+      { '2.5.4.5': [{ printableString: 'SN-2' }] },
+    ]),
     issuer: acme.root.subjectName,
     notBefore: new Date(now.getTime() - 3600_000),
     notAfter: new Date(now.getTime() + 365 * 86_400_000),
@@ -141,7 +155,11 @@ test('the memo of verified issuer chains never holds more than its bound, and a 
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
     extensions: [new x509.BasicConstraintsExtension(false, undefined, true)],
   });
-  const chains = [[leaf, intermediate], [leaf, intermediate, root], [new Uint8Array(rootSigned.rawData), root]];
+  const chains = [
+    [leaf, intermediate],
+    [leaf, intermediate, root],
+    [new Uint8Array(rootSigned.rawData), root],
+  ];
   bounded.verify(chains[0] as Uint8Array[], now);
   bounded.verify(chains[0] as Uint8Array[], now);
   assert.equal(bounded.rememberedChains, 1, 'the same chain is remembered once');

@@ -11,7 +11,6 @@ import { factoryChain } from '../support/factory-chain.js';
 import { X509Certificate } from 'node:crypto';
 import { FactoryChainError, FactoryChainVerifier } from '../../src/provisioning/attestation/factory-chain.js';
 
-
 /** The same certificate with its outer length written with a redundant leading zero octet. */
 function reencodedOuterLength(cert: Uint8Array): Uint8Array {
   const octets = cert[1]! & 0x7f;
@@ -42,14 +41,23 @@ test('a factory chain whose certificates are not DER is refused as malformed, th
   for (const [what, variant, message] of variants) {
     // The premise: OpenSSL takes the variant for the very same certificate.
     assert.equal(new X509Certificate(variant).fingerprint256, new X509Certificate(leaf).fingerprint256, what);
-    assert.throws(() => verifier.verify([variant, intermediate], now), (error: unknown) => {
-      assert.ok(error instanceof FactoryChainError, `${what}: ${String(error)}`);
-      assert.equal(error.failure, 'malformed', what);
-      assert.match(error.message, /^the factory certificate is not DER: /, what);
-      assert.match(error.message, message, what);
-      return true;
-    });
-    assert.throws(() => verifier.verify([leaf, reencodedOuterLength(intermediate)], now), (error: unknown) => error instanceof FactoryChainError && error.failure === 'malformed' && /certificate 2 of the chain is not DER/.test(error.message));
+    assert.throws(
+      () => verifier.verify([variant, intermediate], now),
+      (error: unknown) => {
+        assert.ok(error instanceof FactoryChainError, `${what}: ${String(error)}`);
+        assert.equal(error.failure, 'malformed', what);
+        assert.match(error.message, /^the factory certificate is not DER: /, what);
+        assert.match(error.message, message, what);
+        return true;
+      },
+    );
+    assert.throws(
+      () => verifier.verify([leaf, reencodedOuterLength(intermediate)], now),
+      (error: unknown) => error instanceof FactoryChainError && error.failure === 'malformed' && /certificate 2 of the chain is not DER/.test(error.message),
+    );
   }
-  assert.throws(() => new FactoryChainVerifier([{ manufacturer: 'Acme', der: new Uint8Array([...root, 0x00]) }]), (error: unknown) => error instanceof FactoryChainError && error.failure === 'malformed');
+  assert.throws(
+    () => new FactoryChainVerifier([{ manufacturer: 'Acme', der: new Uint8Array([...root, 0x00]) }]),
+    (error: unknown) => error instanceof FactoryChainError && error.failure === 'malformed',
+  );
 });

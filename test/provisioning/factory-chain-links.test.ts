@@ -25,7 +25,13 @@ const now = new Date();
 const der = (certificate: x509.X509Certificate) => new Uint8Array(certificate.rawData);
 
 /** A CA certificate: `issuer` names the issuer and gives the authority key identifier; `signingKey` signs it (the issuer's key, unless forged). */
-async function caCertificate(spec: { commonName: string; publicKey: CryptoKey; issuer: x509.X509Certificate | 'self'; signingKey: CryptoKey; pathLength: number }): Promise<x509.X509Certificate> {
+async function caCertificate(spec: {
+  commonName: string;
+  publicKey: CryptoKey;
+  issuer: x509.X509Certificate | 'self';
+  signingKey: CryptoKey;
+  pathLength: number;
+}): Promise<x509.X509Certificate> {
   const subject = new x509.Name([{ '2.5.4.10': [{ utf8String: 'Acme' }] }, { '2.5.4.3': [{ utf8String: spec.commonName }] }]);
   return x509.X509CertificateGenerator.create({
     serialNumber: `1${randomBytes(8).toString('hex').slice(1)}`,
@@ -47,7 +53,16 @@ async function caCertificate(spec: { commonName: string; publicKey: CryptoKey; i
 
 /** A factory certificate naming `issuer` (its name and key identifier), signed with `signingKey`. */
 async function factoryCertificate(serial: string, issuer: x509.X509Certificate, signingKey: CryptoKey): Promise<x509.X509Certificate> {
-  return createFactoryCertificate({ manufacturer: 'Acme', country: 'US', model: 'thermo1', serial, publicKey: (await generateDeviceKeys()).publicKey, intermediate: issuer, intermediateKey: signingKey, now });
+  return createFactoryCertificate({
+    manufacturer: 'Acme',
+    country: 'US',
+    model: 'thermo1',
+    serial,
+    publicKey: (await generateDeviceKeys()).publicKey,
+    intermediate: issuer,
+    intermediateKey: signingKey,
+    now,
+  });
 }
 
 /** The premise of a forged link: name and key identifier say `issuer` issued `cert`, the signature says otherwise. */
@@ -80,11 +95,29 @@ let attacker: CryptoKeyPair;
 
 before(async () => {
   rootKeys = await generateCaKeys();
-  root = await caCertificate({ commonName: 'Acme Attestation Root CA', publicKey: rootKeys.publicKey, issuer: 'self', signingKey: rootKeys.privateKey, pathLength: 2 });
+  root = await caCertificate({
+    commonName: 'Acme Attestation Root CA',
+    publicKey: rootKeys.publicKey,
+    issuer: 'self',
+    signingKey: rootKeys.privateKey,
+    pathLength: 2,
+  });
   firstKeys = await generateCaKeys();
-  first = await caCertificate({ commonName: 'Acme Attestation CA 1', publicKey: firstKeys.publicKey, issuer: root, signingKey: rootKeys.privateKey, pathLength: 1 });
+  first = await caCertificate({
+    commonName: 'Acme Attestation CA 1',
+    publicKey: firstKeys.publicKey,
+    issuer: root,
+    signingKey: rootKeys.privateKey,
+    pathLength: 1,
+  });
   secondKeys = await generateCaKeys();
-  second = await caCertificate({ commonName: 'Acme Attestation CA 2', publicKey: secondKeys.publicKey, issuer: first, signingKey: firstKeys.privateKey, pathLength: 0 });
+  second = await caCertificate({
+    commonName: 'Acme Attestation CA 2',
+    publicKey: secondKeys.publicKey,
+    issuer: first,
+    signingKey: firstKeys.privateKey,
+    pathLength: 0,
+  });
   attacker = await generateCaKeys();
 });
 
@@ -93,7 +126,10 @@ const verifierFor = (...roots: x509.X509Certificate[]) => new FactoryChainVerifi
 test('a chain of two intermediates verifies; one whose second intermediate is not signed by the first is refused, though it names the first and its key identifier', async () => {
   const genuineLeaf = await factoryCertificate('SN-1', second, secondKeys.privateKey);
   const shared = verifierFor(root);
-  for (const chain of [[genuineLeaf, second, first], [genuineLeaf, second, first, root]]) {
+  for (const chain of [
+    [genuineLeaf, second, first],
+    [genuineLeaf, second, first, root],
+  ]) {
     const identity = shared.verify(chain.map(der), now);
     assert.deepEqual([identity.manufacturer, identity.serial, identity.model], ['Acme', 'SN-1', 'thermo1']);
   }
@@ -101,10 +137,20 @@ test('a chain of two intermediates verifies; one whose second intermediate is no
   // The attacker's intermediate 2: intermediate 1's name as issuer and its key identifier, signed
   // by the attacker's key; the factory certificate under it is properly signed by the attacker's intermediate.
   const forgedKeys = await generateCaKeys();
-  const forgedSecond = await caCertificate({ commonName: 'Acme Attestation CA 2', publicKey: forgedKeys.publicKey, issuer: first, signingKey: attacker.privateKey, pathLength: 0 });
+  const forgedSecond = await caCertificate({
+    commonName: 'Acme Attestation CA 2',
+    publicKey: forgedKeys.publicKey,
+    issuer: first,
+    signingKey: attacker.privateKey,
+    pathLength: 0,
+  });
   const forgedLeaf = await factoryCertificate('SN-2', forgedSecond, forgedKeys.privateKey);
   forgedLink(forgedSecond, first, 'intermediate 2 → intermediate 1');
-  assert.equal(new X509Certificate(der(forgedLeaf)).verify(new X509Certificate(der(forgedSecond)).publicKey), true, 'the factory certificate → intermediate 2 link is sound');
+  assert.equal(
+    new X509Certificate(der(forgedLeaf)).verify(new X509Certificate(der(forgedSecond)).publicKey),
+    true,
+    'the factory certificate → intermediate 2 link is sound',
+  );
   for (const verifier of [verifierFor(root), shared]) {
     refuses(verifier, [forgedLeaf, forgedSecond, first], 'bad-signature', /^certificate 2 of the chain is not signed by certificate 3$/);
     refuses(verifier, [forgedLeaf, forgedSecond, first, root], 'bad-signature', /^certificate 2 of the chain is not signed by certificate 3$/);
@@ -116,9 +162,21 @@ test('a chain of two intermediates verifies; one whose second intermediate is no
 test('a chain whose first intermediate is not signed by the root it names is refused, with two intermediates or one', async () => {
   // Intermediate 1 names the root and its key identifier but is signed by the attacker; below it everything is properly signed.
   const forgedFirstKeys = await generateCaKeys();
-  const forgedFirst = await caCertificate({ commonName: 'Acme Attestation CA 1', publicKey: forgedFirstKeys.publicKey, issuer: root, signingKey: attacker.privateKey, pathLength: 1 });
+  const forgedFirst = await caCertificate({
+    commonName: 'Acme Attestation CA 1',
+    publicKey: forgedFirstKeys.publicKey,
+    issuer: root,
+    signingKey: attacker.privateKey,
+    pathLength: 1,
+  });
   const belowKeys = await generateCaKeys();
-  const below = await caCertificate({ commonName: 'Acme Attestation CA 2', publicKey: belowKeys.publicKey, issuer: forgedFirst, signingKey: forgedFirstKeys.privateKey, pathLength: 0 });
+  const below = await caCertificate({
+    commonName: 'Acme Attestation CA 2',
+    publicKey: belowKeys.publicKey,
+    issuer: forgedFirst,
+    signingKey: forgedFirstKeys.privateKey,
+    pathLength: 0,
+  });
   const leafTwo = await factoryCertificate('SN-3', below, belowKeys.privateKey);
   const leafOne = await factoryCertificate('SN-4', forgedFirst, forgedFirstKeys.privateKey);
   forgedLink(forgedFirst, root, 'intermediate 1 → root');
@@ -162,7 +220,8 @@ test('a factory certificate not signed by the intermediate it names is refused, 
 test("a link signed with the issuer's key but naming another issuer is refused: factory certificate, intermediate and root links", async () => {
   const verifier = verifierFor(root);
   /** The same key under another name: what a certificate names as issuer when it names the wrong one. */
-  const renamed = (commonName: string, keys: CryptoKeyPair) => caCertificate({ commonName, publicKey: keys.publicKey, issuer: 'self', signingKey: keys.privateKey, pathLength: 1 });
+  const renamed = (commonName: string, keys: CryptoKeyPair) =>
+    caCertificate({ commonName, publicKey: keys.publicKey, issuer: 'self', signingKey: keys.privateKey, pathLength: 1 });
   const misnamed = (cert: x509.X509Certificate, issuer: x509.X509Certificate, what: string) => {
     const [c, i] = [new X509Certificate(der(cert)), new X509Certificate(der(issuer))];
     assert.equal(c.verify(i.publicKey), true, `${what}: the signature is the issuer's`);
@@ -174,32 +233,88 @@ test("a link signed with the issuer's key but naming another issuer is refused: 
   refuses(verifier, [leaf, second, first], 'bad-signature', /^the factory certificate is not signed by the intermediate that follows it$/);
 
   const middleKeys = await generateCaKeys();
-  const middle = await caCertificate({ commonName: 'Acme Attestation CA 2', publicKey: middleKeys.publicKey, issuer: await renamed('Acme Attestation CA 8', firstKeys), signingKey: firstKeys.privateKey, pathLength: 0 });
+  const middle = await caCertificate({
+    commonName: 'Acme Attestation CA 2',
+    publicKey: middleKeys.publicKey,
+    issuer: await renamed('Acme Attestation CA 8', firstKeys),
+    signingKey: firstKeys.privateKey,
+    pathLength: 0,
+  });
   misnamed(middle, first, 'intermediate 2 → intermediate 1');
-  refuses(verifier, [await factoryCertificate('SN-10', middle, middleKeys.privateKey), middle, first], 'bad-signature', /^certificate 2 of the chain is not signed by certificate 3$/);
+  refuses(
+    verifier,
+    [await factoryCertificate('SN-10', middle, middleKeys.privateKey), middle, first],
+    'bad-signature',
+    /^certificate 2 of the chain is not signed by certificate 3$/,
+  );
 
   const topKeys = await generateCaKeys();
-  const top = await caCertificate({ commonName: 'Acme Attestation CA 1', publicKey: topKeys.publicKey, issuer: await renamed('Acme Other Root', rootKeys), signingKey: rootKeys.privateKey, pathLength: 0 });
+  const top = await caCertificate({
+    commonName: 'Acme Attestation CA 1',
+    publicKey: topKeys.publicKey,
+    issuer: await renamed('Acme Other Root', rootKeys),
+    signingKey: rootKeys.privateKey,
+    pathLength: 0,
+  });
   misnamed(top, root, 'intermediate 1 → root');
-  refuses(verifier, [await factoryCertificate('SN-11', top, topKeys.privateKey), top], 'unknown-root', /^the factory chain does not lead to a registered manufacturer root$/);
+  refuses(
+    verifier,
+    [await factoryCertificate('SN-11', top, topKeys.privateKey), top],
+    'unknown-root',
+    /^the factory chain does not lead to a registered manufacturer root$/,
+  );
 });
 
 test("a chain longer than a CA's pathLenConstraint allows is refused (RFC 5280 6.1.4), though every signature is sound", async () => {
   // Intermediate 2 has pathLenConstraint 0: a third CA below it breaks it, and so does a chain
   // below a root that allows one intermediate.
   const thirdKeys = await generateCaKeys();
-  const third = await caCertificate({ commonName: 'Acme Attestation CA 3', publicKey: thirdKeys.publicKey, issuer: second, signingKey: secondKeys.privateKey, pathLength: 0 });
+  const third = await caCertificate({
+    commonName: 'Acme Attestation CA 3',
+    publicKey: thirdKeys.publicKey,
+    issuer: second,
+    signingKey: secondKeys.privateKey,
+    pathLength: 0,
+  });
   const tooDeep = await factoryCertificate('SN-40', third, thirdKeys.privateKey);
-  refuses(verifierFor(root), [tooDeep, third, second, first], 'path-too-long', /^certificate 3 of the chain allows 0 intermediate CA certificate\(s\) below it, and the chain has 1$/);
+  refuses(
+    verifierFor(root),
+    [tooDeep, third, second, first],
+    'path-too-long',
+    /^certificate 3 of the chain allows 0 intermediate CA certificate\(s\) below it, and the chain has 1$/,
+  );
 
   const narrowKeys = await generateCaKeys();
-  const narrowRoot = await caCertificate({ commonName: 'Acme Narrow Root CA', publicKey: narrowKeys.publicKey, issuer: 'self', signingKey: narrowKeys.privateKey, pathLength: 1 });
+  const narrowRoot = await caCertificate({
+    commonName: 'Acme Narrow Root CA',
+    publicKey: narrowKeys.publicKey,
+    issuer: 'self',
+    signingKey: narrowKeys.privateKey,
+    pathLength: 1,
+  });
   const topKeys = await generateCaKeys();
-  const top = await caCertificate({ commonName: 'Acme Narrow CA 1', publicKey: topKeys.publicKey, issuer: narrowRoot, signingKey: narrowKeys.privateKey, pathLength: 1 });
+  const top = await caCertificate({
+    commonName: 'Acme Narrow CA 1',
+    publicKey: topKeys.publicKey,
+    issuer: narrowRoot,
+    signingKey: narrowKeys.privateKey,
+    pathLength: 1,
+  });
   const belowKeys = await generateCaKeys();
-  const below = await caCertificate({ commonName: 'Acme Narrow CA 2', publicKey: belowKeys.publicKey, issuer: top, signingKey: topKeys.privateKey, pathLength: 0 });
+  const below = await caCertificate({
+    commonName: 'Acme Narrow CA 2',
+    publicKey: belowKeys.publicKey,
+    issuer: top,
+    signingKey: topKeys.privateKey,
+    pathLength: 0,
+  });
   const leaf = await factoryCertificate('SN-41', below, belowKeys.privateKey);
-  refuses(verifierFor(narrowRoot), [leaf, below, top], 'path-too-long', /^the manufacturer root allows 1 intermediate CA certificate\(s\) below it, and the chain has 2$/);
+  refuses(
+    verifierFor(narrowRoot),
+    [leaf, below, top],
+    'path-too-long',
+    /^the manufacturer root allows 1 intermediate CA certificate\(s\) below it, and the chain has 2$/,
+  );
   // One intermediate under the same root is within its limit.
   const shallow = await factoryCertificate('SN-42', top, topKeys.privateKey);
   assert.equal(verifierFor(narrowRoot).verify([shallow, top].map(der), now).serial, 'SN-42');

@@ -51,7 +51,11 @@ async function ca(spec: { cn: string; issuer?: Ca; from: Date; to: Date; pathLen
     publicKey: keys.publicKey,
     signingKey: spec.issuer ? spec.issuer.keys.privateKey : keys.privateKey,
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
-    extensions: [...(spec.basicConstraintsLast ? [usage, constraints] : [constraints, usage]), await x509.SubjectKeyIdentifierExtension.create(keys.publicKey), ...(spec.issuer ? [await x509.AuthorityKeyIdentifierExtension.create(spec.issuer.certificate.publicKey)] : [])],
+    extensions: [
+      ...(spec.basicConstraintsLast ? [usage, constraints] : [constraints, usage]),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ...(spec.issuer ? [await x509.AuthorityKeyIdentifierExtension.create(spec.issuer.certificate.publicKey)] : []),
+    ],
   });
   return { keys, certificate };
 }
@@ -67,7 +71,11 @@ async function factoryCertificate(issuer: Ca, spec: { from: Date; to: Date; seri
     publicKey: keys.publicKey,
     signingKey: issuer.keys.privateKey,
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
-    extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.Extension(OID_HEARTH_DEVICE_MODEL, false, spec.model ?? encodeDeviceModel('thermo1')), await x509.AuthorityKeyIdentifierExtension.create(issuer.certificate.publicKey)],
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.Extension(OID_HEARTH_DEVICE_MODEL, false, spec.model ?? encodeDeviceModel('thermo1')),
+      await x509.AuthorityKeyIdentifierExtension.create(issuer.certificate.publicKey),
+    ],
   });
   return der(certificate);
 }
@@ -101,15 +109,27 @@ test('the factory certificate is valid from its notBefore to its notAfter, both 
   refusedAs(verifier, chain, new Date(T0.getTime() - 1000), 'not-yet-valid', /^the factory certificate is not valid before 2030-06-01T00:00:00\.000Z$/);
 });
 
-test("an intermediate past its own notAfter is refused by name, though the factory certificate is valid, also when the verifier remembers the chain", () => {
+test('an intermediate past its own notAfter is refused by name, though the factory certificate is valid, also when the verifier remembers the chain', () => {
   const verifier = new FactoryChainVerifier([{ manufacturer: 'Acme', der: der(root.certificate) }]);
   const chain = [leaf, der(intermediate.certificate)];
   const end = new Date(intermediate.certificate.notAfter);
   assert.equal(verifier.verify(chain, T0).manufacturer, 'Acme', 'remembered from a valid use');
   assert.equal(verifier.verify(chain, end).manufacturer, 'Acme', "at the intermediate's notAfter it is still valid");
-  refusedAs(verifier, chain, new Date(end.getTime() + 1000), 'expired', new RegExp(`^certificate 2 of the chain expired at ${end.toISOString().replace(/\./g, '\\.')}$`));
+  refusedAs(
+    verifier,
+    chain,
+    new Date(end.getTime() + 1000),
+    'expired',
+    new RegExp(`^certificate 2 of the chain expired at ${end.toISOString().replace(/\./g, '\\.')}$`),
+  );
   // Not remembered: the same refusal.
-  refusedAs(new FactoryChainVerifier([{ manufacturer: 'Acme', der: der(root.certificate) }]), chain, new Date(end.getTime() + 1000), 'expired', /^certificate 2 of the chain expired at/);
+  refusedAs(
+    new FactoryChainVerifier([{ manufacturer: 'Acme', der: der(root.certificate) }]),
+    chain,
+    new Date(end.getTime() + 1000),
+    'expired',
+    /^certificate 2 of the chain expired at/,
+  );
 });
 
 test('a root past its notAfter, or before its notBefore, is refused as the manufacturer root', async () => {
@@ -133,10 +153,22 @@ test('a CA that is not one is refused naming its place in the chain', async () =
 
 test('pathLenConstraint is honoured wherever basicConstraints sits; a root with no extensions constrains nothing', async () => {
   // The root allows no intermediate below it, and lists keyUsage before basicConstraints.
-  const strictRoot = await ca({ cn: 'Acme Strict Root', from: new Date(T0.getTime() - DAY), to: new Date(T0.getTime() + 3650 * DAY), pathLength: 0, basicConstraintsLast: true });
+  const strictRoot = await ca({
+    cn: 'Acme Strict Root',
+    from: new Date(T0.getTime() - DAY),
+    to: new Date(T0.getTime() + 3650 * DAY),
+    pathLength: 0,
+    basicConstraintsLast: true,
+  });
   const under = await ca({ cn: 'Acme Intermediate 3', issuer: strictRoot, from: new Date(T0.getTime() - DAY), to: new Date(T0.getTime() + 300 * DAY) });
   const device = await factoryCertificate(under, { from: T0, to: new Date(T0.getTime() + 300 * DAY) });
-  refusedAs(new FactoryChainVerifier([{ manufacturer: 'Acme', der: der(strictRoot.certificate) }]), [device, der(under.certificate)], T0, 'path-too-long', /^the manufacturer root allows 0 intermediate CA certificate\(s\) below it, and the chain has 1$/);
+  refusedAs(
+    new FactoryChainVerifier([{ manufacturer: 'Acme', der: der(strictRoot.certificate) }]),
+    [device, der(under.certificate)],
+    T0,
+    'path-too-long',
+    /^the manufacturer root allows 0 intermediate CA certificate\(s\) below it, and the chain has 1$/,
+  );
 
   // A version 1 root (no extensions at all), as old hierarchies have them.
   const v1 = AsnConvert.parse(root.certificate.rawData, Certificate);
@@ -151,7 +183,19 @@ test('pathLenConstraint is honoured wherever basicConstraints sits; a root with 
 test('a factory certificate without a serialNumber, or whose model extension does not decode, is refused', async () => {
   const verifier = new FactoryChainVerifier([{ manufacturer: 'Acme', der: der(root.certificate) }]);
   const chainOf = (device: Uint8Array) => [device, der(intermediate.certificate)];
-  refusedAs(verifier, chainOf(await factoryCertificate(intermediate, { from: T0, to: new Date(T0.getTime() + 30 * DAY), serial: undefined })), T0, 'no-serial', /^the factory certificate names no serialNumber$/);
+  refusedAs(
+    verifier,
+    chainOf(await factoryCertificate(intermediate, { from: T0, to: new Date(T0.getTime() + 30 * DAY), serial: undefined })),
+    T0,
+    'no-serial',
+    /^the factory certificate names no serialNumber$/,
+  );
   const notAModel = new Uint8Array([0x02, 0x01, 0x05]).buffer; // an INTEGER where HearthDeviceModel's SEQUENCE belongs
-  refusedAs(verifier, chainOf(await factoryCertificate(intermediate, { from: T0, to: new Date(T0.getTime() + 30 * DAY), model: notAModel })), T0, 'malformed', /^the factory certificate does not parse: /);
+  refusedAs(
+    verifier,
+    chainOf(await factoryCertificate(intermediate, { from: T0, to: new Date(T0.getTime() + 30 * DAY), model: notAModel })),
+    T0,
+    'malformed',
+    /^the factory certificate does not parse: /,
+  );
 });

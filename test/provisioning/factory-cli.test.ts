@@ -65,9 +65,23 @@ test('factory init and batch make a chain openssl verifies and a manifest that n
   const manifest = verifyManifest(manifestBytes, readFileSync(join(batch, 'manifest.sig')), readFileSync(join(factory, 'manifest-key.pub'), 'utf8'));
   assert.equal(manifest.manufacturer, 'Acme');
   assert.equal(manifest.model, 'thermo1');
-  assert.deepEqual(manifest.devices.map((d) => d.serial), serials);
+  assert.deepEqual(
+    manifest.devices.map((d) => d.serial),
+    serials,
+  );
   // openssl checks the detached Ed25519 signature over the very bytes on disk, independently of Hearth.
-  const pkeyutl = openssl(['pkeyutl', '-verify', '-pubin', '-inkey', join(factory, 'manifest-key.pub'), '-rawin', '-in', join(batch, 'manifest.json'), '-sigfile', join(batch, 'manifest.sig')]);
+  const pkeyutl = openssl([
+    'pkeyutl',
+    '-verify',
+    '-pubin',
+    '-inkey',
+    join(factory, 'manifest-key.pub'),
+    '-rawin',
+    '-in',
+    join(batch, 'manifest.json'),
+    '-sigfile',
+    join(batch, 'manifest.sig'),
+  ]);
   assert.equal(pkeyutl.status, 0, pkeyutl.out);
 
   for (const device of manifest.devices) {
@@ -111,9 +125,21 @@ test('factory init and batch make a chain openssl verifies and a manifest that n
     [['--model', 'thermo1', '--count', '5x'], env, /count "5x" is not a whole number/],
     [['--model', 'thermo1', '--count', '2', '--first-serial', 'SN:01'], env, /serial "SN:01" must be letters, digits/],
     [['--model', 'thermo1', '--count', '2', '--first-serial', 'SN-01A'], env, /must .*end with a digit/],
-    [['--model', 'thermo1', '--count', '3', '--first-serial', 'SN-98'], env, /first serial "SN-98" leaves room for only 2 serials in its 2 trailing digits, not 3/],
-    [['--model', 'm'.repeat(24), '--count', '1', '--first-serial', `S${'1'.repeat(31)}`], env, /device identifier urn:dev:ops:Acme-m{24}-S1{31} is 74 characters, more than 64/],
-    [['--model', 'thermo1', '--count', '1'], { ...env, HEARTH_FACTORY_PASSPHRASE: 'wrong' }, /cannot decrypt key file .*intermediate\.key\.pem: wrong passphrase/],
+    [
+      ['--model', 'thermo1', '--count', '3', '--first-serial', 'SN-98'],
+      env,
+      /first serial "SN-98" leaves room for only 2 serials in its 2 trailing digits, not 3/,
+    ],
+    [
+      ['--model', 'm'.repeat(24), '--count', '1', '--first-serial', `S${'1'.repeat(31)}`],
+      env,
+      /device identifier urn:dev:ops:Acme-m{24}-S1{31} is 74 characters, more than 64/,
+    ],
+    [
+      ['--model', 'thermo1', '--count', '1'],
+      { ...env, HEARTH_FACTORY_PASSPHRASE: 'wrong' },
+      /cannot decrypt key file .*intermediate\.key\.pem: wrong passphrase/,
+    ],
     [['--model', 'thermo1', '--count', '1'], { ...process.env, HEARTH_FACTORY_PASSPHRASE: undefined }, /need a passphrase: set HEARTH_FACTORY_PASSPHRASE/],
   ];
   for (const [args, environment, message] of bad) {
@@ -135,9 +161,15 @@ test('factory init refuses bad names and a non-empty directory, writing nothing'
   const badName = runCli(['factory', 'init', '--manufacturer', 'Acme Devices', '--country', 'US', '--out', out], env);
   assert.equal(badName.status, 1);
   assert.match(badName.stderr, /manufacturer "Acme Devices" may contain only letters, digits/);
-  const noPassphrase = runCli(['factory', 'init', '--manufacturer', 'Acme', '--country', 'US', '--out', out], { ...process.env, HEARTH_FACTORY_PASSPHRASE: undefined });
+  const noPassphrase = runCli(['factory', 'init', '--manufacturer', 'Acme', '--country', 'US', '--out', out], {
+    ...process.env,
+    HEARTH_FACTORY_PASSPHRASE: undefined,
+  });
   assert.match(noPassphrase.stderr, /need a passphrase/);
-  const bothSources = runCli(['factory', 'init', '--manufacturer', 'Acme', '--country', 'US', '--out', out, '--passphrase-env', 'X', '--passphrase-file', 'f'], env);
+  const bothSources = runCli(
+    ['factory', 'init', '--manufacturer', 'Acme', '--country', 'US', '--out', out, '--passphrase-env', 'X', '--passphrase-file', 'f'],
+    env,
+  );
   assert.match(bothSources.stderr, /either --passphrase-env or --passphrase-file, not both/);
   assert.equal(existsSync(out), false);
 

@@ -55,7 +55,10 @@ test('the check character is the one that makes the code valid, for every data s
 
 test('malformed codes are refused with what is wrong', () => {
   const code = codes[0] as string;
-  assert.throws(() => parseSetupCode(code.slice(1)), (error: Error) => error instanceof FactoryError && /has 9/.test(error.message));
+  assert.throws(
+    () => parseSetupCode(code.slice(1)),
+    (error: Error) => error instanceof FactoryError && /has 9/.test(error.message),
+  );
   assert.throws(() => parseSetupCode(`${code}A`), /has 11/);
   assert.throws(() => parseSetupCode(`0${code.slice(1)}`), /cannot contain "0" \(setup codes never contain 0, O, 1 or I\)/);
   assert.throws(() => parseSetupCode(`${code.slice(0, 9)}!`), /cannot contain "!"/);

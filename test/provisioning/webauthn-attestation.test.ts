@@ -41,8 +41,17 @@ test("@simplewebauthn/server verifies the SDK's packed attestation made with `he
   const challenge = Buffer.from('device-attest-01 challenge').toString('base64url');
   const clientDataJSON = JSON.stringify({ type: 'webauthn.create', challenge, origin: 'https://hearth.test' });
   const credential = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const attObj = await encodePackedAttestation({ signer: credentials.signer, chain: credentials.chain, credentialKey: credential.publicKey, identifier: device!.deviceId, keyAuthorization: clientDataJSON });
-  const credentialId = createHash('sha256').update(credential.publicKey.export({ type: 'spki', format: 'der' })).digest().toString('base64url');
+  const attObj = await encodePackedAttestation({
+    signer: credentials.signer,
+    chain: credentials.chain,
+    credentialKey: credential.publicKey,
+    identifier: device!.deviceId,
+    keyAuthorization: clientDataJSON,
+  });
+  const credentialId = createHash('sha256')
+    .update(credential.publicKey.export({ type: 'spki', format: 'der' }))
+    .digest()
+    .toString('base64url');
 
   SettingsService.setRootCertificates({ identifier: 'packed', certificates: [readFileSync(join(factory, 'root.pem'), 'utf8')] });
   const verification = await verifyRegistrationResponse({
@@ -68,7 +77,13 @@ test("@simplewebauthn/server verifies the SDK's packed attestation made with `he
   SettingsService.setRootCertificates({ identifier: 'packed', certificates: [otherRoot.toString('pem')] });
   await assert.rejects(
     verifyRegistrationResponse({
-      response: { id: credentialId, rawId: credentialId, type: 'public-key', clientExtensionResults: {}, response: { clientDataJSON: Buffer.from(clientDataJSON).toString('base64url'), attestationObject: Buffer.from(attObj).toString('base64url') } },
+      response: {
+        id: credentialId,
+        rawId: credentialId,
+        type: 'public-key',
+        clientExtensionResults: {},
+        response: { clientDataJSON: Buffer.from(clientDataJSON).toString('base64url'), attestationObject: Buffer.from(attObj).toString('base64url') },
+      },
       expectedChallenge: challenge,
       expectedOrigin: 'https://hearth.test',
       expectedRPID: device!.deviceId,
@@ -88,7 +103,13 @@ test('hearth factory batch refuses to make certificates without a country, and a
   const bad = runCli(['factory', 'batch', '--dir', factory, '--model', 'thermo1', '--count', '1', '--out', join(parent, 'b2'), '--country', 'Germany'], env);
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /"Germany" is not an ISO 3166-1 alpha-2 code/);
-  const given = runCli(['factory', 'batch', '--dir', factory, '--model', 'thermo1', '--count', '1', '--out', join(parent, 'b3'), '--country', 'FR', '--first-serial', 'SN-1'], env);
+  const given = runCli(
+    ['factory', 'batch', '--dir', factory, '--model', 'thermo1', '--count', '1', '--out', join(parent, 'b3'), '--country', 'FR', '--first-serial', 'SN-1'],
+    env,
+  );
   assert.equal(given.status, 0, given.stderr);
-  assert.match(new x509.X509Certificate(readFileSync(join(parent, 'b3/devices/SN-1/cert.pem'), 'utf8')).subject, /^C=FR, O=Acme, OU=Authenticator Attestation, CN=SN-1/);
+  assert.match(
+    new x509.X509Certificate(readFileSync(join(parent, 'b3/devices/SN-1/cert.pem'), 'utf8')).subject,
+    /^C=FR, O=Acme, OU=Authenticator Attestation, CN=SN-1/,
+  );
 });

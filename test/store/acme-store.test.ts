@@ -66,7 +66,9 @@ function registerAcmeStoreContract(name: string, openPair: () => Promise<[Store,
       const [a, b] = await pair();
       const nonces = Array.from({ length: 20 }, () => randomBytes(16).toString('base64url'));
       await a.acme.insertAcmeNonces(nonces, later(60_000));
-      const results = await Promise.all(nonces.flatMap((nonce) => [a.acme.consumeAcmeNonces([nonce], NOW), b.acme.consumeAcmeNonces(nonces.slice(0, 10).concat(nonce), NOW)]));
+      const results = await Promise.all(
+        nonces.flatMap((nonce) => [a.acme.consumeAcmeNonces([nonce], NOW), b.acme.consumeAcmeNonces(nonces.slice(0, 10).concat(nonce), NOW)]),
+      );
       for (let i = 0; i < nonces.length; i++) {
         const nonce = nonces[i] as string;
         const winners = results.filter((set) => set.has(nonce)).length;
@@ -100,7 +102,10 @@ function registerAcmeStoreContract(name: string, openPair: () => Promise<[Store,
       assert.equal(await store.acme.changeAcmeAccountKey(mine.id, 'stale', next), false, 'not from a key it no longer has');
       assert.deepStrictEqual(await store.acme.getAcmeAccount(mine.id), mine, 'refusals change nothing');
       const racers = [0, 1].map(() => ({ jwk: next.jwk, thumbprint: randomBytes(32).toString('base64url') }));
-      const results = await Promise.all([store.acme.changeAcmeAccountKey(mine.id, mine.thumbprint, racers[0]!), other.acme.changeAcmeAccountKey(mine.id, mine.thumbprint, racers[1]!)]);
+      const results = await Promise.all([
+        store.acme.changeAcmeAccountKey(mine.id, mine.thumbprint, racers[0]!),
+        other.acme.changeAcmeAccountKey(mine.id, mine.thumbprint, racers[1]!),
+      ]);
       assert.equal(results.filter(Boolean).length, 1, 'exactly one of two racing changes wins');
       const winner = racers[results.indexOf(true)]!;
       assert.equal((await other.acme.findAcmeAccountByThumbprint(winner.thumbprint))?.id, mine.id);
@@ -125,7 +130,11 @@ function registerAcmeStoreContract(name: string, openPair: () => Promise<[Store,
       const elsewhere = await make({}, 'issued');
       const window = { start: NOW, end: later(3_600_000), explanationUrl: 'https://status.example.com/incident' };
 
-      assert.equal(await store.certificates.setRenewalWindows({ serials: [old, pending, revoked, expired, 'abcdef', old] }, window, NOW), 1, 'only the live certificate, once');
+      assert.equal(
+        await store.certificates.setRenewalWindows({ serials: [old, pending, revoked, expired, 'abcdef', old] }, window, NOW),
+        1,
+        'only the live certificate, once',
+      );
       assert.deepStrictEqual(await other.certificates.getRenewalWindow(old), window);
       for (const serial of [pending, revoked, expired, young, elsewhere]) assert.equal(await other.certificates.getRenewalWindow(serial), undefined, serial);
 
@@ -161,11 +170,23 @@ function registerAcmeStoreContract(name: string, openPair: () => Promise<[Store,
 
       const window = later(0);
       const purge = later(-3_600_000);
-      const hits = await Promise.all(Array.from({ length: 20 }, (_, n) => (n % 2 ? store : other).acme.hitRateCounters(['orders:x', 'orders:ip'], window, purge)));
+      const hits = await Promise.all(
+        Array.from({ length: 20 }, (_, n) => (n % 2 ? store : other).acme.hitRateCounters(['orders:x', 'orders:ip'], window, purge)),
+      );
       for (const key of ['orders:x', 'orders:ip']) {
-        assert.deepEqual(hits.map((m) => m.get(key)).sort((a, b) => (a as number) - (b as number)), Array.from({ length: 20 }, (_, n) => n + 1), `each hit sees its own count of ${key}`);
+        assert.deepEqual(
+          hits.map((m) => m.get(key)).sort((a, b) => (a as number) - (b as number)),
+          Array.from({ length: 20 }, (_, n) => n + 1),
+          `each hit sees its own count of ${key}`,
+        );
       }
-      assert.deepEqual(await other.acme.readRateCounters(['orders:x', 'never'], window), new Map([['orders:x', 20], ['never', 0]]));
+      assert.deepEqual(
+        await other.acme.readRateCounters(['orders:x', 'never'], window),
+        new Map([
+          ['orders:x', 20],
+          ['never', 0],
+        ]),
+      );
       assert.deepEqual(await other.acme.readRateCounters(['orders:x'], later(3_600_000)), new Map([['orders:x', 0]]), 'a new window starts at zero');
       assert.deepEqual(await store.acme.hitRateCounters(['orders:y', 'orders:y'], window, purge), new Map([['orders:y', 1]]), 'a key named twice counts once');
       assert.deepEqual(await store.acme.hitRateCounters([], window, purge), new Map());
@@ -208,13 +229,19 @@ function registerAcmeStoreContract(name: string, openPair: () => Promise<[Store,
         orders.push(order);
         await store.transaction((tx) => tx.acme.insertAcmeOrder(order, [authorization]));
       }
-      assert.deepEqual(await other.acme.listAuthorizedIdentifiers(owner.id, ['a.hearth.test', 'b.hearth.test', 'c.hearth.test', 'd.hearth.test', 'e.hearth.test'], NOW), ['a.hearth.test']);
+      assert.deepEqual(
+        await other.acme.listAuthorizedIdentifiers(owner.id, ['a.hearth.test', 'b.hearth.test', 'c.hearth.test', 'd.hearth.test', 'e.hearth.test'], NOW),
+        ['a.hearth.test'],
+      );
       // An authorization changes only from the status the writer read: invalid stays invalid.
       const invalid = (await other.acme.getAcmeAuthorization(orders[2]!.authorizationIds[0]!)) as AcmeAuthorizationRecord;
       assert.equal(await store.acme.saveAcmeAuthorization({ ...invalid, status: 'valid' }, 'pending'), false);
       assert.equal((await other.acme.getAcmeAuthorization(invalid.id))?.status, 'invalid');
       const pending = (await other.acme.getAcmeAuthorization(orders[3]!.authorizationIds[0]!)) as AcmeAuthorizationRecord;
-      const raced = await Promise.all([store.acme.saveAcmeAuthorization({ ...pending, status: 'valid' }, 'pending'), other.acme.saveAcmeAuthorization({ ...pending, status: 'invalid' }, 'pending')]);
+      const raced = await Promise.all([
+        store.acme.saveAcmeAuthorization({ ...pending, status: 'valid' }, 'pending'),
+        other.acme.saveAcmeAuthorization({ ...pending, status: 'invalid' }, 'pending'),
+      ]);
       assert.equal(raced.filter(Boolean).length, 1, 'of two racing outcomes exactly one is written');
       assert.deepEqual(await other.acme.listAuthorizedIdentifiers('someone-else', ['a.hearth.test'], NOW), []);
       assert.deepEqual(await other.acme.listAuthorizedIdentifiers(owner.id, [], NOW), []);

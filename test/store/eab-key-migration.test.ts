@@ -25,16 +25,28 @@ const BEFORE = '0009-telemetry';
 
 /** Migrates to just before 0011 and stores a bound and an unbound key the old way. */
 async function oldStore(db: Kysely<unknown>, dialect: 'sqlite' | 'postgres', migrationTableSchema?: string): Promise<{ unboundKey: Buffer }> {
-  const { error } = await new Migrator({ db, provider: hearthMigrations(dialect), ...(migrationTableSchema ? { migrationTableSchema } : {}) }).migrateTo(BEFORE);
+  const { error } = await new Migrator({ db, provider: hearthMigrations(dialect), ...(migrationTableSchema ? { migrationTableSchema } : {}) }).migrateTo(
+    BEFORE,
+  );
   if (error) throw error instanceof Error ? error : new Error(JSON.stringify(error));
   const unboundKey = randomBytes(32);
-  await sql`insert into acme_eab_keys (kid, hmac_key, policy, created_at, account_id, bound_at) values ('eab_bound', ${Buffer.alloc(0)}, 'gateways', 1, 'acct-1', 2)`.execute(db);
-  await sql`insert into acme_eab_keys (kid, hmac_key, policy, created_at, account_id, bound_at) values ('eab_unbound', ${unboundKey}, null, 1, null, null)`.execute(db);
+  await sql`insert into acme_eab_keys (kid, hmac_key, policy, created_at, account_id, bound_at) values ('eab_bound', ${Buffer.alloc(0)}, 'gateways', 1, 'acct-1', 2)`.execute(
+    db,
+  );
+  await sql`insert into acme_eab_keys (kid, hmac_key, policy, created_at, account_id, bound_at) values ('eab_unbound', ${unboundKey}, null, 1, null, null)`.execute(
+    db,
+  );
   return { unboundKey };
 }
 
 async function assertMigrated(store: Store): Promise<void> {
-  assert.deepStrictEqual(await store.acme.getAcmeEabKey('eab_bound'), { kid: 'eab_bound', policy: 'gateways', createdAt: new Date(1), accountId: 'acct-1', boundAt: new Date(2) });
+  assert.deepStrictEqual(await store.acme.getAcmeEabKey('eab_bound'), {
+    kid: 'eab_bound',
+    policy: 'gateways',
+    createdAt: new Date(1),
+    accountId: 'acct-1',
+    boundAt: new Date(2),
+  });
   assert.equal(await store.acme.getAcmeEabKey('eab_unbound'), undefined, 'an unbound key made before cannot be derived: withdrawn');
 }
 
@@ -78,7 +90,11 @@ test('PostgreSQL: unbound keys are withdrawn, bound ones kept, no MAC key column
     }
     const check = new Kysely<unknown>({ dialect: createPostgresDialect(POSTGRES_URL, schema) });
     try {
-      const { rows } = await sql<{ n: number }>`select count(*)::int as n from information_schema.columns where table_schema = ${schema} and table_name = 'acme_eab_keys' and column_name = 'hmac_key'`.execute(check);
+      const { rows } = await sql<{
+        n: number;
+      }>`select count(*)::int as n from information_schema.columns where table_schema = ${schema} and table_name = 'acme_eab_keys' and column_name = 'hmac_key'`.execute(
+        check,
+      );
       assert.equal(rows[0]?.n, 0);
     } finally {
       await check.destroy();

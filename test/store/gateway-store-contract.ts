@@ -26,8 +26,14 @@ export function registerGatewayStoreContract(label: string, factory: StoreFactor
       const kid = `eab_${suffix()}`;
       const at = new Date('2030-01-01T00:00:00.123Z');
       await store.gateways.insertGateway({ name, eabKid: kid, status: 'active', createdAt: at, retiredAt: null });
-      await assert.rejects(store.gateways.insertGateway({ name, eabKid: `eab_${suffix()}`, status: 'active', createdAt: at, retiredAt: null }), UniqueViolationError);
-      await assert.rejects(store.gateways.insertGateway({ name: `gw-${suffix()}.example`, eabKid: kid, status: 'active', createdAt: at, retiredAt: null }), UniqueViolationError);
+      await assert.rejects(
+        store.gateways.insertGateway({ name, eabKid: `eab_${suffix()}`, status: 'active', createdAt: at, retiredAt: null }),
+        UniqueViolationError,
+      );
+      await assert.rejects(
+        store.gateways.insertGateway({ name: `gw-${suffix()}.example`, eabKid: kid, status: 'active', createdAt: at, retiredAt: null }),
+        UniqueViolationError,
+      );
       assert.deepEqual(await store.gateways.getGateway(name), { name, eabKid: kid, status: 'active', createdAt: at, retiredAt: null });
 
       const accountId = `acct-${suffix()}`;
@@ -35,7 +41,16 @@ export function registerGatewayStoreContract(label: string, factory: StoreFactor
       await store.acme.insertAcmeEabKey({ kid, policy: null, createdAt: at, accountId: null, boundAt: null });
       assert.equal(await store.gateways.findGatewayByAccount(accountId), undefined, 'an unbound key names no account');
       await store.transaction(async (tx) => {
-        await tx.acme.insertAcmeAccount({ id: accountId, thumbprint: `t-${suffix()}`, jwk: { kty: 'EC' }, status: 'valid', contact: [], termsAgreed: true, createdAt: at, policy: null });
+        await tx.acme.insertAcmeAccount({
+          id: accountId,
+          thumbprint: `t-${suffix()}`,
+          jwk: { kty: 'EC' },
+          status: 'valid',
+          contact: [],
+          termsAgreed: true,
+          createdAt: at,
+          policy: null,
+        });
         assert.equal(await tx.acme.bindAcmeEabKey(kid, accountId, at), true);
       });
       assert.equal((await store.gateways.findGatewayByAccount(accountId))?.name, name);
@@ -52,9 +67,22 @@ export function registerGatewayStoreContract(label: string, factory: StoreFactor
       const [a, b] = [`urn:dev:ops:acme-lamp-${suffix()}`, `urn:dev:ops:acme-lamp-${suffix()}`];
       const at = new Date('2030-01-01T00:00:00.000Z');
       assert.deepEqual(await store.gateways.attachDevices(one, [a, a], at), new Map([[a, one]]));
-      assert.deepEqual(await store.gateways.attachDevices(two, [a, b], at), new Map([[a, one], [b, two]]), 'the first report keeps a');
+      assert.deepEqual(
+        await store.gateways.attachDevices(two, [a, b], at),
+        new Map([
+          [a, one],
+          [b, two],
+        ]),
+        'the first report keeps a',
+      );
       assert.deepEqual(await store.gateways.getDeviceAttachment(a), { deviceId: a, gateway: one, attachedAt: at });
-      assert.deepEqual(await store.gateways.findDeviceAttachments([a, b, 'urn:dev:ops:acme-lamp-none']), new Map([[a, one], [b, two]]));
+      assert.deepEqual(
+        await store.gateways.findDeviceAttachments([a, b, 'urn:dev:ops:acme-lamp-none']),
+        new Map([
+          [a, one],
+          [b, two],
+        ]),
+      );
       assert.equal(await store.gateways.detachDevice(a), true);
       assert.equal(await store.gateways.detachDevice(a), false);
       assert.deepEqual(await store.gateways.attachDevices(two, [a], at), new Map([[a, two]]), 'detached, the next report attaches it');
@@ -69,7 +97,10 @@ export function registerGatewayStoreContract(label: string, factory: StoreFactor
       await store.certificates.blockKeys([{ spkiSha256: digest, serial: 'ab01', reason: 'keyCompromise', blockedAt: at }]);
       await store.certificates.blockKeys([{ spkiSha256: digest, serial: 'ab02', reason: 'keyCompromise', blockedAt: new Date('2030-02-01T00:00:00.000Z') }]);
       assert.deepEqual(await store.certificates.getBlockedKey(digest), { spkiSha256: digest, serial: 'ab01', reason: 'keyCompromise', blockedAt: at });
-      assert.deepEqual(await store.certificates.findBlockedKeys([digest, randomBytes(32).toString('hex')]), new Map([[digest, { spkiSha256: digest, serial: 'ab01', reason: 'keyCompromise', blockedAt: at }]]));
+      assert.deepEqual(
+        await store.certificates.findBlockedKeys([digest, randomBytes(32).toString('hex')]),
+        new Map([[digest, { spkiSha256: digest, serial: 'ab01', reason: 'keyCompromise', blockedAt: at }]]),
+      );
       assert.deepEqual(await store.certificates.findBlockedKeys([]), new Map());
     });
   });

@@ -53,7 +53,13 @@ function issued(serial = randomSerial()): CertificateIssuedEntry {
     serial,
     issuer: 'devices',
     profile: 'device',
-    subject: { identifier: `urn:dev:ops:acme-lamp-${n}`, commonName: `urn:dev:ops:acme-lamp-${n}`, dnsNames: [], uris: [`urn:dev:ops:acme-lamp-${n}`], ipAddresses: [] },
+    subject: {
+      identifier: `urn:dev:ops:acme-lamp-${n}`,
+      commonName: `urn:dev:ops:acme-lamp-${n}`,
+      dnsNames: [],
+      uris: [`urn:dev:ops:acme-lamp-${n}`],
+      ipAddresses: [],
+    },
     spkiSha256: randomBytes(32).toString('hex'),
     certificateSha256: randomBytes(32).toString('hex'),
     notBefore: at(n),
@@ -102,7 +108,11 @@ async function assertMatchesTree(store: Store, tree: MemoryTree, leaves: readonl
   }
   const stored = await store.log.getLogNodes(perfectNodes(size));
   for (const { level, index } of perfectNodes(size)) {
-    assert.equal(hex(stored.get(nodeKey(level, index)) ?? new Uint8Array()), hex(tree.lookup(level, index) as Hash), `node ${nodeKey(level, index)} at size ${size}`);
+    assert.equal(
+      hex(stored.get(nodeKey(level, index)) ?? new Uint8Array()),
+      hex(tree.lookup(level, index) as Hash),
+      `node ${nodeKey(level, index)} at size ${size}`,
+    );
   }
   assert.equal((await store.log.getLogNodes(unfinishedNodes(size))).size, 0, `no subtree past ${size} leaves is stored`);
 
@@ -140,7 +150,15 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
       assert.equal(hex(await logRoot(store, 0)), hex(emptyRoot()));
       assert.equal(await store.log.latestCheckpoint(), undefined);
       assert.equal((await store.log.getLogNodes([])).size, 0);
-      assert.equal((await store.log.getLogNodes([{ level: 0, index: 0 }, { level: 1, index: 0 }])).size, 0);
+      assert.equal(
+        (
+          await store.log.getLogNodes([
+            { level: 0, index: 0 },
+            { level: 1, index: 0 },
+          ])
+        ).size,
+        0,
+      );
       assert.equal(await append(store, []), 0, 'appending nothing answers the size');
       assert.equal(await store.log.logSize(), 0);
     });
@@ -157,7 +175,10 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
 
       const all = [...first, ...second];
       const records = await store.log.getLogEntries(0, 5);
-      assert.deepEqual(records.map((r) => r.index), [0, 1, 2, 3, 4]);
+      assert.deepEqual(
+        records.map((r) => r.index),
+        [0, 1, 2, 3, 4],
+      );
       for (const [i, record] of records.entries()) {
         const entry = all[i] as LogEntry;
         const leaf = encodeLogEntry(entry);
@@ -169,8 +190,15 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
         assert.equal(Object.getPrototypeOf(record.leaf), Uint8Array.prototype, 'bytes come back as a plain Uint8Array');
         assert.equal(Object.getPrototypeOf(record.leafHash), Uint8Array.prototype);
       }
-      assert.deepEqual((await store.log.getLogEntries(1, 3)).map((r) => r.index), [1, 2]);
-      assert.deepEqual((await store.log.getLogEntries(3, 1000)).map((r) => r.index), [3, 4], 'end past the tree is clipped');
+      assert.deepEqual(
+        (await store.log.getLogEntries(1, 3)).map((r) => r.index),
+        [1, 2],
+      );
+      assert.deepEqual(
+        (await store.log.getLogEntries(3, 1000)).map((r) => r.index),
+        [3, 4],
+        'end past the tree is clipped',
+      );
       assert.deepEqual(await store.log.getLogEntries(5, 10), []);
       assert.deepEqual(await store.log.getLogEntries(2, 2), []);
       assert.deepEqual(await store.log.getLogEntries(4, 1), []);
@@ -202,7 +230,11 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
       await append(store, kept);
       const before = await snapshot(store);
       // A fourth leaf would complete 0/3, 1/1 and 2/0.
-      const wouldMake = [{ level: 0, index: 3 }, { level: 1, index: 1 }, { level: 2, index: 0 }];
+      const wouldMake = [
+        { level: 0, index: 3 },
+        { level: 1, index: 1 },
+        { level: 2, index: 0 },
+      ];
 
       const failure = new Error('the certificate could not be marked issued');
       await assert.rejects(
@@ -297,7 +329,12 @@ function registerLogStoreContract(name: string, openFresh: () => Promise<Store>)
           createdAt: new Date(),
         });
       }
-      await store.transaction((tx) => tx.log.setCertificateLogIndexes([{ serial: a.serial, index: 0 }, { serial: b.serial, index: 2 }]));
+      await store.transaction((tx) =>
+        tx.log.setCertificateLogIndexes([
+          { serial: a.serial, index: 0 },
+          { serial: b.serial, index: 2 },
+        ]),
+      );
       const found = await store.log.findIssuanceLogEntry(a.serial);
       assert.equal(found?.index, 0);
       assert.deepStrictEqual(decodeLogEntry(found?.leaf), a);

@@ -116,9 +116,7 @@ describe('two writers on one PostgreSQL log', { skip }, () => {
       }
     };
     const checkpointers = Promise.all([checkpointing(a), checkpointing(b)]);
-    await Promise.all(
-      [a, b].flatMap((store, w) => Array.from({ length: LANES }, (_, l) => lane(w === 0 ? 'a' : 'b', store, l, PER_WRITER / LANES))),
-    );
+    await Promise.all([a, b].flatMap((store, w) => Array.from({ length: LANES }, (_, l) => lane(w === 0 ? 'a' : 'b', store, l, PER_WRITER / LANES))));
     writing = false;
     await checkpointers;
 
@@ -153,7 +151,11 @@ describe('two writers on one PostgreSQL log', { skip }, () => {
     for (const writer of ['a', 'b']) {
       for (let l = 0; l < LANES; l++) {
         const firsts = commits.filter((c) => c.writer === writer && c.lane === l).map((c) => c.first);
-        assert.deepEqual(firsts, [...firsts].sort((x, y) => x - y), `lane ${writer}${l} went backwards`);
+        assert.deepEqual(
+          firsts,
+          [...firsts].sort((x, y) => x - y),
+          `lane ${writer}${l} went backwards`,
+        );
       }
     }
     const switches = byFirst.filter((c, i) => i > 0 && c.writer !== (byFirst[i - 1] as Commit).writer).length;
@@ -255,9 +257,16 @@ describe('two writers on one PostgreSQL log', { skip }, () => {
       // The store and the log name the same certificates, in the same states.
       const rows = await a.certificates.listCertificates({ limit: 1000 });
       assert.deepEqual(rows.map((r) => r.serial).sort(), [...serials].sort());
-      assert.deepEqual(rows.filter((r) => r.state === 'revoked').map((r) => r.serial).sort(), [...targets].sort());
+      assert.deepEqual(
+        rows
+          .filter((r) => r.state === 'revoked')
+          .map((r) => r.serial)
+          .sort(),
+        [...targets].sort(),
+      );
       assert.equal(rows.filter((r) => r.state === 'pending').length, 0);
-      for (const row of rows) assert.equal(sha256(row.der as Uint8Array), (issuedLeaves.find((e) => e.serial === row.serial) as CertificateIssuedEntry).certificateSha256);
+      for (const row of rows)
+        assert.equal(sha256(row.der as Uint8Array), (issuedLeaves.find((e) => e.serial === row.serial) as CertificateIssuedEntry).certificateSha256);
 
       const builder = new TreeBuilder();
       for (const e of entries) builder.push(leafHash(e.leaf));

@@ -49,7 +49,14 @@ export function registerProvisioningStoreContract(label: string, factory: StoreF
 
     test('manufacturers and roots are unique; models are upserted', async () => {
       const m = name();
-      const record = { name: m, manifestKey: new Uint8Array(randomBytes(44)), manifestKeySha256: 'c'.repeat(64), allowAnyDevice: false, legacyAttestationCertificates: false, createdAt: new Date('2030-01-01T00:00:00.001Z') };
+      const record = {
+        name: m,
+        manifestKey: new Uint8Array(randomBytes(44)),
+        manifestKeySha256: 'c'.repeat(64),
+        allowAnyDevice: false,
+        legacyAttestationCertificates: false,
+        createdAt: new Date('2030-01-01T00:00:00.001Z'),
+      };
       await store.provisioning.insertManufacturer(record);
       await assert.rejects(store.provisioning.insertManufacturer(record), UniqueViolationError);
       assert.deepEqual(await store.provisioning.getManufacturer(m), record);
@@ -71,7 +78,10 @@ export function registerProvisioningStoreContract(label: string, factory: StoreF
     test('enrollments go in all or none; a serial is one device per manufacturer, whatever the model', async () => {
       const m = name();
       await store.provisioning.insertEnrollments([enrollment(m, 'S-1'), enrollment(m, 'S-2')]);
-      await assert.rejects(store.provisioning.insertEnrollments([enrollment(m, 'S-3'), enrollment(m, 'S-1', { model: 'm2', deviceId: `urn:dev:ops:${m}-m2-S-1` })]), UniqueViolationError);
+      await assert.rejects(
+        store.provisioning.insertEnrollments([enrollment(m, 'S-3'), enrollment(m, 'S-1', { model: 'm2', deviceId: `urn:dev:ops:${m}-m2-S-1` })]),
+        UniqueViolationError,
+      );
       await assert.rejects(
         store.transaction(async (tx) => {
           await tx.provisioning.insertEnrollments([enrollment(m, 'S-4')]);
@@ -85,7 +95,15 @@ export function registerProvisioningStoreContract(label: string, factory: StoreF
       // Many serials at once, past one statement's worth of parameters.
       const many = Array.from({ length: 2500 }, (_, i) => enrollment(m, `B-${i}`));
       await store.provisioning.insertEnrollments(many);
-      assert.equal((await store.provisioning.findEnrollmentsBySerial(m, many.map((e) => e.serial))).length, 2500);
+      assert.equal(
+        (
+          await store.provisioning.findEnrollmentsBySerial(
+            m,
+            many.map((e) => e.serial),
+          )
+        ).length,
+        2500,
+      );
       assert.deepEqual(await store.provisioning.countEnrollments(m), { expected: 2502, enrolled: 0, claimed: 0 });
     });
 
@@ -99,8 +117,16 @@ export function registerProvisioningStoreContract(label: string, factory: StoreF
       assert.equal(await store.provisioning.pinFactoryIdentity(e.deviceId, 'd'.repeat(64), 'k'.repeat(64)), false, 'another certificate');
       const first = new Date('2030-02-01T00:00:00.000Z');
       assert.deepEqual(await store.provisioning.markEnrolled(e.deviceId, 'ab01', '1'.repeat(64), first), { previousKeySha256: null, rekeys: 0, cutOff: false });
-      assert.deepEqual(await store.provisioning.markEnrolled(e.deviceId, 'ab02', '1'.repeat(64), new Date('2030-02-02T00:00:00.000Z')), { previousKeySha256: '1'.repeat(64), rekeys: 0, cutOff: false }, 'a renewal with the same key is no re-key');
-      assert.deepEqual(await store.provisioning.markEnrolled(e.deviceId, 'ab03', '2'.repeat(64), new Date('2030-02-03T00:00:00.000Z')), { previousKeySha256: '1'.repeat(64), rekeys: 1, cutOff: false });
+      assert.deepEqual(
+        await store.provisioning.markEnrolled(e.deviceId, 'ab02', '1'.repeat(64), new Date('2030-02-02T00:00:00.000Z')),
+        { previousKeySha256: '1'.repeat(64), rekeys: 0, cutOff: false },
+        'a renewal with the same key is no re-key',
+      );
+      assert.deepEqual(await store.provisioning.markEnrolled(e.deviceId, 'ab03', '2'.repeat(64), new Date('2030-02-03T00:00:00.000Z')), {
+        previousKeySha256: '1'.repeat(64),
+        rekeys: 1,
+        cutOff: false,
+      });
       const enrolled = await store.provisioning.getEnrollment(e.deviceId);
       assert.equal(enrolled?.state, 'enrolled');
       assert.equal(enrolled?.certificateSerial, 'ab03');
@@ -128,7 +154,11 @@ export function registerProvisioningStoreContract(label: string, factory: StoreF
       assert.equal(cut?.state, 'cut-off');
       assert.equal(cut?.stateReason, 'factory certificate revoked: keyCompromise');
       assert.equal((await store.provisioning.getEnrollment(b.deviceId))?.state, 'expected');
-      assert.deepEqual(await store.provisioning.markEnrolled(a.deviceId, 'cd01', '3'.repeat(64), new Date()), { previousKeySha256: null, rekeys: 0, cutOff: true }, 'a cut-off device stays cut off');
+      assert.deepEqual(
+        await store.provisioning.markEnrolled(a.deviceId, 'cd01', '3'.repeat(64), new Date()),
+        { previousKeySha256: null, rekeys: 0, cutOff: true },
+        'a cut-off device stays cut off',
+      );
       assert.equal((await store.provisioning.getEnrollment(a.deviceId))?.state, 'cut-off');
     });
 
@@ -144,11 +174,23 @@ export function registerProvisioningStoreContract(label: string, factory: StoreF
     test('security events list newest first, by type and by device', async () => {
       const device = `urn:dev:ops:${name()}-m1-E-1`;
       for (const [i, type] of ['security.claim_failed', 'security.clone_suspected', 'security.claim_failed'].entries()) {
-        await store.provisioning.insertSecurityEvent({ id: randomBytes(8).toString('hex'), type, deviceId: device, detail: { i }, createdAt: new Date(Date.UTC(2030, 0, 1, 0, 0, i)) });
+        await store.provisioning.insertSecurityEvent({
+          id: randomBytes(8).toString('hex'),
+          type,
+          deviceId: device,
+          detail: { i },
+          createdAt: new Date(Date.UTC(2030, 0, 1, 0, 0, i)),
+        });
       }
       const all = await store.provisioning.listSecurityEvents({ deviceId: device, limit: 10 });
-      assert.deepEqual(all.map((e) => e.detail.i), [2, 1, 0]);
-      assert.deepEqual((await store.provisioning.listSecurityEvents({ deviceId: device, type: 'security.claim_failed', limit: 1 })).map((e) => e.detail.i), [2]);
+      assert.deepEqual(
+        all.map((e) => e.detail.i),
+        [2, 1, 0],
+      );
+      assert.deepEqual(
+        (await store.provisioning.listSecurityEvents({ deviceId: device, type: 'security.claim_failed', limit: 1 })).map((e) => e.detail.i),
+        [2],
+      );
     });
   });
 }

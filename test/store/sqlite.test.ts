@@ -59,7 +59,11 @@ test('a write is returned only after the WAL sync that covers it; a read does no
       return new Promise<void>((resolve) => (release = resolve)).then(() => realSync.call(this));
     };
     let returned = false;
-    const write = db.insertInto('t').values({ x: 1 }).execute().then(() => (returned = true));
+    const write = db
+      .insertInto('t')
+      .values({ x: 1 })
+      .execute()
+      .then(() => (returned = true));
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(held, 1, 'the write asked for a WAL sync');
     assert.equal(returned, false, 'not returned while its WAL sync has not happened');
@@ -122,8 +126,14 @@ test('processes sharing one file migrate once and hand out each CRL number once'
   const url = `sqlite:${join(dir, 'shared.db')}`;
   const snippet = `for (let i = 0; i < 50; i++) print(String(await store.certificates.nextCrlNumber('devices')));`;
   const outputs = await Promise.all(Array.from({ length: 4 }, () => runStoreProcess(url, snippet)));
-  const numbers = outputs.flat().map(Number).sort((a, b) => a - b);
-  assert.deepStrictEqual(numbers, Array.from({ length: 200 }, (_, i) => i + 1));
+  const numbers = outputs
+    .flat()
+    .map(Number)
+    .sort((a, b) => a - b);
+  assert.deepStrictEqual(
+    numbers,
+    Array.from({ length: 200 }, (_, i) => i + 1),
+  );
 });
 
 test('SIGKILL loses nothing that was committed', async () => {

@@ -150,7 +150,10 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
       const sorted = [...serials].sort();
 
       const all = await store.certificates.listCertificates({ ca, limit: 100 });
-      assert.deepStrictEqual(all.map((c) => c.serial), sorted);
+      assert.deepStrictEqual(
+        all.map((c) => c.serial),
+        sorted,
+      );
 
       const pages: string[][] = [];
       let after: string | undefined;
@@ -163,11 +166,20 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
       assert.deepStrictEqual(pages, [sorted.slice(0, 4), sorted.slice(4)]);
 
       const issued = await store.certificates.listCertificates({ ca, state: 'issued', limit: 100 });
-      assert.deepStrictEqual(issued.map((c) => c.serial), [serials[0], serials[1]].sort());
+      assert.deepStrictEqual(
+        issued.map((c) => c.serial),
+        [serials[0], serials[1]].sort(),
+      );
       const pendingOfIdentifier = await store.certificates.listCertificates({ ca, identifier, state: 'pending', limit: 100 });
-      assert.deepStrictEqual(pendingOfIdentifier.map((c) => c.serial), [serials[4]].sort());
+      assert.deepStrictEqual(
+        pendingOfIdentifier.map((c) => c.serial),
+        [serials[4]].sort(),
+      );
       const byIdentifier = await store.certificates.listCertificates({ identifier, limit: 100 });
-      assert.deepStrictEqual(byIdentifier.map((c) => c.serial), [serials[0], serials[2], serials[4]].sort());
+      assert.deepStrictEqual(
+        byIdentifier.map((c) => c.serial),
+        [serials[0], serials[2], serials[4]].sort(),
+      );
       assert.deepStrictEqual(await store.certificates.listCertificates({ ca: unique('nobody'), limit: 10 }), []);
     });
 
@@ -214,9 +226,7 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
       const second = await factory.open();
       try {
         const ca = unique('ca');
-        const numbers = await Promise.all(
-          Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? store : second).certificates.nextCrlNumber(ca)),
-        );
+        const numbers = await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? store : second).certificates.nextCrlNumber(ca)));
         assert.deepStrictEqual(
           [...numbers].sort((a, b) => Number(a - b)),
           Array.from({ length: 60 }, (_, i) => BigInt(i + 1)),

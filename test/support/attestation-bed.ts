@@ -15,7 +15,13 @@ import { ManualClock } from '../../src/core/clock.js';
 import { keyObjectSigner as manifestSigner } from '../../src/keys/key-object-signer.js';
 import { encodePackedAttestation, keyObjectSigner } from '../../src/protocols/packed-attestation.js';
 import { DeviceAttestation, type AttestedDevice } from '../../src/provisioning/attestation/device-attestation.js';
-import { createAttestationIntermediate, createAttestationRoot, createFactoryCertificate, generateCaKeys, generateDeviceKeys } from '../../src/provisioning/factory/attestation-certificates.js';
+import {
+  createAttestationIntermediate,
+  createAttestationRoot,
+  createFactoryCertificate,
+  generateCaKeys,
+  generateDeviceKeys,
+} from '../../src/provisioning/factory/attestation-certificates.js';
 import { MANIFEST_FORMAT, sha256Hex, signManifest } from '../../src/provisioning/factory/batch-manifest.js';
 import { OID_HEARTH_DEVICE_MODEL, encodeDeviceModel } from '../../src/provisioning/factory/device-model-extension.js';
 import { hashSetupCode } from '../../src/provisioning/factory/setup-code-hash.js';
@@ -64,11 +70,23 @@ const der = (certificate: x509.X509Certificate) => new Uint8Array(certificate.ra
  * `keys` re-issues a certificate for a key the device already holds; `model: undefined` leaves
  * out the device-model extension (everything else as the factory template makes it).
  */
-export async function factoryDevice(h: Hierarchy, spec: { serial: string; model: string | undefined; now: Date; keys?: CryptoKeyPair }): Promise<FactoryDevice> {
+export async function factoryDevice(
+  h: Hierarchy,
+  spec: { serial: string; model: string | undefined; now: Date; keys?: CryptoKeyPair },
+): Promise<FactoryDevice> {
   const keys = spec.keys ?? (await generateDeviceKeys());
   let certificate: x509.X509Certificate;
   if (spec.model !== undefined) {
-    certificate = await createFactoryCertificate({ manufacturer: h.name, country: 'US', model: spec.model, serial: spec.serial, publicKey: keys.publicKey, intermediate: h.intermediate, intermediateKey: h.intermediateKeys.privateKey, now: spec.now });
+    certificate = await createFactoryCertificate({
+      manufacturer: h.name,
+      country: 'US',
+      model: spec.model,
+      serial: spec.serial,
+      publicKey: keys.publicKey,
+      intermediate: h.intermediate,
+      intermediateKey: h.intermediateKeys.privateKey,
+      now: spec.now,
+    });
   } else {
     certificate = await x509.X509CertificateGenerator.create({
       serialNumber: `1${randomBytes(8).toString('hex').slice(1)}`,
@@ -111,20 +129,33 @@ export async function factoryDevice(h: Hierarchy, spec: { serial: string; model:
  * (a compliant one for `serial` unless given) and `extensions` are added after the model's. For
  * tests of what the verifier reads from a certificate the template would never make.
  */
-export async function handMadeFactoryDevice(h: Hierarchy, spec: { serial: string; now: Date; subject?: x509.Name; extensions?: x509.Extension[] }): Promise<FactoryDevice> {
+export async function handMadeFactoryDevice(
+  h: Hierarchy,
+  spec: { serial: string; now: Date; subject?: x509.Name; extensions?: x509.Extension[] },
+): Promise<FactoryDevice> {
   const keys = await generateDeviceKeys();
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: `1${randomBytes(8).toString('hex').slice(1)}`,
     subject:
       spec.subject ??
-      new x509.Name([{ '2.5.4.6': [{ printableString: 'US' }] }, { '2.5.4.10': [{ utf8String: h.name }] }, { '2.5.4.11': [{ utf8String: 'Authenticator Attestation' }] }, { '2.5.4.3': [{ utf8String: spec.serial }] }, { '2.5.4.5': [{ printableString: spec.serial }] }]),
+      new x509.Name([
+        { '2.5.4.6': [{ printableString: 'US' }] },
+        { '2.5.4.10': [{ utf8String: h.name }] },
+        { '2.5.4.11': [{ utf8String: 'Authenticator Attestation' }] },
+        { '2.5.4.3': [{ utf8String: spec.serial }] },
+        { '2.5.4.5': [{ printableString: spec.serial }] },
+      ]),
     issuer: h.intermediate.subjectName,
     notBefore: new Date(spec.now.getTime() - 3600_000),
     notAfter: new Date(spec.now.getTime() + 365 * 86_400_000),
     publicKey: keys.publicKey,
     signingKey: h.intermediateKeys.privateKey,
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
-    extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.Extension(OID_HEARTH_DEVICE_MODEL, false, encodeDeviceModel('thermo1')), ...(spec.extensions ?? [])],
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.Extension(OID_HEARTH_DEVICE_MODEL, false, encodeDeviceModel('thermo1')),
+      ...(spec.extensions ?? []),
+    ],
   });
   return {
     manufacturer: h.name,
@@ -145,7 +176,13 @@ export async function handMadeFactoryDevice(h: Hierarchy, spec: { serial: string
  */
 export async function attestationObject(device: FactoryDevice, rpIdentifier: string, keyAuthorization: string): Promise<Uint8Array> {
   const credential = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
-  return encodePackedAttestation({ signer: keyObjectSigner(device.factoryKey), chain: device.chain, credentialKey: credential, identifier: rpIdentifier, keyAuthorization });
+  return encodePackedAttestation({
+    signer: keyObjectSigner(device.factoryKey),
+    chain: device.chain,
+    credentialKey: credential,
+    identifier: rpIdentifier,
+    keyAuthorization,
+  });
 }
 
 export const deviceId = (manufacturer: string, model: string, serial: string) => `urn:dev:ops:${manufacturer}-${model}-${serial}`;
@@ -225,10 +262,17 @@ export async function openAttestationBed(now: Date): Promise<AttestationBed> {
     },
     async attest(identifier, device, options = {}) {
       const keyAuthorization = `${randomBytes(16).toString('base64url')}.thumbprint`;
-      return (options.via ?? attestation).verify(identifier, await attestationObject(device, options.rpIdentifier ?? identifier, keyAuthorization), keyAuthorization);
+      return (options.via ?? attestation).verify(
+        identifier,
+        await attestationObject(device, options.rpIdentifier ?? identifier, keyAuthorization),
+        keyAuthorization,
+      );
     },
     async snapshot(identifiers) {
-      return { enrollments: await Promise.all(identifiers.map((id) => store.provisioning.getEnrollment(id))), counts: await store.provisioning.countEnrollments() };
+      return {
+        enrollments: await Promise.all(identifiers.map((id) => store.provisioning.getEnrollment(id))),
+        counts: await store.provisioning.countEnrollments(),
+      };
     },
     async close() {
       await store.close();
@@ -236,4 +280,3 @@ export async function openAttestationBed(now: Date): Promise<AttestationBed> {
     },
   };
 }
-

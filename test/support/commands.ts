@@ -27,7 +27,9 @@ export function findCommand(name: string, path = process.env.PATH ?? ''): string
 
 /** Where bin/hearth finds tcmalloc (libtcmalloc-minimal4), if it is installed. */
 export function installedTcmalloc(): string | undefined {
-  const multiarch = readdirSync('/usr/lib').filter((d) => d.includes('-linux-gnu')).map((d) => join('/usr/lib', d));
+  const multiarch = readdirSync('/usr/lib')
+    .filter((d) => d.includes('-linux-gnu'))
+    .map((d) => join('/usr/lib', d));
   for (const dir of [...multiarch, '/usr/lib64', '/usr/lib', '/usr/local/lib']) {
     const candidate = join(dir, 'libtcmalloc_minimal.so.4');
     if (existsSync(candidate)) return candidate;
@@ -65,7 +67,11 @@ const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
  * on a port cannot outlive the test). Never rejects: the caller asserts on the result and can
  * put all of it in the failure message.
  */
-export function runCommand(file: string, args: readonly string[], options: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs: number }): Promise<CommandResult> {
+export function runCommand(
+  file: string,
+  args: readonly string[],
+  options: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs: number },
+): Promise<CommandResult> {
   return new Promise((resolvePromise) => {
     const child = execFile(
       file,

@@ -82,7 +82,9 @@ function sortedAttributes(attributes: Attribute[]): Attribute[] {
 /** A DER CertificationRequest with `commonName` as subject (if any) and `attributes`, signed by `key`. */
 export function craftCsr(options: { key: CsrKey; commonName?: string; attributes?: Attribute[] }): Uint8Array {
   const subject = new Name(
-    options.commonName === undefined ? [] : [new RelativeDistinguishedName([new AttributeTypeAndValue({ type: OID_COMMON_NAME, value: new AttributeValue({ utf8String: options.commonName }) })])],
+    options.commonName === undefined
+      ? []
+      : [new RelativeDistinguishedName([new AttributeTypeAndValue({ type: OID_COMMON_NAME, value: new AttributeValue({ utf8String: options.commonName }) })])],
   );
   const info = new CertificationRequestInfo({
     version: 0,
@@ -91,6 +93,10 @@ export function craftCsr(options: { key: CsrKey; commonName?: string; attributes
     attributes: new Attributes(sortedAttributes(options.attributes ?? [])),
   });
   const signed = new Uint8Array(AsnConvert.serialize(info));
-  const request = new CertificationRequest({ certificationRequestInfo: info, signatureAlgorithm: options.key.algorithm, signature: new Uint8Array(options.key.sign(signed)).buffer });
+  const request = new CertificationRequest({
+    certificationRequestInfo: info,
+    signatureAlgorithm: options.key.algorithm,
+    signature: new Uint8Array(options.key.sign(signed)).buffer,
+  });
   return new Uint8Array(AsnConvert.serialize(request));
 }

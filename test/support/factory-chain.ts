@@ -4,7 +4,13 @@
  */
 import { KeyObject } from 'node:crypto';
 import type * as x509 from '@peculiar/x509';
-import { createAttestationIntermediate, createAttestationRoot, createFactoryCertificate, generateCaKeys, generateDeviceKeys } from '../../src/provisioning/factory/attestation-certificates.js';
+import {
+  createAttestationIntermediate,
+  createAttestationRoot,
+  createFactoryCertificate,
+  generateCaKeys,
+  generateDeviceKeys,
+} from '../../src/provisioning/factory/attestation-certificates.js';
 
 export const FACTORY_DEVICE_ID = 'urn:dev:ops:Acme-thermo1-SN-1';
 
@@ -16,6 +22,15 @@ export async function factoryChain(now = new Date()) {
   const intermediateKeys = await generateCaKeys();
   const intermediate = await createAttestationIntermediate('Acme', intermediateKeys.publicKey, root, rootKeys.privateKey, now);
   const deviceKeys = await generateDeviceKeys();
-  const leaf = await createFactoryCertificate({ manufacturer: 'Acme', country: 'US', model: 'thermo1', serial: 'SN-1', publicKey: deviceKeys.publicKey, intermediate, intermediateKey: intermediateKeys.privateKey, now });
+  const leaf = await createFactoryCertificate({
+    manufacturer: 'Acme',
+    country: 'US',
+    model: 'thermo1',
+    serial: 'SN-1',
+    publicKey: deviceKeys.publicKey,
+    intermediate,
+    intermediateKey: intermediateKeys.privateKey,
+    now,
+  });
   return { root: der(root), intermediate: der(intermediate), leaf: der(leaf), factoryKey: KeyObject.from(deviceKeys.privateKey), rootKeys, intermediateKeys };
 }

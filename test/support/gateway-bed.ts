@@ -83,7 +83,9 @@ export async function startGatewayProcess(args: string[], env: NodeJS.ProcessEnv
 }
 
 /** `controlPlaneYaml`: top-level sections of hearth.yaml set for the control plane (e.g. `ocsp`). */
-export async function startGatewayBed(options: { gatewayYaml?: Record<string, unknown>; controlPlaneYaml?: Record<string, unknown>; fixedPorts?: boolean } = {}): Promise<GatewayBed> {
+export async function startGatewayBed(
+  options: { gatewayYaml?: Record<string, unknown>; controlPlaneYaml?: Record<string, unknown>; fixedPorts?: boolean } = {},
+): Promise<GatewayBed> {
   const installation = await initInstallation();
   if (options.fixedPorts) {
     // A control plane that stops and starts again must come back where the gateway looks for it.
@@ -93,7 +95,10 @@ export async function startGatewayBed(options: { gatewayYaml?: Record<string, un
   const http01Port = await freeLoopbackPort();
   const configFile = join(installation.dir, 'hearth.yaml');
   const config = (parse(readFileSync(configFile, 'utf8')) ?? {}) as Record<string, Record<string, unknown>>;
-  writeFileSync(configFile, stringify({ ...config, ...options.controlPlaneYaml, acme: { ...(config.acme ?? {}), http01Port, validationAddress: '127.0.0.1' } }));
+  writeFileSync(
+    configFile,
+    stringify({ ...config, ...options.controlPlaneYaml, acme: { ...(config.acme ?? {}), http01Port, validationAddress: '127.0.0.1' } }),
+  );
   let server = await startServer(installation);
   const work = mkdtempSync(join(tmpdir(), 'hearth-gateway-'));
   const gatewayDir = join(work, 'gateway');
@@ -111,7 +116,22 @@ export async function startGatewayBed(options: { gatewayYaml?: Record<string, un
   const startGateway = () =>
     startGatewayProcess(
       [
-        ...['--control-plane', server.apiUrl, '--dir', gatewayDir, '--root-ca', rootFile, '--name', 'localhost', '--mqtt-port', '0', '--metrics-port', '0', '--http01-port', String(http01Port)],
+        ...[
+          '--control-plane',
+          server.apiUrl,
+          '--dir',
+          gatewayDir,
+          '--root-ca',
+          rootFile,
+          '--name',
+          'localhost',
+          '--mqtt-port',
+          '0',
+          '--metrics-port',
+          '0',
+          '--http01-port',
+          String(http01Port),
+        ],
         ...['--eab-kid', registration.eabKid, '--eab-hmac-key-file', hmacKeyFile],
       ],
       env,
@@ -127,7 +147,10 @@ export async function startGatewayBed(options: { gatewayYaml?: Record<string, un
     work,
     async issueDevice(deviceId) {
       const request = await createKeyAndRequest({ uris: [deviceId] });
-      const view = await server.client.call<{ serial: string; certificate: string }>('POST', '/api/v1/certificates', { csr: request.csrPem, profile: 'device' });
+      const view = await server.client.call<{ serial: string; certificate: string }>('POST', '/api/v1/certificates', {
+        csr: request.csrPem,
+        profile: 'device',
+      });
       const name = deviceId.replace(/[^A-Za-z0-9]/g, '_');
       const keyFile = join(work, `${name}.key.pem`);
       const certFile = join(work, `${name}.cert.pem`);

@@ -50,7 +50,10 @@ export interface RunningServer {
 }
 
 export async function startServer(installation: Installation): Promise<RunningServer> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--dir', installation.dir], { env: { ...installation.env, HEARTH_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--dir', installation.dir], {
+    env: { ...installation.env, HEARTH_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const urls = await new Promise<{ api: string; http: string }>((resolvePromise, reject) => {
     const timer = setTimeout(() => reject(new Error(`hearth serve did not start in time:\n${output}`)), 30_000);
@@ -82,7 +85,9 @@ export async function startServer(installation: Installation): Promise<RunningSe
         const req = httpsRequest(`${urls.api}/metrics`, { ca: rootPem, headers: { authorization: `Bearer ${installation.token}` } }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => (res.statusCode === 200 ? resolvePromise(Buffer.concat(chunks).toString()) : reject(new Error(`GET /metrics answered ${res.statusCode}`))));
+          res.on('end', () =>
+            res.statusCode === 200 ? resolvePromise(Buffer.concat(chunks).toString()) : reject(new Error(`GET /metrics answered ${res.statusCode}`)),
+          );
         });
         req.on('error', reject);
         req.end();

@@ -70,16 +70,49 @@ export function createOpensslCa(leafSerials: string[] = ['1001', '1002']): Opens
     newKey(name);
     run(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`]);
     run([
-      'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', `0x${serialHex}`,
-      '-days', '2', '-sha256', '-extfile', 'ext.cnf', '-extensions', section, '-out', `${name}.pem`,
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
+      `0x${serialHex}`,
+      '-days',
+      '2',
+      '-sha256',
+      '-extfile',
+      'ext.cnf',
+      '-extensions',
+      section,
+      '-out',
+      `${name}.pem`,
     ]);
   };
 
   try {
     newKey('ca');
     run([
-      'req', '-x509', '-new', '-key', 'ca.key', '-subj', '/O=Hearth Test/CN=Test Devices CA', '-days', '2',
-      '-sha256', '-set_serial', '0x01', '-config', 'ext.cnf', '-extensions', 'ca', '-out', 'ca.pem',
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'ca.key',
+      '-subj',
+      '/O=Hearth Test/CN=Test Devices CA',
+      '-days',
+      '2',
+      '-sha256',
+      '-set_serial',
+      '0x01',
+      '-config',
+      'ext.cnf',
+      '-extensions',
+      'ca',
+      '-out',
+      'ca.pem',
     ]);
     issue('responder', '/O=Hearth Test/CN=Test OCSP Responder', 'responder', '0abc');
     leafSerials.forEach((serial, i) => issue(`leaf${i + 1}`, `/O=Hearth Test/CN=device-${i + 1}`, 'leaf', serial));

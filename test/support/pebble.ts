@@ -28,20 +28,73 @@ function opensslOrThrow(args: string[], cwd: string): void {
 
 export async function startPebble(env: Record<string, string> = {}): Promise<RunningPebble> {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-pebble-'));
-  opensslOrThrow(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=Hearth test CA for Pebble'], dir);
-  opensslOrThrow(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'localhost.key', '-out', 'localhost.csr', '-subj', '/CN=localhost'], dir);
+  opensslOrThrow(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=Hearth test CA for Pebble',
+    ],
+    dir,
+  );
+  opensslOrThrow(
+    ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'localhost.key', '-out', 'localhost.csr', '-subj', '/CN=localhost'],
+    dir,
+  );
   writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  opensslOrThrow(['x509', '-req', '-in', 'localhost.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'localhost.pem', '-days', '1', '-extfile', 'ext.cnf'], dir);
+  opensslOrThrow(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'localhost.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'localhost.pem',
+      '-days',
+      '1',
+      '-extfile',
+      'ext.cnf',
+    ],
+    dir,
+  );
   const [listen, management, httpPort, tlsPort] = [await freeLoopbackPort(), await freeLoopbackPort(), await freeLoopbackPort(), await freeLoopbackPort()];
   writeFileSync(
     join(dir, 'config.json'),
     JSON.stringify({
-      pebble: { listenAddress: `127.0.0.1:${listen}`, managementListenAddress: `127.0.0.1:${management}`, certificate: join(dir, 'localhost.pem'), privateKey: join(dir, 'localhost.key'), httpPort, tlsPort, ocspResponderURL: '', externalAccountBindingRequired: false },
+      pebble: {
+        listenAddress: `127.0.0.1:${listen}`,
+        managementListenAddress: `127.0.0.1:${management}`,
+        certificate: join(dir, 'localhost.pem'),
+        privateKey: join(dir, 'localhost.key'),
+        httpPort,
+        tlsPort,
+        ocspResponderURL: '',
+        externalAccountBindingRequired: false,
+      },
     }),
   );
   const logFile = join(dir, 'pebble.log');
   const log = openSync(logFile, 'w');
-  const child: ChildProcess = spawn(PEBBLE, ['-config', join(dir, 'config.json')], { env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', ...env }, stdio: ['ignore', log, log] });
+  const child: ChildProcess = spawn(PEBBLE, ['-config', join(dir, 'config.json')], {
+    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', ...env },
+    stdio: ['ignore', log, log],
+  });
   closeSync(log);
   const caPem = readFileSync(join(dir, 'ca.pem'), 'utf8');
   const directoryUrl = `https://127.0.0.1:${listen}/dir`;

@@ -13,9 +13,7 @@ export interface TestSigner extends Signer {
 
 export function createTestSigner(algorithm: KeyAlgorithm = 'ECDSA-P256'): TestSigner {
   const { privateKey, publicKey } =
-    algorithm === 'Ed25519'
-      ? generateKeyPairSync('ed25519')
-      : generateKeyPairSync('ec', { namedCurve: algorithm === 'ECDSA-P256' ? 'P-256' : 'P-384' });
+    algorithm === 'Ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: algorithm === 'ECDSA-P256' ? 'P-256' : 'P-384' });
   // Signer contract: ECDSA hashes with the curve's matching SHA-2 and returns DER; Ed25519 takes no digest.
   const digest = algorithm === 'Ed25519' ? null : algorithm === 'ECDSA-P256' ? 'sha256' : 'sha384';
   return {

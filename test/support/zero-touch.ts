@@ -39,7 +39,9 @@ function must(result: { status: number | null; stdout: string; stderr: string },
   return result.stdout;
 }
 
-export async function startZeroTouchBed(options: { count?: number; manufacturer?: string; model?: string; extraEnv?: Record<string, string> } = {}): Promise<ZeroTouchBed> {
+export async function startZeroTouchBed(
+  options: { count?: number; manufacturer?: string; model?: string; extraEnv?: Record<string, string> } = {},
+): Promise<ZeroTouchBed> {
   const installation = await initInstallation();
   const port = await freeLoopbackPort();
   installation.env.HEARTH_SERVER_API_PORT = String(port);
@@ -53,8 +55,24 @@ export async function startZeroTouchBed(options: { count?: number; manufacturer?
   const factoryDir = join(parent, 'factory');
   const batchDir = join(parent, 'batch-1');
   must(cli(['factory', 'init', '--manufacturer', manufacturer, '--country', 'US', '--out', factoryDir]), 'factory init');
-  must(cli(['factory', 'batch', '--dir', factoryDir, '--model', model, '--count', String(options.count ?? 4), '--out', batchDir, '--first-serial', 'SN-000001']), 'factory batch');
-  must(cli(['manufacturer', 'add', manufacturer, '--dir', installation.dir, '--root', join(factoryDir, 'root.pem'), '--manifest-key', join(factoryDir, 'manifest-key.pub')]), 'manufacturer add');
+  must(
+    cli(['factory', 'batch', '--dir', factoryDir, '--model', model, '--count', String(options.count ?? 4), '--out', batchDir, '--first-serial', 'SN-000001']),
+    'factory batch',
+  );
+  must(
+    cli([
+      'manufacturer',
+      'add',
+      manufacturer,
+      '--dir',
+      installation.dir,
+      '--root',
+      join(factoryDir, 'root.pem'),
+      '--manifest-key',
+      join(factoryDir, 'manifest-key.pub'),
+    ]),
+    'manufacturer add',
+  );
   must(cli(['enroll', 'import', batchDir, '--dir', installation.dir]), 'enroll import');
   const rootPem = readFileSync(join(installation.dir, 'ca/root.pem'), 'utf8');
   const transport = new HttpsTransport({ caPem: rootPem, maxSockets: 16 });

@@ -18,27 +18,42 @@ export function registerAccountRoutes(acme: FastifyInstance, deps: AcmeRouteCont
 
   acme.post('/new-account', { schema: { tags: ['acme'], summary: 'Create or find an account (RFC 8555 7.3)' } }, async (request, reply) => {
     const verified = await deps.verify(request, 'jwk');
-    const { account, created } = await accounts.newAccount({ jwk: verified.jwk, thumbprint: verified.thumbprint, url: verified.header.url }, verified.payload, request.ip);
+    const { account, created } = await accounts.newAccount(
+      { jwk: verified.jwk, thumbprint: verified.thumbprint, url: verified.header.url },
+      verified.payload,
+      request.ip,
+    );
     await deps.fresh(request, reply);
     const base = deps.baseUrl(request);
-    return reply.status(created ? 201 : 200).header('location', `${base}/acct/${account.id}`).send(accountView(base, account));
+    return reply
+      .status(created ? 201 : 200)
+      .header('location', `${base}/acct/${account.id}`)
+      .send(accountView(base, account));
   });
 
-  acme.post<{ Params: { id: string } }>('/acct/:id', { schema: { tags: ['acme'], summary: 'Read, update or deactivate an account (RFC 8555 7.3.2, 7.3.6)' } }, async (request, reply) => {
-    const verified = await deps.verify(request, 'kid');
-    const updated = await accounts.update(verified.account, request.params.id, verified.payload);
-    await deps.fresh(request, reply);
-    const base = deps.baseUrl(request);
-    return reply.status(200).header('location', `${base}/acct/${updated.id}`).send(accountView(base, updated));
-  });
+  acme.post<{ Params: { id: string } }>(
+    '/acct/:id',
+    { schema: { tags: ['acme'], summary: 'Read, update or deactivate an account (RFC 8555 7.3.2, 7.3.6)' } },
+    async (request, reply) => {
+      const verified = await deps.verify(request, 'kid');
+      const updated = await accounts.update(verified.account, request.params.id, verified.payload);
+      await deps.fresh(request, reply);
+      const base = deps.baseUrl(request);
+      return reply.status(200).header('location', `${base}/acct/${updated.id}`).send(accountView(base, updated));
+    },
+  );
 
-  acme.post<{ Params: { id: string } }>('/acct/:id/orders', { schema: { tags: ['acme'], summary: "An account's orders (RFC 8555 7.1.2.1, POST-as-GET)" } }, async (request, reply) => {
-    const verified = await deps.verify(request, 'kid');
-    const ids = await accounts.orderIds(verified.account, request.params.id);
-    await deps.fresh(request, reply);
-    const base = deps.baseUrl(request);
-    return { orders: ids.map((id) => `${base}/order/${id}`) };
-  });
+  acme.post<{ Params: { id: string } }>(
+    '/acct/:id/orders',
+    { schema: { tags: ['acme'], summary: "An account's orders (RFC 8555 7.1.2.1, POST-as-GET)" } },
+    async (request, reply) => {
+      const verified = await deps.verify(request, 'kid');
+      const ids = await accounts.orderIds(verified.account, request.params.id);
+      await deps.fresh(request, reply);
+      const base = deps.baseUrl(request);
+      return { orders: ids.map((id) => `${base}/order/${id}`) };
+    },
+  );
 
   acme.post('/key-change', { schema: { tags: ['acme'], summary: 'Roll the account key over (RFC 8555 7.3.5)' } }, async (request, reply) => {
     const outer = await deps.verify(request, 'kid');

@@ -131,7 +131,10 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
 
       const context: AcmeRouteContext = { verify, fresh, baseUrl };
       const validators = new Map<string, ChallengeValidator>(
-        [http01Validator(deps.http01), tlsAlpn01Validator(deps.tlsAlpn01)].map((validator) => [validator.type, deps.alwaysValid ? alwaysValid(validator) : validator]),
+        [http01Validator(deps.http01), tlsAlpn01Validator(deps.tlsAlpn01)].map((validator) => [
+          validator.type,
+          deps.alwaysValid ? alwaysValid(validator) : validator,
+        ]),
       );
       if (deps.attestation) {
         const deviceAttest = deviceAttest01Validator(deps.attestation);
@@ -144,7 +147,13 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
       const accounts = new Accounts({ store, clock, rateLimits, externalAccountRequired: deps.externalAccountRequired, eabKeys: deps.eabKeys });
       const orders = new Orders({ store, clock, authority, validators, policies, rateLimits, orderLifetimeMs: deps.orderLifetimeMs, ...attestation });
       const authorizations = new Authorizations({ store, clock, validators, rateLimits });
-      const finalizer = new Finalizer({ store, clock, authority, ...attestation, ...(deps.deviceCredentials ? { deviceCredentials: deps.deviceCredentials } : {}) });
+      const finalizer = new Finalizer({
+        store,
+        clock,
+        authority,
+        ...attestation,
+        ...(deps.deviceCredentials ? { deviceCredentials: deps.deviceCredentials } : {}),
+      });
       registerAccountRoutes(acme, { ...context, accounts });
       registerOrderRoutes(acme, { ...context, orders, authorizations, finalizer });
       registerRevocationRoutes(acme, { ...context, revocations: new Revocations({ store, clock, authority }) });
@@ -175,7 +184,6 @@ export async function registerAcmeServer(app: FastifyInstance, deps: AcmeServerD
             .send();
         },
       });
-
     },
     { prefix: '/acme' },
   );

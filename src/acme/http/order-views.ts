@@ -26,5 +26,10 @@ export function challengeView(base: string, authz: AcmeAuthorizationRecord, chal
 
 /** The authorization as Authorizations returned it, its status already the effective one. */
 export function authzView(base: string, authz: AcmeAuthorizationRecord) {
-  return { identifier: authz.identifier, status: authz.status, expires: authz.expiresAt.toISOString(), challenges: authz.challenges.map((c) => challengeView(base, authz, c)) };
+  return {
+    identifier: authz.identifier,
+    status: authz.status,
+    expires: authz.expiresAt.toISOString(),
+    challenges: authz.challenges.map((c) => challengeView(base, authz, c)),
+  };
 }

@@ -30,9 +30,16 @@ export function registerAcmeEabKeyRoutes(
       schema: {
         summary: 'Make an ACME external account binding key (RFC 8555 7.3.4)',
         security: [{ bearer: [] }],
-        body: { type: 'object', additionalProperties: false, properties: { policy: { type: 'string', maxLength: 40, description: 'identifier policy of the bound account; the default when absent' } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { policy: { type: 'string', maxLength: 40, description: 'identifier policy of the bound account; the default when absent' } },
+        },
         response: {
-          201: { type: 'object', properties: { kid: { type: 'string' }, hmacKey: { type: 'string', description: 'base64url' }, policy: { type: ['string', 'null'] } } },
+          201: {
+            type: 'object',
+            properties: { kid: { type: 'string' }, hmacKey: { type: 'string', description: 'base64url' }, policy: { type: ['string', 'null'] } },
+          },
           400: problem,
           401: problem,
           403: problem,
@@ -69,7 +76,8 @@ export function registerAcmeEabKeyRoutes(
       const principal = principalOf(request);
       const outcome = await deps.store.acme.deleteAcmeEabKey(request.params.kid);
       if (outcome === 'unknown') throw new NotFoundError(`no external account binding key ${request.params.kid}`);
-      if (outcome === 'bound') throw new ConflictError(`external account binding key ${request.params.kid} is bound to an account; deactivate that account instead`, 'eab-key-bound');
+      if (outcome === 'bound')
+        throw new ConflictError(`external account binding key ${request.params.kid} is bound to an account; deactivate that account instead`, 'eab-key-bound');
       request.log.info({ kid: request.params.kid, by: principal.id }, 'external account binding key withdrawn');
       return reply.status(204).send();
     },

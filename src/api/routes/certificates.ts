@@ -46,7 +46,7 @@ function pem(der: Uint8Array): string {
 }
 
 const reasonName = (code: number | null): string | null =>
-  code === null ? null : ((Object.entries(REVOCATION_REASONS).find(([, c]) => c === code)?.[0]) ?? String(code));
+  code === null ? null : (Object.entries(REVOCATION_REASONS).find(([, c]) => c === code)?.[0] ?? String(code));
 
 function view(record: CertificateRecord, chain?: Uint8Array[]) {
   return {
@@ -83,7 +83,10 @@ export function registerCertificateRoutes(
           type: 'object',
           required: ['csr', 'profile'],
           additionalProperties: false,
-          properties: { csr: { type: 'string', minLength: 1, maxLength: 32768, description: 'PEM' }, profile: { type: 'string', enum: ['device', 'gateway', 'service'] } },
+          properties: {
+            csr: { type: 'string', minLength: 1, maxLength: 32768, description: 'PEM' },
+            profile: { type: 'string', enum: ['device', 'gateway', 'service'] },
+          },
         },
         response: { 201: certificateView, ...errors, 422: problemSchema },
       },
@@ -97,7 +100,15 @@ export function registerCertificateRoutes(
 
   app.get<{ Params: { serial: string } }>(
     '/api/v1/certificates/:serial',
-    { onRequest: allow('cert:read'), schema: { summary: 'Get a certificate', security, params: { type: 'object', properties: { serial: { type: 'string', pattern: SERIAL } } }, response: { 200: certificateView, ...errors } } },
+    {
+      onRequest: allow('cert:read'),
+      schema: {
+        summary: 'Get a certificate',
+        security,
+        params: { type: 'object', properties: { serial: { type: 'string', pattern: SERIAL } } },
+        response: { 200: certificateView, ...errors },
+      },
+    },
     async (request) => {
       const serial = canonicalSerialHex(request.params.serial);
       const record = await deps.store.certificates.getCertificate(serial);

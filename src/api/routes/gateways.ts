@@ -23,19 +23,41 @@ const problem = {
   properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
 } as const;
 const errors = { 400: problem, 401: problem, 403: problem, 404: problem, 409: problem } as const;
-const gatewayView = { type: 'object', properties: { name: { type: 'string' }, status: { type: 'string' }, eabKid: { type: 'string' }, createdAt: { type: 'string' }, retiredAt: { type: ['string', 'null'] } } } as const;
+const gatewayView = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    status: { type: 'string' },
+    eabKid: { type: 'string' },
+    createdAt: { type: 'string' },
+    retiredAt: { type: ['string', 'null'] },
+  },
+} as const;
 
 function view(gateway: GatewayRecord) {
-  return { name: gateway.name, status: gateway.status, eabKid: gateway.eabKid, createdAt: gateway.createdAt.toISOString(), retiredAt: gateway.retiredAt?.toISOString() ?? null };
+  return {
+    name: gateway.name,
+    status: gateway.status,
+    eabKid: gateway.eabKid,
+    createdAt: gateway.createdAt.toISOString(),
+    retiredAt: gateway.retiredAt?.toISOString() ?? null,
+  };
 }
 
 function checkGatewayName(name: string): string {
   const lower = name.toLowerCase();
-  if (lower !== name || !isValidDnsName(name, { allowWildcard: false })) throw new BadRequestError(`${JSON.stringify(name)} is not a lower-case DNS name; a gateway is registered by the name devices reach it by`, 'invalid-gateway-name');
+  if (lower !== name || !isValidDnsName(name, { allowWildcard: false }))
+    throw new BadRequestError(
+      `${JSON.stringify(name)} is not a lower-case DNS name; a gateway is registered by the name devices reach it by`,
+      'invalid-gateway-name',
+    );
   return name;
 }
 
-export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store; clock: Clock; authority: Authority; eabKeys: EabKeyDerivation; authenticate: Authenticate }): void {
+export function registerGatewayRoutes(
+  app: FastifyInstance,
+  deps: { store: Store; clock: Clock; authority: Authority; eabKeys: EabKeyDerivation; authenticate: Authenticate },
+): void {
   // Authenticated and authorized before the body is read or validated.
   const allowed = authenticateFirst(deps.authenticate, 'gateway:manage');
 
@@ -47,7 +69,20 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store
         summary: 'Register a home gateway; the answer holds the external account binding key it enrolls with (shown once)',
         security: [{ bearer: [] }],
         body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 253 } } },
-        response: { 201: { type: 'object', properties: { name: { type: 'string' }, status: { type: 'string' }, eabKid: { type: 'string' }, hmacKey: { type: 'string', description: 'base64url' }, createdAt: { type: 'string' }, retiredAt: { type: ['string', 'null'] } } }, ...errors },
+        response: {
+          201: {
+            type: 'object',
+            properties: {
+              name: { type: 'string' },
+              status: { type: 'string' },
+              eabKid: { type: 'string' },
+              hmacKey: { type: 'string', description: 'base64url' },
+              createdAt: { type: 'string' },
+              retiredAt: { type: ['string', 'null'] },
+            },
+          },
+          ...errors,
+        },
       },
     },
     async (request, reply) => {
@@ -63,7 +98,8 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store
           await tx.acme.insertAcmeEabKey({ kid: gateway.eabKid, policy: null, createdAt: now, accountId: null, boundAt: null });
         });
       } catch (error) {
-        if (error instanceof UniqueViolationError) throw new ConflictError(`a gateway named ${name} is registered already (retired names are not reused)`, 'gateway-exists');
+        if (error instanceof UniqueViolationError)
+          throw new ConflictError(`a gateway named ${name} is registered already (retired names are not reused)`, 'gateway-exists');
         throw error;
       }
       // The key itself is never logged: whoever reads logs must not be able to enroll as the gateway.
@@ -72,26 +108,44 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: { store: Store
     },
   );
 
-  app.get('/api/v1/gateways', { onRequest: allowed, schema: { summary: 'Registered gateways', security: [{ bearer: [] }], response: { 200: { type: 'object', properties: { gateways: { type: 'array', items: gatewayView } } }, ...errors } } }, async () => {
-    return { gateways: (await deps.store.gateways.listGateways()).map(view) };
-  });
+  app.get(
+    '/api/v1/gateways',
+    {
+      onRequest: allowed,
+      schema: {
+        summary: 'Registered gateways',
+        security: [{ bearer: [] }],
+        response: { 200: { type: 'object', properties: { gateways: { type: 'array', items: gatewayView } } }, ...errors },
+      },
+    },
+    async () => {
+      return { gateways: (await deps.store.gateways.listGateways()).map(view) };
+    },
+  );
 
   app.delete<{ Params: { name: string } }>(
     '/api/v1/gateways/:name',
     {
       onRequest: allowed,
       schema: {
-        summary: "Retire a gateway: its certificates are revoked (cessationOfOperation), its devices detached, its unused enrollment key withdrawn",
+        summary: 'Retire a gateway: its certificates are revoked (cessationOfOperation), its devices detached, its unused enrollment key withdrawn',
         security: [{ bearer: [] }],
         params: { type: 'object', properties: { name: { type: 'string', maxLength: 253 } }, required: ['name'] },
-        response: { 200: { type: 'object', properties: { name: { type: 'string' }, revoked: { type: 'array', items: { type: 'string' } }, detached: { type: 'integer' } } }, ...errors },
+        response: {
+          200: {
+            type: 'object',
+            properties: { name: { type: 'string' }, revoked: { type: 'array', items: { type: 'string' } }, detached: { type: 'integer' } },
+          },
+          ...errors,
+        },
       },
     },
     async (request) => {
       const principal = principalOf(request);
       const gateway = await deps.store.gateways.getGateway(request.params.name);
       if (!gateway) throw new NotFoundError(`no gateway ${request.params.name} is registered`);
-      if (!(await deps.store.gateways.retireGateway(gateway.name, deps.clock.now()))) throw new ConflictError(`gateway ${gateway.name} is retired already`, 'gateway-retired');
+      if (!(await deps.store.gateways.retireGateway(gateway.name, deps.clock.now())))
+        throw new ConflictError(`gateway ${gateway.name} is retired already`, 'gateway-retired');
       await deps.store.acme.deleteAcmeEabKey(gateway.eabKid);
       const revoked: string[] = [];
       const now = deps.clock.now();

@@ -81,7 +81,13 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
           type: 'object',
           additionalProperties: false,
           required: ['name', 'manifestKeyPem', 'rootsPem'],
-          properties: { name: { type: 'string', maxLength: 64 }, manifestKeyPem: pemField, rootsPem: pemField, allowAnyDevice: { type: 'boolean' }, legacyAttestationCertificates: { type: 'boolean' } },
+          properties: {
+            name: { type: 'string', maxLength: 64 },
+            manifestKeyPem: pemField,
+            rootsPem: pemField,
+            allowAnyDevice: { type: 'boolean' },
+            legacyAttestationCertificates: { type: 'boolean' },
+          },
         },
         response: errors,
       },
@@ -90,28 +96,46 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       const principal = principalOf(request);
       const created = await deps.manufacturers.register(request.body);
       request.log.info({ manufacturer: created.name, roots: created.roots.map((r) => r.sha256), by: principal.id }, 'manufacturer registered');
-      if (created.legacyAttestationCertificates) request.log.warn({ manufacturer: created.name, by: principal.id }, 'manufacturer registered with the WebAuthn 8.2.1 opt-out: its non-compliant factory certificates are admitted');
+      if (created.legacyAttestationCertificates)
+        request.log.warn(
+          { manufacturer: created.name, by: principal.id },
+          'manufacturer registered with the WebAuthn 8.2.1 opt-out: its non-compliant factory certificates are admitted',
+        );
       return reply.status(201).send(created);
     },
   );
 
-  app.get('/api/v1/manufacturers', { onRequest: allow('device:read'), schema: { summary: 'Registered manufacturers', security: [{ bearer: [] }], response: errors } }, async () => {
-    return { manufacturers: await deps.manufacturers.list() };
-  });
+  app.get(
+    '/api/v1/manufacturers',
+    { onRequest: allow('device:read'), schema: { summary: 'Registered manufacturers', security: [{ bearer: [] }], response: errors } },
+    async () => {
+      return { manufacturers: await deps.manufacturers.list() };
+    },
+  );
 
-  app.get<{ Params: { name: string } }>('/api/v1/manufacturers/:name', { onRequest: allow('device:read'), schema: { summary: 'A manufacturer', security: [{ bearer: [] }], params: nameParam, response: errors } }, async (request) => {
-    return deps.manufacturers.describe(request.params.name);
-  });
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/manufacturers/:name',
+    { onRequest: allow('device:read'), schema: { summary: 'A manufacturer', security: [{ bearer: [] }], params: nameParam, response: errors } },
+    async (request) => {
+      return deps.manufacturers.describe(request.params.name);
+    },
+  );
 
   app.patch<{ Params: { name: string }; Body: { allowAnyDevice?: boolean; legacyAttestationCertificates?: boolean } }>(
     '/api/v1/manufacturers/:name',
     {
       onRequest: allow('provisioning:manage'),
       schema: {
-        summary: "Turn the manufacturer's enrollment group (any device under its roots may enroll without a manifest entry) or its WebAuthn 8.2.1 opt-out for legacy factory certificates on or off",
+        summary:
+          "Turn the manufacturer's enrollment group (any device under its roots may enroll without a manifest entry) or its WebAuthn 8.2.1 opt-out for legacy factory certificates on or off",
         security: [{ bearer: [] }],
         params: nameParam,
-        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { allowAnyDevice: { type: 'boolean' }, legacyAttestationCertificates: { type: 'boolean' } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: { allowAnyDevice: { type: 'boolean' }, legacyAttestationCertificates: { type: 'boolean' } },
+        },
         response: errors,
       },
     },
@@ -154,7 +178,8 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
     {
       onRequest: allow('provisioning:manage'),
       schema: {
-        summary: "Revoke one of the manufacturer's factory certificates: its device is cut off (its live certificates revoked for the same reason) and can no longer enroll or renew",
+        summary:
+          "Revoke one of the manufacturer's factory certificates: its device is cut off (its live certificates revoked for the same reason) and can no longer enroll or renew",
         security: [{ bearer: [] }],
         params: nameParam,
         body: {
@@ -163,7 +188,11 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
           required: ['certificateSha256'],
           properties: {
             certificateSha256: { type: 'string', maxLength: 64 },
-            reason: { type: 'string', enum: [...FACTORY_REVOCATION_REASONS], description: 'RFC 5280 reason, given to the device certificates too; keyCompromise when absent' },
+            reason: {
+              type: 'string',
+              enum: [...FACTORY_REVOCATION_REASONS],
+              description: 'RFC 5280 reason, given to the device certificates too; keyCompromise when absent',
+            },
           },
         },
         response: errors,
@@ -175,7 +204,10 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       const outcome = await deps.manufacturers.revokeFactoryCertificate(request.params.name, request.body.certificateSha256, reason);
       // Also when it was revoked already: a retry finishes a cut-off that a crash interrupted.
       const cutOff = await deps.deviceCredentials.factoryRevoked(outcome.certificateSha256, reason);
-      request.log.info({ manufacturer: request.params.name, certificateSha256: outcome.certificateSha256, revoked: outcome.revoked, ...cutOff, by: principal.id }, 'factory certificate revoked');
+      request.log.info(
+        { manufacturer: request.params.name, certificateSha256: outcome.certificateSha256, revoked: outcome.revoked, ...cutOff, by: principal.id },
+        'factory certificate revoked',
+      );
       return reply.status(outcome.revoked ? 201 : 200).send({ ...outcome, reason, devices: cutOff.devices, revokedCertificates: cutOff.certificates });
     },
   );
@@ -187,7 +219,11 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       schema: {
         summary: "Set a model's MUD URL (RFC 8520), carried by its devices' certificates",
         security: [{ bearer: [] }],
-        params: { type: 'object', properties: { name: { type: 'string', maxLength: 64 }, model: { type: 'string', maxLength: 64 } }, required: ['name', 'model'] },
+        params: {
+          type: 'object',
+          properties: { name: { type: 'string', maxLength: 64 }, model: { type: 'string', maxLength: 64 } },
+          required: ['name', 'model'],
+        },
         body: { type: 'object', additionalProperties: false, required: ['mudUrl'], properties: { mudUrl: { type: ['string', 'null'], maxLength: 255 } } },
         response: errors,
       },
@@ -210,7 +246,10 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
           type: 'object',
           additionalProperties: false,
           required: ['manifest', 'signature'],
-          properties: { manifest: { type: 'string', description: 'base64 of manifest.json' }, signature: { type: 'string', description: 'base64 of manifest.sig' } },
+          properties: {
+            manifest: { type: 'string', description: 'base64 of manifest.json' },
+            signature: { type: 'string', description: 'base64 of manifest.sig' },
+          },
         },
         response: errors,
       },
@@ -218,22 +257,38 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
     async (request, reply) => {
       const bytes = decodeBase64(request.body.manifest, 'manifest');
       const signature = decodeBase64(request.body.signature, 'signature');
-      if (signature.length !== ED25519_SIGNATURE_BYTES) throw new BadRequestError(`the signature is ${signature.length} bytes; an Ed25519 signature is ${ED25519_SIGNATURE_BYTES}`, 'invalid-manifest');
+      if (signature.length !== ED25519_SIGNATURE_BYTES)
+        throw new BadRequestError(`the signature is ${signature.length} bytes; an Ed25519 signature is ${ED25519_SIGNATURE_BYTES}`, 'invalid-manifest');
       const outcome = await deps.manifests.import(bytes, signature);
-      request.log.info({ batchId: outcome.batchId, manufacturer: outcome.manufacturer, devices: outcome.devices, imported: outcome.imported }, 'factory manifest import');
+      request.log.info(
+        { batchId: outcome.batchId, manufacturer: outcome.manufacturer, devices: outcome.devices, imported: outcome.imported },
+        'factory manifest import',
+      );
       return reply.status(outcome.imported ? 201 : 200).send(outcome);
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/v1/devices/:id', { onRequest: allow('device:read'), schema: { summary: "A device's enrollment", security: [{ bearer: [] }], params: deviceParam, response: errors } }, async (request) => {
-    const enrollment = await store.provisioning.getEnrollment(checkDevice(request.params.id));
-    if (!enrollment) throw new NotFoundError(`no enrollment for ${request.params.id}`);
-    return enrollmentView(enrollment);
-  });
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/devices/:id',
+    { onRequest: allow('device:read'), schema: { summary: "A device's enrollment", security: [{ bearer: [] }], params: deviceParam, response: errors } },
+    async (request) => {
+      const enrollment = await store.provisioning.getEnrollment(checkDevice(request.params.id));
+      if (!enrollment) throw new NotFoundError(`no enrollment for ${request.params.id}`);
+      return enrollmentView(enrollment);
+    },
+  );
 
   app.get<{ Querystring: { manufacturer?: string } }>(
     '/api/v1/enrollments/summary',
-    { onRequest: allow('device:read'), schema: { summary: 'How many devices are expected, enrolled and claimed', security: [{ bearer: [] }], querystring: { type: 'object', additionalProperties: false, properties: { manufacturer: { type: 'string', maxLength: 64 } } }, response: errors } },
+    {
+      onRequest: allow('device:read'),
+      schema: {
+        summary: 'How many devices are expected, enrolled and claimed',
+        security: [{ bearer: [] }],
+        querystring: { type: 'object', additionalProperties: false, properties: { manufacturer: { type: 'string', maxLength: 64 } } },
+        response: errors,
+      },
+    },
     async (request) => {
       return store.provisioning.countEnrollments(request.query.manufacturer);
     },
@@ -247,7 +302,12 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
         summary: 'Claim a device for a home with its setup code (wrong codes are counted and rate-limited)',
         security: [{ bearer: [] }],
         params: deviceParam,
-        body: { type: 'object', additionalProperties: false, required: ['home', 'setupCode'], properties: { home: { type: 'string', maxLength: 64 }, setupCode: { type: 'string', maxLength: 32 } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['home', 'setupCode'],
+          properties: { home: { type: 'string', maxLength: 64 }, setupCode: { type: 'string', maxLength: 32 } },
+        },
         response: errors,
       },
     },
@@ -289,7 +349,11 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { type: { type: 'string', pattern: '^[a-z0-9_.]{1,64}$' }, device: { type: 'string', maxLength: 64 }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+          properties: {
+            type: { type: 'string', pattern: '^[a-z0-9_.]{1,64}$' },
+            device: { type: 'string', maxLength: 64 },
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
         },
         response: errors,
       },

@@ -45,7 +45,10 @@ export function registerRenewalWindowRoutes(app: FastifyInstance, deps: { store:
           },
         },
         response: {
-          200: { type: 'object', properties: { updated: { type: 'integer' }, window: { type: 'object', properties: { start: { type: 'string' }, end: { type: 'string' } } } } },
+          200: {
+            type: 'object',
+            properties: { updated: { type: 'integer' }, window: { type: 'object', properties: { start: { type: 'string' }, end: { type: 'string' } } } },
+          },
           400: problem,
           401: problem,
           403: problem,
@@ -62,7 +65,10 @@ export function registerRenewalWindowRoutes(app: FastifyInstance, deps: { store:
       const now = deps.clock.now();
       const window = { start: now, end: new Date(now.getTime() + body.withinSeconds * 1000), explanationUrl: body.explanationUrl ?? null };
       const updated = await deps.store.certificates.setRenewalWindows(selection, window, now);
-      request.log.info({ updated, selection: body.serials ? { serials: body.serials.length } : selection, within: body.withinSeconds }, 'renewal windows moved to now');
+      request.log.info(
+        { updated, selection: body.serials ? { serials: body.serials.length } : selection, within: body.withinSeconds },
+        'renewal windows moved to now',
+      );
       return { updated, window: { start: window.start.toISOString(), end: window.end.toISOString() } };
     },
   );

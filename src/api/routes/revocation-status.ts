@@ -40,12 +40,14 @@ export function registerRevocationStatusRoutes(
     const name = request.params.ca.replace(/\.crl$/, '');
     // The root's CRL is signed offline and read from the data directory; the issuing CAs' are made here.
     const crl = name === 'root' ? await deps.rootCrl.current() : await deps.crls.crl(name);
-    return reply
-      .header('content-type', 'application/pkix-crl')
-      .header('last-modified', crl.thisUpdate.toUTCString())
-      // Not until nextUpdate: a new CRL follows every revocation, and caches must not hide it.
-      .header('cache-control', `public, max-age=${Math.min(deps.crlMaxAgeSeconds, 300)}, must-revalidate`)
-      .send(Buffer.from(crl.der));
+    return (
+      reply
+        .header('content-type', 'application/pkix-crl')
+        .header('last-modified', crl.thisUpdate.toUTCString())
+        // Not until nextUpdate: a new CRL follows every revocation, and caches must not hide it.
+        .header('cache-control', `public, max-age=${Math.min(deps.crlMaxAgeSeconds, 300)}, must-revalidate`)
+        .send(Buffer.from(crl.der))
+    );
   });
 
   app.get<{ Params: { name: string } }>('/ca/:name', async (request, reply) => {

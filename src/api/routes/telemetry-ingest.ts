@@ -61,7 +61,12 @@ export function registerTelemetryRoutes(
         summary: 'Device messages forwarded by a home gateway, each stored exactly once',
         description:
           "Mutual TLS with a registered gateway's certificate (gateway profile). Resending a batch is safe: messages already stored are counted as duplicates. A batch naming a device attached to another gateway, or one never issued a device certificate, is refused whole (403 device-not-attached).",
-        body: { type: 'object', additionalProperties: false, required: ['messages'], properties: { messages: { type: 'array', minItems: 1, maxItems: INGEST_MAX_MESSAGES, items: messageSchema } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['messages'],
+          properties: { messages: { type: 'array', minItems: 1, maxItems: INGEST_MAX_MESSAGES, items: messageSchema } },
+        },
         response: {
           200: { type: 'object', properties: { received: { type: 'integer' }, stored: { type: 'integer' }, duplicates: { type: 'integer' } } },
         },
@@ -76,10 +81,23 @@ export function registerTelemetryRoutes(
         seen.add(m.id);
         const publishedAt = new Date(m.publishedAt);
         if (Number.isNaN(publishedAt.getTime())) throw new BadRequestError(`messages[${i}].publishedAt is not a time`);
-        if (publishedAt.getTime() > now.getTime() + MAX_CLOCK_AHEAD_MS) throw new BadRequestError(`messages[${i}].publishedAt is ahead of the control plane's clock by more than 5 minutes`);
-        return { gateway, messageId: m.id, deviceId: m.deviceId, topic: m.topic, payload: Buffer.from(m.payload, 'base64'), qos: m.qos, publishedAt, receivedAt: now };
+        if (publishedAt.getTime() > now.getTime() + MAX_CLOCK_AHEAD_MS)
+          throw new BadRequestError(`messages[${i}].publishedAt is ahead of the control plane's clock by more than 5 minutes`);
+        return {
+          gateway,
+          messageId: m.id,
+          deviceId: m.deviceId,
+          topic: m.topic,
+          payload: Buffer.from(m.payload, 'base64'),
+          qos: m.qos,
+          publishedAt,
+          receivedAt: now,
+        };
       });
-      await deps.gatewayDevices.admit(gateway, records.map((r) => r.deviceId));
+      await deps.gatewayDevices.admit(
+        gateway,
+        records.map((r) => r.deviceId),
+      );
       const stored = await deps.store.telemetry.insertTelemetry(records);
       request.log.debug({ gateway, received: records.length, stored }, 'telemetry ingested');
       return { received: records.length, stored, duplicates: records.length - stored };

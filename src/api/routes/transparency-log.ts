@@ -49,10 +49,14 @@ const hashList = { type: 'array', items: { type: 'string', description: 'base64 
 export function registerTransparencyLogRoutes(app: FastifyInstance, deps: TransparencyLogDeps): void {
   const { store, checkpointer } = deps;
 
-  app.get('/log/checkpoint', { schema: { tags: ['log'], summary: 'Latest signed checkpoint (C2SP tlog-checkpoint in a signed note)' } }, async (_request, reply) => {
-    const checkpoint = await checkpointer.refresh();
-    return reply.header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-cache').send(checkpoint.note);
-  });
+  app.get(
+    '/log/checkpoint',
+    { schema: { tags: ['log'], summary: 'Latest signed checkpoint (C2SP tlog-checkpoint in a signed note)' } },
+    async (_request, reply) => {
+      const checkpoint = await checkpointer.refresh();
+      return reply.header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-cache').send(checkpoint.note);
+    },
+  );
 
   app.get('/log/key', { schema: { tags: ['log'], summary: "The log's note verifier key: <origin>+<key id>+<Ed25519 key>" } }, async (_request, reply) => {
     return reply.header('content-type', 'text/plain; charset=utf-8').send(`${deps.verifierKey}\n`);
@@ -75,11 +79,7 @@ export function registerTransparencyLogRoutes(app: FastifyInstance, deps: Transp
       const last = Math.min(end, size, start + MAX_ENTRIES_PER_PAGE);
       const leaves = await store.log.getLogLeaves(start, last);
       const body = Buffer.concat(leaves.flatMap((leaf) => [leaf, NEWLINE]));
-      return reply
-        .header('content-type', 'application/x-ndjson')
-        .header('hearth-log-start', String(start))
-        .header('hearth-log-end', String(last))
-        .send(body);
+      return reply.header('content-type', 'application/x-ndjson').header('hearth-log-start', String(start)).header('hearth-log-end', String(last)).send(body);
     },
   );
 
@@ -95,12 +95,15 @@ export function registerTransparencyLogRoutes(app: FastifyInstance, deps: Transp
           properties: { index: integer, hash: { type: 'string', maxLength: 64 }, size: { ...integer, minimum: 1 } },
           additionalProperties: false,
         },
-        response: { 200: { type: 'object', properties: { index: { type: 'integer' }, size: { type: 'integer' }, leafHash: { type: 'string' }, hashes: hashList } } },
+        response: {
+          200: { type: 'object', properties: { index: { type: 'integer' }, size: { type: 'integer' }, leafHash: { type: 'string' }, hashes: hashList } },
+        },
       },
     },
     async (request) => {
       const { size } = request.query;
-      if ((request.query.index === undefined) === (request.query.hash === undefined)) throw new BadRequestError('give exactly one of index and hash', 'invalid-request');
+      if ((request.query.index === undefined) === (request.query.hash === undefined))
+        throw new BadRequestError('give exactly one of index and hash', 'invalid-request');
       checkSize(size, await store.log.logSize());
       let entry: LogEntryRecord | undefined;
       if (request.query.hash !== undefined) {

@@ -12,7 +12,11 @@ export function registerAcmeCommands(program: Command): void {
     .option('--dir <dir>', 'data directory (for the root certificate and the API address)')
     .option('--url <url>', 'API base URL')
     .action(async (opts) => {
-      const key = await clientFor(opts).call<{ kid: string; hmacKey: string; policy: string | null }>('POST', '/api/v1/acme/eab-keys', opts.policy ? { policy: opts.policy } : {});
+      const key = await clientFor(opts).call<{ kid: string; hmacKey: string; policy: string | null }>(
+        'POST',
+        '/api/v1/acme/eab-keys',
+        opts.policy ? { policy: opts.policy } : {},
+      );
       console.log(`kid:      ${key.kid}`);
       console.log(`hmac key: ${key.hmacKey}`);
       console.log(`policy:   ${key.policy ?? '(default)'}`);

@@ -36,10 +36,19 @@ interface Target {
 function target(options: AuditCommandOptions): Target {
   const dir = dataDirFrom(options.dir);
   const installation = existsSync(`${dir}/hearth.yaml`) ? readInstallation(dir) : undefined;
-  const keyText = options.key ?? (options.keyFile ? readFileSync(options.keyFile, 'utf8') : installation && existsSync(installation.layout.logVerifierKey) ? readFileSync(installation.layout.logVerifierKey, 'utf8') : undefined);
+  const keyText =
+    options.key ??
+    (options.keyFile
+      ? readFileSync(options.keyFile, 'utf8')
+      : installation && existsSync(installation.layout.logVerifierKey)
+        ? readFileSync(installation.layout.logVerifierKey, 'utf8')
+        : undefined);
   if (!keyText) throw new Error('no verifier key for the log: give --key <name+id+key> or --key-file <file>, or --dir of the installation (ca/log.pub)');
   const verifier = parseVerifierKey(keyText);
-  const url = options.url ?? process.env.HEARTH_URL ?? (installation ? `https://${installation.config.server.publicHost}:${installation.config.server.apiPort}` : undefined);
+  const url =
+    options.url ??
+    process.env.HEARTH_URL ??
+    (installation ? `https://${installation.config.server.publicHost}:${installation.config.server.apiPort}` : undefined);
   if (!url) throw new Error('no log URL: give --url or set HEARTH_URL');
   const ca = options.caFile ? readFileSync(options.caFile, 'utf8') : installation ? readFileSync(installation.layout.caCertificate('root'), 'utf8') : undefined;
   return { source: httpLogSource(url, ca ? { ca } : {}), verifier, url, ...(ca ? { ca } : {}) };
@@ -58,7 +67,7 @@ async function apiSerials(t: Target): Promise<string[]> {
   if (!t.ca && t.url.startsWith('https:')) throw new Error('the API cross-check needs the installation root (--dir or --ca-file)');
   const client = new ApiClient({ url: t.url, token: tokenFromEnvironment(), ca: t.ca ?? '' });
   const serials: string[] = [];
-  for (let after: string | null = null; ; ) {
+  for (let after: string | null = null; ;) {
     const query = new URLSearchParams({ limit: '500', ...(after ? { after } : {}) });
     const page: { items: { serial: string; state: string }[]; next: string | null } = await client.call('GET', `/api/v1/certificates?${query}`);
     for (const item of page.items) if (item.state !== 'pending') serials.push(item.serial);
@@ -70,7 +79,7 @@ async function apiSerials(t: Target): Promise<string[]> {
 /** Serials logged after the checkpoint: present, just not yet covered by a signed tree head. */
 async function serialsAfter(source: LogSource, from: number): Promise<Set<string>> {
   const serials = new Set<string>();
-  for (let at = from; ; ) {
+  for (let at = from; ;) {
     let leaves: Uint8Array[];
     try {
       leaves = await source.entries(at, at + 10_000);
@@ -110,7 +119,9 @@ export function registerAuditCommands(program: Command): void {
           onProgress: progress,
         });
         const seconds = ((performance.now() - started) / 1000).toFixed(1);
-        console.log(`log ${result.checkpoint.origin}: checkpoint signature valid, ${result.checkpoint.size} entries recomputed to root ${Buffer.from(result.checkpoint.root).toString('base64')} in ${seconds} s`);
+        console.log(
+          `log ${result.checkpoint.origin}: checkpoint signature valid, ${result.checkpoint.size} entries recomputed to root ${Buffer.from(result.checkpoint.root).toString('base64')} in ${seconds} s`,
+        );
         console.log(`  entries: ${[...result.entriesByKind].map(([kind, n]) => `${kind} ${n}`).join(', ') || 'none'}`);
         if (opts.checkpoint) console.log(`  consistent with the kept checkpoint (${opts.checkpoint})`);
 
@@ -163,13 +174,16 @@ export function registerAuditCommands(program: Command): void {
         if (checkpoint.origin !== t.verifier.name) problems.push(`the checkpoint is for log "${checkpoint.origin}", not "${t.verifier.name}"`);
         const leaf = Buffer.from(proof.leaf, 'utf8');
         const entry = decodeLogEntry(leaf);
-        if (entry.kind !== 'cert.issued' || entry.serial !== serial) problems.push(`the entry is a ${entry.kind} for ${String(entry.serial)}, not cert.issued for ${serial}`);
-        if (certificateSha256 && entry.kind === 'cert.issued' && entry.certificateSha256 !== certificateSha256) problems.push('the logged certificate digest differs from this certificate');
+        if (entry.kind !== 'cert.issued' || entry.serial !== serial)
+          problems.push(`the entry is a ${entry.kind} for ${String(entry.serial)}, not cert.issued for ${serial}`);
+        if (certificateSha256 && entry.kind === 'cert.issued' && entry.certificateSha256 !== certificateSha256)
+          problems.push('the logged certificate digest differs from this certificate');
         const hash = leafHash(leaf);
         if (!hashesEqual(hash, Buffer.from(proof.leafHash, 'base64'))) problems.push('the leaf hash the log gave does not match the leaf');
         const hashes = proof.hashes.map((h) => new Uint8Array(Buffer.from(h, 'base64')));
         if (proof.size !== checkpoint.size) problems.push(`the proof is for size ${proof.size}, the checkpoint for ${checkpoint.size}`);
-        if (!verifyInclusion(hash, proof.index, checkpoint.size, hashes, checkpoint.root)) problems.push('the inclusion proof does not lead to the checkpoint root');
+        if (!verifyInclusion(hash, proof.index, checkpoint.size, hashes, checkpoint.root))
+          problems.push('the inclusion proof does not lead to the checkpoint root');
 
         console.log(`certificate ${serial}`);
         console.log(`  leaf index   ${proof.index} of ${checkpoint.size}`);
@@ -183,7 +197,9 @@ export function registerAuditCommands(program: Command): void {
           for (const problem of problems) console.error(`  - ${problem}`);
           process.exitCode = 3;
         } else {
-          console.log(`  inclusion proof verified against the checkpoint signed by ${t.verifier.name}${certificateSha256 ? '; the logged digest matches the certificate' : ''}`);
+          console.log(
+            `  inclusion proof verified against the checkpoint signed by ${t.verifier.name}${certificateSha256 ? '; the logged digest matches the certificate' : ''}`,
+          );
         }
       } finally {
         t.source.close();

@@ -43,7 +43,10 @@ export function registerCaCommands(program: Command): void {
         ...(opts.revokeCa !== undefined ? { revokeCa: opts.revokeCa } : {}),
         ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
       });
-      console.log(`root CRL number ${crl.number} written to ${layout.rootCrl}: ${crl.revoked.length} revoked issuing CA certificate(s), next update ${crl.nextUpdate.toISOString()}`);
-      if (opts.revokeCa !== undefined) console.log(`${opts.revokeCa} CA revoked: relying parties that check the root CRL refuse it once they fetch /crl/root.crl`);
+      console.log(
+        `root CRL number ${crl.number} written to ${layout.rootCrl}: ${crl.revoked.length} revoked issuing CA certificate(s), next update ${crl.nextUpdate.toISOString()}`,
+      );
+      if (opts.revokeCa !== undefined)
+        console.log(`${opts.revokeCa} CA revoked: relying parties that check the root CRL refuse it once they fetch /crl/root.crl`);
     });
 }

@@ -69,19 +69,24 @@ export function registerCertCommands(program: Command): void {
       for (const key of ['identifier', 'state', 'ca', 'limit', 'after'] as const) if (opts[key]) query.set(key, opts[key]);
       const page = await clientFor(opts).call<{ items: CertificateView[]; next: string | null }>('GET', `/api/v1/certificates?${query}`);
       const serialWidth = Math.max('serial'.length, ...page.items.map((item) => item.serial.length));
-      const line = (serial: string, state: string, profile: string, notAfter: string, identifier: string) => `${serial.padEnd(serialWidth)}  ${state.padEnd(8)} ${profile.padEnd(8)} ${notAfter.padEnd(24)}  ${identifier}`;
+      const line = (serial: string, state: string, profile: string, notAfter: string, identifier: string) =>
+        `${serial.padEnd(serialWidth)}  ${state.padEnd(8)} ${profile.padEnd(8)} ${notAfter.padEnd(24)}  ${identifier}`;
       console.log(line('serial', 'state', 'profile', 'not after', 'identifier'));
       for (const item of page.items) console.log(line(item.serial, item.state, item.profile, item.notAfter, item.identifier));
       if (page.next) console.log(`more: --after ${page.next}`);
     });
 
   withApiOptions(cert.command('renew-early [serials...]'))
-    .description('ask ACME clients to renew now: move the renewal window (RFC 9773) of the named certificates, or of all of one CA, to the next --within seconds')
+    .description(
+      'ask ACME clients to renew now: move the renewal window (RFC 9773) of the named certificates, or of all of one CA, to the next --within seconds',
+    )
     .addOption(choiceOption('--ca <ca>', 'every live certificate of this CA instead of named serials', ISSUING_CAS))
     .option('--issued-before <time>', 'with --ca: only certificates issued before this ISO 8601 time')
     // Parsed as before, not checked: the API says which spans it takes. The default is shown in
     // --help as the text it stands for, as when it was a string.
-    .addOption(new Option('--within <seconds>', 'spread the renewals over this many seconds from now').argParser((value) => Number(value)).default(3600, '"3600"'))
+    .addOption(
+      new Option('--within <seconds>', 'spread the renewals over this many seconds from now').argParser((value) => Number(value)).default(3600, '"3600"'),
+    )
     .option('--explanation <url>', 'an https URL shown to subscribers as the reason')
     .action(async (serials: string[], opts) => {
       const body = {

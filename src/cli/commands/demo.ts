@@ -45,7 +45,11 @@ function integerFrom(name: string, least: number, most: number): (value: string)
   };
 }
 
-async function startOnFreePorts(dir: string, configPath: string, ports: { api: number; http: number; http01?: number | undefined }): Promise<RunningControlPlane> {
+async function startOnFreePorts(
+  dir: string,
+  configPath: string,
+  ports: { api: number; http: number; http01?: number | undefined },
+): Promise<RunningControlPlane> {
   const env: NodeJS.ProcessEnv = { ...process.env, HEARTH_SERVER_API_PORT: String(ports.api), HEARTH_SERVER_HTTP_PORT: String(ports.http) };
   if (ports.http01 !== undefined) Object.assign(env, { HEARTH_ACME_HTTP01_PORT: String(ports.http01), HEARTH_ACME_VALIDATION_ADDRESS: '127.0.0.1' });
   const config = loadConfig(readFileSync(configPath, 'utf8'), env, configPath);
@@ -67,7 +71,9 @@ function freeLoopbackPort(): Promise<number> {
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('start a throw-away control plane, issue and revoke device certificates, show how to check them with openssl, enroll a fleet zero-touch, and run a home gateway the devices connect to over mutual TLS')
+    .description(
+      'start a throw-away control plane, issue and revoke device certificates, show how to check them with openssl, enroll a fleet zero-touch, and run a home gateway the devices connect to over mutual TLS',
+    )
     // The defaults are shown in --help as the text they stand for, as when they were strings.
     .addOption(new Option('--devices <n>', 'device certificates to issue').argParser(integerFrom('devices', 2, 1000)).default(5, '"5"'))
     .addOption(new Option('--fleet <n>', 'simulated devices that enroll zero-touch (0: none)').argParser(integerFrom('fleet', 0, 1000)).default(20, '"20"'))
@@ -186,7 +192,11 @@ async function zeroTouch(dir: string, client: ApiClient, plane: RunningControlPl
   await makeBatch({ factoryDir, outDir: batchDir, model: 'thermo1', count: fleet, firstSerial: 'SN-000001', passphrase, clock: systemClock });
   console.log(`factory   ${factoryDir}  (attestation root, intermediate, manifest key)`);
   console.log(`batch     ${batchDir}  (${fleet} factory keys and certificates, setup codes, signed manifest)`);
-  await client.call('POST', '/api/v1/manufacturers', { name: 'Acme', rootsPem: readFileSync(join(factoryDir, 'root.pem'), 'utf8'), manifestKeyPem: readFileSync(join(factoryDir, 'manifest-key.pub'), 'utf8') });
+  await client.call('POST', '/api/v1/manufacturers', {
+    name: 'Acme',
+    rootsPem: readFileSync(join(factoryDir, 'root.pem'), 'utf8'),
+    manifestKeyPem: readFileSync(join(factoryDir, 'manifest-key.pub'), 'utf8'),
+  });
   await client.call('PUT', '/api/v1/manufacturers/Acme/models/thermo1', { mudUrl: 'https://mud.acme.example/thermo1.json' });
   const imported = await client.call<{ batchId: string; devices: number; logIndex: number }>('POST', '/api/v1/manifests', {
     manifest: readFileSync(join(batchDir, 'manifest.json')).toString('base64'),
@@ -201,6 +211,9 @@ async function zeroTouch(dir: string, client: ApiClient, plane: RunningControlPl
   const enrollment = await client.call<{ state: string; certificateSerial: string }>('GET', `/api/v1/devices/${encodeURIComponent(first.deviceId)}`);
   console.log(`\n${first.deviceId}: ${enrollment.state}, certificate ${enrollment.certificateSerial}`);
   const code = /setup code\s+(\S+)/.exec(readFileSync(join(batchDir, 'devices', first.serial, 'setup-code.txt'), 'utf8'))?.[1] ?? '';
-  const claimed = await client.call<{ home: string }>('POST', `/api/v1/devices/${encodeURIComponent(first.deviceId)}/claim`, { home: 'home-1', setupCode: code });
+  const claimed = await client.call<{ home: string }>('POST', `/api/v1/devices/${encodeURIComponent(first.deviceId)}/claim`, {
+    home: 'home-1',
+    setupCode: code,
+  });
   console.log(`claimed by ${claimed.home} with setup code ${code} (hearth device claim ${first.deviceId} --home home-1 --code ${code})`);
 }

@@ -28,7 +28,11 @@ function factoryPassphrase(opts: { passphraseEnv?: string; passphraseFile?: stri
   if (opts.passphraseEnv) source = { env: opts.passphraseEnv };
   else if (opts.passphraseFile) source = { file: resolve(opts.passphraseFile) };
   else if (process.env[DEFAULT_PASSPHRASE_ENV] !== undefined) source = { env: DEFAULT_PASSPHRASE_ENV };
-  else throw new FactoryError(`the factory keys need a passphrase: set ${DEFAULT_PASSPHRASE_ENV}, or give --passphrase-env VAR or --passphrase-file FILE`, 'passphrase');
+  else
+    throw new FactoryError(
+      `the factory keys need a passphrase: set ${DEFAULT_PASSPHRASE_ENV}, or give --passphrase-env VAR or --passphrase-file FILE`,
+      'passphrase',
+    );
   return readPassphrase(source);
 }
 
@@ -40,10 +44,18 @@ export function registerFactoryCommands(program: Command): void {
 
   factory
     .command('init')
-    .description('once per manufacturer, offline: attestation root CA (P-384, 30 years), intermediate (20 years) and Ed25519 manifest key, keys encrypted at rest')
-    .requiredOption('--manufacturer <name>', 'manufacturer name: letters, digits, ".", "_", "~" (the vendor in device identifiers urn:dev:ops:<vendor>-<model>-<serial>)')
+    .description(
+      'once per manufacturer, offline: attestation root CA (P-384, 30 years), intermediate (20 years) and Ed25519 manifest key, keys encrypted at rest',
+    )
+    .requiredOption(
+      '--manufacturer <name>',
+      'manufacturer name: letters, digits, ".", "_", "~" (the vendor in device identifiers urn:dev:ops:<vendor>-<model>-<serial>)',
+    )
     .requiredOption('--out <dir>', 'new or empty directory for the factory')
-    .option('--country <CC>', "ISO 3166-1 alpha-2 code of the vendor's country: subject C of every factory certificate (WebAuthn 8.2.1); batches need it here or in their own --country")
+    .option(
+      '--country <CC>',
+      "ISO 3166-1 alpha-2 code of the vendor's country: subject C of every factory certificate (WebAuthn 8.2.1); batches need it here or in their own --country",
+    )
     .option('--organization <name>', "the vendor's legal name: subject O of every factory certificate (default: the manufacturer name)")
     .option('--passphrase-env <VAR>', `env var holding the key passphrase (default ${DEFAULT_PASSPHRASE_ENV})`)
     .option('--passphrase-file <file>', 'file (mode 0600) holding the key passphrase')
@@ -72,14 +84,17 @@ export function registerFactoryCommands(program: Command): void {
     .requiredOption('--model <model>', 'device model: letters, digits, ".", "_", "~", at most 24')
     .requiredOption('--count <n>', 'number of devices, 1..100000', parseBatchCount)
     .requiredOption('--out <dir>', 'new or empty directory for the batch')
-    .option('--country <CC>', "subject C of the factory certificates (WebAuthn 8.2.1), ISO 3166-1 alpha-2 (default: the factory's, from hearth factory init --country)")
+    .option(
+      '--country <CC>',
+      "subject C of the factory certificates (WebAuthn 8.2.1), ISO 3166-1 alpha-2 (default: the factory's, from hearth factory init --country)",
+    )
     .option('--organization <name>', "subject O of the factory certificates (default: the factory's, else the manufacturer name)")
     .option('--first-serial <serial>', 'first device serial; the trailing digits count up (default: a random 8-character prefix and -000001)')
     .option('--passphrase-env <VAR>', `env var holding the key passphrase (default ${DEFAULT_PASSPHRASE_ENV})`)
     .option('--passphrase-file <file>', 'file (mode 0600) holding the key passphrase')
     .addHelpText(
       'after',
-      '\nDevice keys are written unencrypted (mode 0600) to <out>/devices/<serial>/key.pem so simulated devices can use them.\nA real factory generates the key inside each device\'s secure element and never writes it out.',
+      "\nDevice keys are written unencrypted (mode 0600) to <out>/devices/<serial>/key.pem so simulated devices can use them.\nA real factory generates the key inside each device's secure element and never writes it out.",
     )
     .action(async (opts) => {
       const count = opts.count;
@@ -93,7 +108,18 @@ export function registerFactoryCommands(program: Command): void {
             if (done === count) bar.finish();
           }
         : undefined;
-      const result = await makeBatch({ factoryDir: resolve(opts.dir), outDir: out, model: opts.model, count, firstSerial: opts.firstSerial, country: opts.country, organization: opts.organization, passphrase, clock: systemClock, onProgress });
+      const result = await makeBatch({
+        factoryDir: resolve(opts.dir),
+        outDir: out,
+        model: opts.model,
+        count,
+        firstSerial: opts.firstSerial,
+        country: opts.country,
+        organization: opts.organization,
+        passphrase,
+        clock: systemClock,
+        onProgress,
+      });
       const serials = result.serials;
       console.log(`Made ${count} ${result.manifest.model} device${count === 1 ? '' : 's'} of ${result.manifest.manufacturer} in ${out}`);
       console.log(`  serials        ${serials[0]}${count > 1 ? ` .. ${serials[serials.length - 1]}` : ''}`);

@@ -26,7 +26,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--metrics-port <port>', 'health and Prometheus metrics port on 127.0.0.1 (default 9883)', portNumber)
     .option('--http01-port <port>', 'port of the http-01 responder while the gateway certificate is ordered (default 80)', portNumber)
     .option('--eab-kid <kid>', 'the external account binding key id from `hearth gateways register` (only a registered gateway speaks for its devices)')
-    .option('--eab-hmac-key-file <file>', 'file holding that key\'s MAC key (`hearth gateways register --hmac-key-out`)')
+    .option('--eab-hmac-key-file <file>', "file holding that key's MAC key (`hearth gateways register --hmac-key-out`)")
     .action(async (opts) => {
       const dir = resolve(opts.dir);
       assertPrivateDataDirectory(dir, 'hearth gateway');

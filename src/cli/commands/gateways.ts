@@ -41,10 +41,12 @@ export function registerGatewaysCommands(program: Command): void {
     });
 
   withApiOptions(gateways.command('retire <name>'))
-    .description("retire a gateway: its certificates are revoked and its devices detached")
+    .description('retire a gateway: its certificates are revoked and its devices detached')
     .action(async (name: string, opts) => {
       const outcome = await clientFor(opts).call<{ revoked: string[]; detached: number }>('DELETE', `/api/v1/gateways/${encodeURIComponent(name)}`);
-      console.log(`retired ${name}: revoked ${outcome.revoked.length} certificate(s)${outcome.revoked.length ? ` (${outcome.revoked.join(', ')})` : ''}, detached ${outcome.detached} device(s)`);
+      console.log(
+        `retired ${name}: revoked ${outcome.revoked.length} certificate(s)${outcome.revoked.length ? ` (${outcome.revoked.join(', ')})` : ''}, detached ${outcome.detached} device(s)`,
+      );
     });
 
   withApiOptions(gateways.command('detach <device-id>'))

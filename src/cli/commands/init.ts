@@ -23,10 +23,16 @@ function secretSource(env: string | undefined, file: string | undefined, what: s
 export function registerInitCommand(program: Command): void {
   program
     .command('init')
-    .description('create a data directory: root CA (its key to be moved offline), devices and services issuing CAs, TLS certificate, config, database, admin token')
+    .description(
+      'create a data directory: root CA (its key to be moved offline), devices and services issuing CAs, TLS certificate, config, database, admin token',
+    )
     .option('--dir <dir>', 'data directory to create (default $HEARTH_DIR or ./.hearth)')
     .option('--public-host <host>', 'host name clients use to reach this control plane', 'localhost')
-    .option('--http-port <port>', 'port of the plain-HTTP server (OCSP, CRLs) named in certificates (default server.httpPort: $HEARTH_SERVER_HTTP_PORT or 8080)', httpPort)
+    .option(
+      '--http-port <port>',
+      'port of the plain-HTTP server (OCSP, CRLs) named in certificates (default server.httpPort: $HEARTH_SERVER_HTTP_PORT or 8080)',
+      httpPort,
+    )
     .option('--public-http-url <url>', 'where clients reach that server when not http://<public host>:<http port>, e.g. behind a proxy')
     .option('--organization <name>', 'organization named in the CA certificates', 'Hearth')
     .option('--passphrase-env <VAR>', 'env var holding the key passphrase (default: HEARTH_KEY_PASSPHRASE if set, else a generated passphrase file)')

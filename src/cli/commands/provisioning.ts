@@ -19,15 +19,14 @@ interface ManufacturerView {
   roots: { sha256: string; subject: string; notAfter: string }[];
 }
 
-
 const ON_OFF = ['on', 'off'];
-
 
 function printManufacturer(m: ManufacturerView): void {
   console.log(`${m.name}`);
   console.log(`  manifest key SHA-256  ${m.manifestKeySha256}`);
   console.log(`  enrollment group      ${m.allowAnyDevice ? 'on: any device under its roots may enroll' : 'off: only devices in imported manifests'}`);
-  if (m.legacyAttestationCertificates) console.log('  legacy attestation    on: factory certificates failing WebAuthn 8.2.1 are admitted (a warning is logged each time)');
+  if (m.legacyAttestationCertificates)
+    console.log('  legacy attestation    on: factory certificates failing WebAuthn 8.2.1 are admitted (a warning is logged each time)');
   for (const root of m.roots) console.log(`  root ${root.sha256}  ${root.subject}  (until ${root.notAfter})`);
 }
 
@@ -45,7 +44,10 @@ export function registerProvisioningCommands(program: Command): void {
     .requiredOption('--root <file>', 'attestation root certificate(s), PEM')
     .requiredOption('--manifest-key <file>', 'Ed25519 manifest public key, PEM')
     .option('--allow-any-device', 'enrollment group: any device whose factory certificate chains to the root may enroll, manifest or not')
-    .option('--legacy-attestation-certificates', 'admit factory certificates that fail WebAuthn 8.2.1 (subject C, O, OU "Authenticator Attestation", CN; CA false), for fleets made before Hearth asked for them; each one admitted is logged')
+    .option(
+      '--legacy-attestation-certificates',
+      'admit factory certificates that fail WebAuthn 8.2.1 (subject C, O, OU "Authenticator Attestation", CN; CA false), for fleets made before Hearth asked for them; each one admitted is logged',
+    )
     .action(async (name: string, opts) => {
       const created = await clientFor(opts).call<ManufacturerView>('POST', '/api/v1/manufacturers', {
         name,
@@ -71,29 +73,53 @@ export function registerProvisioningCommands(program: Command): void {
     .description('add attestation root certificate(s) to a manufacturer')
     .requiredOption('--root <file>', 'root certificate(s), PEM')
     .action(async (name: string, opts) => {
-      printManufacturer(await clientFor(opts).call<ManufacturerView>('POST', `/api/v1/manufacturers/${encodeURIComponent(name)}/roots`, { rootsPem: readFileSync(opts.root, 'utf8') }));
+      printManufacturer(
+        await clientFor(opts).call<ManufacturerView>('POST', `/api/v1/manufacturers/${encodeURIComponent(name)}/roots`, {
+          rootsPem: readFileSync(opts.root, 'utf8'),
+        }),
+      );
     });
 
   withApiOptions(manufacturer.command('group <name>'))
     .addArgument(choiceArgument('<state>', 'on or off', ON_OFF))
     .description("turn the manufacturer's enrollment group on or off")
     .action(async (name: string, state: string, opts) => {
-      printManufacturer(await clientFor(opts).call<ManufacturerView>('PATCH', `/api/v1/manufacturers/${encodeURIComponent(name)}`, { allowAnyDevice: state === 'on' }));
+      printManufacturer(
+        await clientFor(opts).call<ManufacturerView>('PATCH', `/api/v1/manufacturers/${encodeURIComponent(name)}`, { allowAnyDevice: state === 'on' }),
+      );
     });
 
   withApiOptions(manufacturer.command('legacy-attestation <name>'))
     .addArgument(choiceArgument('<state>', 'on or off', ON_OFF))
     .description('turn the WebAuthn 8.2.1 opt-out for legacy factory certificates on or off')
     .action(async (name: string, state: string, opts) => {
-      printManufacturer(await clientFor(opts).call<ManufacturerView>('PATCH', `/api/v1/manufacturers/${encodeURIComponent(name)}`, { legacyAttestationCertificates: state === 'on' }));
+      printManufacturer(
+        await clientFor(opts).call<ManufacturerView>('PATCH', `/api/v1/manufacturers/${encodeURIComponent(name)}`, {
+          legacyAttestationCertificates: state === 'on',
+        }),
+      );
     });
 
   withApiOptions(manufacturer.command('revoke-factory-cert <name> <cert>'))
-    .description("revoke a factory certificate (a PEM file, or the SHA-256 of its DER): the device is cut off at once (its live certificates revoked) and can no longer enroll or renew")
-    .addOption(choiceOption('--reason <reason>', 'RFC 5280 reason, given to the device certificates too', ['keyCompromise', 'cessationOfOperation']).default('keyCompromise'))
+    .description(
+      'revoke a factory certificate (a PEM file, or the SHA-256 of its DER): the device is cut off at once (its live certificates revoked) and can no longer enroll or renew',
+    )
+    .addOption(
+      choiceOption('--reason <reason>', 'RFC 5280 reason, given to the device certificates too', ['keyCompromise', 'cessationOfOperation']).default(
+        'keyCompromise',
+      ),
+    )
     .action(async (name: string, cert: string, opts) => {
-      const digest = /^[0-9a-fA-F]{64}$/.test(cert) ? cert : createHash('sha256').update(new X509Certificate(readFileSync(cert)).raw).digest('hex');
-      const outcome = await clientFor(opts).call<{ revoked: boolean; devices: string[]; revokedCertificates: string[] }>('POST', `/api/v1/manufacturers/${encodeURIComponent(name)}/revoked-certificates`, { certificateSha256: digest, reason: opts.reason });
+      const digest = /^[0-9a-fA-F]{64}$/.test(cert)
+        ? cert
+        : createHash('sha256')
+            .update(new X509Certificate(readFileSync(cert)).raw)
+            .digest('hex');
+      const outcome = await clientFor(opts).call<{ revoked: boolean; devices: string[]; revokedCertificates: string[] }>(
+        'POST',
+        `/api/v1/manufacturers/${encodeURIComponent(name)}/revoked-certificates`,
+        { certificateSha256: digest, reason: opts.reason },
+      );
       console.log(outcome.revoked ? `revoked factory certificate ${digest} (${opts.reason})` : `factory certificate ${digest} was revoked already`);
       for (const device of outcome.devices) console.log(`cut off ${device}`);
       if (outcome.revokedCertificates.length > 0) console.log(`revoked its certificates ${outcome.revokedCertificates.join(', ')} (${opts.reason})`);
@@ -104,9 +130,13 @@ export function registerProvisioningCommands(program: Command): void {
     .option('--mud-url <url>', 'https URL of the MUD file')
     .option('--no-mud-url', 'remove the MUD URL')
     .action(async (name: string, model: string, opts) => {
-      const result = await clientFor(opts).call<{ mudUrl: string | null }>('PUT', `/api/v1/manufacturers/${encodeURIComponent(name)}/models/${encodeURIComponent(model)}`, {
-        mudUrl: typeof opts.mudUrl === 'string' ? opts.mudUrl : null,
-      });
+      const result = await clientFor(opts).call<{ mudUrl: string | null }>(
+        'PUT',
+        `/api/v1/manufacturers/${encodeURIComponent(name)}/models/${encodeURIComponent(model)}`,
+        {
+          mudUrl: typeof opts.mudUrl === 'string' ? opts.mudUrl : null,
+        },
+      );
       console.log(`${name} ${model}: MUD URL ${result.mudUrl ?? '(none)'}`);
     });
 
@@ -120,7 +150,10 @@ export function registerProvisioningCommands(program: Command): void {
         manifest: readFileSync(files.manifest).toString('base64'),
         signature: readFileSync(files.signature).toString('base64'),
       });
-      if (outcome.imported) console.log(`imported batch ${outcome.batchId}: ${outcome.devices} ${outcome.manufacturer} ${outcome.model} devices expected (log entry ${outcome.logIndex})`);
+      if (outcome.imported)
+        console.log(
+          `imported batch ${outcome.batchId}: ${outcome.devices} ${outcome.manufacturer} ${outcome.model} devices expected (log entry ${outcome.logIndex})`,
+        );
       else console.log(`batch ${outcome.batchId} was imported before; nothing changed`);
     });
 
@@ -133,11 +166,15 @@ export function registerProvisioningCommands(program: Command): void {
   withApiOptions(device.command('claim <device-id>'))
     .description('claim a device for a home with the setup code on its label')
     .requiredOption('--home <id>', 'the home that claims it')
-    .requiredOption('--code <code>', 'setup code (XXXXX-XXXXX) or the label\'s QR payload')
+    .requiredOption('--code <code>', "setup code (XXXXX-XXXXX) or the label's QR payload")
     .action(async (id: string, opts) => {
       // The QR payload is HEARTH:1:<serial>:<code>; the code is its last field.
       const code = opts.code.startsWith('HEARTH:') ? opts.code.split(':').pop() : opts.code;
-      const outcome = await clientFor(opts).call<{ deviceId: string; home: string; claimedAt: string }>('POST', `/api/v1/devices/${encodeURIComponent(id)}/claim`, { home: opts.home, setupCode: code });
+      const outcome = await clientFor(opts).call<{ deviceId: string; home: string; claimedAt: string }>(
+        'POST',
+        `/api/v1/devices/${encodeURIComponent(id)}/claim`,
+        { home: opts.home, setupCode: code },
+      );
       console.log(`${outcome.deviceId} belongs to home ${outcome.home} since ${outcome.claimedAt}`);
     });
   withApiOptions(device.command('release <device-id>'))
@@ -158,7 +195,10 @@ export function registerProvisioningCommands(program: Command): void {
     .option('--limit <n>', 'at most this many', '50')
     .action(async (opts) => {
       const query = new URLSearchParams({ limit: opts.limit, ...(opts.type ? { type: opts.type } : {}), ...(opts.device ? { device: opts.device } : {}) });
-      const { events } = await clientFor(opts).call<{ events: { createdAt: string; type: string; deviceId: string | null; detail: unknown }[] }>('GET', `/api/v1/security-events?${query}`);
+      const { events } = await clientFor(opts).call<{ events: { createdAt: string; type: string; deviceId: string | null; detail: unknown }[] }>(
+        'GET',
+        `/api/v1/security-events?${query}`,
+      );
       for (const event of events) console.log(`${event.createdAt}  ${event.type}  ${event.deviceId ?? '-'}  ${JSON.stringify(event.detail)}`);
       if (events.length === 0) console.log('no security events');
     });

@@ -11,7 +11,9 @@ const DEFAULT_DIR = './.hearth-gateway';
 const registryIn = (dir: string) => SensorRegistry.open(join(resolve(dir), 'sensors', 'registry.json'));
 
 export function registerSensorCommands(program: Command): void {
-  const sensor = program.command('sensor').description("pair constrained sensors with a gateway (they connect with short-lived tokens on the gateway's sensor listener)");
+  const sensor = program
+    .command('sensor')
+    .description("pair constrained sensors with a gateway (they connect with short-lived tokens on the gateway's sensor listener)");
 
   sensor
     .command('pair <sensor-id>')

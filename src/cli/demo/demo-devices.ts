@@ -38,5 +38,15 @@ export async function issueDemoDevice(client: ApiClient, dir: string, devicesCaP
   await writeFile(join(dir, files.cert), view.certificate);
   await writeFile(join(dir, files.chain), chainPem);
   await writeFile(join(dir, files.key), request.privateKeyPem, { mode: 0o600 });
-  return { index, deviceId: view.identifier, serial: view.serial, notAfter: view.notAfter, certificate: view.certificate, keyPem: request.privateKeyPem, chainPem, files, revoked: false };
+  return {
+    index,
+    deviceId: view.identifier,
+    serial: view.serial,
+    notAfter: view.notAfter,
+    certificate: view.certificate,
+    keyPem: request.privateKeyPem,
+    chainPem,
+    files,
+    revoked: false,
+  };
 }

@@ -21,7 +21,12 @@ const MESSAGES_PER_DEVICE = 3;
 const SENSOR_ID = 'pir-demo';
 const REVOCATION_WAIT_MS = 10_000;
 const STORED_WAIT_MS = 20_000;
-const METRICS = ['hearth_gateway_mqtt_connects_total', 'hearth_gateway_connections_refused_total', 'hearth_gateway_uplink_sent_total', 'hearth_gateway_revocation_disconnects_total'];
+const METRICS = [
+  'hearth_gateway_mqtt_connects_total',
+  'hearth_gateway_connections_refused_total',
+  'hearth_gateway_uplink_sent_total',
+  'hearth_gateway_revocation_disconnects_total',
+];
 
 export interface GatewayWalkthroughOptions {
   /** The demo folder; the gateway gets `gateway/` inside it. */
@@ -90,7 +95,8 @@ export async function gatewayWalkthrough(options: GatewayWalkthroughOptions): Pr
     if (sensors) console.log(`sensors    localhost:${sensors.mqttPort}   (token auth), pairing https://localhost:${sensors.tokenPort}/sensor/v1/token`);
     console.log(`metrics    ${gateway.metricsUrl}/metrics\n`);
 
-    const connect = (device: DemoDevice) => connectClient({ port: gateway.mqttPort, ca: rootPem, key: device.keyPem, cert: device.chainPem, clientId: `demo-bulb-${device.index}` });
+    const connect = (device: DemoDevice) =>
+      connectClient({ port: gateway.mqttPort, ca: rootPem, key: device.keyPem, cert: device.chainPem, clientId: `demo-bulb-${device.index}` });
     let live = options.devices.filter((d) => !d.revoked);
     if (live.length < 2) live = [...live, await options.issueDevice()];
     const connected = new Map<DemoDevice, MqttClient>();
@@ -101,7 +107,9 @@ export async function gatewayWalkthrough(options: GatewayWalkthroughOptions): Pr
       console.log(`connected  ${short(device.deviceId)} MQTT 5 over mutual TLS, certificate ${device.serial}`);
     }
     await Promise.all([...connected].map(([device, mqttClient]) => publishTelemetry(mqttClient, `hearth/${device.deviceId}/telemetry`, MESSAGES_PER_DEVICE)));
-    console.log(`published  ${MESSAGES_PER_DEVICE} QoS 1 messages from each on hearth/<device-id>/telemetry, every one acknowledged (PUBACK after the gateway queued it on disk)`);
+    console.log(
+      `published  ${MESSAGES_PER_DEVICE} QoS 1 messages from each on hearth/<device-id>/telemetry, every one acknowledged (PUBACK after the gateway queued it on disk)`,
+    );
 
     for (const device of options.devices.filter((d) => d.revoked)) {
       try {
@@ -131,10 +139,18 @@ export async function gatewayWalkthrough(options: GatewayWalkthroughOptions): Pr
     });
     const closedAt = await Promise.race([closed, timedOut]);
     waited.abort();
-    if (closedAt === undefined) console.log(`revoked    ${short(victim.deviceId)} while connected, but its session was still open after ${REVOCATION_WAIT_MS / 1000} s`);
+    if (closedAt === undefined)
+      console.log(`revoked    ${short(victim.deviceId)} while connected, but its session was still open after ${REVOCATION_WAIT_MS / 1000} s`);
     else {
-      const why = disconnectReason === 0x87 ? 'DISCONNECT 0x87 Not authorized' : disconnectReason === undefined ? 'connection closed' : `DISCONNECT 0x${disconnectReason.toString(16)}`;
-      console.log(`revoked    ${short(victim.deviceId)} while connected: the gateway closed its session ${(closedAt - start).toFixed(1)} ms after the revoke call (${why})`);
+      const why =
+        disconnectReason === 0x87
+          ? 'DISCONNECT 0x87 Not authorized'
+          : disconnectReason === undefined
+            ? 'connection closed'
+            : `DISCONNECT 0x${disconnectReason.toString(16)}`;
+      console.log(
+        `revoked    ${short(victim.deviceId)} while connected: the gateway closed its session ${(closedAt - start).toFixed(1)} ms after the revoke call (${why})`,
+      );
     }
 
     const expected = new Map<string, number>(live.map((d) => [d.deviceId, MESSAGES_PER_DEVICE]));
@@ -143,12 +159,21 @@ export async function gatewayWalkthrough(options: GatewayWalkthroughOptions): Pr
     if (sensors) {
       const key = await sensors.registry.pair(SENSOR_ID);
       console.log(`paired     sensor ${SENSOR_ID}   (what \`hearth sensor pair ${SENSOR_ID} --dir ${gatewayDir}\` does)`);
-      const issued = await requestSensorToken({ baseUrl: `https://localhost:${sensors.tokenPort}`, sensorId: SENSOR_ID, key, audience: 'localhost', transport });
+      const issued = await requestSensorToken({
+        baseUrl: `https://localhost:${sensors.tokenPort}`,
+        sensorId: SENSOR_ID,
+        key,
+        audience: 'localhost',
+        transport,
+      });
       const sensor = await connectClient({ port: sensors.mqttPort, ca: rootPem, username: SENSOR_ID, password: issued.token, clientId: SENSOR_ID });
       clients.push(sensor);
       const counter = new SensorMessageCounter(0);
       for (let i = 1; i <= MESSAGES_PER_DEVICE; i++) {
-        await sensor.publishAsync(`hearth/sensor:${SENSOR_ID}/telemetry`, JSON.stringify({ seq: i, motion: i % 2 === 1 }), { qos: 1, properties: counter.next() });
+        await sensor.publishAsync(`hearth/sensor:${SENSOR_ID}/telemetry`, JSON.stringify({ seq: i, motion: i % 2 === 1 }), {
+          qos: 1,
+          properties: counter.next(),
+        });
       }
       console.log(`sensor     ${SENSOR_ID} answered the pairing challenge for a token (valid until ${issued.expiresAt.toISOString()}),`);
       console.log(`           connected with it over TLS and published ${MESSAGES_PER_DEVICE} QoS 1 messages with counters 1-${counter.value}`);
@@ -178,7 +203,7 @@ export async function gatewayWalkthrough(options: GatewayWalkthroughOptions): Pr
     // a moment after the store shows the message: wait (briefly) for the counter to catch up.
     const sent = [...expected.values()].reduce((sum, n) => sum + n, 0);
     let text = '';
-    for (const deadline = Date.now() + 5_000; ; ) {
+    for (const deadline = Date.now() + 5_000; ;) {
       text = await (await fetch(`${gateway.metricsUrl}/metrics`)).text();
       const counted = Number(/^hearth_gateway_uplink_sent_total (\d+)$/m.exec(text)?.[1] ?? 0);
       if (counted >= sent || Date.now() > deadline) break;

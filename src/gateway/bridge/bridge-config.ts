@@ -124,14 +124,20 @@ const bridgeShape = {
 export const bridgeConfigSchema = z
   .strictObject(bridgeShape, {
     error: (issue) =>
-      issue.code === 'unrecognized_keys' && issue.keys.includes('password') ? 'the password is never inline: put it in a file and name the file in passwordFile' : undefined,
+      issue.code === 'unrecognized_keys' && issue.keys.includes('password')
+        ? 'the password is never inline: put it in a file and name the file in passwordFile'
+        : undefined,
   })
   .superRefine((config, ctx) => {
     if (config.export.length === 0 && config.import.length === 0) {
       ctx.addIssue({ code: 'custom', path: [], message: 'the bridge exchanges nothing: give at least one export or import rule' });
     }
     if (config.passwordFile !== undefined && config.username === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'a password needs a username (MQTT 3.1.1 §3.1.2.9; most brokers require it on MQTT 5 too)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['passwordFile'],
+        message: 'a password needs a username (MQTT 3.1.1 §3.1.2.9; most brokers require it on MQTT 5 too)',
+      });
     }
     if (config.caFile !== undefined && !config.url.startsWith('mqtts:')) {
       ctx.addIssue({ code: 'custom', path: ['caFile'], message: 'caFile is for an mqtts:// URL only' });
@@ -142,7 +148,11 @@ export const bridgeConfigSchema = z
       for (let j = 0; j < i; j++) {
         const earlier = config.import[j];
         if (earlier !== undefined && filtersOverlap(earlier.filter, rule.filter)) {
-          ctx.addIssue({ code: 'custom', path: ['import', i, 'filter'], message: `overlaps import ${j} (${earlier.filter}): an upstream message matching both would be imported twice` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['import', i, 'filter'],
+            message: `overlaps import ${j} (${earlier.filter}): an upstream message matching both would be imported twice`,
+          });
         }
       }
     });

@@ -126,7 +126,10 @@ export class UpstreamBridge {
     }
     if (this.state !== 'running') return; // stopped while reading the files
     this.warnAboutEchoes();
-    this.log.info({ clientId: this.config.clientId, protocolVersion: this.config.protocolVersion, exports: this.config.export.length, imports: this.config.import.length }, 'bridge connecting upstream');
+    this.log.info(
+      { clientId: this.config.clientId, protocolVersion: this.config.protocolVersion, exports: this.config.export.length, imports: this.config.import.length },
+      'bridge connecting upstream',
+    );
     const client = mqtt.connect(this.config.url, clientOptions);
     this.client = client;
     client.on('connect', (connack) => this.onConnect(client, connack));
@@ -149,7 +152,13 @@ export class UpstreamBridge {
   }
 
   stats(): BridgeStats {
-    return { connected: this.online, forwarded: this.counts.forwarded, imported: this.counts.imported, buffered: this.buffer.length - this.head, dropped: this.counts.dropped };
+    return {
+      connected: this.online,
+      forwarded: this.counts.forwarded,
+      imported: this.counts.imported,
+      buffered: this.buffer.length - this.head,
+      dropped: this.counts.dropped,
+    };
   }
 
   /**
@@ -300,7 +309,10 @@ export class UpstreamBridge {
       const up = upstreamFilter(exp);
       const imp = this.config.import.find((rule) => filtersOverlap(rule.filter, up));
       if (imp !== undefined) {
-        this.log.warn({ export: up, import: imp.filter }, 'with MQTT 3.1.1 upstream sends exported messages back to the bridge: they are imported once and not exported again');
+        this.log.warn(
+          { export: up, import: imp.filter },
+          'with MQTT 3.1.1 upstream sends exported messages back to the bridge: they are imported once and not exported again',
+        );
       }
     }
   }

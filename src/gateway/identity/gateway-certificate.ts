@@ -36,7 +36,10 @@ export class GatewayCertificate {
     if (!binding) {
       // Without its registration's key the account is anybody's: its certificate is a service
       // certificate, which the control plane never takes as a gateway's.
-      logger.warn({ name: config.name }, 'no EAB key given (--eab-kid): unless this gateway enrolled with one before, the control plane will refuse its uplink and revocation stream; register it with `hearth gateways register`');
+      logger.warn(
+        { name: config.name },
+        'no EAB key given (--eab-kid): unless this gateway enrolled with one before, the control plane will refuse its uplink and revocation stream; register it with `hearth gateways register`',
+      );
     }
     const identity = new GatewayIdentity({
       dir: join(options.dir, 'identity'),

@@ -68,7 +68,12 @@ export class OcspStaple {
     const issuerFacts = certificateFacts(issuer);
     this.generation++;
     this.staple = undefined;
-    this.subject = { leafDer: Buffer.from(leaf), serial: facts.serialHex, issuer: { nameDer: issuerFacts.subjectNameDer, publicKeyBits: issuerFacts.publicKeyBits }, url: ocspUrlOf(leaf) };
+    this.subject = {
+      leafDer: Buffer.from(leaf),
+      serial: facts.serialHex,
+      issuer: { nameDer: issuerFacts.subjectNameDer, publicKeyBits: issuerFacts.publicKeyBits },
+      url: ocspUrlOf(leaf),
+    };
     this.inflight = undefined;
     if (!this.subject.url) {
       this.options.logger.warn({ serial: facts.serialHex }, 'the gateway certificate names no OCSP URL; handshakes go without a staple');
@@ -126,11 +131,16 @@ export class OcspStaple {
       this.staple = { der: Buffer.from(der), answer };
       if (this.failing) this.options.logger.info({ serial: subject.serial, status: answer.status }, 'OCSP stapling works again');
       this.failing = false;
-      if (answer.status !== 'good') this.options.logger.error({ serial: subject.serial, status: answer.status }, 'the OCSP responder says the gateway certificate is not good');
+      if (answer.status !== 'good')
+        this.options.logger.error({ serial: subject.serial, status: answer.status }, 'the OCSP responder says the gateway certificate is not good');
       this.schedule(answer);
     } catch (err) {
       if (generation !== this.generation || this.stopped) return;
-      if (!this.failing) this.options.logger.error({ serial: subject.serial, url: subject.url, detail: (err as Error).message }, 'no OCSP response to staple; handshakes go on without one until it is fetched again');
+      if (!this.failing)
+        this.options.logger.error(
+          { serial: subject.serial, url: subject.url, detail: (err as Error).message },
+          'no OCSP response to staple; handshakes go on without one until it is fetched again',
+        );
       this.failing = true;
       this.schedule(undefined);
     }
@@ -149,7 +159,8 @@ export class OcspStaple {
     });
     if (response.status !== 200) throw new Error(`the OCSP responder answered HTTP ${response.status}`);
     const type = response.headers.get('content-type') ?? '';
-    if (type.split(';')[0]?.trim().toLowerCase() !== 'application/ocsp-response') throw new Error(`the OCSP responder answered ${type || 'without a content type'}, not application/ocsp-response`);
+    if (type.split(';')[0]?.trim().toLowerCase() !== 'application/ocsp-response')
+      throw new Error(`the OCSP responder answered ${type || 'without a content type'}, not application/ocsp-response`);
     const length = Number(response.headers.get('content-length') ?? '0');
     if (length > MAX_RESPONSE_BYTES) throw new Error(`the OCSP response of ${length} bytes is over ${MAX_RESPONSE_BYTES}`);
     const body = new Uint8Array(await response.arrayBuffer());

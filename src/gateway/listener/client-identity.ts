@@ -20,14 +20,6 @@ export type ClientIdentity =
 
 /** Why a client was refused; these are the label values of the handshake-failure metric. */
 export type RefusalReason =
-  | 'no-client-cert'
-  | 'unknown-ca'
-  | 'expired'
-  | 'not-yet-valid'
-  | 'revoked'
-  | 'no-device-id'
-  | 'bad-certificate'
-  | 'bad-token'
-  | 'protocol-version';
+  'no-client-cert' | 'unknown-ca' | 'expired' | 'not-yet-valid' | 'revoked' | 'no-device-id' | 'bad-certificate' | 'bad-token' | 'protocol-version';
 
 export type ConnectionIdentity = { accepted: ClientIdentity } | { refused: RefusalReason; detail: string };

@@ -180,9 +180,11 @@ export class DeviceListener {
     if (this.options.revocations.has(serial)) return { refused: 'revoked', detail: `certificate ${serial} of ${deviceId} is revoked` };
     const now = this.options.clock.now();
     const notAfter = new Date(peer.valid_to);
-    if (Number.isNaN(notAfter.getTime())) return { refused: 'bad-certificate', detail: `certificate ${serial} of ${deviceId} has a validity Node could not read (${peer.valid_to})` };
+    if (Number.isNaN(notAfter.getTime()))
+      return { refused: 'bad-certificate', detail: `certificate ${serial} of ${deviceId} has a validity Node could not read (${peer.valid_to})` };
     if (!(notAfter > now)) return { refused: 'expired', detail: `certificate ${serial} of ${deviceId} expired at ${notAfter.toISOString()}` };
-    if (!(new Date(peer.valid_from) <= now)) return { refused: 'not-yet-valid', detail: `certificate ${serial} of ${deviceId} is not valid before ${peer.valid_from}` };
+    if (!(new Date(peer.valid_from) <= now))
+      return { refused: 'not-yet-valid', detail: `certificate ${serial} of ${deviceId} is not valid before ${peer.valid_from}` };
     return { accepted: { kind: 'device', deviceId, serial, notAfter } };
   }
 

@@ -21,7 +21,11 @@ export function closeServer(server: Server): Promise<void> {
  * Drops a new connection from an address over its connect rate before it costs a TLS handshake
  * or an MQTT parser; other addresses connect as usual.
  */
-export function refuseConnectFloods(server: Server, connectRate: { readonly enabled: boolean; admit(address: string): boolean }, onLimited?: (address: string) => void): void {
+export function refuseConnectFloods(
+  server: Server,
+  connectRate: { readonly enabled: boolean; admit(address: string): boolean },
+  onLimited?: (address: string) => void,
+): void {
   // Turned off: no listener, so no getpeername(2) per connection for a check that admits all.
   if (!connectRate.enabled) return;
   server.on('connection', (socket: Socket) => {

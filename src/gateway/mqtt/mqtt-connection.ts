@@ -129,7 +129,8 @@ export class MqttConnection implements BrokerConnection, Publisher {
       return;
     }
     if (!this.connected) {
-      if (packet.cmd !== 'connect') return this.violation(REASON.protocolError, 'protocol', `the first packet must be CONNECT, not ${packet.cmd.toUpperCase()}`);
+      if (packet.cmd !== 'connect')
+        return this.violation(REASON.protocolError, 'protocol', `the first packet must be CONNECT, not ${packet.cmd.toUpperCase()}`);
       return this.onConnect(packet);
     }
     switch (packet.cmd) {
@@ -180,7 +181,12 @@ export class MqttConnection implements BrokerConnection, Publisher {
   /** A listener that admits by token: packets that come meanwhile are held, then handled in order. */
   private authenticate(packet: IConnectPacket, authenticator: ConnectAuthenticator): void {
     this.held = [];
-    const credentials = { clientId: packet.clientId ?? '', username: packet.username, password: packet.password === undefined ? undefined : Buffer.from(packet.password), protocolVersion: this.version };
+    const credentials = {
+      clientId: packet.clientId ?? '',
+      username: packet.username,
+      password: packet.password === undefined ? undefined : Buffer.from(packet.password),
+      protocolVersion: this.version,
+    };
     void authenticator(credentials)
       .catch((err: Error): ConnectionIdentity => ({ refused: 'bad-token', detail: err.message }))
       .then((decided) => {
@@ -379,7 +385,8 @@ export class MqttConnection implements BrokerConnection, Publisher {
       // Retain handling (MQTT 5 §3.8.3.1): 0 always, 1 only for a new subscription, 2 never.
       const handling = request.rh ?? 0;
       if (handling === 0 || (handling === 1 && !existed)) {
-        for (const message of this.broker.retainedFor(filter, topicMatches)) retainedToSend.push({ message, qos: Math.min(message.qos, qos) as QoS, subscription });
+        for (const message of this.broker.retainedFor(filter, topicMatches))
+          retainedToSend.push({ message, qos: Math.min(message.qos, qos) as QoS, subscription });
       }
     }
     this.send({ cmd: 'suback', messageId: packet.messageId, granted });

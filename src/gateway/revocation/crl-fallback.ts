@@ -39,7 +39,8 @@ export function readCrl(der: Uint8Array, issuerPem: string, now: Date): CrlReadi
   // The signature covers the tbsCertList exactly as sent, so its bytes are taken from the input, not re-encoded.
   const reader = new DerReader(der);
   const tbs = reader.encoding(reader.childrenOf(reader.root(), 0x30, 'CertificateList')[0] as Tlv);
-  if (!verify(HASH_BY_ALGORITHM[algorithm] ?? null, tbs, issuer.publicKey, Buffer.from(crl.signature))) throw new Error('the CRL signature does not verify under the devices CA');
+  if (!verify(HASH_BY_ALGORITHM[algorithm] ?? null, tbs, issuer.publicKey, Buffer.from(crl.signature)))
+    throw new Error('the CRL signature does not verify under the devices CA');
   const thisUpdate = crl.tbsCertList.thisUpdate.getTime();
   const nextUpdate = crl.tbsCertList.nextUpdate?.getTime();
   if (nextUpdate && nextUpdate < now) throw new Error(`the CRL expired at ${nextUpdate.toISOString()}`);

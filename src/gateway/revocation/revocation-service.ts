@@ -67,10 +67,17 @@ export async function startRevocationService(options: RevocationServiceOptions):
   try {
     await stream.start();
   } catch (err) {
-    if (!existsSync(devicesCaPath)) throw new Error(`the gateway could not reach the control plane's revocation stream on its first start: ${(err as Error).message}`);
+    if (!existsSync(devicesCaPath))
+      throw new Error(`the gateway could not reach the control plane's revocation stream on its first start: ${(err as Error).message}`);
     logger.warn({ err: (err as Error).message }, 'starting with the revocation set kept on disk; the stream is retried');
   }
   const devicesCaPem = await readFile(devicesCaPath, 'utf8');
   const fallback = { stream, crlUrlPath, devicesCaPem, revocations, clock, metrics, logger };
-  return { revocations, stream, devicesCaPem, refreshFromCrl: () => refreshFromCrl(fallback), crlFallbackFailed: (err) => crlFallbackFailed(metrics, logger, err) };
+  return {
+    revocations,
+    stream,
+    devicesCaPem,
+    refreshFromCrl: () => refreshFromCrl(fallback),
+    crlFallbackFailed: (err) => crlFallbackFailed(metrics, logger, err),
+  };
 }

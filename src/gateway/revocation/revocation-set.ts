@@ -98,12 +98,14 @@ export class RevocationSet {
     const file: RevocationFile = { version: 1, source: this.source, updatedAt: (this.updatedAt ?? now).toISOString(), revoked: [...this.bySerial.values()] };
     // Saves run one after another, each writing the set as it stands when it runs.
     // A failed save does not stop later ones: each writes the whole set again.
-    this.saving = this.saving.catch(() => undefined).then(async () => {
-      await mkdir(dirname(this.path), { recursive: true });
-      const temporary = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
-      await writeFile(temporary, JSON.stringify(file), { mode: 0o600 });
-      await rename(temporary, this.path);
-    });
+    this.saving = this.saving
+      .catch(() => undefined)
+      .then(async () => {
+        await mkdir(dirname(this.path), { recursive: true });
+        const temporary = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
+        await writeFile(temporary, JSON.stringify(file), { mode: 0o600 });
+        await rename(temporary, this.path);
+      });
     return this.saving;
   }
 }

@@ -136,5 +136,10 @@ export class RevocationStreamClient {
 
 function entryOf(raw: RevokedCertificate): RevokedCertificate {
   if (typeof raw.serial !== 'string' || !/^[0-9a-fA-F]{1,40}$/.test(raw.serial)) throw new Error('a revocation names no valid serial');
-  return { serial: raw.serial, identifier: typeof raw.identifier === 'string' ? raw.identifier : null, revokedAt: String(raw.revokedAt), notAfter: typeof raw.notAfter === 'string' ? raw.notAfter : null };
+  return {
+    serial: raw.serial,
+    identifier: typeof raw.identifier === 'string' ? raw.identifier : null,
+    revokedAt: String(raw.revokedAt),
+    notAfter: typeof raw.notAfter === 'string' ? raw.notAfter : null,
+  };
 }

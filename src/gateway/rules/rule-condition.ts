@@ -45,7 +45,7 @@ export function payloadDocument(payload: Buffer): JsonValue | undefined {
   } catch {
     return undefined;
   }
-  return isObject(value) ? (value) : undefined;
+  return isObject(value) ? value : undefined;
 }
 
 /** The field a path leads to, or undefined when it leads nowhere. */

@@ -100,13 +100,20 @@ const conditionSchema = z
     const ops = CONDITION_OPS.filter((op) => raw[op] !== undefined);
     const op = ops[0];
     if (ops.length !== 1 || op === undefined) {
-      ctx.addIssue({ code: 'custom', message: `a condition needs exactly one of ${CONDITION_OPS.join(', ')}${ops.length > 1 ? ` (it has ${ops.join(', ')})` : ''}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `a condition needs exactly one of ${CONDITION_OPS.join(', ')}${ops.length > 1 ? ` (it has ${ops.join(', ')})` : ''}`,
+      });
       return z.NEVER;
     }
     return makeCondition(raw.path, op, raw);
   });
 
-function makeCondition(path: string, op: ConditionOp, raw: { equals?: JsonValue; notEquals?: JsonValue; above?: number; below?: number; in?: JsonValue[]; exists?: boolean }): Condition {
+function makeCondition(
+  path: string,
+  op: ConditionOp,
+  raw: { equals?: JsonValue; notEquals?: JsonValue; above?: number; below?: number; in?: JsonValue[]; exists?: boolean },
+): Condition {
   const segments = path.split('.');
   switch (op) {
     case 'equals':
@@ -138,15 +145,13 @@ const publishSchema = z
     retain: z.boolean().default(false),
   })
   .strict()
-  .transform(
-    (raw): PublishAction => ({
-      kind: 'publish',
-      topic: raw.topic,
-      payload: raw.payload === undefined ? Buffer.alloc(0) : Buffer.from(typeof raw.payload === 'string' ? raw.payload : JSON.stringify(raw.payload)),
-      qos: raw.qos,
-      retain: raw.retain,
-    }),
-  );
+  .transform((raw): PublishAction => ({
+    kind: 'publish',
+    topic: raw.topic,
+    payload: raw.payload === undefined ? Buffer.alloc(0) : Buffer.from(typeof raw.payload === 'string' ? raw.payload : JSON.stringify(raw.payload)),
+    qos: raw.qos,
+    retain: raw.retain,
+  }));
 
 const ruleSchema = z
   .object({
@@ -158,7 +163,12 @@ const ruleSchema = z
       })
       .strict(),
     then: z
-      .array(z.object({ publish: publishSchema }).strict().transform((action) => action.publish))
+      .array(
+        z
+          .object({ publish: publishSchema })
+          .strict()
+          .transform((action) => action.publish),
+      )
       .min(1, 'a rule needs at least one action')
       .max(RULES_LIMITS.actionsPerRule, `a rule has at most ${RULES_LIMITS.actionsPerRule} actions`),
     cooldownSeconds: z
@@ -217,7 +227,8 @@ function formatPath(path: readonly PropertyKey[]): string {
  */
 export function parseRules(text: string, fileName: string): RuleSet {
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > RULES_LIMITS.fileBytes) throw new RulesFileError([`${fileName}: the file is ${bytes} bytes; a rules file is at most ${RULES_LIMITS.fileBytes} bytes (1 MiB)`]);
+  if (bytes > RULES_LIMITS.fileBytes)
+    throw new RulesFileError([`${fileName}: the file is ${bytes} bytes; a rules file is at most ${RULES_LIMITS.fileBytes} bytes (1 MiB)`]);
 
   const document = parseDocument(text, { uniqueKeys: true });
   const yamlProblems = [...document.errors, ...document.warnings].map((error) => {
@@ -289,7 +300,10 @@ function crossCheck(rules: readonly Rule[]): Problem[] {
       const path = ['rules', i, 'then', j, 'publish', 'topic'];
       const beyond = templateLevels(action.topic).find((level) => !openEnded && level >= levels.length);
       if (beyond !== undefined) {
-        problems.push({ path, message: `{{topic.${beyond}}} names a level beyond the ${levels.length} levels of when.topic "${filter}" (levels count from 0)` });
+        problems.push({
+          path,
+          message: `{{topic.${beyond}}} names a level beyond the ${levels.length} levels of when.topic "${filter}" (levels count from 0)`,
+        });
       }
       // The engine would not let the rule trigger itself (see RuleEngine), but a rule answering
       // its own trigger is always a mistake, so it is refused here rather than silently inert.
@@ -329,7 +343,8 @@ export async function loadRulesFile(path: string): Promise<RuleSet> {
   try {
     // Refuse an oversized file before reading it into memory.
     const info = await stat(path);
-    if (info.size > RULES_LIMITS.fileBytes) throw new RulesFileError([`${path}: the file is ${info.size} bytes; a rules file is at most ${RULES_LIMITS.fileBytes} bytes (1 MiB)`]);
+    if (info.size > RULES_LIMITS.fileBytes)
+      throw new RulesFileError([`${path}: the file is ${info.size} bytes; a rules file is at most ${RULES_LIMITS.fileBytes} bytes (1 MiB)`]);
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyRuleSet(path);

@@ -12,7 +12,13 @@ import { RuleEngine } from './rule-engine.js';
 import { loadRulesFile } from './rules-file.js';
 import { RulesReloader } from './rules-reloader.js';
 
-export async function startRules(options: { dir: string; config: GatewayConfig['rules']; clock: Clock; logger: Logger; closer: Closer }): Promise<{ rules: RuleEngine; rulesPath: string }> {
+export async function startRules(options: {
+  dir: string;
+  config: GatewayConfig['rules'];
+  clock: Clock;
+  logger: Logger;
+  closer: Closer;
+}): Promise<{ rules: RuleEngine; rulesPath: string }> {
   const { logger } = options;
   const rulesPath = join(options.dir, options.config.file);
   const rules = new RuleEngine(await loadRulesFile(rulesPath), options.clock, {

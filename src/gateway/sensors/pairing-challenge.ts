@@ -50,7 +50,8 @@ export class PairingChallenges {
     this.ttlMs = options.ttlMs ?? 60_000;
     this.maxOutstanding = options.maxOutstanding ?? 10_000;
     if (!Number.isSafeInteger(this.ttlMs) || this.ttlMs <= 0) throw new RangeError(`ttlMs must be a positive integer, got ${this.ttlMs}`);
-    if (!Number.isSafeInteger(this.maxOutstanding) || this.maxOutstanding <= 0) throw new RangeError(`maxOutstanding must be a positive integer, got ${this.maxOutstanding}`);
+    if (!Number.isSafeInteger(this.maxOutstanding) || this.maxOutstanding <= 0)
+      throw new RangeError(`maxOutstanding must be a positive integer, got ${this.maxOutstanding}`);
   }
 
   /** Any well-formed id gets a challenge, paired or not, so the endpoint does not reveal which ids exist. */

@@ -5,7 +5,14 @@
  */
 import { z } from 'zod';
 import { describeIssues } from './owner-only-file.js';
-import { assertReplayWindowSize, DEFAULT_REPLAY_WINDOW_SIZE, ReplayWindow, replayWindowSnapshotSchema, type ReplayVerdict, type ReplayWindowSnapshot } from './replay-window.js';
+import {
+  assertReplayWindowSize,
+  DEFAULT_REPLAY_WINDOW_SIZE,
+  ReplayWindow,
+  replayWindowSnapshotSchema,
+  type ReplayVerdict,
+  type ReplayWindowSnapshot,
+} from './replay-window.js';
 import { isSensorId, SENSOR_ID_PATTERN } from './sensor-id.js';
 
 /**
@@ -72,7 +79,8 @@ export class ReplayWindows {
     const parsed = snapshotSchema.safeParse(snapshot);
     if (!parsed.success) throw new RangeError(`invalid replay windows snapshot: ${describeIssues(parsed.error.issues)}`);
     const entries = Object.entries(parsed.data);
-    if (entries.length > this.maxSensors) throw new RangeError(`the replay windows snapshot holds ${entries.length} sensors, more than the ${this.maxSensors} allowed`);
+    if (entries.length > this.maxSensors)
+      throw new RangeError(`the replay windows snapshot holds ${entries.length} sensors, more than the ${this.maxSensors} allowed`);
     const windows = new Map<string, ReplayWindow>();
     for (const [sensorId, window] of entries) windows.set(sensorId, ReplayWindow.restore(window, this.windowSize));
     this.windows = windows;

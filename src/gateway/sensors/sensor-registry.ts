@@ -41,7 +41,8 @@ const registryFileSchema = z
   .superRefine((file, context) => {
     const seen = new Set<string>();
     file.sensors.forEach((sensor, index) => {
-      if (seen.has(sensor.sensorId)) context.addIssue({ code: 'custom', path: ['sensors', index, 'sensorId'], message: `duplicate sensor id "${sensor.sensorId}"` });
+      if (seen.has(sensor.sensorId))
+        context.addIssue({ code: 'custom', path: ['sensors', index, 'sensorId'], message: `duplicate sensor id "${sensor.sensorId}"` });
       seen.add(sensor.sensorId);
     });
   });

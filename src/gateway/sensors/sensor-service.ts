@@ -63,7 +63,11 @@ export async function startSensorService(options: SensorServiceOptions): Promise
   const dir = join(options.dir, 'sensors');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const registry = await SensorRegistry.open(join(dir, 'registry.json'), { clock: options.clock });
-  const tokens = await SensorTokenIssuer.open(join(dir, 'token-key.json'), { algorithm: config.tokenAlgorithm, clock: options.clock, issuer: options.gatewayName });
+  const tokens = await SensorTokenIssuer.open(join(dir, 'token-key.json'), {
+    algorithm: config.tokenAlgorithm,
+    clock: options.clock,
+    issuer: options.gatewayName,
+  });
   const replay = await openReplayWindows(join(dir, 'replay-windows.json'), config.replayWindow);
   const stops: (() => Promise<void> | void)[] = [];
   const close = async () => {
@@ -77,7 +81,10 @@ export async function startSensorService(options: SensorServiceOptions): Promise
       await replaceOwnerOnlyFile(join(dir, 'replay-windows.json'), now + '\n');
       saved = now;
     };
-    const saving = setInterval(() => void saveReplayWindows().catch((err) => logger.error({ err }, 'saving the sensor replay windows failed')), SAVE_REPLAY_WINDOWS_MS);
+    const saving = setInterval(
+      () => void saveReplayWindows().catch((err) => logger.error({ err }, 'saving the sensor replay windows failed')),
+      SAVE_REPLAY_WINDOWS_MS,
+    );
     saving.unref();
     stops.push(async () => {
       clearInterval(saving);
@@ -186,7 +193,10 @@ async function openReplayWindows(path: string, windowSize: number): Promise<Repl
     replay.restore(JSON.parse(text));
   } catch (err) {
     // Starting with empty windows would accept every replay of what was seen before: refuse instead.
-    throw new SensorStateFileError(path, `the replay windows cannot be restored (${(err as Error).message}); remove the file only if replays of earlier sensor messages are acceptable`);
+    throw new SensorStateFileError(
+      path,
+      `the replay windows cannot be restored (${(err as Error).message}); remove the file only if replays of earlier sensor messages are acceptable`,
+    );
   }
   return replay;
 }

@@ -34,7 +34,9 @@ export class SensorTokenServer {
     const app = Fastify({
       loggerInstance: options.logger.child({ server: 'sensor-tokens' }),
       logController: new LogController({ disableRequestLogging: true }),
-      ...(tls && options.credentials ? { https: { key: options.credentials.key, cert: options.credentials.cert, ...tlsServerPolicy(options.tlsMinVersion) } } : {}),
+      ...(tls && options.credentials
+        ? { https: { key: options.credentials.key, cert: options.credentials.cert, ...tlsServerPolicy(options.tlsMinVersion) } }
+        : {}),
     }) as unknown as FastifyInstance;
     registerSensorTokenRoutes(app, options);
     await app.listen({ host: options.host, port: options.port });

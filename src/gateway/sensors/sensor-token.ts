@@ -28,7 +28,9 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const base64url = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be base64url');
 const signingKeyFileSchema = z.discriminatedUnion('alg', [
   z.object({ alg: z.literal('EdDSA'), kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: base64url, d: base64url, kid: z.string().optional() }).strict(),
-  z.object({ alg: z.literal('ES256'), kty: z.literal('EC'), crv: z.literal('P-256'), x: base64url, y: base64url, d: base64url, kid: z.string().optional() }).strict(),
+  z
+    .object({ alg: z.literal('ES256'), kty: z.literal('EC'), crv: z.literal('P-256'), x: base64url, y: base64url, d: base64url, kid: z.string().optional() })
+    .strict(),
 ]);
 
 export interface SensorTokenIssuerOptions {
@@ -133,7 +135,8 @@ export class SensorTokenIssuer {
       throw refusalFor(error);
     }
     const { sub, iat, exp, jti } = payload;
-    if (typeof sub !== 'string' || !isSensorId(sub)) throw new SensorTokenError('subject', `the subject must be a sensor id matching ${SENSOR_ID_PATTERN.source}`);
+    if (typeof sub !== 'string' || !isSensorId(sub))
+      throw new SensorTokenError('subject', `the subject must be a sensor id matching ${SENSOR_ID_PATTERN.source}`);
     if (typeof jti !== 'string' || jti.length === 0) throw new SensorTokenError('malformed', 'the jti claim must be a non-empty string');
     // A correctly signed token with a long lifetime can only come from a bug or a stolen key;
     // either way it must not buy more than the maximum.

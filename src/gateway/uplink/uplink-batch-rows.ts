@@ -45,7 +45,8 @@ export function encodeBatch(firstSeq: number, messages: readonly (Omit<UplinkMes
     // JSON would take anything; the row must hold only what a message is.
     if (typeof m.deviceId !== 'string' || typeof m.topic !== 'string') throw new TypeError('an uplink message needs a deviceId and a topic that are strings');
     if (!(m.payload instanceof Uint8Array)) throw new TypeError('an uplink message payload must be bytes');
-    if (!(m.qos === 0 || m.qos === 1 || m.qos === 2) || !Number.isFinite(m.publishedAt)) throw new TypeError('an uplink message needs a QoS of 0, 1 or 2 and a publishedAt time');
+    if (!(m.qos === 0 || m.qos === 1 || m.qos === 2) || !Number.isFinite(m.publishedAt))
+      throw new TypeError('an uplink message needs a QoS of 0, 1 or 2 and a publishedAt time');
     bytes += m.payload.length;
   }
   const payloads = Buffer.allocUnsafe(bytes);
@@ -77,7 +78,14 @@ export function encodeBatch(firstSeq: number, messages: readonly (Omit<UplinkMes
  * without the `skipped` ones, at most `limit` of them. `idFor` names a message that has no id of
  * its own.
  */
-export function decodeBatches(rows: () => Iterable<BatchRow>, floor: number, ceiling: number, skipped: ReadonlySet<number>, limit: number, idFor: (seq: number) => string): QueuedMessage[] {
+export function decodeBatches(
+  rows: () => Iterable<BatchRow>,
+  floor: number,
+  ceiling: number,
+  skipped: ReadonlySet<number>,
+  limit: number,
+  idFor: (seq: number) => string,
+): QueuedMessage[] {
   const found: QueuedMessage[] = [];
   // The rows are a live query: it is not started at all for nothing.
   if (limit <= 0) return found;

@@ -40,7 +40,14 @@ export class UplinkQueueReader {
   }
 
   peek(limit: number): QueuedMessage[] {
-    return decodeBatches(() => this.selectFrom.iterate() as Iterable<BatchRow>, this.acknowledged, this.synced, this.discarded, limit, (seq) => messageId(this.instance, seq));
+    return decodeBatches(
+      () => this.selectFrom.iterate() as Iterable<BatchRow>,
+      this.acknowledged,
+      this.synced,
+      this.discarded,
+      limit,
+      (seq) => messageId(this.instance, seq),
+    );
   }
 
   acknowledge(seq: number): void {

@@ -108,7 +108,9 @@ export class UplinkQueue {
     this.db.exec(BATCH_TABLE);
     this.db.exec('CREATE TABLE IF NOT EXISTS uplink_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
     this.db.prepare("INSERT OR IGNORE INTO uplink_meta (key, value) VALUES ('instance', ?)").run(randomUUID());
-    this.insertBatch = this.db.prepare('INSERT INTO uplink_batches (first_seq, count, device_ids, topics, qos, published_at, payload_ends, payloads, ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.insertBatch = this.db.prepare(
+      'INSERT INTO uplink_batches (first_seq, count, device_ids, topics, qos, published_at, payload_ends, payloads, ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     this.selectFrom = this.db.prepare(SELECT_BATCHES);
     // Rows are whole batches: one is deleted once its last message is under the floor.
     this.deleteThrough = this.db.prepare('DELETE FROM uplink_batches WHERE first_seq <= ? AND first_seq + count - 1 <= ?');
@@ -124,7 +126,12 @@ export class UplinkQueue {
     // The floor is written with the commit that deletes under it: a crash loses at most the last
     // tenth of a second of acknowledgements, and those messages are sent again.
     this.commit = this.db.transaction((batch: Pending[], firstSeq: number, floor: number, deleteUnder: boolean) => {
-      this.insertBatch.run(...encodeBatch(firstSeq, batch.map((p) => p.message)));
+      this.insertBatch.run(
+        ...encodeBatch(
+          firstSeq,
+          batch.map((p) => p.message),
+        ),
+      );
       this.saveMeta.run('last_seq', String(firstSeq + batch.length - 1));
       if (deleteUnder) this.deleteUnder(floor);
     });
@@ -135,7 +142,9 @@ export class UplinkQueue {
     const old = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'uplink_queue'").get();
     if (!old) return;
     this.db.transaction(() => {
-      const rows = this.db.prepare('SELECT seq, id, device_id AS deviceId, topic, payload, qos, published_at AS publishedAt FROM uplink_queue ORDER BY seq').all() as QueuedMessage[];
+      const rows = this.db
+        .prepare('SELECT seq, id, device_id AS deviceId, topic, payload, qos, published_at AS publishedAt FROM uplink_queue ORDER BY seq')
+        .all() as QueuedMessage[];
       const oldLast = (this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'uplink_queue'").pluck().get() as number | undefined) ?? 0;
       let seq = Math.max(this.lastSeq, oldLast);
       for (let i = 0; i < rows.length; i += CARRY_OVER_ROW) {
@@ -187,7 +196,7 @@ export class UplinkQueue {
       // Beyond the cap the oldest go: the floor rises past `over` messages not discarded already.
       let floorAfter = this.floor;
       const skippedBelow: number[] = [];
-      for (let dropped = 0; dropped < over; ) {
+      for (let dropped = 0; dropped < over;) {
         floorAfter++;
         if (this.discarded.has(floorAfter)) skippedBelow.push(floorAfter);
         else dropped++;
@@ -231,7 +240,14 @@ export class UplinkQueue {
 
   /** The oldest messages not yet stored by the control plane, in the order they were queued. */
   peek(limit: number): QueuedMessage[] {
-    return decodeBatches(() => this.selectFrom.iterate() as Iterable<BatchRow>, this.floor, this.syncedSeq, this.discarded, limit, (seq) => messageId(this.instance, seq));
+    return decodeBatches(
+      () => this.selectFrom.iterate() as Iterable<BatchRow>,
+      this.floor,
+      this.syncedSeq,
+      this.discarded,
+      limit,
+      (seq) => messageId(this.instance, seq),
+    );
   }
 
   /** The seq through which every message is gone: where a reader of the queue starts. */

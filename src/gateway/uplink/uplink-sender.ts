@@ -155,7 +155,12 @@ export class UplinkSender {
     return new Promise((resolve, reject) => {
       const request = httpsRequest(
         url,
-        { method: 'POST', agent: this.currentAgent(), timeout: REQUEST_TIMEOUT_MS, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        {
+          method: 'POST',
+          agent: this.currentAgent(),
+          timeout: REQUEST_TIMEOUT_MS,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
         (response) => {
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -41,21 +41,26 @@ export async function startUplinkService(options: UplinkServiceOptions): Promise
     },
     onRejected: (message, detail) => {
       metrics.uplinkDropped.inc({ reason: 'refused' });
-      logger.error({ messageId: message.id, deviceId: message.deviceId, topic: message.topic, detail }, 'the control plane refused an uplink message; it is discarded');
+      logger.error(
+        { messageId: message.id, deviceId: message.deviceId, topic: message.topic, detail },
+        'the control plane refused an uplink message; it is discarded',
+      );
     },
     onStateChange: (reachable, detail) => {
       metrics.uplinkUp.set(reachable ? 1 : 0);
       if (reachable) logger.info({ queued: uplink.depth }, 'uplink to the control plane restored');
       else logger.warn({ detail, queued: uplink.depth }, 'the control plane is unreachable; device messages wait in the queue on disk');
     },
-    onThreadFailure: (detail) => logger.error({ detail }, 'the uplink sender thread failed; it is restarted and takes over from the last batch the control plane stored'),
+    onThreadFailure: (detail) =>
+      logger.error({ detail }, 'the uplink sender thread failed; it is restarted and takes over from the last batch the control plane stored'),
   });
   metrics.uplinkDepth = () => uplink.depth;
   metrics.uplinkUp.set(1);
   const selection = new UplinkSelection(config.uplink.topics, config.uplink.exclude);
   const sink: MessageSink = {
     accepts: (message) => selection.goesUp(message),
-    keep: (message, done) => uplink.enqueue({ deviceId: message.from, topic: message.topic, payload: message.payload, qos: message.qos, publishedAt: Date.now() }, done),
+    keep: (message, done) =>
+      uplink.enqueue({ deviceId: message.from, topic: message.topic, payload: message.payload, qos: message.qos, publishedAt: Date.now() }, done),
   };
   return { uplink, sink };
 }

@@ -8,7 +8,14 @@
 import type { Clock } from '../../core/clock.js';
 import { UniqueViolationError } from '../../core/errors.js';
 import { parseDeviceId, type DeviceId } from '../../pki/device-id.js';
-import { AttestationFormatError, clientDataHashFor, decodePackedAttestation, rpIdHashFor, verifyPackedSignature, type PackedAttestation } from '../../protocols/packed-attestation.js';
+import {
+  AttestationFormatError,
+  clientDataHashFor,
+  decodePackedAttestation,
+  rpIdHashFor,
+  verifyPackedSignature,
+  type PackedAttestation,
+} from '../../protocols/packed-attestation.js';
 import type { EnrollmentRecord, ManufacturerRecord } from '../../store/provisioning-store.js';
 import type { Store } from '../../store/store.js';
 import type { SecurityEventSink } from '../security-events.js';
@@ -44,7 +51,6 @@ export interface AttestedDevice {
 const ROOTS_MAX_AGE_MS = 30_000;
 /** An unknown root reloads the roots at most this often (a flood of bad chains cannot hammer the store). */
 const ROOTS_RELOAD_MIN_MS = 1_000;
-
 
 export class DeviceAttestation {
   private verifier: FactoryChainVerifier | undefined;
@@ -92,8 +98,18 @@ export class DeviceAttestation {
     }
   }
 
-  private async refuse(kind: AttestationRefusalKind, reason: string, message: string, identifier: string, detail: Record<string, unknown> = {}): Promise<never> {
-    await this.raise(reason === 'clone' ? 'security.clone_suspected' : reason === 'unknown-device' ? 'security.unknown_device' : 'security.attestation_failed', identifier, { reason, ...detail });
+  private async refuse(
+    kind: AttestationRefusalKind,
+    reason: string,
+    message: string,
+    identifier: string,
+    detail: Record<string, unknown> = {},
+  ): Promise<never> {
+    await this.raise(
+      reason === 'clone' ? 'security.clone_suspected' : reason === 'unknown-device' ? 'security.unknown_device' : 'security.attestation_failed',
+      identifier,
+      { reason, ...detail },
+    );
     throw new AttestationRefusedError(kind, reason, message);
   }
 
@@ -161,20 +177,40 @@ export class DeviceAttestation {
     const factory = await this.verifyChain(attestation, identifier);
     const revoked = await this.store.provisioning.getFactoryRevocation(factory.certificateSha256);
     if (revoked) {
-      return this.refuse('badAttestationStatement', 'revoked', `the factory certificate was revoked at ${revoked.revokedAt.toISOString()} (${revoked.reason})`, identifier, { factoryCertSha256: factory.certificateSha256 });
+      return this.refuse(
+        'badAttestationStatement',
+        'revoked',
+        `the factory certificate was revoked at ${revoked.revokedAt.toISOString()} (${revoked.reason})`,
+        identifier,
+        { factoryCertSha256: factory.certificateSha256 },
+      );
     }
     if (factory.manufacturer !== id.vendor) {
-      return this.refuse('badAttestationStatement', 'wrong-manufacturer', `the factory chain leads to ${factory.manufacturer}'s root, not ${id.vendor}'s`, identifier, { chainManufacturer: factory.manufacturer });
+      return this.refuse(
+        'badAttestationStatement',
+        'wrong-manufacturer',
+        `the factory chain leads to ${factory.manufacturer}'s root, not ${id.vendor}'s`,
+        identifier,
+        { chainManufacturer: factory.manufacturer },
+      );
     }
     if (factory.serial !== id.serial) {
-      return this.refuse('badAttestationStatement', 'wrong-serial', `the factory certificate is for serial ${factory.serial}, not ${id.serial}`, identifier, { certificateSerial: factory.serial });
+      return this.refuse('badAttestationStatement', 'wrong-serial', `the factory certificate is for serial ${factory.serial}, not ${id.serial}`, identifier, {
+        certificateSerial: factory.serial,
+      });
     }
     if (factory.model !== id.model) {
-      return this.refuse('badAttestationStatement', 'wrong-model', `the factory certificate is for model ${factory.model ?? '(none)'}, not ${id.model}`, identifier);
+      return this.refuse(
+        'badAttestationStatement',
+        'wrong-model',
+        `the factory certificate is for model ${factory.model ?? '(none)'}, not ${id.model}`,
+        identifier,
+      );
     }
     // WebAuthn §8.2.1: what a standard verifier asks of a packed attestation certificate.
     const webauthnProblems = [...factory.webauthnProblems];
-    if (factory.aaguid && Buffer.compare(Buffer.from(factory.aaguid), Buffer.from(attestation.aaguid)) !== 0) webauthnProblems.push("the id-fido-gen-ce-aaguid extension does not match authData's AAGUID");
+    if (factory.aaguid && Buffer.compare(Buffer.from(factory.aaguid), Buffer.from(attestation.aaguid)) !== 0)
+      webauthnProblems.push("the id-fido-gen-ce-aaguid extension does not match authData's AAGUID");
     const legacy = webauthnProblems.length > 0 && (await this.store.provisioning.getManufacturer(id.vendor))?.legacyAttestationCertificates === true;
     if (webauthnProblems.length > 0 && !legacy) {
       return this.refuse(
@@ -191,19 +227,42 @@ export class DeviceAttestation {
     // clientDataHash is not sent: it is what this challenge's key authorization hashes to, so an
     // attestation made for any other challenge (a replay) fails right here.
     if (!verifyPackedSignature(attestation, factory.publicKey, clientDataHashFor(keyAuthorization))) {
-      return this.refuse('badAttestationStatement', 'bad-signature', "the attestation signature does not verify over this challenge's key authorization with the factory key", identifier);
+      return this.refuse(
+        'badAttestationStatement',
+        'bad-signature',
+        "the attestation signature does not verify over this challenge's key authorization with the factory key",
+        identifier,
+      );
     }
     const manufacturer = (await this.store.provisioning.getManufacturer(id.vendor)) as ManufacturerRecord;
     const enrollment = await this.enrollmentFor(identifier, id, manufacturer, factory);
     const cloneDetail = { factoryCertSha256: factory.certificateSha256, factoryKeySha256: factory.keySha256 };
     if (enrollment.factoryCertSha256 !== null && enrollment.factoryCertSha256 !== factory.certificateSha256) {
-      return this.refuse('unauthorized', 'clone', `${identifier} was made with another factory certificate: this device is suspected to be a clone`, identifier, { ...cloneDetail, expectedFactoryCertSha256: enrollment.factoryCertSha256 });
+      return this.refuse(
+        'unauthorized',
+        'clone',
+        `${identifier} was made with another factory certificate: this device is suspected to be a clone`,
+        identifier,
+        { ...cloneDetail, expectedFactoryCertSha256: enrollment.factoryCertSha256 },
+      );
     }
     if (enrollment.factoryKeySha256 !== null && enrollment.factoryKeySha256 !== factory.keySha256) {
-      return this.refuse('unauthorized', 'clone', `${identifier} attested before with another factory key: this device is suspected to be a clone`, identifier, cloneDetail);
+      return this.refuse(
+        'unauthorized',
+        'clone',
+        `${identifier} attested before with another factory key: this device is suspected to be a clone`,
+        identifier,
+        cloneDetail,
+      );
     }
     if (enrollment.factoryKeySha256 === null && !(await this.store.provisioning.pinFactoryIdentity(identifier, factory.certificateSha256, factory.keySha256))) {
-      return this.refuse('unauthorized', 'clone', `${identifier} was pinned to another factory key meanwhile: this device is suspected to be a clone`, identifier, cloneDetail);
+      return this.refuse(
+        'unauthorized',
+        'clone',
+        `${identifier} was pinned to another factory key meanwhile: this device is suspected to be a clone`,
+        identifier,
+        cloneDetail,
+      );
     }
     if (legacy) {
       this.warn(

@@ -25,7 +25,8 @@ export const OID_FIDO_GEN_CE_AAGUID = '1.3.6.1.4.1.45724.1.1.4';
 /** WebAuthn §8.2.1: the attestation certificate's subject OU is this literal string. */
 export const WEBAUTHN_ATTESTATION_OU = 'Authenticator Attestation';
 
-export type ChainFailure = 'malformed' | 'unknown-root' | 'expired' | 'not-yet-valid' | 'bad-signature' | 'not-a-ca' | 'path-too-long' | 'leaf-is-ca' | 'no-serial';
+export type ChainFailure =
+  'malformed' | 'unknown-root' | 'expired' | 'not-yet-valid' | 'bad-signature' | 'not-a-ca' | 'path-too-long' | 'leaf-is-ca' | 'no-serial';
 
 export class FactoryChainError extends Error {
   constructor(
@@ -64,7 +65,6 @@ export interface FactoryIdentity {
   notAfter: Date;
 }
 
-
 function parse(der: Uint8Array, what: string): X509Certificate {
   try {
     // OpenSSL reads some BER (and ignores bytes after the certificate); a chain is held to DER so its digests pin one encoding.
@@ -80,7 +80,8 @@ function parse(der: Uint8Array, what: string): X509Certificate {
 }
 
 function checkValidity(cert: X509Certificate, now: Date, what: string): void {
-  if (now.getTime() < Date.parse(cert.validFrom)) throw new FactoryChainError('not-yet-valid', `${what} is not valid before ${new Date(cert.validFrom).toISOString()}`);
+  if (now.getTime() < Date.parse(cert.validFrom))
+    throw new FactoryChainError('not-yet-valid', `${what} is not valid before ${new Date(cert.validFrom).toISOString()}`);
   if (now.getTime() > Date.parse(cert.validTo)) throw new FactoryChainError('expired', `${what} expired at ${new Date(cert.validTo).toISOString()}`);
 }
 
@@ -112,7 +113,8 @@ function webauthnProblems(facts: LeafFacts): string[] {
   if (facts.version !== 3) problems.push(`version is ${facts.version}, not 3`);
   if (facts.country.length !== 1 || !/^[A-Z]{2}$/.test(facts.country[0] as string)) problems.push('subject C is not one ISO 3166 two-letter country code');
   if (facts.organization === undefined || facts.organization.length === 0) problems.push('subject O (the vendor) is missing');
-  if (facts.organizationalUnit.length !== 1 || facts.organizationalUnit[0] !== WEBAUTHN_ATTESTATION_OU) problems.push(`subject OU is not "${WEBAUTHN_ATTESTATION_OU}"`);
+  if (facts.organizationalUnit.length !== 1 || facts.organizationalUnit[0] !== WEBAUTHN_ATTESTATION_OU)
+    problems.push(`subject OU is not "${WEBAUTHN_ATTESTATION_OU}"`);
   if (facts.commonName.length === 0 || facts.commonName[0] === '') problems.push('subject CN is missing');
   if (facts.aaguid?.critical) problems.push('the id-fido-gen-ce-aaguid extension is critical');
   if (facts.aaguid && facts.aaguid.value === undefined) problems.push('the id-fido-gen-ce-aaguid extension does not hold a 16-byte AAGUID');
@@ -237,7 +239,8 @@ export class FactoryChainVerifier {
       });
       for (let i = 0; i + 1 < certificates.length; i++) {
         const [cert, issuer] = [certificates[i] as X509Certificate, certificates[i + 1] as X509Certificate];
-        if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) throw new FactoryChainError('bad-signature', `certificate ${i + 2} of the chain is not signed by certificate ${i + 3}`);
+        if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey))
+          throw new FactoryChainError('bad-signature', `certificate ${i + 2} of the chain is not signed by certificate ${i + 3}`);
       }
       const top = certificates[certificates.length - 1] as X509Certificate;
       const asRoot = this.roots.find((root) => root.sha256 === digests[digests.length - 1]);
@@ -249,7 +252,9 @@ export class FactoryChainVerifier {
       if (this.verified.size >= this.maxRememberedChains) this.verified.clear();
       this.verified.set(key, verified);
     }
-    verified.certificates.forEach((cert, i) => checkValidity(cert, now, i === verified.certificates.length - 1 ? 'the manufacturer root' : `certificate ${i + 2} of the chain`));
+    verified.certificates.forEach((cert, i) =>
+      checkValidity(cert, now, i === verified.certificates.length - 1 ? 'the manufacturer root' : `certificate ${i + 2} of the chain`),
+    );
     return verified;
   }
 

@@ -119,7 +119,8 @@ export async function signManifest(manifest: BatchManifest, signer: Signer): Pro
  */
 export function verifyManifest(bytes: Uint8Array, signature: Uint8Array, publicKey: KeyObject | string): BatchManifest {
   if (bytes.length > MAX_MANIFEST_BYTES) throw new ManifestError(`manifest is ${bytes.length} bytes, more than ${MAX_MANIFEST_BYTES}`);
-  if (signature.length !== ED25519_SIGNATURE_BYTES) throw new ManifestError(`signature is ${signature.length} bytes, an Ed25519 signature has ${ED25519_SIGNATURE_BYTES}`);
+  if (signature.length !== ED25519_SIGNATURE_BYTES)
+    throw new ManifestError(`signature is ${signature.length} bytes, an Ed25519 signature has ${ED25519_SIGNATURE_BYTES}`);
   let key: KeyObject;
   try {
     key = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey;

@@ -63,18 +63,27 @@ export async function makeBatch(options: BatchOptions): Promise<BatchResult> {
   const { count, outDir, clock } = options;
   // Everything that can be wrong with the command line is found before a single file is written.
   checkModel(options.model);
-  if (!Number.isInteger(count) || count < 1 || count > MAX_BATCH_SIZE) throw new FactoryError(`count ${count} is outside 1..${MAX_BATCH_SIZE}`, 'invalid-count');
+  if (!Number.isInteger(count) || count < 1 || count > MAX_BATCH_SIZE)
+    throw new FactoryError(`count ${count} is outside 1..${MAX_BATCH_SIZE}`, 'invalid-count');
   const serials = serialRange(options.firstSerial ?? defaultFirstSerial((n) => randomBytes(n)), count);
   await assertEmptyOrMissing(outDir, 'batch directory', { file: 'manifest.json', holds: 'a batch' });
   const factory = await openFactory(options.factoryDir, options.passphrase);
   const manufacturer = factory.description.manufacturer;
   const countryGiven = options.country ?? factory.description.country;
-  if (countryGiven === undefined) throw new FactoryError('the factory certificates need the vendor\'s country (WebAuthn 8.2.1 subject C): give --country CC (ISO 3166-1 alpha-2), or make the factory with hearth factory init --country', 'invalid-country');
-  const subject = { country: checkCountry(countryGiven), organization: checkOrganization(options.organization ?? factory.description.organization ?? manufacturer) };
+  if (countryGiven === undefined)
+    throw new FactoryError(
+      "the factory certificates need the vendor's country (WebAuthn 8.2.1 subject C): give --country CC (ISO 3166-1 alpha-2), or make the factory with hearth factory init --country",
+      'invalid-country',
+    );
+  const subject = {
+    country: checkCountry(countryGiven),
+    organization: checkOrganization(options.organization ?? factory.description.organization ?? manufacturer),
+  };
   // Serials keep their width, so the last is as long as any.
   checkDeviceIdFits(manufacturer, options.model, serials[serials.length - 1] as string);
   const now = clock.now();
-  if (now >= factory.intermediate.notAfter) throw new FactoryError(`the intermediate certificate expired on ${factory.intermediate.notAfter.toISOString()}`, 'factory-expired');
+  if (now >= factory.intermediate.notAfter)
+    throw new FactoryError(`the intermediate certificate expired on ${factory.intermediate.notAfter.toISOString()}`, 'factory-expired');
 
   return populateFresh(outDir, async () => {
     await mkdir(join(outDir, 'devices'), { mode: 0o755 });
@@ -84,7 +93,17 @@ export async function makeBatch(options: BatchOptions): Promise<BatchResult> {
     const worker = async (): Promise<void> => {
       while (next < count) {
         const index = next++;
-        outputs[index] = await makeDevice(serials[index] as string, manufacturer, subject, options.model, factory.intermediate, factory.intermediateKey, factory.intermediatePem, outDir, now);
+        outputs[index] = await makeDevice(
+          serials[index] as string,
+          manufacturer,
+          subject,
+          options.model,
+          factory.intermediate,
+          factory.intermediateKey,
+          factory.intermediatePem,
+          outDir,
+          now,
+        );
         options.onProgress?.(++done, count);
       }
     };
@@ -124,7 +143,16 @@ async function makeDevice(
   now: Date,
 ): Promise<DeviceOutput> {
   const keys = await generateDeviceKeys();
-  const certificate = await createFactoryCertificate({ manufacturer, ...subject, model, serial, publicKey: keys.publicKey, intermediate, intermediateKey, now });
+  const certificate = await createFactoryCertificate({
+    manufacturer,
+    ...subject,
+    model,
+    serial,
+    publicKey: keys.publicKey,
+    intermediate,
+    intermediateKey,
+    now,
+  });
   const code = generateSetupCode((n) => randomBytes(n));
   const qr = setupQrPayload(serial, code);
   const dir = join(outDir, 'devices', serial);
@@ -134,7 +162,10 @@ async function makeDevice(
   await writeOwnerOnlyFile(join(dir, 'key.pem'), x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') + '\n');
   await writePublicFile(join(dir, 'cert.pem'), certificatePem);
   await writePublicFile(join(dir, 'chain.pem'), certificatePem + intermediatePem);
-  await writeOwnerOnlyFile(join(dir, 'setup-code.txt'), `serial      ${serial}\nmodel       ${model}\nsetup code  ${formatSetupCode(code)}\nQR payload  ${qr}\n`);
+  await writeOwnerOnlyFile(
+    join(dir, 'setup-code.txt'),
+    `serial      ${serial}\nmodel       ${model}\nsetup code  ${formatSetupCode(code)}\nQR payload  ${qr}\n`,
+  );
   return {
     entry: { serial, factoryCertSha256: sha256Hex(new Uint8Array(certificate.rawData)), setupCodeHash: await hashSetupCode(code) },
     label: `${serial},${formatSetupCode(code)},${qr}`,

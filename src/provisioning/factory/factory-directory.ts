@@ -61,13 +61,19 @@ const DEFAULT_FILES: FactoryFiles = {
 };
 
 /** A path inside the factory directory: relative, no "..", no hidden or odd characters. */
-const relativeFile = z.string().max(128).regex(/^(?:[A-Za-z0-9_][A-Za-z0-9._-]*\/)?[A-Za-z0-9_][A-Za-z0-9._-]*$/, 'must be a file name inside the factory directory');
+const relativeFile = z
+  .string()
+  .max(128)
+  .regex(/^(?:[A-Za-z0-9_][A-Za-z0-9._-]*\/)?[A-Za-z0-9_][A-Za-z0-9._-]*$/, 'must be a file name inside the factory directory');
 
 const descriptionSchema = z.strictObject({
   format: z.literal(FACTORY_FORMAT),
   version: z.literal(1),
   manufacturer: z.string(),
-  country: z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 code').optional(),
+  country: z
+    .string()
+    .regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 code')
+    .optional(),
   organization: z.string().min(1).max(64).optional(),
   createdAt: z.iso.datetime(),
   files: z.strictObject({
@@ -97,7 +103,8 @@ export async function assertEmptyOrMissing(dir: string, what: string, marker?: {
     throw new FactoryError(`cannot use ${dir} as the ${what}: ${errorCode(error)}`, 'output-exists');
   }
   if (entries.length === 0) return;
-  if (marker && entries.includes(marker.file)) throw new FactoryError(`${dir} already holds ${marker.holds} (${marker.file}); refusing to overwrite it`, 'output-exists');
+  if (marker && entries.includes(marker.file))
+    throw new FactoryError(`${dir} already holds ${marker.holds} (${marker.file}); refusing to overwrite it`, 'output-exists');
   throw new FactoryError(`${dir} exists and is not empty; the ${what} must be a new or empty directory`, 'output-exists');
 }
 
@@ -149,7 +156,13 @@ export interface CreatedFactory {
 }
 
 /** `hearth factory init`: the attestation root, its intermediate and the manifest key. */
-export async function createFactory(dir: string, manufacturer: string, passphrase: string, clock: Clock, subject: { country?: string; organization?: string } = {}): Promise<CreatedFactory> {
+export async function createFactory(
+  dir: string,
+  manufacturer: string,
+  passphrase: string,
+  clock: Clock,
+  subject: { country?: string; organization?: string } = {},
+): Promise<CreatedFactory> {
   checkManufacturer(manufacturer);
   if (subject.country !== undefined) checkCountry(subject.country);
   if (subject.organization !== undefined) checkOrganization(subject.organization);
@@ -172,7 +185,10 @@ export async function createFactory(dir: string, manufacturer: string, passphras
 
     const manifestSigner = await generateEncryptedKeyFile(join(dir, files.manifestKey), 'Ed25519', passphrase);
     const spki = await manifestSigner.publicKeySpki();
-    await writePublicFile(join(dir, files.manifestPublicKey), createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }));
+    await writePublicFile(
+      join(dir, files.manifestPublicKey),
+      createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }),
+    );
 
     const description: FactoryDescription = { format: FACTORY_FORMAT, version: 1, manufacturer, ...subject, createdAt: now.toISOString(), files };
     await writePublicFile(join(dir, FACTORY_FILE), JSON.stringify(description, null, 2) + '\n');

@@ -25,7 +25,10 @@ function checkIdentifierPart(what: string, value: string, max: number): string {
   if (value.length === 0) throw new FactoryError(`${what} is empty`, `invalid-${what}`);
   if (value.length > max) throw new FactoryError(`${what} "${value}" is longer than ${max} characters`, `invalid-${what}`);
   if (!VENDOR_OR_MODEL.test(value)) {
-    throw new FactoryError(`${what} "${value}" may contain only letters, digits, ".", "_" and "~" (it is part of device identifiers ${DEVICE_ID_PREFIX}<manufacturer>-<model>-<serial>)`, `invalid-${what}`);
+    throw new FactoryError(
+      `${what} "${value}" may contain only letters, digits, ".", "_" and "~" (it is part of device identifiers ${DEVICE_ID_PREFIX}<manufacturer>-<model>-<serial>)`,
+      `invalid-${what}`,
+    );
   }
   return value;
 }
@@ -35,13 +38,18 @@ function checkIdentifierPart(what: string, value: string, max: number): string {
  * the country where the Authenticator vendor is incorporated": two upper-case letters.
  */
 export function checkCountry(value: string): string {
-  if (!/^[A-Z]{2}$/.test(value)) throw new FactoryError(`country "${value}" is not an ISO 3166-1 alpha-2 code (two upper-case letters, such as DE or US): WebAuthn 8.2.1 puts it in every factory certificate's subject C`, 'invalid-country');
+  if (!/^[A-Z]{2}$/.test(value))
+    throw new FactoryError(
+      `country "${value}" is not an ISO 3166-1 alpha-2 code (two upper-case letters, such as DE or US): WebAuthn 8.2.1 puts it in every factory certificate's subject C`,
+      'invalid-country',
+    );
   return value;
 }
 
 /** The subject O of factory certificates (WebAuthn 8.2.1: the authenticator vendor's legal name). */
 export function checkOrganization(value: string): string {
-  if (value.trim().length === 0 || value.length > 64 || [...value].some((c) => c < ' ' || c === '\x7f')) throw new FactoryError(`organization ${JSON.stringify(value)} must be 1-64 printable characters (X.520 ub-organization-name)`, 'invalid-organization');
+  if (value.trim().length === 0 || value.length > 64 || [...value].some((c) => c < ' ' || c === '\x7f'))
+    throw new FactoryError(`organization ${JSON.stringify(value)} must be 1-64 printable characters (X.520 ub-organization-name)`, 'invalid-organization');
   return value;
 }
 
@@ -83,7 +91,10 @@ export function serialRange(first: string, count: number): string[] {
   const start = BigInt(digits);
   const room = 10n ** BigInt(digits.length) - start;
   if (BigInt(count) > room) {
-    throw new FactoryError(`first serial "${first}" leaves room for only ${room} serials in its ${digits.length} trailing digits, not ${count}`, 'invalid-serial');
+    throw new FactoryError(
+      `first serial "${first}" leaves room for only ${room} serials in its ${digits.length} trailing digits, not ${count}`,
+      'invalid-serial',
+    );
   }
   const serials: string[] = [];
   for (let i = 0n; i < BigInt(count); i++) serials.push(prefix + (start + i).toString().padStart(digits.length, '0'));

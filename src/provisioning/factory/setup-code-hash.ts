@@ -62,7 +62,10 @@ function parseSetupCodeHash(value: string): { cost: ScryptCost; salt: Buffer; ha
   if (!match) throw new FactoryError('setup code hash is not a "$scrypt$ln=..,r=..,p=..$<salt>$<hash>" string', 'invalid-setup-code-hash');
   const [ln, r, p] = [Number(match[1]), Number(match[2]), Number(match[3])];
   if (ln < MIN_LN || ln > MAX_LN || r < 1 || r > MAX_R || p < 1 || p > MAX_P) {
-    throw new FactoryError(`setup code hash parameters ln=${ln},r=${r},p=${p} are outside ln ${MIN_LN}..${MAX_LN}, r 1..${MAX_R}, p 1..${MAX_P}`, 'invalid-setup-code-hash');
+    throw new FactoryError(
+      `setup code hash parameters ln=${ln},r=${r},p=${p} are outside ln ${MIN_LN}..${MAX_LN}, r 1..${MAX_R}, p 1..${MAX_P}`,
+      'invalid-setup-code-hash',
+    );
   }
   return { cost: { ln, r, p }, salt: Buffer.from(match[4] as string, 'base64'), hash: Buffer.from(match[5] as string, 'base64') };
 }

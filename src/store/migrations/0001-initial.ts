@@ -21,10 +21,7 @@ export function initialMigration(binaryType: 'blob' | 'bytea'): Migration {
         .addColumn('revocation_reason', 'integer')
         .addCheckConstraint('certificates_state_known', sql`state in ('pending', 'issued', 'revoked')`)
         // A revoked row without a revocation time (or the reverse) would corrupt every CRL after it.
-        .addCheckConstraint(
-          'certificates_revocation_consistent',
-          sql`(state = 'revoked') = (revoked_at is not null and revocation_reason is not null)`,
-        )
+        .addCheckConstraint('certificates_revocation_consistent', sql`(state = 'revoked') = (revoked_at is not null and revocation_reason is not null)`)
         .execute();
       await db.schema.createIndex('certificates_identifier').on('certificates').column('identifier').execute();
       // Only revoked rows are looked up by CA (for CRLs): a partial index stays small and is not
@@ -35,12 +32,7 @@ export function initialMigration(binaryType: 'blob' | 'bytea'): Migration {
         .columns(['ca', 'not_after'])
         .where(sql.ref('state'), '=', 'revoked')
         .execute();
-      await db.schema
-        .createIndex('certificates_revoked_at')
-        .on('certificates')
-        .column('revoked_at')
-        .where(sql.ref('state'), '=', 'revoked')
-        .execute();
+      await db.schema.createIndex('certificates_revoked_at').on('certificates').column('revoked_at').where(sql.ref('state'), '=', 'revoked').execute();
 
       await db.schema
         .createTable('crl_numbers')

@@ -51,7 +51,10 @@ export function transparencyLogMigration(binaryType: 'blob' | 'bytea'): Migratio
         .addColumn('hash_indexed', 'bigint', (col) => col.notNull())
         .addCheckConstraint('log_head_single_row', sql`id = 1`)
         .execute();
-      await db.insertInto('log_head' as never).values({ id: 1, size: 0, hash_indexed: 0 }).execute();
+      await db
+        .insertInto('log_head' as never)
+        .values({ id: 1, size: 0, hash_indexed: 0 })
+        .execute();
 
       await db.schema
         .createTable('log_checkpoints')

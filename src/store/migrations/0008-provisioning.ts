@@ -79,7 +79,15 @@ export function provisioningMigration(binaryType: 'bytea' | 'blob'): Migration {
       await db.schema.createIndex('security_events_time').on('security_events').columns(['created_at', 'id']).execute();
     },
     async down(db: Kysely<unknown>): Promise<void> {
-      for (const table of ['security_events', 'factory_revocations', 'enrollments', 'factory_manifests', 'device_models', 'attestation_roots', 'manufacturers']) {
+      for (const table of [
+        'security_events',
+        'factory_revocations',
+        'enrollments',
+        'factory_manifests',
+        'device_models',
+        'attestation_roots',
+        'manufacturers',
+      ]) {
         await db.schema.dropTable(table).execute();
       }
     },

@@ -35,7 +35,10 @@ export function trustBindingsMigration(): Migration {
         .execute();
       await db.schema.createIndex('gateway_devices_gateway').on('gateway_devices').column('gateway').execute();
       await db.schema.alterTable('enrollments').addColumn('operational_key_sha256', 'text').execute();
-      await db.schema.alterTable('enrollments').addColumn('rekeys', 'integer', (col) => col.notNull().defaultTo(0)).execute();
+      await db.schema
+        .alterTable('enrollments')
+        .addColumn('rekeys', 'integer', (col) => col.notNull().defaultTo(0))
+        .execute();
       await db.schema.alterTable('enrollments').addColumn('state_reason', 'text').execute();
       await db.schema.createIndex('enrollments_factory_cert').on('enrollments').column('factory_cert_sha256').execute();
     },

@@ -14,7 +14,10 @@ export function eabKeysDerivedMigration(dialect: 'sqlite' | 'postgres'): Migrati
       const secureDelete = dialect === 'sqlite' ? (await sql<{ secure_delete: number }>`pragma secure_delete`.execute(db)).rows[0]?.secure_delete : undefined;
       if (dialect === 'sqlite') await sql`pragma secure_delete = on`.execute(db);
       try {
-        await db.deleteFrom('acme_eab_keys' as never).where(sql.ref('account_id'), 'is', null).execute();
+        await db
+          .deleteFrom('acme_eab_keys' as never)
+          .where(sql.ref('account_id'), 'is', null)
+          .execute();
         await db.schema.alterTable('acme_eab_keys').dropColumn('hmac_key').execute();
       } finally {
         if (dialect === 'sqlite') await sql.raw(`pragma secure_delete = ${secureDelete ? 'on' : 'off'}`).execute(db);

@@ -29,7 +29,9 @@ export function pkiEdgesMigration(dialect: 'sqlite' | 'postgres'): Migration {
     const definition = table.rows[0]?.sql;
     const check = `state in (${from})`;
     if (!definition?.includes(check)) throw new Error(`the certificates table does not have the expected state check (${check})`);
-    const indexes = await sql<{ sql: string }>`select sql from sqlite_master where type = 'index' and tbl_name = 'certificates' and sql is not null`.execute(db);
+    const indexes = await sql<{ sql: string }>`select sql from sqlite_master where type = 'index' and tbl_name = 'certificates' and sql is not null`.execute(
+      db,
+    );
     const rebuilt = definition.replace(check, `state in (${to})`).replace(/^create table "?certificates"?/i, 'create table "certificates_rebuilt"');
     await sql.raw(rebuilt).execute(db);
     await sql.raw('insert into "certificates_rebuilt" select * from "certificates"').execute(db);
@@ -39,7 +41,10 @@ export function pkiEdgesMigration(dialect: 'sqlite' | 'postgres'): Migration {
   };
   return {
     async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema.alterTable('manufacturers').addColumn('legacy_attestation_certificates', 'integer', (col) => col.notNull().defaultTo(0)).execute();
+      await db.schema
+        .alterTable('manufacturers')
+        .addColumn('legacy_attestation_certificates', 'integer', (col) => col.notNull().defaultTo(0))
+        .execute();
       await change(db, STATES_BEFORE, STATES_AFTER);
     },
     async down(db: Kysely<unknown>): Promise<void> {

@@ -76,7 +76,13 @@ export async function collector(url: string, filter: string, options: IClientOpt
   const received: Received[] = [];
   const client = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 100, connectTimeout: 5000, ...options });
   client.on('message', (topic, payload, packet) => {
-    received.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain, userProperties: packet.properties?.userProperties && { ...packet.properties.userProperties } });
+    received.push({
+      topic,
+      payload: payload.toString(),
+      qos: packet.qos,
+      retain: packet.retain,
+      userProperties: packet.properties?.userProperties && { ...packet.properties.userProperties },
+    });
   });
   await client.subscribeAsync(filter, { qos: 1, rap: true });
   return { client, received };
@@ -113,7 +119,16 @@ export class OwnMosquitto {
 
   static async create(port: number, auth?: { username: string; password: string }): Promise<OwnMosquitto> {
     const dir = await mkdtemp(join(tmpdir(), 'hearth-bridge-mosquitto-'));
-    const lines = [`listener ${port} 127.0.0.1`, 'persistence true', `persistence_location ${dir}/`, `user ${userInfo().username}`, 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice'];
+    const lines = [
+      `listener ${port} 127.0.0.1`,
+      'persistence true',
+      `persistence_location ${dir}/`,
+      `user ${userInfo().username}`,
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      'log_type notice',
+    ];
     if (auth === undefined) {
       lines.push('allow_anonymous true');
     } else {

@@ -68,7 +68,11 @@ describe('bridge configuration errors', () => {
   });
 
   test('a password is never inline, and needs a username', () => {
-    assertRefused({ url: URL_, export: EXPORT, username: 'u', password: 'secret' }, '', /the password is never inline: put it in a file and name the file in passwordFile/);
+    assertRefused(
+      { url: URL_, export: EXPORT, username: 'u', password: 'secret' },
+      '',
+      /the password is never inline: put it in a file and name the file in passwordFile/,
+    );
     assertRefused({ url: URL_, export: EXPORT, passwordFile: '/etc/pw' }, 'passwordFile', /a password needs a username/);
     assert.doesNotThrow(() => parseBridgeConfig({ url: URL_, export: EXPORT, username: 'u', passwordFile: '/etc/pw' }));
   });
@@ -97,7 +101,11 @@ describe('bridge configuration errors', () => {
 
   test('an import may not land in the hearth/ device trees', () => {
     for (const localPrefix of ['hearth/', 'hearth/urn:dev:ops:acme-lamp-0001/cmd/', 'hearth/x/']) {
-      assertRefused({ url: URL_, import: [{ filter: 'ha/#', localPrefix }] }, 'import.0.localPrefix', /may not land in the device trees \(hearth\/…\): an upstream broker must not be able to command devices/);
+      assertRefused(
+        { url: URL_, import: [{ filter: 'ha/#', localPrefix }] },
+        'import.0.localPrefix',
+        /may not land in the device trees \(hearth\/…\): an upstream broker must not be able to command devices/,
+      );
     }
     // Only the first level counts, and only when it is exactly `hearth`.
     for (const localPrefix of ['hearthx/', 'bridge/hearth/', 'Hearth/']) {
@@ -119,7 +127,11 @@ describe('bridge configuration errors', () => {
     assertRefused({ url: URL_, export: EXPORT, exports: [] }, '', /exports/);
     assertRefused({ url: URL_, export: [{ filter: 'a', prefx: 'x/' }] }, 'export.0', /prefx/);
     assertRefused({ url: URL_ }, '', /the bridge exchanges nothing/);
-    assertRefused({ url: URL_, import: [{ filter: 'ha/#' }, { filter: 'ha/+/state', localPrefix: 'other/' }] }, 'import.1.filter', /overlaps import 0 \(ha\/#\)/);
+    assertRefused(
+      { url: URL_, import: [{ filter: 'ha/#' }, { filter: 'ha/+/state', localPrefix: 'other/' }] },
+      'import.1.filter',
+      /overlaps import 0 \(ha\/#\)/,
+    );
     assert.doesNotThrow(() => parseBridgeConfig({ url: URL_, import: [{ filter: 'ha/+/state' }, { filter: 'ha/+/set' }] }));
   });
 

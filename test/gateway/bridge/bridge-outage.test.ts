@@ -16,7 +16,20 @@ import type { MqttClient } from 'mqtt';
 import { parseBridgeConfig, type BridgeConfigInput } from '../../../src/gateway/bridge/bridge-config.js';
 import { UpstreamBridge } from '../../../src/gateway/bridge/upstream-bridge.js';
 import { freeLoopbackPort } from '../../support/commands.js';
-import { collectingLogger, collector, endAll, FAST_RECONNECT, localMessage, needsMosquittoBinary, needsMosquittoPasswd, OwnMosquitto, RUN, sleep, waitFor, type Received } from './bridge-bed.js';
+import {
+  collectingLogger,
+  collector,
+  endAll,
+  FAST_RECONNECT,
+  localMessage,
+  needsMosquittoBinary,
+  needsMosquittoPasswd,
+  OwnMosquitto,
+  RUN,
+  sleep,
+  waitFor,
+  type Received,
+} from './bridge-bed.js';
 
 const skip = needsMosquittoBinary();
 
@@ -48,7 +61,11 @@ describe('the bridge through an upstream outage', { skip }, () => {
 
   /** A subscriber whose session (and the messages queued for it) outlives a broker restart. */
   async function persistentListener(filter: string): Promise<Received[]> {
-    const c = await collector(broker.url, filter, { clientId: `hearth-bridge-test-sub-${RUN}-${++serial}`, clean: false, properties: { sessionExpiryInterval: 600 } });
+    const c = await collector(broker.url, filter, {
+      clientId: `hearth-bridge-test-sub-${RUN}-${++serial}`,
+      clean: false,
+      properties: { sessionExpiryInterval: 600 },
+    });
     clients.push(c.client);
     return c.received;
   }
@@ -68,14 +85,21 @@ describe('the bridge through an upstream outage', { skip }, () => {
     assert.deepEqual(b.stats(), { connected: false, forwarded: 1, imported: 0, buffered: 100, dropped: 0 });
 
     await broker.start();
-    await waitFor(() => received.length >= 101, () => `101 messages, got ${received.length}; broker log:\n${broker.log}`, 20_000);
+    await waitFor(
+      () => received.length >= 101,
+      () => `101 messages, got ${received.length}; broker log:\n${broker.log}`,
+      20_000,
+    );
     await sleep(200);
     assert.deepEqual(
       received.map((m) => m.payload),
       ['before', ...Array.from({ length: 100 }, (_, i) => `during ${i}`)],
     );
     assert.ok(received.every((m) => m.topic === 'up/hearth/lamp/state'));
-    await waitFor(() => b.stats().forwarded === 101, () => `forwarded 101: ${JSON.stringify(b.stats())}`);
+    await waitFor(
+      () => b.stats().forwarded === 101,
+      () => `forwarded 101: ${JSON.stringify(b.stats())}`,
+    );
     assert.deepEqual(b.stats(), { connected: true, forwarded: 101, imported: 0, buffered: 0, dropped: 0 });
   });
 
@@ -90,13 +114,20 @@ describe('the bridge through an upstream outage', { skip }, () => {
     assert.deepEqual(b.stats(), { connected: false, forwarded: 0, imported: 0, buffered: 5, dropped: 3 });
 
     await broker.start();
-    await waitFor(() => received.length >= 5, () => `5 messages, got ${JSON.stringify(received)}`, 20_000);
+    await waitFor(
+      () => received.length >= 5,
+      () => `5 messages, got ${JSON.stringify(received)}`,
+      20_000,
+    );
     await sleep(300);
     assert.deepEqual(
       received.map((m) => m.payload),
       ['3', '4', '5', '6', '7'],
     );
-    await waitFor(() => b.stats().forwarded === 5, () => `forwarded 5: ${JSON.stringify(b.stats())}`);
+    await waitFor(
+      () => b.stats().forwarded === 5,
+      () => `forwarded 5: ${JSON.stringify(b.stats())}`,
+    );
     assert.deepEqual(b.stats(), { connected: true, forwarded: 5, imported: 0, buffered: 0, dropped: 3 });
   });
 });
@@ -138,7 +169,10 @@ describe('the bridge with a password', { skip: skip ?? needsMosquittoPasswd() },
     const c = await collector(broker.url, 'pw/#', { username: USER, password: PASSWORD });
     clients.push(c.client);
     const { bridge: b, lines } = await bridgeWithPassword(PASSWORD);
-    await waitFor(() => b.stats().connected, () => `the bridge to connect; log:\n${lines.join('')}`);
+    await waitFor(
+      () => b.stats().connected,
+      () => `the bridge to connect; log:\n${lines.join('')}`,
+    );
     b.forward(localMessage('x/1', 'authenticated'));
     await waitFor(() => c.received.length === 1, 'the forwarded message');
     assert.equal(c.received[0]?.topic, 'pw/x/1');
@@ -148,7 +182,10 @@ describe('the bridge with a password', { skip: skip ?? needsMosquittoPasswd() },
   test('a wrong password keeps the bridge disconnected, retrying, and the password is never logged', async () => {
     const wrong = `wrong-${RUN}-password`;
     const { bridge: b, lines } = await bridgeWithPassword(wrong);
-    await waitFor(() => lines.filter((l) => l.includes('Not authorized') || l.includes('Bad User Name or Password')).length >= 2, () => `two refused attempts; log:\n${lines.join('')}`);
+    await waitFor(
+      () => lines.filter((l) => l.includes('Not authorized') || l.includes('Bad User Name or Password')).length >= 2,
+      () => `two refused attempts; log:\n${lines.join('')}`,
+    );
     assert.equal(b.stats().connected, false);
     b.forward(localMessage('x/1', 'waits'));
     assert.equal(b.stats().buffered, 1);

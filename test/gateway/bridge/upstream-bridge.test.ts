@@ -13,7 +13,19 @@ import { ConfigError } from '../../../src/core/errors.js';
 import { parseBridgeConfig, type BridgeConfigInput } from '../../../src/gateway/bridge/bridge-config.js';
 import { BRIDGE_ORIGIN, UpstreamBridge } from '../../../src/gateway/bridge/upstream-bridge.js';
 import type { BrokerMessage } from '../../../src/gateway/mqtt/mqtt-session.js';
-import { collectingLogger, collector, endAll, FAST_RECONNECT, injectSink, localMessage, needsSharedMosquitto, RUN, SHARED_URL, sleep, waitFor } from './bridge-bed.js';
+import {
+  collectingLogger,
+  collector,
+  endAll,
+  FAST_RECONNECT,
+  injectSink,
+  localMessage,
+  needsSharedMosquitto,
+  RUN,
+  SHARED_URL,
+  sleep,
+  waitFor,
+} from './bridge-bed.js';
 
 const skip = await needsSharedMosquitto();
 
@@ -62,7 +74,10 @@ describe('the bridge against the shared Mosquitto', { skip }, () => {
     b.forward(localMessage('elsewhere/state', 'not exported'));
     b.forward(localMessage(`${local}/switch/state`, 'off', { qos: 0 }));
 
-    await waitFor(() => received.length >= 2, () => `2 exported messages, got ${JSON.stringify(received)}`);
+    await waitFor(
+      () => received.length >= 2,
+      () => `2 exported messages, got ${JSON.stringify(received)}`,
+    );
     await sleep(200); // anything wrongly exported would arrive by now
     assert.deepEqual(
       received.map((m) => [m.topic, m.payload, m.qos]),
@@ -88,7 +103,10 @@ describe('the bridge against the shared Mosquitto', { skip }, () => {
     try {
       b.forward(localMessage(`${local}/retained/a`, 'kept'));
       b.forward(localMessage(`${local}/b`, 'not kept', { retain: true }));
-      await waitFor(() => received.length >= 2, () => `2 messages, got ${JSON.stringify(received)}`);
+      await waitFor(
+        () => received.length >= 2,
+        () => `2 messages, got ${JSON.stringify(received)}`,
+      );
       await sleep(100);
       assert.deepEqual(
         received.map((m) => [m.topic, m.payload, m.retain, m.qos]),
@@ -111,12 +129,19 @@ describe('the bridge against the shared Mosquitto', { skip }, () => {
     const { bridge: b } = bridge({ export: [{ filter: 'burst/#', prefix: `${up}/` }] });
     await started(b);
     for (let i = 0; i < 1000; i++) b.forward(localMessage('burst/n', String(i)));
-    await waitFor(() => received.length >= 1000, () => `1000 messages, got ${received.length}`, 20_000);
+    await waitFor(
+      () => received.length >= 1000,
+      () => `1000 messages, got ${received.length}`,
+      20_000,
+    );
     assert.deepEqual(
       received.map((m) => Number(m.payload)),
       Array.from({ length: 1000 }, (_, i) => i),
     );
-    await waitFor(() => b.stats().forwarded === 1000, () => `forwarded 1000, stats ${JSON.stringify(b.stats())}`);
+    await waitFor(
+      () => b.stats().forwarded === 1000,
+      () => `forwarded 1000, stats ${JSON.stringify(b.stats())}`,
+    );
   });
 
   test('imports upstream messages matching an import rule under the local prefix, with origin bridge', async () => {
@@ -143,18 +168,27 @@ describe('the bridge against the shared Mosquitto', { skip }, () => {
       await publisher.publishAsync(`${ext}/kitchen/state`, '21.5', { qos: 1, properties: { contentType: 'text/plain', userProperties: { src: 'ha' } } });
       await publisher.publishAsync(`${ext}/kitchen/other`, 'not imported', { qos: 1 });
       await publisher.publishAsync(`${other}/kitchen/state`, 'not imported', { qos: 1 });
-      await waitFor(() => sink.injected.length >= 2, () => `2 injected, got ${JSON.stringify(sink.injected)}`);
+      await waitFor(
+        () => sink.injected.length >= 2,
+        () => `2 injected, got ${JSON.stringify(sink.injected)}`,
+      );
       await sleep(200);
 
       assert.equal(sink.injected.length, 2);
       const [retained, live] = sink.injected;
-      assert.deepEqual({ ...retained, payload: retained?.payload.toString() }, { topic: `upstream/ha/${ext}/retained`, payload: 'last value', qos: 0, retain: true, from: BRIDGE_ORIGIN });
+      assert.deepEqual(
+        { ...retained, payload: retained?.payload.toString() },
+        { topic: `upstream/ha/${ext}/retained`, payload: 'last value', qos: 0, retain: true, from: BRIDGE_ORIGIN },
+      );
       assert.equal(live?.topic, `bridge/${ext}/kitchen/state`);
       assert.equal(live?.payload.toString(), '21.5');
       assert.equal(live?.qos, 1);
       assert.equal(live?.retain, false);
       assert.equal(live?.from, 'bridge');
-      assert.deepEqual({ ...live?.properties, userProperties: { ...(live?.properties?.userProperties as object) } }, { contentType: 'text/plain', userProperties: { src: 'ha' } });
+      assert.deepEqual(
+        { ...live?.properties, userProperties: { ...(live?.properties?.userProperties as object) } },
+        { contentType: 'text/plain', userProperties: { src: 'ha' } },
+      );
       assert.equal(b.stats().imported, 2);
     } finally {
       await publisher.publishAsync(`${ext}/retained`, '', { qos: 1, retain: true });
@@ -183,14 +217,21 @@ describe('the bridge against the shared Mosquitto', { skip }, () => {
       const b = made.bridge;
       wired.bridge = b;
       await started(b);
-      if (protocolVersion === 4) assert.ok(made.lines.some((l) => l.includes('upstream sends exported messages back')), 'warns about the echo at start');
+      if (protocolVersion === 4)
+        assert.ok(
+          made.lines.some((l) => l.includes('upstream sends exported messages back')),
+          'warns about the echo at start',
+        );
 
       b.forward(localMessage('home/lamp/state', 'from a device'));
       const publisher = await mqtt.connectAsync(SHARED_URL);
       clients.push(publisher);
       await publisher.publishAsync(`${top}/ha/light`, 'from upstream', { qos: 1 });
 
-      await waitFor(() => received.length >= 2, () => `2 messages upstream, got ${JSON.stringify(received)}`);
+      await waitFor(
+        () => received.length >= 2,
+        () => `2 messages upstream, got ${JSON.stringify(received)}`,
+      );
       await sleep(500); // a loop would be sending more by now
       assert.deepEqual(received.map((m) => m.topic).sort(), [`${top}/ha/light`, `${top}/home/lamp/state`]);
       const expectedInjected = protocolVersion === 5 ? [`bridge/${top}/ha/light`] : [`bridge/${top}/ha/light`, `bridge/${top}/home/lamp/state`];
@@ -228,7 +269,10 @@ describe('bridge start', () => {
   test('fails with a ConfigError when the password file cannot be read, naming the file', async () => {
     const config = parseBridgeConfig({ url: 'mqtt://127.0.0.1:1', username: 'u', passwordFile: join(dir, 'missing'), export: [{ filter: 'a' }] });
     const b = new UpstreamBridge(config, { logger: collectingLogger().logger, inject: () => undefined });
-    await assert.rejects(b.start(), (err: unknown) => err instanceof ConfigError && err.message.includes(join(dir, 'missing')) && err.message.includes('ENOENT'));
+    await assert.rejects(
+      b.start(),
+      (err: unknown) => err instanceof ConfigError && err.message.includes(join(dir, 'missing')) && err.message.includes('ENOENT'),
+    );
     await b.stop();
   });
 

@@ -148,7 +148,8 @@ export async function connectClient(port: number, options: IClientOptions): Prom
     errors,
     isClosed: () => isClosed,
     closed,
-    waitForMessages: (count, timeoutMs = 3_000) => until(() => messages.length >= count && messages.slice(0, count), `${count} messages on ${options.clientId ?? 'a client'}`, timeoutMs),
+    waitForMessages: (count, timeoutMs = 3_000) =>
+      until(() => messages.length >= count && messages.slice(0, count), `${count} messages on ${options.clientId ?? 'a client'}`, timeoutMs),
     async end() {
       if (!isClosed) await client.endAsync();
     },

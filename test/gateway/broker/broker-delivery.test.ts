@@ -5,9 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import mqttPacket, { type IConnackPacket, type IConnectPacket, type IDisconnectPacket, type IPublishPacket, type IUnsubackPacket, type Packet } from 'mqtt-packet';
+import mqttPacket, {
+  type IConnackPacket,
+  type IConnectPacket,
+  type IDisconnectPacket,
+  type IPublishPacket,
+  type IUnsubackPacket,
+  type Packet,
+} from 'mqtt-packet';
 import { CONNECTION, LAMP, SWITCH, connectClient, connectRaw, settlesWithin, sleep, until, withBed } from './broker-bed.js';
-
 
 const publishes = (packets: Packet[]) => packets.filter((p): p is IPublishPacket => p.cmd === 'publish');
 const text = (p: IPublishPacket) => Buffer.from(p.payload).toString();
@@ -40,7 +46,10 @@ test('MQTT 5 receive maximum: no more unacknowledged QoS 1 messages in flight th
     const seconds = roundTrips().map((e) => (e.kind === 'roundTrip' ? e.info.seconds : -1));
     assert.equal(seconds.length, 3);
     assert.ok((seconds[0] ?? 0) >= 0.09 && (seconds[0] ?? 0) < 5, `m1's round trip ${seconds[0]} s`);
-    assert.ok(seconds.every((s) => s >= 0 && s < 5), `round trips ${seconds.join(', ')}`);
+    assert.ok(
+      seconds.every((s) => s >= 0 && s < 5),
+      `round trips ${seconds.join(', ')}`,
+    );
     raw.socket.destroy();
     await lamp.end();
   }));
@@ -81,7 +90,15 @@ test('inbound QoS 2: PUBREC, PUBREL, PUBCOMP; a resent PUBLISH before PUBREL is 
     const raw = await connectRaw(await bed.listen(LAMP), 5);
     raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'qos2', clean: true, keepalive: 0 });
     await raw.waitFor('connack');
-    const publish: IPublishPacket = { cmd: 'publish', topic: 'home/lights/a/state', payload: Buffer.from('exactly once'), qos: 2, messageId: 77, retain: false, dup: false };
+    const publish: IPublishPacket = {
+      cmd: 'publish',
+      topic: 'home/lights/a/state',
+      payload: Buffer.from('exactly once'),
+      qos: 2,
+      messageId: 77,
+      retain: false,
+      dup: false,
+    };
     raw.send(publish);
     await raw.waitFor('pubrec');
     raw.send({ ...publish, dup: true });
@@ -97,7 +114,7 @@ test('inbound QoS 2: PUBREC, PUBREL, PUBCOMP; a resent PUBLISH before PUBREL is 
   }));
 
 for (const version of [5, 4] as const) {
-  test(`MQTT ${version === 5 ? "5" : "3.1.1"}: UNSUBSCRIBE stops delivery${version === 5 ? ' and UNSUBACK says which filters existed' : ''}`, () =>
+  test(`MQTT ${version === 5 ? '5' : '3.1.1'}: UNSUBSCRIBE stops delivery${version === 5 ? ' and UNSUBACK says which filters existed' : ''}`, () =>
     withBed(async (bed) => {
       const raw = await connectRaw(await bed.listen(SWITCH), version);
       raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId: 'unsub', clean: true, keepalive: 0 });
@@ -129,9 +146,15 @@ test('the size limit counts the whole packet, fixed header included (MQTT 5 §3.
       raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId, clean: true, keepalive: 0 });
       assert.equal(((await raw.waitFor('connack')) as IConnackPacket).properties?.maximumPacketSize, CONNECTION.maxPacketSize);
       const topic = 'home/lights/size/state';
-      const overhead = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: false, dup: false }, { protocolVersion: 5 }).length;
+      const overhead = mqttPacket.generate(
+        { cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: false, dup: false },
+        { protocolVersion: 5 },
+      ).length;
       // The remaining length takes two bytes from 128 on, one more than with the empty payload.
-      const packet = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.alloc(total - overhead - 1, 0x63), qos: 0, retain: false, dup: false }, { protocolVersion: 5 });
+      const packet = mqttPacket.generate(
+        { cmd: 'publish', topic, payload: Buffer.alloc(total - overhead - 1, 0x63), qos: 0, retain: false, dup: false },
+        { protocolVersion: 5 },
+      );
       assert.equal(packet.length, total);
       raw.socket.write(packet.subarray(0, packet.length - 1));
       await sleep(50);
@@ -143,7 +166,11 @@ test('the size limit counts the whole packet, fixed header included (MQTT 5 §3.
     assert.equal(atLimit.isClosed(), false);
     await watcher.waitForMessages(1);
     const over = await sendOfTotalSize('just-over', CONNECTION.maxPacketSize + 2);
-    assert.equal(over.packets.find((p): p is IDisconnectPacket => p.cmd === 'disconnect')?.reasonCode, 0x95, 'a packet of maxPacketSize + 2 bytes is over the limit');
+    assert.equal(
+      over.packets.find((p): p is IDisconnectPacket => p.cmd === 'disconnect')?.reasonCode,
+      0x95,
+      'a packet of maxPacketSize + 2 bytes is over the limit',
+    );
     assert.ok(await settlesWithin(over.closed, 2_500));
     assert.equal(watcher.messages.length, 1);
     atLimit.socket.destroy();

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import mqttPacket, { type IConnackPacket, type IConnectPacket, type IDisconnectPacket, type IPublishPacket } from 'mqtt-packet';
 import { CONNECTION, LAMP, SENSOR, SWITCH, connectClient, connectRaw, settlesWithin, sleep, until, type Bed, type TestClient, withBed } from './broker-bed.js';
 
-
 /** A bystander that is subscribed to the shared state topics, to show it is still connected and served. */
 async function bystander(bed: Bed, version: 4 | 5 = 5): Promise<TestClient> {
   const client = await connectClient(await bed.listen(SWITCH), { protocolVersion: version, clientId: `bystander-${version}` });
@@ -35,7 +34,10 @@ describe('packet size limit', () => {
       big.client.publish('home/lights/big/state', Buffer.alloc(4 * CONNECTION.maxPacketSize, 0x61), { qos: 0 });
       const closed = await settlesWithin(big.closed, 1_000);
       assert.ok(closed, 'the connection of the oversized packet was closed');
-      assert.deepEqual(big.disconnects.map((d) => d.reasonCode), [0x95]);
+      assert.deepEqual(
+        big.disconnects.map((d) => d.reasonCode),
+        [0x95],
+      );
       assert.equal(watcher.messages.length, 0, 'the oversized message was not routed');
       assert.ok(bed.events.some((e) => e.kind === 'protocolViolation' && e.info.reason === 'packet-too-large'));
       await stillServed(bed, watcher, 'after-big-5');
@@ -58,7 +60,10 @@ describe('packet size limit', () => {
       const raw = await connectRaw(await bed.listen(LAMP), 5);
       raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'raw-big', clean: true, keepalive: 0 });
       assert.equal(((await raw.waitFor('connack')) as IConnackPacket).reasonCode, 0);
-      const whole = mqttPacket.generate({ cmd: 'publish', topic: 'home/lights/big/state', payload: Buffer.alloc(2 * CONNECTION.maxPacketSize), qos: 0, retain: false, dup: false }, { protocolVersion: 5 });
+      const whole = mqttPacket.generate(
+        { cmd: 'publish', topic: 'home/lights/big/state', payload: Buffer.alloc(2 * CONNECTION.maxPacketSize), qos: 0, retain: false, dup: false },
+        { protocolVersion: 5 },
+      );
       raw.socket.write(whole.subarray(0, 64)); // the fixed header says 2 KiB; the body is not sent
       const disconnect = (await raw.waitFor('disconnect')) as IDisconnectPacket;
       assert.equal(disconnect.reasonCode, 0x95);
@@ -77,7 +82,7 @@ describe('packet size limit', () => {
 
 describe('malformed and out-of-order packets', () => {
   for (const version of [4, 5] as const) {
-    test(`MQTT ${version === 5 ? "5" : "3.1.1"}: garbage after CONNECT closes only that connection`, () =>
+    test(`MQTT ${version === 5 ? '5' : '3.1.1'}: garbage after CONNECT closes only that connection`, () =>
       withBed(async (bed) => {
         const watcher = await bystander(bed);
         const raw = await connectRaw(await bed.listen(LAMP), version);
@@ -149,8 +154,14 @@ describe('the broker ending connections', () => {
       const v4 = await connectClient(lampPort, { protocolVersion: 4, clientId: 'lamp-4' });
       assert.equal(bed.broker.disconnectDevice(LAMP, 0x87, 'the certificate was revoked'), 2);
       assert.ok(await settlesWithin(Promise.all([v5.closed, v4.closed]), 2_000), 'both connections of the device were closed');
-      assert.deepEqual(v5.disconnects.map((d) => [d.reasonCode, d.properties?.reasonString]), [[0x87, 'the certificate was revoked']]);
-      assert.deepEqual((await watcher.waitForMessages(1)).map((m) => Buffer.from(m.payload).toString()), ['will']);
+      assert.deepEqual(
+        v5.disconnects.map((d) => [d.reasonCode, d.properties?.reasonString]),
+        [[0x87, 'the certificate was revoked']],
+      );
+      assert.deepEqual(
+        (await watcher.waitForMessages(1)).map((m) => Buffer.from(m.payload).toString()),
+        ['will'],
+      );
       assert.equal(bed.broker.disconnectDevice(LAMP, 0x87, 'again'), 0);
       assert.equal(bed.broker.connectionCount, 1);
       await stillServed(bed, watcher, 'after-revocation');
@@ -174,10 +185,16 @@ describe('the broker ending connections', () => {
     withBed(async (bed) => {
       const lampPort = await bed.listen(LAMP);
       const a = await connectClient(lampPort, { protocolVersion: 5, clientId: 'a' });
-      assert.equal(bed.broker.disconnectDevice(LAMP, 0x87, 'revoked', (who) => who.kind === 'device' && who.serial === 'other-serial'), 0);
+      assert.equal(
+        bed.broker.disconnectDevice(LAMP, 0x87, 'revoked', (who) => who.kind === 'device' && who.serial === 'other-serial'),
+        0,
+      );
       await sleep(100);
       assert.equal(a.isClosed(), false);
-      assert.equal(bed.broker.disconnectDevice(LAMP, 0x87, 'revoked', (who) => who.kind === 'device' && who.serial === 'c0ffee'), 1);
+      assert.equal(
+        bed.broker.disconnectDevice(LAMP, 0x87, 'revoked', (who) => who.kind === 'device' && who.serial === 'c0ffee'),
+        1,
+      );
       assert.ok(await settlesWithin(a.closed, 2_000));
     }));
 
@@ -191,7 +208,10 @@ describe('the broker ending connections', () => {
       assert.equal(shortLived.isClosed(), false, 'not yet expired');
       bed.broker.sweep(new Date(start + 20_000));
       assert.ok(await settlesWithin(shortLived.closed, 2_000));
-      assert.deepEqual(shortLived.disconnects.map((d) => d.reasonCode), [0xa0]);
+      assert.deepEqual(
+        shortLived.disconnects.map((d) => d.reasonCode),
+        [0xa0],
+      );
       await sleep(100);
       assert.equal(longLived.isClosed(), false, 'a certificate valid for another hour is not touched');
 
@@ -206,7 +226,10 @@ describe('the broker ending connections', () => {
       await sleep(700);
       bed.broker.sweep(new Date());
       assert.ok(await settlesWithin(quiet.closed, 2_000));
-      assert.deepEqual(quiet.packets.filter((p) => p.cmd === 'disconnect').map((p) => (p as { reasonCode?: number }).reasonCode), [0x8d]);
+      assert.deepEqual(
+        quiet.packets.filter((p) => p.cmd === 'disconnect').map((p) => (p as { reasonCode?: number }).reasonCode),
+        [0x8d],
+      );
       assert.equal(longLived.isClosed(), false, 'keepalive 60 s is not up');
       await longLived.end();
     }));
@@ -217,7 +240,10 @@ describe('the broker ending connections', () => {
       const first = await connectClient(port, { protocolVersion: 5, clientId: 'same' });
       const second = await connectClient(port, { protocolVersion: 5, clientId: 'same' });
       assert.ok(await settlesWithin(first.closed, 2_000));
-      assert.deepEqual(first.disconnects.map((d) => d.reasonCode), [0x8e]);
+      assert.deepEqual(
+        first.disconnects.map((d) => d.reasonCode),
+        [0x8e],
+      );
       assert.equal(second.isClosed(), false);
       assert.equal(bed.broker.connectionCount, 1);
       // The same client id under another device is another session.

@@ -11,7 +11,6 @@ import { LAMP, SENSOR, SWITCH, connectClient, sleep, until, withBed } from './br
 const VERSIONS = [5, 4] as const;
 const text = (packet: IPublishPacket) => Buffer.from(packet.payload).toString();
 
-
 for (const version of VERSIONS) {
   describe(`MQTT ${version === 5 ? '5' : '3.1.1'}`, () => {
     test('QoS 0 and 1 between two devices through per-model shared topics, both ways', () =>
@@ -29,13 +28,19 @@ for (const version of VERSIONS) {
         await sw.client.publishAsync('home/lights/kitchen/set', 'on', { qos: 1 });
 
         const atSwitch = await sw.waitForMessages(2);
-        assert.deepEqual(atSwitch.map((m) => [m.topic, text(m), m.qos]), [
-          ['home/lights/kitchen/state', 'q0', 0],
-          ['home/lights/kitchen/state', 'q1', 1],
-        ]);
+        assert.deepEqual(
+          atSwitch.map((m) => [m.topic, text(m), m.qos]),
+          [
+            ['home/lights/kitchen/state', 'q0', 0],
+            ['home/lights/kitchen/state', 'q1', 1],
+          ],
+        );
         assert.equal(typeof atSwitch[1]?.messageId, 'number');
         const atLamp = await lamp.waitForMessages(1);
-        assert.deepEqual(atLamp.map((m) => [m.topic, text(m), m.qos, m.retain]), [['home/lights/kitchen/set', 'on', 1, false]]);
+        assert.deepEqual(
+          atLamp.map((m) => [m.topic, text(m), m.qos, m.retain]),
+          [['home/lights/kitchen/set', 'on', 1, false]],
+        );
         // Nothing else arrives: a later message is the next one each sees.
         await lamp.client.publishAsync('home/lights/kitchen/state', 'last', { qos: 1 });
         const next = await sw.waitForMessages(3);
@@ -49,16 +54,22 @@ for (const version of VERSIONS) {
         const lamp = await connectClient(await bed.listen(LAMP), { protocolVersion: version, clientId: 'lamp' });
         await sensor.client.subscribeAsync('home/lights/+/state', { qos: 0 });
         await lamp.client.publishAsync('home/lights/a/state', 'one', { qos: 1 });
-        assert.deepEqual((await sensor.waitForMessages(1)).map((m) => [text(m), m.qos]), [['one', 0]]);
+        assert.deepEqual(
+          (await sensor.waitForMessages(1)).map((m) => [text(m), m.qos]),
+          [['one', 0]],
+        );
         await sensor.client.subscribeAsync('home/lights/a/state', { qos: 1 });
         await lamp.client.publishAsync('home/lights/a/state', 'two', { qos: 1 });
         await lamp.client.publishAsync('home/lights/b/state', 'three', { qos: 1 });
         const messages = await sensor.waitForMessages(3);
-        assert.deepEqual(messages.map((m) => [text(m), m.qos]), [
-          ['one', 0],
-          ['two', 1],
-          ['three', 0],
-        ]);
+        assert.deepEqual(
+          messages.map((m) => [text(m), m.qos]),
+          [
+            ['one', 0],
+            ['two', 1],
+            ['three', 0],
+          ],
+        );
         await sleep(50);
         assert.equal(sensor.messages.length, 3, 'a message matching two filters of a session is delivered once');
         await Promise.all([sensor.end(), lamp.end()]);
@@ -84,7 +95,10 @@ for (const version of VERSIONS) {
         // The newest retained message replaces the older.
         const second = await connectClient(switchPort, { protocolVersion: version, clientId: 'switch-2' });
         await second.client.subscribeAsync('home/lights/hall/state', { qos: 1 });
-        assert.deepEqual((await second.waitForMessages(1)).map((m) => [text(m), m.retain]), [['off', true]]);
+        assert.deepEqual(
+          (await second.waitForMessages(1)).map((m) => [text(m), m.retain]),
+          [['off', true]],
+        );
 
         await lamp.client.publishAsync('home/lights/hall/state', '', { qos: 1, retain: true });
         await first.waitForMessages(3); // the empty message is routed like any other
@@ -92,7 +106,11 @@ for (const version of VERSIONS) {
         await third.client.subscribeAsync('home/lights/+/state', { qos: 1 });
         await lamp.client.publishAsync('home/lights/hall/state', 'marker', { qos: 1 });
         const afterClear = await third.waitForMessages(1);
-        assert.deepEqual(afterClear.map((m) => [text(m), m.retain]), [['marker', false]], 'nothing retained is left for the topic');
+        assert.deepEqual(
+          afterClear.map((m) => [text(m), m.retain]),
+          [['marker', false]],
+          'nothing retained is left for the topic',
+        );
         await Promise.all([lamp.end(), first.end(), second.end(), third.end()]);
       }));
 
@@ -121,7 +139,13 @@ for (const version of VERSIONS) {
     test('a will on a topic the device may not publish to refuses the CONNECT', () =>
       withBed(async (bed) => {
         const port = await bed.listen(LAMP);
-        await assert.rejects(connectClient(port, { protocolVersion: version, clientId: 'lamp-bad-will', will: { topic: `hearth/${SWITCH}/state`, payload: Buffer.from('x'), qos: 0, retain: false } }));
+        await assert.rejects(
+          connectClient(port, {
+            protocolVersion: version,
+            clientId: 'lamp-bad-will',
+            will: { topic: `hearth/${SWITCH}/state`, payload: Buffer.from('x'), qos: 0, retain: false },
+          }),
+        );
         await bed.waitForEvent((e) => e.kind === 'denied' && e.info.action === 'will', 'the will denial');
         assert.equal(bed.broker.connectionCount, 0);
       }));
@@ -130,7 +154,12 @@ for (const version of VERSIONS) {
       withBed(async (bed) => {
         const lampPort = await bed.listen(LAMP);
         const switchPort = await bed.listen(SWITCH);
-        const persistent = { protocolVersion: version, clientId: 'switch-persistent', clean: false, ...(version === 5 ? { properties: { sessionExpiryInterval: 30 } } : {}) };
+        const persistent = {
+          protocolVersion: version,
+          clientId: 'switch-persistent',
+          clean: false,
+          ...(version === 5 ? { properties: { sessionExpiryInterval: 30 } } : {}),
+        };
         const first = await connectClient(switchPort, persistent);
         assert.equal(first.connack.sessionPresent, false);
         await first.client.subscribeAsync('home/lights/+/state', { qos: 1 });
@@ -146,11 +175,14 @@ for (const version of VERSIONS) {
         const again = await connectClient(switchPort, persistent);
         assert.equal(again.connack.sessionPresent, true);
         const queued = await again.waitForMessages(3);
-        assert.deepEqual(queued.map((m) => [text(m), m.qos]), [
-          ['m1', 1],
-          ['m2', 1],
-          ['m3', 1],
-        ]);
+        assert.deepEqual(
+          queued.map((m) => [text(m), m.qos]),
+          [
+            ['m1', 1],
+            ['m2', 1],
+            ['m3', 1],
+          ],
+        );
         // The subscription came back with the session: live messages flow without a new SUBSCRIBE.
         await lamp.client.publishAsync('home/lights/e/state', 'live', { qos: 1 });
         assert.equal(text((await again.waitForMessages(4))[3] as IPublishPacket), 'live');
@@ -177,7 +209,12 @@ for (const version of VERSIONS) {
 
         // MQTT.js rejects the call when any filter failed; the SUBACK itself is what counts.
         await lamp.client
-          .subscribeAsync({ [`hearth/${LAMP}/cmd/#`]: { qos: 1 }, [`hearth/+/cmd/#`]: { qos: 1 }, [`hearth/${LAMP}/#`]: { qos: 0 }, 'home/lights/+/set': { qos: 1 } })
+          .subscribeAsync({
+            [`hearth/${LAMP}/cmd/#`]: { qos: 1 },
+            [`hearth/+/cmd/#`]: { qos: 1 },
+            [`hearth/${LAMP}/#`]: { qos: 0 },
+            'home/lights/+/set': { qos: 1 },
+          })
           .catch(() => undefined);
         const suback = await until(() => lamp.received.find((p): p is ISubackPacket => p.cmd === 'suback'), 'SUBACK');
         assert.deepEqual(suback.granted, [1, failure, failure, 1]);

@@ -7,11 +7,18 @@ import { topicFilterProblem, topicMatches, topicNameProblem } from '../../../src
 
 /** Small alphabets, so filters and topics collide often; '' makes empty levels, '$x' a $ topic. */
 const nameLevel = fc.constantFrom('a', 'b', 'c', '', '$x', 'hearth', 'dev1', 'dev2', 'cmd');
-const topicArb = fc.array(nameLevel, { minLength: 1, maxLength: 5 }).map((levels) => levels.join('/'))
+const topicArb = fc
+  .array(nameLevel, { minLength: 1, maxLength: 5 })
+  .map((levels) => levels.join('/'))
   .filter((name) => topicNameProblem(name) === undefined);
 const filterArb = fc
   .oneof(
-    { weight: 9, arbitrary: fc.tuple(fc.array(fc.oneof(nameLevel, fc.constant('+')), { minLength: 1, maxLength: 5 }), fc.boolean()).map(([levels, hash]) => (hash ? [...levels, '#'] : levels).join('/')) },
+    {
+      weight: 9,
+      arbitrary: fc
+        .tuple(fc.array(fc.oneof(nameLevel, fc.constant('+')), { minLength: 1, maxLength: 5 }), fc.boolean())
+        .map(([levels, hash]) => (hash ? [...levels, '#'] : levels).join('/')),
+    },
     { weight: 1, arbitrary: fc.constant('#') },
   )
   .filter((filter) => topicFilterProblem(filter) === undefined);
@@ -53,7 +60,8 @@ describe('SubscriptionIndex', () => {
             added.push([operation.session, operation.filter]);
             continue;
           }
-          const [session, filter] = operation.op === 'remove' ? [operation.session, operation.filter] : (added[operation.pick % Math.max(added.length, 1)] ?? ['s1', 'a']);
+          const [session, filter] =
+            operation.op === 'remove' ? [operation.session, operation.filter] : (added[operation.pick % Math.max(added.length, 1)] ?? ['s1', 'a']);
           index.remove(session, filter);
           model.get(session)?.delete(filter);
         }
@@ -71,13 +79,16 @@ describe('SubscriptionIndex', () => {
     index.add('other', 'hearth/dev2/#');
     const found = index.match('hearth/dev1/state');
     assert.deepEqual([...found.keys()], ['s']);
-    assert.deepEqual([...(found.get('s') ?? [])].sort(), ['#', '+/+/state', 'hearth/#', 'hearth/+/state', 'hearth/dev1/#', 'hearth/dev1/+', 'hearth/dev1/state'].sort());
-    assert.deepEqual([...index.match('hearth/dev1').get('s') ?? []].sort(), ['#', 'hearth/#', 'hearth/dev1', 'hearth/dev1/#'].sort());
-    assert.deepEqual([...index.match('hearth').get('s') ?? []].sort(), ['#', 'hearth/#'].sort());
+    assert.deepEqual(
+      [...(found.get('s') ?? [])].sort(),
+      ['#', '+/+/state', 'hearth/#', 'hearth/+/state', 'hearth/dev1/#', 'hearth/dev1/+', 'hearth/dev1/state'].sort(),
+    );
+    assert.deepEqual([...(index.match('hearth/dev1').get('s') ?? [])].sort(), ['#', 'hearth/#', 'hearth/dev1', 'hearth/dev1/#'].sort());
+    assert.deepEqual([...(index.match('hearth').get('s') ?? [])].sort(), ['#', 'hearth/#'].sort());
     assert.deepEqual([...index.match('hearth/dev2/x').keys()].sort(), ['other', 's']);
   });
 
-  test('removing a filter stops its matches and leaves the session\'s other filters', () => {
+  test("removing a filter stops its matches and leaves the session's other filters", () => {
     const index = new SubscriptionIndex();
     index.add('s', 'a/b/#');
     index.add('s', 'a/+/c');

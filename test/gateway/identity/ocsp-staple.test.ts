@@ -41,11 +41,34 @@ before(async () => {
   await new Promise<void>((resolve) => responder.listen(0, '127.0.0.1', resolve));
   const port = (responder.address() as AddressInfo).port;
   // A gateway-like server certificate whose AIA names the responder above.
-  writeFileSync(ca.path('gateway.cnf'), `[gw]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost\nauthorityInfoAccess = OCSP;URI:http://127.0.0.1:${port}/ocsp\n`);
+  writeFileSync(
+    ca.path('gateway.cnf'),
+    `[gw]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost\nauthorityInfoAccess = OCSP;URI:http://127.0.0.1:${port}/ocsp\n`,
+  );
   const run = (args: string[]) => assert.equal(ca.openssl(args).status, 0, ca.openssl(args).output);
   run(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'gateway.key']);
   run(['req', '-new', '-key', 'gateway.key', '-subj', '/CN=localhost', '-out', 'gateway.csr']);
-  run(['x509', '-req', '-in', 'gateway.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', `0x${GATEWAY_SERIAL}`, '-days', '2', '-sha256', '-extfile', 'gateway.cnf', '-extensions', 'gw', '-out', 'gateway.pem']);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    'gateway.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-set_serial',
+    `0x${GATEWAY_SERIAL}`,
+    '-days',
+    '2',
+    '-sha256',
+    '-extfile',
+    'gateway.cnf',
+    '-extensions',
+    'gw',
+    '-out',
+    'gateway.pem',
+  ]);
   chainPem = readFileSync(ca.path('gateway.pem'), 'utf8') + readFileSync(ca.path('ca.pem'), 'utf8');
   keyPem = readFileSync(ca.path('gateway.key'), 'utf8');
   // openssl's responder database: both certificates valid.
@@ -63,7 +86,23 @@ after(async () => {
 function opensslAnswer(serial: string, minutes: number): Buffer {
   const issuer = ca.ca.facts;
   writeFileSync(ca.path('request.der'), singleOcspRequest({ nameDer: issuer.subjectNameDer, publicKeyBits: issuer.publicKeyBits }, serial));
-  const result = ca.openssl(['ocsp', '-index', 'index.txt', '-CA', 'ca.pem', '-rsigner', 'responder.pem', '-rkey', 'responder.key', '-reqin', 'request.der', '-respout', 'response.der', '-nmin', String(minutes)]);
+  const result = ca.openssl([
+    'ocsp',
+    '-index',
+    'index.txt',
+    '-CA',
+    'ca.pem',
+    '-rsigner',
+    'responder.pem',
+    '-rkey',
+    'responder.key',
+    '-reqin',
+    'request.der',
+    '-respout',
+    'response.der',
+    '-nmin',
+    String(minutes),
+  ]);
   assert.equal(result.status, 0, result.output);
   return readFileSync(ca.path('response.der'));
 }
@@ -76,7 +115,13 @@ async function startServer(staple: OcspStaple): Promise<{ server: TlsServer; por
 }
 
 async function handshake(port: number): Promise<Buffer | undefined> {
-  const options: ConnectionOptions & { requestOCSP: boolean } = { host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(ca.path('ca.pem'), 'utf8'), requestOCSP: true };
+  const options: ConnectionOptions & { requestOCSP: boolean } = {
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: readFileSync(ca.path('ca.pem'), 'utf8'),
+    requestOCSP: true,
+  };
   const socket = tlsConnect(options);
   let response: Buffer | undefined;
   socket.on('OCSPResponse', (der: Buffer | null | undefined) => (response = der && der.length > 0 ? der : undefined));

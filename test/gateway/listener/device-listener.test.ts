@@ -62,7 +62,27 @@ function issue(name: string, subject: string, issuer: string, section: string): 
   newKey(name);
   run(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-config', 'ext.cnf', '-out', `${name}.csr`]);
   const serial = (serials++).toString(16);
-  run(['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-set_serial', `0x${serial}`, '-days', '2', '-sha256', '-extfile', 'ext.cnf', '-extensions', section, '-out', `${name}.pem`]);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${issuer}.pem`,
+    '-CAkey',
+    `${issuer}.key`,
+    '-set_serial',
+    `0x${serial}`,
+    '-days',
+    '2',
+    '-sha256',
+    '-extfile',
+    'ext.cnf',
+    '-extensions',
+    section,
+    '-out',
+    `${name}.pem`,
+  ]);
   return serial;
 }
 
@@ -105,11 +125,45 @@ before(async () => {
   if (skip) return;
   writeFileSync(join(dir, 'ext.cnf'), EXTENSIONS);
   newKey('root');
-  run(['req', '-x509', '-new', '-key', 'root.key', '-subj', '/O=Acme/CN=Acme Root CA', '-days', '3', '-sha256', '-config', 'ext.cnf', '-extensions', 'ca', '-out', 'root.pem']);
+  run([
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    'root.key',
+    '-subj',
+    '/O=Acme/CN=Acme Root CA',
+    '-days',
+    '3',
+    '-sha256',
+    '-config',
+    'ext.cnf',
+    '-extensions',
+    'ca',
+    '-out',
+    'root.pem',
+  ]);
   issue('devices', '/O=Acme/CN=Acme Devices CA', 'root', 'ca');
   issue('services', '/O=Acme/CN=Acme Services CA', 'root', 'ca');
   newKey('other');
-  run(['req', '-x509', '-new', '-key', 'other.key', '-subj', '/O=Acme/CN=Acme Devices CA', '-days', '3', '-sha256', '-config', 'ext.cnf', '-extensions', 'ca', '-out', 'other.pem']);
+  run([
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    'other.key',
+    '-subj',
+    '/O=Acme/CN=Acme Devices CA',
+    '-days',
+    '3',
+    '-sha256',
+    '-config',
+    'ext.cnf',
+    '-extensions',
+    'ca',
+    '-out',
+    'other.pem',
+  ]);
   issue('server', '/CN=localhost', 'services', 'server');
   issue('lamp', '/CN=lamp', 'devices', 'device');
   revokedSerial = issue('revoked', '/CN=revoked', 'devices', 'device');
@@ -124,7 +178,11 @@ before(async () => {
   clock.set(new Date(Date.now() + 1000));
   bed = await startBed();
   const revocations = new RevocationSet(join(dir, 'revocations.json'));
-  await revocations.add([{ serial: revokedSerial, identifier: 'urn:dev:ops:acme-lamp-1', revokedAt: new Date().toISOString(), notAfter: null }], 'test', new Date());
+  await revocations.add(
+    [{ serial: revokedSerial, identifier: 'urn:dev:ops:acme-lamp-1', revokedAt: new Date().toISOString(), notAfter: null }],
+    'test',
+    new Date(),
+  );
   listener = new DeviceListener({
     host: '127.0.0.1',
     port: 0,
@@ -195,7 +253,9 @@ async function attempt(name: string | undefined, chain: string[] = []): Promise<
     // an alert, or a reset after the handshake: what a refused client sees
     error = e.code;
   });
-  socket.once('secureConnect', () => socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: `t-${name ?? 'none'}`, keepalive: 0 })));
+  socket.once('secureConnect', () =>
+    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: `t-${name ?? 'none'}`, keepalive: 0 })),
+  );
   await new Promise<void>((resolve) => socket.once('close', () => resolve()));
   return { received, error };
 }

@@ -22,7 +22,8 @@ test('the parser keeps its input in a plain buffer list, not a stream (mqtt-pack
   const list = (createMqttParser() as unknown as { _list?: unknown })._list;
   assert.ok(list, 'mqtt-packet no longer keeps its input in `_list`: src/gateway/mqtt/mqtt-parser.ts must follow it');
   assert.equal(list instanceof Duplex, false);
-  for (const method of ['append', 'consume', 'readUInt8', 'slice', 'toString']) assert.equal(typeof (list as Record<string, unknown>)[method], 'function', method);
+  for (const method of ['append', 'consume', 'readUInt8', 'slice', 'toString'])
+    assert.equal(typeof (list as Record<string, unknown>)[method], 'function', method);
 });
 
 test("the parser holds the same state as mqtt-packet's own (its reset is overridden here)", () => {
@@ -42,22 +43,40 @@ test('after a parse error the parser starts afresh, still on a plain buffer list
   parser.parse(Buffer.from([0x00, 0x00])); // packet type 0 is reserved
   assert.equal(errors.length, 1);
   parser.parse(mqttPacket.generate({ cmd: 'pingreq' }));
-  assert.deepEqual(packets.map((p) => p.cmd), ['pingreq']);
+  assert.deepEqual(
+    packets.map((p) => p.cmd),
+    ['pingreq'],
+  );
   assert.equal((parser as unknown as { _list: unknown })._list instanceof Duplex, false);
 });
 
 for (const version of [4, 5] as const) {
   test(`MQTT ${version === 5 ? '5' : '3.1.1'}: packets split at every byte or run together in one chunk parse the same`, () => {
     const sent: Packet[] = [
-      { cmd: 'publish', topic: 'hearth/urn:dev:ops:acme-lamp-0001/state', payload: Buffer.alloc(300, 7), qos: 1, messageId: 9, retain: false, dup: false, ...(version === 5 ? { properties: { contentType: 'application/json' } } : {}) },
+      {
+        cmd: 'publish',
+        topic: 'hearth/urn:dev:ops:acme-lamp-0001/state',
+        payload: Buffer.alloc(300, 7),
+        qos: 1,
+        messageId: 9,
+        retain: false,
+        dup: false,
+        ...(version === 5 ? { properties: { contentType: 'application/json' } } : {}),
+      },
       { cmd: 'pingreq' },
       { cmd: 'subscribe', messageId: 10, subscriptions: [{ topic: 'hearth/urn:dev:ops:acme-lamp-0001/cmd/#', qos: 1 }] },
       { cmd: 'puback', messageId: 3 },
     ] as Packet[];
     const bytes = bytesOf(sent, version);
     const whole = parsedFrom([bytes], version);
-    const byteByByte = parsedFrom([...bytes].map((b) => Buffer.from([b])), version);
-    assert.deepEqual(whole.map((p) => p.cmd), ['publish', 'pingreq', 'subscribe', 'puback']);
+    const byteByByte = parsedFrom(
+      [...bytes].map((b) => Buffer.from([b])),
+      version,
+    );
+    assert.deepEqual(
+      whole.map((p) => p.cmd),
+      ['publish', 'pingreq', 'subscribe', 'puback'],
+    );
     assert.deepEqual(byteByByte, whole);
     const publish = whole[0] as { payload: Buffer; messageId: number };
     assert.equal(publish.payload.length, 300);

@@ -23,7 +23,15 @@ describe('a device in good standing', () => {
     for (const topic of [`hearth/${LAMP}/state`, `hearth/${LAMP}/a/b/c`, `hearth/${LAMP}/cmd/echo`, `hearth/${LAMP}/update/progress`]) {
       assert.equal(allowed(acl.mayPublish(LAMP, topic)), true, topic);
     }
-    for (const topic of [`hearth/${LAMP2}/state`, `hearth/${LAMP}0/state`, `hearth/${LAMP}x/state`, 'hearth', 'hearth/', `x/hearth/${LAMP}/state`, 'home/other']) {
+    for (const topic of [
+      `hearth/${LAMP2}/state`,
+      `hearth/${LAMP}0/state`,
+      `hearth/${LAMP}x/state`,
+      'hearth',
+      'hearth/',
+      `x/hearth/${LAMP}/state`,
+      'home/other',
+    ]) {
       const decision = acl.mayPublish(LAMP, topic);
       assert.equal(decision.allowed, false, topic);
       assert.ok(!decision.allowed && decision.reason.length > 0);
@@ -77,7 +85,15 @@ describe('per-model shared topics', () => {
   });
 
   test('a subscription may be the allowed filter or narrower, never wider', () => {
-    for (const filter of ['home/lights/#', 'home/lights', 'home/lights/kitchen', 'home/lights/+/state', 'home/lights/+/#', 'home/scenes/+', 'home/scenes/evening']) {
+    for (const filter of [
+      'home/lights/#',
+      'home/lights',
+      'home/lights/kitchen',
+      'home/lights/+/state',
+      'home/lights/+/#',
+      'home/scenes/+',
+      'home/scenes/evening',
+    ]) {
       assert.equal(allowed(acl.maySubscribe(LAMP, filter)), true, filter);
     }
     for (const filter of ['home/#', 'home/+', 'home/+/kitchen', '#', 'home/scenes/#', 'home/scenes/+/x', 'home/scenes', 'home/doors/+']) {
@@ -101,7 +117,13 @@ describe('a quarantined device', () => {
     for (const topic of [`hearth/${LAMP}/update/progress`, `hearth/${LAMP}/update/a/b`]) {
       assert.equal(allowed(acl.mayPublish(LAMP, topic)), true, topic);
     }
-    for (const topic of [`hearth/${LAMP}/state`, `hearth/${LAMP}/updates`, `hearth/${LAMP}/cmd/update`, 'home/lights/kitchen/state', `hearth/${LAMP2}/update/progress`]) {
+    for (const topic of [
+      `hearth/${LAMP}/state`,
+      `hearth/${LAMP}/updates`,
+      `hearth/${LAMP}/cmd/update`,
+      'home/lights/kitchen/state',
+      `hearth/${LAMP2}/update/progress`,
+    ]) {
       const decision = acl.mayPublish(LAMP, topic);
       assert.equal(decision.allowed, false, topic);
       assert.match(!decision.allowed ? decision.reason : '', /quarantined/);
@@ -112,7 +134,14 @@ describe('a quarantined device', () => {
     for (const filter of [`hearth/${LAMP}/cmd/update`, `hearth/${LAMP}/cmd/update/#`, `hearth/${LAMP}/cmd/update/+`]) {
       assert.equal(allowed(acl.maySubscribe(LAMP, filter)), true, filter);
     }
-    for (const filter of [`hearth/${LAMP}/cmd/#`, `hearth/${LAMP}/cmd/+`, `hearth/${LAMP}/cmd/reboot`, `hearth/${LAMP}/cmd/updates`, 'home/lights/#', `hearth/${LAMP}/update/#`]) {
+    for (const filter of [
+      `hearth/${LAMP}/cmd/#`,
+      `hearth/${LAMP}/cmd/+`,
+      `hearth/${LAMP}/cmd/reboot`,
+      `hearth/${LAMP}/cmd/updates`,
+      'home/lights/#',
+      `hearth/${LAMP}/update/#`,
+    ]) {
       assert.equal(allowed(acl.maySubscribe(LAMP, filter)), false, filter);
     }
   });

@@ -69,7 +69,10 @@ function matchesBySplitting(filter: string, name: string): boolean {
 describe('topicMatches agrees with matching on split levels', () => {
   // Levels that are prefixes of one another and empty ones are where a scan can go wrong.
   const nameLevel = fc.constantFrom('a', 'ab', 'b', '', '$x', 'é');
-  const name = fc.array(nameLevel, { minLength: 1, maxLength: 5 }).map((levels) => levels.join('/')).filter((n) => n !== '');
+  const name = fc
+    .array(nameLevel, { minLength: 1, maxLength: 5 })
+    .map((levels) => levels.join('/'))
+    .filter((n) => n !== '');
   const filter = fc
     .tuple(fc.array(fc.oneof(nameLevel, fc.constant('+')), { minLength: 1, maxLength: 5 }), fc.boolean())
     .map(([levels, hash]) => (hash ? [...levels, '#'] : levels).join('/'))
@@ -131,7 +134,18 @@ describe('filterWithin', () => {
   });
 
   test('a wildcard at or above the prefix depth, a shorter filter or another literal is not', () => {
-    for (const filter of ['hearth/dev1/#', 'hearth/dev1/+', 'hearth/+/cmd', 'hearth/+/cmd/#', '+/dev1/cmd/#', '#', 'hearth/dev1', 'hearth/dev1/cmdx', 'hearth/dev10/cmd', 'hearth/dev1/cm']) {
+    for (const filter of [
+      'hearth/dev1/#',
+      'hearth/dev1/+',
+      'hearth/+/cmd',
+      'hearth/+/cmd/#',
+      '+/dev1/cmd/#',
+      '#',
+      'hearth/dev1',
+      'hearth/dev1/cmdx',
+      'hearth/dev10/cmd',
+      'hearth/dev1/cm',
+    ]) {
       assert.equal(filterWithin(filter, prefix), false, filter);
     }
   });

@@ -53,7 +53,27 @@ function makeCa(name: string, algorithm: 'ECDSA-P256' | 'Ed25519'): TestCa {
   writeFileSync(join(dir, 'ca.cnf'), CA_CNF);
   const keyArgs = algorithm === 'Ed25519' ? ['-algorithm', 'ED25519'] : ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'];
   openssl(['genpkey', ...keyArgs, '-out', 'ca.key'], dir);
-  openssl(['req', '-x509', '-new', '-key', 'ca.key', '-subj', `/O=Hearth Test/CN=${name}`, '-days', '2', ...(algorithm === 'Ed25519' ? [] : ['-sha256']), '-config', 'ca.cnf', '-extensions', 'ext', '-out', 'ca.pem'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'ca.key',
+      '-subj',
+      `/O=Hearth Test/CN=${name}`,
+      '-days',
+      '2',
+      ...(algorithm === 'Ed25519' ? [] : ['-sha256']),
+      '-config',
+      'ca.cnf',
+      '-extensions',
+      'ext',
+      '-out',
+      'ca.pem',
+    ],
+    dir,
+  );
   const pem = readFileSync(join(dir, 'ca.pem'), 'utf8');
   const der = new Uint8Array(openssl(['x509', '-in', 'ca.pem', '-outform', 'DER'], dir));
   return { dir, pem, key: createPrivateKey(readFileSync(join(dir, 'ca.key'))), facts: certificateFacts(der), algorithm };
@@ -88,7 +108,12 @@ describe('readCrl', { skip }, () => {
     // index.txt: status, expiry, revocation date[,reason], serial, file, subject (tab-separated).
     writeFileSync(
       join(ca.dir, 'index.txt'),
-      ['R\t351231000000Z\t300101120000Z,keyCompromise\t00C0FFEE\tunknown\t/CN=device-1', 'V\t351231000000Z\t\t1002\tunknown\t/CN=device-2', 'R\t351231000000Z\t300102000000Z\t7F01\tunknown\t/CN=device-3', ''].join('\n'),
+      [
+        'R\t351231000000Z\t300101120000Z,keyCompromise\t00C0FFEE\tunknown\t/CN=device-1',
+        'V\t351231000000Z\t\t1002\tunknown\t/CN=device-2',
+        'R\t351231000000Z\t300102000000Z\t7F01\tunknown\t/CN=device-3',
+        '',
+      ].join('\n'),
     );
     writeFileSync(join(ca.dir, 'crlnumber'), '01\n');
     openssl(['ca', '-config', 'ca.cnf', '-gencrl', '-out', 'openssl-crl.pem'], ca.dir);
@@ -133,7 +158,10 @@ describe('readCrl', { skip }, () => {
     assert.ok(edCa);
     const reading = readCrl(projectCrl(edCa, [{ serial: '000A0B', revokedAt: new Date(now.getTime() - hour), reason: 4 }]), edCa.pem, now);
     // Canonical hex is whole octets: 0a0b, as canonicalSerialHex gives for any spelling of it.
-    assert.deepEqual(reading.revoked.map((r) => r.serial), ['0a0b']);
+    assert.deepEqual(
+      reading.revoked.map((r) => r.serial),
+      ['0a0b'],
+    );
   });
 
   test('a CRL signed by another key is refused', () => {
@@ -169,7 +197,13 @@ describe('readCrl', { skip }, () => {
   test('garbage, truncation and an empty body are refused', () => {
     assert.ok(ca);
     const good = projectCrl(ca, [{ serial: '01', revokedAt: new Date(now.getTime() - hour), reason: 0 }]);
-    for (const bytes of [new Uint8Array(0), Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x01]), new Uint8Array(Buffer.from('not a CRL at all')), good.slice(0, good.length - 10), new Uint8Array(readFileSync(join(ca.dir, 'ca.pem')))]) {
+    for (const bytes of [
+      new Uint8Array(0),
+      Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x01]),
+      new Uint8Array(Buffer.from('not a CRL at all')),
+      good.slice(0, good.length - 10),
+      new Uint8Array(readFileSync(join(ca.dir, 'ca.pem'))),
+    ]) {
       assert.throws(() => readCrl(bytes, ca.pem, now), Error);
     }
     // A certificate is DER too, but not a CRL.

@@ -80,7 +80,11 @@ describe('RevocationSet', () => {
   test('prune drops entries whose certificate has expired, keeps the rest, and persists that', async () => {
     const path = freshPath();
     const set = await RevocationSet.open(path);
-    await set.add([entry('01', '2030-05-01T00:00:00.000Z'), entry('02', '2030-07-01T00:00:00.000Z'), entry('03', null), entry('04', '2030-06-01T11:59:59.000Z')], 'stream', now);
+    await set.add(
+      [entry('01', '2030-05-01T00:00:00.000Z'), entry('02', '2030-07-01T00:00:00.000Z'), entry('03', null), entry('04', '2030-06-01T11:59:59.000Z')],
+      'stream',
+      now,
+    );
     await set.prune(now);
     assert.equal(set.has('01'), false);
     assert.equal(set.has('04'), false);

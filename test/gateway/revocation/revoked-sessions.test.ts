@@ -40,7 +40,7 @@ function bed() {
   return { broker, closed };
 }
 
-test("a pushed revocation (it names the device) closes every session of that certificate, and only those", () => {
+test('a pushed revocation (it names the device) closes every session of that certificate, and only those', () => {
   const { broker, closed } = bed();
   const count = closeRevokedSessions(broker, { serial: 'aa01', identifier: THERMO, revokedAt: new Date().toISOString(), notAfter: null });
   assert.equal(count, 2);

@@ -1,7 +1,15 @@
 /** Rule conditions: dot paths into a JSON payload and the six tests of a field. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { conditionHolds, jsonEqual, pathProblem, payloadDocument, resolvePath, type Condition, type JsonValue } from '../../../src/gateway/rules/rule-condition.js';
+import {
+  conditionHolds,
+  jsonEqual,
+  pathProblem,
+  payloadDocument,
+  resolvePath,
+  type Condition,
+  type JsonValue,
+} from '../../../src/gateway/rules/rule-condition.js';
 
 const doc = (value: unknown) => payloadDocument(Buffer.from(JSON.stringify(value)));
 const at = (path: string) => ({ path, segments: path.split('.') });

@@ -13,7 +13,13 @@ const START = new Date('2030-01-01T00:00:00Z');
 const rules = (yaml: string): RuleSet => parseRules(yaml, 'rules.yaml');
 
 function message(topic: string, payload: unknown, from = PIR): BrokerMessage {
-  return { topic, payload: Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)), qos: 0, retain: false, from };
+  return {
+    topic,
+    payload: Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)),
+    qos: 0,
+    retain: false,
+    from,
+  };
 }
 const topics = (outputs: { message: BrokerMessage }[]) => outputs.map((output) => output.message.topic);
 
@@ -36,8 +42,14 @@ describe('firing', () => {
     const engine = new RuleEngine(PORCH, new ManualClock(START));
     const outputs = engine.evaluate(message(`hearth/${PIR}/state`, { motion: true, lux: 3 }));
     assert.deepEqual(outputs, [
-      { rule: 'porch-light-on-motion', message: { topic: `hearth/${LAMP}/cmd/set`, payload: Buffer.from('{"on":true}'), qos: 1, retain: false, from: 'rules:porch-light-on-motion' } },
-      { rule: 'porch-light-on-motion', message: { topic: `hearth/${LAMP}/cmd/note`, payload: Buffer.from('porch motion'), qos: 0, retain: true, from: 'rules:porch-light-on-motion' } },
+      {
+        rule: 'porch-light-on-motion',
+        message: { topic: `hearth/${LAMP}/cmd/set`, payload: Buffer.from('{"on":true}'), qos: 1, retain: false, from: 'rules:porch-light-on-motion' },
+      },
+      {
+        rule: 'porch-light-on-motion',
+        message: { topic: `hearth/${LAMP}/cmd/note`, payload: Buffer.from('porch motion'), qos: 0, retain: true, from: 'rules:porch-light-on-motion' },
+      },
     ]);
     assert.deepEqual(engine.stats(), { evaluated: 1, fired: 1, errors: 0 });
   });
@@ -170,7 +182,9 @@ rules:
     const engine = new RuleEngine(set, new ManualClock(START), { onError: (error) => errors.push(error) });
     // "home/#" matches "home/kitchen" (and "home"), which have no level 2.
     assert.deepEqual(topics(engine.evaluate(message('home/kitchen', ''))), ['mirror-all']);
-    assert.deepEqual(errors, [{ rule: 'mirror-deep', action: 0, topic: 'home/kitchen', detail: '{{topic.2}} names a level that "home/kitchen" does not have (it has 2)' }]);
+    assert.deepEqual(errors, [
+      { rule: 'mirror-deep', action: 0, topic: 'home/kitchen', detail: '{{topic.2}} names a level that "home/kitchen" does not have (it has 2)' },
+    ]);
     assert.deepEqual(engine.stats(), { evaluated: 1, fired: 1, errors: 1 });
     assert.deepEqual(topics(engine.evaluate(message('home', ''))), ['mirror-all']);
     assert.equal(engine.stats().errors, 2);
@@ -267,8 +281,10 @@ rules:
 describe('the index', () => {
   test('an exact-topic message looks only at its own rules and the wildcard ones', () => {
     const yaml = ['rules:'];
-    for (let i = 0; i < 1000; i++) yaml.push(`  - { name: r-${i}, when: { topic: dev/${i}/state, match: [{ path: on, equals: true }] }, then: [{ publish: { topic: dev/${i}/cmd } }] }`);
-    yaml[1000] = '  - { name: r-999, when: { topic: "dev/+/state", match: [{ path: on, equals: true }] }, then: [{ publish: { topic: "dev/{{topic.1}}/cmd/any" } }] }';
+    for (let i = 0; i < 1000; i++)
+      yaml.push(`  - { name: r-${i}, when: { topic: dev/${i}/state, match: [{ path: on, equals: true }] }, then: [{ publish: { topic: dev/${i}/cmd } }] }`);
+    yaml[1000] =
+      '  - { name: r-999, when: { topic: "dev/+/state", match: [{ path: on, equals: true }] }, then: [{ publish: { topic: "dev/{{topic.1}}/cmd/any" } }] }';
     const set = rules(yaml.join('\n'));
     // Count how often evaluation reads each rule's conditions.
     let reads = 0;

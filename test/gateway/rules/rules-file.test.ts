@@ -108,26 +108,55 @@ describe('parsing a rules file', () => {
       () => parseRules(text, 'rules.yaml'),
       (error: unknown) =>
         error instanceof ConfigError &&
-        error.message === 'rules.yaml: rules[0].cooldownSeconds: cooldownSeconds may not be negative (rule "a")\nrules.yaml: rules[1].then: a rule needs at least one action (rule "b")',
+        error.message ===
+          'rules.yaml: rules[0].cooldownSeconds: cooldownSeconds may not be negative (rule "a")\nrules.yaml: rules[1].then: a rule needs at least one action (rule "b")',
     );
   });
 });
 
 describe('each problem is reported with the file, the field path and the rule', () => {
   const cases: [string, string, string][] = [
-    ['a wildcard publish topic', file(rule('a'), rule('b'), rule('c', { then: publishTo('hearth/x/#') })), 'rules.yaml: rules[2].then[0].publish.topic: wildcards are not allowed in a publish topic (rule "c")'],
-    ['a + in a publish topic', file(rule('a', { then: [{ publish: { topic: 'ok/x' } }, { publish: { topic: 'a/+/b' } }] })), 'rules.yaml: rules[0].then[1].publish.topic: wildcards are not allowed in a publish topic (rule "a")'],
-    ['a $ publish topic', file(rule('a', { then: publishTo('$SYS/broker') })), 'rules.yaml: rules[0].then[0].publish.topic: topics starting with $ are reserved for the broker (rule "a")'],
+    [
+      'a wildcard publish topic',
+      file(rule('a'), rule('b'), rule('c', { then: publishTo('hearth/x/#') })),
+      'rules.yaml: rules[2].then[0].publish.topic: wildcards are not allowed in a publish topic (rule "c")',
+    ],
+    [
+      'a + in a publish topic',
+      file(rule('a', { then: [{ publish: { topic: 'ok/x' } }, { publish: { topic: 'a/+/b' } }] })),
+      'rules.yaml: rules[0].then[1].publish.topic: wildcards are not allowed in a publish topic (rule "a")',
+    ],
+    [
+      'a $ publish topic',
+      file(rule('a', { then: publishTo('$SYS/broker') })),
+      'rules.yaml: rules[0].then[0].publish.topic: topics starting with $ are reserved for the broker (rule "a")',
+    ],
     ['an empty publish topic', file(rule('a', { then: publishTo('') })), 'rules.yaml: rules[0].then[0].publish.topic: the topic name is empty (rule "a")'],
-    ['a template other than topic.N', file(rule('a', { then: publishTo('x/{{payload.id}}') })), 'rules.yaml: rules[0].then[0].publish.topic: the only template a publish topic may hold is {{topic.N}}, N a level number from 0 (rule "a")'],
-    ['a template with spaces', file(rule('a', { then: publishTo('x/{{ topic.1 }}') })), 'rules.yaml: rules[0].then[0].publish.topic: the only template a publish topic may hold is {{topic.N}}, N a level number from 0 (rule "a")'],
+    [
+      'a template other than topic.N',
+      file(rule('a', { then: publishTo('x/{{payload.id}}') })),
+      'rules.yaml: rules[0].then[0].publish.topic: the only template a publish topic may hold is {{topic.N}}, N a level number from 0 (rule "a")',
+    ],
+    [
+      'a template with spaces',
+      file(rule('a', { then: publishTo('x/{{ topic.1 }}') })),
+      'rules.yaml: rules[0].then[0].publish.topic: the only template a publish topic may hold is {{topic.N}}, N a level number from 0 (rule "a")',
+    ],
     [
       'a template beyond the filter',
       file(rule('a', { when: { topic: 'hearth/+/state' }, then: publishTo('hearth/{{topic.3}}/x') })),
       'rules.yaml: rules[0].then[0].publish.topic: {{topic.3}} names a level beyond the 3 levels of when.topic "hearth/+/state" (levels count from 0) (rule "a")',
     ],
-    ['a bad filter', file(rule('a', { when: { topic: 'hearth/a#' } })), 'rules.yaml: rules[0].when.topic: # must be the whole last level of a topic filter (rule "a")'],
-    ['a + inside a level', file(rule('a', { when: { topic: 'hearth/a+/state' } })), 'rules.yaml: rules[0].when.topic: + must be a whole level of a topic filter (rule "a")'],
+    [
+      'a bad filter',
+      file(rule('a', { when: { topic: 'hearth/a#' } })),
+      'rules.yaml: rules[0].when.topic: # must be the whole last level of a topic filter (rule "a")',
+    ],
+    [
+      'a + inside a level',
+      file(rule('a', { when: { topic: 'hearth/a+/state' } })),
+      'rules.yaml: rules[0].when.topic: + must be a whole level of a topic filter (rule "a")',
+    ],
     ['a missing topic', file(rule('a', { when: {} })), 'rules.yaml: rules[0].when.topic: is required (rule "a")'],
     ['a missing name', file({ when: { topic: 'x' }, then: publishTo('y') }), 'rules.yaml: rules[0].name: is required'],
     ['a bad name', file(rule('Porch_Light')), 'rules.yaml: rules[0].name: a rule name is 1 to 64 lower-case letters, digits and -, not starting with -'],
@@ -139,21 +168,67 @@ describe('each problem is reported with the file, the field path and the rule', 
     ['a list at the top', '- a\n', 'rules.yaml: expected a mapping, got a list'],
     ['rules not a list', 'rules: 5\n', 'rules.yaml: rules: expected a list, got a number (5)'],
     ['no actions', file(rule('a', { then: [] })), 'rules.yaml: rules[0].then: a rule needs at least one action (rule "a")'],
-    ['a bad qos', file(rule('a', { then: [{ publish: { topic: 'x', qos: 3 } }] })), 'rules.yaml: rules[0].then[0].publish.qos: expected one of 0, 1, 2, got a number (3) (rule "a")'],
-    ['retain not a boolean', file(rule('a', { then: [{ publish: { topic: 'x', retain: 'yes' } }] })), 'rules.yaml: rules[0].then[0].publish.retain: expected true or false, got a string ("yes") (rule "a")'],
+    [
+      'a bad qos',
+      file(rule('a', { then: [{ publish: { topic: 'x', qos: 3 } }] })),
+      'rules.yaml: rules[0].then[0].publish.qos: expected one of 0, 1, 2, got a number (3) (rule "a")',
+    ],
+    [
+      'retain not a boolean',
+      file(rule('a', { then: [{ publish: { topic: 'x', retain: 'yes' } }] })),
+      'rules.yaml: rules[0].then[0].publish.retain: expected true or false, got a string ("yes") (rule "a")',
+    ],
     ['a negative cooldown', file(rule('a', { cooldownSeconds: -1 })), 'rules.yaml: rules[0].cooldownSeconds: cooldownSeconds may not be negative (rule "a")'],
-    ['a cooldown over a week', file(rule('a', { cooldownSeconds: 8 * 86_400 })), 'rules.yaml: rules[0].cooldownSeconds: cooldownSeconds is at most 604800 (a week) (rule "a")'],
-    ['a condition without an operator', file(rule('a', { when: { topic: 'x', match: [{ path: 'on' }] } })), 'rules.yaml: rules[0].when.match[0]: a condition needs exactly one of equals, notEquals, above, below, in, exists (rule "a")'],
+    [
+      'a cooldown over a week',
+      file(rule('a', { cooldownSeconds: 8 * 86_400 })),
+      'rules.yaml: rules[0].cooldownSeconds: cooldownSeconds is at most 604800 (a week) (rule "a")',
+    ],
+    [
+      'a condition without an operator',
+      file(rule('a', { when: { topic: 'x', match: [{ path: 'on' }] } })),
+      'rules.yaml: rules[0].when.match[0]: a condition needs exactly one of equals, notEquals, above, below, in, exists (rule "a")',
+    ],
     [
       'a condition with two operators',
-      file(rule('a', { when: { topic: 'x', match: [{ path: 'on', equals: true }, { path: 'lux', above: 1, below: 9 }] } })),
+      file(
+        rule('a', {
+          when: {
+            topic: 'x',
+            match: [
+              { path: 'on', equals: true },
+              { path: 'lux', above: 1, below: 9 },
+            ],
+          },
+        }),
+      ),
       'rules.yaml: rules[0].when.match[1]: a condition needs exactly one of equals, notEquals, above, below, in, exists (it has above, below) (rule "a")',
     ],
-    ['an empty path', file(rule('a', { when: { topic: 'x', match: [{ path: '', exists: true }] } })), 'rules.yaml: rules[0].when.match[0].path: the path is empty (rule "a")'],
-    ['a path with an empty key', file(rule('a', { when: { topic: 'x', match: [{ path: 'a..b', exists: true }] } })), 'rules.yaml: rules[0].when.match[0].path: a path is keys separated by single dots, with no empty key (rule "a")'],
-    ['above not a number', file(rule('a', { when: { topic: 'x', match: [{ path: 'lux', above: '20' }] } })), 'rules.yaml: rules[0].when.match[0].above: expected a number, got a string ("20") (rule "a")'],
-    ['an empty in', file(rule('a', { when: { topic: 'x', match: [{ path: 'zone', in: [] }] } })), 'rules.yaml: rules[0].when.match[0].in: in needs at least one value (rule "a")'],
-    ['exists not a boolean', file(rule('a', { when: { topic: 'x', match: [{ path: 'zone', exists: 'yes' }] } })), 'rules.yaml: rules[0].when.match[0].exists: expected true or false, got a string ("yes") (rule "a")'],
+    [
+      'an empty path',
+      file(rule('a', { when: { topic: 'x', match: [{ path: '', exists: true }] } })),
+      'rules.yaml: rules[0].when.match[0].path: the path is empty (rule "a")',
+    ],
+    [
+      'a path with an empty key',
+      file(rule('a', { when: { topic: 'x', match: [{ path: 'a..b', exists: true }] } })),
+      'rules.yaml: rules[0].when.match[0].path: a path is keys separated by single dots, with no empty key (rule "a")',
+    ],
+    [
+      'above not a number',
+      file(rule('a', { when: { topic: 'x', match: [{ path: 'lux', above: '20' }] } })),
+      'rules.yaml: rules[0].when.match[0].above: expected a number, got a string ("20") (rule "a")',
+    ],
+    [
+      'an empty in',
+      file(rule('a', { when: { topic: 'x', match: [{ path: 'zone', in: [] }] } })),
+      'rules.yaml: rules[0].when.match[0].in: in needs at least one value (rule "a")',
+    ],
+    [
+      'exists not a boolean',
+      file(rule('a', { when: { topic: 'x', match: [{ path: 'zone', exists: 'yes' }] } })),
+      'rules.yaml: rules[0].when.match[0].exists: expected true or false, got a string ("yes") (rule "a")',
+    ],
   ];
   for (const [what, text, expected] of cases) {
     test(what, () => assert.deepEqual(problemsOf(text), [expected]));
@@ -172,7 +247,9 @@ describe('each problem is reported with the file, the field path and the rule', 
   });
 
   test('the file name is the one given', () => {
-    assert.deepEqual(problemsOf(file(rule('a', { then: [] })), '/etc/hearth/rules.yaml'), ['/etc/hearth/rules.yaml: rules[0].then: a rule needs at least one action (rule "a")']);
+    assert.deepEqual(problemsOf(file(rule('a', { then: [] })), '/etc/hearth/rules.yaml'), [
+      '/etc/hearth/rules.yaml: rules[0].then: a rule needs at least one action (rule "a")',
+    ]);
   });
 
   test('YAML syntax errors carry the line and column', () => {
@@ -190,7 +267,11 @@ describe('each problem is reported with the file, the field path and the rule', 
   });
 
   test('every problem is listed, in file order, not just the first', () => {
-    const text = file(rule('a', { then: publishTo('x/#'), cooldownSeconds: -1 }), rule('b'), rule('a', { when: { topic: 'q/+' }, then: publishTo('q/{{topic.2}}') }));
+    const text = file(
+      rule('a', { then: publishTo('x/#'), cooldownSeconds: -1 }),
+      rule('b'),
+      rule('a', { when: { topic: 'q/+' }, then: publishTo('q/{{topic.2}}') }),
+    );
     assert.deepEqual(problemsOf(text), [
       'rules.yaml: rules[0].then[0].publish.topic: wildcards are not allowed in a publish topic (rule "a")',
       'rules.yaml: rules[0].cooldownSeconds: cooldownSeconds may not be negative (rule "a")',
@@ -223,7 +304,9 @@ describe('limits', () => {
   test(`at most ${RULES_LIMITS.conditionsPerRule} conditions per rule`, () => {
     const conditions = (count: number) => many(count, (i) => ({ path: `f${i}`, exists: true }));
     assert.equal(parseRules(file(rule('a', { when: { topic: 'x', match: conditions(32) } })), 'rules.yaml').rules[0]?.when.match.length, 32);
-    assert.deepEqual(problemsOf(file(rule('a', { when: { topic: 'x', match: conditions(33) } }))), ['rules.yaml: rules[0].when.match: a rule has at most 32 conditions (rule "a")']);
+    assert.deepEqual(problemsOf(file(rule('a', { when: { topic: 'x', match: conditions(33) } }))), [
+      'rules.yaml: rules[0].when.match: a rule has at most 32 conditions (rule "a")',
+    ]);
   });
 
   test('at most 1 MiB of text, counted in UTF-8 bytes', () => {
@@ -238,7 +321,13 @@ describe('limits', () => {
   });
 
   test('YAML alias bombs are refused', () => {
-    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]', 'rules: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]'].join('\n');
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x, x]',
+      'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]',
+      'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]',
+      'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]',
+      'rules: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]',
+    ].join('\n');
     assert.match(problemsOf(bomb)[0] ?? '', /^rules\.yaml: Excessive alias count/);
   });
 });
@@ -253,7 +342,9 @@ describe('the static loop check', () => {
     ] as const) {
       assert.deepEqual(
         problemsOf(file(rule('loop', { when: { topic: filter }, then: [{ publish: { topic: 'elsewhere' } }, { publish: { topic } }] }))),
-        [`rules.yaml: rules[0].then[1].publish.topic: "${topic}" matches the rule's own when.topic "${filter}", so the rule would trigger itself (rule "loop")`],
+        [
+          `rules.yaml: rules[0].then[1].publish.topic: "${topic}" matches the rule's own when.topic "${filter}", so the rule would trigger itself (rule "loop")`,
+        ],
         filter,
       );
     }
@@ -286,7 +377,10 @@ describe('loading the file', () => {
       await writeFile(path, EXAMPLE);
       assert.equal((await loadRulesFile(path)).rules.length, 2);
       await writeFile(path, file(rule('a', { then: [] })));
-      await assert.rejects(loadRulesFile(path), (error: unknown) => error instanceof RulesFileError && error.problems[0] === `${path}: rules[0].then: a rule needs at least one action (rule "a")`);
+      await assert.rejects(
+        loadRulesFile(path),
+        (error: unknown) => error instanceof RulesFileError && error.problems[0] === `${path}: rules[0].then: a rule needs at least one action (rule "a")`,
+      );
       await writeFile(path, Buffer.alloc(RULES_LIMITS.fileBytes + 1, 0x23));
       await assert.rejects(loadRulesFile(path), (error: unknown) => error instanceof RulesFileError && /is at most 1048576 bytes/.test(error.message));
       await assert.rejects(loadRulesFile(dir), (error: unknown) => error instanceof RulesFileError && error.message.startsWith(`${dir}: cannot be read`));

@@ -54,7 +54,10 @@ describe('the rules reloader', () => {
     assert.equal(await reloader.check(), true);
     assert.deepEqual(outputsOf(engine), ['out/3']);
     assert.equal(await reloader.check(), false, 'nothing changed since');
-    assert.deepEqual(reloads.map((s) => s.rules[0]?.then[0]?.topic.source), ['out/2', 'out/3']);
+    assert.deepEqual(
+      reloads.map((s) => s.rules[0]?.then[0]?.topic.source),
+      ['out/2', 'out/3'],
+    );
     assert.deepEqual(errors, []);
   });
 

@@ -17,13 +17,30 @@ describe('parsing', () => {
   test('splits literal text from level references, anywhere in a level', () => {
     assert.deepEqual(template('a/b').parts, ['a/b']);
     assert.equal(template('a/b').literal, true);
-    assert.deepEqual(template('{{topic.0}}/x-{{topic.12}}-y/{{topic.1}}{{topic.2}}').parts, [{ level: 0 }, '/x-', { level: 12 }, '-y/', { level: 1 }, { level: 2 }]);
+    assert.deepEqual(template('{{topic.0}}/x-{{topic.12}}-y/{{topic.1}}{{topic.2}}').parts, [
+      { level: 0 },
+      '/x-',
+      { level: 12 },
+      '-y/',
+      { level: 1 },
+      { level: 2 },
+    ]);
     assert.deepEqual(templateLevels(template('{{topic.3}}/{{topic.1}}')), [3, 1]);
   });
 
   test('refuses other templates, stray braces, wildcards and $ topics', () => {
     const onlyTopicN = 'the only template a publish topic may hold is {{topic.N}}, N a level number from 0';
-    for (const source of ['{{topic}}', '{{topic.x}}', '{{topic.01}}', '{{topic.-1}}', '{{ topic.1 }}', '{{payload.id}}', 'a/{{topic.1}', 'a/}}', 'a/{{topic.1}}}}']) {
+    for (const source of [
+      '{{topic}}',
+      '{{topic.x}}',
+      '{{topic.01}}',
+      '{{topic.-1}}',
+      '{{ topic.1 }}',
+      '{{payload.id}}',
+      'a/{{topic.1}',
+      'a/}}',
+      'a/{{topic.1}}}}',
+    ]) {
       assert.equal(problem(source), onlyTopicN, source);
     }
     assert.equal(problem('{{topic.1024}}'), '{{topic.1024}} is beyond the largest level a template may name (1023)');

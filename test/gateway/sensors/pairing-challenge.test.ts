@@ -104,7 +104,8 @@ describe('PairingChallenges', () => {
     const { challenges } = setup({ maxOutstanding: 3 });
     const issued = Array.from({ length: 5 }, () => challenges.issue('thermo-1').challenge);
     assert.equal(challenges.size, 3);
-    for (const dropped of issued.slice(0, 2)) assert.equal(challenges.attempt('thermo-1', dropped, pairingProof(key, 'thermo-1', AUDIENCE, dropped), key, AUDIENCE), 'unknown-challenge');
+    for (const dropped of issued.slice(0, 2))
+      assert.equal(challenges.attempt('thermo-1', dropped, pairingProof(key, 'thermo-1', AUDIENCE, dropped), key, AUDIENCE), 'unknown-challenge');
     for (const kept of issued.slice(2)) assert.equal(challenges.redeem('thermo-1', kept, pairingProof(key, 'thermo-1', AUDIENCE, kept), key, AUDIENCE), true);
   });
 

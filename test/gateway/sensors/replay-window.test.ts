@@ -23,7 +23,12 @@ class ReferenceWindow {
 
 const sizes = fc.constantFrom(8, 16, 64, 128);
 /** Counters that cluster, so runs hit the window edges, with the odd far jump. */
-const counterRuns = (base: number) => fc.array(fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 0, max: 200 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 10_000 }) }), { maxLength: 300 }).map((offsets) => offsets.map((offset) => base + offset));
+const counterRuns = (base: number) =>
+  fc
+    .array(fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 0, max: 200 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 10_000 }) }), {
+      maxLength: 300,
+    })
+    .map((offsets) => offsets.map((offset) => base + offset));
 
 describe('ReplayWindow', () => {
   test('accepts each counter once, in or out of order, and refuses those below the window', () => {
@@ -61,7 +66,8 @@ describe('ReplayWindow', () => {
 
   test('refuses counters that are not non-negative safe integers', () => {
     const window = new ReplayWindow();
-    for (const counter of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, Number.MAX_SAFE_INTEGER + 1]) assert.throws(() => window.accept(counter), RangeError, String(counter));
+    for (const counter of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, Number.MAX_SAFE_INTEGER + 1])
+      assert.throws(() => window.accept(counter), RangeError, String(counter));
   });
 
   test('refuses window sizes that are not whole bytes within bounds', () => {
@@ -141,7 +147,12 @@ describe('ReplayWindow', () => {
       [{ highest: 5, bitmap: '0'.repeat(1000) + '1' }, /bitmap/],
       [{ highest: 5, bitmap: '01', extra: true }, /extra/],
     ];
-    for (const [snapshot, expected] of cases) assert.throws(() => ReplayWindow.restore(snapshot), (error: unknown) => error instanceof RangeError && /invalid replay window snapshot/.test(error.message) && expected.test(error.message), JSON.stringify(snapshot));
+    for (const [snapshot, expected] of cases)
+      assert.throws(
+        () => ReplayWindow.restore(snapshot),
+        (error: unknown) => error instanceof RangeError && /invalid replay window snapshot/.test(error.message) && expected.test(error.message),
+        JSON.stringify(snapshot),
+      );
   });
 });
 

@@ -55,7 +55,10 @@ describe('SensorRegistry', () => {
     await registry.pair('b-sensor');
     await registry.pair('a-sensor');
     const listing = registry.list();
-    assert.deepEqual(listing.map((entry) => entry.sensorId), ['a-sensor', 'b-sensor']);
+    assert.deepEqual(
+      listing.map((entry) => entry.sensorId),
+      ['a-sensor', 'b-sensor'],
+    );
     for (const entry of listing) assert.deepEqual(Object.keys(entry).sort(), ['pairedAt', 'sensorId']);
   });
 
@@ -63,7 +66,10 @@ describe('SensorRegistry', () => {
     const path = freshPath();
     const registry = await SensorRegistry.open(path);
     const first = await registry.pair('thermo-1');
-    await assert.rejects(registry.pair('thermo-1'), (error: unknown) => error instanceof ConflictError && error.status === 409 && /already paired/.test(error.message));
+    await assert.rejects(
+      registry.pair('thermo-1'),
+      (error: unknown) => error instanceof ConflictError && error.status === 409 && /already paired/.test(error.message),
+    );
     assert.deepEqual(registry.get('thermo-1')?.key, first);
     const second = await registry.pair('thermo-1', { replace: true });
     assert.notDeepEqual(second, first);
@@ -135,7 +141,10 @@ describe('SensorRegistry', () => {
     const path = freshPath();
     writeRegistryFile(path, { version: 1, sensors: [] });
     chmodSync(path, 0o644);
-    await assert.rejects(SensorRegistry.open(path), (error: unknown) => error instanceof SensorStateFileError && error.message.includes(path) && /chmod 600/.test(error.message));
+    await assert.rejects(
+      SensorRegistry.open(path),
+      (error: unknown) => error instanceof SensorStateFileError && error.message.includes(path) && /chmod 600/.test(error.message),
+    );
   });
 
   test('a corrupt file is refused with an error naming the file and the problem, never quoting keys', async () => {
@@ -164,7 +173,11 @@ describe('SensorRegistry', () => {
       writeRegistryFile(path, contents);
       await assert.rejects(
         SensorRegistry.open(path),
-        (error: unknown) => error instanceof SensorStateFileError && error.message.startsWith(path) && expected.test(error.message) && !error.message.includes(validKey.slice(0, 20)),
+        (error: unknown) =>
+          error instanceof SensorStateFileError &&
+          error.message.startsWith(path) &&
+          expected.test(error.message) &&
+          !error.message.includes(validKey.slice(0, 20)),
         `${JSON.stringify(contents)} should fail with ${expected}`,
       );
     }

@@ -39,7 +39,10 @@ async function setup() {
   return { app, clock, key, issuer, refusals, challengeFor, requestToken };
 }
 
-function assertProblem(response: { statusCode: number; headers: Record<string, unknown>; json: <T>() => T }, status: number): { type: string; title: string; status: number; detail: string } {
+function assertProblem(
+  response: { statusCode: number; headers: Record<string, unknown>; json: <T>() => T },
+  status: number,
+): { type: string; title: string; status: number; detail: string } {
   assert.equal(response.statusCode, status);
   assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
   const problem = response.json<{ type: string; title: string; status: number; detail: string }>();
@@ -87,7 +90,10 @@ describe('POST /sensor/v1/challenge', () => {
 
   test('refuses bodies that are not JSON, or too large', async () => {
     const { app } = await setup();
-    assertProblem(await app.inject({ method: 'POST', url: '/sensor/v1/challenge', headers: { 'content-type': 'application/json' }, payload: '{"sensorId":' }), 400);
+    assertProblem(
+      await app.inject({ method: 'POST', url: '/sensor/v1/challenge', headers: { 'content-type': 'application/json' }, payload: '{"sensorId":' }),
+      400,
+    );
     assertProblem(await app.inject({ method: 'POST', url: '/sensor/v1/challenge', payload: { sensorId: 'thermo-1', pad: 'x'.repeat(5000) } }), 413);
     const noBody = await app.inject({ method: 'POST', url: '/sensor/v1/challenge' });
     assert.match(assertProblem(noBody, 400).detail, /expected object/);

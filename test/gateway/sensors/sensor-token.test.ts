@@ -108,7 +108,11 @@ describe('SensorTokenIssuer verification refuses', () => {
   test('HS256 keyed with the public key, or with any secret', async () => {
     const { keyPath, issuer } = await setup();
     const publicKey = createPublicKey(signingKeyFrom(keyPath));
-    for (const secret of [publicKey.export({ format: 'der', type: 'spki' }), Buffer.from(publicKey.export({ format: 'pem', type: 'spki' })), Buffer.from('secret')]) {
+    for (const secret of [
+      publicKey.export({ format: 'der', type: 'spki' }),
+      Buffer.from(publicKey.export({ format: 'pem', type: 'spki' })),
+      Buffer.from('secret'),
+    ]) {
       await assertRefused(issuer, await sign(createSecretKey(secret), 'HS256', goodClaims()), 'algorithm');
     }
   });
@@ -178,7 +182,23 @@ describe('SensorTokenIssuer verification refuses', () => {
   test('garbage', async () => {
     const { issuer } = await setup();
     const valid = (await issuer.mint('thermo-1')).token;
-    for (const garbage of [undefined, null, 42, {}, '', 'x', 'a.b', 'a.b.c.d', '...', 'a b.c.d', `${valid}.`, `x${valid}`, 'x'.repeat(5000), `${b64([1])}.${b64({})}.`, `${Buffer.from('{not json').toString('base64url')}.e30.`]) {
+    for (const garbage of [
+      undefined,
+      null,
+      42,
+      {},
+      '',
+      'x',
+      'a.b',
+      'a.b.c.d',
+      '...',
+      'a b.c.d',
+      `${valid}.`,
+      `x${valid}`,
+      'x'.repeat(5000),
+      `${b64([1])}.${b64({})}.`,
+      `${Buffer.from('{not json').toString('base64url')}.e30.`,
+    ]) {
       await assertRefused(issuer, garbage, 'malformed');
     }
     await assertRefused(issuer, `${valid.split('.')[0]}.${Buffer.from('not json').toString('base64url')}.${valid.split('.')[2]}`, 'signature');
@@ -189,14 +209,18 @@ describe('SensorTokenIssuer minting and key file', () => {
   test('refuses lifetimes above 15 minutes and malformed sensor ids', async () => {
     const { issuer } = await setup();
     await issuer.mint('thermo-1', { lifetimeSeconds: 900 });
-    for (const lifetimeSeconds of [901, 0, -1, 1.5, Number.NaN]) await assert.rejects(issuer.mint('thermo-1', { lifetimeSeconds }), RangeError, String(lifetimeSeconds));
+    for (const lifetimeSeconds of [901, 0, -1, 1.5, Number.NaN])
+      await assert.rejects(issuer.mint('thermo-1', { lifetimeSeconds }), RangeError, String(lifetimeSeconds));
     await assert.rejects(issuer.mint('Thermo/1'), /sensor id must match/);
   });
 
   test('refuses a key file of another algorithm, one readable by others, and a corrupt one, never quoting the key', async () => {
     const { keyPath, clock } = await setup('EdDSA');
     const privateD = (JSON.parse(readFileSync(keyPath, 'utf8')) as { d: string }).d;
-    await assert.rejects(SensorTokenIssuer.open(keyPath, { algorithm: 'ES256', clock, issuer: GATEWAY }), (error: unknown) => error instanceof SensorStateFileError && error.message.includes(keyPath) && /EdDSA key but ES256/.test(error.message));
+    await assert.rejects(
+      SensorTokenIssuer.open(keyPath, { algorithm: 'ES256', clock, issuer: GATEWAY }),
+      (error: unknown) => error instanceof SensorStateFileError && error.message.includes(keyPath) && /EdDSA key but ES256/.test(error.message),
+    );
     chmodSync(keyPath, 0o640);
     await assert.rejects(SensorTokenIssuer.open(keyPath, { clock, issuer: GATEWAY }), /accessible by group\/other/);
 
@@ -212,7 +236,8 @@ describe('SensorTokenIssuer minting and key file', () => {
       writeFileSync(path, contents, { mode: 0o600 });
       await assert.rejects(
         SensorTokenIssuer.open(path, { clock, issuer: GATEWAY }),
-        (error: unknown) => error instanceof SensorStateFileError && error.message.startsWith(path) && expected.test(error.message) && !error.message.includes(privateD),
+        (error: unknown) =>
+          error instanceof SensorStateFileError && error.message.startsWith(path) && expected.test(error.message) && !error.message.includes(privateD),
         contents,
       );
     }
@@ -221,7 +246,10 @@ describe('SensorTokenIssuer minting and key file', () => {
   test('two issuers opening a new key file at once end up with the same key', async () => {
     const keyPath = freshPath();
     const clock = new ManualClock(start);
-    const [first, second] = await Promise.all([SensorTokenIssuer.open(keyPath, { clock, issuer: GATEWAY }), SensorTokenIssuer.open(keyPath, { clock, issuer: GATEWAY })]);
+    const [first, second] = await Promise.all([
+      SensorTokenIssuer.open(keyPath, { clock, issuer: GATEWAY }),
+      SensorTokenIssuer.open(keyPath, { clock, issuer: GATEWAY }),
+    ]);
     assert.equal(first.keyId, second.keyId);
     assert.equal((await second.verify((await first.mint('thermo-1')).token)).sensorId, 'thermo-1');
   });

@@ -48,7 +48,14 @@ function committedRows(path: string): { seq: number; id: string; deviceId: strin
     const meta = (key: string) => db.prepare('SELECT value FROM uplink_meta WHERE key = ?').pluck().get(key) as string | undefined;
     const floor = Number(meta('floor') ?? 0);
     const discarded = new Set(JSON.parse(meta('discarded') ?? '[]') as number[]);
-    return decodeBatches(() => db.prepare(SELECT_BATCHES).iterate() as Iterable<BatchRow>, floor, Number.MAX_SAFE_INTEGER, discarded, Number.MAX_SAFE_INTEGER, (seq) => messageId(meta('instance') as string, seq));
+    return decodeBatches(
+      () => db.prepare(SELECT_BATCHES).iterate() as Iterable<BatchRow>,
+      floor,
+      Number.MAX_SAFE_INTEGER,
+      discarded,
+      Number.MAX_SAFE_INTEGER,
+      (seq) => messageId(meta('instance') as string, seq),
+    );
   } finally {
     db.close();
   }
@@ -165,11 +172,17 @@ describe('UplinkQueue', () => {
 
       queue.acknowledge(seqs[2] as number);
       assert.equal(queue.depth, 7);
-      assert.deepEqual(queue.peek(1).map((m) => m.topic), ['home/lamp/3']);
+      assert.deepEqual(
+        queue.peek(1).map((m) => m.topic),
+        ['home/lamp/3'],
+      );
 
       queue.discard(seqs[5] as number);
       assert.equal(queue.depth, 6);
-      assert.deepEqual(queue.peek(10).map((m) => m.topic), ['home/lamp/3', 'home/lamp/4', 'home/lamp/6', 'home/lamp/7', 'home/lamp/8', 'home/lamp/9']);
+      assert.deepEqual(
+        queue.peek(10).map((m) => m.topic),
+        ['home/lamp/3', 'home/lamp/4', 'home/lamp/6', 'home/lamp/7', 'home/lamp/8', 'home/lamp/9'],
+      );
 
       // Unknown, already-removed and stale seqs change nothing, and do not skew the depth.
       queue.discard(seqs[5] as number);
@@ -180,7 +193,10 @@ describe('UplinkQueue', () => {
 
       queue.acknowledge(seqs[7] as number); // 3, 4, 6, 7
       assert.equal(queue.depth, 2);
-      assert.deepEqual(queue.peek(10).map((m) => m.topic), ['home/lamp/8', 'home/lamp/9']);
+      assert.deepEqual(
+        queue.peek(10).map((m) => m.topic),
+        ['home/lamp/8', 'home/lamp/9'],
+      );
 
       // Pending messages are in the depth before their commit and stay after it.
       queue.enqueue(message(10));
@@ -207,13 +223,19 @@ describe('UplinkQueue', () => {
       await Promise.all([3, 4, 5].map((i) => enqueued(queue, message(i + 1))));
       assert.equal(queue.dropped, 2);
       assert.equal(queue.depth, 5);
-      assert.deepEqual(queue.peek(10).map((m) => m.topic), ['home/lamp/2', 'home/lamp/3', 'home/lamp/4', 'home/lamp/5', 'home/lamp/6']);
+      assert.deepEqual(
+        queue.peek(10).map((m) => m.topic),
+        ['home/lamp/2', 'home/lamp/3', 'home/lamp/4', 'home/lamp/5', 'home/lamp/6'],
+      );
 
       // One commit bigger than the whole cap keeps its newest five.
       await Promise.all(Array.from({ length: 8 }, (_, i) => enqueued(queue, message(100 + i))));
       assert.equal(queue.dropped, 10);
       assert.equal(queue.depth, 5);
-      assert.deepEqual(queue.peek(10).map((m) => m.topic), ['home/lamp/103', 'home/lamp/104', 'home/lamp/105', 'home/lamp/106', 'home/lamp/107']);
+      assert.deepEqual(
+        queue.peek(10).map((m) => m.topic),
+        ['home/lamp/103', 'home/lamp/104', 'home/lamp/105', 'home/lamp/106', 'home/lamp/107'],
+      );
       assert.equal(committedTopics(path).length, 5, 'the file holds what the depth says');
 
       // After acknowledging there is room again: nothing more is dropped.
@@ -237,7 +259,10 @@ describe('UplinkQueue', () => {
       assert.equal(queue.dropped, 0, 'dropped counts since this open');
       await Promise.all([3, 4].map((i) => enqueued(queue, message(i))));
       assert.equal(queue.dropped, 1);
-      assert.deepEqual(queue.peek(10).map((m) => m.topic), ['home/lamp/1', 'home/lamp/2', 'home/lamp/3', 'home/lamp/4']);
+      assert.deepEqual(
+        queue.peek(10).map((m) => m.topic),
+        ['home/lamp/1', 'home/lamp/2', 'home/lamp/3', 'home/lamp/4'],
+      );
     } finally {
       queue.close();
     }
@@ -390,7 +415,7 @@ describe('UplinkQueue', () => {
         found.map((m) => m.topic),
         Array.from({ length: count }, (_, i) => `killed/${i}`),
       );
-      assert.deepEqual([...found[300]?.payload ?? []], [0, 300 & 255, 255]);
+      assert.deepEqual([...(found[300]?.payload ?? [])], [0, 300 & 255, 255]);
     } finally {
       queue.close();
     }
@@ -400,7 +425,11 @@ describe('UplinkQueue', () => {
     type Step = { op: 'enqueue'; count: number; big: boolean } | { op: 'acknowledge'; at: number } | { op: 'discard'; at: number } | { op: 'wait' };
     const step: fc.Arbitrary<Step> = fc.oneof(
       // Up to 3,000 at a time reaches the cap of 6,000; big payloads make rows of several MiB.
-      fc.record({ op: fc.constant('enqueue' as const), count: fc.oneof(fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 1, max: 100 })), big: fc.boolean() }),
+      fc.record({
+        op: fc.constant('enqueue' as const),
+        count: fc.oneof(fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 1, max: 100 })),
+        big: fc.boolean(),
+      }),
       fc.record({ op: fc.constant('acknowledge' as const), at: fc.nat() }),
       fc.record({ op: fc.constant('discard' as const), at: fc.nat() }),
       fc.record({ op: fc.constant('wait' as const) }),
@@ -422,7 +451,11 @@ describe('UplinkQueue', () => {
               await Promise.all(Array.from({ length: s.count }, () => enqueued(queue, message(n++, payload ? { payload } : {}))));
             } else if (s.op === 'wait') {
               await new Promise((resolve) => setTimeout(resolve, 150));
-              assert.deepEqual(committedRows(path).map((m) => m.seq), outstanding().map((m) => m.seq), 'acknowledged rows are off the disk within 100 ms');
+              assert.deepEqual(
+                committedRows(path).map((m) => m.seq),
+                outstanding().map((m) => m.seq),
+                'acknowledged rows are off the disk within 100 ms',
+              );
             } else {
               const rows = outstanding();
               const target = rows[s.at % Math.max(rows.length, 1)];
@@ -452,7 +485,9 @@ describe('UplinkQueue', () => {
   test('a queue file of the one-row-per-message layout is carried over on open: same messages, ids and order; new seqs after the old ones', async () => {
     const path = freshPath();
     const old = new Database(path);
-    old.exec(`CREATE TABLE uplink_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, device_id TEXT NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, published_at INTEGER NOT NULL)`);
+    old.exec(
+      `CREATE TABLE uplink_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, device_id TEXT NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, published_at INTEGER NOT NULL)`,
+    );
     const insert = old.prepare('INSERT INTO uplink_queue (id, device_id, topic, payload, qos, published_at) VALUES (?, ?, ?, ?, ?, ?)');
     for (let i = 0; i < 1200; i++) insert.run(`old-id-${i}`, 'urn:dev:ops:acme-lamp-1', `old/${i}`, Buffer.from([i & 0xff, 0]), i % 2, 1_800_000_000_000 + i);
     // Acknowledged ones were deleted from the front; AUTOINCREMENT remembers the highest seq.
@@ -463,7 +498,10 @@ describe('UplinkQueue', () => {
     try {
       assert.equal(queue.depth, 1194);
       const carried = queue.peek(2000);
-      assert.deepEqual(carried.map((m) => m.id), Array.from({ length: 1194 }, (_, i) => `old-id-${i + 5}`));
+      assert.deepEqual(
+        carried.map((m) => m.id),
+        Array.from({ length: 1194 }, (_, i) => `old-id-${i + 5}`),
+      );
       assert.deepEqual([...(carried[0]?.payload ?? [])], [5, 0]);
       assert.equal(carried[0]?.publishedAt, 1_800_000_000_005);
       await enqueued(queue, message(1));

@@ -42,11 +42,48 @@ function makePki(): Pki {
   writeFileSync(join(dir, 'ext.cnf'), EXTENSIONS);
   const newKey = (name: string) => run(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`]);
   newKey('ca');
-  run(['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=Uplink Test CA', '-days', '2', '-sha256', '-config', 'ext.cnf', '-extensions', 'ca', '-out', 'ca.pem']);
+  run([
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    'ca.key',
+    '-subj',
+    '/CN=Uplink Test CA',
+    '-days',
+    '2',
+    '-sha256',
+    '-config',
+    'ext.cnf',
+    '-extensions',
+    'ca',
+    '-out',
+    'ca.pem',
+  ]);
   const issue = (name: string, cn: string, section: string, serial: string) => {
     newKey(name);
     run(['req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-config', 'ext.cnf', '-out', `${name}.csr`]);
-    run(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', serial, '-days', '2', '-sha256', '-extfile', 'ext.cnf', '-extensions', section, '-out', `${name}.pem`]);
+    run([
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
+      serial,
+      '-days',
+      '2',
+      '-sha256',
+      '-extfile',
+      'ext.cnf',
+      '-extensions',
+      section,
+      '-out',
+      `${name}.pem`,
+    ]);
     return { key: readFileSync(join(dir, `${name}.key`), 'utf8'), cert: readFileSync(join(dir, `${name}.pem`), 'utf8') };
   };
   return {
@@ -99,27 +136,30 @@ class IngestServer {
   }
 
   async listen(port = 0): Promise<void> {
-    const server = createHttpsServer({ key: this.pki.server.key, cert: this.pki.server.cert, ca: this.pki.caPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { messages: WireMessage[] };
-        const received: Received = {
-          method: req.method,
-          url: req.url,
-          contentType: req.headers['content-type'],
-          peer: String((req.socket as TLSSocket).getPeerCertificate().subject.CN),
-          at: Date.now(),
-          messages: parsed.messages,
-        };
-        this.requests.push(received);
-        void Promise.resolve(this.handler(parsed.messages, received)).then((answer) => {
-          const body = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
-          res.writeHead(answer.status, { 'content-type': answer.status === 200 ? 'application/json' : 'application/problem+json' });
-          res.end(body);
+    const server = createHttpsServer(
+      { key: this.pki.server.key, cert: this.pki.server.cert, ca: this.pki.caPem, requestCert: true, rejectUnauthorized: true },
+      (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () => {
+          const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { messages: WireMessage[] };
+          const received: Received = {
+            method: req.method,
+            url: req.url,
+            contentType: req.headers['content-type'],
+            peer: String((req.socket as TLSSocket).getPeerCertificate().subject.CN),
+            at: Date.now(),
+            messages: parsed.messages,
+          };
+          this.requests.push(received);
+          void Promise.resolve(this.handler(parsed.messages, received)).then((answer) => {
+            const body = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
+            res.writeHead(answer.status, { 'content-type': answer.status === 200 ? 'application/json' : 'application/problem+json' });
+            res.end(body);
+          });
         });
-      });
-    });
+      },
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, '127.0.0.1', () => resolve());
@@ -217,8 +257,14 @@ describe('UplinkSender', { skip }, () => {
     sender.start();
     await until('the queue is empty', () => queue.depth === 0);
 
-    assert.deepEqual(server.requests.map((r) => r.messages.length), [3, 3, 1]);
-    assert.deepEqual(server.requests.flatMap((r) => r.messages.map((m) => m.id)), queued.map((m) => m.id));
+    assert.deepEqual(
+      server.requests.map((r) => r.messages.length),
+      [3, 3, 1],
+    );
+    assert.deepEqual(
+      server.requests.flatMap((r) => r.messages.map((m) => m.id)),
+      queued.map((m) => m.id),
+    );
     assert.deepEqual(server.requests[0]?.messages[1], {
       id: queued[1]?.id,
       deviceId: 'urn:dev:ops:acme-lamp-1',
@@ -233,7 +279,11 @@ describe('UplinkSender', { skip }, () => {
       assert.equal(r.contentType, 'application/json');
       assert.equal(r.peer, 'gateway-1');
     }
-    assert.deepEqual(sent, [[3, 3], [3, 3], [1, 1]]);
+    assert.deepEqual(sent, [
+      [3, 3],
+      [3, 3],
+      [1, 1],
+    ]);
     assert.deepEqual(states, [], 'no state change while all goes well');
     assert.equal(sender.reachable, true);
     assert.equal(sender.lastError, undefined);
@@ -241,7 +291,10 @@ describe('UplinkSender', { skip }, () => {
     // Idle now; new messages wake it (it would otherwise wait forever).
     await Promise.all([enqueued(queue, message(7)), enqueued(queue, message(8))]);
     await until('the new messages are sent', () => queue.depth === 0);
-    assert.deepEqual(server.requests.map((r) => r.messages.length), [3, 3, 1, 2]);
+    assert.deepEqual(
+      server.requests.map((r) => r.messages.length),
+      [3, 3, 1, 2],
+    );
     assert.deepEqual(server.stored.length, 9);
   });
 
@@ -259,7 +312,10 @@ describe('UplinkSender', { skip }, () => {
     sender.start();
     await until('the queue is empty', () => queue.depth === 0);
     assert.equal(server.requests.length, 2);
-    assert.deepEqual(server.requests[1]?.messages.map((m) => m.id), server.requests[0]?.messages.map((m) => m.id));
+    assert.deepEqual(
+      server.requests[1]?.messages.map((m) => m.id),
+      server.requests[0]?.messages.map((m) => m.id),
+    );
     assert.deepEqual(sent, [[2, 0]]);
     assert.equal(server.stored.length, 2);
   });
@@ -278,20 +334,33 @@ describe('UplinkSender', { skip }, () => {
     sender.start();
     await until('the queue is empty', () => queue.depth === 0);
 
-    assert.deepEqual(server.requests.map((r) => r.messages.map((m) => m.topic)), [topics, ...topics.map((topic) => [topic])]);
+    assert.deepEqual(
+      server.requests.map((r) => r.messages.map((m) => m.topic)),
+      [topics, ...topics.map((topic) => [topic])],
+    );
     assert.deepEqual(server.stored, [queued[0]?.id, queued[2]?.id, queued[4]?.id]);
-    assert.deepEqual(rejected.map((r) => [r.message.id, r.message.topic, r.detail]), [
-      [queued[1]?.id, 'bad/1', 'ingest answered 400: messages[0].topic is refused'],
-      [queued[3]?.id, 'bad/2', 'ingest answered 400: messages[0].topic is refused'],
+    assert.deepEqual(
+      rejected.map((r) => [r.message.id, r.message.topic, r.detail]),
+      [
+        [queued[1]?.id, 'bad/1', 'ingest answered 400: messages[0].topic is refused'],
+        [queued[3]?.id, 'bad/2', 'ingest answered 400: messages[0].topic is refused'],
+      ],
+    );
+    assert.deepEqual(sent, [
+      [1, 1],
+      [1, 1],
+      [1, 1],
     ]);
-    assert.deepEqual(sent, [[1, 1], [1, 1], [1, 1]]);
     assert.deepEqual(states, [], 'a refused message is not an outage');
     assert.equal(sender.reachable, true);
 
     // Afterwards batches are whole again.
     await Promise.all([5, 6].map((i) => enqueued(queue, message(i))));
     await until('the next batch is sent', () => queue.depth === 0);
-    assert.deepEqual(server.requests.at(-1)?.messages.map((m) => m.topic), ['home/lamp/5', 'home/lamp/6']);
+    assert.deepEqual(
+      server.requests.at(-1)?.messages.map((m) => m.topic),
+      ['home/lamp/5', 'home/lamp/6'],
+    );
   });
 
   test('a 400 that is not problem+json is reported with its raw text', async (t) => {
@@ -301,7 +370,10 @@ describe('UplinkSender', { skip }, () => {
     await enqueued(queue, message(0));
     sender.start();
     await until('the message is discarded', () => queue.depth === 0);
-    assert.deepEqual(rejected.map((r) => r.detail), ['ingest answered 400: plain refusal']);
+    assert.deepEqual(
+      rejected.map((r) => r.detail),
+      ['ingest answered 400: plain refusal'],
+    );
     assert.equal(server.requests.length, 2, 'the batch of one, then the same one alone');
   });
 
@@ -367,7 +439,10 @@ describe('UplinkSender', { skip }, () => {
     await server.listen(port);
     await until('the queue is empty', () => queue.depth === 0);
     assert.equal(server.stored.length, 3);
-    assert.deepEqual(states.map((s) => s.reachable), [false, true]);
+    assert.deepEqual(
+      states.map((s) => s.reachable),
+      [false, true],
+    );
     assert.equal(sender.reachable, true);
     assert.equal(sender.lastError, undefined);
   });
@@ -401,7 +476,10 @@ describe('UplinkSender', { skip }, () => {
     current = pki.clients[1];
     await enqueued(queue, message(1));
     await until('the second message is sent', () => queue.depth === 0);
-    assert.deepEqual(server.requests.map((r) => r.peer), ['gateway-1', 'gateway-2']);
+    assert.deepEqual(
+      server.requests.map((r) => r.peer),
+      ['gateway-1', 'gateway-2'],
+    );
   });
 
   test('stop() ends the wait for messages and a backoff at once; unsent messages stay queued', async (t) => {
@@ -428,76 +506,73 @@ describe('UplinkSender', { skip }, () => {
 
   // Failures in the middle of splitting a refused batch, recovery seen through a refusal, and stop() during a backoff.
 
-  test(
-    'a 503 while a 400 batch is being split is retried with backoff, and the sender keeps running',
-    async (t) => {
-      t.after(teardown);
-      const { queue, server, sender, rejected } = await bed();
-      (running.at(-1) ?? assert.fail()).loopMayDie = true;
-      let singles = 0;
-      server.handler = (messages) => {
-        if (messages.length > 1) return { status: 400, body: { detail: 'one of them is bad' } };
-        if (singles++ === 0) return { status: 503, body: { detail: 'restarting' } };
-        if (messages[0]?.topic === 'bad') return { status: 400, body: { detail: 'bad' } };
-        return server.store(messages);
-      };
-      await Promise.all(['good', 'bad'].map((topic, i) => enqueued(queue, message(i, { topic }))));
-      sender.start();
-      // A loop that dies rejects this promise; observed here, or it would be an unhandled
-      // rejection that takes the whole file down. stop() awaits the same promise.
-      let died: Error | undefined;
-      (sender as unknown as { loop: Promise<void> }).loop.catch((err: Error) => (died = err));
-      await until('the queue is empty or the sender died', () => queue.depth === 0 || died !== undefined);
-      assert.equal(died, undefined, `the sender loop died: ${died?.message}`);
-      assert.equal(server.stored.length, 1);
-      assert.deepEqual(rejected.map((r) => r.message.topic), ['bad']);
-    },
-  );
+  test('a 503 while a 400 batch is being split is retried with backoff, and the sender keeps running', async (t) => {
+    t.after(teardown);
+    const { queue, server, sender, rejected } = await bed();
+    (running.at(-1) ?? assert.fail()).loopMayDie = true;
+    let singles = 0;
+    server.handler = (messages) => {
+      if (messages.length > 1) return { status: 400, body: { detail: 'one of them is bad' } };
+      if (singles++ === 0) return { status: 503, body: { detail: 'restarting' } };
+      if (messages[0]?.topic === 'bad') return { status: 400, body: { detail: 'bad' } };
+      return server.store(messages);
+    };
+    await Promise.all(['good', 'bad'].map((topic, i) => enqueued(queue, message(i, { topic }))));
+    sender.start();
+    // A loop that dies rejects this promise; observed here, or it would be an unhandled
+    // rejection that takes the whole file down. stop() awaits the same promise.
+    let died: Error | undefined;
+    (sender as unknown as { loop: Promise<void> }).loop.catch((err: Error) => (died = err));
+    await until('the queue is empty or the sender died', () => queue.depth === 0 || died !== undefined);
+    assert.equal(died, undefined, `the sender loop died: ${died?.message}`);
+    assert.equal(server.stored.length, 1);
+    assert.deepEqual(
+      rejected.map((r) => r.message.topic),
+      ['bad'],
+    );
+  });
 
-  test(
-    'after an outage, a recovery whose first answer is a 400 still marks the control plane reachable',
-    async (t) => {
-      t.after(teardown);
-      const { queue, server, sender, states } = await bed();
-      let outage = true;
-      server.handler = (messages) => {
-        if (outage) {
-          outage = false;
-          return { status: 503, body: { detail: 'down' } };
-        }
-        if (messages.some((m) => m.topic === 'bad')) return { status: 400, body: { detail: 'bad' } };
-        return server.store(messages);
-      };
-      await Promise.all(['good', 'bad'].map((topic, i) => enqueued(queue, message(i, { topic }))));
-      sender.start();
-      await until('the queue is empty', () => queue.depth === 0);
-      assert.equal(server.stored.length, 1);
-      assert.equal(sender.reachable, true);
-      assert.equal(sender.lastError, undefined);
-      assert.deepEqual(states.map((s) => s.reachable), [false, true]);
-    },
-  );
+  test('after an outage, a recovery whose first answer is a 400 still marks the control plane reachable', async (t) => {
+    t.after(teardown);
+    const { queue, server, sender, states } = await bed();
+    let outage = true;
+    server.handler = (messages) => {
+      if (outage) {
+        outage = false;
+        return { status: 503, body: { detail: 'down' } };
+      }
+      if (messages.some((m) => m.topic === 'bad')) return { status: 400, body: { detail: 'bad' } };
+      return server.store(messages);
+    };
+    await Promise.all(['good', 'bad'].map((topic, i) => enqueued(queue, message(i, { topic }))));
+    sender.start();
+    await until('the queue is empty', () => queue.depth === 0);
+    assert.equal(server.stored.length, 1);
+    assert.equal(sender.reachable, true);
+    assert.equal(sender.lastError, undefined);
+    assert.deepEqual(
+      states.map((s) => s.reachable),
+      [false, true],
+    );
+  });
 
-  test(
-    'stop() during a request that then fails does not wait out the backoff',
-    async (t) => {
-      t.after(teardown);
-      const { queue, server, sender } = await bed();
-      let release: (() => void) | undefined;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      server.handler = async () => {
-        await held;
-        return { status: 503, body: { detail: 'slow, then down' } };
-      };
-      await enqueued(queue, message(0));
-      sender.start();
-      await until('the request is in flight', () => server.requests.length === 1);
-      const stopped = sender.stop();
-      release?.();
-      const started = Date.now();
-      await stopped;
-      assert.ok(Date.now() - started < 200, `stop() took ${Date.now() - started} ms; the first backoff is 250-500 ms`);
-      assert.equal(server.requests.length, 1);
-    },
-  );
+  test('stop() during a request that then fails does not wait out the backoff', async (t) => {
+    t.after(teardown);
+    const { queue, server, sender } = await bed();
+    let release: (() => void) | undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    server.handler = async () => {
+      await held;
+      return { status: 503, body: { detail: 'slow, then down' } };
+    };
+    await enqueued(queue, message(0));
+    sender.start();
+    await until('the request is in flight', () => server.requests.length === 1);
+    const stopped = sender.stop();
+    release?.();
+    const started = Date.now();
+    await stopped;
+    assert.ok(Date.now() - started < 200, `stop() took ${Date.now() - started} ms; the first backoff is 250-500 ms`);
+    assert.equal(server.requests.length, 1);
+  });
 });

@@ -43,7 +43,14 @@ async function options(overrides: Partial<UplinkOptions> = {}): Promise<UplinkOp
 function rowsOnDisk(path: string): { topic: string; payload: Buffer; deviceId: string; qos: number; publishedAt: number }[] {
   const db = new Database(path, { readonly: true });
   try {
-    return decodeBatches(() => db.prepare(SELECT_BATCHES).iterate() as Iterable<BatchRow>, 0, Number.MAX_SAFE_INTEGER, new Set(), Number.MAX_SAFE_INTEGER, String);
+    return decodeBatches(
+      () => db.prepare(SELECT_BATCHES).iterate() as Iterable<BatchRow>,
+      0,
+      Number.MAX_SAFE_INTEGER,
+      new Set(),
+      Number.MAX_SAFE_INTEGER,
+      String,
+    );
   } finally {
     db.close();
   }
@@ -64,15 +71,21 @@ describe('Uplink', () => {
         payloads.map(
           (payload, i) =>
             new Promise<void>((resolve, reject) =>
-              thread.enqueue({ deviceId: `urn:dev:ops:acme-lamp-${i}`, topic: `hearth/t/${i}`, payload, qos: i % 2, publishedAt: 1_900_000_000_000 + i }, (err) => {
-                if (err) return reject(err);
-                seenOnDisk.push(rowsOnDisk(opts.path).length);
-                resolve();
-              }),
+              thread.enqueue(
+                { deviceId: `urn:dev:ops:acme-lamp-${i}`, topic: `hearth/t/${i}`, payload, qos: i % 2, publishedAt: 1_900_000_000_000 + i },
+                (err) => {
+                  if (err) return reject(err);
+                  seenOnDisk.push(rowsOnDisk(opts.path).length);
+                  resolve();
+                },
+              ),
             ),
         ),
       );
-      assert.ok(seenOnDisk.every((count) => count === payloads.length), 'every callback saw its batch committed');
+      assert.ok(
+        seenOnDisk.every((count) => count === payloads.length),
+        'every callback saw its batch committed',
+      );
       const rows = rowsOnDisk(opts.path);
       assert.deepEqual(
         rows.map((r) => [r.topic, Buffer.from(r.payload).toString('hex'), r.deviceId, r.qos, r.publishedAt]),
@@ -88,13 +101,18 @@ describe('Uplink', () => {
     const opts = await options();
     const thread = await Uplink.start(opts);
     const results: (Error | null)[] = [];
-    for (let i = 0; i < 250; i++) thread.enqueue({ deviceId: 'urn:dev:ops:acme-lamp-1', topic: `t/${i}`, payload: Buffer.from([i & 0xff]), qos: 1, publishedAt: i }, (err) => results.push(err));
+    for (let i = 0; i < 250; i++)
+      thread.enqueue({ deviceId: 'urn:dev:ops:acme-lamp-1', topic: `t/${i}`, payload: Buffer.from([i & 0xff]), qos: 1, publishedAt: i }, (err) =>
+        results.push(err),
+      );
     assert.equal(thread.depth, 250, 'pending messages count before any commit');
     await thread.stop();
     assert.equal(results.length, 250);
     assert.ok(results.every((r) => r === null));
     assert.equal(rowsOnDisk(opts.path).length, 250);
-    const refused = await new Promise<Error | null>((resolve) => thread.enqueue({ deviceId: 'urn:dev:ops:acme-lamp-1', topic: 't/late', payload: Buffer.alloc(1), qos: 1, publishedAt: 0 }, resolve));
+    const refused = await new Promise<Error | null>((resolve) =>
+      thread.enqueue({ deviceId: 'urn:dev:ops:acme-lamp-1', topic: 't/late', payload: Buffer.alloc(1), qos: 1, publishedAt: 0 }, resolve),
+    );
     assert.match(String(refused?.message), /stopped/);
 
     // Reopened, the queue still has them, and counts them.
@@ -110,7 +128,11 @@ describe('Uplink', () => {
     const states: [boolean, string][] = [];
     const thread = await Uplink.start(await options({ onStateChange: (reachable, detail) => states.push([reachable, detail]) }));
     try {
-      await new Promise<void>((resolve, reject) => thread.enqueue({ deviceId: 'urn:dev:ops:acme-lamp-1', topic: 't/1', payload: Buffer.from('x'), qos: 1, publishedAt: Date.now() }, (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        thread.enqueue({ deviceId: 'urn:dev:ops:acme-lamp-1', topic: 't/1', payload: Buffer.from('x'), qos: 1, publishedAt: Date.now() }, (err) =>
+          err ? reject(err) : resolve(),
+        ),
+      );
       const deadline = Date.now() + 10_000;
       while (thread.reachable && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       assert.equal(thread.reachable, false);
@@ -124,6 +146,9 @@ describe('Uplink', () => {
   });
 
   test('a queue file that cannot be opened is an error from start(), naming the cause', async () => {
-    await assert.rejects(Uplink.start(await options({ path: join(dir, 'no-such-dir', 'uplink.db') })), /the uplink queue .*no-such-dir.* could not be opened: .*directory/i);
+    await assert.rejects(
+      Uplink.start(await options({ path: join(dir, 'no-such-dir', 'uplink.db') })),
+      /the uplink queue .*no-such-dir.* could not be opened: .*directory/i,
+    );
   });
 });
