@@ -25,15 +25,16 @@ import { gatewayStatus, startHealthServer } from './health-server.js';
 import { GatewayCertificate, RENEWAL_CHECK_MS } from './identity/gateway-certificate.js';
 import type { GatewayCredentials } from './identity/gateway-identity.js';
 import { OcspStaple } from './identity/ocsp-staple.js';
-import { loadTrustedRoot } from './identity/trusted-root.js';
+import { loadTrustedRoot, type TrustedRoot } from './identity/trusted-root.js';
 import { ConnectRateLimit } from './listener/connect-rate-limit.js';
 import { DeviceListener } from './listener/device-listener.js';
 import { observeDeviceListener } from './listener/listener-observations.js';
+import type { ConnectionOptions } from './mqtt/mqtt-connection.js';
 import { REASON } from './mqtt/mqtt-reason-codes.js';
 import type { BrokerMessage } from './mqtt/mqtt-session.js';
 import { TopicAcl } from './policy/topic-acl.js';
 import type { RevocationSet } from './revocation/revocation-set.js';
-import { startRevocationService } from './revocation/revocation-service.js';
+import { startRevocationService, type RevocationService } from './revocation/revocation-service.js';
 import type { RevocationStreamClient } from './revocation/revocation-stream-client.js';
 import { cutOffRevokedSessions } from './revocation/revoked-sessions.js';
 import type { RuleEngine } from './rules/rule-engine.js';
@@ -77,154 +78,192 @@ export interface RunningGateway {
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { config, logger, dir } = options;
-  const clock = options.clock ?? systemClock;
   const controlPlane = config.controlPlane;
   if (!controlPlane) throw new ConfigError('the gateway needs the control plane URL: --control-plane https://host:8443 or controlPlane in gateway.yaml');
   const trust = await loadTrustedRoot(dir, options.rootPem);
   const closer = new Closer((err) => logger.error({ err }, 'closing a part of the gateway failed'));
   try {
-    const metrics = new GatewayMetrics();
-    const security = securityEventLog(logger);
-    const certificate = await GatewayCertificate.enroll({ dir, config, rootPem: trust.rootPem, clock, logger });
-    const revocation = await startRevocationService({
-      dir,
-      controlPlaneUrl: controlPlane,
-      trust,
-      credentials: () => certificate.keyAndCertificate(),
-      clock,
-      metrics,
-      logger,
-      closer,
-    });
-    const { revocations, stream } = revocation;
-    const uplinkParts = config.uplink.enabled
-      ? await startUplinkService({ dir, config, rootPem: trust.rootPem, credentials: () => certificate.credentials, metrics, logger })
-      : undefined;
-    const uplink = uplinkParts?.uplink;
-    if (uplink) closer.add(() => uplink.stop());
-    const { rules, rulesPath } = await startRules({ dir, config: config.rules, clock, logger, closer });
-    let bridge: UpstreamBridge | undefined;
-    const routed = (message: BrokerMessage) => {
-      for (const output of rules.evaluate(message)) broker.publish(output.message);
-      bridge?.forward(message);
-    };
-    const broker = openBroker(config, uplinkParts?.sink, routed, observeBroker(metrics, logger, security));
-    cutOffRevokedSessions(revocations, broker, metrics, logger);
-
-    const connectionOptions = {
-      maxPacketSize: config.mqtt.maxPacketSize,
-      connectTimeoutMs: config.mqtt.connectTimeoutSeconds * 1000,
-      maxWriteBufferBytes: 4 * 1024 * 1024,
-    };
-    const connectRate = new ConnectRateLimit(config.mqtt.connectRatePerSecond, config.mqtt.connectBurst);
-    const listener = new DeviceListener({
-      ...deviceListenerConfig(config),
-      credentials: certificate.keyAndCertificate(),
-      devicesCa: revocation.devicesCaPem,
-      root: trust.rootPem,
-      revocations,
-      broker,
-      connection: connectionOptions,
-      connectRate,
-      clock,
-      observer: observeDeviceListener(metrics, logger, security),
-    });
-    const mqttPort = await listener.listen();
-    closer.add(() => listener.close());
-    logger.info({ port: mqttPort, tlsMinVersion: config.mqtt.tlsMinVersion, sessionTickets: config.mqtt.tlsSessionTickets }, 'MQTT over mutual TLS listening');
-    certificate.onRenewed((renewed) => listener.setCredentials({ key: renewed.key, cert: renewed.cert }));
-
-    // Devices and sensors that ask get the gateway certificate's OCSP status in the handshake.
-    const ocspStaple = new OcspStaple({ clock, logger });
-    closer.add(() => ocspStaple.stop());
-    ocspStaple.attach(listener.tlsServer);
-    await ocspStaple.setCertificate(certificate.credentials.cert);
-
-    const sensors = config.sensors.enabled
-      ? await startSensorService({
-          dir,
-          config: config.sensors,
-          gatewayName: config.name,
-          tlsMinVersion: config.mqtt.tlsMinVersion,
-          credentials: () => certificate.keyAndCertificate(),
-          broker,
-          connection: connectionOptions,
-          connectRate,
-          clock,
-          metrics,
-          logger,
-          security,
-        })
-      : undefined;
-    if (sensors) closer.add(() => sensors.close());
-    for (const server of sensors?.tlsServers ?? []) ocspStaple.attach(server);
-    certificate.onRenewed((renewed) => sensors?.setCredentials({ key: renewed.key, cert: renewed.cert }));
-    certificate.onRenewed((renewed) => void ocspStaple.setCertificate(renewed.cert));
-
-    if (config.bridge) bridge = await startBridge(config.bridge, broker, logger, closer);
-    // Runs first on close: a listener's close waits for its connections, so they are ended here.
-    closer.add(() => broker.closeAll(REASON.serverShuttingDown, 'the gateway is shutting down'));
-
-    // A sweep that throws is a bug, and expired certificates must not stay connected: it ends the process, as it always did.
-    closer.every(
-      1_000,
-      () => broker.sweep(clock.now()),
-      (err) => {
-        throw err;
-      },
-    );
-    closer.every(
-      config.revocation.crlFallbackSeconds * 1000,
-      () => revocation.refreshFromCrl(),
-      (err) => revocation.crlFallbackFailed(err),
-    );
-    closer.every(
-      RENEWAL_CHECK_MS,
-      () => certificate.renewIfDue(clock.now()),
-      (err) => logger.error({ err }, 'renewing the gateway certificate failed; retried within the hour'),
-    );
-    closer.every(
-      RENEWAL_CHECK_MS,
-      () => revocations.prune(clock.now()),
-      (err) => logger.error({ err }, 'pruning the revocation set failed'),
-    );
-
-    const status = gatewayStatus({
-      stream,
-      revocations,
-      broker,
-      certificate,
-      ocspStaple,
-      uplink,
-      sensors,
-      rules,
-      rulesPath,
-      bridge,
-      allocator: options.allocator,
-    });
-    const health = await startHealthServer(config, metrics, status);
-    closer.add(() => health.close());
-    const address = health.server.address() as AddressInfo;
-    const close = () => closer.closeAll();
-    return {
-      mqttPort,
-      metricsUrl: `http://${config.metrics.host}:${address.port}`,
-      broker,
-      revocations,
-      uplink,
-      sensors,
-      rules,
-      bridge,
-      stream,
-      metrics,
-      ocspStaple,
-      credentials: () => certificate.credentials,
-      close,
-    };
+    return await assemble(options, controlPlane, trust, closer);
   } catch (err) {
     await closer.closeAll();
     throw err;
   }
+}
+
+async function assemble(options: GatewayOptions, controlPlane: string, trust: TrustedRoot, closer: Closer): Promise<RunningGateway> {
+  const { config, logger, dir } = options;
+  const clock = options.clock ?? systemClock;
+  const metrics = new GatewayMetrics();
+  const security = securityEventLog(logger);
+  const certificate = await GatewayCertificate.enroll({ dir, config, rootPem: trust.rootPem, clock, logger });
+  const revocation = await startRevocationService({
+    dir,
+    controlPlaneUrl: controlPlane,
+    trust,
+    credentials: () => certificate.keyAndCertificate(),
+    clock,
+    metrics,
+    logger,
+    closer,
+  });
+  const uplinkParts = config.uplink.enabled
+    ? await startUplinkService({ dir, config, rootPem: trust.rootPem, credentials: () => certificate.credentials, metrics, logger })
+    : undefined;
+  const uplink = uplinkParts?.uplink;
+  if (uplink) closer.add(() => uplink.stop());
+  const { rules, rulesPath } = await startRules({ dir, config: config.rules, clock, logger, closer });
+  let bridge: UpstreamBridge | undefined;
+  const routed = (message: BrokerMessage) => {
+    for (const output of rules.evaluate(message)) broker.publish(output.message);
+    bridge?.forward(message);
+  };
+  const broker = openBroker(config, uplinkParts?.sink, routed, observeBroker(metrics, logger, security));
+  cutOffRevokedSessions(revocation.revocations, broker, metrics, logger);
+  const parts = { config, clock, metrics, logger, security, certificate, broker, closer };
+  const devices = await startDevicesListener(parts, revocation, trust);
+  const sensors = config.sensors.enabled ? await startSensors(parts, dir, devices) : undefined;
+  if (config.bridge) bridge = await startBridge(config.bridge, broker, logger, closer);
+  // Runs first on close: a listener's close waits for its connections, so they are ended here.
+  closer.add(() => broker.closeAll(REASON.serverShuttingDown, 'the gateway is shutting down'));
+  scheduleGatewayJobs(parts, revocation);
+
+  const { stream, revocations } = revocation;
+  const ocspStaple = devices.ocspStaple;
+  const status = gatewayStatus({
+    stream,
+    revocations,
+    broker,
+    certificate,
+    ocspStaple,
+    uplink,
+    sensors,
+    rules,
+    rulesPath,
+    bridge,
+    allocator: options.allocator,
+  });
+  const health = await startHealthServer(config, metrics, status);
+  closer.add(() => health.close());
+  const address = health.server.address() as AddressInfo;
+  return {
+    mqttPort: devices.mqttPort,
+    metricsUrl: `http://${config.metrics.host}:${address.port}`,
+    broker,
+    revocations,
+    uplink,
+    sensors,
+    rules,
+    bridge,
+    stream,
+    metrics,
+    ocspStaple,
+    credentials: () => certificate.credentials,
+    close: () => closer.closeAll(),
+  };
+}
+
+/** What the parts below are started with. */
+interface GatewayParts {
+  config: GatewayConfig;
+  clock: Clock;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  security: ReturnType<typeof securityEventLog>;
+  certificate: GatewayCertificate;
+  broker: Broker;
+  closer: Closer;
+}
+
+interface DevicesListener {
+  mqttPort: number;
+  ocspStaple: OcspStaple;
+  connection: ConnectionOptions;
+  connectRate: ConnectRateLimit;
+}
+
+/** The mutual-TLS listener for devices, with the gateway certificate's OCSP staple. */
+async function startDevicesListener(parts: GatewayParts, revocation: RevocationService, trust: TrustedRoot): Promise<DevicesListener> {
+  const { config, clock, metrics, logger, security, certificate, broker, closer } = parts;
+  const connection = {
+    maxPacketSize: config.mqtt.maxPacketSize,
+    connectTimeoutMs: config.mqtt.connectTimeoutSeconds * 1000,
+    maxWriteBufferBytes: 4 * 1024 * 1024,
+  };
+  const connectRate = new ConnectRateLimit(config.mqtt.connectRatePerSecond, config.mqtt.connectBurst);
+  const listener = new DeviceListener({
+    ...deviceListenerConfig(config),
+    credentials: certificate.keyAndCertificate(),
+    devicesCa: revocation.devicesCaPem,
+    root: trust.rootPem,
+    revocations: revocation.revocations,
+    broker,
+    connection,
+    connectRate,
+    clock,
+    observer: observeDeviceListener(metrics, logger, security),
+  });
+  const mqttPort = await listener.listen();
+  closer.add(() => listener.close());
+  logger.info({ port: mqttPort, tlsMinVersion: config.mqtt.tlsMinVersion, sessionTickets: config.mqtt.tlsSessionTickets }, 'MQTT over mutual TLS listening');
+  certificate.onRenewed((renewed) => listener.setCredentials({ key: renewed.key, cert: renewed.cert }));
+  // Devices and sensors that ask get the gateway certificate's OCSP status in the handshake.
+  const ocspStaple = new OcspStaple({ clock, logger });
+  closer.add(() => ocspStaple.stop());
+  ocspStaple.attach(listener.tlsServer);
+  await ocspStaple.setCertificate(certificate.credentials.cert);
+  certificate.onRenewed((renewed) => void ocspStaple.setCertificate(renewed.cert));
+  return { mqttPort, ocspStaple, connection, connectRate };
+}
+
+/** Constrained sensors: pairing, tokens and their listeners, which staple OCSP like the device listener. */
+async function startSensors(parts: GatewayParts, dir: string, devices: DevicesListener): Promise<SensorService> {
+  const { config, clock, metrics, logger, security, certificate, broker, closer } = parts;
+  const sensors = await startSensorService({
+    dir,
+    config: config.sensors,
+    gatewayName: config.name,
+    tlsMinVersion: config.mqtt.tlsMinVersion,
+    credentials: () => certificate.keyAndCertificate(),
+    broker,
+    connection: devices.connection,
+    connectRate: devices.connectRate,
+    clock,
+    metrics,
+    logger,
+    security,
+  });
+  closer.add(() => sensors.close());
+  for (const server of sensors.tlsServers) devices.ocspStaple.attach(server);
+  certificate.onRenewed((renewed) => sensors.setCredentials({ key: renewed.key, cert: renewed.cert }));
+  return sensors;
+}
+
+/** Every periodic job of the gateway, stopped by the Closer. */
+function scheduleGatewayJobs(parts: GatewayParts, revocation: RevocationService): void {
+  const { clock, logger, certificate, broker, closer, config } = parts;
+  // A sweep that throws is a bug, and expired certificates must not stay connected: it ends the process, as it always did.
+  closer.every(
+    1_000,
+    () => broker.sweep(clock.now()),
+    (err) => {
+      throw err;
+    },
+  );
+  closer.every(
+    config.revocation.crlFallbackSeconds * 1000,
+    () => revocation.refreshFromCrl(),
+    (err) => revocation.crlFallbackFailed(err),
+  );
+  closer.every(
+    RENEWAL_CHECK_MS,
+    () => certificate.renewIfDue(clock.now()),
+    (err) => logger.error({ err }, 'renewing the gateway certificate failed; retried within the hour'),
+  );
+  closer.every(
+    RENEWAL_CHECK_MS,
+    () => revocation.revocations.prune(clock.now()),
+    (err) => logger.error({ err }, 'pruning the revocation set failed'),
+  );
 }
 
 /** What the device listener takes from `mqtt` in the config. */
