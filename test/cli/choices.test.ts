@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { initInstallation, openssl, runCli, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
+import { initInstallation, opensslDeviceCsr, runCli, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
 
 const nowhere = { ...process.env, HEARTH_DIR: '/nonexistent/hearth', HEARTH_TOKEN: 'unused' };
 
@@ -55,26 +55,7 @@ test('hearth cert list prints a header line, then one line per certificate', () 
   const id = 'urn:dev:ops:acme-thermo1-SN000042';
   const key = join(installation.dir, 'device.key');
   const csr = join(installation.dir, 'device.csr');
-  assert.equal(
-    openssl([
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      csr,
-      '-subj',
-      `/CN=${id}`,
-      '-addext',
-      `subjectAltName=URI:${id}`,
-    ]).status,
-    0,
-  );
+  assert.equal(opensslDeviceCsr(key, csr, id).status, 0);
   const issued = runCli(['cert', 'issue', '--dir', installation.dir, '--csr', csr, '--profile', 'device'], env);
   assert.equal(issued.status, 0, issued.stderr);
   const list = runCli(['cert', 'list', '--dir', installation.dir, '--identifier', id], env);

@@ -12,7 +12,16 @@ import { request as httpsRequest } from 'node:https';
 import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import type { ApiError } from '../../src/cli/api-client.js';
 import { needsOpenssl } from '../support/environment.js';
-import { initInstallation, listAllCertificates, openssl, runCli, startServer, type Installation, type RunningServer } from '../support/hearth-process.js';
+import {
+  initInstallation,
+  listAllCertificates,
+  openssl,
+  opensslDeviceCsr,
+  runCli,
+  startServer,
+  type Installation,
+  type RunningServer,
+} from '../support/hearth-process.js';
 
 interface View {
   serial: string;
@@ -238,26 +247,7 @@ describe('control plane over HTTP with openssl', { skip }, () => {
     const key = join(installation.dir, 'cli-device.key');
     const csr = join(installation.dir, 'cli-device.csr');
     const out = join(installation.dir, 'cli-device.pem');
-    assert.equal(
-      openssl([
-        'req',
-        '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        csr,
-        '-subj',
-        `/CN=${deviceId(7)}`,
-        '-addext',
-        `subjectAltName=URI:${deviceId(7)}`,
-      ]).status,
-      0,
-    );
+    assert.equal(opensslDeviceCsr(key, csr, deviceId(7)).status, 0);
     const issued = runCli(['cert', 'issue', '--dir', installation.dir, '--csr', csr, '--profile', 'device', '--out', out], env);
     assert.equal(issued.status, 0, issued.stderr);
     assert.match(issued.stdout, new RegExp(`issued [0-9a-f]+ for ${deviceId(7)}`));

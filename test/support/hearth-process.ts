@@ -108,6 +108,12 @@ export function openssl(args: string[], cwd?: string): { status: number | null; 
   return { status: result.status, out: `${result.stdout}${result.stderr}` };
 }
 
+/** A P-256 device key and CSR made by openssl, as a manufacturer's tooling would (`req -addext` with the device URI). */
+export function opensslDeviceCsr(keyFile: string, csrFile: string, deviceId: string): { status: number | null; out: string } {
+  const args = ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', csrFile];
+  return openssl([...args, '-subj', `/CN=${deviceId}`, '-addext', `subjectAltName=URI:${deviceId}`]);
+}
+
 /**
  * Asks the server's OCSP responder about one certificate with `openssl ocsp`, trusting only the
  * installation's root (the issuing CA is passed as an untrusted intermediate, so the delegated
