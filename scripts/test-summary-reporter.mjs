@@ -3,7 +3,7 @@
 // skipped, duration, the reasons tests were skipped, and for every failure the test's name, file
 // and error. A file that fails outside any test (it would not load, a hook threw) shows the end of
 // its stderr. scripts/run-tests.mjs uses it unless asked for TAP (--tap, HEARTH_TEST_REPORTER=tap).
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 const STDERR_KEPT = 4096;
@@ -40,7 +40,8 @@ export default async function* summary(source) {
 
   for await (const event of source) {
     const data = event.data ?? {};
-    const isFile = data.file !== undefined && data.name === data.file;
+    // A file's own test is named by its path: absolute on Node 20, relative to the working directory on Node 24.
+    const isFile = data.file !== undefined && typeof data.name === 'string' && (data.name === data.file || resolve(data.name) === data.file);
     switch (event.type) {
       case 'test:enqueue':
         if (isFile) files.add(data.file);
