@@ -29,10 +29,25 @@ const logMessages = {
   },
 };
 
-const equivalentLines = JSON.parse(process.env.HEARTH_MUTATE_EQUIVALENT ?? '[]');
+/**
+ * The entries of the group being run. Read from the environment at each call, not once at import:
+ * `npm run mutate -- --changed` runs several groups in one process, and this module is imported
+ * only once, for the first of them.
+ */
+let entriesSource;
+let entries = [];
+function equivalentEntries() {
+  const source = process.env.HEARTH_MUTATE_EQUIVALENT ?? '[]';
+  if (source !== entriesSource) {
+    entriesSource = source;
+    entries = JSON.parse(source);
+  }
+  return entries;
+}
 
 const equivalent = {
   shouldIgnore(path) {
+    const equivalentLines = equivalentEntries();
     if (equivalentLines.length === 0 || !path.node.loc) return undefined;
     const file = relative(process.cwd(), path.hub?.file?.opts?.filename ?? '');
     const { line, column } = path.node.loc.start;
