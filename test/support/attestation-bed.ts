@@ -90,13 +90,7 @@ export async function factoryDevice(
   } else {
     certificate = await x509.X509CertificateGenerator.create({
       serialNumber: `1${randomBytes(8).toString('hex').slice(1)}`,
-      subject: new x509.Name([
-        { '2.5.4.6': [{ printableString: 'US' }] },
-        { '2.5.4.10': [{ utf8String: h.name }] },
-        { '2.5.4.11': [{ utf8String: 'Authenticator Attestation' }] },
-        { '2.5.4.3': [{ utf8String: spec.serial }] },
-        { '2.5.4.5': [{ printableString: spec.serial }] },
-      ]),
+      subject: attestationSubject(h.name, spec.serial),
       issuer: h.intermediate.subjectName,
       notBefore: new Date(spec.now.getTime() - 3600_000),
       notAfter: new Date(spec.now.getTime() + 365 * 86_400_000),
@@ -110,17 +104,7 @@ export async function factoryDevice(
       ],
     });
   }
-  const factoryKey = KeyObject.from(keys.privateKey);
-  return {
-    manufacturer: h.name,
-    model: spec.model,
-    serial: spec.serial,
-    chain: [der(certificate), der(h.intermediate)],
-    keys,
-    factoryKey,
-    certificateSha256: sha256Hex(der(certificate)),
-    keySha256: sha256Hex(KeyObject.from(keys.publicKey).export({ type: 'spki', format: 'der' })),
-  };
+  return describeFactoryDevice(h, spec.model, spec.serial, certificate, keys);
 }
 
 /**
@@ -136,15 +120,7 @@ export async function handMadeFactoryDevice(
   const keys = await generateDeviceKeys();
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: `1${randomBytes(8).toString('hex').slice(1)}`,
-    subject:
-      spec.subject ??
-      new x509.Name([
-        { '2.5.4.6': [{ printableString: 'US' }] },
-        { '2.5.4.10': [{ utf8String: h.name }] },
-        { '2.5.4.11': [{ utf8String: 'Authenticator Attestation' }] },
-        { '2.5.4.3': [{ utf8String: spec.serial }] },
-        { '2.5.4.5': [{ printableString: spec.serial }] },
-      ]),
+    subject: spec.subject ?? attestationSubject(h.name, spec.serial),
     issuer: h.intermediate.subjectName,
     notBefore: new Date(spec.now.getTime() - 3600_000),
     notAfter: new Date(spec.now.getTime() + 365 * 86_400_000),
@@ -157,10 +133,31 @@ export async function handMadeFactoryDevice(
       ...(spec.extensions ?? []),
     ],
   });
+  return describeFactoryDevice(h, 'thermo1', spec.serial, certificate, keys);
+}
+
+/** A WebAuthn 8.2.1 subject: C, O (the manufacturer), OU "Authenticator Attestation", CN and serialNumber. */
+function attestationSubject(manufacturer: string, serial: string): x509.Name {
+  return new x509.Name([
+    { '2.5.4.6': [{ printableString: 'US' }] },
+    { '2.5.4.10': [{ utf8String: manufacturer }] },
+    { '2.5.4.11': [{ utf8String: 'Authenticator Attestation' }] },
+    { '2.5.4.3': [{ utf8String: serial }] },
+    { '2.5.4.5': [{ printableString: serial }] },
+  ]);
+}
+
+function describeFactoryDevice(
+  h: Hierarchy,
+  model: FactoryDevice['model'],
+  serial: string,
+  certificate: x509.X509Certificate,
+  keys: CryptoKeyPair,
+): FactoryDevice {
   return {
     manufacturer: h.name,
-    model: 'thermo1',
-    serial: spec.serial,
+    model,
+    serial,
     chain: [der(certificate), der(h.intermediate)],
     keys,
     factoryKey: KeyObject.from(keys.privateKey),
