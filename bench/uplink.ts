@@ -96,6 +96,7 @@ async function storeFloor(run: number): Promise<number> {
         qos: 1,
         publishedAt: now,
         receivedAt: now,
+        home: null,
       }));
       await store.telemetry.insertTelemetry(rows);
     }

@@ -1,12 +1,17 @@
 /**
- * Who is calling and what they may do. Roles map to permissions here, in one table, so later
- * roles (operator, auditor, release engineer) and tenants (homes, integrations) are rows, not
- * rewrites of the routes: a route only ever asks `authorize(principal, 'cert:revoke')`.
+ * Who is calling and what they may do. Roles map to permissions here, in one table; tenants (a
+ * manufacturer, a set of homes) narrow a principal to its own records. A route declares the one
+ * permission it asks for and the tenant it touches (see route-access.ts); it never tests roles.
  */
 import { ForbiddenError } from '../core/errors.js';
 
-export const ROLES = ['admin', 'operator', 'auditor'] as const;
-export type Role = (typeof ROLES)[number];
+/** Roles a bearer token can carry. */
+export const TOKEN_ROLES = ['admin', 'operator', 'auditor', 'manufacturer', 'release', 'homeowner'] as const;
+export type TokenRole = (typeof TOKEN_ROLES)[number];
+
+/** Every role: the token roles, OAuth integrations, and the certificate-holding gateway and device. */
+export const ROLES = [...TOKEN_ROLES, 'integration', 'gateway', 'device'] as const;
+export type PrincipalRole = (typeof ROLES)[number];
 
 /** Every permission a route may ask for; a role grants a subset of these. */
 export const PERMISSIONS = [
@@ -16,68 +21,109 @@ export const PERMISSIONS = [
   'cert:renew',
   'acme:eab',
   'provisioning:manage',
+  'manufacturer:read',
+  'manufacturer:manage',
+  'manifest:import',
+  'enrollment:read',
   'device:read',
   'device:claim',
+  'device:command',
   'security:read',
   'revocations:stream',
   'telemetry:ingest',
   'telemetry:read',
   'gateway:manage',
+  'home:read',
+  'home:manage',
+  'token:manage',
+  'firmware:publish',
+  'firmware:read',
   'metrics:read',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-/** A gateway is not a token role: it is known by its `gateway` certificate from the services CA. */
-export type PrincipalRole = Role | 'gateway';
+const READ_ALL: readonly Permission[] = [
+  'cert:read',
+  'manufacturer:read',
+  'enrollment:read',
+  'device:read',
+  'security:read',
+  'revocations:stream',
+  'telemetry:read',
+  'home:read',
+  'firmware:read',
+  'metrics:read',
+];
+
+const OPERATE: readonly Permission[] = [
+  ...READ_ALL,
+  'cert:issue',
+  'cert:revoke',
+  'cert:renew',
+  'provisioning:manage',
+  'manufacturer:manage',
+  'manifest:import',
+  'device:claim',
+  'device:command',
+  'gateway:manage',
+  'home:manage',
+];
 
 const ROLE_PERMISSIONS: Record<PrincipalRole, readonly Permission[]> = {
-  admin: [
-    'cert:issue',
-    'cert:read',
-    'cert:revoke',
-    'cert:renew',
-    'acme:eab',
-    'provisioning:manage',
-    'device:read',
-    'device:claim',
-    'security:read',
-    'revocations:stream',
-    'telemetry:read',
-    'gateway:manage',
-    'metrics:read',
-  ],
-  operator: [
-    'cert:issue',
-    'cert:read',
-    'cert:revoke',
-    'cert:renew',
-    'provisioning:manage',
-    'device:read',
-    'device:claim',
-    'security:read',
-    'revocations:stream',
-    'telemetry:read',
-    'gateway:manage',
-    'metrics:read',
-  ],
-  auditor: ['cert:read', 'device:read', 'security:read', 'revocations:stream', 'telemetry:read', 'metrics:read'],
+  // Only an admin mints credentials: API tokens and ACME external account binding keys.
+  admin: [...OPERATE, 'acme:eab', 'token:manage', 'firmware:publish'],
+  operator: OPERATE,
+  auditor: READ_ALL,
+  // A manufacturer's own record, roots, models, manifests and enrollment counts (its tenant only).
+  manufacturer: ['manufacturer:read', 'manufacturer:manage', 'manifest:import', 'enrollment:read'],
+  // Publishes firmware (the signed-updates work); for its manufacturer when the token names one.
+  release: ['manufacturer:read', 'firmware:publish', 'firmware:read'],
+  // Their own homes' devices, messages, events and commands (tenant: the homes they belong to).
+  homeowner: ['device:read', 'device:claim', 'device:command', 'security:read', 'telemetry:read', 'home:read'],
+  // An OAuth client: the intersection of this with the scopes granted to it (see oauth-scopes.ts).
+  integration: ['device:read', 'device:command', 'security:read', 'telemetry:read', 'firmware:read'],
+  // A gateway reads revocations and forwards its devices' messages: nothing else, above all no issuance.
   gateway: ['revocations:stream', 'telemetry:ingest'],
+  // A device speaks ACME and MQTT, never the REST API.
+  device: [],
 };
 
-export interface Principal {
-  /** Stable id of the caller, e.g. `token:<id>`. */
-  id: string;
-  role: PrincipalRole;
-  /** Tenant scope; undefined means the whole installation. */
-  tenant?: string;
+/**
+ * The records a principal is confined to. `undefined` fields mean no confinement of that kind;
+ * a principal with `homes` sees only those homes' devices, messages, events and commands.
+ */
+export interface Tenancy {
+  manufacturer?: string;
+  homes?: readonly string[];
 }
 
-export function isRole(value: string): value is Role {
-  return (ROLES as readonly string[]).includes(value);
+export interface Principal extends Tenancy {
+  /** Stable id of the caller, e.g. `token:<id>` or `gateway:<name>`. */
+  id: string;
+  role: PrincipalRole;
+  /** For an integration, the permissions its scopes grant (a subset of the role's). */
+  scopes?: readonly Permission[];
+}
+
+export function isTokenRole(value: string): value is TokenRole {
+  return (TOKEN_ROLES as readonly string[]).includes(value);
+}
+
+/** The permissions a role grants, for tables and docs. */
+export function permissionsOf(role: PrincipalRole): readonly Permission[] {
+  return ROLE_PERMISSIONS[role];
 }
 
 export function authorize(principal: Principal, permission: Permission): void {
   if (!ROLE_PERMISSIONS[principal.role].includes(permission)) {
     throw new ForbiddenError(`role ${principal.role} may not ${permission}`);
   }
+  if (principal.scopes && !principal.scopes.includes(permission)) {
+    throw new ForbiddenError(`the grant of ${principal.id} does not include ${permission}`, 'insufficient-scope');
+  }
+}
+
+/** Whether the principal is confined to a tenant of some kind (a manufacturer or homes). */
+export function isConfined(principal: Principal): boolean {
+  return principal.manufacturer !== undefined || principal.homes !== undefined;
 }

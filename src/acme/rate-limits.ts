@@ -4,10 +4,10 @@
  * Retry-After of the window's end. Windows are fixed, not sliding, so a burst straddling a
  * boundary may reach twice a limit; the bound is the point, not its exact shape.
  */
-import { isIPv6 } from 'node:net';
 import type { Clock } from '../core/clock.js';
 import type { Store } from '../store/store.js';
 import { AcmeError } from './acme-error.js';
+import { addressSubject } from '../http/address-subject.js';
 
 export interface RateLimitConfig {
   windowSeconds: number;
@@ -27,24 +27,6 @@ const WHAT: Record<Limit, string> = {
   failedValidationsPerAccount: 'failed validations of this account',
   failedValidationsPerIp: 'failed validations from this address',
 };
-
-/**
- * The subject an address is counted under: an IPv4 address itself, an IPv6 address by its /64,
- * since one subscriber holds a whole /64 and could otherwise step around any per-address limit.
- */
-export function addressSubject(ip: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) return mapped[1] as string;
-  if (!isIPv6(ip)) return ip;
-  const [head = '', tail = ''] = ip.split('%')[0]!.split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === '' ? [] : tail.split(':');
-  const groups = ip.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${groups
-    .slice(0, 4)
-    .map((g) => parseInt(g, 16).toString(16))
-    .join(':')}::/64`;
-}
 
 export class RateLimits {
   constructor(

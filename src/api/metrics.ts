@@ -11,6 +11,12 @@ export class ControlPlaneMetrics {
     registers: [this.registry],
   });
   readonly ocsp = new Counter({ name: 'hearth_ocsp_responses_total', help: 'OCSP responses by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly refusals = new Counter({
+    name: 'hearth_api_refusals_total',
+    help: 'REST API callers refused, by problem type (unauthorized, token-expired, forbidden, not-a-member, rate-limited, ...)',
+    labelNames: ['type'],
+    registers: [this.registry],
+  });
   readonly httpDuration = new Histogram({
     name: 'hearth_http_request_duration_seconds',
     help: 'HTTP request duration',

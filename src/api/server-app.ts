@@ -5,9 +5,9 @@
  * duration in the metrics.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../core/logger.js';
-import { TooManyRequestsError } from '../core/errors.js';
+import { HearthError, TooManyRequestsError } from '../core/errors.js';
 import { answerClientError, HSTS, problemFor, sendProblem, UriTooLongError } from '../http/problem.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import { requestValidatorCompiler } from './request-validation.js';
@@ -15,7 +15,16 @@ import { requestValidatorCompiler } from './request-validation.js';
 /** Longer URLs are refused (414) before routing: no route of Hearth needs one near this long. */
 const MAX_URL_LENGTH = 8192;
 
-export function serverApp(logger: Logger, metrics: ControlPlaneMetrics, server: string, options: Record<string, unknown>): FastifyInstance {
+/** Told of every refused caller (401, 403, 429, and a 404 that hides another tenant's record). */
+export type RefusalObserver = (request: FastifyRequest, error: HearthError) => Promise<void>;
+
+export function serverApp(
+  logger: Logger,
+  metrics: ControlPlaneMetrics,
+  server: string,
+  options: Record<string, unknown>,
+  onRefused?: RefusalObserver,
+): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger.child({ server }),
     logController: new LogController({ disableRequestLogging: true }),
@@ -32,11 +41,12 @@ export function serverApp(logger: Logger, metrics: ControlPlaneMetrics, server: 
     // Fastify makes itself and the revocation stream, which writes its own head, included.
     app.server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => response.setHeader('strict-transport-security', HSTS));
   }
-  app.setErrorHandler((error, request, reply) => {
+  app.setErrorHandler(async (error, request, reply) => {
     const problem = problemFor(error, request);
     if (problem.status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
     else request.log.info({ url: request.url, status: problem.status, problem: problem.type }, 'request refused');
     if (error instanceof TooManyRequestsError) reply.header('retry-after', String(error.retryAfterSeconds));
+    if (onRefused && error instanceof HearthError && isRefusal(error)) await onRefused(request, error);
     // A request refused before its body was read (authentication runs first) ends its connection:
     // Node would otherwise read and discard the whole body, up to the route's limit, to keep the
     // connection alive for a caller that has just been refused.
@@ -58,4 +68,8 @@ export function serverApp(logger: Logger, metrics: ControlPlaneMetrics, server: 
     metrics.httpDuration.observe({ server, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
   return app as unknown as FastifyInstance;
+}
+
+function isRefusal(error: HearthError): boolean {
+  return error.status === 401 || error.status === 403 || error.status === 429 || (error as { outsideTenant?: boolean }).outsideTenant === true;
 }

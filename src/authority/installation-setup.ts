@@ -24,6 +24,9 @@ import { pemEncode } from '../pki/certificate-assembly.js';
 import { certificateFacts } from '../pki/certificate-facts.js';
 import { createKeyAndRequest } from '../pki/certificate-request.js';
 import { createApiToken } from '../access/api-tokens.js';
+
+/** How long the admin token `hearth init` prints lasts. */
+export const INITIAL_ADMIN_TOKEN_TTL_MS = 90 * 86_400_000;
 import { databaseUrl, keyProviderFor, publicUrls, readSecret, rootUrls } from './installation-config.js';
 import { Authority } from './authority.js';
 import { createCaHierarchy } from './ca-bootstrap.js';
@@ -59,6 +62,7 @@ export interface SetupResult {
   layout: DataDirLayout;
   config: HearthConfig;
   adminToken: string;
+  adminTokenExpiresAt: Date;
   generatedPassphraseFile?: string;
   /** The root CA's encrypted key file; absent when a PKCS#11 token holds it. */
   rootKeyFile?: string;
@@ -194,10 +198,19 @@ async function populate(layout: DataDirLayout, options: SetupOptions, made: { ro
     const tlsKey = await encryptPrivateKeyPem(createPrivateKey(tlsRequest.privateKeyPem), passphrase);
     await writeOwnerOnly(layout.privateKey('tls'), tlsKey);
 
-    const { token } = await createApiToken(store, 'admin', 'admin', clock.now());
+    // The first admin token lasts 90 days; `hearth token create` makes the next ones.
+    const { token, expiresAt } = await createApiToken(store, { name: 'admin (hearth init)', role: 'admin', ttlMs: INITIAL_ADMIN_TOKEN_TTL_MS }, clock.now());
     await writeOwnerOnly(layout.config, yaml);
     const rootKeyFile = keys.backend === 'file' ? (rootKeyOut ?? layout.privateKey(ROOT_KEY)) : undefined;
-    return { layout, config, adminToken: token, generatedPassphraseFile, logVerifierKey, ...(rootKeyFile ? { rootKeyFile } : {}) };
+    return {
+      layout,
+      config,
+      adminToken: token,
+      adminTokenExpiresAt: expiresAt,
+      generatedPassphraseFile,
+      logVerifierKey,
+      ...(rootKeyFile ? { rootKeyFile } : {}),
+    };
   } finally {
     for (const { signer } of [...hierarchy.issuing.values(), ...hierarchy.ocsp.values()]) await signer.close?.();
     await bus.close();

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** `hearth`: the command line of the Hearth trust platform. */
+import { registerTokenCommands } from './commands/tokens.js';
+import { registerHomeCommands } from './commands/homes.js';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { HearthError } from '../core/errors.js';
 import { ApiError } from './api-client.js';
@@ -31,6 +33,8 @@ registerAcmeCommands(program);
 registerDemoCommand(program);
 registerFactoryCommands(program);
 registerProvisioningCommands(program);
+registerTokenCommands(program);
+registerHomeCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -15,6 +15,13 @@ import { UnauthorizedError } from '../core/errors.js';
 import { tlsServerPolicy } from '../core/tls-policy.js';
 import { pemEncode } from '../pki/certificate-assembly.js';
 import { authenticateBearer } from '../access/api-tokens.js';
+import { Homes } from '../access/homes.js';
+import type { Principal } from '../access/principal.js';
+import { isDeviceId } from '../pki/device-id.js';
+import { ApiRateLimits } from '../api/api-rate-limits.js';
+import { callerOf, publishRouteAccess, type Gate } from '../api/route-access.js';
+import { registerApiTokenRoutes } from '../api/routes/api-tokens.js';
+import { registerHomeRoutes } from '../api/routes/homes.js';
 import { GatewayCertificates } from '../access/gateway-certificate.js';
 import { GatewayDevices } from '../access/gateway-devices.js';
 import { DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
@@ -24,7 +31,7 @@ import { ManifestImporter } from '../provisioning/manifest-import.js';
 import { ManufacturerRegistry } from '../provisioning/manufacturer-registry.js';
 import { registerAcmeServer } from '../acme/http/acme-server.js';
 import { stapleOcspResponses } from '../api/ocsp-stapling.js';
-import { serverApp } from '../api/server-app.js';
+import { serverApp, type RefusalObserver } from '../api/server-app.js';
 import { registerAcmeEabKeyRoutes } from '../api/routes/acme-eab-keys.js';
 import { registerCertificateRoutes } from '../api/routes/certificates.js';
 import { registerGatewayRoutes } from '../api/routes/gateways.js';
@@ -60,7 +67,15 @@ export async function startApiServer(f: Foundations, services: TrustServices, re
     rejectUnauthorized: false,
     ca: [pemEncode('CERTIFICATE', f.root.der), pemEncode('CERTIFICATE', servicesCa.certificate.der)],
   });
-  const api = serverApp(f.logger, f.metrics, 'api', { bodyLimit: config.server.bodyLimit, https: tlsOptions(services.ownCertificates.tlsCertificatePem) });
+  const api = serverApp(
+    f.logger,
+    f.metrics,
+    'api',
+    { bodyLimit: config.server.bodyLimit, https: tlsOptions(services.ownCertificates.tlsCertificatePem) },
+    refusalRecorder(f),
+  );
+  // Every route's access declaration goes into the OpenAPI document; an /api/ route without one stops the start.
+  api.addHook('onRoute', publishRouteAccess);
   closer.add(() => api.close());
   stapleOcspResponses(
     api.server as unknown as HttpsServer,
@@ -92,11 +107,20 @@ async function registerRoutes(
 ): Promise<void> {
   const { config, store, clock, raise, eabKeys } = f;
   const { authority } = services;
-  const authenticate = (request: FastifyRequest) => authenticateBearer(store, request.headers.authorization);
-  const authenticateGateway = async (request: FastifyRequest) => {
-    const gateway = await gateways.authenticate(request.raw.socket as TLSSocket);
-    if (!gateway) throw new UnauthorizedError("ingest takes a registered gateway's certificate (gateway profile) from the services CA");
-    return gateway;
+  const rateLimits = new ApiRateLimits(store, clock, config.api.rateLimits);
+  const ownerOfDevice = async (deviceId: string) => {
+    const enrollment = isDeviceId(deviceId) ? await store.provisioning.getEnrollment(deviceId) : undefined;
+    return enrollment && { home: enrollment.home, manufacturer: enrollment.manufacturer };
+  };
+  const rateLimit = (request: FastifyRequest, principal: Principal | undefined, sensitive: boolean) => rateLimits.take(request, principal, sensitive);
+  const gate: Gate = { authenticate: (request) => authenticateBearer(store, request.headers.authorization, clock.now()), ownerOfDevice, rateLimit };
+  const gatewayGate: Gate = {
+    authenticate: async (request) => {
+      const gateway = await gateways.authenticate(request.raw.socket as TLSSocket);
+      if (!gateway) throw new UnauthorizedError("ingest takes a registered gateway's certificate (gateway profile) from the services CA");
+      return gateway;
+    },
+    ownerOfDevice,
   };
   const attestation = new DeviceAttestation(store, clock, raise, (detail, message) => f.logger.warn(detail, message));
   const deviceCredentials = new DeviceCredentials(store, clock, raise, authority);
@@ -108,21 +132,23 @@ async function registerRoutes(
     manifests: new ManifestImporter(store, clock, raise),
     claims: new DeviceClaims(store, clock, raise),
     deviceCredentials,
-    authenticate,
+    gate,
   });
-  registerGatewayRoutes(api, { store, clock, authority, eabKeys, authenticate });
-  registerCertificateRoutes(api, { store, authority, metrics: f.metrics, authenticate });
-  registerRenewalWindowRoutes(api, { store, clock, authenticate });
-  registerAcmeEabKeyRoutes(api, { store, clock, eabKeys, policies: Object.keys(config.acme.policies), authenticate });
+  registerHomeRoutes(api, { store, homes: new Homes(store, clock), gate });
+  registerApiTokenRoutes(api, { store, clock, gate });
+  registerGatewayRoutes(api, { store, clock, authority, eabKeys, gate });
+  registerCertificateRoutes(api, { store, authority, metrics: f.metrics, gate });
+  registerRenewalWindowRoutes(api, { store, clock, gate });
+  registerAcmeEabKeyRoutes(api, { store, clock, eabKeys, policies: Object.keys(config.acme.policies), gate });
   registerOperationalRoutes(api, storeReachability(store));
-  registerMetricsRoute(api, f.metrics, authenticate);
+  registerMetricsRoute(api, f.metrics, gate);
   registerRevocationStreamRoutes(api, {
     feed: services.feed,
     crlUrl: services.urls.crl,
     caCertificatePem: (ca) => pemEncode('CERTIFICATE', revocationServer.caCertificates.get(ca) as Uint8Array),
-    authenticate: async (request) => (await gateways.authenticate(request.raw.socket as TLSSocket)) ?? authenticate(request),
+    gate: { ...gate, authenticate: async (request) => (await gateways.authenticate(request.raw.socket as TLSSocket)) ?? gate.authenticate(request) },
   });
-  registerTelemetryRoutes(api, { store, clock, gatewayDevices: new GatewayDevices(store, clock, raise), authenticateGateway, authenticate });
+  registerTelemetryRoutes(api, { store, clock, gatewayDevices: new GatewayDevices(store, clock, raise), gatewayGate, gate });
   registerTransparencyLogRoutes(api, { store, checkpointer: services.checkpointer, verifierKey: f.logIdentity.verifierKey });
   await registerAcmeServer(api, {
     store,
@@ -142,4 +168,25 @@ async function registerRoutes(
     deviceCredentials,
   });
   if (config.acme.alwaysValid) f.logger.warn('acme.alwaysValid is on: ACME challenges pass without validation; this server is for load tests only');
+}
+
+/**
+ * Every refused caller is counted by problem type; a refusal of a known caller (a real token or
+ * certificate used beyond its rights, an expired or revoked token) is a security event as well.
+ * Unknown credentials are only counted: storing an event for each would let anyone fill the store.
+ */
+function refusalRecorder(f: Foundations): RefusalObserver {
+  return async (request, error) => {
+    f.metrics.refusals.inc({ type: error.slug });
+    const caller = callerOf(request);
+    const known = caller !== undefined || error.slug === 'token-expired' || error.slug === 'token-revoked';
+    if (!known || error.status === 429) return;
+    await f.raise('security.access_refused', null, {
+      ...(caller ? { principal: caller.id, role: caller.role } : {}),
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      problem: error.slug,
+      detail: error.message,
+    });
+  };
 }

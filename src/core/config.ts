@@ -173,6 +173,26 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    api: z
+      .object({
+        /**
+         * REST API rate limits per fixed window of `windowSeconds`, counted in the store so every
+         * process shares them; 0 turns a limit off. Sensitive routes (token creation, claims) also
+         * count against the sensitive limits.
+         */
+        rateLimits: z
+          .object({
+            windowSeconds: z.number().int().min(1).max(86400).default(60),
+            requestsPerPrincipal: z.number().int().min(0).default(60_000),
+            requestsPerAddress: z.number().int().min(0).default(120_000),
+            sensitivePerPrincipal: z.number().int().min(0).default(30),
+            sensitivePerAddress: z.number().int().min(0).default(60),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     revocation: z
       .object({
         /** How often each process checks the store for revocations whose bus event it missed. */

@@ -62,8 +62,9 @@ export class LintError extends HearthError {
 }
 
 export class UnauthorizedError extends HearthError {
-  constructor(detail = 'a valid bearer token is required') {
-    super('unauthorized', 401, 'Unauthorized', detail);
+  /** `token-expired` and `token-revoked` tell a script which of the two happened to its token. */
+  constructor(detail = 'a valid bearer token is required', slug = 'unauthorized') {
+    super(slug, 401, 'Unauthorized', detail);
   }
 }
 
@@ -74,8 +75,8 @@ export class ForbiddenError extends HearthError {
 }
 
 export class NotFoundError extends HearthError {
-  constructor(detail: string) {
-    super('not-found', 404, 'Not found', detail);
+  constructor(detail: string, slug = 'not-found') {
+    super(slug, 404, 'Not found', detail);
   }
 }
 

@@ -5,7 +5,7 @@
  * tries an hour). A claimed device stays with its home until that home releases it.
  */
 import type { Clock } from '../core/clock.js';
-import { BadRequestError, ConflictError, ForbiddenError, TooManyRequestsError } from '../core/errors.js';
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError } from '../core/errors.js';
 import { parseDeviceId } from '../pki/device-id.js';
 import type { Store } from '../store/store.js';
 import { parseSetupCode } from './factory/setup-code.js';
@@ -59,6 +59,8 @@ export class DeviceClaims {
       // A typo the check character catches tells a guesser nothing, so it is not counted.
       throw new BadRequestError((error as Error).message, 'invalid-setup-code');
     }
+    // A home is a record now (hearth home create): a claim binds the device to one that exists.
+    if (!(await this.store.homes.getHome(home))) throw new NotFoundError(`no home ${home}; make it first (hearth home create ${home})`, 'unknown-home');
     const now = this.clock.now();
     const windowStart = this.windowStart(now);
     const counterKey = `claimFailures:${deviceId}`;

@@ -7,7 +7,7 @@
  */
 import { createPublicKey } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
-import { ConflictError, UniqueViolationError } from '../core/errors.js';
+import { ConflictError, ForbiddenError, UniqueViolationError } from '../core/errors.js';
 import { LOG_ENTRY_VERSION } from '../ledger/log-entry.js';
 import { formatDeviceId } from '../pki/device-id.js';
 import type { EnrollmentRecord } from '../store/provisioning-store.js';
@@ -61,9 +61,15 @@ export class ManifestImporter {
     private readonly raise: SecurityEventSink,
   ) {}
 
-  async import(bytes: Uint8Array, signature: Uint8Array): Promise<ImportOutcome> {
+  /** `onlyFor`: the manufacturer the caller speaks for; a manifest naming another is refused before anything is read from the store. */
+  async import(bytes: Uint8Array, signature: Uint8Array, onlyFor?: string): Promise<ImportOutcome> {
     if (bytes.length > MAX_MANIFEST_BYTES) throw new ManifestError(`manifest is ${bytes.length} bytes, more than ${MAX_MANIFEST_BYTES}`);
     const name = claimedManufacturer(bytes);
+    if (onlyFor !== undefined && name !== onlyFor)
+      throw new ForbiddenError(
+        `the manifest is for manufacturer ${JSON.stringify(name.slice(0, 64))}; this caller speaks for ${onlyFor}`,
+        'other-manufacturer',
+      );
     const manufacturer = await this.store.provisioning.getManufacturer(name);
     if (!manufacturer) {
       await this.raise('security.manifest_refused', null, { reason: 'unknown-manufacturer', manufacturer: name.slice(0, 64) });

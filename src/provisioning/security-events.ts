@@ -16,7 +16,8 @@ export type SecurityEventType =
   | 'security.manifest_refused'
   | 'security.rekeyed'
   | 'security.blocked_key'
-  | 'security.device_attachment_refused';
+  | 'security.device_attachment_refused'
+  | 'security.access_refused';
 
 export type SecurityEventSink = (type: SecurityEventType, deviceId: string | null, detail: Record<string, unknown>) => Promise<void>;
 

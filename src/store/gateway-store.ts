@@ -15,6 +15,8 @@ export interface GatewayRecord {
   status: GatewayStatus;
   createdAt: Date;
   retiredAt: Date | null;
+  /** The home the gateway serves; its devices' messages belong to that home. */
+  home: string | null;
 }
 
 export interface GatewayDeviceRecord {
@@ -40,6 +42,10 @@ export interface GatewayStore {
   getDeviceAttachment(deviceId: string): Promise<GatewayDeviceRecord | undefined>;
   /** The gateway each of these devices is attached to; devices attached nowhere are left out. */
   findDeviceAttachments(deviceIds: readonly string[]): Promise<Map<string, string>>;
+  /** Moves a device from one gateway to another; false when it was no longer attached to `from`. */
+  moveDevice(deviceId: string, from: string, to: string, at: Date): Promise<boolean>;
+  /** Sets or clears the home a gateway serves; false when the gateway is unknown. */
+  setGatewayHome(name: string, home: string | null): Promise<boolean>;
   /** Ends a device's attachment (it moved home); false when it was attached nowhere. */
   detachDevice(deviceId: string): Promise<boolean>;
   /** Detaches every device of a gateway (it was retired); returns how many. */

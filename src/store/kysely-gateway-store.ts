@@ -14,6 +14,7 @@ function toGateway(row: Selectable<GatewaysTable>): GatewayRecord {
     status: row.status as GatewayStatus,
     createdAt: new Date(Number(row.created_at)),
     retiredAt: row.retired_at === null ? null : new Date(Number(row.retired_at)),
+    home: row.home,
   };
 }
 
@@ -30,6 +31,7 @@ export class KyselyGatewayStore implements GatewayStore {
           status: gateway.status,
           created_at: gateway.createdAt.getTime(),
           retired_at: gateway.retiredAt?.getTime() ?? null,
+          home: gateway.home,
         })
         .execute(),
     );
@@ -98,6 +100,21 @@ export class KyselyGatewayStore implements GatewayStore {
       for (const row of rows) attached.set(row.device_id, row.gateway);
     }
     return attached;
+  }
+
+  async moveDevice(deviceId: string, from: string, to: string, at: Date): Promise<boolean> {
+    const result = await this.db
+      .updateTable('gateway_devices')
+      .set({ gateway: to, attached_at: at.getTime() })
+      .where('device_id', '=', deviceId)
+      .where('gateway', '=', from)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async setGatewayHome(name: string, home: string | null): Promise<boolean> {
+    const result = await this.db.updateTable('gateways').set({ home }).where('name', '=', name).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   async detachDevice(deviceId: string): Promise<boolean> {

@@ -208,6 +208,11 @@ export class KyselyProvisioningStore implements ProvisioningStore {
     return row && toEnrollment(row);
   }
 
+  async listHomeEnrollments(home: string, limit: number): Promise<EnrollmentRecord[]> {
+    const rows = await this.db.selectFrom('enrollments').selectAll().where('home', '=', home).orderBy('device_id').limit(limit).execute();
+    return rows.map(toEnrollment);
+  }
+
   async pinFactoryIdentity(deviceId: string, factoryCertSha256: string, factoryKeySha256: string): Promise<boolean> {
     // One statement: two first attestations racing each other cannot both pin.
     const result = await this.db
@@ -329,8 +334,13 @@ export class KyselyProvisioningStore implements ProvisioningStore {
       .execute();
   }
 
-  async listSecurityEvents(query: { type?: string; deviceId?: string; limit: number }): Promise<SecurityEventRecord[]> {
+  async listSecurityEvents(query: { type?: string; deviceId?: string; homes?: readonly string[]; limit: number }): Promise<SecurityEventRecord[]> {
     let select = this.db.selectFrom('security_events').selectAll();
+    if (query.homes !== undefined) {
+      const homes = query.homes;
+      if (homes.length === 0) return [];
+      select = select.where('device_id', 'in', (db) => db.selectFrom('enrollments').select('device_id').where('home', 'in', homes));
+    }
     if (query.type) select = select.where('type', '=', query.type);
     if (query.deviceId) select = select.where('device_id', '=', query.deviceId);
     const rows = await select.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(query.limit).execute();

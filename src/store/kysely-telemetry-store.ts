@@ -4,7 +4,7 @@ import type { HearthDatabase, TelemetryMessagesTable } from './schema.js';
 import type { TelemetryMessageRecord, TelemetryQuery, TelemetryStore } from './telemetry-store.js';
 import { toBuffer } from './binary-column.js';
 
-/** 8 columns a row: bound parameters stay below SQLite's 32,766 and PostgreSQL's 65,535. */
+/** 9 columns a row: bound parameters stay below SQLite's 32,766 and PostgreSQL's 65,535. */
 const ROWS_PER_INSERT = 1000;
 
 function toRecord(row: Selectable<TelemetryMessagesTable>): TelemetryMessageRecord {
@@ -17,6 +17,7 @@ function toRecord(row: Selectable<TelemetryMessagesTable>): TelemetryMessageReco
     qos: Number(row.qos),
     publishedAt: new Date(Number(row.published_at)),
     receivedAt: new Date(Number(row.received_at)),
+    home: row.home,
   };
 }
 
@@ -37,6 +38,7 @@ export class KyselyTelemetryStore implements TelemetryStore {
           qos: m.qos,
           published_at: m.publishedAt.getTime(),
           received_at: m.receivedAt.getTime(),
+          home: m.home,
         }));
         // RETURNING lists only the rows inserted, so resent ones are not counted as new.
         const inserted = await db
@@ -56,15 +58,28 @@ export class KyselyTelemetryStore implements TelemetryStore {
     let select = this.db.selectFrom('telemetry_messages').selectAll();
     if (query.deviceId !== undefined) select = select.where('device_id', '=', query.deviceId);
     if (query.gateway !== undefined) select = select.where('gateway', '=', query.gateway);
+    if (query.homes !== undefined) {
+      if (query.homes.length === 0) return [];
+      select = select.where('home', 'in', query.homes);
+    }
     const rows = await select.orderBy('published_at', 'desc').orderBy('message_id', 'desc').limit(query.limit).execute();
     return rows.map(toRecord);
   }
 
-  async countTelemetry(query: { gateway?: string; deviceId?: string }): Promise<number> {
+  async countTelemetry(query: { gateway?: string; deviceId?: string; homes?: readonly string[] }): Promise<number> {
     let select = this.db.selectFrom('telemetry_messages').select((eb) => eb.fn.countAll<number | string>().as('n'));
     if (query.deviceId !== undefined) select = select.where('device_id', '=', query.deviceId);
     if (query.gateway !== undefined) select = select.where('gateway', '=', query.gateway);
+    if (query.homes !== undefined) {
+      if (query.homes.length === 0) return 0;
+      select = select.where('home', 'in', query.homes);
+    }
     const row = await select.executeTakeFirstOrThrow();
     return Number(row.n);
+  }
+
+  async deleteTelemetryOfHome(home: string): Promise<number> {
+    const result = await this.db.deleteFrom('telemetry_messages').where('home', '=', home).executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 }

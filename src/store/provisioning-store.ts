@@ -109,6 +109,8 @@ export interface ProvisioningStore {
   /** All or none; UniqueViolationError when a device or a manufacturer's serial exists. */
   insertEnrollments(enrollments: readonly EnrollmentRecord[]): Promise<void>;
   getEnrollment(deviceId: string): Promise<EnrollmentRecord | undefined>;
+  /** The devices claimed into a home, by id. */
+  listHomeEnrollments(home: string, limit: number): Promise<EnrollmentRecord[]>;
   /** Pins the factory certificate and key if none is pinned yet; false when another one is. */
   pinFactoryIdentity(deviceId: string, factoryCertSha256: string, factoryKeySha256: string): Promise<boolean>;
   /**
@@ -139,5 +141,6 @@ export interface ProvisioningStore {
   getFactoryRevocation(certificateSha256: string): Promise<{ manufacturer: string; reason: string; revokedAt: Date } | undefined>;
   insertSecurityEvent(event: SecurityEventRecord): Promise<void>;
   /** Newest first; `type` filters by type, `deviceId` by device. */
-  listSecurityEvents(query: { type?: string; deviceId?: string; limit: number }): Promise<SecurityEventRecord[]>;
+  /** With `homes`, only events of devices claimed into those homes. */
+  listSecurityEvents(query: { type?: string; deviceId?: string; homes?: readonly string[]; limit: number }): Promise<SecurityEventRecord[]>;
 }

@@ -39,6 +39,30 @@ export interface ApiTokensTable {
   principal: string;
   role: string;
   created_at: EpochMs;
+  name: ColumnType<string, string | undefined, string>;
+  expires_at: NullableEpochMs;
+  last_used_at: NullableEpochMs;
+  revoked_at: NullableEpochMs;
+  manufacturer: string | null;
+  home: string | null;
+}
+
+export interface HomesTable {
+  id: string;
+  name: string;
+  created_at: EpochMs;
+}
+
+export interface AccountsTable {
+  id: string;
+  name: string;
+  created_at: EpochMs;
+}
+
+export interface HomeMembersTable {
+  home_id: string;
+  account_id: string;
+  added_at: EpochMs;
 }
 
 type Count = ColumnType<number | string, number, number>;
@@ -225,6 +249,7 @@ export interface TelemetryMessagesTable {
   qos: number;
   published_at: EpochMs;
   received_at: EpochMs;
+  home: string | null;
 }
 
 export interface BlockedKeysTable {
@@ -240,6 +265,7 @@ export interface GatewaysTable {
   status: string;
   created_at: EpochMs;
   retired_at: NullableEpochMs;
+  home: string | null;
 }
 
 export interface GatewayDevicesTable {
@@ -275,4 +301,7 @@ export interface HearthDatabase {
   certificates: CertificatesTable;
   crl_numbers: CrlNumbersTable;
   api_tokens: ApiTokensTable;
+  homes: HomesTable;
+  accounts: AccountsTable;
+  home_members: HomeMembersTable;
 }

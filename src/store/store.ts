@@ -7,6 +7,7 @@ import type { AcmeStore } from './acme-store.js';
 import type { ApiTokenStore } from './api-token-store.js';
 import type { CertificateStore } from './certificate-store.js';
 import type { GatewayStore } from './gateway-store.js';
+import type { HomeStore } from './home-store.js';
 import type { LogHashIndexer, LogStore } from './log-store.js';
 import type { ProvisioningStore } from './provisioning-store.js';
 import type { TelemetryStore } from './telemetry-store.js';
@@ -49,6 +50,8 @@ export interface StoreTx {
   readonly telemetry: TelemetryStore;
   /** Registered home gateways and the devices attached to each. */
   readonly gateways: GatewayStore;
+  /** Homes (tenants), homeowner accounts and memberships. */
+  readonly homes: HomeStore;
 }
 
 export interface Store extends StoreTx {

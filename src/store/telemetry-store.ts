@@ -17,11 +17,15 @@ export interface TelemetryMessageRecord {
   publishedAt: Date;
   /** When the control plane stored it. */
   receivedAt: Date;
+  /** The home the message was produced in: its gateway's, when the gateway serves one. */
+  home: string | null;
 }
 
 export interface TelemetryQuery {
   deviceId?: string;
   gateway?: string;
+  /** Only messages produced in these homes (a home-confined reader). */
+  homes?: readonly string[];
   /** Newest first; at most this many. */
   limit: number;
 }
@@ -31,5 +35,7 @@ export interface TelemetryStore {
   insertTelemetry(messages: readonly TelemetryMessageRecord[]): Promise<number>;
   listTelemetry(query: TelemetryQuery): Promise<TelemetryMessageRecord[]>;
   /** Messages stored for a gateway (or all): what an operator checks after an outage. */
-  countTelemetry(query: { gateway?: string; deviceId?: string }): Promise<number>;
+  countTelemetry(query: { gateway?: string; deviceId?: string; homes?: readonly string[] }): Promise<number>;
+  /** Forgets every message produced in the home; returns how many. */
+  deleteTelemetryOfHome(home: string): Promise<number>;
 }

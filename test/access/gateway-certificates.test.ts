@@ -28,7 +28,7 @@ let gateways: GatewayCertificates;
 before(async () => {
   h = await openHarness({ cas: await buildIssuingCas(new ManualClock(START)) });
   gateways = new GatewayCertificates((h.cas.get('services') as IssuingCa).certificate.der, h.store, h.clock);
-  await h.store.gateways.insertGateway({ name: GATEWAY, eabKid: 'kid-gw-one', status: 'active', createdAt: START, retiredAt: null });
+  await h.store.gateways.insertGateway({ name: GATEWAY, eabKid: 'kid-gw-one', status: 'active', createdAt: START, retiredAt: null, home: null });
 });
 after(() => h.close());
 
@@ -100,7 +100,7 @@ test('a revoked gateway certificate, and one this installation has no record of,
 
 test('a gateway certificate of a gateway that was retired, or registered again since, does not speak for it', async () => {
   const name = 'gw-two.home.test';
-  await h.store.gateways.insertGateway({ name, eabKid: 'kid-gw-two', status: 'active', createdAt: START, retiredAt: null });
+  await h.store.gateways.insertGateway({ name, eabKid: 'kid-gw-two', status: 'active', createdAt: START, retiredAt: null, home: null });
   const before = await issue('gateway', name);
   assert.equal((await gateways.authenticate(socket(before)))?.id, `gateway:${name}`);
   await h.store.gateways.retireGateway(name, START);
@@ -109,7 +109,7 @@ test('a gateway certificate of a gateway that was retired, or registered again s
   // A registration newer than the certificate (a new gateway under an old name): the certificate predates it.
   const third = 'gw-three.home.test';
   h.clock.advance(1000);
-  await h.store.gateways.insertGateway({ name: third, eabKid: 'kid-gw-three', status: 'active', createdAt: h.clock.now(), retiredAt: null });
+  await h.store.gateways.insertGateway({ name: third, eabKid: 'kid-gw-three', status: 'active', createdAt: h.clock.now(), retiredAt: null, home: null });
   const current = await issue('gateway', third);
   assert.equal((await gateways.authenticate(socket(current)))?.id, `gateway:${third}`);
   const registeredLater = new Proxy(h.store, {

@@ -161,6 +161,6 @@ export async function gatewayAccount(
   const kid = `gw-${newId()}`;
   await store.acme.insertAcmeEabKey({ kid, policy: null, createdAt: now, accountId: null, boundAt: null });
   assert.ok(await store.acme.bindAcmeEabKey(kid, account.id, now));
-  await store.gateways.insertGateway({ name, eabKid: kid, status: 'active', createdAt: now, retiredAt: null });
+  await store.gateways.insertGateway({ name, eabKid: kid, status: 'active', createdAt: now, retiredAt: null, home: null });
   if (status === 'retired') assert.ok(await store.gateways.retireGateway(name, now));
 }

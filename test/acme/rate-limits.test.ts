@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AcmeError } from '../../src/acme/acme-error.js';
-import { RateLimits, addressSubject } from '../../src/acme/rate-limits.js';
+import { RateLimits } from '../../src/acme/rate-limits.js';
+import { addressSubject } from '../../src/http/address-subject.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { openStore } from '../../src/store/open-store.js';
 

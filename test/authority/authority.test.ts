@@ -443,7 +443,7 @@ test('an issuing CA the root CRL revokes issues nothing more, by any path; the o
 test('a service or gateway whose first DNS name is longer than a common name may be gets no CN and a critical SAN', async () => {
   const h = await harness();
   const long = `${'a'.repeat(60)}.hearth.test`;
-  await h.store.gateways.insertGateway({ name: long, eabKid: 'eab_long', status: 'active', createdAt: h.clock.now(), retiredAt: null });
+  await h.store.gateways.insertGateway({ name: long, eabKid: 'eab_long', status: 'active', createdAt: h.clock.now(), retiredAt: null, home: null });
   for (const profile of ['service', 'gateway']) {
     const issued = await h.authority.issue({ csr: await csr({ dnsNames: [long, 'short.hearth.test'] }), profile });
     const cert = new X509Certificate(Buffer.from(issued.der));
@@ -480,7 +480,14 @@ test("gateway and service CSRs the profile's name rule would refuse are refused 
     'unregistered-gateway',
     /not registered/,
   );
-  await h.store.gateways.insertGateway({ name: 'gw33.hearth.test', eabKid: 'eab_gw33', status: 'active', createdAt: h.clock.now(), retiredAt: null });
+  await h.store.gateways.insertGateway({
+    name: 'gw33.hearth.test',
+    eabKid: 'eab_gw33',
+    status: 'active',
+    createdAt: h.clock.now(),
+    retiredAt: null,
+    home: null,
+  });
   const gateway = await h.authority.issue({ csr: await csr({ dnsNames: ['gw33.hearth.test'] }), profile: 'gateway' });
   assert.equal(gateway.record.identifier, 'gw33.hearth.test');
   const wildcard = await h.authority.issue({ csr: await csr({ commonName: '*.svc.hearth.test' }), profile: 'service' });

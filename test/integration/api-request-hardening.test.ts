@@ -111,8 +111,8 @@ before(async () => {
   plane = await startControlPlane({ dataDir: dir, config, logger: createLogger('silent') });
   apiPort = Number(new URL(plane.apiUrl).port);
   rootPem = await readFile(join(dir, 'ca', 'root.pem'), 'utf8');
-  admin = (await createApiToken(plane.store, 'test-admin', 'admin', new Date())).token;
-  auditor = (await createApiToken(plane.store, 'test-auditor', 'auditor', new Date())).token;
+  admin = (await createApiToken(plane.store, { name: 'test-admin', role: 'admin', ttlMs: 86_400_000 }, new Date())).token;
+  auditor = (await createApiToken(plane.store, { name: 'test-auditor', role: 'auditor', ttlMs: 86_400_000 }, new Date())).token;
   deviceSerial = (await issue('device', 'urn:dev:ops:acme-bulb-0001')).serial;
   // A registered gateway: only its gateway certificate speaks for a gateway.
   const registration = await call('POST', '/api/v1/gateways', { token: admin, body: { name: 'gw-1.home.test' } });

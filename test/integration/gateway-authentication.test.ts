@@ -78,7 +78,7 @@ before(async () => {
   servicesPem = await readFile(setup.layout.caCertificate('services'), 'utf8');
   servicesCa = new X509Certificate(servicesPem);
   servicesKey = await readEncryptedPrivateKey(setup.layout.privateKey('services'), process.env[PASSPHRASE_ENV]);
-  admin = (await createApiToken(plane.store, 'test-admin', 'admin', clock.now())).token;
+  admin = (await createApiToken(plane.store, { name: 'test-admin', role: 'admin', ttlMs: 86_400_000 }, clock.now())).token;
   const registration = await call('POST', '/api/v1/gateways', { token: admin, body: { name: GATEWAY } });
   assert.equal(registration.status, 201, JSON.stringify(registration.body));
   const csr = await createKeyAndRequest({ dnsNames: [GATEWAY] });

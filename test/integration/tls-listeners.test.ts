@@ -93,7 +93,14 @@ before(async () => {
 
   // The gateway's certificate and a device's, issued by this control plane as in a real home.
   const gatewayKey = await createKeyAndRequest({ dnsNames: ['localhost'] });
-  await plane.store.gateways.insertGateway({ name: 'localhost', eabKid: 'eab_tls_listeners', status: 'active', createdAt: new Date(), retiredAt: null });
+  await plane.store.gateways.insertGateway({
+    name: 'localhost',
+    eabKid: 'eab_tls_listeners',
+    status: 'active',
+    createdAt: new Date(),
+    retiredAt: null,
+    home: null,
+  });
   const gateway = await plane.authority.issue({ csr: gatewayKey.csrPem, profile: 'gateway' });
   const credentials = { key: gatewayKey.privateKeyPem, cert: pemEncode('CERTIFICATE', gateway.record.der as Uint8Array) + servicesPem };
   const deviceId = 'urn:dev:ops:acme-lamp-0001';

@@ -314,6 +314,10 @@ test('claims: wrong setup codes are counted and rate-limited; a claimed device s
   const wrongCode = code.startsWith('2') ? `3${code.slice(1)}` : `2${code.slice(1)}`;
   const claim = (home: string, setupCode: string) =>
     bed.cli(['device', 'claim', target.deviceId, '--home', home, '--code', setupCode, '--dir', bed.installation.dir]);
+  // A claim binds the device to a home that exists; one that does not is refused before any code is checked.
+  const nowhere = claim('home-9', code);
+  assert.match(nowhere.stderr, /404 .*no home home-9/);
+  for (const home of ['home-1', 'home-2', 'home-3']) assert.equal(bed.cli(['home', 'create', home, '--dir', bed.installation.dir]).status, 0);
   // A typo the check character catches is refused as such, and not counted.
   const typo = claim('home-1', wrongCode);
   assert.equal(typo.status, 2);

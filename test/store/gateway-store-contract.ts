@@ -25,16 +25,16 @@ export function registerGatewayStoreContract(label: string, factory: StoreFactor
       const name = `gw-${suffix()}.homes.example`;
       const kid = `eab_${suffix()}`;
       const at = new Date('2030-01-01T00:00:00.123Z');
-      await store.gateways.insertGateway({ name, eabKid: kid, status: 'active', createdAt: at, retiredAt: null });
+      await store.gateways.insertGateway({ name, eabKid: kid, status: 'active', createdAt: at, retiredAt: null, home: null });
       await assert.rejects(
-        store.gateways.insertGateway({ name, eabKid: `eab_${suffix()}`, status: 'active', createdAt: at, retiredAt: null }),
+        store.gateways.insertGateway({ name, eabKid: `eab_${suffix()}`, status: 'active', createdAt: at, retiredAt: null, home: null }),
         UniqueViolationError,
       );
       await assert.rejects(
-        store.gateways.insertGateway({ name: `gw-${suffix()}.example`, eabKid: kid, status: 'active', createdAt: at, retiredAt: null }),
+        store.gateways.insertGateway({ name: `gw-${suffix()}.example`, eabKid: kid, status: 'active', createdAt: at, retiredAt: null, home: null }),
         UniqueViolationError,
       );
-      assert.deepEqual(await store.gateways.getGateway(name), { name, eabKid: kid, status: 'active', createdAt: at, retiredAt: null });
+      assert.deepEqual(await store.gateways.getGateway(name), { name, eabKid: kid, status: 'active', createdAt: at, retiredAt: null, home: null });
 
       const accountId = `acct-${suffix()}`;
       assert.equal(await store.gateways.findGatewayByAccount(accountId), undefined);
@@ -58,7 +58,7 @@ export function registerGatewayStoreContract(label: string, factory: StoreFactor
       const later = new Date('2030-02-01T00:00:00.000Z');
       assert.equal(await store.gateways.retireGateway(name, later), true);
       assert.equal(await store.gateways.retireGateway(name, later), false);
-      assert.deepEqual(await store.gateways.getGateway(name), { name, eabKid: kid, status: 'retired', createdAt: at, retiredAt: later });
+      assert.deepEqual(await store.gateways.getGateway(name), { name, eabKid: kid, status: 'retired', createdAt: at, retiredAt: later, home: null });
       assert.ok((await store.gateways.listGateways()).some((g) => g.name === name));
     });
 

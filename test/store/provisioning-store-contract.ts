@@ -13,7 +13,7 @@ import type { StoreFactory } from './store-contract.js';
 
 const name = () => `M${randomBytes(5).toString('hex')}`;
 
-function enrollment(manufacturer: string, serial: string, overrides: Partial<EnrollmentRecord> = {}): EnrollmentRecord {
+export function enrollment(manufacturer: string, serial: string, overrides: Partial<EnrollmentRecord> = {}): EnrollmentRecord {
   return {
     deviceId: `urn:dev:ops:${manufacturer}-m1-${serial}`,
     manufacturer,

@@ -240,16 +240,26 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
       const token = {
         id: unique('tok'),
         hash: randomBytes(32).toString('hex'),
-        principal: 'ops@example.com',
+        name: 'ops@example.com',
         role: 'operator',
+        manufacturer: null,
+        home: 'home-1',
         createdAt: new Date('2030-01-01T00:00:00.001Z'),
+        expiresAt: new Date('2030-01-31T00:00:00.001Z'),
       };
       await store.tokens.insertApiToken(token);
-      assert.deepStrictEqual(await store.tokens.findApiTokenByHash(token.hash), token);
+      assert.deepStrictEqual(await store.tokens.findApiTokenByHash(token.hash), { ...token, lastUsedAt: null, revokedAt: null });
       assert.equal(await store.tokens.findApiTokenByHash(randomBytes(32).toString('hex')), undefined);
-      await assert.rejects(store.tokens.insertApiToken({ ...token, id: unique('tok'), principal: 'mallory' }), UniqueViolationError);
+      await assert.rejects(store.tokens.insertApiToken({ ...token, id: unique('tok'), name: 'mallory' }), UniqueViolationError);
       await assert.rejects(store.tokens.insertApiToken({ ...token, hash: randomBytes(32).toString('hex') }), UniqueViolationError);
-      assert.equal((await store.tokens.findApiTokenByHash(token.hash))?.principal, 'ops@example.com');
+      assert.equal((await store.tokens.findApiTokenByHash(token.hash))?.name, 'ops@example.com');
+      const used = new Date('2030-01-02T00:00:00.000Z');
+      await store.tokens.touchApiToken(token.id, used);
+      assert.equal(await store.tokens.revokeApiToken(token.id, used), true);
+      assert.equal(await store.tokens.revokeApiToken(token.id, used), false);
+      const listed = (await store.tokens.listApiTokens()).find((t) => t.id === token.id);
+      const { hash: _hash, ...unhashed } = token;
+      assert.deepStrictEqual(listed, { ...unhashed, lastUsedAt: used, revokedAt: used });
     });
 
     test('a transaction commits everything when its function resolves', async () => {
@@ -275,7 +285,16 @@ export function registerStoreContract(name: string, factory: StoreFactory): void
         store.transaction(async (tx) => {
           await tx.certificates.insertPendingCertificate(cert);
           await tx.certificates.nextCrlNumber(ca);
-          await tx.tokens.insertApiToken({ id: unique('tok'), hash, principal: 'p', role: 'r', createdAt: new Date(0) });
+          await tx.tokens.insertApiToken({
+            id: unique('tok'),
+            hash,
+            name: 'p',
+            role: 'r',
+            manufacturer: null,
+            home: null,
+            createdAt: new Date(0),
+            expiresAt: null,
+          });
           throw failure;
         }),
         (error) => error === failure,

@@ -22,6 +22,7 @@ function message(gateway: string, messageId: string, overrides: Partial<Telemetr
     qos: 1,
     publishedAt: new Date('2030-01-01T00:00:00.123Z'),
     receivedAt: new Date('2030-01-01T00:00:01.456Z'),
+    home: null,
     ...overrides,
   };
 }

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { authenticateFirst, principalOf, type Authenticate } from '../route-authentication.js';
+import { authenticateFirst, principalOf, type Gate } from '../route-access.js';
 import type { Clock } from '../../core/clock.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../../core/errors.js';
 import type { Store } from '../../store/store.js';
@@ -20,9 +20,9 @@ const problem = {
 
 export function registerAcmeEabKeyRoutes(
   app: FastifyInstance,
-  deps: { store: Store; clock: Clock; eabKeys: EabKeyDerivation; policies: readonly string[]; authenticate: Authenticate },
+  deps: { store: Store; clock: Clock; eabKeys: EabKeyDerivation; policies: readonly string[]; gate: Gate },
 ): void {
-  const allowed = authenticateFirst(deps.authenticate, 'acme:eab');
+  const allowed = authenticateFirst(deps.gate, 'acme:eab', 'installation');
   app.post<{ Body: { policy?: string } }>(
     '/api/v1/acme/eab-keys',
     {

@@ -13,7 +13,7 @@ import type { CertificateRecord, CertificateState, Store } from '../../store/sto
 import { REQUESTABLE_REVOCATION_REASONS, REVOCATION_REASONS, type RevocationReasonName } from '../../pki/revocation-reason.js';
 import type { Permission } from '../../access/principal.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
-import { authenticateFirst, type Authenticate } from '../route-authentication.js';
+import { authenticateFirst, type Gate } from '../route-access.js';
 
 const SERIAL = '^[0-9a-fA-F]{1,40}$';
 
@@ -64,11 +64,8 @@ function view(record: CertificateRecord, chain?: Uint8Array[]) {
   };
 }
 
-export function registerCertificateRoutes(
-  app: FastifyInstance,
-  deps: { store: Store; authority: Authority; metrics: ControlPlaneMetrics; authenticate: Authenticate },
-): void {
-  const allow = (permission: Permission) => authenticateFirst(deps.authenticate, permission);
+export function registerCertificateRoutes(app: FastifyInstance, deps: { store: Store; authority: Authority; metrics: ControlPlaneMetrics; gate: Gate }): void {
+  const allow = (permission: Permission) => authenticateFirst(deps.gate, permission, 'installation');
   const security = [{ bearer: [] }];
   const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema, 409: problemSchema, 413: problemSchema };
 

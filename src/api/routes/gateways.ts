@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { authenticateFirst, principalOf, type Authenticate } from '../route-authentication.js';
+import { authenticateFirst, principalOf, type Gate } from '../route-access.js';
 import type { Authority } from '../../authority/authority.js';
 import type { EabKeyDerivation } from '../../access/eab-key-derivation.js';
 import type { Clock } from '../../core/clock.js';
@@ -17,6 +17,7 @@ import { isValidDnsName } from '../../pki/name.js';
 import { REVOCATION_REASONS } from '../../pki/revocation-reason.js';
 import type { GatewayRecord } from '../../store/gateway-store.js';
 import type { Store } from '../../store/store.js';
+import { checkHomeId } from '../../provisioning/device-claims.js';
 
 const problem = {
   type: 'object',
@@ -31,6 +32,7 @@ const gatewayView = {
     eabKid: { type: 'string' },
     createdAt: { type: 'string' },
     retiredAt: { type: ['string', 'null'] },
+    home: { type: ['string', 'null'] },
   },
 } as const;
 
@@ -41,6 +43,7 @@ function view(gateway: GatewayRecord) {
     eabKid: gateway.eabKid,
     createdAt: gateway.createdAt.toISOString(),
     retiredAt: gateway.retiredAt?.toISOString() ?? null,
+    home: gateway.home,
   };
 }
 
@@ -56,19 +59,27 @@ function checkGatewayName(name: string): string {
 
 export function registerGatewayRoutes(
   app: FastifyInstance,
-  deps: { store: Store; clock: Clock; authority: Authority; eabKeys: EabKeyDerivation; authenticate: Authenticate },
+  deps: { store: Store; clock: Clock; authority: Authority; eabKeys: EabKeyDerivation; gate: Gate },
 ): void {
   // Authenticated and authorized before the body is read or validated.
-  const allowed = authenticateFirst(deps.authenticate, 'gateway:manage');
+  const allowed = authenticateFirst(deps.gate, 'gateway:manage', 'installation');
 
-  app.post<{ Body: { name: string } }>(
+  app.post<{ Body: { name: string; home?: string } }>(
     '/api/v1/gateways',
     {
       onRequest: allowed,
       schema: {
         summary: 'Register a home gateway; the answer holds the external account binding key it enrolls with (shown once)',
         security: [{ bearer: [] }],
-        body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 253 } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name'],
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 253 },
+            home: { type: 'string', maxLength: 64, description: 'the home the gateway serves (hearth home create); its devices must be claimed into it' },
+          },
+        },
         response: {
           201: {
             type: 'object',
@@ -79,6 +90,7 @@ export function registerGatewayRoutes(
               hmacKey: { type: 'string', description: 'base64url' },
               createdAt: { type: 'string' },
               retiredAt: { type: ['string', 'null'] },
+              home: { type: ['string', 'null'] },
             },
           },
           ...errors,
@@ -89,7 +101,16 @@ export function registerGatewayRoutes(
       const principal = principalOf(request);
       const name = checkGatewayName(request.body.name);
       const now = deps.clock.now();
-      const gateway: GatewayRecord = { name, eabKid: `eab_${randomBytes(12).toString('base64url')}`, status: 'active', createdAt: now, retiredAt: null };
+      const home = request.body.home === undefined ? null : checkHomeId(request.body.home);
+      if (home !== null && !(await deps.store.homes.getHome(home))) throw new NotFoundError(`no home ${home} (hearth home create)`);
+      const gateway: GatewayRecord = {
+        name,
+        eabKid: `eab_${randomBytes(12).toString('base64url')}`,
+        status: 'active',
+        createdAt: now,
+        retiredAt: null,
+        home,
+      };
       // Derived from the kid and the installation's secret, stored nowhere (access/eab-key-derivation.ts).
       const hmacKey = deps.eabKeys.keyFor(gateway.eabKid);
       try {

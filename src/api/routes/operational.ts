@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../store/store.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
-import { authenticateFirst, type Authenticate } from '../route-authentication.js';
+import { authenticateFirst, type Gate } from '../route-access.js';
 
 export function registerOperationalRoutes(app: FastifyInstance, ready: () => Promise<string | undefined>): void {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
@@ -30,8 +30,8 @@ export function storeReachability(store: Pick<Store, 'certificates'>): () => Pro
   };
 }
 
-export function registerMetricsRoute(app: FastifyInstance, metrics: ControlPlaneMetrics, authenticate: Authenticate): void {
-  app.get('/metrics', { schema: { hide: true }, onRequest: authenticateFirst(authenticate, 'metrics:read') }, async (_request, reply) => {
+export function registerMetricsRoute(app: FastifyInstance, metrics: ControlPlaneMetrics, gate: Gate): void {
+  app.get('/metrics', { schema: { hide: true }, onRequest: authenticateFirst(gate, 'metrics:read', 'installation') }, async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Permission } from '../../access/principal.js';
-import { BadRequestError, NotFoundError } from '../../core/errors.js';
+import { BadRequestError, ForbiddenError, NotFoundError } from '../../core/errors.js';
 import { parseDeviceId } from '../../pki/device-id.js';
 import type { DeviceClaims } from '../../provisioning/device-claims.js';
 import { FACTORY_REVOCATION_REASONS, type DeviceCredentials, type FactoryRevocationReason } from '../../provisioning/device-credentials.js';
@@ -14,7 +14,7 @@ import type { ManifestImporter } from '../../provisioning/manifest-import.js';
 import type { ManufacturerRegistry } from '../../provisioning/manufacturer-registry.js';
 import type { EnrollmentRecord } from '../../store/provisioning-store.js';
 import type { Store } from '../../store/store.js';
-import { authenticateFirst, principalOf, type Authenticate } from '../route-authentication.js';
+import { authenticateFirst, checkHomeOf, principalOf, type Gate, type TenantKind } from '../route-access.js';
 
 export interface ProvisioningRouteDeps {
   store: Store;
@@ -22,7 +22,7 @@ export interface ProvisioningRouteDeps {
   manifests: ManifestImporter;
   claims: DeviceClaims;
   deviceCredentials: DeviceCredentials;
-  authenticate: Authenticate;
+  gate: Gate;
 }
 
 const problem = {
@@ -68,12 +68,12 @@ function checkDevice(id: string): string {
 
 export function registerProvisioningRoutes(app: FastifyInstance, deps: ProvisioningRouteDeps): void {
   const { store } = deps;
-  const allow = (permission: Permission) => authenticateFirst(deps.authenticate, permission);
+  const allow = (permission: Permission, tenant: TenantKind) => authenticateFirst(deps.gate, permission, tenant);
 
   app.post<{ Body: { name: string; manifestKeyPem: string; rootsPem: string; allowAnyDevice?: boolean; legacyAttestationCertificates?: boolean } }>(
     '/api/v1/manufacturers',
     {
-      onRequest: allow('provisioning:manage'),
+      onRequest: allow('provisioning:manage', 'installation'),
       schema: {
         summary: 'Register a manufacturer: its manifest key and attestation roots (trusted for attestation only)',
         security: [{ bearer: [] }],
@@ -107,15 +107,21 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
 
   app.get(
     '/api/v1/manufacturers',
-    { onRequest: allow('device:read'), schema: { summary: 'Registered manufacturers', security: [{ bearer: [] }], response: errors } },
-    async () => {
-      return { manufacturers: await deps.manufacturers.list() };
+    { onRequest: allow('manufacturer:read', 'filtered'), schema: { summary: 'Registered manufacturers', security: [{ bearer: [] }], response: errors } },
+    async (request) => {
+      const principal = principalOf(request);
+      const all = await deps.manufacturers.list();
+      // A manufacturer sees its own record only.
+      return { manufacturers: principal.manufacturer === undefined ? all : all.filter((m) => m.name === principal.manufacturer) };
     },
   );
 
   app.get<{ Params: { name: string } }>(
     '/api/v1/manufacturers/:name',
-    { onRequest: allow('device:read'), schema: { summary: 'A manufacturer', security: [{ bearer: [] }], params: nameParam, response: errors } },
+    {
+      onRequest: allow('manufacturer:read', 'manufacturer'),
+      schema: { summary: 'A manufacturer', security: [{ bearer: [] }], params: nameParam, response: errors },
+    },
     async (request) => {
       return deps.manufacturers.describe(request.params.name);
     },
@@ -124,7 +130,8 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
   app.patch<{ Params: { name: string }; Body: { allowAnyDevice?: boolean; legacyAttestationCertificates?: boolean } }>(
     '/api/v1/manufacturers/:name',
     {
-      onRequest: allow('provisioning:manage'),
+      // Both switches relax what enrolls: the installation's operators decide, not the manufacturer.
+      onRequest: allow('provisioning:manage', 'installation'),
       schema: {
         summary:
           "Turn the manufacturer's enrollment group (any device under its roots may enroll without a manifest entry) or its WebAuthn 8.2.1 opt-out for legacy factory certificates on or off",
@@ -159,7 +166,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
   app.post<{ Params: { name: string }; Body: { rootsPem: string } }>(
     '/api/v1/manufacturers/:name/roots',
     {
-      onRequest: allow('provisioning:manage'),
+      onRequest: allow('manufacturer:manage', 'manufacturer'),
       schema: {
         summary: 'Add attestation roots to a manufacturer',
         security: [{ bearer: [] }],
@@ -176,7 +183,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
   app.post<{ Params: { name: string }; Body: { certificateSha256: string; reason?: FactoryRevocationReason } }>(
     '/api/v1/manufacturers/:name/revoked-certificates',
     {
-      onRequest: allow('provisioning:manage'),
+      onRequest: allow('manufacturer:manage', 'manufacturer'),
       schema: {
         summary:
           "Revoke one of the manufacturer's factory certificates: its device is cut off (its live certificates revoked for the same reason) and can no longer enroll or renew",
@@ -215,7 +222,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
   app.put<{ Params: { name: string; model: string }; Body: { mudUrl: string | null } }>(
     '/api/v1/manufacturers/:name/models/:model',
     {
-      onRequest: allow('provisioning:manage'),
+      onRequest: allow('manufacturer:manage', 'manufacturer'),
       schema: {
         summary: "Set a model's MUD URL (RFC 8520), carried by its devices' certificates",
         security: [{ bearer: [] }],
@@ -238,7 +245,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
     {
       bodyLimit: MANIFEST_BODY_LIMIT,
       // The body may be large: the caller is authenticated before a byte of it is read.
-      onRequest: allow('provisioning:manage'),
+      onRequest: allow('manifest:import', 'filtered'),
       schema: {
         summary: 'Import a factory manifest: one expected enrollment per device, logged as manifest.imported',
         security: [{ bearer: [] }],
@@ -259,7 +266,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       const signature = decodeBase64(request.body.signature, 'signature');
       if (signature.length !== ED25519_SIGNATURE_BYTES)
         throw new BadRequestError(`the signature is ${signature.length} bytes; an Ed25519 signature is ${ED25519_SIGNATURE_BYTES}`, 'invalid-manifest');
-      const outcome = await deps.manifests.import(bytes, signature);
+      const outcome = await deps.manifests.import(bytes, signature, principalOf(request).manufacturer);
       request.log.info(
         { batchId: outcome.batchId, manufacturer: outcome.manufacturer, devices: outcome.devices, imported: outcome.imported },
         'factory manifest import',
@@ -270,7 +277,10 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
 
   app.get<{ Params: { id: string } }>(
     '/api/v1/devices/:id',
-    { onRequest: allow('device:read'), schema: { summary: "A device's enrollment", security: [{ bearer: [] }], params: deviceParam, response: errors } },
+    {
+      onRequest: allow('device:read', 'device'),
+      schema: { summary: "A device's enrollment", security: [{ bearer: [] }], params: deviceParam, response: errors },
+    },
     async (request) => {
       const enrollment = await store.provisioning.getEnrollment(checkDevice(request.params.id));
       if (!enrollment) throw new NotFoundError(`no enrollment for ${request.params.id}`);
@@ -281,7 +291,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
   app.get<{ Querystring: { manufacturer?: string } }>(
     '/api/v1/enrollments/summary',
     {
-      onRequest: allow('device:read'),
+      onRequest: allow('enrollment:read', 'filtered'),
       schema: {
         summary: 'How many devices are expected, enrolled and claimed',
         security: [{ bearer: [] }],
@@ -290,14 +300,17 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       },
     },
     async (request) => {
-      return store.provisioning.countEnrollments(request.query.manufacturer);
+      const own = principalOf(request).manufacturer;
+      if (own !== undefined && request.query.manufacturer !== undefined && request.query.manufacturer !== own)
+        throw new ForbiddenError(`this token speaks for manufacturer ${own}, not ${request.query.manufacturer}`, 'other-manufacturer');
+      return store.provisioning.countEnrollments(own ?? request.query.manufacturer);
     },
   );
 
   app.post<{ Params: { id: string }; Body: { home: string; setupCode: string } }>(
     '/api/v1/devices/:id/claim',
     {
-      onRequest: allow('device:claim'),
+      onRequest: authenticateFirst(deps.gate, 'device:claim', 'body-home', { sensitive: true }),
       schema: {
         summary: 'Claim a device for a home with its setup code (wrong codes are counted and rate-limited)',
         security: [{ bearer: [] }],
@@ -313,6 +326,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
     },
     async (request) => {
       const principal = principalOf(request);
+      checkHomeOf(principal, request.body.home);
       const outcome = await deps.claims.claim(request.params.id, request.body.home, request.body.setupCode);
       request.log.info({ deviceId: outcome.deviceId, home: outcome.home, by: principal.id }, 'device claimed');
       return outcome;
@@ -322,7 +336,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
   app.post<{ Params: { id: string }; Body: { home: string } }>(
     '/api/v1/devices/:id/release',
     {
-      onRequest: allow('device:claim'),
+      onRequest: allow('device:claim', 'body-home'),
       schema: {
         summary: 'Release a device from the home that claimed it',
         security: [{ bearer: [] }],
@@ -333,6 +347,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
     },
     async (request, reply) => {
       const principal = principalOf(request);
+      checkHomeOf(principal, request.body.home);
       await deps.claims.release(request.params.id, request.body.home);
       request.log.info({ deviceId: request.params.id, home: request.body.home, by: principal.id }, 'device released');
       return reply.status(204).send();
@@ -342,7 +357,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
   app.get<{ Querystring: { type?: string; device?: string; limit?: number } }>(
     '/api/v1/security-events',
     {
-      onRequest: allow('security:read'),
+      onRequest: allow('security:read', 'filtered'),
       schema: {
         summary: 'Security events, newest first',
         security: [{ bearer: [] }],
@@ -359,7 +374,9 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       },
     },
     async (request) => {
+      const { homes } = principalOf(request);
       const events = await store.provisioning.listSecurityEvents({
+        ...(homes !== undefined ? { homes } : {}),
         ...(request.query.type ? { type: request.query.type } : {}),
         ...(request.query.device ? { deviceId: request.query.device } : {}),
         limit: request.query.limit ?? 100,

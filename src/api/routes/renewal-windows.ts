@@ -5,7 +5,7 @@
  * CA compromise; certificates that are unknown, revoked or expired are left out and not counted.
  */
 import type { FastifyInstance } from 'fastify';
-import { authenticateFirst, type Authenticate } from '../route-authentication.js';
+import { authenticateFirst, type Gate } from '../route-access.js';
 import type { Clock } from '../../core/clock.js';
 import { ISSUING_CAS } from '../../core/data-dir-layout.js';
 import { BadRequestError } from '../../core/errors.js';
@@ -25,11 +25,11 @@ interface Body {
   explanationUrl?: string;
 }
 
-export function registerRenewalWindowRoutes(app: FastifyInstance, deps: { store: Store; clock: Clock; authenticate: Authenticate }): void {
+export function registerRenewalWindowRoutes(app: FastifyInstance, deps: { store: Store; clock: Clock; gate: Gate }): void {
   app.post<{ Body: Body }>(
     '/api/v1/renewal-windows',
     {
-      onRequest: authenticateFirst(deps.authenticate, 'cert:renew'),
+      onRequest: authenticateFirst(deps.gate, 'cert:renew', 'installation'),
       schema: {
         summary: 'Ask ACME clients to renew chosen certificates now (RFC 9773 renewal information)',
         security: [{ bearer: [] }],

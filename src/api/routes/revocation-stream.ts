@@ -7,7 +7,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { authenticateFirst, principalOf, type Authenticate } from '../route-authentication.js';
+import { authenticateFirst, principalOf, type Gate } from '../route-access.js';
 import type { RevocationFeed, RevocationNotice } from '../../authority/revocation-feed.js';
 import { ISSUING_CAS } from '../../core/data-dir-layout.js';
 
@@ -15,7 +15,7 @@ const HEARTBEAT_MS = 15_000;
 
 export function registerRevocationStreamRoutes(
   app: FastifyInstance,
-  deps: { feed: RevocationFeed; crlUrl: (ca: string) => string; caCertificatePem: (ca: string) => string; authenticate: Authenticate },
+  deps: { feed: RevocationFeed; crlUrl: (ca: string) => string; caCertificatePem: (ca: string) => string; gate: Gate },
 ): void {
   // A stream never ends by itself, and the server's close waits for open requests: close them first.
   const open = new Set<ServerResponse>();
@@ -26,7 +26,7 @@ export function registerRevocationStreamRoutes(
   app.get<{ Querystring: { ca: string } }>(
     '/api/v1/revocations/stream',
     {
-      onRequest: authenticateFirst(deps.authenticate, 'revocations:stream'),
+      onRequest: authenticateFirst(deps.gate, 'revocations:stream', 'installation'),
       schema: {
         summary: 'Revocations as they happen (server-sent events): a snapshot, then one event per revocation',
         description: 'Gateways authenticate with their client certificate from the services CA; operators may use a bearer token.',

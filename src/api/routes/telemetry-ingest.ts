@@ -7,7 +7,7 @@
  * time, and the answer says how many were new. GET /api/v1/telemetry lists what was stored.
  */
 import type { FastifyInstance } from 'fastify';
-import { authenticateFirst, principalOf, type Authenticate } from '../route-authentication.js';
+import { authenticateFirst, principalOf, type Gate } from '../route-access.js';
 import type { Clock } from '../../core/clock.js';
 import { BadRequestError } from '../../core/errors.js';
 import type { Store } from '../../store/store.js';
@@ -49,14 +49,14 @@ const messageSchema = {
 
 export function registerTelemetryRoutes(
   app: FastifyInstance,
-  deps: { store: Store; clock: Clock; gatewayDevices: GatewayDevices; authenticateGateway: Authenticate; authenticate: Authenticate },
+  deps: { store: Store; clock: Clock; gatewayDevices: GatewayDevices; gatewayGate: Gate; gate: Gate },
 ): void {
   app.post<{ Body: { messages: IngestMessage[] } }>(
     '/api/v1/ingest',
     {
       bodyLimit: INGEST_BODY_LIMIT,
       // By the TLS client certificate, before a byte of the (up to 8 MiB) body is read.
-      onRequest: authenticateFirst(deps.authenticateGateway, 'telemetry:ingest'),
+      onRequest: authenticateFirst(deps.gatewayGate, 'telemetry:ingest', 'self'),
       schema: {
         summary: 'Device messages forwarded by a home gateway, each stored exactly once',
         description:
@@ -92,13 +92,15 @@ export function registerTelemetryRoutes(
           qos: m.qos,
           publishedAt,
           receivedAt: now,
+          home: null,
         };
       });
-      await deps.gatewayDevices.admit(
+      const { home } = await deps.gatewayDevices.admit(
         gateway,
         records.map((r) => r.deviceId),
       );
-      const stored = await deps.store.telemetry.insertTelemetry(records);
+      // Every message belongs to the home its gateway serves, sensors' included.
+      const stored = await deps.store.telemetry.insertTelemetry(records.map((r) => ({ ...r, home })));
       request.log.debug({ gateway, received: records.length, stored }, 'telemetry ingested');
       return { received: records.length, stored, duplicates: records.length - stored };
     },
@@ -107,7 +109,7 @@ export function registerTelemetryRoutes(
   app.get<{ Querystring: { deviceId?: string; gateway?: string; limit: number } }>(
     '/api/v1/telemetry',
     {
-      onRequest: authenticateFirst(deps.authenticate, 'telemetry:read'),
+      onRequest: authenticateFirst(deps.gate, 'telemetry:read', 'filtered'),
       schema: {
         summary: 'Stored device messages, newest first',
         security: [{ bearer: [] }],
@@ -124,7 +126,13 @@ export function registerTelemetryRoutes(
     },
     async (request) => {
       const { deviceId, gateway, limit } = request.query;
-      const filter = { ...(deviceId !== undefined ? { deviceId } : {}), ...(gateway !== undefined ? { gateway } : {}) };
+      const { homes } = principalOf(request);
+      // A home-confined reader's query is narrowed in the store, by the home each message was produced in.
+      const filter = {
+        ...(deviceId !== undefined ? { deviceId } : {}),
+        ...(gateway !== undefined ? { gateway } : {}),
+        ...(homes !== undefined ? { homes } : {}),
+      };
       const [messages, count] = await Promise.all([deps.store.telemetry.listTelemetry({ ...filter, limit }), deps.store.telemetry.countTelemetry(filter)]);
       return {
         count,
@@ -137,6 +145,7 @@ export function registerTelemetryRoutes(
           qos: m.qos,
           publishedAt: m.publishedAt.toISOString(),
           receivedAt: m.receivedAt.toISOString(),
+          home: m.home,
         })),
       };
     },

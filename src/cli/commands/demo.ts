@@ -211,9 +211,12 @@ async function zeroTouch(dir: string, client: ApiClient, plane: RunningControlPl
   const enrollment = await client.call<{ state: string; certificateSerial: string }>('GET', `/api/v1/devices/${encodeURIComponent(first.deviceId)}`);
   console.log(`\n${first.deviceId}: ${enrollment.state}, certificate ${enrollment.certificateSerial}`);
   const code = /setup code\s+(\S+)/.exec(readFileSync(join(batchDir, 'devices', first.serial, 'setup-code.txt'), 'utf8'))?.[1] ?? '';
+  await client.call('POST', '/api/v1/homes', { id: 'home-1', name: 'Demo home' });
   const claimed = await client.call<{ home: string }>('POST', `/api/v1/devices/${encodeURIComponent(first.deviceId)}/claim`, {
     home: 'home-1',
     setupCode: code,
   });
-  console.log(`claimed by ${claimed.home} with setup code ${code} (hearth device claim ${first.deviceId} --home home-1 --code ${code})`);
+  console.log(
+    `claimed by ${claimed.home} with setup code ${code} (hearth home create home-1; hearth device claim ${first.deviceId} --home home-1 --code ${code})`,
+  );
 }

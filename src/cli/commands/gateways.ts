@@ -16,9 +16,13 @@ export function registerGatewaysCommands(program: Command): void {
 
   withApiOptions(gateways.command('register <name>'))
     .description('register a gateway by the DNS name devices reach it by; prints the external account binding key it enrolls with')
+    .option('--home <id>', 'the home the gateway serves (hearth home create); devices claimed into it are its to report')
     .option('--hmac-key-out <file>', 'write the MAC key to this file (mode 0600) instead of printing it; give the file to `hearth gateway --eab-hmac-key-file`')
     .action(async (name: string, opts) => {
-      const registered = await clientFor(opts).call<GatewayView & { hmacKey: string }>('POST', '/api/v1/gateways', { name });
+      const registered = await clientFor(opts).call<GatewayView & { hmacKey: string }>('POST', '/api/v1/gateways', {
+        name,
+        ...(opts.home !== undefined ? { home: opts.home } : {}),
+      });
       console.log(`registered gateway ${registered.name}`);
       console.log(`kid:      ${registered.eabKid}`);
       if (opts.hmacKeyOut) {

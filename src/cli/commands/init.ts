@@ -95,6 +95,7 @@ export function registerInitCommand(program: Command): void {
       console.log('');
       console.log('Admin API token (shown once, stored only as a hash):');
       console.log(`  ${result.adminToken}`);
+      console.log(`  (expires ${result.adminTokenExpiresAt.toISOString()}; make the next with hearth token create --role admin)`);
       console.log('');
       console.log(`Start the control plane: hearth serve --dir ${dir}`);
     });

@@ -16,6 +16,7 @@ import { telemetryMigration } from './0009-telemetry.js';
 import { trustBindingsMigration } from './0010-trust-bindings.js';
 import { eabKeysDerivedMigration } from './0011-eab-keys-derived.js';
 import { pkiEdgesMigration } from './0012-pki-edges.js';
+import { accessControlMigration } from './0013-access-control.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const binaryType = dialect === 'postgres' ? 'bytea' : 'blob';
@@ -32,6 +33,7 @@ export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvi
     '0010-trust-bindings': trustBindingsMigration(),
     '0011-eab-keys-derived': eabKeysDerivedMigration(dialect),
     '0012-pki-edges': pkiEdgesMigration(dialect),
+    '0013-access-control': accessControlMigration(),
   };
   return { getMigrations: async () => migrations };
 }
