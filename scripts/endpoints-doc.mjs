@@ -88,6 +88,13 @@ function shape(schema, depth = 0) {
 }
 const wrap = (text) => (text.includes(' | ') ? `(${text})` : text);
 
+/** The route's declared permission and tenant (x-hearth-access), as the matrix test reads them. */
+function access(operation) {
+  const declared = operation['x-hearth-access'];
+  if (declared === undefined || declared === 'public') return 'public';
+  return `\`${declared.permission}\` (${declared.tenant}${declared.sensitive ? ', sensitive' : ''})`;
+}
+
 function authentication(path, method, operation) {
   if (operation.security?.some((s) => 'bearer' in s)) return 'bearer token';
   if (/mutual TLS/i.test(operation.description ?? '')) return "a registered gateway's TLS client certificate";
@@ -152,11 +159,9 @@ function rolesTable() {
       return false;
     }
   };
-  const rows = PERMISSIONS.map(
-    (permission) =>
-      `| \`${permission}\` | ${ROLES.map((role) => (can(role, permission) ? 'yes' : '')).join(' | ')} | ${can('gateway', permission) ? 'yes' : ''} |`,
-  );
-  return [`| permission | ${ROLES.join(' | ')} | gateway certificate |`, `| --- | ${ROLES.map(() => '---').join(' | ')} | --- |`, ...rows];
+  const roles = ROLES.filter((role) => role !== 'device');
+  const rows = PERMISSIONS.map((permission) => `| \`${permission}\` | ${roles.map((role) => (can(role, permission) ? 'yes' : '')).join(' | ')} |`);
+  return [`| permission | ${roles.join(' | ')} |`, `| --- | ${roles.map(() => '---').join(' | ')} |`, ...rows];
 }
 
 const PRELUDE = `# Endpoints
@@ -207,8 +212,21 @@ No authentication, as relying parties expect:
 
 ## Roles
 
-A bearer token has one role; a route asks for one permission. A registered gateway is known by its
-\`gateway\` certificate instead of a token.
+A bearer token has one role (\`hearth token create --role R\`); a route asks for one permission and
+declares the tenant it touches. A registered gateway is known by its \`gateway\` certificate instead
+of a token; an integration is an OAuth client whose granted scopes narrow its role further; a
+device speaks ACME and MQTT, never this API.
+
+Tenants confine a token: a \`manufacturer\` token (and a release token that names one) reaches only
+its manufacturer's records, a \`homeowner\` token only its home's. Each route says what it touches:
+\`installation\` (confined tokens are refused, 403 \`tenant-confined\`), \`manufacturer\` (the
+\`{name}\` in the path must be the token's, 403 \`other-manufacturer\`), \`home\` (the \`{home}\` in the
+path, 403 \`not-a-member\`), \`device\` (the device must be claimed into one of the caller's homes;
+any other answers 404, as an unknown device does), \`filtered\` (the listing is narrowed to the
+caller's tenant in the store query), \`body-home\` (the home in the body must be the caller's) and
+\`self\` (a gateway's own records). A revoked or expired token is 401 \`token-revoked\` /
+\`token-expired\`; too many requests (per caller and per address, stricter on \`sensitive\` routes:
+\`api.rateLimits\`) are 429 with \`Retry-After\`.
 
 `;
 
@@ -221,15 +239,18 @@ export function renderEndpointsDoc(document) {
   for (const [prefix, title, intro] of SECTIONS) {
     const mine = operations.filter((o) => o.path.startsWith(prefix));
     if (mine.length === 0) continue;
-    out.push(`## ${title}`, '', intro, '', '| method | path | what | authentication |', '| --- | --- | --- | --- |');
+    out.push(`## ${title}`, '', intro, '', '| method | path | what | authentication | access |', '| --- | --- | --- | --- | --- |');
     for (const { path, method, operation } of mine)
-      out.push(`| ${method.toUpperCase()} | \`${path}\` | ${cell(operation.summary ?? '')} | ${authentication(path, method, operation)} |`);
+      out.push(
+        `| ${method.toUpperCase()} | \`${path}\` | ${cell(operation.summary ?? '')} | ${authentication(path, method, operation)} | ${access(operation)} |`,
+      );
     out.push('');
     for (const { path, method, operation } of mine) {
       out.push(`### ${method.toUpperCase()} \`${path}\``, '', operation.summary ?? '', '');
       if (operation.description) out.push(operation.description, '');
       const details = [
         `- Authentication: ${authentication(path, method, operation)}`,
+        `- Access: ${access(operation)}`,
         ...parameterLines(operation),
         ...bodyLine(operation),
         ...responseLines(operation),

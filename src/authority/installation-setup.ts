@@ -199,7 +199,7 @@ async function populate(layout: DataDirLayout, options: SetupOptions, made: { ro
     await writeOwnerOnly(layout.privateKey('tls'), tlsKey);
 
     // The first admin token lasts 90 days; `hearth token create` makes the next ones.
-    const { token, expiresAt } = await createApiToken(store, { name: 'admin (hearth init)', role: 'admin', ttlMs: INITIAL_ADMIN_TOKEN_TTL_MS }, clock.now());
+    const { token, expiresAt } = await createApiToken(store, { name: 'admin from hearth init', role: 'admin', ttlMs: INITIAL_ADMIN_TOKEN_TTL_MS }, clock.now());
     await writeOwnerOnly(layout.config, yaml);
     const rootKeyFile = keys.backend === 'file' ? (rootKeyOut ?? layout.privateKey(ROOT_KEY)) : undefined;
     return {
