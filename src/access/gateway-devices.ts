@@ -57,11 +57,12 @@ export class GatewayDevices {
     const homeOf = async (device: string) => (await this.store.provisioning.getEnrollment(device))?.home ?? null;
     for (const device of devices) {
       const holder = attached.get(device);
-      if (holder === gateway) continue;
+      // A gateway of a home speaks only for devices of that home (or of none yet), even its own.
       const claimedInto = home === null ? null : await homeOf(device);
-      if (home !== null && claimedInto !== null && claimedInto !== home) refused.set(device, 'claimed into another home');
+      if (claimedInto !== null && claimedInto !== home) refused.set(device, 'claimed into another home');
+      else if (holder === gateway) continue;
       else if (holder === undefined) unattached.push(device);
-      else if (claimedInto === home && home !== null && (await this.store.gateways.getGateway(holder))?.home !== home) {
+      else if (claimedInto !== null && (await this.store.gateways.getGateway(holder))?.home !== home) {
         // Claimed into this gateway's home but reported first by a gateway of another home: it moves.
         if (!(await this.store.gateways.moveDevice(device, holder, gateway, this.clock.now()))) refused.set(device, 'attached to another gateway');
       } else refused.set(device, 'attached to another gateway');

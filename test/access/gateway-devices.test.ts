@@ -153,3 +153,110 @@ test('the memo of refused pairs stays within its bound', async () => {
   assert.equal(raised, 3);
   assert.ok(devices.rememberedPairs <= 2, `${devices.rememberedPairs} pairs remembered with a bound of 2`);
 });
+
+test("homes settle who reports first: a claimed device moves to its home's gateway, and no gateway of another home may speak for it", async () => {
+  const { store, events, devices, certify } = await setup();
+  const enroll = async (deviceId: string, serial: string) =>
+    store.provisioning.insertEnrollments([
+      {
+        deviceId,
+        manufacturer: 'acme',
+        model: deviceId.split('-')[1] as string,
+        serial,
+        batchId: null,
+        factoryCertSha256: null,
+        factoryKeySha256: null,
+        setupCodeHash: null,
+        state: 'enrolled',
+        certificateSerial: null,
+        enrolledAt: START,
+        home: null,
+        claimedAt: null,
+        claimFailures: 0,
+        createdAt: START,
+        operationalKeySha256: null,
+        rekeys: 0,
+        stateReason: null,
+      },
+    ]);
+  const register = (name: string, home: string | null) =>
+    store.gateways.insertGateway({ name, eabKid: `eab_${name}`, status: 'active', createdAt: START, retiredAt: null, home });
+  await register('gw-stray.test', null);
+  await register('gw-next-door.test', 'home-b');
+  await register('gw-home.test', 'home-a');
+  await register('gw-home-2.test', 'home-a');
+  await certify(LAMP);
+  await certify(PLUG);
+  await enroll(LAMP, '0001');
+  await enroll(PLUG, '0002');
+
+  // Unclaimed, the lamp goes to whoever reports it first: here a gateway of no home.
+  assert.deepEqual(await devices.admit('gw-stray.test', [LAMP]), { home: null });
+  assert.equal((await store.gateways.getDeviceAttachment(LAMP))?.gateway, 'gw-stray.test');
+  // Claimed into home-a, it moves to home-a's gateway, whose messages then belong to home-a.
+  await store.provisioning.claimEnrollment(LAMP, 'home-a', START);
+  assert.deepEqual(await devices.admit('gw-home.test', [LAMP]), { home: 'home-a' });
+  assert.equal((await store.gateways.getDeviceAttachment(LAMP))?.gateway, 'gw-home.test');
+  assert.equal(events.length, 0, 'moving home raises nothing');
+  // The stray gateway, a second gateway of the same home and one of another home are refused.
+  await assert.rejects(devices.admit('gw-stray.test', [LAMP]), forbidden(/acme-lamp-0001 \(attached to another gateway\)$/));
+  await assert.rejects(devices.admit('gw-home-2.test', [LAMP]), forbidden(/acme-lamp-0001 \(attached to another gateway\)$/));
+  await assert.rejects(devices.admit('gw-next-door.test', [LAMP]), forbidden(/acme-lamp-0001 \(claimed into another home\)$/));
+  assert.equal((await store.gateways.getDeviceAttachment(LAMP))?.gateway, 'gw-home.test');
+  assert.deepEqual(
+    events.map((e) => e.detail),
+    [
+      { gateway: 'gw-stray.test', reason: 'attached to another gateway' },
+      { gateway: 'gw-home-2.test', reason: 'attached to another gateway' },
+      { gateway: 'gw-next-door.test', reason: 'claimed into another home' },
+    ],
+  );
+
+  // A device claimed into home-a that no gateway reported yet cannot be taken by home-b's gateway first.
+  await store.provisioning.claimEnrollment(PLUG, 'home-a', START);
+  await assert.rejects(devices.admit('gw-next-door.test', [PLUG]), forbidden(/acme-plug-0002 \(claimed into another home\)$/));
+  assert.equal(await store.gateways.getDeviceAttachment(PLUG), undefined);
+  // ...but a gateway of no home may still be the first (it serves no home, so there is nothing to compare).
+  await devices.admit('gw-stray.test', [PLUG]);
+  assert.equal((await store.gateways.getDeviceAttachment(PLUG))?.gateway, 'gw-stray.test');
+  // And a gateway of home-a takes it from there.
+  await devices.admit('gw-home-2.test', [PLUG]);
+  assert.equal((await store.gateways.getDeviceAttachment(PLUG))?.gateway, 'gw-home-2.test');
+  // An unknown gateway name serves no home.
+  assert.deepEqual(await devices.admit('gw-unknown.test', []), { home: null });
+});
+
+test("a device released and claimed into another home stops speaking through its old home's gateway at once", async () => {
+  const { store, devices, certify } = await setup();
+  await store.gateways.insertGateway({ name: 'gw-a.test', eabKid: 'eab_a', status: 'active', createdAt: START, retiredAt: null, home: 'home-a' });
+  await store.gateways.insertGateway({ name: 'gw-b.test', eabKid: 'eab_b', status: 'active', createdAt: START, retiredAt: null, home: 'home-b' });
+  await certify(LAMP);
+  await store.provisioning.insertEnrollments([
+    {
+      deviceId: LAMP,
+      manufacturer: 'acme',
+      model: 'lamp',
+      serial: '0001',
+      batchId: null,
+      factoryCertSha256: null,
+      factoryKeySha256: null,
+      setupCodeHash: null,
+      state: 'enrolled',
+      certificateSerial: null,
+      enrolledAt: START,
+      home: 'home-a',
+      claimedAt: START,
+      claimFailures: 0,
+      createdAt: START,
+      operationalKeySha256: null,
+      rekeys: 0,
+      stateReason: null,
+    },
+  ]);
+  await devices.admit('gw-a.test', [LAMP]);
+  assert.equal(await store.provisioning.releaseEnrollment(LAMP, 'home-a'), true);
+  await store.provisioning.claimEnrollment(LAMP, 'home-b', START);
+  await assert.rejects(devices.admit('gw-a.test', [LAMP]), forbidden(/acme-lamp-0001 \(claimed into another home\)$/));
+  assert.deepEqual(await devices.admit('gw-b.test', [LAMP]), { home: 'home-b' });
+  assert.equal((await store.gateways.getDeviceAttachment(LAMP))?.gateway, 'gw-b.test');
+});

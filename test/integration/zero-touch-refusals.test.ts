@@ -6,6 +6,7 @@
  * enrollment group one device's genuine factory certificate presented for another serial. Each
  * gets its precise error, raises a security event and leaves the store as it was.
  */
+import { get as httpsGet } from 'node:https';
 import 'reflect-metadata';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -346,6 +347,20 @@ test('claims: wrong setup codes are counted and rate-limited; a claimed device s
   assert.equal(limited.status, 2);
   assert.match(limited.stderr, /429 .*too many wrong setup codes/);
   assert.equal((await enrollment(target.deviceId)).claimFailures, 5);
+
+  // Forgetting the home releases the claim; the transparency log's leaves never held the home.
+  const forgot = bed.cli(['home', 'forget', 'home-2', '--dir', bed.installation.dir]);
+  assert.equal(forgot.status, 0, forgot.stderr);
+  assert.match(forgot.stdout, /forgot home home-2: 0 member\(s\), 0 token\(s\), 1 claim\(s\) released/);
+  assert.equal((await enrollment(target.deviceId)).home, null);
+  const leaves: string[] = [];
+  for (let start = 0; ; start += 1000) {
+    const page = await getText(`${bed.server.apiUrl}/log/entries?start=${start}&end=${start + 1000}`, bed.rootPem);
+    if (page.status !== 200) break;
+    leaves.push(...page.text.split('\n').filter(Boolean));
+  }
+  assert.ok(leaves.length > 0);
+  for (const home of ['home-1', 'home-2', 'home-3']) assert.ok(!leaves.some((leaf) => leaf.includes(home)), `no log leaf mentions ${home}`);
 });
 
 test('an enrollment group admits a device under the root without a manifest entry, then pins its factory key', async () => {
@@ -395,3 +410,13 @@ test("under an enrollment group, device A's genuine factory certificate cannot e
     assert.equal(bed.cli(['manufacturer', 'group', bed.manufacturer, 'off', '--dir', bed.installation.dir]).status, 0);
   }
 });
+
+function getText(url: string, ca: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    httpsGet(url, { ca }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    }).on('error', reject);
+  });
+}
