@@ -12,6 +12,7 @@ import { KyselyApiTokenStore } from './kysely-api-token-store.js';
 import { KyselyProvisioningStore } from './kysely-provisioning-store.js';
 import { KyselyTelemetryStore } from './kysely-telemetry-store.js';
 import { KyselyGatewayStore } from './kysely-gateway-store.js';
+import { KyselyCommandStore } from './kysely-command-store.js';
 
 /** The sub-ports bound to either the root Kysely instance or one Kysely transaction. */
 class KyselyStoreTx implements StoreTx {
@@ -22,6 +23,7 @@ class KyselyStoreTx implements StoreTx {
   readonly provisioning: KyselyProvisioningStore;
   readonly telemetry: KyselyTelemetryStore;
   readonly gateways: KyselyGatewayStore;
+  readonly commands: KyselyCommandStore;
 
   constructor(db: Kysely<HearthDatabase>, certificateQueries: CertificateQueries, dialect: 'sqlite' | 'postgres') {
     this.certificates = new KyselyCertificateStore(db, certificateQueries, dialect);
@@ -31,6 +33,7 @@ class KyselyStoreTx implements StoreTx {
     this.provisioning = new KyselyProvisioningStore(db);
     this.telemetry = new KyselyTelemetryStore(db);
     this.gateways = new KyselyGatewayStore(db);
+    this.commands = new KyselyCommandStore(db);
   }
 }
 

@@ -6,6 +6,7 @@
 import type { AcmeStore } from './acme-store.js';
 import type { ApiTokenStore } from './api-token-store.js';
 import type { CertificateStore } from './certificate-store.js';
+import type { CommandStore } from './command-store.js';
 import type { GatewayStore } from './gateway-store.js';
 import type { LogHashIndexer, LogStore } from './log-store.js';
 import type { ProvisioningStore } from './provisioning-store.js';
@@ -49,6 +50,8 @@ export interface StoreTx {
   readonly telemetry: TelemetryStore;
   /** Registered home gateways and the devices attached to each. */
   readonly gateways: GatewayStore;
+  /** Commands queued for devices, delivered through their gateway's downlink. */
+  readonly commands: CommandStore;
 }
 
 export interface Store extends StoreTx {

@@ -8,6 +8,7 @@ import { pendingCertificate, registerStoreContract } from './store-contract.js';
 import { registerProvisioningStoreContract } from './provisioning-store-contract.js';
 import { registerTelemetryStoreContract } from './telemetry-store-contract.js';
 import { registerGatewayStoreContract } from './gateway-store-contract.js';
+import { registerCommandStoreContract } from './command-store-contract.js';
 
 const skip = await needsPostgres();
 const schema = `hearth_test_${randomBytes(6).toString('hex')}`;
@@ -17,6 +18,7 @@ if (skip === undefined) {
   registerProvisioningStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
   registerTelemetryStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
   registerGatewayStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
+  registerCommandStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
 
   after(async () => {
     await dropPostgresSchemas([schema]);

@@ -14,6 +14,7 @@ import { runStoreProcess, spawnStoreProcess } from './store-child-process.js';
 import { registerProvisioningStoreContract } from './provisioning-store-contract.js';
 import { registerTelemetryStoreContract } from './telemetry-store-contract.js';
 import { registerGatewayStoreContract } from './gateway-store-contract.js';
+import { registerCommandStoreContract } from './command-store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,6 +23,7 @@ registerStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${jo
 registerProvisioningStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 registerTelemetryStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 registerGatewayStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
+registerCommandStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 
 test('the SQLite connection is set up for durability and sharing between processes', async () => {
   const { db, walSync } = openSqliteDatabase(join(dir, 'pragmas.db'));

@@ -16,6 +16,7 @@ import { telemetryMigration } from './0009-telemetry.js';
 import { trustBindingsMigration } from './0010-trust-bindings.js';
 import { eabKeysDerivedMigration } from './0011-eab-keys-derived.js';
 import { pkiEdgesMigration } from './0012-pki-edges.js';
+import { deviceCommandsMigration } from './0014-device-commands.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const binaryType = dialect === 'postgres' ? 'bytea' : 'blob';
@@ -32,6 +33,8 @@ export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvi
     '0010-trust-bindings': trustBindingsMigration(),
     '0011-eab-keys-derived': eabKeysDerivedMigration(dialect),
     '0012-pki-edges': pkiEdgesMigration(dialect),
+    // 0013 is another branch's; Kysely runs what is missing in name order, so each works without the other.
+    '0014-device-commands': deviceCommandsMigration(binaryType),
   };
   return { getMigrations: async () => migrations };
 }
