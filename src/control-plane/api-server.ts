@@ -10,6 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Authenticate } from '../api/route-authentication.js';
 import type { Closer } from '../core/closer.js';
 import { UnauthorizedError } from '../core/errors.js';
 import { tlsServerPolicy } from '../core/tls-policy.js';
@@ -17,6 +18,8 @@ import { pemEncode } from '../pki/certificate-assembly.js';
 import { authenticateBearer } from '../access/api-tokens.js';
 import { GatewayCertificates } from '../access/gateway-certificate.js';
 import { GatewayDevices } from '../access/gateway-devices.js';
+import { CommandNotifier } from '../commands/command-notifier.js';
+import { DeviceCommands } from '../commands/device-commands.js';
 import { DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
 import { DeviceClaims } from '../provisioning/device-claims.js';
 import { DeviceCredentials } from '../provisioning/device-credentials.js';
@@ -27,6 +30,8 @@ import { stapleOcspResponses } from '../api/ocsp-stapling.js';
 import { serverApp } from '../api/server-app.js';
 import { registerAcmeEabKeyRoutes } from '../api/routes/acme-eab-keys.js';
 import { registerCertificateRoutes } from '../api/routes/certificates.js';
+import { registerDeviceCommandRoutes } from '../api/routes/device-commands.js';
+import { registerGatewayDownlinkRoutes } from '../api/routes/gateway-downlink.js';
 import { registerGatewayRoutes } from '../api/routes/gateways.js';
 import { registerMetricsRoute, registerOperationalRoutes, storeReachability } from '../api/routes/operational.js';
 import { registerProvisioningRoutes } from '../api/routes/provisioning.js';
@@ -123,6 +128,7 @@ async function registerRoutes(
     authenticate: async (request) => (await gateways.authenticate(request.raw.socket as TLSSocket)) ?? authenticate(request),
   });
   registerTelemetryRoutes(api, { store, clock, gatewayDevices: new GatewayDevices(store, clock, raise), authenticateGateway, authenticate });
+  registerCommandRoutes(api, new DeviceCommands(store, clock, new CommandNotifier()), authenticate, authenticateGateway);
   registerTransparencyLogRoutes(api, { store, checkpointer: services.checkpointer, verifierKey: f.logIdentity.verifierKey });
   await registerAcmeServer(api, {
     store,
@@ -142,4 +148,10 @@ async function registerRoutes(
     deviceCredentials,
   });
   if (config.acme.alwaysValid) f.logger.warn('acme.alwaysValid is on: ACME challenges pass without validation; this server is for load tests only');
+}
+
+/** Commands to devices for operators, and the downlink that takes them to the gateways, over one DeviceCommands. */
+function registerCommandRoutes(api: FastifyInstance, commands: DeviceCommands, authenticate: Authenticate, authenticateGateway: Authenticate): void {
+  registerDeviceCommandRoutes(api, { commands, authenticate });
+  registerGatewayDownlinkRoutes(api, { commands, authenticateGateway });
 }
