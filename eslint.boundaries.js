@@ -1,6 +1,6 @@
 /**
  * The dependency direction, as the lint enforces it: composition roots (control-plane, cli) →
- * servers (acme, api) → services (authority, provisioning, transparency, access) → domain (pki,
+ * servers (acme, api) → services (authority, provisioning, commands, transparency, access) → domain (pki,
  * ledger, protocols, core) and ports (store, bus, keys). The device SDK and the gateway run in
  * homes and never import control-plane code. Each folder of src/ may import only the folders named
  * for it here; anything else is an error naming both sides.
@@ -18,14 +18,31 @@ export const MAY_IMPORT = {
   store: [...DOMAIN],
   transparency: [...DOMAIN, 'keys', 'store', 'bus'],
   provisioning: [...DOMAIN, 'keys', 'store', 'bus', 'transparency'],
+  commands: [...DOMAIN, 'keys', 'store', 'bus', 'transparency'],
   access: [...DOMAIN, 'store', 'bus', 'provisioning'],
   authority: [...DOMAIN, 'keys', 'store', 'bus', 'transparency', 'access'],
   acme: [...DOMAIN, 'http', 'store', 'bus', 'authority', 'provisioning', 'access', 'transparency'],
-  api: [...DOMAIN, 'http', 'store', 'bus', 'keys', 'authority', 'provisioning', 'access', 'transparency'],
-  'control-plane': [...DOMAIN, 'http', 'keys', 'store', 'bus', 'authority', 'provisioning', 'access', 'transparency', 'acme', 'api'],
+  api: [...DOMAIN, 'http', 'store', 'bus', 'keys', 'authority', 'provisioning', 'commands', 'access', 'transparency'],
+  'control-plane': [...DOMAIN, 'http', 'keys', 'store', 'bus', 'authority', 'provisioning', 'commands', 'access', 'transparency', 'acme', 'api'],
   device: [...DOMAIN],
   gateway: [...DOMAIN, 'http', 'device'],
-  cli: [...DOMAIN, 'http', 'keys', 'store', 'bus', 'authority', 'provisioning', 'access', 'transparency', 'acme', 'api', 'control-plane', 'device', 'gateway'],
+  cli: [
+    ...DOMAIN,
+    'http',
+    'keys',
+    'store',
+    'bus',
+    'authority',
+    'provisioning',
+    'commands',
+    'access',
+    'transparency',
+    'acme',
+    'api',
+    'control-plane',
+    'device',
+    'gateway',
+  ],
 };
 
 /** Node modules that do I/O, which the domain folders never import (it takes an injected clock, too). */

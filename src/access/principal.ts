@@ -31,6 +31,7 @@ export const PERMISSIONS = [
   'security:read',
   'revocations:stream',
   'telemetry:ingest',
+  'gateway:downlink',
   'telemetry:read',
   'gateway:manage',
   'home:read',
@@ -82,8 +83,9 @@ const ROLE_PERMISSIONS: Record<PrincipalRole, readonly Permission[]> = {
   homeowner: ['device:read', 'device:claim', 'device:command', 'security:read', 'telemetry:read', 'home:read'],
   // An OAuth client: the intersection of this with the scopes granted to it (see oauth-scopes.ts).
   integration: ['device:read', 'device:command', 'security:read', 'telemetry:read', 'firmware:read'],
-  // A gateway reads revocations and forwards its devices' messages: nothing else, above all no issuance.
-  gateway: ['revocations:stream', 'telemetry:ingest'],
+  // A gateway reads revocations, forwards its devices' messages and holds its downlink (commands
+  // to its devices, later policy): nothing else, above all no issuance.
+  gateway: ['revocations:stream', 'telemetry:ingest', 'gateway:downlink'],
   // A device speaks ACME and MQTT, never the REST API.
   device: [],
 };

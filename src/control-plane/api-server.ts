@@ -24,6 +24,8 @@ import { registerApiTokenRoutes } from '../api/routes/api-tokens.js';
 import { registerHomeRoutes } from '../api/routes/homes.js';
 import { GatewayCertificates } from '../access/gateway-certificate.js';
 import { GatewayDevices } from '../access/gateway-devices.js';
+import { CommandNotifier } from '../commands/command-notifier.js';
+import { DeviceCommands } from '../commands/device-commands.js';
 import { DeviceAttestation } from '../provisioning/attestation/device-attestation.js';
 import { DeviceClaims } from '../provisioning/device-claims.js';
 import { DeviceCredentials } from '../provisioning/device-credentials.js';
@@ -34,6 +36,8 @@ import { stapleOcspResponses } from '../api/ocsp-stapling.js';
 import { serverApp, type RefusalObserver } from '../api/server-app.js';
 import { registerAcmeEabKeyRoutes } from '../api/routes/acme-eab-keys.js';
 import { registerCertificateRoutes } from '../api/routes/certificates.js';
+import { registerDeviceCommandRoutes } from '../api/routes/device-commands.js';
+import { registerGatewayDownlinkRoutes } from '../api/routes/gateway-downlink.js';
 import { registerGatewayRoutes } from '../api/routes/gateways.js';
 import { registerMetricsRoute, registerOperationalRoutes, storeReachability } from '../api/routes/operational.js';
 import { registerProvisioningRoutes } from '../api/routes/provisioning.js';
@@ -149,6 +153,9 @@ async function registerRoutes(
     gate: { ...gate, authenticate: async (request) => (await gateways.authenticate(request.raw.socket as TLSSocket)) ?? gate.authenticate(request) },
   });
   registerTelemetryRoutes(api, { store, clock, gatewayDevices: new GatewayDevices(store, clock, raise), gatewayGate, gate });
+  const commands = new DeviceCommands(store, clock, new CommandNotifier());
+  registerDeviceCommandRoutes(api, { commands, gate });
+  registerGatewayDownlinkRoutes(api, { commands, gate: gatewayGate });
   registerTransparencyLogRoutes(api, { store, checkpointer: services.checkpointer, verifierKey: f.logIdentity.verifierKey });
   await registerAcmeServer(api, {
     store,

@@ -6,7 +6,7 @@
  * loopback port.
  *
  * This file is wiring only: each part is built in its room (mqtt/, broker/, listener/,
- * revocation/, identity/, uplink/, sensors/, rules/, bridge/) and started here, in order, with its
+ * revocation/, identity/, uplink/, downlink/, sensors/, rules/, bridge/) and started here, in order, with its
  * closing step on one Closer. A new part is one line: started with what it needs, closed by the
  * Closer, told of certificate renewals by `certificate.onRenewed`.
  */
@@ -19,6 +19,7 @@ import { Broker, type BrokerObserver, type MessageSink } from './broker/broker.j
 import { observeBroker } from './broker/broker-observations.js';
 import type { BridgeConfig } from './bridge/bridge-config.js';
 import { UpstreamBridge } from './bridge/upstream-bridge.js';
+import { startDownlinkService, type Downlink } from './downlink/downlink-service.js';
 import type { GatewayConfig } from './gateway-config.js';
 import { GatewayMetrics } from './gateway-metrics.js';
 import { gatewayStatus, startHealthServer } from './health-server.js';
@@ -69,6 +70,8 @@ export interface RunningGateway {
   rules: RuleEngine;
   bridge: UpstreamBridge | undefined;
   stream: RevocationStreamClient;
+  /** Commands from the control plane to devices. */
+  downlink: Downlink;
   metrics: GatewayMetrics;
   /** The OCSP response stapled for the gateway's certificate on the device and sensor listeners. */
   ocspStaple: OcspStaple;
@@ -116,9 +119,22 @@ async function assemble(options: GatewayOptions, controlPlane: string, trust: Tr
   const routed = (message: BrokerMessage) => {
     for (const output of rules.evaluate(message)) broker.publish(output.message);
     bridge?.forward(message);
+    downlink.observe(message);
   };
-  const broker = openBroker(config, uplinkParts?.sink, routed, observeBroker(metrics, logger, security));
+  const subscribed = (deviceId: string) => downlink.deviceSubscribed(deviceId);
+  const broker = openBroker(config, uplinkParts?.sink, { routed, subscribed }, observeBroker(metrics, logger, security));
   cutOffRevokedSessions(revocation.revocations, broker, metrics, logger);
+  // Before the listeners: nothing is routed before it is there, and what it holds from before a restart waits for its devices.
+  const downlink = startDownlinkService({
+    dir,
+    controlPlaneUrl: controlPlane,
+    rootPem: trust.rootPem,
+    credentials: () => certificate.credentials,
+    broker,
+    clock,
+    logger,
+    closer,
+  });
   const parts = { config, clock, metrics, logger, security, certificate, broker, closer };
   const devices = await startDevicesListener(parts, revocation, trust);
   const sensors = config.sensors.enabled ? await startSensors(parts, dir, devices) : undefined;
@@ -155,6 +171,7 @@ async function assemble(options: GatewayOptions, controlPlane: string, trust: Tr
     rules,
     bridge,
     stream,
+    downlink,
     metrics,
     ocspStaple,
     credentials: () => certificate.credentials,
@@ -273,7 +290,12 @@ function deviceListenerConfig(config: GatewayConfig) {
 }
 
 /** The broker, with the topic ACL from the config (models' shared topics, quarantined devices). */
-function openBroker(config: GatewayConfig, sink: MessageSink | undefined, routed: (message: BrokerMessage) => void, observer: BrokerObserver): Broker {
+function openBroker(
+  config: GatewayConfig,
+  sink: MessageSink | undefined,
+  hooks: { routed: (message: BrokerMessage) => void; subscribed: (deviceId: string) => void },
+  observer: BrokerObserver,
+): Broker {
   const quarantined = new Set(config.acl.quarantined);
   const acl = new TopicAcl(new Map(Object.entries(config.acl.models)), (id) => quarantined.has(id));
   return new Broker({
@@ -282,7 +304,7 @@ function openBroker(config: GatewayConfig, sink: MessageSink | undefined, routed
     maxQueuedMessages: config.mqtt.maxQueuedMessages,
     maxRetainedMessages: config.mqtt.maxRetainedMessages,
     ...(sink ? { sink } : {}),
-    routed,
+    ...hooks,
     observer,
   });
 }

@@ -13,6 +13,7 @@ import { KyselyProvisioningStore } from './kysely-provisioning-store.js';
 import { KyselyTelemetryStore } from './kysely-telemetry-store.js';
 import { KyselyGatewayStore } from './kysely-gateway-store.js';
 import { KyselyHomeStore } from './kysely-home-store.js';
+import { KyselyCommandStore } from './kysely-command-store.js';
 
 /** The sub-ports bound to either the root Kysely instance or one Kysely transaction. */
 class KyselyStoreTx implements StoreTx {
@@ -24,6 +25,7 @@ class KyselyStoreTx implements StoreTx {
   readonly telemetry: KyselyTelemetryStore;
   readonly gateways: KyselyGatewayStore;
   readonly homes: KyselyHomeStore;
+  readonly commands: KyselyCommandStore;
 
   constructor(db: Kysely<HearthDatabase>, certificateQueries: CertificateQueries, dialect: 'sqlite' | 'postgres') {
     this.certificates = new KyselyCertificateStore(db, certificateQueries, dialect);
@@ -34,6 +36,7 @@ class KyselyStoreTx implements StoreTx {
     this.telemetry = new KyselyTelemetryStore(db);
     this.gateways = new KyselyGatewayStore(db);
     this.homes = new KyselyHomeStore(db);
+    this.commands = new KyselyCommandStore(db);
   }
 }
 

@@ -274,7 +274,31 @@ export interface GatewayDevicesTable {
   attached_at: EpochMs;
 }
 
+export interface DeviceCommandsTable {
+  id: string;
+  gateway: string;
+  device_id: string;
+  home: string | null;
+  name: string;
+  payload: Bytes;
+  state: string;
+  sequence: ColumnType<number | string, number, number>;
+  created_at: EpochMs;
+  expires_at: EpochMs;
+  delivered_at: NullableEpochMs;
+  acknowledged_at: NullableEpochMs;
+  requested_by: string;
+  detail: string | null;
+}
+
+export interface DeviceCommandSequencesTable {
+  gateway: string;
+  last_sequence: ColumnType<number | string, number, number>;
+}
+
 export interface HearthDatabase {
+  device_commands: DeviceCommandsTable;
+  device_command_sequences: DeviceCommandSequencesTable;
   blocked_keys: BlockedKeysTable;
   gateways: GatewaysTable;
   gateway_devices: GatewayDevicesTable;

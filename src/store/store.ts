@@ -6,6 +6,7 @@
 import type { AcmeStore } from './acme-store.js';
 import type { ApiTokenStore } from './api-token-store.js';
 import type { CertificateStore } from './certificate-store.js';
+import type { CommandStore } from './command-store.js';
 import type { GatewayStore } from './gateway-store.js';
 import type { HomeStore } from './home-store.js';
 import type { LogHashIndexer, LogStore } from './log-store.js';
@@ -52,6 +53,8 @@ export interface StoreTx {
   readonly gateways: GatewayStore;
   /** Homes (tenants), homeowner accounts and memberships. */
   readonly homes: HomeStore;
+  /** Commands queued for devices, delivered through their gateway's downlink. */
+  readonly commands: CommandStore;
 }
 
 export interface Store extends StoreTx {

@@ -132,6 +132,26 @@ test('a gateway certificate of a gateway that was retired, or registered again s
   );
 });
 
+test('a gateway-profile certificate whose name has no registration speaks for no gateway: 401, not a crash', async () => {
+  // Issuance refuses unregistered names, so the registration is taken away after the fact.
+  const der = await issue('gateway');
+  const unregistered = new Proxy(h.store, {
+    get(inner, property) {
+      if (property === 'gateways') {
+        return new Proxy(inner.gateways, {
+          get(g, p) {
+            if (p === 'getGateway') return async () => undefined;
+            return memberOf(g, p);
+          },
+        });
+      }
+      return memberOf(inner, property);
+    },
+  });
+  const at = new GatewayCertificates((h.cas.get('services') as IssuingCa).certificate.der, unregistered, h.clock);
+  await assert.rejects(at.authenticate(socket(der)), /^UnauthorizedError: gw-one\.home\.test is not a registered, active gateway$/);
+});
+
 test("the validity window is the control plane's clock's: valid from notBefore to just before notAfter", async () => {
   const der = await issue('gateway');
   const cert = new X509Certificate(Buffer.from(der));

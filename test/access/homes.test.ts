@@ -47,6 +47,13 @@ test('a home is made once, with its id as the name unless one is given; bad ids 
   assert.equal((await store.homes.listHomes()).length, 2, 'the refused ones left nothing');
 });
 
+test('a store failure while making a home is rethrown as it is, never reported as a duplicate', async () => {
+  const { store, homes } = await setup();
+  await store.close();
+  stores.splice(0);
+  await assert.rejects(homes.create('flat-9'), (error: unknown) => !(error instanceof ConflictError) && error instanceof Error);
+});
+
 test("members: an account is made on first use, is a member once, and leaves; the home's view lists them", async () => {
   const { store, clock, homes } = await setup();
   await homes.create('flat-3');

@@ -57,7 +57,7 @@ const EXPECTED: Record<PrincipalRole, readonly Permission[]> = {
   homeowner: ['device:read', 'device:claim', 'device:command', 'security:read', 'telemetry:read', 'home:read'],
   integration: ['device:read', 'device:command', 'security:read', 'telemetry:read', 'firmware:read'],
   // A gateway reads revocations and forwards its devices' messages: nothing else, above all no issuance.
-  gateway: ['revocations:stream', 'telemetry:ingest'],
+  gateway: ['revocations:stream', 'telemetry:ingest', 'gateway:downlink'],
   device: [],
 };
 
@@ -88,6 +88,7 @@ test('the permissions and roles are exactly these', () => {
     'enrollment:read',
     'firmware:publish',
     'firmware:read',
+    'gateway:downlink',
     'gateway:manage',
     'home:manage',
     'home:read',

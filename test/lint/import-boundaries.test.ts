@@ -36,6 +36,12 @@ const REFUSED: [string, string, RegExp][] = [
     "import { HttpsTransport } from '../device/https-transport.js';\nexport const x = HttpsTransport;\n",
     /authority\/ may not import device\//,
   ],
+  [
+    'src/gateway/downlink/wrong.ts',
+    "import { DeviceCommands } from '../../commands/device-commands.js';\nexport const x = DeviceCommands;\n",
+    /gateway\/ may not import commands\//,
+  ],
+  ['src/commands/wrong.ts', "import { serverApp } from '../api/server-app.js';\nexport const x = serverApp;\n", /commands\/ may not import api\//],
   ['src/pki/wrong.ts', "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n", /domain code does no I\/O/],
   ['src/ledger/wrong.ts', "import { Kysely } from 'kysely';\nexport const x = Kysely;\n", /domain code does no I\/O/],
 ];
@@ -55,6 +61,8 @@ const ALLOWED: [string, string][] = [
   ['src/gateway/right.ts', "import { HttpsTransport } from '../device/https-transport.js';\nexport const x = HttpsTransport;\n"],
   ['src/pki/right.ts', "import { isIP } from 'node:net';\nimport { createHash } from 'node:crypto';\nexport const x = [isIP, createHash];\n"],
   ['src/authority/right.ts', "import type { Store } from '../store/store.js';\nexport type X = Store;\n"],
+  ['src/commands/right.ts', "import type { Store } from '../store/store.js';\nexport type X = Store;\n"],
+  ['src/api/routes/right.ts', "import { DeviceCommands } from '../../commands/device-commands.js';\nexport const x = DeviceCommands;\n"],
 ];
 
 for (const [file, code] of ALLOWED) {

@@ -59,6 +59,8 @@ export interface BrokerOptions {
    * the bridge): where local rules and the upstream bridge look at traffic.
    */
   routed?: (message: BrokerMessage) => void;
+  /** A device's client subscribed to `filter` (where the downlink retries the commands it holds for that device). */
+  subscribed?: (deviceId: string, filter: string) => void;
 }
 
 export class Broker {
@@ -211,6 +213,7 @@ export class Broker {
     const existed = session.subscriptions.has(filter);
     session.subscriptions.set(filter, subscription);
     this.index.add(session.key, filter);
+    this.options.subscribed?.(session.deviceId, filter);
     return existed;
   }
 

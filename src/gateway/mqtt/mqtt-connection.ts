@@ -438,6 +438,7 @@ export class MqttConnection implements BrokerConnection, Publisher {
     if (!inflight) return;
     this.session.inflight.delete(messageId as number);
     this.broker.observer.deliveryRoundTrip?.(this.identity, (performance.now() - inflight.sentAt) / 1000);
+    inflight.message.onPuback?.(this.identity.deviceId);
     this.drainQueue();
   }
 

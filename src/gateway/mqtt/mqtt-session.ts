@@ -15,6 +15,11 @@ export interface BrokerMessage {
   properties?: Record<string, unknown>;
   /** The device that published it (for no-local subscriptions and for the uplink). */
   from: string;
+  /**
+   * Called with the receiving device's id when a client PUBACKs this message (the gateway's own
+   * commands: their delivery is reported to the control plane). Never sent on the wire.
+   */
+  onPuback?: (deviceId: string) => void;
 }
 
 export interface Subscription {

@@ -2,7 +2,9 @@
  * What a device may publish and subscribe to. A device owns `hearth/<device-id>/…`: it publishes
  * anywhere below it and subscribes only below `hearth/<device-id>/cmd/`. A model may add shared
  * topics for the home's automations. A quarantined device is held to its update topics: it may
- * report under `hearth/<device-id>/update/…` and hear `hearth/<device-id>/cmd/update/…`, nothing else.
+ * report under `hearth/<device-id>/update/…`, hear `hearth/<device-id>/cmd/update/…` and acknowledge
+ * that command on `hearth/<device-id>/cmd/update/ack`, nothing else. A device acknowledges a command
+ * `hearth/<device-id>/cmd/<name>` on `…/cmd/<name>/ack`, which is in its own tree.
  */
 import { parseDeviceId } from '../../pki/device-id.js';
 import { filterWithin, topicMatches } from './topic-filter.js';
@@ -32,7 +34,10 @@ export class TopicAcl {
   mayPublish(deviceId: string, topic: string): AclDecision {
     const own = TopicAcl.own(deviceId);
     if (this.isQuarantined(deviceId)) {
-      return topicMatches(`${own}/update/#`, topic) ? ALLOWED : { allowed: false, reason: 'a quarantined device may publish only under its update topic' };
+      // It may also acknowledge the update command it hears (docs/gateway.md, downlink).
+      return topicMatches(`${own}/update/#`, topic) || topic === `${own}/cmd/update/ack`
+        ? ALLOWED
+        : { allowed: false, reason: 'a quarantined device may publish only under its update topic and acknowledge its update command' };
     }
     if (topic.startsWith(`${own}/`)) return ALLOWED;
     if (this.shared(deviceId)?.publish.some((filter) => topicMatches(filter, topic))) return ALLOWED;

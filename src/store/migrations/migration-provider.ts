@@ -17,6 +17,7 @@ import { trustBindingsMigration } from './0010-trust-bindings.js';
 import { eabKeysDerivedMigration } from './0011-eab-keys-derived.js';
 import { pkiEdgesMigration } from './0012-pki-edges.js';
 import { accessControlMigration } from './0013-access-control.js';
+import { deviceCommandsMigration } from './0014-device-commands.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const binaryType = dialect === 'postgres' ? 'bytea' : 'blob';
@@ -34,6 +35,7 @@ export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvi
     '0011-eab-keys-derived': eabKeysDerivedMigration(dialect),
     '0012-pki-edges': pkiEdgesMigration(dialect),
     '0013-access-control': accessControlMigration(),
+    '0014-device-commands': deviceCommandsMigration(binaryType),
   };
   return { getMigrations: async () => migrations };
 }

@@ -38,6 +38,12 @@ describe('a device in good standing', () => {
     }
   });
 
+  test("acknowledges its own commands on hearth/<id>/cmd/<name>/ack, never another device's", () => {
+    assert.equal(allowed(acl.mayPublish(LAMP, `hearth/${LAMP}/cmd/light/ack`)), true);
+    assert.equal(allowed(acl.mayPublish(LAMP, `hearth/${LAMP2}/cmd/light/ack`)), false);
+    assert.equal(allowed(acl.mayPublish(LAMP, `hearth/${LAMP2}/cmd/light`)), false, 'nor command another device');
+  });
+
   test('subscribes below its own cmd level only', () => {
     for (const filter of [`hearth/${LAMP}/cmd`, `hearth/${LAMP}/cmd/#`, `hearth/${LAMP}/cmd/+`, `hearth/${LAMP}/cmd/light/on`]) {
       assert.equal(allowed(acl.maySubscribe(LAMP, filter)), true, filter);
@@ -113,14 +119,18 @@ describe('a quarantined device', () => {
   const quarantined = new Set([LAMP]);
   const acl = new TopicAcl(models, (id) => quarantined.has(id));
 
-  test('publishes only under hearth/<id>/update/', () => {
-    for (const topic of [`hearth/${LAMP}/update/progress`, `hearth/${LAMP}/update/a/b`]) {
+  test('publishes only under hearth/<id>/update/, and the acknowledgement of its update command', () => {
+    for (const topic of [`hearth/${LAMP}/update/progress`, `hearth/${LAMP}/update/a/b`, `hearth/${LAMP}/cmd/update/ack`]) {
       assert.equal(allowed(acl.mayPublish(LAMP, topic)), true, topic);
     }
     for (const topic of [
       `hearth/${LAMP}/state`,
       `hearth/${LAMP}/updates`,
       `hearth/${LAMP}/cmd/update`,
+      `hearth/${LAMP}/cmd/update/ack/x`,
+      `hearth/${LAMP}/cmd/update/acks`,
+      `hearth/${LAMP}/cmd/reboot/ack`,
+      `hearth/${LAMP2}/cmd/update/ack`,
       'home/lights/kitchen/state',
       `hearth/${LAMP2}/update/progress`,
     ]) {
