@@ -19,7 +19,7 @@ export const MAY_IMPORT = {
   transparency: [...DOMAIN, 'keys', 'store', 'bus'],
   provisioning: [...DOMAIN, 'keys', 'store', 'bus', 'transparency'],
   commands: [...DOMAIN, 'keys', 'store', 'bus', 'transparency'],
-  access: [...DOMAIN, 'store', 'bus', 'provisioning'],
+  access: [...DOMAIN, 'store', 'bus', 'provisioning', 'transparency'],
   authority: [...DOMAIN, 'keys', 'store', 'bus', 'transparency', 'access'],
   acme: [...DOMAIN, 'http', 'store', 'bus', 'authority', 'provisioning', 'access', 'transparency'],
   api: [...DOMAIN, 'http', 'store', 'bus', 'keys', 'authority', 'provisioning', 'commands', 'access', 'transparency'],

@@ -128,6 +128,11 @@ export function bearerToken(header: string | undefined): string | undefined {
 export async function authenticateBearer(store: StoreTx, header: string | undefined, now: Date): Promise<Principal> {
   const token = bearerToken(header);
   if (token === undefined) throw new UnauthorizedError('Authorization header must be "Bearer <token>"');
+  if (/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token))
+    throw new UnauthorizedError(
+      'an OAuth access token is bound to a key: send it as "Authorization: DPoP <token>" with a DPoP proof (RFC 9449)',
+      'invalid-token',
+    );
   if (!TOKEN_PATTERN.test(token)) throw new UnauthorizedError('malformed bearer token');
   const hash = hashToken(token);
   const record = await store.tokens.findApiTokenByHash(hash);

@@ -37,6 +37,14 @@ export class EabKeyDerivation {
     return { keys: new EabKeyDerivation(secret), created };
   }
 
+  /**
+   * Another secret from the same installation secret, under a label of its own (an OAuth client's
+   * secret, the authorization server's keys): as with EAB keys, nothing of it is stored.
+   */
+  subkey(label: string, bytes = KEY_BYTES): Uint8Array {
+    return new Uint8Array(hkdfSync('sha256', this.secret, new Uint8Array(0), `hearth ${label}`, bytes));
+  }
+
   /** The MAC key of `kid`: the operator hands it out once; the server derives it again to verify. */
   keyFor(kid: string): Uint8Array {
     return new Uint8Array(hkdfSync('sha256', this.secret, new Uint8Array(0), `hearth acme eab-key\0${kid}`, KEY_BYTES));

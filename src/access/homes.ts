@@ -9,6 +9,8 @@ import { BadRequestError, ConflictError, NotFoundError, UniqueViolationError } f
 import { checkHomeId } from '../provisioning/device-claims.js';
 import type { ForgottenHome, HomeMemberRecord, HomeRecord } from '../store/home-store.js';
 import type { Store } from '../store/store.js';
+import { LOG_ENTRY_VERSION } from '../ledger/log-entry.js';
+import { appendToLog } from '../transparency/log-writer.js';
 
 const ACCOUNT_ID = /^[a-z0-9][a-z0-9._@-]{0,63}$/;
 const DISPLAY_NAME = /^[^\p{Cc}\p{Cf}]{1,100}$/u;
@@ -31,6 +33,8 @@ export interface HomeView extends HomeRecord {
 export interface ForgetOutcome extends ForgottenHome {
   home: string;
   telemetry: number;
+  /** Integrations' grants on the home, forgotten with their salts (their log leaves then name no one). */
+  grants: number;
 }
 
 export class Homes {
@@ -80,14 +84,23 @@ export class Homes {
     if (!(await this.store.homes.removeMember(home, checkAccountId(accountInput)))) throw new NotFoundError(`${accountInput} is not a member of ${home}`);
   }
 
-  /** Removes the home, its members, tokens, claims and messages in one transaction. */
+  /** Removes the home, its members, tokens, claims, messages and grants in one transaction. */
   async forget(idInput: string): Promise<ForgetOutcome> {
     const id = checkHomeId(idInput);
+    const now = this.clock.now();
     return this.store.transaction(async (tx) => {
       const forgotten = await tx.homes.deleteHome(id);
       if (!forgotten) throw new NotFoundError(`no home ${id}`);
       const telemetry = await tx.telemetry.deleteTelemetryOfHome(id);
-      return { home: id, ...forgotten, telemetry };
+      const grants = await tx.oauth.deleteGrantsOfHome(id);
+      // The log records that each grant ended; the grant's own leaf stays, a commitment no one can open now.
+      if (grants.length > 0)
+        await appendToLog(
+          tx,
+          grants.map((grant) => ({ v: LOG_ENTRY_VERSION, kind: 'grant.revoked', time: now.toISOString(), grant, reason: 'home-forgotten' })),
+          now,
+        );
+      return { home: id, ...forgotten, telemetry, grants: grants.length };
     });
   }
 }

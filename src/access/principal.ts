@@ -37,6 +37,9 @@ export const PERMISSIONS = [
   'home:read',
   'home:manage',
   'token:manage',
+  'integration:manage',
+  'grant:read',
+  'grant:revoke',
   'firmware:publish',
   'firmware:read',
   'metrics:read',
@@ -52,6 +55,7 @@ const READ_ALL: readonly Permission[] = [
   'revocations:stream',
   'telemetry:read',
   'home:read',
+  'grant:read',
   'firmware:read',
   'metrics:read',
 ];
@@ -68,11 +72,12 @@ const OPERATE: readonly Permission[] = [
   'device:command',
   'gateway:manage',
   'home:manage',
+  'grant:revoke',
 ];
 
 const ROLE_PERMISSIONS: Record<PrincipalRole, readonly Permission[]> = {
   // Only an admin mints credentials: API tokens and ACME external account binding keys.
-  admin: [...OPERATE, 'acme:eab', 'token:manage', 'firmware:publish'],
+  admin: [...OPERATE, 'acme:eab', 'token:manage', 'integration:manage', 'firmware:publish'],
   operator: OPERATE,
   auditor: READ_ALL,
   // A manufacturer's own record, roots, models, manifests and enrollment counts (its tenant only).
@@ -80,7 +85,7 @@ const ROLE_PERMISSIONS: Record<PrincipalRole, readonly Permission[]> = {
   // Publishes firmware (the signed-updates work); for its manufacturer when the token names one.
   release: ['manufacturer:read', 'firmware:publish', 'firmware:read'],
   // Their own homes' devices, messages, events and commands (tenant: the homes they belong to).
-  homeowner: ['device:read', 'device:claim', 'device:command', 'security:read', 'telemetry:read', 'home:read'],
+  homeowner: ['device:read', 'device:claim', 'device:command', 'security:read', 'telemetry:read', 'home:read', 'grant:read', 'grant:revoke'],
   // An OAuth client: the intersection of this with the scopes granted to it (see oauth-scopes.ts).
   integration: ['device:read', 'device:command', 'security:read', 'telemetry:read', 'firmware:read'],
   // A gateway reads revocations, forwards its devices' messages and holds its downlink (commands

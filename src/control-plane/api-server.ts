@@ -22,6 +22,15 @@ import { ApiRateLimits } from '../api/api-rate-limits.js';
 import { callerOf, publishRouteAccess, type Gate } from '../api/route-access.js';
 import { registerApiTokenRoutes } from '../api/routes/api-tokens.js';
 import { registerHomeRoutes } from '../api/routes/homes.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import middie from '@fastify/middie';
+import { AccessTokenVerifier } from '../access/oauth/access-token-verifier.js';
+import { Grants } from '../access/oauth/grants.js';
+import { Integrations } from '../access/oauth/integrations.js';
+import { AuthorizationServer } from '../api/oauth/authorization-server.js';
+import { registerConsentPage } from '../api/oauth/consent-page.js';
+import { registerGrantRoutes } from '../api/routes/grants.js';
+import { registerIntegrationRoutes } from '../api/routes/integrations.js';
 import { GatewayCertificates } from '../access/gateway-certificate.js';
 import { GatewayDevices } from '../access/gateway-devices.js';
 import { CommandNotifier } from '../commands/command-notifier.js';
@@ -93,11 +102,14 @@ export async function startApiServer(f: Foundations, services: TrustServices, re
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
-  await registerRoutes(api, f, services, revocationServer, new GatewayCertificates(servicesCa.certificate.der, store, clock));
+  const oauth = await registerRoutes(api, f, services, revocationServer, new GatewayCertificates(servicesCa.certificate.der, store, clock));
   api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());
   await api.listen({ host: config.server.host, port: config.server.apiPort });
+  const port = (api.server.address() as AddressInfo).port;
+  // The issuer and the audience name the origin integrations reach, known once the port is.
+  await oauth.start(`https://${config.server.publicHost}${port === 443 ? '' : `:${port}`}`);
   return {
-    port: (api.server.address() as AddressInfo).port,
+    port,
     useTlsCertificate: (chainPem) => (api.server as unknown as HttpsServer).setSecureContext(tlsOptions(chainPem)),
   };
 }
@@ -108,7 +120,7 @@ async function registerRoutes(
   services: TrustServices,
   revocationServer: RevocationServer,
   gateways: GatewayCertificates,
-): Promise<void> {
+): Promise<{ start(origin: string): Promise<void> }> {
   const { config, store, clock, raise, eabKeys } = f;
   const { authority } = services;
   const rateLimits = new ApiRateLimits(store, clock, config.api.rateLimits);
@@ -117,7 +129,13 @@ async function registerRoutes(
     return enrollment && { home: enrollment.home, manufacturer: enrollment.manufacturer };
   };
   const rateLimit = (request: FastifyRequest, principal: Principal | undefined, sensitive: boolean) => rateLimits.take(request, principal, sensitive);
-  const gate: Gate = { authenticate: (request) => authenticateBearer(store, request.headers.authorization, clock.now()), ownerOfDevice, rateLimit };
+  const oauth = await registerOauth(api, f, rateLimits);
+  const gate: Gate = {
+    authenticate: (request) =>
+      /^DPoP /i.test(request.headers.authorization ?? '') ? oauth.verify(request) : authenticateBearer(store, request.headers.authorization, clock.now()),
+    ownerOfDevice,
+    rateLimit,
+  };
   const gatewayGate: Gate = {
     authenticate: async (request) => {
       const gateway = await gateways.authenticate(request.raw.socket as TLSSocket);
@@ -139,6 +157,8 @@ async function registerRoutes(
     gate,
   });
   registerHomeRoutes(api, { store, homes: new Homes(store, clock), gate });
+  registerIntegrationRoutes(api, { integrations: oauth.integrations, grants: oauth.grants, gate });
+  registerGrantRoutes(api, { grants: oauth.grants, gate });
   registerApiTokenRoutes(api, { store, clock, gate });
   registerGatewayRoutes(api, { store, clock, authority, eabKeys, gate });
   registerCertificateRoutes(api, { store, authority, metrics: f.metrics, gate });
@@ -175,6 +195,77 @@ async function registerRoutes(
     deviceCredentials,
   });
   if (config.acme.alwaysValid) f.logger.warn('acme.alwaysValid is on: ACME challenges pass without validation; this server is for load tests only');
+  return oauth;
+}
+
+/**
+ * OAuth for integrations: the authorization server under /oauth (oidc-provider, mounted as
+ * middleware so it reads its own requests), its RFC 8414 discovery document, the consent page,
+ * and the verifier the API's gate uses for `Authorization: DPoP` requests. Token, revocation and
+ * introspection requests count against the sensitive rate limits.
+ */
+async function registerOauth(api: FastifyInstance, f: Foundations, rateLimits: ApiRateLimits) {
+  const { store, clock, eabKeys } = f;
+  const integrations = new Integrations(store, clock, eabKeys);
+  const grants = new Grants(store, clock);
+  const server = new AuthorizationServer({
+    store,
+    clock,
+    logger: f.logger,
+    secrets: eabKeys,
+    integrations,
+    grants,
+    onGrantRevoked: async (grantId, reason) => {
+      if ((await grants.revoke(grantId, reason)) && reason === 'refresh-token-reused')
+        await f.raise('security.access_refused', null, { oauth: 'refresh-token-reused', grant: grantId });
+    },
+  });
+  api.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/oauth/')) await rateLimits.take(request, undefined, !request.url.startsWith('/oauth/authorize'));
+  });
+  await api.register(middie, { hook: 'onRequest' });
+  api.use('/oauth', (req: IncomingMessage, res: ServerResponse) => server.handle(req, res));
+  // RFC 8414 puts the document of an issuer with a path at /.well-known/oauth-authorization-server<path>.
+  api.get('/.well-known/oauth-authorization-server/oauth', { schema: { hide: true } }, (request, reply) => {
+    reply.hijack();
+    request.raw.url = '/.well-known/oauth-authorization-server';
+    // The provider builds its endpoint URLs from the mount path: originalUrl minus url.
+    (request.raw as IncomingMessage & { originalUrl?: string }).originalUrl = `/oauth${request.raw.url}`;
+    server.handle(request.raw, reply.raw);
+  });
+  let origin = '';
+  registerConsentPage(api, {
+    server,
+    store,
+    integrations,
+    grants,
+    accountOf: async () => undefined,
+    origin: () => origin,
+    formKey: eabKeys.subkey('oauth consent-form'),
+    signInUrl: (returnTo) => `/account/sign-in?return=${encodeURIComponent(returnTo)}`,
+  });
+  let verifier: AccessTokenVerifier | undefined;
+  return {
+    integrations,
+    grants,
+    async start(at: string): Promise<void> {
+      origin = at;
+      await server.start(at);
+      verifier = new AccessTokenVerifier({
+        issuer: server.issuer,
+        audience: server.audience,
+        publicOrigin: at,
+        signingKey: server.signingKey,
+        clock,
+        grantActive: (id) => grants.isActive(id),
+        clientActive: async (id) => (await integrations.metadataOf(id)) !== undefined,
+      });
+    },
+    verify(request: FastifyRequest): Promise<Principal> {
+      if (!verifier) throw new UnauthorizedError('the authorization server is starting', 'invalid-token');
+      return verifier.verify({ method: request.method, url: request.url, headers: request.headers });
+    },
+  };
 }
 
 /**

@@ -13,6 +13,7 @@ import { KyselyProvisioningStore } from './kysely-provisioning-store.js';
 import { KyselyTelemetryStore } from './kysely-telemetry-store.js';
 import { KyselyGatewayStore } from './kysely-gateway-store.js';
 import { KyselyHomeStore } from './kysely-home-store.js';
+import { KyselyOauthStore } from './kysely-oauth-store.js';
 import { KyselyCommandStore } from './kysely-command-store.js';
 
 /** The sub-ports bound to either the root Kysely instance or one Kysely transaction. */
@@ -25,6 +26,7 @@ class KyselyStoreTx implements StoreTx {
   readonly telemetry: KyselyTelemetryStore;
   readonly gateways: KyselyGatewayStore;
   readonly homes: KyselyHomeStore;
+  readonly oauth: KyselyOauthStore;
   readonly commands: KyselyCommandStore;
 
   constructor(db: Kysely<HearthDatabase>, certificateQueries: CertificateQueries, dialect: 'sqlite' | 'postgres') {
@@ -36,6 +38,7 @@ class KyselyStoreTx implements StoreTx {
     this.telemetry = new KyselyTelemetryStore(db);
     this.gateways = new KyselyGatewayStore(db);
     this.homes = new KyselyHomeStore(db);
+    this.oauth = new KyselyOauthStore(db);
     this.commands = new KyselyCommandStore(db);
   }
 }

@@ -296,7 +296,47 @@ export interface DeviceCommandSequencesTable {
   last_sequence: ColumnType<number | string, number, number>;
 }
 
+export interface OauthArtifactsTable {
+  model: string;
+  id: string;
+  /** JSON. */
+  payload: string;
+  grant_id: string | null;
+  uid: string | null;
+  user_code: string | null;
+  /** Epoch seconds; null never expires. */
+  expires_at: ColumnType<number | string | null, number | null, number | null>;
+  consumed_at: ColumnType<number | string | null, number | null, number | null>;
+}
+
+export interface OauthClientsTable {
+  id: string;
+  name: string;
+  /** JSON arrays. */
+  redirect_uris: string;
+  grant_types: string;
+  scopes: string;
+  created_at: EpochMs;
+  removed_at: NullableEpochMs;
+}
+
+export interface OauthGrantsTable {
+  id: string;
+  client_id: string;
+  account: string | null;
+  /** JSON arrays. */
+  homes: string;
+  scopes: string;
+  salt: string;
+  created_at: EpochMs;
+  revoked_at: NullableEpochMs;
+  revoked_reason: string | null;
+}
+
 export interface HearthDatabase {
+  oauth_artifacts: OauthArtifactsTable;
+  oauth_clients: OauthClientsTable;
+  oauth_grants: OauthGrantsTable;
   device_commands: DeviceCommandsTable;
   device_command_sequences: DeviceCommandSequencesTable;
   blocked_keys: BlockedKeysTable;

@@ -9,6 +9,7 @@ import type { CertificateStore } from './certificate-store.js';
 import type { CommandStore } from './command-store.js';
 import type { GatewayStore } from './gateway-store.js';
 import type { HomeStore } from './home-store.js';
+import type { OauthStore } from './oauth-store.js';
 import type { LogHashIndexer, LogStore } from './log-store.js';
 import type { ProvisioningStore } from './provisioning-store.js';
 import type { TelemetryStore } from './telemetry-store.js';
@@ -53,6 +54,8 @@ export interface StoreTx {
   readonly gateways: GatewayStore;
   /** Homes (tenants), homeowner accounts and memberships. */
   readonly homes: HomeStore;
+  /** The OAuth authorization server's artifacts, registered integrations and homeowners' grants. */
+  readonly oauth: OauthStore;
   /** Commands queued for devices, delivered through their gateway's downlink. */
   readonly commands: CommandStore;
 }

@@ -124,7 +124,7 @@ test('forgetting a home removes its members, tokens, claims and messages in one 
       home: 'cottage',
     },
   ]);
-  assert.deepEqual(await homes.forget('flat-3'), { home: 'flat-3', members: 1, tokens: 1, claims: 0, gateways: 0, telemetry: 1 });
+  assert.deepEqual(await homes.forget('flat-3'), { home: 'flat-3', members: 1, tokens: 1, claims: 0, gateways: 0, telemetry: 1, grants: 0 });
   await assert.rejects(homes.forget('flat-3'), slugOf('not-found', NotFoundError));
   await assert.rejects(homes.forget('not valid'), slugOf('invalid-home', BadRequestError));
   assert.deepEqual(

@@ -31,6 +31,7 @@ const READ_ALL: Permission[] = [
   'revocations:stream',
   'telemetry:read',
   'home:read',
+  'grant:read',
   'firmware:read',
   'metrics:read',
 ];
@@ -46,15 +47,16 @@ const OPERATE: Permission[] = [
   'device:command',
   'gateway:manage',
   'home:manage',
+  'grant:revoke',
 ];
 
 const EXPECTED: Record<PrincipalRole, readonly Permission[]> = {
-  admin: [...OPERATE, 'acme:eab', 'token:manage', 'firmware:publish'],
+  admin: [...OPERATE, 'acme:eab', 'token:manage', 'integration:manage', 'firmware:publish'],
   operator: OPERATE,
   auditor: READ_ALL,
   manufacturer: ['manufacturer:read', 'manufacturer:manage', 'manifest:import', 'enrollment:read'],
   release: ['manufacturer:read', 'firmware:publish', 'firmware:read'],
-  homeowner: ['device:read', 'device:claim', 'device:command', 'security:read', 'telemetry:read', 'home:read'],
+  homeowner: ['device:read', 'device:claim', 'device:command', 'security:read', 'telemetry:read', 'home:read', 'grant:read', 'grant:revoke'],
   integration: ['device:read', 'device:command', 'security:read', 'telemetry:read', 'firmware:read'],
   // A gateway reads revocations and forwards its devices' messages: nothing else, above all no issuance.
   gateway: ['revocations:stream', 'telemetry:ingest', 'gateway:downlink'],
@@ -90,8 +92,11 @@ test('the permissions and roles are exactly these', () => {
     'firmware:read',
     'gateway:downlink',
     'gateway:manage',
+    'grant:read',
+    'grant:revoke',
     'home:manage',
     'home:read',
+    'integration:manage',
     'manifest:import',
     'manufacturer:manage',
     'manufacturer:read',
