@@ -29,6 +29,9 @@ import { createLogger } from '../../src/core/logger.js';
 import { pemEncode } from '../../src/pki/certificate-assembly.js';
 import { createKeyAndRequest } from '../../src/pki/certificate-request.js';
 import { enrollment } from '../store/provisioning-store-contract.js';
+import * as oauth from 'oauth4webapi';
+import { OAUTH_SCOPES } from '../../src/access/oauth/oauth-scopes.js';
+import { httpsFetch } from '../support/https-fetch.js';
 
 interface Answer {
   status: number;
@@ -41,6 +44,8 @@ interface Caller {
   label: string;
   role: PrincipalRole | 'none';
   token?: string;
+  /** An integration's DPoP-bound access token and the key it proves with. */
+  oauth?: { accessToken: string; dpop: oauth.DPoPHandle };
   client?: { key: string; cert: string };
   manufacturer?: string;
   homes?: string[];
@@ -58,7 +63,26 @@ let parent: string;
 let rootPem: string;
 const callers: Caller[] = [];
 
-function call(method: string, path: string, caller: Caller, body?: unknown): Promise<Answer> {
+async function call(method: string, path: string, caller: Caller, body?: unknown): Promise<Answer> {
+  if (caller.oauth) {
+    const headers = new Headers(body === undefined ? {} : { 'content-type': 'application/json' });
+    const response = await oauth.protectedResourceRequest(
+      caller.oauth.accessToken,
+      method,
+      new URL(`${origin()}${path}`),
+      headers,
+      body === undefined ? null : JSON.stringify(body),
+      { DPoP: caller.oauth.dpop, [oauth.customFetch]: httpsFetch(rootPem) },
+    );
+    const text = await response.text();
+    let parsed: { type?: string; detail?: string } = {};
+    try {
+      parsed = JSON.parse(text) as typeof parsed;
+    } catch {
+      // not JSON
+    }
+    return { status: response.status, type: String(parsed.type ?? '').replace('https://hearth.dev/problems/', ''), detail: String(parsed.detail ?? ''), text };
+  }
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const headers: Record<string, string> = {
     ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
@@ -176,7 +200,41 @@ before(async () => {
     role: 'gateway',
     client: { key: csr.privateKeyPem, cert: pemEncode('CERTIFICATE', issued.record.der as Uint8Array) + chain },
   });
+  // An integration acting for itself, holding every scope there is: its role and its lack of homes still confine it.
+  const fetchTls = httpsFetch(rootPem);
+  const admin = callers[0] as Caller;
+  const made = JSON.parse((await call('POST', '/api/v1/integrations', admin, { name: 'matrix', scopes: [...OAUTH_SCOPES], clientCredentials: true })).text) as {
+    clientId: string;
+    clientSecret: string;
+  };
+  const issuer = new URL(`${origin()}/oauth`);
+  const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', [oauth.customFetch]: fetchTls }));
+  const client: oauth.Client = { client_id: made.clientId };
+  const dpop = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
+  const issuedToken = await oauth.processClientCredentialsResponse(
+    as,
+    client,
+    await oauth.clientCredentialsGrantRequest(
+      as,
+      client,
+      oauth.ClientSecretBasic(made.clientSecret),
+      { scope: OAUTH_SCOPES.join(' ') },
+      {
+        DPoP: dpop,
+        [oauth.customFetch]: fetchTls,
+      },
+    ),
+  );
+  callers.push({
+    label: 'integration (client credentials, every scope)',
+    role: 'integration',
+    oauth: { accessToken: issuedToken.access_token, dpop },
+    homes: [],
+  });
 });
+
+/** The origin integrations use: the TLS certificate and the OAuth issuer name localhost. */
+const origin = () => plane.apiUrl.replace('127.0.0.1', 'localhost');
 
 after(async () => {
   await plane?.close();
@@ -224,18 +282,20 @@ function expected(caller: Caller, access: Access, which: 'own' | 'other'): Expec
   const confined = caller.manufacturer !== undefined || caller.homes !== undefined;
   if (!confined) return 'admitted';
   const own = which === 'own';
+  // An integration acting for itself has no home of its own: "own" is as foreign to it as "other".
+  const ownHome = own && caller.homes?.includes(OWN.home) === true;
   switch (access.tenant) {
     case 'installation':
       return { status: 403, type: 'tenant-confined' };
     case 'manufacturer':
       return caller.manufacturer !== undefined && own ? 'admitted' : { status: 403, type: 'other-manufacturer' };
     case 'home':
-      return caller.homes !== undefined && own ? 'admitted' : { status: 403, type: 'not-a-member' };
+      return ownHome ? 'admitted' : { status: 403, type: 'not-a-member' };
     case 'device':
-      return own ? 'admitted' : { status: 404, type: 'not-found' };
+      return (caller.homes === undefined ? own : ownHome) ? 'admitted' : { status: 404, type: 'not-found' };
     case 'body-home':
       if (caller.homes === undefined) return { status: 403, type: 'tenant-confined' };
-      return own ? 'admitted' : { status: 403, type: 'not-a-member' };
+      return ownHome ? 'admitted' : { status: 403, type: 'not-a-member' };
     case 'filtered':
       return 'admitted';
   }
