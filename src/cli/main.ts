@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** `hearth`: the command line of the Hearth trust platform. */
+import { registerIntegrationCommands } from './commands/integrations.js';
 import { registerTokenCommands } from './commands/tokens.js';
 import { registerHomeCommands } from './commands/homes.js';
 import { Command, CommanderError } from '@commander-js/extra-typings';
@@ -35,6 +36,7 @@ registerFactoryCommands(program);
 registerProvisioningCommands(program);
 registerTokenCommands(program);
 registerHomeCommands(program);
+registerIntegrationCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -9,6 +9,7 @@ import { registerProvisioningStoreContract } from './provisioning-store-contract
 import { registerTelemetryStoreContract } from './telemetry-store-contract.js';
 import { registerGatewayStoreContract } from './gateway-store-contract.js';
 import { registerHomeStoreContract } from './home-store-contract.js';
+import { registerOauthStoreContract } from './oauth-store-contract.js';
 import { registerCommandStoreContract } from './command-store-contract.js';
 
 const skip = await needsPostgres();
@@ -20,6 +21,7 @@ if (skip === undefined) {
   registerTelemetryStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
   registerGatewayStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
   registerHomeStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
+  registerOauthStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
   registerCommandStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
 
   after(async () => {

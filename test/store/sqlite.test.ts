@@ -15,6 +15,7 @@ import { registerProvisioningStoreContract } from './provisioning-store-contract
 import { registerTelemetryStoreContract } from './telemetry-store-contract.js';
 import { registerGatewayStoreContract } from './gateway-store-contract.js';
 import { registerHomeStoreContract } from './home-store-contract.js';
+import { registerOauthStoreContract } from './oauth-store-contract.js';
 import { registerCommandStoreContract } from './command-store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-store-'));
@@ -25,6 +26,7 @@ registerProvisioningStoreContract('SQLite file', { open: () => openStore({ url: 
 registerTelemetryStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 registerGatewayStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 registerHomeStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
+registerOauthStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 registerCommandStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 
 test('the SQLite connection is set up for durability and sharing between processes', async () => {
