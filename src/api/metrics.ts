@@ -17,6 +17,12 @@ export class ControlPlaneMetrics {
     labelNames: ['type'],
     registers: [this.registry],
   });
+  readonly oauthRefusals = new Counter({
+    name: 'hearth_oauth_refusals_total',
+    help: 'OAuth requests refused, by endpoint and OAuth error (invalid_grant, invalid_client, invalid_scope, ...)',
+    labelNames: ['endpoint', 'error'],
+    registers: [this.registry],
+  });
   readonly httpDuration = new Histogram({
     name: 'hearth_http_request_duration_seconds',
     help: 'HTTP request duration',

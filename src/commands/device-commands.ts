@@ -141,7 +141,9 @@ export class DeviceCommands {
         if (report.at.getTime() < command.expiresAt.getTime()) await tx.commands.applyReport(report);
       }
       await tx.commands.expireCommands(now, { gateway });
-      return tx.commands.getCommands(reports.map((r) => r.commandId));
+      // Answered in the order the reports named them (each once), whatever order the store reads them in.
+      const after = new Map((await tx.commands.getCommands(reports.map((r) => r.commandId))).map((c) => [c.id, c]));
+      return [...new Set(reports.map((r) => r.commandId))].map((id) => after.get(id) as CommandRecord);
     });
   }
 

@@ -215,6 +215,7 @@ async function registerOauth(api: FastifyInstance, f: Foundations, rateLimits: A
     secrets: eabKeys,
     integrations,
     grants,
+    onRefused: (endpoint, error) => f.metrics.oauthRefusals.inc({ endpoint, error }),
     onGrantRevoked: async (grantId, reason) => {
       if ((await grants.revoke(grantId, reason)) && reason === 'refresh-token-reused')
         await f.raise('security.access_refused', null, { oauth: 'refresh-token-reused', grant: grantId });

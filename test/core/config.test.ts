@@ -48,6 +48,7 @@ test('an empty file yields the documented defaults', () => {
         failedValidationsPerIp: 300,
       },
     },
+    api: { rateLimits: { windowSeconds: 60, requestsPerPrincipal: 60_000, requestsPerAddress: 120_000, sensitivePerPrincipal: 30, sensitivePerAddress: 60 } },
     revocation: { sweepSeconds: 5 },
     ocsp: { validitySeconds: 14400 },
     log: { level: 'info' },

@@ -43,6 +43,8 @@ export interface AuthorizationServerOptions {
   grants: Grants;
   /** Told when the server revokes a grant itself (a refresh token used twice). */
   onGrantRevoked(grantId: string, reason: 'refresh-token-reused' | 'revoked-by-client'): Promise<void>;
+  /** Told of every refused OAuth request: the endpoint and the OAuth error (invalid_grant, invalid_client, ...). */
+  onRefused(endpoint: string, error: string): void;
 }
 
 export class AuthorizationServer {
@@ -226,9 +228,19 @@ export class AuthorizationServer {
       const reason = ctx.oidc.route === 'token' ? 'refresh-token-reused' : 'revoked-by-client';
       void this.options.onGrantRevoked(grantId, reason).catch((err: unknown) => logger.error({ err, grantId }, 'recording a revoked grant failed'));
     });
-    provider.on('grant.error', (ctx: KoaContextWithOIDC, err: Error & { error_detail?: string }) => {
-      logger.info({ client: ctx.oidc.client?.clientId, error: err.message, detail: err.error_detail }, 'oauth token request refused');
-    });
+    for (const [event, endpoint] of [
+      ['grant.error', 'token'],
+      ['authorization.error', 'authorization'],
+      ['introspection.error', 'introspection'],
+      ['revocation.error', 'revocation'],
+    ] as const) {
+      const refused = (ctx: KoaContextWithOIDC, err: Error & { error?: string; error_detail?: string }) => {
+        this.options.onRefused(endpoint, err.error ?? 'server_error');
+        logger.info({ endpoint, client: ctx.oidc?.client?.clientId, error: err.error, detail: err.error_detail ?? err.message }, 'oauth request refused');
+      };
+      // The events differ only in their name; the typings overload each one separately.
+      (provider.on as (this: Provider, event: string, listener: typeof refused) => Provider).call(provider, event, refused);
+    }
     provider.on('server_error', (_ctx: KoaContextWithOIDC, err: Error) => logger.error({ err }, 'oauth server error'));
   }
 }
