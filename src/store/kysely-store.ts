@@ -14,6 +14,7 @@ import { KyselyTelemetryStore } from './kysely-telemetry-store.js';
 import { KyselyGatewayStore } from './kysely-gateway-store.js';
 import { KyselyHomeStore } from './kysely-home-store.js';
 import { KyselyCommandStore } from './kysely-command-store.js';
+import { KyselyAccountStore } from './kysely-account-store.js';
 
 /** The sub-ports bound to either the root Kysely instance or one Kysely transaction. */
 class KyselyStoreTx implements StoreTx {
@@ -26,6 +27,7 @@ class KyselyStoreTx implements StoreTx {
   readonly gateways: KyselyGatewayStore;
   readonly homes: KyselyHomeStore;
   readonly commands: KyselyCommandStore;
+  readonly accounts: KyselyAccountStore;
 
   constructor(db: Kysely<HearthDatabase>, certificateQueries: CertificateQueries, dialect: 'sqlite' | 'postgres') {
     this.certificates = new KyselyCertificateStore(db, certificateQueries, dialect);
@@ -37,6 +39,7 @@ class KyselyStoreTx implements StoreTx {
     this.gateways = new KyselyGatewayStore(db);
     this.homes = new KyselyHomeStore(db);
     this.commands = new KyselyCommandStore(db);
+    this.accounts = new KyselyAccountStore(db);
   }
 }
 

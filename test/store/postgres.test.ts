@@ -10,6 +10,7 @@ import { registerTelemetryStoreContract } from './telemetry-store-contract.js';
 import { registerGatewayStoreContract } from './gateway-store-contract.js';
 import { registerHomeStoreContract } from './home-store-contract.js';
 import { registerCommandStoreContract } from './command-store-contract.js';
+import { registerAccountStoreContract } from './account-store-contract.js';
 
 const skip = await needsPostgres();
 const schema = `hearth_test_${randomBytes(6).toString('hex')}`;
@@ -21,6 +22,7 @@ if (skip === undefined) {
   registerGatewayStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
   registerHomeStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
   registerCommandStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
+  registerAccountStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
 
   after(async () => {
     await dropPostgresSchemas([schema]);

@@ -16,6 +16,7 @@ import { registerTelemetryStoreContract } from './telemetry-store-contract.js';
 import { registerGatewayStoreContract } from './gateway-store-contract.js';
 import { registerHomeStoreContract } from './home-store-contract.js';
 import { registerCommandStoreContract } from './command-store-contract.js';
+import { registerAccountStoreContract } from './account-store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,6 +27,7 @@ registerTelemetryStoreContract('SQLite file', { open: () => openStore({ url: `sq
 registerGatewayStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 registerHomeStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 registerCommandStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
+registerAccountStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 
 test('the SQLite connection is set up for durability and sharing between processes', async () => {
   const { db, walSync } = openSqliteDatabase(join(dir, 'pragmas.db'));
