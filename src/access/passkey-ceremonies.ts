@@ -128,12 +128,20 @@ export class PasskeyCeremonies {
     return options;
   }
 
-  /** The account the passkey signs in. */
-  async verifySignIn(binding: string, response: AuthenticationResponseJSON): Promise<{ account: string; passkey: string }> {
+  /**
+   * The account the passkey signs in. `admit` is told the account as soon as the credential names
+   * it, before the signature is checked (the per-account rate limit).
+   */
+  async verifySignIn(
+    binding: string,
+    response: AuthenticationResponseJSON,
+    admit?: (account: string) => Promise<void>,
+  ): Promise<{ account: string; passkey: string }> {
     const ceremony = await this.take(binding, 'sign-in');
     const passkey = typeof response?.id === 'string' ? await this.store.accounts.getPasskey(response.id) : undefined;
     if (!passkey) throw new SignInRefusal('passkey-not-recognised', 'this passkey is not registered here (it may have been removed)');
     const account = passkey.account;
+    await admit?.(account);
     // The authenticator names the user it made the credential for: it must be this credential's account.
     const handle = await this.store.accounts.getUserHandle(account);
     const sentHandle = response.response?.userHandle;
