@@ -1,8 +1,10 @@
 /**
  * The HTTPS API: REST, the ACME server, the transparency log, the revocation stream and ingest
  * for gateways, OpenAPI, health and metrics. Callers authenticate with a bearer token, a JWS
- * (ACME) or, for gateways, a certificate of the services CA sent in the handshake. A new part of
- * Hearth adds its routes here, with one line.
+ * (ACME) or, for gateways, a certificate of the services CA sent in the handshake; a homeowner
+ * signed in on the /account/ pages with a passkey calls the API with the session cookie (and, for a
+ * request that changes something, the CSRF header from its own origin). A new part of Hearth adds
+ * its routes here, with one line.
  */
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -15,11 +17,19 @@ import { UnauthorizedError } from '../core/errors.js';
 import { tlsServerPolicy } from '../core/tls-policy.js';
 import { pemEncode } from '../pki/certificate-assembly.js';
 import { authenticateBearer } from '../access/api-tokens.js';
+import { AccountInvitations } from '../access/account-invitations.js';
+import { AccountPasskeys } from '../access/account-passkeys.js';
+import { cookieValue, HomeownerSessions, SESSION_COOKIE } from '../access/homeowner-sessions.js';
 import { Homes } from '../access/homes.js';
+import { PasskeyCeremonies } from '../access/passkey-ceremonies.js';
+import { RecoveryCodes } from '../access/recovery-codes.js';
+import { checkOrigin, isUnsafeMethod } from '../access/request-origin.js';
+import { SignInRefusal } from '../access/sign-in-refusal.js';
 import type { Principal } from '../access/principal.js';
 import { isDeviceId } from '../pki/device-id.js';
 import { ApiRateLimits } from '../api/api-rate-limits.js';
 import { callerOf, publishRouteAccess, type Gate } from '../api/route-access.js';
+import { registerAccountRoutes } from '../api/routes/account.js';
 import { registerApiTokenRoutes } from '../api/routes/api-tokens.js';
 import { registerHomeRoutes } from '../api/routes/homes.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -102,14 +112,17 @@ export async function startApiServer(f: Foundations, services: TrustServices, re
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
-  const oauth = await registerRoutes(api, f, services, revocationServer, new GatewayCertificates(servicesCa.certificate.der, store, clock));
+  // The one origin of the homeowner pages and the OAuth issuer: configured, or this server's own (its port known once it listens).
+  let listeningPort = config.server.apiPort;
+  const origin = () => config.server.publicOrigin ?? `https://${config.server.publicHost}${listeningPort === 443 ? '' : `:${listeningPort}`}`;
+  const oauth = await registerRoutes(api, f, services, revocationServer, new GatewayCertificates(servicesCa.certificate.der, store, clock), origin);
   api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());
   await api.listen({ host: config.server.host, port: config.server.apiPort });
-  const port = (api.server.address() as AddressInfo).port;
+  listeningPort = (api.server.address() as AddressInfo).port;
   // The issuer and the audience name the origin integrations reach, known once the port is.
-  await oauth.start(`https://${config.server.publicHost}${port === 443 ? '' : `:${port}`}`);
+  await oauth.start(origin());
   return {
-    port,
+    port: listeningPort,
     useTlsCertificate: (chainPem) => (api.server as unknown as HttpsServer).setSecureContext(tlsOptions(chainPem)),
   };
 }
@@ -120,22 +133,35 @@ async function registerRoutes(
   services: TrustServices,
   revocationServer: RevocationServer,
   gateways: GatewayCertificates,
+  origin: () => string,
 ): Promise<{ start(origin: string): Promise<void> }> {
   const { config, store, clock, raise, eabKeys } = f;
   const { authority } = services;
   const rateLimits = new ApiRateLimits(store, clock, config.api.rateLimits);
+  const sessions = new HomeownerSessions(store, clock);
+  const invitations = new AccountInvitations(store, clock, origin);
   const ownerOfDevice = async (deviceId: string) => {
     const enrollment = isDeviceId(deviceId) ? await store.provisioning.getEnrollment(deviceId) : undefined;
     return enrollment && { home: enrollment.home, manufacturer: enrollment.manufacturer };
   };
   const rateLimit = (request: FastifyRequest, principal: Principal | undefined, sensitive: boolean) => rateLimits.take(request, principal, sensitive);
-  const oauth = await registerOauth(api, f, rateLimits);
-  const gate: Gate = {
-    authenticate: (request) =>
-      /^DPoP /i.test(request.headers.authorization ?? '') ? oauth.verify(request) : authenticateBearer(store, request.headers.authorization, clock.now()),
-    ownerOfDevice,
-    rateLimit,
+  const oauth = await registerOauth(api, f, rateLimits, sessions, origin);
+  // A DPoP-bound OAuth token; a bearer token when the request has another Authorization header;
+  // otherwise a homeowner's session cookie, which for a request that changes something must come
+  // with its CSRF token from our origin.
+  const authenticate = async (request: FastifyRequest): Promise<Principal> => {
+    if (/^DPoP /i.test(request.headers.authorization ?? '')) return oauth.verify(request);
+    if (request.headers.authorization !== undefined || cookieValue(request.headers.cookie, SESSION_COOKIE) === undefined)
+      return authenticateBearer(store, request.headers.authorization, clock.now());
+    const session = await sessions.current(request);
+    if (!session) throw new UnauthorizedError('the session has ended (signed out, expired or revoked): sign in again', 'session-expired');
+    if (isUnsafeMethod(request.method)) {
+      checkOrigin(request, origin(), session.account);
+      sessions.checkCsrf(session, request);
+    }
+    return sessions.principalOf(session.account);
   };
+  const gate: Gate = { authenticate, ownerOfDevice, rateLimit };
   const gatewayGate: Gate = {
     authenticate: async (request) => {
       const gateway = await gateways.authenticate(request.raw.socket as TLSSocket);
@@ -156,9 +182,19 @@ async function registerRoutes(
     deviceCredentials,
     gate,
   });
-  registerHomeRoutes(api, { store, homes: new Homes(store, clock), gate });
+  registerHomeRoutes(api, { store, homes: new Homes(store, clock), invitations, gate });
   registerIntegrationRoutes(api, { integrations: oauth.integrations, grants: oauth.grants, gate });
   registerGrantRoutes(api, { grants: oauth.grants, gate });
+  await registerAccountRoutes(api, {
+    store,
+    sessions,
+    ceremonies: new PasskeyCeremonies(store, clock, { id: config.server.publicHost, name: 'Hearth', origin }),
+    invitations,
+    recovery: new RecoveryCodes(store, clock),
+    passkeys: new AccountPasskeys(store),
+    rateLimits,
+    origin,
+  });
   registerApiTokenRoutes(api, { store, clock, gate });
   registerGatewayRoutes(api, { store, clock, authority, eabKeys, gate });
   registerCertificateRoutes(api, { store, authority, metrics: f.metrics, gate });
@@ -204,7 +240,7 @@ async function registerRoutes(
  * and the verifier the API's gate uses for `Authorization: DPoP` requests. Token, revocation and
  * introspection requests count against the sensitive rate limits.
  */
-async function registerOauth(api: FastifyInstance, f: Foundations, rateLimits: ApiRateLimits) {
+async function registerOauth(api: FastifyInstance, f: Foundations, rateLimits: ApiRateLimits, sessions: HomeownerSessions, origin: () => string) {
   const { store, clock, eabKeys } = f;
   const integrations = new Integrations(store, clock, eabKeys);
   const grants = new Grants(store, clock);
@@ -234,14 +270,13 @@ async function registerOauth(api: FastifyInstance, f: Foundations, rateLimits: A
     (request.raw as IncomingMessage & { originalUrl?: string }).originalUrl = `/oauth${request.raw.url}`;
     server.handle(request.raw, reply.raw);
   });
-  let origin = '';
   registerConsentPage(api, {
     server,
     store,
     integrations,
     grants,
-    accountOf: async () => undefined,
-    origin: () => origin,
+    accountOf: (request) => sessions.accountOf(request),
+    origin,
     formKey: eabKeys.subkey('oauth consent-form'),
     signInUrl: (returnTo) => `/account/sign-in?return=${encodeURIComponent(returnTo)}`,
   });
@@ -250,7 +285,6 @@ async function registerOauth(api: FastifyInstance, f: Foundations, rateLimits: A
     integrations,
     grants,
     async start(at: string): Promise<void> {
-      origin = at;
       await server.start(at);
       verifier = new AccessTokenVerifier({
         issuer: server.issuer,
@@ -277,7 +311,9 @@ async function registerOauth(api: FastifyInstance, f: Foundations, rateLimits: A
 function refusalRecorder(f: Foundations): RefusalObserver {
   return async (request, error) => {
     f.metrics.refusals.inc({ type: error.slug });
-    const caller = callerOf(request);
+    // A sign-in refusal about a known account (a cloned passkey's counter, a session's request without its CSRF token) names it.
+    const caller =
+      callerOf(request) ?? (error instanceof SignInRefusal && error.account !== undefined ? { id: `account:${error.account}`, role: 'homeowner' } : undefined);
     const known = caller !== undefined || error.slug === 'token-expired' || error.slug === 'token-revoked';
     if (!known || error.status === 429) return;
     await f.raise('security.access_refused', null, {

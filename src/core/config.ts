@@ -38,6 +38,15 @@ export const configSchema = z
           .regex(/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/, 'an absolute http(s) URL without query or fragment, e.g. http://pki.example.com')
           .transform((url) => url.replace(/\/+$/, ''))
           .optional(),
+        /**
+         * The one origin the homeowner pages are served from and WebAuthn checks responses against,
+         * when that is not https://<publicHost>:<apiPort> (a proxy on 443, say). Never derived from
+         * a request's Host header. Its host must be publicHost or end in .<publicHost> (the RP ID).
+         */
+        publicOrigin: z
+          .string()
+          .regex(/^https:\/\/[^/?#\s]+$/, 'an https origin without path, query or fragment, e.g. https://hearth.home.arpa')
+          .optional(),
         /** Largest accepted request body, in bytes. */
         bodyLimit: z
           .number()
@@ -252,6 +261,7 @@ function overridablePaths(): { path: string[]; type: string }[] {
     { path: ['issuance', 'draftWorkers'], type: 'number' },
     { path: ['acme', 'validationAddress'], type: 'string' },
     { path: ['server', 'publicHttpUrl'], type: 'string' },
+    { path: ['server', 'publicOrigin'], type: 'string' },
   );
   // Secrets are references, never values: no env var may set keys.passphrase directly.
   // Lists and named maps (acme.policies) are set in hearth.yaml only: an env var holds one scalar.

@@ -15,6 +15,7 @@ import { KyselyGatewayStore } from './kysely-gateway-store.js';
 import { KyselyHomeStore } from './kysely-home-store.js';
 import { KyselyOauthStore } from './kysely-oauth-store.js';
 import { KyselyCommandStore } from './kysely-command-store.js';
+import { KyselyAccountStore } from './kysely-account-store.js';
 
 /** The sub-ports bound to either the root Kysely instance or one Kysely transaction. */
 class KyselyStoreTx implements StoreTx {
@@ -28,6 +29,7 @@ class KyselyStoreTx implements StoreTx {
   readonly homes: KyselyHomeStore;
   readonly oauth: KyselyOauthStore;
   readonly commands: KyselyCommandStore;
+  readonly accounts: KyselyAccountStore;
 
   constructor(db: Kysely<HearthDatabase>, certificateQueries: CertificateQueries, dialect: 'sqlite' | 'postgres') {
     this.certificates = new KyselyCertificateStore(db, certificateQueries, dialect);
@@ -40,6 +42,7 @@ class KyselyStoreTx implements StoreTx {
     this.homes = new KyselyHomeStore(db);
     this.oauth = new KyselyOauthStore(db);
     this.commands = new KyselyCommandStore(db);
+    this.accounts = new KyselyAccountStore(db);
   }
 }
 

@@ -59,6 +59,61 @@ export interface AccountsTable {
   created_at: EpochMs;
 }
 
+export interface WebauthnUsersTable {
+  account_id: string;
+  user_handle: Bytes;
+}
+
+export interface PasskeysTable {
+  id: string;
+  account_id: string;
+  public_key: Bytes;
+  counter: Count;
+  /** JSON array of transport names. */
+  transports: string;
+  device_type: string;
+  backed_up: number;
+  aaguid: string;
+  created_at: EpochMs;
+  last_used_at: NullableEpochMs;
+}
+
+export interface AccountSessionsTable {
+  id_hash: string;
+  account_id: string;
+  via: string;
+  created_at: EpochMs;
+  expires_at: EpochMs;
+  last_seen_at: EpochMs;
+}
+
+export interface AccountInvitationsTable {
+  hash: string;
+  account_id: string;
+  home_id: string;
+  created_by: string;
+  created_at: EpochMs;
+  expires_at: EpochMs;
+  used_at: NullableEpochMs;
+}
+
+export interface RecoveryCodesTable {
+  account_id: string;
+  hash: string;
+  created_at: EpochMs;
+  used_at: NullableEpochMs;
+}
+
+export interface WebauthnCeremoniesTable {
+  id: string;
+  kind: string;
+  challenge: string;
+  account_id: string | null;
+  invitation_hash: string | null;
+  created_at: EpochMs;
+  expires_at: EpochMs;
+}
+
 export interface HomeMembersTable {
   home_id: string;
   account_id: string;
@@ -368,4 +423,10 @@ export interface HearthDatabase {
   homes: HomesTable;
   accounts: AccountsTable;
   home_members: HomeMembersTable;
+  webauthn_users: WebauthnUsersTable;
+  passkeys: PasskeysTable;
+  account_sessions: AccountSessionsTable;
+  account_invitations: AccountInvitationsTable;
+  recovery_codes: RecoveryCodesTable;
+  webauthn_ceremonies: WebauthnCeremoniesTable;
 }

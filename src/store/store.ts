@@ -3,6 +3,7 @@
  * implementation serves both SQLite (default) and PostgreSQL; the contract test suite runs
  * against both.
  */
+import type { AccountStore } from './account-store.js';
 import type { AcmeStore } from './acme-store.js';
 import type { ApiTokenStore } from './api-token-store.js';
 import type { CertificateStore } from './certificate-store.js';
@@ -58,6 +59,8 @@ export interface StoreTx {
   readonly oauth: OauthStore;
   /** Commands queued for devices, delivered through their gateway's downlink. */
   readonly commands: CommandStore;
+  /** Homeowner sign-in: passkeys, sessions, invitations, recovery codes and ceremonies in progress. */
+  readonly accounts: AccountStore;
 }
 
 export interface Store extends StoreTx {

@@ -11,6 +11,7 @@ import { registerGatewayStoreContract } from './gateway-store-contract.js';
 import { registerHomeStoreContract } from './home-store-contract.js';
 import { registerOauthStoreContract } from './oauth-store-contract.js';
 import { registerCommandStoreContract } from './command-store-contract.js';
+import { registerAccountStoreContract } from './account-store-contract.js';
 
 const skip = await needsPostgres();
 const schema = `hearth_test_${randomBytes(6).toString('hex')}`;
@@ -23,6 +24,7 @@ if (skip === undefined) {
   registerHomeStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
   registerOauthStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
   registerCommandStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
+  registerAccountStoreContract('PostgreSQL', { open: () => openStore({ url: POSTGRES_URL, schema }) });
 
   after(async () => {
     await dropPostgresSchemas([schema]);

@@ -17,6 +17,7 @@ import { registerGatewayStoreContract } from './gateway-store-contract.js';
 import { registerHomeStoreContract } from './home-store-contract.js';
 import { registerOauthStoreContract } from './oauth-store-contract.js';
 import { registerCommandStoreContract } from './command-store-contract.js';
+import { registerAccountStoreContract } from './account-store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,6 +29,7 @@ registerGatewayStoreContract('SQLite file', { open: () => openStore({ url: `sqli
 registerHomeStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 registerOauthStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 registerCommandStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
+registerAccountStoreContract('SQLite file', { open: () => openStore({ url: `sqlite:${join(dir, 'contract.db')}` }) });
 
 test('the SQLite connection is set up for durability and sharing between processes', async () => {
   const { db, walSync } = openSqliteDatabase(join(dir, 'pragmas.db'));

@@ -79,3 +79,10 @@ export async function dropPostgresSchemas(schemas: readonly string[]): Promise<v
     await client.end();
   }
 }
+
+export const CHROMIUM = process.env.HEARTH_TEST_CHROMIUM ?? '/usr/bin/chromium';
+
+/** The browser tests drive Debian's chromium (CI installs it) through playwright-core. */
+export async function needsChromium(): Promise<string | undefined> {
+  return gate('Chromium', existsSync(CHROMIUM), `no browser at ${CHROMIUM}; apt-get install chromium, or set HEARTH_TEST_CHROMIUM`);
+}

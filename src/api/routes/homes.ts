@@ -5,6 +5,7 @@
  * home) stay.
  */
 import type { FastifyInstance } from 'fastify';
+import type { AccountInvitations } from '../../access/account-invitations.js';
 import type { Homes } from '../../access/homes.js';
 import type { Store } from '../../store/store.js';
 import { authenticateFirst, principalOf, type Gate } from '../route-access.js';
@@ -16,7 +17,7 @@ const problem = {
 const errors = { 400: problem, 401: problem, 403: problem, 404: problem, 409: problem, 429: problem } as const;
 const homeParam = { type: 'object', properties: { home: { type: 'string', maxLength: 64 } }, required: ['home'] } as const;
 
-export function registerHomeRoutes(app: FastifyInstance, deps: { store: Store; homes: Homes; gate: Gate }): void {
+export function registerHomeRoutes(app: FastifyInstance, deps: { store: Store; homes: Homes; invitations: AccountInvitations; gate: Gate }): void {
   const { homes, gate } = deps;
 
   app.post<{ Body: { id: string; name?: string } }>(
@@ -132,6 +133,30 @@ export function registerHomeRoutes(app: FastifyInstance, deps: { store: Store; h
       await homes.removeMember(request.params.home, request.params.account);
       request.log.info({ home: request.params.home, account: request.params.account, by: principalOf(request).id }, 'home member removed');
       return reply.status(204).send();
+    },
+  );
+
+  app.post<{ Params: { home: string; account: string } }>(
+    '/api/v1/homes/:home/members/:account/invitations',
+    {
+      onRequest: authenticateFirst(gate, 'home:manage', 'installation'),
+      schema: {
+        summary:
+          "Make a one-time link (72 hours) with which a member of the home registers a passkey and signs in on the /account/ pages; the link's token is shown once",
+        security: [{ bearer: [] }],
+        params: {
+          type: 'object',
+          properties: { home: { type: 'string', maxLength: 64 }, account: { type: 'string', maxLength: 64 } },
+          required: ['home', 'account'],
+        },
+        response: errors,
+      },
+    },
+    async (request, reply) => {
+      const made = await deps.invitations.create(request.params.home, request.params.account, principalOf(request).id);
+      // The link holds the token: it goes to the caller and never to the log.
+      request.log.info({ home: made.home, account: made.account, by: principalOf(request).id }, 'sign-in invitation made');
+      return reply.status(201).send({ url: made.url, home: made.home, account: made.account, expiresAt: made.expiresAt.toISOString() });
     },
   );
 

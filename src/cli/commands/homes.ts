@@ -1,4 +1,4 @@
-/** `hearth home create | list | show | add-member | remove-member | devices | forget`: homes as tenants (talks to `hearth serve`). */
+/** `hearth home create | list | show | add-member | remove-member | invite | devices | forget`: homes as tenants (talks to `hearth serve`). */
 import type { Command } from '@commander-js/extra-typings';
 import { clientFor, withApiOptions } from '../api-connection.js';
 
@@ -53,6 +53,14 @@ export function registerHomeCommands(program: Command): void {
     .action(async (id: string, account: string, opts) => {
       await clientFor(opts).call('DELETE', `${path(id)}/members/${encodeURIComponent(account)}`);
       console.log(`${account} is no longer a member of ${id}`);
+    });
+
+  withApiOptions(home.command('invite <id> <account>'))
+    .description('make a one-time link (valid 72 hours) with which a member of the home registers a passkey and signs in on the /account/ pages')
+    .action(async (id: string, account: string, opts) => {
+      const made = await clientFor(opts).call<{ url: string; expiresAt: string }>('POST', `${path(id)}/members/${encodeURIComponent(account)}/invitations`);
+      console.log(`give ${account} this link (it works once, until ${made.expiresAt}):`);
+      console.log(made.url);
     });
 
   withApiOptions(home.command('devices <id>'))

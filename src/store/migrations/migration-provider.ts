@@ -18,6 +18,7 @@ import { eabKeysDerivedMigration } from './0011-eab-keys-derived.js';
 import { pkiEdgesMigration } from './0012-pki-edges.js';
 import { accessControlMigration } from './0013-access-control.js';
 import { deviceCommandsMigration } from './0014-device-commands.js';
+import { homeownerSignInMigration } from './0015-homeowner-sign-in.js';
 import { oauthMigration } from './0016-oauth.js';
 
 export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
@@ -37,6 +38,7 @@ export function hearthMigrations(dialect: 'sqlite' | 'postgres'): MigrationProvi
     '0012-pki-edges': pkiEdgesMigration(dialect),
     '0013-access-control': accessControlMigration(),
     '0014-device-commands': deviceCommandsMigration(binaryType),
+    '0015-homeowner-sign-in': homeownerSignInMigration(binaryType),
     '0016-oauth': oauthMigration(),
   };
   return { getMigrations: async () => migrations };
