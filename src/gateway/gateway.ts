@@ -6,9 +6,9 @@
  * loopback port.
  *
  * This file is wiring only: each part is built in its room (mqtt/, broker/, listener/,
- * revocation/, identity/, uplink/, downlink/, sensors/, rules/, bridge/) and started here, in order, with its
- * closing step on one Closer. A new part is one line: started with what it needs, closed by the
- * Closer, told of certificate renewals by `certificate.onRenewed`.
+ * revocation/, identity/, uplink/, downlink/, sensors/, rules/, bridge/, home-assistant/) and
+ * started here, in order, with its closing step on one Closer. A new part is one line: started
+ * with what it needs, closed by the Closer, told of certificate renewals by `certificate.onRenewed`.
  */
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../core/clock.js';
