@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.js';
 import { bridgeConfigSchema } from './bridge/bridge-config.js';
+import { bridgeCoverageProblems } from './home-assistant/bridge-topics.js';
+import { homeAssistantConfigSchema } from './home-assistant/home-assistant-config.js';
 import { topicFilterProblem } from './policy/topic-filter.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -146,6 +148,8 @@ export const gatewayConfigSchema = z
       .prefault({}),
     /** An upstream broker (the home's Mosquitto or Home Assistant) that chosen topics are exchanged with. */
     bridge: bridgeConfigSchema.optional(),
+    /** Discovery documents for Home Assistant, published through the bridge (docs/gateway.md, "Home Assistant"). */
+    homeAssistant: homeAssistantConfigSchema.optional(),
     metrics: z
       .object({ host: z.string().default('127.0.0.1'), port: port.default(9883) })
       .strict()
@@ -155,7 +159,14 @@ export const gatewayConfigSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    // Home Assistant reads the device state the bridge exports and sends commands the bridge imports.
+    if (config.homeAssistant === undefined) return;
+    for (const [path, message] of bridgeCoverageProblems(config.homeAssistant, config.bridge)) {
+      ctx.addIssue({ code: 'custom', path: ['homeAssistant', ...path], message });
+    }
+  });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 

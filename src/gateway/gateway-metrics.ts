@@ -117,6 +117,12 @@ export class GatewayMetrics {
     labelNames: ['reason'],
     registers: this.registers,
   });
+  readonly homeAssistantCommands = new Counter({
+    name: 'hearth_gateway_home_assistant_commands_total',
+    help: "Home Assistant's commands imported through the bridge: forwarded to a device, or why not",
+    labelNames: ['outcome'],
+    registers: this.registers,
+  });
   readonly replayRejected = new Counter({
     name: 'hearth_gateway_sensor_replays_rejected_total',
     help: 'Sensor messages dropped by the replay window, by verdict',

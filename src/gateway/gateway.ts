@@ -6,9 +6,9 @@
  * loopback port.
  *
  * This file is wiring only: each part is built in its room (mqtt/, broker/, listener/,
- * revocation/, identity/, uplink/, downlink/, sensors/, rules/, bridge/) and started here, in order, with its
- * closing step on one Closer. A new part is one line: started with what it needs, closed by the
- * Closer, told of certificate renewals by `certificate.onRenewed`.
+ * revocation/, identity/, uplink/, downlink/, sensors/, rules/, bridge/, home-assistant/) and
+ * started here, in order, with its closing step on one Closer. A new part is one line: started
+ * with what it needs, closed by the Closer, told of certificate renewals by `certificate.onRenewed`.
  */
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -22,6 +22,7 @@ import { UpstreamBridge } from './bridge/upstream-bridge.js';
 import { startDownlinkService, type Downlink } from './downlink/downlink-service.js';
 import type { GatewayConfig } from './gateway-config.js';
 import { GatewayMetrics } from './gateway-metrics.js';
+import { startHomeAssistant, type HomeAssistant } from './home-assistant/home-assistant-service.js';
 import { gatewayStatus, startHealthServer } from './health-server.js';
 import { GatewayCertificate, RENEWAL_CHECK_MS } from './identity/gateway-certificate.js';
 import type { GatewayCredentials } from './identity/gateway-identity.js';
@@ -69,6 +70,8 @@ export interface RunningGateway {
   sensors: SensorService | undefined;
   rules: RuleEngine;
   bridge: UpstreamBridge | undefined;
+  /** Present when gateway.yaml has `homeAssistant:` (which needs `bridge:`). */
+  homeAssistant: HomeAssistant | undefined;
   stream: RevocationStreamClient;
   /** Commands from the control plane to devices. */
   downlink: Downlink;
@@ -116,14 +119,29 @@ async function assemble(options: GatewayOptions, controlPlane: string, trust: Tr
   if (uplink) closer.add(() => uplink.stop());
   const { rules, rulesPath } = await startRules({ dir, config: config.rules, clock, logger, closer });
   let bridge: UpstreamBridge | undefined;
+  let homeAssistant: HomeAssistant | undefined;
   const routed = (message: BrokerMessage) => {
     for (const output of rules.evaluate(message)) broker.publish(output.message);
     bridge?.forward(message);
     downlink.observe(message);
+    homeAssistant?.observe(message);
   };
   const subscribed = (deviceId: string) => downlink.deviceSubscribed(deviceId);
-  const broker = openBroker(config, uplinkParts?.sink, { routed, subscribed }, observeBroker(metrics, logger, security));
+  const observer = observeBroker(metrics, logger, security);
+  const broker = openBroker(
+    config,
+    uplinkParts?.sink,
+    { routed, subscribed },
+    {
+      ...observer,
+      connected: (who, info) => {
+        observer.connected?.(who, info);
+        if (who.kind === 'device') homeAssistant?.deviceConnected(who.deviceId, who.serial);
+      },
+    },
+  );
   cutOffRevokedSessions(revocation.revocations, broker, metrics, logger);
+  revocation.revocations.onRevoked((entry) => homeAssistant?.certificateRevoked(entry.serial, entry.identifier));
   // Before the listeners: nothing is routed before it is there, and what it holds from before a restart waits for its devices.
   const downlink = startDownlinkService({
     dir,
@@ -139,6 +157,7 @@ async function assemble(options: GatewayOptions, controlPlane: string, trust: Tr
   const devices = await startDevicesListener(parts, revocation, trust);
   const sensors = config.sensors.enabled ? await startSensors(parts, dir, devices) : undefined;
   if (config.bridge) bridge = await startBridge(config.bridge, broker, logger, closer);
+  if (config.homeAssistant && config.bridge && bridge) homeAssistant = await startHomeAssistantFor(parts, dir, config.bridge, bridge);
   // Runs first on close: a listener's close waits for its connections, so they are ended here.
   closer.add(() => broker.closeAll(REASON.serverShuttingDown, 'the gateway is shutting down'));
   scheduleGatewayJobs(parts, revocation);
@@ -156,6 +175,7 @@ async function assemble(options: GatewayOptions, controlPlane: string, trust: Tr
     rules,
     rulesPath,
     bridge,
+    homeAssistant,
     allocator: options.allocator,
   });
   const health = await startHealthServer(config, metrics, status);
@@ -170,6 +190,7 @@ async function assemble(options: GatewayOptions, controlPlane: string, trust: Tr
     sensors,
     rules,
     bridge,
+    homeAssistant,
     stream,
     downlink,
     metrics,
@@ -314,4 +335,24 @@ async function startBridge(bridgeConfig: BridgeConfig, broker: Broker, logger: L
   await upstream.start();
   closer.add(() => upstream.stop());
   return upstream;
+}
+
+/** Home Assistant's discovery through the bridge; devices already connected are shown at once. */
+async function startHomeAssistantFor(parts: GatewayParts, dir: string, bridgeConfig: BridgeConfig, bridge: UpstreamBridge): Promise<HomeAssistant> {
+  const { config, broker, logger, metrics } = parts;
+  if (!config.homeAssistant) throw new Error('startHomeAssistantFor without homeAssistant in the config');
+  const homeAssistant = await startHomeAssistant({
+    dir,
+    config: config.homeAssistant,
+    bridgeConfig,
+    upstream: bridge,
+    broker,
+    logger,
+    onCommandOutcome: (outcome) => metrics.homeAssistantCommands.inc({ outcome }),
+  });
+  for (const connection of broker.connections()) {
+    const who = connection.identity;
+    if (who.kind === 'device') homeAssistant.deviceConnected(who.deviceId, who.serial);
+  }
+  return homeAssistant;
 }

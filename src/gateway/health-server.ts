@@ -7,6 +7,7 @@ import type { Broker } from './broker/broker.js';
 import type { UpstreamBridge } from './bridge/upstream-bridge.js';
 import type { GatewayConfig } from './gateway-config.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
+import type { HomeAssistant } from './home-assistant/home-assistant-service.js';
 import type { GatewayCertificate } from './identity/gateway-certificate.js';
 import type { OcspStaple } from './identity/ocsp-staple.js';
 import type { RevocationSet } from './revocation/revocation-set.js';
@@ -26,13 +27,14 @@ export interface GatewayParts {
   rules: RuleEngine;
   rulesPath: string;
   bridge: UpstreamBridge | undefined;
+  homeAssistant: HomeAssistant | undefined;
   /** What /healthz reports under `runtime.allocator` (the launcher's choice, bin/hearth). */
   allocator: string | undefined;
 }
 
 /** What /healthz and /readyz report, read afresh at each request. */
 export function gatewayStatus(parts: GatewayParts): () => Record<string, unknown> {
-  const { stream, revocations, broker, certificate, ocspStaple, uplink, sensors, rules, bridge } = parts;
+  const { stream, revocations, broker, certificate, ocspStaple, uplink, sensors, rules, bridge, homeAssistant } = parts;
   return () => ({
     revocation: {
       source: stream.connected ? 'stream' : 'crl-fallback',
@@ -49,6 +51,7 @@ export function gatewayStatus(parts: GatewayParts): () => Record<string, unknown
     sensors: sensors ? { mqttPort: sensors.mqttPort, tokenPort: sensors.tokenPort, paired: sensors.registry.size } : { enabled: false },
     rules: { file: parts.rulesPath, ...rules.stats() },
     bridge: bridge ? bridge.stats() : { enabled: false },
+    homeAssistant: homeAssistant ? homeAssistant.stats() : { enabled: false },
   });
 }
 

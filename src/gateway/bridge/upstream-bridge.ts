@@ -151,6 +151,18 @@ export class UpstreamBridge {
     this.pump();
   }
 
+  /**
+   * Publishes a message of the gateway's own upstream (Home Assistant's discovery documents), in
+   * order with the exports and through the same bounded buffer; no export rule is consulted.
+   */
+  publishUpstream(topic: string, payload: Buffer, options: { qos: 0 | 1; retain: boolean }): void {
+    if (this.state === 'stopped') return;
+    const problem = topicNameProblem(topic);
+    if (problem !== undefined) throw new Error(`cannot publish upstream to ${JSON.stringify(topic)}: ${problem}`);
+    this.enqueue({ topic, payload, options: { qos: options.qos, retain: options.retain } });
+    this.pump();
+  }
+
   stats(): BridgeStats {
     return {
       connected: this.online,
