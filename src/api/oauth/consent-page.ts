@@ -37,7 +37,8 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-store',
   'content-security-policy': "default-src 'self'; frame-ancestors 'none'; form-action 'self' https: http://127.0.0.1:* http://localhost:*",
   'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
+  // same-origin, not no-referrer: with no-referrer a browser posts the forms with `Origin: null`.
+  'referrer-policy': 'same-origin',
 };
 
 const CONTINUE_SCRIPT = `// Follows the page's own "Continue" link once, a same-site navigation that carries the session cookie.
@@ -52,7 +53,7 @@ function listOf(value: string | string[] | undefined): string[] {
 }
 
 function page(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${escapeHtml(title)}</title></head><body><main><h1>${escapeHtml(title)}</h1>${body}</main></body></html>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${escapeHtml(title)}</title><link rel="stylesheet" href="/account/assets/account.css"></head><body><main><h1>${escapeHtml(title)}</h1>${body}</main></body></html>`;
 }
 
 export function registerConsentPage(app: FastifyInstance, deps: ConsentPageDeps): void {
