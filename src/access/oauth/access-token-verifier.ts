@@ -9,11 +9,12 @@
  * Host header), age, `ath` (the token's hash) and that its `jti` was not seen before; the grant
  * (not revoked) or, for an integration acting for itself, the integration (not removed).
  *
- * Cost: a token verified once is remembered until it expires, and a proof key imported once is
- * remembered by its thumbprint, so a request costs one signature check, the proof's.
+ * Cost: a token verified once is remembered until it expires, and a proof key's import and
+ * thumbprint are remembered by its public members, so a request costs one signature check, the
+ * proof's (bench/access.ts measures it against a static bearer token).
  */
-import { createHash, type KeyObject } from 'node:crypto';
-import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import type { Clock } from '../../core/clock.js';
 import { UnauthorizedError } from '../../core/errors.js';
 import type { Principal } from '../principal.js';
@@ -27,6 +28,8 @@ export const GRANT_CLAIM = 'https://hearth.dev/grant';
 const PROOF_WINDOW_SECONDS = 60;
 const PROOF_ALGORITHMS = ['ES256', 'EdDSA', 'Ed25519'];
 const MAX_CACHED = 10_000;
+/** Proof ids remembered per generation: two minutes of 8,000 requests a second. */
+const MAX_PROOFS = 1_000_000;
 
 export interface AccessTokenVerifierOptions {
   issuer: string;
@@ -52,10 +55,17 @@ function refused(slug: string, detail: string): UnauthorizedError {
 
 export class AccessTokenVerifier {
   private readonly tokens = new Map<string, VerifiedToken>();
-  private readonly proofKeys = new Map<string, Awaited<ReturnType<typeof importJWK>>>();
-  private readonly seenProofs = new Map<string, number>();
+  private readonly proofKeys = new Map<string, { jkt: string; key: KeyObject }>();
+  private proofsNow = new Set<string>();
+  private proofsBefore = new Set<string>();
+  private generationStart = 0;
 
-  constructor(private readonly options: AccessTokenVerifierOptions) {}
+  /** The public origin as normalisedHtu writes it, worked out once. */
+  private readonly origin: string;
+
+  constructor(private readonly options: AccessTokenVerifierOptions) {
+    this.origin = normalisedHtu(`${options.publicOrigin}/`).slice(0, -1);
+  }
 
   /** The integration's principal for a request carrying `Authorization: DPoP <token>` and a `DPoP` proof. */
   async verify(request: { method: string; url: string; headers: Record<string, string | string[] | undefined> }): Promise<Principal> {
@@ -120,19 +130,33 @@ export class AccessTokenVerifier {
       if (header.typ !== 'dpop+jwt') throw new Error('its type is not dpop+jwt');
       if (!jwk || typeof header.alg !== 'string' || !PROOF_ALGORITHMS.includes(header.alg))
         throw new Error('it carries no public key of an accepted algorithm');
+      // No extension this verifier would have to understand (RFC 7515 4.1.11).
+      if (header.crit !== undefined) throw new Error('it names critical header parameters');
+      const ecdsa = alg === 'ES256';
+      if (ecdsa ? jwk.kty !== 'EC' || jwk.crv !== 'P-256' : jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519')
+        throw new Error(`its key (${String(jwk.kty)} ${String(jwk.crv)}) is not one ${alg} signs with`);
     } catch (error) {
       throw refused('invalid-dpop-proof', `the DPoP proof is malformed: ${(error as Error).message}`);
     }
     if ('d' in jwk) throw refused('invalid-dpop-proof', 'the DPoP proof carries a private key');
-    // The thumbprint first: a proof by any other key than the bound one is refused before any signature work.
-    if ((await calculateJwkThumbprint(jwk, 'sha256')) !== jkt)
-      throw refused('invalid-dpop-proof', 'the DPoP proof is signed by another key than the token is bound to');
-    let key = this.proofKeys.get(jkt);
-    if (!key) {
-      key = await importJWK(jwk, alg);
+    // A key seen before is known by its public members: its thumbprint and imported key are
+    // remembered, since both cost as much as the signature check itself (measured: bench access).
+    const members = JSON.stringify([jwk.kty, jwk.crv, jwk.x, jwk.y, alg]);
+    let known = this.proofKeys.get(members);
+    if (!known) {
+      let key: KeyObject;
+      try {
+        key = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, ...(jwk.y !== undefined ? { y: jwk.y } : {}) } as JsonWebKey, format: 'jwk' });
+      } catch (error) {
+        throw refused('invalid-dpop-proof', `the DPoP proof's key is not a public key: ${(error as Error).message}`);
+      }
+      known = { jkt: await calculateJwkThumbprint(jwk, 'sha256'), key };
       if (this.proofKeys.size >= MAX_CACHED) this.proofKeys.clear();
-      this.proofKeys.set(jkt, key);
+      this.proofKeys.set(members, known);
     }
+    // The thumbprint first: a proof by any other key than the bound one is refused before any signature work.
+    if (known.jkt !== jkt) throw refused('invalid-dpop-proof', 'the DPoP proof is signed by another key than the token is bound to');
+    const key = known.key;
     let claims: JWTPayload;
     try {
       ({ payload: claims } = await jwtVerify(proof, key, {
@@ -148,21 +172,30 @@ export class AccessTokenVerifier {
     if (Math.abs(nowSeconds - iat) > PROOF_WINDOW_SECONDS)
       throw refused('invalid-dpop-proof', `the DPoP proof was made ${nowSeconds - iat} s from now; at most ${PROOF_WINDOW_SECONDS} s either way`);
     if (claims.htm !== request.method) throw refused('invalid-dpop-proof', `the DPoP proof is for ${String(claims.htm)}, not ${request.method}`);
-    if (normalisedHtu(String(claims.htu)) !== normalisedHtu(this.options.publicOrigin + request.url))
+    const query = request.url.indexOf('?');
+    if (normalisedHtu(String(claims.htu)) !== this.origin + (query === -1 ? request.url : request.url.slice(0, query)))
       throw refused('invalid-dpop-proof', `the DPoP proof is for ${String(claims.htu)}, not this URL`);
     if (claims.ath !== createHash('sha256').update(token).digest('base64url'))
       throw refused('invalid-dpop-proof', 'the DPoP proof is for another access token (ath)');
     const seen = `${jkt}:${String(claims.jti)}`;
-    this.forgetOldProofs(nowSeconds);
-    if (this.seenProofs.has(seen)) throw refused('invalid-dpop-proof', 'the DPoP proof was used before: each request needs a new one');
-    this.seenProofs.set(seen, iat + PROOF_WINDOW_SECONDS);
+    if (!this.rememberProof(seen, nowSeconds)) throw refused('invalid-dpop-proof', 'the DPoP proof was used before: each request needs a new one');
   }
 
-  private forgetOldProofs(nowSeconds: number): void {
-    if (this.seenProofs.size < MAX_CACHED) return;
-    for (const [key, until] of this.seenProofs) if (until < nowSeconds) this.seenProofs.delete(key);
-    // Still full of live proofs: a flood; every one of them would be older than the window soon.
-    if (this.seenProofs.size >= MAX_CACHED) throw refused('invalid-dpop-proof', 'too many DPoP proofs in flight; retry');
+  /**
+   * The proof ids seen in the last two windows, in two generations swapped every two windows: an
+   * id lives at least as long as its proof could be accepted (iat ± the window), and the memory is
+   * what two windows of traffic hold, never a scan. A flood beyond MAX_PROOFS is refused.
+   */
+  private rememberProof(id: string, nowSeconds: number): boolean {
+    if (nowSeconds - this.generationStart >= 2 * PROOF_WINDOW_SECONDS) {
+      this.proofsBefore = this.proofsNow;
+      this.proofsNow = new Set();
+      this.generationStart = nowSeconds;
+    }
+    if (this.proofsNow.has(id) || this.proofsBefore.has(id)) return false;
+    if (this.proofsNow.size >= MAX_PROOFS) throw refused('invalid-dpop-proof', 'too many DPoP proofs in flight; retry');
+    this.proofsNow.add(id);
+    return true;
   }
 }
 
