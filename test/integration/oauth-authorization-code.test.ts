@@ -11,20 +11,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as oauth from 'oauth4webapi';
 import { calculateJwkThumbprint, exportJWK } from 'jose';
 import { createApiToken } from '../../src/access/api-tokens.js';
 import { grantCommitment } from '../../src/access/oauth/grants.js';
-import { setUpInstallation } from '../../src/authority/installation-setup.js';
-import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
-import { loadConfig } from '../../src/core/config.js';
-import { createLogger } from '../../src/core/logger.js';
+import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
+import { startInProcessControlPlane, type InProcessControlPlane } from '../support/in-process-control-plane.js';
 import { decodeLogEntry } from '../../src/ledger/log-entry.js';
 import { enrollment } from '../store/provisioning-store-contract.js';
-import { httpsFetch } from '../support/https-fetch.js';
+import { httpsFetch, jsonApi } from '../support/https-fetch.js';
 import { runConsentFlow, type ConsentChoice } from '../support/oauth-consent-flow.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
@@ -33,8 +28,8 @@ const OTHER_HOME = 'flat-4';
 const MINE = 'urn:dev:ops:acme-lamp-0001';
 const THEIRS = 'urn:dev:ops:acme-lamp-0002';
 
+let bed: InProcessControlPlane;
 let plane: RunningControlPlane;
-let parent: string;
 let fetchTls: ReturnType<typeof httpsFetch>;
 let admin: string;
 let origin: string;
@@ -43,24 +38,12 @@ let client: oauth.Client;
 let clientAuth: oauth.ClientAuth;
 const options = () => ({ [oauth.customFetch]: fetchTls });
 
-async function api(method: string, path: string, body?: unknown) {
-  const response = await fetchTls(`${plane.apiUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${admin}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await response.text();
-  return { status: response.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+const api = (method: string, path: string, body?: unknown) => jsonApi(fetchTls, plane.apiUrl, () => admin)(method, path, body);
 
 before(async () => {
-  parent = await mkdtemp(join(tmpdir(), 'hearth-oauth-code-'));
-  process.env.HEARTH_OAUTH_CODE_TEST_PASSPHRASE = 'oauth code test passphrase';
-  const dir = join(parent, 'data');
-  const setup = await setUpInstallation({ dir, passphrase: { env: 'HEARTH_OAUTH_CODE_TEST_PASSPHRASE' } });
-  const config = loadConfig(await readFile(setup.layout.config, 'utf8'), { HEARTH_SERVER_API_PORT: '0', HEARTH_SERVER_HTTP_PORT: '0' });
-  plane = await startControlPlane({ dataDir: dir, config, logger: createLogger('silent') });
-  fetchTls = httpsFetch(await readFile(join(dir, 'ca', 'root.pem'), 'utf8'));
+  bed = await startInProcessControlPlane('oauth-code');
+  plane = bed.plane;
+  fetchTls = httpsFetch(bed.rootPem);
   admin = (await createApiToken(plane.store, { name: 'test-admin', role: 'admin', ttlMs: 3_600_000 }, new Date())).token;
   origin = plane.apiUrl.replace('127.0.0.1', 'localhost');
   for (const home of [HOME, OTHER_HOME]) assert.equal((await api('POST', '/api/v1/homes', { id: home })).status, 201);
@@ -88,8 +71,7 @@ before(async () => {
 });
 
 after(async () => {
-  await plane?.close();
-  if (parent) await rm(parent, { recursive: true, force: true });
+  await bed?.close();
 });
 
 async function authorize(choice: ConsentChoice, overrides: Record<string, string | undefined> = {}) {

@@ -8,43 +8,26 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as oauth from 'oauth4webapi';
 import { createApiToken } from '../../src/access/api-tokens.js';
-import { setUpInstallation } from '../../src/authority/installation-setup.js';
-import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
-import { loadConfig } from '../../src/core/config.js';
-import { createLogger } from '../../src/core/logger.js';
-import { httpsFetch } from '../support/https-fetch.js';
+import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
+import { startInProcessControlPlane, type InProcessControlPlane } from '../support/in-process-control-plane.js';
+import { httpsFetch, jsonApi } from '../support/https-fetch.js';
 
+let bed: InProcessControlPlane;
 let plane: RunningControlPlane;
-let parent: string;
 let fetchTls: ReturnType<typeof httpsFetch>;
 let admin: string;
 let as: oauth.AuthorizationServer;
 
 const options = () => ({ [oauth.customFetch]: fetchTls });
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const response = await fetchTls(`${plane.apiUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${admin}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await response.text();
-  return { status: response.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+const api = (method: string, path: string, body?: unknown) => jsonApi(fetchTls, plane.apiUrl, () => admin)(method, path, body);
 
 before(async () => {
-  parent = await mkdtemp(join(tmpdir(), 'hearth-oauth-cc-'));
-  process.env.HEARTH_OAUTH_TEST_PASSPHRASE = 'oauth test passphrase';
-  const dir = join(parent, 'data');
-  const setup = await setUpInstallation({ dir, passphrase: { env: 'HEARTH_OAUTH_TEST_PASSPHRASE' } });
-  const config = loadConfig(await readFile(setup.layout.config, 'utf8'), { HEARTH_SERVER_API_PORT: '0', HEARTH_SERVER_HTTP_PORT: '0' });
-  plane = await startControlPlane({ dataDir: dir, config, logger: createLogger('silent') });
-  fetchTls = httpsFetch(await readFile(join(dir, 'ca', 'root.pem'), 'utf8'));
+  bed = await startInProcessControlPlane('oauth-cc');
+  plane = bed.plane;
+  fetchTls = httpsFetch(bed.rootPem);
   admin = (await createApiToken(plane.store, { name: 'test-admin', role: 'admin', ttlMs: 3_600_000 }, new Date())).token;
   const origin = plane.apiUrl.replace('127.0.0.1', 'localhost');
   const issuer = new URL(`${origin}/oauth`);
@@ -52,8 +35,7 @@ before(async () => {
 });
 
 after(async () => {
-  await plane?.close();
-  if (parent) await rm(parent, { recursive: true, force: true });
+  await bed?.close();
 });
 
 async function register(scopes: string[]): Promise<{ client: oauth.Client; auth: oauth.ClientAuth }> {

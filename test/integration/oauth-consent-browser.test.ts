@@ -27,7 +27,8 @@ import { systemClock } from '../../src/core/clock.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
-import { CHROMIUM, needsChromium } from '../support/environment.js';
+import { needsChromium } from '../support/environment.js';
+import { launchChromium } from '../support/chromium.js';
 import { httpsFetch } from '../support/https-fetch.js';
 
 const skip = await needsChromium();
@@ -90,20 +91,7 @@ before(async () => {
   as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...options() }));
 
   await mkdir(ARTIFACTS, { recursive: true });
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   await signedInBrowser();
 });
 

@@ -23,7 +23,8 @@ import { systemClock } from '../../src/core/clock.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
-import { CHROMIUM, needsChromium } from '../support/environment.js';
+import { needsChromium } from '../support/environment.js';
+import { launchChromium } from '../support/chromium.js';
 
 const skip = await needsChromium();
 const ARTIFACTS = 'test-artifacts';
@@ -94,21 +95,7 @@ before(async () => {
   await homes.addMember('flat-3', 'ann@example.com');
   adminToken = (await createApiToken(plane.store, { name: 'passkey test', role: 'operator', ttlMs: 3_600_000 }, new Date())).token;
   await mkdir(ARTIFACTS, { recursive: true });
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // The background-networking flags keep an offline machine's chromium from waiting on the network.
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ ignoreHTTPSErrors: true });
   page = await context.newPage();
   cdp = await context.newCDPSession(page);

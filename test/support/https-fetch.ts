@@ -39,3 +39,16 @@ export function httpsFetch(ca: string): (url: string | URL, init?: FetchInit) =>
       req.end(body);
     });
 }
+
+/** A JSON API call with a bearer token through `fetchTls`: status and parsed body. */
+export function jsonApi(fetchTls: ReturnType<typeof httpsFetch>, baseUrl: string, token: () => string) {
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
+    const response = await fetchTls(`${baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token()}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await response.text();
+    return { status: response.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  };
+}
