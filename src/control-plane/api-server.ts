@@ -24,21 +24,15 @@ import { Homes } from '../access/homes.js';
 import { PasskeyCeremonies } from '../access/passkey-ceremonies.js';
 import { RecoveryCodes } from '../access/recovery-codes.js';
 import { checkOrigin, isUnsafeMethod } from '../access/request-origin.js';
-import { SignInRefusal } from '../access/sign-in-refusal.js';
 import type { Principal } from '../access/principal.js';
 import { isDeviceId } from '../pki/device-id.js';
 import { ApiRateLimits } from '../api/api-rate-limits.js';
-import { callerOf, publishRouteAccess, type Gate } from '../api/route-access.js';
+import { publishRouteAccess, type Gate } from '../api/route-access.js';
+import { registerOauth } from './oauth-server.js';
+import { refusalRecorder } from './refusal-recorder.js';
 import { registerAccountRoutes } from '../api/routes/account.js';
 import { registerApiTokenRoutes } from '../api/routes/api-tokens.js';
 import { registerHomeRoutes } from '../api/routes/homes.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import middie from '@fastify/middie';
-import { AccessTokenVerifier } from '../access/oauth/access-token-verifier.js';
-import { Grants } from '../access/oauth/grants.js';
-import { Integrations } from '../access/oauth/integrations.js';
-import { AuthorizationServer } from '../api/oauth/authorization-server.js';
-import { registerConsentPage } from '../api/oauth/consent-page.js';
 import { registerGrantRoutes } from '../api/routes/grants.js';
 import { registerIntegrationRoutes } from '../api/routes/integrations.js';
 import { GatewayCertificates } from '../access/gateway-certificate.js';
@@ -52,7 +46,7 @@ import { ManifestImporter } from '../provisioning/manifest-import.js';
 import { ManufacturerRegistry } from '../provisioning/manufacturer-registry.js';
 import { registerAcmeServer } from '../acme/http/acme-server.js';
 import { stapleOcspResponses } from '../api/ocsp-stapling.js';
-import { serverApp, type RefusalObserver } from '../api/server-app.js';
+import { serverApp } from '../api/server-app.js';
 import { registerAcmeEabKeyRoutes } from '../api/routes/acme-eab-keys.js';
 import { registerCertificateRoutes } from '../api/routes/certificates.js';
 import { registerDeviceCommandRoutes } from '../api/routes/device-commands.js';
@@ -232,96 +226,4 @@ async function registerRoutes(
   });
   if (config.acme.alwaysValid) f.logger.warn('acme.alwaysValid is on: ACME challenges pass without validation; this server is for load tests only');
   return oauth;
-}
-
-/**
- * OAuth for integrations: the authorization server under /oauth (oidc-provider, mounted as
- * middleware so it reads its own requests), its RFC 8414 discovery document, the consent page,
- * and the verifier the API's gate uses for `Authorization: DPoP` requests. Token, revocation and
- * introspection requests count against the sensitive rate limits.
- */
-async function registerOauth(api: FastifyInstance, f: Foundations, rateLimits: ApiRateLimits, sessions: HomeownerSessions, origin: () => string) {
-  const { store, clock, eabKeys } = f;
-  const integrations = new Integrations(store, clock, eabKeys);
-  const grants = new Grants(store, clock);
-  const server = new AuthorizationServer({
-    store,
-    clock,
-    logger: f.logger,
-    secrets: eabKeys,
-    integrations,
-    grants,
-    onRefused: (endpoint, error) => f.metrics.oauthRefusals.inc({ endpoint, error }),
-    onGrantRevoked: async (grantId, reason) => {
-      if ((await grants.revoke(grantId, reason)) && reason === 'refresh-token-reused')
-        await f.raise('security.access_refused', null, { oauth: 'refresh-token-reused', grant: grantId });
-    },
-  });
-  api.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/oauth/')) await rateLimits.take(request, undefined, !request.url.startsWith('/oauth/authorize'));
-  });
-  await api.register(middie, { hook: 'onRequest' });
-  api.use('/oauth', (req: IncomingMessage, res: ServerResponse) => server.handle(req, res));
-  // RFC 8414 puts the document of an issuer with a path at /.well-known/oauth-authorization-server<path>.
-  api.get('/.well-known/oauth-authorization-server/oauth', { schema: { hide: true } }, (request, reply) => {
-    reply.hijack();
-    request.raw.url = '/.well-known/oauth-authorization-server';
-    // The provider builds its endpoint URLs from the mount path: originalUrl minus url.
-    (request.raw as IncomingMessage & { originalUrl?: string }).originalUrl = `/oauth${request.raw.url}`;
-    server.handle(request.raw, reply.raw);
-  });
-  registerConsentPage(api, {
-    server,
-    store,
-    integrations,
-    grants,
-    accountOf: (request) => sessions.accountOf(request),
-    origin,
-    formKey: eabKeys.subkey('oauth consent-form'),
-    signInUrl: (returnTo) => `/account/sign-in?return=${encodeURIComponent(returnTo)}`,
-  });
-  let verifier: AccessTokenVerifier | undefined;
-  return {
-    integrations,
-    grants,
-    async start(at: string): Promise<void> {
-      await server.start(at);
-      verifier = new AccessTokenVerifier({
-        issuer: server.issuer,
-        audience: server.audience,
-        publicOrigin: at,
-        signingKey: server.signingKey,
-        clock,
-        grantActive: (id) => grants.isActive(id),
-        clientActive: async (id) => (await integrations.metadataOf(id)) !== undefined,
-      });
-    },
-    verify(request: FastifyRequest): Promise<Principal> {
-      if (!verifier) throw new UnauthorizedError('the authorization server is starting', 'invalid-token');
-      return verifier.verify({ method: request.method, url: request.url, headers: request.headers });
-    },
-  };
-}
-
-/**
- * Every refused caller is counted by problem type; a refusal of a known caller (a real token or
- * certificate used beyond its rights, an expired or revoked token) is a security event as well.
- * Unknown credentials are only counted: storing an event for each would let anyone fill the store.
- */
-function refusalRecorder(f: Foundations): RefusalObserver {
-  return async (request, error) => {
-    f.metrics.refusals.inc({ type: error.slug });
-    // A sign-in refusal about a known account (a cloned passkey's counter, a session's request without its CSRF token) names it.
-    const caller =
-      callerOf(request) ?? (error instanceof SignInRefusal && error.account !== undefined ? { id: `account:${error.account}`, role: 'homeowner' } : undefined);
-    const known = caller !== undefined || error.slug === 'token-expired' || error.slug === 'token-revoked';
-    if (!known || error.status === 429) return;
-    await f.raise('security.access_refused', null, {
-      ...(caller ? { principal: caller.id, role: caller.role } : {}),
-      method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
-      problem: error.slug,
-      detail: error.message,
-    });
-  };
 }
