@@ -20,8 +20,15 @@ export const GROUPS = {
     equivalent: [],
   },
   access: {
-    summary: 'API tokens, roles, gateway certificates, gateway-device attachment, EAB key derivation',
-    mutate: ['src/access/*.ts'],
+    summary: 'API tokens, roles and tenants, homes, gateway certificates, gateway-device attachment, EAB key derivation',
+    mutate: [
+      'src/access/api-tokens.ts',
+      'src/access/principal.ts',
+      'src/access/homes.ts',
+      'src/access/gateway-certificate.ts',
+      'src/access/gateway-devices.ts',
+      'src/access/eab-key-derivation.ts',
+    ],
     tests: ['test/access/', 'test/integration/gateway-authentication.test'],
     equivalent: [
       // GatewayDevices.admit's shortcuts: skipping one only makes a store query the outcome does not need.
@@ -42,6 +49,20 @@ export const GROUPS = {
         why: 'creating with wx fails otherwise than EEXIST only where no file is, so readFile then fails too (ENOENT, ENOTDIR alike); only which of the two errors surfaces could change',
       },
     ],
+  },
+  'sign-in': {
+    summary: "homeowner sign-in: passkey ceremonies, sessions and their CSRF tokens, invitations, recovery codes, a request's origin",
+    mutate: [
+      'src/access/passkey-ceremonies.ts',
+      'src/access/homeowner-sessions.ts',
+      'src/access/account-invitations.ts',
+      'src/access/recovery-codes.ts',
+      'src/access/account-passkeys.ts',
+      'src/access/request-origin.ts',
+      'src/access/browser-secrets.ts',
+    ],
+    tests: ['test/access/passkey-sign-in', 'test/access/homeowner-sessions', 'test/integration/homeowner-sign-in-http'],
+    equivalent: [],
   },
   attestation: {
     summary: 'device-attest-01: the factory chain and the attestation identity checks',
