@@ -33,6 +33,8 @@ export interface HomeView extends HomeRecord {
 export interface ForgetOutcome extends ForgottenHome {
   home: string;
   telemetry: number;
+  /** Commands sent to the home's devices. */
+  commands: number;
   /** Integrations' grants on the home, forgotten with their salts (their log leaves then name no one). */
   grants: number;
 }
@@ -79,9 +81,29 @@ export class Homes {
     });
   }
 
-  async removeMember(homeId: string, accountInput: string): Promise<void> {
+  /**
+   * Removes an account from a home, and with it the grants it gave integrations on that home:
+   * they would otherwise go on reaching a home its grantor no longer belongs to. Returns the
+   * grants revoked.
+   */
+  async removeMember(homeId: string, accountInput: string): Promise<{ revokedGrants: number }> {
     const home = checkHomeId(homeId);
-    if (!(await this.store.homes.removeMember(home, checkAccountId(accountInput)))) throw new NotFoundError(`${accountInput} is not a member of ${home}`);
+    const account = checkAccountId(accountInput);
+    const now = this.clock.now();
+    return this.store.transaction(async (tx) => {
+      if (!(await tx.homes.removeMember(home, account))) throw new NotFoundError(`${accountInput} is not a member of ${home}`);
+      const grants = (await tx.oauth.listGrants({ account, home, limit: 100_000 })).filter((g) => g.revokedAt === null);
+      for (const grant of grants) {
+        await tx.oauth.revokeGrant(grant.id, now, 'member-removed');
+        await tx.oauth.destroyArtifactsOfGrant(grant.id);
+      }
+      await appendToLog(
+        tx,
+        grants.map((g) => ({ v: LOG_ENTRY_VERSION, kind: 'grant.revoked', time: now.toISOString(), grant: g.id, reason: 'member-removed' })),
+        now,
+      );
+      return { revokedGrants: grants.length };
+    });
   }
 
   /** Removes the home, its members, tokens, claims, messages and grants in one transaction. */
@@ -92,15 +114,15 @@ export class Homes {
       const forgotten = await tx.homes.deleteHome(id);
       if (!forgotten) throw new NotFoundError(`no home ${id}`);
       const telemetry = await tx.telemetry.deleteTelemetryOfHome(id);
+      const commands = await tx.commands.deleteCommandsOfHome(id);
       const grants = await tx.oauth.deleteGrantsOfHome(id);
       // The log records that each grant ended; the grant's own leaf stays, a commitment no one can open now.
-      if (grants.length > 0)
-        await appendToLog(
-          tx,
-          grants.map((grant) => ({ v: LOG_ENTRY_VERSION, kind: 'grant.revoked', time: now.toISOString(), grant, reason: 'home-forgotten' })),
-          now,
-        );
-      return { home: id, ...forgotten, telemetry, grants: grants.length };
+      await appendToLog(
+        tx,
+        grants.map((grant) => ({ v: LOG_ENTRY_VERSION, kind: 'grant.revoked', time: now.toISOString(), grant, reason: 'home-forgotten' })),
+        now,
+      );
+      return { home: id, ...forgotten, telemetry, commands, grants: grants.length };
     });
   }
 }

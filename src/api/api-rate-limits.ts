@@ -31,7 +31,7 @@ export class ApiRateLimits {
   ) {}
 
   /** Counts the request and refuses (429 with Retry-After) when a limit is passed. */
-  async take(request: FastifyRequest, principal: Principal | undefined, sensitive: boolean): Promise<void> {
+  async take(request: Pick<FastifyRequest, 'ip'>, principal: Principal | undefined, sensitive: boolean): Promise<void> {
     const address = addressSubject(request.ip);
     const limits: [string, number][] = [[`api:address:${address}`, this.config.requestsPerAddress]];
     if (principal) limits.push([`api:principal:${principal.id}`, this.config.requestsPerPrincipal]);

@@ -68,6 +68,13 @@ export class DeviceCommands {
     const now = this.clock.now();
     // The command belongs to the home the device is claimed into, for home-scoped reads and audits.
     const home = (await this.store.provisioning.getEnrollment(deviceId))?.home ?? null;
+    // A claimed device's commands go only through a gateway of its home: a gateway of another home
+    // that reported the device first would otherwise receive them (until the home's own reports it).
+    if (home !== null && (await this.store.gateways.getGateway(attachment.gateway))?.home !== home)
+      throw new ConflictError(
+        `${deviceId} is claimed into ${home} but attached to a gateway of another home; it moves to its home's gateway when that gateway reports it`,
+        'device-not-attached',
+      );
     const command = await this.store.commands.insertCommand({
       id: `cmd_${randomBytes(16).toString('base64url')}`,
       gateway: attachment.gateway,
@@ -83,21 +90,22 @@ export class DeviceCommands {
     return command;
   }
 
-  /** One command of the device, its expiry applied. */
-  async get(deviceId: string, commandId: string): Promise<CommandRecord> {
+  /** One command of the device, its expiry applied; with `homes`, only one sent for those homes. */
+  async get(deviceId: string, commandId: string, homes?: readonly string[]): Promise<CommandRecord> {
     assertDeviceId(deviceId);
     await this.store.commands.expireCommands(this.clock.now(), { deviceId });
     const command = await this.store.commands.getCommand(commandId);
-    // Another device's command is as unknown here as a made-up id.
-    if (command?.deviceId !== deviceId) throw new HearthError('unknown-command', 404, 'Unknown command', `${deviceId} has no command ${commandId}`);
+    // Another device's command, or one sent for the device's previous home, is as unknown here as a made-up id.
+    if (command?.deviceId !== deviceId || (homes !== undefined && (command.home === null || !homes.includes(command.home))))
+      throw new HearthError('unknown-command', 404, 'Unknown command', `${deviceId} has no command ${commandId}`);
     return command;
   }
 
-  /** The device's commands, newest first, their expiry applied. */
-  async list(deviceId: string, limit: number): Promise<CommandRecord[]> {
+  /** The device's commands, newest first, their expiry applied; with `homes`, only those sent for those homes. */
+  async list(deviceId: string, limit: number, homes?: readonly string[]): Promise<CommandRecord[]> {
     assertDeviceId(deviceId);
     await this.store.commands.expireCommands(this.clock.now(), { deviceId });
-    return this.store.commands.listDeviceCommands(deviceId, limit);
+    return this.store.commands.listDeviceCommands(deviceId, limit, homes);
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import middie from '@fastify/middie';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { UnauthorizedError } from '../core/errors.js';
+import { TooManyRequestsError, UnauthorizedError } from '../core/errors.js';
 import type { HomeownerSessions } from '../access/homeowner-sessions.js';
 import { AccessTokenVerifier } from '../access/oauth/access-token-verifier.js';
 import { Grants } from '../access/oauth/grants.js';
@@ -35,11 +35,26 @@ export async function registerOauth(api: FastifyInstance, f: Foundations, rateLi
         await f.raise('security.access_refused', null, { oauth: 'refresh-token-reused', grant: grantId });
     },
   });
-  api.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/oauth/')) await rateLimits.take(request, undefined, !request.url.startsWith('/oauth/authorize'));
-  });
   await api.register(middie, { hook: 'onRequest' });
-  api.use('/oauth', (req: IncomingMessage, res: ServerResponse) => server.handle(req, res));
+  // Counted where the provider's requests are routed, so no spelling of the path (case, percent
+  // escapes) that reaches the provider passes the limits by.
+  api.use('/oauth', (req: IncomingMessage, res: ServerResponse) => {
+    const sensitive = !/^\/authorize/i.test(req.url ?? '');
+    rateLimits.take({ ip: req.socket.remoteAddress ?? '' }, undefined, sensitive).then(
+      () => server.handle(req, res),
+      (error: unknown) => {
+        const limited = error instanceof TooManyRequestsError;
+        if (!limited) f.logger.error({ err: error }, 'oauth rate limit failed');
+        const problem = limited
+          ? { type: 'https://hearth.dev/problems/rate-limited', title: 'Too many requests', status: 429, detail: error.message }
+          : { type: 'https://hearth.dev/problems/internal', title: 'Internal error', status: 500, detail: 'the request could not be counted' };
+        if (limited) f.metrics.refusals.inc({ type: 'rate-limited' });
+        res
+          .writeHead(problem.status, { 'content-type': 'application/problem+json', ...(limited ? { 'retry-after': String(error.retryAfterSeconds) } : {}) })
+          .end(JSON.stringify(problem));
+      },
+    );
+  });
   // RFC 8414 puts the document of an issuer with a path at /.well-known/oauth-authorization-server<path>.
   api.get('/.well-known/oauth-authorization-server/oauth', { schema: { hide: true } }, (request, reply) => {
     reply.hijack();

@@ -67,8 +67,13 @@ export class DeviceCredentials {
   }
 
   /** Cuts off every device the factory certificate identifies; returns what it revoked. */
-  async factoryRevoked(certificateSha256: string, reason: FactoryRevocationReason): Promise<{ devices: string[]; certificates: string[] }> {
-    const devices = await this.store.provisioning.findEnrollmentsByFactoryCertificate(certificateSha256);
+  /** Cuts off the devices of `manufacturer` that hold the revoked factory certificate. */
+  async factoryRevoked(
+    certificateSha256: string,
+    reason: FactoryRevocationReason,
+    manufacturer: string,
+  ): Promise<{ devices: string[]; certificates: string[] }> {
+    const devices = (await this.store.provisioning.findEnrollmentsByFactoryCertificate(certificateSha256)).filter((d) => d.manufacturer === manufacturer);
     const certificates: string[] = [];
     for (const device of devices) {
       await this.store.provisioning.cutOffEnrollment(device.deviceId, `factory certificate ${certificateSha256} revoked (${reason})`);

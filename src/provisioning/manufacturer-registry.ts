@@ -195,6 +195,11 @@ export class ManufacturerRegistry {
       throw new BadRequestError('a factory certificate is named by the SHA-256 of its DER, 64 lower-case hex digits', 'invalid-digest');
     if (!/^[A-Za-z0-9 ._,:()-]{1,200}$/.test(reason))
       throw new BadRequestError('the reason is 1-200 letters, digits, spaces and . _ , : ( ) -', 'invalid-reason');
+    // Only a factory certificate of one of this manufacturer's own devices (in a manifest, or pinned
+    // at a first attestation): a revocation is by hash, so naming another's would cut that one off.
+    const devices = await this.store.provisioning.findEnrollmentsByFactoryCertificate(certificateSha256);
+    if (devices.length === 0 || devices.some((d) => d.manufacturer !== manufacturer.name))
+      throw new NotFoundError(`no device of ${manufacturer.name} has the factory certificate ${certificateSha256}`);
     const at = this.clock.now();
     const revoked = await this.store.transaction(async (tx) => {
       if (!(await tx.provisioning.revokeFactoryCertificate({ certificateSha256, manufacturer: manufacturer.name, reason, at }))) return false;

@@ -50,7 +50,10 @@ export interface CommandStore {
   getCommand(id: string): Promise<CommandRecord | undefined>;
   getCommands(ids: readonly string[]): Promise<CommandRecord[]>;
   /** A device's commands, newest first. */
-  listDeviceCommands(deviceId: string, limit: number): Promise<CommandRecord[]>;
+  /** With `homes`, only the commands sent for those homes (a home-confined reader): never a device's previous home's. */
+  listDeviceCommands(deviceId: string, limit: number, homes?: readonly string[]): Promise<CommandRecord[]>;
+  /** Forgets every command sent for the home; returns how many. */
+  deleteCommandsOfHome(home: string): Promise<number>;
   /**
    * What a gateway still has to deliver or see acknowledged: queued and delivered commands with a
    * sequence above `afterSequence`, in sequence order, at most `limit`.

@@ -87,16 +87,17 @@ export class KyselyCommandStore implements CommandStore {
     return found;
   }
 
-  async listDeviceCommands(deviceId: string, limit: number): Promise<CommandRecord[]> {
+  async deleteCommandsOfHome(home: string): Promise<number> {
+    const result = await this.db.deleteFrom('device_commands').where('home', '=', home).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async listDeviceCommands(deviceId: string, limit: number, homes?: readonly string[]): Promise<CommandRecord[]> {
+    if (homes !== undefined && homes.length === 0) return [];
     // A device's commands may have gone through several gateways: created_at orders them, the id breaks ties.
-    const rows = await this.db
-      .selectFrom('device_commands')
-      .selectAll()
-      .where('device_id', '=', deviceId)
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(limit)
-      .execute();
+    let select = this.db.selectFrom('device_commands').selectAll().where('device_id', '=', deviceId);
+    if (homes !== undefined) select = select.where('home', 'in', homes);
+    const rows = await select.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
     return rows.map(toRecord);
   }
 

@@ -134,6 +134,7 @@ test('a proof that is missing, by another key, for another method or URL, too ol
   const other = await accessToken();
   await refused(v.verify(request(token, await proof(other))), 'invalid-dpop-proof', /another access token/);
   await refused(v.verify(request(token, await proof(token, { claims: { ath: undefined } }))), 'invalid-dpop-proof', /ath/);
+  await refused(v.verify(request(token, await proof(token, { claims: { jti: 'x'.repeat(129) } }))), 'invalid-dpop-proof', /jti is a string of at most 128/);
   const once = await proof(token);
   await v.verify(request(token, once));
   await refused(v.verify(request(token, once)), 'invalid-dpop-proof', /used before/);

@@ -260,3 +260,11 @@ test("a device released and claimed into another home stops speaking through its
   assert.deepEqual(await devices.admit('gw-b.test', [LAMP]), { home: 'home-b' });
   assert.equal((await store.gateways.getDeviceAttachment(LAMP))?.gateway, 'gw-b.test');
 });
+
+test('a gateway of a home attaches an unclaimed device it reports first, as any gateway does', async () => {
+  const { store, devices, certify } = await setup();
+  await store.gateways.insertGateway({ name: 'gw-a.test', eabKid: 'eab_a', status: 'active', createdAt: START, retiredAt: null, home: 'home-a' });
+  await certify(LAMP);
+  assert.deepEqual(await devices.admit('gw-a.test', [LAMP]), { home: 'home-a' });
+  assert.equal((await store.gateways.getDeviceAttachment(LAMP))?.gateway, 'gw-a.test');
+});

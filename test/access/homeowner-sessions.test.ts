@@ -64,6 +64,12 @@ test('unknown, malformed and missing cookies are no session', async () => {
   ])
     assert.equal(await sessions.accountOf(carrying(cookie)), undefined, cookie);
   assert.equal(await sessions.accountOf({ headers: {} }), undefined);
+  // The cookie's value is a session id only when it is exactly one: no more, no less, nothing around it.
+  const id = 'A'.repeat(43);
+  assert.equal(cookieValue(`${SESSION_COOKIE}=${id}`, SESSION_COOKIE), id);
+  assert.equal(cookieValue(`a=b; ${SESSION_COOKIE}=${id}`, SESSION_COOKIE), id);
+  for (const value of [`x${id}`, `${id}x`, 'short', `${id.slice(1)}+`])
+    assert.equal(cookieValue(`${SESSION_COOKIE}=${value}`, SESSION_COOKIE), undefined, value);
 });
 
 test('signing in rotates the id: the session the browser carried before ends', async () => {

@@ -124,7 +124,7 @@ test('forgetting a home removes its members, tokens, claims and messages in one 
       home: 'cottage',
     },
   ]);
-  assert.deepEqual(await homes.forget('flat-3'), { home: 'flat-3', members: 1, tokens: 1, claims: 0, gateways: 0, telemetry: 1, grants: 0 });
+  assert.deepEqual(await homes.forget('flat-3'), { home: 'flat-3', members: 1, tokens: 1, claims: 0, gateways: 0, telemetry: 1, commands: 0, grants: 0 });
   await assert.rejects(homes.forget('flat-3'), slugOf('not-found', NotFoundError));
   await assert.rejects(homes.forget('not valid'), slugOf('invalid-home', BadRequestError));
   assert.deepEqual(
@@ -137,4 +137,60 @@ test('forgetting a home removes its members, tokens, claims and messages in one 
   );
   assert.equal(await store.telemetry.countTelemetry({ homes: ['cottage'] }), 1);
   assert.deepEqual(await store.homes.homesOfAccount('alice'), ['cottage'], 'the account stays, a member of its other home');
+});
+
+test("removing a member revokes the grants they gave integrations on that home, and logs it; their other homes' grants stay", async () => {
+  const { store, homes } = await setup();
+  await homes.create('flat-3');
+  await homes.create('cottage');
+  await homes.addMember('flat-3', 'alice');
+  await homes.addMember('cottage', 'alice');
+  const grant = (id: string, grantHomes: string[]) => ({
+    id,
+    clientId: 'int_abcdefghijklmnop',
+    account: 'alice',
+    homes: grantHomes,
+    scopes: ['devices:command'],
+    salt: 's',
+    createdAt: START,
+    revokedAt: null,
+    revokedReason: null,
+  });
+  await store.oauth.insertGrant(grant('g-flat', ['flat-3']));
+  await store.oauth.insertGrant(grant('g-cottage', ['cottage']));
+  await store.oauth.upsertArtifact('RefreshToken', 'rt-1', { grantId: 'g-flat' }, null);
+  const before = await store.log.logSize();
+  assert.deepEqual(await homes.removeMember('flat-3', 'alice'), { revokedGrants: 1 });
+  assert.equal((await store.oauth.getGrant('g-flat'))?.revokedReason, 'member-removed');
+  assert.equal((await store.oauth.getGrant('g-cottage'))?.revokedAt, null);
+  assert.equal(await store.oauth.findArtifact('RefreshToken', 'id', 'rt-1', 0), undefined, 'its refresh token is gone');
+  assert.equal(await store.log.logSize(), before + 1, 'one grant.revoked leaf');
+});
+
+test('forgetting a home withdraws the grants on it, each logged as revoked (home-forgotten)', async () => {
+  const { store, homes } = await setup();
+  await homes.create('flat-3');
+  await store.oauth.insertGrant({
+    id: 'g-1',
+    clientId: 'int_abcdefghijklmnop',
+    account: 'alice',
+    homes: ['flat-3'],
+    scopes: ['devices:read'],
+    salt: 's',
+    createdAt: START,
+    revokedAt: null,
+    revokedReason: null,
+  });
+  const before = await store.log.logSize();
+  assert.equal((await homes.forget('flat-3')).grants, 1);
+  assert.equal(await store.oauth.getGrant('g-1'), undefined);
+  assert.equal(await store.log.logSize(), before + 1);
+  const [leaf] = await store.log.getLogLeaves(before, before + 1);
+  assert.deepEqual(JSON.parse(Buffer.from(leaf as Uint8Array).toString()), {
+    v: 1,
+    kind: 'grant.revoked',
+    time: START.toISOString(),
+    grant: 'g-1',
+    reason: 'home-forgotten',
+  });
 });

@@ -47,7 +47,8 @@ async function setup() {
     });
   }
   await store.gateways.attachDevices(GW_A, [LAMP], START);
-  // The lamp is claimed into home-1: its commands belong to that home.
+  // The lamp is claimed into home-1, and GW_A serves home-1: its commands belong to that home.
+  await store.gateways.insertGateway({ name: GW_A, eabKid: 'eab_a', status: 'active', createdAt: START, retiredAt: null, home: 'home-1' });
   await store.provisioning.insertEnrollments([enrollment('acme', '0001', { model: 'lamp', deviceId: LAMP })]);
   await store.provisioning.claimEnrollment(LAMP, 'home-1', START);
   await store.gateways.attachDevices(GW_B, [PLUG], START);
@@ -205,4 +206,26 @@ test("reports: forward only, a gateway's own commands only, all or none, not aft
   ]);
   assert.equal(late[0]?.state, 'expired');
   assert.deepEqual((await store.commands.getCommand(a2.id))?.deliveredAt, new Date(START.getTime() + 5_000));
+});
+
+test("a claimed device's command goes only through a gateway of its home, never one of another home that reported it first", async () => {
+  const { store, commands, request } = await setup();
+  await store.gateways.insertGateway({ name: GW_B, eabKid: 'eab_b', status: 'active', createdAt: START, retiredAt: null, home: 'home-2' });
+  await store.provisioning.insertEnrollments([enrollment('acme', '0002', { model: 'plug', deviceId: PLUG })]);
+  await store.provisioning.claimEnrollment(PLUG, 'home-1', START);
+  const before = await store.commands.listDeviceCommands(PLUG, 10);
+  await assert.rejects(
+    commands.queue(request({ deviceId: PLUG })),
+    problem(409, 'device-not-attached', /claimed into home-1 but attached to a gateway of another home/),
+  );
+  assert.deepEqual(await store.commands.listDeviceCommands(PLUG, 10), before);
+  // A reader confined to a home sees only the commands sent for it.
+  const mine = await commands.queue(request());
+  assert.deepEqual(
+    (await commands.list(LAMP, 10, ['home-1'])).map((c) => c.id),
+    [mine.id],
+  );
+  assert.deepEqual(await commands.list(LAMP, 10, ['home-2']), []);
+  await assert.rejects(commands.get(LAMP, mine.id, ['home-2']), problem(404, 'unknown-command'));
+  assert.equal((await commands.get(LAMP, mine.id, ['home-1'])).id, mine.id);
 });

@@ -153,3 +153,23 @@ test('a scope beyond the integration is refused at the token endpoint, and a rem
     (error: unknown) => (error as { status?: number }).status === 401 && /invalid_client/.test(String((error as Error).message) + JSON.stringify(error)),
   );
 });
+
+// Last in this file: it uses up this address's sensitive limit.
+test('the OAuth endpoints count against the sensitive rate limit however the path is spelled', async () => {
+  const origin = as.issuer.replace(/\/oauth$/, '');
+  const statuses: number[] = [];
+  for (let i = 0; i < 70; i++) {
+    const path = ['/OAUTH/introspect', '/%6Fauth/introspect', '/Oauth/token'][i % 3] as string;
+    statuses.push(
+      (await fetchTls(`${origin}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=x' })).status,
+    );
+  }
+  assert.ok(statuses.includes(429), `60 a minute per address: ${JSON.stringify(statuses.slice(55))}`);
+  const limited = await fetchTls(`${origin}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=x',
+  });
+  assert.equal(limited.status, 429);
+  assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+});

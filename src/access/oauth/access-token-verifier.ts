@@ -28,6 +28,8 @@ export const GRANT_CLAIM = 'https://hearth.dev/grant';
 const PROOF_WINDOW_SECONDS = 60;
 const PROOF_ALGORITHMS = ['ES256', 'EdDSA', 'Ed25519'];
 const MAX_CACHED = 10_000;
+/** A proof id longer than this is refused (RFC 9449 suggests 96 bits of randomness, 16 base64url characters). */
+const MAX_JTI_LENGTH = 128;
 /** Proof ids remembered per generation: two minutes of 8,000 requests a second. */
 const MAX_PROOFS = 1_000_000;
 
@@ -168,6 +170,9 @@ export class AccessTokenVerifier {
     } catch (error) {
       throw refused('invalid-dpop-proof', `the DPoP proof does not verify: ${(error as Error).message}`);
     }
+    // Remembered for minutes: an id of any length would let one caller fill the memory.
+    if (typeof claims.jti !== 'string' || claims.jti.length > MAX_JTI_LENGTH)
+      throw refused('invalid-dpop-proof', `the DPoP proof's jti is a string of at most ${MAX_JTI_LENGTH} characters`);
     const iat = claims.iat as number;
     if (Math.abs(nowSeconds - iat) > PROOF_WINDOW_SECONDS)
       throw refused('invalid-dpop-proof', `the DPoP proof was made ${nowSeconds - iat} s from now; at most ${PROOF_WINDOW_SECONDS} s either way`);

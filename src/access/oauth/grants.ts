@@ -18,7 +18,8 @@ import { appendToLog } from '../../transparency/log-writer.js';
 /** A revoked grant stays known revoked here this long; the store answers after (several processes). */
 const REVOKED_CACHE_MS = 5_000;
 
-export type GrantRevocationReason = 'revoked-by-homeowner' | 'revoked-by-operator' | 'refresh-token-reused' | 'integration-removed' | 'revoked-by-client';
+export type GrantRevocationReason =
+  'revoked-by-homeowner' | 'revoked-by-operator' | 'refresh-token-reused' | 'integration-removed' | 'revoked-by-client' | 'member-removed';
 
 /** The salted commitment the log holds for a grant. */
 export function grantCommitment(grant: Pick<OauthGrantRecord, 'id' | 'clientId' | 'account' | 'homes' | 'scopes' | 'salt'>): string {

@@ -193,7 +193,9 @@ export class AuthorizationServer {
       extraTokenClaims: async (_ctx, token) => {
         if (token.kind !== 'AccessToken' || !token.grantId) return undefined;
         const grant = await store.oauth.getGrant(token.grantId);
-        return { [HOMES_CLAIM]: grant?.homes ?? [], [GRANT_CLAIM]: token.grantId };
+        // The homes granted that its grantor still belongs to: membership is read again at every token.
+        const member = grant?.account ? await store.homes.homesOfAccount(grant.account) : [];
+        return { [HOMES_CLAIM]: (grant?.homes ?? []).filter((h) => member.includes(h)), [GRANT_CLAIM]: token.grantId };
       },
       issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
       rotateRefreshToken: true,

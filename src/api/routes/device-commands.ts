@@ -139,7 +139,7 @@ export function registerDeviceCommandRoutes(app: FastifyInstance, deps: { comman
         response: { 200: commandView, 400: problem, 401: problem, 403: problem, 404: problem },
       },
     },
-    async (request) => renderCommand(await deps.commands.get(request.params.id, request.params.commandId)),
+    async (request) => renderCommand(await deps.commands.get(request.params.id, request.params.commandId, principalOf(request).homes)),
   );
 
   app.get<{ Params: { id: string }; Querystring: { limit: number } }>(
@@ -154,6 +154,6 @@ export function registerDeviceCommandRoutes(app: FastifyInstance, deps: { comman
         response: { 200: { type: 'object', properties: { commands: { type: 'array', items: commandView } } }, 400: problem, 401: problem, 403: problem },
       },
     },
-    async (request) => ({ commands: (await deps.commands.list(request.params.id, request.query.limit)).map(renderCommand) }),
+    async (request) => ({ commands: (await deps.commands.list(request.params.id, request.query.limit, principalOf(request).homes)).map(renderCommand) }),
   );
 }

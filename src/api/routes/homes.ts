@@ -130,8 +130,8 @@ export function registerHomeRoutes(app: FastifyInstance, deps: { store: Store; h
       },
     },
     async (request, reply) => {
-      await homes.removeMember(request.params.home, request.params.account);
-      request.log.info({ home: request.params.home, account: request.params.account, by: principalOf(request).id }, 'home member removed');
+      const { revokedGrants } = await homes.removeMember(request.params.home, request.params.account);
+      request.log.info({ home: request.params.home, account: request.params.account, revokedGrants, by: principalOf(request).id }, 'home member removed');
       return reply.status(204).send();
     },
   );

@@ -210,7 +210,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, deps: Provision
       const reason: FactoryRevocationReason = request.body.reason ?? 'keyCompromise';
       const outcome = await deps.manufacturers.revokeFactoryCertificate(request.params.name, request.body.certificateSha256, reason);
       // Also when it was revoked already: a retry finishes a cut-off that a crash interrupted.
-      const cutOff = await deps.deviceCredentials.factoryRevoked(outcome.certificateSha256, reason);
+      const cutOff = await deps.deviceCredentials.factoryRevoked(outcome.certificateSha256, reason, request.params.name);
       request.log.info(
         { manufacturer: request.params.name, certificateSha256: outcome.certificateSha256, revoked: outcome.revoked, ...cutOff, by: principal.id },
         'factory certificate revoked',

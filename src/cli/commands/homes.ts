@@ -77,12 +77,17 @@ export function registerHomeCommands(program: Command): void {
   withApiOptions(home.command('forget <id>'))
     .description("forget the home: its members, homeowner tokens, claims and stored messages; the transparency log's leaves hold no home and stay")
     .action(async (id: string, opts) => {
-      const outcome = await clientFor(opts).call<{ members: number; tokens: number; claims: number; gateways: number; telemetry: number; grants: number }>(
-        'DELETE',
-        path(id),
-      );
+      const outcome = await clientFor(opts).call<{
+        members: number;
+        tokens: number;
+        claims: number;
+        gateways: number;
+        telemetry: number;
+        commands: number;
+        grants: number;
+      }>('DELETE', path(id));
       console.log(
-        `forgot home ${id}: ${outcome.members} member(s), ${outcome.tokens} token(s), ${outcome.claims} claim(s) released, ${outcome.gateways} gateway(s) unassigned, ${outcome.telemetry} message(s) deleted, ${outcome.grants} grant(s) withdrawn`,
+        `forgot home ${id}: ${outcome.members} member(s), ${outcome.tokens} token(s), ${outcome.claims} claim(s) released, ${outcome.gateways} gateway(s) unassigned, ${outcome.telemetry} message(s) and ${outcome.commands} command(s) deleted, ${outcome.grants} grant(s) withdrawn`,
       );
     });
 }
