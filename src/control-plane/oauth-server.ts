@@ -29,7 +29,11 @@ export async function registerOauth(api: FastifyInstance, f: Foundations, rateLi
     secrets: eabKeys,
     integrations,
     grants,
-    onRefused: (endpoint, error) => f.metrics.oauthRefusals.inc({ endpoint, error }),
+    onRefused: (endpoint, error, clientId) => {
+      f.metrics.oauthRefusals.inc({ endpoint, error });
+      // A refusal of a registered integration is a security event; an unknown client's only a count.
+      if (clientId !== undefined) void f.raise('security.access_refused', null, { oauth: error, endpoint, client: clientId });
+    },
     onGrantRevoked: async (grantId, reason) => {
       if ((await grants.revoke(grantId, reason)) && reason === 'refresh-token-reused')
         await f.raise('security.access_refused', null, { oauth: 'refresh-token-reused', grant: grantId });

@@ -186,6 +186,9 @@ test('an authorization code is used once: a second exchange fails', async () => 
     oauth.processAuthorizationCodeResponse(as, client, again),
     (error: unknown) => error instanceof oauth.ResponseBodyError && error.error === 'invalid_grant',
   );
+  // Counted, and a security event naming the integration.
+  const events = await plane.store.provisioning.listSecurityEvents({ type: 'security.access_refused', limit: 100 });
+  assert.ok(events.some((e) => e.detail.oauth === 'invalid_grant' && e.detail.endpoint === 'token' && e.detail.client === client.client_id));
 });
 
 test('an authorization request without PKCE, or with a redirect URI not registered, never reaches the consent page', async () => {

@@ -43,8 +43,8 @@ export interface AuthorizationServerOptions {
   grants: Grants;
   /** Told when the server revokes a grant itself (a refresh token used twice). */
   onGrantRevoked(grantId: string, reason: 'refresh-token-reused' | 'revoked-by-client'): Promise<void>;
-  /** Told of every refused OAuth request: the endpoint and the OAuth error (invalid_grant, invalid_client, ...). */
-  onRefused(endpoint: string, error: string): void;
+  /** Told of every refused OAuth request: the endpoint, the OAuth error (invalid_grant, invalid_client, ...) and the client it named. */
+  onRefused(endpoint: string, error: string, clientId: string | undefined): void;
 }
 
 export class AuthorizationServer {
@@ -237,7 +237,7 @@ export class AuthorizationServer {
       ['revocation.error', 'revocation'],
     ] as const) {
       const refused = (ctx: KoaContextWithOIDC, err: Error & { error?: string; error_detail?: string }) => {
-        this.options.onRefused(endpoint, err.error ?? 'server_error');
+        this.options.onRefused(endpoint, err.error ?? 'server_error', ctx.oidc?.client?.clientId);
         logger.info({ endpoint, client: ctx.oidc?.client?.clientId, error: err.error, detail: err.error_detail ?? err.message }, 'oauth request refused');
       };
       // The events differ only in their name; the typings overload each one separately.
