@@ -6,6 +6,7 @@
  * device-id scheme that is not a device id. Each refused pair raises one security event per ten
  * minutes, not one per message. Sensor names (not device ids) need no attachment.
  */
+import { enrollment } from '../store/provisioning-store-contract.js';
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/clock.js';
@@ -158,26 +159,7 @@ test("homes settle who reports first: a claimed device moves to its home's gatew
   const { store, events, devices, certify } = await setup();
   const enroll = async (deviceId: string, serial: string) =>
     store.provisioning.insertEnrollments([
-      {
-        deviceId,
-        manufacturer: 'acme',
-        model: deviceId.split('-')[1] as string,
-        serial,
-        batchId: null,
-        factoryCertSha256: null,
-        factoryKeySha256: null,
-        setupCodeHash: null,
-        state: 'enrolled',
-        certificateSerial: null,
-        enrolledAt: START,
-        home: null,
-        claimedAt: null,
-        claimFailures: 0,
-        createdAt: START,
-        operationalKeySha256: null,
-        rekeys: 0,
-        stateReason: null,
-      },
+      enrollment('acme', serial, { model: deviceId.split('-')[1] as string, deviceId, state: 'enrolled', enrolledAt: START }),
     ]);
   const register = (name: string, home: string | null) =>
     store.gateways.insertGateway({ name, eabKid: `eab_${name}`, status: 'active', createdAt: START, retiredAt: null, home });
@@ -232,26 +214,7 @@ test("a device released and claimed into another home stops speaking through its
   await store.gateways.insertGateway({ name: 'gw-b.test', eabKid: 'eab_b', status: 'active', createdAt: START, retiredAt: null, home: 'home-b' });
   await certify(LAMP);
   await store.provisioning.insertEnrollments([
-    {
-      deviceId: LAMP,
-      manufacturer: 'acme',
-      model: 'lamp',
-      serial: '0001',
-      batchId: null,
-      factoryCertSha256: null,
-      factoryKeySha256: null,
-      setupCodeHash: null,
-      state: 'enrolled',
-      certificateSerial: null,
-      enrolledAt: START,
-      home: 'home-a',
-      claimedAt: START,
-      claimFailures: 0,
-      createdAt: START,
-      operationalKeySha256: null,
-      rekeys: 0,
-      stateReason: null,
-    },
+    enrollment('acme', '0001', { model: 'lamp', deviceId: LAMP, state: 'enrolled', enrolledAt: START, home: 'home-a', claimedAt: START }),
   ]);
   await devices.admit('gw-a.test', [LAMP]);
   assert.equal(await store.provisioning.releaseEnrollment(LAMP, 'home-a'), true);
