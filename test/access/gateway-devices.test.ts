@@ -231,3 +231,15 @@ test('a gateway of a home attaches an unclaimed device it reports first, as any 
   assert.deepEqual(await devices.admit('gw-a.test', [LAMP]), { home: 'home-a' });
   assert.equal((await store.gateways.getDeviceAttachment(LAMP))?.gateway, 'gw-a.test');
 });
+
+test('a claimed device moves to its home gateway also from a holder that is no registered gateway at all', async () => {
+  const { store, devices, certify } = await setup();
+  await store.gateways.insertGateway({ name: 'gw-a.test', eabKid: 'eab_a', status: 'active', createdAt: START, retiredAt: null, home: 'home-a' });
+  await certify(LAMP);
+  await store.provisioning.insertEnrollments([
+    enrollment('acme', '0001', { model: 'lamp', deviceId: LAMP, state: 'enrolled', enrolledAt: START, home: 'home-a', claimedAt: START }),
+  ]);
+  await store.gateways.attachDevices('gw-gone.test', [LAMP], START);
+  assert.deepEqual(await devices.admit('gw-a.test', [LAMP]), { home: 'home-a' });
+  assert.equal((await store.gateways.getDeviceAttachment(LAMP))?.gateway, 'gw-a.test');
+});

@@ -165,6 +165,14 @@ test("removing a member revokes the grants they gave integrations on that home, 
   assert.equal((await store.oauth.getGrant('g-cottage'))?.revokedAt, null);
   assert.equal(await store.oauth.findArtifact('RefreshToken', 'id', 'rt-1', 0), undefined, 'its refresh token is gone');
   assert.equal(await store.log.logSize(), before + 1, 'one grant.revoked leaf');
+  // A grant revoked already is not revoked (nor logged) again when its grantor leaves another home.
+  await homes.addMember('flat-3', 'alice');
+  await store.oauth.insertGrant(grant('g-both', ['flat-3', 'cottage']));
+  await store.oauth.revokeGrant('g-both', START, 'revoked-by-homeowner');
+  const again = await store.log.logSize();
+  assert.deepEqual(await homes.removeMember('cottage', 'alice'), { revokedGrants: 1 });
+  assert.equal((await store.oauth.getGrant('g-both'))?.revokedReason, 'revoked-by-homeowner');
+  assert.equal(await store.log.logSize(), again + 1, 'only g-cottage is logged');
 });
 
 test('forgetting a home withdraws the grants on it, each logged as revoked (home-forgotten)', async () => {
