@@ -5,7 +5,8 @@
  * an expiry, a name, and for the confined roles its tenant: a manufacturer token speaks for one
  * manufacturer, a homeowner token for one home.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { secretHash as hashToken } from './browser-secrets.js';
 import type { StoreTx } from '../store/store.js';
 import type { ApiTokenRecord } from '../store/api-token-store.js';
 import { BadRequestError, NotFoundError, UnauthorizedError } from '../core/errors.js';
@@ -19,10 +20,6 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 
 export const DEFAULT_TOKEN_TTL_MS = 30 * 86_400_000;
 export const MAX_TOKEN_TTL_MS = 366 * 86_400_000;
-
-function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
 
 export interface TokenSpec {
   name: string;

@@ -3,11 +3,10 @@ import type { Kysely, Selectable } from 'kysely';
 import type { AccountInvitationsTable, AccountSessionsTable, HearthDatabase, PasskeysTable, WebauthnCeremoniesTable } from './schema.js';
 import type { AccountInvitationRecord, AccountSessionRecord, AccountStore, PasskeyRecord, PendingCeremonyRecord } from './account-store.js';
 import { toBuffer } from './binary-column.js';
-import { epochMs } from './epoch-ms.js';
+import { epochMs, dateOrNull as nullableDate } from './epoch-ms.js';
 import { insertUnique } from './unique-violation.js';
 
 const date = (value: number | string) => new Date(Number(value));
-const nullableDate = (value: number | string | null) => (value === null ? null : new Date(Number(value)));
 
 function passkeyOf(row: Selectable<PasskeysTable>): PasskeyRecord {
   return {

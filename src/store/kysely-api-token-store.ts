@@ -3,9 +3,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { ApiTokensTable, HearthDatabase } from './schema.js';
 import type { ApiTokenRecord, ApiTokenStore, NewApiToken } from './api-token-store.js';
 import { insertUnique } from './unique-violation.js';
-import { epochMs } from './epoch-ms.js';
-
-const at = (value: number | string | null): Date | null => (value === null ? null : new Date(Number(value)));
+import { dateOrNull, epochMs } from './epoch-ms.js';
 
 function toApiTokenRecord(row: Selectable<ApiTokensTable>): ApiTokenRecord {
   return {
@@ -16,9 +14,9 @@ function toApiTokenRecord(row: Selectable<ApiTokensTable>): ApiTokenRecord {
     manufacturer: row.manufacturer,
     home: row.home,
     createdAt: new Date(Number(row.created_at)),
-    expiresAt: at(row.expires_at),
-    lastUsedAt: at(row.last_used_at),
-    revokedAt: at(row.revoked_at),
+    expiresAt: dateOrNull(row.expires_at),
+    lastUsedAt: dateOrNull(row.last_used_at),
+    revokedAt: dateOrNull(row.revoked_at),
   };
 }
 

@@ -3,10 +3,9 @@ import type { Kysely, Selectable } from 'kysely';
 import type { HearthDatabase, OauthClientsTable, OauthGrantsTable } from './schema.js';
 import type { OauthArtifact, OauthClientRecord, OauthGrantQuery, OauthGrantRecord, OauthStore } from './oauth-store.js';
 import { insertUnique } from './unique-violation.js';
-import { epochMs } from './epoch-ms.js';
+import { dateOrNull, epochMs } from './epoch-ms.js';
 
 const list = (json: string): string[] => JSON.parse(json) as string[];
-const at = (value: number | string | null): Date | null => (value === null ? null : new Date(Number(value)));
 
 function toClient(row: Selectable<OauthClientsTable>): OauthClientRecord {
   return {
@@ -16,7 +15,7 @@ function toClient(row: Selectable<OauthClientsTable>): OauthClientRecord {
     grantTypes: list(row.grant_types),
     scopes: list(row.scopes),
     createdAt: new Date(Number(row.created_at)),
-    removedAt: at(row.removed_at),
+    removedAt: dateOrNull(row.removed_at),
   };
 }
 
@@ -29,7 +28,7 @@ function toGrant(row: Selectable<OauthGrantsTable>): OauthGrantRecord {
     scopes: list(row.scopes),
     salt: row.salt,
     createdAt: new Date(Number(row.created_at)),
-    revokedAt: at(row.revoked_at),
+    revokedAt: dateOrNull(row.revoked_at),
     revokedReason: row.revoked_reason,
   };
 }

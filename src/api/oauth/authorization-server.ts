@@ -28,6 +28,7 @@ import type { Grants } from '../../access/oauth/grants.js';
 import type { Integrations } from '../../access/oauth/integrations.js';
 import { OAUTH_SCOPES } from '../../access/oauth/oauth-scopes.js';
 import type { Store } from '../../store/store.js';
+import { escapeHtml } from '../account-html.js';
 
 /** Access tokens live this long: short, since a JWT is checked without asking the server. */
 export const ACCESS_TOKEN_SECONDS = 600;
@@ -245,8 +246,4 @@ export class AuthorizationServer {
     }
     provider.on('server_error', (_ctx: KoaContextWithOIDC, err: Error) => logger.error({ err }, 'oauth server error'));
   }
-}
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }

@@ -16,7 +16,8 @@ import type { Grants } from '../../access/oauth/grants.js';
 import type { Integrations } from '../../access/oauth/integrations.js';
 import { isOauthScope, SCOPE_DESCRIPTIONS, type OauthScope } from '../../access/oauth/oauth-scopes.js';
 import type { Store } from '../../store/store.js';
-import { escapeHtml, type AuthorizationServer } from './authorization-server.js';
+import { escapeHtml } from '../account-html.js';
+import type { AuthorizationServer } from './authorization-server.js';
 
 export interface ConsentPageDeps {
   server: AuthorizationServer;
